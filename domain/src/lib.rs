@@ -1,0 +1,35 @@
+//! # flotilla-domain
+//!
+//! The functional core of Flotilla: the types of scale sets and instances, their validation
+//! with a message per field, and the pure planners every control loop calls. Nothing here
+//! does I/O or reads the clock — callers pass `now` — so the same code runs on the server,
+//! in the simulator and, compiled to wasm, in the browser.
+//!
+//! - [`scale_set`] — the spec (model and policies), stored view, partial updates;
+//! - [`instance`] — instances, their state enums and which actions each state accepts;
+//! - [`placement`] — zone and fault-domain placement of new instances;
+//! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
+//! - [`reconcile`] — observed state folded into records, and the reconcile plan;
+//! - [`activity`], [`event`] — the activity log and the event stream's payloads;
+//! - [`validation`] — field errors.
+#![forbid(unsafe_code)]
+
+pub mod activity;
+pub mod event;
+pub mod instance;
+pub mod placement;
+pub mod reconcile;
+pub mod scale_in;
+pub mod scale_set;
+pub mod validation;
+
+pub use activity::{Activity, ActivityFilter, ActivityResult, NewActivity};
+pub use event::Event;
+pub use instance::{
+    ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, PendingAction, PowerState,
+    ProvisioningState,
+};
+pub use placement::ZoneStatus;
+pub use reconcile::ObservedVm;
+pub use scale_set::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext};
+pub use validation::{FieldError, ValidationErrors};

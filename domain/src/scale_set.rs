@@ -1,0 +1,831 @@
+//! The scale set: its specification (the central model plus every policy), the stored
+//! view with generation and model version, and partial updates.
+//!
+//! Field names follow Azure's in snake_case (DESIGN.md §4); every optional setting has a
+//! documented default so `{"name","model","capacity","zones"}` is a complete request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::validation::{ValidationErrors, check_name};
+
+/// Largest capacity a scale set may ask for.
+pub const MAX_CAPACITY: u32 = 10_000;
+
+/// The instance template: every instance of a scale set is created from one version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Model {
+    /// Image name, as listed by the backend (`debian-12`).
+    pub image: String,
+    /// Virtual CPUs, 1–64.
+    pub vcpus: u32,
+    /// Memory in MiB, 128–1,048,576.
+    pub memory_mib: u32,
+    /// OS disk size in GiB, 1–4,096.
+    pub disk_gib: u32,
+    /// Extra data disks, at most 16, unique LUNs 0–63.
+    #[serde(default)]
+    pub data_disks: Vec<DataDisk>,
+    /// cloud-init user data, at most 64 KiB.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    /// Free-form tags, at most 50.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The port the application serves on inside each instance (default 80).
+    #[serde(default = "default_app_port")]
+    pub app_port: u16,
+}
+
+fn default_app_port() -> u16 {
+    80
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DataDisk {
+    pub lun: u32,
+    pub size_gib: u32,
+}
+
+impl Model {
+    pub fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.image.is_empty() {
+            errors.push("image", "must not be empty");
+        } else if self.image.len() > 128
+            || !self
+                .image
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:-/".contains(c))
+        {
+            errors.push(
+                "image",
+                "must be at most 128 characters of letters, digits and . _ : - /",
+            );
+        }
+        errors.range("vcpus", self.vcpus, 1, 64);
+        errors.range("memory_mib", self.memory_mib, 128, 1_048_576);
+        errors.range("disk_gib", self.disk_gib, 1, 4096);
+        if self.data_disks.len() > 16 {
+            errors.push("data_disks", "at most 16 data disks");
+        }
+        let mut luns = BTreeSet::new();
+        for (i, disk) in self.data_disks.iter().enumerate() {
+            errors.range(format!("data_disks[{i}].lun"), disk.lun, 0, 63);
+            errors.range(format!("data_disks[{i}].size_gib"), disk.size_gib, 1, 32_767);
+            if !luns.insert(disk.lun) {
+                errors.push(format!("data_disks[{i}].lun"), format!("duplicate LUN {}", disk.lun));
+            }
+        }
+        if let Some(data) = &self.user_data
+            && data.len() > 64 * 1024
+        {
+            errors.push("user_data", format!("must be at most 65536 bytes, got {}", data.len()));
+        }
+        if self.tags.len() > 50 {
+            errors.push("tags", "at most 50 tags");
+        }
+        for (k, v) in &self.tags {
+            if k.is_empty() || k.len() > 128 {
+                errors.push(format!("tags.{k}"), "tag names must be 1–128 characters");
+            }
+            if v.len() > 256 {
+                errors.push(format!("tags.{k}"), "tag values must be at most 256 characters");
+            }
+        }
+        if self.app_port == 0 {
+            errors.push("app_port", "must be between 1 and 65535, got 0");
+        }
+        errors
+    }
+}
+
+/// Which instances scale-in removes first, after balancing zones and fault domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleInRule {
+    /// Balance zones, then fault domains, then remove the highest instance id.
+    #[default]
+    Default,
+    /// Balance zones, then remove the most recently created.
+    NewestVm,
+    /// Balance zones, then remove the oldest.
+    OldestVm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScaleInPolicy {
+    /// Exactly one rule (as in Azure, the list form is kept for compatibility).
+    #[serde(default = "default_scale_in_rules")]
+    pub rules: Vec<ScaleInRule>,
+    /// Delete VMs without a graceful shutdown.
+    #[serde(default)]
+    pub force_deletion: bool,
+}
+
+fn default_scale_in_rules() -> Vec<ScaleInRule> {
+    vec![ScaleInRule::Default]
+}
+
+impl Default for ScaleInPolicy {
+    fn default() -> Self {
+        Self {
+            rules: default_scale_in_rules(),
+            force_deletion: false,
+        }
+    }
+}
+
+impl ScaleInPolicy {
+    pub fn rule(&self) -> ScaleInRule {
+        self.rules.first().copied().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeProtocol {
+    Http,
+    Https,
+    Tcp,
+}
+
+/// Application health probe of each instance (Azure's Application Health extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthProbe {
+    pub protocol: ProbeProtocol,
+    pub port: u16,
+    /// Request path for HTTP(S) (default `/health`).
+    #[serde(default = "default_probe_path")]
+    pub path: String,
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u32,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u32,
+    /// Consecutive successes to become healthy.
+    #[serde(default = "one")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures to become unhealthy.
+    #[serde(default = "two")]
+    pub unhealthy_threshold: u32,
+    /// Seconds after create or start during which failures do not count.
+    #[serde(default)]
+    pub grace_period_seconds: u32,
+}
+
+fn default_probe_path() -> String {
+    "/health".into()
+}
+fn default_interval() -> u32 {
+    5
+}
+fn default_timeout() -> u32 {
+    2
+}
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+
+impl HealthProbe {
+    pub fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.port == 0 {
+            errors.push("port", "must be between 1 and 65535, got 0");
+        }
+        if self.protocol != ProbeProtocol::Tcp && !self.path.starts_with('/') {
+            errors.push("path", "must start with '/'");
+        }
+        errors.range("interval_seconds", self.interval_seconds, 1, 3600);
+        errors.range("timeout_seconds", self.timeout_seconds, 1, 3600);
+        if self.timeout_seconds >= self.interval_seconds {
+            errors.push(
+                "timeout_seconds",
+                format!(
+                    "must be less than interval_seconds ({}), or probes overlap and can never succeed in time",
+                    self.interval_seconds
+                ),
+            );
+        }
+        errors.range("healthy_threshold", self.healthy_threshold, 1, 10);
+        errors.range("unhealthy_threshold", self.unhealthy_threshold, 1, 10);
+        errors.range("grace_period_seconds", self.grace_period_seconds, 0, 7200);
+        errors
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RepairAction {
+    #[default]
+    Replace,
+    Restart,
+    Reimage,
+}
+
+/// Automatic instance repairs (Azure `automaticRepairsPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutomaticRepairs {
+    #[serde(default)]
+    pub enabled: bool,
+    /// 600–5,400 seconds (Azure's PT10M–PT90M), default 600.
+    #[serde(default = "default_repair_grace")]
+    pub grace_period_seconds: u32,
+    #[serde(default)]
+    pub repair_action: RepairAction,
+}
+
+fn default_repair_grace() -> u32 {
+    600
+}
+
+impl Default for AutomaticRepairs {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            grace_period_seconds: default_repair_grace(),
+            repair_action: RepairAction::Replace,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FrontendProtocol {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    #[default]
+    RoundRobin,
+    LeastConnections,
+    IpHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Frontend {
+    pub name: String,
+    pub protocol: FrontendProtocol,
+    /// Port the frontend listens on (on the control plane's host).
+    pub port: u16,
+    /// Port on each instance traffic goes to (default: the model's app port).
+    #[serde(default)]
+    pub backend_port: Option<u16>,
+    #[serde(default)]
+    pub algorithm: Algorithm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoadBalancer {
+    #[serde(default)]
+    pub frontends: Vec<Frontend>,
+}
+
+impl LoadBalancer {
+    pub fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        let mut names = BTreeSet::new();
+        let mut ports = BTreeSet::new();
+        for (i, f) in self.frontends.iter().enumerate() {
+            if let Err(message) = check_name(&f.name) {
+                errors.push(format!("frontends[{i}].name"), message);
+            } else if !names.insert(&f.name) {
+                errors.push(format!("frontends[{i}].name"), format!("duplicate frontend {:?}", f.name));
+            }
+            if f.port == 0 {
+                errors.push(format!("frontends[{i}].port"), "must be between 1 and 65535, got 0");
+            } else if !ports.insert(f.port) {
+                errors.push(format!("frontends[{i}].port"), format!("port {} is used by another frontend", f.port));
+            }
+            if f.backend_port == Some(0) {
+                errors.push(format!("frontends[{i}].backend_port"), "must be between 1 and 65535, got 0");
+            }
+        }
+        if self.frontends.len() > 8 {
+            errors.push("frontends", "at most 8 frontends");
+        }
+        errors
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradeMode {
+    #[default]
+    Manual,
+    Automatic,
+    Rolling,
+}
+
+/// Azure's `rollingUpgradePolicy`, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RollingPolicy {
+    #[serde(default = "twenty")]
+    pub max_batch_instance_percent: u32,
+    #[serde(default = "twenty")]
+    pub max_unhealthy_instance_percent: u32,
+    #[serde(default = "twenty")]
+    pub max_unhealthy_upgraded_instance_percent: u32,
+    #[serde(default)]
+    pub pause_time_between_batches_seconds: u32,
+    #[serde(default)]
+    pub max_surge: bool,
+    #[serde(default)]
+    pub prioritize_unhealthy_instances: bool,
+    #[serde(default)]
+    pub rollback_failed_instances_on_policy_breach: bool,
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+impl Default for RollingPolicy {
+    fn default() -> Self {
+        Self {
+            max_batch_instance_percent: 20,
+            max_unhealthy_instance_percent: 20,
+            max_unhealthy_upgraded_instance_percent: 20,
+            pause_time_between_batches_seconds: 0,
+            max_surge: false,
+            prioritize_unhealthy_instances: false,
+            rollback_failed_instances_on_policy_breach: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpgradePolicy {
+    #[serde(default)]
+    pub mode: UpgradeMode,
+    #[serde(default)]
+    pub rolling: RollingPolicy,
+}
+
+impl UpgradePolicy {
+    pub fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        let r = &self.rolling;
+        errors.range("rolling.max_batch_instance_percent", r.max_batch_instance_percent, 5, 100);
+        errors.range(
+            "rolling.max_unhealthy_instance_percent",
+            r.max_unhealthy_instance_percent,
+            5,
+            100,
+        );
+        errors.range(
+            "rolling.max_unhealthy_upgraded_instance_percent",
+            r.max_unhealthy_upgraded_instance_percent,
+            0,
+            100,
+        );
+        errors.range(
+            "rolling.pause_time_between_batches_seconds",
+            r.pause_time_between_batches_seconds,
+            0,
+            3600,
+        );
+        if r.max_batch_instance_percent > r.max_unhealthy_instance_percent {
+            errors.push(
+                "rolling.max_batch_instance_percent",
+                format!(
+                    "must not exceed max_unhealthy_instance_percent ({})",
+                    r.max_unhealthy_instance_percent
+                ),
+            );
+        }
+        errors
+    }
+}
+
+/// Everything a user states about a scale set: the create request and the stored desire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScaleSetSpec {
+    /// Unique name, `^[a-z][a-z0-9-]{0,62}$`.
+    pub name: String,
+    pub model: Model,
+    /// Desired number of instances, 0–10,000.
+    pub capacity: u32,
+    /// Zones to spread over; empty means every zone the backend offers.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Fault domains per zone to spread over, 1–5; 1 means "max spreading" over every fault
+    /// domain the zone has (as in Azure).
+    #[serde(default = "one")]
+    pub platform_fault_domain_count: u32,
+    /// Strict zone balance: never place an instance where it would unbalance zones by more
+    /// than one (fails instead). Best-effort (false) is the default.
+    #[serde(default)]
+    pub zone_balance: bool,
+    #[serde(default)]
+    pub scale_in_policy: ScaleInPolicy,
+    /// Create 20 % extra instances on scale-out and delete the surplus once enough succeeded.
+    #[serde(default)]
+    pub overprovision: bool,
+    /// New instances start protected from scale-in.
+    #[serde(default)]
+    pub new_instances_protected_from_scale_in: bool,
+    #[serde(default)]
+    pub health_probe: Option<HealthProbe>,
+    #[serde(default)]
+    pub automatic_repairs: AutomaticRepairs,
+    #[serde(default)]
+    pub load_balancer: Option<LoadBalancer>,
+    #[serde(default)]
+    pub upgrade_policy: UpgradePolicy,
+}
+
+/// What validation needs to know about the world (the backend's zones).
+#[derive(Debug, Clone, Default)]
+pub struct ValidationContext {
+    pub known_zones: Vec<String>,
+}
+
+impl ScaleSetSpec {
+    /// A minimal valid spec, for tests and examples.
+    pub fn example(name: &str, capacity: u32) -> Self {
+        Self {
+            name: name.into(),
+            model: Model {
+                image: "debian-12".into(),
+                vcpus: 2,
+                memory_mib: 2048,
+                disk_gib: 10,
+                data_disks: vec![],
+                user_data: None,
+                tags: BTreeMap::new(),
+                app_port: 80,
+            },
+            capacity,
+            zones: vec!["1".into(), "2".into(), "3".into()],
+            platform_fault_domain_count: 1,
+            zone_balance: false,
+            scale_in_policy: ScaleInPolicy::default(),
+            overprovision: false,
+            new_instances_protected_from_scale_in: false,
+            health_probe: None,
+            automatic_repairs: AutomaticRepairs::default(),
+            load_balancer: None,
+            upgrade_policy: UpgradePolicy::default(),
+        }
+    }
+
+    /// Every problem with this spec, each naming its field.
+    pub fn validate(&self, ctx: &ValidationContext) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if let Err(message) = check_name(&self.name) {
+            errors.push("name", message);
+        }
+        errors.nest("model", self.model.validate());
+        errors.range("capacity", self.capacity, 0, MAX_CAPACITY);
+        self.validate_settings(ctx, &mut errors);
+        errors.into_result()
+    }
+
+    /// The checks shared by create and update (everything but name, model and capacity).
+    fn validate_settings(&self, ctx: &ValidationContext, errors: &mut ValidationErrors) {
+        if self.zones.is_empty() {
+            errors.push("zones", "at least one zone is required");
+        }
+        let mut seen = BTreeSet::new();
+        for (i, zone) in self.zones.iter().enumerate() {
+            if !ctx.known_zones.iter().any(|z| z == zone) {
+                errors.push(
+                    format!("zones[{i}]"),
+                    format!("unknown zone {zone:?}; known zones: {}", ctx.known_zones.join(", ")),
+                );
+            } else if !seen.insert(zone) {
+                errors.push(format!("zones[{i}]"), format!("zone {zone:?} is listed twice"));
+            }
+        }
+        errors.range("platform_fault_domain_count", self.platform_fault_domain_count, 1, 5);
+        if self.scale_in_policy.rules.len() != 1 {
+            errors.push("scale_in_policy.rules", "exactly one rule is required");
+        }
+        if let Some(probe) = &self.health_probe {
+            errors.nest("health_probe", probe.validate());
+        }
+        let repairs = &self.automatic_repairs;
+        errors.range(
+            "automatic_repairs.grace_period_seconds",
+            repairs.grace_period_seconds,
+            600,
+            5400,
+        );
+        if repairs.enabled && self.health_probe.is_none() {
+            errors.push("automatic_repairs.enabled", "automatic repairs need a health_probe");
+        }
+        if let Some(lb) = &self.load_balancer {
+            errors.nest("load_balancer", lb.validate());
+        }
+        errors.nest("upgrade_policy", self.upgrade_policy.validate());
+        if self.upgrade_policy.mode == UpgradeMode::Rolling && self.health_probe.is_none() {
+            errors.push("upgrade_policy.mode", "rolling upgrades need a health_probe");
+        }
+    }
+
+    /// Applies `patch` to a copy of `self`, checking the rules that depend on the old value
+    /// (zones may be added but not removed) and validating the result.
+    pub fn patched(
+        &self,
+        patch: &ScaleSetPatch,
+        ctx: &ValidationContext,
+    ) -> Result<ScaleSetSpec, ValidationErrors> {
+        let mut next = self.clone();
+        let mut errors = ValidationErrors::default();
+        if let Some(capacity) = patch.capacity {
+            next.capacity = capacity;
+        }
+        if let Some(zones) = &patch.zones {
+            if let Some(removed) = self.zones.iter().find(|z| !zones.contains(z)) {
+                errors.push(
+                    "zones",
+                    format!("zones can be added but not removed; zone {removed:?} is missing"),
+                );
+            }
+            next.zones = zones.clone();
+        }
+        if let Some(n) = patch.platform_fault_domain_count {
+            if n != self.platform_fault_domain_count {
+                errors.push(
+                    "platform_fault_domain_count",
+                    "cannot change after creation",
+                );
+            }
+        }
+        if let Some(v) = patch.zone_balance {
+            next.zone_balance = v;
+        }
+        if let Some(v) = &patch.scale_in_policy {
+            next.scale_in_policy = v.clone();
+        }
+        if let Some(v) = patch.overprovision {
+            next.overprovision = v;
+        }
+        if let Some(v) = patch.new_instances_protected_from_scale_in {
+            next.new_instances_protected_from_scale_in = v;
+        }
+        if let Some(v) = &patch.health_probe {
+            next.health_probe = v.clone();
+        }
+        if let Some(v) = &patch.automatic_repairs {
+            next.automatic_repairs = v.clone();
+        }
+        if let Some(v) = &patch.load_balancer {
+            next.load_balancer = v.clone();
+        }
+        if let Some(v) = &patch.upgrade_policy {
+            next.upgrade_policy = v.clone();
+        }
+        if let Err(more) = next.validate(ctx) {
+            errors.0.extend(more.0);
+        }
+        errors.into_result().map(|()| next)
+    }
+}
+
+/// A partial update (`PATCH /scale-sets/{name}`): absent fields are left as they are;
+/// `null` clears the optional settings (`health_probe`, `load_balancer`). The model changes
+/// through `PUT /scale-sets/{name}/model`, which makes a new model version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScaleSetPatch {
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default)]
+    pub zones: Option<Vec<String>>,
+    #[serde(default)]
+    pub platform_fault_domain_count: Option<u32>,
+    #[serde(default)]
+    pub zone_balance: Option<bool>,
+    #[serde(default)]
+    pub scale_in_policy: Option<ScaleInPolicy>,
+    #[serde(default)]
+    pub overprovision: Option<bool>,
+    #[serde(default)]
+    pub new_instances_protected_from_scale_in: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<HealthProbe>))]
+    pub health_probe: Option<Option<HealthProbe>>,
+    #[serde(default)]
+    pub automatic_repairs: Option<AutomaticRepairs>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<LoadBalancer>))]
+    pub load_balancer: Option<Option<LoadBalancer>>,
+    #[serde(default)]
+    pub upgrade_policy: Option<UpgradePolicy>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleSetState {
+    Active,
+    /// Being deleted: the reconciler removes every instance, then the record.
+    Deleting,
+}
+
+/// A stored scale set: the spec plus what the control plane keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScaleSet {
+    #[serde(flatten)]
+    pub spec: ScaleSetSpec,
+    /// The latest model version; instances on it have `latest_model = true`.
+    pub model_version: u32,
+    /// Bumped by every change; guards writes against stale actors.
+    pub generation: i64,
+    pub state: ScaleSetState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ScaleSet {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ValidationContext {
+        ValidationContext {
+            known_zones: vec!["1".into(), "2".into(), "3".into()],
+        }
+    }
+
+    fn fields(spec: &ScaleSetSpec) -> Vec<String> {
+        match spec.validate(&ctx()) {
+            Ok(()) => vec![],
+            Err(e) => e.0.into_iter().map(|e| e.field).collect(),
+        }
+    }
+
+    #[test]
+    fn design_example_parses_with_defaults() {
+        let spec: ScaleSetSpec = serde_json::from_str(
+            r#"{"name":"web","model":{"image":"debian-12","vcpus":2,"memory_mib":2048,"disk_gib":10,"user_data":null,"app_port":80},"capacity":3,"zones":["1","2","3"]}"#,
+        )
+        .unwrap();
+        assert_eq!(spec, ScaleSetSpec::example("web", 3));
+        assert_eq!(fields(&spec), Vec::<String>::new());
+        assert_eq!(spec.upgrade_policy.rolling.max_batch_instance_percent, 20);
+        assert_eq!(spec.automatic_repairs.grace_period_seconds, 600);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut ScaleSetSpec)>)> = vec![
+            ("name", Box::new(|s| s.name = "Web!".into())),
+            ("capacity", Box::new(|s| s.capacity = 10_001)),
+            ("model.vcpus", Box::new(|s| s.model.vcpus = 0)),
+            ("model.vcpus", Box::new(|s| s.model.vcpus = 65)),
+            ("model.memory_mib", Box::new(|s| s.model.memory_mib = 64)),
+            ("model.memory_mib", Box::new(|s| s.model.memory_mib = 2_000_000)),
+            ("model.disk_gib", Box::new(|s| s.model.disk_gib = 0)),
+            ("model.image", Box::new(|s| s.model.image = String::new())),
+            ("model.image", Box::new(|s| s.model.image = "<script>".into())),
+            ("model.app_port", Box::new(|s| s.model.app_port = 0)),
+            ("model.user_data", Box::new(|s| s.model.user_data = Some("x".repeat(70_000)))),
+            ("zones[1]", Box::new(|s| s.zones = vec!["1".into(), "9".into()])),
+            ("zones[1]", Box::new(|s| s.zones = vec!["1".into(), "1".into()])),
+            ("zones", Box::new(|s| s.zones = vec![])),
+            ("platform_fault_domain_count", Box::new(|s| s.platform_fault_domain_count = 6)),
+            ("scale_in_policy.rules", Box::new(|s| s.scale_in_policy.rules = vec![])),
+            (
+                "automatic_repairs.enabled",
+                Box::new(|s| s.automatic_repairs.enabled = true),
+            ),
+            (
+                "automatic_repairs.grace_period_seconds",
+                Box::new(|s| s.automatic_repairs.grace_period_seconds = 30),
+            ),
+            (
+                "health_probe.timeout_seconds",
+                Box::new(|s| {
+                    s.health_probe = Some(HealthProbe {
+                        protocol: ProbeProtocol::Http,
+                        port: 80,
+                        path: "/health".into(),
+                        interval_seconds: 5,
+                        timeout_seconds: 5,
+                        healthy_threshold: 1,
+                        unhealthy_threshold: 2,
+                        grace_period_seconds: 0,
+                    })
+                }),
+            ),
+            (
+                "upgrade_policy.rolling.max_batch_instance_percent",
+                Box::new(|s| s.upgrade_policy.rolling.max_batch_instance_percent = 50),
+            ),
+            (
+                "upgrade_policy.mode",
+                Box::new(|s| s.upgrade_policy.mode = UpgradeMode::Rolling),
+            ),
+            (
+                "load_balancer.frontends[1].port",
+                Box::new(|s| {
+                    let f = Frontend {
+                        name: "a".into(),
+                        protocol: FrontendProtocol::Http,
+                        port: 8080,
+                        backend_port: None,
+                        algorithm: Algorithm::RoundRobin,
+                    };
+                    let mut g = f.clone();
+                    g.name = "b".into();
+                    s.load_balancer = Some(LoadBalancer { frontends: vec![f, g] });
+                }),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut spec = ScaleSetSpec::example("web", 3);
+            mutate(&mut spec);
+            assert_eq!(fields(&spec), vec![field.to_string()], "expected only {field}");
+        }
+    }
+
+    #[test]
+    fn patch_adds_zones_but_never_removes() {
+        let spec = ScaleSetSpec {
+            zones: vec!["1".into(), "2".into()],
+            ..ScaleSetSpec::example("web", 3)
+        };
+        let add = ScaleSetPatch {
+            zones: Some(vec!["1".into(), "2".into(), "3".into()]),
+            ..Default::default()
+        };
+        assert_eq!(spec.patched(&add, &ctx()).unwrap().zones.len(), 3);
+        let remove = ScaleSetPatch {
+            zones: Some(vec!["1".into()]),
+            ..Default::default()
+        };
+        let err = spec.patched(&remove, &ctx()).unwrap_err();
+        assert_eq!(err.0[0].field, "zones");
+    }
+
+    #[test]
+    fn patch_null_clears_and_absent_keeps() {
+        let mut spec = ScaleSetSpec::example("web", 3);
+        spec.load_balancer = Some(LoadBalancer::default());
+        let keep: ScaleSetPatch = serde_json::from_str(r#"{"overprovision":true}"#).unwrap();
+        let next = spec.patched(&keep, &ctx()).unwrap();
+        assert!(next.overprovision);
+        assert!(next.load_balancer.is_some());
+        let clear: ScaleSetPatch = serde_json::from_str(r#"{"load_balancer":null}"#).unwrap();
+        assert!(spec.patched(&clear, &ctx()).unwrap().load_balancer.is_none());
+    }
+
+    #[test]
+    fn stored_scale_set_round_trips_flattened() {
+        let set = ScaleSet {
+            spec: ScaleSetSpec::example("web", 3),
+            model_version: 1,
+            generation: 4,
+            state: ScaleSetState::Active,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        };
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["name"], "web");
+        assert_eq!(json["capacity"], 3);
+        assert_eq!(json["model"]["vcpus"], 2);
+        let back: ScaleSet = serde_json::from_value(json).unwrap();
+        assert_eq!(back, set);
+    }
+}
