@@ -77,7 +77,9 @@ impl Activity {
     pub fn from_new(id: i64, new: NewActivity) -> Self {
         Self {
             id,
-            duration_ms: new.ended_at.map(|end| (end - new.started_at).num_milliseconds()),
+            duration_ms: new
+                .ended_at
+                .map(|end| (end - new.started_at).num_milliseconds()),
             operation: new.operation,
             actor: new.actor,
             scale_set: new.scale_set,

@@ -200,6 +200,19 @@ pub struct Instance {
     pub generation: i64,
 }
 
+/// Per-instance protection flags (`PUT …/instances/{id}/protection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Protection {
+    /// Scale-in never removes the instance.
+    #[serde(default)]
+    pub protect_from_scale_in: bool,
+    /// Scale-set actions (scale-in, repairs, upgrades) leave the instance alone; a person's
+    /// own actions on it still apply.
+    #[serde(default)]
+    pub protect_from_scale_set_actions: bool,
+}
+
 /// Why an action is refused in the instance's current state (answered as 409).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot {action} instance {id}: {reason}")]
@@ -260,9 +273,7 @@ impl Instance {
             InstanceAction::Start => self.power_change(DesiredPower::Running),
             InstanceAction::Stop => {
                 if self.desired_power == DesiredPower::Deallocated {
-                    return Err(refuse(
-                        "it is deallocated; start it first".into(),
-                    ));
+                    return Err(refuse("it is deallocated; start it first".into()));
                 }
                 self.power_change(DesiredPower::Stopped)
             }
@@ -360,7 +371,11 @@ mod tests {
             (Deleting, None, Deleting, false),
             (Failed, Some(Failed), Failed, false),
         ];
-        assert_eq!(table.len(), ProvisioningState::ALL.len(), "every variant covered");
+        assert_eq!(
+            table.len(),
+            ProvisioningState::ALL.len(),
+            "every variant covered"
+        );
         for (state, success, failure, timeout) in table {
             assert_eq!(state.on_success(), success, "{state} on success");
             assert_eq!(state.on_failure(), failure, "{state} on failure");
@@ -407,18 +422,37 @@ mod tests {
         use InstanceAction::*;
         let running = instance("web", 0, "1", 0);
         assert_eq!(running.accept(Start), Ok(E::None));
-        assert_eq!(running.accept(Stop), Ok(E::SetDesiredPower(DesiredPower::Stopped)));
+        assert_eq!(
+            running.accept(Stop),
+            Ok(E::SetDesiredPower(DesiredPower::Stopped))
+        );
         assert_eq!(
             running.accept(Deallocate),
             Ok(E::SetDesiredPower(DesiredPower::Deallocated))
         );
-        assert_eq!(running.accept(Restart), Ok(E::Pending(PendingAction::Restart)));
-        assert_eq!(running.accept(Reimage), Ok(E::Pending(PendingAction::Reimage)));
+        assert_eq!(
+            running.accept(Restart),
+            Ok(E::Pending(PendingAction::Restart))
+        );
+        assert_eq!(
+            running.accept(Reimage),
+            Ok(E::Pending(PendingAction::Reimage))
+        );
         assert_eq!(running.accept(Delete), Ok(E::Delete));
 
-        let stopped = instance("web", 0, "1", 0).powered(DesiredPower::Stopped, PowerState::Stopped);
-        assert!(stopped.accept(Restart).unwrap_err().reason.contains("start it instead"));
-        assert_eq!(stopped.accept(Start), Ok(E::SetDesiredPower(DesiredPower::Running)));
+        let stopped =
+            instance("web", 0, "1", 0).powered(DesiredPower::Stopped, PowerState::Stopped);
+        assert!(
+            stopped
+                .accept(Restart)
+                .unwrap_err()
+                .reason
+                .contains("start it instead")
+        );
+        assert_eq!(
+            stopped.accept(Start),
+            Ok(E::SetDesiredPower(DesiredPower::Running))
+        );
         assert_eq!(stopped.accept(Stop), Ok(E::None));
 
         let deallocated =
@@ -438,7 +472,13 @@ mod tests {
 
         let mut restarting = instance("web", 0, "1", 0);
         restarting.pending = Some(PendingAction::Restart);
-        assert!(restarting.accept(Reimage).unwrap_err().reason.contains("restart"));
+        assert!(
+            restarting
+                .accept(Reimage)
+                .unwrap_err()
+                .reason
+                .contains("restart")
+        );
         assert_eq!(restarting.accept(Delete), Ok(E::Delete));
     }
 }

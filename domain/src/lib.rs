@@ -11,11 +11,13 @@
 //! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
+//! - [`fault`] — faults the mock hypervisor simulates on request;
 //! - [`validation`] — field errors.
 #![forbid(unsafe_code)]
 
 pub mod activity;
 pub mod event;
+pub mod fault;
 pub mod instance;
 pub mod placement;
 pub mod reconcile;
@@ -25,11 +27,14 @@ pub mod validation;
 
 pub use activity::{Activity, ActivityFilter, ActivityResult, NewActivity};
 pub use event::Event;
+pub use fault::Fault;
 pub use instance::{
     ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, PendingAction, PowerState,
-    ProvisioningState,
+    Protection, ProvisioningState,
 };
 pub use placement::ZoneStatus;
 pub use reconcile::ObservedVm;
-pub use scale_set::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext};
+pub use scale_set::{
+    Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext,
+};
 pub use validation::{FieldError, ValidationErrors};

@@ -145,7 +145,11 @@ mod tests {
     fn five_over_three_zones() {
         let z = zones(3, 3);
         let p = place(5, &names(&z), &z, [], SPREAD);
-        let got: Vec<(&str, u32)> = p.slots.iter().map(|s| (s.zone.as_str(), s.fault_domain)).collect();
+        let got: Vec<(&str, u32)> = p
+            .slots
+            .iter()
+            .map(|s| (s.zone.as_str(), s.fault_domain))
+            .collect();
         assert_eq!(got, [("1", 0), ("2", 0), ("3", 0), ("1", 1), ("2", 1)]);
         assert_eq!(p.shortfall, None);
     }
@@ -153,7 +157,11 @@ mod tests {
     #[test]
     fn fills_the_smallest_zone_first() {
         let z = zones(3, 3);
-        let existing = vec![("1".to_string(), 0), ("1".to_string(), 1), ("2".to_string(), 0)];
+        let existing = vec![
+            ("1".to_string(), 0),
+            ("1".to_string(), 1),
+            ("2".to_string(), 0),
+        ];
         let p = place(2, &names(&z), &z, existing, SPREAD);
         assert_eq!(p.slots[0].zone, "3");
         assert_eq!(p.slots[1].zone, "2");
@@ -185,7 +193,11 @@ mod tests {
             strict: true,
         };
         let p = place(3, &names(&z), &z, [], strict);
-        assert_eq!(p.slots.len(), 2, "zones 1 and 3 get one each, then zone 2 is behind");
+        assert_eq!(
+            p.slots.len(),
+            2,
+            "zones 1 and 3 get one each, then zone 2 is behind"
+        );
         assert!(p.shortfall.unwrap().contains("zone 2"));
     }
 

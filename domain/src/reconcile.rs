@@ -125,18 +125,39 @@ pub enum Action {
     /// Record the instance as `creating`, then create its VM.
     Create(NewInstance),
     /// The record exists as `creating` but the VM does not: create it again.
-    ResumeCreate { id: String },
+    ResumeCreate {
+        id: String,
+    },
     /// Mark the record `deleting`, delete the VM, then remove the record.
-    Delete { id: String, force: bool, reason: String },
+    Delete {
+        id: String,
+        force: bool,
+        reason: String,
+    },
     /// The record is `deleting` and its VM is gone: remove the record.
-    Forget { id: String },
+    Forget {
+        id: String,
+    },
     /// A VM that no record owns.
-    DeleteOrphan { id: String },
-    Start { id: String },
-    Stop { id: String, force: bool },
-    Deallocate { id: String },
-    Restart { id: String },
-    Reimage { id: String },
+    DeleteOrphan {
+        id: String,
+    },
+    Start {
+        id: String,
+    },
+    Stop {
+        id: String,
+        force: bool,
+    },
+    Deallocate {
+        id: String,
+    },
+    Restart {
+        id: String,
+    },
+    Reimage {
+        id: String,
+    },
 }
 
 impl Action {
@@ -203,12 +224,17 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     };
     let records: BTreeSet<&str> = instances.iter().map(|i| i.id.as_str()).collect();
     let vm_ids: BTreeSet<&str> = vms.iter().map(|v| v.id.as_str()).collect();
-    let zone_up: BTreeMap<&str, bool> = zones.iter().map(|z| (z.name.as_str(), z.available)).collect();
+    let zone_up: BTreeMap<&str, bool> = zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.available))
+        .collect();
     let up = |zone: &str| zone_up.get(zone).copied().unwrap_or(false);
 
     for vm in vms.iter().filter(|v| !records.contains(v.id.as_str())) {
-        plan.actions.push(Action::DeleteOrphan { id: vm.id.clone() });
-        plan.notes.push(format!("{}: VM without a record, deleting it", vm.id));
+        plan.actions
+            .push(Action::DeleteOrphan { id: vm.id.clone() });
+        plan.notes
+            .push(format!("{}: VM without a record, deleting it", vm.id));
     }
 
     let deleting_set = set.state == ScaleSetState::Deleting;
@@ -253,7 +279,10 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     }
     if deleting_set {
         if !plan.is_empty() {
-            plan.notes.push(format!("deleting scale set: {} instances left", instances.len()));
+            plan.notes.push(format!(
+                "deleting scale set: {} instances left",
+                instances.len()
+            ));
         }
         return plan;
     }
@@ -297,10 +326,15 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             active.len(),
             desired,
             placement.slots.len(),
-            if extra > 0 { format!(" ({extra} overprovisioned)") } else { String::new() }
+            if extra > 0 {
+                format!(" ({extra} overprovisioned)")
+            } else {
+                String::new()
+            }
         ));
         if let Some(why) = placement.shortfall {
-            plan.notes.push(format!("could not place every instance: {why}"));
+            plan.notes
+                .push(format!("could not place every instance: {why}"));
         }
     } else if active.len() > desired {
         let excess = active.len() - desired;
@@ -452,7 +486,9 @@ mod tests {
         let p = run(&set(5), &instances, &vms, 3);
         assert_eq!((creates(&p), deletes(&p), p.actions.len()), (2, 0, 2));
         assert_eq!(p.next_ordinal, 5);
-        let Action::Create(first) = &p.actions[0] else { panic!() };
+        let Action::Create(first) = &p.actions[0] else {
+            panic!()
+        };
         assert_eq!(first.id, "web_3");
         assert_eq!(first.zone, "1");
     }
@@ -485,7 +521,10 @@ mod tests {
         instances[1] = instances[1].clone().in_state(ProvisioningState::Creating);
         instances[2] = instances[2].clone().in_state(ProvisioningState::Deleting);
         // VM of web_1 never got created; web_2's VM still exists; web_7 is an orphan.
-        let mut vms: Vec<_> = [&instances[0], &instances[2]].into_iter().map(vm_of).collect();
+        let mut vms: Vec<_> = [&instances[0], &instances[2]]
+            .into_iter()
+            .map(vm_of)
+            .collect();
         let mut orphan = vm_of(&instance("web", 7, "1", 0));
         orphan.id = "web_7".into();
         vms.push(orphan);
@@ -493,9 +532,19 @@ mod tests {
         let mut kinds: Vec<String> = p.actions.iter().map(|a| format!("{a:?}")).collect();
         kinds.sort();
         assert_eq!(p.actions.len(), 3, "{kinds:?}");
-        assert!(p.actions.contains(&Action::DeleteOrphan { id: "web_7".into() }));
-        assert!(p.actions.contains(&Action::ResumeCreate { id: "web_1".into() }));
-        assert!(p.actions.iter().any(|a| matches!(a, Action::Delete { id, .. } if id == "web_2")));
+        assert!(
+            p.actions
+                .contains(&Action::DeleteOrphan { id: "web_7".into() })
+        );
+        assert!(
+            p.actions
+                .contains(&Action::ResumeCreate { id: "web_1".into() })
+        );
+        assert!(
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Action::Delete { id, .. } if id == "web_2"))
+        );
         // Once web_2's VM is gone its record is forgotten.
         let p = run(&set(2), &instances, &vms[..1], 8);
         assert!(p.actions.contains(&Action::Forget { id: "web_2".into() }));
@@ -548,16 +597,25 @@ mod tests {
     #[test]
     fn power_convergence_and_pending() {
         let mut instances = steady(4);
-        instances[0] = instances[0].clone().powered(DesiredPower::Stopped, PowerState::Running);
-        instances[1] = instances[1].clone().powered(DesiredPower::Running, PowerState::Stopped);
+        instances[0] = instances[0]
+            .clone()
+            .powered(DesiredPower::Stopped, PowerState::Running);
+        instances[1] = instances[1]
+            .clone()
+            .powered(DesiredPower::Running, PowerState::Stopped);
         instances[2].pending = Some(PendingAction::Reimage);
-        instances[3] = instances[3].clone().powered(DesiredPower::Running, PowerState::Starting);
+        instances[3] = instances[3]
+            .clone()
+            .powered(DesiredPower::Running, PowerState::Starting);
         let vms: Vec<_> = instances.iter().map(vm_of).collect();
         let p = run(&set(4), &instances, &vms, 4);
         assert_eq!(
             p.actions,
             vec![
-                Action::Stop { id: "web_0".into(), force: false },
+                Action::Stop {
+                    id: "web_0".into(),
+                    force: false
+                },
                 Action::Start { id: "web_1".into() },
                 Action::Reimage { id: "web_2".into() },
             ]
@@ -583,7 +641,13 @@ mod tests {
         // Nothing changes on a second look.
         let folded: Vec<Instance> = instances
             .iter()
-            .map(|i| changed.iter().find(|c| c.id == i.id).cloned().unwrap_or_else(|| i.clone()))
+            .map(|i| {
+                changed
+                    .iter()
+                    .find(|c| c.id == i.id)
+                    .cloned()
+                    .unwrap_or_else(|| i.clone())
+            })
             .collect();
         assert!(observe(&folded, &vms, now).is_empty());
     }
@@ -592,7 +656,10 @@ mod tests {
     fn observe_times_out_stuck_creates() {
         let mut i = instance("web", 0, "1", 0).in_state(ProvisioningState::Creating);
         i.power_state = PowerState::Starting;
-        let vm = ObservedVm { power_state: PowerState::Starting, ..vm_of(&i) };
+        let vm = ObservedVm {
+            power_state: PowerState::Starting,
+            ..vm_of(&i)
+        };
         let later = i.created_at + chrono::Duration::seconds(601);
         let changed = observe(std::slice::from_ref(&i), &[vm], later);
         assert_eq!(changed[0].provisioning_state, ProvisioningState::Failed);

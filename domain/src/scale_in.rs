@@ -28,7 +28,8 @@ pub struct ScaleIn {
 
 /// The class of an instance; lower classes are removed first.
 fn class(i: &Instance) -> (u8, &'static str) {
-    if i.provisioning_state == ProvisioningState::Failed || i.health_state == HealthState::Unhealthy {
+    if i.provisioning_state == ProvisioningState::Failed || i.health_state == HealthState::Unhealthy
+    {
         (0, "unhealthy or failed")
     } else if i.provisioning_state == ProvisioningState::Creating {
         (1, "not yet provisioned")
@@ -49,8 +50,15 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
     // victim is last (popped first).
     type Lists<'a> = BTreeMap<u8, BTreeMap<&'a str, BTreeMap<u32, Vec<&'a Instance>>>>;
     let mut lists: Lists = BTreeMap::new();
-    for i in active.iter().filter(|i| !i.protect_from_scale_in && !i.protect_from_scale_set_actions) {
-        let fd_key = if rule == ScaleInRule::Default { i.fault_domain } else { 0 };
+    for i in active
+        .iter()
+        .filter(|i| !i.protect_from_scale_in && !i.protect_from_scale_set_actions)
+    {
+        let fd_key = if rule == ScaleInRule::Default {
+            i.fault_domain
+        } else {
+            0
+        };
         lists
             .entry(class(i).0)
             .or_default()
@@ -66,7 +74,9 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
                 match rule {
                     ScaleInRule::Default => list.sort_by_key(|i| i.ordinal),
                     ScaleInRule::NewestVm => list.sort_by_key(|i| (i.created_at, i.ordinal)),
-                    ScaleInRule::OldestVm => list.sort_by_key(|i| Reverse((i.created_at, i.ordinal))),
+                    ScaleInRule::OldestVm => {
+                        list.sort_by_key(|i| Reverse((i.created_at, i.ordinal)))
+                    }
                 }
             }
         }
@@ -93,10 +103,16 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
         let fd = *fds
             .iter()
             .max_by(|(fa, la), (fb, lb)| {
-                let count = |fd: u32| if rule == ScaleInRule::Default { per_fd[&(zone, fd)] } else { 0 };
-                count(**fa)
-                    .cmp(&count(**fb))
-                    .then_with(|| rank(la.last().copied(), rule).cmp(&rank(lb.last().copied(), rule)))
+                let count = |fd: u32| {
+                    if rule == ScaleInRule::Default {
+                        per_fd[&(zone, fd)]
+                    } else {
+                        0
+                    }
+                };
+                count(**fa).cmp(&count(**fb)).then_with(|| {
+                    rank(la.last().copied(), rule).cmp(&rank(lb.last().copied(), rule))
+                })
             })
             .map(|(fd, _)| fd)
             .expect("non-empty");
@@ -110,7 +126,9 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
         }
         let zone_count = per_zone[zone];
         *per_zone.get_mut(zone).expect("counted") -= 1;
-        *per_fd.get_mut(&(zone, victim.fault_domain)).expect("counted") -= 1;
+        *per_fd
+            .get_mut(&(zone, victim.fault_domain))
+            .expect("counted") -= 1;
         let why_rule = match rule {
             ScaleInRule::Default => "highest instance id in its fault domain",
             ScaleInRule::NewestVm => "newest instance",
@@ -131,12 +149,16 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
 }
 
 fn best<'a>(fds: &BTreeMap<u32, Vec<&'a Instance>>) -> Option<&'a Instance> {
-    fds.values().filter_map(|l| l.last().copied()).max_by_key(|i| i.ordinal)
+    fds.values()
+        .filter_map(|l| l.last().copied())
+        .max_by_key(|i| i.ordinal)
 }
 
 /// How strongly the rule prefers removing `i` (higher = sooner).
 fn rank(i: Option<&Instance>, rule: ScaleInRule) -> (i64, i64) {
-    let Some(i) = i else { return (i64::MIN, i64::MIN) };
+    let Some(i) = i else {
+        return (i64::MIN, i64::MIN);
+    };
     let created = i.created_at.timestamp_micros();
     match rule {
         ScaleInRule::Default => (i.ordinal as i64, 0),

@@ -76,15 +76,26 @@ impl Model {
         let mut luns = BTreeSet::new();
         for (i, disk) in self.data_disks.iter().enumerate() {
             errors.range(format!("data_disks[{i}].lun"), disk.lun, 0, 63);
-            errors.range(format!("data_disks[{i}].size_gib"), disk.size_gib, 1, 32_767);
+            errors.range(
+                format!("data_disks[{i}].size_gib"),
+                disk.size_gib,
+                1,
+                32_767,
+            );
             if !luns.insert(disk.lun) {
-                errors.push(format!("data_disks[{i}].lun"), format!("duplicate LUN {}", disk.lun));
+                errors.push(
+                    format!("data_disks[{i}].lun"),
+                    format!("duplicate LUN {}", disk.lun),
+                );
             }
         }
         if let Some(data) = &self.user_data
             && data.len() > 64 * 1024
         {
-            errors.push("user_data", format!("must be at most 65536 bytes, got {}", data.len()));
+            errors.push(
+                "user_data",
+                format!("must be at most 65536 bytes, got {}", data.len()),
+            );
         }
         if self.tags.len() > 50 {
             errors.push("tags", "at most 50 tags");
@@ -94,7 +105,10 @@ impl Model {
                 errors.push(format!("tags.{k}"), "tag names must be 1–128 characters");
             }
             if v.len() > 256 {
-                errors.push(format!("tags.{k}"), "tag values must be at most 256 characters");
+                errors.push(
+                    format!("tags.{k}"),
+                    "tag values must be at most 256 characters",
+                );
             }
         }
         if self.app_port == 0 {
@@ -309,15 +323,27 @@ impl LoadBalancer {
             if let Err(message) = check_name(&f.name) {
                 errors.push(format!("frontends[{i}].name"), message);
             } else if !names.insert(&f.name) {
-                errors.push(format!("frontends[{i}].name"), format!("duplicate frontend {:?}", f.name));
+                errors.push(
+                    format!("frontends[{i}].name"),
+                    format!("duplicate frontend {:?}", f.name),
+                );
             }
             if f.port == 0 {
-                errors.push(format!("frontends[{i}].port"), "must be between 1 and 65535, got 0");
+                errors.push(
+                    format!("frontends[{i}].port"),
+                    "must be between 1 and 65535, got 0",
+                );
             } else if !ports.insert(f.port) {
-                errors.push(format!("frontends[{i}].port"), format!("port {} is used by another frontend", f.port));
+                errors.push(
+                    format!("frontends[{i}].port"),
+                    format!("port {} is used by another frontend", f.port),
+                );
             }
             if f.backend_port == Some(0) {
-                errors.push(format!("frontends[{i}].backend_port"), "must be between 1 and 65535, got 0");
+                errors.push(
+                    format!("frontends[{i}].backend_port"),
+                    "must be between 1 and 65535, got 0",
+                );
             }
         }
         if self.frontends.len() > 8 {
@@ -388,7 +414,12 @@ impl UpgradePolicy {
     pub fn validate(&self) -> ValidationErrors {
         let mut errors = ValidationErrors::default();
         let r = &self.rolling;
-        errors.range("rolling.max_batch_instance_percent", r.max_batch_instance_percent, 5, 100);
+        errors.range(
+            "rolling.max_batch_instance_percent",
+            r.max_batch_instance_percent,
+            5,
+            100,
+        );
         errors.range(
             "rolling.max_unhealthy_instance_percent",
             r.max_unhealthy_instance_percent,
@@ -515,13 +546,24 @@ impl ScaleSetSpec {
             if !ctx.known_zones.iter().any(|z| z == zone) {
                 errors.push(
                     format!("zones[{i}]"),
-                    format!("unknown zone {zone:?}; known zones: {}", ctx.known_zones.join(", ")),
+                    format!(
+                        "unknown zone {zone:?}; known zones: {}",
+                        ctx.known_zones.join(", ")
+                    ),
                 );
             } else if !seen.insert(zone) {
-                errors.push(format!("zones[{i}]"), format!("zone {zone:?} is listed twice"));
+                errors.push(
+                    format!("zones[{i}]"),
+                    format!("zone {zone:?} is listed twice"),
+                );
             }
         }
-        errors.range("platform_fault_domain_count", self.platform_fault_domain_count, 1, 5);
+        errors.range(
+            "platform_fault_domain_count",
+            self.platform_fault_domain_count,
+            1,
+            5,
+        );
         if self.scale_in_policy.rules.len() != 1 {
             errors.push("scale_in_policy.rules", "exactly one rule is required");
         }
@@ -536,14 +578,20 @@ impl ScaleSetSpec {
             5400,
         );
         if repairs.enabled && self.health_probe.is_none() {
-            errors.push("automatic_repairs.enabled", "automatic repairs need a health_probe");
+            errors.push(
+                "automatic_repairs.enabled",
+                "automatic repairs need a health_probe",
+            );
         }
         if let Some(lb) = &self.load_balancer {
             errors.nest("load_balancer", lb.validate());
         }
         errors.nest("upgrade_policy", self.upgrade_policy.validate());
         if self.upgrade_policy.mode == UpgradeMode::Rolling && self.health_probe.is_none() {
-            errors.push("upgrade_policy.mode", "rolling upgrades need a health_probe");
+            errors.push(
+                "upgrade_policy.mode",
+                "rolling upgrades need a health_probe",
+            );
         }
     }
 
@@ -568,13 +616,13 @@ impl ScaleSetSpec {
             }
             next.zones = zones.clone();
         }
-        if let Some(n) = patch.platform_fault_domain_count {
-            if n != self.platform_fault_domain_count {
-                errors.push(
-                    "platform_fault_domain_count",
-                    "cannot change after creation",
-                );
-            }
+        if let Some(n) = patch.platform_fault_domain_count
+            && n != self.platform_fault_domain_count
+        {
+            errors.push(
+                "platform_fault_domain_count",
+                "cannot change after creation",
+            );
         }
         if let Some(v) = patch.zone_balance {
             next.zone_balance = v;
@@ -715,17 +763,38 @@ mod tests {
             ("model.vcpus", Box::new(|s| s.model.vcpus = 0)),
             ("model.vcpus", Box::new(|s| s.model.vcpus = 65)),
             ("model.memory_mib", Box::new(|s| s.model.memory_mib = 64)),
-            ("model.memory_mib", Box::new(|s| s.model.memory_mib = 2_000_000)),
+            (
+                "model.memory_mib",
+                Box::new(|s| s.model.memory_mib = 2_000_000),
+            ),
             ("model.disk_gib", Box::new(|s| s.model.disk_gib = 0)),
             ("model.image", Box::new(|s| s.model.image = String::new())),
-            ("model.image", Box::new(|s| s.model.image = "<script>".into())),
+            (
+                "model.image",
+                Box::new(|s| s.model.image = "<script>".into()),
+            ),
             ("model.app_port", Box::new(|s| s.model.app_port = 0)),
-            ("model.user_data", Box::new(|s| s.model.user_data = Some("x".repeat(70_000)))),
-            ("zones[1]", Box::new(|s| s.zones = vec!["1".into(), "9".into()])),
-            ("zones[1]", Box::new(|s| s.zones = vec!["1".into(), "1".into()])),
+            (
+                "model.user_data",
+                Box::new(|s| s.model.user_data = Some("x".repeat(70_000))),
+            ),
+            (
+                "zones[1]",
+                Box::new(|s| s.zones = vec!["1".into(), "9".into()]),
+            ),
+            (
+                "zones[1]",
+                Box::new(|s| s.zones = vec!["1".into(), "1".into()]),
+            ),
             ("zones", Box::new(|s| s.zones = vec![])),
-            ("platform_fault_domain_count", Box::new(|s| s.platform_fault_domain_count = 6)),
-            ("scale_in_policy.rules", Box::new(|s| s.scale_in_policy.rules = vec![])),
+            (
+                "platform_fault_domain_count",
+                Box::new(|s| s.platform_fault_domain_count = 6),
+            ),
+            (
+                "scale_in_policy.rules",
+                Box::new(|s| s.scale_in_policy.rules = vec![]),
+            ),
             (
                 "automatic_repairs.enabled",
                 Box::new(|s| s.automatic_repairs.enabled = true),
@@ -769,14 +838,20 @@ mod tests {
                     };
                     let mut g = f.clone();
                     g.name = "b".into();
-                    s.load_balancer = Some(LoadBalancer { frontends: vec![f, g] });
+                    s.load_balancer = Some(LoadBalancer {
+                        frontends: vec![f, g],
+                    });
                 }),
             ),
         ];
         for (field, mutate) in cases {
             let mut spec = ScaleSetSpec::example("web", 3);
             mutate(&mut spec);
-            assert_eq!(fields(&spec), vec![field.to_string()], "expected only {field}");
+            assert_eq!(
+                fields(&spec),
+                vec![field.to_string()],
+                "expected only {field}"
+            );
         }
     }
 
@@ -808,7 +883,12 @@ mod tests {
         assert!(next.overprovision);
         assert!(next.load_balancer.is_some());
         let clear: ScaleSetPatch = serde_json::from_str(r#"{"load_balancer":null}"#).unwrap();
-        assert!(spec.patched(&clear, &ctx()).unwrap().load_balancer.is_none());
+        assert!(
+            spec.patched(&clear, &ctx())
+                .unwrap()
+                .load_balancer
+                .is_none()
+        );
     }
 
     #[test]

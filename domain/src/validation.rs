@@ -82,7 +82,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.len() > 63 {
         return Err(format!("must be at most 63 characters, got {}", name.len()));
     }
-    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         return Err(format!(
             "may contain only lowercase letters, digits and '-', found {bad:?}"
         ));
@@ -99,7 +100,17 @@ mod tests {
         for ok in ["a", "web", "web-1", "a0-b1", &"a".repeat(63)] {
             assert_eq!(check_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "1web", "-web", "Web", "web_1", "web.1", "wéb", "web 1", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "1web",
+            "-web",
+            "Web",
+            "web_1",
+            "web.1",
+            "wéb",
+            "web 1",
+            &"a".repeat(64),
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

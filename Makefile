@@ -1,0 +1,54 @@
+# Flotilla's two commands: `make run` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(CARGO_BIN):$(PATH)
+# The PostgreSQL the store and black-box tests use (trust auth on this kind of machine).
+FLOTILLA_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres
+export FLOTILLA_TEST_POSTGRES
+
+.PHONY: run test tools node-tools chromium site site-release lint unit e2e bench clean-data
+
+## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
+run: tools node-tools site-release
+	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
+
+## The whole suite: formatting, lints, unit/property/conformance/black-box tests, browser tests.
+test: tools node-tools chromium lint unit e2e
+
+tools:
+	@bash scripts/install-tools.sh
+
+# Playwright (no browser download) and wasm-opt (binaryen) for release builds.
+node-tools:
+	@if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ]; then \
+		cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; \
+	fi
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+site:
+	cargo leptos build
+
+site-release:
+	cargo leptos build --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo build -p flotilla
+	cargo test --workspace
+
+e2e: site
+	bash scripts/e2e.sh
+
+## Benchmarks that print figures (not part of `make test`).
+bench:
+	cargo bench -p flotilla --bench fleet
+
+clean-data:
+	rm -rf data

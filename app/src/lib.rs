@@ -1,0 +1,37 @@
+//! # flotilla-app
+//!
+//! Flotilla's portal: a Leptos 0.8 application rendered on the server (feature `ssr`) and
+//! hydrated in the browser (feature `hydrate`, compiled to wasm). Every page renders fully
+//! on the server, so the portal reads correctly before — or without — JavaScript.
+//!
+//! Layout:
+//! - [`shell`] — the HTML document around the app; [`App`] — header, navigation, routes;
+//! - [`pages`] — one routed page per file; [`components`] — one component per file;
+//! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
+//!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
+//! - [`summary`], [`format`] — plain view logic with plain tests;
+//! - [`status`] — the HTTP status of a server-rendered page.
+//!
+//! The `hydrate` build depends on no server crate: server-only code sits behind
+//! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies.
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod app;
+pub mod components;
+pub mod format;
+pub mod pages;
+mod shell;
+pub mod status;
+pub mod summary;
+
+pub use app::App;
+pub use shell::shell;
+
+/// The browser entry point: hydrates the server-rendered document.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Starts a debug Flotilla on a free port with a fresh data directory, runs the Playwright
+# suite in Debian's Chromium against it, and stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FLOTILLA_LOG=warn ./target/debug/flotilla serve --listen "127.0.0.1:$port" --data-dir "$data" \
+  --mock-latency 300ms --site-root "$PWD/target/site" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+  sleep 0.2
+done
+cd end2end
+FLOTILLA_E2E_URL="http://127.0.0.1:$port" npx playwright test

@@ -1,0 +1,138 @@
+//! # flotilla-backend
+//!
+//! Where VMs live. [`Backend`] is the contract every hypervisor driver fulfils; [`mock`] is
+//! the simulator Flotilla runs on by default — zones and fault domains, latency with jitter,
+//! fault injection, real HTTP served by every running instance on 127.0.0.1, state that
+//! survives a restart of the control plane — and [`conformance`] is the suite every
+//! implementation passes.
+//!
+//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `conformance.rs`.
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
+use serde::{Deserialize, Serialize};
+
+pub mod conformance;
+pub mod mock;
+
+/// Everything needed to create one VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSpec {
+    /// The instance id; VMs are created idempotently by it.
+    pub id: String,
+    pub scale_set: String,
+    pub zone: String,
+    pub fault_domain: u32,
+    pub model_version: u32,
+    pub model: Model,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("VM {id:?} not found")]
+    NotFound { id: String },
+    #[error("zone {zone:?} is unavailable")]
+    ZoneUnavailable { zone: String },
+    #[error("unknown zone {zone:?}")]
+    UnknownZone { zone: String },
+    #[error("cannot {operation} VM {id:?} while it is {state}")]
+    InvalidState {
+        id: String,
+        operation: &'static str,
+        state: String,
+    },
+    #[error("creating VM {id:?} failed: {reason}")]
+    CreateFailed { id: String, reason: String },
+    #[error("{what} is not supported by the {backend} backend")]
+    NotSupported {
+        backend: &'static str,
+        what: &'static str,
+    },
+    #[error("invalid fault: {0}")]
+    InvalidFault(#[source] flotilla_domain::ValidationErrors),
+    #[error("backend I/O failed during {operation}")]
+    Io {
+        operation: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+/// A hypervisor that runs VMs for scale sets.
+///
+/// # Contract
+/// - `create` is idempotent by `spec.id`: when a VM with that id exists it is returned as
+///   it is. On error nothing is left behind.
+/// - `delete` is idempotent: deleting an absent VM succeeds.
+/// - `start`, `stop` and `deallocate` are idempotent for a VM already in (or moving to)
+///   the target state; `restart` needs a running VM; `reimage` works in any state and leaves
+///   the VM running on `model_version`.
+/// - Operations return once the change is *accepted*: the VM may still be `starting` or
+///   `stopping`; `list` and `get` report its progress. A VM's power state only moves
+///   forward to the state the last operation asked for.
+/// - `list` reports every VM the backend holds, including those a previous run of the
+///   control plane created: it is how a restarted control plane adopts its VMs.
+/// - `address` is `Some("host:port")` exactly while the VM is running.
+///
+/// # Errors
+/// `NotFound` for operations other than create/delete on an absent VM; `ZoneUnavailable`
+/// when the VM's zone is down; `InvalidState` when the operation cannot apply.
+///
+/// # Cancellation
+/// Dropping an operation's future leaves the VM either untouched or with the operation
+/// accepted; never half-created.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// `mock` or `libvirt`.
+    fn kind(&self) -> &'static str;
+
+    async fn zones(&self) -> Result<Vec<ZoneStatus>>;
+
+    /// Image names that models may use.
+    async fn images(&self) -> Result<Vec<String>>;
+
+    async fn create(&self, spec: &VmSpec) -> Result<ObservedVm>;
+
+    /// `force` skips the graceful shutdown.
+    async fn delete(&self, id: &str, force: bool) -> Result<()>;
+
+    async fn start(&self, id: &str) -> Result<ObservedVm>;
+
+    /// Powers off; `force` skips the graceful shutdown. The VM keeps its host reservation.
+    async fn stop(&self, id: &str, force: bool) -> Result<ObservedVm>;
+
+    /// Stops and releases the host reservation; the disk is kept.
+    async fn deallocate(&self, id: &str) -> Result<ObservedVm>;
+
+    async fn restart(&self, id: &str) -> Result<ObservedVm>;
+
+    /// Replaces the OS disk with a fresh one from `model` and starts the VM.
+    async fn reimage(&self, id: &str, model: &Model, model_version: u32) -> Result<ObservedVm>;
+
+    /// Every VM, or those of one scale set; ordered by id.
+    async fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>>;
+
+    async fn get(&self, id: &str) -> Result<Option<ObservedVm>>;
+
+    /// Fault injection, where the backend simulates (the mock); `None` elsewhere.
+    fn faults(&self) -> Option<&dyn FaultInjection> {
+        None
+    }
+}
+
+/// Simulated faults (DESIGN.md §4 `POST /backend/faults`).
+///
+/// # Contract
+/// `inject` validates the fault (`InvalidFault`, `NotFound` for an unknown instance,
+/// `UnknownZone`) and applies it at once; `active` lists the lasting faults in force
+/// (unhealthy instances, zones down, create failure rate, slow boot — not crashes, which
+/// are events); `clear` lifts every lasting fault as if each had been reversed.
+#[async_trait]
+pub trait FaultInjection: Send + Sync {
+    async fn inject(&self, fault: Fault) -> Result<()>;
+    async fn active(&self) -> Vec<Fault>;
+    async fn clear(&self) -> Result<()>;
+}

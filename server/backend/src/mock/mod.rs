@@ -1,0 +1,554 @@
+//! The mock hypervisor: a simulator of VMs that Flotilla runs on by default, for demos and
+//! for tests.
+//!
+//! - **Zones and fault domains** as configured; zones can be taken down and brought back.
+//! - **Power model** with latency and jitter: `create`/`start`/`restart`/`reimage` go
+//!   through `starting` to `running` after the latency (plus the slow-boot fault's seconds),
+//!   `stop` through `stopping` to `stopped`, `deallocate` through `deallocating` to
+//!   `deallocated`. With zero latency a transition completes inside the call.
+//! - **Two modes**: [`Mode::Timer`] applies transitions when due from a background task
+//!   (demos, the running server); [`Mode::Stepped`] moves only when [`Mock::advance`] is
+//!   called, so tests are deterministic.
+//! - **Real HTTP**: every running VM serves `GET /` and `GET /health` on its own port on
+//!   127.0.0.1 (`http`); stopping, crashing or deleting it closes the port and drops its
+//!   connections before the operation returns.
+//! - **Fault injection** ([`FaultInjection`]): crash, unhealthy/healthy, zone down/up,
+//!   create failure rate, slow boot.
+//! - **Persistence**: with a `state_dir`, an append-only journal (`journal`) lets VMs outlive
+//!   the process, as real VMs outlive a control plane's restart.
+//!
+//! Invariants: all state sits behind one `std::sync::Mutex` (`state`), never held across an
+//! `.await`; every task (timer, servers, connections) is owned by the mock's task tracker and
+//! stops on [`Mock::shutdown`] or drop; all randomness comes from one RNG seeded by
+//! [`MockConfig::seed`].
+
+mod http;
+mod journal;
+mod state;
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::http::Spawner;
+use self::state::{Clock, State, Step};
+use crate::{Backend, BackendError, FaultInjection, Result, VmSpec};
+
+pub use self::journal::JOURNAL_FILE;
+
+/// How the mock's clock moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A background task applies transitions when they are due (demos, the server).
+    #[default]
+    Timer,
+    /// Nothing moves until [`Mock::advance`] (tests).
+    Stepped,
+}
+
+/// The simulator's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockConfig {
+    /// Zone names, in the order `zones()` lists them. Default `1`, `2`, `3`.
+    pub zones: Vec<String>,
+    /// Fault domains per zone (numbered from 0). Default 3.
+    pub fault_domains: u32,
+    /// Image names models may use. Default `debian-12`, `ubuntu-24.04`, `alpine-3.20`.
+    pub images: Vec<String>,
+    /// How long a power transition takes. Default 1 s.
+    pub latency: Duration,
+    /// Uniform jitter as a share of `latency`: 0.5 draws each transition from
+    /// `latency × [0.5, 1.5]`. Between 0 and 1; default 0.5.
+    pub jitter: f64,
+    /// Seeds the one RNG behind jitter and simulated create failures. Default 0.
+    pub seed: u64,
+    pub mode: Mode,
+    /// Where the journal lives; `None` keeps everything in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Ports VMs serve on, taken in turn (a VM keeps its port when it can; when the whole
+    /// range is taken, any free port). Default 20000–32767: below Linux's ephemeral range,
+    /// so thousands of VMs neither starve outgoing connections nor wait on the kernel's
+    /// search for a free ephemeral port.
+    pub port_range: Range<u16>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            zones: ["1", "2", "3"].map(String::from).to_vec(),
+            fault_domains: 3,
+            images: ["debian-12", "ubuntu-24.04", "alpine-3.20"]
+                .map(String::from)
+                .to_vec(),
+            latency: Duration::from_secs(1),
+            jitter: 0.5,
+            seed: 0,
+            mode: Mode::Timer,
+            state_dir: None,
+            port_range: 20_000..32_768,
+        }
+    }
+}
+
+impl MockConfig {
+    /// The defaults in [`Mode::Stepped`].
+    pub fn stepped() -> Self {
+        MockConfig::default().with_mode(Mode::Stepped)
+    }
+
+    /// The defaults with zero latency: every operation completes inside its call.
+    pub fn instant() -> Self {
+        MockConfig::default().with_latency(Duration::ZERO)
+    }
+
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    pub fn with_zones<S: Into<String>>(mut self, zones: impl IntoIterator<Item = S>) -> Self {
+        self.zones = zones.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_fault_domains(mut self, fault_domains: u32) -> Self {
+        self.fault_domains = fault_domains;
+        self
+    }
+
+    pub fn with_images<S: Into<String>>(mut self, images: impl IntoIterator<Item = S>) -> Self {
+        self.images = images.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    pub fn with_port_range(mut self, ports: Range<u16>) -> Self {
+        self.port_range = ports;
+        self
+    }
+
+    fn validate(&self) -> std::result::Result<(), OpenError> {
+        let invalid = |field, message: &str| {
+            Err(OpenError::InvalidConfig {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.zones.is_empty() {
+            return invalid("zones", "at least one zone is needed");
+        }
+        if self.zones.iter().any(String::is_empty) {
+            return invalid("zones", "zone names must not be empty");
+        }
+        let mut names: Vec<&String> = self.zones.iter().collect();
+        names.sort();
+        names.dedup();
+        if names.len() != self.zones.len() {
+            return invalid("zones", "zone names must be unique");
+        }
+        if self.fault_domains == 0 {
+            return invalid("fault_domains", "at least one fault domain is needed");
+        }
+        if self.images.is_empty() {
+            return invalid("images", "at least one image is needed");
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return invalid("jitter", "must be between 0 and 1");
+        }
+        if self.port_range.start == 0 || self.port_range.is_empty() {
+            return invalid("port_range", "must be a non-empty range of ports above 0");
+        }
+        Ok(())
+    }
+}
+
+/// Why the mock could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("invalid mock configuration: {field}: {message}")]
+    InvalidConfig {
+        field: &'static str,
+        message: String,
+    },
+    #[error("cannot read the mock journal {}", path.display())]
+    ReadJournal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the mock journal {} is corrupt at line {line}", path.display())]
+    CorruptJournal {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the mock journal {}", path.display())]
+    WriteJournal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The mock hypervisor. Not `Clone`: it owns its VMs' servers and stops them when dropped;
+/// share it behind an `Arc`.
+pub struct Mock {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: Arc<MockConfig>,
+    state: Mutex<State>,
+    wake: Arc<Notify>,
+    spawner: Spawner,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Poisoned only if a panic interrupted a state change; the state may then be
+        // inconsistent, so failing loudly is the honest answer.
+        self.state.lock().expect("mock state poisoned by a panic")
+    }
+}
+
+impl std::fmt::Debug for Mock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mock")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mock {
+    /// Opens the simulator: replays and compacts the journal in `state_dir` (if any), brings
+    /// its VMs back (running ones serve again) and, in [`Mode::Timer`], starts the timer.
+    ///
+    /// Must run inside a tokio runtime, on which every server and the timer will run. The
+    /// journal is read and rewritten synchronously: open the mock at startup.
+    pub async fn open(config: MockConfig) -> std::result::Result<Mock, OpenError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let spawner = Spawner {
+            handle: Handle::current(),
+            tracker: TaskTracker::new(),
+            root: CancellationToken::new(),
+        };
+        let clock = match config.mode {
+            Mode::Timer => Clock::Timer(tokio::time::Instant::now()),
+            Mode::Stepped => Clock::Stepped,
+        };
+        let replayed = match &config.state_dir {
+            Some(dir) => journal::replay(dir)?,
+            None => Default::default(),
+        };
+        let wake = Arc::new(Notify::new());
+        let state = State::new(config.clone(), clock, spawner.clone(), wake.clone());
+        // From here on, an early return drops the mock, which stops what it started.
+        let mock = Mock {
+            shared: Arc::new(Shared {
+                config: config.clone(),
+                state: Mutex::new(state),
+                wake,
+                spawner,
+            }),
+        };
+        {
+            let mut state = mock.shared.lock();
+            state.restore(replayed);
+            if let Some(dir) = &config.state_dir {
+                let journal = journal::compact(dir, &state.snapshot())?;
+                state.set_journal(journal);
+            }
+        }
+        if config.mode == Mode::Timer {
+            let shared = mock.shared.clone();
+            let cancel = mock.shared.spawner.root.clone();
+            mock.shared
+                .spawner
+                .tracker
+                .spawn_on(run_timer(shared, cancel), &mock.shared.spawner.handle);
+        }
+        Ok(mock)
+    }
+
+    pub fn config(&self) -> &MockConfig {
+        &self.shared.config
+    }
+
+    /// The mock's virtual clock: time since it opened, plus what [`Mock::advance`] added.
+    pub fn now(&self) -> Duration {
+        self.shared.lock().now()
+    }
+
+    /// Moves the virtual clock forward by `by` and applies every transition due by then, in
+    /// order. This is how time passes in [`Mode::Stepped`]; in [`Mode::Timer`] it jumps ahead.
+    pub async fn advance(&self, by: Duration) {
+        self.shared.lock().advance(by);
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops the timer and every VM's server and closes the journal, without waiting; every
+    /// later operation fails. VMs keep their recorded state for the next mock opened on the
+    /// same `state_dir`. Dropping the mock does the same.
+    pub fn shutdown(&self) {
+        self.shared.lock().shut_down();
+        self.shared.spawner.tracker.close();
+    }
+
+    /// [`Mock::shutdown`], then waits until every task has stopped: every port is closed.
+    pub async fn close(&self) {
+        self.shutdown();
+        self.shared.spawner.tracker.wait().await;
+    }
+
+    /// The journal file, when the mock persists.
+    pub fn journal_path(&self) -> Option<PathBuf> {
+        self.shared
+            .config
+            .state_dir
+            .as_ref()
+            .map(|dir| dir.join(JOURNAL_FILE))
+    }
+
+    /// Runs `operation` under the lock, then waits outside it for the servers it stopped
+    /// and finishes a transition that had to wait for them.
+    async fn run(
+        &self,
+        name: &'static str,
+        id: &str,
+        operation: impl FnOnce(&mut State) -> Result<Step>,
+    ) -> Result<Option<ObservedVm>> {
+        let step = {
+            let mut state = self.shared.lock();
+            state.ensure_open(name)?;
+            operation(&mut state)?
+        };
+        let Some(seq) = step.finish else {
+            wait_closed(step.closing).await;
+            return Ok(step.vm);
+        };
+        // Cancelled while waiting, the operation still finishes what it accepted.
+        let mut guard = FinishOnDrop {
+            shared: &self.shared,
+            id,
+            seq,
+            armed: true,
+        };
+        wait_closed(step.closing).await;
+        guard.armed = false;
+        let mut state = self.shared.lock();
+        state.ensure_open(name)?;
+        state.finish(id, seq)
+    }
+
+    /// [`Mock::run`] for operations that answer the VM.
+    async fn run_vm(
+        &self,
+        name: &'static str,
+        id: &str,
+        operation: impl FnOnce(&mut State) -> Result<Step>,
+    ) -> Result<ObservedVm> {
+        self.run(name, id, operation)
+            .await?
+            .ok_or_else(|| BackendError::NotFound { id: id.to_owned() })
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Finishes a transition due at once if the operation that waits to finish it is dropped.
+struct FinishOnDrop<'a> {
+    shared: &'a Shared,
+    id: &'a str,
+    seq: u64,
+    armed: bool,
+}
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(mut state) = self.shared.state.lock() else {
+            return; // poisoned: nothing sound to do from a destructor
+        };
+        if state.is_shut_down() {
+            return;
+        }
+        if let Err(error) = state.finish(self.id, self.seq) {
+            tracing::warn!(
+                id = self.id,
+                error = &error as &dyn std::error::Error,
+                "finishing a cancelled operation failed"
+            );
+        }
+    }
+}
+
+async fn wait_closed(closing: Vec<JoinHandle<()>>) {
+    for handle in closing {
+        // A server task only ends by cancellation; a join error would mean it panicked,
+        // and its port is closed either way.
+        let _ = handle.await;
+    }
+}
+
+/// Applies transitions when due until the mock shuts down.
+async fn run_timer(shared: Arc<Shared>, cancel: CancellationToken) {
+    loop {
+        let wait = {
+            let mut state = shared.lock();
+            if state.is_shut_down() {
+                return;
+            }
+            state.apply_due();
+            let now = state.now();
+            state.next_due().map(|at| at.saturating_sub(now))
+        };
+        let sleep = async {
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = shared.wake.notified() => {}
+            () = sleep => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Mock {
+    fn kind(&self) -> &'static str {
+        "mock"
+    }
+
+    async fn zones(&self) -> Result<Vec<ZoneStatus>> {
+        let state = self.shared.lock();
+        state.ensure_open("list zones")?;
+        Ok(state.zones())
+    }
+
+    async fn images(&self) -> Result<Vec<String>> {
+        self.shared.lock().ensure_open("list images")?;
+        Ok(self.shared.config.images.clone())
+    }
+
+    async fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {
+        self.run_vm("create", &spec.id, |s| s.create(spec)).await
+    }
+
+    /// Deletes at once; `force` makes no difference to a simulated VM.
+    async fn delete(&self, id: &str, _force: bool) -> Result<()> {
+        self.run("delete", id, |s| s.delete(id)).await.map(drop)
+    }
+
+    async fn start(&self, id: &str) -> Result<ObservedVm> {
+        self.run_vm("start", id, |s| s.start(id)).await
+    }
+
+    /// Stopping a deallocated VM is `InvalidState` (start it first); `force` completes the
+    /// stop inside the call.
+    async fn stop(&self, id: &str, force: bool) -> Result<ObservedVm> {
+        self.run_vm("stop", id, |s| s.stop(id, force)).await
+    }
+
+    async fn deallocate(&self, id: &str) -> Result<ObservedVm> {
+        self.run_vm("deallocate", id, |s| s.deallocate(id)).await
+    }
+
+    async fn restart(&self, id: &str) -> Result<ObservedVm> {
+        self.run_vm("restart", id, |s| s.restart(id)).await
+    }
+
+    async fn reimage(&self, id: &str, model: &Model, model_version: u32) -> Result<ObservedVm> {
+        self.run_vm("reimage", id, |s| s.reimage(id, model, model_version))
+            .await
+    }
+
+    async fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>> {
+        let state = self.shared.lock();
+        state.ensure_open("list")?;
+        Ok(state.list(scale_set))
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ObservedVm>> {
+        let state = self.shared.lock();
+        state.ensure_open("get")?;
+        Ok(state.get(id))
+    }
+
+    fn faults(&self) -> Option<&dyn FaultInjection> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl FaultInjection for Mock {
+    async fn inject(&self, fault: Fault) -> Result<()> {
+        fault.validate().map_err(BackendError::InvalidFault)?;
+        let id = match &fault {
+            Fault::Crash { instance }
+            | Fault::Unhealthy { instance }
+            | Fault::Healthy { instance } => instance.clone(),
+            _ => String::new(),
+        };
+        self.run("inject a fault", &id, |s| match &fault {
+            Fault::Crash { instance } => s.crash(instance),
+            Fault::Unhealthy { instance } => s.set_unhealthy(instance, true),
+            Fault::Healthy { instance } => s.set_unhealthy(instance, false),
+            Fault::ZoneDown { zone } => s.zone_down(zone),
+            Fault::ZoneUp { zone } => s.zone_up(zone),
+            Fault::CreateFailureRate { rate } => s.set_create_failure_rate(*rate),
+            Fault::SlowBoot { seconds } => s.set_slow_boot(*seconds),
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn active(&self) -> Vec<Fault> {
+        self.shared.lock().active_faults()
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.run("clear faults", "", State::clear_faults)
+            .await
+            .map(drop)
+    }
+}

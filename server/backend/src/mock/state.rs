@@ -1,0 +1,845 @@
+//! The simulator's state machine: every VM, the lasting faults, the virtual clock and the
+//! transitions in flight. Everything here runs under the mock's one mutex and never awaits.
+//!
+//! Invariants:
+//! - a VM has a [`Server`] exactly while its power state is `running`, so `address` is
+//!   `Some` exactly then; leaving `running` stops the server at once (the caller awaits the
+//!   returned handles, outside the lock, to know the port is closed);
+//! - a VM in a transitional state (`starting`, `stopping`, `deallocating`) has a `due`
+//!   transition to the state it settles into, and a timer entry with the same sequence
+//!   number — except a boot due at once behind a closing server, which the operation (or
+//!   its drop guard) finishes; a later operation replaces `due`, so stale timer entries are
+//!   skipped when popped (the power state only moves to what the last operation asked
+//!   for);
+//! - every change to a VM or to the lasting faults is appended to the journal before the
+//!   lock is released; per-VM work is O(log n), so 10,000 VMs cost no more per operation
+//!   than ten;
+//! - all randomness (jitter, create failures) is drawn from the one seeded RNG.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use flotilla_domain::{Fault, Model, ObservedVm, PowerState, ZoneStatus};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::MockConfig;
+use super::http::{self, Identity, Server, Spawner};
+use super::journal::{Entry, Journal, Replayed, VmRecord, ZoneFaults};
+use crate::{BackendError, Result, VmSpec};
+
+/// The virtual clock: time since the mock opened, plus whatever `advance` added.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Clock {
+    /// Real (tokio) time drives transitions.
+    Timer(tokio::time::Instant),
+    /// Only `advance` moves time.
+    Stepped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    at: Duration,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Vm {
+    record: VmRecord,
+    due: Option<Due>,
+    server: Option<Server>,
+    /// Shared with the server, so `/health` follows the fault without a restart.
+    unhealthy: Arc<AtomicBool>,
+}
+
+impl Vm {
+    fn new(record: VmRecord) -> Self {
+        let unhealthy = Arc::new(AtomicBool::new(record.unhealthy));
+        Vm {
+            record,
+            due: None,
+            server: None,
+            unhealthy,
+        }
+    }
+
+    fn observed(&self) -> ObservedVm {
+        let r = &self.record;
+        ObservedVm {
+            id: r.id.clone(),
+            scale_set: r.scale_set.clone(),
+            zone: r.zone.clone(),
+            fault_domain: r.fault_domain,
+            model_version: r.model_version,
+            power_state: r.power_state,
+            address: match (r.power_state, r.port) {
+                (PowerState::Running, Some(port)) => Some(format!("127.0.0.1:{port}")),
+                _ => None,
+            },
+        }
+    }
+
+    /// Stops the server, if any; the handle finishes once the port is closed.
+    fn take_server(&mut self) -> Option<JoinHandle<()>> {
+        self.server.take().map(Server::stop)
+    }
+}
+
+/// What an operation did under the lock, and what is left to do outside it.
+#[derive(Debug, Default)]
+pub(super) struct Step {
+    pub vm: Option<ObservedVm>,
+    /// Servers being stopped: await them before answering, so a stopped VM's port is
+    /// really closed when the operation returns.
+    pub closing: Vec<JoinHandle<()>>,
+    /// A transition due at once that could not complete under the lock because the VM's
+    /// old server had to close first (restart, reimage): finish it with [`State::finish`].
+    pub finish: Option<u64>,
+}
+
+impl Step {
+    fn done(vm: ObservedVm) -> Self {
+        Step {
+            vm: Some(vm),
+            ..Step::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct State {
+    config: Arc<MockConfig>,
+    clock: Clock,
+    spawner: Spawner,
+    /// Wakes the timer task when a transition is scheduled.
+    wake: Arc<Notify>,
+    vms: BTreeMap<String, Vm>,
+    by_scale_set: HashMap<String, BTreeSet<String>>,
+    unhealthy: BTreeSet<String>,
+    zones_down: BTreeSet<String>,
+    create_failure_rate: f64,
+    slow_boot_seconds: u32,
+    rng: StdRng,
+    skew: Duration,
+    timers: BinaryHeap<Reverse<(Duration, u64, String)>>,
+    next_seq: u64,
+    journal: Option<Journal>,
+    shut_down: bool,
+}
+
+fn not_found(id: &str) -> BackendError {
+    BackendError::NotFound { id: id.to_owned() }
+}
+
+fn journal_error(source: io::Error) -> BackendError {
+    BackendError::Io {
+        operation: "append to the mock journal",
+        source,
+    }
+}
+
+/// Binds the VM's port (its previous one when free) and starts serving: `starting`
+/// becomes `running`. On error the VM is unchanged.
+fn boot(vm: &mut Vm, config: &MockConfig, spawner: &Spawner) -> io::Result<()> {
+    let listener = http::bind(vm.record.port, &config.port_range)?;
+    let port = http::port_of(&listener)?;
+    let r = &vm.record;
+    let identity = Identity {
+        instance_id: &r.id,
+        scale_set: &r.scale_set,
+        model_version: r.model_version,
+        zone: &r.zone,
+        fault_domain: r.fault_domain,
+        image: &r.image,
+    };
+    let server = http::serve(listener, &identity, vm.unhealthy.clone(), spawner)?;
+    vm.server = Some(server);
+    vm.record.port = Some(port);
+    vm.record.power_state = PowerState::Running;
+    Ok(())
+}
+
+fn is_transitional(state: PowerState) -> bool {
+    state.settled() != state
+}
+
+impl State {
+    pub fn new(config: Arc<MockConfig>, clock: Clock, spawner: Spawner, wake: Arc<Notify>) -> Self {
+        let rng = StdRng::seed_from_u64(config.seed);
+        State {
+            config,
+            clock,
+            spawner,
+            wake,
+            vms: BTreeMap::new(),
+            by_scale_set: HashMap::new(),
+            unhealthy: BTreeSet::new(),
+            zones_down: BTreeSet::new(),
+            create_failure_rate: 0.0,
+            slow_boot_seconds: 0,
+            rng,
+            skew: Duration::ZERO,
+            timers: BinaryHeap::new(),
+            next_seq: 0,
+            journal: None,
+            shut_down: false,
+        }
+    }
+
+    // ----- clock and lifecycle -------------------------------------------------------------
+
+    /// Virtual time since the mock opened.
+    pub fn now(&self) -> Duration {
+        let base = match self.clock {
+            Clock::Timer(epoch) => epoch.elapsed(),
+            Clock::Stepped => Duration::ZERO,
+        };
+        base + self.skew
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.skew += by;
+        self.apply_due();
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    pub fn ensure_open(&self, operation: &'static str) -> Result<()> {
+        if self.shut_down {
+            return Err(BackendError::Io {
+                operation,
+                source: io::Error::new(io::ErrorKind::NotConnected, "the mock is shut down"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops every server (through the root token) and closes the journal. VMs keep their
+    /// recorded state: they come back when a mock opens the same `state_dir`.
+    pub fn shut_down(&mut self) {
+        self.shut_down = true;
+        self.spawner.root.cancel();
+        self.journal = None;
+        self.timers.clear();
+    }
+
+    pub fn set_journal(&mut self, journal: Journal) {
+        self.journal = Some(journal);
+    }
+
+    // ----- restore and snapshot ---------------------------------------------------------------
+
+    /// Brings back what a journal held: transitional VMs finish their transition, running
+    /// VMs serve again (on their previous port when it is free).
+    pub fn restore(&mut self, replayed: Replayed) {
+        let known = |zone: &String| self.config.zones.contains(zone);
+        self.zones_down = replayed
+            .faults
+            .zones_down
+            .into_iter()
+            .filter(known)
+            .collect();
+        self.create_failure_rate = replayed.faults.create_failure_rate;
+        self.slow_boot_seconds = replayed.faults.slow_boot_seconds;
+        for (id, mut record) in replayed.vms {
+            record.power_state = record.power_state.settled();
+            let zone_down = self.zones_down.contains(&record.zone);
+            if record.resume_on_zone_up && !zone_down {
+                record.resume_on_zone_up = false;
+                record.power_state = PowerState::Running;
+            }
+            if zone_down && record.power_state == PowerState::Running {
+                record.resume_on_zone_up = true;
+                record.power_state = PowerState::Stopped;
+            }
+            let mut vm = Vm::new(record);
+            if vm.record.power_state == PowerState::Running {
+                vm.record.power_state = PowerState::Starting;
+                if let Err(error) = boot(&mut vm, &self.config, &self.spawner) {
+                    tracing::warn!(%id, %error, "a restored mock VM could not serve; it is stopped");
+                    vm.record.power_state = PowerState::Stopped;
+                }
+            }
+            if vm.record.unhealthy {
+                self.unhealthy.insert(id.clone());
+            }
+            self.index(&vm.record);
+            self.vms.insert(id, vm);
+        }
+    }
+
+    /// The journal's content as it should be now: one line per VM and the zone faults.
+    pub fn snapshot(&self) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = self
+            .vms
+            .values()
+            .map(|vm| Entry::Vm(vm.record.clone()))
+            .collect();
+        entries.push(Entry::Faults(self.zone_faults()));
+        entries
+    }
+
+    // ----- queries --------------------------------------------------------------------------
+
+    pub fn zones(&self) -> Vec<ZoneStatus> {
+        self.config
+            .zones
+            .iter()
+            .map(|name| ZoneStatus {
+                name: name.clone(),
+                fault_domains: self.config.fault_domains,
+                available: !self.zones_down.contains(name),
+            })
+            .collect()
+    }
+
+    pub fn list(&self, scale_set: Option<&str>) -> Vec<ObservedVm> {
+        match scale_set {
+            None => self.vms.values().map(Vm::observed).collect(),
+            Some(set) => self
+                .by_scale_set
+                .get(set)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.vms.get(id))
+                .map(Vm::observed)
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<ObservedVm> {
+        self.vms.get(id).map(Vm::observed)
+    }
+
+    pub fn active_faults(&self) -> Vec<Fault> {
+        let mut faults: Vec<Fault> = self
+            .zones_down
+            .iter()
+            .map(|zone| Fault::ZoneDown { zone: zone.clone() })
+            .collect();
+        faults.extend(self.unhealthy.iter().map(|id| Fault::Unhealthy {
+            instance: id.clone(),
+        }));
+        if self.create_failure_rate > 0.0 {
+            faults.push(Fault::CreateFailureRate {
+                rate: self.create_failure_rate,
+            });
+        }
+        if self.slow_boot_seconds > 0 {
+            faults.push(Fault::SlowBoot {
+                seconds: self.slow_boot_seconds,
+            });
+        }
+        faults
+    }
+
+    // ----- operations -----------------------------------------------------------------------
+
+    pub fn create(&mut self, spec: &VmSpec) -> Result<Step> {
+        if let Some(vm) = self.vms.get(&spec.id) {
+            return Ok(Step::done(vm.observed()));
+        }
+        let failed = |reason: String| BackendError::CreateFailed {
+            id: spec.id.clone(),
+            reason,
+        };
+        if spec.id.is_empty() {
+            return Err(failed("the id is empty".into()));
+        }
+        self.check_zone(&spec.zone)?;
+        if spec.fault_domain >= self.config.fault_domains {
+            return Err(failed(format!(
+                "zone {} has fault domains 0 to {}, not {}",
+                spec.zone,
+                self.config.fault_domains - 1,
+                spec.fault_domain
+            )));
+        }
+        if !self.config.images.contains(&spec.model.image) {
+            return Err(failed(format!(
+                "image {:?} is not offered (offered: {})",
+                spec.model.image,
+                self.config.images.join(", ")
+            )));
+        }
+        if self.create_failure_rate > 0.0 && self.rng.gen_bool(self.create_failure_rate) {
+            return Err(failed(format!(
+                "simulated failure (create failure rate {})",
+                self.create_failure_rate
+            )));
+        }
+        let delay = self.delay(true);
+        let record = VmRecord {
+            id: spec.id.clone(),
+            scale_set: spec.scale_set.clone(),
+            zone: spec.zone.clone(),
+            fault_domain: spec.fault_domain,
+            model_version: spec.model_version,
+            image: spec.model.image.clone(),
+            power_state: PowerState::Starting,
+            port: None,
+            unhealthy: false,
+            resume_on_zone_up: false,
+        };
+        let mut vm = Vm::new(record);
+        // The VM enters the map only once it is bound (when due at once) and journaled, so
+        // a failure leaves nothing behind.
+        if delay.is_zero() {
+            boot(&mut vm, &self.config, &self.spawner).map_err(|source| BackendError::Io {
+                operation: "bind the VM's port",
+                source,
+            })?;
+        }
+        if let Err(source) = self.append(&Entry::Vm(vm.record.clone())) {
+            // The server's task ends by itself once cancelled; nothing else exists yet.
+            drop(vm.take_server());
+            return Err(journal_error(source));
+        }
+        if !delay.is_zero() {
+            self.schedule(&mut vm, delay);
+        }
+        self.index(&vm.record);
+        let observed = vm.observed();
+        self.vms.insert(spec.id.clone(), vm);
+        Ok(Step::done(observed))
+    }
+
+    pub fn delete(&mut self, id: &str) -> Result<Step> {
+        let Some(mut vm) = self.vms.remove(id) else {
+            return Ok(Step::default());
+        };
+        if let Some(ids) = self.by_scale_set.get_mut(&vm.record.scale_set) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_scale_set.remove(&vm.record.scale_set);
+            }
+        }
+        self.unhealthy.remove(id);
+        let step = Step {
+            vm: None,
+            closing: vm.take_server().into_iter().collect(),
+            finish: None,
+        };
+        self.append(&Entry::Delete { id: id.to_owned() })
+            .map_err(journal_error)?;
+        Ok(step)
+    }
+
+    pub fn start(&mut self, id: &str) -> Result<Step> {
+        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        self.check_zone(&vm.record.zone)?;
+        match vm.record.power_state {
+            PowerState::Running | PowerState::Starting => Ok(Step::done(vm.observed())),
+            _ => {
+                let delay = self.delay(true);
+                self.begin(id, PowerState::Starting, delay)
+            }
+        }
+    }
+
+    pub fn stop(&mut self, id: &str, force: bool) -> Result<Step> {
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let state = vm.record.power_state;
+        let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
+        match state {
+            PowerState::Deallocated | PowerState::Deallocating => {
+                vm.record.resume_on_zone_up = resumed;
+                Err(BackendError::InvalidState {
+                    id: id.to_owned(),
+                    operation: "stop",
+                    state: state.to_string(),
+                })
+            }
+            PowerState::Stopped | PowerState::Stopping => {
+                if force && state == PowerState::Stopping {
+                    // Forcing skips what is left of the graceful shutdown.
+                    self.begin(id, PowerState::Stopping, Duration::ZERO)
+                } else {
+                    if resumed {
+                        self.persist(id)?;
+                    }
+                    Ok(Step::done(self.vms[id].observed()))
+                }
+            }
+            PowerState::Running | PowerState::Starting => {
+                let delay = if force {
+                    Duration::ZERO
+                } else {
+                    self.delay(false)
+                };
+                self.begin(id, PowerState::Stopping, delay)
+            }
+        }
+    }
+
+    pub fn deallocate(&mut self, id: &str) -> Result<Step> {
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
+        match vm.record.power_state {
+            PowerState::Deallocated | PowerState::Deallocating => {
+                if resumed {
+                    self.persist(id)?;
+                }
+                Ok(Step::done(self.vms[id].observed()))
+            }
+            _ => {
+                let delay = self.delay(false);
+                self.begin(id, PowerState::Deallocating, delay)
+            }
+        }
+    }
+
+    pub fn restart(&mut self, id: &str) -> Result<Step> {
+        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        self.check_zone(&vm.record.zone)?;
+        if vm.record.power_state != PowerState::Running {
+            return Err(BackendError::InvalidState {
+                id: id.to_owned(),
+                operation: "restart",
+                state: vm.record.power_state.to_string(),
+            });
+        }
+        let delay = self.delay(true);
+        self.begin(id, PowerState::Starting, delay)
+    }
+
+    /// The image is not checked against the offered ones here: the control plane validates
+    /// models against `images()`, and a reimage has no error that would name the problem.
+    pub fn reimage(&mut self, id: &str, model: &Model, model_version: u32) -> Result<Step> {
+        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        self.check_zone(&vm.record.zone)?;
+        let delay = self.delay(true);
+        let vm = self.vms.get_mut(id).expect("checked above");
+        vm.record.model_version = model_version;
+        vm.record.image = model.image.clone();
+        // `begin` stops the server of the old image; the new one serves once booted.
+        self.begin(id, PowerState::Starting, delay)
+    }
+
+    /// Completes a transition that was due at once but had to wait for an old server to
+    /// close; a no-op when another operation has replaced it meanwhile.
+    pub fn finish(&mut self, id: &str, seq: u64) -> Result<Option<ObservedVm>> {
+        let Some(vm) = self.vms.get(id) else {
+            return Ok(None);
+        };
+        if vm.due.map(|d| d.seq) == Some(seq) {
+            let result = self.complete(id);
+            self.persist(id)?;
+            result.map_err(|source| BackendError::Io {
+                operation: "bind the VM's port",
+                source,
+            })?;
+        }
+        Ok(self.get(id))
+    }
+
+    // ----- faults ---------------------------------------------------------------------------
+
+    pub fn crash(&mut self, id: &str) -> Result<Step> {
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let mut step = Step::default();
+        if matches!(
+            vm.record.power_state,
+            PowerState::Running | PowerState::Starting | PowerState::Stopping
+        ) {
+            step.closing.extend(vm.take_server());
+            vm.record.power_state = PowerState::Stopped;
+            vm.due = None;
+            self.persist(id)?;
+        }
+        Ok(step)
+    }
+
+    pub fn set_unhealthy(&mut self, id: &str, unhealthy: bool) -> Result<Step> {
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        vm.unhealthy.store(unhealthy, Ordering::Relaxed);
+        if vm.record.unhealthy != unhealthy {
+            vm.record.unhealthy = unhealthy;
+            if unhealthy {
+                self.unhealthy.insert(id.to_owned());
+            } else {
+                self.unhealthy.remove(id);
+            }
+            self.persist(id)?;
+        }
+        Ok(Step::default())
+    }
+
+    pub fn zone_down(&mut self, zone: &str) -> Result<Step> {
+        self.check_known_zone(zone)?;
+        let mut step = Step::default();
+        if !self.zones_down.insert(zone.to_owned()) {
+            return Ok(step);
+        }
+        let mut changed = Vec::new();
+        for vm in self.vms.values_mut().filter(|vm| vm.record.zone == zone) {
+            let next = match vm.record.power_state {
+                PowerState::Running | PowerState::Starting => {
+                    vm.record.resume_on_zone_up = true;
+                    PowerState::Stopped
+                }
+                PowerState::Stopping => PowerState::Stopped,
+                PowerState::Deallocating => PowerState::Deallocated,
+                PowerState::Stopped | PowerState::Deallocated => continue,
+            };
+            step.closing.extend(vm.take_server());
+            vm.record.power_state = next;
+            vm.due = None;
+            changed.push(vm.record.id.clone());
+        }
+        for id in &changed {
+            self.persist(id)?;
+        }
+        self.persist_faults()?;
+        Ok(step)
+    }
+
+    pub fn zone_up(&mut self, zone: &str) -> Result<Step> {
+        self.check_known_zone(zone)?;
+        if !self.zones_down.remove(zone) {
+            return Ok(Step::default());
+        }
+        self.persist_faults()?;
+        let resuming: Vec<String> = self
+            .vms
+            .values()
+            .filter(|vm| vm.record.zone == zone && vm.record.resume_on_zone_up)
+            .map(|vm| vm.record.id.clone())
+            .collect();
+        for id in resuming {
+            if let Some(vm) = self.vms.get_mut(&id) {
+                vm.record.resume_on_zone_up = false;
+            }
+            let delay = self.delay(true);
+            if let Err(error) = self.begin(&id, PowerState::Starting, delay) {
+                tracing::warn!(%id, %error, "a mock VM did not start again when its zone came up");
+            }
+        }
+        Ok(Step::default())
+    }
+
+    pub fn set_create_failure_rate(&mut self, rate: f64) -> Result<Step> {
+        self.create_failure_rate = rate;
+        self.persist_faults()?;
+        Ok(Step::default())
+    }
+
+    pub fn set_slow_boot(&mut self, seconds: u32) -> Result<Step> {
+        self.slow_boot_seconds = seconds;
+        self.persist_faults()?;
+        Ok(Step::default())
+    }
+
+    /// Lifts every lasting fault as if each had been reversed.
+    pub fn clear_faults(&mut self) -> Result<Step> {
+        let mut step = Step::default();
+        if self.create_failure_rate != 0.0 || self.slow_boot_seconds != 0 {
+            // First, so the zones coming up boot without the slow-boot delay.
+            self.create_failure_rate = 0.0;
+            self.slow_boot_seconds = 0;
+            self.persist_faults()?;
+        }
+        let zones: Vec<String> = self.zones_down.iter().cloned().collect();
+        for zone in zones {
+            step.closing.extend(self.zone_up(&zone)?.closing);
+        }
+        let unhealthy: Vec<String> = self.unhealthy.iter().cloned().collect();
+        for id in unhealthy {
+            self.set_unhealthy(&id, false)?;
+        }
+        Ok(step)
+    }
+
+    // ----- transitions ----------------------------------------------------------------------
+
+    /// Applies every transition due by now (the timer task and `advance` call this).
+    pub fn apply_due(&mut self) {
+        let now = self.now();
+        while let Some(Reverse((at, _, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, seq, id))) = self.timers.pop() else {
+                break;
+            };
+            let current = self.vms.get(&id).and_then(|vm| vm.due).map(|d| d.seq);
+            if current != Some(seq) {
+                continue; // replaced by a later operation, or the VM is gone
+            }
+            if let Err(error) = self.complete(&id) {
+                tracing::warn!(%id, %error, "a mock VM could not bind its port; it is stopped");
+            }
+            if let Err(error) = self.persist(&id) {
+                tracing::error!(%id, error = &error as &dyn std::error::Error,
+                    "the mock journal is behind");
+            }
+        }
+    }
+
+    /// When the next transition is due (possibly a stale entry: waking early is harmless).
+    pub fn next_due(&self) -> Option<Duration> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Moves a VM into `transitional` and schedules where it settles after `delay`; with no
+    /// delay the transition completes here, unless an old server must close first.
+    fn begin(&mut self, id: &str, transitional: PowerState, delay: Duration) -> Result<Step> {
+        debug_assert!(is_transitional(transitional));
+        let now = self.now();
+        let seq = self.next_seq();
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let mut step = Step::default();
+        step.closing.extend(vm.take_server());
+        vm.record.power_state = transitional;
+        let mut result = Ok(());
+        if delay.is_zero() && step.closing.is_empty() {
+            vm.due = None;
+            result = self.complete(id);
+        } else if delay.is_zero() {
+            // Due now, but the old server must close first for the VM to get its port
+            // back: the operation finishes it (or its drop guard does, if cancelled). Not on
+            // the timer, which would bind before the port is free.
+            vm.due = Some(Due { at: now, seq });
+            step.finish = Some(seq);
+        } else {
+            let at = now + delay;
+            vm.due = Some(Due { at, seq });
+            self.timers.push(Reverse((at, seq, id.to_owned())));
+            self.wake.notify_one();
+        }
+        self.persist(id)?;
+        result.map_err(|source| BackendError::Io {
+            operation: "bind the VM's port",
+            source,
+        })?;
+        step.vm = self.get(id);
+        Ok(step)
+    }
+
+    /// Settles a transitional VM; a VM that cannot bind a port ends `stopped`.
+    fn complete(&mut self, id: &str) -> io::Result<()> {
+        let Some(vm) = self.vms.get_mut(id) else {
+            return Ok(());
+        };
+        vm.due = None;
+        let result = match vm.record.power_state {
+            PowerState::Starting => boot(vm, &self.config, &self.spawner),
+            PowerState::Stopping => {
+                vm.record.power_state = PowerState::Stopped;
+                Ok(())
+            }
+            PowerState::Deallocating => {
+                vm.record.power_state = PowerState::Deallocated;
+                Ok(())
+            }
+            PowerState::Running | PowerState::Stopped | PowerState::Deallocated => Ok(()),
+        };
+        if result.is_err() {
+            vm.record.power_state = PowerState::Stopped;
+        }
+        result
+    }
+
+    fn schedule(&mut self, vm: &mut Vm, delay: Duration) {
+        let at = self.now() + delay;
+        let seq = self.next_seq();
+        vm.due = Some(Due { at, seq });
+        self.timers.push(Reverse((at, seq, vm.record.id.clone())));
+        self.wake.notify_one();
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// How long the next transition takes: the latency with uniform jitter, plus the slow
+    /// boot fault's seconds for boots.
+    fn delay(&mut self, boot: bool) -> Duration {
+        let latency = self.config.latency;
+        let mut delay = if latency.is_zero() || self.config.jitter == 0.0 {
+            latency
+        } else {
+            let factor = 1.0 + self.config.jitter * self.rng.gen_range(-1.0..=1.0);
+            latency.mul_f64(factor.max(0.0))
+        };
+        if boot {
+            delay += Duration::from_secs(self.slow_boot_seconds.into());
+        }
+        delay
+    }
+
+    fn check_known_zone(&self, zone: &str) -> Result<()> {
+        if self.config.zones.iter().any(|z| z == zone) {
+            Ok(())
+        } else {
+            Err(BackendError::UnknownZone {
+                zone: zone.to_owned(),
+            })
+        }
+    }
+
+    /// The zone exists and is up.
+    fn check_zone(&self, zone: &str) -> Result<()> {
+        self.check_known_zone(zone)?;
+        if self.zones_down.contains(zone) {
+            return Err(BackendError::ZoneUnavailable {
+                zone: zone.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, record: &VmRecord) {
+        self.by_scale_set
+            .entry(record.scale_set.clone())
+            .or_default()
+            .insert(record.id.clone());
+    }
+
+    // ----- journal --------------------------------------------------------------------------
+
+    fn zone_faults(&self) -> ZoneFaults {
+        ZoneFaults {
+            zones_down: self.zones_down.iter().cloned().collect(),
+            create_failure_rate: self.create_failure_rate,
+            slow_boot_seconds: self.slow_boot_seconds,
+        }
+    }
+
+    fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        match &mut self.journal {
+            Some(journal) => journal.append(entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Journals the VM's current record. A failed write leaves the change in memory (the
+    /// operation reports the error); the next successful write of the VM catches up.
+    fn persist(&mut self, id: &str) -> Result<()> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
+        let Some(vm) = self.vms.get(id) else {
+            return Ok(());
+        };
+        let entry = Entry::Vm(vm.record.clone());
+        self.append(&entry).map_err(journal_error)
+    }
+
+    fn persist_faults(&mut self) -> Result<()> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
+        let entry = Entry::Faults(self.zone_faults());
+        self.append(&entry).map_err(journal_error)
+    }
+}

@@ -1,0 +1,1054 @@
+//! The mock hypervisor: the conformance suite in three set-ups (zero latency, stepped with
+//! latency, timer with latency), then what only the mock does — real HTTP, faults,
+//! deterministic randomness, stepped time and persistence across a reopen.
+//!
+//! The 10,000-VM test lives in `mock_scale.rs`, its own binary, so its thousands of binds
+//! do not race the port checks here.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_backend::conformance::Subject;
+use flotilla_backend::mock::{JOURNAL_FILE, Mock, MockConfig, Mode};
+use flotilla_backend::{Backend, BackendError, VmSpec};
+use flotilla_domain::{Fault, Model, ObservedVm, PowerState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mod conformance_instant {
+    use super::*;
+    flotilla_backend::backend_conformance!(async {
+        let mock = Arc::new(Mock::open(MockConfig::instant()).await.expect("open"));
+        Subject::new(mock)
+    });
+}
+
+mod conformance_stepped {
+    use super::*;
+    flotilla_backend::backend_conformance!(async {
+        let mock = Arc::new(Mock::open(MockConfig::stepped()).await.expect("open"));
+        Subject::new(mock.clone())
+            .with_time(mock)
+            .with_poll(Duration::from_millis(100))
+    });
+}
+
+mod conformance_timer {
+    use super::*;
+    flotilla_backend::backend_conformance!(async {
+        let config = MockConfig::default().with_latency(Duration::from_millis(20));
+        let mock = Arc::new(Mock::open(config).await.expect("open"));
+        Subject::new(mock).with_timeout(Duration::from_secs(10))
+    });
+}
+
+// ----- fixtures --------------------------------------------------------------------------------
+
+fn model() -> Model {
+    Model {
+        image: "debian-12".into(),
+        vcpus: 1,
+        memory_mib: 512,
+        disk_gib: 10,
+        data_disks: Vec::new(),
+        user_data: None,
+        tags: Default::default(),
+        app_port: 80,
+    }
+}
+
+fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {
+    VmSpec {
+        id: format!("{set}_{ordinal}"),
+        scale_set: set.into(),
+        zone: zone.into(),
+        fault_domain: (ordinal % 3) as u32,
+        model_version: 1,
+        model: model(),
+    }
+}
+
+async fn instant() -> Mock {
+    Mock::open(MockConfig::instant()).await.expect("open")
+}
+
+async fn stepped(latency: Duration, jitter: f64) -> Mock {
+    let config = MockConfig::stepped()
+        .with_latency(latency)
+        .with_jitter(jitter);
+    Mock::open(config).await.expect("open")
+}
+
+async fn create(mock: &Mock, set: &str, ordinal: u64, zone: &str) -> ObservedVm {
+    mock.create(&spec(set, ordinal, zone))
+        .await
+        .expect("create")
+}
+
+async fn vm(mock: &Mock, id: &str) -> ObservedVm {
+    mock.get(id).await.expect("get").expect("the VM exists")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+async fn http_get(address: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = client()
+        .get(format!("http://{address}{path}"))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+/// One `GET` on an open connection; `None` when the server closed it.
+async fn raw_get(stream: &mut TcpStream, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: mock\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                let status: u16 = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .expect("status line");
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buffer.len() < end + 4 + length {
+                    let n = stream.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]);
+                return Ok::<_, std::io::Error>(Some((status, body.to_string())));
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .expect("the server answers or closes within 5 s")
+        .unwrap_or(None)
+}
+
+async fn assert_refused(address: &str) {
+    match TcpStream::connect(address).await {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}"),
+        Ok(_) => panic!("{address} still accepts connections"),
+    }
+}
+
+fn port(address: &str) -> u16 {
+    address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("host:port")
+}
+
+// ----- HTTP ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_running_vm_serves_its_identity_over_http() {
+    let mock = instant().await;
+    let a = create(&mock, "web", 0, "1").await;
+    let b = create(&mock, "api", 1, "2").await;
+    assert_eq!(
+        a.power_state,
+        PowerState::Running,
+        "zero latency: running at once"
+    );
+    let (a_address, b_address) = (a.address.expect("address"), b.address.expect("address"));
+    assert!(a_address.starts_with("127.0.0.1:"));
+    assert_ne!(a_address, b_address, "each VM has its own port");
+
+    let (status, body) = http_get(&a_address, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "instance_id": "web_0", "scale_set": "web", "model_version": 1,
+            "zone": "1", "fault_domain": 0, "image": "debian-12"
+        })
+    );
+    let (_, body) = http_get(&b_address, "/").await;
+    assert_eq!(body["instance_id"], "api_1");
+    assert_eq!(body["fault_domain"], 1);
+
+    let (status, body) = http_get(&a_address, "/health").await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"status": "healthy"}))
+    );
+    assert_eq!(http_get(&a_address, "/nope").await.0, 404);
+    let post = client()
+        .post(format!("http://{a_address}/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(post.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn connections_are_kept_alive() {
+    let mock = instant().await;
+    let address = create(&mock, "web", 0, "1").await.address.expect("address");
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    for path in ["/", "/health", "/", "/missing", "/health"] {
+        let (status, _) = raw_get(&mut stream, path)
+            .await
+            .expect("answered on the same connection");
+        assert!(status == 200 || (path == "/missing" && status == 404));
+    }
+}
+
+#[tokio::test]
+async fn reimage_serves_the_new_model_version() {
+    let mock = instant().await;
+    create(&mock, "web", 0, "1").await;
+    let mut next = model();
+    next.image = "alpine-3.20".into();
+    let vm = mock.reimage("web_0", &next, 2).await.expect("reimage");
+    assert_eq!(vm.power_state, PowerState::Running);
+    let (_, body) = http_get(&vm.address.expect("address"), "/").await;
+    assert_eq!(body["model_version"], 2);
+    assert_eq!(body["image"], "alpine-3.20");
+}
+
+#[tokio::test]
+async fn unhealthy_answers_503_until_healthy() {
+    let mock = instant().await;
+    let address = create(&mock, "web", 0, "1").await.address.expect("address");
+    let faults = mock.faults().expect("the mock injects faults");
+    faults
+        .inject(Fault::Unhealthy {
+            instance: "web_0".into(),
+        })
+        .await
+        .expect("inject");
+    let (status, body) = http_get(&address, "/health").await;
+    assert_eq!((status, body["status"].as_str()), (503, Some("unhealthy")));
+    assert_eq!(
+        http_get(&address, "/").await.0,
+        200,
+        "the app still answers"
+    );
+    assert_eq!(
+        faults.active().await,
+        [Fault::Unhealthy {
+            instance: "web_0".into()
+        }]
+    );
+
+    // The fault belongs to the instance: it survives a restart.
+    let restarted = mock.restart("web_0").await.expect("restart");
+    let address = restarted.address.expect("address");
+    assert_eq!(http_get(&address, "/health").await.0, 503);
+
+    faults
+        .inject(Fault::Healthy {
+            instance: "web_0".into(),
+        })
+        .await
+        .expect("inject");
+    assert_eq!(http_get(&address, "/health").await.0, 200);
+    assert!(faults.active().await.is_empty());
+}
+
+#[tokio::test]
+async fn crash_closes_the_port_and_cuts_kept_alive_connections() {
+    let mock = instant().await;
+    let address = create(&mock, "web", 0, "1").await.address.expect("address");
+    let mut kept = TcpStream::connect(&address).await.expect("connect");
+    assert_eq!(raw_get(&mut kept, "/").await.map(|r| r.0), Some(200));
+
+    let faults = mock.faults().expect("faults");
+    faults
+        .inject(Fault::Crash {
+            instance: "web_0".into(),
+        })
+        .await
+        .expect("crash");
+    let crashed = vm(&mock, "web_0").await;
+    assert_eq!(crashed.power_state, PowerState::Stopped);
+    assert_eq!(crashed.address, None);
+    assert_eq!(
+        raw_get(&mut kept, "/").await,
+        None,
+        "the kept-alive connection is cut"
+    );
+    assert_refused(&address).await;
+    assert!(
+        faults.active().await.is_empty(),
+        "a crash is an event, not a lasting fault"
+    );
+
+    let started = mock.start("web_0").await.expect("start");
+    let again = started.address.expect("address");
+    assert_eq!(http_get(&again, "/").await.0, 200);
+}
+
+#[tokio::test]
+async fn stop_deallocate_and_delete_close_the_port() {
+    let mock = instant().await;
+    for ordinal in 0..3 {
+        create(&mock, "web", ordinal, "1").await;
+    }
+    let addresses: Vec<String> = mock
+        .list(Some("web"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|vm| vm.address.expect("running"))
+        .collect();
+    let mut kept = TcpStream::connect(&addresses[2]).await.expect("connect");
+    assert!(raw_get(&mut kept, "/health").await.is_some());
+
+    mock.stop("web_0", false).await.expect("stop");
+    mock.deallocate("web_1").await.expect("deallocate");
+    mock.delete("web_2", false).await.expect("delete");
+    for address in &addresses {
+        assert_refused(address).await;
+    }
+    assert_eq!(raw_get(&mut kept, "/health").await, None);
+}
+
+#[tokio::test]
+async fn a_restarted_vm_keeps_its_port_when_it_can() {
+    let mock = instant().await;
+    let before = create(&mock, "web", 0, "1").await.address.expect("address");
+    let after = mock
+        .restart("web_0")
+        .await
+        .expect("restart")
+        .address
+        .expect("address");
+    assert_eq!(port(&before), port(&after));
+    mock.stop("web_0", true).await.expect("stop");
+    let started = mock
+        .start("web_0")
+        .await
+        .expect("start")
+        .address
+        .expect("address");
+    assert_eq!(port(&before), port(&started));
+}
+
+// ----- states ----------------------------------------------------------------------------------
+
+/// A stepped mock (1 s latency, no jitter) holding `web_0` in `state`.
+async fn vm_in(state: PowerState) -> Mock {
+    let mock = stepped(Duration::from_secs(1), 0.0).await;
+    create(&mock, "web", 0, "1").await;
+    let second = Duration::from_secs(1);
+    match state {
+        PowerState::Starting => {}
+        PowerState::Running => mock.advance(second).await,
+        PowerState::Stopping | PowerState::Stopped => {
+            mock.advance(second).await;
+            mock.stop("web_0", false).await.expect("stop");
+        }
+        PowerState::Deallocating | PowerState::Deallocated => {
+            mock.advance(second).await;
+            mock.deallocate("web_0").await.expect("deallocate");
+        }
+    }
+    if state.settled() == state && state != PowerState::Running {
+        mock.advance(second).await;
+    }
+    assert_eq!(vm(&mock, "web_0").await.power_state, state, "fixture");
+    mock
+}
+
+#[tokio::test]
+async fn power_operations_by_state() {
+    use PowerState::*;
+    // From each state: what start, stop, deallocate, restart and reimage answer at once
+    // (`None`: InvalidState); each then settles where its answer settles.
+    let table: [(PowerState, [Option<PowerState>; 5]); 6] = [
+        (
+            Starting,
+            [
+                Some(Starting),
+                Some(Stopping),
+                Some(Deallocating),
+                None,
+                Some(Starting),
+            ],
+        ),
+        (
+            Running,
+            [
+                Some(Running),
+                Some(Stopping),
+                Some(Deallocating),
+                Some(Starting),
+                Some(Starting),
+            ],
+        ),
+        (
+            Stopping,
+            [
+                Some(Starting),
+                Some(Stopping),
+                Some(Deallocating),
+                None,
+                Some(Starting),
+            ],
+        ),
+        (
+            Stopped,
+            [
+                Some(Starting),
+                Some(Stopped),
+                Some(Deallocating),
+                None,
+                Some(Starting),
+            ],
+        ),
+        (
+            Deallocating,
+            [
+                Some(Starting),
+                None,
+                Some(Deallocating),
+                None,
+                Some(Starting),
+            ],
+        ),
+        (
+            Deallocated,
+            [
+                Some(Starting),
+                None,
+                Some(Deallocated),
+                None,
+                Some(Starting),
+            ],
+        ),
+    ];
+    assert_eq!(table.len(), PowerState::ALL.len(), "every state covered");
+    let operations = ["start", "stop", "deallocate", "restart", "reimage"];
+    for (from, answers) in table {
+        for (operation, expected) in operations.iter().zip(answers) {
+            let mock = vm_in(from).await;
+            let outcome = match *operation {
+                "start" => mock.start("web_0").await,
+                "stop" => mock.stop("web_0", false).await,
+                "deallocate" => mock.deallocate("web_0").await,
+                "restart" => mock.restart("web_0").await,
+                _ => mock.reimage("web_0", &model(), 2).await,
+            };
+            match (expected, outcome) {
+                (Some(state), Ok(vm)) => {
+                    assert_eq!(vm.power_state, state, "{operation} from {from}");
+                    mock.advance(Duration::from_secs(1)).await;
+                    let settled = vm_state(&mock).await;
+                    assert_eq!(settled, state.settled(), "{operation} from {from} settles");
+                }
+                (None, Err(BackendError::InvalidState { .. })) => {
+                    assert_eq!(
+                        vm_state(&mock).await,
+                        from,
+                        "a refused {operation} changes nothing"
+                    );
+                }
+                (expected, outcome) => {
+                    panic!("{operation} from {from}: expected {expected:?}, got {outcome:?}")
+                }
+            }
+        }
+    }
+}
+
+async fn vm_state(mock: &Mock) -> PowerState {
+    vm(mock, "web_0").await.power_state
+}
+
+#[tokio::test]
+async fn create_checks_its_spec_and_leaves_nothing_on_error() {
+    let mock = instant().await;
+    let mut bad_domain = spec("web", 0, "1");
+    bad_domain.fault_domain = 3;
+    let mut bad_image = spec("web", 1, "1");
+    bad_image.model.image = "windows-95".into();
+    for bad in [bad_domain, bad_image] {
+        match mock.create(&bad).await {
+            Err(BackendError::CreateFailed { id, .. }) => assert_eq!(id, bad.id),
+            other => panic!("expected CreateFailed, got {other:?}"),
+        }
+        assert_eq!(mock.get(&bad.id).await.expect("get"), None);
+    }
+    assert!(mock.list(None).await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn forced_stop_completes_inside_the_call() {
+    let mock = stepped(Duration::from_secs(1), 0.0).await;
+    create(&mock, "web", 0, "1").await;
+    mock.advance(Duration::from_secs(1)).await;
+    let stopping = mock.stop("web_0", false).await.expect("stop");
+    assert_eq!(stopping.power_state, PowerState::Stopping);
+    let stopped = mock.stop("web_0", true).await.expect("forced stop");
+    assert_eq!(stopped.power_state, PowerState::Stopped);
+}
+
+// ----- faults ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fault_injection_validates_its_input() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    let cases = [
+        (Fault::CreateFailureRate { rate: 1.5 }, "invalid"),
+        (Fault::SlowBoot { seconds: 4000 }, "invalid"),
+        (
+            Fault::Crash {
+                instance: String::new(),
+            },
+            "invalid",
+        ),
+        (
+            Fault::Crash {
+                instance: "web_9".into(),
+            },
+            "not found",
+        ),
+        (
+            Fault::Unhealthy {
+                instance: "web_9".into(),
+            },
+            "not found",
+        ),
+        (
+            Fault::Healthy {
+                instance: "web_9".into(),
+            },
+            "not found",
+        ),
+        (Fault::ZoneDown { zone: "9".into() }, "unknown zone"),
+        (Fault::ZoneUp { zone: "9".into() }, "unknown zone"),
+    ];
+    for (fault, expected) in cases {
+        let outcome = faults.inject(fault.clone()).await;
+        let matched = match (&outcome, expected) {
+            (Err(BackendError::InvalidFault(_)), "invalid") => true,
+            (Err(BackendError::NotFound { id }), "not found") => id == "web_9",
+            (Err(BackendError::UnknownZone { zone }), "unknown zone") => zone == "9",
+            _ => false,
+        };
+        assert!(matched, "{fault:?}: expected {expected}, got {outcome:?}");
+    }
+    assert!(faults.active().await.is_empty());
+}
+
+#[tokio::test]
+async fn zone_down_stops_its_vms_and_zone_up_starts_them_again() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    create(&mock, "web", 0, "1").await;
+    let in_two = create(&mock, "web", 1, "2").await.address.expect("address");
+    create(&mock, "web", 2, "2").await;
+    mock.stop("web_2", false).await.expect("stop");
+
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("zone down");
+    let zones = mock.zones().await.expect("zones");
+    let available: Vec<(&str, bool)> = zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.available))
+        .collect();
+    assert_eq!(available, [("1", true), ("2", false), ("3", true)]);
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Running);
+    let down = vm(&mock, "web_1").await;
+    assert_eq!(
+        (down.power_state, down.address),
+        (PowerState::Stopped, None)
+    );
+    assert_refused(&in_two).await;
+    assert_eq!(
+        faults.active().await,
+        [Fault::ZoneDown { zone: "2".into() }]
+    );
+
+    match mock.create(&spec("web", 3, "2")).await {
+        Err(BackendError::ZoneUnavailable { zone }) => assert_eq!(zone, "2"),
+        other => panic!("expected ZoneUnavailable, got {other:?}"),
+    }
+    assert_eq!(mock.get("web_3").await.expect("get"), None);
+    for outcome in [
+        mock.start("web_1").await,
+        mock.reimage("web_1", &model(), 2).await,
+    ] {
+        assert!(
+            matches!(outcome, Err(BackendError::ZoneUnavailable { .. })),
+            "{outcome:?}"
+        );
+    }
+    // A zone that is already down stays down; other zones still take creates.
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("zone down again");
+    create(&mock, "web", 4, "3").await;
+
+    faults
+        .inject(Fault::ZoneUp { zone: "2".into() })
+        .await
+        .expect("zone up");
+    let back = vm(&mock, "web_1").await;
+    assert_eq!(
+        back.power_state,
+        PowerState::Running,
+        "running before the outage"
+    );
+    assert_eq!(http_get(&back.address.expect("address"), "/").await.0, 200);
+    assert_eq!(
+        vm(&mock, "web_2").await.power_state,
+        PowerState::Stopped,
+        "stopped before the outage: stays stopped"
+    );
+    assert!(faults.active().await.is_empty());
+    create(&mock, "web", 3, "2").await;
+}
+
+#[tokio::test]
+async fn a_vm_stopped_during_an_outage_stays_stopped() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    create(&mock, "web", 0, "2").await;
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("down");
+    mock.deallocate("web_0")
+        .await
+        .expect("deallocate during the outage");
+    faults
+        .inject(Fault::ZoneUp { zone: "2".into() })
+        .await
+        .expect("up");
+    assert_eq!(
+        vm(&mock, "web_0").await.power_state,
+        PowerState::Deallocated
+    );
+}
+
+#[tokio::test]
+async fn clear_lifts_every_lasting_fault() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    create(&mock, "web", 0, "1").await;
+    let healthy_probe = create(&mock, "web", 1, "3").await.address.expect("address");
+    for fault in [
+        Fault::ZoneDown { zone: "1".into() },
+        Fault::Unhealthy {
+            instance: "web_1".into(),
+        },
+        Fault::CreateFailureRate { rate: 0.3 },
+        Fault::SlowBoot { seconds: 5 },
+    ] {
+        faults.inject(fault).await.expect("inject");
+    }
+    assert_eq!(faults.active().await.len(), 4);
+    faults.clear().await.expect("clear");
+    assert!(faults.active().await.is_empty());
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Running);
+    assert_eq!(http_get(&healthy_probe, "/health").await.0, 200);
+    assert_eq!(
+        create(&mock, "web", 2, "1").await.power_state,
+        PowerState::Running
+    );
+}
+
+/// Creates `web_0..count` with a 30 % failure rate; answers the ids that failed.
+async fn failing_creates(seed: u64, count: u64) -> (Vec<String>, usize) {
+    let mock = Mock::open(MockConfig::instant().with_seed(seed))
+        .await
+        .expect("open");
+    mock.faults()
+        .expect("faults")
+        .inject(Fault::CreateFailureRate { rate: 0.3 })
+        .await
+        .expect("inject");
+    let mut failed = Vec::new();
+    for ordinal in 0..count {
+        let spec = spec("web", ordinal, "1");
+        match mock.create(&spec).await {
+            Ok(vm) => assert_eq!(vm.power_state, PowerState::Running),
+            Err(BackendError::CreateFailed { id, .. }) => {
+                assert_eq!(
+                    mock.get(&id).await.expect("get"),
+                    None,
+                    "nothing left behind"
+                );
+                failed.push(id);
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let listed = mock.list(None).await.expect("list").len();
+    (failed, listed)
+}
+
+#[tokio::test]
+async fn create_failure_rate_fails_a_deterministic_share_and_leaves_nothing() {
+    let (failed, listed) = failing_creates(42, 200).await;
+    assert!(
+        (30..=90).contains(&failed.len()),
+        "about 30 % of 200 fail, got {}",
+        failed.len()
+    );
+    assert_eq!(listed, 200 - failed.len());
+    let (again, _) = failing_creates(42, 200).await;
+    assert_eq!(failed, again, "the same seed fails the same creates");
+    let (other, _) = failing_creates(7, 200).await;
+    assert_ne!(failed, other, "another seed fails others");
+}
+
+// ----- time ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn stepped_mode_moves_only_when_advanced_and_slow_boot_adds_to_latency() {
+    let mock = stepped(Duration::from_secs(1), 0.0).await;
+    let faults = mock.faults().expect("faults");
+    faults
+        .inject(Fault::SlowBoot { seconds: 30 })
+        .await
+        .expect("slow boot");
+    assert_eq!(
+        create(&mock, "web", 0, "1").await.power_state,
+        PowerState::Starting
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        vm(&mock, "web_0").await.power_state,
+        PowerState::Starting,
+        "no advance, no move"
+    );
+
+    mock.advance(Duration::from_secs(30)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Starting);
+    mock.advance(Duration::from_millis(999)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Starting);
+    mock.advance(Duration::from_millis(1)).await;
+    let running = vm(&mock, "web_0").await;
+    assert_eq!(
+        running.power_state,
+        PowerState::Running,
+        "after latency + slow boot"
+    );
+    assert_eq!(
+        http_get(&running.address.expect("address"), "/").await.0,
+        200
+    );
+    assert_eq!(mock.now(), Duration::from_secs(31));
+
+    // Stopping is not a boot: the latency alone.
+    mock.stop("web_0", false).await.expect("stop");
+    mock.advance(Duration::from_secs(1)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Stopped);
+
+    faults
+        .inject(Fault::SlowBoot { seconds: 0 })
+        .await
+        .expect("clear slow boot");
+    mock.start("web_0").await.expect("start");
+    mock.advance(Duration::from_secs(1)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Running);
+}
+
+#[tokio::test]
+async fn latency_jitter_stays_within_bounds() {
+    let mock = stepped(Duration::from_secs(1), 0.5).await;
+    let count = 40;
+    for ordinal in 0..count {
+        create(&mock, "web", ordinal, "1").await;
+    }
+    let step = Duration::from_millis(10);
+    let mut became_running = std::collections::BTreeMap::new();
+    let mut now = Duration::ZERO;
+    while now < Duration::from_millis(1600) {
+        for vm in mock.list(Some("web")).await.expect("list") {
+            if vm.power_state == PowerState::Running {
+                became_running.entry(vm.id).or_insert(now);
+            }
+        }
+        mock.advance(step).await;
+        now += step;
+    }
+    assert_eq!(
+        became_running.len(),
+        count as usize,
+        "every VM runs by 1.5 s"
+    );
+    let times: BTreeSet<Duration> = became_running.values().copied().collect();
+    let (first, last) = (times.first().copied(), times.last().copied());
+    assert!(
+        first >= Some(Duration::from_millis(500)),
+        "none before latency × 0.5: {first:?}"
+    );
+    assert!(
+        last <= Some(Duration::from_millis(1510)),
+        "none after latency × 1.5: {last:?}"
+    );
+    assert!(times.len() >= 10, "jitter spreads the boots: {times:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_mode_applies_transitions_on_its_own() {
+    let config = MockConfig::default()
+        .with_latency(Duration::from_secs(1))
+        .with_jitter(0.0);
+    assert_eq!(config.mode, Mode::Timer);
+    let mock = Mock::open(config).await.expect("open");
+    assert_eq!(
+        create(&mock, "web", 0, "1").await.power_state,
+        PowerState::Starting
+    );
+    tokio::time::sleep(Duration::from_millis(999)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Starting);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Running);
+    mock.stop("web_0", false).await.expect("stop");
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Stopped);
+}
+
+// ----- lifecycle and persistence ---------------------------------------------------------------
+
+#[tokio::test]
+async fn shutdown_closes_every_port_and_refuses_operations() {
+    let mock = instant().await;
+    let mut addresses = Vec::new();
+    for ordinal in 0..3 {
+        addresses.push(
+            create(&mock, "web", ordinal, "1")
+                .await
+                .address
+                .expect("address"),
+        );
+    }
+    mock.close().await;
+    for address in &addresses {
+        assert_refused(address).await;
+    }
+    assert!(matches!(
+        mock.list(None).await,
+        Err(BackendError::Io { .. })
+    ));
+    assert!(matches!(
+        mock.create(&spec("web", 9, "1")).await,
+        Err(BackendError::Io { .. })
+    ));
+}
+
+#[tokio::test]
+async fn persistence_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = MockConfig::instant().with_state_dir(dir.path());
+    let mock = Mock::open(config.clone()).await.expect("open");
+    for ordinal in 0..6 {
+        let zone = ["1", "2", "3"][ordinal as usize % 3];
+        create(&mock, "web", ordinal, zone).await;
+    }
+    // Some history, which compaction must fold away.
+    for _ in 0..5 {
+        mock.restart("web_0").await.expect("restart");
+    }
+    mock.stop("web_1", false).await.expect("stop");
+    mock.delete("web_2", false).await.expect("delete");
+    let faults = mock.faults().expect("faults");
+    faults
+        .inject(Fault::Unhealthy {
+            instance: "web_3".into(),
+        })
+        .await
+        .expect("inject");
+    faults
+        .inject(Fault::ZoneDown { zone: "3".into() })
+        .await
+        .expect("zone down");
+    faults
+        .inject(Fault::CreateFailureRate { rate: 0.25 })
+        .await
+        .expect("inject");
+    let before: Vec<ObservedVm> = mock.list(None).await.expect("list");
+    mock.close().await;
+    drop(mock);
+
+    let mock = Mock::open(config.clone()).await.expect("reopen");
+    let after = mock.list(None).await.expect("list");
+    let states: Vec<(&str, PowerState)> = after
+        .iter()
+        .map(|v| (v.id.as_str(), v.power_state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("web_0", PowerState::Running),
+            ("web_1", PowerState::Stopped),
+            ("web_3", PowerState::Running),
+            ("web_4", PowerState::Running),
+            ("web_5", PowerState::Stopped),
+        ]
+    );
+    for vm in after
+        .iter()
+        .filter(|v| v.power_state == PowerState::Running)
+    {
+        let address = vm.address.as_deref().expect("address");
+        let (status, body) = http_get(address, "/").await;
+        assert_eq!(
+            (status, body["instance_id"].as_str()),
+            (200, Some(vm.id.as_str()))
+        );
+    }
+    let kept_ports = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.address.is_some() && b.address == a.address)
+        .count();
+    assert!(
+        kept_ports > 0,
+        "VMs serve on their previous ports when free"
+    );
+    let web_3 = after[2].address.as_deref().expect("address");
+    assert_eq!(
+        http_get(web_3, "/health").await.0,
+        503,
+        "the unhealthy fault persisted"
+    );
+    let faults = mock.faults().expect("faults");
+    assert_eq!(
+        faults.active().await,
+        [
+            Fault::ZoneDown { zone: "3".into() },
+            Fault::Unhealthy {
+                instance: "web_3".into()
+            },
+            Fault::CreateFailureRate { rate: 0.25 },
+        ]
+    );
+    let journal = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).expect("journal");
+    assert_eq!(
+        journal.lines().count(),
+        after.len() + 1,
+        "compacted: one line per VM and the faults"
+    );
+
+    // The zone outage was remembered: its VM that ran starts again.
+    faults.clear().await.expect("clear");
+    let web_5 = vm(&mock, "web_5").await;
+    assert_eq!(web_5.power_state, PowerState::Running);
+    assert_eq!(http_get(&web_5.address.expect("address"), "/").await.0, 200);
+    // Dropped without `close`: the journal is closed all the same.
+    drop(mock);
+
+    let mock = Mock::open(config).await.expect("reopen again");
+    let running = mock
+        .list(None)
+        .await
+        .expect("list")
+        .iter()
+        .filter(|v| v.power_state == PowerState::Running)
+        .count();
+    assert_eq!(running, 4, "all but the stopped web_1");
+    assert!(mock.faults().expect("faults").active().await.is_empty());
+}
+
+#[tokio::test]
+async fn transitional_vms_finish_their_transition_on_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = MockConfig::stepped().with_state_dir(dir.path());
+    let mock = Mock::open(config.clone()).await.expect("open");
+    create(&mock, "web", 0, "1").await;
+    create(&mock, "web", 1, "1").await;
+    create(&mock, "web", 2, "1").await;
+    mock.advance(Duration::from_secs(2)).await;
+    mock.stop("web_1", false).await.expect("stop");
+    mock.deallocate("web_2").await.expect("deallocate");
+    create(&mock, "web", 3, "1").await;
+    let states: Vec<PowerState> = mock
+        .list(None)
+        .await
+        .expect("list")
+        .iter()
+        .map(|v| v.power_state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            PowerState::Running,
+            PowerState::Stopping,
+            PowerState::Deallocating,
+            PowerState::Starting
+        ]
+    );
+    drop(mock);
+
+    let mock = Mock::open(config).await.expect("reopen");
+    let after = mock.list(None).await.expect("list");
+    let states: Vec<PowerState> = after.iter().map(|v| v.power_state).collect();
+    assert_eq!(
+        states,
+        [
+            PowerState::Running,
+            PowerState::Stopped,
+            PowerState::Deallocated,
+            PowerState::Running
+        ]
+    );
+    let web_3 = after[3].address.as_deref().expect("address");
+    assert_eq!(http_get(web_3, "/").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_corrupt_journal_refuses_to_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(JOURNAL_FILE), "not json\n{}\n").expect("write");
+    let error = Mock::open(MockConfig::instant().with_state_dir(dir.path()))
+        .await
+        .expect_err("corrupt journal");
+    assert!(error.to_string().contains("line 1"), "{error}");
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_named() {
+    for (config, field) in [
+        (
+            MockConfig::default().with_zones(Vec::<String>::new()),
+            "zones",
+        ),
+        (MockConfig::default().with_zones(["1", "1"]), "zones"),
+        (MockConfig::default().with_fault_domains(0), "fault_domains"),
+        (MockConfig::default().with_jitter(2.0), "jitter"),
+    ] {
+        let error = Mock::open(config).await.expect_err("invalid");
+        assert!(error.to_string().contains(field), "{error}");
+    }
+}

@@ -1,0 +1,724 @@
+//! The Fleet facade: every change of state goes through here.
+//!
+//! Each operation validates its input (a message per field), writes the desired state with a
+//! generation guard, records an activity entry, publishes an event and wakes the scale set's
+//! loop. Reads go straight to the store. Nothing here calls the backend to create or delete
+//! VMs: that is the reconciler's job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_backend::Backend;
+use flotilla_domain::instance::ActionEffect;
+use flotilla_domain::{
+    Activity, ActivityFilter, ActivityResult, Event, Fault, Instance, InstanceAction, Model,
+    NewActivity, ObservedVm, Protection, ProvisioningState, ScaleSet, ScaleSetPatch, ScaleSetSpec,
+    ScaleSetState, ValidationContext, ValidationErrors, ZoneStatus,
+};
+use flotilla_store::{ModelVersion, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::driver::{Driver, LoopStatus};
+use crate::error::{Error, Result, chain};
+use crate::events::EventBus;
+
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// How often each scale set is reconciled without being asked.
+    pub reconcile_interval: Duration,
+    /// How soon to look again while instances are still moving.
+    pub settle_interval: Duration,
+    /// Activations running at once across all scale sets.
+    pub max_concurrent_activations: usize,
+    /// Backend calls in flight at once within one activation.
+    pub backend_concurrency: usize,
+    /// Events buffered per subscriber before it lags.
+    pub event_capacity: usize,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            reconcile_interval: Duration::from_secs(10),
+            settle_interval: Duration::from_millis(250),
+            max_concurrent_activations: 8,
+            backend_concurrency: 64,
+            event_capacity: 4096,
+        }
+    }
+}
+
+/// What the loops and the facade share.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) events: EventBus,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: FleetConfig,
+    pub(crate) driver: Driver,
+    /// One lock per scale set: activations of one set never overlap, whoever starts them.
+    activations: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    pub(crate) fn activation_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.activations
+            .lock()
+            .expect("activation map poisoned")
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Appends an activity entry and publishes it. A failure to write is logged, not
+    /// returned: the operation it describes has already happened.
+    pub(crate) async fn record(&self, entry: NewActivity) -> Option<Activity> {
+        match self.store.append_activity(&entry).await {
+            Ok(activity) => {
+                self.events.publish(Event::Activity {
+                    activity: Box::new(activity.clone()),
+                });
+                Some(activity)
+            }
+            Err(e) => {
+                tracing::error!(operation = %entry.operation, error = %chain(&e), "could not record activity");
+                None
+            }
+        }
+    }
+}
+
+/// The backend as the portal and API show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackendInfo {
+    pub kind: String,
+    pub zones: Vec<ZoneStatus>,
+    pub images: Vec<String>,
+    /// Whether faults can be injected (the mock).
+    pub fault_injection: bool,
+}
+
+/// The one service facade of the control plane.
+#[derive(Clone)]
+pub struct Fleet {
+    shared: Arc<Shared>,
+}
+
+/// How many times a relative change is re-applied when a concurrent writer wins.
+const RETRIES: usize = 5;
+
+impl Fleet {
+    pub fn new(
+        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
+        clock: Arc<dyn Clock>,
+        config: FleetConfig,
+    ) -> Self {
+        let driver = Driver::new(config.max_concurrent_activations);
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                backend,
+                events: EventBus::new(config.event_capacity),
+                clock,
+                config,
+                driver,
+                activations: Default::default(),
+            }),
+        }
+    }
+
+    /// Starts a loop for every stored scale set and removes VMs that belong to no scale set
+    /// (left by a crash): after a restart the control plane adopts what the backend holds.
+    pub async fn start(&self) -> Result<()> {
+        let sets = self.list_scale_sets().await?;
+        let vms = self
+            .shared
+            .backend
+            .list(None)
+            .await
+            .map_err(Error::backend("list VMs"))?;
+        for vm in vms
+            .iter()
+            .filter(|vm| !sets.iter().any(|s| s.name() == vm.scale_set))
+        {
+            tracing::info!(vm = %vm.id, scale_set = %vm.scale_set, "deleting a VM of an unknown scale set");
+            if let Err(e) = self.shared.backend.delete(&vm.id, true).await {
+                tracing::warn!(vm = %vm.id, error = %chain(&e), "could not delete orphan VM");
+            }
+        }
+        for set in &sets {
+            self.wake(set.name());
+        }
+        Ok(())
+    }
+
+    /// Stops every loop, waiting for activations in progress.
+    pub async fn shutdown(&self) {
+        self.shared.driver.shutdown().await;
+    }
+
+    /// Activates the scale set's loop now.
+    pub fn wake(&self, name: &str) {
+        self.shared.driver.wake(&self.shared, name);
+    }
+
+    /// Runs one reconcile activation of the scale set now and waits for it (it waits for an
+    /// activation already running first). For benchmarks, tests and operators.
+    pub async fn reconcile_now(&self, name: &str) -> Result<crate::reconciler::Outcome> {
+        crate::reconciler::reconcile(&self.shared, name).await
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.clock.now()
+    }
+
+    pub fn loops(&self) -> Vec<LoopStatus> {
+        self.shared.driver.status()
+    }
+
+    pub fn backend_kind(&self) -> &'static str {
+        self.shared.backend.kind()
+    }
+
+    // ---- scale sets ----
+
+    pub async fn list_scale_sets(&self) -> Result<Vec<ScaleSet>> {
+        self.shared
+            .store
+            .list_scale_sets()
+            .await
+            .map_err(Error::store("list scale sets"))
+    }
+
+    pub async fn get_scale_set(&self, name: &str) -> Result<ScaleSet> {
+        self.shared
+            .store
+            .get_scale_set(name)
+            .await
+            .map_err(Error::store("get scale set"))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "scale set",
+                name: name.into(),
+            })
+    }
+
+    async fn validation_context(&self) -> Result<ValidationContext> {
+        let zones = self
+            .shared
+            .backend
+            .zones()
+            .await
+            .map_err(Error::backend("list zones"))?;
+        Ok(ValidationContext {
+            known_zones: zones.into_iter().map(|z| z.name).collect(),
+        })
+    }
+
+    async fn check_image(
+        &self,
+        model: &Model,
+        errors: &mut ValidationErrors,
+        field: &str,
+    ) -> Result<()> {
+        let images = self
+            .shared
+            .backend
+            .images()
+            .await
+            .map_err(Error::backend("list images"))?;
+        if !model.image.is_empty() && !images.contains(&model.image) {
+            errors.push(
+                field,
+                format!(
+                    "unknown image {:?}; available: {}",
+                    model.image,
+                    images.join(", ")
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn create_scale_set(&self, mut spec: ScaleSetSpec, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let ctx = self.validation_context().await?;
+        if spec.zones.is_empty() {
+            spec.zones = ctx.known_zones.clone();
+        }
+        let mut errors = spec.validate(&ctx).err().unwrap_or_default();
+        self.check_image(&spec.model, &mut errors, "model.image")
+            .await?;
+        errors.into_result().map_err(Error::Invalid)?;
+        let set = ScaleSet {
+            spec,
+            model_version: 1,
+            generation: 1,
+            state: ScaleSetState::Active,
+            created_at: started,
+            updated_at: started,
+        };
+        let set = self
+            .shared
+            .store
+            .create_scale_set(&set, actor)
+            .await
+            .map_err(Error::store("create scale set"))?;
+        self.after_change(
+            &set,
+            "scale_set.create",
+            actor,
+            started,
+            json!({"capacity": set.spec.capacity}),
+        )
+        .await;
+        Ok(set)
+    }
+
+    async fn after_change(
+        &self,
+        set: &ScaleSet,
+        operation: &str,
+        actor: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        details: serde_json::Value,
+    ) {
+        self.shared.events.publish(Event::ScaleSetChanged {
+            scale_set: Box::new(set.clone()),
+        });
+        self.shared
+            .record(NewActivity {
+                operation: operation.into(),
+                actor: actor.into(),
+                scale_set: Some(set.name().into()),
+                target: set.name().into(),
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details,
+            })
+            .await;
+        self.wake(set.name());
+    }
+
+    /// Applies `change` to a fresh copy of the set and stores it, re-reading and re-applying
+    /// when a concurrent writer got there first.
+    async fn modify(
+        &self,
+        name: &str,
+        created_by: &str,
+        change: impl Fn(&ScaleSet) -> Result<ScaleSet>,
+    ) -> Result<(ScaleSet, ScaleSet)> {
+        for _ in 0..RETRIES {
+            let current = self.get_scale_set(name).await?;
+            if current.state == ScaleSetState::Deleting {
+                return Err(Error::InvalidState {
+                    message: format!("scale set {name:?} is being deleted"),
+                });
+            }
+            let mut next = change(&current)?;
+            next.updated_at = self.now();
+            match self.shared.store.update_scale_set(&next, created_by).await {
+                Ok(stored) => return Ok((current, stored)),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(Error::store("update scale set")(e)),
+            }
+        }
+        Err(Error::Conflict {
+            message: format!("scale set {name:?} is changing too often; retry"),
+        })
+    }
+
+    pub async fn update_scale_set(
+        &self,
+        name: &str,
+        patch: ScaleSetPatch,
+        actor: &str,
+    ) -> Result<ScaleSet> {
+        let started = self.now();
+        let ctx = self.validation_context().await?;
+        let (before, after) = self
+            .modify(name, actor, |current| {
+                let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
+                Ok(ScaleSet {
+                    spec,
+                    ..current.clone()
+                })
+            })
+            .await?;
+        self.after_change(
+            &after,
+            "scale_set.update",
+            actor,
+            started,
+            json!({"patch": patch, "capacity": {"old": before.spec.capacity, "new": after.spec.capacity}}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    pub async fn set_capacity(&self, name: &str, capacity: u32, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let mut errors = ValidationErrors::default();
+        errors.range(
+            "capacity",
+            capacity,
+            0,
+            flotilla_domain::scale_set::MAX_CAPACITY,
+        );
+        errors.into_result().map_err(Error::Invalid)?;
+        let (before, after) = self
+            .modify(name, actor, |current| {
+                let mut next = current.clone();
+                next.spec.capacity = capacity;
+                Ok(next)
+            })
+            .await?;
+        self.after_change(
+            &after,
+            "scale_set.scale",
+            actor,
+            started,
+            json!({"old_capacity": before.spec.capacity, "new_capacity": capacity}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Stores `model` as the set's next model version. Existing instances keep their version
+    /// until they are upgraded; new instances use the latest.
+    pub async fn set_model(&self, name: &str, model: Model, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let mut errors = ValidationErrors::default();
+        errors.nest("model", model.validate());
+        self.check_image(&model, &mut errors, "model.image").await?;
+        errors.into_result().map_err(Error::Invalid)?;
+        let (before, after) = self
+            .modify(name, actor, |current| {
+                let mut next = current.clone();
+                next.spec.model = model.clone();
+                next.model_version = current.model_version + 1;
+                Ok(next)
+            })
+            .await?;
+        self.after_change(
+            &after,
+            "scale_set.model",
+            actor,
+            started,
+            json!({"old_version": before.model_version, "new_version": after.model_version}),
+        )
+        .await;
+        Ok(after)
+    }
+
+    pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        self.get_scale_set(name).await?;
+        self.shared
+            .store
+            .list_model_versions(name)
+            .await
+            .map_err(Error::store("list model versions"))
+    }
+
+    /// Marks the set for deletion; the reconciler deletes every instance, protected or not,
+    /// then removes the set.
+    pub async fn delete_scale_set(&self, name: &str, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let (_, after) = self
+            .modify(name, actor, |current| {
+                let mut next = current.clone();
+                next.state = ScaleSetState::Deleting;
+                Ok(next)
+            })
+            .await?;
+        self.after_change(&after, "scale_set.delete", actor, started, json!({}))
+            .await;
+        Ok(after)
+    }
+
+    // ---- instances ----
+
+    pub async fn list_instances(&self, name: &str) -> Result<Vec<Instance>> {
+        self.get_scale_set(name).await?;
+        self.shared
+            .store
+            .list_instances(name)
+            .await
+            .map_err(Error::store("list instances"))
+    }
+
+    pub async fn get_instance(&self, name: &str, id: &str) -> Result<Instance> {
+        self.shared
+            .store
+            .get_instance(id)
+            .await
+            .map_err(Error::store("get instance"))?
+            .filter(|i| i.scale_set == name)
+            .ok_or_else(|| Error::NotFound {
+                kind: "instance",
+                name: id.into(),
+            })
+    }
+
+    /// Accepts a person's action on one instance. The reconciler carries it out; the answer
+    /// is the instance with the action recorded (`updating`, or `deleting`).
+    pub async fn instance_action(
+        &self,
+        name: &str,
+        id: &str,
+        action: InstanceAction,
+        actor: &str,
+    ) -> Result<Instance> {
+        let started = self.now();
+        let set = self.get_scale_set(name).await?;
+        if set.state == ScaleSetState::Deleting {
+            return Err(Error::InvalidState {
+                message: format!("scale set {name:?} is being deleted"),
+            });
+        }
+        let instance = self.get_instance(name, id).await?;
+        let effect = instance
+            .accept(action)
+            .map_err(|refused| Error::InvalidState {
+                message: refused.to_string(),
+            })?;
+        let result = match effect {
+            ActionEffect::None => instance,
+            ActionEffect::Delete => {
+                let (set, marked) = self
+                    .shared
+                    .store
+                    .mark_deleting(&set, &[id.to_string()], true, started)
+                    .await
+                    .map_err(Error::store("delete instance"))?;
+                self.shared.events.publish(Event::ScaleSetChanged {
+                    scale_set: Box::new(set),
+                });
+                marked.into_iter().next().ok_or_else(|| Error::NotFound {
+                    kind: "instance",
+                    name: id.into(),
+                })?
+            }
+            ActionEffect::SetDesiredPower(desired) => {
+                let mut next = instance;
+                next.desired_power = desired;
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await?
+            }
+            ActionEffect::Pending(pending) => {
+                let mut next = instance;
+                next.pending = Some(pending);
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await?
+            }
+        };
+        self.shared.events.publish(Event::InstanceChanged {
+            instance: Box::new(result.clone()),
+        });
+        self.shared
+            .record(NewActivity {
+                operation: format!("instance.{action}"),
+                actor: actor.into(),
+                scale_set: Some(name.into()),
+                target: id.into(),
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({"accepted": true}),
+            })
+            .await;
+        self.wake(name);
+        Ok(result)
+    }
+
+    async fn write_instance(&self, next: Instance) -> Result<Instance> {
+        let id = next.id.clone();
+        let written = self
+            .shared
+            .store
+            .update_instances(&[next])
+            .await
+            .map_err(Error::store("update instance"))?;
+        written
+            .written
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Conflict {
+                message: format!("instance {id:?} changed concurrently; retry"),
+            })
+    }
+
+    pub async fn set_protection(
+        &self,
+        name: &str,
+        id: &str,
+        protection: Protection,
+        actor: &str,
+    ) -> Result<Instance> {
+        let started = self.now();
+        let instance = self.get_instance(name, id).await?;
+        if instance.provisioning_state == ProvisioningState::Deleting {
+            return Err(Error::InvalidState {
+                message: format!("instance {id:?} is being deleted"),
+            });
+        }
+        let mut next = instance;
+        next.protect_from_scale_in = protection.protect_from_scale_in;
+        next.protect_from_scale_set_actions = protection.protect_from_scale_set_actions;
+        next.updated_at = started;
+        let written = self.write_instance(next).await?;
+        self.shared.events.publish(Event::InstanceChanged {
+            instance: Box::new(written.clone()),
+        });
+        self.shared
+            .record(NewActivity {
+                operation: "instance.protection".into(),
+                actor: actor.into(),
+                scale_set: Some(name.into()),
+                target: id.into(),
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: serde_json::to_value(protection).unwrap_or_default(),
+            })
+            .await;
+        Ok(written)
+    }
+
+    // ---- activity ----
+
+    pub async fn activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>> {
+        let mut errors = ValidationErrors::default();
+        errors.range("limit", filter.limit, 1, 1000);
+        errors.into_result().map_err(Error::Invalid)?;
+        self.shared
+            .store
+            .list_activity(filter)
+            .await
+            .map_err(Error::store("list activity"))
+    }
+
+    // ---- backend ----
+
+    pub async fn backend_info(&self) -> Result<BackendInfo> {
+        let backend = &self.shared.backend;
+        Ok(BackendInfo {
+            kind: backend.kind().into(),
+            zones: backend
+                .zones()
+                .await
+                .map_err(Error::backend("list zones"))?,
+            images: backend
+                .images()
+                .await
+                .map_err(Error::backend("list images"))?,
+            fault_injection: backend.faults().is_some(),
+        })
+    }
+
+    /// Every VM the backend holds, whether or not a scale set owns it.
+    pub async fn backend_vms(&self) -> Result<Vec<ObservedVm>> {
+        self.shared
+            .backend
+            .list(None)
+            .await
+            .map_err(Error::backend("list VMs"))
+    }
+
+    fn fault_injection(&self) -> Result<&dyn flotilla_backend::FaultInjection> {
+        self.shared.backend.faults().ok_or(Error::NotSupported {
+            what: "fault injection",
+        })
+    }
+
+    pub async fn faults(&self) -> Result<Vec<Fault>> {
+        Ok(self.fault_injection()?.active().await)
+    }
+
+    pub async fn inject_fault(&self, fault: Fault, actor: &str) -> Result<()> {
+        let started = self.now();
+        fault.validate().map_err(Error::Invalid)?;
+        let (scale_set, target) = match &fault {
+            Fault::Crash { instance }
+            | Fault::Unhealthy { instance }
+            | Fault::Healthy { instance } => {
+                let owner = self
+                    .shared
+                    .store
+                    .get_instance(instance)
+                    .await
+                    .map_err(Error::store("get instance"))?
+                    .map(|i| i.scale_set);
+                (owner, instance.clone())
+            }
+            Fault::ZoneDown { zone } | Fault::ZoneUp { zone } => (None, format!("zone {zone}")),
+            Fault::CreateFailureRate { .. } | Fault::SlowBoot { .. } => (None, "backend".into()),
+        };
+        self.fault_injection()?
+            .inject(fault.clone())
+            .await
+            .map_err(Error::backend("inject fault"))?;
+        self.shared
+            .record(NewActivity {
+                operation: "backend.fault".into(),
+                actor: actor.into(),
+                scale_set: scale_set.clone(),
+                target,
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: serde_json::to_value(&fault).unwrap_or_default(),
+            })
+            .await;
+        match scale_set {
+            Some(name) => self.wake(&name),
+            None => self.wake_all().await,
+        }
+        Ok(())
+    }
+
+    pub async fn clear_faults(&self, actor: &str) -> Result<()> {
+        let started = self.now();
+        self.fault_injection()?
+            .clear()
+            .await
+            .map_err(Error::backend("clear faults"))?;
+        self.shared
+            .record(NewActivity {
+                operation: "backend.faults_cleared".into(),
+                actor: actor.into(),
+                scale_set: None,
+                target: "backend".into(),
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({}),
+            })
+            .await;
+        self.wake_all().await;
+        Ok(())
+    }
+
+    async fn wake_all(&self) {
+        if let Ok(sets) = self.list_scale_sets().await {
+            for s in sets {
+                self.wake(s.name());
+            }
+        }
+    }
+}

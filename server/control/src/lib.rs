@@ -1,0 +1,32 @@
+//! # flotilla-control
+//!
+//! The control plane. [`Fleet`] is the one service facade: the REST API, the portal's
+//! server functions and the CLI (through the API) change state only through it. It
+//! validates with `flotilla-domain`, writes desired state to the [`Store`], records an
+//! activity entry, publishes an [`Event`] and wakes the loops.
+//!
+//! The [`driver`] runs one reconcile loop per scale set, activated periodically and on
+//! demand, one activation at a time per set, with bounded concurrency and a per-set backoff
+//! that resets on success. The [`reconciler`] gathers observed state, calls the pure planner
+//! in `flotilla-domain` and executes the plan, writing intent before acting and results
+//! after, so a crash at any point converges on restart.
+//!
+//! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `events.rs`, `clock.rs`,
+//! `error.rs`.
+//!
+//! [`Store`]: flotilla_store::Store
+//! [`Event`]: flotilla_domain::Event
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod driver;
+pub mod error;
+pub mod events;
+pub mod fleet;
+pub mod reconciler;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use driver::LoopStatus;
+pub use error::{Error, Result};
+pub use events::EventBus;
+pub use fleet::{BackendInfo, Fleet, FleetConfig};

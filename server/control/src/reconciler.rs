@@ -1,0 +1,489 @@
+//! The reconciler: one activation brings one scale set's VMs in line with its records.
+//!
+//! An activation takes no hints: it reads the set, its records and the backend's VMs,
+//! folds the observations in ([`observe`]), plans ([`plan`]) and executes. Intent is
+//! written before every backend call (new records `creating`, victims `deleting`, power
+//! changes `updating`) and results after; the next activation is the retry. Backend calls
+//! run concurrently, at most `backend_concurrency` at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flotilla_backend::{BackendError, VmSpec};
+use flotilla_domain::reconcile::{Action, NewInstance, PlanInput, observe, plan};
+use flotilla_domain::{
+    ActivityResult, DesiredPower, Event, HealthState, Instance, Model, NewActivity, ObservedVm,
+    PowerState, ProvisioningState, ScaleSetState,
+};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::error::{Error, Result, chain};
+use crate::fleet::Shared;
+
+/// What one activation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The scale set no longer exists (deleted, or its deletion just finished).
+    Gone,
+    Done {
+        /// Backend operations executed.
+        actions: usize,
+        /// How many of them failed.
+        failures: usize,
+        /// Instances are still moving (creating, starting, stopping): look again soon.
+        settling: bool,
+    },
+}
+
+/// The result of one backend call, applied to the records afterwards.
+enum Applied {
+    Vm(String, ObservedVm),
+    Removed(String),
+    OrphanRemoved,
+    Failed {
+        id: String,
+        error: String,
+        creating: bool,
+    },
+}
+
+/// Runs one activation for the scale set `name`.
+pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcome> {
+    let lock = shared.activation_lock(name);
+    let _one_at_a_time = lock.lock().await;
+    let store = &shared.store;
+    let backend = &shared.backend;
+    let Some(set) = store
+        .get_scale_set(name)
+        .await
+        .map_err(Error::store("get scale set"))?
+    else {
+        return Ok(Outcome::Gone);
+    };
+    let started = shared.clock.now();
+    let zones = backend
+        .zones()
+        .await
+        .map_err(Error::backend("list zones"))?;
+    let vms = backend
+        .list(Some(name))
+        .await
+        .map_err(Error::backend("list VMs"))?;
+    let mut records: Vec<Instance> = store
+        .list_instances(name)
+        .await
+        .map_err(Error::store("list instances"))?;
+
+    // 1. Fold observations into the records.
+    let changed = observe(&records, &vms, started);
+    if !changed.is_empty() {
+        let written = store
+            .update_instances(&changed)
+            .await
+            .map_err(Error::store("record observed state"))?;
+        replace(&mut records, &written.written);
+        for i in written.written {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+
+    // 2. Plan.
+    let next_ordinal = store
+        .next_ordinal(name)
+        .await
+        .map_err(Error::store("read next ordinal"))?;
+    let the_plan = plan(PlanInput {
+        set: &set,
+        instances: &records,
+        vms: &vms,
+        zones: &zones,
+        next_ordinal,
+    });
+    let settling = records.iter().any(|i| {
+        i.provisioning_state.is_transitional() || i.power_state.settled() != i.power_state
+    });
+    if the_plan.is_empty() {
+        if set.state == ScaleSetState::Deleting && records.is_empty() && vms.is_empty() {
+            store
+                .delete_scale_set(name)
+                .await
+                .map_err(Error::store("delete scale set"))?;
+            shared
+                .events
+                .publish(Event::ScaleSetRemoved { name: name.into() });
+            shared
+                .record(NewActivity {
+                    operation: "scale_set.deleted".into(),
+                    actor: "system:reconciler".into(),
+                    scale_set: Some(name.into()),
+                    target: name.into(),
+                    started_at: started,
+                    ended_at: Some(shared.clock.now()),
+                    result: ActivityResult::Succeeded,
+                    error: None,
+                    details: json!({"message": "every instance is gone; the scale set is removed"}),
+                })
+                .await;
+            return Ok(Outcome::Gone);
+        }
+        return Ok(Outcome::Done {
+            actions: 0,
+            failures: 0,
+            settling,
+        });
+    }
+
+    // 3. Write intent.
+    let now = shared.clock.now();
+    let new_records: Vec<Instance> = the_plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(n) => Some(new_record(&set.spec.name, n, now)),
+            _ => None,
+        })
+        .collect();
+    if !new_records.is_empty() || the_plan.next_ordinal != next_ordinal {
+        let inserted = store
+            .insert_instances(name, &new_records, the_plan.next_ordinal)
+            .await
+            .map_err(Error::store("record new instances"))?;
+        for i in &inserted {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i.clone()),
+            });
+        }
+        records.extend(inserted);
+    }
+    let by_id: HashMap<&str, &Instance> = records.iter().map(|i| (i.id.as_str(), i)).collect();
+    let victims: Vec<String> = the_plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Delete { id, .. }
+                if by_id
+                    .get(id.as_str())
+                    .is_some_and(|i| i.provisioning_state != ProvisioningState::Deleting) =>
+            {
+                Some(id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut updates: Vec<Instance> = Vec::new();
+    for action in &the_plan.actions {
+        if let Action::Start { id }
+        | Action::Stop { id, .. }
+        | Action::Deallocate { id }
+        | Action::Restart { id }
+        | Action::Reimage { id } = action
+            && let Some(i) = by_id.get(id.as_str())
+            && i.provisioning_state != ProvisioningState::Updating
+        {
+            let mut next = (*i).clone();
+            next.provisioning_state = ProvisioningState::Updating;
+            next.updated_at = now;
+            updates.push(next);
+        }
+    }
+    drop(by_id);
+    if !victims.is_empty() {
+        let (_, marked) = store
+            .mark_deleting(&set, &victims, false, now)
+            .await
+            .map_err(Error::store("mark instances deleting"))?;
+        replace(&mut records, &marked);
+        for i in marked {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+    if !updates.is_empty() {
+        let written = store
+            .update_instances(&updates)
+            .await
+            .map_err(Error::store("mark instances updating"))?;
+        if !written.stale.is_empty() {
+            // A person changed these meanwhile: leave them to the next activation.
+            tracing::debug!(stale = ?written.stale, "skipping instances changed concurrently");
+        }
+        replace(&mut records, &written.written);
+    }
+
+    // 4. Act.
+    let mut models: BTreeMap<u32, Model> = BTreeMap::new();
+    for a in &the_plan.actions {
+        let version = match a {
+            Action::Create(n) => Some(n.model_version),
+            Action::ResumeCreate { id } | Action::Reimage { id } => records
+                .iter()
+                .find(|i| &i.id == id)
+                .map(|i| i.model_version),
+            _ => None,
+        };
+        if let Some(v) = version
+            && !models.contains_key(&v)
+        {
+            let model = store
+                .get_model_version(name, v)
+                .await
+                .map_err(Error::store("read model version"))?
+                .map(|m| m.model)
+                .unwrap_or_else(|| set.spec.model.clone());
+            models.insert(v, model);
+        }
+    }
+    let records_by_id: HashMap<String, Instance> =
+        records.iter().map(|i| (i.id.clone(), i.clone())).collect();
+    let mut tasks = Vec::with_capacity(the_plan.actions.len());
+    for action in &the_plan.actions {
+        let record = records_by_id.get(action.instance_id()).cloned();
+        if record.is_some() || matches!(action, Action::DeleteOrphan { .. }) {
+            tasks.push(execute(shared.clone(), action.clone(), record, &models));
+        }
+    }
+    let results: Vec<Applied> = futures::stream::iter(tasks)
+        .buffer_unordered(shared.config.backend_concurrency)
+        .collect()
+        .await;
+
+    // 5. Record results.
+    let now = shared.clock.now();
+    let mut updates = Vec::new();
+    let mut removed = Vec::new();
+    let mut failures = Vec::new();
+    let (mut created, mut deleted, mut orphans) = (0usize, 0usize, 0usize);
+    for r in results {
+        match r {
+            Applied::Vm(id, vm) => {
+                if let Some(i) = records_by_id.get(&id) {
+                    let mut next = i.clone();
+                    if next.provisioning_state == ProvisioningState::Creating {
+                        created += 1;
+                    }
+                    apply_vm(&mut next, &vm, now);
+                    updates.push(next);
+                }
+            }
+            Applied::Removed(id) => {
+                deleted += 1;
+                removed.push(id);
+            }
+            Applied::OrphanRemoved => orphans += 1,
+            Applied::Failed {
+                id,
+                error,
+                creating,
+            } => {
+                if let Some(i) = records_by_id.get(&id) {
+                    let mut next = i.clone();
+                    next.last_error = Some(error.clone());
+                    next.updated_at = now;
+                    if creating {
+                        next.provisioning_state = ProvisioningState::Failed;
+                    } else if next.provisioning_state != ProvisioningState::Deleting {
+                        next.provisioning_state = next.provisioning_state.on_failure();
+                        next.pending = None;
+                    }
+                    updates.push(next);
+                }
+                failures.push(json!({"instance": id, "error": error}));
+            }
+        }
+    }
+    if !updates.is_empty() {
+        let written = store
+            .update_instances(&updates)
+            .await
+            .map_err(Error::store("record results"))?;
+        for i in written.written {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+    if !removed.is_empty() {
+        store
+            .delete_instances(&removed)
+            .await
+            .map_err(Error::store("remove deleted instances"))?;
+        for id in removed {
+            shared.events.publish(Event::InstanceRemoved {
+                scale_set: name.into(),
+                id,
+            });
+        }
+    }
+    let actions = the_plan.actions.len();
+    let result = if failures.is_empty() {
+        ActivityResult::Succeeded
+    } else {
+        ActivityResult::Failed
+    };
+    shared
+        .record(NewActivity {
+            operation: "reconcile".into(),
+            actor: "system:reconciler".into(),
+            scale_set: Some(name.into()),
+            target: name.into(),
+            started_at: started,
+            ended_at: Some(shared.clock.now()),
+            result,
+            error: (!failures.is_empty())
+                .then(|| format!("{} of {actions} operations failed", failures.len())),
+            details: json!({
+                "notes": the_plan.notes,
+                "actions": actions,
+                "created": created,
+                "deleted": deleted,
+                "orphans_deleted": orphans,
+                "failures": failures,
+            }),
+        })
+        .await;
+    Ok(Outcome::Done {
+        actions,
+        failures: failures.len(),
+        settling: true,
+    })
+}
+
+fn replace(records: &mut [Instance], written: &[Instance]) {
+    let fresh: HashMap<&str, &Instance> = written.iter().map(|i| (i.id.as_str(), i)).collect();
+    for r in records.iter_mut() {
+        if let Some(w) = fresh.get(r.id.as_str()) {
+            *r = (*w).clone();
+        }
+    }
+}
+
+fn new_record(scale_set: &str, n: &NewInstance, now: DateTime<Utc>) -> Instance {
+    Instance {
+        id: n.id.clone(),
+        scale_set: scale_set.into(),
+        ordinal: n.ordinal,
+        zone: n.zone.clone(),
+        fault_domain: n.fault_domain,
+        model_version: n.model_version,
+        latest_model: true,
+        provisioning_state: ProvisioningState::Creating,
+        power_state: PowerState::Starting,
+        health_state: HealthState::Unknown,
+        desired_power: DesiredPower::Running,
+        pending: None,
+        protect_from_scale_in: n.protect_from_scale_in,
+        protect_from_scale_set_actions: false,
+        address: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        generation: 0,
+    }
+}
+
+/// Folds a VM returned by an operation into its record.
+fn apply_vm(record: &mut Instance, vm: &ObservedVm, now: DateTime<Utc>) {
+    record.power_state = vm.power_state;
+    record.address = (vm.power_state == PowerState::Running)
+        .then(|| vm.address.clone())
+        .flatten();
+    record.model_version = vm.model_version;
+    record.pending = None;
+    record.last_error = None;
+    record.updated_at = now;
+    if vm.power_state == PowerState::Running {
+        record.provisioning_state = ProvisioningState::Succeeded;
+        if record.health_state == HealthState::Unknown {
+            record.health_state = HealthState::Initializing;
+        }
+    } else if record.provisioning_state == ProvisioningState::Updating
+        && vm.power_state.matches(record.desired_power)
+    {
+        record.provisioning_state = ProvisioningState::Succeeded;
+        record.health_state = HealthState::Unknown;
+    }
+}
+
+fn execute(
+    shared: Arc<Shared>,
+    action: Action,
+    record: Option<Instance>,
+    models: &BTreeMap<u32, Model>,
+) -> impl std::future::Future<Output = Applied> + use<> {
+    let model = record
+        .as_ref()
+        .and_then(|r| models.get(&r.model_version))
+        .cloned();
+    async move {
+        let backend = &shared.backend;
+        let id = action.instance_id().to_string();
+        let creating = matches!(action, Action::Create(_) | Action::ResumeCreate { .. });
+        let result: Result<Option<ObservedVm>, BackendError> = match &action {
+            Action::Create(_) | Action::ResumeCreate { .. } => {
+                let (Some(r), Some(model)) = (&record, model) else {
+                    return Applied::Failed {
+                        id,
+                        error: "no model for the instance".into(),
+                        creating,
+                    };
+                };
+                backend
+                    .create(&VmSpec {
+                        id: r.id.clone(),
+                        scale_set: r.scale_set.clone(),
+                        zone: r.zone.clone(),
+                        fault_domain: r.fault_domain,
+                        model_version: r.model_version,
+                        model,
+                    })
+                    .await
+                    .map(Some)
+            }
+            Action::Delete { id, force, .. } => backend.delete(id, *force).await.map(|()| None),
+            Action::Forget { .. } => Ok(None),
+            Action::DeleteOrphan { id } => {
+                return match backend.delete(id, true).await {
+                    Ok(()) => Applied::OrphanRemoved,
+                    Err(e) => Applied::Failed {
+                        id: id.clone(),
+                        error: chain(&e),
+                        creating: false,
+                    },
+                };
+            }
+            Action::Start { id } => backend.start(id).await.map(Some),
+            Action::Stop { id, force } => backend.stop(id, *force).await.map(Some),
+            Action::Deallocate { id } => backend.deallocate(id).await.map(Some),
+            Action::Restart { id } => backend.restart(id).await.map(Some),
+            Action::Reimage { id } => match (&record, model) {
+                (Some(r), Some(model)) => {
+                    backend.reimage(id, &model, r.model_version).await.map(Some)
+                }
+                _ => {
+                    return Applied::Failed {
+                        id: id.clone(),
+                        error: "no model for the instance".into(),
+                        creating,
+                    };
+                }
+            },
+        };
+        match result {
+            Ok(Some(vm)) => Applied::Vm(id, vm),
+            Ok(None) => Applied::Removed(id),
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %chain(&e), "backend operation failed");
+                Applied::Failed {
+                    id,
+                    error: chain(&e),
+                    creating,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `/backend`: zones, images and (on the mock) fault injection; `/control/loops`: the status
+//! of each scale set's reconcile loop.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use flotilla_control::{BackendInfo, LoopStatus};
+use flotilla_domain::{Fault, ObservedVm};
+
+use super::error::{ApiResult, Problem};
+use super::json::ApiJson;
+use super::{ApiState, Items, actor};
+
+#[utoipa::path(get, path = "/backend", tag = "backend", responses((status = 200, body = BackendInfo)))]
+pub async fn info(State(s): State<ApiState>) -> ApiResult<Json<BackendInfo>> {
+    Ok(Json(s.fleet.backend_info().await?))
+}
+
+#[utoipa::path(get, path = "/backend/vms", tag = "backend",
+    responses((status = 200, body = Items<ObservedVm>, description = "every VM the backend holds")))]
+pub async fn vms(State(s): State<ApiState>) -> ApiResult<Json<Items<ObservedVm>>> {
+    Ok(Json(Items {
+        items: s.fleet.backend_vms().await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/backend/faults", tag = "backend",
+    responses((status = 200, body = Items<Fault>), (status = 400, body = Problem, description = "not the mock")))]
+pub async fn faults(State(s): State<ApiState>) -> ApiResult<Json<Items<Fault>>> {
+    Ok(Json(Items {
+        items: s.fleet.faults().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/backend/faults", tag = "backend", request_body = Fault,
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn inject(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    ApiJson(fault): ApiJson<Fault>,
+) -> ApiResult<impl IntoResponse> {
+    s.fleet.inject_fault(fault, &actor(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/backend/faults", tag = "backend", responses((status = 204)))]
+pub async fn clear(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+    s.fleet.clear_faults(&actor(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/control/loops", tag = "backend", responses((status = 200, body = Items<LoopStatus>)))]
+pub async fn loops(State(s): State<ApiState>) -> Json<Items<LoopStatus>> {
+    Json(Items {
+        items: s.fleet.loops(),
+    })
+}

@@ -1,0 +1,116 @@
+//! Errors as `application/problem+json` (RFC 9457) with a message per field.
+//!
+//! Semantic errors map to 400/404/409/422; failures of the store or the backend are logged
+//! once with their whole chain and answered with a short message and a request id.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flotilla_control::Error;
+use flotilla_control::error::chain;
+use flotilla_domain::{FieldError, ValidationErrors};
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status and title say what went wrong.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// One entry per bad field, for 400 and 422.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For server-side failures: quote it when reporting the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    pub(crate) errors: Vec<FieldError>,
+    request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            errors: vec![],
+            request_id: None,
+        }
+    }
+
+    /// 422 with one message per field.
+    pub fn invalid(errors: ValidationErrors) -> Self {
+        Self::fields(StatusCode::UNPROCESSABLE_ENTITY, errors)
+    }
+
+    pub fn fields(status: StatusCode, errors: ValidationErrors) -> Self {
+        Self {
+            status,
+            detail: errors.to_string(),
+            errors: errors.0,
+            request_id: None,
+        }
+    }
+
+    pub fn field(status: StatusCode, field: &str, message: impl Into<String>) -> Self {
+        Self::fields(status, ValidationErrors::single(field, message))
+    }
+
+    fn internal(status: StatusCode, error: &dyn std::error::Error) -> Self {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(request_id = %request_id, error = %chain(error), "request failed");
+        Self {
+            status,
+            detail: format!("{error} (request id {request_id})"),
+            errors: vec![],
+            request_id: Some(request_id),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, e.to_string()),
+            Error::AlreadyExists { .. } | Error::InvalidState { .. } | Error::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, e.to_string())
+            }
+            Error::Invalid(errors) => Self::invalid(errors),
+            Error::NotSupported { .. } => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            Error::Backend { .. } => Self::internal(StatusCode::BAD_GATEWAY, &e),
+            Error::Store { .. } => Self::internal(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: "about:blank",
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
+            request_id: self.request_id,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,51 @@
+//! `/events`: Server-Sent Events of instance state changes, scale-set changes and activity.
+//! `?scale_set=NAME` narrows the stream to one set. A subscriber that falls behind gets a
+//! `lagged` event (with how many it missed) and should re-read state. Streams end when the
+//! server shuts down.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::ApiState;
+
+#[utoipa::path(get, path = "/events", tag = "events",
+    params(("scale_set" = Option<String>, Query, description = "only events of this scale set")),
+    responses((status = 200, content_type = "text/event-stream",
+        description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
+pub async fn stream(
+    State(s): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let only = query.get("scale_set").cloned();
+    let events = BroadcastStream::new(s.fleet.subscribe()).filter_map(move |item| match item {
+        Ok(event) => {
+            if only
+                .as_deref()
+                .is_some_and(|name| event.scale_set() != Some(name))
+            {
+                return None;
+            }
+            let data = serde_json::to_string(&event).ok()?;
+            Some(Ok(SseEvent::default().event(event.kind()).data(data)))
+        }
+        Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(SseEvent::default()
+            .event("lagged")
+            .data(format!("{{\"missed\":{missed}}}")))),
+    });
+    let hello = tokio_stream::once(Ok(SseEvent::default().event("ready").data("{}")));
+    let shutdown = s.shutdown.clone();
+    let stream =
+        futures::StreamExt::take_until(
+            hello.chain(events),
+            async move { shutdown.cancelled().await },
+        );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,68 @@
+//! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use flotilla_domain::{Instance, InstanceAction, Protection};
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::json::ApiJson;
+use super::{ApiState, Items, actor};
+
+#[utoipa::path(get, path = "/scale-sets/{name}/instances", tag = "instances",
+    params(("name" = String, Path)), responses((status = 200, body = Items<Instance>), (status = 404, body = Problem)))]
+pub async fn list(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Items<Instance>>> {
+    Ok(Json(Items {
+        items: s.fleet.list_instances(&name).await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/instances/{id}", tag = "instances",
+    params(("name" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = Problem)))]
+pub async fn get(
+    State(s): State<ApiState>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(s.fleet.get_instance(&name, &id).await?))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/instances/{id}/{action}", tag = "instances",
+    params(("name" = String, Path), ("id" = String, Path),
+        ("action" = String, Path, description = "start, stop, deallocate, restart, reimage or delete")),
+    responses((status = 202, body = Instance, description = "accepted; the reconciler carries it out"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "not allowed in the instance's state")))]
+pub async fn act(
+    State(s): State<ApiState>,
+    Path((name, id, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let action: InstanceAction = action
+        .parse()
+        .map_err(|message: String| ApiError::field(StatusCode::NOT_FOUND, "action", message))?;
+    let instance = s
+        .fleet
+        .instance_action(&name, &id, action, &actor(&headers))
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(instance)))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/instances/{id}/protection", tag = "instances",
+    request_body = Protection, params(("name" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn set_protection(
+    State(s): State<ApiState>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(protection): ApiJson<Protection>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(
+        s.fleet
+            .set_protection(&name, &id, protection, &actor(&headers))
+            .await?,
+    ))
+}

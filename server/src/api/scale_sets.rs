@@ -1,0 +1,156 @@
+//! `/scale-sets`: create, list, show, update, scale, change the model, delete.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use flotilla_domain::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiResult, Problem};
+use super::json::ApiJson;
+use super::{ApiState, Items, actor};
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CapacityRequest {
+    /// Desired number of instances, 0–10,000.
+    pub capacity: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelView {
+    pub version: u32,
+    pub model: Model,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelVersionView {
+    pub version: u32,
+    pub model: Model,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(get, path = "/scale-sets", tag = "scale sets",
+    responses((status = 200, body = Items<ScaleSet>)))]
+pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<Items<ScaleSet>>> {
+    Ok(Json(Items {
+        items: s.fleet.list_scale_sets().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/scale-sets", tag = "scale sets", request_body = ScaleSetSpec,
+    responses((status = 201, body = ScaleSet), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    ApiJson(spec): ApiJson<ScaleSetSpec>,
+) -> ApiResult<impl IntoResponse> {
+    let set = s.fleet.create_scale_set(spec, &actor(&headers)).await?;
+    let location = format!("/api/v1/scale-sets/{}", set.name());
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(set),
+    ))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}", tag = "scale sets",
+    params(("name" = String, Path)), responses((status = 200, body = ScaleSet), (status = 404, body = Problem)))]
+pub async fn get(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(s.fleet.get_scale_set(&name).await?))
+}
+
+#[utoipa::path(patch, path = "/scale-sets/{name}", tag = "scale sets", request_body = ScaleSetPatch,
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<ScaleSetPatch>,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(
+        s.fleet
+            .update_scale_set(&name, patch, &actor(&headers))
+            .await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/capacity", tag = "scale sets", request_body = CapacityRequest,
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_capacity(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CapacityRequest>,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(
+        s.fleet
+            .set_capacity(&name, req.capacity, &actor(&headers))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/model", tag = "scale sets",
+    params(("name" = String, Path)), responses((status = 200, body = ModelView), (status = 404, body = Problem)))]
+pub async fn get_model(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ModelView>> {
+    let set = s.fleet.get_scale_set(&name).await?;
+    Ok(Json(ModelView {
+        version: set.model_version,
+        model: set.spec.model,
+    }))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/model", tag = "scale sets", request_body = Model,
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet, description = "the scale set with its new model version"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_model(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(model): ApiJson<Model>,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(
+        s.fleet.set_model(&name, model, &actor(&headers)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/model/versions", tag = "scale sets",
+    params(("name" = String, Path)), responses((status = 200, body = Items<ModelVersionView>), (status = 404, body = Problem)))]
+pub async fn model_versions(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Items<ModelVersionView>>> {
+    let items = s
+        .fleet
+        .model_versions(&name)
+        .await?
+        .into_iter()
+        .map(|v| ModelVersionView {
+            version: v.version,
+            model: v.model,
+            created_by: v.created_by,
+            created_at: v.created_at,
+        })
+        .collect();
+    Ok(Json(Items { items }))
+}
+
+#[utoipa::path(delete, path = "/scale-sets/{name}", tag = "scale sets",
+    params(("name" = String, Path)),
+    responses((status = 202, body = ScaleSet, description = "deletion accepted: instances are being deleted"),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let set = s.fleet.delete_scale_set(&name, &actor(&headers)).await?;
+    Ok((StatusCode::ACCEPTED, Json(set)))
+}

@@ -1,0 +1,676 @@
+//! The CLI: subcommands of the same binary that talk to a Flotilla server's REST API.
+//! Output is a readable table, or the API's JSON with `--output json`. A refused request
+//! prints the server's message and each bad field, and exits with status 1.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flotilla_domain::{Instance, InstanceAction, ScaleSet};
+use serde_json::{Value, json};
+
+use crate::config::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotilla",
+    version,
+    about = "Virtual machine scale sets on your own hosts"
+)]
+pub struct Cli {
+    /// The Flotilla server client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "FLOTILLA_SERVER",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub server: String,
+    /// Output format of client commands.
+    #[arg(long, short = 'o', global = true, value_enum, default_value = "table")]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane: portal, REST API and control loops.
+    Serve(ServeArgs),
+    /// Manage scale sets.
+    #[command(subcommand)]
+    ScaleSet(ScaleSetCommand),
+    /// Manage the instances of a scale set.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Show the activity log, newest first.
+    Activity(ActivityArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScaleSetCommand {
+    /// List scale sets.
+    List,
+    /// Create a scale set.
+    Create(CreateArgs),
+    /// Show a scale set and its instances by state.
+    Show { name: String },
+    /// Set the desired instance count.
+    Scale { name: String, capacity: u32 },
+    /// Delete a scale set and all its instances.
+    Delete {
+        name: String,
+        /// Wait until every instance is gone.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub name: String,
+    /// A whole create request as JSON (`-` for standard input); the other flags are ignored.
+    #[arg(long)]
+    pub file: Option<String>,
+    #[arg(long, default_value = "debian-12")]
+    pub image: String,
+    #[arg(long, default_value_t = 2)]
+    pub vcpus: u32,
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mib: u32,
+    #[arg(long, default_value_t = 10)]
+    pub disk_gib: u32,
+    #[arg(long, default_value_t = 80)]
+    pub app_port: u16,
+    #[arg(long, default_value_t = 1)]
+    pub capacity: u32,
+    /// Zones, comma-separated (default: every zone of the backend).
+    #[arg(long, value_delimiter = ',')]
+    pub zones: Vec<String>,
+    /// File with cloud-init user data.
+    #[arg(long)]
+    pub user_data_file: Option<std::path::PathBuf>,
+    /// default, newest_vm or oldest_vm.
+    #[arg(long, default_value = "default")]
+    pub scale_in_policy: String,
+    #[arg(long)]
+    pub overprovision: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// List the instances of a scale set.
+    List {
+        scale_set: String,
+    },
+    Start {
+        scale_set: String,
+        id: String,
+    },
+    /// Power off (the instance keeps its host reservation).
+    Stop {
+        scale_set: String,
+        id: String,
+    },
+    /// Stop and release the host reservation.
+    Deallocate {
+        scale_set: String,
+        id: String,
+    },
+    Restart {
+        scale_set: String,
+        id: String,
+    },
+    /// Recreate the OS disk from the instance's model version.
+    Reimage {
+        scale_set: String,
+        id: String,
+    },
+    /// Delete the instance (the scale set's capacity drops by one).
+    Delete {
+        scale_set: String,
+        id: String,
+    },
+    /// Set the instance's protection flags.
+    Protect {
+        scale_set: String,
+        id: String,
+        /// Protect from scale-in (true/false).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        scale_in: bool,
+        /// Protect from every scale-set action (true/false).
+        #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+        scale_set_actions: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ActivityArgs {
+    #[arg(long)]
+    pub scale_set: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+/// A failed client command: what to print.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot reach the Flotilla server at {server}: {source}")]
+    Unreachable {
+        server: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    server: String,
+}
+
+impl Client {
+    fn new(server: &str) -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("cli:{user}")) {
+            headers.insert(crate::api::ACTOR_HEADER, v);
+        }
+        Self {
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("building the HTTP client"),
+            base: format!("{}/api/v1", server.trim_end_matches('/')),
+            server: server.into(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let unreachable = |source| CliError::Unreachable {
+            server: self.server.clone(),
+            source,
+        };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(unreachable)?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let mut message = value
+            .get("detail")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        if let Some(errors) = value.get("errors").and_then(Value::as_array) {
+            message = format!("the server refused the request ({status})");
+            for e in errors {
+                let field = e.get("field").and_then(Value::as_str).unwrap_or("?");
+                let msg = e.get("message").and_then(Value::as_str).unwrap_or("?");
+                message.push_str(&format!("\n  {field}: {msg}"));
+            }
+        }
+        Err(CliError::Refused(message))
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, CliError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+/// Runs a client command against `server`.
+pub async fn run(server: String, output: Output, command: Command) -> ExitCode {
+    let client = Client::new(&server);
+    match execute(&client, output, command).await {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(client: &Client, output: Output, command: Command) -> Result<String, CliError> {
+    use reqwest::Method;
+    let value = match &command {
+        Command::Serve(_) => unreachable!("serve is not a client command"),
+        Command::ScaleSet(ScaleSetCommand::List) => client.get("/scale-sets").await?,
+        Command::ScaleSet(ScaleSetCommand::Create(args)) => {
+            client
+                .call(Method::POST, "/scale-sets", Some(create_body(args)?))
+                .await?
+        }
+        Command::ScaleSet(ScaleSetCommand::Show { name }) => {
+            let set = client.get(&format!("/scale-sets/{}", seg(name))).await?;
+            let instances = client
+                .get(&format!("/scale-sets/{}/instances", seg(name)))
+                .await?;
+            json!({"scale_set": set, "instances": instances["items"]})
+        }
+        Command::ScaleSet(ScaleSetCommand::Scale { name, capacity }) => {
+            client
+                .call(
+                    Method::PUT,
+                    &format!("/scale-sets/{}/capacity", seg(name)),
+                    Some(json!({ "capacity": capacity })),
+                )
+                .await?
+        }
+        Command::ScaleSet(ScaleSetCommand::Delete { name, wait }) => {
+            let v = client
+                .call(Method::DELETE, &format!("/scale-sets/{}", seg(name)), None)
+                .await?;
+            if *wait {
+                wait_gone(client, name).await?;
+            }
+            v
+        }
+        Command::Instance(InstanceCommand::List { scale_set }) => {
+            client
+                .get(&format!("/scale-sets/{}/instances", seg(scale_set)))
+                .await?
+        }
+        Command::Instance(InstanceCommand::Protect {
+            scale_set,
+            id,
+            scale_in,
+            scale_set_actions,
+        }) => {
+            client
+                .call(
+                    Method::PUT,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/protection",
+                        seg(scale_set),
+                        seg(id)
+                    ),
+                    Some(json!({
+                        "protect_from_scale_in": scale_in,
+                        "protect_from_scale_set_actions": scale_set_actions,
+                    })),
+                )
+                .await?
+        }
+        Command::Instance(cmd) => {
+            let (scale_set, id, action) = instance_action(cmd);
+            client
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/{action}",
+                        seg(scale_set),
+                        seg(id)
+                    ),
+                    None,
+                )
+                .await?
+        }
+        Command::Activity(args) => {
+            let mut path = format!("/activity?limit={}", args.limit);
+            if let Some(s) = &args.scale_set {
+                path.push_str(&format!("&scale_set={}", seg(s)));
+            }
+            client.get(&path).await?
+        }
+    };
+    if output == Output::Json {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ));
+    }
+    Ok(render(&command, &value))
+}
+
+fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
+    match cmd {
+        InstanceCommand::Start { scale_set, id } => (scale_set, id, InstanceAction::Start),
+        InstanceCommand::Stop { scale_set, id } => (scale_set, id, InstanceAction::Stop),
+        InstanceCommand::Deallocate { scale_set, id } => {
+            (scale_set, id, InstanceAction::Deallocate)
+        }
+        InstanceCommand::Restart { scale_set, id } => (scale_set, id, InstanceAction::Restart),
+        InstanceCommand::Reimage { scale_set, id } => (scale_set, id, InstanceAction::Reimage),
+        InstanceCommand::Delete { scale_set, id } => (scale_set, id, InstanceAction::Delete),
+        InstanceCommand::List { .. } | InstanceCommand::Protect { .. } => {
+            unreachable!("handled by the caller")
+        }
+    }
+}
+
+/// Percent-encodes a path segment.
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn create_body(args: &CreateArgs) -> Result<Value, CliError> {
+    if let Some(file) = &args.file {
+        let text = if file == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(file)
+        }
+        .map_err(|e| CliError::Input(format!("cannot read {file}: {e}")))?;
+        let mut value: Value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Input(format!("{file} is not valid JSON: {e}")))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("name").or_insert_with(|| json!(args.name));
+        }
+        return Ok(value);
+    }
+    let user_data = match &args.user_data_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            CliError::Input(format!("cannot read user data {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    Ok(json!({
+        "name": args.name,
+        "model": {
+            "image": args.image,
+            "vcpus": args.vcpus,
+            "memory_mib": args.memory_mib,
+            "disk_gib": args.disk_gib,
+            "user_data": user_data,
+            "app_port": args.app_port,
+        },
+        "capacity": args.capacity,
+        "zones": args.zones,
+        "scale_in_policy": {"rules": [args.scale_in_policy]},
+        "overprovision": args.overprovision,
+    }))
+}
+
+async fn wait_gone(client: &Client, name: &str) -> Result<(), CliError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        match client.get(&format!("/scale-sets/{}", seg(name))).await {
+            Err(CliError::Refused(_)) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) if std::time::Instant::now() > deadline => {
+                return Err(CliError::Refused(format!(
+                    "{name} is still being deleted after 5 minutes"
+                )));
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+}
+
+fn render(command: &Command, value: &Value) -> String {
+    let parse_set = |v: &Value| serde_json::from_value::<ScaleSet>(v.clone()).ok();
+    let parse_instances =
+        |v: &Value| serde_json::from_value::<Vec<Instance>>(v.clone()).unwrap_or_default();
+    match command {
+        Command::ScaleSet(ScaleSetCommand::List) => {
+            let sets: Vec<ScaleSet> =
+                serde_json::from_value(value["items"].clone()).unwrap_or_default();
+            sets_table(&sets)
+        }
+        Command::ScaleSet(ScaleSetCommand::Show { .. }) => {
+            let mut out = String::new();
+            if let Some(set) = parse_set(&value["scale_set"]) {
+                out.push_str(&set_summary(&set));
+            }
+            out.push('\n');
+            out.push_str(&instances_table(&parse_instances(&value["instances"])));
+            out
+        }
+        Command::ScaleSet(ScaleSetCommand::Delete { name, wait }) => {
+            if *wait {
+                format!("deleted scale set {name}\n")
+            } else {
+                format!("deleting scale set {name}\n")
+            }
+        }
+        Command::ScaleSet(_) => parse_set(value)
+            .map(|s| set_summary(&s))
+            .unwrap_or_default(),
+        Command::Instance(InstanceCommand::List { .. }) => {
+            instances_table(&parse_instances(&value["items"]))
+        }
+        Command::Instance(_) => serde_json::from_value::<Instance>(value.clone())
+            .map(|i| instances_table(&[i]))
+            .unwrap_or_default(),
+        Command::Activity(_) => {
+            let rows: Vec<Vec<String>> = value["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|a| {
+                            let s = |k: &str| a[k].as_str().unwrap_or("").to_string();
+                            vec![
+                                a["id"].to_string(),
+                                s("started_at").chars().take(19).collect(),
+                                s("actor"),
+                                s("operation"),
+                                s("target"),
+                                s("result"),
+                                a["duration_ms"]
+                                    .as_i64()
+                                    .map(|d| format!("{d}ms"))
+                                    .unwrap_or_default(),
+                                s("error"),
+                            ]
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            table(
+                &[
+                    "ID",
+                    "STARTED",
+                    "ACTOR",
+                    "OPERATION",
+                    "TARGET",
+                    "RESULT",
+                    "TOOK",
+                    "ERROR",
+                ],
+                &rows,
+            )
+        }
+        Command::Serve(_) => String::new(),
+    }
+}
+
+fn set_summary(set: &ScaleSet) -> String {
+    format!(
+        "name:          {}\nstate:         {}\ncapacity:      {}\nmodel:         v{} {} · {} vCPU · {} MiB · {} GiB\nzones:         {}\nscale-in:      {:?}\ncreated:       {}\n",
+        set.name(),
+        serde_json::to_value(set.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        set.spec.capacity,
+        set.model_version,
+        set.spec.model.image,
+        set.spec.model.vcpus,
+        set.spec.model.memory_mib,
+        set.spec.model.disk_gib,
+        set.spec.zones.join(", "),
+        set.spec.scale_in_policy.rule(),
+        set.created_at.format("%Y-%m-%d %H:%M:%S"),
+    )
+}
+
+fn sets_table(sets: &[ScaleSet]) -> String {
+    let rows: Vec<Vec<String>> = sets
+        .iter()
+        .map(|s| {
+            vec![
+                s.name().to_string(),
+                s.spec.capacity.to_string(),
+                format!("v{}", s.model_version),
+                s.spec.model.image.clone(),
+                s.spec.zones.join(","),
+                serde_json::to_value(s.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                s.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME", "CAPACITY", "MODEL", "IMAGE", "ZONES", "STATE", "CREATED",
+        ],
+        &rows,
+    )
+}
+
+fn instances_table(instances: &[Instance]) -> String {
+    let rows: Vec<Vec<String>> = instances
+        .iter()
+        .map(|i| {
+            let protection = match (i.protect_from_scale_in, i.protect_from_scale_set_actions) {
+                (_, true) => "all",
+                (true, false) => "scale-in",
+                _ => "",
+            };
+            vec![
+                i.id.clone(),
+                i.zone.clone(),
+                i.fault_domain.to_string(),
+                format!(
+                    "v{}{}",
+                    i.model_version,
+                    if i.latest_model { "" } else { " (old)" }
+                ),
+                i.provisioning_state.to_string(),
+                i.power_state.to_string(),
+                i.health_state.to_string(),
+                protection.to_string(),
+                i.address.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for i in instances {
+        *counts.entry(i.power_state.to_string()).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let mut out = table(
+        &[
+            "ID",
+            "ZONE",
+            "FD",
+            "MODEL",
+            "PROVISIONING",
+            "POWER",
+            "HEALTH",
+            "PROTECTED",
+            "ADDRESS",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "{} instances{}{}\n",
+        instances.len(),
+        if summary.is_empty() { "" } else { ": " },
+        summary.join(", ")
+    ));
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = *w));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["A", "BB"],
+            &[
+                vec!["long".into(), "x".into()],
+                vec!["s".into(), "yy".into()],
+            ],
+        );
+        assert_eq!(t, "A     BB\nlong  x\ns     yy\n");
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(seg("web_1"), "web_1");
+        assert_eq!(seg("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn cli_parses() {
+        let cli = Cli::try_parse_from(["flotilla", "scale-set", "scale", "web", "5", "-o", "json"])
+            .unwrap();
+        assert_eq!(cli.output, Output::Json);
+        assert!(matches!(
+            cli.command,
+            Command::ScaleSet(ScaleSetCommand::Scale { capacity: 5, .. })
+        ));
+        assert!(Cli::try_parse_from(["flotilla", "scale-set", "scale", "web", "-1"]).is_err());
+        let cli = Cli::try_parse_from(["flotilla", "instance", "restart", "web", "web_0"]).unwrap();
+        let Command::Instance(cmd) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(instance_action(cmd).2, InstanceAction::Restart);
+    }
+}

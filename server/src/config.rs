@@ -1,0 +1,98 @@
+//! Configuration of `flotilla serve`: every flag also reads a `FLOTILLA_…` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The built-in simulator.
+    Mock,
+    /// libvirt/KVM hosts (needs a build with the `libvirt` feature).
+    Libvirt,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to serve the portal and API on.
+    #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the mock's state.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; default: SQLite in the data directory.
+    #[arg(long, env = "FLOTILLA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[arg(long, env = "FLOTILLA_BACKEND", value_enum, default_value = "mock")]
+    pub backend: BackendKind,
+    /// Mock: time each VM operation takes (jittered ±50 %), e.g. `1s`, `250ms`, `0`.
+    #[arg(long, env = "FLOTILLA_MOCK_LATENCY", default_value = "1s", value_parser = parse_duration)]
+    pub mock_latency: Duration,
+    /// Mock: zone names, comma-separated.
+    #[arg(
+        long,
+        env = "FLOTILLA_MOCK_ZONES",
+        default_value = "1,2,3",
+        value_delimiter = ','
+    )]
+    pub mock_zones: Vec<String>,
+    /// Mock: fault domains in each zone.
+    #[arg(long, env = "FLOTILLA_MOCK_FAULT_DOMAINS", default_value_t = 3)]
+    pub mock_fault_domains: u32,
+    /// Mock: seed of its randomness (jitter, injected create failures).
+    #[arg(long, env = "FLOTILLA_MOCK_SEED", default_value_t = 1)]
+    pub mock_seed: u64,
+    /// How often every scale set is reconciled without being asked.
+    #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
+    /// The built portal (`cargo leptos build` writes it to target/site).
+    #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl ServeArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("flotilla.db").display()))
+    }
+}
+
+/// `0`, or a duration such as `1s`, `250ms`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 1s, 250ms or 0)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(cli.serve.database_url(), "sqlite:data/flotilla.db");
+        let cli = Cli::try_parse_from(["x", "--mock-zones", "a,b", "--mock-latency", "0"]).unwrap();
+        assert_eq!(cli.serve.mock_zones, ["a", "b"]);
+        assert_eq!(cli.serve.mock_latency, Duration::ZERO);
+        assert!(Cli::try_parse_from(["x", "--backend", "xen"]).is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! Operational endpoints: `/healthz` (the process answers), `/readyz` (the store and the
+//! backend answer) and `/metrics` (Prometheus text exposition).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use flotilla_control::Fleet;
+use flotilla_domain::{HealthState, PowerState, ProvisioningState};
+
+pub fn router(fleet: Fleet) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(fleet)
+}
+
+async fn ready(State(fleet): State<Fleet>) -> impl IntoResponse {
+    let store = fleet.list_scale_sets().await.map(|_| ());
+    let backend = fleet.backend_info().await.map(|_| ());
+    match (store, backend) {
+        (Ok(()), Ok(())) => (StatusCode::OK, "ready\n".to_string()),
+        (s, b) => {
+            let mut why = String::new();
+            if let Err(e) = s {
+                let _ = writeln!(why, "store: {e}");
+            }
+            if let Err(e) = b {
+                let _ = writeln!(why, "backend: {e}");
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, why)
+        }
+    }
+}
+
+async fn metrics(State(fleet): State<Fleet>) -> impl IntoResponse {
+    let mut out = String::new();
+    let sets = match fleet.list_scale_sets().await {
+        Ok(sets) => sets,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("# store unavailable: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    out.push_str("# HELP flotilla_scale_set_capacity Desired instance count of each scale set.\n");
+    out.push_str("# TYPE flotilla_scale_set_capacity gauge\n");
+    for s in &sets {
+        let _ = writeln!(
+            out,
+            "flotilla_scale_set_capacity{{scale_set=\"{}\"}} {}",
+            s.name(),
+            s.spec.capacity
+        );
+    }
+    let mut power: BTreeMap<(String, PowerState), u64> = BTreeMap::new();
+    let mut health: BTreeMap<(String, HealthState), u64> = BTreeMap::new();
+    let mut provisioning: BTreeMap<(String, ProvisioningState), u64> = BTreeMap::new();
+    for s in &sets {
+        let Ok(instances) = fleet.list_instances(s.name()).await else {
+            continue;
+        };
+        for i in instances {
+            *power
+                .entry((s.name().to_string(), i.power_state))
+                .or_default() += 1;
+            *health
+                .entry((s.name().to_string(), i.health_state))
+                .or_default() += 1;
+            *provisioning
+                .entry((s.name().to_string(), i.provisioning_state))
+                .or_default() += 1;
+        }
+    }
+    gauge(
+        &mut out,
+        "flotilla_instances_by_power_state",
+        "Instances by power state.",
+        "power_state",
+        &power,
+    );
+    gauge(
+        &mut out,
+        "flotilla_instances_by_health_state",
+        "Instances by health state.",
+        "health_state",
+        &health,
+    );
+    gauge(
+        &mut out,
+        "flotilla_instances_by_provisioning_state",
+        "Instances by provisioning state.",
+        "provisioning_state",
+        &provisioning,
+    );
+    out.push_str(
+        "# HELP flotilla_reconcile_activations_total Reconcile activations of each scale set.\n",
+    );
+    out.push_str("# TYPE flotilla_reconcile_activations_total counter\n");
+    for l in fleet.loops() {
+        let _ = writeln!(
+            out,
+            "flotilla_reconcile_activations_total{{scale_set=\"{}\"}} {}",
+            l.scale_set, l.activations
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+fn gauge<S: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<(String, S), u64>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for ((set, state), n) in values {
+        let _ = writeln!(out, "{name}{{scale_set=\"{set}\",{label}=\"{state}\"}} {n}");
+    }
+}

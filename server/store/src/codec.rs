@@ -1,0 +1,465 @@
+//! Encoding and decoding shared by both backends: the row shapes and their decoding into
+//! domain records (enums from their snake_case strings, JSON documents, integer ranges),
+//! the column values of an instance as bound, and the in-memory steps around the batch
+//! writes (which records a write returns, which ids were stale, which id was taken).
+//! Nothing here does I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use flotilla_domain::{
+    Activity, ActivityResult, Instance, NewActivity, ProvisioningState, ScaleSet, ScaleSetSpec,
+    ScaleSetState,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Kind, ModelVersion, Result, StoreError, Written};
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// Wraps a driver error with the operation it interrupted.
+pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { operation, source }
+}
+
+/// Whether the error is a unique (or primary key) violation, by the database's error kind.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+fn corrupt(what: &'static str, message: impl Display) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        source: <serde_json::Error as serde::de::Error>::custom(message),
+    }
+}
+
+pub(crate) fn not_found(kind: Kind, key: impl Into<String>) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        key: key.into(),
+    }
+}
+
+pub(crate) fn scale_set_exists(name: &str) -> StoreError {
+    StoreError::AlreadyExists {
+        kind: Kind::ScaleSet,
+        key: name.to_owned(),
+    }
+}
+
+/// `NotFound` when the set has no stored generation, `Conflict` when it differs from the
+/// caller's.
+pub(crate) fn check_generation(set: &ScaleSet, stored: Option<i64>) -> Result<()> {
+    match stored {
+        Some(g) if g == set.generation => Ok(()),
+        other => Err(stale_or_missing(set, other)),
+    }
+}
+
+/// The error for a generation-guarded write that found `stored` (the set's generation, if
+/// the set exists) instead of the caller's.
+pub(crate) fn stale_or_missing(set: &ScaleSet, stored: Option<i64>) -> StoreError {
+    match stored {
+        None => not_found(Kind::ScaleSet, set.name()),
+        Some(_) => StoreError::Conflict {
+            kind: Kind::ScaleSet,
+            key: set.name().to_owned(),
+            expected: set.generation,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Codecs
+
+/// Timestamps are kept to the microsecond, the precision of both databases; records a
+/// write returns are truncated the same way, so they equal what a later read gives.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// Integers are stored as signed 64-bit (SQLite has no other). Ordinals count up from 0,
+/// one per created instance, and never come near 2^63; saturating keeps this total.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u32(what: &'static str, n: i64) -> Result<u32> {
+    u32::try_from(n).map_err(|_| corrupt(what, format!("{n} is out of range")))
+}
+
+fn to_u64(what: &'static str, n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| corrupt(what, format!("{n} is out of range")))
+}
+
+pub(crate) fn ordinal(n: i64) -> Result<u64> {
+    to_u64("scale set next ordinal", n)
+}
+
+fn parse_enum<T: FromStr<Err = String>>(what: &'static str, s: &str) -> Result<T> {
+    s.parse().map_err(|message: String| corrupt(what, message))
+}
+
+/// Serializes a document for a JSON (text) column.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Invariant: the stored documents (specs, models, id lists, `serde_json::Value`) have
+    // string map keys and no non-finite floats, so serializing them cannot fail.
+    serde_json::to_string(value).expect("stored JSON documents always serialize")
+}
+
+fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt { what, source })
+}
+
+/// `ScaleSetState` has no `as_str`: its snake_case serde name is the stored string.
+pub(crate) fn state_str(state: ScaleSetState) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(s)) => s,
+        // Invariant: a unit enum variant serializes as a JSON string.
+        other => unreachable!("ScaleSetState serialized as {other:?}"),
+    }
+}
+
+fn parse_state(s: String) -> Result<ScaleSetState> {
+    serde_json::from_value(serde_json::Value::String(s)).map_err(|source| StoreError::Corrupt {
+        what: "scale set state",
+        source,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows
+
+#[derive(sqlx::FromRow)]
+pub struct ScaleSetRow {
+    name: String,
+    capacity: i64,
+    model_version: i64,
+    generation: i64,
+    state: String,
+    spec: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl IntoDomain for ScaleSetRow {
+    type Domain = ScaleSet;
+    fn into_domain(self) -> Result<ScaleSet> {
+        let mut spec: ScaleSetSpec = from_json("scale set spec", &self.spec)?;
+        spec.name = self.name;
+        spec.capacity = to_u32("scale set capacity", self.capacity)?;
+        Ok(ScaleSet {
+            spec,
+            model_version: to_u32("scale set model version", self.model_version)?,
+            generation: self.generation,
+            state: parse_state(self.state)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ModelVersionRow {
+    scale_set: String,
+    version: i64,
+    model: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl IntoDomain for ModelVersionRow {
+    type Domain = ModelVersion;
+    fn into_domain(self) -> Result<ModelVersion> {
+        Ok(ModelVersion {
+            model: from_json("model", &self.model)?,
+            version: to_u32("model version", self.version)?,
+            scale_set: self.scale_set,
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct InstanceRow {
+    id: String,
+    scale_set: String,
+    ordinal: i64,
+    zone: String,
+    fault_domain: i64,
+    model_version: i64,
+    provisioning_state: String,
+    power_state: String,
+    health_state: String,
+    desired_power: String,
+    pending: Option<String>,
+    protect_from_scale_in: bool,
+    protect_from_scale_set_actions: bool,
+    address: Option<String>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    generation: i64,
+    latest_model: bool,
+}
+
+impl IntoDomain for InstanceRow {
+    type Domain = Instance;
+    fn into_domain(self) -> Result<Instance> {
+        Ok(Instance {
+            ordinal: to_u64("instance ordinal", self.ordinal)?,
+            fault_domain: to_u32("instance fault domain", self.fault_domain)?,
+            model_version: to_u32("instance model version", self.model_version)?,
+            provisioning_state: parse_enum(
+                "instance provisioning state",
+                &self.provisioning_state,
+            )?,
+            power_state: parse_enum("instance power state", &self.power_state)?,
+            health_state: parse_enum("instance health state", &self.health_state)?,
+            desired_power: parse_enum("instance desired power", &self.desired_power)?,
+            pending: self
+                .pending
+                .map(|p| parse_enum("instance pending action", &p))
+                .transpose()?,
+            id: self.id,
+            scale_set: self.scale_set,
+            zone: self.zone,
+            latest_model: self.latest_model,
+            protect_from_scale_in: self.protect_from_scale_in,
+            protect_from_scale_set_actions: self.protect_from_scale_set_actions,
+            address: self.address,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            generation: self.generation,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ActivityRow {
+    id: i64,
+    operation: String,
+    actor: String,
+    scale_set: Option<String>,
+    target: String,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    result: String,
+    error: Option<String>,
+    details: String,
+}
+
+impl IntoDomain for ActivityRow {
+    type Domain = Activity;
+    fn into_domain(self) -> Result<Activity> {
+        Ok(Activity {
+            duration_ms: self
+                .ended_at
+                .map(|end| (end - self.started_at).num_milliseconds()),
+            result: parse_enum::<ActivityResult>("activity result", &self.result)?,
+            details: from_json("activity details", &self.details)?,
+            id: self.id,
+            operation: self.operation,
+            actor: self.actor,
+            scale_set: self.scale_set,
+            target: self.target,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            error: self.error,
+        })
+    }
+}
+
+/// A row type and the domain record it decodes into.
+pub trait IntoDomain: Sized {
+    type Domain;
+    fn into_domain(self) -> Result<Self::Domain>;
+}
+
+/// One-column rows: ids, generations, model versions, ordinals.
+impl<T> IntoDomain for (T,) {
+    type Domain = T;
+    fn into_domain(self) -> Result<T> {
+        Ok(self.0)
+    }
+}
+
+/// Decodes every row, failing on the first corrupt one.
+pub(crate) fn decode_all<R: IntoDomain>(rows: Vec<R>) -> Result<Vec<R::Domain>> {
+    rows.into_iter().map(IntoDomain::into_domain).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Batch writes: the values bound, and the in-memory steps around the statements
+
+/// An instance's column values, converted once for whichever statement binds them.
+pub(crate) struct InstanceValues<'a> {
+    pub id: &'a str,
+    pub ordinal: i64,
+    pub zone: &'a str,
+    pub fault_domain: i64,
+    pub model_version: i64,
+    pub provisioning_state: &'static str,
+    pub power_state: &'static str,
+    pub health_state: &'static str,
+    pub desired_power: &'static str,
+    pub pending: Option<&'static str>,
+    pub protect_from_scale_in: bool,
+    pub protect_from_scale_set_actions: bool,
+    pub address: Option<&'a str>,
+    pub last_error: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub generation: i64,
+}
+
+impl<'a> InstanceValues<'a> {
+    pub(crate) fn of(i: &'a Instance) -> Self {
+        Self {
+            id: &i.id,
+            ordinal: to_i64(i.ordinal),
+            zone: &i.zone,
+            fault_domain: i64::from(i.fault_domain),
+            model_version: i64::from(i.model_version),
+            provisioning_state: i.provisioning_state.as_str(),
+            power_state: i.power_state.as_str(),
+            health_state: i.health_state.as_str(),
+            desired_power: i.desired_power.as_str(),
+            pending: i.pending.map(|p| p.as_str()),
+            protect_from_scale_in: i.protect_from_scale_in,
+            protect_from_scale_set_actions: i.protect_from_scale_set_actions,
+            address: i.address.as_deref(),
+            last_error: i.last_error.as_deref(),
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            generation: i.generation,
+        }
+    }
+}
+
+/// The records `insert_instances` returns: as given, under `scale_set`, generation 1.
+pub(crate) fn inserted(
+    scale_set: &str,
+    instances: &[Instance],
+    set_model_version: i64,
+) -> Vec<Instance> {
+    instances
+        .iter()
+        .map(|i| Instance {
+            scale_set: scale_set.to_owned(),
+            latest_model: i64::from(i.model_version) == set_model_version,
+            created_at: micros(i.created_at),
+            updated_at: micros(i.updated_at),
+            generation: 1,
+            ..i.clone()
+        })
+        .collect()
+}
+
+/// The `AlreadyExists` for a batch that hit a unique violation, naming the first id
+/// repeated within the batch, else the first of `taken` (those found stored).
+pub(crate) fn instance_exists(instances: &[Instance], taken: &[String]) -> StoreError {
+    let mut seen = HashSet::new();
+    let repeated = instances.iter().find(|i| !seen.insert(i.id.as_str()));
+    let taken: HashSet<&str> = taken.iter().map(String::as_str).collect();
+    let key = repeated
+        .or_else(|| instances.iter().find(|i| taken.contains(i.id.as_str())))
+        .or(instances.first())
+        .map(|i| i.id.clone())
+        .unwrap_or_default();
+    StoreError::AlreadyExists {
+        kind: Kind::Instance,
+        key,
+    }
+}
+
+/// The first record of each id in an update batch. Later repeats carry a generation the
+/// first write supersedes, so they come out stale, as if the batch were written in order.
+pub(crate) fn first_of_each_id(instances: &[Instance]) -> Vec<&Instance> {
+    let mut seen = HashSet::new();
+    instances
+        .iter()
+        .filter(|i| seen.insert(i.id.as_str()))
+        .collect()
+}
+
+/// The distinct scale sets a batch touches.
+pub(crate) fn sets_of(instances: &[Instance]) -> Vec<&str> {
+    let mut sets: Vec<&str> = instances.iter().map(|i| i.scale_set.as_str()).collect();
+    sets.sort_unstable();
+    sets.dedup();
+    sets
+}
+
+/// The outcome of a guarded batch update, in the batch's order: `written_ids` are those the
+/// statements matched; `set_models` maps each touched set to its model version.
+pub(crate) fn written(
+    instances: &[Instance],
+    written_ids: &HashSet<String>,
+    set_models: &HashMap<&str, i64>,
+) -> Written {
+    let mut out = Written::default();
+    let mut done = HashSet::new();
+    for i in instances {
+        if written_ids.contains(&i.id) && done.insert(i.id.as_str()) {
+            out.written.push(Instance {
+                latest_model: set_models.get(i.scale_set.as_str())
+                    == Some(&i64::from(i.model_version)),
+                created_at: micros(i.created_at),
+                updated_at: micros(i.updated_at),
+                generation: i.generation + 1,
+                ..i.clone()
+            });
+        } else {
+            out.stale.push(i.id.clone());
+        }
+    }
+    out
+}
+
+/// Given the stored instances among the requested `ids`, fails with `NotFound` on the first
+/// id missing, and returns those to mark (not yet deleting) as they will be stored.
+pub(crate) fn to_mark(
+    found: Vec<Instance>,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<Instance>> {
+    let present: HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
+    if let Some(missing) = ids.iter().find(|id| !present.contains(id.as_str())) {
+        return Err(not_found(Kind::Instance, missing.clone()));
+    }
+    Ok(found
+        .into_iter()
+        .filter(|i| i.provisioning_state != ProvisioningState::Deleting)
+        .map(|i| Instance {
+            provisioning_state: ProvisioningState::Deleting,
+            updated_at: micros(now),
+            generation: i.generation + 1,
+            ..i
+        })
+        .collect())
+}
+
+/// The set with its capacity lowered by `marked` (never below 0) at `now`.
+pub(crate) fn decremented(set: &ScaleSet, marked: usize, now: DateTime<Utc>) -> ScaleSet {
+    let mut next = set.clone();
+    let marked = u32::try_from(marked).unwrap_or(u32::MAX);
+    next.spec.capacity = set.spec.capacity.saturating_sub(marked);
+    next.updated_at = now;
+    next
+}
+
+/// The entry `append_activity` returns, as stored.
+pub(crate) fn appended(id: i64, entry: &NewActivity) -> Activity {
+    let mut entry = entry.clone();
+    entry.started_at = micros(entry.started_at);
+    entry.ended_at = entry.ended_at.map(micros);
+    Activity::from_new(id, entry)
+}

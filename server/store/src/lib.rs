@@ -1,0 +1,222 @@
+//! # flotilla-store
+//!
+//! The control plane's durable state behind one trait, [`Store`], with two implementations:
+//! [`sqlite::SqliteStore`] (the default: one file in the data directory, WAL journal) and
+//! [`postgres::PostgresStore`] (several replicas on one database). Migrations live in
+//! `migrations/sqlite` and `migrations/postgres` at the workspace root, are embedded in the
+//! binary and applied by [`connect`]. [`conformance`] is the one test suite both pass.
+//!
+//! Layout: `lib.rs` (trait, errors, [`connect`]); `sql.rs` (the contract implemented once
+//! over a private `Dialect`: the statements both databases share); `codec.rs` (rows and
+//! their decoding); `sqlite.rs`, `postgres.rs` (each dialect: connection, binding, its
+//! batch statements); `conformance.rs`.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flotilla_domain::{
+    Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, ScaleSet,
+};
+use serde::{Deserialize, Serialize};
+
+mod codec;
+pub mod conformance;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+/// What kind of record an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    ScaleSet,
+    Instance,
+    ModelVersion,
+    Activity,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ScaleSet => "scale set",
+            Kind::Instance => "instance",
+            Kind::ModelVersion => "model version",
+            Kind::Activity => "activity entry",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {key:?} not found")]
+    NotFound { kind: Kind, key: String },
+    #[error("{kind} {key:?} already exists")]
+    AlreadyExists { kind: Kind, key: String },
+    /// A generation-guarded write found a newer generation: the caller's copy is stale.
+    #[error("{kind} {key:?} was changed concurrently (expected generation {expected})")]
+    Conflict {
+        kind: Kind,
+        key: String,
+        expected: i64,
+    },
+    #[error("database error during {operation}")]
+    Database {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("stored {what} could not be decoded")]
+    Corrupt {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unsupported database URL {url:?}: expected sqlite:… or postgres://…")]
+    UnsupportedUrl { url: String },
+    #[error("migrating the database failed")]
+    Migrate {
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One version of a scale set's model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub scale_set: String,
+    pub version: u32,
+    pub model: Model,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of a batch of generation-guarded instance writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The records as stored (generation bumped).
+    pub written: Vec<Instance>,
+    /// Ids whose stored generation differed (or which no longer exist): not written.
+    pub stale: Vec<String>,
+}
+
+/// The control plane's durable state.
+///
+/// # Contract
+/// - Every method is atomic: it commits entirely or not at all.
+/// - Writes that take a record with a `generation` are guarded: they apply only when the
+///   stored generation equals the given one, and store `generation + 1`. Callers never set
+///   generations themselves. Creates store generation 1.
+/// - Timestamps are the caller's (clocks are injected): the store writes what it is given.
+/// - `Instance::latest_model` is derived on every read (`model_version` equals the set's).
+/// - Lists are ordered: scale sets by name, instances by ordinal, activity newest first.
+/// - Deleting a scale set deletes its instances and model versions; activity is kept.
+///
+/// # Errors
+/// `NotFound`, `AlreadyExists` and `Conflict` are answers about the data; `Database` and
+/// `Corrupt` are failures of the store itself.
+///
+/// # Cancellation
+/// Dropping a future before it completes leaves the store as before the call or after it,
+/// never in between (each method is one transaction).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new scale set (generation 1) and its model as version `set.model_version`,
+    /// with next ordinal 0. `AlreadyExists` if the name is taken.
+    async fn create_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet>;
+
+    async fn get_scale_set(&self, name: &str) -> Result<Option<ScaleSet>>;
+
+    async fn list_scale_sets(&self) -> Result<Vec<ScaleSet>>;
+
+    /// Replaces the stored set (spec, state, updated_at) if its generation matches
+    /// `set.generation`. If `set.model_version` is above the stored one, also stores
+    /// `set.spec.model` as that version (by `created_by` at `set.updated_at`).
+    /// `NotFound`, or `Conflict` when stale.
+    async fn update_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet>;
+
+    /// Removes the set, its instances and model versions. `NotFound` if absent.
+    async fn delete_scale_set(&self, name: &str) -> Result<()>;
+
+    /// The ordinal the next new instance of the set gets.
+    async fn next_ordinal(&self, scale_set: &str) -> Result<u64>;
+
+    async fn get_model_version(
+        &self,
+        scale_set: &str,
+        version: u32,
+    ) -> Result<Option<ModelVersion>>;
+
+    /// All versions of a set's model, oldest first.
+    async fn list_model_versions(&self, scale_set: &str) -> Result<Vec<ModelVersion>>;
+
+    async fn list_instances(&self, scale_set: &str) -> Result<Vec<Instance>>;
+
+    async fn get_instance(&self, id: &str) -> Result<Option<Instance>>;
+
+    /// Inserts new instance records (stored with generation 1) and sets the scale set's
+    /// next ordinal to `next_ordinal`, in one transaction. `NotFound` if the set is absent,
+    /// `AlreadyExists` if an id is taken (then nothing is written).
+    async fn insert_instances(
+        &self,
+        scale_set: &str,
+        instances: &[Instance],
+        next_ordinal: u64,
+    ) -> Result<Vec<Instance>>;
+
+    /// Writes each record whose stored generation equals its `generation`; the others are
+    /// reported as stale. One transaction for the whole batch.
+    async fn update_instances(&self, instances: &[Instance]) -> Result<Written>;
+
+    /// Removes instance records; absent ids are ignored.
+    async fn delete_instances(&self, ids: &[String]) -> Result<()>;
+
+    /// Marks the given instances of `set` `deleting` and, when `decrement_capacity`, lowers
+    /// the set's capacity by the number marked — in one transaction guarded by
+    /// `set.generation`. Instances already deleting are left as they are and not counted.
+    /// Returns the updated set and the marked records. `Conflict` when the set is stale,
+    /// `NotFound` when the set or an instance is absent (then nothing is written).
+    async fn mark_deleting(
+        &self,
+        set: &ScaleSet,
+        ids: &[String],
+        decrement_capacity: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(ScaleSet, Vec<Instance>)>;
+
+    /// Appends an entry and returns it with its id.
+    async fn append_activity(&self, entry: &NewActivity) -> Result<Activity>;
+
+    /// Records the end of an entry. `NotFound` if absent.
+    async fn finish_activity(
+        &self,
+        id: i64,
+        ended_at: DateTime<Utc>,
+        result: ActivityResult,
+        error: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<Activity>;
+
+    /// Entries matching the filter, newest first, at most `filter.limit`.
+    async fn list_activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>>;
+}
+
+/// Opens the database at `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`),
+/// creating a SQLite file if missing, and applies the migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl { url: url.into() })
+    }
+}

@@ -1,0 +1,251 @@
+//! [`PostgresStore`]: the store for several control-plane replicas on one database.
+//!
+//! Transactions run at PostgreSQL's default READ COMMITTED: generation-guarded `UPDATE`s
+//! re-check their guard against the newest row version, so a concurrent writer makes the
+//! other stale rather than lost; `mark_deleting` locks the set's row (`FOR UPDATE`) for its
+//! whole check-then-write. Instance batches are one statement each over `UNNEST`ed column
+//! arrays, whatever their size; id lists are bound as `text[]`. Migrations take
+//! sqlx's advisory lock, so replicas starting together apply them once.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flotilla_domain::Instance;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::{Arguments, FromRow, PgPool, Postgres};
+
+use crate::codec::{InstanceValues, db};
+use crate::sql::{Arg, Dialect, Stmt};
+use crate::{Result, StoreError};
+
+type Tx = sqlx::Transaction<'static, Postgres>;
+
+/// The PostgreSQL implementation of [`Store`](crate::Store).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(db("connecting to PostgreSQL"))?;
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?;
+        tracing::debug!("PostgreSQL store connected, migrations applied");
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for diagnostics and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn arguments(stmt: &Stmt<'_>) -> Result<PgArguments, sqlx::Error> {
+    bind(stmt).map_err(sqlx::Error::Encode)
+}
+
+fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
+    let mut args = PgArguments::default();
+    for arg in &stmt.args {
+        match arg {
+            Arg::Text(s) => args.add(s.as_ref())?,
+            Arg::OptText(s) => args.add(*s)?,
+            Arg::Int(n) => args.add(*n)?,
+            Arg::Time(t) => args.add(*t)?,
+            Arg::OptTime(t) => args.add(*t)?,
+            Arg::Ids(ids) => args.add(*ids)?,
+        }
+    }
+    Ok(args)
+}
+
+/// A batch of instances as one array per column, for `UNNEST`.
+#[derive(Default)]
+struct Columns<'a> {
+    id: Vec<&'a str>,
+    ordinal: Vec<i64>,
+    zone: Vec<&'a str>,
+    fault_domain: Vec<i64>,
+    model_version: Vec<i64>,
+    provisioning_state: Vec<&'static str>,
+    power_state: Vec<&'static str>,
+    health_state: Vec<&'static str>,
+    desired_power: Vec<&'static str>,
+    pending: Vec<Option<&'static str>>,
+    protect_from_scale_in: Vec<bool>,
+    protect_from_scale_set_actions: Vec<bool>,
+    address: Vec<Option<&'a str>>,
+    last_error: Vec<Option<&'a str>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    generation: Vec<i64>,
+}
+
+impl<'a> Columns<'a> {
+    /// The batch's columns, rows ordered by id, so that concurrent batches walking their
+    /// arrays (the nested-loop plan small batches get) lock shared rows in one order and
+    /// do not deadlock on each other.
+    fn of(batch: impl Iterator<Item = &'a Instance>) -> Self {
+        let mut batch: Vec<&Instance> = batch.collect();
+        batch.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut c = Columns::default();
+        for i in batch.into_iter().map(InstanceValues::of) {
+            c.id.push(i.id);
+            c.ordinal.push(i.ordinal);
+            c.zone.push(i.zone);
+            c.fault_domain.push(i.fault_domain);
+            c.model_version.push(i.model_version);
+            c.provisioning_state.push(i.provisioning_state);
+            c.power_state.push(i.power_state);
+            c.health_state.push(i.health_state);
+            c.desired_power.push(i.desired_power);
+            c.pending.push(i.pending);
+            c.protect_from_scale_in.push(i.protect_from_scale_in);
+            c.protect_from_scale_set_actions
+                .push(i.protect_from_scale_set_actions);
+            c.address.push(i.address);
+            c.last_error.push(i.last_error);
+            c.created_at.push(i.created_at);
+            c.updated_at.push(i.updated_at);
+            c.generation.push(i.generation);
+        }
+        c
+    }
+}
+
+#[async_trait]
+impl Dialect for PostgresStore {
+    type Db = Postgres;
+
+    const LOCK_ROW: &'static str = " FOR UPDATE";
+
+    fn in_ids(column: &str, n: usize) -> String {
+        format!("{column} = ANY(${n})")
+    }
+
+    async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    async fn fetch<R>(&self, tx: Option<&mut Tx>, stmt: &Stmt<'_>) -> Result<Vec<R>, sqlx::Error>
+    where
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin + 'static,
+    {
+        let found = sqlx::query_as_with(&stmt.sql, arguments(stmt)?);
+        match tx {
+            None => found.fetch_all(&self.pool).await,
+            Some(tx) => found.fetch_all(&mut **tx).await,
+        }
+    }
+
+    async fn execute(&self, tx: Option<&mut Tx>, stmt: &Stmt<'_>) -> Result<u64, sqlx::Error> {
+        let statement = sqlx::query_with(&stmt.sql, arguments(stmt)?);
+        let outcome = if let Some(tx) = tx {
+            statement.execute(&mut **tx).await?
+        } else {
+            statement.execute(&self.pool).await?
+        };
+        Ok(outcome.rows_affected())
+    }
+
+    /// One `INSERT … SELECT FROM UNNEST(…)` for the whole batch.
+    async fn insert_instances(
+        &self,
+        tx: &mut Tx,
+        scale_set: &str,
+        batch: &[Instance],
+    ) -> Result<(), sqlx::Error> {
+        let c = Columns::of(batch.iter());
+        sqlx::query(
+            "INSERT INTO instances (id, scale_set, ordinal, zone, fault_domain, model_version, \
+             provisioning_state, power_state, health_state, desired_power, pending, \
+             protect_from_scale_in, protect_from_scale_set_actions, address, last_error, \
+             created_at, updated_at, generation) \
+             SELECT u.id, $1, u.ordinal, u.zone, u.fault_domain, u.model_version, \
+             u.provisioning_state, u.power_state, u.health_state, u.desired_power, u.pending, \
+             u.protect_from_scale_in, u.protect_from_scale_set_actions, u.address, \
+             u.last_error, u.created_at, u.updated_at, 1 \
+             FROM UNNEST($2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[], \
+             $13::bool[], $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[]) \
+             AS u (id, ordinal, zone, fault_domain, model_version, provisioning_state, \
+             power_state, health_state, desired_power, pending, protect_from_scale_in, \
+             protect_from_scale_set_actions, address, last_error, created_at, updated_at)",
+        )
+        .bind(scale_set)
+        .bind(&c.id)
+        .bind(&c.ordinal)
+        .bind(&c.zone)
+        .bind(&c.fault_domain)
+        .bind(&c.model_version)
+        .bind(&c.provisioning_state)
+        .bind(&c.power_state)
+        .bind(&c.health_state)
+        .bind(&c.desired_power)
+        .bind(&c.pending)
+        .bind(&c.protect_from_scale_in)
+        .bind(&c.protect_from_scale_set_actions)
+        .bind(&c.address)
+        .bind(&c.last_error)
+        .bind(&c.created_at)
+        .bind(&c.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// One `UPDATE … FROM UNNEST(…)` for the whole batch.
+    async fn update_instances(
+        &self,
+        tx: &mut Tx,
+        batch: &[&Instance],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let c = Columns::of(batch.iter().copied());
+        sqlx::query_scalar(
+            "UPDATE instances AS i SET zone = u.zone, fault_domain = u.fault_domain, \
+             model_version = u.model_version, provisioning_state = u.provisioning_state, \
+             power_state = u.power_state, health_state = u.health_state, \
+             desired_power = u.desired_power, pending = u.pending, \
+             protect_from_scale_in = u.protect_from_scale_in, \
+             protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
+             address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
+             generation = i.generation + 1 \
+             FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
+             $12::bool[], $13::text[], $14::text[], $15::timestamptz[]) \
+             AS u (id, generation, zone, fault_domain, model_version, provisioning_state, \
+             power_state, health_state, desired_power, pending, protect_from_scale_in, \
+             protect_from_scale_set_actions, address, last_error, updated_at) \
+             WHERE i.id = u.id AND i.generation = u.generation \
+             RETURNING i.id",
+        )
+        .bind(&c.id)
+        .bind(&c.generation)
+        .bind(&c.zone)
+        .bind(&c.fault_domain)
+        .bind(&c.model_version)
+        .bind(&c.provisioning_state)
+        .bind(&c.power_state)
+        .bind(&c.health_state)
+        .bind(&c.desired_power)
+        .bind(&c.pending)
+        .bind(&c.protect_from_scale_in)
+        .bind(&c.protect_from_scale_set_actions)
+        .bind(&c.address)
+        .bind(&c.last_error)
+        .bind(&c.updated_at)
+        .fetch_all(&mut **tx)
+        .await
+    }
+}

@@ -1,0 +1,736 @@
+//! The [`Store`] contract implemented once, over a [`Dialect`]: what differs between SQLite
+//! and PostgreSQL — opening a write transaction, binding arguments, running a statement,
+//! the row lock, the id-list membership test and the two instance batch statements. Every
+//! other statement reads the same in both (both accept `$n` placeholders) and is built
+//! here as a [`Stmt`], so the two backends cannot drift apart in what they mean.
+//!
+//! `Dialect` is public inside this private module only so the blanket `impl Store` may name
+//! it; nothing outside the crate can see or implement it.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flotilla_domain::{Activity, ActivityFilter, ActivityResult, Instance, NewActivity, ScaleSet};
+use sqlx::FromRow;
+
+use crate::codec::{
+    self, ActivityRow, InstanceRow, IntoDomain, ModelVersionRow, ScaleSetRow, db, not_found,
+    state_str, to_i64, to_json,
+};
+use crate::{Kind, ModelVersion, Result, Store, Written};
+
+/// What a database supplies to the shared [`Store`] logic.
+#[async_trait]
+pub trait Dialect: Send + Sync + 'static {
+    type Db: sqlx::Database;
+
+    /// Appended to the read of a set's generation that starts `mark_deleting`, to hold the
+    /// row until commit.
+    const LOCK_ROW: &'static str;
+
+    /// SQL testing that `column` is one of the ids bound (as [`Arg::Ids`]) at `$n`.
+    fn in_ids(column: &str, n: usize) -> String;
+
+    /// Opens a write transaction. Dropping it uncommitted rolls it back.
+    async fn begin(&self) -> Result<Tx<Self>, sqlx::Error>;
+
+    /// Runs a query in `tx`, or on the pool when `None`, and answers its rows.
+    async fn fetch<R>(
+        &self,
+        tx: Option<&mut Tx<Self>>,
+        stmt: &Stmt<'_>,
+    ) -> Result<Vec<R>, sqlx::Error>
+    where
+        R: for<'r> FromRow<'r, RowOf<Self>> + Send + Unpin + 'static;
+
+    /// Runs a statement and answers the number of rows it changed.
+    async fn execute(&self, tx: Option<&mut Tx<Self>>, stmt: &Stmt<'_>)
+    -> Result<u64, sqlx::Error>;
+
+    /// Inserts new instance records of `scale_set` (generation 1).
+    async fn insert_instances(
+        &self,
+        tx: &mut Tx<Self>,
+        scale_set: &str,
+        batch: &[Instance],
+    ) -> Result<(), sqlx::Error>;
+
+    /// Writes each record whose stored generation equals its own (bumping it), and answers
+    /// the ids written. Ids in `batch` are distinct.
+    async fn update_instances(
+        &self,
+        tx: &mut Tx<Self>,
+        batch: &[&Instance],
+    ) -> Result<Vec<String>, sqlx::Error>;
+}
+
+/// Most entries one `list_activity` call returns (also what a `limit` of 0 means).
+const MAX_ACTIVITY_LIMIT: u32 = 1000;
+
+/// The row type of a dialect's database.
+pub type RowOf<D> = <<D as Dialect>::Db as sqlx::Database>::Row;
+
+/// A dialect's write transaction.
+pub type Tx<D> = sqlx::Transaction<'static, <D as Dialect>::Db>;
+
+/// A value bound to a placeholder. Each backend binds these in its own representation:
+/// timestamps as fixed-width RFC 3339 text on SQLite and `timestamptz` on PostgreSQL; id
+/// lists as a JSON array on SQLite and a `text[]` on PostgreSQL.
+pub enum Arg<'a> {
+    Text(Cow<'a, str>),
+    OptText(Option<&'a str>),
+    Int(i64),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    Ids(&'a [String]),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Self {
+        Arg::Text(Cow::Borrowed(s))
+    }
+}
+impl From<String> for Arg<'_> {
+    fn from(s: String) -> Self {
+        Arg::Text(Cow::Owned(s))
+    }
+}
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(s: Option<&'a str>) -> Self {
+        Arg::OptText(s)
+    }
+}
+impl From<i64> for Arg<'_> {
+    fn from(n: i64) -> Self {
+        Arg::Int(n)
+    }
+}
+impl From<u32> for Arg<'_> {
+    fn from(n: u32) -> Self {
+        Arg::Int(i64::from(n))
+    }
+}
+impl From<DateTime<Utc>> for Arg<'_> {
+    fn from(t: DateTime<Utc>) -> Self {
+        Arg::Time(t)
+    }
+}
+impl From<Option<DateTime<Utc>>> for Arg<'_> {
+    fn from(t: Option<DateTime<Utc>>) -> Self {
+        Arg::OptTime(t)
+    }
+}
+impl<'a> From<&'a [String]> for Arg<'a> {
+    fn from(ids: &'a [String]) -> Self {
+        Arg::Ids(ids)
+    }
+}
+
+/// One statement: its SQL, its arguments in placeholder order, and what it does (named
+/// in `StoreError::Database` if it fails).
+pub struct Stmt<'a> {
+    pub operation: &'static str,
+    pub sql: Cow<'static, str>,
+    pub args: Vec<Arg<'a>>,
+}
+
+macro_rules! stmt {
+    ($operation:literal, $sql:expr $(, $arg:expr)* $(,)?) => {
+        Stmt {
+            operation: $operation,
+            sql: $sql.into(),
+            args: vec![$(Arg::from($arg)),*],
+        }
+    };
+}
+
+macro_rules! scale_set_columns {
+    () => {
+        "name, capacity, model_version, generation, state, spec, created_at, updated_at"
+    };
+}
+
+macro_rules! model_version_columns {
+    () => {
+        "scale_set, version, model, created_by, created_at"
+    };
+}
+
+/// Instance columns, read joined with the set (`i`, `s`) to derive `latest_model`.
+macro_rules! instance_columns {
+    () => {
+        "i.id, i.scale_set, i.ordinal, i.zone, i.fault_domain, i.model_version, \
+         i.provisioning_state, i.power_state, i.health_state, i.desired_power, i.pending, \
+         i.protect_from_scale_in, i.protect_from_scale_set_actions, i.address, i.last_error, \
+         i.created_at, i.updated_at, i.generation, \
+         (i.model_version = s.model_version) AS latest_model"
+    };
+}
+
+macro_rules! activity_columns {
+    () => {
+        "id, operation, actor, scale_set, target, started_at, ended_at, result, error, details"
+    };
+}
+
+fn get_scale_set(name: &str) -> Stmt<'_> {
+    stmt!(
+        "reading a scale set",
+        concat!(
+            "SELECT ",
+            scale_set_columns!(),
+            " FROM scale_sets WHERE name = $1"
+        ),
+        name
+    )
+}
+
+fn list_scale_sets() -> Stmt<'static> {
+    stmt!(
+        "listing scale sets",
+        concat!(
+            "SELECT ",
+            scale_set_columns!(),
+            " FROM scale_sets ORDER BY name"
+        )
+    )
+}
+
+/// The set's generation; `lock` is the dialect's row-lock clause (empty on SQLite, whose
+/// write transactions already hold the database lock).
+fn scale_set_generation<'a>(name: &'a str, lock: &'static str) -> Stmt<'a> {
+    stmt!(
+        "reading a scale set's generation",
+        format!("SELECT generation FROM scale_sets WHERE name = $1{lock}"),
+        name
+    )
+}
+
+fn insert_scale_set(set: &ScaleSet) -> Stmt<'_> {
+    stmt!(
+        "creating a scale set",
+        "INSERT INTO scale_sets \
+         (name, capacity, model_version, generation, state, next_ordinal, spec, created_at, updated_at) \
+         VALUES ($1, $2, $3, 1, $4, 0, $5, $6, $7)",
+        set.name(),
+        set.spec.capacity,
+        set.model_version,
+        state_str(set.state),
+        to_json(&set.spec),
+        set.created_at,
+        set.updated_at,
+    )
+}
+
+/// Replaces the set if its generation matches; `model_version` only ever rises. The
+/// `capacity` column is kept equal to the spec's.
+fn update_scale_set(set: &ScaleSet) -> Stmt<'_> {
+    stmt!(
+        "updating a scale set",
+        "UPDATE scale_sets SET capacity = $2, \
+         model_version = CASE WHEN $3 > model_version THEN $3 ELSE model_version END, \
+         state = $4, spec = $5, updated_at = $6, generation = generation + 1 \
+         WHERE name = $1 AND generation = $7",
+        set.name(),
+        set.spec.capacity,
+        set.model_version,
+        state_str(set.state),
+        to_json(&set.spec),
+        set.updated_at,
+        set.generation,
+    )
+}
+
+/// Lowers the set's capacity (column and spec) as `mark_deleting` does.
+fn write_capacity(set: &ScaleSet) -> Stmt<'_> {
+    stmt!(
+        "lowering a scale set's capacity",
+        "UPDATE scale_sets SET capacity = $2, spec = $3, updated_at = $4, \
+         generation = generation + 1 WHERE name = $1",
+        set.name(),
+        set.spec.capacity,
+        to_json(&set.spec),
+        set.updated_at,
+    )
+}
+
+fn delete_scale_set(name: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a scale set",
+        "DELETE FROM scale_sets WHERE name = $1",
+        name
+    )
+}
+
+fn next_ordinal(name: &str) -> Stmt<'_> {
+    stmt!(
+        "reading a scale set's next ordinal",
+        "SELECT next_ordinal FROM scale_sets WHERE name = $1",
+        name
+    )
+}
+
+/// Sets the next ordinal and answers the set's model version (no row: no set).
+fn claim_ordinals(name: &str, next_ordinal: u64) -> Stmt<'_> {
+    stmt!(
+        "advancing a scale set's next ordinal",
+        "UPDATE scale_sets SET next_ordinal = $2 WHERE name = $1 RETURNING model_version",
+        name,
+        to_i64(next_ordinal),
+    )
+}
+
+fn set_model_version(name: &str) -> Stmt<'_> {
+    stmt!(
+        "reading a scale set's model version",
+        "SELECT model_version FROM scale_sets WHERE name = $1",
+        name
+    )
+}
+
+/// Stores `set.spec.model` as version `set.model_version`, unless that version exists.
+fn insert_model_version<'a>(set: &'a ScaleSet, created_by: &'a str, at: DateTime<Utc>) -> Stmt<'a> {
+    stmt!(
+        "storing a model version",
+        concat!(
+            "INSERT INTO model_versions (",
+            model_version_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scale_set, version) DO NOTHING"
+        ),
+        set.name(),
+        set.model_version,
+        to_json(&set.spec.model),
+        created_by,
+        at,
+    )
+}
+
+fn get_model_version(scale_set: &str, version: u32) -> Stmt<'_> {
+    stmt!(
+        "reading a model version",
+        concat!(
+            "SELECT ",
+            model_version_columns!(),
+            " FROM model_versions WHERE scale_set = $1 AND version = $2"
+        ),
+        scale_set,
+        version,
+    )
+}
+
+fn list_model_versions(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "listing model versions",
+        concat!(
+            "SELECT ",
+            model_version_columns!(),
+            " FROM model_versions WHERE scale_set = $1 ORDER BY version"
+        ),
+        scale_set
+    )
+}
+
+fn list_instances(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "listing instances",
+        concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances i JOIN scale_sets s ON s.name = i.scale_set \
+             WHERE i.scale_set = $1 ORDER BY i.ordinal"
+        ),
+        scale_set
+    )
+}
+
+fn get_instance(id: &str) -> Stmt<'_> {
+    stmt!(
+        "reading an instance",
+        concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances i JOIN scale_sets s ON s.name = i.scale_set WHERE i.id = $1"
+        ),
+        id
+    )
+}
+
+/// How a backend tests a column's membership in the id list bound at placeholder `n`.
+type InIds = fn(column: &str, n: usize) -> String;
+
+/// The stored ids among `ids` (to name the culprit of a unique violation).
+fn existing_ids<'a>(in_ids: InIds, ids: &'a [String]) -> Stmt<'a> {
+    stmt!(
+        "finding taken instance ids",
+        format!("SELECT id FROM instances WHERE {}", in_ids("id", 1)),
+        ids
+    )
+}
+
+fn delete_instances<'a>(in_ids: InIds, ids: &'a [String]) -> Stmt<'a> {
+    stmt!(
+        "deleting instances",
+        format!("DELETE FROM instances WHERE {}", in_ids("id", 1)),
+        ids
+    )
+}
+
+/// The instances of `scale_set` among `ids`, by ordinal.
+fn instances_among<'a>(in_ids: InIds, scale_set: &'a str, ids: &'a [String]) -> Stmt<'a> {
+    stmt!(
+        "reading instances to mark deleting",
+        format!(
+            concat!(
+                "SELECT ",
+                instance_columns!(),
+                " FROM instances i JOIN scale_sets s ON s.name = i.scale_set \
+                 WHERE i.scale_set = $1 AND {} ORDER BY i.ordinal"
+            ),
+            in_ids("i.id", 2)
+        ),
+        scale_set,
+        ids,
+    )
+}
+
+fn mark_instances_deleting<'a>(
+    in_ids: InIds,
+    scale_set: &'a str,
+    ids: &'a [String],
+    now: DateTime<Utc>,
+) -> Stmt<'a> {
+    stmt!(
+        "marking instances deleting",
+        format!(
+            "UPDATE instances SET provisioning_state = 'deleting', updated_at = $3, \
+             generation = generation + 1 \
+             WHERE scale_set = $1 AND provisioning_state <> 'deleting' AND {}",
+            in_ids("id", 2)
+        ),
+        scale_set,
+        ids,
+        now,
+    )
+}
+
+fn append_activity(entry: &NewActivity) -> Stmt<'_> {
+    stmt!(
+        "appending an activity entry",
+        "INSERT INTO activity \
+         (operation, actor, scale_set, target, started_at, ended_at, result, error, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        entry.operation.as_str(),
+        entry.actor.as_str(),
+        entry.scale_set.as_deref(),
+        entry.target.as_str(),
+        entry.started_at,
+        entry.ended_at,
+        entry.result.as_str(),
+        entry.error.as_deref(),
+        to_json(&entry.details),
+    )
+}
+
+fn finish_activity<'a>(
+    id: i64,
+    ended_at: DateTime<Utc>,
+    result: ActivityResult,
+    error: Option<&'a str>,
+    details: &serde_json::Value,
+) -> Stmt<'a> {
+    stmt!(
+        "finishing an activity entry",
+        concat!(
+            "UPDATE activity SET ended_at = $2, result = $3, error = $4, details = $5 \
+             WHERE id = $1 RETURNING ",
+            activity_columns!()
+        ),
+        id,
+        ended_at,
+        result.as_str(),
+        error,
+        to_json(details),
+    )
+}
+
+/// Entries matching `filter`, newest first (by id, which grows with every append):
+/// `since` inclusive and `until` exclusive on `started_at`, ids below `before_id`, at
+/// most `limit` (1–1,000; 0 means 1,000).
+fn list_activity(filter: &ActivityFilter) -> Stmt<'_> {
+    let mut conditions: Vec<(&str, Arg<'_>)> = Vec::new();
+    if let Some(s) = &filter.scale_set {
+        conditions.push(("scale_set =", s.as_str().into()));
+    }
+    if let Some(op) = &filter.operation {
+        conditions.push(("operation =", op.as_str().into()));
+    }
+    if let Some(r) = filter.result {
+        conditions.push(("result =", r.as_str().into()));
+    }
+    if let Some(t) = filter.since {
+        conditions.push(("started_at >=", t.into()));
+    }
+    if let Some(t) = filter.until {
+        conditions.push(("started_at <", t.into()));
+    }
+    if let Some(id) = filter.before_id {
+        conditions.push(("id <", id.into()));
+    }
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        activity_columns!(),
+        " FROM activity WHERE TRUE"
+    ));
+    let mut args = Vec::with_capacity(conditions.len());
+    for (n, (condition, arg)) in conditions.into_iter().enumerate() {
+        sql.push_str(&format!(" AND {condition} ${}", n + 1));
+        args.push(arg);
+    }
+    let limit = match filter.limit {
+        0 => MAX_ACTIVITY_LIMIT,
+        n => n.min(MAX_ACTIVITY_LIMIT),
+    };
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    Stmt {
+        operation: "listing activity",
+        sql: sql.into(),
+        args,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract, once
+
+/// Runs a query and decodes its rows.
+async fn read<D, R>(d: &D, tx: Option<&mut Tx<D>>, stmt: Stmt<'_>) -> Result<Vec<R::Domain>>
+where
+    D: Dialect,
+    R: IntoDomain + for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    let rows = d.fetch::<R>(tx, &stmt).await.map_err(db(stmt.operation))?;
+    codec::decode_all(rows)
+}
+
+/// Runs a query expected to answer at most one row.
+async fn read_one<D, R>(d: &D, tx: Option<&mut Tx<D>>, stmt: Stmt<'_>) -> Result<Option<R::Domain>>
+where
+    D: Dialect,
+    R: IntoDomain + for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    Ok(read::<D, R>(d, tx, stmt).await?.into_iter().next())
+}
+
+async fn write<D: Dialect>(d: &D, tx: Option<&mut Tx<D>>, stmt: Stmt<'_>) -> Result<u64> {
+    d.execute(tx, &stmt).await.map_err(db(stmt.operation))
+}
+
+async fn begin<D: Dialect>(d: &D, operation: &'static str) -> Result<Tx<D>> {
+    d.begin().await.map_err(db(operation))
+}
+
+async fn commit<D: Dialect>(tx: Tx<D>, operation: &'static str) -> Result<()> {
+    tx.commit().await.map_err(db(operation))
+}
+
+#[async_trait]
+impl<D> Store for D
+where
+    D: Dialect,
+    ScaleSetRow: for<'r> FromRow<'r, RowOf<D>>,
+    ModelVersionRow: for<'r> FromRow<'r, RowOf<D>>,
+    InstanceRow: for<'r> FromRow<'r, RowOf<D>>,
+    ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
+    (i64,): for<'r> FromRow<'r, RowOf<D>>,
+    (String,): for<'r> FromRow<'r, RowOf<D>>,
+{
+    async fn create_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet> {
+        const OPERATION: &str = "creating a scale set";
+        let mut tx = begin(self, OPERATION).await?;
+        match self.execute(Some(&mut tx), &insert_scale_set(set)).await {
+            Err(e) if codec::is_unique_violation(&e) => {
+                return Err(codec::scale_set_exists(set.name()));
+            }
+            other => other.map_err(db(OPERATION))?,
+        };
+        let version = insert_model_version(set, created_by, set.created_at);
+        write(self, Some(&mut tx), version).await?;
+        let stored = read_one::<D, ScaleSetRow>(self, Some(&mut tx), get_scale_set(set.name()))
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
+        commit::<D>(tx, OPERATION).await?;
+        Ok(stored)
+    }
+
+    async fn get_scale_set(&self, name: &str) -> Result<Option<ScaleSet>> {
+        read_one::<D, ScaleSetRow>(self, None, get_scale_set(name)).await
+    }
+
+    async fn list_scale_sets(&self) -> Result<Vec<ScaleSet>> {
+        read::<D, ScaleSetRow>(self, None, list_scale_sets()).await
+    }
+
+    async fn update_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet> {
+        const OPERATION: &str = "updating a scale set";
+        let mut tx = begin(self, OPERATION).await?;
+        if write(self, Some(&mut tx), update_scale_set(set)).await? == 0 {
+            let stored = scale_set_generation(set.name(), "");
+            let stored = read_one::<D, (i64,)>(self, Some(&mut tx), stored).await?;
+            // The guarded update matched nothing: the set is absent or its generation differs.
+            return Err(codec::stale_or_missing(set, stored));
+        }
+        let stored = read_one::<D, ScaleSetRow>(self, Some(&mut tx), get_scale_set(set.name()))
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
+        if stored.model_version == set.model_version {
+            let version = insert_model_version(set, created_by, set.updated_at);
+            write(self, Some(&mut tx), version).await?;
+        }
+        commit::<D>(tx, OPERATION).await?;
+        Ok(stored)
+    }
+
+    async fn delete_scale_set(&self, name: &str) -> Result<()> {
+        match write(self, None, delete_scale_set(name)).await? {
+            0 => Err(not_found(Kind::ScaleSet, name)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn next_ordinal(&self, scale_set: &str) -> Result<u64> {
+        let n = read_one::<D, (i64,)>(self, None, next_ordinal(scale_set))
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))?;
+        codec::ordinal(n)
+    }
+
+    async fn get_model_version(
+        &self,
+        scale_set: &str,
+        version: u32,
+    ) -> Result<Option<ModelVersion>> {
+        read_one::<D, ModelVersionRow>(self, None, get_model_version(scale_set, version)).await
+    }
+
+    async fn list_model_versions(&self, scale_set: &str) -> Result<Vec<ModelVersion>> {
+        read::<D, ModelVersionRow>(self, None, list_model_versions(scale_set)).await
+    }
+
+    async fn list_instances(&self, scale_set: &str) -> Result<Vec<Instance>> {
+        read::<D, InstanceRow>(self, None, list_instances(scale_set)).await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
+        read_one::<D, InstanceRow>(self, None, get_instance(id)).await
+    }
+
+    async fn insert_instances(
+        &self,
+        scale_set: &str,
+        instances: &[Instance],
+        next_ordinal: u64,
+    ) -> Result<Vec<Instance>> {
+        const OPERATION: &str = "inserting instances";
+        let mut tx = begin(self, OPERATION).await?;
+        let claim = claim_ordinals(scale_set, next_ordinal);
+        let model = read_one::<D, (i64,)>(self, Some(&mut tx), claim)
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))?;
+        match self.insert_instances(&mut tx, scale_set, instances).await {
+            Err(e) if codec::is_unique_violation(&e) => {
+                // The transaction is void (PostgreSQL refuses further statements in it):
+                // roll back, then name the culprit from outside.
+                tx.rollback().await.map_err(db(OPERATION))?;
+                let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+                let taken = existing_ids(D::in_ids, &ids);
+                let taken = read::<D, (String,)>(self, None, taken).await?;
+                return Err(codec::instance_exists(instances, &taken));
+            }
+            other => other.map_err(db(OPERATION))?,
+        }
+        commit::<D>(tx, OPERATION).await?;
+        Ok(codec::inserted(scale_set, instances, model))
+    }
+
+    async fn update_instances(&self, instances: &[Instance]) -> Result<Written> {
+        const OPERATION: &str = "updating instances";
+        if instances.is_empty() {
+            return Ok(Written::default());
+        }
+        let mut tx = begin(self, OPERATION).await?;
+        let batch = codec::first_of_each_id(instances);
+        let written: HashSet<String> = self
+            .update_instances(&mut tx, &batch)
+            .await
+            .map_err(db(OPERATION))?
+            .into_iter()
+            .collect();
+        let mut models = HashMap::new();
+        for set in codec::sets_of(instances) {
+            let model = read_one::<D, (i64,)>(self, Some(&mut tx), set_model_version(set)).await?;
+            models.extend(model.map(|v| (set, v)));
+        }
+        commit::<D>(tx, OPERATION).await?;
+        Ok(codec::written(instances, &written, &models))
+    }
+
+    async fn delete_instances(&self, ids: &[String]) -> Result<()> {
+        write(self, None, delete_instances(D::in_ids, ids))
+            .await
+            .map(drop)
+    }
+
+    async fn mark_deleting(
+        &self,
+        set: &ScaleSet,
+        ids: &[String],
+        decrement_capacity: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(ScaleSet, Vec<Instance>)> {
+        const OPERATION: &str = "marking instances deleting";
+        let mut tx = begin(self, OPERATION).await?;
+        let generation = scale_set_generation(set.name(), D::LOCK_ROW);
+        let generation = read_one::<D, (i64,)>(self, Some(&mut tx), generation).await?;
+        codec::check_generation(set, generation)?;
+        let among = instances_among(D::in_ids, set.name(), ids);
+        let found = read::<D, InstanceRow>(self, Some(&mut tx), among).await?;
+        let marked = codec::to_mark(found, ids, now)?;
+        let mark = mark_instances_deleting(D::in_ids, set.name(), ids, now);
+        write(self, Some(&mut tx), mark).await?;
+        if decrement_capacity && !marked.is_empty() {
+            let lowered = codec::decremented(set, marked.len(), now);
+            write(self, Some(&mut tx), write_capacity(&lowered)).await?;
+        }
+        let stored = read_one::<D, ScaleSetRow>(self, Some(&mut tx), get_scale_set(set.name()))
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
+        commit::<D>(tx, OPERATION).await?;
+        Ok((stored, marked))
+    }
+
+    async fn append_activity(&self, entry: &NewActivity) -> Result<Activity> {
+        let id = read_one::<D, (i64,)>(self, None, append_activity(entry)).await?;
+        // INSERT … RETURNING answers exactly one row.
+        let id = id.ok_or_else(|| db("appending an activity entry")(sqlx::Error::RowNotFound))?;
+        Ok(codec::appended(id, entry))
+    }
+
+    async fn finish_activity(
+        &self,
+        id: i64,
+        ended_at: DateTime<Utc>,
+        result: ActivityResult,
+        error: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<Activity> {
+        let finish = finish_activity(id, ended_at, result, error, details);
+        read_one::<D, ActivityRow>(self, None, finish)
+            .await?
+            .ok_or_else(|| not_found(Kind::Activity, id.to_string()))
+    }
+
+    async fn list_activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>> {
+        read::<D, ActivityRow>(self, None, list_activity(filter)).await
+    }
+}

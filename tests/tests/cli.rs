@@ -1,0 +1,106 @@
+//! The CLI (`flotilla scale-set …`, `flotilla instance …`) against a real server.
+
+use flotilla_tests::{TestServer, binary};
+use serde_json::Value;
+use tokio::process::Command;
+
+async fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .args(["--server", &server.url])
+        .env("USER", "tester")
+        .output()
+        .await
+        .expect("run the CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_manages_scale_sets_and_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    let run = |args: &'static [&'static str]| cli(&server, args);
+
+    let (ok, out, err) = run(&[
+        "scale-set",
+        "create",
+        "cli",
+        "--capacity",
+        "3",
+        "--zones",
+        "1,2",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("name:          cli"), "{out}");
+    api.wait_running("cli", 3).await;
+
+    let (ok, out, _) = run(&["scale-set", "list"]).await;
+    assert!(ok);
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("cli ") && l.contains("1,2")),
+        "{out}"
+    );
+
+    let (ok, out, _) = run(&["scale-set", "show", "cli"]).await;
+    assert!(ok);
+    assert!(out.contains("3 instances: 3 running"), "{out}");
+
+    let (ok, out, _) = run(&["instance", "list", "cli", "--output", "json"]).await;
+    assert!(ok);
+    let json: Value = serde_json::from_str(&out).expect("--output json prints JSON");
+    assert_eq!(json["items"].as_array().unwrap().len(), 3);
+
+    let (ok, out, err) = run(&["instance", "restart", "cli", "cli_0"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("cli_0"), "{out}");
+
+    let (ok, _, err) = run(&["scale-set", "scale", "cli", "1"]).await;
+    assert!(ok, "{err}");
+    api.wait_running("cli", 1).await;
+
+    // Refusals print the server's message and the field, and exit non-zero.
+    let (ok, _, err) = run(&["scale-set", "create", "Bad_Name", "--vcpus", "99"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("name:") && err.contains("model.vcpus:"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["scale-set", "show", "missing"]).await;
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+    let (ok, _, err) = run(&["instance", "stop", "cli", "cli_99"]).await;
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+
+    let (ok, out, _) = run(&["activity", "--scale-set", "cli"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("cli:tester") && out.contains("instance.restart"),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(&["scale-set", "delete", "cli", "--wait"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("deleted scale set cli"), "{out}");
+    assert_eq!(api.get_status("/scale-sets/cli").await, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cli_reports_an_unreachable_server() {
+    let out = Command::new(binary())
+        .args(["scale-set", "list", "--server", "http://127.0.0.1:9"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the Flotilla server"));
+}
