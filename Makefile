@@ -37,7 +37,9 @@ site-release:
 
 lint:
 	cargo fmt --all -- --check
+	leptosfmt --check app/src
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p flotilla-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit:
 	cargo build -p flotilla

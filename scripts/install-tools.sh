@@ -48,4 +48,8 @@ fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
   install_pinned wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
 fi
-log "tools ready: $(cargo leptos --version), $(wasm-bindgen --version)"
+if ! command -v leptosfmt >/dev/null; then
+  log "installing leptosfmt"
+  cargo install --locked leptosfmt@0.1.33
+fi
+log "tools ready: $(cargo leptos --version), $(wasm-bindgen --version), $(leptosfmt --version)"

@@ -757,7 +757,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ScaleSetSpec)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut ScaleSetSpec)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("name", Box::new(|s| s.name = "Web!".into())),
             ("capacity", Box::new(|s| s.capacity = 10_001)),
             ("model.vcpus", Box::new(|s| s.model.vcpus = 0)),

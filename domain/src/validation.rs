@@ -69,7 +69,10 @@ impl ValidationErrors {
     }
 }
 
-/// Scale-set names: `^[a-z][a-z0-9-]{0,62}$`.
+/// Names that collide with portal routes under `/scale-sets/`.
+pub const RESERVED_NAMES: &[&str] = &["new"];
+
+/// Scale-set names: `^[a-z][a-z0-9-]{0,62}$`, except the reserved ones.
 pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     match chars.next() {
@@ -81,6 +84,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     if name.len() > 63 {
         return Err(format!("must be at most 63 characters, got {}", name.len()));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!("{name:?} is reserved (it is a portal route)"));
     }
     if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {

@@ -99,7 +99,8 @@ test.describe('a scale set made through the REST API', () => {
 
   test.afterAll(async () => {
     if (!api) return;
-    await api.delete(`/api/v1/scale-sets/${SET}`);
+    const deleted = await api.delete(`/api/v1/scale-sets/${SET}`);
+    expect(deleted.ok(), await deleted.text()).toBe(true);
     await api.dispose();
   });
 

@@ -8,3 +8,4 @@ pub mod power_summary;
 pub mod scale_set_card;
 pub mod side_nav;
 pub mod state_chip;
+pub mod timestamp;

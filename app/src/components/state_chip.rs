@@ -15,8 +15,7 @@ pub fn StateChip(
     let class = format!("chip chip-{state}");
     view! {
         <span class=class>
-            {state}
-            {count.map(|n| view! { <span class="chip-count">{n}</span> })}
+            {state} {count.map(|n| view! { <span class="chip-count">{n}</span> })}
         </span>
     }
 }

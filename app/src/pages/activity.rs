@@ -5,6 +5,7 @@ use crate::api::activity::list_activity;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
+use crate::components::timestamp::Timestamp;
 use crate::format;
 use flotilla_domain::Activity;
 
@@ -56,9 +57,7 @@ fn ActivityTable(entries: Vec<Activity>) -> impl IntoView {
                             view! {
                                 <tr data-activity=a.id>
                                     <td>
-                                        <time datetime=format::datetime_attr(&a.started_at)>
-                                            {format::timestamp(&a.started_at)}
-                                        </time>
+                                        <Timestamp at=a.started_at />
                                     </td>
                                     <th scope="row" class="mono">
                                         {a.operation.clone()}
@@ -71,7 +70,9 @@ fn ActivityTable(entries: Vec<Activity>) -> impl IntoView {
                                                 }
                                                     .into_any()
                                             }
-                                            None => view! { <span class="muted">"—"</span> }.into_any(),
+                                            None => {
+                                                view! { <span class="muted">"—"</span> }.into_any()
+                                            }
                                         }}
                                     </td>
                                     <td class="mono">{a.target.clone()}</td>

@@ -10,7 +10,9 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <Title text="Page not found" />
         <section class="not-found" aria-labelledby="not-found-heading">
-            <p class="not-found-code" aria-hidden="true">"404"</p>
+            <p class="not-found-code" aria-hidden="true">
+                "404"
+            </p>
             <h1 id="not-found-heading">"Page not found"</h1>
             <p>"There is nothing at this address. It may have moved, or the link may be wrong."</p>
             <p>

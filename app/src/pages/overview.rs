@@ -54,8 +54,7 @@ fn OverviewBody(sets: Vec<ScaleSetSummary>) -> impl IntoView {
             {if sets.is_empty() {
                 view! {
                     <p class="muted">
-                        "No scale sets yet. Create one with "
-                        <code>"POST /api/v1/scale-sets"</code>
+                        "No scale sets yet. Create one with " <code>"POST /api/v1/scale-sets"</code>
                         "."
                     </p>
                 }

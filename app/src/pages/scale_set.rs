@@ -8,6 +8,7 @@ use crate::components::instances_table::InstancesTable;
 use crate::components::loading::Loading;
 use crate::components::power_summary::PowerSummary;
 use crate::components::state_chip::StateChip;
+use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::status::set_status;
 use crate::summary::ScaleSetDetail;
@@ -81,7 +82,9 @@ fn ScaleSetBody(detail: ScaleSetDetail) -> impl IntoView {
                 </div>
                 <div>
                     <dt>"Running"</dt>
-                    <dd data-fact="running">{format!("{} of {}", counts.running(), counts.total)}</dd>
+                    <dd data-fact="running">
+                        {format!("{} of {}", counts.running(), counts.total)}
+                    </dd>
                 </div>
                 <div>
                     <dt>"Zones"</dt>
@@ -106,17 +109,13 @@ fn ScaleSetBody(detail: ScaleSetDetail) -> impl IntoView {
                 <div>
                     <dt>"Created"</dt>
                     <dd>
-                        <time datetime=format::datetime_attr(&set.created_at)>
-                            {format::timestamp(&set.created_at)}
-                        </time>
+                        <Timestamp at=set.created_at />
                     </dd>
                 </div>
                 <div>
                     <dt>"Updated"</dt>
                     <dd>
-                        <time datetime=format::datetime_attr(&set.updated_at)>
-                            {format::timestamp(&set.updated_at)}
-                        </time>
+                        <Timestamp at=set.updated_at />
                     </dd>
                 </div>
             </dl>

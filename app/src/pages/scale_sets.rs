@@ -5,6 +5,7 @@ use crate::api::scale_sets::list_scale_sets;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
+use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::summary::ScaleSetSummary;
 use flotilla_domain::ScaleSetState;
@@ -23,8 +24,7 @@ pub fn ScaleSetList() -> impl IntoView {
                         view! {
                             <p class="muted">
                                 "No scale sets yet. Create one with "
-                                <code>"POST /api/v1/scale-sets"</code>
-                                "."
+                                <code>"POST /api/v1/scale-sets"</code> "."
                             </p>
                         }
                             .into_any()
@@ -65,14 +65,16 @@ fn ScaleSetTable(sets: Vec<ScaleSetSummary>) -> impl IntoView {
                                             .then(|| view! { <StateChip state="deleting" /> })}
                                     </th>
                                     <td class="num" data-cell="instances">
-                                        {format!("{} / {}", s.instances.running(), set.spec.capacity)}
+                                        {format!(
+                                            "{} / {}",
+                                            s.instances.running(),
+                                            set.spec.capacity,
+                                        )}
                                     </td>
                                     <td>{format::zones(&set.spec.zones)}</td>
                                     <td class="num">{set.model_version}</td>
                                     <td>
-                                        <time datetime=format::datetime_attr(&set.created_at)>
-                                            {format::timestamp(&set.created_at)}
-                                        </time>
+                                        <Timestamp at=set.created_at />
                                     </td>
                                 </tr>
                             }

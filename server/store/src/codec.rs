@@ -135,6 +135,7 @@ fn parse_state(s: String) -> Result<ScaleSetState> {
 // ---------------------------------------------------------------------------------------
 // Rows
 
+/// A row of `scale_sets`.
 #[derive(sqlx::FromRow)]
 pub struct ScaleSetRow {
     name: String,
@@ -164,6 +165,7 @@ impl IntoDomain for ScaleSetRow {
     }
 }
 
+/// A row of `model_versions`.
 #[derive(sqlx::FromRow)]
 pub struct ModelVersionRow {
     scale_set: String,
@@ -186,6 +188,7 @@ impl IntoDomain for ModelVersionRow {
     }
 }
 
+/// A row of `instances`, with `latest_model` derived by the query.
 #[derive(sqlx::FromRow)]
 pub struct InstanceRow {
     id: String,
@@ -242,6 +245,7 @@ impl IntoDomain for InstanceRow {
     }
 }
 
+/// A row of `activity`.
 #[derive(sqlx::FromRow)]
 pub struct ActivityRow {
     id: i64,
@@ -302,6 +306,7 @@ pub(crate) fn decode_all<R: IntoDomain>(rows: Vec<R>) -> Result<Vec<R::Domain>> 
 /// An instance's column values, converted once for whichever statement binds them.
 pub(crate) struct InstanceValues<'a> {
     pub id: &'a str,
+    pub scale_set: &'a str,
     pub ordinal: i64,
     pub zone: &'a str,
     pub fault_domain: i64,
@@ -324,6 +329,7 @@ impl<'a> InstanceValues<'a> {
     pub(crate) fn of(i: &'a Instance) -> Self {
         Self {
             id: &i.id,
+            scale_set: &i.scale_set,
             ordinal: to_i64(i.ordinal),
             zone: &i.zone,
             fault_domain: i64::from(i.fault_domain),
@@ -342,6 +348,17 @@ impl<'a> InstanceValues<'a> {
             generation: i.generation,
         }
     }
+}
+
+/// The records with their `scale_set` replaced.
+pub(crate) fn renamed(instances: &[Instance], scale_set: &str) -> Vec<Instance> {
+    instances
+        .iter()
+        .map(|i| Instance {
+            scale_set: scale_set.to_owned(),
+            ..i.clone()
+        })
+        .collect()
 }
 
 /// The records `insert_instances` returns: as given, under `scale_set`, generation 1.

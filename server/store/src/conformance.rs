@@ -6,7 +6,7 @@
 //! one `#[tokio::test]` per case for a given [`Harness`] constructor (the calling crate needs
 //! `tokio` as a dev-dependency):
 //!
-//! ```ignore
+//! ```no_run
 //! mod sqlite {
 //!     flotilla_store::store_conformance_tests!(flotilla_store::conformance::sqlite_file());
 //! }
@@ -979,14 +979,19 @@ pub async fn mark_deleting_without_decrement(store: &dyn Store) {
     assert_eq!(list(store, "web").await, expected);
 }
 
-/// With decrement the set's capacity drops by the number marked, and the set is written
+/// With decrement the stored capacity drops by the number marked, and the set is written
 /// (generation + 1, `updated_at = now`).
 pub async fn mark_deleting_with_decrement(store: &dyn Store) {
     let (set, _) = set_with_instances(store, "web", 5).await;
+    // Only the caller's generation counts: the stored spec is what gets lowered.
+    let mut caller = set.clone();
+    caller.spec.zones = vec!["9".into()];
+    caller.spec.capacity = 100;
     let (after, marked) = store
-        .mark_deleting(&set, &strings(&["web_0", "web_4"]), true, at(100))
+        .mark_deleting(&caller, &strings(&["web_0", "web_4"]), true, at(100))
         .await
         .unwrap();
+    assert_eq!(after.spec.zones, set.spec.zones);
     assert_eq!(marked.len(), 2);
     assert_eq!(after.spec.capacity, 3);
     assert_eq!((after.generation, after.updated_at), (2, at(100)));
@@ -1477,4 +1482,31 @@ pub async fn large_batches(store: &dyn Store) {
     assert_eq!(after.spec.capacity, 1);
     store.delete_instances(&victims).await.unwrap();
     assert_eq!(ids(&list(store, "big").await), ["big_0"]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_swapped_in_the_url() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/t",
+            ),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/t?sslmode=disable",
+            ),
+            ("postgresql://h:5432", "postgresql://h:5432/t"),
+            (
+                "postgres://h?application_name=x",
+                "postgres://h/t?application_name=x",
+            ),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(with_database(url, "t"), expected, "{url}");
+        }
+    }
 }

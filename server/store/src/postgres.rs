@@ -65,6 +65,7 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
             Arg::Time(t) => args.add(*t)?,
             Arg::OptTime(t) => args.add(*t)?,
             Arg::Ids(ids) => args.add(*ids)?,
+            Arg::Batch(records) => Columns::of(records).add_to(&mut args)?,
         }
     }
     Ok(args)
@@ -74,6 +75,7 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
 #[derive(Default)]
 struct Columns<'a> {
     id: Vec<&'a str>,
+    scale_set: Vec<&'a str>,
     ordinal: Vec<i64>,
     zone: Vec<&'a str>,
     fault_domain: Vec<i64>,
@@ -96,12 +98,13 @@ impl<'a> Columns<'a> {
     /// The batch's columns, rows ordered by id, so that concurrent batches walking their
     /// arrays (the nested-loop plan small batches get) lock shared rows in one order and
     /// do not deadlock on each other.
-    fn of(batch: impl Iterator<Item = &'a Instance>) -> Self {
-        let mut batch: Vec<&Instance> = batch.collect();
+    fn of(records: &[&'a Instance]) -> Self {
+        let mut batch = records.to_vec();
         batch.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let mut c = Columns::default();
         for i in batch.into_iter().map(InstanceValues::of) {
             c.id.push(i.id);
+            c.scale_set.push(i.scale_set);
             c.ordinal.push(i.ordinal);
             c.zone.push(i.zone);
             c.fault_domain.push(i.fault_domain);
@@ -122,6 +125,29 @@ impl<'a> Columns<'a> {
         }
         c
     }
+
+    /// Binds the arrays in the order of `batch_rows`.
+    fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        args.add(self.id)?;
+        args.add(self.scale_set)?;
+        args.add(self.ordinal)?;
+        args.add(self.zone)?;
+        args.add(self.fault_domain)?;
+        args.add(self.model_version)?;
+        args.add(self.provisioning_state)?;
+        args.add(self.power_state)?;
+        args.add(self.health_state)?;
+        args.add(self.desired_power)?;
+        args.add(self.pending)?;
+        args.add(self.protect_from_scale_in)?;
+        args.add(self.protect_from_scale_set_actions)?;
+        args.add(self.address)?;
+        args.add(self.last_error)?;
+        args.add(self.created_at)?;
+        args.add(self.updated_at)?;
+        args.add(self.generation)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -129,6 +155,8 @@ impl Dialect for PostgresStore {
     type Db = Postgres;
 
     const LOCK_ROW: &'static str = " FOR UPDATE";
+
+    const BATCH_ROWS: usize = usize::MAX;
 
     fn in_ids(column: &str, n: usize) -> String {
         format!("{column} = ANY(${n})")
@@ -159,93 +187,12 @@ impl Dialect for PostgresStore {
         Ok(outcome.rows_affected())
     }
 
-    /// One `INSERT … SELECT FROM UNNEST(…)` for the whole batch.
-    async fn insert_instances(
-        &self,
-        tx: &mut Tx,
-        scale_set: &str,
-        batch: &[Instance],
-    ) -> Result<(), sqlx::Error> {
-        let c = Columns::of(batch.iter());
-        sqlx::query(
-            "INSERT INTO instances (id, scale_set, ordinal, zone, fault_domain, model_version, \
-             provisioning_state, power_state, health_state, desired_power, pending, \
-             protect_from_scale_in, protect_from_scale_set_actions, address, last_error, \
-             created_at, updated_at, generation) \
-             SELECT u.id, $1, u.ordinal, u.zone, u.fault_domain, u.model_version, \
-             u.provisioning_state, u.power_state, u.health_state, u.desired_power, u.pending, \
-             u.protect_from_scale_in, u.protect_from_scale_set_actions, u.address, \
-             u.last_error, u.created_at, u.updated_at, 1 \
-             FROM UNNEST($2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[], \
-             $13::bool[], $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[]) \
-             AS u (id, ordinal, zone, fault_domain, model_version, provisioning_state, \
-             power_state, health_state, desired_power, pending, protect_from_scale_in, \
-             protect_from_scale_set_actions, address, last_error, created_at, updated_at)",
-        )
-        .bind(scale_set)
-        .bind(&c.id)
-        .bind(&c.ordinal)
-        .bind(&c.zone)
-        .bind(&c.fault_domain)
-        .bind(&c.model_version)
-        .bind(&c.provisioning_state)
-        .bind(&c.power_state)
-        .bind(&c.health_state)
-        .bind(&c.desired_power)
-        .bind(&c.pending)
-        .bind(&c.protect_from_scale_in)
-        .bind(&c.protect_from_scale_set_actions)
-        .bind(&c.address)
-        .bind(&c.last_error)
-        .bind(&c.created_at)
-        .bind(&c.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    /// One `UPDATE … FROM UNNEST(…)` for the whole batch.
-    async fn update_instances(
-        &self,
-        tx: &mut Tx,
-        batch: &[&Instance],
-    ) -> Result<Vec<String>, sqlx::Error> {
-        let c = Columns::of(batch.iter().copied());
-        sqlx::query_scalar(
-            "UPDATE instances AS i SET zone = u.zone, fault_domain = u.fault_domain, \
-             model_version = u.model_version, provisioning_state = u.provisioning_state, \
-             power_state = u.power_state, health_state = u.health_state, \
-             desired_power = u.desired_power, pending = u.pending, \
-             protect_from_scale_in = u.protect_from_scale_in, \
-             protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
-             address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
-             generation = i.generation + 1 \
-             FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
-             $12::bool[], $13::text[], $14::text[], $15::timestamptz[]) \
-             AS u (id, generation, zone, fault_domain, model_version, provisioning_state, \
-             power_state, health_state, desired_power, pending, protect_from_scale_in, \
-             protect_from_scale_set_actions, address, last_error, updated_at) \
-             WHERE i.id = u.id AND i.generation = u.generation \
-             RETURNING i.id",
-        )
-        .bind(&c.id)
-        .bind(&c.generation)
-        .bind(&c.zone)
-        .bind(&c.fault_domain)
-        .bind(&c.model_version)
-        .bind(&c.provisioning_state)
-        .bind(&c.power_state)
-        .bind(&c.health_state)
-        .bind(&c.desired_power)
-        .bind(&c.pending)
-        .bind(&c.protect_from_scale_in)
-        .bind(&c.protect_from_scale_set_actions)
-        .bind(&c.address)
-        .bind(&c.last_error)
-        .bind(&c.updated_at)
-        .fetch_all(&mut **tx)
-        .await
+    /// `UNNEST` of one array per column: any number of records in 18 parameters.
+    fn batch_rows(_rows: usize) -> String {
+        "SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], \
+         $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+         $12::bool[], $13::bool[], $14::text[], $15::text[], $16::timestamptz[], \
+         $17::timestamptz[], $18::int8[])"
+            .into()
     }
 }

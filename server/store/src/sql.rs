@@ -26,9 +26,12 @@ use crate::{Kind, ModelVersion, Result, Store, Written};
 pub trait Dialect: Send + Sync + 'static {
     type Db: sqlx::Database;
 
-    /// Appended to the read of a set's generation that starts `mark_deleting`, to hold the
-    /// row until commit.
+    /// Appended to the read of the set that starts `mark_deleting`, to hold its row until
+    /// commit.
     const LOCK_ROW: &'static str;
+
+    /// Most records one batch statement takes.
+    const BATCH_ROWS: usize;
 
     /// SQL testing that `column` is one of the ids bound (as [`Arg::Ids`]) at `$n`.
     fn in_ids(column: &str, n: usize) -> String;
@@ -49,21 +52,9 @@ pub trait Dialect: Send + Sync + 'static {
     async fn execute(&self, tx: Option<&mut Tx<Self>>, stmt: &Stmt<'_>)
     -> Result<u64, sqlx::Error>;
 
-    /// Inserts new instance records of `scale_set` (generation 1).
-    async fn insert_instances(
-        &self,
-        tx: &mut Tx<Self>,
-        scale_set: &str,
-        batch: &[Instance],
-    ) -> Result<(), sqlx::Error>;
-
-    /// Writes each record whose stored generation equals its own (bumping it), and answers
-    /// the ids written. Ids in `batch` are distinct.
-    async fn update_instances(
-        &self,
-        tx: &mut Tx<Self>,
-        batch: &[&Instance],
-    ) -> Result<Vec<String>, sqlx::Error>;
+    /// A row source of `rows` instance records bound as one [`Arg::Batch`], with the
+    /// columns of [`BATCH_COLUMNS`] in order (it becomes the CTE `u`).
+    fn batch_rows(rows: usize) -> String;
 }
 
 /// Most entries one `list_activity` call returns (also what a `limit` of 0 means).
@@ -85,6 +76,8 @@ pub enum Arg<'a> {
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
     Ids(&'a [String]),
+    /// Instance records, every column of [`BATCH_COLUMNS`] of each.
+    Batch(&'a [&'a Instance]),
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -175,6 +168,57 @@ macro_rules! activity_columns {
     };
 }
 
+/// The columns of an instance batch, bound by [`Arg::Batch`], less `generation`.
+macro_rules! batch_columns {
+    () => {
+        "id, scale_set, ordinal, zone, fault_domain, model_version, provisioning_state, \
+         power_state, health_state, desired_power, pending, protect_from_scale_in, \
+         protect_from_scale_set_actions, address, last_error, created_at, updated_at"
+    };
+}
+
+/// The columns of the row source a dialect builds for an instance batch.
+const BATCH_COLUMNS: &str = concat!(batch_columns!(), ", generation");
+
+/// A batch statement over `chunk`: the dialect's row source as CTE `u`, then `body`.
+fn batch<'a, D: Dialect>(
+    operation: &'static str,
+    chunk: &'a [&'a Instance],
+    body: &str,
+) -> Stmt<'a> {
+    Stmt {
+        operation,
+        sql: format!(
+            "WITH u ({BATCH_COLUMNS}) AS ({}) {body}",
+            D::batch_rows(chunk.len())
+        )
+        .into(),
+        args: vec![Arg::Batch(chunk)],
+    }
+}
+
+/// Inserts the batch's records with generation 1.
+const INSERT_BATCH: &str = concat!(
+    "INSERT INTO instances (",
+    batch_columns!(),
+    ", generation) SELECT ",
+    batch_columns!(),
+    ", 1 FROM u"
+);
+
+/// Writes every mutable column of each record whose stored generation matches, bumping
+/// it, and answers the ids written.
+const UPDATE_BATCH: &str = "UPDATE instances SET zone = u.zone, fault_domain = u.fault_domain, \
+     model_version = u.model_version, provisioning_state = u.provisioning_state, \
+     power_state = u.power_state, health_state = u.health_state, \
+     desired_power = u.desired_power, pending = u.pending, \
+     protect_from_scale_in = u.protect_from_scale_in, \
+     protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
+     address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
+     generation = instances.generation + 1 \
+     FROM u WHERE instances.id = u.id AND instances.generation = u.generation \
+     RETURNING instances.id";
+
 fn get_scale_set(name: &str) -> Stmt<'_> {
     stmt!(
         "reading a scale set",
@@ -198,12 +242,28 @@ fn list_scale_sets() -> Stmt<'static> {
     )
 }
 
-/// The set's generation; `lock` is the dialect's row-lock clause (empty on SQLite, whose
-/// write transactions already hold the database lock).
-fn scale_set_generation<'a>(name: &'a str, lock: &'static str) -> Stmt<'a> {
+/// The set's generation (to tell a stale write from a missing set).
+fn scale_set_generation(name: &str) -> Stmt<'_> {
     stmt!(
         "reading a scale set's generation",
-        format!("SELECT generation FROM scale_sets WHERE name = $1{lock}"),
+        "SELECT generation FROM scale_sets WHERE name = $1",
+        name
+    )
+}
+
+/// The set, its row locked until commit by the dialect's `lock` clause (empty on SQLite,
+/// whose write transactions hold the database lock).
+fn lock_scale_set<'a>(name: &'a str, lock: &'static str) -> Stmt<'a> {
+    stmt!(
+        "locking a scale set",
+        format!(
+            concat!(
+                "SELECT ",
+                scale_set_columns!(),
+                " FROM scale_sets WHERE name = $1{}"
+            ),
+            lock
+        ),
         name
     )
 }
@@ -575,7 +635,7 @@ where
         const OPERATION: &str = "updating a scale set";
         let mut tx = begin(self, OPERATION).await?;
         if write(self, Some(&mut tx), update_scale_set(set)).await? == 0 {
-            let stored = scale_set_generation(set.name(), "");
+            let stored = scale_set_generation(set.name());
             let stored = read_one::<D, (i64,)>(self, Some(&mut tx), stored).await?;
             // The guarded update matched nothing: the set is absent or its generation differs.
             return Err(codec::stale_or_missing(set, stored));
@@ -637,17 +697,28 @@ where
         let model = read_one::<D, (i64,)>(self, Some(&mut tx), claim)
             .await?
             .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))?;
-        match self.insert_instances(&mut tx, scale_set, instances).await {
-            Err(e) if codec::is_unique_violation(&e) => {
-                // The transaction is void (PostgreSQL refuses further statements in it):
-                // roll back, then name the culprit from outside.
-                tx.rollback().await.map_err(db(OPERATION))?;
-                let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
-                let taken = existing_ids(D::in_ids, &ids);
-                let taken = read::<D, (String,)>(self, None, taken).await?;
-                return Err(codec::instance_exists(instances, &taken));
-            }
-            other => other.map_err(db(OPERATION))?,
+        // Records are stored under `scale_set`, whatever their own field says.
+        let renamed: Vec<Instance>;
+        let records: Vec<&Instance> = if instances.iter().all(|i| i.scale_set == scale_set) {
+            instances.iter().collect()
+        } else {
+            renamed = codec::renamed(instances, scale_set);
+            renamed.iter().collect()
+        };
+        for chunk in records.chunks(D::BATCH_ROWS) {
+            let insert = batch::<D>(OPERATION, chunk, INSERT_BATCH);
+            match self.execute(Some(&mut tx), &insert).await {
+                Err(e) if codec::is_unique_violation(&e) => {
+                    // The transaction is void (PostgreSQL refuses further statements in
+                    // it): roll back, then name the culprit from outside.
+                    tx.rollback().await.map_err(db(OPERATION))?;
+                    let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+                    let taken = existing_ids(D::in_ids, &ids);
+                    let taken = read::<D, (String,)>(self, None, taken).await?;
+                    return Err(codec::instance_exists(instances, &taken));
+                }
+                other => other.map_err(db(OPERATION))?,
+            };
         }
         commit::<D>(tx, OPERATION).await?;
         Ok(codec::inserted(scale_set, instances, model))
@@ -659,13 +730,12 @@ where
             return Ok(Written::default());
         }
         let mut tx = begin(self, OPERATION).await?;
-        let batch = codec::first_of_each_id(instances);
-        let written: HashSet<String> = self
-            .update_instances(&mut tx, &batch)
-            .await
-            .map_err(db(OPERATION))?
-            .into_iter()
-            .collect();
+        let records = codec::first_of_each_id(instances);
+        let mut written = HashSet::with_capacity(records.len());
+        for chunk in records.chunks(D::BATCH_ROWS) {
+            let update = batch::<D>(OPERATION, chunk, UPDATE_BATCH);
+            written.extend(read::<D, (String,)>(self, Some(&mut tx), update).await?);
+        }
         let mut models = HashMap::new();
         for set in codec::sets_of(instances) {
             let model = read_one::<D, (i64,)>(self, Some(&mut tx), set_model_version(set)).await?;
@@ -690,23 +760,24 @@ where
     ) -> Result<(ScaleSet, Vec<Instance>)> {
         const OPERATION: &str = "marking instances deleting";
         let mut tx = begin(self, OPERATION).await?;
-        let generation = scale_set_generation(set.name(), D::LOCK_ROW);
-        let generation = read_one::<D, (i64,)>(self, Some(&mut tx), generation).await?;
-        codec::check_generation(set, generation)?;
+        let locked = lock_scale_set(set.name(), D::LOCK_ROW);
+        let stored = read_one::<D, ScaleSetRow>(self, Some(&mut tx), locked).await?;
+        codec::check_generation(set, stored.as_ref().map(|s| s.generation))?;
+        let mut after = stored.ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
         let among = instances_among(D::in_ids, set.name(), ids);
         let found = read::<D, InstanceRow>(self, Some(&mut tx), among).await?;
         let marked = codec::to_mark(found, ids, now)?;
         let mark = mark_instances_deleting(D::in_ids, set.name(), ids, now);
         write(self, Some(&mut tx), mark).await?;
         if decrement_capacity && !marked.is_empty() {
-            let lowered = codec::decremented(set, marked.len(), now);
+            let lowered = codec::decremented(&after, marked.len(), now);
             write(self, Some(&mut tx), write_capacity(&lowered)).await?;
+            after = read_one::<D, ScaleSetRow>(self, Some(&mut tx), get_scale_set(set.name()))
+                .await?
+                .ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
         }
-        let stored = read_one::<D, ScaleSetRow>(self, Some(&mut tx), get_scale_set(set.name()))
-            .await?
-            .ok_or_else(|| not_found(Kind::ScaleSet, set.name()))?;
         commit::<D>(tx, OPERATION).await?;
-        Ok((stored, marked))
+        Ok((after, marked))
     }
 
     async fn append_activity(&self, entry: &NewActivity) -> Result<Activity> {

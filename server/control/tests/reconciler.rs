@@ -1,0 +1,322 @@
+//! Scenario tests of the reconciler: a recording wrapper around the stepped mock asserts the
+//! exact backend calls each activation makes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flotilla_backend::mock::{Mock, MockConfig};
+use flotilla_backend::{Backend, FaultInjection, Result as BackendResult, VmSpec};
+use flotilla_control::{Fleet, FleetConfig, ManualClock};
+use flotilla_domain::{
+    Fault, InstanceAction, Model, ObservedVm, PowerState, ProvisioningState, ScaleSetSpec,
+    ZoneStatus,
+};
+
+/// Wraps a backend and records every mutating call as `op id`.
+struct Recording {
+    inner: Mock,
+    calls: Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn take(&self) -> Vec<String> {
+        let mut calls = std::mem::take(&mut *self.calls.lock().unwrap());
+        calls.sort();
+        calls
+    }
+    fn record(&self, op: &str, id: &str) {
+        self.calls.lock().unwrap().push(format!("{op} {id}"));
+    }
+}
+
+#[async_trait]
+impl Backend for Recording {
+    fn kind(&self) -> &'static str {
+        "recording"
+    }
+    async fn zones(&self) -> BackendResult<Vec<ZoneStatus>> {
+        self.inner.zones().await
+    }
+    async fn images(&self) -> BackendResult<Vec<String>> {
+        self.inner.images().await
+    }
+    async fn create(&self, spec: &VmSpec) -> BackendResult<ObservedVm> {
+        self.record("create", &spec.id);
+        self.inner.create(spec).await
+    }
+    async fn delete(&self, id: &str, force: bool) -> BackendResult<()> {
+        self.record("delete", id);
+        self.inner.delete(id, force).await
+    }
+    async fn start(&self, id: &str) -> BackendResult<ObservedVm> {
+        self.record("start", id);
+        self.inner.start(id).await
+    }
+    async fn stop(&self, id: &str, force: bool) -> BackendResult<ObservedVm> {
+        self.record("stop", id);
+        self.inner.stop(id, force).await
+    }
+    async fn deallocate(&self, id: &str) -> BackendResult<ObservedVm> {
+        self.record("deallocate", id);
+        self.inner.deallocate(id).await
+    }
+    async fn restart(&self, id: &str) -> BackendResult<ObservedVm> {
+        self.record("restart", id);
+        self.inner.restart(id).await
+    }
+    async fn reimage(&self, id: &str, model: &Model, version: u32) -> BackendResult<ObservedVm> {
+        self.record("reimage", id);
+        self.inner.reimage(id, model, version).await
+    }
+    async fn list(&self, scale_set: Option<&str>) -> BackendResult<Vec<ObservedVm>> {
+        self.inner.list(scale_set).await
+    }
+    async fn get(&self, id: &str) -> BackendResult<Option<ObservedVm>> {
+        self.inner.get(id).await
+    }
+    fn faults(&self) -> Option<&dyn FaultInjection> {
+        Some(&self.inner)
+    }
+}
+
+struct Scenario {
+    fleet: Fleet,
+    backend: Arc<Recording>,
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A fleet on in-memory SQLite and a zero-latency mock whose loops never run by themselves
+/// (the period is an hour): each step is an explicit `reconcile_now`.
+async fn scenario() -> Scenario {
+    let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let backend = Arc::new(Recording {
+        inner: Mock::open(MockConfig::instant()).await.unwrap(),
+        calls: Mutex::new(vec![]),
+    });
+    let fleet = Fleet::new(
+        store,
+        backend.clone(),
+        Arc::new(ManualClock::new(t0())),
+        FleetConfig {
+            reconcile_interval: Duration::from_secs(3600),
+            settle_interval: Duration::from_secs(3600),
+            ..FleetConfig::default()
+        },
+    );
+    Scenario { fleet, backend }
+}
+
+impl Scenario {
+    /// Runs activations until one does nothing; returns the backend calls made.
+    async fn converge(&self, name: &str) -> Vec<String> {
+        for _ in 0..10 {
+            if let flotilla_control::reconciler::Outcome::Done { actions: 0, .. } =
+                self.fleet.reconcile_now(name).await.unwrap()
+            {
+                break;
+            }
+        }
+        self.backend.take()
+    }
+}
+
+#[tokio::test]
+async fn three_to_five_issues_exactly_two_creates_and_no_delete() {
+    let s = scenario().await;
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 3), "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.converge("web").await,
+        ["create web_0", "create web_1", "create web_2"]
+    );
+    s.fleet.set_capacity("web", 5, "test").await.unwrap();
+    assert_eq!(s.converge("web").await, ["create web_3", "create web_4"]);
+    assert_eq!(
+        s.converge("web").await,
+        Vec::<String>::new(),
+        "steady state calls nothing"
+    );
+}
+
+#[tokio::test]
+async fn five_to_two_deletes_three_and_never_the_protected() {
+    let s = scenario().await;
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 5), "test")
+        .await
+        .unwrap();
+    s.converge("web").await;
+    let protect = flotilla_domain::Protection {
+        protect_from_scale_in: true,
+        protect_from_scale_set_actions: false,
+    };
+    s.fleet
+        .set_protection("web", "web_4", protect, "test")
+        .await
+        .unwrap();
+    s.fleet.set_capacity("web", 2, "test").await.unwrap();
+    let calls = s.converge("web").await;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls.iter().all(|c| c.starts_with("delete ")), "{calls:?}");
+    assert!(!calls.contains(&"delete web_4".to_string()));
+}
+
+#[tokio::test]
+async fn actions_become_exactly_one_backend_call_each() {
+    let s = scenario().await;
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 3), "test")
+        .await
+        .unwrap();
+    s.converge("web").await;
+    s.fleet
+        .instance_action("web", "web_0", InstanceAction::Stop, "t")
+        .await
+        .unwrap();
+    s.fleet
+        .instance_action("web", "web_1", InstanceAction::Reimage, "t")
+        .await
+        .unwrap();
+    s.fleet
+        .instance_action("web", "web_2", InstanceAction::Deallocate, "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.converge("web").await,
+        ["deallocate web_2", "reimage web_1", "stop web_0"]
+    );
+    let instances = s.fleet.list_instances("web").await.unwrap();
+    assert!(
+        instances
+            .iter()
+            .all(|i| i.provisioning_state == ProvisioningState::Succeeded)
+    );
+    assert_eq!(instances[0].power_state, PowerState::Stopped);
+    assert_eq!(instances[2].power_state, PowerState::Deallocated);
+    s.fleet
+        .instance_action("web", "web_0", InstanceAction::Start, "t")
+        .await
+        .unwrap();
+    s.fleet
+        .instance_action("web", "web_1", InstanceAction::Delete, "t")
+        .await
+        .unwrap();
+    assert_eq!(s.converge("web").await, ["delete web_1", "start web_0"]);
+    assert_eq!(s.fleet.get_scale_set("web").await.unwrap().spec.capacity, 2);
+}
+
+#[tokio::test]
+async fn failed_creates_are_replaced() {
+    let s = scenario().await;
+    s.fleet
+        .inject_fault(Fault::CreateFailureRate { rate: 1.0 }, "test")
+        .await
+        .unwrap();
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
+        .await
+        .unwrap();
+    s.fleet.reconcile_now("web").await.unwrap();
+    let instances = s.fleet.list_instances("web").await.unwrap();
+    assert!(
+        instances
+            .iter()
+            .all(|i| i.provisioning_state == ProvisioningState::Failed)
+    );
+    assert!(
+        instances[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("creat"),
+        "{:?}",
+        instances[0].last_error
+    );
+    s.backend.take();
+    s.fleet.clear_faults("test").await.unwrap();
+    let calls = s.converge("web").await;
+    // The failed records are deleted (their VMs never existed) and two new ones created.
+    assert_eq!(
+        calls,
+        [
+            "create web_2",
+            "create web_3",
+            "delete web_0",
+            "delete web_1"
+        ]
+    );
+    let ids: Vec<String> = s
+        .fleet
+        .list_instances("web")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["web_2", "web_3"]);
+}
+
+#[tokio::test]
+async fn deleting_a_set_deletes_every_vm_then_the_record() {
+    let s = scenario().await;
+    let mut spec = ScaleSetSpec::example("web", 3);
+    spec.new_instances_protected_from_scale_in = true;
+    s.fleet.create_scale_set(spec, "test").await.unwrap();
+    s.converge("web").await;
+    s.fleet.delete_scale_set("web", "test").await.unwrap();
+    let outcome = s.fleet.reconcile_now("web").await.unwrap();
+    assert!(matches!(
+        outcome,
+        flotilla_control::reconciler::Outcome::Done { actions: 3, .. }
+    ));
+    assert_eq!(
+        s.backend.take(),
+        ["delete web_0", "delete web_1", "delete web_2"]
+    );
+    assert_eq!(
+        s.fleet.reconcile_now("web").await.unwrap(),
+        flotilla_control::reconciler::Outcome::Gone
+    );
+    assert!(s.fleet.get_scale_set("web").await.is_err());
+}
+
+#[tokio::test]
+async fn start_adopts_known_vms_and_deletes_those_of_unknown_sets() {
+    let s = scenario().await;
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
+        .await
+        .unwrap();
+    s.converge("web").await;
+    // A VM left behind by a scale set that no longer exists (e.g. a crash between steps).
+    let ghost = VmSpec {
+        id: "ghost_0".into(),
+        scale_set: "ghost".into(),
+        zone: "1".into(),
+        fault_domain: 0,
+        model_version: 1,
+        model: ScaleSetSpec::example("ghost", 1).model,
+    };
+    s.backend.inner.create(&ghost).await.unwrap();
+    s.backend.take();
+    s.fleet.start().await.unwrap();
+    let vms: Vec<String> = s
+        .backend
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(vms, ["web_0", "web_1"]);
+    s.fleet.shutdown().await;
+}
