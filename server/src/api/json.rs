@@ -127,7 +127,7 @@ mod tests {
         let ok = r#"{"name":"web","model":{"image":"debian-12","vcpus":2,"memory_mib":2048,"disk_gib":10},"capacity":3}"#;
         assert!(parse::<ScaleSetSpec>(ok.as_bytes()).is_ok());
         assert_eq!(err("{").0, 400);
-        assert_eq!(err(r#"{"name":"web"} x"#).0, 400);
+        assert_eq!(err(&format!("{ok} x")).0, 400, "trailing characters");
         let wrong_type = r#"{"name":"web","model":{"image":"debian-12","vcpus":"two","memory_mib":2048,"disk_gib":10},"capacity":3}"#;
         let e = parse::<ScaleSetSpec>(wrong_type.as_bytes()).unwrap_err();
         assert_eq!(e_fields(&e), ["model.vcpus"]);
