@@ -230,6 +230,24 @@ impl Api {
     }
 }
 
+/// What a running instance answers on `GET /` at its address (its own identity).
+pub async fn instance_root(instance: &Value) -> Value {
+    let address = instance["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("instance without an address: {instance}"));
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{address} does not answer: {e}"))
+        .json()
+        .await
+        .expect("JSON from the instance")
+}
+
 /// Polls `check` every 50 ms until it holds, failing the test after `timeout`.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where

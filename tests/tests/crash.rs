@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla_tests::{Api, binary, wait_until};
+use flotilla_tests::{Api, binary, instance_root, wait_until};
 use serde_json::{Value, json};
 
 fn free_port() -> u16 {
@@ -61,18 +61,9 @@ async fn assert_converged(api: &Api, sets: &[(String, usize)]) {
         vm_ids, all_ids,
         "every VM belongs to an instance and every instance has its VM"
     );
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for (name, _) in sets {
         for i in api.instances(name).await.iter().step_by(17) {
-            let body: Value = http
-                .get(format!("http://{}/", i["address"].as_str().unwrap()))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(body["instance_id"], i["id"]);
+            assert_eq!(instance_root(i).await["instance_id"], i["id"]);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use flotilla_tests::{Api, TestServer, count_by, wait_until};
+use flotilla_tests::{Api, TestServer, count_by, instance_root, wait_until};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -38,7 +38,6 @@ async fn five_across_three_zones_reach_running_balanced_and_serve_http() {
     }
     let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["web_0", "web_1", "web_2", "web_3", "web_4"]);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for i in &items {
         for field in [
             "id",
@@ -57,17 +56,7 @@ async fn five_across_three_zones_reach_running_balanced_and_serve_http() {
             assert!(i.get(field).is_some(), "instance lacks {field}: {i}");
         }
         assert_eq!(i["latest_model"], true);
-        let address = i["address"]
-            .as_str()
-            .expect("running instances have an address");
-        let body: Value = http
-            .get(format!("http://{address}/"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = instance_root(i).await;
         assert_eq!(body["instance_id"], i["id"]);
         assert_eq!(body["zone"], i["zone"]);
         assert_eq!(body["model_version"], 1);
@@ -231,17 +220,8 @@ async fn instances_survive_a_restart_of_the_control_plane() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&before), ids(&after));
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for i in &after {
-        let body: Value = http
-            .get(format!("http://{}/", i["address"].as_str().unwrap()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["instance_id"], i["id"]);
+        assert_eq!(instance_root(i).await["instance_id"], i["id"]);
     }
     server.stop().await;
 }

@@ -282,6 +282,31 @@ impl Fleet {
         Ok(set)
     }
 
+    /// Records a succeeded operation that started at `started` and ends now.
+    async fn log(
+        &self,
+        operation: &str,
+        actor: &str,
+        scale_set: Option<&str>,
+        target: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        details: serde_json::Value,
+    ) {
+        self.shared
+            .record(NewActivity {
+                operation: operation.into(),
+                actor: actor.into(),
+                scale_set: scale_set.map(str::to_string),
+                target: target.into(),
+                started_at: started,
+                ended_at: Some(self.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details,
+            })
+            .await;
+    }
+
     async fn after_change(
         &self,
         set: &ScaleSet,
@@ -293,19 +318,15 @@ impl Fleet {
         self.shared.events.publish(Event::ScaleSetChanged {
             scale_set: Box::new(set.clone()),
         });
-        self.shared
-            .record(NewActivity {
-                operation: operation.into(),
-                actor: actor.into(),
-                scale_set: Some(set.name().into()),
-                target: set.name().into(),
-                started_at: started,
-                ended_at: Some(self.now()),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details,
-            })
-            .await;
+        self.log(
+            operation,
+            actor,
+            Some(set.name()),
+            set.name(),
+            started,
+            details,
+        )
+        .await;
         self.wake(set.name());
     }
 
@@ -526,19 +547,15 @@ impl Fleet {
         self.shared.events.publish(Event::InstanceChanged {
             instance: Box::new(result.clone()),
         });
-        self.shared
-            .record(NewActivity {
-                operation: format!("instance.{action}"),
-                actor: actor.into(),
-                scale_set: Some(name.into()),
-                target: id.into(),
-                started_at: started,
-                ended_at: Some(self.now()),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details: json!({"accepted": true}),
-            })
-            .await;
+        self.log(
+            &format!("instance.{action}"),
+            actor,
+            Some(name),
+            id,
+            started,
+            json!({"accepted": true}),
+        )
+        .await;
         self.wake(name);
         Ok(result)
     }
@@ -582,19 +599,15 @@ impl Fleet {
         self.shared.events.publish(Event::InstanceChanged {
             instance: Box::new(written.clone()),
         });
-        self.shared
-            .record(NewActivity {
-                operation: "instance.protection".into(),
-                actor: actor.into(),
-                scale_set: Some(name.into()),
-                target: id.into(),
-                started_at: started,
-                ended_at: Some(self.now()),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details: serde_json::to_value(protection).unwrap_or_default(),
-            })
-            .await;
+        self.log(
+            "instance.protection",
+            actor,
+            Some(name),
+            id,
+            started,
+            serde_json::to_value(protection).unwrap_or_default(),
+        )
+        .await;
         Ok(written)
     }
 
@@ -671,19 +684,15 @@ impl Fleet {
             .inject(fault.clone())
             .await
             .map_err(Error::backend("inject fault"))?;
-        self.shared
-            .record(NewActivity {
-                operation: "backend.fault".into(),
-                actor: actor.into(),
-                scale_set: scale_set.clone(),
-                target,
-                started_at: started,
-                ended_at: Some(self.now()),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details: serde_json::to_value(&fault).unwrap_or_default(),
-            })
-            .await;
+        self.log(
+            "backend.fault",
+            actor,
+            scale_set.as_deref(),
+            &target,
+            started,
+            serde_json::to_value(&fault).unwrap_or_default(),
+        )
+        .await;
         match scale_set {
             Some(name) => self.wake(&name),
             None => self.wake_all().await,
@@ -697,19 +706,15 @@ impl Fleet {
             .clear()
             .await
             .map_err(Error::backend("clear faults"))?;
-        self.shared
-            .record(NewActivity {
-                operation: "backend.faults_cleared".into(),
-                actor: actor.into(),
-                scale_set: None,
-                target: "backend".into(),
-                started_at: started,
-                ended_at: Some(self.now()),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details: json!({}),
-            })
-            .await;
+        self.log(
+            "backend.faults_cleared",
+            actor,
+            None,
+            "backend",
+            started,
+            json!({}),
+        )
+        .await;
         self.wake_all().await;
         Ok(())
     }
