@@ -320,3 +320,61 @@ async fn start_adopts_known_vms_and_deletes_those_of_unknown_sets() {
     assert_eq!(vms, ["web_0", "web_1"]);
     s.fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn driver_activates_periodically_backs_off_on_failure_and_resets() {
+    let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let fleet = Fleet::new(
+        store,
+        Arc::new(Mock::open(MockConfig::instant()).await.unwrap()),
+        Arc::new(flotilla_control::SystemClock),
+        FleetConfig {
+            reconcile_interval: Duration::from_millis(100),
+            settle_interval: Duration::from_millis(100),
+            ..FleetConfig::default()
+        },
+    );
+    fleet
+        .create_scale_set(ScaleSetSpec::example("web", 1), "test")
+        .await
+        .unwrap();
+    let status = |fleet: &Fleet| fleet.loops().into_iter().find(|l| l.scale_set == "web");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Periodic: activations keep coming without any wake.
+    while status(&fleet).is_none_or(|s| s.activations < 5) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no periodic activations"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every create fails: consecutive failures grow, and the backoff (1 s, 2 s, …) slows
+    // activations far below the 100 ms period.
+    fleet
+        .inject_fault(Fault::CreateFailureRate { rate: 1.0 }, "test")
+        .await
+        .unwrap();
+    fleet.set_capacity("web", 3, "test").await.unwrap();
+    while status(&fleet).is_none_or(|s| s.consecutive_failures < 2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "failures not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = status(&fleet).unwrap().activations;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let during = status(&fleet).unwrap().activations - before;
+    assert!(during <= 1, "backing off: {during} activations in 600 ms");
+    // Success resets the backoff.
+    fleet.clear_faults("test").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while status(&fleet).is_none_or(|s| s.consecutive_failures != 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backoff never reset"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fleet.shutdown().await;
+}
