@@ -10,6 +10,7 @@
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
 //! - [`summary`], [`format`] — plain view logic with plain tests;
+//! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page.
 //!
 //! The `hydrate` build depends on no server crate: server-only code sits behind
@@ -20,6 +21,7 @@ pub mod api;
 mod app;
 pub mod components;
 pub mod format;
+pub mod live;
 pub mod pages;
 mod shell;
 pub mod status;

@@ -2,10 +2,14 @@
 //! provides as context to both the page renderer and the server-function handler.
 //!
 //! Each takes the `Fleet` from context, calls it, and turns its error into a
-//! `ServerFnError` carrying the error's message. URLs are stable and explicit
-//! (`/_fn/<endpoint>`, no hash) and stay clear of `/api`, which is the REST API's.
+//! `ServerFnError` carrying the error's message (reads) or an [`error::PortalError`]
+//! with per-field messages (changes, which forms call with or without JavaScript). URLs
+//! are stable and explicit (`/_fn/<endpoint>`, no hash) and stay clear of `/api`, which
+//! is the REST API's.
 
 pub mod activity;
+pub mod error;
+pub mod instances;
 pub mod scale_sets;
 
 /// Where every server function is served (the `prefix` of each `#[server]`; the macro
@@ -20,4 +24,51 @@ pub(crate) fn fleet() -> flotilla_control::Fleet {
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(error: flotilla_control::Error) -> leptos::prelude::ServerFnError {
     leptos::prelude::ServerFnError::new(error)
+}
+
+/// The HTTP status of a refusal by the `Fleet` (as the REST API answers it).
+#[cfg(feature = "ssr")]
+pub(crate) fn status_of(error: &flotilla_control::Error) -> u16 {
+    use flotilla_control::Error;
+    match error {
+        Error::NotFound { .. } => 404,
+        Error::Invalid(_) => 422,
+        Error::AlreadyExists { .. } | Error::InvalidState { .. } | Error::Conflict { .. } => 409,
+        _ => 500,
+    }
+}
+
+/// Whether the request is a plain form post (it accepts HTML), not a JavaScript call.
+#[cfg(feature = "ssr")]
+fn is_form_post() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    })
+}
+
+/// Answers a JavaScript call that failed with `code` (409 for a refused action, 422 for bad
+/// input) instead of the server functions' default 500. A plain form post keeps its
+/// redirect back to the page, which carries the error in the URL.
+#[cfg(feature = "ssr")]
+pub(crate) fn refuse(error: error::PortalError, code: u16) -> error::PortalError {
+    if !is_form_post() {
+        crate::status::set_status(code);
+    }
+    error
+}
+
+/// After a plain form post the browser is sent back to the page it came from (the
+/// `Referer`, with any error in the query). A browser that sends no `Referer` would land
+/// on `/`: send it to `page` instead (an error message is then lost, the page is not).
+#[cfg(feature = "ssr")]
+pub(crate) fn return_to(page: &str) {
+    let no_referer = leptos::prelude::use_context::<http::request::Parts>()
+        .is_some_and(|parts| !parts.headers.contains_key(http::header::REFERER));
+    if no_referer && is_form_post() {
+        leptos_axum::redirect(page);
+    }
 }

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::api::error::PortalError;
 use crate::summary::{ScaleSetDetail, ScaleSetSummary};
 
 /// Every scale set with its instance counts.
@@ -36,5 +37,97 @@ pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, Serve
         Ok(instances) => Ok(Some(ScaleSetDetail::new(set, instances))),
         Err(flotilla_control::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(server_error(e)),
+    }
+}
+
+/// Sets a scale set's capacity: to `capacity` as typed, or to the current capacity plus
+/// `delta` (the −1 / +1 buttons). Called by the capacity form, with or without JavaScript.
+/// Answers the new capacity.
+#[server(prefix = "/_fn", endpoint = "set-capacity")]
+pub async fn set_capacity(
+    name: String,
+    capacity: Option<String>,
+    delta: Option<i64>,
+) -> Result<u32, PortalError> {
+    use super::{refuse, return_to, status_of};
+    return_to(&format!("/scale-sets/{name}"));
+    let fleet = super::fleet();
+    let (requested, typed) = match (delta, capacity) {
+        (Some(delta), _) => {
+            let set = fleet.get_scale_set(&name).await.map_err(|e| {
+                let code = status_of(&e);
+                refuse(PortalError::from(e), code)
+            })?;
+            (i64::from(set.spec.capacity) + delta, None)
+        }
+        (None, Some(typed)) => match parse_capacity(&typed) {
+            Ok(n) => (n, Some(typed)),
+            Err(message) => {
+                let error = PortalError::field("capacity", message).with_input(Some(typed));
+                return Err(refuse(error, 422));
+            }
+        },
+        (None, None) => {
+            return Err(refuse(
+                PortalError::field("capacity", "enter a number"),
+                422,
+            ));
+        }
+    };
+    let capacity = checked_capacity(requested).map_err(|message| {
+        refuse(
+            PortalError::field("capacity", message).with_input(typed.clone()),
+            422,
+        )
+    })?;
+    let set = fleet
+        .set_capacity(&name, capacity, "portal")
+        .await
+        .map_err(|e| {
+            let code = status_of(&e);
+            refuse(PortalError::from(e).with_input(typed), code)
+        })?;
+    Ok(set.spec.capacity)
+}
+
+/// A capacity as typed: a whole number, possibly negative (refused later with the bounds).
+pub fn parse_capacity(typed: &str) -> Result<i64, String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err("enter a number".into());
+    }
+    typed
+        .parse::<i64>()
+        .map_err(|_| format!("must be a whole number, got {typed:?}"))
+}
+
+/// A requested capacity that fits the API's type; the Fleet checks the real bounds.
+pub fn checked_capacity(requested: i64) -> Result<u32, String> {
+    u32::try_from(requested).map_err(|_| {
+        format!(
+            "must be between 0 and {}, got {requested}",
+            flotilla_domain::scale_set::MAX_CAPACITY
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities_as_typed() {
+        assert_eq!(parse_capacity(" 5 "), Ok(5));
+        assert_eq!(parse_capacity("-1"), Ok(-1));
+        assert_eq!(
+            parse_capacity("abc"),
+            Err("must be a whole number, got \"abc\"".into())
+        );
+        assert_eq!(parse_capacity(""), Err("enter a number".into()));
+        assert_eq!(checked_capacity(3), Ok(3));
+        assert_eq!(
+            checked_capacity(-1),
+            Err("must be between 0 and 10000, got -1".into())
+        );
     }
 }

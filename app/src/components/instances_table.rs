@@ -1,74 +1,72 @@
 use leptos::prelude::*;
 
-use crate::components::state_chip::StateChip;
+use crate::components::instance_row::InstanceRow;
 use flotilla_domain::Instance;
 
-/// A scale set's instances: identity, placement, model version and the three states.
+/// A scale set's instances: identity, placement, model version, the three states, and the
+/// actions a person can take on each.
+///
+/// Rows are keyed by instance id: a fresh read updates the cells in place, so a row's open
+/// confirmation, its message and the keyboard focus survive live updates; instances that
+/// appear or go add or remove their row only.
 #[component]
 pub fn InstancesTable(
+    /// The scale set.
+    scale_set: String,
     /// The instances, in the order to show them.
-    instances: Vec<Instance>,
+    instances: Signal<Vec<Instance>>,
     /// The model version instances should run.
-    latest_model_version: u32,
+    latest_model_version: Signal<u32>,
 ) -> impl IntoView {
-    if instances.is_empty() {
-        return view! { <p class="muted">"This scale set has no instances."</p> }.into_any();
-    }
+    let empty = move || instances.with(Vec::is_empty);
     view! {
-        <div class="table-wrap">
-            <table class="data" aria-label="Instances">
-                <thead>
-                    <tr>
-                        <th scope="col">"ID"</th>
-                        <th scope="col">"Zone"</th>
-                        <th scope="col">"Fault domain"</th>
-                        <th scope="col">"Model version"</th>
-                        <th scope="col">"Provisioning"</th>
-                        <th scope="col">"Power"</th>
-                        <th scope="col">"Health"</th>
-                        <th scope="col">"Address"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {instances
-                        .into_iter()
-                        .map(|i| {
-                            let latest = i.latest_model || i.model_version == latest_model_version;
-                            view! {
-                                <tr data-instance=i.id.clone()>
-                                    <th scope="row" class="mono">
-                                        {i.id.clone()}
-                                    </th>
-                                    <td>{i.zone.clone()}</td>
-                                    <td class="num">{i.fault_domain}</td>
-                                    <td>
-                                        {i.model_version}
-                                        {if latest {
-                                            view! { <span class="tag">"latest"</span> }.into_any()
-                                        } else {
-                                            view! { <span class="tag tag-warn">"outdated"</span> }
-                                                .into_any()
-                                        }}
-                                    </td>
-                                    <td>
-                                        <StateChip state=i.provisioning_state.as_str() />
-                                    </td>
-                                    <td>
-                                        <StateChip state=i.power_state.as_str() />
-                                    </td>
-                                    <td>
-                                        <StateChip state=i.health_state.as_str() />
-                                    </td>
-                                    <td class="mono">
-                                        {i.address.clone().unwrap_or_else(|| "—".to_string())}
-                                    </td>
-                                </tr>
+        <Show
+            when=move || !empty()
+            fallback=|| view! { <p class="muted">"This scale set has no instances."</p> }
+        >
+            <div class="table-wrap">
+                <table class="data instances" aria-label="Instances">
+                    <thead>
+                        <tr>
+                            <th scope="col">"ID"</th>
+                            <th scope="col">"Zone"</th>
+                            <th scope="col">"Fault domain"</th>
+                            <th scope="col">"Model version"</th>
+                            <th scope="col">"Provisioning"</th>
+                            <th scope="col">"Power"</th>
+                            <th scope="col">"Health"</th>
+                            <th scope="col">"Address"</th>
+                            <th scope="col">"Actions"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For
+                            each=move || instances.get()
+                            key=|instance| instance.id.clone()
+                            children={
+                                let scale_set = scale_set.clone();
+                                move |first: Instance| {
+                                    let id = first.id.clone();
+                                    let instance = Memo::new(move |last: Option<&Instance>| {
+                                        instances
+                                            .with(|all| all.iter().find(|i| i.id == id).cloned())
+                                            .or_else(|| last.cloned())
+                                            .unwrap_or_else(|| first.clone())
+                                    });
+                                    // The latest read of this instance (the row goes when it does).
+                                    view! {
+                                        <InstanceRow
+                                            scale_set=scale_set.clone()
+                                            instance=instance.into()
+                                            latest_model_version
+                                        />
+                                    }
+                                }
                             }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+                        />
+                    </tbody>
+                </table>
+            </div>
+        </Show>
     }
-    .into_any()
 }

@@ -5,23 +5,25 @@ use crate::api::scale_sets::list_scale_sets;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::scale_set_card::ScaleSetCard;
+use crate::live::{self, use_live_updates};
 use crate::summary::{FleetTotals, ScaleSetSummary};
 
-/// `/`: the fleet at a glance — totals, then one card per scale set.
+/// `/`: the fleet at a glance — totals, then one card per scale set; live in the browser.
 #[component]
 pub fn Overview() -> impl IntoView {
     let sets = Resource::new(|| (), |_| list_scale_sets());
+    use_live_updates(|| live::events_url(None), move || sets.refetch());
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match sets.await {
                     Ok(sets) => view! { <OverviewBody sets /> }.into_any(),
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 

@@ -2,7 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::scale_sets::get_scale_set;
+use crate::api::scale_sets::{SetCapacity, get_scale_set};
+use crate::components::capacity_form::CapacityForm;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::instances_table::InstancesTable;
 use crate::components::loading::Loading;
@@ -10,23 +11,41 @@ use crate::components::power_summary::PowerSummary;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format;
+use crate::live::{self, use_live_updates};
 use crate::status::set_status;
 use crate::summary::ScaleSetDetail;
 use flotilla_domain::ScaleSetState;
 
-/// `/scale-sets/:name`: a scale set's facts and its instances.
+/// `/scale-sets/:name`: a scale set's facts, its capacity control and its instances.
+///
+/// The facts re-render when the data is refetched (after a change, and on the server's
+/// events). The capacity control and the instances are rendered once per scale set from a
+/// read that is never refetched, and follow later reads in place, so what a person types,
+/// an open confirmation and the focus survive a refresh.
 #[component]
 pub fn ScaleSetPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let detail = Resource::new(name, get_scale_set);
+    // Read once per name (never refetched): the first state of the live parts.
+    let found = Resource::new(name, get_scale_set);
+    let set_capacity = ServerAction::<SetCapacity>::new();
+    Effect::watch(
+        move || set_capacity.version().get(),
+        move |_, _, _| detail.refetch(),
+        false,
+    );
+    use_live_updates(
+        move || live::events_url(Some(&name())),
+        move || detail.refetch(),
+    );
     view! {
         <nav class="breadcrumbs" aria-label="Breadcrumbs">
             <a href="/scale-sets">"Scale sets"</a>
             <span aria-hidden="true">" / "</span>
             <span aria-current="page">{name}</span>
         </nav>
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(Some(detail)) => view! { <ScaleSetBody detail /> }.into_any(),
@@ -45,7 +64,52 @@ pub fn ScaleSetPage() -> impl IntoView {
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
+        </Transition>
+        <Suspense>
+            {move || Suspend::new(async move {
+                found
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|first| view! { <LiveParts first detail set_capacity /> })
+            })}
         </Suspense>
+    }
+}
+
+/// The parts of the page that live across refreshes: the capacity control and the
+/// instances (rows keyed by id). Rendered from the first read; every later read of
+/// `detail` (in the browser) updates them in place.
+#[component]
+fn LiveParts(
+    first: ScaleSetDetail,
+    detail: Resource<Result<Option<ScaleSetDetail>, ServerFnError>>,
+    set_capacity: ServerAction<SetCapacity>,
+) -> impl IntoView {
+    let name = first.scale_set.spec.name.clone();
+    let instances = RwSignal::new(first.instances);
+    let latest_model_version = RwSignal::new(first.scale_set.model_version);
+    // Effects run in the browser only, after hydration: the server and the hydrating
+    // browser render the same first read.
+    Effect::new(move |_| {
+        if let Some(Ok(Some(read))) = detail.get() {
+            latest_model_version.set(read.scale_set.model_version);
+            instances.set(read.instances);
+        }
+    });
+    view! {
+        <section aria-labelledby="scale-heading" class="panel">
+            <h2 id="scale-heading">"Scale"</h2>
+            <CapacityForm name=name.clone() action=set_capacity />
+        </section>
+        <section aria-labelledby="instances-heading">
+            <h2 id="instances-heading">"Instances"</h2>
+            <InstancesTable
+                scale_set=name
+                instances=instances.into()
+                latest_model_version=latest_model_version.into()
+            />
+        </section>
     }
 }
 
@@ -53,8 +117,8 @@ pub fn ScaleSetPage() -> impl IntoView {
 fn ScaleSetBody(detail: ScaleSetDetail) -> impl IntoView {
     let ScaleSetDetail {
         scale_set: set,
-        instances,
         counts,
+        ..
     } = detail;
     let name = set.spec.name.clone();
     let model = &set.spec.model;
@@ -120,10 +184,6 @@ fn ScaleSetBody(detail: ScaleSetDetail) -> impl IntoView {
                 </div>
             </dl>
             <PowerSummary counts label=format!("Instances of {name} by power state") />
-        </section>
-        <section aria-labelledby="instances-heading">
-            <h2 id="instances-heading">"Instances"</h2>
-            <InstancesTable instances latest_model_version=set.model_version />
         </section>
     }
 }
