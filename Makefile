@@ -51,6 +51,8 @@ e2e: site
 ## Benchmarks that print figures (not part of `make test`).
 bench:
 	cargo bench -p flotilla --bench fleet
+	cargo bench -p flotilla --bench portal
+	cargo bench -p flotilla-store --bench batch
 
 clean-data:
 	rm -rf data

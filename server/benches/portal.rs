@@ -1,0 +1,122 @@
+//! Portal benchmark: prints figures, asserts nothing.
+//!
+//! Starts a real server (zero-latency mock, SQLite in a temporary directory) holding 100
+//! scale sets of one instance and one set of 1,000 instances, then times server-side
+//! rendering over HTTP on 127.0.0.1: the scale set list (`/scale-sets`) and the page of the
+//! 1,000-instance set (`/scale-sets/big`), median and p90 of repeated requests.
+//!
+//! Run: `cargo bench -p flotilla --bench portal`.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use flotilla::config::ServeArgs;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().display().to_string();
+    let args = Args::try_parse_from([
+        "flotilla",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--mock-latency",
+        "0",
+    ])?
+    .serve;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(flotilla::run(args, listener, async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    wait(&http, &format!("{base}/readyz"), |_| true).await?;
+
+    let model = json!({"image": "debian-12", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10});
+    for n in 0..100 {
+        let body = json!({"name": format!("set-{n:03}"), "model": model, "capacity": 1});
+        http.post(format!("{base}/api/v1/scale-sets"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let body = json!({"name": "big", "model": model, "capacity": 1000});
+    http.post(format!("{base}/api/v1/scale-sets"))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?;
+    wait(
+        &http,
+        &format!("{base}/api/v1/scale-sets/big/instances"),
+        |v| {
+            v["items"].as_array().is_some_and(|items| {
+                items.len() == 1000 && items.iter().all(|i| i["power_state"] == "running")
+            })
+        },
+    )
+    .await?;
+
+    for (what, path) in [
+        ("scale set list, 100 sets", "/scale-sets"),
+        ("scale set page, 1,000 instances", "/scale-sets/big"),
+    ] {
+        let url = format!("{base}{path}");
+        for _ in 0..3 {
+            http.get(&url).send().await?.bytes().await?;
+        }
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..30 {
+            let started = Instant::now();
+            let resp = http.get(&url).send().await?.error_for_status()?;
+            size = resp.bytes().await?.len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "{what:<34} median {:>7.1} ms  p90 {:>7.1} ms  ({} KiB of HTML)",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() * 9 / 10]),
+            size / 1024
+        );
+    }
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+async fn wait(
+    http: &reqwest::Client,
+    url: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(resp) = http.get(url).send().await
+            && resp.status().is_success()
+        {
+            let value: serde_json::Value = resp.json().await.unwrap_or_default();
+            if done(&value) {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
