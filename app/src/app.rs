@@ -6,6 +6,7 @@ use leptos_router::{SsrMode, path};
 use crate::components::header::Header;
 use crate::components::side_nav::SideNav;
 use crate::pages::activity::ActivityPage;
+use crate::pages::new_scale_set::NewScaleSet;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
 use crate::pages::scale_set::ScaleSetPage;
@@ -41,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=Overview ssr=SsrMode::Async />
                         <Route path=path!("/scale-sets") view=ScaleSetList ssr=SsrMode::Async />
+                        <Route path=path!("/scale-sets/new") view=NewScaleSet />
                         <Route
                             path=path!("/scale-sets/:name")
                             view=ScaleSetPage

@@ -9,7 +9,7 @@
 //! - [`pages`] — one routed page per file; [`components`] — one component per file;
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
-//! - [`summary`], [`format`] — plain view logic with plain tests;
+//! - [`summary`], [`format`], [`wizard`] — plain view logic with plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page.
 //!
@@ -26,6 +26,7 @@ pub mod pages;
 mod shell;
 pub mod status;
 pub mod summary;
+pub mod wizard;
 
 pub use app::App;
 pub use shell::shell;

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod error;
 pub mod instances;
 pub mod scale_sets;
+pub mod wizard;
 
 /// Where every server function is served (the `prefix` of each `#[server]`; the macro
 /// takes a literal, so this constant documents it rather than feeding it).

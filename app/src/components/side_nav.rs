@@ -16,6 +16,9 @@ pub fn SideNav() -> impl IntoView {
                     <A href="/scale-sets">"Scale sets"</A>
                 </li>
                 <li>
+                    <A href="/scale-sets/new">"Create scale set"</A>
+                </li>
+                <li>
                     <A href="/activity">"Activity"</A>
                 </li>
             </ul>

@@ -1,6 +1,7 @@
 //! The routed pages, one per file.
 
 pub mod activity;
+pub mod new_scale_set;
 pub mod not_found;
 pub mod overview;
 pub mod scale_set;

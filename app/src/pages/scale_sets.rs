@@ -17,6 +17,11 @@ pub fn ScaleSetList() -> impl IntoView {
     view! {
         <Title text="Scale sets" />
         <h1>"Scale sets"</h1>
+        <p class="page-actions">
+            <a class="button primary" href="/scale-sets/new">
+                "Create scale set"
+            </a>
+        </p>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match sets.await {

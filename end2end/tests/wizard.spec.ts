@@ -1,0 +1,149 @@
+import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
+
+// The quick-create wizard at /scale-sets/new: validation in the browser with the domain's
+// own rules, a draft that survives moving between steps, the JSON preview, and the create.
+
+const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
+const SET = 'e2e-wizard';
+
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  return errors;
+}
+
+async function removeSet(api: APIRequestContext) {
+  const found = await api.get(`/api/v1/scale-sets/${SET}`);
+  if (found.status() === 404) return;
+  await api.delete(`/api/v1/scale-sets/${SET}`);
+  await expect
+    .poll(async () => (await api.get(`/api/v1/scale-sets/${SET}`)).status(), { timeout: 60_000 })
+    .toBe(404);
+}
+
+const stepper = (page: Page) => page.getByRole('navigation', { name: 'Wizard steps' });
+const stepButton = (page: Page, title: string) => stepper(page).getByRole('button', { name: title });
+
+test.describe('the create wizard', () => {
+  test.describe.configure({ mode: 'serial' });
+
+  let api: APIRequestContext;
+
+  test.beforeAll(async () => {
+    api = await request.newContext({ baseURL });
+    await removeSet(api);
+  });
+
+  test.afterAll(async () => {
+    if (!api) return;
+    await removeSet(api);
+    await api.dispose();
+  });
+
+  test('is linked from the list and the navigation', async ({ page }) => {
+    await page.goto('/scale-sets');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Create scale set' })).toBeVisible();
+    await page.locator('main').getByRole('link', { name: 'Create scale set' }).click();
+    await expect(page).toHaveURL(/\/scale-sets\/new$/);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Create scale set');
+  });
+
+  test('validates, keeps the draft, previews the JSON and creates', async ({ page }, testInfo) => {
+    test.setTimeout(180_000);
+    const errors = watchErrors(page);
+    const response = await page.goto('/scale-sets/new');
+    expect(response?.status()).toBe(200);
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.locator('[data-wizard="ready"]')).toBeVisible();
+    await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
+
+    // Basics: an invalid name is flagged next to the field at once.
+    await page.getByLabel('Name').fill('Bad_Name');
+    await expect(page.locator('[data-error="name"]')).not.toBeEmpty();
+    await expect(page.getByLabel('Name')).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByRole('checkbox', { name: 'Zone 1' })).toBeChecked();
+
+    // Through the steps.
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Instance')).toHaveAttribute('aria-current', 'step');
+    // The focus follows to the new step's heading.
+    await expect(page.getByRole('heading', { level: 2, name: 'Instance' })).toBeFocused();
+    await page.getByLabel('Size').selectOption({ label: '2 vCPU · 4 GiB' });
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Scaling')).toHaveAttribute('aria-current', 'step');
+    await page.getByLabel('Initial capacity').fill('2');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Networking')).toHaveAttribute('aria-current', 'step');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Health')).toHaveAttribute('aria-current', 'step');
+    // A probe whose timeout is not below its interval is refused by the domain's rules.
+    await page.getByLabel('Health probe').check();
+    await page.getByLabel('Timeout (seconds)').fill('9');
+    await expect(page.locator('[data-error="health_probe.timeout_seconds"]')).not.toBeEmpty();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Review')).toHaveAttribute('aria-current', 'step');
+
+    // Review: every problem, each linked back to its step; Create is blocked.
+    const create = page.getByRole('button', { name: 'Create', exact: true });
+    await expect(page.locator('li[data-problem="name"]')).toBeVisible();
+    await expect(page.locator('li[data-problem="health_probe.timeout_seconds"]')).toBeVisible();
+    await expect(create).toBeDisabled();
+    await page.screenshot({ path: testInfo.outputPath('wizard-problems.png'), fullPage: true });
+
+    await page.locator('li[data-problem="health_probe.timeout_seconds"]').getByRole('button').click();
+    await expect(stepButton(page, 'Health')).toHaveAttribute('aria-current', 'step');
+    await page.getByLabel('Timeout (seconds)').fill('2');
+
+    await stepButton(page, 'Review').click();
+    await page.locator('li[data-problem="name"]').getByRole('button', { name: 'Go to Basics' }).click();
+    await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
+    // The draft was kept.
+    await expect(page.getByLabel('Name')).toHaveValue('Bad_Name');
+    await page.getByLabel('Name').fill(SET);
+    await expect(page.locator('[data-error="name"]')).toBeEmpty();
+
+    await stepButton(page, 'Review').click();
+    await expect(page.locator('.wizard-problems')).toHaveCount(0);
+    const json = page.getByLabel('JSON request');
+    await expect(json).toContainText(`"name": "${SET}"`);
+    await expect(json).toContainText('"capacity": 2');
+    await expect(json).toContainText('"memory_mib": 4096');
+    await page.screenshot({ path: testInfo.outputPath('wizard-review.png'), fullPage: true });
+
+    const answer = page.waitForResponse((r) => r.url().includes('/_fn/create-scale-set'));
+    await expect(create).toBeEnabled();
+    await create.click();
+    expect((await answer).status()).toBe(200);
+
+    await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}$`));
+    await expect(page.locator('[data-fact="capacity"]')).toHaveText('2');
+    await expect(page.locator('[data-fact="running"]')).toHaveText('2 of 2', { timeout: 90_000 });
+    expect(errors).toEqual([]);
+  });
+
+  test('shows the server refusal of a duplicate name', async ({ page }) => {
+    await page.goto('/scale-sets/new');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByLabel('Name').fill(SET);
+    await stepButton(page, 'Review').click();
+    const answer = page.waitForResponse((r) => r.url().includes('/_fn/create-scale-set'));
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    expect((await answer).status()).toBe(409);
+    await expect(page.locator('[data-error="create"]')).toContainText(SET);
+    await expect(page).toHaveURL(/\/scale-sets\/new$/);
+  });
+
+  test.describe('without JavaScript', () => {
+    test.use({ javaScriptEnabled: false });
+
+    test('says the wizard needs JavaScript', async ({ page }) => {
+      const response = await page.goto('/scale-sets/new');
+      expect(response?.status()).toBe(200);
+      await expect(page.locator('[data-wizard="needs-js"]')).toBeVisible();
+    });
+  });
+});
