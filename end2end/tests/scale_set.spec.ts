@@ -1,9 +1,9 @@
 import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
+import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
 
 // The scale set page changes things: its capacity form (with and without JavaScript), the
 // instance actions, and live updates over Server-Sent Events (no reload).
 
-const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
 const SET = 'e2e-scale';
 const SPEC = {
   name: SET,
@@ -11,33 +11,6 @@ const SPEC = {
   capacity: 3,
   zones: ['1', '2', '3'],
 };
-
-/** Uncaught errors and console errors (a hydration mismatch, say); refused server-function
- * calls (409, 422) are expected and left out. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
-  });
-  return errors;
-}
-
-async function runningInstances(api: APIRequestContext): Promise<number> {
-  const res = await api.get(`/api/v1/scale-sets/${SET}/instances`);
-  if (!res.ok()) return -1;
-  const body = await res.json();
-  return body.items.filter((i: { power_state: string }) => i.power_state === 'running').length;
-}
-
-async function removeSet(api: APIRequestContext) {
-  const found = await api.get(`/api/v1/scale-sets/${SET}`);
-  if (found.status() === 404) return;
-  await api.delete(`/api/v1/scale-sets/${SET}`);
-  await expect
-    .poll(async () => (await api.get(`/api/v1/scale-sets/${SET}`)).status(), { timeout: 60_000 })
-    .toBe(404);
-}
 
 const rows = (page: Page) => page.getByRole('table', { name: 'Instances' }).locator('tbody tr');
 
@@ -67,11 +40,11 @@ test.describe('a scale set page', () => {
   test.beforeAll(async () => {
     test.setTimeout(180_000);
     api = await request.newContext({ baseURL });
-    await removeSet(api);
+    await removeSet(api, SET);
     const created = await api.post('/api/v1/scale-sets', { data: SPEC });
     expect(created.status(), await created.text()).toBe(201);
     await expect
-      .poll(() => runningInstances(api), { timeout: 90_000, intervals: [250, 500, 1000] })
+      .poll(() => runningInstances(api, SET), { timeout: 90_000, intervals: [250, 500, 1000] })
       .toBe(3);
   });
 
@@ -86,7 +59,7 @@ test.describe('a scale set page', () => {
     test.setTimeout(180_000);
     const errors = watchErrors(page);
     await page.goto(`/scale-sets/${SET}`);
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await waitForHydration(page);
     await expectRunning(page, 3);
     // A navigation or a reload would drop this marker.
     await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
@@ -177,7 +150,7 @@ test.describe('a scale set page', () => {
 
   test('the overview follows the fleet live', async ({ page }) => {
     await page.goto('/');
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await waitForHydration(page);
     const card = page.locator(`article[data-scale-set="${SET}"]`);
     await expect(card).toContainText('2 instances');
     const patched = await api.put(`/api/v1/scale-sets/${SET}/capacity`, { data: { capacity: 3 } });

@@ -1,9 +1,9 @@
 import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
+import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
 
 // The portal shell: pages render on the server, hydrate in the browser, and read fully
 // without JavaScript. Scale sets are made through the REST API.
 
-const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
 const SET = 'e2e-web';
 const SPEC = {
   name: SET,
@@ -11,37 +11,6 @@ const SPEC = {
   capacity: 2,
   zones: ['1', '2', '3'],
 };
-
-/** Fails the test on any uncaught error in the page (a hydration panic, say). */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  return errors;
-}
-
-async function waitForHydration(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-}
-
-async function runningInstances(api: APIRequestContext): Promise<number> {
-  const res = await api.get(`/api/v1/scale-sets/${SET}/instances`);
-  if (!res.ok()) return -1;
-  const body = await res.json();
-  return body.items.filter((i: { power_state: string }) => i.power_state === 'running').length;
-}
-
-/** Deletes the set if a previous run left it, and waits until it is gone. */
-async function removeSet(api: APIRequestContext) {
-  const found = await api.get(`/api/v1/scale-sets/${SET}`);
-  if (found.status() === 404) return;
-  await api.delete(`/api/v1/scale-sets/${SET}`);
-  await expect
-    .poll(async () => (await api.get(`/api/v1/scale-sets/${SET}`)).status(), {
-      timeout: 60_000,
-      message: `scale set ${SET} is deleted`,
-    })
-    .toBe(404);
-}
 
 test('the overview loads and hydrates', async ({ page }, testInfo) => {
   const errors = watchErrors(page);
@@ -85,11 +54,11 @@ test.describe('a scale set made through the REST API', () => {
   test.beforeAll(async () => {
     test.setTimeout(180_000);
     api = await request.newContext({ baseURL });
-    await removeSet(api);
+    await removeSet(api, SET);
     const created = await api.post('/api/v1/scale-sets', { data: SPEC });
     expect(created.status(), await created.text()).toBe(201);
     await expect
-      .poll(() => runningInstances(api), {
+      .poll(() => runningInstances(api, SET), {
         timeout: 90_000,
         intervals: [250, 500, 1000],
         message: `both instances of ${SET} are running`,

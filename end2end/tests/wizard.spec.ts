@@ -1,28 +1,10 @@
 import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
+import { baseURL, removeSet, waitForHydration, watchErrors } from './support';
 
 // The quick-create wizard at /scale-sets/new: validation in the browser with the domain's
 // own rules, a draft that survives moving between steps, the JSON preview, and the create.
 
-const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
 const SET = 'e2e-wizard';
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
-  });
-  return errors;
-}
-
-async function removeSet(api: APIRequestContext) {
-  const found = await api.get(`/api/v1/scale-sets/${SET}`);
-  if (found.status() === 404) return;
-  await api.delete(`/api/v1/scale-sets/${SET}`);
-  await expect
-    .poll(async () => (await api.get(`/api/v1/scale-sets/${SET}`)).status(), { timeout: 60_000 })
-    .toBe(404);
-}
 
 const stepper = (page: Page) => page.getByRole('navigation', { name: 'Wizard steps' });
 const stepButton = (page: Page, title: string) => stepper(page).getByRole('button', { name: title });
@@ -34,18 +16,18 @@ test.describe('the create wizard', () => {
 
   test.beforeAll(async () => {
     api = await request.newContext({ baseURL });
-    await removeSet(api);
+    await removeSet(api, SET);
   });
 
   test.afterAll(async () => {
     if (!api) return;
-    await removeSet(api);
+    await removeSet(api, SET);
     await api.dispose();
   });
 
   test('is linked from the list and the navigation', async ({ page }) => {
     await page.goto('/scale-sets');
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await waitForHydration(page);
     await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Create scale set' })).toBeVisible();
     await page.locator('main').getByRole('link', { name: 'Create scale set' }).click();
     await expect(page).toHaveURL(/\/scale-sets\/new$/);
@@ -57,7 +39,7 @@ test.describe('the create wizard', () => {
     const errors = watchErrors(page);
     const response = await page.goto('/scale-sets/new');
     expect(response?.status()).toBe(200);
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await waitForHydration(page);
     await expect(page.locator('[data-wizard="ready"]')).toBeVisible();
     await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
 
@@ -127,7 +109,7 @@ test.describe('the create wizard', () => {
 
   test('shows the server refusal of a duplicate name', async ({ page }) => {
     await page.goto('/scale-sets/new');
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await waitForHydration(page);
     await page.getByLabel('Name').fill(SET);
     await stepButton(page, 'Review').click();
     const answer = page.waitForResponse((r) => r.url().includes('/_fn/create-scale-set'));
