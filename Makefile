@@ -7,6 +7,10 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(CARGO_BIN):$(PATH)
 # The PostgreSQL the store and black-box tests use (trust auth on this kind of machine).
 FLOTILLA_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres
 export FLOTILLA_TEST_POSTGRES
+# CI builds once from a clean clone: incremental artifacts only cost time and disk there.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 
 .PHONY: run test tools node-tools chromium site site-release lint unit e2e bench clean-data
 

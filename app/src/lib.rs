@@ -9,7 +9,8 @@
 //! - [`pages`] — one routed page per file; [`components`] — one component per file;
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
-//! - [`summary`], [`format`], [`wizard`] — plain view logic with plain tests;
+//! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`] — plain
+//!   view logic with plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page.
 //!
@@ -17,12 +18,14 @@
 //! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies.
 #![forbid(unsafe_code)]
 
+pub mod activity_query;
 pub mod api;
 mod app;
 pub mod components;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod scale_set_query;
 mod shell;
 pub mod status;
 pub mod summary;

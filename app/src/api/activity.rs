@@ -1,19 +1,12 @@
 //! The activity log.
 
-use flotilla_domain::Activity;
+use flotilla_domain::{Activity, ActivityFilter};
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
-/// The latest `limit` entries (1–1,000), newest first, of one scale set or of all.
-#[server(prefix = "/_fn", endpoint = "activity")]
-pub async fn list_activity(
-    scale_set: Option<String>,
-    limit: u32,
-) -> Result<Vec<Activity>, ServerFnError> {
+/// The entries that pass `filter`, newest first (at most `filter.limit`, 1–1,000).
+#[server(prefix = "/_fn", endpoint = "activity", input = Json)]
+pub async fn list_activity(filter: ActivityFilter) -> Result<Vec<Activity>, ServerFnError> {
     use super::{fleet, server_error};
-    let filter = flotilla_domain::ActivityFilter {
-        scale_set,
-        limit,
-        ..Default::default()
-    };
     fleet().activity(&filter).await.map_err(server_error)
 }

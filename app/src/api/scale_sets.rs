@@ -23,6 +23,40 @@ pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     Ok(summaries)
 }
 
+/// The names of every scale set, for pickers (the activity log's filter).
+#[server(prefix = "/_fn", endpoint = "scale-set-names")]
+pub async fn scale_set_names() -> Result<Vec<String>, ServerFnError> {
+    use super::{fleet, server_error};
+    let sets = fleet().list_scale_sets().await.map_err(server_error)?;
+    let mut names: Vec<String> = sets.iter().map(|s| s.name().to_string()).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// What became of one scale set of a bulk delete: `error` says why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteOutcome {
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// Starts deleting each of `names`, one after the other; a refusal of one does not stop
+/// the others. Answers one outcome per name, in order.
+#[server(prefix = "/_fn", endpoint = "delete-scale-sets", input = leptos::server_fn::codec::Json)]
+pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>, ServerFnError> {
+    let fleet = super::fleet();
+    let mut outcomes = Vec::with_capacity(names.len());
+    for name in names {
+        let error = fleet
+            .delete_scale_set(&name, "portal")
+            .await
+            .err()
+            .map(|e| e.to_string());
+        outcomes.push(DeleteOutcome { name, error });
+    }
+    Ok(outcomes)
+}
+
 /// One scale set with its instances; `None` when there is no such set.
 #[server(prefix = "/_fn", endpoint = "scale-set")]
 pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, ServerFnError> {

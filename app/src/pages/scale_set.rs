@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::activity_query;
 use crate::api::scale_sets::{SetCapacity, get_scale_set};
 use crate::components::capacity_form::CapacityForm;
 use crate::components::error_panel::ErrorPanel;
@@ -136,6 +137,9 @@ fn ScaleSetBody(detail: ScaleSetDetail) -> impl IntoView {
             <h1>{name.clone()}</h1>
             {(set.state == ScaleSetState::Deleting)
                 .then(|| view! { <StateChip state="deleting" /> })}
+            <a class="page-link" href=activity_query::scale_set_href(&name) data-link="activity">
+                "Activity log"
+            </a>
         </header>
         <section aria-labelledby="facts-heading" class="panel">
             <h2 id="facts-heading">"Facts"</h2>
