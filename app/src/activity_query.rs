@@ -4,6 +4,7 @@
 //! the same rules hold on the server and in the browser.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use flotilla_domain::url::percent_encode;
 use flotilla_domain::{ActivityFilter, ActivityResult, FieldError};
 
 /// How many entries a page shows unless the query says otherwise (`limit`).
@@ -127,7 +128,7 @@ impl ActivityQuery {
         let query: Vec<String> = pairs
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
             .collect();
         if query.is_empty() {
             "/activity".into()
@@ -163,18 +164,6 @@ fn parse_time(s: &str) -> Result<Option<DateTime<Utc>>, String> {
     .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
     .map(|t| Some(t.and_utc()))
     .ok_or_else(|| format!("{s:?} is not a time like 2026-01-31T13:45 (UTC)"))
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!
 //! On the server this does nothing: effects run only in the browser.
 
+use flotilla_domain::url::percent_encode;
 #[cfg(feature = "hydrate")]
 use leptos::prelude::*;
 
@@ -26,21 +27,9 @@ pub const DEBOUNCE_MS: u64 = 300;
 /// The event stream's URL, for one scale set or for the whole fleet.
 pub fn events_url(scale_set: Option<&str>) -> String {
     match scale_set {
-        Some(name) => format!("/api/v1/events?scale_set={}", encode_query(name)),
+        Some(name) => format!("/api/v1/events?scale_set={}", percent_encode(name)),
         None => "/api/v1/events".to_string(),
     }
-}
-
-fn encode_query(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Calls `refetch` (debounced) whenever the stream at `url()` says something changed, for

@@ -4,6 +4,7 @@
 //! headers' links. Plain Rust, so the same rules hold on the server and in the browser.
 
 use chrono::{DateTime, Utc};
+use flotilla_domain::url::percent_encode;
 
 /// The columns the list sorts by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,7 +123,7 @@ impl ListQuery {
     pub fn href(&self) -> String {
         let mut pairs = Vec::new();
         if !self.filter.is_empty() {
-            pairs.push(format!("q={}", encode(&self.filter)));
+            pairs.push(format!("q={}", percent_encode(&self.filter)));
         }
         if self.sort != SortKey::Name || self.descending {
             pairs.push(format!("sort={}", self.sort.as_str()));
@@ -136,17 +137,6 @@ impl ListQuery {
             format!("/scale-sets?{}", pairs.join("&"))
         }
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

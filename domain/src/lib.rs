@@ -12,7 +12,7 @@
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
-//! - [`validation`] — field errors.
+//! - [`validation`] — field errors; [`url`] — percent-encoding for links.
 #![forbid(unsafe_code)]
 
 pub mod activity;
@@ -23,6 +23,7 @@ pub mod placement;
 pub mod reconcile;
 pub mod scale_in;
 pub mod scale_set;
+pub mod url;
 pub mod validation;
 
 pub use activity::{Activity, ActivityFilter, ActivityResult, NewActivity};

@@ -2,6 +2,7 @@
 //! Output is a readable table, or the API's JSON with `--output json`. A refused request
 //! prints the server's message and each bad field, and exits with status 1.
 
+use flotilla_domain::url::percent_encode;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -268,9 +269,11 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 .await?
         }
         Command::ScaleSet(ScaleSetCommand::Show { name }) => {
-            let set = client.get(&format!("/scale-sets/{}", seg(name))).await?;
+            let set = client
+                .get(&format!("/scale-sets/{}", percent_encode(name)))
+                .await?;
             let instances = client
-                .get(&format!("/scale-sets/{}/instances", seg(name)))
+                .get(&format!("/scale-sets/{}/instances", percent_encode(name)))
                 .await?;
             json!({"scale_set": set, "instances": instances["items"]})
         }
@@ -278,14 +281,18 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
             client
                 .call(
                     Method::PUT,
-                    &format!("/scale-sets/{}/capacity", seg(name)),
+                    &format!("/scale-sets/{}/capacity", percent_encode(name)),
                     Some(json!({ "capacity": capacity })),
                 )
                 .await?
         }
         Command::ScaleSet(ScaleSetCommand::Delete { name, wait }) => {
             let v = client
-                .call(Method::DELETE, &format!("/scale-sets/{}", seg(name)), None)
+                .call(
+                    Method::DELETE,
+                    &format!("/scale-sets/{}", percent_encode(name)),
+                    None,
+                )
                 .await?;
             if *wait {
                 wait_gone(client, name).await?;
@@ -294,7 +301,10 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
         }
         Command::Instance(InstanceCommand::List { scale_set }) => {
             client
-                .get(&format!("/scale-sets/{}/instances", seg(scale_set)))
+                .get(&format!(
+                    "/scale-sets/{}/instances",
+                    percent_encode(scale_set)
+                ))
                 .await?
         }
         Command::Instance(InstanceCommand::Protect {
@@ -308,8 +318,8 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                     Method::PUT,
                     &format!(
                         "/scale-sets/{}/instances/{}/protection",
-                        seg(scale_set),
-                        seg(id)
+                        percent_encode(scale_set),
+                        percent_encode(id)
                     ),
                     Some(json!({
                         "protect_from_scale_in": scale_in,
@@ -325,8 +335,8 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                     Method::POST,
                     &format!(
                         "/scale-sets/{}/instances/{}/{action}",
-                        seg(scale_set),
-                        seg(id)
+                        percent_encode(scale_set),
+                        percent_encode(id)
                     ),
                     None,
                 )
@@ -335,7 +345,7 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
         Command::Activity(args) => {
             let mut path = format!("/activity?limit={}", args.limit);
             if let Some(s) = &args.scale_set {
-                path.push_str(&format!("&scale_set={}", seg(s)));
+                path.push_str(&format!("&scale_set={}", percent_encode(s)));
             }
             client.get(&path).await?
         }
@@ -363,18 +373,6 @@ fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
             unreachable!("handled by the caller")
         }
     }
-}
-
-/// Percent-encodes a path segment.
-fn seg(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn create_body(args: &CreateArgs) -> Result<Value, CliError> {
@@ -418,7 +416,10 @@ fn create_body(args: &CreateArgs) -> Result<Value, CliError> {
 async fn wait_gone(client: &Client, name: &str) -> Result<(), CliError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
-        match client.get(&format!("/scale-sets/{}", seg(name))).await {
+        match client
+            .get(&format!("/scale-sets/{}", percent_encode(name)))
+            .await
+        {
             Err(CliError::Refused(_)) => return Ok(()),
             Err(e) => return Err(e),
             Ok(_) if std::time::Instant::now() > deadline => {
@@ -649,12 +650,6 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     BB\nlong  x\ns     yy\n");
-    }
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(seg("web_1"), "web_1");
-        assert_eq!(seg("a/b c"), "a%2Fb%20c");
     }
 
     #[test]
