@@ -14,4 +14,4 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 cd end2end
-FLOTILLA_E2E_URL="http://127.0.0.1:$port" npx playwright test
+FLOTILLA_E2E_URL="http://127.0.0.1:$port" npx playwright test "$@"

@@ -1,7 +1,8 @@
 //! The activity log's filters as they live in the page's URL query
 //! (`/activity?scale_set=web&result=failed&before=123`): read from the query, checked and
-//! turned into an [`ActivityFilter`], and written back into links (paging). Plain Rust, so
-//! the same rules hold on the server and in the browser.
+//! turned into an [`ActivityFilter`], and written back into links (paging). An
+//! [`ActivityScope`] says which log a page shows: the fleet's, or one scale set's on that
+//! set's page. Plain Rust, so the same rules hold on the server and in the browser.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use flotilla_domain::url::percent_encode;
@@ -9,6 +10,9 @@ use flotilla_domain::{ActivityFilter, ActivityResult, FieldError};
 
 /// How many entries a page shows unless the query says otherwise (`limit`).
 pub const PAGE_SIZE: u32 = 50;
+
+/// The fleet's activity log.
+pub const ACTIVITY_PATH: &str = "/activity";
 
 /// The filters as typed (every value a string, as in the URL); empty means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,8 +118,13 @@ impl ActivityQuery {
         }
     }
 
-    /// The page's address with these filters (empty ones left out).
+    /// The fleet's log with these filters (empty ones left out).
     pub fn href(&self) -> String {
+        self.href_at(ACTIVITY_PATH)
+    }
+
+    /// The page at `path` with these filters (empty ones left out).
+    pub fn href_at(&self, path: &str) -> String {
         let pairs = [
             ("scale_set", &self.scale_set),
             ("operation", &self.operation),
@@ -131,20 +140,61 @@ impl ActivityQuery {
             .map(|(k, v)| format!("{k}={}", percent_encode(v)))
             .collect();
         if query.is_empty() {
-            "/activity".into()
+            path.into()
         } else {
-            format!("/activity?{}", query.join("&"))
+            format!("{path}?{}", query.join("&"))
         }
+    }
+
+    /// Whether this is the newest page (no `before` cursor): the one that grows live.
+    pub fn is_newest(&self) -> bool {
+        self.before.is_empty()
     }
 }
 
-/// The log of one scale set.
-pub fn scale_set_href(name: &str) -> String {
-    ActivityQuery {
-        scale_set: name.into(),
-        ..ActivityQuery::default()
+/// Which log a page shows, and where: the fleet's (at `/activity`, filterable by scale
+/// set), or one scale set's (on a page of that set, fixed to it whatever the query says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityScope {
+    /// The page's path: the filter form and the paging links stay on it.
+    pub path: String,
+    /// The scale set the log is fixed to, if any.
+    pub scale_set: Option<String>,
+}
+
+impl ActivityScope {
+    /// Reads the filters from the page's query parameters. A log fixed to a scale set
+    /// leaves the query's `scale_set` out, so its links never carry it.
+    pub fn query(&self, get: impl Fn(&str) -> Option<String>) -> ActivityQuery {
+        let fixed = self.scale_set.is_some();
+        ActivityQuery::from_params(|k| {
+            if fixed && k == "scale_set" {
+                None
+            } else {
+                get(k)
+            }
+        })
     }
-    .href()
+
+    /// The filter to ask the log for: the query's, narrowed to the fixed scale set.
+    pub fn filter(&self, query: &ActivityQuery) -> Result<ActivityFilter, Vec<FieldError>> {
+        let mut filter = query.to_filter()?;
+        if let Some(name) = &self.scale_set {
+            filter.scale_set = Some(name.clone());
+        }
+        Ok(filter)
+    }
+
+    /// This page with `query`'s filters.
+    pub fn href(&self, query: &ActivityQuery) -> String {
+        query.href_at(&self.path)
+    }
+}
+
+/// `at` as a `datetime-local` value to the second (`2026-01-31T13:45:09`, UTC), the form
+/// the filters' time fields show and [`ActivityQuery::to_filter`] reads back.
+pub fn time_value(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// A `datetime-local` value (minutes or seconds), read as UTC; RFC 3339 is accepted too.
@@ -254,6 +304,59 @@ mod tests {
             q.with_before(Some(4)).href(),
             "/activity?scale_set=web%20a%26b&result=failed&before=4"
         );
-        assert_eq!(scale_set_href("web"), "/activity?scale_set=web");
+        assert!(q.with_before(None).is_newest());
+        assert!(!q.is_newest());
+    }
+
+    #[test]
+    fn times_round_trip_through_the_query() {
+        let at = DateTime::parse_from_rfc3339("2026-01-31T13:45:09Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(time_value(&at), "2026-01-31T13:45:09");
+        let q = query(&[("since", &time_value(&at))]);
+        assert_eq!(q.to_filter().unwrap().since, Some(at));
+    }
+
+    #[test]
+    fn the_fleets_log_filters_by_the_querys_scale_set() {
+        let scope = ActivityScope {
+            path: ACTIVITY_PATH.into(),
+            scale_set: None,
+        };
+        let params = |k: &str| match k {
+            "scale_set" => Some("api".to_string()),
+            "before" => Some("7".to_string()),
+            _ => None,
+        };
+        let q = scope.query(params);
+        assert_eq!(scope.filter(&q).unwrap().scale_set.as_deref(), Some("api"));
+        assert_eq!(scope.href(&q), "/activity?scale_set=api&before=7");
+    }
+
+    #[test]
+    fn a_scale_sets_log_is_fixed_to_it_and_stays_on_its_page() {
+        let scope = ActivityScope {
+            path: "/scale-sets/web/activity".into(),
+            scale_set: Some("web".into()),
+        };
+        let q = scope.query(|k| match k {
+            "scale_set" => Some("api".to_string()),
+            "result" => Some("failed".to_string()),
+            _ => None,
+        });
+        assert_eq!(q.scale_set, "");
+        let filter = scope.filter(&q).unwrap();
+        assert_eq!(filter.scale_set.as_deref(), Some("web"));
+        assert_eq!(filter.result, Some(ActivityResult::Failed));
+        assert_eq!(
+            scope.href(&q.with_before(Some(12))),
+            "/scale-sets/web/activity?result=failed&before=12"
+        );
+        assert_eq!(
+            scope.href(&ActivityQuery::default()),
+            "/scale-sets/web/activity"
+        );
+        assert!(scope.filter(&query(&[("limit", "0")])).is_err());
     }
 }

@@ -9,7 +9,7 @@ use crate::pages::activity::ActivityPage;
 use crate::pages::new_scale_set::NewScaleSet;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
-use crate::pages::scale_set::ScaleSetPage;
+use crate::pages::scale_set::{ScaleSetPage, Tab};
 use crate::pages::scale_sets::ScaleSetList;
 
 /// The portal: header, side navigation and the routed page.
@@ -45,7 +45,22 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/scale-sets/new") view=NewScaleSet />
                         <Route
                             path=path!("/scale-sets/:name")
-                            view=ScaleSetPage
+                            view=|| view! { <ScaleSetPage tab=Tab::Overview /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/scale-sets/:name/instances")
+                            view=|| view! { <ScaleSetPage tab=Tab::Instances /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/scale-sets/:name/activity")
+                            view=|| view! { <ScaleSetPage tab=Tab::Activity /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/scale-sets/:name/settings")
+                            view=|| view! { <ScaleSetPage tab=Tab::Settings /> }
                             ssr=SsrMode::Async
                         />
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />

@@ -9,26 +9,33 @@
 //! - [`pages`] — one routed page per file; [`components`] — one component per file;
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
-//! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`] — plain
-//!   view logic with plain tests;
+//! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`],
+//!   [`instance_query`], [`table_sort`], [`placement_grid`] — plain view logic with plain
+//!   tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page.
 //!
 //! The `hydrate` build depends on no server crate: server-only code sits behind
 //! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies.
 #![forbid(unsafe_code)]
+// Leptos views are deeply nested types; the scale set page's tabs exceed the default.
+#![recursion_limit = "256"]
 
 pub mod activity_query;
 pub mod api;
 mod app;
 pub mod components;
 pub mod format;
+pub mod instance_query;
 pub mod live;
 pub mod pages;
+pub mod placement_grid;
 pub mod scale_set_query;
 mod shell;
 pub mod status;
 pub mod summary;
+pub mod table_sort;
+pub mod theme;
 pub mod wizard;
 
 pub use app::App;

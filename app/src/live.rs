@@ -5,6 +5,9 @@
 //! missed) triggers a refetch too. `EventSource` reconnects by itself after a server
 //! restart, and the `ready` event it then receives also triggers a refetch.
 //!
+//! A page listens to the events that change what it shows: state changes ([`EVENTS`]),
+//! new activity entries ([`ACTIVITY_EVENTS`]) or both ([`EVENTS_WITH_ACTIVITY`]).
+//!
 //! On the server this does nothing: effects run only in the browser.
 
 use flotilla_domain::url::percent_encode;
@@ -21,6 +24,20 @@ pub const EVENTS: &[&str] = &[
     "instance_removed",
 ];
 
+/// The events after which an activity log re-reads its newest entries.
+pub const ACTIVITY_EVENTS: &[&str] = &["ready", "lagged", "activity"];
+
+/// [`EVENTS`] and [`ACTIVITY_EVENTS`]: for a page that shows states and the log's figures.
+pub const EVENTS_WITH_ACTIVITY: &[&str] = &[
+    "ready",
+    "lagged",
+    "scale_set_changed",
+    "scale_set_removed",
+    "instance_changed",
+    "instance_removed",
+    "activity",
+];
+
 /// How long a refetch waits for more events.
 pub const DEBOUNCE_MS: u64 = 300;
 
@@ -32,16 +49,26 @@ pub fn events_url(scale_set: Option<&str>) -> String {
     }
 }
 
-/// Calls `refetch` (debounced) whenever the stream at `url()` says something changed, for
-/// as long as the calling component lives; a new URL opens a new stream.
+/// Calls `refetch` (debounced) whenever the stream at `url()` says a scale set or an
+/// instance changed ([`EVENTS`]), for as long as the calling component lives; a new URL
+/// opens a new stream.
 pub fn use_live_updates(
     url: impl Fn() -> String + Send + Sync + 'static,
     refetch: impl Fn() + Clone + Send + Sync + 'static,
 ) {
+    use_live_events(url, EVENTS, refetch);
+}
+
+/// As [`use_live_updates`], after any of the events named in `kinds`.
+pub fn use_live_events(
+    url: impl Fn() -> String + Send + Sync + 'static,
+    kinds: &'static [&'static str],
+    refetch: impl Fn() + Clone + Send + Sync + 'static,
+) {
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| browser::subscribe(url(), refetch.clone()));
+    Effect::new(move |_| browser::subscribe(url(), kinds, refetch.clone()));
     #[cfg(not(feature = "hydrate"))]
-    let _ = (url, refetch);
+    let _ = (url, kinds, refetch);
 }
 
 #[cfg(feature = "hydrate")]
@@ -56,11 +83,11 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{Event, EventSource};
 
-    use super::{DEBOUNCE_MS, EVENTS};
+    use super::DEBOUNCE_MS;
 
-    /// Opens the stream and closes it when the current owner (the effect's run) is cleaned
-    /// up.
-    pub(super) fn subscribe(url: String, refetch: impl Fn() + Clone + 'static) {
+    /// Opens the stream, listening to `kinds`, and closes it when the current owner (the
+    /// effect's run) is cleaned up.
+    pub(super) fn subscribe(url: String, kinds: &[&str], refetch: impl Fn() + Clone + 'static) {
         let source = match EventSource::new(&url) {
             Ok(source) => source,
             Err(e) => {
@@ -83,7 +110,7 @@ mod browser {
                 Duration::from_millis(DEBOUNCE_MS),
             );
         });
-        for kind in EVENTS {
+        for kind in kinds {
             let _ =
                 source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
         }
@@ -118,5 +145,23 @@ mod tests {
             assert!(EVENTS.contains(&kind), "{kind}");
         }
         assert!(!EVENTS.contains(&"activity"));
+    }
+
+    #[test]
+    fn activity_logs_hear_new_entries_and_reconnects() {
+        for kind in ["activity", "ready", "lagged"] {
+            assert!(ACTIVITY_EVENTS.contains(&kind), "{kind}");
+        }
+        assert!(!ACTIVITY_EVENTS.contains(&"instance_changed"));
+    }
+
+    #[test]
+    fn events_with_activity_are_both_lists() {
+        let mut both: Vec<&str> = EVENTS.iter().chain(ACTIVITY_EVENTS).copied().collect();
+        both.sort();
+        both.dedup();
+        let mut listed = EVENTS_WITH_ACTIVITY.to_vec();
+        listed.sort();
+        assert_eq!(listed, both);
     }
 }

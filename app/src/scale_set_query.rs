@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use flotilla_domain::url::percent_encode;
 
+use crate::table_sort::{self, Column, Sort};
+
 /// The columns the list sorts by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SortKey {
@@ -18,8 +20,8 @@ pub enum SortKey {
     Created,
 }
 
-impl SortKey {
-    pub const ALL: [SortKey; 5] = [
+impl Column for SortKey {
+    const ALL: &'static [Self] = &[
         Self::Name,
         Self::Instances,
         Self::Zones,
@@ -27,6 +29,13 @@ impl SortKey {
         Self::Created,
     ];
 
+    fn as_str(self) -> &'static str {
+        SortKey::as_str(self)
+    }
+}
+
+impl SortKey {
+    /// The column's name in the URL.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Name => "name",
@@ -35,10 +44,6 @@ impl SortKey {
             Self::ModelVersion => "model",
             Self::Created => "created",
         }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -65,12 +70,18 @@ pub struct ListQuery {
 
 impl ListQuery {
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let Sort { key, descending } = Sort::from_params(&get);
         Self {
             filter: get("q").map(|q| q.trim().to_string()).unwrap_or_default(),
-            sort: get("sort")
-                .and_then(|s| SortKey::parse(&s))
-                .unwrap_or_default(),
-            descending: get("dir").as_deref() == Some("desc"),
+            sort: key,
+            descending,
+        }
+    }
+
+    fn order(&self) -> Sort<SortKey> {
+        Sort {
+            key: self.sort,
+            descending: self.descending,
         }
     }
 
@@ -90,12 +101,9 @@ impl ListQuery {
                 SortKey::ModelVersion => a.model_version.cmp(&b.model_version),
                 SortKey::Created => a.created_at.cmp(&b.created_at),
             };
-            let order = if self.descending {
-                order.reverse()
-            } else {
-                order
-            };
-            order.then_with(|| a.name.cmp(&b.name))
+            self.order()
+                .directed(order)
+                .then_with(|| a.name.cmp(&b.name))
         });
         rows.into_iter().map(|(_, row)| row).collect()
     }
@@ -103,39 +111,25 @@ impl ListQuery {
     /// The link of a column header: sorts by `key`, or reverses the order if the list is
     /// already sorted by it; keeps the filter.
     pub fn sort_href(&self, key: SortKey) -> String {
-        ListQuery {
-            sort: key,
-            descending: self.sort == key && !self.descending,
-            ..self.clone()
-        }
-        .href()
+        self.href_with(self.order().toggled(key))
     }
 
     /// `aria-sort` of a column header.
     pub fn aria_sort(&self, key: SortKey) -> &'static str {
-        match (self.sort == key, self.descending) {
-            (false, _) => "none",
-            (true, false) => "ascending",
-            (true, true) => "descending",
-        }
+        self.order().aria(key)
     }
 
     pub fn href(&self) -> String {
+        self.href_with(self.order())
+    }
+
+    fn href_with(&self, order: Sort<SortKey>) -> String {
         let mut pairs = Vec::new();
         if !self.filter.is_empty() {
             pairs.push(format!("q={}", percent_encode(&self.filter)));
         }
-        if self.sort != SortKey::Name || self.descending {
-            pairs.push(format!("sort={}", self.sort.as_str()));
-        }
-        if self.descending {
-            pairs.push("dir=desc".into());
-        }
-        if pairs.is_empty() {
-            "/scale-sets".into()
-        } else {
-            format!("/scale-sets?{}", pairs.join("&"))
-        }
+        pairs.extend(order.pairs());
+        table_sort::href("/scale-sets", &pairs)
     }
 }
 

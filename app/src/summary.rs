@@ -1,8 +1,13 @@
 //! What the portal's pages show, computed from the domain types: plain data that crosses
 //! the server-function boundary as JSON, and plain functions with plain tests.
 
-use flotilla_domain::{HealthState, Instance, PowerState, ScaleSet};
+use chrono::{DateTime, Utc};
+use flotilla_domain::{
+    ActivityFilter, ActivityResult, HealthState, Instance, PowerState, ScaleSet,
+};
 use serde::{Deserialize, Serialize};
+
+use crate::activity_query::{self, ActivityQuery};
 
 /// How many instances of a scale set are in each power and health state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,30 +28,88 @@ impl InstanceCounts {
         };
         Self {
             total: instances.len() as u32,
-            by_power: PowerState::ALL
-                .iter()
-                .map(|&s| (s, count(&|i| i.power_state == s)))
-                .filter(|&(_, n)| n > 0)
-                .collect(),
-            by_health: HealthState::ALL
-                .iter()
-                .map(|&s| (s, count(&|i| i.health_state == s)))
-                .filter(|&(_, n)| n > 0)
-                .collect(),
+            by_power: non_zero(PowerState::ALL, |s| count(&|i| i.power_state == s)),
+            by_health: non_zero(HealthState::ALL, |s| count(&|i| i.health_state == s)),
             latest_model: count(&|i| i.latest_model),
         }
     }
 
+    /// The counts of several scale sets added up, in the same state order.
+    pub fn sum<'a>(counts: impl IntoIterator<Item = &'a InstanceCounts>) -> Self {
+        counts.into_iter().fold(Self::default(), |sum, c| Self {
+            total: sum.total + c.total,
+            by_power: non_zero(PowerState::ALL, |s| {
+                count_in(&sum.by_power, s) + count_in(&c.by_power, s)
+            }),
+            by_health: non_zero(HealthState::ALL, |s| {
+                count_in(&sum.by_health, s) + count_in(&c.by_health, s)
+            }),
+            latest_model: sum.latest_model + c.latest_model,
+        })
+    }
+
     pub fn power(&self, state: PowerState) -> u32 {
-        self.by_power
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |&(_, n)| n)
+        count_in(&self.by_power, state)
+    }
+
+    pub fn health(&self, state: HealthState) -> u32 {
+        count_in(&self.by_health, state)
     }
 
     pub fn running(&self) -> u32 {
         self.power(PowerState::Running)
     }
+
+    /// The non-zero counts by power or by health state, each state as the API spells it.
+    pub fn breakdown(&self, by: Breakdown) -> Vec<(&'static str, u32)> {
+        match by {
+            Breakdown::Power => self
+                .by_power
+                .iter()
+                .map(|&(s, n)| (s.as_str(), n))
+                .collect(),
+            Breakdown::Health => self
+                .by_health
+                .iter()
+                .map(|&(s, n)| (s.as_str(), n))
+                .collect(),
+        }
+    }
+}
+
+/// Which of an instance's states a summary counts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Breakdown {
+    #[default]
+    Power,
+    Health,
+}
+
+impl Breakdown {
+    /// `power` or `health`, for data attributes and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Power => "power",
+            Self::Health => "health",
+        }
+    }
+}
+
+/// `(state, count)` for each state of `order` whose count is not zero, in that order.
+fn non_zero<S: Copy>(order: &[S], count: impl Fn(S) -> u32) -> Vec<(S, u32)> {
+    order
+        .iter()
+        .map(|&s| (s, count(s)))
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// The count of `state` in a list of non-zero counts.
+fn count_in<S: PartialEq>(counts: &[(S, u32)], state: S) -> u32 {
+    counts
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map_or(0, |&(_, n)| n)
 }
 
 /// One row of the scale-set list and one card of the overview.
@@ -69,43 +132,110 @@ impl ScaleSetSummary {
     }
 }
 
-/// A scale set's page: the set and its instances in ordinal order.
+/// A scale set's page: the set and its instances in ordinal order, as read at `read_at`
+/// (the instants ages are counted to, the same on the server and in the browser).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSetDetail {
     pub scale_set: ScaleSet,
     pub instances: Vec<Instance>,
     pub counts: InstanceCounts,
+    pub read_at: DateTime<Utc>,
 }
 
 impl ScaleSetDetail {
-    pub fn new(scale_set: ScaleSet, mut instances: Vec<Instance>) -> Self {
+    pub fn new(scale_set: ScaleSet, mut instances: Vec<Instance>, read_at: DateTime<Utc>) -> Self {
         instances.sort_by_key(|i| i.ordinal);
         let counts = InstanceCounts::of(&instances);
         Self {
             scale_set,
             instances,
             counts,
+            read_at,
         }
     }
 }
 
 /// The fleet at a glance: totals over every scale set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetTotals {
     pub scale_sets: u32,
-    pub instances: u32,
-    pub running: u32,
+    /// Instances asked for: the scale sets' capacities added up.
     pub desired: u32,
+    /// Every instance, by power and by health state.
+    pub instances: InstanceCounts,
 }
 
 impl FleetTotals {
     pub fn of(summaries: &[ScaleSetSummary]) -> Self {
-        summaries.iter().fold(Self::default(), |t, s| Self {
-            scale_sets: t.scale_sets + 1,
-            instances: t.instances + s.instances.total,
-            running: t.running + s.instances.running(),
-            desired: t.desired + s.scale_set.spec.capacity,
-        })
+        Self {
+            scale_sets: summaries.len() as u32,
+            desired: summaries.iter().map(|s| s.scale_set.spec.capacity).sum(),
+            instances: InstanceCounts::sum(summaries.iter().map(|s| &s.instances)),
+        }
+    }
+
+    pub fn running(&self) -> u32 {
+        self.instances.running()
+    }
+}
+
+/// Failed operations in the activity log since a point in time: the overview's "failed in
+/// the last hour".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentFailures {
+    pub since: DateTime<Utc>,
+    /// How many, counted up to [`RecentFailures::MAX`].
+    pub count: u32,
+}
+
+impl RecentFailures {
+    /// How far back the overview looks.
+    pub const WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+    /// Counting stops here: the most entries the log answers at once.
+    pub const MAX: u32 = 1000;
+
+    /// The start of the window ending at `now`, in whole seconds so that the activity
+    /// log's filter (which is typed to the second) finds exactly the entries counted.
+    pub fn since(now: DateTime<Utc>) -> DateTime<Utc> {
+        let since = now - Self::WINDOW;
+        since - chrono::TimeDelta::nanoseconds(i64::from(since.timestamp_subsec_nanos()))
+    }
+
+    /// The activity log's filter for the failures since `since`.
+    pub fn filter(since: DateTime<Utc>) -> ActivityFilter {
+        ActivityFilter {
+            result: Some(ActivityResult::Failed),
+            since: Some(since),
+            limit: Self::MAX,
+            ..ActivityFilter::default()
+        }
+    }
+
+    /// The failures since `since`, of which the log found `found`.
+    pub fn new(since: DateTime<Utc>, found: usize) -> Self {
+        Self {
+            since,
+            count: u32::try_from(found).unwrap_or(u32::MAX).min(Self::MAX),
+        }
+    }
+
+    /// `3`, or `1000+` when counting stopped.
+    pub fn label(&self) -> String {
+        if self.count >= Self::MAX {
+            format!("{}+", Self::MAX)
+        } else {
+            self.count.to_string()
+        }
+    }
+
+    /// The activity log showing these failures.
+    pub fn href(&self) -> String {
+        ActivityQuery {
+            result: ActivityResult::Failed.as_str().into(),
+            since: activity_query::time_value(&self.since),
+            ..ActivityQuery::default()
+        }
+        .href()
     }
 }
 
@@ -113,30 +243,15 @@ impl FleetTotals {
 mod tests {
     use super::*;
     use chrono::DateTime;
-    use flotilla_domain::{DesiredPower, ProvisioningState, ScaleSetSpec, ScaleSetState};
+    use flotilla_domain::instance::fixtures;
+    use flotilla_domain::{DesiredPower, ScaleSetSpec, ScaleSetState};
 
     fn instance(ordinal: u64, power: PowerState, health: HealthState, latest: bool) -> Instance {
-        Instance {
-            id: format!("web_{ordinal}"),
-            scale_set: "web".into(),
-            ordinal,
-            zone: "1".into(),
-            fault_domain: 0,
-            model_version: 1,
-            latest_model: latest,
-            provisioning_state: ProvisioningState::Succeeded,
-            power_state: power,
-            health_state: health,
-            desired_power: DesiredPower::Running,
-            pending: None,
-            protect_from_scale_in: false,
-            protect_from_scale_set_actions: false,
-            address: None,
-            last_error: None,
-            created_at: DateTime::UNIX_EPOCH,
-            updated_at: DateTime::UNIX_EPOCH,
-            generation: 1,
-        }
+        let mut i =
+            fixtures::instance("web", ordinal, "1", 0).powered(DesiredPower::Running, power);
+        i.health_state = health;
+        i.latest_model = latest;
+        i
     }
 
     fn set(capacity: u32) -> ScaleSet {
@@ -189,6 +304,7 @@ mod tests {
                 instance(7, PowerState::Running, HealthState::Healthy, true),
                 instance(3, PowerState::Starting, HealthState::Initializing, true),
             ],
+            DateTime::UNIX_EPOCH,
         );
         let ids: Vec<_> = detail.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["web_3", "web_7"]);
@@ -204,18 +320,67 @@ mod tests {
         let b = ScaleSetSummary::new(
             set(2),
             &[
-                instance(0, PowerState::Running, HealthState::Healthy, true),
-                instance(1, PowerState::Starting, HealthState::Initializing, true),
+                instance(0, PowerState::Running, HealthState::Unhealthy, true),
+                instance(1, PowerState::Starting, HealthState::Initializing, false),
             ],
         );
+        let totals = FleetTotals::of(&[a, b]);
+        assert_eq!(totals.scale_sets, 2);
+        assert_eq!(totals.desired, 5);
+        assert_eq!(totals.running(), 2);
         assert_eq!(
-            FleetTotals::of(&[a, b]),
-            FleetTotals {
-                scale_sets: 2,
-                instances: 3,
-                running: 2,
-                desired: 5
+            totals.instances,
+            InstanceCounts {
+                total: 3,
+                by_power: vec![(PowerState::Starting, 1), (PowerState::Running, 2)],
+                by_health: vec![
+                    (HealthState::Initializing, 1),
+                    (HealthState::Healthy, 1),
+                    (HealthState::Unhealthy, 1)
+                ],
+                latest_model: 2,
             }
         );
+        assert_eq!(totals.instances.health(HealthState::Unknown), 0);
+        assert_eq!(FleetTotals::of(&[]), FleetTotals::default());
+    }
+
+    #[test]
+    fn breakdowns_name_the_states_as_the_api_does() {
+        let counts = InstanceCounts::of(&[
+            instance(0, PowerState::Stopped, HealthState::Unknown, true),
+            instance(1, PowerState::Running, HealthState::Healthy, true),
+            instance(2, PowerState::Running, HealthState::Healthy, true),
+        ]);
+        assert_eq!(
+            counts.breakdown(Breakdown::Power),
+            [("running", 2), ("stopped", 1)]
+        );
+        assert_eq!(
+            counts.breakdown(Breakdown::Health),
+            [("healthy", 2), ("unknown", 1)]
+        );
+    }
+
+    #[test]
+    fn recent_failures_are_the_last_hour_to_the_second() {
+        let now = DateTime::parse_from_rfc3339("2026-01-31T13:45:09.750Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let since = RecentFailures::since(now);
+        assert_eq!(since.to_rfc3339(), "2026-01-31T12:45:09+00:00");
+        let filter = RecentFailures::filter(since);
+        assert_eq!(filter.result, Some(ActivityResult::Failed));
+        assert_eq!(filter.since, Some(since));
+        assert_eq!(filter.limit, RecentFailures::MAX);
+
+        let failures = RecentFailures::new(since, 3);
+        assert_eq!(failures.label(), "3");
+        assert_eq!(
+            failures.href(),
+            "/activity?result=failed&since=2026-01-31T12%3A45%3A09"
+        );
+        assert_eq!(RecentFailures::new(since, 1000).label(), "1000+");
+        assert_eq!(RecentFailures::new(since, 5000).count, RecentFailures::MAX);
     }
 }

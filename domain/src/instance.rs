@@ -301,8 +301,9 @@ impl Instance {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Instances for tests, here and in the crates above (feature `fixtures`).
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
 
     /// A running, healthy, succeeded instance; adjust with the builder methods.

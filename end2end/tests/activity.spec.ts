@@ -37,11 +37,11 @@ async function exerciseActivityLog(page: Page, js: boolean) {
   await expect(page.locator(`tbody tr[data-scale-set="${a}"]`).first()).toBeVisible();
 
   // By scale set, through the form.
-  await page.getByLabel('Scale set').selectOption(b);
+  await page.getByLabel('Scale set', { exact: true }).selectOption(b);
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await expect(page).toHaveURL(new RegExp(`[?&]scale_set=${b}(&|$)`));
   await expectEveryRow(page, 'data-scale-set', b);
-  await expect(page.getByLabel('Scale set')).toHaveValue(b);
+  await expect(page.getByLabel('Scale set', { exact: true })).toHaveValue(b);
 
   // And by result.
   await page.getByLabel('Result').selectOption('succeeded');
@@ -74,10 +74,23 @@ async function exerciseActivityLog(page: Page, js: boolean) {
   await expect(page.getByLabel('Since (UTC)')).toHaveAttribute('aria-invalid', 'true');
   await expect(page.locator('[data-state="invalid-filter"]')).toBeVisible();
 
-  // A scale set's page links to its log.
+  // A scale set's Activity tab: the log fixed to that set, without a scale set field;
+  // its filters and pages stay on the tab.
   await page.goto(`/scale-sets/${a}`);
-  await page.locator('[data-link="activity"]').click();
-  await expect(page).toHaveURL(new RegExp(`/activity\\?scale_set=${a}$`));
+  await page.locator('[data-tab="activity"]').click();
+  await expect(page).toHaveURL(new RegExp(`/scale-sets/${a}/activity$`));
+  await expectEveryRow(page, 'data-scale-set', a);
+  await expect(page.locator('#filter-scale-set')).toHaveCount(0);
+  await page.goto(`/scale-sets/${a}/activity?limit=1&scale_set=${b}`);
+  if (js) await waitForHydration(page);
+  await expectEveryRow(page, 'data-scale-set', a);
+  await page.getByRole('link', { name: 'Older →' }).click();
+  await expect(page).toHaveURL(new RegExp(`/scale-sets/${a}/activity\\?before=\\d+&limit=1$`));
+  await expectEveryRow(page, 'data-scale-set', a);
+  await page.getByLabel('Result').selectOption('succeeded');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page).toHaveURL(new RegExp(`/scale-sets/${a}/activity\\?.*result=succeeded`));
+  await expectEveryRow(page, 'data-result', 'succeeded');
   await expectEveryRow(page, 'data-scale-set', a);
 }
 

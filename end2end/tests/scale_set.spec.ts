@@ -1,8 +1,10 @@
 import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
 import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
 
-// The scale set page changes things: its capacity form (with and without JavaScript), the
-// instance actions, and live updates over Server-Sent Events (no reload).
+// A scale set's page, tab by tab: Overview (capacity form with and without JavaScript, the
+// zones × fault domains grid, live updates over Server-Sent Events without a reload),
+// Instances (sort, filter, select, act, progress), Settings (JSON, export, typed-name
+// delete).
 
 const SET = 'e2e-scale';
 const SPEC = {
@@ -12,7 +14,9 @@ const SPEC = {
   zones: ['1', '2', '3'],
 };
 
-const rows = (page: Page) => page.getByRole('table', { name: 'Instances' }).locator('tbody tr');
+const rows = (page: Page) => page.getByRole('table', { name: 'Instances', exact: true }).locator('tbody tr');
+const squares = (page: Page) => page.getByRole('table', { name: 'Instances by zone and fault domain' }).locator('a.square');
+const sentAction = (page: Page) => page.waitForResponse((r) => r.url().includes('/_fn/instances-action'));
 
 /** Sets the capacity through the form and waits for the server function's answer. */
 async function submitCapacity(page: Page, value: string) {
@@ -22,15 +26,26 @@ async function submitCapacity(page: Page, value: string) {
   return answer;
 }
 
-/** Waits until the page shows `n` instances, all running, without being reloaded. */
+/** Waits until the overview shows `n` instances, all running, without being reloaded. */
 async function expectRunning(page: Page, n: number) {
   await expect(page.locator('[data-fact="capacity"]')).toHaveText(String(n));
-  await expect(rows(page)).toHaveCount(n, { timeout: 60_000 });
   await expect(page.locator('[data-fact="running"]')).toHaveText(`${n} of ${n}`, { timeout: 60_000 });
-  for (const row of await rows(page).all()) {
-    await expect(row.locator('[data-cell="power"]')).toHaveText('running');
+  await expect(squares(page)).toHaveCount(n, { timeout: 60_000 });
+  // Running (health stays "initializing" until probes are configured).
+  for (const square of await squares(page).all()) {
+    await expect(square).toHaveAttribute('data-state', /running|healthy|initializing/);
   }
 }
+
+/** Ticks the rows of `ids` (and only them). */
+async function select(page: Page, ids: string[]) {
+  for (const row of await rows(page).all()) {
+    const id = await row.getAttribute('data-instance');
+    await row.getByRole('checkbox').setChecked(ids.includes(id!));
+  }
+}
+
+const idOf = async (page: Page, n: number) => (await rows(page).nth(n).getAttribute('data-instance'))!;
 
 test.describe('a scale set page', () => {
   test.describe.configure({ mode: 'serial' });
@@ -50,28 +65,34 @@ test.describe('a scale set page', () => {
 
   test.afterAll(async () => {
     if (!api) return;
-    const deleted = await api.delete(`/api/v1/scale-sets/${SET}`);
-    expect(deleted.ok(), await deleted.text()).toBe(true);
+    await removeSet(api, SET);
     await api.dispose();
   });
 
-  test('scales, acts on an instance and updates live, without reloading', async ({ page }, testInfo) => {
+  test('the overview scales and updates live, without reloading', async ({ page }, testInfo) => {
     test.setTimeout(180_000);
     const errors = watchErrors(page);
     await page.goto(`/scale-sets/${SET}`);
     await waitForHydration(page);
+    await expect(page.getByRole('navigation', { name: 'Scale set sections' }).getByRole('link', { name: 'Overview' }))
+      .toHaveAttribute('aria-current', 'page');
+    await expect(page.getByRole('navigation', { name: 'Breadcrumbs' })).toContainText('Scale sets');
     await expectRunning(page, 3);
+    // One row per zone; three instances spread one per zone.
+    const grid = page.getByRole('table', { name: 'Instances by zone and fault domain' });
+    await expect(grid.locator('tbody tr')).toHaveCount(3);
+    for (const zone of ['1', '2', '3']) {
+      await expect(grid.locator(`tr[data-zone="${zone}"] a.square`)).toHaveCount(1);
+    }
     // A navigation or a reload would drop this marker.
     await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
     const stillSamePage = () =>
       page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload === true);
 
-    // 3 → 5: the new instances appear and become running through the event stream.
+    // 3 → 5 → 2: instances appear, become running, and go, through the event stream.
     expect((await submitCapacity(page, '5')).status()).toBe(200);
     await expectRunning(page, 5);
-    await page.screenshot({ path: testInfo.outputPath('scaled-to-5.png'), fullPage: true });
-
-    // 5 → 2: the removed instances disappear.
+    await page.screenshot({ path: testInfo.outputPath('overview-5.png'), fullPage: true });
     expect((await submitCapacity(page, '2')).status()).toBe(200);
     await expectRunning(page, 2);
 
@@ -79,52 +100,6 @@ test.describe('a scale set page', () => {
     await page.getByRole('button', { name: 'Increase capacity by one' }).click();
     await expectRunning(page, 3);
     await page.getByRole('button', { name: 'Decrease capacity by one' }).click();
-    await expectRunning(page, 2);
-
-    // Restart one instance: the row shows the pending state, then running again.
-    const row = rows(page).first();
-    const id = (await row.getByRole('rowheader').textContent())!.trim();
-    const restarted = page.waitForResponse((r) => r.url().includes('/_fn/instance-action'));
-    await row.getByRole('button', { name: 'Restart', exact: true }).click();
-    const answer = await restarted;
-    expect(answer.status()).toBe(200);
-    expect((await answer.json()).provisioning_state).toBe('updating');
-    const same = page.locator(`tr[data-instance="${id}"]`);
-    await expect(same.locator('[data-cell="provisioning"]')).toHaveText('succeeded', { timeout: 60_000 });
-    await expect(same.locator('[data-cell="power"]')).toHaveText('running');
-
-    // A refused action: restarting a stopped instance answers 409 and says why, in the row.
-    await same.getByRole('button', { name: 'Stop', exact: true }).click();
-    await expect(same.locator('[data-cell="power"]')).toHaveText('stopped', { timeout: 60_000 });
-    const refused = page.waitForResponse((r) => r.url().includes('/_fn/instance-action'));
-    await same.getByRole('button', { name: 'Restart', exact: true }).click();
-    expect((await refused).status()).toBe(409);
-    await expect(same.getByRole('alert')).not.toBeEmpty();
-    await page.screenshot({ path: testInfo.outputPath('refused-restart.png'), fullPage: true });
-    await same.getByRole('button', { name: 'Start', exact: true }).click();
-    await expect(same.locator('[data-cell="power"]')).toHaveText('running', { timeout: 60_000 });
-
-    // Reimage and delete ask first: a disclosure holds the confirming button.
-    await same.getByText('Reimage…').click();
-    const reimaged = page.waitForResponse((r) => r.url().includes('/_fn/instance-action'));
-    await same.getByRole('button', { name: `Reimage ${id}` }).click();
-    expect((await (await reimaged).json()).provisioning_state).toBe('updating');
-    // Once sent, the confirmation closes.
-    await expect(same.locator('details[data-confirm="reimage"]')).not.toHaveAttribute('open', '');
-    await expect(same.locator('[data-cell="provisioning"]')).toHaveText('succeeded', { timeout: 60_000 });
-
-    const doomed = (await rows(page).last().getByRole('rowheader').textContent())!.trim();
-    const last = page.locator(`tr[data-instance="${doomed}"]`);
-    await last.getByText('Delete…').click();
-    // Live updates change rows in place: an open confirmation stays open meanwhile.
-    await page.getByRole('button', { name: 'Increase capacity by one' }).click();
-    await expectRunning(page, 3);
-    await expect(last.locator('details[data-confirm="delete"]')).toHaveAttribute('open', '');
-    const deleted = page.waitForResponse((r) => r.url().includes('/_fn/instance-action'));
-    await last.getByRole('button', { name: `Delete ${doomed}` }).click();
-    expect((await (await deleted).json()).provisioning_state).toBe('deleting');
-    // The instance goes, and the capacity with it (as in Azure).
-    await expect(last).toHaveCount(0, { timeout: 60_000 });
     await expectRunning(page, 2);
 
     // Bad input: the server's message next to the field, which keeps what was typed.
@@ -139,59 +114,194 @@ test.describe('a scale set page', () => {
     await expect(field).toHaveValue('lots');
     await page.screenshot({ path: testInfo.outputPath('invalid-capacity.png'), fullPage: true });
     // The page stays usable: a good value clears the message.
-    await submitCapacity(page, '2');
+    await submitCapacity(page, '3');
     await expect(message).toBeEmpty();
     await expect(field).not.toHaveAttribute('aria-invalid', 'true');
-    await expectRunning(page, 2);
+    await expectRunning(page, 3);
 
     expect(await stillSamePage()).toBe(true);
     expect(errors).toEqual([]);
   });
 
-  test('the overview follows the fleet live', async ({ page }) => {
-    await page.goto('/');
+  test('the instances tab sorts, filters, selects and acts with progress', async ({ page }, testInfo) => {
+    test.setTimeout(180_000);
+    const errors = watchErrors(page);
+    await page.goto(`/scale-sets/${SET}`);
     await waitForHydration(page);
-    const card = page.locator(`article[data-scale-set="${SET}"]`);
-    await expect(card).toContainText('2 instances');
-    const patched = await api.put(`/api/v1/scale-sets/${SET}/capacity`, { data: { capacity: 3 } });
-    expect(patched.ok(), await patched.text()).toBe(true);
-    await expect(card).toContainText('3 instances', { timeout: 60_000 });
+    // Client-side navigation between tabs.
+    await page.getByRole('navigation', { name: 'Scale set sections' }).getByRole('link', { name: 'Instances' }).click();
+    await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}/instances$`));
+    await expect(rows(page)).toHaveCount(3);
+    const ids = await Promise.all([0, 1, 2].map((n) => idOf(page, n)));
+
+    // Sorting by a column header reverses on a second click.
+    const idHeader = page.getByRole('columnheader', { name: 'ID' });
+    await idHeader.getByRole('link').click();
+    await expect(idHeader).toHaveAttribute('aria-sort', 'descending');
+    await expect(rows(page).first()).toHaveAttribute('data-instance', ids[2]);
+    await idHeader.getByRole('link').click();
+    await expect(idHeader).toHaveAttribute('aria-sort', 'ascending');
+    await expect(rows(page).first()).toHaveAttribute('data-instance', ids[0]);
+
+    // Filtering: a GET form; the order is kept in the address.
+    await page.getByLabel('ID or address').fill(ids[1]);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect(page).toHaveURL(new RegExp(`q=${ids[1]}`));
+    await expect(rows(page)).toHaveCount(1);
+    await page.getByRole('link', { name: 'Clear' }).click();
+    await expect(rows(page)).toHaveCount(3);
+
+    // Nothing selected: the actions are disabled.
+    const toolbar = page.getByRole('group', { name: 'Actions on the selected instances' });
+    await expect(toolbar.getByRole('button', { name: 'Restart', exact: true })).toBeDisabled();
+
+    // Restart one: the answer shows the pending state at once, a progress bar follows it.
+    await select(page, [ids[0]]);
+    await expect(toolbar).toContainText('1 selected');
+    const restarted = sentAction(page);
+    await toolbar.getByRole('button', { name: 'Restart', exact: true }).click();
+    const answer = await restarted;
+    expect(answer.status()).toBe(200);
+    expect((await answer.json()).updated[0].provisioning_state).toBe('updating');
+    const progress = page.locator('p.progress');
+    await expect(progress).toContainText('restart requested for 1 instance');
+    await expect(progress).toHaveAttribute('data-progress', '1/1', { timeout: 60_000 });
+    const first = page.locator(`tr[data-instance="${ids[0]}"]`);
+    await expect(first.locator('[data-cell="provisioning"]')).toHaveText('succeeded');
+    await expect(first.locator('[data-cell="power"]')).toHaveText('running');
+
+    // Stop it, then ask to restart it with another: the stopped one is refused, with why.
+    await select(page, [ids[0]]);
+    await toolbar.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expect(first.locator('[data-cell="power"]')).toHaveText('stopped', { timeout: 60_000 });
+    await select(page, [ids[0], ids[1]]);
+    await expect(toolbar).toContainText('2 selected');
+    const mixed = sentAction(page);
+    await toolbar.getByRole('button', { name: 'Restart', exact: true }).click();
+    const mixedBody = await (await mixed).json();
+    expect(mixedBody.updated.map((i: { id: string }) => i.id)).toEqual([ids[1]]);
+    await expect(page.locator('[data-error="instances-action"]')).toContainText(`${ids[0]}:`);
+    await page.screenshot({ path: testInfo.outputPath('instances-refused.png'), fullPage: true });
+    await select(page, [ids[0]]);
+    await toolbar.getByRole('button', { name: 'Start', exact: true }).click();
+    await expect(first.locator('[data-cell="power"]')).toHaveText('running', { timeout: 60_000 });
+
+    // Protection.
+    await select(page, [ids[2]]);
+    await toolbar.getByText('Protect…').click();
+    await toolbar.getByLabel('From scale-in').check();
+    await toolbar.getByRole('button', { name: 'Set protection' }).click();
+    await expect(page.locator(`tr[data-instance="${ids[2]}"] [data-cell="protection"]`)).toHaveText('scale-in');
+
+    // Reimage asks first; once sent the confirmation closes.
+    await select(page, [ids[1]]);
+    await toolbar.getByText('Reimage…').click();
+    await expect(toolbar.locator('details[data-confirm="reimage"]')).toContainText('Reimage 1 instance?');
+    const reimaged = sentAction(page);
+    await toolbar.getByRole('button', { name: 'Reimage', exact: true }).click();
+    expect((await (await reimaged).json()).updated[0].provisioning_state).toBe('updating');
+    await expect(toolbar.locator('details[data-confirm="reimage"]')).not.toHaveAttribute('open', '');
+    await expect(page.locator(`tr[data-instance="${ids[1]}"] [data-cell="provisioning"]`)).toHaveText('succeeded', {
+      timeout: 60_000,
+    });
+
+    // Select all, then delete two after a confirmation: they go, and the capacity with them.
+    await page.getByLabel('Select every instance shown').check();
+    await expect(toolbar).toContainText('3 selected');
+    await select(page, [ids[0], ids[1]]);
+    await toolbar.getByText('Delete…').click();
+    await expect(toolbar.locator('details[data-confirm="delete"]')).toContainText('Delete 2 instances?');
+    const deleted = sentAction(page);
+    await toolbar.getByRole('button', { name: 'Delete', exact: true }).click();
+    expect((await (await deleted).json()).updated.map((i: { provisioning_state: string }) => i.provisioning_state))
+      .toEqual(['deleting', 'deleting']);
+    await expect(progress).toContainText('delete requested for 2 instances');
+    await expect(rows(page)).toHaveCount(1, { timeout: 60_000 });
+    await expect(progress).toHaveAttribute('data-progress', '2/2');
+    await expect(toolbar).toContainText('0 selected');
+    await page.screenshot({ path: testInfo.outputPath('instances.png'), fullPage: true });
+    expect(errors).toEqual([]);
   });
 
   test.describe('without JavaScript', () => {
     test.use({ javaScriptEnabled: false });
 
-    test('the capacity form and the instance actions still work', async ({ page }, testInfo) => {
+    test('the capacity form, the filters and the instance actions still work', async ({ page }, testInfo) => {
       await page.goto(`/scale-sets/${SET}`);
       await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
-
-      await page.getByLabel('New capacity').fill('4');
+      await page.getByLabel('New capacity').fill('3');
       await page.getByRole('button', { name: 'Set capacity' }).click();
       // Back on the page (server functions strip a previous error, leaving a bare `?`).
       await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}\\??$`));
-      await expect(page.locator('[data-fact="capacity"]')).toHaveText('4');
-
-      await page.getByRole('button', { name: 'Decrease capacity by one' }).click();
-      await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}\\??$`));
       await expect(page.locator('[data-fact="capacity"]')).toHaveText('3');
+      await page.getByRole('button', { name: 'Decrease capacity by one' }).click();
+      await expect(page.locator('[data-fact="capacity"]')).toHaveText('2');
 
       // A refusal comes back in the page, next to the field, with what was typed.
       await page.getByLabel('New capacity').fill('-1');
       await page.getByRole('button', { name: 'Set capacity' }).click();
-      await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}\\?`));
       await expect(page.locator('[data-error="capacity"]')).toContainText('between 0 and 10000');
       await expect(page.getByLabel('New capacity')).toHaveValue('-1');
-      await expect(page.locator('[data-fact="capacity"]')).toHaveText('3');
-      await page.screenshot({ path: testInfo.outputPath('capacity-no-js.png'), fullPage: true });
+      await expect(page.locator('[data-fact="capacity"]')).toHaveText('2');
+      await page.screenshot({ path: testInfo.outputPath('overview-no-js.png'), fullPage: true });
 
-      // Instance actions are forms too: restart comes back to the page, the row updating.
-      const row = rows(page).first();
-      const id = (await row.getByRole('rowheader').textContent())!.trim();
-      await row.getByRole('button', { name: 'Restart', exact: true }).click();
-      await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}\\??$`));
+      await page.getByRole('link', { name: 'Instances', exact: true }).click();
+      await expect(rows(page)).toHaveCount(2);
+      await page.getByLabel('State').selectOption('running');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await expect(page).toHaveURL(/state=running/);
+      await expect(rows(page)).toHaveCount(2);
+
+      // The toolbar and the checkboxes are one form: restart one and come back.
+      await page.getByRole('link', { name: 'Clear' }).click();
+      await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}/instances$`));
+      const id = await idOf(page, 0);
+      await select(page, [id]);
+      await page.getByRole('button', { name: 'Restart', exact: true }).click();
+      await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}/instances`));
       await expect(page.locator(`tr[data-instance="${id}"] [data-cell="provisioning"]`)).toHaveText(
         /updating|succeeded/,
       );
+      // Nothing selected: the server says so.
+      await page.getByRole('button', { name: 'Stop', exact: true }).click();
+      await expect(page.locator('[data-error="instances-action"]')).toContainText('select at least one instance');
+      await page.screenshot({ path: testInfo.outputPath('instances-no-js.png'), fullPage: true });
+
+      // Settings: a wrong name is refused and nothing is deleted.
+      await page.goto(`/scale-sets/${SET}/settings`);
+      await page.getByLabel(`Type ${SET} to confirm`).fill('not-it');
+      await page.getByRole('button', { name: 'Delete scale set' }).click();
+      await expect(page.locator('[data-error="confirmation"]')).toContainText(`type the scale set's name, ${SET}`);
+      await expect(page.getByLabel(`Type ${SET} to confirm`)).toHaveValue('not-it');
+      await expect(page.locator('[data-json="scale-set"]')).toContainText(`"name": "${SET}"`);
     });
+  });
+
+  test('settings show the JSON, export it, and delete after the name is typed', async ({ page }, testInfo) => {
+    test.setTimeout(120_000);
+    const errors = watchErrors(page);
+    await page.goto(`/scale-sets/${SET}/settings`);
+    await waitForHydration(page);
+    const json = JSON.parse((await page.locator('[data-json="scale-set"]').textContent())!);
+    expect(json.name).toBe(SET);
+    expect(json.zones).toEqual(['1', '2', '3']);
+    const exported = page.locator('[data-link="export"]');
+    await expect(exported).toHaveAttribute('download', `${SET}.json`);
+    const href = (await exported.getAttribute('href'))!;
+    expect(JSON.parse(decodeURIComponent(href.split(',')[1])).name).toBe(SET);
+
+    const button = page.getByRole('button', { name: 'Delete scale set' });
+    await expect(button).toBeDisabled();
+    await page.getByLabel(`Type ${SET} to confirm`).fill(`${SET}x`);
+    await expect(button).toBeDisabled();
+    await page.getByLabel(`Type ${SET} to confirm`).fill(SET);
+    await expect(button).toBeEnabled();
+    await page.screenshot({ path: testInfo.outputPath('settings.png'), fullPage: true });
+    await button.click();
+    await expect(page).toHaveURL(/\/scale-sets$/);
+    await expect
+      .poll(async () => (await api.get(`/api/v1/scale-sets/${SET}`)).status(), { timeout: 60_000 })
+      .toBe(404);
+    expect(errors).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
+import { baseURL, removeSet, runningInstances, smallSet, waitForHydration, watchErrors } from './support';
 
 // The portal shell: pages render on the server, hydrate in the browser, and read fully
 // without JavaScript. Scale sets are made through the REST API.
@@ -125,16 +125,202 @@ test.describe('a scale set made through the REST API', () => {
   });
 });
 
-/** The scale set page: its facts and two running instances. */
+/** The scale set page: its facts and grid, then its instances tab with two running instances. */
 async function expectDetail(page: Page) {
   await expect(page.getByRole('heading', { level: 1, name: SET })).toBeVisible();
   await expect(page.locator('[data-fact="capacity"]')).toHaveText('2');
   await expect(page.locator('[data-fact="running"]')).toHaveText('2 of 2');
-  const rows = page.getByRole('table', { name: 'Instances' }).locator('tbody tr');
+  await expect(page.getByRole('table', { name: 'Instances by zone and fault domain' }).locator('a.square')).toHaveCount(2);
+  await page.getByRole('navigation', { name: 'Scale set sections' }).getByRole('link', { name: 'Instances' }).click();
+  await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}/instances$`));
+  const rows = page.getByRole('table', { name: 'Instances', exact: true }).locator('tbody tr');
   await expect(rows).toHaveCount(2);
   for (const row of await rows.all()) {
     await expect(row.getByRole('rowheader')).toHaveText(new RegExp(`^${SET}_\\d+$`));
-    // Cells after the row header: zone, fault domain, model version, provisioning, power, health, address.
-    await expect(row.getByRole('cell').nth(4)).toHaveText('running');
+    await expect(row.locator('[data-cell="power"]')).toHaveText('running');
   }
+}
+
+// ---- the shell: header search, theme, breadcrumbs, request ids ----
+
+const FOUND = 'e2e-shell-found';
+
+test.describe('the header', () => {
+  test.describe.configure({ mode: 'serial' });
+
+  let api: APIRequestContext;
+
+  test.beforeAll(async () => {
+    api = await request.newContext({ baseURL });
+    await removeSet(api, FOUND);
+    const created = await api.post('/api/v1/scale-sets', { data: smallSet(FOUND) });
+    expect(created.status(), await created.text()).toBe(201);
+  });
+
+  test.afterAll(async () => {
+    if (!api) return;
+    await removeSet(api, FOUND);
+    await api.dispose();
+  });
+
+  test('search: "/" focuses it, it suggests names, and lands on the filtered list', async ({ page }) => {
+    const errors = watchErrors(page);
+    await page.goto('/activity');
+    await waitForHydration(page);
+    // With its list of suggestions the field is a combobox.
+    const search = page.getByRole('search', { name: 'Search' }).getByRole('combobox', { name: 'Search scale sets by name' });
+    await page.keyboard.press('/');
+    await expect(search).toBeFocused();
+    await expect(page.locator(`#scale-set-names option[value="${FOUND}"]`)).toHaveCount(1);
+    await search.fill('shell-FOUND');
+    await search.press('Enter');
+    await expect(page).toHaveURL(/\/scale-sets\?q=shell-FOUND$/);
+    const rows = page.getByRole('table', { name: 'Scale sets' }).locator('tr[data-scale-set]');
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toHaveAttribute('data-scale-set', FOUND);
+    await expect(page.getByRole('searchbox', { name: 'Filter by name' })).toHaveValue('shell-FOUND');
+    expect(errors).toEqual([]);
+  });
+
+  test('search without JavaScript', async ({ browser }) => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto('/');
+    await page.getByRole('combobox', { name: 'Search scale sets by name' }).fill(FOUND);
+    await page.getByRole('search', { name: 'Search' }).getByRole('button', { name: 'Search' }).click();
+    await expect(page).toHaveURL(new RegExp(`/scale-sets\\?q=${FOUND}$`));
+    const rows = page.getByRole('table', { name: 'Scale sets' }).locator('tr[data-scale-set]');
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first()).toHaveAttribute('data-scale-set', FOUND);
+    await context.close();
+  });
+
+  test('theme: System → Light → Dark → System, applied at once and kept', async ({ page }, testInfo) => {
+    const errors = watchErrors(page);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto('/scale-sets');
+    await waitForHydration(page);
+    const html = page.locator('html');
+    const toggle = page.getByRole('banner').getByRole('button', { name: /theme/ });
+    await expect(html).not.toHaveAttribute('data-theme');
+    await expect(toggle).toHaveAccessibleName(/^System theme .*switch to the light theme$/);
+    // No choice: the system's (dark here).
+    expect(await background(page)).toBe('#12151a');
+
+    for (const [theme, bg, next] of [
+      ['light', '#f5f6f8', 'switch to the dark theme'],
+      ['dark', '#12151a', 'follow your device'],
+    ] as const) {
+      const saved = page.waitForResponse((r) => r.url().endsWith('/_fn/theme'));
+      await toggle.click();
+      await expect(html).toHaveAttribute('data-theme', theme);
+      expect(await background(page)).toBe(bg);
+      expect((await saved).status()).toBe(200);
+      await expect(toggle).toHaveAccessibleName(new RegExp(`^${theme} theme: press to ${next}`, 'i'));
+      await page.reload();
+      await expect(html).toHaveAttribute('data-theme', theme);
+      await waitForHydration(page);
+    }
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name === 'flotilla_theme')?.value).toBe('dark');
+    await page.screenshot({ path: testInfo.outputPath('dark.png'), fullPage: true });
+
+    const cleared = page.waitForResponse((r) => r.url().endsWith('/_fn/theme'));
+    await toggle.click();
+    await expect(html).not.toHaveAttribute('data-theme');
+    expect((await cleared).status()).toBe(200);
+    await page.reload();
+    await expect(html).not.toHaveAttribute('data-theme');
+    expect(errors).toEqual([]);
+  });
+
+  test('theme without JavaScript', async ({ browser }) => {
+    const context = await browser.newContext({ javaScriptEnabled: false, colorScheme: 'light' });
+    const page = await context.newPage();
+    await page.goto('/activity');
+    const html = page.locator('html');
+    const toggle = page.getByRole('banner').getByRole('button', { name: /theme/ });
+    await expect(html).not.toHaveAttribute('data-theme');
+    await toggle.click();
+    // Back on the page it came from (the framework leaves an empty query behind).
+    await expect(page).toHaveURL(/\/activity\??$/);
+    await expect(html).toHaveAttribute('data-theme', 'light');
+    await toggle.click();
+    await expect(html).toHaveAttribute('data-theme', 'dark');
+    await expect(page.locator('meta[name="color-scheme"]')).toHaveAttribute('content', 'dark');
+    expect(await background(page)).toBe('#12151a');
+    await page.goto('/scale-sets');
+    await expect(html).toHaveAttribute('data-theme', 'dark');
+    await context.close();
+  });
+
+  test('holds together at 1024 px, with a visible focus in both themes', async ({ page }) => {
+    await page.setViewportSize({ width: 1024, height: 768 });
+    for (const theme of ['light', 'dark']) {
+      await page.context().addCookies([{ name: 'flotilla_theme', value: theme, url: baseURL }]);
+      await page.goto('/scale-sets');
+      await waitForHydration(page);
+      const banner = await page.getByRole('banner').boundingBox();
+      expect(banner!.height).toBeLessThan(60);
+      for (const name of ['Search scale sets by name', /theme/]) {
+        const box = await page.getByRole('banner').getByRole(typeof name === 'string' ? 'combobox' : 'button', { name }).boundingBox();
+        expect(box!.x + box!.width).toBeLessThanOrEqual(1024);
+        expect(box!.y + box!.height).toBeLessThanOrEqual(banner!.y + banner!.height);
+      }
+      // Tab from the top through the header and the navigation: every stop shows an outline.
+      for (let i = 0; i < 8; i++) {
+        await page.keyboard.press('Tab');
+        const outline = await page.evaluate(() => {
+          const e = document.activeElement as HTMLElement;
+          const style = getComputedStyle(e);
+          return { tag: e.tagName, style: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+        });
+        expect(outline.style, `${theme}: ${outline.tag}`).not.toBe('none');
+        expect(outline.width, `${theme}: ${outline.tag}`).toBeGreaterThanOrEqual(2);
+      }
+    }
+  });
+});
+
+test('breadcrumbs say where a page sits', async ({ page }) => {
+  for (const [path, trail] of [
+    ['/scale-sets', ['Overview', 'Scale sets']],
+    ['/scale-sets/new', ['Overview', 'Scale sets', 'Create scale set']],
+    ['/activity', ['Overview', 'Activity']],
+  ] as const) {
+    await page.goto(path);
+    const crumbs = page.getByRole('navigation', { name: 'Breadcrumbs' }).getByRole('listitem');
+    await expect(crumbs).toHaveText([...trail]);
+    await expect(crumbs.last().locator('[aria-current="page"]')).toHaveText(trail[trail.length - 1]);
+    await expect(crumbs.first().getByRole('link', { name: 'Overview' })).toHaveAttribute('href', '/');
+  }
+});
+
+test('every response carries a request id', async ({ page }) => {
+  const seen: { url: string; id: string | null }[] = [];
+  page.on('response', (r) => {
+    if (r.url().startsWith(baseURL)) seen.push({ url: r.url(), id: r.headers()['x-request-id'] ?? null });
+  });
+  await page.goto('/');
+  await waitForHydration(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Activity' })).toBeVisible();
+  // The page, its stylesheet, script and wasm, and a server function.
+  expect(seen.length).toBeGreaterThanOrEqual(4);
+  for (const { url, id } of seen) expect(id, url).toMatch(/^[0-9a-f-]{36}$/);
+
+  const api = await request.newContext({ baseURL });
+  for (const path of ['/api/v1/scale-sets', '/api/v1/scale-sets/no-such-set', '/no-such-page', '/readyz', '/favicon.svg']) {
+    const res = await api.get(path);
+    expect(res.headers()['x-request-id'], path).toMatch(/^[0-9a-f-]{36}$/);
+  }
+  // An id set by a proxy in front is kept.
+  const res = await api.get('/api/v1/scale-sets', { headers: { 'x-request-id': 'proxy-42' } });
+  expect(res.headers()['x-request-id']).toBe('proxy-42');
+  await api.dispose();
+});
+
+/** The page's background colour as `#rrggbb` (the `--bg` of the theme in force). */
+async function background(page: Page): Promise<string> {
+  return page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--bg').trim());
 }

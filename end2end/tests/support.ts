@@ -38,3 +38,35 @@ export async function removeSet(api: APIRequestContext, set: string) {
     .poll(async () => (await api.get(`/api/v1/scale-sets/${set}`)).status(), { timeout: 60_000 })
     .toBe(404);
 }
+
+/** A small scale set's spec: `capacity` instances of a one-vCPU model in zone 1. */
+export function smallSet(name: string, capacity = 1) {
+  return {
+    name,
+    model: { image: 'debian-12', vcpus: 1, memory_mib: 1024, disk_gib: 10, app_port: 80 },
+    capacity,
+    zones: ['1'],
+  };
+}
+
+/** Tells the mock backend to simulate `fault` (`{ kind: 'create_failure_rate', rate: 1 }`). */
+export async function injectFault(api: APIRequestContext, fault: Record<string, unknown>) {
+  const res = await api.post('/api/v1/backend/faults', { data: fault });
+  expect(res.status(), await res.text()).toBe(204);
+}
+
+/** Clears every fault the mock backend simulates. */
+export async function clearFaults(api: APIRequestContext) {
+  const res = await api.delete('/api/v1/backend/faults');
+  expect(res.status(), await res.text()).toBe(204);
+}
+
+/** The activity log's entries through the REST API, newest first (`query`: its filters). */
+export async function activityEntries(
+  api: APIRequestContext,
+  query: Record<string, string>,
+): Promise<{ id: number; operation: string; scale_set: string | null; result: string }[]> {
+  const res = await api.get(`/api/v1/activity?${new URLSearchParams(query)}`);
+  expect(res.status(), await res.text()).toBe(200);
+  return (await res.json()).items;
+}

@@ -44,9 +44,9 @@ test.describe('the create wizard', () => {
     await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
 
     // Basics: an invalid name is flagged next to the field at once.
-    await page.getByLabel('Name').fill('Bad_Name');
+    await page.getByLabel('Name', { exact: true }).fill('Bad_Name');
     await expect(page.locator('[data-error="name"]')).not.toBeEmpty();
-    await expect(page.getByLabel('Name')).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByLabel('Name', { exact: true })).toHaveAttribute('aria-invalid', 'true');
     await expect(page.getByRole('checkbox', { name: 'Zone 1' })).toBeChecked();
 
     // Through the steps.
@@ -84,8 +84,8 @@ test.describe('the create wizard', () => {
     await page.locator('li[data-problem="name"]').getByRole('button', { name: 'Go to Basics' }).click();
     await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
     // The draft was kept.
-    await expect(page.getByLabel('Name')).toHaveValue('Bad_Name');
-    await page.getByLabel('Name').fill(SET);
+    await expect(page.getByLabel('Name', { exact: true })).toHaveValue('Bad_Name');
+    await page.getByLabel('Name', { exact: true }).fill(SET);
     await expect(page.locator('[data-error="name"]')).toBeEmpty();
 
     await stepButton(page, 'Review').click();
@@ -110,7 +110,7 @@ test.describe('the create wizard', () => {
   test('shows the server refusal of a duplicate name', async ({ page }) => {
     await page.goto('/scale-sets/new');
     await waitForHydration(page);
-    await page.getByLabel('Name').fill(SET);
+    await page.getByLabel('Name', { exact: true }).fill(SET);
     await stepButton(page, 'Review').click();
     const answer = page.waitForResponse((r) => r.url().includes('/_fn/create-scale-set'));
     await page.getByRole('button', { name: 'Create', exact: true }).click();

@@ -2,8 +2,9 @@
 //!
 //! Starts a real server (zero-latency mock, SQLite in a temporary directory) holding 100
 //! scale sets of one instance and one set of 1,000 instances, then times server-side
-//! rendering over HTTP on 127.0.0.1: the scale set list (`/scale-sets`) and the page of the
-//! 1,000-instance set (`/scale-sets/big`), median and p90 of repeated requests.
+//! rendering over HTTP on 127.0.0.1: the scale set list (`/scale-sets`) and the overview and
+//! instances tabs of the 1,000-instance set (`/scale-sets/big`, `/scale-sets/big/instances`),
+//! median and p90 of repeated requests.
 //!
 //! Run: `cargo bench -p flotilla --bench portal`.
 
@@ -70,7 +71,11 @@ async fn main() -> anyhow::Result<()> {
 
     for (what, path) in [
         ("scale set list, 100 sets", "/scale-sets"),
-        ("scale set page, 1,000 instances", "/scale-sets/big"),
+        ("overview tab, 1,000 instances", "/scale-sets/big"),
+        (
+            "instances tab, 1,000 instances",
+            "/scale-sets/big/instances",
+        ),
     ] {
         let url = format!("{base}{path}");
         for _ in 0..3 {

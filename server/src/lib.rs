@@ -21,7 +21,9 @@ use flotilla_backend::mock::{Mock, MockConfig, Mode};
 use flotilla_control::{Fleet, FleetConfig, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub mod api;
@@ -101,6 +103,10 @@ pub async fn run(
     Ok(())
 }
 
+/// Every route, behind the layers every request passes: a request id (`x-request-id`,
+/// kept when a proxy in front already set one, else a new UUID) that is in the request's log
+/// span and in failures' messages and is sent back with the response; a trace span; body
+/// limit and compression.
 fn router(
     fleet: Fleet,
     config: &ServeArgs,
@@ -110,20 +116,46 @@ fn router(
     let api = api::router(api::ApiState {
         fleet: fleet.clone(),
         shutdown: stop,
-    });
+    })
+    .layer(axum::middleware::from_fn(api::error::scope_request_id));
     let options = leptos::config::LeptosOptions::builder()
         .output_name("flotilla")
         .site_root(config.site_root.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api)
         .merge(ops::router(fleet.clone()))
-        .merge(ui::router(fleet, options))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .merge(ui::router(fleet, options));
+    with_common_layers(routes)
+}
+
+/// `routes` behind the layers every request passes (see [`router`]).
+fn with_common_layers(routes: Router) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CompressionLayer::new())
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )
+}
+
+/// The log span of one request, named by its id.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri(),
+        request_id = id,
+    )
 }
 
 /// Each mock instance serves HTTP on its own socket: lift the soft limit on open files to
@@ -132,5 +164,80 @@ fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::api::error::{ApiError, scope_request_id};
+
+    /// An API route whose store fails, behind the server's layers.
+    fn failing() -> Router {
+        let api = Router::new()
+            .route(
+                "/fail",
+                get(|| async {
+                    let source = flotilla_store::StoreError::UnsupportedUrl { url: "x:".into() };
+                    Err::<(), _>(ApiError::from(flotilla_control::Error::Store {
+                        operation: "list",
+                        source,
+                    }))
+                }),
+            )
+            .layer(axum::middleware::from_fn(scope_request_id));
+        with_common_layers(
+            Router::new()
+                .nest("/api/v1", api)
+                .route("/ok", get(|| async { "ok" })),
+        )
+    }
+
+    async fn get_with(path: &str, id: Option<&str>) -> (Option<String>, serde_json::Value) {
+        let mut request = Request::get(path);
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        let response = failing()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let header = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = to_bytes(response.into_body(), BODY_LIMIT).await.unwrap();
+        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        (header, json)
+    }
+
+    #[tokio::test]
+    async fn every_response_names_its_request_and_a_failure_quotes_it() {
+        let (id, _) = get_with("/ok", None).await;
+        let id = id.expect("an x-request-id");
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+
+        let (id, problem) = get_with("/api/v1/fail", None).await;
+        let id = id.expect("an x-request-id");
+        assert_eq!(problem["status"], 500);
+        assert_eq!(problem["request_id"], id.as_str());
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("(request id {id})"))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_id_from_a_proxy_in_front_is_kept() {
+        let (id, problem) = get_with("/api/v1/fail", Some("proxy-42")).await;
+        assert_eq!(id.as_deref(), Some("proxy-42"));
+        assert_eq!(problem["request_id"], "proxy-42");
     }
 }

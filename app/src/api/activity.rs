@@ -4,9 +4,25 @@ use flotilla_domain::{Activity, ActivityFilter};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+use crate::summary::RecentFailures;
+
 /// The entries that pass `filter`, newest first (at most `filter.limit`, 1–1,000).
 #[server(prefix = "/_fn", endpoint = "activity", input = Json)]
 pub async fn list_activity(filter: ActivityFilter) -> Result<Vec<Activity>, ServerFnError> {
     use super::{fleet, server_error};
     fleet().activity(&filter).await.map_err(server_error)
+}
+
+/// The failed operations of the last hour ([`RecentFailures::WINDOW`]) by the fleet's
+/// clock, counted up to [`RecentFailures::MAX`].
+#[server(prefix = "/_fn", endpoint = "failures-last-hour")]
+pub async fn failures_last_hour() -> Result<RecentFailures, ServerFnError> {
+    use super::{fleet, server_error};
+    let fleet = fleet();
+    let since = RecentFailures::since(fleet.now());
+    let found = fleet
+        .activity(&RecentFailures::filter(since))
+        .await
+        .map_err(server_error)?;
+    Ok(RecentFailures::new(since, found.len()))
 }

@@ -2,6 +2,11 @@
 //! per input field, and what the person typed, so a refused form can be shown again with
 //! its input and its messages — after a JavaScript call as after a plain form post (the
 //! server then redirects back with the error in the URL, and the page renders it).
+//!
+//! A failure inside the server (the store, the backend) is logged once with its whole
+//! chain and the request id (`x-request-id`, set by the server for every request), and
+//! the message the person sees ends with that id: `… (request id 0f3c…)`, as in the REST
+//! API's problems. [`split_request_id`] takes it apart again for display.
 
 use flotilla_domain::FieldError;
 use leptos::server_fn::codec::JsonEncoding;
@@ -96,9 +101,59 @@ impl From<flotilla_control::Error> for PortalError {
                 fields: errors.0,
                 ..Self::default()
             },
-            other => Self::new(other.to_string()),
+            other => Self::new(reported(&other)),
         }
     }
+}
+
+/// How a message names the request it failed in; the id follows, then `)`.
+const REQUEST_ID_MARK: &str = " (request id ";
+
+/// A message and the request id it ends with, if it ends with one.
+pub fn split_request_id(message: &str) -> (&str, Option<&str>) {
+    message
+        .strip_suffix(')')
+        .and_then(|rest| rest.rsplit_once(REQUEST_ID_MARK))
+        .filter(|(_, id)| !id.is_empty() && !id.contains([' ', '(', ')']))
+        .map_or((message, None), |(text, id)| (text, Some(id)))
+}
+
+/// `message` ending with the request id, if there is one.
+pub fn with_request_id(message: &str, request_id: Option<&str>) -> String {
+    match request_id {
+        Some(id) => format!("{message}{REQUEST_ID_MARK}{id})"),
+        None => message.to_string(),
+    }
+}
+
+/// The id the server gave the request being answered (its `x-request-id`).
+#[cfg(feature = "ssr")]
+pub fn request_id() -> Option<String> {
+    leptos::prelude::use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .headers
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
+/// What to tell the person about `error`: its message, and for a failure inside the server
+/// the request id too, after logging the failure with its whole chain under that id.
+#[cfg(feature = "ssr")]
+pub(crate) fn reported(error: &flotilla_control::Error) -> String {
+    use flotilla_control::Error;
+    // The REST API's server errors (502 and 500); the others are the person's to fix.
+    if !matches!(error, Error::Backend { .. } | Error::Store { .. }) {
+        return error.to_string();
+    }
+    let request_id = request_id();
+    tracing::error!(
+        request_id = request_id.as_deref().unwrap_or("-"),
+        error = %flotilla_control::error::chain(error),
+        "portal request failed"
+    );
+    with_request_id(&error.to_string(), request_id.as_deref())
 }
 
 #[cfg(test)]
@@ -127,6 +182,26 @@ mod tests {
             PortalError::field("capacity", "x").message_for("capacity"),
             "x"
         );
+    }
+
+    #[test]
+    fn the_request_id_is_split_off_the_message() {
+        let table = [
+            (
+                "store failed (request id abc-1)",
+                ("store failed", Some("abc-1")),
+            ),
+            ("store failed", ("store failed", None)),
+            ("a (b) c", ("a (b) c", None)),
+            ("odd (request id )", ("odd (request id )", None)),
+            ("odd (request id a b)", ("odd (request id a b)", None)),
+        ];
+        for (message, expected) in table {
+            assert_eq!(split_request_id(message), expected, "{message:?}");
+        }
+        let joined = with_request_id("store failed", Some("abc-1"));
+        assert_eq!(split_request_id(&joined), ("store failed", Some("abc-1")));
+        assert_eq!(with_request_id("store failed", None), "store failed");
     }
 
     #[test]

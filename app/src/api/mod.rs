@@ -11,6 +11,7 @@ pub mod activity;
 pub mod error;
 pub mod instances;
 pub mod scale_sets;
+pub mod theme;
 pub mod wizard;
 
 /// Where every server function is served (the `prefix` of each `#[server]`; the macro
@@ -24,7 +25,7 @@ pub(crate) fn fleet() -> flotilla_control::Fleet {
 
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(error: flotilla_control::Error) -> leptos::prelude::ServerFnError {
-    leptos::prelude::ServerFnError::new(error)
+    leptos::prelude::ServerFnError::new(error::reported(&error))
 }
 
 /// The HTTP status of a refusal by the `Fleet` (as the REST API answers it).

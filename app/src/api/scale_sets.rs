@@ -57,6 +57,33 @@ pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>,
     Ok(outcomes)
 }
 
+/// Deletes scale set `name` once the person has typed its name (`confirmation`) — the
+/// Settings tab's form, with or without JavaScript. On success the browser goes to the list.
+#[server(prefix = "/_fn", endpoint = "delete-scale-set")]
+pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), PortalError> {
+    use super::{refuse, return_to, status_of};
+    return_to(&format!(
+        "/scale-sets/{}/settings",
+        flotilla_domain::url::percent_encode(&name)
+    ));
+    if confirmation.trim() != name {
+        let message = format!("type the scale set's name, {name}, to confirm");
+        return Err(refuse(
+            PortalError::field("confirmation", message).with_input(Some(confirmation)),
+            422,
+        ));
+    }
+    super::fleet()
+        .delete_scale_set(&name, "portal")
+        .await
+        .map_err(|e| {
+            let code = status_of(&e);
+            refuse(PortalError::from(e), code)
+        })?;
+    leptos_axum::redirect("/scale-sets");
+    Ok(())
+}
+
 /// One scale set with its instances; `None` when there is no such set.
 #[server(prefix = "/_fn", endpoint = "scale-set")]
 pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, ServerFnError> {
@@ -68,7 +95,7 @@ pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, Serve
         Err(e) => return Err(server_error(e)),
     };
     match fleet.list_instances(&name).await {
-        Ok(instances) => Ok(Some(ScaleSetDetail::new(set, instances))),
+        Ok(instances) => Ok(Some(ScaleSetDetail::new(set, instances, fleet.now()))),
         Err(flotilla_control::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(server_error(e)),
     }

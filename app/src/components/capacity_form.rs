@@ -17,7 +17,12 @@ pub fn CapacityForm(
     let error = move || action.value().get().and_then(Result::err);
     // After a refused post without JavaScript the page is rendered anew: the error carries
     // what was typed.
-    let typed = error().and_then(|e| e.input).unwrap_or_default();
+    let typed = action
+        .value()
+        .get_untracked()
+        .and_then(Result::err)
+        .and_then(|e| e.input)
+        .unwrap_or_default();
     let message = move || error().map(|e| e.message_for("capacity"));
     let invalid = move || message().is_some().then_some("true");
     let pending = action.pending();

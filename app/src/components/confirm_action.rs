@@ -1,21 +1,26 @@
 use leptos::prelude::*;
 
 /// A destructive action behind a confirmation step: a disclosure (`<details>`, keyboard
-/// and screen-reader friendly, no JavaScript needed) holding the submit button.
+/// and screen-reader friendly, no JavaScript needed) holding the form's submit button,
+/// whose value names the action.
 #[component]
 pub fn ConfirmAction(
-    /// The instance.
-    id: String,
     /// The action's name, the submit button's value.
     action: &'static str,
     /// What the action is called.
     label: &'static str,
+    /// The question the confirmation asks (`Delete 3 instances?`).
+    #[prop(into)]
+    question: Signal<String>,
     /// What happens, in a sentence.
     consequence: &'static str,
     /// Closes the confirmation when it changes (the form's action version: a request was
     /// sent).
     #[prop(into)]
     close_on: Signal<usize>,
+    /// Whether the button is disabled (nothing to act on).
+    #[prop(into)]
+    disabled: Signal<bool>,
 ) -> impl IntoView {
     // A property, not an attribute: the server renders it closed, the browser opens it on
     // a click, and it closes again once the form has been sent.
@@ -27,9 +32,9 @@ pub fn ConfirmAction(
         <details class="confirm" data-confirm=action prop:open=open>
             <summary>{format!("{label}…")}</summary>
             <div class="confirm-body">
-                <p>{format!("{label} {id}? {consequence}")}</p>
-                <button type="submit" name="action" value=action class="danger">
-                    {format!("{label} {id}")}
+                <p>{move || format!("{} {consequence}", question.get())}</p>
+                <button type="submit" name="action" value=action class="danger" disabled=disabled>
+                    {label}
                 </button>
             </div>
         </details>

@@ -3,10 +3,11 @@ use leptos::prelude::*;
 use crate::components::power_summary::PowerSummary;
 use crate::components::state_chip::StateChip;
 use crate::format;
-use crate::summary::ScaleSetSummary;
+use crate::summary::{Breakdown, ScaleSetSummary};
 use flotilla_domain::ScaleSetState;
 
-/// One scale set on the overview: name, capacity and instances by power state.
+/// One scale set on the overview: name, capacity, and its instances by power state and by
+/// health state.
 #[component]
 pub fn ScaleSetCard(
     /// The set and its instance counts.
@@ -29,14 +30,31 @@ pub fn ScaleSetCard(
             <dl class="facts facts-compact">
                 <div>
                     <dt>"Capacity"</dt>
-                    <dd>{format::plural(capacity, "instance", "instances")}</dd>
+                    <dd data-fact="capacity">
+                        {format::plural(capacity, "instance", "instances")}
+                    </dd>
                 </div>
                 <div>
                     <dt>"Running"</dt>
-                    <dd>{format!("{} of {}", counts.running(), counts.total)}</dd>
+                    <dd data-fact="running">
+                        {format!("{} of {}", counts.running(), counts.total)}
+                    </dd>
                 </div>
             </dl>
-            <PowerSummary counts label=format!("Instances of {name} by power state") />
+            <PowerSummary
+                counts=counts.clone()
+                label=format!("Instances of {name} by power state")
+            />
+            {(counts.total > 0)
+                .then(|| {
+                    view! {
+                        <PowerSummary
+                            counts
+                            by=Breakdown::Health
+                            label=format!("Instances of {name} by health state")
+                        />
+                    }
+                })}
         </article>
     }
 }

@@ -4,6 +4,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::wizard::{CreateScaleSet, get_wizard_options};
+use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
 use crate::wizard::{CUSTOM_SIZE, Draft, SIZE_PRESETS, Step, WizardOptions, concerns, pretty_json};
 
@@ -16,6 +17,11 @@ pub fn NewScaleSet() -> impl IntoView {
     Effect::new(move |_| mounted.set(true));
     view! {
         <Title text="Create scale set" />
+        <Breadcrumbs trail=vec![
+            ("Overview".to_string(), Some("/".to_string())),
+            ("Scale sets".to_string(), Some("/scale-sets".to_string())),
+            ("Create scale set".to_string(), None),
+        ] />
         <h1>"Create scale set"</h1>
         <Show
             when=move || mounted.get()

@@ -1,25 +1,38 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::activity::failures_last_hour;
 use crate::api::scale_sets::list_scale_sets;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
+use crate::components::power_summary::PowerSummary;
 use crate::components::scale_set_card::ScaleSetCard;
-use crate::live::{self, use_live_updates};
-use crate::summary::{FleetTotals, ScaleSetSummary};
+use crate::live::{self, use_live_events};
+use crate::summary::{Breakdown, FleetTotals, RecentFailures, ScaleSetSummary};
 
-/// `/`: the fleet at a glance — totals, then one card per scale set; live in the browser.
+/// `/`: the fleet at a glance — totals (instances by power and by health state, desired
+/// against running, failed operations in the last hour), then one card per scale set; live
+/// in the browser, on state changes and on new activity entries.
 #[component]
 pub fn Overview() -> impl IntoView {
     let sets = Resource::new(|| (), |_| list_scale_sets());
-    use_live_updates(|| live::events_url(None), move || sets.refetch());
+    let failures = Resource::new(|| (), |_| failures_last_hour());
+    use_live_events(
+        || live::events_url(None),
+        live::EVENTS_WITH_ACTIVITY,
+        move || {
+            sets.refetch();
+            failures.refetch();
+        },
+    );
     view! {
         <Title text="Overview" />
         <h1>"Overview"</h1>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
+                let failures = failures.await;
                 match sets.await {
-                    Ok(sets) => view! { <OverviewBody sets /> }.into_any(),
+                    Ok(sets) => view! { <OverviewBody sets failures /> }.into_any(),
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
@@ -28,8 +41,12 @@ pub fn Overview() -> impl IntoView {
 }
 
 #[component]
-fn OverviewBody(sets: Vec<ScaleSetSummary>) -> impl IntoView {
+fn OverviewBody(
+    sets: Vec<ScaleSetSummary>,
+    failures: Result<RecentFailures, ServerFnError>,
+) -> impl IntoView {
     let totals = FleetTotals::of(&sets);
+    let running = totals.running();
     view! {
         <section aria-label="Totals">
             <dl class="stats">
@@ -39,17 +56,35 @@ fn OverviewBody(sets: Vec<ScaleSetSummary>) -> impl IntoView {
                 </div>
                 <div class="stat" data-stat="instances">
                     <dt>"Instances"</dt>
-                    <dd>{totals.instances}</dd>
+                    <dd>{totals.instances.total}</dd>
                 </div>
                 <div class="stat" data-stat="running">
                     <dt>"Running"</dt>
-                    <dd>{totals.running}</dd>
+                    <dd>{running}</dd>
                 </div>
                 <div class="stat" data-stat="desired">
                     <dt>"Desired"</dt>
                     <dd>{totals.desired}</dd>
                 </div>
+                <FailedStat failures />
             </dl>
+            <div class="breakdowns">
+                <div class="breakdown">
+                    <h2>"By power state"</h2>
+                    <PowerSummary
+                        counts=totals.instances.clone()
+                        label="All instances by power state"
+                    />
+                </div>
+                <div class="breakdown">
+                    <h2>"By health state"</h2>
+                    <PowerSummary
+                        counts=totals.instances
+                        by=Breakdown::Health
+                        label="All instances by health state"
+                    />
+                </div>
+            </div>
         </section>
         <section aria-labelledby="overview-sets">
             <h2 id="overview-sets">"Scale sets"</h2>
@@ -73,5 +108,37 @@ fn OverviewBody(sets: Vec<ScaleSetSummary>) -> impl IntoView {
                     .into_any()
             }}
         </section>
+    }
+}
+
+/// The failed operations of the last hour, linking to them in the activity log; a log that
+/// cannot be read is said so without hiding the rest of the overview.
+#[component]
+fn FailedStat(failures: Result<RecentFailures, ServerFnError>) -> impl IntoView {
+    let figure = match failures {
+        Ok(failures) => {
+            let count = failures.count;
+            let any = count > 0;
+            view! {
+                <dd data-count=count class:stat-bad=any>
+                    <a href=failures.href() title="Show them in the activity log">
+                        {failures.label()}
+                    </a>
+                </dd>
+            }
+            .into_any()
+        }
+        Err(error) => view! {
+            <dd class="muted" title=error.to_string()>
+                "unavailable"
+            </dd>
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="stat" data-stat="failed">
+            <dt>"Failed in the last hour"</dt>
+            {figure}
+        </div>
     }
 }

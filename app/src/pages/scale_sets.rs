@@ -4,6 +4,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::scale_sets::{DeleteScaleSets, list_scale_sets};
+use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
@@ -37,6 +38,10 @@ pub fn ScaleSetList() -> impl IntoView {
     });
     view! {
         <Title text="Scale sets" />
+        <Breadcrumbs trail=vec![
+            ("Overview".to_string(), Some("/".to_string())),
+            ("Scale sets".to_string(), None),
+        ] />
         <h1>"Scale sets"</h1>
         <p class="page-actions">
             <a class="button primary" href="/scale-sets/new">

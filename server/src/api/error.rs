@@ -1,9 +1,13 @@
 //! Errors as `application/problem+json` (RFC 9457) with a message per field.
 //!
 //! Semantic errors map to 400/404/409/422; failures of the store or the backend are logged
-//! once with their whole chain and answered with a short message and a request id.
+//! once with their whole chain and answered with a short message and the request id — the
+//! `x-request-id` the server gives every request and sends back with the response (see
+//! [`scope_request_id`]), so an operator can find the log line a user quotes.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flotilla_control::Error;
 use flotilla_control::error::chain;
@@ -63,7 +67,11 @@ impl ApiError {
     }
 
     fn internal(status: StatusCode, error: &dyn std::error::Error) -> Self {
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        // Outside a request (a handler called directly) an id of its own still ties the
+        // answer to the log line.
+        let request_id = REQUEST_ID
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string());
         tracing::error!(request_id = %request_id, error = %chain(error), "request failed");
         Self {
             status,
@@ -114,3 +122,23 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+tokio::task_local! {
+    /// The id of the request whose handler is running.
+    static REQUEST_ID: String;
+}
+
+/// Middleware: runs the handler with the request's `x-request-id` at hand, for the
+/// problems of failures inside the server. The id is set by the server's request-id layer,
+/// which must wrap this middleware.
+pub async fn scope_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .map(str::to_string);
+    match id {
+        Some(id) => REQUEST_ID.scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
+}

@@ -1,0 +1,375 @@
+//! The instances table's view as it lives in the URL query
+//! (`/scale-sets/web/instances?q=10.0&state=running&zone=2&sort=health&dir=desc`): filters
+//! (text in the id or address, one state of any kind, a zone, latest or outdated model)
+//! and the column to sort by. Plain Rust, so the server and the browser agree.
+
+use chrono::{DateTime, Utc};
+use flotilla_domain::Instance;
+use flotilla_domain::url::percent_encode;
+
+use crate::table_sort::{self, Column, Sort};
+
+/// The columns the instances table sorts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstanceColumn {
+    /// By ordinal: creation order.
+    #[default]
+    Id,
+    Zone,
+    FaultDomain,
+    ModelVersion,
+    Provisioning,
+    Power,
+    Health,
+    Protection,
+    /// By creation time, youngest first when ascending.
+    Age,
+    Address,
+}
+
+impl Column for InstanceColumn {
+    const ALL: &'static [Self] = &[
+        Self::Id,
+        Self::Zone,
+        Self::FaultDomain,
+        Self::ModelVersion,
+        Self::Provisioning,
+        Self::Power,
+        Self::Health,
+        Self::Protection,
+        Self::Age,
+        Self::Address,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Zone => "zone",
+            Self::FaultDomain => "fd",
+            Self::ModelVersion => "model",
+            Self::Provisioning => "provisioning",
+            Self::Power => "power",
+            Self::Health => "health",
+            Self::Protection => "protection",
+            Self::Age => "age",
+            Self::Address => "address",
+        }
+    }
+}
+
+/// Which model the instances shown run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModelFilter {
+    #[default]
+    Any,
+    Latest,
+    Outdated,
+}
+
+impl ModelFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "",
+            Self::Latest => "latest",
+            Self::Outdated => "outdated",
+        }
+    }
+}
+
+/// The table's filters and order; values that cannot be read are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceQuery {
+    /// Only instances whose id or address contains this (case-insensitive).
+    pub text: String,
+    /// Only instances with this provisioning, power or health state.
+    pub state: String,
+    /// Only instances in this zone.
+    pub zone: String,
+    pub model: ModelFilter,
+    pub sort: Sort<InstanceColumn>,
+}
+
+impl InstanceQuery {
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |key: &str| get(key).map(|v| v.trim().to_string()).unwrap_or_default();
+        Self {
+            text: read("q"),
+            state: read("state").to_lowercase(),
+            zone: read("zone"),
+            model: match read("model").as_str() {
+                "latest" => ModelFilter::Latest,
+                "outdated" => ModelFilter::Outdated,
+                _ => ModelFilter::Any,
+            },
+            sort: Sort::from_params(&get),
+        }
+    }
+
+    /// Whether any filter is set.
+    pub fn filtered(&self) -> bool {
+        !self.text.is_empty()
+            || !self.state.is_empty()
+            || !self.zone.is_empty()
+            || self.model != ModelFilter::Any
+    }
+
+    fn keeps(&self, instance: &Instance, latest_version: u32) -> bool {
+        let text = self.text.to_lowercase();
+        let matches_text = text.is_empty()
+            || instance.id.to_lowercase().contains(&text)
+            || instance
+                .address
+                .as_deref()
+                .is_some_and(|a| a.to_lowercase().contains(&text));
+        let matches_state = self.state.is_empty()
+            || [
+                instance.provisioning_state.as_str(),
+                instance.power_state.as_str(),
+                instance.health_state.as_str(),
+            ]
+            .contains(&self.state.as_str());
+        let latest = is_latest(instance, latest_version);
+        matches_text
+            && matches_state
+            && (self.zone.is_empty() || instance.zone == self.zone)
+            && match self.model {
+                ModelFilter::Any => true,
+                ModelFilter::Latest => latest,
+                ModelFilter::Outdated => !latest,
+            }
+    }
+
+    /// The instances that pass the filters, in order (ties broken by ordinal).
+    pub fn apply<'a>(&self, instances: &'a [Instance], latest_version: u32) -> Vec<&'a Instance> {
+        let mut rows: Vec<&Instance> = instances
+            .iter()
+            .filter(|i| self.keeps(i, latest_version))
+            .collect();
+        rows.sort_by(|a, b| {
+            use InstanceColumn::*;
+            let order = match self.sort.key {
+                Id => a.ordinal.cmp(&b.ordinal),
+                Zone => a.zone.cmp(&b.zone),
+                FaultDomain => a.fault_domain.cmp(&b.fault_domain),
+                ModelVersion => a.model_version.cmp(&b.model_version),
+                Provisioning => a
+                    .provisioning_state
+                    .as_str()
+                    .cmp(b.provisioning_state.as_str()),
+                Power => a.power_state.as_str().cmp(b.power_state.as_str()),
+                Health => a.health_state.as_str().cmp(b.health_state.as_str()),
+                Protection => protection_rank(a).cmp(&protection_rank(b)),
+                // Younger first: a later creation time is a smaller age.
+                Age => b.created_at.cmp(&a.created_at),
+                Address => a.address.cmp(&b.address),
+            };
+            self.sort
+                .directed(order)
+                .then_with(|| a.ordinal.cmp(&b.ordinal))
+        });
+        rows
+    }
+
+    /// The link of a column header: sorts by `key`, or reverses; keeps the filters.
+    pub fn sort_href(&self, path: &str, key: InstanceColumn) -> String {
+        self.href_with(path, self.sort.toggled(key))
+    }
+
+    /// This view's address under `path` (the instances tab of a scale set).
+    pub fn href(&self, path: &str) -> String {
+        self.href_with(path, self.sort)
+    }
+
+    fn href_with(&self, path: &str, sort: Sort<InstanceColumn>) -> String {
+        let mut pairs = Vec::new();
+        for (key, value) in [
+            ("q", self.text.as_str()),
+            ("state", self.state.as_str()),
+            ("zone", self.zone.as_str()),
+            ("model", self.model.as_str()),
+        ] {
+            if !value.is_empty() {
+                pairs.push(format!("{key}={}", percent_encode(value)));
+            }
+        }
+        pairs.extend(sort.pairs());
+        table_sort::href(path, &pairs)
+    }
+}
+
+/// Whether `instance` runs the scale set's latest model.
+pub fn is_latest(instance: &Instance, latest_version: u32) -> bool {
+    instance.latest_model || instance.model_version == latest_version
+}
+
+/// 0 unprotected, 1 from scale-in, 2 from scale-set actions, 3 both.
+fn protection_rank(instance: &Instance) -> u8 {
+    u8::from(instance.protect_from_scale_in) + 2 * u8::from(instance.protect_from_scale_set_actions)
+}
+
+/// An instance's protection in words: `—`, `scale-in`, `scale-set actions`, or both.
+pub fn protection(instance: &Instance) -> &'static str {
+    match protection_rank(instance) {
+        0 => "—",
+        1 => "scale-in",
+        2 => "scale-set actions",
+        _ => "scale-in, scale-set actions",
+    }
+}
+
+/// Whether an instance is done with what was last asked of it: no operation in progress
+/// and its power where it was asked to be. A failed operation is done too.
+pub fn is_settled(instance: &Instance) -> bool {
+    use flotilla_domain::ProvisioningState::*;
+    instance.pending.is_none()
+        && matches!(instance.provisioning_state, Succeeded | Failed)
+        && instance.power_state.as_str() == instance.desired_power.as_str()
+}
+
+/// How many of the instances `ids` are settled in `instances`; one that is gone (deleted)
+/// is settled: nothing more will happen to it.
+pub fn settled_count(ids: &[String], instances: &[Instance]) -> usize {
+    ids.iter()
+        .filter(|id| {
+            instances
+                .iter()
+                .find(|i| &i.id == *id)
+                .is_none_or(is_settled)
+        })
+        .count()
+}
+
+/// How long ago `created` was, at `now`, coarsely: `40 s`, `12 min`, `5 h`, `3 d`.
+pub fn age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = (now - created).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..86_400 => format!("{} h", s / 3_600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_domain::instance::fixtures;
+    use flotilla_domain::{HealthState, PowerState};
+
+    fn instance(ordinal: u64, zone: &str, power: PowerState, health: HealthState) -> Instance {
+        let mut i = fixtures::instance("web", ordinal, zone, (ordinal % 2) as u32)
+            .powered(flotilla_domain::DesiredPower::Running, power);
+        i.health_state = health;
+        i.model_version = 1 + (ordinal % 2) as u32;
+        i.latest_model = false;
+        i.protect_from_scale_in = ordinal == 2;
+        i
+    }
+
+    fn fleet() -> Vec<Instance> {
+        vec![
+            instance(0, "1", PowerState::Running, HealthState::Healthy),
+            instance(1, "2", PowerState::Stopped, HealthState::Unknown),
+            instance(2, "1", PowerState::Running, HealthState::Unhealthy),
+            instance(3, "3", PowerState::Starting, HealthState::Initializing),
+        ]
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> InstanceQuery {
+        InstanceQuery::from_params(|k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    fn ids(q: &InstanceQuery) -> Vec<u64> {
+        q.apply(&fleet(), 2).iter().map(|i| i.ordinal).collect()
+    }
+
+    #[test]
+    fn filters_by_text_state_zone_and_model() {
+        assert_eq!(ids(&query(&[])), [0, 1, 2, 3]);
+        assert_eq!(ids(&query(&[("q", "WEB_1")])), [1]);
+        assert_eq!(ids(&query(&[("q", ":20003")])), [3]);
+        assert_eq!(ids(&query(&[("state", "Running")])), [0, 2]);
+        assert_eq!(ids(&query(&[("state", "unhealthy")])), [2]);
+        assert_eq!(ids(&query(&[("state", "succeeded")])), [0, 1, 2, 3]);
+        assert_eq!(ids(&query(&[("zone", "1")])), [0, 2]);
+        assert_eq!(ids(&query(&[("model", "outdated")])), [0, 2]);
+        assert_eq!(ids(&query(&[("model", "latest"), ("zone", "2")])), [1]);
+        assert!(ids(&query(&[("state", "deallocated")])).is_empty());
+        assert!(query(&[("zone", "1")]).filtered());
+        assert!(!query(&[("sort", "zone")]).filtered());
+    }
+
+    #[test]
+    fn sorts_by_each_column_with_ties_by_ordinal() {
+        let table: &[(&str, &str, [u64; 4])] = &[
+            ("id", "desc", [3, 2, 1, 0]),
+            ("zone", "asc", [0, 2, 1, 3]),
+            ("fd", "asc", [0, 2, 1, 3]),
+            ("power", "asc", [0, 2, 3, 1]),
+            ("health", "asc", [0, 3, 2, 1]),
+            ("protection", "desc", [2, 0, 1, 3]),
+            ("age", "asc", [3, 2, 1, 0]),
+            ("address", "desc", [3, 2, 1, 0]),
+            ("bogus", "asc", [0, 1, 2, 3]),
+        ];
+        for (sort, dir, expected) in table {
+            assert_eq!(
+                ids(&query(&[("sort", sort), ("dir", dir)])),
+                expected,
+                "{sort} {dir}"
+            );
+        }
+    }
+
+    #[test]
+    fn links_keep_the_filters() {
+        let q = query(&[("q", "a b"), ("state", "running"), ("sort", "zone")]);
+        let path = "/scale-sets/web/instances";
+        assert_eq!(
+            q.href(path),
+            "/scale-sets/web/instances?q=a%20b&state=running&sort=zone"
+        );
+        assert_eq!(
+            q.sort_href(path, InstanceColumn::Zone),
+            "/scale-sets/web/instances?q=a%20b&state=running&sort=zone&dir=desc"
+        );
+        assert_eq!(
+            q.sort_href(path, InstanceColumn::Id),
+            "/scale-sets/web/instances?q=a%20b&state=running"
+        );
+    }
+
+    #[test]
+    fn progress_counts_settled_and_gone_instances() {
+        use flotilla_domain::{DesiredPower, PendingAction, ProvisioningState};
+        let mut fleet = fleet();
+        // 0 running as asked; 1 stopped but asked to run; 2 restarting; 3 starting.
+        fleet[1].desired_power = DesiredPower::Running;
+        fleet[2].pending = Some(PendingAction::Restart);
+        fleet[2].provisioning_state = ProvisioningState::Updating;
+        assert!(is_settled(&fleet[0]));
+        assert!(!is_settled(&fleet[1]));
+        assert!(!is_settled(&fleet[2]));
+        assert!(!is_settled(&fleet[3]));
+        let ids: Vec<String> = ["web_0", "web_2", "web_9"].map(String::from).to_vec();
+        assert_eq!(settled_count(&ids, &fleet), 2);
+    }
+
+    #[test]
+    fn ages_and_protection_in_words() {
+        let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+        assert_eq!(age(t(0), t(59)), "59 s");
+        assert_eq!(age(t(0), t(60 * 12 + 5)), "12 min");
+        assert_eq!(age(t(0), t(3_600 * 5)), "5 h");
+        assert_eq!(age(t(0), t(86_400 * 3 + 1)), "3 d");
+        assert_eq!(age(t(10), t(0)), "0 s");
+        let fleet = fleet();
+        assert_eq!(protection(&fleet[0]), "—");
+        assert_eq!(protection(&fleet[2]), "scale-in");
+    }
+}

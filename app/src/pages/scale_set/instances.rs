@@ -1,0 +1,495 @@
+//! The Instances tab: the set's instances in a table that sorts and filters by the URL
+//! query (a GET form and header links: works without JavaScript), and a selection toolbar
+//! acting on the ticked rows — start, stop, restart, and behind a confirmation deallocate,
+//! reimage, delete; protection. The toolbar and the checkboxes are one plain form posting
+//! to the `instances-action` server function, so it works without JavaScript too; with
+//! JavaScript the answer shows the instances' pending state at once, a progress bar follows
+//! them until they settle, and "select all" ticks every row shown.
+
+use std::collections::BTreeSet;
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+use super::{Live, Tab};
+use crate::api::instances::ActOnInstances;
+use crate::components::confirm_action::ConfirmAction;
+use crate::components::state_chip::StateChip;
+use crate::format;
+use crate::instance_query::{self, InstanceColumn, InstanceQuery};
+use crate::table_sort::Column;
+use flotilla_domain::{HealthState, Instance, PowerState, ProvisioningState};
+
+/// The last request's instances, followed until they settle.
+#[derive(Debug, Clone, PartialEq)]
+struct Request {
+    done: String,
+    ids: Vec<String>,
+}
+
+/// The toolbar's actions that need no confirmation: `(action, label)`.
+const PLAIN_ACTIONS: [(&str, &str); 3] =
+    [("start", "Start"), ("stop", "Stop"), ("restart", "Restart")];
+
+/// The toolbar's actions behind a confirmation: `(action, label, consequence)`.
+const CONFIRMED_ACTIONS: [(&str, &str, &str); 3] = [
+    (
+        "deallocate",
+        "Deallocate",
+        "They stop and release their host resources.",
+    ),
+    (
+        "reimage",
+        "Reimage",
+        "Their disks are rebuilt from the image.",
+    ),
+    (
+        "delete",
+        "Delete",
+        "Their VMs are destroyed and the capacity drops by as many.",
+    ),
+];
+
+#[component]
+pub(super) fn InstancesTab(live: Live) -> impl IntoView {
+    let name = live
+        .detail
+        .with_untracked(|d| d.scale_set.spec.name.clone());
+    let path = Tab::Instances.href(&name);
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| InstanceQuery::from_params(|k| p.get(k))));
+    let rows = Memo::new(move |_| {
+        live.detail.with(|d| {
+            query.with(|q| {
+                q.apply(&d.instances, d.scale_set.model_version)
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    // Instances that went away leave the selection.
+    Effect::new(move |_| {
+        live.detail.with(|d| {
+            let gone: Vec<String> = selected.with_untracked(|s| {
+                s.iter()
+                    .filter(|id| !d.instances.iter().any(|i| &i.id == *id))
+                    .cloned()
+                    .collect()
+            });
+            if !gone.is_empty() {
+                selected.update(|s| s.retain(|id| !gone.contains(id)));
+            }
+        })
+    });
+    // Buttons are disabled for an empty selection only once the browser tracks it.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let nothing_selected =
+        Signal::derive(move || hydrated.get() && selected.with(|s| s.is_empty()));
+
+    let action = ServerAction::<ActOnInstances>::new();
+    let request = RwSignal::new(None::<Request>);
+    Effect::watch(
+        move || action.version().get(),
+        move |_, _, _| {
+            if let Some(Ok(outcome)) = action.value().get_untracked() {
+                live.merge(&outcome.updated);
+                request.set(Some(Request {
+                    done: outcome.done.clone(),
+                    ids: outcome.updated.iter().map(|i| i.id.clone()).collect(),
+                }));
+            }
+            live.refresh();
+        },
+        false,
+    );
+    let outcome_message = move || match action.value().get() {
+        Some(Ok(outcome)) if !outcome.refused.is_empty() => Some(
+            outcome
+                .refused
+                .iter()
+                .map(|(id, reason)| format!("{id}: {reason}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Some(Err(error)) => Some(error.message),
+        _ => None,
+    };
+    let count = move || selected.with(BTreeSet::len);
+    let question = move |verb: &'static str| {
+        Signal::derive(move || match count() {
+            0 => format!("{verb} the selected instances?"),
+            n => format!(
+                "{verb} {}?",
+                format::plural(n as u32, "instance", "instances")
+            ),
+        })
+    };
+    let shown_ids = move || rows.with(|r| r.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
+    let all_shown_selected = move || {
+        let shown = shown_ids();
+        !shown.is_empty() && selected.with(|s| shown.iter().all(|id| s.contains(id)))
+    };
+    let read_at = Memo::new(move |_| live.detail.with(|d| d.read_at));
+    let latest_version = Memo::new(move |_| live.detail.with(|d| d.scale_set.model_version));
+    let empty = move || live.detail.with(|d| d.instances.is_empty());
+    view! {
+        <InstanceFilters query path=path.clone() live />
+        {move || empty().then(|| view! { <p class="muted">"This scale set has no instances."</p> })}
+        <ActionForm
+            action
+            attr:class="instances-form"
+            attr:aria-label="Actions on the selected instances"
+        >
+            <input type="hidden" name="name" value=name.clone() />
+            <div
+                class="bulk-actions toolbar"
+                role="group"
+                aria-label="Actions on the selected instances"
+                aria-busy=move || action.pending().get().then_some("true")
+            >
+                <span class="selection-count" aria-live="polite" data-selected=count>
+                    {move || format!("{} selected", count())}
+                </span>
+                {PLAIN_ACTIONS
+                    .map(|(value, label)| {
+                        view! {
+                            <button
+                                type="submit"
+                                name="action"
+                                value=value
+                                disabled=nothing_selected
+                            >
+                                {label}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+                {CONFIRMED_ACTIONS
+                    .map(|(value, label, consequence)| {
+                        view! {
+                            <ConfirmAction
+                                action=value
+                                label
+                                question=question(label)
+                                consequence
+                                close_on=action.version()
+                                disabled=nothing_selected
+                            />
+                        }
+                    })
+                    .collect_view()}
+                <details class="confirm" data-confirm="protect">
+                    <summary>"Protect…"</summary>
+                    <div class="confirm-body">
+                        <label>
+                            <input type="checkbox" name="scale_in" />
+                            " From scale-in"
+                        </label>
+                        <label>
+                            <input type="checkbox" name="scale_set_actions" />
+                            " From scale-set actions"
+                        </label>
+                        <button
+                            type="submit"
+                            name="action"
+                            value="protect"
+                            disabled=nothing_selected
+                        >
+                            "Set protection"
+                        </button>
+                    </div>
+                </details>
+            </div>
+            <RequestProgress request live />
+            <p class="field-error" role="alert" data-error="instances-action">
+                {outcome_message}
+            </p>
+            <div class="table-wrap">
+                <table class="data instances" aria-label="Instances">
+                    <thead>
+                        <tr>
+                            <th scope="col" class="select">
+                                <input
+                                    type="checkbox"
+                                    aria-label="Select every instance shown"
+                                    prop:checked=all_shown_selected
+                                    on:change=move |_| {
+                                        let shown = shown_ids();
+                                        let all = all_shown_selected();
+                                        selected
+                                            .update(|s| {
+                                                for id in shown {
+                                                    if all {
+                                                        s.remove(&id);
+                                                    } else {
+                                                        s.insert(id);
+                                                    }
+                                                }
+                                            });
+                                    }
+                                />
+                            </th>
+                            {InstanceColumn::ALL
+                                .iter()
+                                .map(|&column| {
+                                    let href = {
+                                        let path = path.clone();
+                                        move || query.with(|q| q.sort_href(&path, column))
+                                    };
+                                    view! {
+                                        <th
+                                            scope="col"
+                                            aria-sort=move || query.with(|q| q.sort.aria(column))
+                                        >
+                                            <a href=href data-sort=column.as_str()>
+                                                {column_label(column)}
+                                            </a>
+                                        </th>
+                                    }
+                                })
+                                .collect_view()}
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For
+                            each=move || rows.get()
+                            key=|i| (i.id.clone(), i.generation)
+                            children=move |instance| {
+                                view! { <InstanceRow instance selected read_at latest_version /> }
+                            }
+                        />
+                    </tbody>
+                </table>
+            </div>
+            <Show when=move || rows.with(Vec::is_empty)>
+                <p class="muted" data-state="no-match">
+                    "No instance matches the filters."
+                </p>
+            </Show>
+        </ActionForm>
+    }
+}
+
+fn column_label(column: InstanceColumn) -> &'static str {
+    match column {
+        InstanceColumn::Id => "ID",
+        InstanceColumn::Zone => "Zone",
+        InstanceColumn::FaultDomain => "Fault domain",
+        InstanceColumn::ModelVersion => "Model",
+        InstanceColumn::Provisioning => "Provisioning",
+        InstanceColumn::Power => "Power",
+        InstanceColumn::Health => "Health",
+        InstanceColumn::Protection => "Protection",
+        InstanceColumn::Age => "Age",
+        InstanceColumn::Address => "Address",
+    }
+}
+
+/// The filter form: a plain GET to the tab, keeping the order. It is drawn anew when the
+/// query changes (after a client-side navigation), so it always shows the filters applied.
+#[component]
+fn InstanceFilters(query: Memo<InstanceQuery>, path: String, live: Live) -> impl IntoView {
+    move || filter_form(query.get(), path.clone(), live)
+}
+
+fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
+    let zones = live
+        .detail
+        .with_untracked(|d| d.scale_set.spec.zones.clone());
+    let states: Vec<&'static str> = ProvisioningState::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(PowerState::ALL.iter().map(|s| s.as_str()))
+        .chain(HealthState::ALL.iter().map(|s| s.as_str()))
+        .collect();
+    let option = |value: &'static str, label: &'static str, current: &str| {
+        view! {
+            <option value=value selected=current == value>
+                {label}
+            </option>
+        }
+    };
+    view! {
+        <Form
+            method="GET"
+            action=path.clone()
+            attr:class="filters"
+            attr:aria-label="Filter instances"
+        >
+            <label class="filter">
+                "ID or address"
+                <input type="search" name="q" value=q.text.clone() autocomplete="off" />
+            </label>
+            <label class="filter">
+                "State" <select name="state">
+                    <option value="">"Any"</option>
+                    {states
+                        .into_iter()
+                        .map(|s| {
+                            view! {
+                                <option value=s selected=q.state == s>
+                                    {s}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            {(!zones.is_empty())
+                .then(|| {
+                    view! {
+                        <label class="filter">
+                            "Zone" <select name="zone">
+                                <option value="">"Any"</option>
+                                {zones
+                                    .iter()
+                                    .map(|z| {
+                                        view! {
+                                            <option value=z.clone() selected=q.zone == *z>
+                                                {z.clone()}
+                                            </option>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </select>
+                        </label>
+                    }
+                })}
+            <label class="filter">
+                "Model"
+                <select name="model">
+                    {option("", "Any", q.model.as_str())}
+                    {option("latest", "Latest", q.model.as_str())}
+                    {option("outdated", "Outdated", q.model.as_str())}
+                </select>
+            </label>
+            <input type="hidden" name="sort" value=q.sort.key.as_str() />
+            <input type="hidden" name="dir" value=q.sort.dir() />
+            <div class="filter filter-actions">
+                <button type="submit">"Filter"</button>
+                {q.filtered().then(|| view! { <a href=path>"Clear"</a> })}
+            </div>
+        </Form>
+    }
+}
+
+/// How far the last request on the selection has come.
+#[component]
+fn RequestProgress(request: RwSignal<Option<Request>>, live: Live) -> impl IntoView {
+    let progress = move || {
+        request.get().map(|r| {
+            let settled = live
+                .detail
+                .with(|d| instance_query::settled_count(&r.ids, &d.instances));
+            (r, settled)
+        })
+    };
+    move || {
+        progress()
+            .filter(|(r, _)| !r.ids.is_empty())
+            .map(|(r, settled)| {
+                let total = r.ids.len();
+                let text = format!(
+                    "{} for {}: {settled} of {total} done",
+                    r.done,
+                    format::plural(total as u32, "instance", "instances"),
+                );
+                view! {
+                    <p class="progress" role="status" data-progress=format!("{settled}/{total}")>
+                        <progress max=total value=settled aria-label=text.clone()></progress>
+                        {text}
+                    </p>
+                }
+            })
+    }
+}
+
+/// One instance: a checkbox for the selection, then its facts.
+#[component]
+fn InstanceRow(
+    instance: Instance,
+    selected: RwSignal<BTreeSet<String>>,
+    read_at: Memo<chrono::DateTime<chrono::Utc>>,
+    latest_version: Memo<u32>,
+) -> impl IntoView {
+    let id = instance.id.clone();
+    let checked = {
+        let id = id.clone();
+        Memo::new(move |_| selected.with(|s| s.contains(&id)))
+    };
+    let toggle = {
+        let id = id.clone();
+        move |_| {
+            selected.update(|s| {
+                if !s.remove(&id) {
+                    s.insert(id.clone());
+                }
+            })
+        }
+    };
+    let created = instance.created_at;
+    let latest = {
+        let instance = instance.clone();
+        move || instance_query::is_latest(&instance, latest_version.get())
+    };
+    view! {
+        <tr data-instance=id.clone() aria-selected=move || checked.get().to_string()>
+            <td class="select">
+                <input
+                    type="checkbox"
+                    name="ids[]"
+                    value=id.clone()
+                    aria-label=format!("Select {id}")
+                    prop:checked=checked
+                    on:change=toggle
+                />
+            </td>
+            <th scope="row" class="mono">
+                {id.clone()}
+                {instance
+                    .last_error
+                    .clone()
+                    .map(|e| {
+                        view! {
+                            <span class="tag tag-warn" title=e>
+                                "error"
+                            </span>
+                        }
+                    })}
+            </th>
+            <td>{instance.zone.clone()}</td>
+            <td class="num">{instance.fault_domain}</td>
+            <td>
+                {instance.model_version}
+                {move || {
+                    if latest() {
+                        view! { <span class="tag">"latest"</span> }.into_any()
+                    } else {
+                        view! { <span class="tag tag-warn">"outdated"</span> }.into_any()
+                    }
+                }}
+            </td>
+            <td data-cell="provisioning">
+                <StateChip state=instance.provisioning_state.as_str() />
+            </td>
+            <td data-cell="power">
+                <StateChip state=instance.power_state.as_str() />
+            </td>
+            <td data-cell="health">
+                <StateChip state=instance.health_state.as_str() />
+            </td>
+            <td data-cell="protection">{instance_query::protection(&instance)}</td>
+            <td>
+                <time datetime=format::datetime_attr(&created) title=format::timestamp(&created)>
+                    {move || instance_query::age(created, read_at.get())}
+                </time>
+            </td>
+            <td class="mono">{instance.address.clone().unwrap_or_else(|| "—".to_string())}</td>
+        </tr>
+    }
+}

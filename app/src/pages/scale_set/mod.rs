@@ -1,0 +1,240 @@
+//! `/scale-sets/:name[/<tab>]`: one scale set, in tabs — Overview (facts, capacity, counts,
+//! the zones × fault domains grid), Instances (sortable, filterable, selectable table with
+//! actions), Activity and Settings (JSON, export, delete). Tabs that later features fill
+//! (scaling, upgrades, health, load balancer, monitoring) appear when they work.
+//!
+//! The page reads the set once (server-rendered, sent to the browser once), keeps the read
+//! in a signal, and in the browser replaces it with newer reads on the server's events and
+//! after the person's changes; every part renders from that signal, so forms keep what is
+//! typed and the focus stays where it is while the data changes underneath.
+
+mod activity;
+mod instances;
+mod overview;
+mod settings;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::scale_sets::get_scale_set;
+use crate::components::breadcrumbs::Breadcrumbs;
+use crate::components::error_panel::ErrorPanel;
+use crate::components::loading::Loading;
+use crate::components::state_chip::StateChip;
+use crate::live::{self, use_live_updates};
+use crate::status::set_status;
+use crate::summary::ScaleSetDetail;
+use flotilla_domain::ScaleSetState;
+use flotilla_domain::url::percent_encode;
+
+/// The tabs of a scale set's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Instances,
+    Activity,
+    Settings,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Instances, Tab::Activity, Tab::Settings];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Instances => "Instances",
+            Tab::Activity => "Activity",
+            Tab::Settings => "Settings",
+        }
+    }
+
+    /// The tab's address for scale set `name`.
+    pub fn href(self, name: &str) -> String {
+        let base = format!("/scale-sets/{}", percent_encode(name));
+        match self {
+            Tab::Overview => base,
+            Tab::Instances => format!("{base}/instances"),
+            Tab::Activity => format!("{base}/activity"),
+            Tab::Settings => format!("{base}/settings"),
+        }
+    }
+}
+
+/// A scale set's page, showing `tab`.
+#[component]
+pub fn ScaleSetPage(
+    /// The tab to show.
+    tab: Tab,
+) -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let first = Resource::new(name, get_scale_set);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match first.await {
+                    Ok(Some(first)) => view! { <ScaleSetView first tab /> }.into_any(),
+                    Ok(None) => {
+                        set_status(404);
+                        view! {
+                            <Title text="Scale set not found" />
+                            <h1>"Scale set not found"</h1>
+                            <p>
+                                "There is no scale set named " <code>{name()}</code> ". "
+                                <a href="/scale-sets">"See all scale sets"</a> "."
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    Err(error) => {
+                        set_status(500);
+                        view! { <ErrorPanel error /> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The latest read of the scale set, and how to ask for a newer one.
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// The newest read so far.
+    pub detail: RwSignal<ScaleSetDetail>,
+    /// Whether the set was found gone since the page was rendered.
+    pub gone: RwSignal<bool>,
+}
+
+impl Live {
+    fn new(first: ScaleSetDetail) -> Self {
+        Self {
+            detail: RwSignal::new(first),
+            gone: RwSignal::new(false),
+        }
+    }
+
+    /// Reads the set again (in the browser; on the server there is nothing to refresh).
+    /// A read older than the one shown — answers can overtake each other — is dropped, and
+    /// so is one that arrives after the page was left (its signals are gone).
+    pub fn refresh(self) {
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            let Some(name) = self
+                .detail
+                .try_with_untracked(|d| d.scale_set.spec.name.clone())
+            else {
+                return;
+            };
+            match get_scale_set(name).await {
+                Ok(Some(read)) => {
+                    if self
+                        .detail
+                        .try_with_untracked(|d| d.read_at <= read.read_at)
+                        == Some(true)
+                    {
+                        self.detail.try_set(read);
+                    }
+                }
+                Ok(None) => {
+                    self.gone.try_set(true);
+                }
+                // The stream will say when to try again; the page keeps the last read.
+                Err(_) => {}
+            }
+        });
+    }
+
+    /// Takes in instances as a change answered them (newer generations only), so the
+    /// page shows their pending state before the next read.
+    pub fn merge(self, updated: &[flotilla_domain::Instance]) {
+        self.detail.update(|d| {
+            for new in updated {
+                if let Some(old) = d.instances.iter_mut().find(|i| i.id == new.id)
+                    && old.generation < new.generation
+                {
+                    *old = new.clone();
+                }
+            }
+        });
+    }
+}
+
+#[component]
+fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
+    let name = first.scale_set.spec.name.clone();
+    let live = Live::new(first);
+    {
+        let name = name.clone();
+        use_live_updates(
+            move || live::events_url(Some(&name)),
+            move || live.refresh(),
+        );
+    }
+    let deleting = move || {
+        live.detail
+            .with(|d| d.scale_set.state == ScaleSetState::Deleting)
+    };
+    let trail = vec![
+        ("Scale sets".to_string(), Some("/scale-sets".to_string())),
+        (name.clone(), Some(Tab::Overview.href(&name))),
+        (tab.label().to_string(), None),
+    ];
+    view! {
+        <Title text=format!("{name} · {}", tab.label()) />
+        <Breadcrumbs trail />
+        <header class="page-header">
+            <h1>{name.clone()}</h1>
+            {move || deleting().then(|| view! { <StateChip state="deleting" /> })}
+        </header>
+        <Show when=move || live.gone.get()>
+            <div class="panel panel-warn" role="status" data-state="gone">
+                <p>
+                    "This scale set no longer exists. "
+                    <a href="/scale-sets">"See all scale sets"</a> "."
+                </p>
+            </div>
+        </Show>
+        <nav class="tabs" aria-label="Scale set sections">
+            {Tab::ALL
+                .into_iter()
+                .map(|t| {
+                    view! {
+                        <a
+                            href=t.href(&name)
+                            aria-current=(t == tab).then_some("page")
+                            data-tab=t.label().to_lowercase()
+                        >
+                            {t.label()}
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+        {match tab {
+            Tab::Overview => view! { <overview::OverviewTab live /> }.into_any(),
+            Tab::Instances => view! { <instances::InstancesTab live /> }.into_any(),
+            Tab::Activity => view! { <activity::ActivityTab name=name.clone() /> }.into_any(),
+            Tab::Settings => view! { <settings::SettingsTab live /> }.into_any(),
+        }}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabs_have_their_own_addresses() {
+        let hrefs: Vec<String> = Tab::ALL.iter().map(|t| t.href("web 1")).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "/scale-sets/web%201",
+                "/scale-sets/web%201/instances",
+                "/scale-sets/web%201/activity",
+                "/scale-sets/web%201/settings"
+            ]
+        );
+    }
+}

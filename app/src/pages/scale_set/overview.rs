@@ -1,0 +1,114 @@
+//! The Overview tab: the set's facts, its capacity control, its instances by state and
+//! where they sit (zones × fault domains).
+
+use leptos::prelude::*;
+
+use super::Live;
+use crate::api::scale_sets::SetCapacity;
+use crate::components::capacity_form::CapacityForm;
+use crate::components::placement_grid::PlacementGrid;
+use crate::components::power_summary::PowerSummary;
+use crate::components::timestamp::Timestamp;
+use crate::format;
+use crate::placement_grid::Grid;
+use crate::summary::ScaleSetDetail;
+
+#[component]
+pub(super) fn OverviewTab(live: Live) -> impl IntoView {
+    let name = live
+        .detail
+        .with_untracked(|d| d.scale_set.spec.name.clone());
+    let set_capacity = ServerAction::<SetCapacity>::new();
+    Effect::watch(
+        move || set_capacity.version().get(),
+        move |_, _, _| live.refresh(),
+        false,
+    );
+    let grid = Memo::new(move |_| {
+        live.detail.with(|d| {
+            Grid::of(
+                &d.scale_set.spec.zones,
+                d.scale_set.spec.platform_fault_domain_count,
+                &d.instances,
+            )
+        })
+    });
+    let counts_label = format!("Instances of {name} by power state");
+    view! {
+        <section aria-labelledby="scale-heading" class="panel">
+            <h2 id="scale-heading">"Scale"</h2>
+            <CapacityForm name=name.clone() action=set_capacity />
+        </section>
+        <section aria-labelledby="facts-heading" class="panel">
+            <h2 id="facts-heading">"Facts"</h2>
+            {move || live.detail.with(|d| facts(d, counts_label.clone()))}
+        </section>
+        <section aria-labelledby="placement-heading" class="panel">
+            <h2 id="placement-heading">"Placement"</h2>
+            <PlacementGrid grid=grid.into() scale_set=name />
+        </section>
+    }
+}
+
+fn facts(detail: &ScaleSetDetail, counts_label: String) -> impl IntoView + use<> {
+    let set = &detail.scale_set;
+    let counts = detail.counts.clone();
+    let model = &set.spec.model;
+    let size = format!(
+        "{} · {} vCPU · {} memory · {} GiB disk",
+        model.image,
+        model.vcpus,
+        format::memory_mib(model.memory_mib),
+        model.disk_gib
+    );
+    let upgrade_mode = format!("{:?}", set.spec.upgrade_policy.mode).to_lowercase();
+    view! {
+        <dl class="facts">
+            <div>
+                <dt>"Capacity"</dt>
+                <dd data-fact="capacity">{set.spec.capacity}</dd>
+            </div>
+            <div>
+                <dt>"Running"</dt>
+                <dd data-fact="running">{format!("{} of {}", counts.running(), counts.total)}</dd>
+            </div>
+            <div>
+                <dt>"Latest model"</dt>
+                <dd data-fact="latest">{format!("{} of {}", counts.latest_model, counts.total)}</dd>
+            </div>
+            <div>
+                <dt>"Zones"</dt>
+                <dd>{format::zones(&set.spec.zones)}</dd>
+            </div>
+            <div>
+                <dt>"Fault domains per zone"</dt>
+                <dd>{set.spec.platform_fault_domain_count}</dd>
+            </div>
+            <div>
+                <dt>"Model"</dt>
+                <dd>{size}</dd>
+            </div>
+            <div>
+                <dt>"Model version"</dt>
+                <dd>{set.model_version}</dd>
+            </div>
+            <div>
+                <dt>"Upgrade policy"</dt>
+                <dd>{upgrade_mode}</dd>
+            </div>
+            <div>
+                <dt>"Created"</dt>
+                <dd>
+                    <Timestamp at=set.created_at />
+                </dd>
+            </div>
+            <div>
+                <dt>"Updated"</dt>
+                <dd>
+                    <Timestamp at=set.updated_at />
+                </dd>
+            </div>
+        </dl>
+        <PowerSummary counts label=counts_label />
+    }
+}
