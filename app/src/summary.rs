@@ -1,6 +1,8 @@
 //! What the portal's pages show, computed from the domain types: plain data that crosses
 //! the server-function boundary as JSON, and plain functions with plain tests.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use flotilla_domain::{
     ActivityFilter, ActivityResult, HealthState, Instance, PowerState, ScaleSet,
@@ -125,6 +127,24 @@ impl ScaleSetSummary {
             scale_set,
             instances: InstanceCounts::of(instances),
         }
+    }
+
+    /// One summary per set of `sets`, in their order, counting `instances` (the whole
+    /// fleet's, in any order) by the set they belong to.
+    pub fn of_fleet(sets: Vec<ScaleSet>, instances: Vec<Instance>) -> Vec<Self> {
+        let mut by_set: HashMap<String, Vec<Instance>> = HashMap::new();
+        for instance in instances {
+            by_set
+                .entry(instance.scale_set.clone())
+                .or_default()
+                .push(instance);
+        }
+        sets.into_iter()
+            .map(|set| {
+                let own = by_set.remove(set.name()).unwrap_or_default();
+                Self::new(set, &own)
+            })
+            .collect()
     }
 
     pub fn name(&self) -> &str {
@@ -309,6 +329,31 @@ mod tests {
         let ids: Vec<_> = detail.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["web_3", "web_7"]);
         assert_eq!(detail.counts.total, 2);
+    }
+
+    #[test]
+    fn fleet_summaries_count_each_sets_own_instances() {
+        let mut web = set(2);
+        web.spec.name = "web".into();
+        let mut api = set(1);
+        api.spec.name = "api".into();
+        let mut idle = set(0);
+        idle.spec.name = "idle".into();
+        let mut api_0 = instance(0, PowerState::Running, HealthState::Healthy, true);
+        api_0.scale_set = "api".into();
+        let fleet = vec![
+            instance(1, PowerState::Stopped, HealthState::Unknown, true),
+            api_0,
+            instance(0, PowerState::Running, HealthState::Healthy, true),
+        ];
+        let summaries = ScaleSetSummary::of_fleet(vec![web, api, idle], fleet);
+        let names: Vec<&str> = summaries.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["web", "api", "idle"]);
+        let totals: Vec<(u32, u32)> = summaries
+            .iter()
+            .map(|s| (s.instances.total, s.instances.running()))
+            .collect();
+        assert_eq!(totals, [(2, 1), (1, 1), (0, 0)]);
     }
 
     #[test]

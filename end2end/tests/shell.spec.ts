@@ -83,6 +83,8 @@ test.describe('a scale set made through the REST API', () => {
     await expect(row).toBeVisible();
     await expect(row.locator('[data-cell="instances"]')).toHaveText('2 / 2');
     await expect(row).toContainText('1, 2, 3');
+    // Health summary: running instances stay "initializing" until probes are configured.
+    await expect(row.locator('[data-cell="health"] li[data-state="initializing"]')).toHaveAttribute('data-count', '2');
     await page.screenshot({ path: testInfo.outputPath('scale-sets.png'), fullPage: true });
 
     // A client-side navigation: the page's data comes from the `/_fn/scale-set` server fn.
@@ -192,6 +194,14 @@ test.describe('the header', () => {
     const rows = page.getByRole('table', { name: 'Scale sets' }).locator('tr[data-scale-set]');
     await expect(rows).toHaveCount(1);
     await expect(rows.first()).toHaveAttribute('data-scale-set', FOUND);
+
+    // Whatever is typed is text, never markup.
+    const markup = '<img src=x id=injected>"\'';
+    await page.getByRole('combobox', { name: 'Search scale sets by name' }).fill(markup);
+    await page.getByRole('search', { name: 'Search' }).getByRole('button', { name: 'Search' }).click();
+    await expect(rows).toHaveCount(0);
+    await expect(page.locator('#injected')).toHaveCount(0);
+    await expect(page.getByLabel('Filter by name')).toHaveValue(markup);
     await context.close();
   });
 

@@ -5,22 +5,14 @@ use leptos::prelude::*;
 use crate::api::error::PortalError;
 use crate::summary::{ScaleSetDetail, ScaleSetSummary};
 
-/// Every scale set with its instance counts.
+/// Every scale set with its instance counts: two reads, whatever the size of the fleet.
 #[server(prefix = "/_fn", endpoint = "scale-sets")]
 pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
     let sets = fleet.list_scale_sets().await.map_err(server_error)?;
-    let mut summaries = Vec::with_capacity(sets.len());
-    for set in sets {
-        match fleet.list_instances(set.name()).await {
-            Ok(instances) => summaries.push(ScaleSetSummary::new(set, &instances)),
-            // Deleted between the two reads: it is no longer in the fleet.
-            Err(flotilla_control::Error::NotFound { .. }) => {}
-            Err(e) => return Err(server_error(e)),
-        }
-    }
-    Ok(summaries)
+    let instances = fleet.list_all_instances().await.map_err(server_error)?;
+    Ok(ScaleSetSummary::of_fleet(sets, instances))
 }
 
 /// The names of every scale set, for pickers (the activity log's filter).

@@ -7,12 +7,13 @@ use crate::api::scale_sets::{DeleteScaleSets, list_scale_sets};
 use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
+use crate::components::power_summary::PowerSummary;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::live::{self, use_live_updates};
 use crate::scale_set_query::{ListQuery, SortKey, SortKeys};
-use crate::summary::ScaleSetSummary;
+use crate::summary::{Breakdown, ScaleSetSummary};
 use flotilla_domain::ScaleSetState;
 
 /// `/scale-sets`: every scale set in a table, filtered by name and sorted by a column as
@@ -221,6 +222,7 @@ fn ScaleSetTable(
                         {header(SortKey::Instances, "Instances (running / desired)")}
                         {header(SortKey::Zones, "Zones")}
                         {header(SortKey::ModelVersion, "Model version")}
+                        <th scope="col">"Health"</th>
                         {header(SortKey::Created, "Created")}
                     </tr>
                 </thead>
@@ -266,6 +268,13 @@ fn ScaleSetTable(
                                     </td>
                                     <td>{format::zones(&set.spec.zones)}</td>
                                     <td class="num">{set.model_version}</td>
+                                    <td data-cell="health">
+                                        <PowerSummary
+                                            counts=s.instances.clone()
+                                            label=format!("Instances of {name} by health state")
+                                            by=Breakdown::Health
+                                        />
+                                    </td>
                                     <td>
                                         <Timestamp at=set.created_at />
                                     </td>

@@ -477,6 +477,15 @@ impl Fleet {
             .map_err(Error::store("list instances"))
     }
 
+    /// Every instance of the fleet, by scale set then ordinal, in one read.
+    pub async fn list_all_instances(&self) -> Result<Vec<Instance>> {
+        self.shared
+            .store
+            .list_all_instances()
+            .await
+            .map_err(Error::store("list instances"))
+    }
+
     pub async fn get_instance(&self, name: &str, id: &str) -> Result<Instance> {
         self.shared
             .store

@@ -805,7 +805,8 @@ pub async fn insert_repeated_id_in_batch_is_already_exists(store: &dyn Store) {
     assert_eq!(store.next_ordinal("web").await.unwrap(), 0);
 }
 
-/// Instances are listed by ordinal as a number (`web_10` after `web_9`), per set.
+/// Instances are listed by ordinal as a number (`web_10` after `web_9`), per set, and by
+/// set then ordinal all together.
 pub async fn instances_list_by_ordinal(store: &dyn Store) {
     store
         .create_scale_set(&scale_set("web", 4), "tester")
@@ -829,6 +830,11 @@ pub async fn instances_list_by_ordinal(store: &dyn Store) {
         ["web_0", "web_2", "web_9", "web_10"]
     );
     assert_eq!(ids(&list(store, "web-1").await), ["web-1_0"]);
+    // The whole fleet at once: by set, then ordinal, the same records as per set.
+    let all = store.list_all_instances().await.unwrap();
+    let mut per_set = list(store, "web").await;
+    per_set.extend(list(store, "web-1").await);
+    assert_eq!(all, per_set);
 }
 
 /// Records whose generation matches are written (generation + 1, every mutable field);

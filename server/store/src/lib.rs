@@ -160,6 +160,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_instances(&self, scale_set: &str) -> Result<Vec<Instance>>;
 
+    /// Every instance of every scale set, by scale set then ordinal: one read for views of
+    /// the whole fleet (the portal's list and overview).
+    async fn list_all_instances(&self) -> Result<Vec<Instance>>;
+
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>>;
 
     /// Inserts new instance records (stored with generation 1) and sets the scale set's

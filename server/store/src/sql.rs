@@ -392,6 +392,18 @@ fn list_model_versions(scale_set: &str) -> Stmt<'_> {
     )
 }
 
+fn list_all_instances() -> Stmt<'static> {
+    stmt!(
+        "listing all instances",
+        concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances i JOIN scale_sets s ON s.name = i.scale_set \
+             ORDER BY i.scale_set, i.ordinal"
+        )
+    )
+}
+
 fn list_instances(scale_set: &str) -> Stmt<'_> {
     stmt!(
         "listing instances",
@@ -679,6 +691,10 @@ where
 
     async fn list_instances(&self, scale_set: &str) -> Result<Vec<Instance>> {
         read::<D, InstanceRow>(self, None, list_instances(scale_set)).await
+    }
+
+    async fn list_all_instances(&self) -> Result<Vec<Instance>> {
+        read::<D, InstanceRow>(self, None, list_all_instances()).await
     }
 
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {

@@ -11,7 +11,7 @@ use crate::components::power_summary::PowerSummary;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::placement_grid::Grid;
-use crate::summary::ScaleSetDetail;
+use crate::summary::{Breakdown, ScaleSetDetail};
 
 #[component]
 pub(super) fn OverviewTab(live: Live) -> impl IntoView {
@@ -33,7 +33,6 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
             )
         })
     });
-    let counts_label = format!("Instances of {name} by power state");
     view! {
         <section aria-labelledby="scale-heading" class="panel">
             <h2 id="scale-heading">"Scale"</h2>
@@ -41,7 +40,7 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
         </section>
         <section aria-labelledby="facts-heading" class="panel">
             <h2 id="facts-heading">"Facts"</h2>
-            {move || live.detail.with(|d| facts(d, counts_label.clone()))}
+            {move || live.detail.with(facts)}
         </section>
         <section aria-labelledby="placement-heading" class="panel">
             <h2 id="placement-heading">"Placement"</h2>
@@ -50,7 +49,7 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
     }
 }
 
-fn facts(detail: &ScaleSetDetail, counts_label: String) -> impl IntoView + use<> {
+fn facts(detail: &ScaleSetDetail) -> impl IntoView + use<> {
     let set = &detail.scale_set;
     let counts = detail.counts.clone();
     let model = &set.spec.model;
@@ -109,6 +108,14 @@ fn facts(detail: &ScaleSetDetail, counts_label: String) -> impl IntoView + use<>
                 </dd>
             </div>
         </dl>
-        <PowerSummary counts label=counts_label />
+        <PowerSummary
+            counts=counts.clone()
+            label=format!("Instances of {} by power state", set.spec.name)
+        />
+        <PowerSummary
+            counts
+            label=format!("Instances of {} by health state", set.spec.name)
+            by=Breakdown::Health
+        />
     }
 }
