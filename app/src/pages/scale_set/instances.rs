@@ -307,10 +307,10 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
         .chain(PowerState::ALL.iter().map(|s| s.as_str()))
         .chain(HealthState::ALL.iter().map(|s| s.as_str()))
         .collect();
-    let option = |value: &'static str, label: &'static str, current: &str| {
+    let option = |value: &str, label: &str, current: &str| {
         view! {
-            <option value=value selected=current == value>
-                {label}
+            <option value=value.to_string() selected=current == value>
+                {label.to_string()}
             </option>
         }
     };
@@ -328,16 +328,7 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
             <label class="filter">
                 "State" <select name="state">
                     <option value="">"Any"</option>
-                    {states
-                        .into_iter()
-                        .map(|s| {
-                            view! {
-                                <option value=s selected=q.state == s>
-                                    {s}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
+                    {states.into_iter().map(|s| option(s, s, &q.state)).collect_view()}
                 </select>
             </label>
             {(!zones.is_empty())
@@ -346,16 +337,7 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
                         <label class="filter">
                             "Zone" <select name="zone">
                                 <option value="">"Any"</option>
-                                {zones
-                                    .iter()
-                                    .map(|z| {
-                                        view! {
-                                            <option value=z.clone() selected=q.zone == *z>
-                                                {z.clone()}
-                                            </option>
-                                        }
-                                    })
-                                    .collect_view()}
+                                {zones.iter().map(|z| option(z, z, &q.zone)).collect_view()}
                             </select>
                         </label>
                     }
