@@ -12,7 +12,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test tools node-tools chromium site site-release lint unit e2e bench clean-data
+.PHONY: run test tools node-tools chromium site site-release lint unit e2e bench bench-lb clean-data
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
 run: tools node-tools site-release
@@ -56,7 +56,13 @@ e2e: site
 bench:
 	cargo bench -p flotilla --bench fleet
 	cargo bench -p flotilla --bench portal
+	cargo bench -p flotilla --bench probes
 	cargo bench -p flotilla-store --bench batch
+
+## Flotilla's L7 frontend against nginx and direct, same upstreams and load generator
+## (installs nginx and wrk when missing).
+bench-lb:
+	bash scripts/bench-lb.sh
 
 clean-data:
 	rm -rf data

@@ -54,6 +54,16 @@ pub fn App() -> impl IntoView {
                             ssr=SsrMode::Async
                         />
                         <Route
+                            path=path!("/scale-sets/:name/health")
+                            view=|| view! { <ScaleSetPage tab=Tab::Health /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/scale-sets/:name/load-balancer")
+                            view=|| view! { <ScaleSetPage tab=Tab::LoadBalancer /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
                             path=path!("/scale-sets/:name/activity")
                             view=|| view! { <ScaleSetPage tab=Tab::Activity /> }
                             ssr=SsrMode::Async

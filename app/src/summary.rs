@@ -280,6 +280,7 @@ mod tests {
             model_version: 1,
             generation: 1,
             state: ScaleSetState::Active,
+            repairs: Default::default(),
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         }

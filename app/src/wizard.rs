@@ -239,20 +239,21 @@ impl Draft {
         let capacity = num("capacity", &self.capacity);
         let load_balancer = self.lb_enabled.then(|| LoadBalancer {
             frontends: vec![Frontend {
-                name: "web".into(),
-                protocol: if self.lb_protocol == "tcp" {
-                    FrontendProtocol::Tcp
-                } else {
-                    FrontendProtocol::Http
-                },
-                port: to_port(num("load_balancer.frontends[0].port", &self.lb_port)),
                 backend_port: (!self.lb_backend_port.trim().is_empty()).then(|| {
                     to_port(num(
                         "load_balancer.frontends[0].backend_port",
                         &self.lb_backend_port,
                     ))
                 }),
-                algorithm: Default::default(),
+                ..Frontend::new(
+                    "web",
+                    if self.lb_protocol == "tcp" {
+                        FrontendProtocol::Tcp
+                    } else {
+                        FrontendProtocol::Http
+                    },
+                    to_port(num("load_balancer.frontends[0].port", &self.lb_port)),
+                )
             }],
         });
         let health_probe = self.probe_enabled.then(|| HealthProbe {
@@ -312,6 +313,8 @@ impl Draft {
         };
         let ctx = ValidationContext {
             known_zones: known_zones.to_vec(),
+            // The server checks the scale sets rules route to.
+            known_scale_sets: None,
         };
         let mut errors = parse;
         if let Err(invalid) = spec.validate(&ctx) {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::health::ProbeResult;
+
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -183,6 +185,21 @@ pub struct Instance {
     pub provisioning_state: ProvisioningState,
     pub power_state: PowerState,
     pub health_state: HealthState,
+    /// When `health_state` last changed.
+    #[serde(default)]
+    pub health_changed_at: Option<DateTime<Utc>>,
+    /// The last probe's result: kept in memory by the prober and merged in on read (`null`
+    /// before the first probe and on replicas that do not probe this instance).
+    #[serde(default)]
+    pub last_probe: Option<ProbeResult>,
+    /// Whether the load balancer may send the instance new traffic: a person's drain/enable
+    /// switch, separate from health (false = drained).
+    #[serde(default = "enabled")]
+    pub load_balancer_enabled: bool,
+    /// Automatic repairs of this instance (or of the one it replaced) since it was last
+    /// healthy; more than zero while unhealthy again means the last repair failed.
+    #[serde(default)]
+    pub repair_attempts: u32,
     pub desired_power: DesiredPower,
     #[serde(default)]
     pub pending: Option<PendingAction>,
@@ -198,6 +215,10 @@ pub struct Instance {
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; guards updates against stale writers.
     pub generation: i64,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// Per-instance protection flags (`PUT …/instances/{id}/protection`).
@@ -245,6 +266,31 @@ impl Instance {
     /// Whether the instance counts toward capacity (everything not being deleted).
     pub fn is_active(&self) -> bool {
         self.provisioning_state != ProvisioningState::Deleting
+    }
+
+    /// Whether the load balancer may send it new requests: in its pool and enabled.
+    pub fn serves_traffic(&self) -> bool {
+        self.in_pool() && self.load_balancer_enabled
+    }
+
+    /// Whether it belongs in its load balancer pool (enabled or not): running, healthy,
+    /// settled and not on its way out (a restart or reimage waiting, a stop asked for).
+    pub fn in_pool(&self) -> bool {
+        self.power_state == PowerState::Running
+            && self.health_state == HealthState::Healthy
+            && self.provisioning_state == ProvisioningState::Succeeded
+            && self.pending.is_none()
+            && self.desired_power == DesiredPower::Running
+    }
+
+    /// Whether an operation keeps it out of service for now: being created, updated or
+    /// deleted, a restart or reimage waiting, or running but not yet found healthy. Repairs
+    /// (and later rollouts) count these against their limit.
+    pub fn in_transition(&self) -> bool {
+        self.provisioning_state.is_transitional()
+            || self.pending.is_some()
+            || (self.power_state == PowerState::Running
+                && self.health_state == HealthState::Initializing)
     }
 
     /// Checks `action` against the current state and says what accepting it changes.
@@ -319,6 +365,10 @@ pub mod fixtures {
             provisioning_state: ProvisioningState::Succeeded,
             power_state: PowerState::Running,
             health_state: HealthState::Healthy,
+            health_changed_at: None,
+            last_probe: None,
+            load_balancer_enabled: true,
+            repair_attempts: 0,
             desired_power: DesiredPower::Running,
             pending: None,
             protect_from_scale_in: false,
@@ -338,6 +388,16 @@ pub mod fixtures {
         }
         pub fn unhealthy(mut self) -> Self {
             self.health_state = HealthState::Unhealthy;
+            self
+        }
+        pub fn health(mut self, state: HealthState, since_secs: i64) -> Self {
+            self.health_state = state;
+            self.health_changed_at =
+                Some(DateTime::UNIX_EPOCH + chrono::Duration::seconds(since_secs));
+            self
+        }
+        pub fn guarded(mut self) -> Self {
+            self.protect_from_scale_set_actions = true;
             self
         }
         pub fn created_at_secs(mut self, secs: i64) -> Self {

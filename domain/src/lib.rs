@@ -9,6 +9,9 @@
 //! - [`instance`] — instances, their state enums and which actions each state accepts;
 //! - [`placement`] — zone and fault-domain placement of new instances;
 //! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
+//! - [`health`] — probe results and the health state machine;
+//! - [`repair`] — automatic repairs: candidates, rate limit, suspension;
+//! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
@@ -18,9 +21,12 @@
 pub mod activity;
 pub mod event;
 pub mod fault;
+pub mod health;
 pub mod instance;
+pub mod load_balancer;
 pub mod placement;
 pub mod reconcile;
+pub mod repair;
 pub mod scale_in;
 pub mod scale_set;
 pub mod url;
@@ -29,12 +35,14 @@ pub mod validation;
 pub use activity::{Activity, ActivityFilter, ActivityResult, NewActivity};
 pub use event::Event;
 pub use fault::Fault;
+pub use health::{HealthCounter, ProbeResult};
 pub use instance::{
     ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, PendingAction, PowerState,
     Protection, ProvisioningState,
 };
 pub use placement::ZoneStatus;
 pub use reconcile::ObservedVm;
+pub use repair::RepairStatus;
 pub use scale_set::{
     Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext,
 };

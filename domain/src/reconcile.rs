@@ -102,6 +102,9 @@ pub fn observe(instances: &[Instance], vms: &[ObservedVm], now: DateTime<Utc>) -
                 next.provisioning_state = next.provisioning_state.on_failure();
             }
         }
+        if next.health_state != record.health_state {
+            next.health_changed_at = Some(now);
+        }
         if next != *record {
             changed.push(next);
         }
@@ -427,6 +430,7 @@ mod tests {
             model_version: 1,
             generation: 1,
             state: ScaleSetState::Active,
+            repairs: Default::default(),
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::repair::RepairStatus;
 use crate::validation::{ValidationErrors, check_name};
 
 /// Largest capacity a scale set may ask for.
@@ -248,13 +249,24 @@ pub enum RepairAction {
     Reimage,
 }
 
+impl RepairAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replace => "replace",
+            Self::Restart => "restart",
+            Self::Reimage => "reimage",
+        }
+    }
+}
+
 /// Automatic instance repairs (Azure `automaticRepairsPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AutomaticRepairs {
     #[serde(default)]
     pub enabled: bool,
-    /// 600–5,400 seconds (Azure's PT10M–PT90M), default 600.
+    /// Seconds an instance stays unhealthy before it is repaired, 0–5,400, default 600
+    /// (Azure's PT10M–PT90M; Flotilla also takes shorter ones, to try policies on the mock).
     #[serde(default = "default_repair_grace")]
     pub grace_period_seconds: u32,
     #[serde(default)]
@@ -279,8 +291,29 @@ impl Default for AutomaticRepairs {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FrontendProtocol {
+    /// L7 HTTP/1.1 (keep-alive to clients and instances).
     Http,
+    /// L7 with TLS terminated at the frontend (`tls` required).
+    Https,
+    /// L4: each TCP connection goes to one instance.
     Tcp,
+}
+
+/// A PEM certificate chain and private key for an HTTPS frontend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TlsCertificate {
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+}
+
+/// An L7 rule: requests whose path starts with `path_prefix` go to another scale set's
+/// pool (Application Gateway's path-based routing). The longest matching prefix wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoutingRule {
+    pub path_prefix: String,
+    pub scale_set: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -305,6 +338,131 @@ pub struct Frontend {
     pub backend_port: Option<u16>,
     #[serde(default)]
     pub algorithm: Algorithm,
+    /// The certificate of an HTTPS frontend.
+    #[serde(default)]
+    pub tls: Option<TlsCertificate>,
+    /// Path-prefix rules to other scale sets' pools (HTTP and HTTPS only).
+    #[serde(default)]
+    pub rules: Vec<RoutingRule>,
+    /// Seconds to connect to an instance before trying another (default 2).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u32,
+    /// Seconds an instance has to answer a request's headers before 504 (default 30).
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_seconds: u32,
+    /// Seconds an idle client connection is kept open (default 60).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u32,
+    /// Seconds an instance leaving the pool has to finish its requests (default 30).
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_seconds: u32,
+}
+
+fn default_connect_timeout() -> u32 {
+    2
+}
+fn default_response_timeout() -> u32 {
+    30
+}
+fn default_idle_timeout() -> u32 {
+    60
+}
+fn default_drain_timeout() -> u32 {
+    30
+}
+
+impl Frontend {
+    /// A frontend with every optional setting at its default.
+    pub fn new(name: &str, protocol: FrontendProtocol, port: u16) -> Self {
+        Self {
+            name: name.into(),
+            protocol,
+            port,
+            backend_port: None,
+            algorithm: Algorithm::default(),
+            tls: None,
+            rules: vec![],
+            connect_timeout_seconds: default_connect_timeout(),
+            response_timeout_seconds: default_response_timeout(),
+            idle_timeout_seconds: default_idle_timeout(),
+            drain_timeout_seconds: default_drain_timeout(),
+        }
+    }
+
+    fn validate(&self, ctx: &ValidationContext) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.backend_port == Some(0) {
+            errors.push("backend_port", "must be between 1 and 65535, got 0");
+        }
+        match (self.protocol, &self.tls) {
+            (FrontendProtocol::Https, None) => {
+                errors.push("tls", "an https frontend needs a certificate and key")
+            }
+            (FrontendProtocol::Http | FrontendProtocol::Tcp, Some(_)) => errors.push(
+                "tls",
+                format!(
+                    "only https frontends take a certificate, not {}",
+                    self.protocol.as_str()
+                ),
+            ),
+            (_, Some(tls)) => {
+                if !tls.certificate_pem.contains("-----BEGIN CERTIFICATE-----") {
+                    errors.push("tls.certificate_pem", "must be a PEM certificate chain");
+                }
+                if !tls.private_key_pem.contains("PRIVATE KEY-----") {
+                    errors.push("tls.private_key_pem", "must be a PEM private key");
+                }
+            }
+            _ => {}
+        }
+        if self.protocol == FrontendProtocol::Tcp && !self.rules.is_empty() {
+            errors.push("rules", "path rules need an http or https frontend");
+        }
+        let mut prefixes = BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.path_prefix.starts_with('/') {
+                errors.push(format!("rules[{i}].path_prefix"), "must start with '/'");
+            } else if !prefixes.insert(&rule.path_prefix) {
+                errors.push(
+                    format!("rules[{i}].path_prefix"),
+                    format!("prefix {:?} is listed twice", rule.path_prefix),
+                );
+            }
+            if let Some(known) = &ctx.known_scale_sets
+                && !known.contains(&rule.scale_set)
+            {
+                errors.push(
+                    format!("rules[{i}].scale_set"),
+                    format!("no scale set named {:?}", rule.scale_set),
+                );
+            }
+        }
+        errors.range(
+            "connect_timeout_seconds",
+            self.connect_timeout_seconds,
+            1,
+            60,
+        );
+        errors.range(
+            "response_timeout_seconds",
+            self.response_timeout_seconds,
+            1,
+            3600,
+        );
+        errors.range("idle_timeout_seconds", self.idle_timeout_seconds, 1, 3600);
+        errors.range("drain_timeout_seconds", self.drain_timeout_seconds, 0, 3600);
+        errors
+    }
+}
+
+impl FrontendProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -315,7 +473,7 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    pub fn validate(&self) -> ValidationErrors {
+    pub fn validate(&self, ctx: &ValidationContext) -> ValidationErrors {
         let mut errors = ValidationErrors::default();
         let mut names = BTreeSet::new();
         let mut ports = BTreeSet::new();
@@ -339,12 +497,7 @@ impl LoadBalancer {
                     format!("port {} is used by another frontend", f.port),
                 );
             }
-            if f.backend_port == Some(0) {
-                errors.push(
-                    format!("frontends[{i}].backend_port"),
-                    "must be between 1 and 65535, got 0",
-                );
-            }
+            errors.nest(&format!("frontends[{i}]"), f.validate(ctx));
         }
         if self.frontends.len() > 8 {
             errors.push("frontends", "at most 8 frontends");
@@ -493,6 +646,9 @@ pub struct ScaleSetSpec {
 #[derive(Debug, Clone, Default)]
 pub struct ValidationContext {
     pub known_zones: Vec<String>,
+    /// The scale sets load balancer rules may route to (`None`: not checked, as in the
+    /// browser).
+    pub known_scale_sets: Option<Vec<String>>,
 }
 
 impl ScaleSetSpec {
@@ -574,7 +730,7 @@ impl ScaleSetSpec {
         errors.range(
             "automatic_repairs.grace_period_seconds",
             repairs.grace_period_seconds,
-            600,
+            0,
             5400,
         );
         if repairs.enabled && self.health_probe.is_none() {
@@ -584,7 +740,7 @@ impl ScaleSetSpec {
             );
         }
         if let Some(lb) = &self.load_balancer {
-            errors.nest("load_balancer", lb.validate());
+            errors.nest("load_balancer", lb.validate(ctx));
         }
         errors.nest("upgrade_policy", self.upgrade_policy.validate());
         if self.upgrade_policy.mode == UpgradeMode::Rolling && self.health_probe.is_none() {
@@ -716,6 +872,9 @@ pub struct ScaleSet {
     /// Bumped by every change; guards writes against stale actors.
     pub generation: i64,
     pub state: ScaleSetState,
+    /// The automatic repair service's state (suspended or not, failures in a row).
+    #[serde(default)]
+    pub repairs: RepairStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -733,6 +892,7 @@ mod tests {
     fn ctx() -> ValidationContext {
         ValidationContext {
             known_zones: vec!["1".into(), "2".into(), "3".into()],
+            known_scale_sets: Some(vec!["web".into(), "api".into()]),
         }
     }
 
@@ -802,7 +962,7 @@ mod tests {
             ),
             (
                 "automatic_repairs.grace_period_seconds",
-                Box::new(|s| s.automatic_repairs.grace_period_seconds = 30),
+                Box::new(|s| s.automatic_repairs.grace_period_seconds = 5401),
             ),
             (
                 "health_probe.timeout_seconds",
@@ -828,15 +988,39 @@ mod tests {
                 Box::new(|s| s.upgrade_policy.mode = UpgradeMode::Rolling),
             ),
             (
+                "load_balancer.frontends[0].tls",
+                Box::new(|s| {
+                    s.load_balancer = Some(LoadBalancer {
+                        frontends: vec![Frontend::new("a", FrontendProtocol::Https, 443)],
+                    });
+                }),
+            ),
+            (
+                "load_balancer.frontends[0].rules[0].scale_set",
+                Box::new(|s| {
+                    let mut f = Frontend::new("a", FrontendProtocol::Http, 8080);
+                    f.rules.push(RoutingRule {
+                        path_prefix: "/api".into(),
+                        scale_set: "nowhere".into(),
+                    });
+                    s.load_balancer = Some(LoadBalancer { frontends: vec![f] });
+                }),
+            ),
+            (
+                "load_balancer.frontends[0].rules",
+                Box::new(|s| {
+                    let mut f = Frontend::new("a", FrontendProtocol::Tcp, 8080);
+                    f.rules.push(RoutingRule {
+                        path_prefix: "/api".into(),
+                        scale_set: "web".into(),
+                    });
+                    s.load_balancer = Some(LoadBalancer { frontends: vec![f] });
+                }),
+            ),
+            (
                 "load_balancer.frontends[1].port",
                 Box::new(|s| {
-                    let f = Frontend {
-                        name: "a".into(),
-                        protocol: FrontendProtocol::Http,
-                        port: 8080,
-                        backend_port: None,
-                        algorithm: Algorithm::RoundRobin,
-                    };
+                    let f = Frontend::new("a", FrontendProtocol::Http, 8080);
                     let mut g = f.clone();
                     g.name = "b".into();
                     s.load_balancer = Some(LoadBalancer {
@@ -899,6 +1083,7 @@ mod tests {
             model_version: 1,
             generation: 4,
             state: ScaleSetState::Active,
+            repairs: RepairStatus::default(),
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         };

@@ -8,29 +8,18 @@
 //!
 //! Run: `cargo bench -p flotilla --bench fleet` (or `make bench`).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use flotilla_backend::mock::{Mock, MockConfig};
-use flotilla_control::{Fleet, FleetConfig, SystemClock};
+use common::Bench;
+use flotilla_control::Fleet;
 use flotilla_domain::{PowerState, ProvisioningState, ScaleSetSpec};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let dir = tempfile::tempdir()?;
-    let store =
-        flotilla_store::connect(&format!("sqlite:{}", dir.path().join("bench.db").display()))
-            .await?;
-    let mock =
-        Arc::new(Mock::open(MockConfig::instant().with_state_dir(dir.path().join("mock"))).await?);
-    let fleet = Fleet::new(
-        store,
-        mock.clone(),
-        Arc::new(SystemClock),
-        FleetConfig::default(),
-    );
-    fleet.start().await?;
+    let bench = Bench::start().await?;
+    let fleet = &bench.fleet;
     fleet
         .create_scale_set(ScaleSetSpec::example("bench", 0), "bench")
         .await?;
@@ -38,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     for (from, to) in [(0u32, 1_000u32), (1_000, 10_000)] {
         let started = Instant::now();
         fleet.set_capacity("bench", to, "bench").await?;
-        wait_all_running(&fleet, to as usize).await?;
+        wait_all_running(fleet, to as usize).await?;
         println!(
             "capacity {from:>5} → {to:>5}: all running after {:>8.3} s",
             started.elapsed().as_secs_f64()
@@ -59,8 +48,7 @@ async fn main() -> anyhow::Result<()> {
         ms(passes[passes.len() - 1])
     );
     println!("peak resident memory: {} MiB", peak_rss_mib());
-    fleet.shutdown().await;
-    mock.shutdown();
+    bench.stop().await;
     Ok(())
 }
 

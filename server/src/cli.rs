@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::{Instance, InstanceAction, ScaleSet};
 use serde_json::{Value, json};
 
@@ -50,8 +51,24 @@ pub enum Command {
     /// Manage the instances of a scale set.
     #[command(subcommand)]
     Instance(InstanceCommand),
+    /// Automatic repairs of a scale set.
+    #[command(subcommand)]
+    Repairs(RepairsCommand),
+    /// The load balancer's frontends, pool members and statistics.
+    LoadBalancer {
+        /// Only this scale set's frontends.
+        scale_set: Option<String>,
+    },
     /// Show the activity log, newest first.
     Activity(ActivityArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairsCommand {
+    /// The repair service's status, its limit, and what it would repair now and why.
+    Show { scale_set: String },
+    /// Resume repairs the service suspended after repeated failures.
+    Resume { scale_set: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +81,13 @@ pub enum ScaleSetCommand {
     Show { name: String },
     /// Set the desired instance count.
     Scale { name: String, capacity: u32 },
+    /// Change settings with a JSON patch (`PATCH /scale-sets/{name}`; `-` for standard
+    /// input), e.g. `{"health_probe":{…},"load_balancer":{"frontends":[…]}}`.
+    Update {
+        name: String,
+        #[arg(long)]
+        file: String,
+    },
     /// Delete a scale set and all its instances.
     Delete {
         name: String,
@@ -135,6 +159,17 @@ pub enum InstanceCommand {
     },
     /// Delete the instance (the scale set's capacity drops by one).
     Delete {
+        scale_set: String,
+        id: String,
+    },
+    /// Take the instance out of its load balancer pool: no new requests, those in flight
+    /// finish.
+    Drain {
+        scale_set: String,
+        id: String,
+    },
+    /// Let a drained instance serve again.
+    Enable {
         scale_set: String,
         id: String,
     },
@@ -328,6 +363,60 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 )
                 .await?
         }
+        Command::ScaleSet(ScaleSetCommand::Update { name, file }) => {
+            let patch = read_json(file)?;
+            client
+                .call(
+                    Method::PATCH,
+                    &format!("/scale-sets/{}", percent_encode(name)),
+                    Some(patch),
+                )
+                .await?
+        }
+        Command::Instance(
+            InstanceCommand::Drain { scale_set, id } | InstanceCommand::Enable { scale_set, id },
+        ) => {
+            let enabled = matches!(command, Command::Instance(InstanceCommand::Enable { .. }));
+            client
+                .call(
+                    Method::PUT,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/load-balancer",
+                        percent_encode(scale_set),
+                        percent_encode(id)
+                    ),
+                    Some(json!({ "enabled": enabled })),
+                )
+                .await?
+        }
+        Command::Repairs(RepairsCommand::Show { scale_set }) => {
+            let set = client
+                .get(&format!("/scale-sets/{}", percent_encode(scale_set)))
+                .await?;
+            let overview = client
+                .get(&format!(
+                    "/scale-sets/{}/repairs",
+                    percent_encode(scale_set)
+                ))
+                .await?;
+            json!({"policy": set["automatic_repairs"], "overview": overview})
+        }
+        Command::Repairs(RepairsCommand::Resume { scale_set }) => {
+            client
+                .call(
+                    Method::POST,
+                    &format!("/scale-sets/{}/repairs/resume", percent_encode(scale_set)),
+                    None,
+                )
+                .await?
+        }
+        Command::LoadBalancer { scale_set } => {
+            let mut all = client.get("/load-balancer").await?;
+            if let (Some(set), Some(items)) = (scale_set, all["items"].as_array_mut()) {
+                items.retain(|f| f["scale_set"] == set.as_str());
+            }
+            all
+        }
         Command::Instance(cmd) => {
             let (scale_set, id, action) = instance_action(cmd);
             client
@@ -369,22 +458,30 @@ fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
         InstanceCommand::Restart { scale_set, id } => (scale_set, id, InstanceAction::Restart),
         InstanceCommand::Reimage { scale_set, id } => (scale_set, id, InstanceAction::Reimage),
         InstanceCommand::Delete { scale_set, id } => (scale_set, id, InstanceAction::Delete),
-        InstanceCommand::List { .. } | InstanceCommand::Protect { .. } => {
+        InstanceCommand::List { .. }
+        | InstanceCommand::Protect { .. }
+        | InstanceCommand::Drain { .. }
+        | InstanceCommand::Enable { .. } => {
             unreachable!("handled by the caller")
         }
     }
 }
 
+/// A JSON document from a file, or standard input for `-`.
+fn read_json(file: &str) -> Result<Value, CliError> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| CliError::Input(format!("cannot read {file}: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Input(format!("{file} is not valid JSON: {e}")))
+}
+
 fn create_body(args: &CreateArgs) -> Result<Value, CliError> {
     if let Some(file) = &args.file {
-        let text = if file == "-" {
-            std::io::read_to_string(std::io::stdin())
-        } else {
-            std::fs::read_to_string(file)
-        }
-        .map_err(|e| CliError::Input(format!("cannot read {file}: {e}")))?;
-        let mut value: Value = serde_json::from_str(&text)
-            .map_err(|e| CliError::Input(format!("{file} is not valid JSON: {e}")))?;
+        let mut value = read_json(file)?;
         if let Some(obj) = value.as_object_mut() {
             obj.entry("name").or_insert_with(|| json!(args.name));
         }
@@ -467,6 +564,15 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Instance(_) => serde_json::from_value::<Instance>(value.clone())
             .map(|i| instances_table(&[i]))
             .unwrap_or_default(),
+        Command::Repairs(RepairsCommand::Show { scale_set }) => repairs_text(scale_set, value),
+        Command::Repairs(RepairsCommand::Resume { scale_set }) => {
+            format!("automatic repairs of {scale_set} resumed\n")
+        }
+        Command::LoadBalancer { .. } => {
+            let frontends: Vec<FrontendStats> =
+                serde_json::from_value(value["items"].clone()).unwrap_or_default();
+            load_balancer_text(&frontends)
+        }
         Command::Activity(_) => {
             let rows: Vec<Vec<String>> = value["items"]
                 .as_array()
@@ -508,6 +614,99 @@ fn render(command: &Command, value: &Value) -> String {
         }
         Command::Serve(_) => String::new(),
     }
+}
+
+fn repairs_text(scale_set: &str, value: &Value) -> String {
+    let policy = &value["policy"];
+    let o = &value["overview"];
+    let mut out = format!(
+        "scale set:     {scale_set}\nrepairs:       {}\naction:        {}\ngrace period:  {} s\nstatus:        {}\nlimit:         {} at once ({} in transition)\n",
+        if policy["enabled"] == true {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        policy["repair_action"].as_str().unwrap_or(""),
+        policy["grace_period_seconds"],
+        match o["status"]["suspended_reason"].as_str() {
+            Some(why) => format!("SUSPENDED: {why}"),
+            None => format!(
+                "active ({} failed in a row)",
+                o["status"]["consecutive_failures"]
+            ),
+        },
+        o["limit"],
+        o["in_transition"],
+    );
+    for (title, key) in [("due now", "due"), ("waiting", "waiting")] {
+        let rows: Vec<Vec<String>> = o[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r["instance"].as_str().unwrap_or("").to_string(),
+                            r["reason"].as_str().unwrap_or("").to_string(),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !rows.is_empty() {
+            out.push_str(&format!("\n{title}:\n"));
+            out.push_str(&table(&["INSTANCE", "REASON"], &rows));
+        }
+    }
+    out
+}
+
+fn load_balancer_text(frontends: &[FrontendStats]) -> String {
+    let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}ms")).unwrap_or_default();
+    let mut out = String::new();
+    for f in frontends {
+        out.push_str(&format!(
+            "{}/{}  {} on {}  requests {}  2xx {} 4xx {} 5xx {}  active {}  p50 {} p99 {}\n",
+            f.scale_set,
+            f.name,
+            f.protocol,
+            f.listen,
+            f.requests,
+            f.responses.success,
+            f.responses.client_error,
+            f.responses.server_error,
+            f.active_connections,
+            ms(f.latency.quantile(0.5)),
+            ms(f.latency.quantile(0.99)),
+        ));
+        let rows: Vec<Vec<String>> = f
+            .backends
+            .iter()
+            .map(|b| {
+                vec![
+                    b.pool.clone(),
+                    b.id.clone(),
+                    b.addr.clone(),
+                    b.state.clone(),
+                    b.requests.to_string(),
+                    b.failures.to_string(),
+                    b.active.to_string(),
+                    ms(b.latency.quantile(0.5)),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "POOL", "INSTANCE", "ADDRESS", "STATE", "REQUESTS", "FAILURES", "ACTIVE", "P50",
+            ],
+            &rows,
+        ));
+        out.push('\n');
+    }
+    if frontends.is_empty() {
+        out.push_str("no load balancer frontends\n");
+    }
+    out
 }
 
 fn set_summary(set: &ScaleSet) -> String {

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// How often every scale set is reconciled without being asked.
     #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
+    /// Address the load balancer's frontends listen on (each frontend's port comes from its
+    /// scale set).
+    #[arg(long, env = "FLOTILLA_LB_ADDRESS", default_value = "127.0.0.1")]
+    pub lb_address: std::net::IpAddr,
     /// The built portal (`cargo leptos build` writes it to target/site).
     #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

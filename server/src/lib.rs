@@ -76,6 +76,7 @@ pub async fn run(
         Arc::new(SystemClock),
         FleetConfig {
             reconcile_interval: config.reconcile_interval,
+            load_balancer_address: config.lb_address,
             ..FleetConfig::default()
         },
     );

@@ -111,6 +111,14 @@ async fn metrics(State(fleet): State<Fleet>) -> impl IntoResponse {
             l.scale_set, l.activations
         );
     }
+    let probes = fleet.prober_stats();
+    out.push_str("# HELP flotilla_probes_total Health probes finished.\n");
+    out.push_str("# TYPE flotilla_probes_total counter\n");
+    let _ = writeln!(out, "flotilla_probes_total {}", probes.probes);
+    out.push_str("# HELP flotilla_probe_targets Instances being probed.\n");
+    out.push_str("# TYPE flotilla_probe_targets gauge\n");
+    let _ = writeln!(out, "flotilla_probe_targets {}", probes.targets);
+    fleet.render_load_balancer_metrics(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

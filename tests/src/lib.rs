@@ -212,6 +212,24 @@ impl Api {
         set
     }
 
+    /// Waits until the set has exactly `n` instances, all running and healthy (without a
+    /// health probe, running instances turn healthy at once).
+    pub async fn wait_healthy(&self, set: &str, n: usize) -> Vec<Value> {
+        wait_until(
+            &format!("{set} has {n} healthy instances"),
+            Duration::from_secs(60),
+            || async {
+                let items = self.instances(set).await;
+                items.len() == n
+                    && items
+                        .iter()
+                        .all(|i| i["power_state"] == "running" && i["health_state"] == "healthy")
+            },
+        )
+        .await;
+        self.instances(set).await
+    }
+
     /// Waits until the set has exactly `n` instances, all succeeded and running.
     pub async fn wait_running(&self, set: &str, n: usize) -> Vec<Value> {
         wait_until(
@@ -228,6 +246,15 @@ impl Api {
         .await;
         self.instances(set).await
     }
+}
+
+/// A port free right now on 127.0.0.1 (for frontends and servers the test places).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("its address")
+        .port()
 }
 
 /// What a running instance answers on `GET /` at its address (its own identity).

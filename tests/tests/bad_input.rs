@@ -58,8 +58,8 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
     let api = server.api();
     api.create_set("web", 2, json!({})).await;
     api.create_set("b", 1, json!({})).await;
-    api.wait_running("web", 2).await;
-    api.wait_running("b", 1).await;
+    api.wait_healthy("web", 2).await;
+    api.wait_healthy("b", 1).await;
     let before = snapshot(&api).await;
 
     // (body, expected status, expected field)

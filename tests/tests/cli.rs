@@ -104,3 +104,54 @@ async fn cli_reports_an_unreachable_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the Flotilla server"));
 }
+
+#[tokio::test]
+async fn cli_configures_probes_and_frontends_drains_and_shows_repairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    api.create_set("web", 2, serde_json::json!({})).await;
+    api.wait_healthy("web", 2).await;
+    let port = flotilla_tests::free_port();
+    let patch = dir.path().join("patch.json");
+    std::fs::write(
+        &patch,
+        serde_json::json!({
+            "health_probe": {"protocol": "http", "port": 80, "path": "/health",
+                             "interval_seconds": 2, "timeout_seconds": 1},
+            "automatic_repairs": {"enabled": true, "grace_period_seconds": 60},
+            "load_balancer": {"frontends": [{"name": "web", "protocol": "http", "port": port}]},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let patch = patch.display().to_string();
+    let (ok, out, err) = cli(&server, &["scale-set", "update", "web", "--file", &patch]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("name:          web"), "{out}");
+
+    let (ok, out, err) = cli(&server, &["repairs", "show", "web"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("repairs:       enabled"), "{out}");
+    assert!(out.contains("limit:         1 at once"), "{out}");
+
+    let (ok, out, err) = cli(&server, &["instance", "drain", "web", "web_0"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("web_0"), "{out}");
+    let (_, instance) = api.get("/scale-sets/web/instances/web_0").await;
+    assert_eq!(instance["load_balancer_enabled"], false);
+    let (ok, _, err) = cli(&server, &["instance", "enable", "web", "web_0"]).await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = cli(&server, &["load-balancer", "web"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("web/web  http on 127.0.0.1:{port}")),
+        "{out}"
+    );
+
+    // Refusals name the field and exit non-zero.
+    let (ok, _, err) = cli(&server, &["repairs", "resume", "web"]).await;
+    assert!(!ok);
+    assert!(err.contains("not suspended"), "{err}");
+}

@@ -6,16 +6,8 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla_tests::{Api, binary, instance_root, wait_until};
+use flotilla_tests::{Api, binary, free_port, instance_root, wait_until};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
     Command::new(binary())

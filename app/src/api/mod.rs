@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod error;
+pub mod health;
 pub mod instances;
 pub mod scale_sets;
 pub mod theme;

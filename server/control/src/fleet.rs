@@ -10,19 +10,24 @@ use std::time::Duration;
 
 use flotilla_backend::Backend;
 use flotilla_domain::instance::ActionEffect;
+use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Event, Fault, Instance, InstanceAction, Model,
-    NewActivity, ObservedVm, Protection, ProvisioningState, ScaleSet, ScaleSetPatch, ScaleSetSpec,
-    ScaleSetState, ValidationContext, ValidationErrors, ZoneStatus,
+    NewActivity, ObservedVm, Protection, ProvisioningState, RepairStatus, ScaleSet, ScaleSetPatch,
+    ScaleSetSpec, ScaleSetState, ValidationContext, ValidationErrors, ZoneStatus,
 };
 use flotilla_store::{ModelVersion, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::balancer::Balancer;
 use crate::clock::Clock;
 use crate::driver::{Driver, LoopStatus};
 use crate::error::{Error, Result, chain};
 use crate::events::EventBus;
+use crate::prober::{ProbeResults, ProberCounters, ProberStats};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
@@ -36,6 +41,8 @@ pub struct FleetConfig {
     pub backend_concurrency: usize,
     /// Events buffered per subscriber before it lags.
     pub event_capacity: usize,
+    /// The address load balancer frontends listen on (their ports come from each spec).
+    pub load_balancer_address: std::net::IpAddr,
 }
 
 impl Default for FleetConfig {
@@ -46,6 +53,7 @@ impl Default for FleetConfig {
             max_concurrent_activations: 8,
             backend_concurrency: 64,
             event_capacity: 4096,
+            load_balancer_address: std::net::Ipv4Addr::LOCALHOST.into(),
         }
     }
 }
@@ -58,6 +66,12 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: FleetConfig,
     pub(crate) driver: Driver,
+    pub(crate) balancer: Balancer,
+    pub(crate) probes: ProbeResults,
+    pub(crate) prober: ProberCounters,
+    /// The prober and the pool sync.
+    background: TaskTracker,
+    stop_background: CancellationToken,
     /// One lock per scale set: activations of one set never overlap, whoever starts them.
     activations: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -124,17 +138,54 @@ impl Fleet {
                 backend,
                 events: EventBus::new(config.event_capacity),
                 clock,
+                balancer: Balancer::new(config.load_balancer_address),
                 config,
                 driver,
+                probes: ProbeResults::default(),
+                prober: ProberCounters::default(),
+                background: TaskTracker::new(),
+                stop_background: CancellationToken::new(),
                 activations: Default::default(),
             }),
         }
     }
 
-    /// Starts a loop for every stored scale set and removes VMs that belong to no scale set
+    /// Starts a loop for every stored scale set, the prober and the pool sync, applies
+    /// every set's load balancer frontends, and removes VMs that belong to no scale set
     /// (left by a crash): after a restart the control plane adopts what the backend holds.
     pub async fn start(&self) -> Result<()> {
         let sets = self.list_scale_sets().await?;
+        let shared = &self.shared;
+        shared.background.spawn(crate::prober::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        shared.background.spawn(crate::balancer::run_pool_sync(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        for set in sets.iter().filter(|s| s.state == ScaleSetState::Active) {
+            if let Err(errors) = shared
+                .balancer
+                .apply(set.name(), set.spec.load_balancer.as_ref(), None)
+                .await
+            {
+                tracing::warn!(scale_set = %set.name(), %errors, "could not start the load balancer frontends");
+                shared
+                    .record(NewActivity {
+                        operation: "load_balancer.start".into(),
+                        actor: "system:load_balancer".into(),
+                        scale_set: Some(set.name().into()),
+                        target: set.name().into(),
+                        started_at: self.now(),
+                        ended_at: Some(self.now()),
+                        result: ActivityResult::Failed,
+                        error: Some(errors.to_string()),
+                        details: json!({}),
+                    })
+                    .await;
+            }
+        }
         let vms = self
             .shared
             .backend
@@ -156,9 +207,14 @@ impl Fleet {
         Ok(())
     }
 
-    /// Stops every loop, waiting for activations in progress.
+    /// Stops every loop, waiting for activations in progress, then the prober, the pool
+    /// sync and the load balancer's frontends.
     pub async fn shutdown(&self) {
         self.shared.driver.shutdown().await;
+        self.shared.stop_background.cancel();
+        self.shared.background.close();
+        self.shared.background.wait().await;
+        self.shared.balancer.lb.shutdown().await;
     }
 
     /// Activates the scale set's loop now.
@@ -217,8 +273,10 @@ impl Fleet {
             .zones()
             .await
             .map_err(Error::backend("list zones"))?;
+        let sets = self.list_scale_sets().await?;
         Ok(ValidationContext {
             known_zones: zones.into_iter().map(|z| z.name).collect(),
+            known_scale_sets: Some(sets.into_iter().map(|s| s.spec.name).collect()),
         })
     }
 
@@ -249,7 +307,10 @@ impl Fleet {
 
     pub async fn create_scale_set(&self, mut spec: ScaleSetSpec, actor: &str) -> Result<ScaleSet> {
         let started = self.now();
-        let ctx = self.validation_context().await?;
+        let mut ctx = self.validation_context().await?;
+        if let Some(known) = &mut ctx.known_scale_sets {
+            known.push(spec.name.clone());
+        }
         if spec.zones.is_empty() {
             spec.zones = ctx.known_zones.clone();
         }
@@ -257,20 +318,43 @@ impl Fleet {
         self.check_image(&spec.model, &mut errors, "model.image")
             .await?;
         errors.into_result().map_err(Error::Invalid)?;
+        if self
+            .shared
+            .store
+            .get_scale_set(&spec.name)
+            .await
+            .map_err(Error::store("get scale set"))?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists {
+                kind: "scale set",
+                name: spec.name.clone(),
+            });
+        }
+        let balancer = &self.shared.balancer;
+        balancer
+            .apply(&spec.name, spec.load_balancer.as_ref(), None)
+            .await
+            .map_err(Error::Invalid)?;
         let set = ScaleSet {
             spec,
             model_version: 1,
             generation: 1,
             state: ScaleSetState::Active,
+            repairs: Default::default(),
             created_at: started,
             updated_at: started,
         };
-        let set = self
-            .shared
-            .store
-            .create_scale_set(&set, actor)
-            .await
-            .map_err(Error::store("create scale set"))?;
+        let set = match self.shared.store.create_scale_set(&set, actor).await {
+            Ok(set) => set,
+            Err(e) => {
+                balancer
+                    .apply(set.name(), None, set.spec.load_balancer.as_ref())
+                    .await
+                    .ok();
+                return Err(Error::store("create scale set")(e));
+            }
+        };
         self.after_change(
             &set,
             "scale_set.create",
@@ -366,7 +450,22 @@ impl Fleet {
     ) -> Result<ScaleSet> {
         let started = self.now();
         let ctx = self.validation_context().await?;
-        let (before, after) = self
+        let current = self.get_scale_set(name).await?;
+        // Frontends change first (validated against the current spec), so a port in use
+        // or a bad certificate refuses the whole patch before anything is stored.
+        let frontends = match &patch.load_balancer {
+            Some(desired) => {
+                let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
+                self.shared
+                    .balancer
+                    .apply(name, desired.as_ref(), current.spec.load_balancer.as_ref())
+                    .await
+                    .map_err(Error::Invalid)?;
+                Some((spec.load_balancer, current.spec.load_balancer.clone()))
+            }
+            None => None,
+        };
+        let stored = self
             .modify(name, actor, |current| {
                 let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
                 Ok(ScaleSet {
@@ -374,7 +473,20 @@ impl Fleet {
                     ..current.clone()
                 })
             })
-            .await?;
+            .await;
+        let (before, after) = match stored {
+            Ok(done) => done,
+            Err(e) => {
+                if let Some((applied, previous)) = frontends {
+                    self.shared
+                        .balancer
+                        .apply(name, previous.as_ref(), applied.as_ref())
+                        .await
+                        .ok();
+                }
+                return Err(e);
+            }
+        };
         self.after_change(
             &after,
             "scale_set.update",
@@ -468,26 +580,34 @@ impl Fleet {
 
     // ---- instances ----
 
+    /// The set's instances, each with its last probe result.
     pub async fn list_instances(&self, name: &str) -> Result<Vec<Instance>> {
         self.get_scale_set(name).await?;
-        self.shared
+        let mut all = self
+            .shared
             .store
             .list_instances(name)
             .await
-            .map_err(Error::store("list instances"))
+            .map_err(Error::store("list instances"))?;
+        self.shared.probes.merge(&mut all);
+        Ok(all)
     }
 
     /// Every instance of the fleet, by scale set then ordinal, in one read.
     pub async fn list_all_instances(&self) -> Result<Vec<Instance>> {
-        self.shared
+        let mut all = self
+            .shared
             .store
             .list_all_instances()
             .await
-            .map_err(Error::store("list instances"))
+            .map_err(Error::store("list instances"))?;
+        self.shared.probes.merge(&mut all);
+        Ok(all)
     }
 
     pub async fn get_instance(&self, name: &str, id: &str) -> Result<Instance> {
-        self.shared
+        let mut instance = self
+            .shared
             .store
             .get_instance(id)
             .await
@@ -496,7 +616,11 @@ impl Fleet {
             .ok_or_else(|| Error::NotFound {
                 kind: "instance",
                 name: id.into(),
-            })
+            })?;
+        self.shared
+            .probes
+            .merge(std::slice::from_mut(&mut instance));
+        Ok(instance)
     }
 
     /// Accepts a person's action on one instance. The reconciler carries it out; the answer
@@ -593,31 +717,143 @@ impl Fleet {
         protection: Protection,
         actor: &str,
     ) -> Result<Instance> {
+        self.change_instance(
+            name,
+            id,
+            actor,
+            "instance.protection",
+            serde_json::to_value(protection).unwrap_or_default(),
+            |i| {
+                i.protect_from_scale_in = protection.protect_from_scale_in;
+                i.protect_from_scale_set_actions = protection.protect_from_scale_set_actions;
+            },
+        )
+        .await
+    }
+
+    /// Turns the load balancer's switch for one instance: `false` drains it (nothing new
+    /// is sent to it, requests in flight finish), `true` lets it serve again. Separate from
+    /// health: a drained instance keeps being probed.
+    pub async fn set_load_balancer_enabled(
+        &self,
+        name: &str,
+        id: &str,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<Instance> {
+        let operation = if enabled {
+            "instance.load_balancer.enable"
+        } else {
+            "instance.load_balancer.drain"
+        };
+        self.change_instance(
+            name,
+            id,
+            actor,
+            operation,
+            json!({"load_balancer_enabled": enabled}),
+            |i| i.load_balancer_enabled = enabled,
+        )
+        .await
+    }
+
+    /// Applies a person's `change` to one instance that is not being deleted, then
+    /// publishes and logs it.
+    async fn change_instance(
+        &self,
+        name: &str,
+        id: &str,
+        actor: &str,
+        operation: &str,
+        details: serde_json::Value,
+        change: impl FnOnce(&mut Instance),
+    ) -> Result<Instance> {
         let started = self.now();
-        let instance = self.get_instance(name, id).await?;
-        if instance.provisioning_state == ProvisioningState::Deleting {
+        let mut next = self.get_instance(name, id).await?;
+        if next.provisioning_state == ProvisioningState::Deleting {
             return Err(Error::InvalidState {
                 message: format!("instance {id:?} is being deleted"),
             });
         }
-        let mut next = instance;
-        next.protect_from_scale_in = protection.protect_from_scale_in;
-        next.protect_from_scale_set_actions = protection.protect_from_scale_set_actions;
+        change(&mut next);
         next.updated_at = started;
-        let written = self.write_instance(next).await?;
+        let mut written = self.write_instance(next).await?;
+        self.shared.probes.merge(std::slice::from_mut(&mut written));
         self.shared.events.publish(Event::InstanceChanged {
             instance: Box::new(written.clone()),
         });
-        self.log(
-            "instance.protection",
+        self.log(operation, actor, Some(name), id, started, details)
+            .await;
+        Ok(written)
+    }
+
+    // ---- health and repairs ----
+
+    /// The set's repair service: its status, limit and what it would repair now.
+    pub async fn repairs(&self, name: &str) -> Result<RepairOverview> {
+        let set = self.get_scale_set(name).await?;
+        let instances = self.list_instances(name).await?;
+        let zones = self
+            .shared
+            .backend
+            .zones()
+            .await
+            .map_err(Error::backend("list zones"))?;
+        Ok(RepairOverview::of(
+            &set.spec,
+            &set.repairs,
+            &instances,
+            &zones,
+            self.now(),
+        ))
+    }
+
+    /// Resumes automatic repairs the service suspended (and forgets its failures).
+    pub async fn resume_repairs(&self, name: &str, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let set = self.get_scale_set(name).await?;
+        if !set.repairs.is_suspended() {
+            return Err(Error::InvalidState {
+                message: format!("automatic repairs of {name:?} are not suspended"),
+            });
+        }
+        let resumed = RepairStatus {
+            rebalancing: set.repairs.rebalancing.clone(),
+            ..RepairStatus::default()
+        };
+        self.shared
+            .store
+            .set_repair_status(name, &resumed)
+            .await
+            .map_err(Error::store("resume repairs"))?;
+        let reason = set.repairs.suspended_reason;
+        let set = self.get_scale_set(name).await?;
+        self.after_change(
+            &set,
+            "repairs.resume",
             actor,
-            Some(name),
-            id,
             started,
-            serde_json::to_value(protection).unwrap_or_default(),
+            json!({"suspended_reason": reason}),
         )
         .await;
-        Ok(written)
+        Ok(set)
+    }
+
+    /// The prober's counters; reading resets the lag maximum.
+    pub fn prober_stats(&self) -> ProberStats {
+        self.shared.prober.read()
+    }
+
+    // ---- load balancer ----
+
+    /// Statistics of every frontend and its pools' members.
+    pub fn load_balancer_stats(&self) -> Vec<flotilla_lb::FrontendStats> {
+        self.shared.balancer.lb.stats()
+    }
+
+    /// Appends the load balancer's Prometheus exposition.
+    pub fn render_load_balancer_metrics(&self, out: &mut String) {
+        self.shared.balancer.lb.render_prometheus(out);
     }
 
     // ---- activity ----

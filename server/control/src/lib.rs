@@ -11,18 +11,27 @@
 //! in `flotilla-domain` and executes the plan, writing intent before acting and results
 //! after, so a crash at any point converges on restart.
 //!
-//! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `events.rs`, `clock.rs`,
-//! `error.rs`.
+//! Each activation also plans automatic repairs (`flotilla_domain::repair`) before it
+//! plans capacity, and waits for the load balancer to drain an instance before it stops,
+//! restarts, reimages or deletes it. Two more tasks run beside the loops: the [`prober`]
+//! turns probe results into health states, and the pool sync in `balancer.rs` keeps the
+//! load balancer's pools equal to each set's serving instances; frontends are applied
+//! from each set's spec before the spec is stored.
+//!
+//! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `prober.rs`, `balancer.rs`,
+//! `events.rs`, `clock.rs`, `error.rs`.
 //!
 //! [`Store`]: flotilla_store::Store
 //! [`Event`]: flotilla_domain::Event
 #![forbid(unsafe_code)]
 
+mod balancer;
 pub mod clock;
 pub mod driver;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod prober;
 pub mod reconciler;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,17 +8,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flotilla_backend::{BackendError, VmSpec};
 use flotilla_domain::reconcile::{Action, NewInstance, PlanInput, observe, plan};
+use flotilla_domain::repair::{Rebalance, plan_rebalance, plan_repairs};
+use flotilla_domain::scale_set::RepairAction;
 use flotilla_domain::{
     ActivityResult, DesiredPower, Event, HealthState, Instance, Model, NewActivity, ObservedVm,
-    PowerState, ProvisioningState, ScaleSetState,
+    PendingAction, PowerState, ProvisioningState, RepairStatus, ScaleSet, ScaleSetState,
+    ZoneStatus,
 };
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::balancer::drain_timeout;
 use crate::error::{Error, Result, chain};
 use crate::fleet::Shared;
 
@@ -91,13 +96,26 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         }
     }
 
-    // 2. Plan.
+    // 2. Automatic repairs (mark what to restart, reimage or replace) and zone rebalancing.
+    let repaired = repair(shared, &set, &mut records, &zones, started).await?;
+
+    // 3. Plan.
     let next_ordinal = store
         .next_ordinal(name)
         .await
         .map_err(Error::store("read next ordinal"))?;
+    // A rebalance runs one instance above capacity until the extra one serves.
+    let surged;
+    let plan_set = if repaired.surge {
+        let mut s = set.clone();
+        s.spec.capacity += 1;
+        surged = s;
+        &surged
+    } else {
+        &set
+    };
     let the_plan = plan(PlanInput {
-        set: &set,
+        set: plan_set,
         instances: &records,
         vms: &vms,
         zones: &zones,
@@ -137,13 +155,19 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         });
     }
 
-    // 3. Write intent.
+    // 4. Write intent. Replacements made by repairs carry the attempts of what they replace.
     let now = shared.clock.now();
+    let mut inherited = repaired.inherited.into_iter();
     let new_records: Vec<Instance> = the_plan
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::Create(n) => Some(new_record(&set.spec.name, n, now)),
+            Action::Create(n) => Some(new_record(
+                &set.spec.name,
+                n,
+                now,
+                inherited.next().unwrap_or(0),
+            )),
             _ => None,
         })
         .collect();
@@ -156,6 +180,27 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             shared.events.publish(Event::InstanceChanged {
                 instance: Box::new(i.clone()),
             });
+        }
+        if let (Some(status), Some(extra)) = (&repaired.start_rebalance, inserted.first()) {
+            let status = RepairStatus {
+                rebalancing: Some(extra.id.clone()),
+                ..status.clone()
+            };
+            write_repair_status(shared, &set, &status).await?;
+            shared
+                .record(NewActivity {
+                    operation: "scale_set.rebalance".into(),
+                    actor: "system:repairs".into(),
+                    scale_set: Some(name.into()),
+                    target: extra.id.clone(),
+                    started_at: now,
+                    ended_at: Some(now),
+                    result: ActivityResult::Succeeded,
+                    error: None,
+                    details: json!({"step": "create", "zone": extra.zone,
+                        "message": format!("zones are unbalanced: {} is created in zone {} before one is removed", extra.id, extra.zone)}),
+                })
+                .await;
         }
         records.extend(inserted);
     }
@@ -215,7 +260,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         replace(&mut records, &written.written);
     }
 
-    // 4. Act.
+    // 5. Act.
     let mut models: BTreeMap<u32, Model> = BTreeMap::new();
     for a in &the_plan.actions {
         let version = match a {
@@ -240,11 +285,18 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
     }
     let records_by_id: HashMap<String, Instance> =
         records.iter().map(|i| (i.id.clone(), i.clone())).collect();
+    let drain = drain_timeout(set.spec.load_balancer.as_ref());
     let mut tasks = Vec::with_capacity(the_plan.actions.len());
     for action in &the_plan.actions {
         let record = records_by_id.get(action.instance_id()).cloned();
         if record.is_some() || matches!(action, Action::DeleteOrphan { .. }) {
-            tasks.push(execute(shared.clone(), action.clone(), record, &models));
+            tasks.push(execute(
+                shared.clone(),
+                action.clone(),
+                record,
+                &models,
+                drain,
+            ));
         }
     }
     let results: Vec<Applied> = futures::stream::iter(tasks)
@@ -252,7 +304,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         .collect()
         .await;
 
-    // 5. Record results.
+    // 6. Record results.
     let now = shared.clock.now();
     let mut updates = Vec::new();
     let mut removed = Vec::new();
@@ -362,7 +414,12 @@ fn replace(records: &mut [Instance], written: &[Instance]) {
     }
 }
 
-fn new_record(scale_set: &str, n: &NewInstance, now: DateTime<Utc>) -> Instance {
+fn new_record(
+    scale_set: &str,
+    n: &NewInstance,
+    now: DateTime<Utc>,
+    repair_attempts: u32,
+) -> Instance {
     Instance {
         id: n.id.clone(),
         scale_set: scale_set.into(),
@@ -374,6 +431,10 @@ fn new_record(scale_set: &str, n: &NewInstance, now: DateTime<Utc>) -> Instance 
         provisioning_state: ProvisioningState::Creating,
         power_state: PowerState::Starting,
         health_state: HealthState::Unknown,
+        health_changed_at: None,
+        last_probe: None,
+        load_balancer_enabled: true,
+        repair_attempts,
         desired_power: DesiredPower::Running,
         pending: None,
         protect_from_scale_in: n.protect_from_scale_in,
@@ -386,8 +447,10 @@ fn new_record(scale_set: &str, n: &NewInstance, now: DateTime<Utc>) -> Instance 
     }
 }
 
-/// Folds a VM returned by an operation into its record.
+/// Folds a VM returned by an operation into its record. A VM that was just created,
+/// started, restarted or reimaged starts over as `initializing` for the probes.
 fn apply_vm(record: &mut Instance, vm: &ObservedVm, now: DateTime<Utc>) {
+    let health = record.health_state;
     record.power_state = vm.power_state;
     record.address = (vm.power_state == PowerState::Running)
         .then(|| vm.address.clone())
@@ -398,15 +461,196 @@ fn apply_vm(record: &mut Instance, vm: &ObservedVm, now: DateTime<Utc>) {
     record.updated_at = now;
     if vm.power_state == PowerState::Running {
         record.provisioning_state = ProvisioningState::Succeeded;
-        if record.health_state == HealthState::Unknown {
-            record.health_state = HealthState::Initializing;
-        }
+        record.health_state = HealthState::Initializing;
     } else if record.provisioning_state == ProvisioningState::Updating
         && vm.power_state.matches(record.desired_power)
     {
         record.provisioning_state = ProvisioningState::Succeeded;
         record.health_state = HealthState::Unknown;
     }
+    if record.health_state != health {
+        record.health_changed_at = Some(now);
+    }
+}
+
+/// What the repair step decided for the rest of the activation.
+#[derive(Default)]
+struct Repaired {
+    /// Repair attempts each successor of a replaced instance inherits, in creation order.
+    inherited: Vec<u32>,
+    /// Plan one instance above capacity (a zone rebalance is under way).
+    surge: bool,
+    /// A rebalance starts now: record its extra instance once created, on this status.
+    start_rebalance: Option<RepairStatus>,
+}
+
+async fn write_repair_status(
+    shared: &Arc<Shared>,
+    set: &ScaleSet,
+    status: &RepairStatus,
+) -> Result<()> {
+    shared
+        .store
+        .set_repair_status(set.name(), status)
+        .await
+        .map_err(Error::store("record repair status"))?;
+    let mut changed = set.clone();
+    changed.repairs = status.clone();
+    shared.events.publish(Event::ScaleSetChanged {
+        scale_set: Box::new(changed),
+    });
+    Ok(())
+}
+
+/// Plans and records this activation's automatic repairs — restarts and reimages become
+/// pending actions, replacements are marked deleting (the plan then creates their
+/// successors) — and the next step of a zone rebalance.
+async fn repair(
+    shared: &Arc<Shared>,
+    set: &ScaleSet,
+    records: &mut [Instance],
+    zones: &[ZoneStatus],
+    now: DateTime<Utc>,
+) -> Result<Repaired> {
+    if set.state != ScaleSetState::Active {
+        return Ok(Repaired::default());
+    }
+    let name = set.name();
+    let mut the_plan = plan_repairs(&set.spec, &set.repairs, records, zones, now);
+    let mut repaired = Repaired::default();
+    let mut victim = None;
+    if the_plan.repairs.is_empty() {
+        match plan_rebalance(
+            &set.spec,
+            &the_plan.status,
+            records,
+            zones,
+            set.spec.capacity,
+        ) {
+            Rebalance::None => {}
+            Rebalance::Surge => repaired.start_rebalance = Some(the_plan.status.clone()),
+            Rebalance::Finish { victim: v } => {
+                the_plan.status.rebalancing = None;
+                victim = Some(v);
+            }
+            Rebalance::Abandon => the_plan.status.rebalancing = None,
+        }
+    }
+    repaired.surge = the_plan.status.rebalancing.is_some() || repaired.start_rebalance.is_some();
+    if the_plan.status != set.repairs {
+        write_repair_status(shared, set, &the_plan.status).await?;
+    }
+    if the_plan.suspended_now {
+        let reason = the_plan.status.suspended_reason.clone().unwrap_or_default();
+        tracing::warn!(scale_set = %name, %reason, "automatic repairs suspended");
+        shared
+            .record(NewActivity {
+                operation: "repairs.suspended".into(),
+                actor: "system:repairs".into(),
+                scale_set: Some(name.into()),
+                target: name.into(),
+                started_at: now,
+                ended_at: Some(now),
+                result: ActivityResult::Failed,
+                error: Some(reason),
+                details: json!({"consecutive_failures": the_plan.status.consecutive_failures}),
+            })
+            .await;
+    }
+    let by_id: HashMap<&str, &Instance> = records.iter().map(|i| (i.id.as_str(), i)).collect();
+    let mut updates: Vec<Instance> = the_plan
+        .recovered
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()))
+        .map(|i| Instance {
+            repair_attempts: 0,
+            ..(*i).clone()
+        })
+        .collect();
+    let mut replaced: Vec<String> = victim.iter().cloned().collect();
+    let mut inherited = Vec::new();
+    for r in &the_plan.repairs {
+        let Some(i) = by_id.get(r.instance.as_str()) else {
+            continue;
+        };
+        match r.action {
+            RepairAction::Restart | RepairAction::Reimage => {
+                let mut next = (*i).clone();
+                next.pending = Some(if r.action == RepairAction::Restart {
+                    PendingAction::Restart
+                } else {
+                    PendingAction::Reimage
+                });
+                next.repair_attempts += 1;
+                next.updated_at = now;
+                updates.push(next);
+            }
+            RepairAction::Replace => {
+                replaced.push(r.instance.clone());
+                inherited.push(i.repair_attempts + 1);
+            }
+        }
+    }
+    drop(by_id);
+    if !updates.is_empty() {
+        let written = shared
+            .store
+            .update_instances(&updates)
+            .await
+            .map_err(Error::store("record repairs"))?;
+        replace(records, &written.written);
+        for i in written.written {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+    if !replaced.is_empty() {
+        let (_, marked) = shared
+            .store
+            .mark_deleting(set, &replaced, false, now)
+            .await
+            .map_err(Error::store("mark replaced instances deleting"))?;
+        replace(records, &marked);
+        for i in marked {
+            shared.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+    for r in &the_plan.repairs {
+        shared
+            .record(NewActivity {
+                operation: "instance.repair".into(),
+                actor: "system:repairs".into(),
+                scale_set: Some(name.into()),
+                target: r.instance.clone(),
+                started_at: now,
+                ended_at: Some(now),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({"action": r.action.as_str(), "reason": r.reason}),
+            })
+            .await;
+    }
+    if let Some(victim) = victim {
+        shared
+            .record(NewActivity {
+                operation: "scale_set.rebalance".into(),
+                actor: "system:repairs".into(),
+                scale_set: Some(name.into()),
+                target: victim.clone(),
+                started_at: now,
+                ended_at: Some(now),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({"step": "delete",
+                    "message": format!("the extra instance serves: {victim} leaves the fullest zone")}),
+            })
+            .await;
+    }
+    repaired.inherited = inherited;
+    Ok(repaired)
 }
 
 fn execute(
@@ -414,6 +658,7 @@ fn execute(
     action: Action,
     record: Option<Instance>,
     models: &BTreeMap<u32, Model>,
+    drain: Duration,
 ) -> impl std::future::Future<Output = Applied> + use<> {
     let model = record
         .as_ref()
@@ -423,6 +668,19 @@ fn execute(
         let backend = &shared.backend;
         let id = action.instance_id().to_string();
         let creating = matches!(action, Action::Create(_) | Action::ResumeCreate { .. });
+        // Whatever takes a running instance down lets its requests finish first.
+        let disruptive = matches!(
+            action,
+            Action::Delete { .. }
+                | Action::Stop { .. }
+                | Action::Deallocate { .. }
+                | Action::Restart { .. }
+                | Action::Reimage { .. }
+        );
+        let drained = disruptive && record.as_ref().is_some_and(Instance::is_running);
+        if drained && !shared.balancer.lb.drain(&id, drain).await {
+            tracing::info!(instance = %id, timeout = ?drain, "requests still in flight after the drain timeout");
+        }
         let result: Result<Option<ObservedVm>, BackendError> = match &action {
             Action::Create(_) | Action::ResumeCreate { .. } => {
                 let (Some(r), Some(model)) = (&record, model) else {
@@ -473,6 +731,9 @@ fn execute(
                 }
             },
         };
+        if drained {
+            shared.balancer.lb.undrain(&id);
+        }
         match result {
             Ok(Some(vm)) => Applied::Vm(id, vm),
             Ok(None) => Applied::Removed(id),

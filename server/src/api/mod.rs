@@ -12,6 +12,7 @@ pub mod activity;
 pub mod backend;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod instances;
 pub mod json;
 pub mod openapi;
@@ -76,6 +77,20 @@ pub fn router(state: ApiState) -> Router {
             "/scale-sets/{name}/instances/{id}/protection",
             put(instances::set_protection),
         )
+        .route(
+            "/scale-sets/{name}/instances/{id}/load-balancer",
+            put(health::set_instance_switch),
+        )
+        .route("/scale-sets/{name}/repairs", get(health::repairs))
+        .route(
+            "/scale-sets/{name}/repairs/resume",
+            post(health::resume_repairs),
+        )
+        .route(
+            "/scale-sets/{name}/load-balancer",
+            get(health::load_balancer),
+        )
+        .route("/load-balancer", get(health::all_frontends))
         .route(
             "/scale-sets/{name}/instances/{id}/{action}",
             post(instances::act),

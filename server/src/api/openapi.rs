@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{activity, backend, error, events, instances, scale_sets};
+use super::{activity, backend, error, events, health, instances, scale_sets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,8 @@ use super::{activity, backend, error, events, instances, scale_sets};
         scale_sets::set_capacity, scale_sets::get_model, scale_sets::set_model,
         scale_sets::model_versions, scale_sets::delete,
         instances::list, instances::get, instances::act, instances::set_protection,
+        health::repairs, health::resume_repairs, health::load_balancer, health::all_frontends,
+        health::set_instance_switch,
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear, backend::loops,
@@ -24,7 +26,7 @@ use super::{activity, backend, error, events, instances, scale_sets};
     components(schemas(error::Problem)),
     tags(
         (name = "scale sets"), (name = "instances"), (name = "activity"),
-        (name = "events"), (name = "backend"),
+        (name = "health"), (name = "events"), (name = "backend"),
     ),
 )]
 pub struct ApiDoc;

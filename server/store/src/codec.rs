@@ -144,6 +144,7 @@ pub struct ScaleSetRow {
     generation: i64,
     state: String,
     spec: String,
+    repairs: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -159,6 +160,7 @@ impl IntoDomain for ScaleSetRow {
             model_version: to_u32("scale set model version", self.model_version)?,
             generation: self.generation,
             state: parse_state(self.state)?,
+            repairs: from_json("scale set repair status", &self.repairs)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -208,6 +210,9 @@ pub struct InstanceRow {
     last_error: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    health_changed_at: Option<DateTime<Utc>>,
+    load_balancer_enabled: bool,
+    repair_attempts: i64,
     generation: i64,
     latest_model: bool,
 }
@@ -225,6 +230,10 @@ impl IntoDomain for InstanceRow {
             )?,
             power_state: parse_enum("instance power state", &self.power_state)?,
             health_state: parse_enum("instance health state", &self.health_state)?,
+            health_changed_at: self.health_changed_at,
+            last_probe: None,
+            load_balancer_enabled: self.load_balancer_enabled,
+            repair_attempts: to_u32("instance repair attempts", self.repair_attempts)?,
             desired_power: parse_enum("instance desired power", &self.desired_power)?,
             pending: self
                 .pending
@@ -322,6 +331,9 @@ pub(crate) struct InstanceValues<'a> {
     pub last_error: Option<&'a str>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub health_changed_at: Option<DateTime<Utc>>,
+    pub load_balancer_enabled: bool,
+    pub repair_attempts: i64,
     pub generation: i64,
 }
 
@@ -345,6 +357,9 @@ impl<'a> InstanceValues<'a> {
             last_error: i.last_error.as_deref(),
             created_at: i.created_at,
             updated_at: i.updated_at,
+            health_changed_at: i.health_changed_at,
+            load_balancer_enabled: i.load_balancer_enabled,
+            repair_attempts: i64::from(i.repair_attempts),
             generation: i.generation,
         }
     }

@@ -32,12 +32,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use flotilla_domain::scale_set::{
     Algorithm, AutomaticRepairs, DataDisk, Frontend, FrontendProtocol, HealthProbe, LoadBalancer,
-    ProbeProtocol, RepairAction, RollingPolicy, ScaleInPolicy, ScaleInRule, UpgradeMode,
-    UpgradePolicy,
+    ProbeProtocol, RepairAction, RollingPolicy, RoutingRule, ScaleInPolicy, ScaleInRule,
+    UpgradeMode, UpgradePolicy,
 };
 use flotilla_domain::{
     ActivityFilter, ActivityResult, DesiredPower, HealthState, Instance, NewActivity,
-    PendingAction, PowerState, ProvisioningState, ScaleSet, ScaleSetSpec, ScaleSetState,
+    PendingAction, PowerState, ProvisioningState, RepairStatus, ScaleSet, ScaleSetSpec,
+    ScaleSetState,
 };
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
@@ -263,6 +264,7 @@ macro_rules! store_conformance_tests {
             concurrent_writers_one_wins,
             timestamps_keep_microseconds,
             large_batches,
+            repair_status_round_trips,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
@@ -296,6 +298,7 @@ pub fn scale_set(name: &str, capacity: u32) -> ScaleSet {
         model_version: 1,
         generation: 1,
         state: ScaleSetState::Active,
+        repairs: RepairStatus::default(),
         created_at: at(0),
         updated_at: at(0),
     }
@@ -315,6 +318,10 @@ pub fn instance(scale_set: &str, ordinal: u64) -> Instance {
         provisioning_state: ProvisioningState::Creating,
         power_state: PowerState::Starting,
         health_state: HealthState::Initializing,
+        health_changed_at: None,
+        last_probe: None,
+        load_balancer_enabled: true,
+        repair_attempts: 0,
         desired_power: DesiredPower::Running,
         pending: None,
         protect_from_scale_in: false,
@@ -526,11 +533,14 @@ pub async fn spec_round_trips_every_setting(store: &dyn Store) {
     };
     spec.load_balancer = Some(LoadBalancer {
         frontends: vec![Frontend {
-            name: "web".into(),
-            protocol: FrontendProtocol::Tcp,
-            port: 9000,
             backend_port: Some(8080),
             algorithm: Algorithm::LeastConnections,
+            rules: vec![RoutingRule {
+                path_prefix: "/api".into(),
+                scale_set: "api".into(),
+            }],
+            drain_timeout_seconds: 5,
+            ..Frontend::new("web", FrontendProtocol::Http, 9000)
         }],
     });
     spec.upgrade_policy = UpgradePolicy {
@@ -852,6 +862,9 @@ pub async fn update_instances_writes_fresh_and_reports_stale(store: &dyn Store) 
     a.address = None;
     a.last_error = Some("probe timed out".into());
     a.updated_at = at(70);
+    a.health_changed_at = Some(at(69));
+    a.load_balancer_enabled = false;
+    a.repair_attempts = 2;
     let mut b = stored[1].clone();
     b.generation = 5;
     b.power_state = PowerState::Deallocated;
@@ -1488,6 +1501,34 @@ pub async fn large_batches(store: &dyn Store) {
     assert_eq!(after.spec.capacity, 1);
     store.delete_instances(&victims).await.unwrap();
     assert_eq!(ids(&list(store, "big").await), ["big_0"]);
+}
+
+/// The repair status is kept with the set, written on its own and left alone by spec
+/// updates.
+pub async fn repair_status_round_trips(store: &dyn Store) {
+    let set = store
+        .create_scale_set(&scale_set("web", 1), "test")
+        .await
+        .unwrap();
+    assert_eq!(set.repairs, RepairStatus::default());
+    let status = RepairStatus {
+        suspended_at: Some(at(5)),
+        suspended_reason: Some("3 repairs in a row failed".into()),
+        consecutive_failures: 3,
+        rebalancing: Some("web_3".into()),
+    };
+    store.set_repair_status("web", &status).await.unwrap();
+    let stored = get_set(store, "web").await;
+    assert_eq!(stored.repairs, status);
+    let mut next = stored.clone();
+    next.spec.capacity = 2;
+    let updated = store.update_scale_set(&next, "test").await.unwrap();
+    assert_eq!(updated.repairs, status, "spec updates keep the status");
+    assert_eq!(get_set(store, "web").await.repairs, status);
+    assert!(matches!(
+        store.set_repair_status("nope", &status).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::{
-    Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, ScaleSet,
+    Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, RepairStatus, ScaleSet,
 };
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +145,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the set, its instances and model versions. `NotFound` if absent.
     async fn delete_scale_set(&self, name: &str) -> Result<()>;
+
+    /// Replaces the set's repair status (no generation guard: only the set's own loop and
+    /// a person resuming repairs write it). `NotFound` if absent.
+    async fn set_repair_status(&self, name: &str, status: &RepairStatus) -> Result<()>;
 
     /// The ordinal the next new instance of the set gets.
     async fn next_ordinal(&self, scale_set: &str) -> Result<u64>;

@@ -91,6 +91,9 @@ struct Columns<'a> {
     last_error: Vec<Option<&'a str>>,
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
+    health_changed_at: Vec<Option<DateTime<Utc>>>,
+    load_balancer_enabled: Vec<bool>,
+    repair_attempts: Vec<i64>,
     generation: Vec<i64>,
 }
 
@@ -121,6 +124,9 @@ impl<'a> Columns<'a> {
             c.last_error.push(i.last_error);
             c.created_at.push(i.created_at);
             c.updated_at.push(i.updated_at);
+            c.health_changed_at.push(i.health_changed_at);
+            c.load_balancer_enabled.push(i.load_balancer_enabled);
+            c.repair_attempts.push(i.repair_attempts);
             c.generation.push(i.generation);
         }
         c
@@ -145,6 +151,9 @@ impl<'a> Columns<'a> {
         args.add(self.last_error)?;
         args.add(self.created_at)?;
         args.add(self.updated_at)?;
+        args.add(self.health_changed_at)?;
+        args.add(self.load_balancer_enabled)?;
+        args.add(self.repair_attempts)?;
         args.add(self.generation)?;
         Ok(())
     }
@@ -187,12 +196,12 @@ impl Dialect for PostgresStore {
         Ok(outcome.rows_affected())
     }
 
-    /// `UNNEST` of one array per column: any number of records in 18 parameters.
+    /// `UNNEST` of one array per column: any number of records in 21 parameters.
     fn batch_rows(_rows: usize) -> String {
         "SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], \
          $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
          $12::bool[], $13::bool[], $14::text[], $15::text[], $16::timestamptz[], \
-         $17::timestamptz[], $18::int8[])"
+         $17::timestamptz[], $18::timestamptz[], $19::bool[], $20::int8[], $21::int8[])"
             .into()
     }
 }

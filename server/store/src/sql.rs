@@ -12,7 +12,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use flotilla_domain::{Activity, ActivityFilter, ActivityResult, Instance, NewActivity, ScaleSet};
+use flotilla_domain::{
+    Activity, ActivityFilter, ActivityResult, Instance, NewActivity, RepairStatus, ScaleSet,
+};
 use sqlx::FromRow;
 
 use crate::codec::{
@@ -141,7 +143,7 @@ macro_rules! stmt {
 
 macro_rules! scale_set_columns {
     () => {
-        "name, capacity, model_version, generation, state, spec, created_at, updated_at"
+        "name, capacity, model_version, generation, state, spec, repairs, created_at, updated_at"
     };
 }
 
@@ -157,7 +159,8 @@ macro_rules! instance_columns {
         "i.id, i.scale_set, i.ordinal, i.zone, i.fault_domain, i.model_version, \
          i.provisioning_state, i.power_state, i.health_state, i.desired_power, i.pending, \
          i.protect_from_scale_in, i.protect_from_scale_set_actions, i.address, i.last_error, \
-         i.created_at, i.updated_at, i.generation, \
+         i.created_at, i.updated_at, i.health_changed_at, i.load_balancer_enabled, \
+         i.repair_attempts, i.generation, \
          (i.model_version = s.model_version) AS latest_model"
     };
 }
@@ -173,7 +176,8 @@ macro_rules! batch_columns {
     () => {
         "id, scale_set, ordinal, zone, fault_domain, model_version, provisioning_state, \
          power_state, health_state, desired_power, pending, protect_from_scale_in, \
-         protect_from_scale_set_actions, address, last_error, created_at, updated_at"
+         protect_from_scale_set_actions, address, last_error, created_at, updated_at, \
+         health_changed_at, load_balancer_enabled, repair_attempts"
     };
 }
 
@@ -215,7 +219,8 @@ const UPDATE_BATCH: &str = "UPDATE instances SET zone = u.zone, fault_domain = u
      protect_from_scale_in = u.protect_from_scale_in, \
      protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
      address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
-     generation = instances.generation + 1 \
+     health_changed_at = u.health_changed_at, load_balancer_enabled = u.load_balancer_enabled, \
+     repair_attempts = u.repair_attempts, generation = instances.generation + 1 \
      FROM u WHERE instances.id = u.id AND instances.generation = u.generation \
      RETURNING instances.id";
 
@@ -313,6 +318,15 @@ fn write_capacity(set: &ScaleSet) -> Stmt<'_> {
         set.spec.capacity,
         to_json(&set.spec),
         set.updated_at,
+    )
+}
+
+fn set_repair_status<'a>(name: &'a str, status: &RepairStatus) -> Stmt<'a> {
+    stmt!(
+        "writing a scale set's repair status",
+        "UPDATE scale_sets SET repairs = $2 WHERE name = $1",
+        name,
+        to_json(status),
     )
 }
 
@@ -665,6 +679,13 @@ where
 
     async fn delete_scale_set(&self, name: &str) -> Result<()> {
         match write(self, None, delete_scale_set(name)).await? {
+            0 => Err(not_found(Kind::ScaleSet, name)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn set_repair_status(&self, name: &str, status: &RepairStatus) -> Result<()> {
+        match write(self, None, set_repair_status(name, status)).await? {
             0 => Err(not_found(Kind::ScaleSet, name)),
             _ => Ok(()),
         }

@@ -33,7 +33,7 @@ type Tx = sqlx::Transaction<'static, Sqlite>;
 const MAX_PARAMS: usize = 32_766;
 
 /// Values bound per record of an instance batch.
-const BATCH_COLUMNS: usize = 18;
+const BATCH_COLUMNS: usize = 21;
 
 /// The SQLite implementation of [`Store`](crate::Store).
 #[derive(Debug, Clone)]
@@ -129,6 +129,9 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.last_error)?;
                     args.add(ts(v.created_at))?;
                     args.add(ts(v.updated_at))?;
+                    args.add(v.health_changed_at.map(ts))?;
+                    args.add(v.load_balancer_enabled)?;
+                    args.add(v.repair_attempts)?;
                     args.add(v.generation)?;
                 }
             }

@@ -1,7 +1,9 @@
 //! `/scale-sets/:name[/<tab>]`: one scale set, in tabs — Overview (facts, capacity, counts,
 //! the zones × fault domains grid), Instances (sortable, filterable, selectable table with
-//! actions), Activity and Settings (JSON, export, delete). Tabs that later features fill
-//! (scaling, upgrades, health, load balancer, monitoring) appear when they work.
+//! actions), Health & repairs (probe, repair policy and service, per-instance health, repair
+//! history), Load balancer (frontends, live statistics, pool members, drain/enable),
+//! Activity and Settings (JSON, export, delete). Tabs that later features fill (scaling,
+//! upgrades, monitoring) appear when they work.
 //!
 //! The page reads the set once (server-rendered, sent to the browser once), keeps the read
 //! in a signal, and in the browser replaces it with newer reads on the server's events and
@@ -9,7 +11,9 @@
 //! typed and the focus stays where it is while the data changes underneath.
 
 mod activity;
+mod health;
 mod instances;
+mod load_balancer;
 mod overview;
 mod settings;
 
@@ -33,19 +37,42 @@ use flotilla_domain::url::percent_encode;
 pub enum Tab {
     Overview,
     Instances,
+    Health,
+    LoadBalancer,
     Activity,
     Settings,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Instances, Tab::Activity, Tab::Settings];
+    pub const ALL: [Tab; 6] = [
+        Tab::Overview,
+        Tab::Instances,
+        Tab::Health,
+        Tab::LoadBalancer,
+        Tab::Activity,
+        Tab::Settings,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Tab::Overview => "Overview",
             Tab::Instances => "Instances",
+            Tab::Health => "Health & repairs",
+            Tab::LoadBalancer => "Load balancer",
             Tab::Activity => "Activity",
             Tab::Settings => "Settings",
+        }
+    }
+
+    /// A short name for the tab (`data-tab`), and the last segment of its address.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Tab::Overview => "overview",
+            Tab::Instances => "instances",
+            Tab::Health => "health",
+            Tab::LoadBalancer => "load-balancer",
+            Tab::Activity => "activity",
+            Tab::Settings => "settings",
         }
     }
 
@@ -54,9 +81,7 @@ impl Tab {
         let base = format!("/scale-sets/{}", percent_encode(name));
         match self {
             Tab::Overview => base,
-            Tab::Instances => format!("{base}/instances"),
-            Tab::Activity => format!("{base}/activity"),
-            Tab::Settings => format!("{base}/settings"),
+            other => format!("{base}/{}", other.slug()),
         }
     }
 }
@@ -160,6 +185,82 @@ impl Live {
     }
 }
 
+/// A read kept in a signal besides the set's (the repair service, the load balancer's
+/// statistics): rendered by the server first, then replaced in the browser by newer reads.
+/// An answer to an older request than the one shown is dropped (answers can overtake each
+/// other), and so is one that arrives after the page was left.
+pub struct Polled<T: Send + Sync + 'static> {
+    /// The newest read so far.
+    pub value: RwSignal<T>,
+    /// The number of the last request sent, and of the one whose answer is shown.
+    sequence: StoredValue<(u64, u64)>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Polled<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Polled<T> {}
+
+impl<T: Send + Sync + 'static> Polled<T> {
+    pub fn new(first: T) -> Self {
+        Self {
+            value: RwSignal::new(first),
+            sequence: StoredValue::new((0, 0)),
+        }
+    }
+
+    /// Reads anew with `read` (in the browser; on the server there is nothing to refresh).
+    /// A failed read keeps the last one: the next tick or event tries again.
+    pub fn reload<F>(self, read: impl FnOnce() -> F + 'static)
+    where
+        F: std::future::Future<Output = Result<T, ServerFnError>> + 'static,
+    {
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(n) = self.sequence.try_update_value(|(sent, _)| {
+                *sent += 1;
+                *sent
+            }) else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                if let Ok(read) = read().await {
+                    let newer = self.sequence.try_update_value(|(_, shown)| {
+                        let newer = n > *shown;
+                        if newer {
+                            *shown = n;
+                        }
+                        newer
+                    });
+                    if newer == Some(true) {
+                        self.value.try_set(read);
+                    }
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (read, self.sequence);
+    }
+}
+
+/// Calls `tick` every `period` in the browser for as long as the calling component lives
+/// (the timer is cleared when it is unmounted). Nothing on the server.
+pub fn use_every(period: std::time::Duration, tick: impl Fn() + Clone + Send + Sync + 'static) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let tick = tick.clone();
+        match set_interval_with_handle(tick, period) {
+            Ok(handle) => on_cleanup(move || handle.clear()),
+            Err(e) => leptos::logging::warn!("no periodic refresh: {e:?}"),
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (period, tick);
+}
+
 #[component]
 fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
     let name = first.scale_set.spec.name.clone();
@@ -203,7 +304,7 @@ fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
                         <a
                             href=t.href(&name)
                             aria-current=(t == tab).then_some("page")
-                            data-tab=t.label().to_lowercase()
+                            data-tab=t.slug()
                         >
                             {t.label()}
                         </a>
@@ -214,6 +315,8 @@ fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
         {match tab {
             Tab::Overview => view! { <overview::OverviewTab live /> }.into_any(),
             Tab::Instances => view! { <instances::InstancesTab live /> }.into_any(),
+            Tab::Health => view! { <health::HealthTab live /> }.into_any(),
+            Tab::LoadBalancer => view! { <load_balancer::LoadBalancerTab live /> }.into_any(),
             Tab::Activity => view! { <activity::ActivityTab name=name.clone() /> }.into_any(),
             Tab::Settings => view! { <settings::SettingsTab live /> }.into_any(),
         }}
@@ -232,6 +335,8 @@ mod tests {
             [
                 "/scale-sets/web%201",
                 "/scale-sets/web%201/instances",
+                "/scale-sets/web%201/health",
+                "/scale-sets/web%201/load-balancer",
                 "/scale-sets/web%201/activity",
                 "/scale-sets/web%201/settings"
             ]

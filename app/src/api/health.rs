@@ -1,0 +1,160 @@
+//! A scale set's health, automatic repairs and load balancer: what the repair service would
+//! do now, its history, resuming it, the load balancer's live statistics and an instance's
+//! drain/enable switch.
+
+use flotilla_domain::load_balancer::FrontendStats;
+use flotilla_domain::repair::RepairOverview;
+use flotilla_domain::{Activity, Instance};
+use leptos::prelude::*;
+
+use crate::api::error::PortalError;
+
+/// The operations the activity log records for automatic repairs.
+pub const REPAIR_OPERATIONS: [&str; 3] = ["instance.repair", "repairs.suspended", "repairs.resume"];
+
+/// How many entries the repair history shows.
+pub const REPAIR_HISTORY_SIZE: usize = 20;
+
+/// The repair service of scale set `name`: suspended or not, its limit, and what it would
+/// repair now (and hold back) with the reasons.
+#[server(prefix = "/_fn", endpoint = "repairs")]
+pub async fn get_repairs(name: String) -> Result<RepairOverview, ServerFnError> {
+    use super::{fleet, server_error};
+    fleet().repairs(&name).await.map_err(server_error)
+}
+
+/// The newest repair entries of scale set `name` ([`REPAIR_OPERATIONS`]), newest first. The
+/// log filters by exact operation, so this asks once per operation and merges.
+#[server(prefix = "/_fn", endpoint = "repair-history")]
+pub async fn repair_history(name: String) -> Result<Vec<Activity>, ServerFnError> {
+    use super::{fleet, server_error};
+    let fleet = fleet();
+    let mut entries = Vec::new();
+    for operation in REPAIR_OPERATIONS {
+        let filter = flotilla_domain::ActivityFilter {
+            scale_set: Some(name.clone()),
+            operation: Some(operation.to_string()),
+            limit: REPAIR_HISTORY_SIZE as u32,
+            ..flotilla_domain::ActivityFilter::default()
+        };
+        entries.extend(fleet.activity(&filter).await.map_err(server_error)?);
+    }
+    Ok(newest_first(entries, REPAIR_HISTORY_SIZE))
+}
+
+/// `entries` newest first (by id, the log's order), at most `limit`.
+pub fn newest_first(mut entries: Vec<Activity>, limit: usize) -> Vec<Activity> {
+    entries.sort_by_key(|a| std::cmp::Reverse(a.id));
+    entries.truncate(limit);
+    entries
+}
+
+/// Resumes the automatic repairs of scale set `name` after the service suspended itself —
+/// the Health tab's button, with or without JavaScript.
+#[server(prefix = "/_fn", endpoint = "resume-repairs")]
+pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
+    use super::{refuse, return_to, status_of};
+    return_to(&format!(
+        "/scale-sets/{}/health",
+        flotilla_domain::url::percent_encode(&name)
+    ));
+    super::fleet()
+        .resume_repairs(&name, "portal")
+        .await
+        .map_err(|e| {
+            let code = status_of(&e);
+            refuse(PortalError::from(e), code)
+        })?;
+    Ok(())
+}
+
+/// The live statistics of scale set `name`'s frontends (and their pools' members).
+#[server(prefix = "/_fn", endpoint = "load-balancer-stats")]
+pub async fn load_balancer_stats(name: String) -> Result<Vec<FrontendStats>, ServerFnError> {
+    let mut stats: Vec<FrontendStats> = super::fleet()
+        .load_balancer_stats()
+        .into_iter()
+        .filter(|f| f.scale_set == name)
+        .collect();
+    stats.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(stats)
+}
+
+/// Turns instance `id`'s load balancer switch: `enabled` is `"true"` (serve again) or
+/// `"false"` (drain: nothing new is sent to it, requests in flight finish). A form per
+/// instance on the Load balancer tab, with or without JavaScript. Answers the instance.
+#[server(prefix = "/_fn", endpoint = "instance-load-balancer")]
+pub async fn set_instance_load_balancer(
+    name: String,
+    id: String,
+    enabled: String,
+) -> Result<Instance, PortalError> {
+    use super::{refuse, return_to, status_of};
+    return_to(&format!(
+        "/scale-sets/{}/load-balancer",
+        flotilla_domain::url::percent_encode(&name)
+    ));
+    let enabled = parse_switch(&enabled)
+        .map_err(|message| refuse(PortalError::field("enabled", message).with_target(&id), 422))?;
+    super::fleet()
+        .set_load_balancer_enabled(&name, &id, enabled, "portal")
+        .await
+        .map_err(|e| {
+            let code = status_of(&e);
+            refuse(PortalError::from(e).with_target(&id), code)
+        })
+}
+
+/// The switch as a form sends it.
+pub fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("must be true or false, got {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+    use flotilla_domain::ActivityResult;
+
+    fn entry(id: i64, operation: &str) -> Activity {
+        Activity {
+            id,
+            operation: operation.into(),
+            actor: "system:repairs".into(),
+            scale_set: Some("web".into()),
+            target: "web_0".into(),
+            started_at: DateTime::UNIX_EPOCH,
+            ended_at: None,
+            duration_ms: None,
+            result: ActivityResult::Succeeded,
+            error: None,
+            details: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn history_merges_operations_newest_first() {
+        let merged = newest_first(
+            vec![
+                entry(3, "instance.repair"),
+                entry(1, "instance.repair"),
+                entry(5, "repairs.suspended"),
+                entry(4, "repairs.resume"),
+            ],
+            3,
+        );
+        let ids: Vec<i64> = merged.iter().map(|a| a.id).collect();
+        assert_eq!(ids, [5, 4, 3]);
+    }
+
+    #[test]
+    fn the_switch_is_true_or_false() {
+        assert_eq!(parse_switch("true"), Ok(true));
+        assert_eq!(parse_switch(" false "), Ok(false));
+        assert!(parse_switch("yes").unwrap_err().contains("true or false"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The load balancer's view of the fleet: each scale set's frontends come from its spec,
+//! each set's pool from its instances.
+//!
+//! - Frontends are applied *before* the spec that asks for them is stored, and put back as
+//!   they were when anything fails (a port in use, a bad certificate), so a refused change
+//!   leaves no frontend half-applied.
+//! - Pools follow the records: a task marks a set dirty on every instance event and, at
+//!   most every [`SYNC`], hands the load balancer the set's serving instances (running,
+//!   healthy, not on their way out) with their enable switch. Members that leave a pool
+//!   finish their requests (the load balancer drains them); the reconciler additionally
+//!   waits for that drain before it stops, restarts, reimages or deletes an instance.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_domain::scale_set::{Algorithm, FrontendProtocol, LoadBalancer as LoadBalancerSpec};
+use flotilla_domain::{Event, Instance, ScaleSetState, ValidationErrors};
+use flotilla_lb::{FrontendConfig, LbError, LoadBalancer, Member, PathRule, Protocol, Timeouts};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::chain;
+use crate::fleet::Shared;
+
+/// How often dirty pools are re-read and handed to the load balancer.
+const SYNC: Duration = Duration::from_millis(50);
+
+pub(crate) struct Balancer {
+    pub(crate) lb: LoadBalancer,
+    address: IpAddr,
+    /// One frontend change at a time, so a rollback restores what the change found.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Balancer {
+    pub(crate) fn new(address: IpAddr) -> Self {
+        Self {
+            lb: LoadBalancer::new(),
+            address,
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Makes the set's frontends those of `desired`, given that they were those of
+    /// `previous`. On failure every frontend is as `previous` had it, and the error names
+    /// the field at fault.
+    pub(crate) async fn apply(
+        &self,
+        set: &str,
+        desired: Option<&LoadBalancerSpec>,
+        previous: Option<&LoadBalancerSpec>,
+    ) -> Result<(), ValidationErrors> {
+        let _one = self.changes.lock().await;
+        let want = self.configs(set, desired);
+        let had = self.configs(set, previous);
+        let running: HashSet<(String, String)> = self.lb.frontends().into_iter().collect();
+        let mut applied: Vec<&FrontendConfig> = Vec::new();
+        for (i, config) in want.iter().enumerate() {
+            let key = (config.scale_set.clone(), config.name.clone());
+            if had.contains(config) && running.contains(&key) {
+                continue;
+            }
+            if let Err(e) = self.lb.upsert_frontend(config.clone()).await {
+                for done in applied {
+                    self.restore(done, &had).await;
+                }
+                return Err(field_error(i, &e));
+            }
+            applied.push(config);
+        }
+        for old in &had {
+            if !want.iter().any(|w| w.name == old.name) {
+                self.lb.remove_frontend(set, &old.name).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `changed` back as `had` has it (or removes it when it is new).
+    async fn restore(&self, changed: &FrontendConfig, had: &[FrontendConfig]) {
+        match had.iter().find(|h| h.name == changed.name) {
+            Some(old) => {
+                if let Err(e) = self.lb.upsert_frontend(old.clone()).await {
+                    tracing::error!(frontend = %old.name, error = %chain(&e), "could not restore a frontend");
+                }
+            }
+            None => {
+                self.lb
+                    .remove_frontend(&changed.scale_set, &changed.name)
+                    .await
+            }
+        }
+    }
+
+    /// Stops every frontend of the set and empties its pool.
+    pub(crate) async fn remove_set(&self, set: &str) {
+        let _one = self.changes.lock().await;
+        for (owner, name) in self.lb.frontends() {
+            if owner == set {
+                self.lb.remove_frontend(set, &name).await;
+            }
+        }
+        self.lb.set_pool(set, Vec::new());
+    }
+
+    /// Hands the load balancer the set's serving instances.
+    pub(crate) fn set_pool(&self, set: &str, instances: &[Instance]) {
+        self.lb.set_pool(set, members(instances));
+    }
+
+    fn configs(&self, set: &str, spec: Option<&LoadBalancerSpec>) -> Vec<FrontendConfig> {
+        let Some(spec) = spec else {
+            return Vec::new();
+        };
+        spec.frontends
+            .iter()
+            .map(|f| FrontendConfig {
+                scale_set: set.to_string(),
+                name: f.name.clone(),
+                listen: SocketAddr::new(self.address, f.port),
+                protocol: match (f.protocol, &f.tls) {
+                    (FrontendProtocol::Https, Some(tls)) => Protocol::Https {
+                        certificate_pem: tls.certificate_pem.clone(),
+                        private_key_pem: tls.private_key_pem.clone(),
+                    },
+                    (FrontendProtocol::Tcp, _) => Protocol::Tcp,
+                    _ => Protocol::Http,
+                },
+                algorithm: match f.algorithm {
+                    Algorithm::RoundRobin => flotilla_lb::Algorithm::RoundRobin,
+                    Algorithm::LeastConnections => flotilla_lb::Algorithm::LeastConnections,
+                    Algorithm::IpHash => flotilla_lb::Algorithm::IpHash,
+                },
+                backend_port: f.backend_port,
+                rules: f
+                    .rules
+                    .iter()
+                    .map(|r| PathRule {
+                        path_prefix: r.path_prefix.clone(),
+                        pool: r.scale_set.clone(),
+                    })
+                    .collect(),
+                timeouts: Timeouts {
+                    connect: secs(f.connect_timeout_seconds),
+                    response: secs(f.response_timeout_seconds),
+                    client_idle: secs(f.idle_timeout_seconds),
+                    drain: secs(f.drain_timeout_seconds),
+                },
+            })
+            .collect()
+    }
+}
+
+fn secs(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
+}
+
+/// How long the set's instances get to finish their requests before they are stopped.
+pub(crate) fn drain_timeout(spec: Option<&LoadBalancerSpec>) -> Duration {
+    spec.into_iter()
+        .flat_map(|lb| &lb.frontends)
+        .map(|f| secs(f.drain_timeout_seconds))
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+fn field_error(index: usize, error: &LbError) -> ValidationErrors {
+    let prefix = format!("load_balancer.frontends[{index}]");
+    match error {
+        LbError::Bind { port, source } => ValidationErrors::single(
+            format!("{prefix}.port"),
+            format!("port {port} cannot be used: {source}"),
+        ),
+        LbError::Tls { field, message } => {
+            ValidationErrors::single(format!("{prefix}.tls.{field}"), message.clone())
+        }
+    }
+}
+
+/// The pool members of a set: serving instances, with their enable switch.
+fn members(instances: &[Instance]) -> Vec<Member> {
+    instances
+        .iter()
+        .filter(|i| i.in_pool())
+        .filter_map(|i| {
+            let addr: SocketAddr = i.address.as_deref()?.parse().ok()?;
+            Some(Member {
+                id: i.id.clone(),
+                addr,
+                enabled: i.load_balancer_enabled,
+            })
+        })
+        .collect()
+}
+
+/// Keeps every pool in line with the records until `shutdown`.
+pub(crate) async fn run_pool_sync(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut events = shared.events.subscribe();
+    let mut dirty: HashSet<String> = HashSet::new();
+    let mut all = true;
+    let mut tick = tokio::time::interval(SYNC);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = events.recv() => match event {
+                Ok(Event::InstanceChanged { instance }) => { dirty.insert(instance.scale_set); }
+                Ok(Event::InstanceRemoved { scale_set, .. }) => { dirty.insert(scale_set); }
+                Ok(Event::ScaleSetChanged { scale_set }) => {
+                    if scale_set.state == ScaleSetState::Deleting {
+                        shared.balancer.remove_set(scale_set.name()).await;
+                    }
+                }
+                Ok(Event::ScaleSetRemoved { name }) => shared.balancer.remove_set(&name).await,
+                Ok(Event::Activity { .. }) => {}
+                Err(RecvError::Lagged(_)) => all = true,
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                if std::mem::take(&mut all) {
+                    match shared.store.list_scale_sets().await {
+                        Ok(sets) => dirty.extend(sets.into_iter().map(|s| s.spec.name)),
+                        Err(e) => {
+                            tracing::warn!(error = %chain(&e), "pool sync could not list scale sets");
+                            all = true;
+                        }
+                    }
+                }
+                for set in std::mem::take(&mut dirty) {
+                    match shared.store.list_instances(&set).await {
+                        Ok(instances) => shared.balancer.set_pool(&set, &instances),
+                        Err(e) => {
+                            tracing::warn!(scale_set = %set, error = %chain(&e), "pool sync could not read instances");
+                            dirty.insert(set);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_domain::instance::fixtures::instance;
+    use flotilla_domain::{
+        DesiredPower, HealthState, PendingAction, PowerState, ProvisioningState,
+    };
+
+    #[test]
+    fn pools_hold_serving_instances_with_their_switch() {
+        let mut disabled = instance("web", 1, "1", 0);
+        disabled.load_balancer_enabled = false;
+        let mut restarting = instance("web", 4, "1", 0);
+        restarting.pending = Some(PendingAction::Restart);
+        let all = vec![
+            instance("web", 0, "1", 0),
+            disabled,
+            instance("web", 2, "2", 0).health(HealthState::Initializing, 0),
+            instance("web", 3, "3", 0).in_state(ProvisioningState::Deleting),
+            restarting,
+            instance("web", 5, "1", 0).powered(DesiredPower::Stopped, PowerState::Running),
+            instance("web", 6, "2", 0).in_state(ProvisioningState::Updating),
+        ];
+        let got: Vec<(String, bool)> = members(&all)
+            .into_iter()
+            .map(|m| (m.id, m.enabled))
+            .collect();
+        assert_eq!(
+            got,
+            [("web_0".to_string(), true), ("web_1".to_string(), false)]
+        );
+    }
+}

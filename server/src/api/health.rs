@@ -1,0 +1,101 @@
+//! Health, automatic repairs and the load balancer: `/scale-sets/{name}/repairs`,
+//! `/scale-sets/{name}/load-balancer`, `/load-balancer` and an instance's load balancer
+//! switch.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use flotilla_domain::load_balancer::FrontendStats;
+use flotilla_domain::repair::RepairOverview;
+use flotilla_domain::scale_set::Frontend;
+use flotilla_domain::{Instance, ScaleSet};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiResult, Problem};
+use super::json::ApiJson;
+use super::{ApiState, Items, actor};
+
+#[utoipa::path(get, path = "/scale-sets/{name}/repairs", tag = "health",
+    params(("name" = String, Path)),
+    responses((status = 200, body = RepairOverview, description = "the repair service's status, its limit, and what it would repair now and why"),
+        (status = 404, body = Problem)))]
+pub async fn repairs(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RepairOverview>> {
+    Ok(Json(s.fleet.repairs(&name).await?))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/repairs/resume", tag = "health",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "repairs are not suspended")))]
+pub async fn resume_repairs(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(s.fleet.resume_repairs(&name, &actor(&headers)).await?))
+}
+
+/// A scale set's load balancer: its frontends as configured and their live statistics.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoadBalancerView {
+    pub frontends: Vec<Frontend>,
+    pub stats: Vec<FrontendStats>,
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/load-balancer", tag = "health",
+    params(("name" = String, Path)),
+    responses((status = 200, body = LoadBalancerView), (status = 404, body = Problem)))]
+pub async fn load_balancer(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<LoadBalancerView>> {
+    let set = s.fleet.get_scale_set(&name).await?;
+    let stats = s
+        .fleet
+        .load_balancer_stats()
+        .into_iter()
+        .filter(|f| f.scale_set == name)
+        .collect();
+    Ok(Json(LoadBalancerView {
+        frontends: set
+            .spec
+            .load_balancer
+            .map(|lb| lb.frontends)
+            .unwrap_or_default(),
+        stats,
+    }))
+}
+
+#[utoipa::path(get, path = "/load-balancer", tag = "health",
+    responses((status = 200, body = Items<FrontendStats>, description = "every frontend with its pools' members")))]
+pub async fn all_frontends(State(s): State<ApiState>) -> Json<Items<FrontendStats>> {
+    Json(Items {
+        items: s.fleet.load_balancer_stats(),
+    })
+}
+
+/// `PUT …/instances/{id}/load-balancer`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoadBalancerSwitch {
+    /// `false` drains the instance (no new requests; those in flight finish).
+    pub enabled: bool,
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/instances/{id}/load-balancer", tag = "instances",
+    request_body = LoadBalancerSwitch, params(("name" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Instance), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn set_instance_switch(
+    State(s): State<ApiState>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(switch): ApiJson<LoadBalancerSwitch>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(
+        s.fleet
+            .set_load_balancer_enabled(&name, &id, switch.enabled, &actor(&headers))
+            .await?,
+    ))
+}
