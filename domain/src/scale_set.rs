@@ -299,6 +299,30 @@ pub enum FrontendProtocol {
     Tcp,
 }
 
+/// What the API and the portal show instead of a frontend's private key. Sent back
+/// unchanged in a patch, it keeps the key the frontend of the same name has.
+pub const REDACTED: &str = "(redacted)";
+
+/// Puts back the private keys a patch sent as [`REDACTED`], from `old`'s frontends of the
+/// same name.
+fn keep_redacted_keys(next: &mut Option<LoadBalancer>, old: Option<&LoadBalancer>) {
+    let Some(next) = next else {
+        return;
+    };
+    for f in &mut next.frontends {
+        let kept = old
+            .into_iter()
+            .flat_map(|lb| &lb.frontends)
+            .find(|o| o.name == f.name)
+            .and_then(|o| o.tls.as_ref());
+        if let (Some(tls), Some(kept)) = (&mut f.tls, kept)
+            && tls.private_key_pem == REDACTED
+        {
+            tls.private_key_pem = kept.private_key_pem.clone();
+        }
+    }
+}
+
 /// A PEM certificate chain and private key for an HTTPS frontend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -409,7 +433,12 @@ impl Frontend {
                 if !tls.certificate_pem.contains("-----BEGIN CERTIFICATE-----") {
                     errors.push("tls.certificate_pem", "must be a PEM certificate chain");
                 }
-                if !tls.private_key_pem.contains("PRIVATE KEY-----") {
+                if tls.private_key_pem == REDACTED {
+                    errors.push(
+                        "tls.private_key_pem",
+                        "the API does not show keys; send the key itself",
+                    );
+                } else if !tls.private_key_pem.contains("PRIVATE KEY-----") {
                     errors.push("tls.private_key_pem", "must be a PEM private key");
                 }
             }
@@ -800,6 +829,7 @@ impl ScaleSetSpec {
         }
         if let Some(v) = &patch.load_balancer {
             next.load_balancer = v.clone();
+            keep_redacted_keys(&mut next.load_balancer, self.load_balancer.as_ref());
         }
         if let Some(v) = &patch.upgrade_policy {
             next.upgrade_policy = v.clone();
@@ -882,6 +912,17 @@ pub struct ScaleSet {
 impl ScaleSet {
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// The set as shown outside the control plane: frontends' private keys replaced by
+    /// [`REDACTED`].
+    pub fn redacted(mut self) -> Self {
+        if let Some(lb) = &mut self.spec.load_balancer {
+            for tls in lb.frontends.iter_mut().filter_map(|f| f.tls.as_mut()) {
+                tls.private_key_pem = REDACTED.into();
+            }
+        }
+        self
     }
 }
 
@@ -1073,6 +1114,59 @@ mod tests {
                 .unwrap()
                 .load_balancer
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn keys_are_redacted_and_a_redacted_key_is_kept_by_a_patch() {
+        let tls = TlsCertificate {
+            certificate_pem: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n".into(),
+            private_key_pem: "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n"
+                .into(),
+        };
+        let mut spec = ScaleSetSpec::example("web", 1);
+        spec.load_balancer = Some(LoadBalancer {
+            frontends: vec![Frontend {
+                tls: Some(tls.clone()),
+                ..Frontend::new("tls", FrontendProtocol::Https, 8443)
+            }],
+        });
+        let set = ScaleSet {
+            spec: spec.clone(),
+            model_version: 1,
+            generation: 1,
+            state: ScaleSetState::Active,
+            repairs: RepairStatus::default(),
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        };
+        let shown = set.redacted();
+        let shown_lb = shown.spec.load_balancer.clone().unwrap();
+        assert_eq!(
+            shown_lb.frontends[0].tls.as_ref().unwrap().private_key_pem,
+            REDACTED
+        );
+        // Sending what was shown back, with another port, keeps the key.
+        let mut lb = shown_lb.clone();
+        lb.frontends[0].port = 9443;
+        let patch = ScaleSetPatch {
+            load_balancer: Some(Some(lb)),
+            ..ScaleSetPatch::default()
+        };
+        let next = spec.patched(&patch, &ctx()).unwrap();
+        let f = &next.load_balancer.unwrap().frontends[0];
+        assert_eq!((f.port, f.tls.as_ref().unwrap()), (9443, &tls));
+        // A new frontend must bring its key.
+        let mut renamed = shown_lb;
+        renamed.frontends[0].name = "other".into();
+        let patch = ScaleSetPatch {
+            load_balancer: Some(Some(renamed)),
+            ..ScaleSetPatch::default()
+        };
+        let err = spec.patched(&patch, &ctx()).unwrap_err();
+        assert_eq!(
+            err.0[0].field,
+            "load_balancer.frontends[0].tls.private_key_pem"
         );
     }
 

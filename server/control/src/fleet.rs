@@ -154,7 +154,7 @@ impl Fleet {
     /// every set's load balancer frontends, and removes VMs that belong to no scale set
     /// (left by a crash): after a restart the control plane adopts what the backend holds.
     pub async fn start(&self) -> Result<()> {
-        let sets = self.list_scale_sets().await?;
+        let sets = self.read_sets().await?;
         let shared = &self.shared;
         shared.background.spawn(crate::prober::run(
             shared.clone(),
@@ -246,7 +246,22 @@ impl Fleet {
 
     // ---- scale sets ----
 
+    /// Every scale set, private keys redacted (as everything the facade answers).
     pub async fn list_scale_sets(&self) -> Result<Vec<ScaleSet>> {
+        Ok(self
+            .read_sets()
+            .await?
+            .into_iter()
+            .map(ScaleSet::redacted)
+            .collect())
+    }
+
+    pub async fn get_scale_set(&self, name: &str) -> Result<ScaleSet> {
+        self.read_set(name).await.map(ScaleSet::redacted)
+    }
+
+    /// Every scale set as stored, keys included: for the control plane's own use.
+    async fn read_sets(&self) -> Result<Vec<ScaleSet>> {
         self.shared
             .store
             .list_scale_sets()
@@ -254,7 +269,8 @@ impl Fleet {
             .map_err(Error::store("list scale sets"))
     }
 
-    pub async fn get_scale_set(&self, name: &str) -> Result<ScaleSet> {
+    /// The scale set as stored, keys included: for the control plane's own use.
+    async fn read_set(&self, name: &str) -> Result<ScaleSet> {
         self.shared
             .store
             .get_scale_set(name)
@@ -363,7 +379,7 @@ impl Fleet {
             json!({"capacity": set.spec.capacity}),
         )
         .await;
-        Ok(set)
+        Ok(set.redacted())
     }
 
     /// Records a succeeded operation that started at `started` and ends now.
@@ -400,7 +416,7 @@ impl Fleet {
         details: serde_json::Value,
     ) {
         self.shared.events.publish(Event::ScaleSetChanged {
-            scale_set: Box::new(set.clone()),
+            scale_set: Box::new(set.clone().redacted()),
         });
         self.log(
             operation,
@@ -423,7 +439,7 @@ impl Fleet {
         change: impl Fn(&ScaleSet) -> Result<ScaleSet>,
     ) -> Result<(ScaleSet, ScaleSet)> {
         for _ in 0..RETRIES {
-            let current = self.get_scale_set(name).await?;
+            let current = self.read_set(name).await?;
             if current.state == ScaleSetState::Deleting {
                 return Err(Error::InvalidState {
                     message: format!("scale set {name:?} is being deleted"),
@@ -450,15 +466,19 @@ impl Fleet {
     ) -> Result<ScaleSet> {
         let started = self.now();
         let ctx = self.validation_context().await?;
-        let current = self.get_scale_set(name).await?;
+        let current = self.read_set(name).await?;
         // Frontends change first (validated against the current spec), so a port in use
         // or a bad certificate refuses the whole patch before anything is stored.
         let frontends = match &patch.load_balancer {
-            Some(desired) => {
+            Some(_) => {
                 let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
                 self.shared
                     .balancer
-                    .apply(name, desired.as_ref(), current.spec.load_balancer.as_ref())
+                    .apply(
+                        name,
+                        spec.load_balancer.as_ref(),
+                        current.spec.load_balancer.as_ref(),
+                    )
                     .await
                     .map_err(Error::Invalid)?;
                 Some((spec.load_balancer, current.spec.load_balancer.clone()))
@@ -495,7 +515,7 @@ impl Fleet {
             json!({"patch": patch, "capacity": {"old": before.spec.capacity, "new": after.spec.capacity}}),
         )
         .await;
-        Ok(after)
+        Ok(after.redacted())
     }
 
     pub async fn set_capacity(&self, name: &str, capacity: u32, actor: &str) -> Result<ScaleSet> {
@@ -523,7 +543,7 @@ impl Fleet {
             json!({"old_capacity": before.spec.capacity, "new_capacity": capacity}),
         )
         .await;
-        Ok(after)
+        Ok(after.redacted())
     }
 
     /// Stores `model` as the set's next model version. Existing instances keep their version
@@ -550,7 +570,7 @@ impl Fleet {
             json!({"old_version": before.model_version, "new_version": after.model_version}),
         )
         .await;
-        Ok(after)
+        Ok(after.redacted())
     }
 
     pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
@@ -575,7 +595,7 @@ impl Fleet {
             .await?;
         self.after_change(&after, "scale_set.delete", actor, started, json!({}))
             .await;
-        Ok(after)
+        Ok(after.redacted())
     }
 
     // ---- instances ----
@@ -633,7 +653,7 @@ impl Fleet {
         actor: &str,
     ) -> Result<Instance> {
         let started = self.now();
-        let set = self.get_scale_set(name).await?;
+        let set = self.read_set(name).await?;
         if set.state == ScaleSetState::Deleting {
             return Err(Error::InvalidState {
                 message: format!("scale set {name:?} is being deleted"),
@@ -655,7 +675,7 @@ impl Fleet {
                     .await
                     .map_err(Error::store("delete instance"))?;
                 self.shared.events.publish(Event::ScaleSetChanged {
-                    scale_set: Box::new(set),
+                    scale_set: Box::new(set.redacted()),
                 });
                 marked.into_iter().next().ok_or_else(|| Error::NotFound {
                     kind: "instance",

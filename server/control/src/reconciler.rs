@@ -494,7 +494,7 @@ async fn write_repair_status(
         .set_repair_status(set.name(), status)
         .await
         .map_err(Error::store("record repair status"))?;
-    let mut changed = set.clone();
+    let mut changed = set.clone().redacted();
     changed.repairs = status.clone();
     shared.events.publish(Event::ScaleSetChanged {
         scale_set: Box::new(changed),
