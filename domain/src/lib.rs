@@ -13,12 +13,14 @@
 //! - [`repair`] — automatic repairs: candidates, rate limit, suspension;
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
+//! - [`autoscale`] — metric rules with the flapping projection, target tracking;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
 //! - [`validation`] — field errors; [`url`] — percent-encoding for links.
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod autoscale;
 pub mod event;
 pub mod fault;
 pub mod health;

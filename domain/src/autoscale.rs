@@ -1,0 +1,592 @@
+//! Autoscale arithmetic: Azure Monitor-style metric rules with the flapping projection, and
+//! Kubernetes HPA-style target tracking with stabilization windows. Pure functions over
+//! samples and counts; every intermediate value is returned so a decision can be explained.
+//!
+//! Rules (reference: scale-set-semantics b.1, b.2):
+//! - a rule's metric is reduced per time grain with its `statistic` over every sample of the
+//!   grain, the grains of the time window are aggregated with `time_aggregation`, and the
+//!   result is compared with `threshold`; a rule without data never fires;
+//! - scale out if any increase rule fires (to the highest target); scale in only if every
+//!   decrease rule fires (to the smallest change); targets are clamped to the bounds;
+//! - before a scale-in, each candidate count from the target up to the current count is
+//!   projected: an averaged metric is taken to spread over fewer instances (value × current /
+//!   candidate); the first candidate at which no increase rule would fire is chosen, and if
+//!   none qualifies the scale-in is skipped (Azure's "flapping");
+//! - target tracking: desired = ⌈current × value / target⌉ unless |value / target − 1| is
+//!   within the tolerance; a scale-down takes the highest recommendation of its
+//!   stabilization window, a scale-up the lowest of its own.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How the samples of one time grain are reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    Average,
+    Min,
+    Max,
+    Sum,
+    Count,
+}
+
+/// How the grains of the time window are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TimeAggregation {
+    Average,
+    Minimum,
+    Maximum,
+    Total,
+    Count,
+    Last,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+    Equals,
+    NotEquals,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Increase,
+    Decrease,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    /// Add or remove `value` instances.
+    ChangeCount,
+    /// Add or remove `value` % of the current count (rounded up, at least one).
+    PercentChangeCount,
+    /// Go to exactly `value` instances.
+    ExactCount,
+}
+
+/// One metric rule (DESIGN.md §4 names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScaleRule {
+    pub metric: String,
+    pub statistic: Statistic,
+    pub time_grain_seconds: u32,
+    pub time_window_seconds: u32,
+    pub time_aggregation: TimeAggregation,
+    pub operator: Operator,
+    pub threshold: f64,
+    pub direction: Direction,
+    #[serde(rename = "type")]
+    pub action: ActionType,
+    pub value: u32,
+    pub cooldown_seconds: u32,
+}
+
+/// Capacity bounds of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Bounds {
+    pub minimum: u32,
+    pub maximum: u32,
+    pub default: u32,
+}
+
+impl Bounds {
+    pub fn clamp(&self, n: u32) -> u32 {
+        n.clamp(self.minimum, self.maximum.max(self.minimum))
+    }
+}
+
+/// One sample of a metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// A rule's evaluation: the grains' values, their aggregate and the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleEvaluation {
+    /// One value per grain of the window, oldest first (`None`: no sample in the grain).
+    pub grains: Vec<Option<f64>>,
+    /// The aggregate of the grains with data (`None`: no data at all).
+    pub value: Option<f64>,
+    pub fired: bool,
+}
+
+impl Operator {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Self::GreaterThan => value > threshold,
+            Self::GreaterThanOrEqual => value >= threshold,
+            Self::LessThan => value < threshold,
+            Self::LessThanOrEqual => value <= threshold,
+            Self::Equals => value == threshold,
+            Self::NotEquals => value != threshold,
+        }
+    }
+}
+
+fn reduce(statistic: Statistic, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let sum: f64 = values.iter().sum();
+    Some(match statistic {
+        Statistic::Average => sum / values.len() as f64,
+        Statistic::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Statistic::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Statistic::Sum => sum,
+        Statistic::Count => values.len() as f64,
+    })
+}
+
+fn aggregate(aggregation: TimeAggregation, grains: &[f64]) -> Option<f64> {
+    let last = *grains.last()?;
+    let sum: f64 = grains.iter().sum();
+    Some(match aggregation {
+        TimeAggregation::Average => sum / grains.len() as f64,
+        TimeAggregation::Minimum => grains.iter().copied().fold(f64::INFINITY, f64::min),
+        TimeAggregation::Maximum => grains.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        TimeAggregation::Total => sum,
+        TimeAggregation::Count => grains.len() as f64,
+        TimeAggregation::Last => last,
+    })
+}
+
+/// Evaluates `rule` over `samples` (any order) for the window ending at `now`.
+pub fn evaluate(rule: &ScaleRule, samples: &[Sample], now: DateTime<Utc>) -> RuleEvaluation {
+    let grain = chrono::Duration::seconds(i64::from(rule.time_grain_seconds.max(1)));
+    let count = (rule.time_window_seconds.max(1)).div_ceil(rule.time_grain_seconds.max(1));
+    let start = now - grain * count as i32;
+    let grains: Vec<Option<f64>> = (0..count)
+        .map(|i| {
+            let from = start + grain * i as i32;
+            let to = from + grain;
+            let values: Vec<f64> = samples
+                .iter()
+                .filter(|s| s.at >= from && s.at < to)
+                .map(|s| s.value)
+                .collect();
+            reduce(rule.statistic, &values)
+        })
+        .collect();
+    let with_data: Vec<f64> = grains.iter().flatten().copied().collect();
+    let value = aggregate(rule.time_aggregation, &with_data);
+    RuleEvaluation {
+        fired: value.is_some_and(|v| rule.operator.holds(v, rule.threshold)),
+        grains,
+        value,
+    }
+}
+
+/// The count a rule's action leads to from `current`.
+pub fn apply(rule: &ScaleRule, current: u32) -> u32 {
+    let step = match rule.action {
+        ActionType::ChangeCount => rule.value,
+        ActionType::PercentChangeCount => {
+            ((u64::from(current) * u64::from(rule.value)).div_ceil(100) as u32).max(1)
+        }
+        ActionType::ExactCount => return rule.value,
+    };
+    match rule.direction {
+        Direction::Increase => current.saturating_add(step),
+        Direction::Decrease => current.saturating_sub(step),
+    }
+}
+
+/// One count the flapping guard tried before a scale-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub count: u32,
+    /// Each increase rule's value projected at `count` (`None`: the rule had no data).
+    pub projected: Vec<Option<f64>>,
+    /// Whether no increase rule would fire at `count`.
+    pub accepted: bool,
+}
+
+/// What the rules decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDecision {
+    /// The count to go to (`None`: stay).
+    pub target: Option<u32>,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The flapping guard's table, when a scale-in was considered.
+    pub projections: Vec<Projection>,
+}
+
+/// Decides from the rules' evaluations (same order as `rules`) at `current` instances.
+pub fn decide(
+    rules: &[ScaleRule],
+    evaluations: &[RuleEvaluation],
+    current: u32,
+    bounds: Bounds,
+) -> RuleDecision {
+    let stay = |reason: String, projections| RuleDecision {
+        target: None,
+        reason,
+        projections,
+    };
+    let clamped = bounds.clamp(current);
+    if clamped != current {
+        return RuleDecision {
+            target: Some(clamped),
+            reason: format!(
+                "{current} is outside the bounds {}–{}",
+                bounds.minimum, bounds.maximum
+            ),
+            projections: vec![],
+        };
+    }
+    let pairs: Vec<(&ScaleRule, &RuleEvaluation)> = rules.iter().zip(evaluations).collect();
+    if !pairs.is_empty() && pairs.iter().all(|(_, e)| e.value.is_none()) {
+        return if current < bounds.default {
+            RuleDecision {
+                target: Some(bounds.default),
+                reason: "no metric data: scale out to the default count".into(),
+                projections: vec![],
+            }
+        } else {
+            stay(
+                "no metric data: never scale in on missing data".into(),
+                vec![],
+            )
+        };
+    }
+    let increases: Vec<&(&ScaleRule, &RuleEvaluation)> = pairs
+        .iter()
+        .filter(|(r, _)| r.direction == Direction::Increase)
+        .collect();
+    if let Some(target) = increases
+        .iter()
+        .filter(|(_, e)| e.fired)
+        .map(|(r, _)| apply(r, current))
+        .max()
+    {
+        let target = target.min(bounds.maximum);
+        return if target > current {
+            RuleDecision {
+                target: Some(target),
+                reason: format!("a scale-out rule fired: {current} → {target}"),
+                projections: vec![],
+            }
+        } else {
+            stay(
+                format!("a scale-out rule fired but {current} is the maximum"),
+                vec![],
+            )
+        };
+    }
+    let decreases: Vec<&(&ScaleRule, &RuleEvaluation)> = pairs
+        .iter()
+        .filter(|(r, _)| r.direction == Direction::Decrease)
+        .collect();
+    if decreases.is_empty() || !decreases.iter().all(|(_, e)| e.fired) {
+        return stay(
+            "no scale-out rule fired and not every scale-in rule did".into(),
+            vec![],
+        );
+    }
+    let target = decreases
+        .iter()
+        .map(|(r, _)| apply(r, current))
+        .max()
+        .unwrap_or(current)
+        .max(bounds.minimum);
+    if target >= current {
+        return stay(
+            format!("every scale-in rule fired but {current} is the minimum"),
+            vec![],
+        );
+    }
+    let mut projections = Vec::new();
+    for count in target..current {
+        let projected: Vec<Option<f64>> = increases
+            .iter()
+            .map(|(_, e)| {
+                e.value
+                    .map(|v| v * f64::from(current) / f64::from(count.max(1)))
+            })
+            .collect();
+        let accepted = increases
+            .iter()
+            .zip(&projected)
+            .all(|((r, _), p)| !p.is_some_and(|p| r.operator.holds(p, r.threshold)));
+        projections.push(Projection {
+            count,
+            projected,
+            accepted,
+        });
+        if accepted {
+            let reason = if count == target {
+                format!("every scale-in rule fired: {current} → {count}")
+            } else {
+                format!(
+                    "every scale-in rule fired; {current} → {count} instead of {target} to avoid flapping"
+                )
+            };
+            return RuleDecision {
+                target: Some(count),
+                reason,
+                projections,
+            };
+        }
+    }
+    stay(
+        format!(
+            "every scale-in rule fired, but at any count below {current} a scale-out rule would fire (flapping)"
+        ),
+        projections,
+    )
+}
+
+/// Kubernetes HPA's core formula with its tolerance.
+pub fn target_tracking(current: u32, value: f64, target: f64, tolerance: f64) -> u32 {
+    if current == 0 || target <= 0.0 {
+        return current;
+    }
+    let ratio = value / target;
+    if (ratio - 1.0).abs() <= tolerance {
+        return current;
+    }
+    (f64::from(current) * ratio).ceil().max(0.0) as u32
+}
+
+/// Applies the stabilization windows: `history` holds earlier recommendations with their
+/// time. A scale-down goes no lower than the highest recommendation of the last
+/// `down_window`; a scale-up no higher than the lowest of the last `up_window`.
+pub fn stabilize(
+    history: &[(DateTime<Utc>, u32)],
+    now: DateTime<Utc>,
+    current: u32,
+    desired: u32,
+    up_window: chrono::Duration,
+    down_window: chrono::Duration,
+) -> u32 {
+    let within = |w: chrono::Duration| {
+        history
+            .iter()
+            .filter(move |(at, _)| now - *at <= w)
+            .map(|(_, n)| *n)
+            .chain(std::iter::once(desired))
+    };
+    if desired < current {
+        within(down_window).max().unwrap_or(desired).min(current)
+    } else if desired > current {
+        within(up_window).min().unwrap_or(desired).max(current)
+    } else {
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(direction: Direction, operator: Operator, threshold: f64, value: u32) -> ScaleRule {
+        ScaleRule {
+            metric: "cpu_percent".into(),
+            statistic: Statistic::Average,
+            time_grain_seconds: 60,
+            time_window_seconds: 300,
+            time_aggregation: TimeAggregation::Average,
+            operator,
+            threshold,
+            direction,
+            action: ActionType::ChangeCount,
+            value,
+            cooldown_seconds: 300,
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::seconds(secs)
+    }
+
+    fn evaluated(value: f64, fired: bool) -> RuleEvaluation {
+        RuleEvaluation {
+            grains: vec![Some(value)],
+            value: Some(value),
+            fired,
+        }
+    }
+
+    const BOUNDS: Bounds = Bounds {
+        minimum: 1,
+        maximum: 40,
+        default: 2,
+    };
+
+    #[test]
+    fn grains_reduce_then_aggregate_over_the_window() {
+        let r = rule(Direction::Increase, Operator::GreaterThan, 70.0, 1);
+        // Grains of 60 s over 300 s ending at 600: [300,360) … [540,600).
+        let samples = [
+            Sample {
+                at: at(310),
+                value: 60.0,
+            },
+            Sample {
+                at: at(320),
+                value: 80.0,
+            }, // grain 0 → 70
+            Sample {
+                at: at(430),
+                value: 90.0,
+            }, // grain 2 → 90
+            Sample {
+                at: at(599),
+                value: 80.0,
+            }, // grain 4 → 80
+            Sample {
+                at: at(100),
+                value: 0.0,
+            }, // outside the window
+        ];
+        let e = evaluate(&r, &samples, at(600));
+        assert_eq!(e.grains, [Some(70.0), None, Some(90.0), None, Some(80.0)]);
+        assert_eq!(e.value, Some(80.0));
+        assert!(e.fired);
+        let none = evaluate(&r, &[], at(600));
+        assert_eq!((none.value, none.fired), (None, false));
+    }
+
+    #[test]
+    fn actions() {
+        let mut r = rule(Direction::Decrease, Operator::LessThan, 30.0, 10);
+        r.action = ActionType::PercentChangeCount;
+        assert_eq!(apply(&r, 30), 27);
+        assert_eq!(apply(&r, 3), 2, "at least one");
+        r.action = ActionType::ExactCount;
+        assert_eq!(apply(&r, 30), 10);
+        r.action = ActionType::ChangeCount;
+        r.direction = Direction::Increase;
+        assert_eq!(apply(&r, 30), 40);
+    }
+
+    #[test]
+    fn any_scale_out_rule_wins_and_scale_in_needs_all() {
+        let rules = [
+            rule(Direction::Increase, Operator::GreaterThan, 70.0, 1),
+            rule(Direction::Increase, Operator::GreaterThan, 1000.0, 3),
+            rule(Direction::Decrease, Operator::LessThan, 30.0, 1),
+            rule(Direction::Decrease, Operator::LessThan, 100.0, 1),
+        ];
+        let out = decide(
+            &rules,
+            &[
+                evaluated(80.0, true),
+                evaluated(2000.0, true),
+                evaluated(80.0, false),
+                evaluated(2000.0, false),
+            ],
+            4,
+            BOUNDS,
+        );
+        assert_eq!(out.target, Some(7), "the highest target: {}", out.reason);
+        let partial = decide(
+            &rules,
+            &[
+                evaluated(20.0, false),
+                evaluated(50.0, false),
+                evaluated(20.0, true),
+                evaluated(500.0, false),
+            ],
+            4,
+            BOUNDS,
+        );
+        assert_eq!(partial.target, None);
+    }
+
+    #[test]
+    fn azure_flapping_examples() {
+        // "scale out ≥ 600 threads / scale in < 600": 3 instances at 1,250 threads.
+        let rules = [
+            rule(Direction::Increase, Operator::GreaterThanOrEqual, 600.0, 1),
+            rule(Direction::Decrease, Operator::LessThan, 600.0, 1),
+        ];
+        let avg = 1250.0 / 3.0;
+        let d = decide(
+            &rules,
+            &[evaluated(avg, false), evaluated(avg, true)],
+            3,
+            BOUNDS,
+        );
+        assert_eq!(d.target, None, "{}", d.reason);
+        assert!(d.reason.contains("flapping"));
+        assert_eq!(d.projections.len(), 1);
+        assert_eq!(d.projections[0].count, 2);
+        assert!((d.projections[0].projected[0].unwrap() - 625.0).abs() < 1e-9);
+        // "scale in by 10" at 30 instances with CPU 62 % and a scale-out rule at 70 %:
+        // only 30 → 27 keeps the projection below 70 %.
+        let rules = [
+            rule(Direction::Increase, Operator::GreaterThan, 70.0, 1),
+            rule(Direction::Decrease, Operator::LessThan, 65.0, 10),
+        ];
+        let d = decide(
+            &rules,
+            &[evaluated(62.0, false), evaluated(62.0, true)],
+            30,
+            BOUNDS,
+        );
+        assert_eq!(d.target, Some(27), "{}", d.reason);
+        assert_eq!(d.projections.first().map(|p| p.count), Some(20));
+        assert!(d.projections.iter().take(7).all(|p| !p.accepted));
+        assert!(d.reason.contains("instead of 20"));
+    }
+
+    #[test]
+    fn bounds_and_missing_data() {
+        let rules = [rule(Direction::Decrease, Operator::LessThan, 30.0, 1)];
+        let no_data = RuleEvaluation {
+            grains: vec![None],
+            value: None,
+            fired: false,
+        };
+        let d = decide(&rules, std::slice::from_ref(&no_data), 1, BOUNDS);
+        assert_eq!(d.target, Some(2), "up to the default: {}", d.reason);
+        let d = decide(&rules, &[no_data], 5, BOUNDS);
+        assert_eq!(d.target, None, "never in on missing data");
+        let d = decide(&rules, &[evaluated(10.0, true)], 50, BOUNDS);
+        assert_eq!(d.target, Some(40), "clamped first");
+        let d = decide(&rules, &[evaluated(10.0, true)], 1, BOUNDS);
+        assert_eq!(d.target, None, "already at the minimum");
+    }
+
+    #[test]
+    fn hpa_formula_tolerance_and_stabilization() {
+        assert_eq!(target_tracking(4, 90.0, 60.0, 0.1), 6);
+        assert_eq!(target_tracking(4, 63.0, 60.0, 0.1), 4, "within tolerance");
+        assert_eq!(target_tracking(10, 20.0, 60.0, 0.1), 4);
+        assert_eq!(target_tracking(0, 90.0, 60.0, 0.1), 0);
+        let history = [(at(0), 8), (at(200), 6), (at(280), 5)];
+        let five_min = chrono::Duration::seconds(300);
+        // Scale-down holds at the highest recommendation of the last 5 min.
+        assert_eq!(
+            stabilize(&history, at(290), 8, 4, chrono::Duration::zero(), five_min),
+            8
+        );
+        assert_eq!(
+            stabilize(&history, at(400), 8, 4, chrono::Duration::zero(), five_min),
+            6
+        );
+        // Scale-up has no window by default: immediate.
+        assert_eq!(
+            stabilize(&history, at(400), 4, 9, chrono::Duration::zero(), five_min),
+            9
+        );
+    }
+}
