@@ -519,6 +519,28 @@ fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
     }))
 }
 
+/// The error of a body whose connection ended before its length.
+fn cut_short() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "response body cut short")
+}
+
+/// Up to `left` bytes of body (reading when none are buffered), counted off `left`; an
+/// error when the connection ends first.
+fn poll_counted(conn: &mut Conn, left: &mut u64, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
+    loop {
+        let most = usize::try_from(*left).unwrap_or(usize::MAX);
+        if conn.rbuf.is_empty() {
+            if ready!(conn.poll_fill(cx, most))? == 0 {
+                return Poll::Ready(Err(cut_short()));
+            }
+            continue;
+        }
+        let n = conn.rbuf.len().min(most);
+        *left -= n as u64;
+        return Poll::Ready(Ok(conn.rbuf.split_to(n).freeze()));
+    }
+}
+
 /// The next frame of a response body, read from `conn`; `framing` ends as
 /// [`Framing::Done`] once the body was read to its end.
 pub(crate) fn poll_body(
@@ -526,27 +548,15 @@ pub(crate) fn poll_body(
     framing: &mut Framing,
     cx: &mut Context<'_>,
 ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-    let cut = || io::Error::new(io::ErrorKind::UnexpectedEof, "response body cut short");
     loop {
         match framing {
             Framing::Done => return Poll::Ready(None),
             Framing::Length(left) => {
-                if conn.rbuf.is_empty() {
-                    let want = usize::try_from(*left).unwrap_or(usize::MAX);
-                    if ready!(conn.poll_fill(cx, want))? == 0 {
-                        return Poll::Ready(Some(Err(cut())));
-                    }
-                    continue;
-                }
-                let n = conn
-                    .rbuf
-                    .len()
-                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                *left -= n as u64;
+                let data = ready!(poll_counted(conn, left, cx))?;
                 if *left == 0 {
                     *framing = Framing::Done;
                 }
-                return Poll::Ready(Some(Ok(Frame::data(conn.rbuf.split_to(n).freeze()))));
+                return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             Framing::Eof => {
                 if conn.rbuf.is_empty() {
@@ -565,7 +575,7 @@ pub(crate) fn poll_body(
                             return Poll::Ready(Some(Err(invalid("chunk-size line too long"))));
                         }
                         if ready!(conn.poll_fill(cx, 0))? == 0 {
-                            return Poll::Ready(Some(Err(cut())));
+                            return Poll::Ready(Some(Err(cut_short())));
                         }
                         continue;
                     };
@@ -579,22 +589,11 @@ pub(crate) fn poll_body(
                     };
                 }
                 Chunk::Data(left) => {
-                    if conn.rbuf.is_empty() {
-                        let want = usize::try_from(*left).unwrap_or(usize::MAX);
-                        if ready!(conn.poll_fill(cx, want))? == 0 {
-                            return Poll::Ready(Some(Err(cut())));
-                        }
-                        continue;
-                    }
-                    let n = conn
-                        .rbuf
-                        .len()
-                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= n as u64;
+                    let data = ready!(poll_counted(conn, left, cx))?;
                     if *left == 0 {
                         *chunk = Chunk::DataEnd;
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(conn.rbuf.split_to(n).freeze()))));
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Chunk::DataEnd => match &conn.rbuf[..] {
                     [b'\n', ..] => {
@@ -607,7 +606,7 @@ pub(crate) fn poll_body(
                     }
                     [] | [b'\r'] => {
                         if ready!(conn.poll_fill(cx, 0))? == 0 {
-                            return Poll::Ready(Some(Err(cut())));
+                            return Poll::Ready(Some(Err(cut_short())));
                         }
                     }
                     _ => return Poll::Ready(Some(Err(invalid("chunk not followed by CRLF")))),
@@ -620,7 +619,7 @@ pub(crate) fn poll_body(
                                 return Poll::Ready(Some(Err(invalid("trailers too large"))));
                             }
                             if ready!(conn.poll_fill(cx, 0))? == 0 {
-                                return Poll::Ready(Some(Err(cut())));
+                                return Poll::Ready(Some(Err(cut_short())));
                             }
                         }
                         httparse::Status::Complete((len, fields)) => {
