@@ -11,7 +11,7 @@ use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::live::{self, use_live_events};
-use flotilla_domain::{Activity, ActivityFilter, FieldError};
+use flotilla_domain::{Activity, ActivityFilter, ActivityResult, FieldError};
 
 /// The activity log, newest first — who did what, on which resource, when, how long it
 /// took, the result and the error — filtered and paged by the page's URL query
@@ -374,13 +374,7 @@ fn ActivityTable(entries: Vec<Activity>, show_scale_set: bool) -> impl IntoView 
                                     <td class="num">
                                         {a.duration_ms.map(format::duration_ms).unwrap_or_default()}
                                     </td>
-                                    <td>
-                                        <StateChip state=a.result.as_str() />
-                                        {a
-                                            .error
-                                            .clone()
-                                            .map(|e| view! { <p class="error-text">{e}</p> })}
-                                    </td>
+                                    <ResultCell result=a.result error=a.error.clone() />
                                 </tr>
                             }
                         })
@@ -388,5 +382,16 @@ fn ActivityTable(entries: Vec<Activity>, show_scale_set: bool) -> impl IntoView 
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// An activity entry's result as a table cell: its chip, and the error under it.
+#[component]
+pub fn ResultCell(result: ActivityResult, error: Option<String>) -> impl IntoView {
+    view! {
+        <td>
+            <StateChip state=result.as_str() />
+            {error.map(|e| view! { <p class="error-text">{e}</p> })}
+        </td>
     }
 }

@@ -282,13 +282,17 @@ impl Fleet {
             })
     }
 
-    async fn validation_context(&self) -> Result<ValidationContext> {
-        let zones = self
-            .shared
+    /// The backend's zones.
+    async fn zones(&self) -> Result<Vec<ZoneStatus>> {
+        self.shared
             .backend
             .zones()
             .await
-            .map_err(Error::backend("list zones"))?;
+            .map_err(Error::backend("list zones"))
+    }
+
+    async fn validation_context(&self) -> Result<ValidationContext> {
+        let zones = self.zones().await?;
         let sets = self.list_scale_sets().await?;
         Ok(ValidationContext {
             known_zones: zones.into_iter().map(|z| z.name).collect(),
@@ -813,12 +817,7 @@ impl Fleet {
     pub async fn repairs(&self, name: &str) -> Result<RepairOverview> {
         let set = self.get_scale_set(name).await?;
         let instances = self.list_instances(name).await?;
-        let zones = self
-            .shared
-            .backend
-            .zones()
-            .await
-            .map_err(Error::backend("list zones"))?;
+        let zones = self.zones().await?;
         Ok(RepairOverview::of(
             &set.spec,
             &set.repairs,
@@ -895,10 +894,7 @@ impl Fleet {
         let backend = &self.shared.backend;
         Ok(BackendInfo {
             kind: backend.kind().into(),
-            zones: backend
-                .zones()
-                .await
-                .map_err(Error::backend("list zones"))?,
+            zones: self.zones().await?,
             images: backend
                 .images()
                 .await

@@ -20,6 +20,7 @@ use leptos::prelude::*;
 
 use super::{Live, Polled, Tab, use_every};
 use crate::api::health::{ResumeRepairs, get_repairs, repair_history};
+use crate::components::activity_log::ResultCell;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
@@ -546,13 +547,7 @@ fn HistoryTable(entries: Vec<Activity>, name: String) -> impl IntoView {
                                     </th>
                                     <td>{target}</td>
                                     <td>{repair_summary(&a)}</td>
-                                    <td>
-                                        <StateChip state=a.result.as_str() />
-                                        {a
-                                            .error
-                                            .clone()
-                                            .map(|e| view! { <p class="error-text">{e}</p> })}
-                                    </td>
+                                    <ResultCell result=a.result error=a.error.clone() />
                                 </tr>
                             }
                         })
