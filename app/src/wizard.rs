@@ -310,6 +310,8 @@ impl Draft {
                 },
                 rolling: Default::default(),
             },
+            autoscale: None,
+            demand: None,
         };
         let ctx = ValidationContext {
             known_zones: known_zones.to_vec(),

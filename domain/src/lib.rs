@@ -13,7 +13,11 @@
 //! - [`repair`] — automatic repairs: candidates, rate limit, suspension;
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
-//! - [`autoscale`] — metric rules with the flapping projection, target tracking;
+//! - [`autoscale`] — the autoscale setting, metric rules with the flapping projection,
+//!   target tracking, and the evaluation that records a decision;
+//! - [`schedule`] — which profile applies when (weekly recurrences, fixed dates, time zones);
+//! - [`metrics`] — metric names, aggregate points and re-bucketing;
+//! - [`demand`] — the mock's synthetic demand patterns;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
 //! - [`validation`] — field errors; [`url`] — percent-encoding for links.
@@ -21,16 +25,19 @@
 
 pub mod activity;
 pub mod autoscale;
+pub mod demand;
 pub mod event;
 pub mod fault;
 pub mod health;
 pub mod instance;
 pub mod load_balancer;
+pub mod metrics;
 pub mod placement;
 pub mod reconcile;
 pub mod repair;
 pub mod scale_in;
 pub mod scale_set;
+pub mod schedule;
 pub mod url;
 pub mod validation;
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A latency histogram snapshot, Prometheus style.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Histogram {
     /// Upper bounds in milliseconds; `counts` has one more entry, for `+Inf`.
@@ -16,6 +16,41 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// What was recorded since `earlier` (a previous reading of the same histogram); the
+    /// whole histogram when the bounds differ or the counts went back (a restart).
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        if earlier.bounds_ms != self.bounds_ms
+            || earlier.count > self.count
+            || earlier.counts.len() != self.counts.len()
+        {
+            return self.clone();
+        }
+        Histogram {
+            bounds_ms: self.bounds_ms.clone(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+            sum_ms: self.sum_ms - earlier.sum_ms,
+            count: self.count - earlier.count,
+        }
+    }
+
+    /// Adds `other`'s counts (same bounds) to these.
+    pub fn add(&mut self, other: &Histogram) {
+        if self.counts.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.sum_ms += other.sum_ms;
+        self.count += other.count;
+    }
+
     /// Estimates the `q`-quantile (0..=1) in milliseconds by linear interpolation inside
     /// the bucket, like Prometheus' `histogram_quantile`; observations above the last bound
     /// are reported as that bound. `None` when empty.

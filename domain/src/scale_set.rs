@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::autoscale::AutoscaleSetting;
+use crate::demand::Demand;
 use crate::repair::RepairStatus;
 use crate::validation::{ValidationErrors, check_name};
 
@@ -634,7 +636,7 @@ impl UpgradePolicy {
 }
 
 /// Everything a user states about a scale set: the create request and the stored desire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScaleSetSpec {
     /// Unique name, `^[a-z][a-z0-9-]{0,62}$`.
@@ -669,6 +671,13 @@ pub struct ScaleSetSpec {
     pub load_balancer: Option<LoadBalancer>,
     #[serde(default)]
     pub upgrade_policy: UpgradePolicy,
+    /// Autoscale (`PUT /scale-sets/{name}/autoscale`): profiles with bounds, rules, target
+    /// tracking and schedules. `None` or not `enabled`: the capacity is set by hand.
+    #[serde(default)]
+    pub autoscale: Option<AutoscaleSetting>,
+    /// The mock's synthetic demand (`PUT /scale-sets/{name}/demand`).
+    #[serde(default)]
+    pub demand: Option<Demand>,
 }
 
 /// What validation needs to know about the world (the backend's zones).
@@ -706,6 +715,8 @@ impl ScaleSetSpec {
             automatic_repairs: AutomaticRepairs::default(),
             load_balancer: None,
             upgrade_policy: UpgradePolicy::default(),
+            autoscale: None,
+            demand: None,
         }
     }
 
@@ -778,6 +789,12 @@ impl ScaleSetSpec {
                 "rolling upgrades need a health_probe",
             );
         }
+        if let Some(autoscale) = &self.autoscale {
+            errors.nest("autoscale", autoscale.validate());
+        }
+        if let Some(demand) = &self.demand {
+            errors.nest("demand", demand.validate());
+        }
     }
 
     /// Applies `patch` to a copy of `self`, checking the rules that depend on the old value
@@ -834,6 +851,20 @@ impl ScaleSetSpec {
         if let Some(v) = &patch.upgrade_policy {
             next.upgrade_policy = v.clone();
         }
+        if let Some(v) = &patch.autoscale {
+            next.autoscale = v.clone();
+            if let Some(setting) = &mut next.autoscale {
+                setting.keep_secrets(self.autoscale.as_ref());
+            }
+        }
+        if patch.capacity.is_some_and(|c| c != self.capacity)
+            && next.autoscale.as_ref().is_some_and(|a| a.enabled)
+        {
+            errors.push(
+                "capacity",
+                "autoscale is enabled: it sets the capacity; disable it or change its profiles' bounds",
+            );
+        }
         if let Err(more) = next.validate(ctx) {
             errors.0.extend(more.0);
         }
@@ -842,9 +873,9 @@ impl ScaleSetSpec {
 }
 
 /// A partial update (`PATCH /scale-sets/{name}`): absent fields are left as they are;
-/// `null` clears the optional settings (`health_probe`, `load_balancer`). The model changes
+/// `null` clears the optional settings (`health_probe`, `load_balancer`, `autoscale`). The model changes
 /// through `PUT /scale-sets/{name}/model`, which makes a new model version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScaleSetPatch {
     #[serde(default)]
@@ -871,6 +902,9 @@ pub struct ScaleSetPatch {
     pub load_balancer: Option<Option<LoadBalancer>>,
     #[serde(default)]
     pub upgrade_policy: Option<UpgradePolicy>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<AutoscaleSetting>))]
+    pub autoscale: Option<Option<AutoscaleSetting>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -892,7 +926,7 @@ pub enum ScaleSetState {
 }
 
 /// A stored scale set: the spec plus what the control plane keeps about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScaleSet {
     #[serde(flatten)]
@@ -922,6 +956,7 @@ impl ScaleSet {
                 tls.private_key_pem = REDACTED.into();
             }
         }
+        self.spec.autoscale = self.spec.autoscale.map(AutoscaleSetting::redacted);
         self
     }
 }

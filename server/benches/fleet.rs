@@ -18,7 +18,7 @@ use flotilla_domain::{PowerState, ProvisioningState, ScaleSetSpec};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let bench = Bench::start().await?;
+    let bench = Bench::start(flotilla_control::FleetConfig::default()).await?;
     let fleet = &bench.fleet;
     fleet
         .create_scale_set(ScaleSetSpec::example("bench", 0), "bench")

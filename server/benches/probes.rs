@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Bench;
+use common::{Bench, cpu_seconds};
 use flotilla_control::Fleet;
 use flotilla_domain::scale_set::{HealthProbe, ProbeProtocol};
 use flotilla_domain::{HealthState, PowerState, ScaleSetSpec};
@@ -24,7 +24,7 @@ const WINDOW: Duration = Duration::from_secs(15);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let bench = Bench::start().await?;
+    let bench = Bench::start(flotilla_control::FleetConfig::default()).await?;
     let fleet = &bench.fleet;
     let mut spec = ScaleSetSpec::example("bench", INSTANCES as u32);
     spec.health_probe = Some(HealthProbe {
@@ -87,19 +87,4 @@ async fn wait_for(
         anyhow::ensure!(Instant::now() < deadline, "not all {what} after 300 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// User + system CPU time of this process, from /proc/self/stat (clock ticks of 10 ms).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of the line (utime, stime) are 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
 }

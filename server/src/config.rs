@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// scale set).
     #[arg(long, env = "FLOTILLA_LB_ADDRESS", default_value = "127.0.0.1")]
     pub lb_address: std::net::IpAddr,
+    /// How often autoscale settings are evaluated (1 s at least).
+    #[arg(long, env = "FLOTILLA_AUTOSCALE_INTERVAL", default_value = "30s", value_parser = parse_interval)]
+    pub autoscale_interval: Duration,
+    /// How often metrics are collected (1 s at least).
+    #[arg(long, env = "FLOTILLA_METRICS_INTERVAL", default_value = "10s", value_parser = parse_interval)]
+    pub metrics_interval: Duration,
+    /// How long 1-minute metric roll-ups and autoscale decisions are kept.
+    #[arg(long, env = "FLOTILLA_METRICS_RETENTION", default_value = "30days", value_parser = parse_duration)]
+    pub metrics_retention: Duration,
     /// The built portal (`cargo leptos build` writes it to target/site).
     #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -70,6 +79,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 1s, 250ms or 0)"))
 }
 
+/// A loop interval: a duration of at least one second.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?} is below the minimum of 1s"));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +105,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_interval("500ms").is_err());
     }
 
     #[test]
@@ -98,5 +118,7 @@ mod tests {
         assert_eq!(cli.serve.mock_zones, ["a", "b"]);
         assert_eq!(cli.serve.mock_latency, Duration::ZERO);
         assert!(Cli::try_parse_from(["x", "--backend", "xen"]).is_err());
+        assert_eq!(cli.serve.autoscale_interval, Duration::from_secs(30));
+        assert_eq!(cli.serve.metrics_interval, Duration::from_secs(10));
     }
 }

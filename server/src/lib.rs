@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use flotilla_backend::Backend;
 use flotilla_backend::mock::{Mock, MockConfig, Mode};
-use flotilla_control::{Fleet, FleetConfig, SystemClock};
+use flotilla_control::{Fleet, FleetConfig, MetricsConfig, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -77,6 +77,12 @@ pub async fn run(
         FleetConfig {
             reconcile_interval: config.reconcile_interval,
             load_balancer_address: config.lb_address,
+            autoscale_interval: config.autoscale_interval,
+            metrics: MetricsConfig {
+                interval: config.metrics_interval,
+                retention: chrono::Duration::from_std(config.metrics_retention)
+                    .unwrap_or(chrono::Duration::MAX),
+            },
             ..FleetConfig::default()
         },
     );

@@ -119,6 +119,25 @@ async fn metrics(State(fleet): State<Fleet>) -> impl IntoResponse {
     out.push_str("# TYPE flotilla_probe_targets gauge\n");
     let _ = writeln!(out, "flotilla_probe_targets {}", probes.targets);
     fleet.render_load_balancer_metrics(&mut out);
+    let collector = fleet.collector_stats();
+    out.push_str("# HELP flotilla_metrics_ticks_total Metrics collector ticks.\n");
+    out.push_str("# TYPE flotilla_metrics_ticks_total counter\n");
+    let _ = writeln!(out, "flotilla_metrics_ticks_total {}", collector.ticks);
+    out.push_str("# HELP flotilla_metrics_collect_seconds_total Time spent collecting metrics.\n");
+    out.push_str("# TYPE flotilla_metrics_collect_seconds_total counter\n");
+    let _ = writeln!(
+        out,
+        "flotilla_metrics_collect_seconds_total {}",
+        collector.busy.as_secs_f64()
+    );
+    out.push_str("# HELP flotilla_metrics_points_held Metric points held in memory.\n");
+    out.push_str("# TYPE flotilla_metrics_points_held gauge\n");
+    let _ = writeln!(
+        out,
+        "flotilla_metrics_points_held {}",
+        collector.points_held
+    );
+    fleet.render_collected_metrics(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
+use flotilla_domain::demand::Demand;
 use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
@@ -117,10 +118,45 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn get(&self, id: &str) -> Result<Option<ObservedVm>>;
 
+    /// The resource use of every running VM (or one set's), as rates over the last few
+    /// seconds: what `virsh domstats` yields on libvirt. VMs not running are left out.
+    async fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>>;
+
     /// Fault injection, where the backend simulates (the mock); `None` elsewhere.
     fn faults(&self) -> Option<&dyn FaultInjection> {
         None
     }
+
+    /// Synthetic demand, where the backend simulates (the mock); `None` elsewhere.
+    fn simulation(&self) -> Option<&dyn Simulation> {
+        None
+    }
+}
+
+/// One running VM's resource use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmMetrics {
+    pub id: String,
+    pub scale_set: String,
+    /// How long it has been running (metrics of VMs still initializing may be ignored).
+    pub running_seconds: f64,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub network_in_bytes_per_second: f64,
+    pub network_out_bytes_per_second: f64,
+    pub disk_read_bytes_per_second: f64,
+    pub disk_write_bytes_per_second: f64,
+}
+
+/// The mock's synthetic demand (DESIGN.md §4 `PUT /scale-sets/{name}/demand`).
+///
+/// # Contract
+/// `set_demand` replaces the set's demand (`None` removes it); from then on `metrics` shares
+/// the demand's requests per second among the set's running VMs. `demand_rps` is the
+/// demand's current value without noise (`None` without a demand).
+pub trait Simulation: Send + Sync {
+    fn set_demand(&self, scale_set: &str, demand: Option<Demand>);
+    fn demand_rps(&self, scale_set: &str) -> Option<f64>;
 }
 
 /// Simulated faults (DESIGN.md §4 `POST /backend/faults`).

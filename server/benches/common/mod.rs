@@ -14,7 +14,7 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(config: FleetConfig) -> anyhow::Result<Self> {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let dir = tempfile::tempdir()?;
         let store =
@@ -23,12 +23,7 @@ impl Bench {
         let mock = Arc::new(
             Mock::open(MockConfig::instant().with_state_dir(dir.path().join("mock"))).await?,
         );
-        let fleet = Fleet::new(
-            store,
-            mock.clone(),
-            Arc::new(SystemClock),
-            FleetConfig::default(),
-        );
+        let fleet = Fleet::new(store, mock.clone(), Arc::new(SystemClock), config);
         fleet.start().await?;
         Ok(Self {
             fleet,
@@ -41,4 +36,20 @@ impl Bench {
         self.fleet.shutdown().await;
         self.mock.shutdown();
     }
+}
+
+/// User + system CPU time of this process, from /proc/self/stat (clock ticks of 10 ms).
+#[allow(dead_code)] // Not every benchmark including this module reads the CPU time.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of the line (utime, stime) are 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }

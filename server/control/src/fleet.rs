@@ -43,6 +43,9 @@ pub struct FleetConfig {
     pub event_capacity: usize,
     /// The address load balancer frontends listen on (their ports come from each spec).
     pub load_balancer_address: std::net::IpAddr,
+    /// How often autoscale settings are evaluated.
+    pub autoscale_interval: Duration,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for FleetConfig {
@@ -54,6 +57,8 @@ impl Default for FleetConfig {
             backend_concurrency: 64,
             event_capacity: 4096,
             load_balancer_address: std::net::Ipv4Addr::LOCALHOST.into(),
+            autoscale_interval: Duration::from_secs(30),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -69,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) balancer: Balancer,
     pub(crate) probes: ProbeResults,
     pub(crate) prober: ProberCounters,
+    pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) autoscale_history: crate::autoscaler::History,
     /// The prober and the pool sync.
     background: TaskTracker,
     stop_background: CancellationToken,
@@ -77,6 +84,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Runs `task` beside the loops until it ends or the fleet shuts down.
+    pub(crate) fn spawn_background(
+        self: Arc<Self>,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let stop = self.stop_background.clone();
+        self.background.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
     pub(crate) fn activation_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.activations
             .lock()
@@ -143,6 +164,8 @@ impl Fleet {
                 driver,
                 probes: ProbeResults::default(),
                 prober: ProberCounters::default(),
+                metrics: Default::default(),
+                autoscale_history: Default::default(),
                 background: TaskTracker::new(),
                 stop_background: CancellationToken::new(),
                 activations: Default::default(),
@@ -164,6 +187,20 @@ impl Fleet {
             shared.clone(),
             shared.stop_background.clone(),
         ));
+        shared.background.spawn(crate::metrics::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        shared.background.spawn(crate::autoscaler::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        for set in &sets {
+            self.push_demand(set);
+        }
+        if let Err(e) = crate::webhooks::resume(&self.shared).await {
+            tracing::warn!(error = %chain(&e), "could not resume webhook deliveries");
+        }
         for set in sets.iter().filter(|s| s.state == ScaleSetState::Active) {
             if let Err(errors) = shared
                 .balancer
@@ -217,6 +254,10 @@ impl Fleet {
         self.shared.balancer.lb.shutdown().await;
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Activates the scale set's loop now.
     pub fn wake(&self, name: &str) {
         self.shared.driver.wake(&self.shared, name);
@@ -261,7 +302,7 @@ impl Fleet {
     }
 
     /// Every scale set as stored, keys included: for the control plane's own use.
-    async fn read_sets(&self) -> Result<Vec<ScaleSet>> {
+    pub(crate) async fn read_sets(&self) -> Result<Vec<ScaleSet>> {
         self.shared
             .store
             .list_scale_sets()
@@ -270,7 +311,7 @@ impl Fleet {
     }
 
     /// The scale set as stored, keys included: for the control plane's own use.
-    async fn read_set(&self, name: &str) -> Result<ScaleSet> {
+    pub(crate) async fn read_set(&self, name: &str) -> Result<ScaleSet> {
         self.shared
             .store
             .get_scale_set(name)
@@ -334,9 +375,18 @@ impl Fleet {
         if spec.zones.is_empty() {
             spec.zones = ctx.known_zones.clone();
         }
+        if let Some(demand) = &mut spec.demand {
+            demand.started_at = Some(started);
+        }
         let mut errors = spec.validate(&ctx).err().unwrap_or_default();
         self.check_image(&spec.model, &mut errors, "model.image")
             .await?;
+        if spec.demand.is_some() && self.shared.backend.simulation().is_none() {
+            errors.push(
+                "demand",
+                "only the mock backend simulates demand; leave it out",
+            );
+        }
         errors.into_result().map_err(Error::Invalid)?;
         if self
             .shared
@@ -375,6 +425,7 @@ impl Fleet {
                 return Err(Error::store("create scale set")(e));
             }
         };
+        self.push_demand(&set);
         self.after_change(
             &set,
             "scale_set.create",
@@ -411,7 +462,7 @@ impl Fleet {
             .await;
     }
 
-    async fn after_change(
+    pub(crate) async fn after_change(
         &self,
         set: &ScaleSet,
         operation: &str,
@@ -436,7 +487,7 @@ impl Fleet {
 
     /// Applies `change` to a fresh copy of the set and stores it, re-reading and re-applying
     /// when a concurrent writer got there first.
-    async fn modify(
+    pub(crate) async fn modify(
         &self,
         name: &str,
         created_by: &str,
@@ -534,6 +585,13 @@ impl Fleet {
         errors.into_result().map_err(Error::Invalid)?;
         let (before, after) = self
             .modify(name, actor, |current| {
+                if current.spec.autoscale.as_ref().is_some_and(|a| a.enabled) {
+                    return Err(Error::Conflict {
+                        message: format!(
+                            "autoscale is enabled for {name:?}: it sets the capacity; disable autoscale or change its profiles' bounds"
+                        ),
+                    });
+                }
                 let mut next = current.clone();
                 next.spec.capacity = capacity;
                 Ok(next)

@@ -18,24 +18,36 @@
 //! load balancer's pools equal to each set's serving instances; frontends are applied
 //! from each set's spec before the spec is stored.
 //!
+//! Two more run on intervals: the [`metrics`] collector (per-instance rings, per-set ticks,
+//! 1-minute roll-ups in the store) and the autoscaler (`autoscaler.rs`), which evaluates each
+//! set's autoscale setting with the pure `flotilla_domain::autoscale::decide_setting`, stores
+//! every decision, writes only the desired capacity and announces scale actions to signed
+//! webhooks (`webhooks.rs`).
+//!
 //! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `prober.rs`, `balancer.rs`,
-//! `events.rs`, `clock.rs`, `error.rs`.
+//! `metrics.rs`, `autoscaler.rs` (the loop and the facade's autoscale, demand and metrics
+//! operations), `webhooks.rs`, `events.rs`, `clock.rs`, `error.rs`.
 //!
 //! [`Store`]: flotilla_store::Store
 //! [`Event`]: flotilla_domain::Event
 #![forbid(unsafe_code)]
 
+mod autoscaler;
 mod balancer;
 pub mod clock;
 pub mod driver;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod metrics;
 pub mod prober;
 pub mod reconciler;
+mod webhooks;
 
+pub use autoscaler::{AutoscaleAnswer, MetricsQuery};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use driver::LoopStatus;
 pub use error::{Error, Result};
 pub use events::EventBus;
 pub use fleet::{BackendInfo, Fleet, FleetConfig};
+pub use metrics::{CollectorStats, MetricsConfig};

@@ -489,14 +489,31 @@ async fn attempt(
 
 /// Sends one `GET` and reads the status line.
 async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     addr: SocketAddr,
     path: &str,
 ) -> std::io::Result<(bool, String)> {
-    let request = format!(
+    let head = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: flotilla-probe\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).await?;
+    Ok(match send(stream, &head, b"").await? {
+        Some((code, reason)) => (
+            (200..300).contains(&code),
+            format!("{code} {reason}").trim().to_string(),
+        ),
+        None => (false, "not an HTTP answer".into()),
+    })
+}
+
+/// Writes a request (`head` ends with the blank line) and its body, and reads the answer's
+/// status line: its code and reason (`None`: not HTTP).
+pub(crate) async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<Option<(u16, String)>> {
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 256];
     while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 4096 {
@@ -510,16 +527,12 @@ async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(
     let line = line.lines().next().unwrap_or("");
     let mut parts = line.splitn(3, ' ');
     let (version, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    match code.parse::<u16>() {
+    Ok(match code.parse::<u16>() {
         Ok(code) if version.starts_with("HTTP/") => {
-            let reason = parts.next().unwrap_or("").trim();
-            Ok((
-                (200..300).contains(&code),
-                format!("{code} {reason}").trim().to_string(),
-            ))
+            Some((code, parts.next().unwrap_or("").trim().to_string()))
         }
-        _ => Ok((false, "not an HTTP answer".into())),
-    }
+        _ => None,
+    })
 }
 
 /// Probes check health, not identity: like Azure's, they accept any certificate.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_backend::mock::{Mock, MockConfig};
-use flotilla_backend::{Backend, FaultInjection, Result as BackendResult, VmSpec};
+use flotilla_backend::{Backend, FaultInjection, Result as BackendResult, VmMetrics, VmSpec};
 use flotilla_control::{Fleet, FleetConfig, ManualClock};
 use flotilla_domain::{
     Fault, InstanceAction, Model, ObservedVm, PowerState, ProvisioningState, ScaleSetSpec,
@@ -75,6 +75,9 @@ impl Backend for Recording {
     }
     async fn get(&self, id: &str) -> BackendResult<Option<ObservedVm>> {
         self.inner.get(id).await
+    }
+    async fn metrics(&self, scale_set: Option<&str>) -> BackendResult<Vec<VmMetrics>> {
+        self.inner.metrics(scale_set).await
     }
     fn faults(&self) -> Option<&dyn FaultInjection> {
         Some(&self.inner)

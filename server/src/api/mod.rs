@@ -9,6 +9,7 @@ use flotilla_control::Fleet;
 use tokio_util::sync::CancellationToken;
 
 pub mod activity;
+pub mod autoscale;
 pub mod backend;
 pub mod error;
 pub mod events;
@@ -91,6 +92,27 @@ pub fn router(state: ApiState) -> Router {
             get(health::load_balancer),
         )
         .route("/load-balancer", get(health::all_frontends))
+        .route(
+            "/scale-sets/{name}/autoscale",
+            get(autoscale::get)
+                .put(autoscale::put)
+                .delete(autoscale::delete),
+        )
+        .route(
+            "/scale-sets/{name}/autoscale/decisions",
+            get(autoscale::decisions),
+        )
+        .route(
+            "/scale-sets/{name}/autoscale/evaluate",
+            post(autoscale::evaluate),
+        )
+        .route("/scale-sets/{name}/metrics", get(autoscale::metrics))
+        .route(
+            "/scale-sets/{name}/demand",
+            get(autoscale::get_demand)
+                .put(autoscale::put_demand)
+                .delete(autoscale::delete_demand),
+        )
         .route(
             "/scale-sets/{name}/instances/{id}/{action}",
             post(instances::act),

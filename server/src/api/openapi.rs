@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{activity, backend, error, events, health, instances, scale_sets};
+use super::{activity, autoscale, backend, error, events, health, instances, scale_sets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,9 @@ use super::{activity, backend, error, events, health, instances, scale_sets};
         instances::list, instances::get, instances::act, instances::set_protection,
         health::repairs, health::resume_repairs, health::load_balancer, health::all_frontends,
         health::set_instance_switch,
+        autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,
+        autoscale::decisions, autoscale::metrics,
+        autoscale::get_demand, autoscale::put_demand, autoscale::delete_demand,
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear, backend::loops,
@@ -26,7 +29,7 @@ use super::{activity, backend, error, events, health, instances, scale_sets};
     components(schemas(error::Problem)),
     tags(
         (name = "scale sets"), (name = "instances"), (name = "activity"),
-        (name = "health"), (name = "events"), (name = "backend"),
+        (name = "health"), (name = "autoscale"), (name = "events"), (name = "backend"),
     ),
 )]
 pub struct ApiDoc;

@@ -9,6 +9,8 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use flotilla_domain::autoscale::decision::Decision;
+use flotilla_domain::metrics::{Metric, Point, Rollup};
 use flotilla_domain::{
     Activity, ActivityResult, Instance, NewActivity, ProvisioningState, ScaleSet, ScaleSetSpec,
     ScaleSetState,
@@ -290,6 +292,70 @@ impl IntoDomain for ActivityRow {
     }
 }
 
+/// A row of `autoscale_decisions`: the decision is its JSON `document`; the columns the
+/// lists filter on are authoritative for their fields.
+#[derive(sqlx::FromRow)]
+pub struct DecisionRow {
+    id: i64,
+    scale_set: String,
+    at: DateTime<Utc>,
+    operation: String,
+    document: String,
+}
+
+impl IntoDomain for DecisionRow {
+    type Domain = Decision;
+    fn into_domain(self) -> Result<Decision> {
+        let decision: Decision = from_json("autoscale decision", &self.document)?;
+        let operation = serde_json::from_value(serde_json::Value::String(self.operation)).map_err(
+            |source| StoreError::Corrupt {
+                what: "autoscale decision operation",
+                source,
+            },
+        )?;
+        Ok(Decision {
+            id: self.id,
+            scale_set: self.scale_set,
+            at: self.at,
+            operation,
+            ..decision
+        })
+    }
+}
+
+/// A row of `metric_rollups`.
+#[derive(sqlx::FromRow)]
+pub struct RollupRow {
+    scale_set: String,
+    metric: String,
+    minute: DateTime<Utc>,
+    average: f64,
+    minimum: f64,
+    maximum: f64,
+    total: f64,
+    count: i64,
+}
+
+impl IntoDomain for RollupRow {
+    type Domain = Rollup;
+    fn into_domain(self) -> Result<Rollup> {
+        let metric = Metric::parse(&self.metric)
+            .ok_or_else(|| corrupt("metric name", format!("unknown metric {:?}", self.metric)))?;
+        Ok(Rollup {
+            scale_set: self.scale_set,
+            metric,
+            point: Point {
+                at: self.minute,
+                average: self.average,
+                minimum: self.minimum,
+                maximum: self.maximum,
+                total: self.total,
+                count: to_u32("metric roll-up count", self.count)?,
+            },
+        })
+    }
+}
+
 /// A row type and the domain record it decodes into.
 pub trait IntoDomain: Sized {
     type Domain;
@@ -494,4 +560,72 @@ pub(crate) fn appended(id: i64, entry: &NewActivity) -> Activity {
     entry.started_at = micros(entry.started_at);
     entry.ended_at = entry.ended_at.map(micros);
     Activity::from_new(id, entry)
+}
+
+/// The decision `append_decision` stores and returns (before its id is known): `at` kept
+/// to the microsecond, as its column.
+pub(crate) fn decision_as_stored(decision: &Decision) -> Decision {
+    Decision {
+        id: 0,
+        at: micros(decision.at),
+        ..decision.clone()
+    }
+}
+
+/// The stored document of a decision.
+pub(crate) fn decision_document(decision: &Decision) -> String {
+    to_json(decision)
+}
+
+/// The roll-ups a batch writes: one per scale set, metric and minute (to the microsecond,
+/// as stored) — the last given, as if the batch were written in order — sorted by that key
+/// as the primary key orders it (names bytewise), so that concurrent writers, and a set's
+/// deletion walking that index, lock shared rows in one order; and a PostgreSQL upsert
+/// never meets one row twice in a statement, which it refuses.
+pub(crate) fn last_of_each_minute(rows: &[Rollup]) -> Vec<&Rollup> {
+    let mut order: Vec<(usize, &Rollup)> = rows.iter().enumerate().collect();
+    order.sort_by_cached_key(|&(n, r)| {
+        let key = (r.scale_set.as_str(), r.metric.as_str(), micros(r.point.at));
+        (key, n)
+    });
+    let same = |a: &Rollup, b: &Rollup| {
+        a.scale_set == b.scale_set
+            && a.metric == b.metric
+            && micros(a.point.at) == micros(b.point.at)
+    };
+    let mut out: Vec<&Rollup> = Vec::with_capacity(order.len());
+    for (_, r) in order {
+        match out.last_mut() {
+            Some(last) if same(last, r) => *last = r,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// A roll-up's column values, in the order of `ROLLUP_ROWS`.
+pub(crate) struct RollupValues<'a> {
+    pub scale_set: &'a str,
+    pub metric: &'static str,
+    pub minute: DateTime<Utc>,
+    pub average: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+    pub total: f64,
+    pub count: i64,
+}
+
+impl<'a> RollupValues<'a> {
+    pub(crate) fn of(r: &'a Rollup) -> Self {
+        Self {
+            scale_set: &r.scale_set,
+            metric: r.metric.as_str(),
+            minute: r.point.at,
+            average: r.point.average,
+            minimum: r.point.minimum,
+            maximum: r.point.maximum,
+            total: r.point.total,
+            count: i64::from(r.point.count),
+        }
+    }
 }

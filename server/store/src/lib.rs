@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
+use flotilla_domain::metrics::{Metric, Rollup};
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, RepairStatus, ScaleSet,
 };
@@ -117,8 +119,10 @@ pub struct Written {
 ///   generations themselves. Creates store generation 1.
 /// - Timestamps are the caller's (clocks are injected): the store writes what it is given.
 /// - `Instance::latest_model` is derived on every read (`model_version` equals the set's).
-/// - Lists are ordered: scale sets by name, instances by ordinal, activity newest first.
-/// - Deleting a scale set deletes its instances and model versions; activity is kept.
+/// - Lists are ordered: scale sets by name, instances by ordinal, activity and autoscale
+///   decisions newest first, metric roll-ups by metric then minute.
+/// - Deleting a scale set deletes its instances, model versions and metric roll-ups;
+///   activity and autoscale decisions are history, and kept (until pruned, for decisions).
 ///
 /// # Errors
 /// `NotFound`, `AlreadyExists` and `Conflict` are answers about the data; `Database` and
@@ -143,7 +147,8 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound`, or `Conflict` when stale.
     async fn update_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet>;
 
-    /// Removes the set, its instances and model versions. `NotFound` if absent.
+    /// Removes the set, its instances, model versions and metric roll-ups. `NotFound` if
+    /// absent.
     async fn delete_scale_set(&self, name: &str) -> Result<()>;
 
     /// Replaces the set's repair status (no generation guard: only the set's own loop and
@@ -215,6 +220,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entries matching the filter, newest first, at most `filter.limit`.
     async fn list_activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>>;
+
+    /// Appends an autoscale decision and returns it with its id (ids increase), as stored
+    /// (`at` to the microsecond). The set need not exist: decisions outlive it.
+    async fn append_decision(&self, decision: &Decision) -> Result<Decision>;
+
+    /// Decisions of `filter.scale_set` matching the filter, newest first (by id), at most
+    /// `filter.limit` (0 means the maximum, 1,000); `since` inclusive, `until` exclusive on
+    /// `at`. Empty for an unknown set.
+    async fn list_decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>>;
+
+    /// Writes roll-ups, replacing any row with the same scale set, metric and minute (a
+    /// collector restarted mid-minute rewrites it); within the batch the last such row
+    /// wins. One transaction, whatever the size. The sets need not exist. Values must not
+    /// be NaN (SQLite stores no NaN: the write fails).
+    async fn write_rollups(&self, rows: &[Rollup]) -> Result<()>;
+
+    /// The roll-ups of `scale_set` for `metrics` with `from <= at < to`, by metric (in
+    /// [`Metric`]'s order) then time.
+    async fn read_rollups(
+        &self,
+        scale_set: &str,
+        metrics: &[Metric],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Rollup>>;
+
+    /// Deletes roll-ups and decisions older than `before` (roll-ups whose minute starts,
+    /// decisions taken, before it); returns how many rows went.
+    async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Opens the database at `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`),

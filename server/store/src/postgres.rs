@@ -3,21 +3,22 @@
 //! Transactions run at PostgreSQL's default READ COMMITTED: generation-guarded `UPDATE`s
 //! re-check their guard against the newest row version, so a concurrent writer makes the
 //! other stale rather than lost; `mark_deleting` locks the set's row (`FOR UPDATE`) for its
-//! whole check-then-write. Instance batches are one statement each over `UNNEST`ed column
-//! arrays, whatever their size; id lists are bound as `text[]`. Migrations take
-//! sqlx's advisory lock, so replicas starting together apply them once.
+//! whole check-then-write. Batches (instances, metric roll-ups) are one statement each over
+//! `UNNEST`ed column arrays, whatever their size; id lists are bound as `text[]`.
+//! Migrations take sqlx's advisory lock, so replicas starting together apply them once.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::Instance;
+use flotilla_domain::metrics::Rollup;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{Arguments, FromRow, PgPool, Postgres};
 
-use crate::codec::{InstanceValues, db};
-use crate::sql::{Arg, Dialect, Stmt};
+use crate::codec::{InstanceValues, RollupValues, db};
+use crate::sql::{Arg, Dialect, RowSource, Stmt};
 use crate::{Result, StoreError};
 
 type Tx = sqlx::Transaction<'static, Postgres>;
@@ -66,6 +67,7 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
             Arg::OptTime(t) => args.add(*t)?,
             Arg::Ids(ids) => args.add(*ids)?,
             Arg::Batch(records) => Columns::of(records).add_to(&mut args)?,
+            Arg::Rollups(records) => RollupColumns::of(records).add_to(&mut args)?,
         }
     }
     Ok(args)
@@ -159,13 +161,55 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// A batch of roll-ups as one array per column, for `UNNEST`, in the batch's order (which
+/// `write_rollups` sorts by key).
+#[derive(Default)]
+struct RollupColumns<'a> {
+    scale_set: Vec<&'a str>,
+    metric: Vec<&'static str>,
+    minute: Vec<DateTime<Utc>>,
+    average: Vec<f64>,
+    minimum: Vec<f64>,
+    maximum: Vec<f64>,
+    total: Vec<f64>,
+    count: Vec<i64>,
+}
+
+impl<'a> RollupColumns<'a> {
+    fn of(records: &[&'a Rollup]) -> Self {
+        let mut c = RollupColumns::default();
+        for r in records.iter().map(|r| RollupValues::of(r)) {
+            c.scale_set.push(r.scale_set);
+            c.metric.push(r.metric);
+            c.minute.push(r.minute);
+            c.average.push(r.average);
+            c.minimum.push(r.minimum);
+            c.maximum.push(r.maximum);
+            c.total.push(r.total);
+            c.count.push(r.count);
+        }
+        c
+    }
+
+    /// Binds the arrays in the order of `ROLLUP_ROWS`.
+    fn add_to(self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        args.add(self.scale_set)?;
+        args.add(self.metric)?;
+        args.add(self.minute)?;
+        args.add(self.average)?;
+        args.add(self.minimum)?;
+        args.add(self.maximum)?;
+        args.add(self.total)?;
+        args.add(self.count)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Dialect for PostgresStore {
     type Db = Postgres;
 
     const LOCK_ROW: &'static str = " FOR UPDATE";
-
-    const BATCH_ROWS: usize = usize::MAX;
 
     fn in_ids(column: &str, n: usize) -> String {
         format!("{column} = ANY(${n})")
@@ -196,12 +240,19 @@ impl Dialect for PostgresStore {
         Ok(outcome.rows_affected())
     }
 
-    /// `UNNEST` of one array per column: any number of records in 21 parameters.
-    fn batch_rows(_rows: usize) -> String {
-        "SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], \
-         $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::bool[], $13::bool[], $14::text[], $15::text[], $16::timestamptz[], \
-         $17::timestamptz[], $18::timestamptz[], $19::bool[], $20::int8[], $21::int8[])"
-            .into()
+    /// One statement takes any number of records.
+    fn batch_size(_source: &RowSource) -> usize {
+        usize::MAX
+    }
+
+    /// `UNNEST` of one array per column: any number of records in one parameter a column.
+    fn batch_rows(source: &RowSource, _rows: usize) -> String {
+        let arrays: Vec<String> = source
+            .types
+            .iter()
+            .enumerate()
+            .map(|(n, t)| format!("${}::{t}[]", n + 1))
+            .collect();
+        format!("SELECT * FROM UNNEST({})", arrays.join(", "))
     }
 }

@@ -1,8 +1,9 @@
 //! The [`Store`] contract implemented once, over a [`Dialect`]: what differs between SQLite
 //! and PostgreSQL — opening a write transaction, binding arguments, running a statement,
-//! the row lock, the id-list membership test and the two instance batch statements. Every
-//! other statement reads the same in both (both accept `$n` placeholders) and is built
-//! here as a [`Stmt`], so the two backends cannot drift apart in what they mean.
+//! the row lock, the id-list membership test and the row source of a batch (instances,
+//! metric roll-ups) with its size. Every statement reads the same in both (both accept `$n`
+//! placeholders) and is built here as a [`Stmt`], so the two backends cannot drift apart in
+//! what they mean.
 //!
 //! `Dialect` is public inside this private module only so the blanket `impl Store` may name
 //! it; nothing outside the crate can see or implement it.
@@ -12,14 +13,16 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
+use flotilla_domain::metrics::{Metric, Rollup};
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, NewActivity, RepairStatus, ScaleSet,
 };
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, InstanceRow, IntoDomain, ModelVersionRow, ScaleSetRow, db, not_found,
-    state_str, to_i64, to_json,
+    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RollupRow,
+    ScaleSetRow, db, not_found, state_str, to_i64, to_json,
 };
 use crate::{Kind, ModelVersion, Result, Store, Written};
 
@@ -31,9 +34,6 @@ pub trait Dialect: Send + Sync + 'static {
     /// Appended to the read of the set that starts `mark_deleting`, to hold its row until
     /// commit.
     const LOCK_ROW: &'static str;
-
-    /// Most records one batch statement takes.
-    const BATCH_ROWS: usize;
 
     /// SQL testing that `column` is one of the ids bound (as [`Arg::Ids`]) at `$n`.
     fn in_ids(column: &str, n: usize) -> String;
@@ -54,13 +54,31 @@ pub trait Dialect: Send + Sync + 'static {
     async fn execute(&self, tx: Option<&mut Tx<Self>>, stmt: &Stmt<'_>)
     -> Result<u64, sqlx::Error>;
 
-    /// A row source of `rows` instance records bound as one [`Arg::Batch`], with the
-    /// columns of [`BATCH_COLUMNS`] in order (it becomes the CTE `u`).
-    fn batch_rows(rows: usize) -> String;
+    /// Most records one batch statement over `source` takes.
+    fn batch_size(source: &RowSource) -> usize;
+
+    /// A row source of `rows` records bound as one batch argument ([`Arg::Batch`] or
+    /// [`Arg::Rollups`]), with the columns of `source` in order (it becomes the CTE `u`).
+    fn batch_rows(source: &RowSource, rows: usize) -> String;
 }
 
-/// Most entries one `list_activity` call returns (also what a `limit` of 0 means).
-const MAX_ACTIVITY_LIMIT: u32 = 1000;
+/// Most entries one `list_activity` or `list_decisions` call returns (also what a `limit`
+/// of 0 means).
+const MAX_LIST_LIMIT: u32 = 1000;
+
+/// The columns of a batch's row source, and the PostgreSQL type of each in order (for the
+/// dialect that binds one array per column).
+pub struct RowSource {
+    pub columns: &'static str,
+    pub types: &'static [&'static str],
+}
+
+impl RowSource {
+    /// Values bound per record.
+    pub fn width(&self) -> usize {
+        self.types.len()
+    }
+}
 
 /// The row type of a dialect's database.
 pub type RowOf<D> = <<D as Dialect>::Db as sqlx::Database>::Row;
@@ -78,8 +96,10 @@ pub enum Arg<'a> {
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
     Ids(&'a [String]),
-    /// Instance records, every column of [`BATCH_COLUMNS`] of each.
+    /// Instance records, every column of [`INSTANCE_ROWS`] of each.
     Batch(&'a [&'a Instance]),
+    /// Metric roll-ups, every column of [`ROLLUP_ROWS`] of each.
+    Rollups(&'a [&'a Rollup]),
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -181,24 +201,88 @@ macro_rules! batch_columns {
     };
 }
 
-/// The columns of the row source a dialect builds for an instance batch.
-const BATCH_COLUMNS: &str = concat!(batch_columns!(), ", generation");
+/// The row source of an instance batch.
+pub const INSTANCE_ROWS: RowSource = RowSource {
+    columns: concat!(batch_columns!(), ", generation"),
+    types: &[
+        "text",
+        "text",
+        "int8",
+        "text",
+        "int8",
+        "int8",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "bool",
+        "bool",
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "timestamptz",
+        "bool",
+        "int8",
+        "int8",
+    ],
+};
 
-/// A batch statement over `chunk`: the dialect's row source as CTE `u`, then `body`.
+macro_rules! rollup_columns {
+    () => {
+        "scale_set, metric, minute, average, minimum, maximum, total, count"
+    };
+}
+
+/// The row source of a roll-up batch.
+pub const ROLLUP_ROWS: RowSource = RowSource {
+    columns: rollup_columns!(),
+    types: &[
+        "text",
+        "text",
+        "timestamptz",
+        "float8",
+        "float8",
+        "float8",
+        "float8",
+        "int8",
+    ],
+};
+
+/// A batch statement over `rows` records bound as `arg`: the dialect's row source of
+/// `source` as CTE `u`, then `body`.
 fn batch<'a, D: Dialect>(
     operation: &'static str,
-    chunk: &'a [&'a Instance],
+    source: &RowSource,
+    rows: usize,
+    arg: Arg<'a>,
     body: &str,
 ) -> Stmt<'a> {
     Stmt {
         operation,
         sql: format!(
-            "WITH u ({BATCH_COLUMNS}) AS ({}) {body}",
-            D::batch_rows(chunk.len())
+            "WITH u ({}) AS ({}) {body}",
+            source.columns,
+            D::batch_rows(source, rows)
         )
         .into(),
-        args: vec![Arg::Batch(chunk)],
+        args: vec![arg],
     }
+}
+
+fn instance_batch<'a, D: Dialect>(
+    operation: &'static str,
+    chunk: &'a [&'a Instance],
+    body: &str,
+) -> Stmt<'a> {
+    batch::<D>(
+        operation,
+        &INSTANCE_ROWS,
+        chunk.len(),
+        Arg::Batch(chunk),
+        body,
+    )
 }
 
 /// Inserts the batch's records with generation 1.
@@ -574,16 +658,145 @@ fn list_activity(filter: &ActivityFilter) -> Stmt<'_> {
         sql.push_str(&format!(" AND {condition} ${}", n + 1));
         args.push(arg);
     }
-    let limit = match filter.limit {
-        0 => MAX_ACTIVITY_LIMIT,
-        n => n.min(MAX_ACTIVITY_LIMIT),
-    };
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        list_limit(filter.limit)
+    ));
     Stmt {
         operation: "listing activity",
         sql: sql.into(),
         args,
     }
+}
+
+/// `limit` as lists take it: 1–1,000, 0 meaning 1,000.
+fn list_limit(limit: u32) -> u32 {
+    match limit {
+        0 => MAX_LIST_LIMIT,
+        n => n.min(MAX_LIST_LIMIT),
+    }
+}
+
+/// The set's roll-ups, deleted with it (its decisions and activity are kept).
+fn delete_rollups_of(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a scale set's metric roll-ups",
+        "DELETE FROM metric_rollups WHERE scale_set = $1",
+        scale_set
+    )
+}
+
+macro_rules! decision_columns {
+    () => {
+        "id, scale_set, at, operation, document"
+    };
+}
+
+/// Appends `decision` (as `document`, its JSON) and answers its id.
+fn append_decision<'a>(decision: &'a Decision, document: String) -> Stmt<'a> {
+    stmt!(
+        "appending an autoscale decision",
+        "INSERT INTO autoscale_decisions (scale_set, at, operation, document) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+        decision.scale_set.as_str(),
+        decision.at,
+        decision.operation.as_str(),
+        document,
+    )
+}
+
+/// Decisions of `filter.scale_set` matching the filter, newest first (by id): `since`
+/// inclusive and `until` exclusive on `at`, ids below `before_id`, at most `limit`.
+fn list_decisions(filter: &DecisionFilter) -> Stmt<'_> {
+    let mut conditions: Vec<(&str, Arg<'_>)> = Vec::new();
+    if let Some(op) = filter.operation {
+        conditions.push(("operation =", op.as_str().into()));
+    }
+    if let Some(t) = filter.since {
+        conditions.push(("at >=", t.into()));
+    }
+    if let Some(t) = filter.until {
+        conditions.push(("at <", t.into()));
+    }
+    if let Some(id) = filter.before_id {
+        conditions.push(("id <", id.into()));
+    }
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        decision_columns!(),
+        " FROM autoscale_decisions WHERE scale_set = $1"
+    ));
+    let mut args = Vec::with_capacity(conditions.len() + 1);
+    args.push(filter.scale_set.as_str().into());
+    for (n, (condition, arg)) in conditions.into_iter().enumerate() {
+        sql.push_str(&format!(" AND {condition} ${}", n + 2));
+        args.push(arg);
+    }
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        list_limit(filter.limit)
+    ));
+    Stmt {
+        operation: "listing autoscale decisions",
+        sql: sql.into(),
+        args,
+    }
+}
+
+/// Inserts the batch's roll-ups, replacing the values of those whose scale set, metric and
+/// minute are stored. (`WHERE TRUE`: SQLite's parser needs it before `ON CONFLICT` when
+/// the rows come from a `SELECT`.)
+const UPSERT_ROLLUPS: &str = concat!(
+    "INSERT INTO metric_rollups (",
+    rollup_columns!(),
+    ") SELECT ",
+    rollup_columns!(),
+    " FROM u WHERE TRUE ON CONFLICT (scale_set, metric, minute) DO UPDATE SET \
+     average = excluded.average, minimum = excluded.minimum, maximum = excluded.maximum, \
+     total = excluded.total, count = excluded.count"
+);
+
+/// The roll-ups of `scale_set` for the metrics named in `metrics` with `from <= minute <
+/// to`, by metric name then minute.
+fn read_rollups<'a>(
+    in_ids: InIds,
+    scale_set: &'a str,
+    metrics: &'a [String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Stmt<'a> {
+    stmt!(
+        "reading metric roll-ups",
+        format!(
+            concat!(
+                "SELECT ",
+                rollup_columns!(),
+                " FROM metric_rollups WHERE scale_set = $1 AND {} \
+                 AND minute >= $3 AND minute < $4 ORDER BY metric, minute"
+            ),
+            in_ids("metric", 2)
+        ),
+        scale_set,
+        metrics,
+        from,
+        to,
+    )
+}
+
+fn prune_rollups(before: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "pruning metric roll-ups",
+        "DELETE FROM metric_rollups WHERE minute < $1",
+        before
+    )
+}
+
+fn prune_decisions(before: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "pruning autoscale decisions",
+        "DELETE FROM autoscale_decisions WHERE at < $1",
+        before
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -628,6 +841,8 @@ where
     ModelVersionRow: for<'r> FromRow<'r, RowOf<D>>,
     InstanceRow: for<'r> FromRow<'r, RowOf<D>>,
     ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
+    DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
+    RollupRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -678,10 +893,13 @@ where
     }
 
     async fn delete_scale_set(&self, name: &str) -> Result<()> {
-        match write(self, None, delete_scale_set(name)).await? {
-            0 => Err(not_found(Kind::ScaleSet, name)),
-            _ => Ok(()),
+        const OPERATION: &str = "deleting a scale set";
+        let mut tx = begin(self, OPERATION).await?;
+        if write(self, Some(&mut tx), delete_scale_set(name)).await? == 0 {
+            return Err(not_found(Kind::ScaleSet, name));
         }
+        write(self, Some(&mut tx), delete_rollups_of(name)).await?;
+        commit::<D>(tx, OPERATION).await
     }
 
     async fn set_repair_status(&self, name: &str, status: &RepairStatus) -> Result<()> {
@@ -742,8 +960,8 @@ where
             renamed = codec::renamed(instances, scale_set);
             renamed.iter().collect()
         };
-        for chunk in records.chunks(D::BATCH_ROWS) {
-            let insert = batch::<D>(OPERATION, chunk, INSERT_BATCH);
+        for chunk in records.chunks(D::batch_size(&INSTANCE_ROWS)) {
+            let insert = instance_batch::<D>(OPERATION, chunk, INSERT_BATCH);
             match self.execute(Some(&mut tx), &insert).await {
                 Err(e) if codec::is_unique_violation(&e) => {
                     // The transaction is void (PostgreSQL refuses further statements in
@@ -769,8 +987,8 @@ where
         let mut tx = begin(self, OPERATION).await?;
         let records = codec::first_of_each_id(instances);
         let mut written = HashSet::with_capacity(records.len());
-        for chunk in records.chunks(D::BATCH_ROWS) {
-            let update = batch::<D>(OPERATION, chunk, UPDATE_BATCH);
+        for chunk in records.chunks(D::batch_size(&INSTANCE_ROWS)) {
+            let update = instance_batch::<D>(OPERATION, chunk, UPDATE_BATCH);
             written.extend(read::<D, (String,)>(self, Some(&mut tx), update).await?);
         }
         let mut models = HashMap::new();
@@ -840,5 +1058,61 @@ where
 
     async fn list_activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>> {
         read::<D, ActivityRow>(self, None, list_activity(filter)).await
+    }
+
+    async fn append_decision(&self, decision: &Decision) -> Result<Decision> {
+        const OPERATION: &str = "appending an autoscale decision";
+        let stored = codec::decision_as_stored(decision);
+        let document = codec::decision_document(&stored);
+        let id = read_one::<D, (i64,)>(self, None, append_decision(&stored, document)).await?;
+        // INSERT … RETURNING answers exactly one row.
+        let id = id.ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))?;
+        Ok(Decision { id, ..stored })
+    }
+
+    async fn list_decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+        read::<D, DecisionRow>(self, None, list_decisions(filter)).await
+    }
+
+    async fn write_rollups(&self, rows: &[Rollup]) -> Result<()> {
+        const OPERATION: &str = "writing metric roll-ups";
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let records = codec::last_of_each_minute(rows);
+        let mut tx = begin(self, OPERATION).await?;
+        for chunk in records.chunks(D::batch_size(&ROLLUP_ROWS)) {
+            let arg = Arg::Rollups(chunk);
+            let upsert = batch::<D>(OPERATION, &ROLLUP_ROWS, chunk.len(), arg, UPSERT_ROLLUPS);
+            write(self, Some(&mut tx), upsert).await?;
+        }
+        commit::<D>(tx, OPERATION).await
+    }
+
+    async fn read_rollups(
+        &self,
+        scale_set: &str,
+        metrics: &[Metric],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Rollup>> {
+        if metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = metrics.iter().map(|m| m.as_str().to_owned()).collect();
+        let stmt = read_rollups(D::in_ids, scale_set, &names, from, to);
+        let mut rows = read::<D, RollupRow>(self, None, stmt).await?;
+        // By name from the database; stable-sorted into `Metric`'s order, times kept in order.
+        rows.sort_by_key(|r| r.metric);
+        Ok(rows)
+    }
+
+    async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64> {
+        const OPERATION: &str = "pruning history";
+        let mut tx = begin(self, OPERATION).await?;
+        let rollups = write(self, Some(&mut tx), prune_rollups(before)).await?;
+        let decisions = write(self, Some(&mut tx), prune_decisions(before)).await?;
+        commit::<D>(tx, OPERATION).await?;
+        Ok(rollups + decisions)
     }
 }

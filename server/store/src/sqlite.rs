@@ -6,10 +6,10 @@
 //! write lock up front so a read-then-write never fails on a lock upgrade.
 //!
 //! Timestamps are TEXT in RFC 3339 UTC with exactly six fractional digits
-//! (`2024-05-01T12:00:00.000000Z`), so text order is time order. Instance batches are
-//! multi-row `VALUES` of as many records as SQLite's 32,766 bind parameters allow; id lists
-//! are bound as one JSON array and read with `json_each`. An in-memory database
-//! (`sqlite::memory:`) lives in its pool's one connection.
+//! (`2024-05-01T12:00:00.000000Z`), so text order is time order. Batches (instances,
+//! metric roll-ups) are multi-row `VALUES` of as many records as SQLite's 32,766 bind
+//! parameters allow; id lists are bound as one JSON array and read with `json_each`. An
+//! in-memory database (`sqlite::memory:`) lives in its pool's one connection.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,17 +23,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, FromRow, Sqlite, SqlitePool};
 
-use crate::codec::{self, InstanceValues, db};
-use crate::sql::{Arg, Dialect, Stmt};
+use crate::codec::{self, InstanceValues, RollupValues, db};
+use crate::sql::{Arg, Dialect, RowSource, Stmt};
 use crate::{Result, StoreError};
 
 type Tx = sqlx::Transaction<'static, Sqlite>;
 
 /// SQLite's limit on bind parameters in one statement.
 const MAX_PARAMS: usize = 32_766;
-
-/// Values bound per record of an instance batch.
-const BATCH_COLUMNS: usize = 21;
 
 /// The SQLite implementation of [`Store`](crate::Store).
 #[derive(Debug, Clone)]
@@ -135,6 +132,18 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.generation)?;
                 }
             }
+            Arg::Rollups(records) => {
+                for v in records.iter().map(|r| RollupValues::of(r)) {
+                    args.add(v.scale_set)?;
+                    args.add(v.metric)?;
+                    args.add(ts(v.minute))?;
+                    args.add(v.average)?;
+                    args.add(v.minimum)?;
+                    args.add(v.maximum)?;
+                    args.add(v.total)?;
+                    args.add(v.count)?;
+                }
+            }
         }
     }
     Ok(args)
@@ -146,8 +155,6 @@ impl Dialect for SqliteStore {
 
     /// `BEGIN IMMEDIATE` already holds the database's write lock.
     const LOCK_ROW: &'static str = "";
-
-    const BATCH_ROWS: usize = MAX_PARAMS / BATCH_COLUMNS;
 
     /// `json_each` reads the id list, bound as one JSON array.
     fn in_ids(column: &str, n: usize) -> String {
@@ -183,10 +190,15 @@ impl Dialect for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    /// As many records as fit in SQLite's bind parameters.
+    fn batch_size(source: &RowSource) -> usize {
+        MAX_PARAMS / source.width()
+    }
+
     /// `VALUES (?, …), …`: plain `?` placeholders, which SQLite numbers in passing (named
     /// or numbered ones cost a lookup each, quadratic over a batch).
-    fn batch_rows(rows: usize) -> String {
-        let row = format!("({})", ["?"; BATCH_COLUMNS].join(", "));
+    fn batch_rows(source: &RowSource, rows: usize) -> String {
+        let row = format!("({})", vec!["?"; source.width()].join(", "));
         format!("VALUES {}", vec![row; rows].join(", "))
     }
 }

@@ -17,7 +17,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -115,11 +115,13 @@ pub(super) fn bind(previous: Option<u16>, range: &Range<u16>) -> io::Result<std:
     std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
 }
 
-/// Starts serving `identity` on `listener`; `unhealthy` is shared with the VM's record.
+/// Starts serving `identity` on `listener`; `unhealthy` is shared with the VM's record,
+/// `requests` counts the requests answered other than `/health`.
 pub(super) fn serve(
     listener: std::net::TcpListener,
     identity: &Identity<'_>,
     unhealthy: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
     spawner: &Spawner,
 ) -> io::Result<Server> {
     listener.set_nonblocking(true)?;
@@ -131,6 +133,7 @@ pub(super) fn serve(
     let app = Arc::new(App {
         identity: Bytes::from(body),
         unhealthy,
+        requests,
     });
     let cancel = spawner.root.child_token();
     let task = spawner
@@ -147,6 +150,7 @@ pub(super) fn port_of(listener: &std::net::TcpListener) -> io::Result<u16> {
 struct App {
     identity: Bytes,
     unhealthy: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
 }
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, cancel: CancellationToken) {
@@ -192,6 +196,9 @@ async fn serve_connection(stream: TcpStream, app: Arc<App>) {
 }
 
 fn respond(request: &Request<Incoming>, app: &App) -> Response<Full<Bytes>> {
+    if request.uri().path() != "/health" {
+        app.requests.fetch_add(1, Ordering::Relaxed);
+    }
     let (status, body) = match (request.method(), request.uri().path()) {
         (&Method::GET, "/") => (StatusCode::OK, app.identity.clone()),
         (&Method::GET, "/health") => {

@@ -33,6 +33,9 @@ pub(super) struct VmRecord {
     pub fault_domain: u32,
     pub model_version: u32,
     pub image: String,
+    /// The model's vCPUs (the load model's capacity).
+    #[serde(default = "two")]
+    pub vcpus: u32,
     pub power_state: PowerState,
     /// The port the VM last served on; tried first when it serves again.
     #[serde(default)]
@@ -174,6 +177,10 @@ pub(super) fn compact<'a>(
     })
 }
 
+fn two() -> u32 {
+    2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +193,7 @@ mod tests {
             fault_domain: 0,
             model_version: 1,
             image: "debian-12".into(),
+            vcpus: 2,
             power_state: PowerState::Running,
             port: Some(4000),
             unhealthy: false,

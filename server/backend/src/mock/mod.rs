@@ -14,6 +14,8 @@
 //!   connections before the operation returns.
 //! - **Fault injection** ([`FaultInjection`]): crash, unhealthy/healthy, zone down/up,
 //!   create failure rate, slow boot.
+//! - **Load** ([`Simulation`], [`load`]): each set's synthetic demand plus the real requests
+//!   its VMs answer become CPU, memory, network and disk figures (`Backend::metrics`).
 //! - **Persistence**: with a `state_dir`, an append-only journal (`journal`) lets VMs outlive
 //!   the process, as real VMs outlive a control plane's restart.
 //!
@@ -24,14 +26,17 @@
 
 mod http;
 mod journal;
+pub mod load;
 mod state;
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use flotilla_domain::demand::Demand;
 use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -41,7 +46,7 @@ use tokio_util::task::TaskTracker;
 
 use self::http::Spawner;
 use self::state::{Clock, State, Step};
-use crate::{Backend, BackendError, FaultInjection, Result, VmSpec};
+use crate::{Backend, BackendError, FaultInjection, Result, Simulation, VmMetrics, VmSpec};
 
 pub use self::journal::JOURNAL_FILE;
 
@@ -230,7 +235,21 @@ struct Shared {
     state: Mutex<State>,
     wake: Arc<Notify>,
     spawner: Spawner,
+    /// Each scale set's synthetic demand (kept by the control plane, given on start).
+    demands: Mutex<HashMap<String, Demand>>,
+    /// Per VM: the request count and mock time last seen, and the rate then measured.
+    request_rates: Mutex<HashMap<String, RequestRate>>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct RequestRate {
+    at: Duration,
+    count: u64,
+    rps: f64,
+}
+
+/// Request rates are measured over at least this long (shorter calls reuse the last rate).
+const RATE_WINDOW: Duration = Duration::from_millis(900);
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -279,6 +298,8 @@ impl Mock {
                 state: Mutex::new(state),
                 wake,
                 spawner,
+                demands: Mutex::default(),
+                request_rates: Mutex::default(),
             }),
         };
         {
@@ -514,8 +535,85 @@ impl Backend for Mock {
         Ok(state.get(id))
     }
 
+    async fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>> {
+        let (now, running) = {
+            let state = self.shared.lock();
+            state.ensure_open("read metrics")?;
+            (state.now(), state.running(scale_set))
+        };
+        let wall = chrono::Utc::now();
+        let mut by_set: BTreeMap<String, Vec<load::VmLoadInput>> = BTreeMap::new();
+        {
+            let mut rates = self.shared.request_rates.lock().expect("rates poisoned");
+            if scale_set.is_none() {
+                rates.retain(|id, _| running.iter().any(|(_, vm, _)| &vm.id == id));
+            }
+            for (set, mut vm, count) in running {
+                let rate = rates.entry(vm.id.clone()).or_insert(RequestRate {
+                    at: now,
+                    count,
+                    rps: 0.0,
+                });
+                let elapsed = now.saturating_sub(rate.at);
+                if elapsed >= RATE_WINDOW || count < rate.count {
+                    let delta = count.saturating_sub(rate.count);
+                    *rate = RequestRate {
+                        at: now,
+                        count,
+                        rps: delta as f64 / elapsed.as_secs_f64().max(0.001),
+                    };
+                }
+                vm.real_rps = rate.rps;
+                by_set.entry(set).or_default().push(vm);
+            }
+        }
+        let demands = self
+            .shared
+            .demands
+            .lock()
+            .expect("demands poisoned")
+            .clone();
+        let mut out = Vec::new();
+        for (set, vms) in by_set {
+            let demand = demands.get(&set);
+            let rps = demand.map_or(0.0, |d| d.rps_at(wall));
+            let loads = load::set_load(&vms, rps, demand, wall.timestamp());
+            out.extend(vms.into_iter().zip(loads).map(|(vm, l)| VmMetrics {
+                id: vm.id,
+                scale_set: set.clone(),
+                running_seconds: vm.running_for.as_secs_f64(),
+                cpu_percent: l.cpu_percent,
+                memory_percent: l.memory_percent,
+                network_in_bytes_per_second: l.network_in_bytes_per_second,
+                network_out_bytes_per_second: l.network_out_bytes_per_second,
+                disk_read_bytes_per_second: l.disk_read_bytes_per_second,
+                disk_write_bytes_per_second: l.disk_write_bytes_per_second,
+            }));
+        }
+        Ok(out)
+    }
+
     fn faults(&self) -> Option<&dyn FaultInjection> {
         Some(self)
+    }
+
+    fn simulation(&self) -> Option<&dyn Simulation> {
+        Some(self)
+    }
+}
+
+impl Simulation for Mock {
+    fn set_demand(&self, scale_set: &str, demand: Option<Demand>) {
+        let mut demands = self.shared.demands.lock().expect("demands poisoned");
+        match demand {
+            Some(d) => demands.insert(scale_set.to_string(), d),
+            None => demands.remove(scale_set),
+        };
+    }
+
+    fn demand_rps(&self, scale_set: &str) -> Option<f64> {
+        let demands = self.shared.demands.lock().expect("demands poisoned");
+        demands.get(scale_set).map(|d| d.rps_at(chrono::Utc::now()))
     }
 }
 

@@ -20,13 +20,15 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use flotilla_domain::{Fault, Model, ObservedVm, PowerState, ZoneStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
+
+use super::load::VmLoadInput;
 use tokio::task::JoinHandle;
 
 use super::MockConfig;
@@ -56,6 +58,10 @@ struct Vm {
     server: Option<Server>,
     /// Shared with the server, so `/health` follows the fault without a restart.
     unhealthy: Arc<AtomicBool>,
+    /// Requests the server answered (probes excluded), for the load model.
+    requests: Arc<AtomicU64>,
+    /// When (mock time) it last became running.
+    booted_at: Duration,
 }
 
 impl Vm {
@@ -66,6 +72,8 @@ impl Vm {
             due: None,
             server: None,
             unhealthy,
+            requests: Arc::new(AtomicU64::new(0)),
+            booted_at: Duration::ZERO,
         }
     }
 
@@ -146,7 +154,7 @@ fn journal_error(source: io::Error) -> BackendError {
 
 /// Binds the VM's port (its previous one when free) and starts serving: `starting`
 /// becomes `running`. On error the VM is unchanged.
-fn boot(vm: &mut Vm, config: &MockConfig, spawner: &Spawner) -> io::Result<()> {
+fn boot(vm: &mut Vm, config: &MockConfig, spawner: &Spawner, now: Duration) -> io::Result<()> {
     let listener = http::bind(vm.record.port, &config.port_range)?;
     let port = http::port_of(&listener)?;
     let r = &vm.record;
@@ -158,8 +166,15 @@ fn boot(vm: &mut Vm, config: &MockConfig, spawner: &Spawner) -> io::Result<()> {
         fault_domain: r.fault_domain,
         image: &r.image,
     };
-    let server = http::serve(listener, &identity, vm.unhealthy.clone(), spawner)?;
+    let server = http::serve(
+        listener,
+        &identity,
+        vm.unhealthy.clone(),
+        vm.requests.clone(),
+        spawner,
+    )?;
     vm.server = Some(server);
+    vm.booted_at = now;
     vm.record.port = Some(port);
     vm.record.power_state = PowerState::Running;
     Ok(())
@@ -249,6 +264,7 @@ impl State {
             .collect();
         self.create_failure_rate = replayed.faults.create_failure_rate;
         self.slow_boot_seconds = replayed.faults.slow_boot_seconds;
+        let now = self.now();
         for (id, mut record) in replayed.vms {
             record.power_state = record.power_state.settled();
             let zone_down = self.zones_down.contains(&record.zone);
@@ -263,7 +279,7 @@ impl State {
             let mut vm = Vm::new(record);
             if vm.record.power_state == PowerState::Running {
                 vm.record.power_state = PowerState::Starting;
-                if let Err(error) = boot(&mut vm, &self.config, &self.spawner) {
+                if let Err(error) = boot(&mut vm, &self.config, &self.spawner, now) {
                     tracing::warn!(%id, %error, "a restored mock VM could not serve; it is stopped");
                     vm.record.power_state = PowerState::Stopped;
                 }
@@ -317,6 +333,32 @@ impl State {
 
     pub fn get(&self, id: &str) -> Option<ObservedVm> {
         self.vms.get(id).map(Vm::observed)
+    }
+
+    /// The running VMs (of one set, or all) with what the load model needs: the set, the
+    /// VM's inputs without its real request rate, and its request counter.
+    pub fn running(&self, scale_set: Option<&str>) -> Vec<(String, VmLoadInput, u64)> {
+        let now = self.now();
+        let ids: Box<dyn Iterator<Item = &String>> = match scale_set {
+            None => Box::new(self.vms.keys()),
+            Some(set) => Box::new(self.by_scale_set.get(set).into_iter().flatten()),
+        };
+        ids.filter_map(|id| self.vms.get(id))
+            .filter(|vm| vm.record.power_state == PowerState::Running)
+            .map(|vm| {
+                (
+                    vm.record.scale_set.clone(),
+                    VmLoadInput {
+                        id: vm.record.id.clone(),
+                        vcpus: vm.record.vcpus,
+                        running_for: now.saturating_sub(vm.booted_at),
+                        unhealthy: vm.record.unhealthy,
+                        real_rps: 0.0,
+                    },
+                    vm.requests.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     pub fn active_faults(&self) -> Vec<Fault> {
@@ -384,6 +426,7 @@ impl State {
             fault_domain: spec.fault_domain,
             model_version: spec.model_version,
             image: spec.model.image.clone(),
+            vcpus: spec.model.vcpus,
             power_state: PowerState::Starting,
             port: None,
             unhealthy: false,
@@ -393,9 +436,11 @@ impl State {
         // The VM enters the map only once it is bound (when due at once) and journaled, so
         // a failure leaves nothing behind.
         if delay.is_zero() {
-            boot(&mut vm, &self.config, &self.spawner).map_err(|source| BackendError::Io {
-                operation: "bind the VM's port",
-                source,
+            boot(&mut vm, &self.config, &self.spawner, self.now()).map_err(|source| {
+                BackendError::Io {
+                    operation: "bind the VM's port",
+                    source,
+                }
             })?;
         }
         if let Err(source) = self.append(&Entry::Vm(vm.record.clone())) {
@@ -520,6 +565,7 @@ impl State {
         let vm = self.vms.get_mut(id).expect("checked above");
         vm.record.model_version = model_version;
         vm.record.image = model.image.clone();
+        vm.record.vcpus = model.vcpus;
         // `begin` stops the server of the old image; the new one serves once booted.
         self.begin(id, PowerState::Starting, delay)
     }
@@ -726,12 +772,13 @@ impl State {
 
     /// Settles a transitional VM; a VM that cannot bind a port ends `stopped`.
     fn complete(&mut self, id: &str) -> io::Result<()> {
+        let now = self.now();
         let Some(vm) = self.vms.get_mut(id) else {
             return Ok(());
         };
         vm.due = None;
         let result = match vm.record.power_state {
-            PowerState::Starting => boot(vm, &self.config, &self.spawner),
+            PowerState::Starting => boot(vm, &self.config, &self.spawner, now),
             PowerState::Stopping => {
                 vm.record.power_state = PowerState::Stopped;
                 Ok(())

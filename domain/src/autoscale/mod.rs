@@ -19,6 +19,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::Point;
+
+pub mod decision;
+pub mod setting;
+
+pub use decision::{Decision, Operation, decide_setting};
+pub use setting::{AutoscaleSetting, Profile, TargetTracking};
+
 /// How the samples of one time grain are reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -109,13 +117,6 @@ impl Bounds {
     }
 }
 
-/// One sample of a metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    pub at: DateTime<Utc>,
-    pub value: f64,
-}
-
 /// A rule's evaluation: the grains' values, their aggregate and the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleEvaluation {
@@ -139,17 +140,17 @@ impl Operator {
     }
 }
 
-fn reduce(statistic: Statistic, values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let sum: f64 = values.iter().sum();
+/// Reduces the points of one grain with `statistic` over every value they aggregate.
+fn reduce<'a>(statistic: Statistic, points: impl Iterator<Item = &'a Point>) -> Option<f64> {
+    let merged = points.fold(None::<Point>, |acc, p| {
+        Some(acc.map_or(*p, |a| a.merged(p)))
+    })?;
     Some(match statistic {
-        Statistic::Average => sum / values.len() as f64,
-        Statistic::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
-        Statistic::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Statistic::Sum => sum,
-        Statistic::Count => values.len() as f64,
+        Statistic::Average => merged.average,
+        Statistic::Min => merged.minimum,
+        Statistic::Max => merged.maximum,
+        Statistic::Sum => merged.total,
+        Statistic::Count => f64::from(merged.count),
     })
 }
 
@@ -166,8 +167,9 @@ fn aggregate(aggregation: TimeAggregation, grains: &[f64]) -> Option<f64> {
     })
 }
 
-/// Evaluates `rule` over `samples` (any order) for the window ending at `now`.
-pub fn evaluate(rule: &ScaleRule, samples: &[Sample], now: DateTime<Utc>) -> RuleEvaluation {
+/// Evaluates `rule` over `points` (any order; each the aggregate of the instances' values
+/// at one tick) for the window ending at `now`.
+pub fn evaluate(rule: &ScaleRule, points: &[Point], now: DateTime<Utc>) -> RuleEvaluation {
     let grain = chrono::Duration::seconds(i64::from(rule.time_grain_seconds.max(1)));
     let count = (rule.time_window_seconds.max(1)).div_ceil(rule.time_grain_seconds.max(1));
     let start = now - grain * count as i32;
@@ -175,12 +177,10 @@ pub fn evaluate(rule: &ScaleRule, samples: &[Sample], now: DateTime<Utc>) -> Rul
         .map(|i| {
             let from = start + grain * i as i32;
             let to = from + grain;
-            let values: Vec<f64> = samples
-                .iter()
-                .filter(|s| s.at >= from && s.at < to)
-                .map(|s| s.value)
-                .collect();
-            reduce(rule.statistic, &values)
+            reduce(
+                rule.statistic,
+                points.iter().filter(|p| p.at >= from && p.at < to),
+            )
         })
         .collect();
     let with_data: Vec<f64> = grains.iter().flatten().copied().collect();
@@ -209,6 +209,7 @@ pub fn apply(rule: &ScaleRule, current: u32) -> u32 {
 
 /// One count the flapping guard tried before a scale-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Projection {
     pub count: u32,
     /// Each increase rule's value projected at `count` (`None`: the rule had no data).
@@ -316,10 +317,7 @@ pub fn decide(
     for count in target..current {
         let projected: Vec<Option<f64>> = increases
             .iter()
-            .map(|(_, e)| {
-                e.value
-                    .map(|v| v * f64::from(current) / f64::from(count.max(1)))
-            })
+            .map(|(_, e)| e.value.map(|v| project(v, current, count)))
             .collect();
         let accepted = increases
             .iter()
@@ -351,6 +349,13 @@ pub fn decide(
         ),
         projections,
     )
+}
+
+/// A per-instance average measured at `current` instances, projected onto `count`: the
+/// same load spread over fewer (or more) instances. The flapping guard and the editor's
+/// warnings both use it.
+pub fn project(value: f64, current: u32, count: u32) -> f64 {
+    value * f64::from(current) / f64::from(count.max(1))
 }
 
 /// Kubernetes HPA's core formula with its tolerance.
@@ -434,29 +439,14 @@ mod tests {
     fn grains_reduce_then_aggregate_over_the_window() {
         let r = rule(Direction::Increase, Operator::GreaterThan, 70.0, 1);
         // Grains of 60 s over 300 s ending at 600: [300,360) … [540,600).
-        let samples = [
-            Sample {
-                at: at(310),
-                value: 60.0,
-            },
-            Sample {
-                at: at(320),
-                value: 80.0,
-            }, // grain 0 → 70
-            Sample {
-                at: at(430),
-                value: 90.0,
-            }, // grain 2 → 90
-            Sample {
-                at: at(599),
-                value: 80.0,
-            }, // grain 4 → 80
-            Sample {
-                at: at(100),
-                value: 0.0,
-            }, // outside the window
+        let points = [
+            Point::single(at(310), 60.0),
+            Point::single(at(320), 80.0), // grain 0 → 70
+            Point::single(at(430), 90.0), // grain 2 → 90
+            Point::single(at(599), 80.0), // grain 4 → 80
+            Point::single(at(100), 0.0),  // outside the window
         ];
-        let e = evaluate(&r, &samples, at(600));
+        let e = evaluate(&r, &points, at(600));
         assert_eq!(e.grains, [Some(70.0), None, Some(90.0), None, Some(80.0)]);
         assert_eq!(e.value, Some(80.0));
         assert!(e.fired);

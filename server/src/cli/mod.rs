@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::config::ServeArgs;
 
+mod autoscale;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "flotilla",
@@ -59,6 +61,14 @@ pub enum Command {
         /// Only this scale set's frontends.
         scale_set: Option<String>,
     },
+    /// Autoscale settings, evaluations and decisions of a scale set.
+    #[command(subcommand)]
+    Autoscale(autoscale::AutoscaleCommand),
+    /// A scale set's metrics (or one instance's).
+    Metrics(autoscale::MetricsArgs),
+    /// The mock's synthetic demand for a scale set.
+    #[command(subcommand)]
+    Demand(autoscale::DemandCommand),
     /// Show the activity log, newest first.
     Activity(ActivityArgs),
 }
@@ -431,6 +441,9 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 )
                 .await?
         }
+        Command::Autoscale(cmd) => autoscale::autoscale(client, cmd).await?,
+        Command::Metrics(args) => autoscale::metrics(client, args).await?,
+        Command::Demand(cmd) => autoscale::demand(client, cmd).await?,
         Command::Activity(args) => {
             let mut path = format!("/activity?limit={}", args.limit);
             if let Some(s) = &args.scale_set {
@@ -612,6 +625,9 @@ fn render(command: &Command, value: &Value) -> String {
                 &rows,
             )
         }
+        Command::Autoscale(cmd) => autoscale::render_autoscale(cmd, value),
+        Command::Metrics(_) => autoscale::render_metrics(value),
+        Command::Demand(cmd) => autoscale::render_demand(cmd, value),
         Command::Serve(_) => String::new(),
     }
 }

@@ -1,0 +1,735 @@
+//! One autoscale evaluation, as a pure function of the setting, the capacity, the metric
+//! points and the earlier decisions, returning a [`Decision`] that records every step: the
+//! profile chosen and why, each rule's grains → aggregate → comparison, the target-tracking
+//! arithmetic with stabilization and rate limits, the cooldown, the flapping projection
+//! table, the clamps and the result.
+//!
+//! Combining the two modes: scale out when the rules or the target tracking ask for more
+//! (to the highest count asked); scale in only when every mode configured asks for less (to
+//! the highest of their counts — the smallest change). A profile with neither holds its
+//! default capacity. A count outside the profile's bounds is brought inside at once,
+//! cooldown or not (that is how a schedule raises the minimum at its start). Missing
+//! metrics never scale in.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::setting::{AutoscaleSetting, Behavior, RateKind, SelectPolicy, TargetTracking};
+use super::{
+    Bounds, Direction, Operator, Projection, Statistic, TimeAggregation, decide, evaluate,
+    stabilize, target_tracking,
+};
+use crate::metrics::{Metric, Point};
+use crate::schedule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    ScaleOut,
+    ScaleIn,
+    None,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::ScaleOut => "scale_out",
+            Operation::ScaleIn => "scale_in",
+            Operation::None => "none",
+        }
+    }
+}
+
+/// One rule as evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RuleTrace {
+    pub metric: String,
+    pub direction: Direction,
+    pub statistic: Statistic,
+    pub time_aggregation: TimeAggregation,
+    pub operator: Operator,
+    pub threshold: f64,
+    /// The statistic of each grain of the window, oldest first (`null`: no data).
+    pub grains: Vec<Option<f64>>,
+    /// The grains aggregated (`null`: no data in the window).
+    pub value: Option<f64>,
+    pub fired: bool,
+    /// The count the rule's action leads to from the current one.
+    pub target: u32,
+}
+
+/// The target-tracking arithmetic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrackingTrace {
+    pub metric: String,
+    /// The value compared with the target (per instance for totals; `null`: no data).
+    pub value: Option<f64>,
+    pub target: f64,
+    pub ratio: Option<f64>,
+    pub tolerance: f64,
+    /// Instances whose metrics count (running and past their initialization period).
+    pub counted: u32,
+    /// ⌈counted × value / target⌉, instances without data taken at 0 for a scale-out and
+    /// at the target for a scale-in (HPA's conservative recompute).
+    pub recommendation: u32,
+    /// After the stabilization window.
+    pub stabilized: u32,
+    /// After the rate policies: what target tracking asks for.
+    pub desired: u32,
+    pub note: String,
+}
+
+/// The record of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Decision {
+    /// Assigned by the store.
+    #[serde(default)]
+    pub id: i64,
+    pub scale_set: String,
+    pub at: DateTime<Utc>,
+    pub profile: Option<String>,
+    pub profile_reason: String,
+    pub bounds: Option<Bounds>,
+    /// The capacity before.
+    pub current: u32,
+    /// The capacity after (equal to `current` when nothing changes).
+    pub new_capacity: u32,
+    pub operation: Operation,
+    /// Why, in a sentence.
+    pub reason: String,
+    pub rules: Vec<RuleTrace>,
+    /// What the rules alone decided (`null`: no rules, or stay).
+    pub rules_target: Option<u32>,
+    pub rules_reason: Option<String>,
+    /// The flapping guard's table when the rules considered a scale-in.
+    pub projections: Vec<Projection>,
+    pub tracking: Option<TrackingTrace>,
+    /// The end of a cooldown that held this evaluation back.
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// The cooldown this decision's action starts.
+    pub cooldown_seconds: u32,
+}
+
+/// Which decisions to list (`GET /scale-sets/{name}/autoscale/decisions`), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
+pub struct DecisionFilter {
+    pub scale_set: String,
+    /// Only decisions with this result.
+    #[serde(default)]
+    pub operation: Option<Operation>,
+    /// Only decisions at or after this instant.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only decisions before this instant.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    /// Only decisions with an id below this one (paging).
+    #[serde(default)]
+    pub before_id: Option<i64>,
+    /// At most this many (1–1000).
+    pub limit: u32,
+}
+
+/// What one evaluation reads.
+pub struct Inputs<'a> {
+    pub scale_set: &'a str,
+    pub now: DateTime<Utc>,
+    pub setting: &'a AutoscaleSetting,
+    /// The scale set's capacity.
+    pub current: u32,
+    /// Instances whose metrics count (running, past the initialization period).
+    pub counted: u32,
+    /// The points of each metric the setting uses, covering its longest window.
+    pub points: &'a BTreeMap<Metric, Vec<Point>>,
+    /// Earlier decisions of this scale set, oldest first (cooldown, stabilization and
+    /// rate-policy history); those older than an hour may be left out.
+    pub history: &'a [Decision],
+}
+
+/// Evaluates the setting (which is assumed valid) once.
+pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
+    let Inputs {
+        now,
+        setting,
+        current,
+        ..
+    } = *inputs;
+    let mut decision = Decision {
+        id: 0,
+        scale_set: inputs.scale_set.into(),
+        at: now,
+        profile: None,
+        profile_reason: String::new(),
+        bounds: None,
+        current,
+        new_capacity: current,
+        operation: Operation::None,
+        reason: String::new(),
+        rules: vec![],
+        rules_target: None,
+        rules_reason: None,
+        projections: vec![],
+        tracking: None,
+        cooldown_until: None,
+        cooldown_seconds: 0,
+    };
+    let Some(resolved) = schedule::resolve(&setting.whens(), now) else {
+        decision.profile_reason = "no profile applies now".into();
+        decision.reason = "no profile applies: nothing to do".into();
+        return decision;
+    };
+    let profile = &setting.profiles[resolved.index];
+    let bounds = profile.capacity;
+    decision.profile = Some(profile.name.clone());
+    decision.profile_reason = resolved.reason;
+    decision.bounds = Some(bounds);
+
+    let empty = Vec::new();
+    let points_of = |metric: &str| {
+        Metric::parse(metric)
+            .and_then(|m| inputs.points.get(&m))
+            .unwrap_or(&empty)
+    };
+    let evaluations: Vec<_> = profile
+        .rules
+        .iter()
+        .map(|r| evaluate(r, points_of(&r.metric), now))
+        .collect();
+    decision.rules = profile
+        .rules
+        .iter()
+        .zip(&evaluations)
+        .map(|(r, e)| RuleTrace {
+            metric: r.metric.clone(),
+            direction: r.direction,
+            statistic: r.statistic,
+            time_aggregation: r.time_aggregation,
+            operator: r.operator,
+            threshold: r.threshold,
+            grains: e.grains.clone(),
+            value: e.value,
+            fired: e.fired,
+            target: super::apply(r, current),
+        })
+        .collect();
+    decision.tracking = profile
+        .target_tracking
+        .as_ref()
+        .map(|t| track(t, inputs, points_of(&t.metric)));
+
+    let set = |d: &mut Decision, to: u32, reason: String| {
+        d.new_capacity = to;
+        d.operation = match to.cmp(&current) {
+            std::cmp::Ordering::Greater => Operation::ScaleOut,
+            std::cmp::Ordering::Less => Operation::ScaleIn,
+            std::cmp::Ordering::Equal => Operation::None,
+        };
+        d.reason = reason;
+    };
+
+    let clamped = bounds.clamp(current);
+    if clamped != current {
+        set(
+            &mut decision,
+            clamped,
+            format!(
+                "{current} is outside the profile's bounds {}–{}: {current} → {clamped}",
+                bounds.minimum, bounds.maximum
+            ),
+        );
+        return decision;
+    }
+    if profile.rules.is_empty() && profile.target_tracking.is_none() {
+        let reason = if bounds.default == current {
+            format!(
+                "the profile has no rules: it holds its default capacity {}",
+                bounds.default
+            )
+        } else {
+            format!(
+                "the profile has no rules: to its default capacity, {current} → {}",
+                bounds.default
+            )
+        };
+        set(&mut decision, bounds.default, reason);
+        return decision;
+    }
+    if let Some(last) = inputs
+        .history
+        .iter()
+        .rev()
+        .find(|d| d.operation != Operation::None)
+    {
+        let until = last.at + chrono::Duration::seconds(i64::from(last.cooldown_seconds));
+        if now < until {
+            decision.cooldown_until = Some(until);
+            decision.reason = format!(
+                "in cooldown until {} after the {} at {} ({} → {})",
+                until.format("%H:%M:%S"),
+                last.operation.as_str().replace('_', "-"),
+                last.at.format("%H:%M:%S"),
+                last.current,
+                last.new_capacity
+            );
+            return decision;
+        }
+    }
+
+    // What each mode asks for: (count, cooldown it starts).
+    let mut ups: Vec<(u32, u32, String)> = Vec::new();
+    let mut downs: Vec<(u32, u32, String)> = Vec::new();
+    let mut voters = 0;
+    let mut stays: Vec<String> = Vec::new();
+    if !profile.rules.is_empty() {
+        voters += 1;
+        let ruled = decide(&profile.rules, &evaluations, current, bounds);
+        decision.rules_target = ruled.target;
+        decision.rules_reason = Some(ruled.reason.clone());
+        decision.projections = ruled.projections;
+        let cooldown = |direction: Direction| {
+            profile
+                .rules
+                .iter()
+                .zip(&evaluations)
+                .filter(|(r, e)| r.direction == direction && e.fired)
+                .map(|(r, _)| r.cooldown_seconds)
+                .max()
+                .unwrap_or(0)
+        };
+        match ruled.target {
+            Some(t) if t > current => ups.push((t, cooldown(Direction::Increase), ruled.reason)),
+            Some(t) if t < current => downs.push((t, cooldown(Direction::Decrease), ruled.reason)),
+            _ => stays.push(format!("rules: {}", ruled.reason)),
+        }
+    }
+    if let (Some(t), Some(trace)) = (&profile.target_tracking, &decision.tracking) {
+        let reason = format!("target tracking: {}", trace.note);
+        if trace.desired > current {
+            ups.push((trace.desired, 0, reason));
+        } else if !t.disable_scale_in {
+            voters += 1;
+            if trace.desired < current {
+                downs.push((trace.desired, 0, reason));
+            } else {
+                stays.push(reason);
+            }
+        }
+    }
+    if let Some((to, cooldown, reason)) = ups.into_iter().max_by_key(|(t, ..)| *t) {
+        let to = to.min(bounds.maximum);
+        decision.cooldown_seconds = cooldown;
+        set(&mut decision, to, reason);
+    } else if voters > 0 && downs.len() == voters {
+        let (to, cooldown, reason) = downs
+            .into_iter()
+            .max_by_key(|(t, ..)| *t)
+            .expect("voters > 0");
+        decision.cooldown_seconds = cooldown;
+        set(&mut decision, to.max(bounds.minimum), reason);
+    } else {
+        decision.reason = if stays.is_empty() {
+            "no mode asks for a change".into()
+        } else {
+            stays.join("; ")
+        };
+    }
+    decision
+}
+
+/// Target tracking's arithmetic for this evaluation.
+fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingTrace {
+    let now = inputs.now;
+    let current = inputs.current;
+    let from = now - chrono::Duration::seconds(i64::from(t.window_seconds));
+    let window: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.at >= from && p.at < now)
+        .collect();
+    let total = Metric::parse(&t.metric).is_some_and(Metric::is_total);
+    let value = if window.is_empty() || inputs.counted == 0 {
+        None
+    } else if total {
+        let per_tick = window.iter().map(|p| p.total).sum::<f64>() / window.len() as f64;
+        Some(per_tick / f64::from(inputs.counted))
+    } else {
+        window
+            .iter()
+            .copied()
+            .copied()
+            .reduce(|a, b| a.merged(&b))
+            .map(|p| p.average)
+    };
+    let mut trace = TrackingTrace {
+        metric: t.metric.clone(),
+        value,
+        target: t.target,
+        ratio: value.map(|v| v / t.target),
+        tolerance: t.tolerance,
+        counted: inputs.counted,
+        recommendation: current,
+        stabilized: current,
+        desired: current,
+        note: String::new(),
+    };
+    let Some(value) = value else {
+        trace.note = "no data: never scale in on missing metrics".into();
+        return trace;
+    };
+    let ratio = value / t.target;
+    let counted = inputs.counted.min(current);
+    let uncounted = current - counted;
+    let recommendation = if (ratio - 1.0).abs() <= t.tolerance {
+        current
+    } else if ratio > 1.0 {
+        target_tracking(counted, value, t.target, 0.0).max(current)
+    } else {
+        let kept = (f64::from(counted) * ratio).ceil() as u32 + uncounted;
+        kept.min(current)
+    };
+    trace.recommendation = recommendation;
+    let history: Vec<(DateTime<Utc>, u32)> = inputs
+        .history
+        .iter()
+        .filter_map(|d| d.tracking.as_ref().map(|tr| (d.at, tr.recommendation)))
+        .collect();
+    let seconds =
+        |b: &Behavior| chrono::Duration::seconds(i64::from(b.stabilization_window_seconds));
+    let stabilized = stabilize(
+        &history,
+        now,
+        current,
+        recommendation,
+        seconds(&t.scale_up),
+        seconds(&t.scale_down),
+    );
+    trace.stabilized = stabilized;
+    let desired = rate_limited(t, inputs, stabilized);
+    trace.desired = desired;
+    trace.note = if (ratio - 1.0).abs() <= t.tolerance {
+        format!(
+            "{value:.2} is within {:.0} % of the target {}: stay at {current}",
+            t.tolerance * 100.0,
+            t.target
+        )
+    } else {
+        let mut note = format!(
+            "⌈{counted} × {value:.2} / {}⌉{} = {recommendation}",
+            t.target,
+            if uncounted > 0 {
+                format!(" (+{uncounted} without data)")
+            } else {
+                String::new()
+            }
+        );
+        if stabilized != recommendation {
+            note.push_str(&format!(", stabilized to {stabilized}"));
+        }
+        if desired != stabilized {
+            note.push_str(&format!(", rate-limited to {desired}"));
+        }
+        note
+    };
+    trace
+}
+
+/// HPA's rate policies: each policy allows a change relative to the count at the start of
+/// its period (the current count less the changes made since).
+fn rate_limited(t: &TargetTracking, inputs: &Inputs<'_>, desired: u32) -> u32 {
+    let current = inputs.current;
+    let (behavior, up) = match desired.cmp(&current) {
+        std::cmp::Ordering::Greater => (&t.scale_up, true),
+        std::cmp::Ordering::Less => (&t.scale_down, false),
+        std::cmp::Ordering::Equal => return current,
+    };
+    if behavior.select_policy == SelectPolicy::Disabled {
+        return current;
+    }
+    let limits = behavior.policies.iter().map(|p| {
+        let since = inputs.now - chrono::Duration::seconds(i64::from(p.period_seconds));
+        let changed: i64 = inputs
+            .history
+            .iter()
+            .filter(|d| d.at > since && d.operation != Operation::None)
+            .map(|d| i64::from(d.new_capacity) - i64::from(d.current))
+            .filter(|c| (*c > 0) == up)
+            .sum();
+        let start = (i64::from(current) - changed).max(0) as f64;
+        let limit = match (p.kind, up) {
+            (RateKind::Instances, true) => start + f64::from(p.value),
+            (RateKind::Instances, false) => start - f64::from(p.value),
+            (RateKind::Percent, true) => (start * (1.0 + f64::from(p.value) / 100.0)).ceil(),
+            (RateKind::Percent, false) => (start * (1.0 - f64::from(p.value) / 100.0)).floor(),
+        };
+        limit.max(0.0) as u32
+    });
+    // Max: the policy allowing the largest change; Min: the smallest.
+    let allowed = match (behavior.select_policy, up) {
+        (SelectPolicy::Max, true) | (SelectPolicy::Min, false) => limits.max(),
+        _ => limits.min(),
+    };
+    match allowed {
+        Some(limit) if up => desired.min(limit.max(current)),
+        Some(limit) => desired.max(limit.min(current)),
+        None => desired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::setting::{Behavior, Profile};
+    use super::*;
+    use crate::schedule::{Recurrence, Weekday};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::seconds(1_800_000_000 + secs)
+    }
+
+    fn cpu_rules() -> AutoscaleSetting {
+        serde_json::from_str(
+            r#"{"enabled":true,"profiles":[{"name":"default","capacity":{"minimum":1,"maximum":10,"default":2},
+            "rules":[{"metric":"cpu_percent","statistic":"average","time_grain_seconds":60,"time_window_seconds":300,
+              "time_aggregation":"average","operator":"greater_than","threshold":70,"direction":"increase","type":"change_count","value":1,"cooldown_seconds":300},
+              {"metric":"cpu_percent","statistic":"average","time_grain_seconds":60,"time_window_seconds":300,
+              "time_aggregation":"average","operator":"less_than","threshold":30,"direction":"decrease","type":"change_count","value":1,"cooldown_seconds":300}]}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn tracking(target: f64) -> AutoscaleSetting {
+        let mut s = cpu_rules();
+        s.profiles[0].rules.clear();
+        s.profiles[0].target_tracking = Some(TargetTracking {
+            metric: "cpu_percent".into(),
+            target,
+            tolerance: 0.1,
+            window_seconds: 60,
+            scale_up: Behavior::scale_up(),
+            scale_down: Behavior::scale_down(),
+            disable_scale_in: false,
+        });
+        s
+    }
+
+    /// CPU at `value` every 10 s for the last 10 minutes.
+    fn cpu(value: f64, now: DateTime<Utc>) -> BTreeMap<Metric, Vec<Point>> {
+        let points = (1..=60)
+            .rev()
+            .map(|i| Point::single(now - chrono::Duration::seconds(i * 10), value))
+            .collect();
+        BTreeMap::from([(Metric::CpuPercent, points)])
+    }
+
+    fn run(
+        setting: &AutoscaleSetting,
+        current: u32,
+        points: &BTreeMap<Metric, Vec<Point>>,
+        history: &[Decision],
+        now: DateTime<Utc>,
+    ) -> Decision {
+        decide_setting(&Inputs {
+            scale_set: "web",
+            now,
+            setting,
+            current,
+            counted: current,
+            points,
+            history,
+        })
+    }
+
+    #[test]
+    fn rules_scale_out_then_cooldown_holds_back() {
+        let s = cpu_rules();
+        let now = at(0);
+        let d = run(&s, 3, &cpu(85.0, now), &[], now);
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleOut, 4));
+        assert_eq!(d.cooldown_seconds, 300);
+        assert_eq!(d.rules[0].value, Some(85.0));
+        assert!(d.rules[0].fired && !d.rules[1].fired);
+        assert_eq!(d.profile.as_deref(), Some("default"));
+        let later = at(120);
+        let held = run(&s, 4, &cpu(85.0, later), std::slice::from_ref(&d), later);
+        assert_eq!(held.operation, Operation::None);
+        assert_eq!(held.cooldown_until, Some(at(300)));
+        assert!(held.reason.contains("cooldown"), "{}", held.reason);
+        let after = at(301);
+        let next = run(&s, 4, &cpu(85.0, after), &[d], after);
+        assert_eq!(next.new_capacity, 5);
+    }
+
+    #[test]
+    fn scale_in_keeps_the_flapping_table() {
+        // Like Azure's example: 30 instances, scale in by 10 below 60 %, out above 70 %.
+        // At 55 %, 20 instances would run at 55 × 30 / 20 = 82.5 %; the first count from 20
+        // up that stays below 70 % is 24 (68.75 %).
+        let mut s = cpu_rules();
+        s.profiles[0].capacity.maximum = 40;
+        s.profiles[0].rules[1].threshold = 60.0;
+        s.profiles[0].rules[1].value = 10;
+        let now = at(0);
+        let d = run(&s, 30, &cpu(55.0, now), &[], now);
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleIn, 24));
+        assert_eq!(d.projections.first().map(|p| p.count), Some(20));
+        assert_eq!(d.projections.last().map(|p| p.count), Some(24));
+        assert!(d.reason.contains("flapping"), "{}", d.reason);
+    }
+
+    #[test]
+    fn missing_metrics_never_scale_in() {
+        let s = cpu_rules();
+        let now = at(0);
+        let none = BTreeMap::new();
+        assert_eq!(run(&s, 5, &none, &[], now).operation, Operation::None);
+        // Below the default, missing data scales out to it (Azure).
+        assert_eq!(run(&s, 1, &none, &[], now).new_capacity, 2);
+        let t = tracking(50.0);
+        let d = run(&t, 5, &none, &[], now);
+        assert_eq!(d.operation, Operation::None);
+        assert!(d.tracking.unwrap().note.contains("no data"));
+    }
+
+    #[test]
+    fn bounds_apply_before_cooldown() {
+        let s = cpu_rules();
+        let now = at(0);
+        let recent = run(&s, 3, &cpu(85.0, now), &[], now);
+        let d = run(&s, 12, &cpu(50.0, at(10)), &[recent], at(10));
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleIn, 10));
+    }
+
+    #[test]
+    fn hpa_formula_with_tolerance_stabilization_and_rates() {
+        let t = tracking(50.0);
+        let now = at(0);
+        // 4 × 100 / 50 = 8; the default scale-up policy allows max(4 instances, 100 %).
+        let d = run(&t, 4, &cpu(100.0, now), &[], now);
+        assert_eq!(d.new_capacity, 8);
+        // 54 % is within 10 % of 50 %: stay.
+        assert_eq!(
+            run(&t, 4, &cpu(54.0, now), &[], now).operation,
+            Operation::None
+        );
+        // 10 × 25 / 50 = 5, but an earlier recommendation of 9 within 300 s holds it at 9.
+        let earlier = run(&t, 9, &cpu(50.0, at(-100)), &[], at(-100));
+        let d = run(&t, 10, &cpu(25.0, now), std::slice::from_ref(&earlier), now);
+        let trace = d.tracking.as_ref().unwrap();
+        assert_eq!(trace.recommendation, 5);
+        assert_eq!(trace.stabilized, 9);
+        assert_eq!(d.new_capacity, 9);
+        // Once the window has passed, down to 5.
+        let later = at(250);
+        assert_eq!(
+            run(&t, 10, &cpu(25.0, later), &[earlier], later).new_capacity,
+            5
+        );
+        // Rate limit: 2 instances per 60 s.
+        let mut limited = tracking(50.0);
+        limited.profiles[0]
+            .target_tracking
+            .as_mut()
+            .unwrap()
+            .scale_up
+            .policies = vec![super::super::setting::RatePolicy {
+            kind: RateKind::Instances,
+            value: 2,
+            period_seconds: 60,
+        }];
+        let first = run(&limited, 4, &cpu(100.0, now), &[], now);
+        assert_eq!(first.new_capacity, 6);
+        let second = run(
+            &limited,
+            6,
+            &cpu(100.0, at(30)),
+            std::slice::from_ref(&first),
+            at(30),
+        );
+        assert_eq!(second.operation, Operation::None, "{}", second.reason);
+        let third = run(&limited, 6, &cpu(100.0, at(61)), &[first], at(61));
+        assert_eq!(third.new_capacity, 8);
+    }
+
+    #[test]
+    fn initializing_instances_count_at_the_target_when_scaling_in() {
+        let t = tracking(50.0);
+        let now = at(0);
+        // 8 instances, 5 with data at 30 %: ⌈5 × 0.6⌉ + 3 = 6, not ⌈8 × 0.6⌉ = 5.
+        let d = decide_setting(&Inputs {
+            scale_set: "web",
+            now,
+            setting: &t,
+            current: 8,
+            counted: 5,
+            points: &cpu(30.0, now),
+            history: &[],
+        });
+        assert_eq!(d.tracking.unwrap().recommendation, 6);
+    }
+
+    #[test]
+    fn both_modes_scale_in_only_together() {
+        let mut s = tracking(50.0);
+        s.profiles[0].rules = cpu_rules().profiles[0].rules.clone();
+        let now = at(0);
+        // CPU 20 %: rules say 5 → 4, tracking says ⌈5 × 0.4⌉ = 2: in to 4 (smallest change).
+        let d = run(&s, 5, &cpu(20.0, now), &[], now);
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleIn, 4));
+        // CPU 40 %: tracking says 4, the rules don't fire: stay.
+        assert_eq!(
+            run(&s, 5, &cpu(40.0, now), &[], now).operation,
+            Operation::None
+        );
+        // CPU 75 %: rules +1 → 6, tracking ⌈5 × 1.5⌉ = 8: out to 8.
+        assert_eq!(run(&s, 5, &cpu(75.0, now), &[], now).new_capacity, 8);
+    }
+
+    #[test]
+    fn a_schedule_profile_raises_the_minimum_at_its_start() {
+        let mut s = cpu_rules();
+        s.profiles.push(Profile {
+            name: "business-hours".into(),
+            capacity: Bounds {
+                minimum: 6,
+                maximum: 10,
+                default: 6,
+            },
+            rules: vec![],
+            target_tracking: None,
+            recurrence: Some(Recurrence {
+                time_zone: "UTC".into(),
+                days: vec![
+                    Weekday::Monday,
+                    Weekday::Tuesday,
+                    Weekday::Wednesday,
+                    Weekday::Thursday,
+                    Weekday::Friday,
+                    Weekday::Saturday,
+                    Weekday::Sunday,
+                ],
+                hours: vec![8],
+                minutes: vec![0],
+                end: Some(crate::schedule::TimeOfDay {
+                    hour: 18,
+                    minute: 0,
+                }),
+            }),
+            fixed_date: None,
+        });
+        let before: DateTime<Utc> = "2026-11-27T07:59:00Z".parse().unwrap();
+        let d = run(&s, 2, &cpu(50.0, before), &[], before);
+        assert_eq!(
+            (d.profile.as_deref(), d.operation),
+            (Some("default"), Operation::None)
+        );
+        let start: DateTime<Utc> = "2026-11-27T08:00:00Z".parse().unwrap();
+        let d = run(&s, 2, &cpu(50.0, start), &[], start);
+        assert_eq!(d.profile.as_deref(), Some("business-hours"));
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleOut, 6));
+    }
+}

@@ -1,0 +1,698 @@
+//! The autoscale setting of a scale set (`PUT /scale-sets/{name}/autoscale`): profiles with
+//! capacity bounds, metric rules and/or target tracking, schedules, notifications — its
+//! validation (a message per field, nothing saved on error) and the warnings the editor
+//! shows before saving (rules that would flap, cooldowns shorter than the boot time,
+//! overlapping schedules), computed with the projection the engine uses.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ActionType, Bounds, Direction, Operator, ScaleRule, Statistic, project};
+use crate::metrics::Metric;
+use crate::scale_set::MAX_CAPACITY;
+use crate::schedule::{self, FixedDate, Recurrence, When};
+use crate::validation::ValidationErrors;
+
+pub const MAX_PROFILES: usize = 20;
+pub const MAX_RULES: usize = 10;
+pub const MAX_WEBHOOKS: usize = 10;
+/// The longest rule window (Azure's 12 hours).
+pub const MAX_WINDOW_SECONDS: u32 = 43_200;
+/// The longest cooldown (Azure's one week).
+pub const MAX_COOLDOWN_SECONDS: u32 = 604_800;
+
+/// The autoscale setting of one scale set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutoscaleSetting {
+    pub enabled: bool,
+    pub profiles: Vec<Profile>,
+    /// Metrics of instances running for less than this are ignored (GCP's initialization
+    /// period; HPA's CPU initialization period).
+    #[serde(default = "sixty")]
+    pub initialization_seconds: u32,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+/// One profile: capacity bounds, how to scale within them, and when it applies (neither
+/// `recurrence` nor `fixed_date`: the default profile). A profile without rules and
+/// without target tracking holds its default capacity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Profile {
+    pub name: String,
+    pub capacity: Bounds,
+    #[serde(default)]
+    pub rules: Vec<ScaleRule>,
+    #[serde(default)]
+    pub target_tracking: Option<TargetTracking>,
+    #[serde(default)]
+    pub recurrence: Option<Recurrence>,
+    #[serde(default)]
+    pub fixed_date: Option<FixedDate>,
+}
+
+impl Profile {
+    pub fn when(&self) -> When<'_> {
+        match (&self.fixed_date, &self.recurrence) {
+            (Some(f), _) => When::FixedDate(f),
+            (None, Some(r)) => When::Recurrence(r),
+            (None, None) => When::Default,
+        }
+    }
+}
+
+/// Target tracking with the Kubernetes HPA algorithm: desired = ⌈current × value / target⌉.
+/// For totals (requests, bytes) the value is per instance: the scale set's total divided by
+/// the instances counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetTracking {
+    pub metric: String,
+    pub target: f64,
+    /// No change while |value / target − 1| is within it (HPA's 0.1).
+    #[serde(default = "tolerance")]
+    pub tolerance: f64,
+    /// The value is the metric's average over this window.
+    #[serde(default = "sixty")]
+    pub window_seconds: u32,
+    #[serde(default = "Behavior::scale_up")]
+    pub scale_up: Behavior,
+    #[serde(default = "Behavior::scale_down")]
+    pub scale_down: Behavior,
+    /// Only ever scale out (AWS's `DisableScaleIn`).
+    #[serde(default)]
+    pub disable_scale_in: bool,
+}
+
+fn tolerance() -> f64 {
+    0.1
+}
+
+/// HPA's `behavior.scaleUp` / `scaleDown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Behavior {
+    pub stabilization_window_seconds: u32,
+    pub policies: Vec<RatePolicy>,
+    #[serde(default)]
+    pub select_policy: SelectPolicy,
+}
+
+impl Behavior {
+    /// HPA's default: no stabilization, at most max(100 %, 4 instances) per 15 s.
+    pub fn scale_up() -> Behavior {
+        Behavior {
+            stabilization_window_seconds: 0,
+            policies: vec![
+                RatePolicy {
+                    kind: RateKind::Instances,
+                    value: 4,
+                    period_seconds: 15,
+                },
+                RatePolicy {
+                    kind: RateKind::Percent,
+                    value: 100,
+                    period_seconds: 15,
+                },
+            ],
+            select_policy: SelectPolicy::Max,
+        }
+    }
+
+    /// HPA's default: the highest recommendation of the last 300 s, 100 % per 15 s.
+    pub fn scale_down() -> Behavior {
+        Behavior {
+            stabilization_window_seconds: 300,
+            policies: vec![RatePolicy {
+                kind: RateKind::Percent,
+                value: 100,
+                period_seconds: 15,
+            }],
+            select_policy: SelectPolicy::Max,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RatePolicy {
+    #[serde(rename = "type")]
+    pub kind: RateKind,
+    pub value: u32,
+    pub period_seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RateKind {
+    /// At most `value` instances per period (HPA's `Pods`).
+    Instances,
+    /// At most `value` % of the count at the period's start.
+    Percent,
+}
+
+/// Which policy wins when several allow different changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SelectPolicy {
+    /// The policy allowing the largest change.
+    #[default]
+    Max,
+    /// The policy allowing the smallest change.
+    Min,
+    /// Never scale in this direction.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notifications {
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A webhook called on every scale action, signed with HMAC-SHA256 of the body under
+/// `secret` (header `X-Flotilla-Signature: sha256=<hex>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Webhook {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A problem that does not stop the setting from being saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Warning {
+    pub field: String,
+    pub message: String,
+}
+
+impl AutoscaleSetting {
+    /// Every problem with the setting, a message per field.
+    pub fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.profiles.is_empty() || self.profiles.len() > MAX_PROFILES {
+            errors.push(
+                "profiles",
+                format!(
+                    "must hold 1 to {MAX_PROFILES} profiles, got {}",
+                    self.profiles.len()
+                ),
+            );
+        }
+        for (i, profile) in self.profiles.iter().enumerate() {
+            errors.nest(&format!("profiles[{i}]"), profile.validate());
+            if self.profiles[..i].iter().any(|p| p.name == profile.name) {
+                errors.push(
+                    format!("profiles[{i}].name"),
+                    format!("{:?} is used by another profile", profile.name),
+                );
+            }
+        }
+        let defaults: Vec<usize> = self
+            .profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.when() == When::Default)
+            .map(|(i, _)| i)
+            .collect();
+        if !self.profiles.is_empty() && defaults.is_empty() {
+            errors.push(
+                "profiles",
+                "one profile must be the default (neither recurrence nor fixed_date): it applies when no schedule does",
+            );
+        }
+        for i in defaults.iter().skip(1) {
+            errors.push(
+                format!("profiles[{i}]"),
+                "only one profile may be the default; give this one a recurrence or a fixed_date",
+            );
+        }
+        let whens = self.whens();
+        for (a, b) in schedule::overlapping_fixed_dates(&whens) {
+            errors.push(
+                format!("profiles[{b}].fixed_date"),
+                format!(
+                    "overlaps the fixed date of profile {:?}",
+                    self.profiles[a].name
+                ),
+            );
+        }
+        errors.range(
+            "initialization_seconds",
+            self.initialization_seconds,
+            0,
+            3600,
+        );
+        let hooks = &self.notifications.webhooks;
+        if hooks.len() > MAX_WEBHOOKS {
+            errors.push(
+                "notifications.webhooks",
+                format!("at most {MAX_WEBHOOKS} webhooks"),
+            );
+        }
+        for (i, hook) in hooks.iter().enumerate() {
+            if let Err(message) = check_url(&hook.url) {
+                errors.push(format!("notifications.webhooks[{i}].url"), message);
+            }
+            if hook.secret.as_deref().is_some_and(str::is_empty) {
+                errors.push(
+                    format!("notifications.webhooks[{i}].secret"),
+                    "must not be empty when given",
+                );
+            }
+        }
+        errors
+    }
+
+    pub fn whens(&self) -> Vec<When<'_>> {
+        self.profiles.iter().map(Profile::when).collect()
+    }
+
+    /// The setting with webhook secrets replaced by [`crate::scale_set::REDACTED`].
+    pub fn redacted(mut self) -> Self {
+        for hook in &mut self.notifications.webhooks {
+            if hook.secret.is_some() {
+                hook.secret = Some(crate::scale_set::REDACTED.into());
+            }
+        }
+        self
+    }
+
+    /// Puts back the secrets of `previous` where this setting says `(redacted)` for the
+    /// same URL (a setting read, edited and saved keeps its secrets).
+    pub fn keep_secrets(&mut self, previous: Option<&AutoscaleSetting>) {
+        for hook in &mut self.notifications.webhooks {
+            if hook.secret.as_deref() == Some(crate::scale_set::REDACTED) {
+                hook.secret = previous
+                    .and_then(|p| p.notifications.webhooks.iter().find(|h| h.url == hook.url))
+                    .and_then(|h| h.secret.clone());
+            }
+        }
+    }
+
+    /// What the editor warns about: rules that would flap, cooldowns shorter than the
+    /// measured boot time (`boot_seconds`), overlapping recurring schedules, scale-out rules
+    /// without a scale-in rule.
+    pub fn warnings(&self, boot_seconds: Option<u32>) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        for (i, profile) in self.profiles.iter().enumerate() {
+            profile.warnings(&format!("profiles[{i}]"), boot_seconds, &mut warnings);
+        }
+        let whens = self.whens();
+        for (a, b) in schedule::overlapping_recurrences(&whens) {
+            warnings.push(Warning {
+                field: format!("profiles[{b}].recurrence"),
+                message: format!(
+                    "overlaps the recurrence of profile {:?}: the one that started last applies",
+                    self.profiles[a].name
+                ),
+            });
+        }
+        warnings
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) || url.len() > 2048 {
+        return Err(format!("{url:?} has no valid host"));
+    }
+    Ok(())
+}
+
+impl Profile {
+    fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.name.trim().is_empty() || self.name.len() > 64 {
+            errors.push("name", "must be 1 to 64 characters");
+        }
+        let b = self.capacity;
+        errors.range("capacity.maximum", b.maximum, 0, MAX_CAPACITY);
+        if b.minimum > b.maximum {
+            errors.push(
+                "capacity.minimum",
+                format!(
+                    "must not exceed the maximum ({} > {})",
+                    b.minimum, b.maximum
+                ),
+            );
+        } else if !(b.minimum..=b.maximum).contains(&b.default) {
+            errors.push(
+                "capacity.default",
+                format!(
+                    "must be between the minimum and the maximum ({}–{}), got {}",
+                    b.minimum, b.maximum, b.default
+                ),
+            );
+        }
+        if self.rules.len() > MAX_RULES {
+            errors.push("rules", format!("at most {MAX_RULES} rules per profile"));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            errors.nest(&format!("rules[{i}]"), validate_rule(rule, b));
+        }
+        if let Some(t) = &self.target_tracking {
+            errors.nest("target_tracking", t.validate());
+        }
+        if self.recurrence.is_some() && self.fixed_date.is_some() {
+            errors.push(
+                "fixed_date",
+                "a profile has a recurrence or a fixed date, not both",
+            );
+        }
+        if let Some(r) = &self.recurrence {
+            errors.nest("recurrence", r.validate());
+        }
+        if let Some(f) = &self.fixed_date {
+            errors.nest("fixed_date", f.validate());
+        }
+        errors
+    }
+
+    fn warnings(&self, field: &str, boot_seconds: Option<u32>, out: &mut Vec<Warning>) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(boot) = boot_seconds
+                && rule.direction == Direction::Increase
+                && rule.cooldown_seconds < boot
+            {
+                out.push(Warning {
+                    field: format!("{field}.rules[{i}].cooldown_seconds"),
+                    message: format!(
+                        "{} s is shorter than the measured boot time ({boot} s): the rule may fire again before the new instances take load",
+                        rule.cooldown_seconds
+                    ),
+                });
+            }
+            if rule.direction != Direction::Decrease || !is_average(rule) {
+                continue;
+            }
+            for (j, out_rule) in self.rules.iter().enumerate() {
+                if out_rule.direction != Direction::Increase
+                    || out_rule.metric != rule.metric
+                    || !is_average(out_rule)
+                {
+                    continue;
+                }
+                if let Some(count) = flapping_count(rule, out_rule, self.capacity) {
+                    out.push(Warning {
+                        field: format!("{field}.rules[{i}]"),
+                        message: format!(
+                            "may flap with rules[{j}]: at {count} instances a value just past the scale-in threshold ({}) is {:.1} after scaling in, which fires the scale-out rule ({} {}); the engine will then refuse the scale-in — widen the gap between the thresholds",
+                            rule.threshold,
+                            project(rule.threshold, count, super::apply(rule, count).max(1)),
+                            operator_symbol(out_rule.operator),
+                            out_rule.threshold
+                        ),
+                    });
+                    break;
+                }
+            }
+        }
+        let increases = self
+            .rules
+            .iter()
+            .any(|r| r.direction == Direction::Increase);
+        let decreases = self
+            .rules
+            .iter()
+            .any(|r| r.direction == Direction::Decrease);
+        if increases && !decreases && self.target_tracking.is_none() {
+            out.push(Warning {
+                field: format!("{field}.rules"),
+                message: "there is no scale-in rule: the count will only ever grow".into(),
+            });
+        }
+    }
+}
+
+fn is_average(rule: &ScaleRule) -> bool {
+    matches!(rule.statistic, Statistic::Average)
+}
+
+fn operator_symbol(op: Operator) -> &'static str {
+    match op {
+        Operator::GreaterThan => ">",
+        Operator::GreaterThanOrEqual => "≥",
+        Operator::LessThan => "<",
+        Operator::LessThanOrEqual => "≤",
+        Operator::Equals => "=",
+        Operator::NotEquals => "≠",
+    }
+}
+
+/// The smallest count within the bounds at which a value just at the scale-in rule's
+/// threshold, projected onto the count the scale-in leads to, fires the scale-out rule.
+fn flapping_count(scale_in: &ScaleRule, scale_out: &ScaleRule, bounds: Bounds) -> Option<u32> {
+    (bounds.minimum.max(1) + 1..=bounds.maximum.min(1000)).find(|&count| {
+        let to = super::apply(scale_in, count).max(bounds.minimum).max(1);
+        to < count
+            && scale_out
+                .operator
+                .holds(project(scale_in.threshold, count, to), scale_out.threshold)
+    })
+}
+
+fn validate_rule(rule: &ScaleRule, bounds: Bounds) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    if Metric::parse(&rule.metric).is_none() {
+        errors.push(
+            "metric",
+            format!(
+                "unknown metric {:?}; known: {}",
+                rule.metric,
+                Metric::names()
+            ),
+        );
+    }
+    errors.range(
+        "time_grain_seconds",
+        rule.time_grain_seconds,
+        1,
+        MAX_WINDOW_SECONDS,
+    );
+    if rule.time_window_seconds < rule.time_grain_seconds.max(1) {
+        errors.push(
+            "time_window_seconds",
+            format!(
+                "must be at least the time grain ({} s), got {}",
+                rule.time_grain_seconds, rule.time_window_seconds
+            ),
+        );
+    } else {
+        errors.range(
+            "time_window_seconds",
+            rule.time_window_seconds,
+            1,
+            MAX_WINDOW_SECONDS,
+        );
+    }
+    if !rule.threshold.is_finite() {
+        errors.push("threshold", "must be a finite number");
+    }
+    match rule.action {
+        ActionType::ChangeCount => errors.range("value", rule.value, 1, MAX_CAPACITY),
+        ActionType::PercentChangeCount => errors.range("value", rule.value, 1, 1000),
+        ActionType::ExactCount => {
+            if !(bounds.minimum..=bounds.maximum).contains(&rule.value) {
+                errors.push(
+                    "value",
+                    format!(
+                        "an exact count must be within the profile's bounds ({}–{}), got {}",
+                        bounds.minimum, bounds.maximum, rule.value
+                    ),
+                );
+            }
+        }
+    }
+    errors.range(
+        "cooldown_seconds",
+        rule.cooldown_seconds,
+        0,
+        MAX_COOLDOWN_SECONDS,
+    );
+    errors
+}
+
+impl TargetTracking {
+    fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if Metric::parse(&self.metric).is_none() {
+            errors.push(
+                "metric",
+                format!(
+                    "unknown metric {:?}; known: {}",
+                    self.metric,
+                    Metric::names()
+                ),
+            );
+        }
+        if !(self.target.is_finite() && self.target > 0.0) {
+            errors.push("target", "must be a number above 0");
+        }
+        if !(0.0..1.0).contains(&self.tolerance) {
+            errors.push("tolerance", "must be at least 0 and below 1");
+        }
+        errors.range("window_seconds", self.window_seconds, 1, MAX_WINDOW_SECONDS);
+        for (name, behavior) in [
+            ("scale_up", &self.scale_up),
+            ("scale_down", &self.scale_down),
+        ] {
+            errors.range(
+                format!("{name}.stabilization_window_seconds"),
+                behavior.stabilization_window_seconds,
+                0,
+                3600,
+            );
+            if behavior.policies.is_empty() && behavior.select_policy != SelectPolicy::Disabled {
+                errors.push(
+                    format!("{name}.policies"),
+                    "give at least one policy, or select_policy \"disabled\"",
+                );
+            }
+            for (i, p) in behavior.policies.iter().enumerate() {
+                errors.range(format!("{name}.policies[{i}].value"), p.value, 1, 100_000);
+                errors.range(
+                    format!("{name}.policies[{i}].period_seconds"),
+                    p.period_seconds,
+                    1,
+                    1800,
+                );
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn setting(json: &str) -> AutoscaleSetting {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const CPU_RULES: &str = r#"{"enabled":true,"profiles":[{"name":"default","capacity":{"minimum":1,"maximum":10,"default":2},
+        "rules":[{"metric":"cpu_percent","statistic":"average","time_grain_seconds":60,"time_window_seconds":300,
+          "time_aggregation":"average","operator":"greater_than","threshold":70,"direction":"increase","type":"change_count","value":1,"cooldown_seconds":300},
+          {"metric":"cpu_percent","statistic":"average","time_grain_seconds":60,"time_window_seconds":600,
+          "time_aggregation":"average","operator":"less_than","threshold":30,"direction":"decrease","type":"change_count","value":1,"cooldown_seconds":300}],
+        "target_tracking":null,"recurrence":null,"fixed_date":null}]}"#;
+
+    fn fields(errors: &ValidationErrors) -> Vec<&str> {
+        errors.0.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn the_design_example_is_valid_and_has_defaults() {
+        let s = setting(CPU_RULES);
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        assert_eq!(s.initialization_seconds, 60);
+        assert!(
+            s.warnings(Some(60)).is_empty(),
+            "{:?}",
+            s.warnings(Some(60))
+        );
+    }
+
+    #[test]
+    fn bad_input_names_each_field() {
+        let mut s = setting(CPU_RULES);
+        s.profiles[0].capacity = Bounds {
+            minimum: 5,
+            maximum: 3,
+            default: 4,
+        };
+        s.profiles[0].rules[0].metric = "cpu".into();
+        s.profiles[0].rules[0].time_window_seconds = 0;
+        s.profiles[0].rules[1].cooldown_seconds = MAX_COOLDOWN_SECONDS + 1;
+        s.notifications.webhooks.push(Webhook {
+            url: "ftp://example.com/hook".into(),
+            secret: None,
+        });
+        let errors = s.validate();
+        assert_eq!(
+            fields(&errors),
+            [
+                "profiles[0].capacity.minimum",
+                "profiles[0].rules[0].metric",
+                "profiles[0].rules[0].time_window_seconds",
+                "profiles[0].rules[1].cooldown_seconds",
+                "notifications.webhooks[0].url",
+            ]
+        );
+        let mut s = setting(CPU_RULES);
+        s.profiles[0].capacity.default = 11;
+        assert_eq!(fields(&s.validate()), ["profiles[0].capacity.default"]);
+        s.profiles.clear();
+        assert_eq!(fields(&s.validate()), ["profiles"]);
+    }
+
+    #[test]
+    fn exactly_one_default_profile() {
+        let mut s = setting(CPU_RULES);
+        let mut second = s.profiles[0].clone();
+        second.name = "other".into();
+        s.profiles.push(second);
+        assert_eq!(fields(&s.validate()), ["profiles[1]"]);
+        s.profiles[1].name = "default".into();
+        assert!(fields(&s.validate()).contains(&"profiles[1].name"));
+    }
+
+    #[test]
+    fn narrow_thresholds_warn_about_flapping() {
+        let mut s = setting(CPU_RULES);
+        s.profiles[0].rules[1].threshold = 60.0;
+        let warnings = s.warnings(None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "profiles[0].rules[1]");
+        assert!(warnings[0].message.contains("flap"));
+        // At 30 % a scale-in from 2 to 1 projects 60 %: no flapping below 70 %.
+        s.profiles[0].rules[1].threshold = 30.0;
+        assert!(s.warnings(None).is_empty());
+    }
+
+    #[test]
+    fn cooldown_shorter_than_boot_and_missing_scale_in_warn() {
+        let mut s = setting(CPU_RULES);
+        let w = s.warnings(Some(400));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].field, "profiles[0].rules[0].cooldown_seconds");
+        s.profiles[0].rules.pop();
+        assert!(
+            s.warnings(None)
+                .iter()
+                .any(|w| w.field == "profiles[0].rules")
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_kept() {
+        let mut s = setting(CPU_RULES);
+        s.notifications.webhooks.push(Webhook {
+            url: "https://hooks.example/a".into(),
+            secret: Some("s3cret".into()),
+        });
+        let shown = s.clone().redacted();
+        assert_eq!(
+            shown.notifications.webhooks[0].secret.as_deref(),
+            Some(crate::scale_set::REDACTED)
+        );
+        let mut edited = shown.clone();
+        edited.keep_secrets(Some(&s));
+        assert_eq!(edited, s);
+    }
+}

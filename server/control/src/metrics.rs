@@ -1,0 +1,625 @@
+//! The metrics pipeline: a collector task that, every interval (default 10 s, down to 1 s),
+//! reads each running VM's resource use from the backend, the load balancer's counters and
+//! the instance records, and folds them into
+//!
+//! - per instance, a bounded ring of the last [`INSTANCE_SAMPLES`] samples (drill-down);
+//! - per scale set, one aggregate [`Point`] per metric per tick for the last
+//!   [`TICKS_KEPT_SECONDS`] (live charts and the autoscaler);
+//! - per scale set, 1-minute roll-ups written to the store when each minute ends and kept
+//!   for the configured retention (longer chart ranges and long rule windows).
+//!
+//! Instances running for less than their set's autoscale `initialization_seconds` are left
+//! out of the set's aggregates (their own samples are kept). Everything in memory is bounded:
+//! ticks by time, instance samples by count, and entries of deleted sets and instances are
+//! dropped on the next tick.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use flotilla_domain::load_balancer::{FrontendStats, Histogram};
+use flotilla_domain::metrics::{Metric, Point, Rollup, Series, rebucket};
+use flotilla_domain::{HealthState, Instance, PowerState, ScaleSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::chain;
+use crate::fleet::Shared;
+
+/// Samples kept per instance.
+pub const INSTANCE_SAMPLES: usize = 120;
+/// How far back each set's per-tick points go.
+pub const TICKS_KEPT_SECONDS: i64 = 900;
+/// Old roll-ups and decisions are pruned this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The metrics measured on each VM, in [`InstanceSample`] order.
+const VM_METRICS: [Metric; 6] = [
+    Metric::CpuPercent,
+    Metric::MemoryPercent,
+    Metric::NetworkInBytesPerSecond,
+    Metric::NetworkOutBytesPerSecond,
+    Metric::DiskReadBytesPerSecond,
+    Metric::DiskWriteBytesPerSecond,
+];
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// How often the collector runs (1 s at least).
+    pub interval: Duration,
+    /// How long 1-minute roll-ups and autoscale decisions are kept.
+    pub retention: chrono::Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            retention: chrono::Duration::days(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InstanceSample {
+    at: DateTime<Utc>,
+    values: [f32; 6],
+}
+
+#[derive(Debug, Default)]
+struct InstanceSeries {
+    scale_set: String,
+    samples: VecDeque<InstanceSample>,
+}
+
+#[derive(Debug, Clone)]
+struct Tick {
+    at: DateTime<Utc>,
+    points: BTreeMap<Metric, Point>,
+}
+
+#[derive(Debug, Default)]
+struct SetSeries {
+    ticks: VecDeque<Tick>,
+    /// The minute being accumulated and its points so far.
+    minute: Option<DateTime<Utc>>,
+    accumulating: BTreeMap<Metric, Point>,
+    /// Instances whose metrics counted in the last tick.
+    counted: u32,
+}
+
+/// A frontend's counters at the previous tick.
+#[derive(Debug, Clone)]
+struct FrontendReading {
+    requests: u64,
+    errors: u64,
+    latency: Histogram,
+}
+
+#[derive(Debug, Default)]
+struct Hub {
+    sets: HashMap<String, SetSeries>,
+    instances: HashMap<String, InstanceSeries>,
+    frontends: HashMap<(String, String), FrontendReading>,
+    last_tick: Option<DateTime<Utc>>,
+}
+
+/// The collector's memory, shared with the readers.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    hub: RwLock<Hub>,
+    ticks: std::sync::atomic::AtomicU64,
+    /// Time spent in `collect`, in microseconds, in total and in the last one.
+    busy_micros: std::sync::atomic::AtomicU64,
+    last_micros: std::sync::atomic::AtomicU64,
+}
+
+/// What the collector did (for `/metrics` and the benchmark).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CollectorStats {
+    pub ticks: u64,
+    /// Wall time spent collecting, in total and in the last tick.
+    pub busy: Duration,
+    pub last: Duration,
+    pub instances: usize,
+    pub scale_sets: usize,
+    /// Points held in memory (instance samples and set ticks).
+    pub points_held: usize,
+    /// The memory those points take, estimated from the structures' sizes.
+    pub bytes_held: usize,
+}
+
+impl Metrics {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Hub> {
+        self.hub.read().expect("metrics hub poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Hub> {
+        self.hub.write().expect("metrics hub poisoned")
+    }
+
+    /// The set's per-tick points of `metric` at or after `from`, oldest first, and the
+    /// time of the oldest tick held (`None`: nothing held yet).
+    pub(crate) fn ticks(
+        &self,
+        set: &str,
+        metric: Metric,
+        from: DateTime<Utc>,
+    ) -> (Vec<Point>, Option<DateTime<Utc>>) {
+        let hub = self.read();
+        let Some(series) = hub.sets.get(set) else {
+            return (vec![], None);
+        };
+        let points = series
+            .ticks
+            .iter()
+            .filter(|t| t.at >= from)
+            .filter_map(|t| t.points.get(&metric).copied())
+            .collect();
+        (points, series.ticks.front().map(|t| t.at))
+    }
+
+    /// Instances whose metrics counted in the set's last tick.
+    pub(crate) fn counted(&self, set: &str) -> u32 {
+        self.read().sets.get(set).map_or(0, |s| s.counted)
+    }
+
+    /// An instance's samples of `metrics` within [from, to).
+    pub(crate) fn instance_series(
+        &self,
+        instance: &str,
+        metrics: &[Metric],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<Series> {
+        let hub = self.read();
+        let series = hub.instances.get(instance);
+        metrics
+            .iter()
+            .map(|&metric| {
+                let index = VM_METRICS.iter().position(|m| *m == metric);
+                let points = match (series, index) {
+                    (Some(series), Some(i)) => series
+                        .samples
+                        .iter()
+                        .filter(|s| s.at >= from && s.at < to)
+                        .map(|s| Point::single(s.at, f64::from(s.values[i])))
+                        .collect(),
+                    _ => vec![],
+                };
+                Series {
+                    metric,
+                    unit: metric.unit().into(),
+                    instance: Some(instance.into()),
+                    points,
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn stats(&self) -> CollectorStats {
+        use std::mem::size_of;
+        use std::sync::atomic::Ordering::Relaxed;
+        let hub = self.read();
+        let samples: usize = hub.instances.values().map(|s| s.samples.len()).sum();
+        let sample_slots: usize = hub.instances.values().map(|s| s.samples.capacity()).sum();
+        let ticks: usize = hub.sets.values().map(|s| s.ticks.len()).sum();
+        let set_points: usize = hub
+            .sets
+            .values()
+            .flat_map(|s| &s.ticks)
+            .map(|t| t.points.len())
+            .sum();
+        let point_entry = size_of::<(Metric, Point)>();
+        CollectorStats {
+            ticks: self.ticks.load(Relaxed),
+            busy: Duration::from_micros(self.busy_micros.load(Relaxed)),
+            last: Duration::from_micros(self.last_micros.load(Relaxed)),
+            instances: hub.instances.len(),
+            scale_sets: hub.sets.len(),
+            points_held: samples * VM_METRICS.len() + set_points,
+            bytes_held: sample_slots * size_of::<InstanceSample>()
+                + hub.instances.len() * (size_of::<InstanceSeries>() + 48)
+                + ticks * size_of::<Tick>()
+                + set_points * point_entry,
+        }
+    }
+
+    /// The Prometheus exposition of the latest values: each set's metrics
+    /// (`flotilla_scale_set_<metric>`: the average for CPU, memory and latency, the total
+    /// otherwise) and each instance's (`flotilla_instance_<metric>`).
+    pub(crate) fn render_prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        let hub = self.read();
+        let mut sets: Vec<(&String, &SetSeries)> = hub.sets.iter().collect();
+        sets.sort_by_key(|(name, _)| *name);
+        for metric in Metric::ALL {
+            let name = format!("flotilla_scale_set_{}", metric.as_str());
+            let _ = writeln!(
+                out,
+                "# HELP {name} The scale set's {} ({}), latest tick.\n# TYPE {name} gauge",
+                metric.as_str().replace('_', " "),
+                metric.unit()
+            );
+            for (set, series) in &sets {
+                if let Some(p) = series.ticks.back().and_then(|t| t.points.get(&metric)) {
+                    let value = if metric.is_total() {
+                        p.total
+                    } else {
+                        p.average
+                    };
+                    let _ = writeln!(out, "{name}{{scale_set=\"{set}\"}} {value}");
+                }
+            }
+        }
+        let mut instances: Vec<(&String, &InstanceSeries)> = hub.instances.iter().collect();
+        instances.sort_by_key(|(id, _)| *id);
+        for (i, metric) in VM_METRICS.iter().enumerate() {
+            let name = format!("flotilla_instance_{}", metric.as_str());
+            let _ = writeln!(
+                out,
+                "# HELP {name} The instance's {} ({}), latest sample.\n# TYPE {name} gauge",
+                metric.as_str().replace('_', " "),
+                metric.unit()
+            );
+            for (id, series) in &instances {
+                if let Some(s) = series.samples.back() {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{scale_set=\"{}\",instance=\"{id}\"}} {}",
+                        series.scale_set, s.values[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Everything one tick reads.
+pub(crate) struct TickInput<'a> {
+    pub now: DateTime<Utc>,
+    pub sets: &'a [ScaleSet],
+    pub instances: &'a [Instance],
+    pub vms: &'a [flotilla_backend::VmMetrics],
+    pub frontends: &'a [FrontendStats],
+    /// The mock's demand per set, where there is one.
+    pub demand: &'a HashMap<String, f64>,
+}
+
+impl Metrics {
+    /// Folds one tick in; returns the roll-ups of minutes that ended.
+    pub(crate) fn tick(&self, input: &TickInput<'_>) -> Vec<Rollup> {
+        let now = input.now;
+        self.ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut hub = self.write();
+        let elapsed = hub
+            .last_tick
+            .map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
+            .filter(|s| *s > 0.0);
+        hub.last_tick = Some(now);
+
+        // Instance samples.
+        let running_for: HashMap<&str, f64> = input
+            .vms
+            .iter()
+            .map(|vm| (vm.id.as_str(), vm.running_seconds))
+            .collect();
+        for vm in input.vms {
+            let series = hub.instances.entry(vm.id.clone()).or_default();
+            series.scale_set.clone_from(&vm.scale_set);
+            if series.samples.len() == INSTANCE_SAMPLES {
+                series.samples.pop_front();
+            }
+            series.samples.push_back(InstanceSample {
+                at: now,
+                values: [
+                    vm.cpu_percent as f32,
+                    vm.memory_percent as f32,
+                    vm.network_in_bytes_per_second as f32,
+                    vm.network_out_bytes_per_second as f32,
+                    vm.disk_read_bytes_per_second as f32,
+                    vm.disk_write_bytes_per_second as f32,
+                ],
+            });
+        }
+        let live: std::collections::HashSet<&str> =
+            input.instances.iter().map(|i| i.id.as_str()).collect();
+        hub.instances.retain(|id, _| live.contains(id.as_str()));
+
+        // Load balancer rates, by set.
+        let mut lb: HashMap<&str, (f64, f64, Histogram, u64)> = HashMap::new();
+        let mut readings = HashMap::new();
+        for f in input.frontends {
+            let key = (f.scale_set.clone(), f.name.clone());
+            let reading = FrontendReading {
+                requests: f.requests,
+                errors: f.responses.server_error,
+                latency: f.latency.clone(),
+            };
+            let entry = lb.entry(f.scale_set.as_str()).or_default();
+            entry.3 += f.active_connections;
+            if let (Some(prev), Some(secs)) = (hub.frontends.get(&key), elapsed)
+                && prev.requests <= f.requests
+            {
+                entry.0 += (f.requests - prev.requests) as f64 / secs;
+                entry.1 += f.responses.server_error.saturating_sub(prev.errors) as f64 / secs;
+                entry.2.add(&f.latency.since(&prev.latency));
+            }
+            readings.insert(key, reading);
+        }
+        hub.frontends = readings;
+
+        let mut rollups = Vec::new();
+        let minute = now
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap_or(now);
+        let by_set = group(input.instances);
+        for set in input.sets {
+            let name = set.name();
+            let initialization = set
+                .spec
+                .autoscale
+                .as_ref()
+                .map_or(0.0, |a| f64::from(a.initialization_seconds));
+            let members = by_set.get(name).map(Vec::as_slice).unwrap_or(&[]);
+            let counted: Vec<&flotilla_backend::VmMetrics> = input
+                .vms
+                .iter()
+                .filter(|vm| vm.scale_set == name)
+                .filter(|vm| {
+                    running_for.get(vm.id.as_str()).copied().unwrap_or(0.0) >= initialization
+                })
+                .collect();
+            let mut points = BTreeMap::new();
+            for (i, metric) in VM_METRICS.iter().enumerate() {
+                let values = counted.iter().map(|vm| match i {
+                    0 => vm.cpu_percent,
+                    1 => vm.memory_percent,
+                    2 => vm.network_in_bytes_per_second,
+                    3 => vm.network_out_bytes_per_second,
+                    4 => vm.disk_read_bytes_per_second,
+                    _ => vm.disk_write_bytes_per_second,
+                });
+                if let Some(p) = Point::of(now, values) {
+                    points.insert(*metric, p);
+                }
+            }
+            let count =
+                |f: &dyn Fn(&Instance) -> bool| members.iter().filter(|i| f(i)).count() as f64;
+            let state_metrics = [
+                (Metric::Capacity, f64::from(set.spec.capacity)),
+                (
+                    Metric::InstancesRunning,
+                    count(&|i| i.power_state == PowerState::Running),
+                ),
+                (
+                    Metric::InstancesHealthy,
+                    count(&|i| i.health_state == HealthState::Healthy),
+                ),
+                (
+                    Metric::InstancesUnhealthy,
+                    count(&|i| i.health_state == HealthState::Unhealthy),
+                ),
+                (
+                    Metric::InstancesInTransition,
+                    count(&Instance::in_transition),
+                ),
+            ];
+            for (metric, value) in state_metrics {
+                points.insert(metric, Point::single(now, value));
+            }
+            if let Some((rps, errors, latency, active)) = lb.get(name) {
+                points.insert(
+                    Metric::ActiveConnections,
+                    Point::single(now, *active as f64),
+                );
+                if elapsed.is_some() {
+                    points.insert(Metric::RequestsPerSecond, Point::single(now, *rps));
+                    points.insert(Metric::ErrorsPerSecond, Point::single(now, *errors));
+                }
+                for (metric, q) in [
+                    (Metric::LatencyP50Ms, 0.5),
+                    (Metric::LatencyP95Ms, 0.95),
+                    (Metric::LatencyP99Ms, 0.99),
+                ] {
+                    if let Some(v) = latency.quantile(q) {
+                        points.insert(metric, Point::single(now, v));
+                    }
+                }
+            }
+            if let Some(rps) = input.demand.get(name) {
+                points.insert(Metric::DemandRequestsPerSecond, Point::single(now, *rps));
+            }
+
+            let series = hub.sets.entry(name.to_string()).or_default();
+            series.counted = counted.len() as u32;
+            if series.minute.is_some_and(|m| m != minute) {
+                let ended = series.minute.expect("checked");
+                rollups.extend(std::mem::take(&mut series.accumulating).into_iter().map(
+                    |(metric, point)| Rollup {
+                        scale_set: name.to_string(),
+                        metric,
+                        point: Point { at: ended, ..point },
+                    },
+                ));
+            }
+            series.minute = Some(minute);
+            for (metric, point) in &points {
+                series
+                    .accumulating
+                    .entry(*metric)
+                    .and_modify(|p| *p = p.merged(point))
+                    .or_insert(*point);
+            }
+            let horizon = now - chrono::Duration::seconds(TICKS_KEPT_SECONDS);
+            while series.ticks.front().is_some_and(|t| t.at < horizon) {
+                series.ticks.pop_front();
+            }
+            series.ticks.push_back(Tick { at: now, points });
+        }
+        let names: std::collections::HashSet<&str> = input.sets.iter().map(|s| s.name()).collect();
+        hub.sets.retain(|name, _| names.contains(name.as_str()));
+        rollups
+    }
+
+    /// The roll-ups of the minutes in progress (written at shutdown, so a restart loses no
+    /// finished tick; the next run merges into the same rows by replacing them).
+    pub(crate) fn pending_rollups(&self) -> Vec<Rollup> {
+        let hub = self.read();
+        hub.sets
+            .iter()
+            .filter_map(|(name, s)| s.minute.map(|m| (name, m, &s.accumulating)))
+            .flat_map(|(name, minute, points)| {
+                points.iter().map(move |(metric, point)| Rollup {
+                    scale_set: name.clone(),
+                    metric: *metric,
+                    point: Point {
+                        at: minute,
+                        ..*point
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+fn group(instances: &[Instance]) -> HashMap<&str, Vec<&Instance>> {
+    let mut by_set: HashMap<&str, Vec<&Instance>> = HashMap::new();
+    for i in instances {
+        by_set.entry(i.scale_set.as_str()).or_default().push(i);
+    }
+    by_set
+}
+
+/// Points of a set's metric over [from, to), oldest first: 1-minute roll-ups from the store
+/// for the part before the ticks held in memory, ticks after.
+pub(crate) async fn raw_points(
+    shared: &Shared,
+    set: &str,
+    metric: Metric,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> crate::Result<Vec<Point>> {
+    let (ticks, oldest) = shared.metrics.ticks(set, metric, from);
+    // Whole minutes before the first full minute the ticks cover come from the store.
+    let cut = oldest.map_or(to, |t| {
+        let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
+        if floor == t {
+            t
+        } else {
+            floor + chrono::Duration::minutes(1)
+        }
+    });
+    let mut points = Vec::new();
+    if from < cut {
+        let rows = shared
+            .store
+            .read_rollups(set, &[metric], from, cut.min(to))
+            .await
+            .map_err(crate::Error::store("read metric roll-ups"))?;
+        points.extend(rows.into_iter().map(|r| r.point));
+    }
+    points.extend(ticks.into_iter().filter(|p| p.at >= cut && p.at < to));
+    Ok(points)
+}
+
+/// [`raw_points`] merged into buckets of `step`.
+pub(crate) async fn set_points(
+    shared: &Shared,
+    set: &str,
+    metric: Metric,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: chrono::Duration,
+) -> crate::Result<Vec<Point>> {
+    let points = raw_points(shared, set, metric, from, to).await?;
+    Ok(rebucket(&points, from, to, step))
+}
+
+/// The collector task: one tick per interval until cancelled; writes the minutes in
+/// progress when it stops.
+pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(shared.config.metrics.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        if let Err(e) = collect(&shared).await {
+            tracing::warn!(error = %chain(&e), "metrics collection failed");
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(tokio::time::Instant::now());
+            let before = shared.clock.now() - shared.config.metrics.retention;
+            match shared.store.prune_history(before).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old metrics and decisions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %chain(&e), "pruning metrics failed"),
+            }
+        }
+    }
+    let pending = shared.metrics.pending_rollups();
+    if let Err(e) = shared.store.write_rollups(&pending).await {
+        tracing::warn!(error = %chain(&e), "could not write the last metric roll-ups");
+    }
+}
+
+/// One tick: read, fold, write the minutes that ended.
+pub(crate) async fn collect(shared: &Shared) -> crate::Result<()> {
+    let started = std::time::Instant::now();
+    let result = collect_once(shared).await;
+    let micros = started.elapsed().as_micros() as u64;
+    let m = &shared.metrics;
+    m.busy_micros
+        .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    m.last_micros
+        .store(micros, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+async fn collect_once(shared: &Shared) -> crate::Result<()> {
+    let vms = shared
+        .backend
+        .metrics(None)
+        .await
+        .map_err(crate::Error::backend("read VM metrics"))?;
+    let sets = shared
+        .store
+        .list_scale_sets()
+        .await
+        .map_err(crate::Error::store("list scale sets"))?;
+    let instances = shared
+        .store
+        .list_all_instances()
+        .await
+        .map_err(crate::Error::store("list instances"))?;
+    let frontends = shared.balancer.lb.stats();
+    let demand: HashMap<String, f64> = shared
+        .backend
+        .simulation()
+        .map(|sim| {
+            sets.iter()
+                .filter_map(|s| sim.demand_rps(s.name()).map(|r| (s.name().to_string(), r)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rollups = shared.metrics.tick(&TickInput {
+        now: shared.clock.now(),
+        sets: &sets,
+        instances: &instances,
+        vms: &vms,
+        frontends: &frontends,
+        demand: &demand,
+    });
+    if !rollups.is_empty() {
+        shared
+            .store
+            .write_rollups(&rollups)
+            .await
+            .map_err(crate::Error::store("write metric roll-ups"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Autoscale, decisions, metrics and the mock's demand: `/scale-sets/{name}/autoscale`,
+//! `/scale-sets/{name}/autoscale/decisions`, `/scale-sets/{name}/autoscale/evaluate`,
+//! `/scale-sets/{name}/metrics` and `/scale-sets/{name}/demand`.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use flotilla_control::{AutoscaleAnswer, MetricsQuery};
+use flotilla_domain::autoscale::decision::DecisionFilter;
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
+use flotilla_domain::demand::Demand;
+use flotilla_domain::metrics::MetricsAnswer;
+use flotilla_domain::{ScaleSet, ValidationErrors};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::json::ApiJson;
+use super::{ApiState, actor};
+
+/// Rejects parameters other than `known`, and parses the times among them.
+struct Params<'a> {
+    query: &'a HashMap<String, String>,
+    errors: ValidationErrors,
+}
+
+impl<'a> Params<'a> {
+    fn new(query: &'a HashMap<String, String>, known: &[&str]) -> Self {
+        let mut errors = ValidationErrors::default();
+        for key in query.keys().filter(|k| !known.contains(&k.as_str())) {
+            errors.push(
+                key.as_str(),
+                format!("unknown query parameter; known: {}", known.join(", ")),
+            );
+        }
+        Params { query, errors }
+    }
+
+    fn time(&mut self, key: &str) -> Option<DateTime<Utc>> {
+        let v = self.query.get(key)?;
+        match DateTime::parse_from_rfc3339(v) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(e) => {
+                self.errors.push(
+                    key,
+                    format!("must be an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Option<T> {
+        let v = self.query.get(key)?;
+        match v.parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.errors.push(key, format!("must be {what}, got {v:?}"));
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        self.errors.into_result().map_err(ApiError::invalid)
+    }
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Option<AutoscaleSetting>, description = "the setting (webhook secrets redacted), or null"),
+        (status = 404, body = Problem)))]
+pub async fn get(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Option<AutoscaleSetting>>> {
+    Ok(Json(s.fleet.get_scale_set(&name).await?.spec.autoscale))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
+    request_body = AutoscaleSetting,
+    params(("name" = String, Path),
+        ("dry_run" = Option<bool>, Query, description = "true: validate and warn without saving")),
+    responses((status = 200, body = AutoscaleAnswer, description = "the saved setting and warnings (rules that would flap, cooldowns shorter than the boot time, overlapping schedules)"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ApiJson(setting): ApiJson<AutoscaleSetting>,
+) -> ApiResult<Json<AutoscaleAnswer>> {
+    let mut p = Params::new(&params, &["dry_run"]);
+    let dry_run = p
+        .number::<bool>("dry_run", "true or false")
+        .unwrap_or(false);
+    p.finish()?;
+    Ok(Json(
+        s.fleet
+            .set_autoscale(&name, Some(setting), dry_run, &actor(&headers))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = AutoscaleAnswer, description = "autoscale removed: the capacity is set by hand again"),
+        (status = 404, body = Problem)))]
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<AutoscaleAnswer>> {
+    Ok(Json(
+        s.fleet
+            .set_autoscale(&name, None, false, &actor(&headers))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/autoscale/evaluate", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Option<Decision>, description = "the decision of an evaluation run now (null when autoscale is off); a change of capacity is applied"),
+        (status = 404, body = Problem)))]
+pub async fn evaluate(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Option<Decision>>> {
+    Ok(Json(s.fleet.evaluate_autoscale(&name).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionPage {
+    pub items: Vec<Decision>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/autoscale/decisions", tag = "autoscale",
+    params(("name" = String, Path),
+        ("operation" = Option<String>, Query, description = "scale_out, scale_in or none"),
+        ("changed" = Option<bool>, Query, description = "true: scale actions only (scale_out and scale_in)"),
+        ("since" = Option<String>, Query), ("until" = Option<String>, Query),
+        ("before" = Option<i64>, Query), ("limit" = Option<u32>, Query, description = "1–1,000, default 100")),
+    responses((status = 200, body = DecisionPage, description = "decisions, newest first"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn decisions(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<DecisionPage>> {
+    let mut p = Params::new(
+        &query,
+        &["operation", "changed", "since", "until", "before", "limit"],
+    );
+    let operation = match query.get("operation").map(String::as_str) {
+        None => None,
+        Some("scale_out") => Some(Operation::ScaleOut),
+        Some("scale_in") => Some(Operation::ScaleIn),
+        Some("none") => Some(Operation::None),
+        Some(other) => {
+            p.errors.push(
+                "operation",
+                format!("must be scale_out, scale_in or none, got {other:?}"),
+            );
+            None
+        }
+    };
+    let changed = p
+        .number::<bool>("changed", "true or false")
+        .unwrap_or(false);
+    let limit = p
+        .number::<u32>("limit", "an integer between 1 and 1000")
+        .unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        p.errors
+            .push("limit", format!("must be between 1 and 1000, got {limit}"));
+    }
+    let filter = DecisionFilter {
+        scale_set: name,
+        operation,
+        since: p.time("since"),
+        until: p.time("until"),
+        before_id: p.number("before", "a decision id (an integer)"),
+        limit: if changed { 1000 } else { limit },
+    };
+    p.finish()?;
+    let mut items = s.fleet.decisions(&filter).await?;
+    if changed {
+        items.retain(|d| d.operation != Operation::None);
+        items.truncate(limit as usize);
+    }
+    let next_before = (items.len() == limit as usize)
+        .then(|| items.last().map(|d| d.id))
+        .flatten();
+    Ok(Json(DecisionPage { items, next_before }))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/metrics", tag = "autoscale",
+    params(("name" = String, Path),
+        ("metric" = Option<String>, Query, description = "comma-separated metric names, e.g. cpu_percent,requests_per_second"),
+        ("from" = Option<String>, Query, description = "RFC 3339; default one hour before `to`"),
+        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
+        ("step" = Option<u32>, Query, description = "seconds per point; default the range over 300 points"),
+        ("instance" = Option<String>, Query, description = "one instance's recent samples instead of the set's aggregates")),
+    responses((status = 200, body = MetricsAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn metrics(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<MetricsAnswer>> {
+    let mut p = Params::new(&query, &["metric", "from", "to", "step", "instance"]);
+    let q = MetricsQuery {
+        metric: query.get("metric").cloned(),
+        from: p.time("from"),
+        to: p.time("to"),
+        step: p.number("step", "a whole number of seconds"),
+        instance: query.get("instance").cloned(),
+    };
+    p.finish()?;
+    Ok(Json(s.fleet.metrics(&name, &q).await?))
+}
+
+/// The set's synthetic demand and its value now.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DemandView {
+    pub demand: Option<Demand>,
+    /// Requests per second the demand asks for now (without noise).
+    pub current_rps: Option<f64>,
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/demand", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = DemandView), (status = 404, body = Problem)))]
+pub async fn get_demand(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DemandView>> {
+    let set = s.fleet.get_scale_set(&name).await?;
+    let current_rps = set.spec.demand.as_ref().map(|d| d.rps_at(s.fleet.now()));
+    Ok(Json(DemandView {
+        demand: set.spec.demand,
+        current_rps,
+    }))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/demand", tag = "autoscale", request_body = Demand,
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
+        (status = 422, body = Problem), (status = 501, body = Problem, description = "the backend is not the mock")))]
+pub async fn put_demand(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(demand): ApiJson<Demand>,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(
+        s.fleet
+            .set_demand(&name, Some(demand), &actor(&headers))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/scale-sets/{name}/demand", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 501, body = Problem)))]
+pub async fn delete_demand(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ScaleSet>> {
+    Ok(Json(
+        s.fleet.set_demand(&name, None, &actor(&headers)).await?,
+    ))
+}

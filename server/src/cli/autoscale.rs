@@ -1,0 +1,294 @@
+//! `flotilla autoscale …`, `flotilla metrics …` and `flotilla demand …`.
+
+use clap::{Args, Subcommand};
+use flotilla_domain::autoscale::Decision;
+use flotilla_domain::metrics::MetricsAnswer;
+use flotilla_domain::url::percent_encode;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{CliError, Client, read_json, table};
+
+#[derive(Debug, Subcommand)]
+pub enum AutoscaleCommand {
+    /// The autoscale setting (JSON).
+    Show {
+        scale_set: String,
+    },
+    /// Replace the setting with the JSON in FILE (`-` for stdin); prints the warnings.
+    Set {
+        scale_set: String,
+        #[arg(long)]
+        file: String,
+        /// Validate and warn without saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Turn autoscale on or off, keeping the setting.
+    Enable {
+        scale_set: String,
+    },
+    Disable {
+        scale_set: String,
+    },
+    /// Remove the setting: the capacity is set by hand again.
+    Delete {
+        scale_set: String,
+    },
+    /// Evaluate now and print the decision.
+    Evaluate {
+        scale_set: String,
+    },
+    /// Recent decisions, newest first: why it did or didn't scale.
+    Decisions {
+        scale_set: String,
+        /// Only scale actions.
+        #[arg(long)]
+        changed: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    pub scale_set: String,
+    /// Comma-separated metric names.
+    #[arg(long, default_value = "cpu_percent,requests_per_second,capacity")]
+    pub metric: String,
+    /// How far back, e.g. `15m`, `1h`, `7d`.
+    #[arg(long, default_value = "15m", value_parser = crate::config::parse_duration)]
+    pub since: std::time::Duration,
+    /// Seconds per point.
+    #[arg(long)]
+    pub step: Option<u32>,
+    /// One instance's samples.
+    #[arg(long)]
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemandCommand {
+    /// The demand and its value now.
+    Show { scale_set: String },
+    /// Set the demand: `--constant RPS`, or a pattern as JSON in FILE, e.g.
+    /// `{"pattern":"step","rps":50,"step_rps":400,"after_seconds":60}`.
+    Set {
+        scale_set: String,
+        #[arg(long, conflicts_with = "file")]
+        constant: Option<f64>,
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Remove the demand.
+    Clear { scale_set: String },
+}
+
+fn set_path(scale_set: &str, rest: &str) -> String {
+    format!("/scale-sets/{}{rest}", percent_encode(scale_set))
+}
+
+pub(super) async fn autoscale(client: &Client, cmd: &AutoscaleCommand) -> Result<Value, CliError> {
+    Ok(match cmd {
+        AutoscaleCommand::Show { scale_set } => {
+            client.get(&set_path(scale_set, "/autoscale")).await?
+        }
+        AutoscaleCommand::Set {
+            scale_set,
+            file,
+            dry_run,
+        } => {
+            let body = read_json(file)?;
+            let path = set_path(scale_set, &format!("/autoscale?dry_run={dry_run}"));
+            client.call(Method::PUT, &path, Some(body)).await?
+        }
+        AutoscaleCommand::Enable { scale_set } | AutoscaleCommand::Disable { scale_set } => {
+            let mut setting = client.get(&set_path(scale_set, "/autoscale")).await?;
+            if setting.is_null() {
+                return Err(CliError::Input(format!(
+                    "{scale_set} has no autoscale setting: give one with `flotilla autoscale set {scale_set} --file …`"
+                )));
+            }
+            setting["enabled"] = json!(matches!(cmd, AutoscaleCommand::Enable { .. }));
+            client
+                .call(
+                    Method::PUT,
+                    &set_path(scale_set, "/autoscale"),
+                    Some(setting),
+                )
+                .await?
+        }
+        AutoscaleCommand::Delete { scale_set } => {
+            client
+                .call(Method::DELETE, &set_path(scale_set, "/autoscale"), None)
+                .await?
+        }
+        AutoscaleCommand::Evaluate { scale_set } => {
+            client
+                .call(
+                    Method::POST,
+                    &set_path(scale_set, "/autoscale/evaluate"),
+                    None,
+                )
+                .await?
+        }
+        AutoscaleCommand::Decisions {
+            scale_set,
+            changed,
+            limit,
+        } => {
+            client
+                .get(&set_path(
+                    scale_set,
+                    &format!("/autoscale/decisions?limit={limit}&changed={changed}"),
+                ))
+                .await?
+        }
+    })
+}
+
+pub(super) async fn metrics(client: &Client, args: &MetricsArgs) -> Result<Value, CliError> {
+    let to = chrono::Utc::now();
+    let since = chrono::Duration::from_std(args.since)
+        .map_err(|_| CliError::Input("--since is too long".into()))?;
+    let mut path = format!(
+        "/metrics?metric={}&from={}&to={}",
+        percent_encode(&args.metric),
+        percent_encode(&(to - since).to_rfc3339()),
+        percent_encode(&to.to_rfc3339())
+    );
+    if let Some(step) = args.step {
+        path.push_str(&format!("&step={step}"));
+    }
+    if let Some(i) = &args.instance {
+        path.push_str(&format!("&instance={}", percent_encode(i)));
+    }
+    client.get(&set_path(&args.scale_set, &path)).await
+}
+
+pub(super) async fn demand(client: &Client, cmd: &DemandCommand) -> Result<Value, CliError> {
+    Ok(match cmd {
+        DemandCommand::Show { scale_set } => client.get(&set_path(scale_set, "/demand")).await?,
+        DemandCommand::Set {
+            scale_set,
+            constant,
+            file,
+        } => {
+            let body = match (constant, file) {
+                (Some(rps), _) => json!({"pattern": "constant", "rps": rps}),
+                (None, Some(file)) => read_json(file)?,
+                (None, None) => {
+                    return Err(CliError::Input(
+                        "give --constant RPS or --file PATTERN.json".into(),
+                    ));
+                }
+            };
+            client
+                .call(Method::PUT, &set_path(scale_set, "/demand"), Some(body))
+                .await?
+        }
+        DemandCommand::Clear { scale_set } => {
+            client
+                .call(Method::DELETE, &set_path(scale_set, "/demand"), None)
+                .await?
+        }
+    })
+}
+
+fn decision_row(d: &Decision) -> Vec<String> {
+    vec![
+        d.id.to_string(),
+        d.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        d.profile.clone().unwrap_or_default(),
+        d.operation.as_str().to_string(),
+        format!("{} → {}", d.current, d.new_capacity),
+        d.reason.clone(),
+    ]
+}
+
+const DECISION_HEADERS: [&str; 6] = ["ID", "AT", "PROFILE", "RESULT", "CAPACITY", "WHY"];
+
+pub(super) fn render_autoscale(cmd: &AutoscaleCommand, value: &Value) -> String {
+    match cmd {
+        AutoscaleCommand::Show { scale_set } if value.is_null() => {
+            format!("{scale_set} has no autoscale setting: its capacity is set by hand\n")
+        }
+        AutoscaleCommand::Show { .. } => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            )
+        }
+        AutoscaleCommand::Set { .. }
+        | AutoscaleCommand::Enable { .. }
+        | AutoscaleCommand::Disable { .. }
+        | AutoscaleCommand::Delete { .. } => {
+            let mut out = String::from(if value["saved"] == json!(true) {
+                "saved\n"
+            } else {
+                "valid (not saved: dry run)\n"
+            });
+            if let Some(warnings) = value["warnings"].as_array() {
+                for w in warnings {
+                    out.push_str(&format!(
+                        "warning: {}: {}\n",
+                        w["field"].as_str().unwrap_or(""),
+                        w["message"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            out
+        }
+        AutoscaleCommand::Evaluate { scale_set } => {
+            match serde_json::from_value::<Option<Decision>>(value.clone()) {
+                Ok(Some(d)) => table(&DECISION_HEADERS, &[decision_row(&d)]),
+                _ => format!("autoscale is off for {scale_set}\n"),
+            }
+        }
+        AutoscaleCommand::Decisions { .. } => {
+            let decisions: Vec<Decision> =
+                serde_json::from_value(value["items"].clone()).unwrap_or_default();
+            let rows: Vec<Vec<String>> = decisions.iter().map(decision_row).collect();
+            table(&DECISION_HEADERS, &rows)
+        }
+    }
+}
+
+pub(super) fn render_metrics(value: &Value) -> String {
+    let Ok(answer) = serde_json::from_value::<MetricsAnswer>(value.clone()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for series in &answer.series {
+        out.push_str(&format!("{} ({})\n", series.metric, series.unit));
+        let rows: Vec<Vec<String>> = series
+            .points
+            .iter()
+            .map(|p| {
+                vec![
+                    p.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    format!("{:.2}", p.average),
+                    format!("{:.2}", p.minimum),
+                    format!("{:.2}", p.maximum),
+                    p.count.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["AT", "AVERAGE", "MIN", "MAX", "SAMPLES"], &rows));
+    }
+    out
+}
+
+pub(super) fn render_demand(cmd: &DemandCommand, value: &Value) -> String {
+    match cmd {
+        DemandCommand::Show { scale_set } => match value["current_rps"].as_f64() {
+            Some(rps) => format!(
+                "{scale_set}: {} — {rps:.1} requests/s now\n",
+                value["demand"]
+            ),
+            None => format!("{scale_set} has no synthetic demand\n"),
+        },
+        DemandCommand::Set { scale_set, .. } => format!("demand of {scale_set} set\n"),
+        DemandCommand::Clear { scale_set } => format!("demand of {scale_set} removed\n"),
+    }
+}
