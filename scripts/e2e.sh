@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 FLOTILLA_LOG=warn ./target/debug/flotilla serve --listen "127.0.0.1:$port" --data-dir "$data" \
-  --mock-latency 300ms --site-root "$PWD/target/site" &
+  --mock-latency 300ms --metrics-interval 1s --site-root "$PWD/target/site" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do

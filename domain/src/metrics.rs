@@ -23,8 +23,7 @@ pub enum Metric {
     NetworkOutBytesPerSecond,
     DiskReadBytesPerSecond,
     DiskWriteBytesPerSecond,
-    /// Per scale set: requests its load balancer frontends answered per second (per
-    /// instance: requests that instance answered).
+    /// Per scale set: requests its load balancer frontends answered per second.
     RequestsPerSecond,
     /// Requests answered with a 5xx status (or not answered) per second.
     ErrorsPerSecond,
@@ -65,16 +64,9 @@ impl Metric {
         Metric::InstancesInTransition,
     ];
 
-    /// The metrics measured on each instance (the others are the scale set's).
-    pub const PER_INSTANCE: [Metric; 7] = [
-        Metric::CpuPercent,
-        Metric::MemoryPercent,
-        Metric::NetworkInBytesPerSecond,
-        Metric::NetworkOutBytesPerSecond,
-        Metric::DiskReadBytesPerSecond,
-        Metric::DiskWriteBytesPerSecond,
-        Metric::RequestsPerSecond,
-    ];
+    /// The metrics measured on each instance, first in [`Metric::ALL`] (the others are the
+    /// scale set's).
+    pub const PER_INSTANCE: &'static [Metric] = Metric::ALL.split_at(6).0;
 
     pub fn as_str(self) -> &'static str {
         match self {

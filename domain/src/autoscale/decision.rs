@@ -261,11 +261,14 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         set(&mut decision, bounds.default, reason);
         return decision;
     }
+    // The last action's cooldown holds, unless the action never took effect (the capacity
+    // is still the one it started from: a crash or a concurrent change came in between).
     if let Some(last) = inputs
         .history
         .iter()
         .rev()
         .find(|d| d.operation != Operation::None)
+        .filter(|last| last.current != current)
     {
         let until = last.at + chrono::Duration::seconds(i64::from(last.cooldown_seconds));
         if now < until {
@@ -560,8 +563,14 @@ mod tests {
         assert_eq!(held.cooldown_until, Some(at(300)));
         assert!(held.reason.contains("cooldown"), "{}", held.reason);
         let after = at(301);
-        let next = run(&s, 4, &cpu(85.0, after), &[d], after);
+        let next = run(&s, 4, &cpu(85.0, after), std::slice::from_ref(&d), after);
         assert_eq!(next.new_capacity, 5);
+        // An action that never took effect (still at 3) holds nothing back.
+        let lost = run(&s, 3, &cpu(85.0, later), &[d], later);
+        assert_eq!(
+            (lost.operation, lost.new_capacity),
+            (Operation::ScaleOut, 4)
+        );
     }
 
     #[test]

@@ -140,12 +140,33 @@ pub struct VmMetrics {
     pub scale_set: String,
     /// How long it has been running (metrics of VMs still initializing may be ignored).
     pub running_seconds: f64,
+    #[serde(flatten)]
+    pub usage: VmUsage,
+}
+
+/// What a VM uses, as rates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VmUsage {
     pub cpu_percent: f64,
     pub memory_percent: f64,
     pub network_in_bytes_per_second: f64,
     pub network_out_bytes_per_second: f64,
     pub disk_read_bytes_per_second: f64,
     pub disk_write_bytes_per_second: f64,
+}
+
+impl VmUsage {
+    /// The values in the order of `flotilla_domain::metrics::Metric::PER_INSTANCE`.
+    pub fn values(&self) -> [f64; 6] {
+        [
+            self.cpu_percent,
+            self.memory_percent,
+            self.network_in_bytes_per_second,
+            self.network_out_bytes_per_second,
+            self.disk_read_bytes_per_second,
+            self.disk_write_bytes_per_second,
+        ]
+    }
 }
 
 /// The mock's synthetic demand (DESIGN.md §4 `PUT /scale-sets/{name}/demand`).

@@ -7,8 +7,9 @@
 //! The history an evaluation needs (the last action for the cooldown, earlier
 //! recommendations for stabilization, recent changes for rate policies) is the stored
 //! decisions themselves, read back after a restart: a crash between storing a decision and
-//! writing the capacity leaves a decision that says "scale" with the capacity unchanged,
-//! and the next evaluation decides again from the stored capacity.
+//! writing the capacity leaves a decision that says "scale" with the capacity unchanged;
+//! the next evaluation sees that it never took effect, ignores its cooldown and decides
+//! again from the stored capacity.
 //!
 //! This module also holds the facade's autoscale, demand, decision and metric operations.
 
@@ -147,23 +148,48 @@ pub(crate) async fn evaluate(shared: &Arc<Shared>, set: &ScaleSet) -> Result<Opt
     Ok(Some(decision))
 }
 
-/// Writes the decision's capacity if the set is still as evaluated (a person's change or
-/// another writer in between wins: the next evaluation decides again).
+/// Writes the decision's capacity, retrying on a concurrent change of other fields as long
+/// as the capacity is still the one evaluated (a different capacity wins: the next
+/// evaluation decides again from it).
 async fn apply(shared: &Arc<Shared>, set: &ScaleSet, decision: &Decision) -> Result<()> {
-    let mut next = set.clone();
-    next.spec.capacity = decision.new_capacity;
-    next.updated_at = shared.clock.now();
-    let stored = match shared
-        .store
-        .update_scale_set(&next, "system:autoscale")
-        .await
-    {
-        Ok(stored) => stored,
-        Err(flotilla_store::StoreError::Conflict { .. }) => {
-            tracing::info!(scale_set = %set.name(), "the set changed during the evaluation; the decision is not applied");
-            return Ok(());
+    let mut current = set.clone();
+    let mut stored = None;
+    for _ in 0..3 {
+        if current.spec.capacity != decision.current
+            || current.state != ScaleSetState::Active
+            || !current.spec.autoscale.as_ref().is_some_and(|a| a.enabled)
+        {
+            break;
         }
-        Err(e) => return Err(Error::store("write the capacity")(e)),
+        let mut next = current.clone();
+        next.spec.capacity = decision.new_capacity;
+        next.updated_at = shared.clock.now();
+        match shared
+            .store
+            .update_scale_set(&next, "system:autoscale")
+            .await
+        {
+            Ok(written) => {
+                stored = Some(written);
+                break;
+            }
+            Err(flotilla_store::StoreError::Conflict { .. }) => {
+                match shared
+                    .store
+                    .get_scale_set(set.name())
+                    .await
+                    .map_err(Error::store("read the scale set"))?
+                {
+                    Some(fresh) => current = fresh,
+                    None => break,
+                }
+            }
+            Err(e) => return Err(Error::store("write the capacity")(e)),
+        }
+    }
+    let Some(stored) = stored else {
+        tracing::info!(scale_set = %set.name(), "the set changed during the evaluation; the decision is not applied");
+        return Ok(());
     };
     shared
         .events

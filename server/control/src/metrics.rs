@@ -4,7 +4,7 @@
 //!
 //! - per instance, a bounded ring of the last [`INSTANCE_SAMPLES`] samples (drill-down);
 //! - per scale set, one aggregate [`Point`] per metric per tick for the last
-//!   [`TICKS_KEPT_SECONDS`] (live charts and the autoscaler);
+//!   [`TICKS_KEPT_SECONDS`], at most [`TICKS_KEPT`] ticks (live charts and the autoscaler);
 //! - per scale set, 1-minute roll-ups written to the store when each minute ends and kept
 //!   for the configured retention (longer chart ranges and long rule windows).
 //!
@@ -28,20 +28,15 @@ use crate::fleet::Shared;
 
 /// Samples kept per instance.
 pub const INSTANCE_SAMPLES: usize = 120;
-/// How far back each set's per-tick points go.
+/// How far back each set's per-tick points go: 15 minutes, and at most 300 ticks (5 minutes
+/// at a 1 s interval; older ranges come from the roll-ups).
 pub const TICKS_KEPT_SECONDS: i64 = 900;
+pub const TICKS_KEPT: usize = 300;
 /// Old roll-ups and decisions are pruned this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The metrics measured on each VM, in [`InstanceSample`] order.
-const VM_METRICS: [Metric; 6] = [
-    Metric::CpuPercent,
-    Metric::MemoryPercent,
-    Metric::NetworkInBytesPerSecond,
-    Metric::NetworkOutBytesPerSecond,
-    Metric::DiskReadBytesPerSecond,
-    Metric::DiskWriteBytesPerSecond,
-];
+const VM_METRICS: &[Metric] = Metric::PER_INSTANCE;
 
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
@@ -66,16 +61,59 @@ struct InstanceSample {
     values: [f32; 6],
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct InstanceSeries {
     scale_set: String,
     samples: VecDeque<InstanceSample>,
 }
 
+/// One tick of a set: the metrics that had values, compactly.
 #[derive(Debug, Clone)]
 struct Tick {
     at: DateTime<Utc>,
-    points: BTreeMap<Metric, Point>,
+    points: Box<[(Metric, CompactPoint)]>,
+}
+
+impl Tick {
+    fn get(&self, metric: Metric) -> Option<Point> {
+        self.points
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, p)| p.expand(self.at))
+    }
+}
+
+/// A point without its time, in single precision (the total is average × count): what
+/// charts and rules need, at a third of the size. Roll-ups are merged in full precision.
+#[derive(Debug, Clone, Copy)]
+struct CompactPoint {
+    average: f32,
+    minimum: f32,
+    maximum: f32,
+    count: u32,
+}
+
+impl CompactPoint {
+    fn of(p: &Point) -> Self {
+        CompactPoint {
+            average: p.average as f32,
+            minimum: p.minimum as f32,
+            maximum: p.maximum as f32,
+            count: p.count,
+        }
+    }
+
+    fn expand(self, at: DateTime<Utc>) -> Point {
+        let average = f64::from(self.average);
+        Point {
+            at,
+            average,
+            minimum: f64::from(self.minimum),
+            maximum: f64::from(self.maximum),
+            total: average * f64::from(self.count),
+            count: self.count,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -154,7 +192,7 @@ impl Metrics {
             .ticks
             .iter()
             .filter(|t| t.at >= from)
-            .filter_map(|t| t.points.get(&metric).copied())
+            .filter_map(|t| t.get(metric))
             .collect();
         (points, series.ticks.front().map(|t| t.at))
     }
@@ -210,7 +248,7 @@ impl Metrics {
             .flat_map(|s| &s.ticks)
             .map(|t| t.points.len())
             .sum();
-        let point_entry = size_of::<(Metric, Point)>();
+        let point_entry = size_of::<(Metric, CompactPoint)>();
         CollectorStats {
             ticks: self.ticks.load(Relaxed),
             busy: Duration::from_micros(self.busy_micros.load(Relaxed)),
@@ -227,13 +265,15 @@ impl Metrics {
 
     /// The Prometheus exposition of the latest values: each set's metrics
     /// (`flotilla_scale_set_<metric>`: the average for CPU, memory and latency, the total
-    /// otherwise) and each instance's (`flotilla_instance_<metric>`).
+    /// otherwise; the capacity is exposed with the store's figures) and each instance's
+    /// (`flotilla_instance_<metric>`).
     pub(crate) fn render_prometheus(&self, out: &mut String) {
         use std::fmt::Write;
         let hub = self.read();
         let mut sets: Vec<(&String, &SetSeries)> = hub.sets.iter().collect();
         sets.sort_by_key(|(name, _)| *name);
-        for metric in Metric::ALL {
+        // The capacity is already exposed from the store (`flotilla_scale_set_capacity`).
+        for metric in Metric::ALL.into_iter().filter(|m| *m != Metric::Capacity) {
             let name = format!("flotilla_scale_set_{}", metric.as_str());
             let _ = writeln!(
                 out,
@@ -242,7 +282,7 @@ impl Metrics {
                 metric.unit()
             );
             for (set, series) in &sets {
-                if let Some(p) = series.ticks.back().and_then(|t| t.points.get(&metric)) {
+                if let Some(p) = series.ticks.back().and_then(|t| t.get(metric)) {
                     let value = if metric.is_total() {
                         p.total
                     } else {
@@ -300,27 +340,30 @@ impl Metrics {
         hub.last_tick = Some(now);
 
         // Instance samples.
-        let running_for: HashMap<&str, f64> = input
-            .vms
-            .iter()
-            .map(|vm| (vm.id.as_str(), vm.running_seconds))
-            .collect();
+        let mut vms_by_set: HashMap<&str, Vec<&flotilla_backend::VmMetrics>> = HashMap::new();
         for vm in input.vms {
-            let series = hub.instances.entry(vm.id.clone()).or_default();
-            series.scale_set.clone_from(&vm.scale_set);
+            vms_by_set
+                .entry(vm.scale_set.as_str())
+                .or_default()
+                .push(vm);
+        }
+        for vm in input.vms {
+            if !hub.instances.contains_key(&vm.id) {
+                hub.instances.insert(
+                    vm.id.clone(),
+                    InstanceSeries {
+                        scale_set: vm.scale_set.clone(),
+                        samples: VecDeque::with_capacity(INSTANCE_SAMPLES),
+                    },
+                );
+            }
+            let series = hub.instances.get_mut(&vm.id).expect("inserted above");
             if series.samples.len() == INSTANCE_SAMPLES {
                 series.samples.pop_front();
             }
             series.samples.push_back(InstanceSample {
                 at: now,
-                values: [
-                    vm.cpu_percent as f32,
-                    vm.memory_percent as f32,
-                    vm.network_in_bytes_per_second as f32,
-                    vm.network_out_bytes_per_second as f32,
-                    vm.disk_read_bytes_per_second as f32,
-                    vm.disk_write_bytes_per_second as f32,
-                ],
+                values: vm.usage.values().map(|v| v as f32),
             });
         }
         let live: std::collections::HashSet<&str> =
@@ -363,24 +406,16 @@ impl Metrics {
                 .as_ref()
                 .map_or(0.0, |a| f64::from(a.initialization_seconds));
             let members = by_set.get(name).map(Vec::as_slice).unwrap_or(&[]);
-            let counted: Vec<&flotilla_backend::VmMetrics> = input
-                .vms
-                .iter()
-                .filter(|vm| vm.scale_set == name)
-                .filter(|vm| {
-                    running_for.get(vm.id.as_str()).copied().unwrap_or(0.0) >= initialization
-                })
+            let counted: Vec<&flotilla_backend::VmMetrics> = vms_by_set
+                .get(name)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|vm| vm.running_seconds >= initialization)
                 .collect();
             let mut points = BTreeMap::new();
             for (i, metric) in VM_METRICS.iter().enumerate() {
-                let values = counted.iter().map(|vm| match i {
-                    0 => vm.cpu_percent,
-                    1 => vm.memory_percent,
-                    2 => vm.network_in_bytes_per_second,
-                    3 => vm.network_out_bytes_per_second,
-                    4 => vm.disk_read_bytes_per_second,
-                    _ => vm.disk_write_bytes_per_second,
-                });
+                let values = counted.iter().map(|vm| vm.usage.values()[i]);
                 if let Some(p) = Point::of(now, values) {
                     points.insert(*metric, p);
                 }
@@ -453,10 +488,18 @@ impl Metrics {
                     .or_insert(*point);
             }
             let horizon = now - chrono::Duration::seconds(TICKS_KEPT_SECONDS);
-            while series.ticks.front().is_some_and(|t| t.at < horizon) {
+            while series.ticks.front().is_some_and(|t| t.at < horizon)
+                || series.ticks.len() >= TICKS_KEPT
+            {
                 series.ticks.pop_front();
             }
-            series.ticks.push_back(Tick { at: now, points });
+            series.ticks.push_back(Tick {
+                at: now,
+                points: points
+                    .iter()
+                    .map(|(m, p)| (*m, CompactPoint::of(p)))
+                    .collect(),
+            });
         }
         let names: std::collections::HashSet<&str> = input.sets.iter().map(|s| s.name()).collect();
         hub.sets.retain(|name, _| names.contains(name.as_str()));

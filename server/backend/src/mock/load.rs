@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use flotilla_domain::demand::Demand;
 
+use crate::VmUsage;
+
 /// Requests per second one vCPU serves at 100 % CPU.
 pub const RPS_PER_VCPU: f64 = 50.0;
 /// How long a booted VM warms up.
@@ -33,16 +35,11 @@ pub struct VmLoadInput {
     pub real_rps: f64,
 }
 
-/// One VM's figures.
+/// One VM's figures: the requests it serves and what that costs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VmLoad {
     pub requests_per_second: f64,
-    pub cpu_percent: f64,
-    pub memory_percent: f64,
-    pub network_in_bytes_per_second: f64,
-    pub network_out_bytes_per_second: f64,
-    pub disk_read_bytes_per_second: f64,
-    pub disk_write_bytes_per_second: f64,
+    pub usage: VmUsage,
 }
 
 fn warmth(running_for: Duration) -> f64 {
@@ -86,12 +83,14 @@ pub fn set_load(
             let cpu = ((IDLE_CPU + 100.0 * served / capacity) * noise + boot).clamp(0.0, 100.0);
             VmLoad {
                 requests_per_second: served,
-                cpu_percent: cpu,
-                memory_percent: (20.0 + 0.5 * cpu).clamp(0.0, 100.0),
-                network_in_bytes_per_second: (200.0 + served * 800.0) * noise,
-                network_out_bytes_per_second: (300.0 + served * 6_000.0) * noise,
-                disk_read_bytes_per_second: (4_096.0 + served * 100.0) * noise,
-                disk_write_bytes_per_second: (16_384.0 + served * 300.0) * noise,
+                usage: VmUsage {
+                    cpu_percent: cpu,
+                    memory_percent: (20.0 + 0.5 * cpu).clamp(0.0, 100.0),
+                    network_in_bytes_per_second: (200.0 + served * 800.0) * noise,
+                    network_out_bytes_per_second: (300.0 + served * 6_000.0) * noise,
+                    disk_read_bytes_per_second: (4_096.0 + served * 100.0) * noise,
+                    disk_write_bytes_per_second: (16_384.0 + served * 300.0) * noise,
+                },
             }
         })
         .collect()
@@ -134,10 +133,10 @@ mod tests {
         let load = set_load(&vms, 100.0, Some(&quiet()), 0);
         // 50 rps each on 2 vCPUs of 50 rps: 2 + 50 %.
         assert_eq!(load[0].requests_per_second, 50.0);
-        assert_eq!(load[0].cpu_percent, 52.0);
-        assert_eq!(load[1].cpu_percent, 52.0);
+        assert_eq!(load[0].usage.cpu_percent, 52.0);
+        assert_eq!(load[1].usage.cpu_percent, 52.0);
         let saturated = set_load(&vms, 1000.0, Some(&quiet()), 0);
-        assert_eq!(saturated[0].cpu_percent, 100.0);
+        assert_eq!(saturated[0].usage.cpu_percent, 100.0);
     }
 
     #[test]
@@ -150,7 +149,7 @@ mod tests {
         assert_eq!(load[1].requests_per_second, 50.0);
         assert_eq!(load[2].requests_per_second, 0.0);
         // Half warmed: half the boot CPU on top.
-        assert_eq!(load[1].cpu_percent, 2.0 + 50.0 + 20.0);
+        assert_eq!(load[1].usage.cpu_percent, 2.0 + 50.0 + 20.0);
     }
 
     #[test]
@@ -158,7 +157,9 @@ mod tests {
         let mut busy = vm("a", 600);
         busy.real_rps = 25.0;
         assert_eq!(
-            set_load(&[busy], 0.0, Some(&quiet()), 0)[0].cpu_percent,
+            set_load(&[busy], 0.0, Some(&quiet()), 0)[0]
+                .usage
+                .cpu_percent,
             27.0
         );
         let noisy: Demand =
@@ -169,6 +170,6 @@ mod tests {
         let c = set_load(&vms, 50.0, Some(&noisy), 43);
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert!((a[0].cpu_percent - 52.0).abs() <= 52.0 * 0.05 + 1e-9);
+        assert!((a[0].usage.cpu_percent - 52.0).abs() <= 52.0 * 0.05 + 1e-9);
     }
 }

@@ -546,7 +546,9 @@ impl Backend for Mock {
         {
             let mut rates = self.shared.request_rates.lock().expect("rates poisoned");
             if scale_set.is_none() {
-                rates.retain(|id, _| running.iter().any(|(_, vm, _)| &vm.id == id));
+                let ids: std::collections::HashSet<&str> =
+                    running.iter().map(|(_, vm, _)| vm.id.as_str()).collect();
+                rates.retain(|id, _| ids.contains(id.as_str()));
             }
             for (set, mut vm, count) in running {
                 let rate = rates.entry(vm.id.clone()).or_insert(RequestRate {
@@ -582,12 +584,7 @@ impl Backend for Mock {
                 id: vm.id,
                 scale_set: set.clone(),
                 running_seconds: vm.running_for.as_secs_f64(),
-                cpu_percent: l.cpu_percent,
-                memory_percent: l.memory_percent,
-                network_in_bytes_per_second: l.network_in_bytes_per_second,
-                network_out_bytes_per_second: l.network_out_bytes_per_second,
-                disk_read_bytes_per_second: l.disk_read_bytes_per_second,
-                disk_write_bytes_per_second: l.disk_write_bytes_per_second,
+                usage: l.usage,
             }));
         }
         Ok(out)
