@@ -54,6 +54,11 @@ pub fn App() -> impl IntoView {
                             ssr=SsrMode::Async
                         />
                         <Route
+                            path=path!("/scale-sets/:name/scaling")
+                            view=|| view! { <ScaleSetPage tab=Tab::Scaling /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
                             path=path!("/scale-sets/:name/health")
                             view=|| view! { <ScaleSetPage tab=Tab::Health /> }
                             ssr=SsrMode::Async
@@ -61,6 +66,11 @@ pub fn App() -> impl IntoView {
                         <Route
                             path=path!("/scale-sets/:name/load-balancer")
                             view=|| view! { <ScaleSetPage tab=Tab::LoadBalancer /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/scale-sets/:name/monitoring")
+                            view=|| view! { <ScaleSetPage tab=Tab::Monitoring /> }
                             ssr=SsrMode::Async
                         />
                         <Route

@@ -49,6 +49,17 @@ pub fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A setting in seconds, readably: `0 s`, `45 s`, `10 min`, `1 min 30 s`, `1 h 30 min`.
+pub fn seconds(s: u32) -> String {
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 if s.is_multiple_of(60) => format!("{} min", s / 60),
+        60..3_600 => format!("{} min {} s", s / 60, s % 60),
+        _ if s.is_multiple_of(3_600) => format!("{} h", s / 3_600),
+        _ => format!("{} h {} min", s / 3_600, (s % 3_600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +93,21 @@ mod tests {
         assert_eq!(memory_mib(512), "512 MiB");
         assert_eq!(memory_mib(2048), "2 GiB");
         assert_eq!(memory_mib(1536), "1.5 GiB");
+    }
+
+    #[test]
+    fn settings_in_seconds_read_well() {
+        let table = [
+            (0, "0 s"),
+            (45, "45 s"),
+            (600, "10 min"),
+            (90, "1 min 30 s"),
+            (3_600, "1 h"),
+            (5_400, "1 h 30 min"),
+        ];
+        for (s, want) in table {
+            assert_eq!(seconds(s), want, "{s}");
+        }
     }
 
     #[test]

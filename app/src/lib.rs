@@ -10,10 +10,12 @@
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
 //! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`],
-//!   [`instance_query`], [`table_sort`], [`placement_grid`] — plain view logic with plain
-//!   tests;
+//!   [`instance_query`], [`table_sort`], [`placement_grid`], [`chart`], [`metrics_view`],
+//!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`] — plain view logic with
+//!   plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
-//! - [`status`] — the HTTP status of a server-rendered page.
+//! - [`status`] — the HTTP status of a server-rendered page;
+//! - [`time_zone`] — the browser's time zone, for schedules.
 //!
 //! The `hydrate` build depends on no server crate: server-only code sits behind
 //! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies.
@@ -24,10 +26,15 @@
 pub mod activity_query;
 pub mod api;
 mod app;
+pub mod autoscale_draft;
+pub mod autoscale_templates;
+pub mod chart;
 pub mod components;
+pub mod demand_form;
 pub mod format;
 pub mod instance_query;
 pub mod live;
+pub mod metrics_view;
 pub mod pages;
 pub mod placement_grid;
 pub mod scale_set_query;
@@ -36,6 +43,7 @@ pub mod status;
 pub mod summary;
 pub mod table_sort;
 pub mod theme;
+pub mod time_zone;
 pub mod wizard;
 
 pub use app::App;

@@ -1,5 +1,6 @@
 //! The quick-create wizard's plain logic: its steps, the size presets, the draft as typed
-//! and the spec built from it, and where each validation problem belongs.
+//! and the spec built from it (with autoscale on CPU when picked), and where each
+//! validation problem belongs.
 //!
 //! The draft keeps numbers as typed (strings), so a half-typed value survives moving
 //! between steps; [`Draft::check`] turns it into the [`ScaleSetSpec`] that will be sent and
@@ -9,12 +10,15 @@
 use std::collections::BTreeMap;
 
 use flotilla_domain::FieldError;
+use flotilla_domain::autoscale::Bounds;
 use flotilla_domain::scale_set::{
     AutomaticRepairs, Frontend, FrontendProtocol, HealthProbe, LoadBalancer, Model, ProbeProtocol,
     RepairAction, ScaleInPolicy, ScaleInRule, ScaleSetSpec, UpgradeMode, UpgradePolicy,
     ValidationContext,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::autoscale_templates;
 
 /// The wizard's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,7 @@ impl Step {
             "name" | "zones" => Step::Basics,
             "model" => Step::Instance,
             "capacity"
+            | "autoscale"
             | "scale_in_policy"
             | "overprovision"
             | "new_instances_protected_from_scale_in"
@@ -128,6 +133,16 @@ pub const SIZE_PRESETS: [SizePreset; 5] = [
     },
 ];
 
+/// The draft's `scaling`: a fixed count set by hand.
+pub const SCALING_MANUAL: &str = "manual";
+/// The draft's `scaling`: autoscale on CPU ([`autoscale_templates::cpu_setting`]).
+pub const SCALING_AUTOSCALE: &str = "autoscale";
+
+/// The fields of the autoscale bounds, as validation names them.
+pub const AUTOSCALE_MINIMUM: &str = "autoscale.profiles[0].capacity.minimum";
+pub const AUTOSCALE_MAXIMUM: &str = "autoscale.profiles[0].capacity.maximum";
+pub const AUTOSCALE_DEFAULT: &str = "autoscale.profiles[0].capacity.default";
+
 /// The `size` value of a draft that gives vCPUs and memory itself.
 pub const CUSTOM_SIZE: &str = "custom";
 
@@ -151,6 +166,11 @@ pub struct Draft {
     pub disk_gib: String,
     pub user_data: String,
     pub capacity: String,
+    /// [`SCALING_MANUAL`] or [`SCALING_AUTOSCALE`].
+    pub scaling: String,
+    pub autoscale_minimum: String,
+    pub autoscale_maximum: String,
+    pub autoscale_default: String,
     /// `default`, `newest_vm` or `oldest_vm`.
     pub scale_in_rule: String,
     pub overprovision: bool,
@@ -191,6 +211,10 @@ impl Draft {
             disk_gib: "10".into(),
             user_data: String::new(),
             capacity: "2".into(),
+            scaling: SCALING_MANUAL.into(),
+            autoscale_minimum: "1".into(),
+            autoscale_maximum: "10".into(),
+            autoscale_default: "2".into(),
             scale_in_rule: "default".into(),
             overprovision: false,
             protect_new: false,
@@ -236,7 +260,20 @@ impl Draft {
             tags: BTreeMap::new(),
             app_port: 80,
         };
-        let capacity = num("capacity", &self.capacity);
+        // With autoscale the set starts at the profile's default count.
+        let (capacity, autoscale) = if self.scaling == SCALING_AUTOSCALE {
+            let bounds = Bounds {
+                minimum: num(AUTOSCALE_MINIMUM, &self.autoscale_minimum),
+                maximum: num(AUTOSCALE_MAXIMUM, &self.autoscale_maximum),
+                default: num(AUTOSCALE_DEFAULT, &self.autoscale_default),
+            };
+            (
+                bounds.default,
+                Some(autoscale_templates::cpu_setting(bounds)),
+            )
+        } else {
+            (num("capacity", &self.capacity), None)
+        };
         let load_balancer = self.lb_enabled.then(|| LoadBalancer {
             frontends: vec![Frontend {
                 backend_port: (!self.lb_backend_port.trim().is_empty()).then(|| {
@@ -310,7 +347,7 @@ impl Draft {
                 },
                 rolling: Default::default(),
             },
-            autoscale: None,
+            autoscale,
             demand: None,
         };
         let ctx = ValidationContext {
@@ -398,6 +435,28 @@ mod tests {
             vec!["model.vcpus", "name", "health_probe.timeout_seconds"]
         );
         assert_eq!(errors[0].message, "must be a whole number, got \"two\"");
+    }
+
+    #[test]
+    fn autoscale_on_cpu_fills_the_setting() {
+        let mut draft = Draft::new(&options());
+        draft.name = "web".into();
+        draft.scaling = SCALING_AUTOSCALE.into();
+        draft.autoscale_default = "3".into();
+        let (spec, errors) = draft.check(&options().zones);
+        assert_eq!(errors, vec![]);
+        assert_eq!(spec.capacity, 3, "starts at the default count");
+        let setting = spec.autoscale.expect("autoscale");
+        assert!(setting.enabled);
+        assert_eq!(setting.profiles[0].rules, autoscale_templates::cpu_rules());
+        draft.autoscale_minimum = "5".into();
+        draft.autoscale_maximum = "4".into();
+        let (_, errors) = draft.check(&options().zones);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, [AUTOSCALE_MINIMUM]);
+        assert_eq!(Step::of_field(AUTOSCALE_MINIMUM), Step::Scaling);
+        draft.scaling = SCALING_MANUAL.into();
+        assert_eq!(draft.check(&options().zones).0.autoscale, None);
     }
 
     #[test]

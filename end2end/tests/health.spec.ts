@@ -109,8 +109,17 @@ test.describe('health and load balancer tabs', () => {
     await page.goto(`/scale-sets/${SET}/health`);
     await waitForHydration(page);
     const tabs = page.getByRole('navigation', { name: 'Scale set sections' }).getByRole('link');
-    await expect(tabs).toHaveText(['Overview', 'Instances', 'Health & repairs', 'Load balancer', 'Activity', 'Settings']);
-    await expect(tabs.nth(2)).toHaveAttribute('aria-current', 'page');
+    await expect(tabs).toHaveText([
+      'Overview',
+      'Instances',
+      'Scaling',
+      'Health & repairs',
+      'Load balancer',
+      'Monitoring',
+      'Activity',
+      'Settings',
+    ]);
+    await expect(tabs.nth(3)).toHaveAttribute('aria-current', 'page');
     await expect(page.locator('[data-fact="probe"]')).toHaveText('http :80 /health');
     await expect(page.locator('[data-repairs="disabled"]')).toBeVisible();
 

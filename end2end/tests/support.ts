@@ -70,3 +70,36 @@ export async function activityEntries(
   expect(res.status(), await res.text()).toBe(200);
   return (await res.json()).items;
 }
+
+/** Creates the scale set `spec` (removing an older one of that name first) and waits until
+ * `running` of its instances run. */
+export async function createSet(api: APIRequestContext, spec: { name: string; capacity: number }, running = spec.capacity) {
+  await removeSet(api, spec.name);
+  const created = await api.post('/api/v1/scale-sets', { data: spec });
+  expect(created.status(), await created.text()).toBe(201);
+  await expect
+    .poll(() => runningInstances(api, spec.name), { timeout: 90_000, intervals: [250, 500, 1000] })
+    .toBe(running);
+}
+
+/** Waits until `metric` of `set` (or of one of its instances) has points in the last 15
+ * minutes: the collector reads every 10 s by default. Answers how many. */
+export async function waitForPoints(api: APIRequestContext, set: string, metric: string, instance?: string): Promise<number> {
+  let count = 0;
+  await expect
+    .poll(
+      async () => {
+        const from = new Date(Date.now() - 15 * 60_000).toISOString();
+        const query = new URLSearchParams({ metric, from });
+        if (instance) query.set('instance', instance);
+        const res = await api.get(`/api/v1/scale-sets/${set}/metrics?${query}`);
+        if (!res.ok()) return 0;
+        const body = await res.json();
+        count = body.series[0]?.points.length ?? 0;
+        return count;
+      },
+      { timeout: 60_000, intervals: [1000] },
+    )
+    .toBeGreaterThan(0);
+  return count;
+}

@@ -8,6 +8,7 @@
 //! is the REST API's.
 
 pub mod activity;
+pub mod autoscale;
 pub mod error;
 pub mod health;
 pub mod instances;

@@ -3,12 +3,14 @@
 pub mod activity_log;
 pub mod breadcrumbs;
 pub mod capacity_form;
+pub mod chart;
 pub mod confirm_action;
 pub mod error_panel;
 pub mod header;
 pub mod loading;
 pub mod placement_grid;
 pub mod power_summary;
+pub mod scale_control;
 pub mod scale_set_card;
 pub mod side_nav;
 pub mod state_chip;

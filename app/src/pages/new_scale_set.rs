@@ -6,7 +6,10 @@ use leptos_router::hooks::use_navigate;
 use crate::api::wizard::{CreateScaleSet, get_wizard_options};
 use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
-use crate::wizard::{CUSTOM_SIZE, Draft, SIZE_PRESETS, Step, WizardOptions, concerns, pretty_json};
+use crate::wizard::{
+    AUTOSCALE_DEFAULT, AUTOSCALE_MAXIMUM, AUTOSCALE_MINIMUM, CUSTOM_SIZE, Draft, SCALING_AUTOSCALE,
+    SCALING_MANUAL, SIZE_PRESETS, Step, WizardOptions, concerns, pretty_json,
+};
 
 /// `/scale-sets/new`: the quick-create wizard. It runs in the browser (it validates with
 /// the domain's own code as the person types), so without JavaScript the page says so.
@@ -453,14 +456,60 @@ fn InstanceStep() -> impl IntoView {
 
 #[component]
 fn ScalingStep() -> impl IntoView {
+    let state = expect_context::<WizardState>();
+    let autoscale = move || state.draft.with(|d| d.scaling == SCALING_AUTOSCALE);
     view! {
-        <TextField
-            label="Initial capacity"
-            field="capacity"
-            numeric=true
-            get=|d| d.capacity.clone()
-            set=|d, v| d.capacity = v
+        <SelectField
+            label="How the capacity is set"
+            field="scaling"
+            choices=choices(
+                &[
+                    (SCALING_MANUAL, "Manual: a count you set"),
+                    (SCALING_AUTOSCALE, "Autoscale on CPU"),
+                ],
+            )
+            get=|d| d.scaling.clone()
+            set=|d, v| d.scaling = v
         />
+        <Show
+            when=autoscale
+            fallback=|| {
+                view! {
+                    <TextField
+                        label="Initial capacity"
+                        field="capacity"
+                        numeric=true
+                        get=|d| d.capacity.clone()
+                        set=|d, v| d.capacity = v
+                    />
+                }
+            }
+        >
+            <p class="hint" data-wizard="autoscale">
+                "CPU above 70 % for 5 minutes adds an instance; below 30 % for 10 minutes removes one (5-minute cooldowns). The set starts at the default count. Change the rules later on the Scaling tab."
+            </p>
+            <TextField
+                label="Minimum instances"
+                field=AUTOSCALE_MINIMUM
+                numeric=true
+                get=|d| d.autoscale_minimum.clone()
+                set=|d, v| d.autoscale_minimum = v
+            />
+            <TextField
+                label="Maximum instances"
+                field=AUTOSCALE_MAXIMUM
+                numeric=true
+                get=|d| d.autoscale_maximum.clone()
+                set=|d, v| d.autoscale_maximum = v
+            />
+            <TextField
+                label="Default instances"
+                field=AUTOSCALE_DEFAULT
+                numeric=true
+                get=|d| d.autoscale_default.clone()
+                set=|d, v| d.autoscale_default = v
+            />
+        </Show>
         <SelectField
             label="Scale-in policy"
             field="scale_in_policy.rules"
@@ -641,7 +690,18 @@ fn ReviewStep() -> impl IntoView {
                     format!("{} in zones {}", spec.name, spec.zones.join(", ")),
                 ),
                 (Step::Instance, format!("{} · {size}", spec.model.image)),
-                (Step::Scaling, format!("capacity {}", spec.capacity)),
+                (
+                    Step::Scaling,
+                    match spec.autoscale.as_ref().and_then(|a| a.profiles.first()) {
+                        Some(p) => {
+                            format!(
+                                "autoscale on CPU, {}–{} instances, starting at {}",
+                                p.capacity.minimum, p.capacity.maximum, p.capacity.default,
+                            )
+                        }
+                        None => format!("capacity {}", spec.capacity),
+                    },
+                ),
                 (
                     Step::Networking,
                     match &spec.load_balancer {

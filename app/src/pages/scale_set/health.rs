@@ -25,7 +25,7 @@ use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
-use crate::format;
+use crate::format::{self, seconds};
 use crate::instance_query;
 
 /// How often the tab re-reads the set for the instances' latest probes.
@@ -581,17 +581,6 @@ pub fn latency_ms(us: u64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)
 }
 
-/// A setting in seconds, readably: `0 s`, `45 s`, `10 min`, `1 min 30 s`, `1 h 30 min`.
-pub fn seconds(s: u32) -> String {
-    match s {
-        0..60 => format!("{s} s"),
-        60..3_600 if s.is_multiple_of(60) => format!("{} min", s / 60),
-        60..3_600 => format!("{} min {} s", s / 60, s % 60),
-        _ if s.is_multiple_of(3_600) => format!("{} h", s / 3_600),
-        _ => format!("{} h {} min", s / 3_600, (s % 3_600) / 60),
-    }
-}
-
 /// What a repair entry did and why, from its details: `restart: unhealthy since …`.
 pub fn repair_summary(entry: &Activity) -> String {
     let field = |key: &str| {
@@ -625,21 +614,6 @@ mod tests {
         assert_eq!(latency_ms(420), "0.4 ms");
         assert_eq!(latency_ms(12_049), "12.0 ms");
         assert_eq!(latency_ms(12_050), "12.1 ms");
-    }
-
-    #[test]
-    fn settings_in_seconds_read_well() {
-        let table = [
-            (0, "0 s"),
-            (45, "45 s"),
-            (600, "10 min"),
-            (90, "1 min 30 s"),
-            (3_600, "1 h"),
-            (5_400, "1 h 30 min"),
-        ];
-        for (s, want) in table {
-            assert_eq!(seconds(s), want, "{s}");
-        }
     }
 
     #[test]

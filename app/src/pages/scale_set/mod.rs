@@ -1,9 +1,11 @@
 //! `/scale-sets/:name[/<tab>]`: one scale set, in tabs — Overview (facts, capacity, counts,
-//! the zones × fault domains grid), Instances (sortable, filterable, selectable table with
-//! actions), Health & repairs (probe, repair policy and service, per-instance health, repair
+//! a live CPU and requests chart, the zones × fault domains grid), Instances (sortable,
+//! filterable, selectable table with actions), Scaling (manual capacity or the autoscale
+//! notice, the autoscale editor with its schedule grid, the decisions, the mock's demand),
+//! Health & repairs (probe, repair policy and service, per-instance health, repair
 //! history), Load balancer (frontends, live statistics, pool members, drain/enable),
-//! Activity and Settings (JSON, export, delete). Tabs that later features fill (scaling,
-//! upgrades, monitoring) appear when they work.
+//! Monitoring (live charts of every metric, per instance too), Activity and Settings (JSON,
+//! export, delete). The Upgrades tab appears when rolling upgrades work.
 //!
 //! The page reads the set once (server-rendered, sent to the browser once), keeps the read
 //! in a signal, and in the browser replaces it with newer reads on the server's events and
@@ -11,10 +13,13 @@
 //! typed and the focus stays where it is while the data changes underneath.
 
 mod activity;
+mod charts;
 mod health;
 mod instances;
 mod load_balancer;
+mod monitoring;
 mod overview;
+mod scaling;
 mod settings;
 
 use leptos::prelude::*;
@@ -37,18 +42,22 @@ use flotilla_domain::url::percent_encode;
 pub enum Tab {
     Overview,
     Instances,
+    Scaling,
     Health,
     LoadBalancer,
+    Monitoring,
     Activity,
     Settings,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 8] = [
         Tab::Overview,
         Tab::Instances,
+        Tab::Scaling,
         Tab::Health,
         Tab::LoadBalancer,
+        Tab::Monitoring,
         Tab::Activity,
         Tab::Settings,
     ];
@@ -57,8 +66,10 @@ impl Tab {
         match self {
             Tab::Overview => "Overview",
             Tab::Instances => "Instances",
+            Tab::Scaling => "Scaling",
             Tab::Health => "Health & repairs",
             Tab::LoadBalancer => "Load balancer",
+            Tab::Monitoring => "Monitoring",
             Tab::Activity => "Activity",
             Tab::Settings => "Settings",
         }
@@ -69,8 +80,10 @@ impl Tab {
         match self {
             Tab::Overview => "overview",
             Tab::Instances => "instances",
+            Tab::Scaling => "scaling",
             Tab::Health => "health",
             Tab::LoadBalancer => "load-balancer",
+            Tab::Monitoring => "monitoring",
             Tab::Activity => "activity",
             Tab::Settings => "settings",
         }
@@ -261,6 +274,51 @@ pub fn use_every(period: std::time::Duration, tick: impl Fn() + Clone + Send + S
     let _ = (period, tick);
 }
 
+/// As [`use_every`], for reads nobody needs while the browser tab is hidden: the ticks
+/// are skipped then, and `tick` is called at once when the tab shows again.
+pub fn use_every_visible(
+    period: std::time::Duration,
+    tick: impl Fn() + Clone + Send + Sync + 'static,
+) {
+    #[cfg(feature = "hydrate")]
+    {
+        let visible = || !document().hidden();
+        use_every(period, {
+            let tick = tick.clone();
+            move || {
+                if visible() {
+                    tick();
+                }
+            }
+        });
+        Effect::new(move |_| {
+            use wasm_bindgen::JsCast;
+            use wasm_bindgen::closure::Closure;
+            let tick = tick.clone();
+            let listener = Closure::<dyn Fn()>::new(move || {
+                if visible() {
+                    tick();
+                }
+            });
+            let document = document();
+            let _ = document.add_event_listener_with_callback(
+                "visibilitychange",
+                listener.as_ref().unchecked_ref(),
+            );
+            let held = send_wrapper::SendWrapper::new(listener);
+            on_cleanup(move || {
+                let listener = held.take();
+                let _ = leptos::prelude::document().remove_event_listener_with_callback(
+                    "visibilitychange",
+                    listener.as_ref().unchecked_ref(),
+                );
+            });
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (period, tick);
+}
+
 #[component]
 fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
     let name = first.scale_set.spec.name.clone();
@@ -315,8 +373,10 @@ fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
         {match tab {
             Tab::Overview => view! { <overview::OverviewTab live /> }.into_any(),
             Tab::Instances => view! { <instances::InstancesTab live /> }.into_any(),
+            Tab::Scaling => view! { <scaling::ScalingTab live /> }.into_any(),
             Tab::Health => view! { <health::HealthTab live /> }.into_any(),
             Tab::LoadBalancer => view! { <load_balancer::LoadBalancerTab live /> }.into_any(),
+            Tab::Monitoring => view! { <monitoring::MonitoringTab live /> }.into_any(),
             Tab::Activity => view! { <activity::ActivityTab name=name.clone() /> }.into_any(),
             Tab::Settings => view! { <settings::SettingsTab live /> }.into_any(),
         }}
@@ -335,8 +395,10 @@ mod tests {
             [
                 "/scale-sets/web%201",
                 "/scale-sets/web%201/instances",
+                "/scale-sets/web%201/scaling",
                 "/scale-sets/web%201/health",
                 "/scale-sets/web%201/load-balancer",
+                "/scale-sets/web%201/monitoring",
                 "/scale-sets/web%201/activity",
                 "/scale-sets/web%201/settings"
             ]

@@ -1,17 +1,29 @@
-//! The Overview tab: the set's facts, its capacity control, its instances by state and
-//! where they sit (zones × fault domains).
+//! The Overview tab: the set's capacity control (or which autoscale profile sets it), its
+//! CPU and requests over the last 15 minutes (small live charts), its facts, its instances
+//! by state and where they sit (zones × fault domains).
 
 use leptos::prelude::*;
 
-use super::Live;
+use std::time::Duration;
+
+use super::charts::LiveCharts;
+use super::{Live, Tab};
+use crate::api::autoscale::read_charts;
 use crate::api::scale_sets::SetCapacity;
-use crate::components::capacity_form::CapacityForm;
+use crate::components::error_panel::ErrorPanel;
+use crate::components::loading::Loading;
 use crate::components::placement_grid::PlacementGrid;
 use crate::components::power_summary::PowerSummary;
+use crate::components::scale_control::ScaleControl;
 use crate::components::timestamp::Timestamp;
 use crate::format;
+use crate::metrics_view::{ChartsRequest, Preset, SCALING_CHARTS, Window, metrics_of};
 use crate::placement_grid::Grid;
 use crate::summary::{Breakdown, ScaleSetDetail};
+
+/// The small charts' range, and how often they are read again.
+const CHART_RANGE: Preset = Preset::Minutes15;
+const CHART_REFRESH: Duration = Duration::from_secs(5);
 
 #[component]
 pub(super) fn OverviewTab(live: Live) -> impl IntoView {
@@ -33,10 +45,68 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
             )
         })
     });
+    let request = ChartsRequest {
+        name: name.clone(),
+        metrics: metrics_of(&SCALING_CHARTS),
+        window: Window::Last {
+            seconds: CHART_RANGE.seconds(),
+        },
+        step: None,
+        instance: None,
+    };
+    let charts = Resource::new(
+        {
+            let request = request.clone();
+            move || request.clone()
+        },
+        read_charts,
+    );
     view! {
         <section aria-labelledby="scale-heading" class="panel">
             <h2 id="scale-heading">"Scale"</h2>
-            <CapacityForm name=name.clone() action=set_capacity />
+            <ScaleControl
+                name=name.clone()
+                autoscale=Signal::derive(move || {
+                    live.detail.with(|d| d.scale_set.spec.autoscale.clone())
+                })
+                capacity=Signal::derive(move || live.detail.with(|d| d.scale_set.spec.capacity))
+                now=Signal::derive(move || live.detail.with(|d| d.read_at))
+                action=set_capacity
+                editor_href=Tab::Scaling.href(&name)
+            />
+        </section>
+        <section aria-labelledby="load-heading" class="panel">
+            <h2 id="load-heading">
+                "Load, last 15 minutes " <a class="heading-link" href=Tab::Monitoring.href(&name)>
+                    "All charts"
+                </a>
+            </h2>
+            <Suspense fallback=Loading>
+                {move || {
+                    let request = request.clone();
+                    Suspend::new(async move {
+                        match charts.await {
+                            Ok(first) => {
+                                view! {
+                                    <div class="chart-grid chart-grid-small">
+                                        <LiveCharts
+                                            live
+                                            first
+                                            request
+                                            specs=SCALING_CHARTS.to_vec()
+                                            refresh=Some(CHART_REFRESH)
+                                            with_thresholds=true
+                                            small=true
+                                        />
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                            Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
         </section>
         <section aria-labelledby="facts-heading" class="panel">
             <h2 id="facts-heading">"Facts"</h2>
