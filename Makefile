@@ -58,6 +58,7 @@ bench:
 	cargo bench -p flotilla --bench portal
 	cargo bench -p flotilla --bench probes
 	cargo bench -p flotilla --bench autoscale
+	cargo bench -p flotilla --bench rollouts
 	cargo bench -p flotilla-store --bench batch
 
 ## Flotilla's L7 frontend against nginx and direct, same upstreams and load generator

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::Activity;
 use crate::instance::Instance;
+use crate::rollout::RolloutView;
 use crate::scale_set::ScaleSet;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,6 +16,7 @@ pub enum Event {
     InstanceChanged { instance: Box<Instance> },
     InstanceRemoved { scale_set: String, id: String },
     Activity { activity: Box<Activity> },
+    RolloutChanged { rollout: Box<RolloutView> },
 }
 
 impl Event {
@@ -26,6 +28,7 @@ impl Event {
             Event::InstanceChanged { .. } => "instance_changed",
             Event::InstanceRemoved { .. } => "instance_removed",
             Event::Activity { .. } => "activity",
+            Event::RolloutChanged { .. } => "rollout_changed",
         }
     }
 
@@ -37,6 +40,7 @@ impl Event {
             Event::InstanceChanged { instance } => Some(&instance.scale_set),
             Event::InstanceRemoved { scale_set, .. } => Some(scale_set),
             Event::Activity { activity } => activity.scale_set.as_deref(),
+            Event::RolloutChanged { rollout } => Some(&rollout.rollout.scale_set),
         }
     }
 }

@@ -205,6 +205,11 @@ pub struct Instance {
     pub pending: Option<PendingAction>,
     pub protect_from_scale_in: bool,
     pub protect_from_scale_set_actions: bool,
+    /// Being replaced by a rolling upgrade with surge: it keeps serving but no longer
+    /// counts toward capacity (so its replacement is created), and leaves once the
+    /// replacement serves.
+    #[serde(default)]
+    pub retiring: bool,
     /// `host:port` the instance serves its application on, while running.
     #[serde(default)]
     pub address: Option<String>,
@@ -373,6 +378,7 @@ pub mod fixtures {
             pending: None,
             protect_from_scale_in: false,
             protect_from_scale_set_actions: false,
+            retiring: false,
             address: Some(format!("127.0.0.1:{}", 20_000 + ordinal)),
             last_error: None,
             created_at: DateTime::UNIX_EPOCH + chrono::Duration::seconds(ordinal as i64),

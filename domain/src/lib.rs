@@ -11,6 +11,8 @@
 //! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
 //! - [`health`] — probe results and the health state machine;
 //! - [`repair`] — automatic repairs: candidates, rate limit, suspension;
+//! - [`rollout`] — model version changes, the rollout plan of batches, health gates and
+//!   each instance's step;
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
 //! - [`autoscale`] — the autoscale setting, metric rules with the flapping projection,
@@ -35,6 +37,7 @@ pub mod metrics;
 pub mod placement;
 pub mod reconcile;
 pub mod repair;
+pub mod rollout;
 pub mod scale_in;
 pub mod scale_set;
 pub mod schedule;

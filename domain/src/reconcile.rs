@@ -277,6 +277,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 }
                 active.push(i);
             }
+            // Being replaced by a rollout with surge: serving, not counted, left alone.
+            _ if i.retiring => {}
             _ => active.push(i),
         }
     }

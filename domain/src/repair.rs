@@ -178,6 +178,7 @@ pub fn plan_repairs(
     let mut candidates: Vec<(&Instance, RepairAction, String, DateTime<Utc>)> = Vec::new();
     for i in instances {
         if !i.is_active()
+            || i.retiring
             || i.provisioning_state == ProvisioningState::Creating
             || i.desired_power != DesiredPower::Running
         {

@@ -547,28 +547,71 @@ pub enum UpgradeMode {
     Rolling,
 }
 
-/// Azure's `rollingUpgradePolicy`, with its defaults.
+/// Azure's `rollingUpgradePolicy`, with its defaults, plus AWS instance refresh's
+/// checkpoints and bake time, a canary batch and a per-instance deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollingPolicy {
+    /// Largest batch, in percent of the capacity (5–100; at least one instance).
     #[serde(default = "twenty")]
     pub max_batch_instance_percent: u32,
+    /// Checked before every batch: unhealthy instances of the whole set, in percent of the
+    /// capacity, above which the rollout holds (5–100).
     #[serde(default = "twenty")]
     pub max_unhealthy_instance_percent: u32,
+    /// Checked after every batch: upgraded instances that are unhealthy, in percent of the
+    /// capacity, above which the rollout stops (0–100).
     #[serde(default = "twenty")]
     pub max_unhealthy_upgraded_instance_percent: u32,
     #[serde(default)]
     pub pause_time_between_batches_seconds: u32,
+    /// Create each batch's replacements first and remove the old instances once the new
+    /// ones serve: capacity never drops.
     #[serde(default)]
     pub max_surge: bool,
     #[serde(default)]
     pub prioritize_unhealthy_instances: bool,
+    /// On a breach of the post-batch gate, put the upgraded instances back on the version
+    /// they ran (and the scale set's model with them).
     #[serde(default)]
     pub rollback_failed_instances_on_policy_breach: bool,
+    /// Batches may mix zones (otherwise one zone's share at a time).
+    #[serde(default)]
+    pub enable_cross_zone_upgrade: bool,
+    /// Pause when this share of the instances is upgraded, until approved (`resume`) or for
+    /// a delay (AWS's `CheckpointPercentages`).
+    #[serde(default)]
+    pub checkpoints: Vec<Checkpoint>,
+    /// After the last batch, watch the upgraded instances this long before the rollout is
+    /// complete; a breach meanwhile counts like one after a batch (0–172,800).
+    #[serde(default)]
+    pub bake_time_seconds: u32,
+    /// A first batch of this many instances, then wait for approval (0: no canary).
+    #[serde(default)]
+    pub canary_instances: u32,
+    /// How long one instance may take from the start of its update to healthy before it
+    /// counts as failed (10–7,200).
+    #[serde(default = "ten_minutes")]
+    pub instance_timeout_seconds: u32,
+}
+
+/// A pause of a rolling upgrade once `percent` of its instances are upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Checkpoint {
+    /// 1–99.
+    pub percent: u32,
+    /// Resume by itself after this long; `None`: wait for approval.
+    #[serde(default)]
+    pub wait_seconds: Option<u32>,
 }
 
 fn twenty() -> u32 {
     20
+}
+
+fn ten_minutes() -> u32 {
+    600
 }
 
 impl Default for RollingPolicy {
@@ -581,6 +624,11 @@ impl Default for RollingPolicy {
             max_surge: false,
             prioritize_unhealthy_instances: false,
             rollback_failed_instances_on_policy_breach: false,
+            enable_cross_zone_upgrade: false,
+            checkpoints: Vec::new(),
+            bake_time_seconds: 0,
+            canary_instances: 0,
+            instance_timeout_seconds: 600,
         }
     }
 }
@@ -622,6 +670,32 @@ impl UpgradePolicy {
             0,
             3600,
         );
+        errors.range("rolling.bake_time_seconds", r.bake_time_seconds, 0, 172_800);
+        errors.range("rolling.canary_instances", r.canary_instances, 0, 10_000);
+        errors.range(
+            "rolling.instance_timeout_seconds",
+            r.instance_timeout_seconds,
+            10,
+            7200,
+        );
+        if r.checkpoints.len() > 10 {
+            errors.push("rolling.checkpoints", "at most 10 checkpoints");
+        }
+        let mut previous = 0;
+        for (i, c) in r.checkpoints.iter().enumerate() {
+            let field = format!("rolling.checkpoints[{i}]");
+            errors.range(format!("{field}.percent"), c.percent, 1, 99);
+            if c.percent <= previous {
+                errors.push(
+                    format!("{field}.percent"),
+                    format!("checkpoints must rise: {} follows {previous}", c.percent),
+                );
+            }
+            previous = previous.max(c.percent);
+            if let Some(wait) = c.wait_seconds {
+                errors.range(format!("{field}.wait_seconds"), wait, 1, 86_400);
+            }
+        }
         if r.max_batch_instance_percent > r.max_unhealthy_instance_percent {
             errors.push(
                 "rolling.max_batch_instance_percent",

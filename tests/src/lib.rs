@@ -312,6 +312,21 @@ pub fn binary() -> PathBuf {
     path
 }
 
+/// Starts `flotilla serve` as a separate process on `port` over `data_dir` (for tests
+/// that kill it), with the mock's latency `mock_latency` and a 1 s reconcile interval.
+pub fn spawn_serve(data_dir: &Path, port: u16, mock_latency: &str) -> std::process::Child {
+    std::process::Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--mock-latency", mock_latency, "--reconcile-interval", "1s"])
+        .env("FLOTILLA_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start flotilla serve")
+}
+
 /// Counts of `key` over the items.
 pub fn count_by(items: &[Value], key: &str) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();

@@ -155,3 +155,84 @@ async fn cli_configures_probes_and_frontends_drains_and_shows_repairs() {
     assert!(!ok);
     assert!(err.contains("not suspended"), "{err}");
 }
+
+#[tokio::test]
+async fn cli_changes_the_model_previews_rolls_out_and_compares_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    api.create_set("cli-ro", 2, serde_json::json!({"zones": ["1"]}))
+        .await;
+    api.wait_healthy("cli-ro", 2).await;
+    let model = dir.path().join("model.json");
+    std::fs::write(
+        &model,
+        r#"{"image":"ubuntu-24.04","vcpus":2,"memory_mib":2048,"disk_gib":10,"app_port":80}"#,
+    )
+    .unwrap();
+    let model = model.to_str().unwrap();
+
+    let (ok, out, err) = cli(&server, &["rollout", "preview", "cli-ro", "--file", model]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("INSTANCE"), "{out}");
+    assert!(
+        out.contains("cli-ro_0") && out.contains("v1 → v2") && out.contains("reimage"),
+        "{out}"
+    );
+    // Manual mode, the whole set: the rolling policy's batches (20 % of 2 → 1).
+    assert!(out.contains("2 batch(es) of at most 1"), "{out}");
+
+    let (ok, out, err) = cli(&server, &["model", "set", "cli-ro", "--file", model]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("model version 2"), "{out}");
+    // Manual mode: a person starts it, here for one instance.
+    let (ok, out, err) = cli(
+        &server,
+        &["rollout", "start", "cli-ro", "--instances", "cli-ro_1"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("rollout 1 (Manual)"), "{out}");
+    flotilla_tests::wait_until(
+        "the rollout completes",
+        std::time::Duration::from_secs(30),
+        || async {
+            cli(&server, &["rollout", "list", "cli-ro"])
+                .await
+                .1
+                .contains("completed")
+        },
+    )
+    .await;
+    let (ok, out, _) = cli(&server, &["rollout", "show", "cli-ro", "1"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("cli-ro_1") && out.contains("succeeded"),
+        "{out}"
+    );
+
+    let (ok, out, _) = cli(&server, &["model", "versions", "cli-ro"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("v1") && out.contains("v2") && out.contains("cli:tester"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&server, &["model", "diff", "cli-ro", "1", "2"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("image") && out.contains("\"ubuntu-24.04\""),
+        "{out}"
+    );
+
+    // Refused: nothing left to upgrade on cli-ro_1; an unknown rollout.
+    let (ok, _, err) = cli(
+        &server,
+        &["rollout", "start", "cli-ro", "--instances", "cli-ro_1"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("nothing to upgrade"), "{err}");
+    let (ok, _, err) = cli(&server, &["rollout", "pause", "cli-ro", "7"]).await;
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+}

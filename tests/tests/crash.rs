@@ -3,24 +3,10 @@
 //! no orphan VM.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla_tests::{Api, binary, free_port, instance_root, wait_until};
+use flotilla_tests::{Api, free_port, instance_root, spawn_serve, wait_until};
 use serde_json::{Value, json};
-
-fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
-    Command::new(binary())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--mock-latency", "400ms", "--reconcile-interval", "1s"])
-        .env("FLOTILLA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start flotilla serve")
-}
 
 /// Asserts that every VM belongs to an instance record, every record has its VM, ids are
 /// unique, and each instance serves its own id.
@@ -69,7 +55,7 @@ async fn killed_mid_scale_out_converges_without_duplicates_or_orphans() {
     // Kill at several moments after the request that starts a scale-out: before the
     // reconciler wrote its intent, while it creates VMs, while it records results.
     for (round, delay_ms) in [0u64, 3, 10, 25, 60, 150].into_iter().enumerate() {
-        let mut child = spawn(dir.path(), port);
+        let mut child = spawn_serve(dir.path(), port, "400ms");
         wait_until("server up", Duration::from_secs(30), || async {
             api.get_status("/readyz").await == 200
         })
@@ -93,7 +79,7 @@ async fn killed_mid_scale_out_converges_without_duplicates_or_orphans() {
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
 
-        let mut child = spawn(dir.path(), port);
+        let mut child = spawn_serve(dir.path(), port, "400ms");
         wait_until("server up again", Duration::from_secs(30), || async {
             api.get_status("/readyz").await == 200
         })

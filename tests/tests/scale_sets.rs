@@ -302,6 +302,11 @@ async fn openapi_health_and_metrics() {
         "/scale-sets/{name}/autoscale/decisions",
         "/scale-sets/{name}/metrics",
         "/scale-sets/{name}/demand",
+        "/scale-sets/{name}/rollouts",
+        "/scale-sets/{name}/rollouts/preview",
+        "/scale-sets/{name}/rollouts/{id}",
+        "/scale-sets/{name}/rollouts/{id}/{action}",
+        "/scale-sets/{name}/model/versions/compare",
         "/activity",
         "/events",
         "/backend",
@@ -310,6 +315,7 @@ async fn openapi_health_and_metrics() {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     assert!(doc["components"]["schemas"].get("ScaleSetSpec").is_some());
+    assert!(doc["components"]["schemas"].get("RolloutView").is_some());
     assert_eq!(api.get_status("/healthz").await, 200);
     assert_eq!(api.get_status("/readyz").await, 200);
     api.create_set("m", 1, json!({})).await;

@@ -294,7 +294,7 @@ pub struct AutoscaleAnswer {
 impl Fleet {
     /// The measured boot time: the median of creation → healthy over the set's healthy
     /// instances that turned healthy within an hour of their creation.
-    async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
+    pub(crate) async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
         let instances = self
             .shared()
             .store

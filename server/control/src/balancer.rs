@@ -214,7 +214,7 @@ pub(crate) async fn run_pool_sync(shared: Arc<Shared>, shutdown: CancellationTok
                     }
                 }
                 Ok(Event::ScaleSetRemoved { name }) => shared.balancer.remove_set(&name).await,
-                Ok(Event::Activity { .. }) => {}
+                Ok(Event::Activity { .. } | Event::RolloutChanged { .. }) => {}
                 Err(RecvError::Lagged(_)) => all = true,
                 Err(RecvError::Closed) => return,
             },

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) prober: ProberCounters,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) autoscale_history: crate::autoscaler::History,
+    /// Wakes the rollout engine before its next tick.
+    pub(crate) rollout_wake: tokio::sync::Notify,
     /// The prober and the pool sync.
     background: TaskTracker,
     stop_background: CancellationToken,
@@ -166,6 +168,7 @@ impl Fleet {
                 prober: ProberCounters::default(),
                 metrics: Default::default(),
                 autoscale_history: Default::default(),
+                rollout_wake: tokio::sync::Notify::new(),
                 background: TaskTracker::new(),
                 stop_background: CancellationToken::new(),
                 activations: Default::default(),
@@ -192,6 +195,10 @@ impl Fleet {
             shared.stop_background.clone(),
         ));
         shared.background.spawn(crate::autoscaler::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        shared.background.spawn(crate::rollouts::run(
             shared.clone(),
             shared.stop_background.clone(),
         ));
@@ -256,6 +263,11 @@ impl Fleet {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The facade over shared state, for the control plane's own tasks.
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
     }
 
     /// Activates the scale set's loop now.
@@ -522,6 +534,19 @@ impl Fleet {
         let started = self.now();
         let ctx = self.validation_context().await?;
         let current = self.read_set(name).await?;
+        if let Some(policy) = &patch.upgrade_policy
+            && let Some(field) =
+                crate::rollouts::policy_change_refused(&current.spec.upgrade_policy, policy)
+            && let Some(running) = self.active_rollout(name).await?
+        {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "cannot change while rollout {} runs: cancel it or wait for it to end",
+                    running.id
+                ),
+            ));
+        }
         // Frontends change first (validated against the current spec), so a port in use
         // or a bad certificate refuses the whole patch before anything is stored.
         let frontends = match &patch.load_balancer {
@@ -608,14 +633,23 @@ impl Fleet {
         Ok(after.redacted())
     }
 
-    /// Stores `model` as the set's next model version. Existing instances keep their version
-    /// until they are upgraded; new instances use the latest.
+    /// Stores `model` as the set's next model version. New instances use the latest; the
+    /// existing ones are upgraded as the upgrade policy says (Automatic and Rolling start
+    /// a rollout now, Manual waits for a person). Refused while a rollout runs.
     pub async fn set_model(&self, name: &str, model: Model, actor: &str) -> Result<ScaleSet> {
         let started = self.now();
         let mut errors = ValidationErrors::default();
         errors.nest("model", model.validate());
         self.check_image(&model, &mut errors, "model.image").await?;
         errors.into_result().map_err(Error::Invalid)?;
+        if let Some(running) = self.active_rollout(name).await? {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "rollout {} to version {} is still running: cancel it (or roll it back) before changing the model",
+                    running.id, running.target_version
+                ),
+            });
+        }
         let (before, after) = self
             .modify(name, actor, |current| {
                 let mut next = current.clone();
@@ -632,6 +666,7 @@ impl Fleet {
             json!({"old_version": before.model_version, "new_version": after.model_version}),
         )
         .await;
+        self.after_model_change(&after, actor).await;
         Ok(after.redacted())
     }
 

@@ -24,9 +24,14 @@
 //! every decision, writes only the desired capacity and announces scale actions to signed
 //! webhooks (`webhooks.rs`).
 //!
+//! The [`rollouts`] engine moves instances to a new model version in the batches of the
+//! pure planner (`flotilla_domain::rollout`), with health gates, pauses, surge and
+//! automatic rollback, persisting every step so a restart resumes it.
+//!
 //! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `prober.rs`, `balancer.rs`,
 //! `metrics.rs`, `autoscaler.rs` (the loop and the facade's autoscale, demand and metrics
-//! operations), `webhooks.rs`, `events.rs`, `clock.rs`, `error.rs`.
+//! operations), `webhooks.rs`, `rollouts.rs` (the engine and the facade's rollout
+//! operations), `events.rs`, `clock.rs`, `error.rs`.
 //!
 //! [`Store`]: flotilla_store::Store
 //! [`Event`]: flotilla_domain::Event
@@ -42,6 +47,7 @@ pub mod fleet;
 pub mod metrics;
 pub mod prober;
 pub mod reconciler;
+pub mod rollouts;
 mod webhooks;
 
 pub use autoscaler::{AutoscaleAnswer, MetricsQuery};
@@ -51,3 +57,4 @@ pub use error::{Error, Result};
 pub use events::EventBus;
 pub use fleet::{BackendInfo, Fleet, FleetConfig};
 pub use metrics::{CollectorStats, MetricsConfig};
+pub use rollouts::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};

@@ -194,7 +194,10 @@ impl Metrics {
             .filter(|t| t.at >= from)
             .filter_map(|t| t.get(metric))
             .collect();
-        (points, series.ticks.front().map(|t| t.at))
+        (
+            points,
+            series.ticks.front().map(|t| ticks_cut(t.at, series.minute)),
+        )
     }
 
     /// Instances whose metrics counted in the set's last tick.
@@ -535,6 +538,21 @@ fn group(instances: &[Instance]) -> HashMap<&str, Vec<&Instance>> {
     by_set
 }
 
+/// Where a set's ticks take over from its roll-ups: the first whole minute the ticks cover
+/// (the roll-up of a minute they cover only in part is more complete), but no later than
+/// the minute still being accumulated, whose roll-up is not in the store yet.
+fn ticks_cut(oldest: DateTime<Utc>, in_progress: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let floor = oldest
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap_or(oldest);
+    let first_whole = if floor == oldest {
+        oldest
+    } else {
+        floor + chrono::Duration::minutes(1)
+    };
+    in_progress.map_or(first_whole, |m| first_whole.min(m))
+}
+
 /// Points of a set's metric over [from, to), oldest first: 1-minute roll-ups from the store
 /// for the part before the ticks held in memory, ticks after.
 pub(crate) async fn raw_points(
@@ -544,16 +562,8 @@ pub(crate) async fn raw_points(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> crate::Result<Vec<Point>> {
-    let (ticks, oldest) = shared.metrics.ticks(set, metric, from);
-    // Whole minutes before the first full minute the ticks cover come from the store.
-    let cut = oldest.map_or(to, |t| {
-        let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
-        if floor == t {
-            t
-        } else {
-            floor + chrono::Duration::minutes(1)
-        }
-    });
+    let (ticks, cut) = shared.metrics.ticks(set, metric, from);
+    let cut = cut.unwrap_or(to);
     let mut points = Vec::new();
     if from < cut {
         let rows = shared
@@ -665,4 +675,32 @@ async fn collect_once(shared: &Shared) -> crate::Result<()> {
             .map_err(crate::Error::store("write metric roll-ups"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ticks_take_over_at_the_first_whole_minute_or_the_one_in_progress() {
+        // Ticks since 12:00:37, minute 12:03 in progress: 12:00 has a fuller roll-up.
+        assert_eq!(
+            ticks_cut(at("2026-01-01T12:00:37Z"), Some(at("2026-01-01T12:03:00Z"))),
+            at("2026-01-01T12:01:00Z")
+        );
+        assert_eq!(
+            ticks_cut(at("2026-01-01T12:01:00Z"), Some(at("2026-01-01T12:03:00Z"))),
+            at("2026-01-01T12:01:00Z")
+        );
+        // A set created (or a server started) at 12:00:37, still in that minute: its
+        // roll-up is not written yet, the ticks are all there is.
+        assert_eq!(
+            ticks_cut(at("2026-01-01T12:00:37Z"), Some(at("2026-01-01T12:00:00Z"))),
+            at("2026-01-01T12:00:00Z")
+        );
+    }
 }

@@ -233,7 +233,7 @@ impl Prober {
                     .collect();
                 self.forget(&ids);
             }
-            Event::Activity { .. } => {}
+            Event::Activity { .. } | Event::RolloutChanged { .. } => {}
         }
     }
 

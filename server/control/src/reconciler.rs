@@ -439,6 +439,7 @@ fn new_record(
         pending: None,
         protect_from_scale_in: n.protect_from_scale_in,
         protect_from_scale_set_actions: false,
+        retiring: false,
         address: None,
         last_error: None,
         created_at: now,

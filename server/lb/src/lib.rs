@@ -178,6 +178,16 @@ impl LoadBalancer {
         pool::wait_idle(&backends, timeout).await
     }
 
+    /// Whether member `id` gets new work in some pool: listed, enabled and not drained.
+    pub fn serves(&self, id: &str) -> bool {
+        self.inner
+            .shared
+            .pools
+            .all()
+            .iter()
+            .any(|p| p.snapshot().iter().any(|b| b.id == id && b.serving()))
+    }
+
     /// Lets a drained member serve again (where it is listed and enabled).
     pub fn undrain(&self, id: &str) {
         self.inner.shared.pools.mark_drained(id, false);

@@ -21,13 +21,13 @@ use super::json::ApiJson;
 use super::{ApiState, actor};
 
 /// Rejects parameters other than `known`, and parses the times among them.
-struct Params<'a> {
+pub(super) struct Params<'a> {
     query: &'a HashMap<String, String>,
     errors: ValidationErrors,
 }
 
 impl<'a> Params<'a> {
-    fn new(query: &'a HashMap<String, String>, known: &[&str]) -> Self {
+    pub(super) fn new(query: &'a HashMap<String, String>, known: &[&str]) -> Self {
         let mut errors = ValidationErrors::default();
         for key in query.keys().filter(|k| !known.contains(&k.as_str())) {
             errors.push(
@@ -52,7 +52,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn number<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Option<T> {
+    pub(super) fn number<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Option<T> {
         let v = self.query.get(key)?;
         match v.parse() {
             Ok(n) => Some(n),
@@ -63,7 +63,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn finish(self) -> Result<(), ApiError> {
+    pub(super) fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result().map_err(ApiError::invalid)
     }
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod instances;
 pub mod json;
 pub mod openapi;
+pub mod rollouts;
 pub mod scale_sets;
 
 /// What every handler gets.
@@ -71,6 +72,23 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/scale-sets/{name}/model/versions",
             get(scale_sets::model_versions),
+        )
+        .route(
+            "/scale-sets/{name}/model/versions/compare",
+            get(rollouts::compare),
+        )
+        .route(
+            "/scale-sets/{name}/rollouts",
+            get(rollouts::list).post(rollouts::start),
+        )
+        .route(
+            "/scale-sets/{name}/rollouts/preview",
+            post(rollouts::preview),
+        )
+        .route("/scale-sets/{name}/rollouts/{id}", get(rollouts::get))
+        .route(
+            "/scale-sets/{name}/rollouts/{id}/{action}",
+            post(rollouts::act),
         )
         .route("/scale-sets/{name}/instances", get(instances::list))
         .route("/scale-sets/{name}/instances/{id}", get(instances::get))

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{activity, autoscale, backend, error, events, health, instances, scale_sets};
+use super::{activity, autoscale, backend, error, events, health, instances, rollouts, scale_sets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,8 @@ use super::{activity, autoscale, backend, error, events, health, instances, scal
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,
         autoscale::decisions, autoscale::metrics,
         autoscale::get_demand, autoscale::put_demand, autoscale::delete_demand,
+        rollouts::list, rollouts::start, rollouts::preview, rollouts::get, rollouts::act,
+        rollouts::compare,
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear, backend::loops,
@@ -29,7 +31,8 @@ use super::{activity, autoscale, backend, error, events, health, instances, scal
     components(schemas(error::Problem)),
     tags(
         (name = "scale sets"), (name = "instances"), (name = "activity"),
-        (name = "health"), (name = "autoscale"), (name = "events"), (name = "backend"),
+        (name = "health"), (name = "autoscale"), (name = "rollouts"), (name = "events"),
+        (name = "backend"),
     ),
 )]
 pub struct ApiDoc;

@@ -84,7 +84,7 @@ pub enum DemandCommand {
     Clear { scale_set: String },
 }
 
-fn set_path(scale_set: &str, rest: &str) -> String {
+pub(super) fn set_path(scale_set: &str, rest: &str) -> String {
     format!("/scale-sets/{}{rest}", percent_encode(scale_set))
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::config::ServeArgs;
 
 mod autoscale;
+mod rollouts;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,6 +70,12 @@ pub enum Command {
     /// The mock's synthetic demand for a scale set.
     #[command(subcommand)]
     Demand(autoscale::DemandCommand),
+    /// A scale set's model: versions, differences, changes.
+    #[command(subcommand)]
+    Model(rollouts::ModelCommand),
+    /// Rollouts of model versions: preview, start, watch, pause, resume, cancel, roll back.
+    #[command(subcommand)]
+    Rollout(rollouts::RolloutCommand),
     /// Show the activity log, newest first.
     Activity(ActivityArgs),
 }
@@ -444,6 +451,8 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
         Command::Autoscale(cmd) => autoscale::autoscale(client, cmd).await?,
         Command::Metrics(args) => autoscale::metrics(client, args).await?,
         Command::Demand(cmd) => autoscale::demand(client, cmd).await?,
+        Command::Model(cmd) => rollouts::model(client, cmd).await?,
+        Command::Rollout(cmd) => rollouts::rollout(client, cmd).await?,
         Command::Activity(args) => {
             let mut path = format!("/activity?limit={}", args.limit);
             if let Some(s) = &args.scale_set {
@@ -628,6 +637,8 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Autoscale(cmd) => autoscale::render_autoscale(cmd, value),
         Command::Metrics(_) => autoscale::render_metrics(value),
         Command::Demand(cmd) => autoscale::render_demand(cmd, value),
+        Command::Model(cmd) => rollouts::render_model(cmd, value),
+        Command::Rollout(cmd) => rollouts::render_rollout(cmd, value),
         Command::Serve(_) => String::new(),
     }
 }

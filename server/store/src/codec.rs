@@ -11,6 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::metrics::{Metric, Point, Rollup};
+use flotilla_domain::rollout::{Rollout, RolloutState};
 use flotilla_domain::{
     Activity, ActivityResult, Instance, NewActivity, ProvisioningState, ScaleSet, ScaleSetSpec,
     ScaleSetState,
@@ -215,6 +216,7 @@ pub struct InstanceRow {
     health_changed_at: Option<DateTime<Utc>>,
     load_balancer_enabled: bool,
     repair_attempts: i64,
+    retiring: bool,
     generation: i64,
     latest_model: bool,
 }
@@ -236,6 +238,7 @@ impl IntoDomain for InstanceRow {
             last_probe: None,
             load_balancer_enabled: self.load_balancer_enabled,
             repair_attempts: to_u32("instance repair attempts", self.repair_attempts)?,
+            retiring: self.retiring,
             desired_power: parse_enum("instance desired power", &self.desired_power)?,
             pending: self
                 .pending
@@ -323,6 +326,33 @@ impl IntoDomain for DecisionRow {
     }
 }
 
+/// A row of `rollouts`: the rollout is its JSON `document`; the columns are authoritative
+/// for their fields.
+#[derive(sqlx::FromRow)]
+pub struct RolloutRow {
+    id: i64,
+    scale_set: String,
+    state: String,
+    generation: i64,
+    document: String,
+}
+
+impl IntoDomain for RolloutRow {
+    type Domain = Rollout;
+    fn into_domain(self) -> Result<Rollout> {
+        let rollout: Rollout = from_json("rollout", &self.document)?;
+        let state = RolloutState::parse(&self.state)
+            .ok_or_else(|| corrupt("rollout state", format!("unknown state {:?}", self.state)))?;
+        Ok(Rollout {
+            id: self.id,
+            scale_set: self.scale_set,
+            state,
+            generation: self.generation,
+            ..rollout
+        })
+    }
+}
+
 /// A row of `metric_rollups`.
 #[derive(sqlx::FromRow)]
 pub struct RollupRow {
@@ -400,6 +430,7 @@ pub(crate) struct InstanceValues<'a> {
     pub health_changed_at: Option<DateTime<Utc>>,
     pub load_balancer_enabled: bool,
     pub repair_attempts: i64,
+    pub retiring: bool,
     pub generation: i64,
 }
 
@@ -426,6 +457,7 @@ impl<'a> InstanceValues<'a> {
             health_changed_at: i.health_changed_at,
             load_balancer_enabled: i.load_balancer_enabled,
             repair_attempts: i64::from(i.repair_attempts),
+            retiring: i.retiring,
             generation: i.generation,
         }
     }
@@ -569,6 +601,16 @@ pub(crate) fn decision_as_stored(decision: &Decision) -> Decision {
         id: 0,
         at: micros(decision.at),
         ..decision.clone()
+    }
+}
+
+/// A rollout as stored: times to the microsecond, as the database keeps them.
+pub(crate) fn rollout_as_stored(rollout: &Rollout) -> Rollout {
+    Rollout {
+        created_at: micros(rollout.created_at),
+        updated_at: micros(rollout.updated_at),
+        finished_at: rollout.finished_at.map(micros),
+        ..rollout.clone()
     }
 }
 

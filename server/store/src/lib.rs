@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, RepairStatus, ScaleSet,
 };
@@ -36,6 +37,7 @@ pub enum Kind {
     Instance,
     ModelVersion,
     Activity,
+    Rollout,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Instance => "instance",
             Kind::ModelVersion => "model version",
             Kind::Activity => "activity entry",
+            Kind::Rollout => "rollout",
         }
     }
 }
@@ -249,6 +252,22 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes roll-ups and decisions older than `before` (roll-ups whose minute starts,
     /// decisions taken, before it); returns how many rows went.
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Stores a new rollout: its id assigned, generation 1. At most one rollout of a set is
+    /// active (rolling forward or paused): another is `AlreadyExists`.
+    async fn insert_rollout(&self, rollout: &Rollout) -> Result<Rollout>;
+
+    /// Writes `rollout` if its stored generation is still `rollout.generation` (then bumped);
+    /// `Conflict` otherwise, `NotFound` when it is gone.
+    async fn update_rollout(&self, rollout: &Rollout) -> Result<Rollout>;
+
+    async fn get_rollout(&self, scale_set: &str, id: i64) -> Result<Option<Rollout>>;
+
+    /// The set's rollouts, newest first, at most `limit` (0: the list maximum).
+    async fn list_rollouts(&self, scale_set: &str, limit: u32) -> Result<Vec<Rollout>>;
+
+    /// Every active rollout of the fleet, oldest first.
+    async fn active_rollouts(&self) -> Result<Vec<Rollout>>;
 }
 
 /// Opens the database at `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`),

@@ -96,6 +96,7 @@ struct Columns<'a> {
     health_changed_at: Vec<Option<DateTime<Utc>>>,
     load_balancer_enabled: Vec<bool>,
     repair_attempts: Vec<i64>,
+    retiring: Vec<bool>,
     generation: Vec<i64>,
 }
 
@@ -129,6 +130,7 @@ impl<'a> Columns<'a> {
             c.health_changed_at.push(i.health_changed_at);
             c.load_balancer_enabled.push(i.load_balancer_enabled);
             c.repair_attempts.push(i.repair_attempts);
+            c.retiring.push(i.retiring);
             c.generation.push(i.generation);
         }
         c
@@ -156,6 +158,7 @@ impl<'a> Columns<'a> {
         args.add(self.health_changed_at)?;
         args.add(self.load_balancer_enabled)?;
         args.add(self.repair_attempts)?;
+        args.add(self.retiring)?;
         args.add(self.generation)?;
         Ok(())
     }

@@ -15,14 +15,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, NewActivity, RepairStatus, ScaleSet,
 };
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RollupRow,
-    ScaleSetRow, db, not_found, state_str, to_i64, to_json,
+    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RolloutRow,
+    RollupRow, ScaleSetRow, db, not_found, state_str, to_i64, to_json,
 };
 use crate::{Kind, ModelVersion, Result, Store, Written};
 
@@ -180,7 +181,7 @@ macro_rules! instance_columns {
          i.provisioning_state, i.power_state, i.health_state, i.desired_power, i.pending, \
          i.protect_from_scale_in, i.protect_from_scale_set_actions, i.address, i.last_error, \
          i.created_at, i.updated_at, i.health_changed_at, i.load_balancer_enabled, \
-         i.repair_attempts, i.generation, \
+         i.repair_attempts, i.retiring, i.generation, \
          (i.model_version = s.model_version) AS latest_model"
     };
 }
@@ -197,7 +198,7 @@ macro_rules! batch_columns {
         "id, scale_set, ordinal, zone, fault_domain, model_version, provisioning_state, \
          power_state, health_state, desired_power, pending, protect_from_scale_in, \
          protect_from_scale_set_actions, address, last_error, created_at, updated_at, \
-         health_changed_at, load_balancer_enabled, repair_attempts"
+         health_changed_at, load_balancer_enabled, repair_attempts, retiring"
     };
 }
 
@@ -225,6 +226,7 @@ pub const INSTANCE_ROWS: RowSource = RowSource {
         "timestamptz",
         "bool",
         "int8",
+        "bool",
         "int8",
     ],
 };
@@ -304,7 +306,7 @@ const UPDATE_BATCH: &str = "UPDATE instances SET zone = u.zone, fault_domain = u
      protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
      address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
      health_changed_at = u.health_changed_at, load_balancer_enabled = u.load_balancer_enabled, \
-     repair_attempts = u.repair_attempts, generation = instances.generation + 1 \
+     repair_attempts = u.repair_attempts, retiring = u.retiring, generation = instances.generation + 1 \
      FROM u WHERE instances.id = u.id AND instances.generation = u.generation \
      RETURNING instances.id";
 
@@ -799,6 +801,75 @@ fn prune_decisions(before: DateTime<Utc>) -> Stmt<'static> {
     )
 }
 
+macro_rules! rollout_columns {
+    () => {
+        "id, scale_set, state, generation, document"
+    };
+}
+
+fn insert_rollout(rollout: &Rollout, document: String) -> Stmt<'_> {
+    stmt!(
+        "starting a rollout",
+        "INSERT INTO rollouts (scale_set, state, created_at, generation, document) \
+         VALUES ($1, $2, $3, 1, $4) RETURNING id",
+        rollout.scale_set.as_str(),
+        rollout.state.as_str(),
+        rollout.created_at,
+        document,
+    )
+}
+
+fn update_rollout(rollout: &Rollout, document: String) -> Stmt<'_> {
+    stmt!(
+        "updating a rollout",
+        "UPDATE rollouts SET state = $1, document = $2, generation = generation + 1 \
+         WHERE id = $3 AND generation = $4 RETURNING generation",
+        rollout.state.as_str(),
+        document,
+        rollout.id,
+        rollout.generation,
+    )
+}
+
+fn get_rollout(scale_set: &str, id: i64) -> Stmt<'_> {
+    stmt!(
+        "reading a rollout",
+        concat!(
+            "SELECT ",
+            rollout_columns!(),
+            " FROM rollouts WHERE scale_set = $1 AND id = $2"
+        ),
+        scale_set,
+        id,
+    )
+}
+
+fn list_rollouts(scale_set: &str, limit: u32) -> Stmt<'_> {
+    stmt!(
+        "listing rollouts",
+        format!(
+            concat!(
+                "SELECT ",
+                rollout_columns!(),
+                " FROM rollouts WHERE scale_set = $1 ORDER BY id DESC LIMIT {}"
+            ),
+            list_limit(limit)
+        ),
+        scale_set,
+    )
+}
+
+fn active_rollouts() -> Stmt<'static> {
+    stmt!(
+        "listing active rollouts",
+        concat!(
+            "SELECT ",
+            rollout_columns!(),
+            " FROM rollouts WHERE state IN ('rolling_forward', 'paused') ORDER BY id"
+        ),
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // The contract, once
 
@@ -819,6 +890,19 @@ where
     R: IntoDomain + for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
 {
     Ok(read::<D, R>(d, tx, stmt).await?.into_iter().next())
+}
+
+/// Runs an `INSERT … RETURNING id`, keeping the database error (to tell unique violations).
+async fn insert_returning_id<D>(d: &D, stmt: Stmt<'_>) -> Result<Option<i64>, sqlx::Error>
+where
+    D: Dialect,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    Ok(d.fetch::<(i64,)>(None, &stmt)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(id,)| id))
 }
 
 async fn write<D: Dialect>(d: &D, tx: Option<&mut Tx<D>>, stmt: Stmt<'_>) -> Result<u64> {
@@ -843,6 +927,7 @@ where
     ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
     DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
     RollupRow: for<'r> FromRow<'r, RowOf<D>>,
+    RolloutRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -1114,5 +1199,60 @@ where
         let decisions = write(self, Some(&mut tx), prune_decisions(before)).await?;
         commit::<D>(tx, OPERATION).await?;
         Ok(rollups + decisions)
+    }
+
+    async fn insert_rollout(&self, rollout: &Rollout) -> Result<Rollout> {
+        const OPERATION: &str = "starting a rollout";
+        let stored = codec::rollout_as_stored(rollout);
+        let insert = insert_rollout(&stored, to_json(&stored));
+        let id = match insert_returning_id(self, insert).await {
+            Err(e) if codec::is_unique_violation(&e) => {
+                return Err(crate::StoreError::AlreadyExists {
+                    kind: Kind::Rollout,
+                    key: format!("active rollout of {}", rollout.scale_set),
+                });
+            }
+            other => other.map_err(db(OPERATION))?,
+        };
+        let id = id.ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))?;
+        Ok(Rollout {
+            id,
+            generation: 1,
+            ..stored
+        })
+    }
+
+    async fn update_rollout(&self, rollout: &Rollout) -> Result<Rollout> {
+        let stored = codec::rollout_as_stored(rollout);
+        let update = update_rollout(&stored, to_json(&stored));
+        match read_one::<D, (i64,)>(self, None, update).await? {
+            Some(generation) => Ok(Rollout {
+                generation,
+                ..stored
+            }),
+            None => {
+                let current = self.get_rollout(&rollout.scale_set, rollout.id).await?;
+                Err(match current {
+                    None => not_found(Kind::Rollout, rollout.id.to_string()),
+                    Some(_) => crate::StoreError::Conflict {
+                        kind: Kind::Rollout,
+                        key: rollout.id.to_string(),
+                        expected: rollout.generation,
+                    },
+                })
+            }
+        }
+    }
+
+    async fn get_rollout(&self, scale_set: &str, id: i64) -> Result<Option<Rollout>> {
+        read_one::<D, RolloutRow>(self, None, get_rollout(scale_set, id)).await
+    }
+
+    async fn list_rollouts(&self, scale_set: &str, limit: u32) -> Result<Vec<Rollout>> {
+        read::<D, RolloutRow>(self, None, list_rollouts(scale_set, limit)).await
+    }
+
+    async fn active_rollouts(&self) -> Result<Vec<Rollout>> {
+        read::<D, RolloutRow>(self, None, active_rollouts()).await
     }
 }

@@ -129,6 +129,7 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.health_changed_at.map(ts))?;
                     args.add(v.load_balancer_enabled)?;
                     args.add(v.repair_attempts)?;
+                    args.add(v.retiring)?;
                     args.add(v.generation)?;
                 }
             }

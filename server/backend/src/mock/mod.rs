@@ -13,7 +13,8 @@
 //!   127.0.0.1 (`http`); stopping, crashing or deleting it closes the port and drops its
 //!   connections before the operation returns.
 //! - **Fault injection** ([`FaultInjection`]): crash, unhealthy/healthy, zone down/up,
-//!   create failure rate, slow boot.
+//!   create failure rate, slow boot; and bad releases: a model whose user data has the line
+//!   [`UNHEALTHY_MARKER`] boots VMs whose `/health` answers 503 (for trying rollouts).
 //! - **Load** ([`Simulation`], [`load`]): each set's synthetic demand plus the real requests
 //!   its VMs answer become CPU, memory, network and disk figures (`Backend::metrics`).
 //! - **Persistence**: with a `state_dir`, an append-only journal (`journal`) lets VMs outlive
@@ -49,6 +50,7 @@ use self::state::{Clock, State, Step};
 use crate::{Backend, BackendError, FaultInjection, Result, Simulation, VmMetrics, VmSpec};
 
 pub use self::journal::JOURNAL_FILE;
+pub use self::state::UNHEALTHY_MARKER;
 
 /// How the mock's clock moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -51,6 +51,17 @@ struct Due {
     seq: u64,
 }
 
+/// A model whose user data holds this line runs an application that answers `/health`
+/// with 503: a bad release, for trying rollouts, gates and rollbacks on the mock.
+pub const UNHEALTHY_MARKER: &str = "flotilla-mock: unhealthy";
+
+fn serves_unhealthy(model: &Model) -> bool {
+    model
+        .user_data
+        .as_deref()
+        .is_some_and(|u| u.lines().any(|l| l.trim() == UNHEALTHY_MARKER))
+}
+
 #[derive(Debug)]
 struct Vm {
     record: VmRecord,
@@ -429,7 +440,7 @@ impl State {
             vcpus: spec.model.vcpus,
             power_state: PowerState::Starting,
             port: None,
-            unhealthy: false,
+            unhealthy: serves_unhealthy(&spec.model),
             resume_on_zone_up: false,
         };
         let mut vm = Vm::new(record);
@@ -452,6 +463,9 @@ impl State {
             self.schedule(&mut vm, delay);
         }
         self.index(&vm.record);
+        if vm.record.unhealthy {
+            self.unhealthy.insert(spec.id.clone());
+        }
         let observed = vm.observed();
         self.vms.insert(spec.id.clone(), vm);
         Ok(Step::done(observed))
@@ -566,6 +580,7 @@ impl State {
         vm.record.model_version = model_version;
         vm.record.image = model.image.clone();
         vm.record.vcpus = model.vcpus;
+        self.set_unhealthy(id, serves_unhealthy(model))?;
         // `begin` stops the server of the old image; the new one serves once booted.
         self.begin(id, PowerState::Starting, delay)
     }
