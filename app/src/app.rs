@@ -59,6 +59,11 @@ pub fn App() -> impl IntoView {
                             ssr=SsrMode::Async
                         />
                         <Route
+                            path=path!("/scale-sets/:name/upgrades")
+                            view=|| view! { <ScaleSetPage tab=Tab::Upgrades /> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
                             path=path!("/scale-sets/:name/health")
                             view=|| view! { <ScaleSetPage tab=Tab::Health /> }
                             ssr=SsrMode::Async

@@ -11,8 +11,8 @@
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
 //! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`],
 //!   [`instance_query`], [`table_sort`], [`placement_grid`], [`chart`], [`metrics_view`],
-//!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`] — plain view logic with
-//!   plain tests;
+//!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`], [`upgrade_form`],
+//!   [`rollout_view`] — plain view logic with plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page;
 //! - [`time_zone`] — the browser's time zone, for schedules.
@@ -37,6 +37,7 @@ pub mod live;
 pub mod metrics_view;
 pub mod pages;
 pub mod placement_grid;
+pub mod rollout_view;
 pub mod scale_set_query;
 mod shell;
 pub mod status;
@@ -44,6 +45,7 @@ pub mod summary;
 pub mod table_sort;
 pub mod theme;
 pub mod time_zone;
+pub mod upgrade_form;
 pub mod wizard;
 
 pub use app::App;

@@ -6,7 +6,8 @@
 //! restart, and the `ready` event it then receives also triggers a refetch.
 //!
 //! A page listens to the events that change what it shows: state changes ([`EVENTS`]),
-//! new activity entries ([`ACTIVITY_EVENTS`]) or both ([`EVENTS_WITH_ACTIVITY`]).
+//! new activity entries ([`ACTIVITY_EVENTS`]), both ([`EVENTS_WITH_ACTIVITY`]), or the
+//! steps of rollouts ([`ROLLOUT_EVENTS`]).
 //!
 //! On the server this does nothing: effects run only in the browser.
 
@@ -37,6 +38,9 @@ pub const EVENTS_WITH_ACTIVITY: &[&str] = &[
     "instance_removed",
     "activity",
 ];
+
+/// The events after which a rollout's view re-reads the rollouts.
+pub const ROLLOUT_EVENTS: &[&str] = &["ready", "lagged", "rollout_changed"];
 
 /// How long a refetch waits for more events.
 pub const DEBOUNCE_MS: u64 = 300;
@@ -153,6 +157,14 @@ mod tests {
             assert!(ACTIVITY_EVENTS.contains(&kind), "{kind}");
         }
         assert!(!ACTIVITY_EVENTS.contains(&"instance_changed"));
+    }
+
+    #[test]
+    fn rollout_views_hear_every_step_and_reconnects() {
+        for kind in ["rollout_changed", "ready", "lagged"] {
+            assert!(ROLLOUT_EVENTS.contains(&kind), "{kind}");
+        }
+        assert!(!EVENTS.contains(&"rollout_changed"));
     }
 
     #[test]

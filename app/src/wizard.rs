@@ -369,7 +369,7 @@ impl Draft {
 }
 
 /// A number as typed; what does not parse is recorded as a problem and read as 0.
-fn number(problems: &mut Vec<FieldError>, field: &str, typed: &str) -> u32 {
+pub(crate) fn number(problems: &mut Vec<FieldError>, field: &str, typed: &str) -> u32 {
     typed.trim().parse::<u32>().unwrap_or_else(|_| {
         problems.push(FieldError {
             field: field.into(),

@@ -113,13 +113,14 @@ test.describe('health and load balancer tabs', () => {
       'Overview',
       'Instances',
       'Scaling',
+      'Upgrades',
       'Health & repairs',
       'Load balancer',
       'Monitoring',
       'Activity',
       'Settings',
     ]);
-    await expect(tabs.nth(3)).toHaveAttribute('aria-current', 'page');
+    await expect(tabs.nth(4)).toHaveAttribute('aria-current', 'page');
     await expect(page.locator('[data-fact="probe"]')).toHaveText('http :80 /health');
     await expect(page.locator('[data-repairs="disabled"]')).toBeVisible();
 

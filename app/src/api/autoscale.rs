@@ -138,15 +138,12 @@ pub async fn save_autoscale(
     setting: Option<AutoscaleSetting>,
     dry_run: bool,
 ) -> Result<Checked, PortalError> {
-    use super::{refuse, status_of};
+    use super::refused;
     super::fleet()
         .set_autoscale(&name, setting, dry_run, "portal")
         .await
         .map(Checked::from)
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e), code)
-        })
+        .map_err(refused)
 }
 
 /// Checks (`dry_run` is `true`: the Check button) or saves the setting written as JSON —
@@ -158,7 +155,7 @@ pub async fn save_autoscale_json(
     json: String,
     dry_run: Option<String>,
 ) -> Result<Checked, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/scaling",
         flotilla_domain::url::percent_encode(&name)
@@ -174,10 +171,7 @@ pub async fn save_autoscale_json(
         .set_autoscale(&name, setting, dry_run, "portal")
         .await
         .map(Checked::from)
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e).with_input(Some(json)), code)
-        })
+        .map_err(|e| refused(e).with_input(Some(json)))
 }
 
 /// A setting written as JSON; empty or `null` for none. The message names the line and
@@ -232,15 +226,15 @@ pub async fn list_decisions(
 /// Evaluate now button, with or without JavaScript. `None` when autoscale is off.
 #[server(prefix = "/_fn", endpoint = "evaluate-autoscale")]
 pub async fn evaluate_autoscale(name: String) -> Result<Option<Decision>, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/scaling",
         flotilla_domain::url::percent_encode(&name)
     ));
-    super::fleet().evaluate_autoscale(&name).await.map_err(|e| {
-        let code = status_of(&e);
-        refuse(PortalError::from(e), code)
-    })
+    super::fleet()
+        .evaluate_autoscale(&name)
+        .await
+        .map_err(refused)
 }
 
 /// Sets the mock's synthetic demand from the demand form (every pattern's fields are
@@ -248,7 +242,7 @@ pub async fn evaluate_autoscale(name: String) -> Result<Option<Decision>, Portal
 /// the form as typed (JSON), to show it again. Answers the demand as stored.
 #[server(prefix = "/_fn", endpoint = "set-demand")]
 pub async fn set_demand(name: String, input: DemandInput) -> Result<Option<Demand>, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/scaling",
         flotilla_domain::url::percent_encode(&name)
@@ -273,17 +267,14 @@ pub async fn set_demand(name: String, input: DemandInput) -> Result<Option<Deman
     let set = super::fleet()
         .set_demand(&name, Some(demand), "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e).with_input(typed), code)
-        })?;
+        .map_err(|e| refused(e).with_input(typed))?;
     Ok(set.spec.demand)
 }
 
 /// Removes the mock's synthetic demand.
 #[server(prefix = "/_fn", endpoint = "remove-demand")]
 pub async fn remove_demand(name: String) -> Result<(), PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/scaling",
         flotilla_domain::url::percent_encode(&name)
@@ -291,10 +282,7 @@ pub async fn remove_demand(name: String) -> Result<(), PortalError> {
     super::fleet()
         .set_demand(&name, None, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e), code)
-        })?;
+        .map_err(refused)?;
     Ok(())
 }
 

@@ -53,7 +53,7 @@ pub fn newest_first(mut entries: Vec<Activity>, limit: usize) -> Vec<Activity> {
 /// the Health tab's button, with or without JavaScript.
 #[server(prefix = "/_fn", endpoint = "resume-repairs")]
 pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/health",
         flotilla_domain::url::percent_encode(&name)
@@ -61,10 +61,7 @@ pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
     super::fleet()
         .resume_repairs(&name, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e), code)
-        })?;
+        .map_err(refused)?;
     Ok(())
 }
 
@@ -89,7 +86,7 @@ pub async fn set_instance_load_balancer(
     id: String,
     enabled: String,
 ) -> Result<Instance, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/load-balancer",
         flotilla_domain::url::percent_encode(&name)
@@ -99,10 +96,7 @@ pub async fn set_instance_load_balancer(
     super::fleet()
         .set_load_balancer_enabled(&name, &id, enabled, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e).with_target(&id), code)
-        })
+        .map_err(|e| refused(e).with_target(&id))
 }
 
 /// The switch as a form sends it.

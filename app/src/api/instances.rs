@@ -1,4 +1,5 @@
-//! A person's actions on the instances selected in a scale set's instances table.
+//! A person's actions on the instances selected in a scale set's instances table,
+//! upgrading them to the latest model among them.
 
 use flotilla_domain::{Instance, InstanceAction, Protection};
 use leptos::prelude::*;
@@ -6,23 +7,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::error::PortalError;
 
-/// What the selection toolbar asks for: one of the instance actions, or a protection to
-/// set (`protect`, with the two flags as checkboxes).
+/// What the selection toolbar asks for: one of the instance actions, a protection to set
+/// (`protect`, with the two flags as checkboxes), or an upgrade to the latest model
+/// (`upgrade`: a manual rollout of the selected instances).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkAction {
     Act(InstanceAction),
     Protect(Protection),
+    Upgrade,
 }
 
 impl BulkAction {
     /// Reads the toolbar's fields: `action` names the button pressed; for `protect`,
     /// `scale_in` and `scale_set_actions` are the checkboxes (present when ticked).
     pub fn parse(action: &str, scale_in: bool, scale_set_actions: bool) -> Result<Self, String> {
-        if action == "protect" {
-            return Ok(Self::Protect(Protection {
-                protect_from_scale_in: scale_in,
-                protect_from_scale_set_actions: scale_set_actions,
-            }));
+        match action {
+            "protect" => {
+                return Ok(Self::Protect(Protection {
+                    protect_from_scale_in: scale_in,
+                    protect_from_scale_set_actions: scale_set_actions,
+                }));
+            }
+            "upgrade" => return Ok(Self::Upgrade),
+            _ => {}
         }
         action
             .parse::<InstanceAction>()
@@ -30,7 +37,7 @@ impl BulkAction {
             .map_err(|_| {
                 format!(
                     "unknown action {action:?}; expected one of: start, stop, deallocate, \
-                     restart, reimage, delete, protect"
+                     restart, reimage, delete, protect, upgrade"
                 )
             })
     }
@@ -40,6 +47,7 @@ impl BulkAction {
         match self {
             Self::Act(action) => format!("{action} requested"),
             Self::Protect(_) => "protection set".to_string(),
+            Self::Upgrade => "upgrade requested".to_string(),
         }
     }
 }
@@ -53,6 +61,8 @@ pub struct BulkOutcome {
     pub updated: Vec<Instance>,
     /// `(instance id, reason)`.
     pub refused: Vec<(String, String)>,
+    /// The rollout an upgrade started.
+    pub rollout: Option<i64>,
 }
 
 /// Applies `action` to each instance in `ids` of scale set `name`. Every id must name an
@@ -67,7 +77,7 @@ pub async fn act_on_instances(
     scale_in: Option<String>,
     scale_set_actions: Option<String>,
 ) -> Result<BulkOutcome, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/instances",
         flotilla_domain::url::percent_encode(&name)
@@ -82,11 +92,7 @@ pub async fn act_on_instances(
         ));
     }
     let fleet = super::fleet();
-    let fail = |e: flotilla_control::Error| {
-        let code = status_of(&e);
-        refuse(PortalError::from(e), code)
-    };
-    let known = fleet.list_instances(&name).await.map_err(fail)?;
+    let known = fleet.list_instances(&name).await.map_err(refused)?;
     let unknown: Vec<&str> = ids
         .iter()
         .filter(|id| !known.iter().any(|i| &i.id == *id))
@@ -103,12 +109,32 @@ pub async fn act_on_instances(
         done: action.done(),
         ..BulkOutcome::default()
     };
+    if action == BulkAction::Upgrade {
+        // One rollout for the whole selection: it plans, skips and refuses as a whole.
+        let request = flotilla_control::StartRollout {
+            instances: Some(ids),
+        };
+        let rollout = fleet
+            .start_rollout(&name, request, "portal")
+            .await
+            .map_err(refused)?
+            .rollout;
+        outcome.done = format!(
+            "rollout #{} started: upgrading {} to version {}",
+            rollout.id,
+            crate::format::plural(rollout.instances.len() as u32, "instance", "instances"),
+            rollout.target_version
+        );
+        outcome.rollout = Some(rollout.id);
+        return Ok(outcome);
+    }
     for id in ids {
         let result = match action {
             BulkAction::Act(act) => fleet.instance_action(&name, &id, act, "portal").await,
             BulkAction::Protect(protection) => {
                 fleet.set_protection(&name, &id, protection, "portal").await
             }
+            BulkAction::Upgrade => unreachable!("handled above"),
         };
         match result {
             Ok(instance) => outcome.updated.push(instance),
@@ -143,6 +169,10 @@ mod tests {
         assert_eq!(
             BulkAction::Act(InstanceAction::Restart).done(),
             "restart requested"
+        );
+        assert_eq!(
+            BulkAction::parse("upgrade", false, false),
+            Ok(BulkAction::Upgrade)
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod instances;
 pub mod scale_sets;
 pub mod theme;
+pub mod upgrades;
 pub mod wizard;
 
 /// Where every server function is served (the `prefix` of each `#[server]`; the macro
@@ -63,6 +64,13 @@ pub(crate) fn refuse(error: error::PortalError, code: u16) -> error::PortalError
         crate::status::set_status(code);
     }
     error
+}
+
+/// A refusal by the `Fleet` as the portal reports it, with the REST API's status.
+#[cfg(feature = "ssr")]
+pub(crate) fn refused(error: flotilla_control::Error) -> error::PortalError {
+    let code = status_of(&error);
+    refuse(error::PortalError::from(error), code)
 }
 
 /// After a plain form post the browser is sent back to the page it came from (the

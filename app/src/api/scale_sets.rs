@@ -53,7 +53,7 @@ pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>,
 /// Settings tab's form, with or without JavaScript. On success the browser goes to the list.
 #[server(prefix = "/_fn", endpoint = "delete-scale-set")]
 pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/settings",
         flotilla_domain::url::percent_encode(&name)
@@ -68,10 +68,7 @@ pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), 
     super::fleet()
         .delete_scale_set(&name, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e), code)
-        })?;
+        .map_err(refused)?;
     leptos_axum::redirect("/scale-sets");
     Ok(())
 }
@@ -102,15 +99,12 @@ pub async fn set_capacity(
     capacity: Option<String>,
     delta: Option<i64>,
 ) -> Result<u32, PortalError> {
-    use super::{refuse, return_to, status_of};
+    use super::{refuse, refused, return_to};
     return_to(&format!("/scale-sets/{name}"));
     let fleet = super::fleet();
     let (requested, typed) = match (delta, capacity) {
         (Some(delta), _) => {
-            let set = fleet.get_scale_set(&name).await.map_err(|e| {
-                let code = status_of(&e);
-                refuse(PortalError::from(e), code)
-            })?;
+            let set = fleet.get_scale_set(&name).await.map_err(refused)?;
             (i64::from(set.spec.capacity) + delta, None)
         }
         (None, Some(typed)) => match parse_capacity(&typed) {
@@ -136,10 +130,7 @@ pub async fn set_capacity(
     let set = fleet
         .set_capacity(&name, capacity, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e).with_input(typed), code)
-        })?;
+        .map_err(|e| refused(e).with_input(typed))?;
     Ok(set.spec.capacity)
 }
 

@@ -22,13 +22,10 @@ pub async fn get_wizard_options() -> Result<WizardOptions, ServerFnError> {
 /// duplicate name): a refusal carries the messages per field.
 #[server(prefix = "/_fn", endpoint = "create-scale-set", input = Json)]
 pub async fn create_scale_set(spec: ScaleSetSpec) -> Result<String, PortalError> {
-    use super::{refuse, status_of};
+    use super::refused;
     let set = super::fleet()
         .create_scale_set(spec, "portal")
         .await
-        .map_err(|e| {
-            let code = status_of(&e);
-            refuse(PortalError::from(e), code)
-        })?;
+        .map_err(refused)?;
     Ok(set.spec.name)
 }

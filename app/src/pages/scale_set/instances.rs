@@ -1,7 +1,8 @@
 //! The Instances tab: the set's instances in a table that sorts and filters by the URL
 //! query (a GET form and header links: works without JavaScript), and a selection toolbar
 //! acting on the ticked rows — start, stop, restart, and behind a confirmation deallocate,
-//! reimage, delete; protection. The toolbar and the checkboxes are one plain form posting
+//! reimage, delete; protection; and upgrading them to the latest model (a manual rollout,
+//! followed on the Upgrades tab). The toolbar and the checkboxes are one plain form posting
 //! to the `instances-action` server function, so it works without JavaScript too; with
 //! JavaScript the answer shows the instances' pending state at once, a progress bar follows
 //! them until they settle, and "select all" ticks every row shown.
@@ -90,6 +91,18 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
     let nothing_selected =
         Signal::derive(move || hydrated.get() && selected.with(|s| s.is_empty()));
+    // Upgrading means something only for selected instances not on the latest model.
+    let nothing_outdated = Signal::derive(move || {
+        hydrated.get()
+            && live.detail.with(|d| {
+                selected.with(|s| {
+                    !d.instances.iter().any(|i| {
+                        s.contains(&i.id)
+                            && !instance_query::is_latest(i, d.scale_set.model_version)
+                    })
+                })
+            })
+    });
 
     let action = ServerAction::<ActOnInstances>::new();
     let request = RwSignal::new(None::<Request>);
@@ -119,6 +132,11 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
         Some(Err(error)) => Some(error.message),
         _ => None,
     };
+    let upgrade_started = move || match action.value().get() {
+        Some(Ok(outcome)) => outcome.rollout.map(|_| outcome.done),
+        _ => None,
+    };
+    let upgrades_tab = Tab::Upgrades.href(&name);
     let count = move || selected.with(BTreeSet::len);
     let question = move |verb: &'static str| {
         Signal::derive(move || match count() {
@@ -204,7 +222,29 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                         </button>
                     </div>
                 </details>
+                <button
+                    type="submit"
+                    name="action"
+                    value="upgrade"
+                    disabled=nothing_outdated
+                    title="Upgrade the selected instances that are not on the latest model"
+                >
+                    "Upgrade to latest model"
+                </button>
             </div>
+            {move || {
+                upgrade_started()
+                    .map(|done| {
+                        view! {
+                            <p class="notice" role="status" data-state="upgrade-started">
+                                {done}
+                                ". "
+                                <a href=upgrades_tab.clone()>"Follow it on the Upgrades tab"</a>
+                                "."
+                            </p>
+                        }
+                    })
+            }}
             <RequestProgress request live />
             <p class="field-error" role="alert" data-error="instances-action">
                 {outcome_message}

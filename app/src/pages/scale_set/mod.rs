@@ -1,11 +1,13 @@
 //! `/scale-sets/:name[/<tab>]`: one scale set, in tabs — Overview (facts, capacity, counts,
 //! a live CPU and requests chart, the zones × fault domains grid), Instances (sortable,
-//! filterable, selectable table with actions), Scaling (manual capacity or the autoscale
-//! notice, the autoscale editor with its schedule grid, the decisions, the mock's demand),
-//! Health & repairs (probe, repair policy and service, per-instance health, repair
-//! history), Load balancer (frontends, live statistics, pool members, drain/enable),
-//! Monitoring (live charts of every metric, per instance too), Activity and Settings (JSON,
-//! export, delete). The Upgrades tab appears when rolling upgrades work.
+//! filterable, selectable table with actions, upgrading the selected instances), Scaling
+//! (manual capacity or the autoscale notice, the autoscale editor with its schedule grid,
+//! the decisions, the mock's demand), Upgrades (the live rollout with its controls, the
+//! model and its versions with a preview of the rollout a change makes, the upgrade
+//! policy, past rollouts), Health & repairs (probe, repair policy and service, per-instance
+//! health, repair history), Load balancer (frontends, live statistics, pool members,
+//! drain/enable), Monitoring (live charts of every metric, per instance too), Activity and
+//! Settings (JSON, export, delete).
 //!
 //! The page reads the set once (server-rendered, sent to the browser once), keeps the read
 //! in a signal, and in the browser replaces it with newer reads on the server's events and
@@ -21,6 +23,7 @@ mod monitoring;
 mod overview;
 mod scaling;
 mod settings;
+mod upgrades;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -43,6 +46,7 @@ pub enum Tab {
     Overview,
     Instances,
     Scaling,
+    Upgrades,
     Health,
     LoadBalancer,
     Monitoring,
@@ -51,10 +55,11 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Overview,
         Tab::Instances,
         Tab::Scaling,
+        Tab::Upgrades,
         Tab::Health,
         Tab::LoadBalancer,
         Tab::Monitoring,
@@ -67,6 +72,7 @@ impl Tab {
             Tab::Overview => "Overview",
             Tab::Instances => "Instances",
             Tab::Scaling => "Scaling",
+            Tab::Upgrades => "Upgrades",
             Tab::Health => "Health & repairs",
             Tab::LoadBalancer => "Load balancer",
             Tab::Monitoring => "Monitoring",
@@ -81,6 +87,7 @@ impl Tab {
             Tab::Overview => "overview",
             Tab::Instances => "instances",
             Tab::Scaling => "scaling",
+            Tab::Upgrades => "upgrades",
             Tab::Health => "health",
             Tab::LoadBalancer => "load-balancer",
             Tab::Monitoring => "monitoring",
@@ -374,6 +381,7 @@ fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
             Tab::Overview => view! { <overview::OverviewTab live /> }.into_any(),
             Tab::Instances => view! { <instances::InstancesTab live /> }.into_any(),
             Tab::Scaling => view! { <scaling::ScalingTab live /> }.into_any(),
+            Tab::Upgrades => view! { <upgrades::UpgradesTab live /> }.into_any(),
             Tab::Health => view! { <health::HealthTab live /> }.into_any(),
             Tab::LoadBalancer => view! { <load_balancer::LoadBalancerTab live /> }.into_any(),
             Tab::Monitoring => view! { <monitoring::MonitoringTab live /> }.into_any(),
@@ -396,6 +404,7 @@ mod tests {
                 "/scale-sets/web%201",
                 "/scale-sets/web%201/instances",
                 "/scale-sets/web%201/scaling",
+                "/scale-sets/web%201/upgrades",
                 "/scale-sets/web%201/health",
                 "/scale-sets/web%201/load-balancer",
                 "/scale-sets/web%201/monitoring",

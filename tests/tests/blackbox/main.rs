@@ -1,0 +1,12 @@
+//! Flotilla's black-box tests, one binary: each module starts real `flotilla serve`
+//! processes (or an in-process server) on 127.0.0.1 and talks to them over HTTP and the CLI.
+//! One binary instead of one per file keeps a clean build's link time and disk use down
+//! (every test binary links the whole server).
+mod autoscale;
+mod bad_input;
+mod cli;
+mod crash;
+mod health;
+mod postgres;
+mod rollouts;
+mod scale_sets;
