@@ -12,14 +12,14 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test tools node-tools chromium site site-release lint unit e2e bench bench-lb clean-data
+.PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit e2e bench bench-lb clean-data
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
 run: tools node-tools site-release
 	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
 
 ## The whole suite: formatting, lints, unit/property/conformance/black-box tests, browser tests.
-test: tools node-tools chromium lint unit e2e
+test: tools node-tools chromium libvirt-deps lint unit e2e
 
 tools:
 	@bash scripts/install-tools.sh
@@ -33,6 +33,12 @@ node-tools:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# libvirt's client library and headers, for the `libvirt` feature and its tests against
+# libvirt's test driver (in-process: no daemon, no QEMU).
+libvirt-deps:
+	@pkg-config --exists libvirt 2>/dev/null || { apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends libvirt-dev pkg-config >/dev/null; }
+
 site:
 	cargo leptos build
 
@@ -43,11 +49,13 @@ lint:
 	cargo fmt --all -- --check
 	leptosfmt --check app/src
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p flotilla-backend --features libvirt --all-targets -- -D warnings
 	cargo clippy -p flotilla-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit:
 	cargo build -p flotilla
 	cargo test --workspace
+	cargo test -p flotilla-backend --features libvirt --lib --test libvirt
 
 e2e: site
 	bash scripts/e2e.sh
@@ -60,6 +68,7 @@ bench:
 	cargo bench -p flotilla --bench autoscale
 	cargo bench -p flotilla --bench rollouts
 	cargo bench -p flotilla-store --bench batch
+	cargo bench -p flotilla-backend --features libvirt --bench libvirt
 
 ## Flotilla's L7 frontend against nginx and direct, same upstreams and load generator
 ## (installs nginx and wrk when missing).

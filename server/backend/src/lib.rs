@@ -4,10 +4,12 @@
 //! the simulator Flotilla runs on by default — zones and fault domains, latency with jitter,
 //! fault injection, real HTTP served by every running instance on 127.0.0.1, state that
 //! survives a restart of the control plane — and [`conformance`] is the suite every
-//! implementation passes.
+//! implementation passes. With the cargo feature `libvirt`, [`libvirt`] runs VMs as libvirt
+//! domains (it links `libvirt.so`; its `ffi` module is the crate's only unsafe code).
 //!
-//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `conformance.rs`.
-#![forbid(unsafe_code)]
+//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`,
+//! `conformance.rs`.
+#![deny(unsafe_code)]
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
@@ -15,6 +17,8 @@ use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
 pub mod conformance;
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
 pub mod mock;
 
 /// Everything needed to create one VM.
@@ -52,6 +56,11 @@ pub enum BackendError {
     },
     #[error("invalid fault: {0}")]
     InvalidFault(#[source] flotilla_domain::ValidationErrors),
+    #[error("libvirt could not {operation}: {message}")]
+    Libvirt {
+        operation: &'static str,
+        message: String,
+    },
     #[error("backend I/O failed during {operation}")]
     Io {
         operation: &'static str,

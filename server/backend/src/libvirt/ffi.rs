@@ -1,0 +1,346 @@
+//! The few libvirt C calls the backend makes, and safe handles around them: [`Conn`] (a
+//! connection) and [`Dom`] (a domain). Bound by hand rather than through the `virt` crate,
+//! which pins an exact `libc` that the rest of the workspace has moved past.
+//!
+//! Every call blocks: callers run them on blocking threads. A libvirt connection is
+//! thread-safe, so one [`Conn`] serves every thread. Errors carry libvirt's error code and
+//! message, read from the thread's last error right after the failing call.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_ulong, c_ulonglong, c_ushort, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::Once;
+
+#[repr(C)]
+struct VirConnect {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct VirDomain {
+    _private: [u8; 0],
+}
+
+/// The head of libvirt's `virError` (only the fields read here; it is never allocated here).
+#[repr(C)]
+struct VirError {
+    code: c_int,
+    domain: c_int,
+    message: *const c_char,
+}
+
+/// libvirt's `virDomainInfo`.
+#[repr(C)]
+#[derive(Default)]
+struct VirDomainInfo {
+    state: u8,
+    max_mem: c_ulong,
+    memory: c_ulong,
+    nr_virt_cpu: c_ushort,
+    cpu_time: c_ulonglong,
+}
+
+type ErrorFunc = extern "C" fn(*mut c_void, *mut VirError);
+
+#[link(name = "virt")]
+unsafe extern "C" {
+    fn virConnectOpen(name: *const c_char) -> *mut VirConnect;
+    fn virConnectClose(conn: *mut VirConnect) -> c_int;
+    fn virConnectListAllDomains(
+        conn: *mut VirConnect,
+        domains: *mut *mut *mut VirDomain,
+        flags: c_uint,
+    ) -> c_int;
+    fn virDomainDefineXML(conn: *mut VirConnect, xml: *const c_char) -> *mut VirDomain;
+    fn virDomainLookupByName(conn: *mut VirConnect, name: *const c_char) -> *mut VirDomain;
+    fn virDomainCreate(dom: *mut VirDomain) -> c_int;
+    fn virDomainDestroy(dom: *mut VirDomain) -> c_int;
+    fn virDomainShutdown(dom: *mut VirDomain) -> c_int;
+    fn virDomainReboot(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainUndefineFlags(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainFree(dom: *mut VirDomain) -> c_int;
+    fn virDomainGetName(dom: *mut VirDomain) -> *const c_char;
+    fn virDomainGetUUIDString(dom: *mut VirDomain, buf: *mut c_char) -> c_int;
+    fn virDomainGetInfo(dom: *mut VirDomain, info: *mut VirDomainInfo) -> c_int;
+    fn virDomainGetMetadata(
+        dom: *mut VirDomain,
+        kind: c_int,
+        uri: *const c_char,
+        flags: c_uint,
+    ) -> *mut c_char;
+    fn virGetLastError() -> *mut VirError;
+    fn virSetErrorFunc(user_data: *mut c_void, handler: Option<ErrorFunc>);
+    fn free(ptr: *mut c_void);
+}
+
+/// `VIR_ERR_NO_DOMAIN` and `VIR_ERR_NO_DOMAIN_METADATA`: what a lookup of an absent domain,
+/// or of metadata a domain does not carry, fails with.
+pub const ERR_NO_DOMAIN: i32 = 42;
+pub const ERR_NO_DOMAIN_METADATA: i32 = 80;
+/// `VIR_ERR_OPERATION_INVALID`: the domain is not in a state the call needs.
+pub const ERR_OPERATION_INVALID: i32 = 55;
+
+const METADATA_ELEMENT: c_int = 2;
+/// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA`: undefine what the domain
+/// carries (Flotilla's domains have no NVRAM; the test driver refuses that flag).
+const UNDEFINE_ALL: c_uint = 1 | 2;
+/// `VIR_UUID_STRING_BUFLEN`.
+const UUID_STRING_LEN: usize = 37;
+
+/// A failed libvirt call: libvirt's error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for VirtError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (libvirt error {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for VirtError {}
+
+pub type VirtResult<T> = Result<T, VirtError>;
+
+extern "C" fn ignore_error(_: *mut c_void, _: *mut VirError) {}
+
+/// Stops libvirt from printing every error to stderr (the backend reports them itself).
+fn quiet() {
+    static QUIET: Once = Once::new();
+    // SAFETY: installs a handler that does nothing; libvirt keeps the function pointer.
+    QUIET.call_once(|| unsafe { virSetErrorFunc(ptr::null_mut(), Some(ignore_error)) });
+}
+
+/// The error of the last libvirt call on this thread.
+fn last_error() -> VirtError {
+    // SAFETY: libvirt answers a thread-local error it owns, or null; it is read, not kept.
+    unsafe {
+        let error = virGetLastError();
+        if error.is_null() {
+            return VirtError {
+                code: -1,
+                message: "libvirt failed without saying why".into(),
+            };
+        }
+        let message = if (*error).message.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr((*error).message)
+                .to_string_lossy()
+                .into_owned()
+        };
+        VirtError {
+            code: (*error).code,
+            message,
+        }
+    }
+}
+
+fn text(value: &str) -> VirtResult<CString> {
+    CString::new(value).map_err(|_| VirtError {
+        code: -1,
+        message: format!("{value:?} contains a NUL byte"),
+    })
+}
+
+fn check(status: c_int) -> VirtResult<()> {
+    if status < 0 {
+        Err(last_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A connection to one libvirt host (URI).
+pub struct Conn(NonNull<VirConnect>);
+
+// SAFETY: libvirt connections may be used from any thread, concurrently.
+unsafe impl Send for Conn {}
+// SAFETY: as above.
+unsafe impl Sync for Conn {}
+
+impl Conn {
+    pub fn open(uri: &str) -> VirtResult<Conn> {
+        quiet();
+        let uri = text(uri)?;
+        // SAFETY: `uri` is a valid C string for the duration of the call.
+        let conn = unsafe { virConnectOpen(uri.as_ptr()) };
+        NonNull::new(conn).map(Conn).ok_or_else(last_error)
+    }
+
+    /// Defines (or redefines) a persistent domain from its XML.
+    pub fn define(&self, xml: &str) -> VirtResult<Dom> {
+        let xml = text(xml)?;
+        // SAFETY: the connection is open and `xml` valid for the call.
+        let dom = unsafe { virDomainDefineXML(self.0.as_ptr(), xml.as_ptr()) };
+        NonNull::new(dom).map(Dom).ok_or_else(last_error)
+    }
+
+    /// The domain called `name`, or `None`.
+    pub fn lookup(&self, name: &str) -> VirtResult<Option<Dom>> {
+        let name = text(name)?;
+        // SAFETY: the connection is open and `name` valid for the call.
+        let dom = unsafe { virDomainLookupByName(self.0.as_ptr(), name.as_ptr()) };
+        match NonNull::new(dom) {
+            Some(dom) => Ok(Some(Dom(dom))),
+            None => match last_error() {
+                e if e.code == ERR_NO_DOMAIN => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Every domain of the host, active or not.
+    pub fn domains(&self) -> VirtResult<Vec<Dom>> {
+        let mut list: *mut *mut VirDomain = ptr::null_mut();
+        // SAFETY: libvirt fills `list` with `n` domain references (and a null) that this
+        // function takes over, then frees the array itself.
+        unsafe {
+            let n = virConnectListAllDomains(self.0.as_ptr(), &mut list, 0);
+            if n < 0 {
+                return Err(last_error());
+            }
+            let doms = (0..n as usize)
+                .filter_map(|i| NonNull::new(*list.add(i)).map(Dom))
+                .collect();
+            free(list.cast());
+            Ok(doms)
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // SAFETY: the connection was opened by `open` and is closed once.
+        unsafe { virConnectClose(self.0.as_ptr()) };
+    }
+}
+
+/// What `virDomainGetInfo` tells of a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomInfo {
+    /// libvirt's `virDomainState`.
+    pub state: u8,
+    pub memory_kib: u64,
+    pub max_memory_kib: u64,
+    pub vcpus: u16,
+    /// CPU time used, in nanoseconds.
+    pub cpu_time_ns: u64,
+}
+
+/// `VIR_DOMAIN_*` states.
+pub mod state {
+    pub const RUNNING: u8 = 1;
+    pub const BLOCKED: u8 = 2;
+    pub const PAUSED: u8 = 3;
+    pub const SHUTDOWN: u8 = 4;
+    pub const SHUTOFF: u8 = 5;
+    pub const CRASHED: u8 = 6;
+    pub const PMSUSPENDED: u8 = 7;
+}
+
+/// A reference to one domain.
+pub struct Dom(NonNull<VirDomain>);
+
+// SAFETY: domain references are thread-safe like their connection.
+unsafe impl Send for Dom {}
+// SAFETY: as above.
+unsafe impl Sync for Dom {}
+
+impl Dom {
+    fn raw(&self) -> *mut VirDomain {
+        self.0.as_ptr()
+    }
+
+    pub fn name(&self) -> String {
+        // SAFETY: libvirt answers a string owned by the domain reference, copied at once.
+        unsafe {
+            let name = virDomainGetName(self.raw());
+            if name.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(name).to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// Its UUID, which a redefinition must repeat.
+    pub fn uuid(&self) -> VirtResult<String> {
+        let mut buf = [0 as c_char; UUID_STRING_LEN];
+        // SAFETY: `buf` has the VIR_UUID_STRING_BUFLEN bytes libvirt writes (NUL included).
+        check(unsafe { virDomainGetUUIDString(self.raw(), buf.as_mut_ptr()) })?;
+        // SAFETY: libvirt wrote a NUL-terminated string into `buf`.
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    // `c_ulong` is 64 bits here but 32 on other targets: the conversions are not useless there.
+    #[allow(clippy::useless_conversion)]
+    pub fn info(&self) -> VirtResult<DomInfo> {
+        let mut info = VirDomainInfo::default();
+        // SAFETY: `info` is a properly laid out `virDomainInfo` for libvirt to fill.
+        check(unsafe { virDomainGetInfo(self.raw(), &mut info) })?;
+        Ok(DomInfo {
+            state: info.state,
+            memory_kib: u64::from(info.memory),
+            max_memory_kib: u64::from(info.max_mem),
+            vcpus: info.nr_virt_cpu,
+            cpu_time_ns: info.cpu_time,
+        })
+    }
+
+    /// The domain's metadata element in namespace `uri`, or `None` when it has none.
+    pub fn metadata(&self, uri: &str) -> VirtResult<Option<String>> {
+        let uri = text(uri)?;
+        // SAFETY: libvirt answers a string the caller frees, or null on error.
+        unsafe {
+            let xml = virDomainGetMetadata(self.raw(), METADATA_ELEMENT, uri.as_ptr(), 0);
+            if xml.is_null() {
+                return match last_error() {
+                    e if e.code == ERR_NO_DOMAIN_METADATA => Ok(None),
+                    e => Err(e),
+                };
+            }
+            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
+            free(xml.cast());
+            Ok(Some(text))
+        }
+    }
+
+    pub fn start(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainCreate(self.raw()) })
+    }
+
+    /// Powers the domain off at once.
+    pub fn destroy(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainDestroy(self.raw()) })
+    }
+
+    /// Asks the guest to shut down (ACPI): it may take a while, or never happen.
+    pub fn shutdown(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainShutdown(self.raw()) })
+    }
+
+    pub fn reboot(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainReboot(self.raw(), 0) })
+    }
+
+    pub fn undefine(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainUndefineFlags(self.raw(), UNDEFINE_ALL) })
+    }
+}
+
+impl Drop for Dom {
+    fn drop(&mut self) {
+        // SAFETY: each `Dom` owns one reference, released once.
+        unsafe { virDomainFree(self.raw()) };
+    }
+}
