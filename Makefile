@@ -15,7 +15,7 @@ endif
 .PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit e2e bench bench-lb clean-data
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
-run: tools node-tools site-release
+run: tools node-tools libvirt-deps site-release
 	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
 
 ## The whole suite: formatting, lints, unit/property/conformance/black-box tests, browser tests.
@@ -33,8 +33,9 @@ node-tools:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-# libvirt's client library and headers, for the `libvirt` feature and its tests against
-# libvirt's test driver (in-process: no daemon, no QEMU).
+# libvirt's client library and headers: make builds the server with the `libvirt` feature
+# (a plain `cargo build` needs no libvirt), and its tests run on libvirt's test driver
+# (in-process: no daemon, no QEMU).
 libvirt-deps:
 	@pkg-config --exists libvirt 2>/dev/null || { apt-get update -qq && \
 		apt-get install -y -qq --no-install-recommends libvirt-dev pkg-config >/dev/null; }
@@ -48,14 +49,12 @@ site-release:
 lint:
 	cargo fmt --all -- --check
 	leptosfmt --check app/src
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p flotilla-backend --features libvirt --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features flotilla-tests/libvirt -- -D warnings
 	cargo clippy -p flotilla-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	cargo build -p flotilla
-	cargo test --workspace
-	cargo test -p flotilla-backend --features libvirt --lib --test libvirt
+	cargo build -p flotilla --features libvirt
+	cargo test --workspace --features flotilla-tests/libvirt
 
 e2e: site
 	bash scripts/e2e.sh

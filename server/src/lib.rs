@@ -51,25 +51,25 @@ pub async fn run(
     let store = flotilla_store::connect(&url)
         .await
         .with_context(|| format!("opening the database {url}"))?;
-    let mock = match config.backend {
-        BackendKind::Mock => Arc::new(
-            Mock::open(MockConfig {
-                zones: config.mock_zones.clone(),
-                fault_domains: config.mock_fault_domains,
-                latency: config.mock_latency,
-                seed: config.mock_seed,
-                mode: Mode::Timer,
-                state_dir: Some(config.data_dir.join("mock")),
-                ..MockConfig::default()
-            })
-            .await
-            .context("starting the mock hypervisor")?,
-        ),
-        BackendKind::Libvirt => {
-            anyhow::bail!("this build has no libvirt backend yet; use --backend mock")
+    let (backend, mock): (Arc<dyn Backend>, Option<Arc<Mock>>) = match config.backend {
+        BackendKind::Mock => {
+            let mock = Arc::new(
+                Mock::open(MockConfig {
+                    zones: config.mock_zones.clone(),
+                    fault_domains: config.mock_fault_domains,
+                    latency: config.mock_latency,
+                    seed: config.mock_seed,
+                    mode: Mode::Timer,
+                    state_dir: Some(config.data_dir.join("mock")),
+                    ..MockConfig::default()
+                })
+                .await
+                .context("starting the mock hypervisor")?,
+            );
+            (mock.clone(), Some(mock))
         }
+        BackendKind::Libvirt => (open_libvirt(&config).await?, None),
     };
-    let backend: Arc<dyn Backend> = mock.clone();
     let fleet = Fleet::new(
         store,
         backend,
@@ -105,9 +105,37 @@ pub async fn run(
     .await
     .context("serving HTTP")?;
     fleet.shutdown().await;
-    mock.shutdown();
+    if let Some(mock) = mock {
+        mock.shutdown();
+    }
     tracing::info!("flotilla stopped");
     Ok(())
+}
+
+/// The libvirt backend on the hosts of `--libvirt-hosts`.
+#[cfg(feature = "libvirt")]
+async fn open_libvirt(config: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
+    use flotilla_backend::libvirt::{Libvirt, LibvirtConfig};
+    let path = config
+        .libvirt_hosts
+        .as_ref()
+        .context("--backend libvirt needs --libvirt-hosts FILE (JSON: hosts and images)")?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the libvirt hosts file {}", path.display()))?;
+    let hosts: LibvirtConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a libvirt hosts file", path.display()))?;
+    let libvirt = Libvirt::open(hosts)
+        .await
+        .context("connecting to the libvirt hosts")?;
+    Ok(Arc::new(libvirt))
+}
+
+#[cfg(not(feature = "libvirt"))]
+async fn open_libvirt(_: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
+    anyhow::bail!(
+        "this build has no libvirt backend: build with `--features libvirt` (make does), \
+         or use --backend mock"
+    )
 }
 
 /// Every route, behind the layers every request passes: a request id (`x-request-id`,

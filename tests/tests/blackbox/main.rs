@@ -7,6 +7,8 @@ mod bad_input;
 mod cli;
 mod crash;
 mod health;
+#[cfg(feature = "libvirt")]
+mod libvirt;
 mod postgres;
 mod rollouts;
 mod scale_sets;
