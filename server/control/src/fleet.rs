@@ -144,7 +144,8 @@ pub struct Fleet {
     shared: Arc<Shared>,
 }
 
-/// How many times a relative change is re-applied when a concurrent writer wins.
+/// How many times a relative change (or a person's instance action) is re-applied when a
+/// concurrent writer wins.
 const RETRIES: usize = 5;
 
 impl Fleet {
@@ -756,42 +757,19 @@ impl Fleet {
                 message: format!("scale set {name:?} is being deleted"),
             });
         }
-        let instance = self.get_instance(name, id).await?;
-        let effect = instance
-            .accept(action)
-            .map_err(|refused| Error::InvalidState {
-                message: refused.to_string(),
-            })?;
-        let result = match effect {
-            ActionEffect::None => instance,
-            ActionEffect::Delete => {
-                let (set, marked) = self
-                    .shared
-                    .store
-                    .mark_deleting(&set, &[id.to_string()], true, started)
-                    .await
-                    .map_err(Error::store("delete instance"))?;
-                self.shared.events.publish(Event::ScaleSetChanged {
-                    scale_set: Box::new(set.redacted()),
-                });
-                marked.into_iter().next().ok_or_else(|| Error::NotFound {
-                    kind: "instance",
-                    name: id.into(),
-                })?
-            }
-            ActionEffect::SetDesiredPower(desired) => {
-                let mut next = instance;
-                next.desired_power = desired;
-                next.provisioning_state = ProvisioningState::Updating;
-                next.updated_at = started;
-                self.write_instance(next).await?
-            }
-            ActionEffect::Pending(pending) => {
-                let mut next = instance;
-                next.pending = Some(pending);
-                next.provisioning_state = ProvisioningState::Updating;
-                next.updated_at = started;
-                self.write_instance(next).await?
+        // The record may be written by a loop (health, observed state) between the read and
+        // the write: the action is checked again on the fresh record and retried.
+        let mut attempt = 0;
+        let result = loop {
+            let instance = self.get_instance(name, id).await?;
+            let effect = instance
+                .accept(action)
+                .map_err(|refused| Error::InvalidState {
+                    message: refused.to_string(),
+                })?;
+            match self.apply_action(&set, instance, effect, started).await {
+                Err(Error::Conflict { .. }) if attempt < RETRIES => attempt += 1,
+                other => break other?,
             }
         };
         self.shared.events.publish(Event::InstanceChanged {
@@ -808,6 +786,49 @@ impl Fleet {
         .await;
         self.wake(name);
         Ok(result)
+    }
+
+    /// Carries out `effect` of an action on `instance`.
+    async fn apply_action(
+        &self,
+        set: &ScaleSet,
+        instance: Instance,
+        effect: ActionEffect,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Instance> {
+        let id = instance.id.clone();
+        match effect {
+            ActionEffect::None => Ok(instance),
+            ActionEffect::Delete => {
+                let (set, marked) = self
+                    .shared
+                    .store
+                    .mark_deleting(set, std::slice::from_ref(&id), true, started)
+                    .await
+                    .map_err(Error::store("delete instance"))?;
+                self.shared.events.publish(Event::ScaleSetChanged {
+                    scale_set: Box::new(set.redacted()),
+                });
+                marked.into_iter().next().ok_or_else(|| Error::NotFound {
+                    kind: "instance",
+                    name: id,
+                })
+            }
+            ActionEffect::SetDesiredPower(desired) => {
+                let mut next = instance;
+                next.desired_power = desired;
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await
+            }
+            ActionEffect::Pending(pending) => {
+                let mut next = instance;
+                next.pending = Some(pending);
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await
+            }
+        }
     }
 
     async fn write_instance(&self, next: Instance) -> Result<Instance> {

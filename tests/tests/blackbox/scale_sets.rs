@@ -154,18 +154,18 @@ async fn instance_actions_and_wrong_states() {
     let (_, i) = api.get("/scale-sets/ops/instances/ops_0").await;
     assert_eq!(i["power_state"], "stopped");
 
-    let (status, _) = api
+    let (status, answer) = api
         .post_empty("/scale-sets/ops/instances/ops_0/start")
         .await;
-    assert_eq!(status, 202);
-    let (status, _) = api
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = api
         .post_empty("/scale-sets/ops/instances/ops_1/restart")
         .await;
-    assert_eq!(status, 202);
-    let (status, _) = api
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = api
         .post_empty("/scale-sets/ops/instances/ops_2/reimage")
         .await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 202, "{answer}");
     // A second one-shot action while one waits is refused.
     let (status, problem) = api
         .post_empty("/scale-sets/ops/instances/ops_2/restart")
