@@ -12,14 +12,15 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit e2e bench bench-lb clean-data
+.PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit test-vm e2e bench bench-lb clean-data
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
 run: tools node-tools libvirt-deps site-release
 	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
 
-## The whole suite: formatting, lints, unit/property/conformance/black-box tests, browser tests.
-test: tools node-tools chromium libvirt-deps lint unit e2e
+## The whole suite: formatting, lints, unit/property/conformance/black-box tests, real VMs,
+## browser tests.
+test: tools node-tools chromium libvirt-deps lint unit test-vm e2e
 
 tools:
 	@bash scripts/install-tools.sh
@@ -33,12 +34,11 @@ node-tools:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-# libvirt's client library and headers: make builds the server with the `libvirt` feature
-# (a plain `cargo build` needs no libvirt), and its tests run on libvirt's test driver
-# (in-process: no daemon, no QEMU).
+# libvirt: make builds the server with the `libvirt` feature (a plain `cargo build` needs
+# no libvirt) and tests it on libvirt's test driver (in-process); the real-VM test needs the
+# daemons, QEMU, qemu-img and genisoimage. All from bookworm-backports (see the script).
 libvirt-deps:
-	@pkg-config --exists libvirt 2>/dev/null || { apt-get update -qq && \
-		apt-get install -y -qq --no-install-recommends libvirt-dev pkg-config >/dev/null; }
+	@bash scripts/libvirt-deps.sh
 
 site:
 	cargo leptos build
@@ -55,6 +55,14 @@ lint:
 unit:
 	cargo build -p flotilla --features libvirt
 	cargo test --workspace --features flotilla-tests/libvirt
+
+## Real QEMU guests (software emulation) through `flotilla serve --backend libvirt`: builds
+## the tiny guest from Debian packages, starts libvirt's daemons if they are not running
+## (and stops them after), scales a set of real VMs. Under 3 minutes.
+test-vm: libvirt-deps
+	bash scripts/tiny-guest.sh
+	FLOTILLA_TEST_REAL_VMS=1 cargo test --workspace --features flotilla-tests/libvirt \
+		--test blackbox real_vm:: -- --nocapture
 
 e2e: site
 	bash scripts/e2e.sh

@@ -6,6 +6,8 @@ use leptos_router::{SsrMode, path};
 use crate::components::header::Header;
 use crate::components::side_nav::SideNav;
 use crate::pages::activity::ActivityPage;
+use crate::pages::console::ConsolePage;
+use crate::pages::hosts::HostsPage;
 use crate::pages::new_scale_set::NewScaleSet;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
@@ -88,7 +90,13 @@ pub fn App() -> impl IntoView {
                             view=|| view! { <ScaleSetPage tab=Tab::Settings /> }
                             ssr=SsrMode::Async
                         />
+                        <Route
+                            path=path!("/scale-sets/:name/instances/:id/console")
+                            view=ConsolePage
+                            ssr=SsrMode::Async
+                        />
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
+                        <Route path=path!("/hosts") view=HostsPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

@@ -52,7 +52,7 @@ pub use instance::{
     ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, PendingAction, PowerState,
     Protection, ProvisioningState,
 };
-pub use placement::ZoneStatus;
+pub use placement::{BackendInfo, ConsoleOutput, HostStatus, ZoneStatus};
 pub use reconcile::ObservedVm;
 pub use repair::RepairStatus;
 pub use scale_set::{

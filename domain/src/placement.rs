@@ -20,6 +20,56 @@ pub struct ZoneStatus {
     pub available: bool,
 }
 
+/// A hypervisor host as the backend reports it (libvirt: one per configured host, each a
+/// fault domain of its zone; the mock has none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostStatus {
+    /// Its libvirt URI.
+    pub name: String,
+    pub zone: String,
+    pub fault_domain: u32,
+    /// What the VMs on it may take in all.
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// What its VMs hold (deallocated VMs hold nothing).
+    pub used_vcpus: u32,
+    pub used_memory_mib: u64,
+    /// Flotilla's VMs on it, and how many of them run.
+    pub vms: u32,
+    pub running: u32,
+    /// The images its storage pool offers.
+    pub images: Vec<String>,
+    /// False when it cannot be reached or read; `error` says why.
+    pub available: bool,
+    pub error: Option<String>,
+}
+
+/// The backend as the portal and API show it (`GET /backend`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackendInfo {
+    /// `mock` or `libvirt`.
+    pub kind: String,
+    pub zones: Vec<ZoneStatus>,
+    /// The images models may use (libvirt: those every host's pool offers).
+    pub images: Vec<String>,
+    /// The hypervisor hosts with their capacity and use (libvirt; none on the mock).
+    pub hosts: Vec<HostStatus>,
+    /// Whether faults can be injected (the mock).
+    pub fault_injection: bool,
+}
+
+/// The end of an instance's serial console output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsoleOutput {
+    pub instance: String,
+    /// The last 64 KiB of the log (empty before the first boot; the mock describes its
+    /// simulated VM).
+    pub output: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlacementPolicy {
     /// The set's `platform_fault_domain_count` (1 = spread over every fault domain).

@@ -25,10 +25,18 @@ pub struct ServeArgs {
     pub database_url: Option<String>,
     #[arg(long, env = "FLOTILLA_BACKEND", value_enum, default_value = "mock")]
     pub backend: BackendKind,
-    /// libvirt: the hosts file (JSON: `{"hosts":[{"uri","zone","vcpus","memory_mib"}],
-    /// "images":[…]}`); needs a build with the `libvirt` feature.
-    #[arg(long, env = "FLOTILLA_LIBVIRT_HOSTS")]
-    pub libvirt_hosts: Option<PathBuf>,
+    /// libvirt: the hosts, comma-separated `zone=uri` (each host's whole size is offered);
+    /// needs a build with the `libvirt` feature.
+    #[arg(
+        long,
+        env = "FLOTILLA_LIBVIRT_HOSTS",
+        conflicts_with = "libvirt_config"
+    )]
+    pub libvirt_host: Option<String>,
+    /// libvirt: the whole configuration as a JSON file (hosts with their limits, address,
+    /// storage pool and acceleration; port base, shutdown timeout, state directory).
+    #[arg(long, env = "FLOTILLA_LIBVIRT_CONFIG")]
+    pub libvirt_config: Option<PathBuf>,
     /// Mock: time each VM operation takes (jittered ±50 %), e.g. `1s`, `250ms`, `0`.
     #[arg(long, env = "FLOTILLA_MOCK_LATENCY", default_value = "1s", value_parser = parse_duration)]
     pub mock_latency: Duration,

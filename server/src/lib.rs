@@ -112,19 +112,30 @@ pub async fn run(
     Ok(())
 }
 
-/// The libvirt backend on the hosts of `--libvirt-hosts`.
+/// The libvirt backend on the hosts of `--libvirt-host` or `--libvirt-config`; seeds and
+/// console logs go to `<data dir>/libvirt` unless the configuration says otherwise.
 #[cfg(feature = "libvirt")]
 async fn open_libvirt(config: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
     use flotilla_backend::libvirt::{Libvirt, LibvirtConfig};
-    let path = config
-        .libvirt_hosts
-        .as_ref()
-        .context("--backend libvirt needs --libvirt-hosts FILE (JSON: hosts and images)")?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the libvirt hosts file {}", path.display()))?;
-    let hosts: LibvirtConfig = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a libvirt hosts file", path.display()))?;
-    let libvirt = Libvirt::open(hosts)
+    let mut libvirt = match (&config.libvirt_host, &config.libvirt_config) {
+        (Some(hosts), _) => {
+            LibvirtConfig::from_hosts(hosts).map_err(|e| anyhow::anyhow!("--libvirt-host: {e}"))?
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the libvirt configuration {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a libvirt configuration", path.display()))?
+        }
+        (None, None) => anyhow::bail!(
+            "--backend libvirt needs --libvirt-host zone=uri[,zone=uri…] or --libvirt-config FILE"
+        ),
+    };
+    if libvirt.state_dir.is_none() {
+        let data_dir = std::path::absolute(&config.data_dir).context("the data directory")?;
+        libvirt.state_dir = Some(data_dir.join("libvirt"));
+    }
+    let libvirt = Libvirt::open(libvirt)
         .await
         .context("connecting to the libvirt hosts")?;
     Ok(Arc::new(libvirt))

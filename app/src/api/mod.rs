@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod autoscale;
+pub mod backend;
 pub mod error;
 pub mod health;
 pub mod instances;

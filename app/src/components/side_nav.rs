@@ -21,6 +21,9 @@ pub fn SideNav() -> impl IntoView {
                 <li>
                     <A href="/activity">"Activity"</A>
                 </li>
+                <li>
+                    <A href="/hosts">"Hosts"</A>
+                </li>
             </ul>
         </nav>
     }

@@ -1,6 +1,8 @@
 //! The routed pages, one per file.
 
 pub mod activity;
+pub mod console;
+pub mod hosts;
 pub mod new_scale_set;
 pub mod not_found;
 pub mod overview;

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig};
+use flotilla_backend::libvirt::{Libvirt, LibvirtConfig, simulated_host};
 use flotilla_backend::{Backend, VmSpec};
 use flotilla_domain::Model;
 
@@ -15,19 +15,16 @@ const VMS: usize = 1_000;
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = dir.path().join("host.xml");
-    std::fs::write(&host, "<node><memory>1073741824</memory></node>").expect("host file");
+    let uri = simulated_host(
+        &dir.path().join("host.xml"),
+        10_000,
+        10_000_000,
+        &["tiny-http"],
+    )
+    .expect("host file");
     let backend = Libvirt::open(LibvirtConfig {
-        hosts: vec![HostConfig {
-            uri: format!("test://{}", host.display()),
-            zone: "1".into(),
-            vcpus: 10_000,
-            memory_mib: 10_000_000,
-            address: "127.0.0.1".into(),
-        }],
-        images: vec!["tiny-http".into()],
-        port_base: 20_000,
-        shutdown_timeout_seconds: 30,
+        state_dir: Some(dir.path().join("state")),
+        ..LibvirtConfig::from_hosts(&format!("1={uri}")).expect("hosts")
     })
     .await
     .expect("open the test host");

@@ -124,6 +124,7 @@ macro_rules! backend_conformance {
             list_is_filtered_by_scale_set_and_ordered_by_id,
             get_agrees_with_list,
             the_last_operation_wins,
+            console_of_a_vm,
         );
     };
     (@cases $subject:expr; $($case:ident),+ $(,)?) => {
@@ -365,6 +366,23 @@ pub async fn operations_on_an_absent_vm_are_not_found(subject: &Subject) {
         }
     }
     assert_eq!(must(b.get(id).await, "get"), None);
+    match b.console(id).await {
+        Err(BackendError::NotFound { .. } | BackendError::NotSupported { .. }) => {}
+        other => panic!("console of an absent VM: expected NotFound, got {other:?}"),
+    }
+}
+
+/// The console of a VM answers its output (possibly empty: a backend running no guest), or
+/// says the backend keeps none.
+pub async fn console_of_a_vm(subject: &Subject) {
+    let set = "conf-console";
+    clean(subject, set).await;
+    let vm = running(subject, set, 0).await;
+    match subject.backend.console(&vm.id).await {
+        Ok(_) | Err(BackendError::NotSupported { .. }) => {}
+        Err(e) => panic!("console of a running VM: {e}"),
+    }
+    clean(subject, set).await;
 }
 
 /// `stop` reaches `stopped` (idempotently), `start` brings the VM back to `running`.

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
+use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
 pub mod conformance;
@@ -130,6 +130,20 @@ pub trait Backend: Send + Sync + 'static {
     /// The resource use of every running VM (or one set's), as rates over the last few
     /// seconds: what `virsh domstats` yields on libvirt. VMs not running are left out.
     async fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>>;
+
+    /// The hypervisor hosts with their capacity and use (none on the mock).
+    async fn hosts(&self) -> Result<Vec<HostStatus>> {
+        Ok(Vec::new())
+    }
+
+    /// The last part of VM `id`'s serial console output.
+    async fn console(&self, id: &str) -> Result<String> {
+        let _ = id;
+        Err(BackendError::NotSupported {
+            backend: self.kind(),
+            what: "console output",
+        })
+    }
 
     /// Fault injection, where the backend simulates (the mock); `None` elsewhere.
     fn faults(&self) -> Option<&dyn FaultInjection> {

@@ -11,64 +11,54 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flotilla_backend::conformance::Subject;
-use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig};
+use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig, simulated_host};
 use flotilla_backend::{Backend, BackendError, VmSpec};
 use flotilla_domain::{Model, PowerState};
-
-/// A simulated host: a `<node>` with its own running domain `test`.
-fn host_file(dir: &Path, name: &str) -> String {
-    let path = dir.join(format!("{name}.xml"));
-    std::fs::write(
-        &path,
-        "<node>\
-           <cpu><mhz>2000</mhz><model>x86_64</model><active>8</active><max>8</max>\
-           <nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads></cpu>\
-           <memory>16777216</memory>\
-           <domain type='test'><name>test</name><memory>65536</memory>\
-             <os><type>hvm</type></os></domain>\
-         </node>",
-    )
-    .expect("write the host file");
-    format!("test://{}", path.display())
-}
 
 fn config(dir: &Path, hosts: &[(&str, &str, u32, u64)]) -> LibvirtConfig {
     LibvirtConfig {
         hosts: hosts
             .iter()
             .map(|(name, zone, vcpus, memory_mib)| HostConfig {
-                uri: host_file(dir, name),
+                uri: simulated_host(
+                    &dir.join(format!("{name}.xml")),
+                    64,
+                    131_072,
+                    &["debian-12", "tiny-http"],
+                )
+                .expect("write the host file"),
                 zone: (*zone).into(),
-                vcpus: *vcpus,
-                memory_mib: *memory_mib,
+                vcpus: Some(*vcpus),
+                memory_mib: Some(*memory_mib),
                 address: "127.0.0.1".into(),
+                pool: "default".into(),
+                accelerate: false,
             })
             .collect(),
-        images: vec!["debian-12".into(), "tiny-http".into()],
         port_base: 20_000,
         shutdown_timeout_seconds: 5,
+        state_dir: Some(dir.join("state")),
+        kernel_cmdline: "console=ttyS0".into(),
     }
-}
-
-async fn three_zones() -> (tempfile::TempDir, Libvirt) {
-    let dir = tempfile::tempdir().unwrap();
-    let hosts = [
-        ("a", "1", 64, 65_536),
-        ("b", "2", 64, 65_536),
-        ("c", "3", 64, 65_536),
-    ];
-    let backend = Libvirt::open(config(dir.path(), &hosts))
-        .await
-        .expect("open the test hosts");
-    (dir, backend)
 }
 
 mod conformance_test_driver {
     use super::*;
     flotilla_backend::backend_conformance!(async {
-        let (dir, backend) = three_zones().await;
-        // The host files only need to exist while connecting.
-        drop(dir);
+        // The seeds live in the state directory while the case runs: cargo's scratch
+        // directory for tests, one per case (each deletes its VMs, and with them their files).
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("libvirt-conformance")
+            .join(format!("{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hosts = [
+            ("a", "1", 64, 65_536),
+            ("b", "2", 64, 65_536),
+            ("c", "3", 64, 65_536),
+        ];
+        let backend = Libvirt::open(config(&dir, &hosts))
+            .await
+            .expect("open the test hosts");
         Subject::new(Arc::new(backend))
     });
 }
@@ -98,7 +88,7 @@ fn spec(id: &str, zone: &str, fault_domain: u32, model: Model) -> VmSpec {
 }
 
 #[tokio::test]
-async fn hosts_are_fault_domains_and_their_capacity_holds() {
+async fn hosts_are_fault_domains_and_placement_honours_their_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let hosts = [
         ("a", "1", 4, 4096),
@@ -120,24 +110,47 @@ async fn hosts_are_fault_domains_and_their_capacity_holds() {
         .unwrap();
     assert_eq!((first.zone.as_str(), first.fault_domain), ("1", 1));
     assert_eq!(first.power_state, PowerState::Running);
-    match backend.create(&spec("web_1", "1", 1, model(1, 512))).await {
+    // Host b is full: the next VM asking for it goes to the zone's other host.
+    let moved = backend
+        .create(&spec("web_1", "1", 1, model(4, 1024)))
+        .await
+        .unwrap();
+    assert_eq!(moved.fault_domain, 0, "{moved:?}");
+    // The zone is full: the refusal names each host's free capacity, and nothing is left.
+    match backend.create(&spec("web_2", "1", 1, model(1, 512))).await {
         Err(BackendError::CreateFailed { id, reason }) => {
-            assert_eq!(id, "web_1");
-            assert!(reason.contains("out of capacity"), "{reason}");
-            assert!(reason.contains("0 vCPUs"), "{reason}");
+            assert_eq!(id, "web_2");
+            assert!(reason.contains("zone 1 is out of capacity"), "{reason}");
+            assert!(
+                reason.contains("b.xml has 0 vCPUs and 1024 MiB free"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("a.xml has 0 vCPUs and 3072 MiB free"),
+                "{reason}"
+            );
         }
-        other => panic!("expected the host to be full, got {other:?}"),
+        other => panic!("expected the zone to be full, got {other:?}"),
     }
-    // Nothing was left behind by the refusal.
-    assert!(backend.get("web_1").await.unwrap().is_none());
+    assert!(backend.get("web_2").await.unwrap().is_none());
+    let hosts = backend.hosts().await.unwrap();
+    let used: Vec<(u32, u32, u64, u32)> = hosts
+        .iter()
+        .map(|h| (h.fault_domain, h.used_vcpus, h.used_memory_mib, h.vms))
+        .collect();
+    assert_eq!(used, [(0, 4, 1024, 1), (1, 2, 1024, 1), (0, 0, 0, 0)]);
+    assert_eq!(hosts[0].images, ["debian-12", "tiny-http"]);
     // A deallocated VM holds no reservation: the room is there again, and its start is
     // refused while another VM took it.
     backend.deallocate("web_0").await.unwrap();
     let second = backend
-        .create(&spec("web_1", "1", 1, model(2, 1024)))
+        .create(&spec("web_2", "1", 1, model(2, 1024)))
         .await
         .unwrap();
-    assert_eq!(second.power_state, PowerState::Running);
+    assert_eq!(
+        (second.power_state, second.fault_domain),
+        (PowerState::Running, 1)
+    );
     assert!(matches!(
         backend.start("web_0").await,
         Err(BackendError::CreateFailed { .. })
@@ -148,27 +161,116 @@ async fn hosts_are_fault_domains_and_their_capacity_holds() {
     );
     // Ports are unique on a host.
     let other = backend
-        .create(&spec("web_2", "1", 0, model(1, 512)))
+        .create(&spec("web_3", "2", 0, model(1, 512)))
         .await
         .unwrap();
     assert_ne!(other.address, second.address);
 }
 
 #[tokio::test]
+async fn storage_seed_and_console_follow_the_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Libvirt::open(config(dir.path(), &[("a", "1", 8, 8192)]))
+        .await
+        .unwrap();
+    assert_eq!(backend.images().await.unwrap(), ["debian-12", "tiny-http"]);
+    let mut with_data = model(1, 512);
+    with_data.user_data = Some("#cloud-config\nruncmd: [echo hello]\n".into());
+    backend
+        .create(&spec("web_0", "1", 0, with_data))
+        .await
+        .unwrap();
+    let seed = dir.path().join("state/web_0/seed.iso");
+    let iso = std::fs::read(&seed).expect("the seed is written");
+    assert!(String::from_utf8_lossy(&iso).contains("runcmd: [echo hello]"));
+    // The test driver runs no guest: the console log is empty, not an error.
+    assert_eq!(backend.console("web_0").await.unwrap(), "");
+    assert!(matches!(
+        backend.console("web_9").await,
+        Err(BackendError::NotFound { .. })
+    ));
+    // Reimage writes the new model's seed.
+    let mut next = model(1, 512);
+    next.user_data = Some("#cloud-config\nruncmd: [echo again]\n".into());
+    backend.reimage("web_0", &next, 2).await.unwrap();
+    let iso = std::fs::read(&seed).unwrap();
+    assert!(String::from_utf8_lossy(&iso).contains("echo again"));
+    // A missing base image fails the create naming the image, pool and host; nothing stays.
+    let mut missing = model(1, 512);
+    missing.image = "windows-11".into();
+    match backend.create(&spec("web_1", "1", 0, missing)).await {
+        Err(BackendError::CreateFailed { reason, .. }) => {
+            assert!(
+                reason.contains("windows-11.qcow2 is missing from storage pool \"default\""),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a missing image, got {other:?}"),
+    }
+    assert!(backend.get("web_1").await.unwrap().is_none());
+    assert!(!dir.path().join("state/web_1").exists());
+    backend.delete("web_0", true).await.unwrap();
+    assert!(!dir.path().join("state/web_0").exists());
+    assert!(backend.list(None).await.unwrap().is_empty());
+}
+
+/// The few libvirt calls this test makes itself: a base volume in `test:///default`'s pool,
+/// which only a connection of this process can write.
+mod raw {
+    use std::ffi::{CString, c_char, c_uint, c_void};
+
+    #[link(name = "virt")]
+    unsafe extern "C" {
+        fn virConnectOpen(name: *const c_char) -> *mut c_void;
+        fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
+        fn virStorageVolCreateXML(
+            pool: *mut c_void,
+            xml: *const c_char,
+            flags: c_uint,
+        ) -> *mut c_void;
+    }
+
+    /// Opens `test:///default` (kept open: the shared state lives while one connection
+    /// does) and adds the base volume `tiny-http.qcow2` to its pool `default-pool`.
+    pub fn default_host_with_image() {
+        let uri = CString::new("test:///default").unwrap();
+        let pool = CString::new("default-pool").unwrap();
+        let vol = CString::new(
+            "<volume><name>tiny-http.qcow2</name><capacity>16777216</capacity>\
+             <target><format type='qcow2'/></target></volume>",
+        )
+        .unwrap();
+        // SAFETY: plain libvirt calls on valid C strings; the connection is never closed.
+        unsafe {
+            let conn = virConnectOpen(uri.as_ptr());
+            assert!(!conn.is_null(), "open test:///default");
+            let pool = virStoragePoolLookupByName(conn, pool.as_ptr());
+            assert!(!pool.is_null(), "find default-pool");
+            assert!(!virStorageVolCreateXML(pool, vol.as_ptr(), 0).is_null());
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
     // `test:///default` is shared by every connection of the process while one is open:
     // the second backend is a restarted control plane looking at the same host.
+    raw::default_host_with_image();
+    let dir = tempfile::tempdir().unwrap();
     let default = LibvirtConfig {
         hosts: vec![HostConfig {
             uri: "test:///default".into(),
             zone: "1".into(),
-            vcpus: 8,
-            memory_mib: 8192,
+            vcpus: Some(8),
+            memory_mib: Some(8192),
             address: "127.0.0.1".into(),
+            pool: "default-pool".into(),
+            accelerate: false,
         }],
-        images: vec!["tiny-http".into()],
         port_base: 20_000,
         shutdown_timeout_seconds: 5,
+        state_dir: Some(dir.path().to_owned()),
+        kernel_cmdline: "console=ttyS0".into(),
     };
     let first = Libvirt::open(default.clone()).await.unwrap();
     let created = first
@@ -217,24 +319,62 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
 }
 
 #[tokio::test]
-async fn an_unreachable_host_is_named() {
-    let config = LibvirtConfig {
-        hosts: vec![HostConfig {
-            uri: "test:///nonexistent/host.xml".into(),
-            zone: "1".into(),
-            vcpus: 1,
-            memory_mib: 1024,
-            address: "127.0.0.1".into(),
-        }],
-        images: vec!["debian-12".into()],
-        port_base: 20_000,
-        shutdown_timeout_seconds: 5,
-    };
-    match Libvirt::open(config).await {
+async fn an_unreachable_host_and_a_bad_configuration_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LibvirtConfig::from_hosts("1=test:///nonexistent/host.xml").unwrap();
+    config.state_dir = Some(dir.path().to_owned());
+    match Libvirt::open(config.clone()).await {
         Err(e) => {
             let text = e.to_string();
             assert!(text.contains("test:///nonexistent/host.xml"), "{text}");
         }
         Ok(_) => panic!("a host that cannot be reached must fail the open"),
     }
+    // A host without the storage pool is named with the pool.
+    let uri = simulated_host(&dir.path().join("a.xml"), 2, 2048, &[]).unwrap();
+    config.hosts[0].uri = uri.clone();
+    config.hosts[0].pool = "images".into();
+    let text = Libvirt::open(config.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(&format!("host {uri} has no storage pool \"images\"")),
+        "{text}"
+    );
+    // Without limits a host offers its whole size.
+    config.hosts[0].pool = "default".into();
+    let backend = Libvirt::open(config.clone()).await.unwrap();
+    let host = &backend.hosts().await.unwrap()[0];
+    assert_eq!(
+        (host.vcpus, host.memory_mib, host.available),
+        (2, 2048, true)
+    );
+    // Bad configurations: each problem names its field.
+    config.hosts.push(config.hosts[0].clone());
+    config.hosts[1].vcpus = Some(0);
+    config.hosts[1].address = "localhost:80".into();
+    let problems = config.problems();
+    assert_eq!(
+        problems,
+        [
+            "hosts[1].vcpus: must be at least 1",
+            "hosts[1].address: \"localhost:80\" is not an IP address",
+            &format!("hosts[1].uri: {uri:?} is listed twice"),
+        ]
+    );
+    let text = Libvirt::open(config).await.err().unwrap().to_string();
+    assert!(text.contains("hosts[1].vcpus"), "{text}");
+    assert!(
+        LibvirtConfig::from_hosts("1=qemu:///system, 2=qemu+ssh://b/system").is_ok_and(|c| c.hosts
+            [1]
+        .zone
+            == "2"
+            && c.hosts[1].uri == "qemu+ssh://b/system")
+    );
+    assert_eq!(
+        LibvirtConfig::from_hosts("qemu:///system").unwrap_err(),
+        "libvirt host \"qemu:///system\": expected zone=uri"
+    );
 }

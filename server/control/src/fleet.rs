@@ -12,12 +12,12 @@ use flotilla_backend::Backend;
 use flotilla_domain::instance::ActionEffect;
 use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
-    Activity, ActivityFilter, ActivityResult, Event, Fault, Instance, InstanceAction, Model,
-    NewActivity, ObservedVm, Protection, ProvisioningState, RepairStatus, ScaleSet, ScaleSetPatch,
-    ScaleSetSpec, ScaleSetState, ValidationContext, ValidationErrors, ZoneStatus,
+    Activity, ActivityFilter, ActivityResult, BackendInfo, ConsoleOutput, Event, Fault, Instance,
+    InstanceAction, Model, NewActivity, ObservedVm, Protection, ProvisioningState, RepairStatus,
+    ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext, ValidationErrors,
+    ZoneStatus,
 };
 use flotilla_store::{ModelVersion, Store, StoreError};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::balancer::Balancer;
@@ -125,17 +125,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// The backend as the portal and API show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct BackendInfo {
-    pub kind: String,
-    pub zones: Vec<ZoneStatus>,
-    pub images: Vec<String>,
-    /// Whether faults can be injected (the mock).
-    pub fault_injection: bool,
 }
 
 /// The one service facade of the control plane.
@@ -1013,7 +1002,26 @@ impl Fleet {
                 .images()
                 .await
                 .map_err(Error::backend("list images"))?,
+            hosts: backend
+                .hosts()
+                .await
+                .map_err(Error::backend("list hosts"))?,
             fault_injection: backend.faults().is_some(),
+        })
+    }
+
+    /// The end of instance `id`'s serial console output (the instance must be set `name`'s).
+    pub async fn console(&self, name: &str, id: &str) -> Result<ConsoleOutput> {
+        self.get_instance(name, id).await?;
+        let output = self
+            .shared
+            .backend
+            .console(id)
+            .await
+            .map_err(Error::backend("read the console log"))?;
+        Ok(ConsoleOutput {
+            instance: id.to_owned(),
+            output,
         })
     }
 

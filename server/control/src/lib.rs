@@ -55,6 +55,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use driver::LoopStatus;
 pub use error::{Error, Result};
 pub use events::EventBus;
-pub use fleet::{BackendInfo, Fleet, FleetConfig};
+pub use fleet::{Fleet, FleetConfig};
+pub use flotilla_domain::{BackendInfo, ConsoleOutput};
 pub use metrics::{CollectorStats, MetricsConfig};
 pub use rollouts::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};

@@ -1,9 +1,11 @@
-//! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection.
+//! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection, read
+//! its console log.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use flotilla_control::ConsoleOutput;
 use flotilla_domain::{Instance, InstanceAction, Protection};
 
 use super::error::{ApiError, ApiResult, Problem};
@@ -29,6 +31,18 @@ pub async fn get(
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Instance>> {
     Ok(Json(s.fleet.get_instance(&name, &id).await?))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/instances/{id}/console", tag = "instances",
+    params(("name" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = ConsoleOutput, description = "the end of the serial console log"),
+        (status = 400, body = Problem, description = "the backend keeps no console log"),
+        (status = 404, body = Problem)))]
+pub async fn console(
+    State(s): State<ApiState>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<ConsoleOutput>> {
+    Ok(Json(s.fleet.console(&name, &id).await?))
 }
 
 #[utoipa::path(post, path = "/scale-sets/{name}/instances/{id}/{action}", tag = "instances",

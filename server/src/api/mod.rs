@@ -93,6 +93,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/scale-sets/{name}/instances", get(instances::list))
         .route("/scale-sets/{name}/instances/{id}", get(instances::get))
         .route(
+            "/scale-sets/{name}/instances/{id}/console",
+            get(instances::console),
+        )
+        .route(
             "/scale-sets/{name}/instances/{id}/protection",
             put(instances::set_protection),
         )

@@ -17,6 +17,7 @@ use super::{activity, autoscale, backend, error, events, health, instances, roll
         scale_sets::set_capacity, scale_sets::get_model, scale_sets::set_model,
         scale_sets::model_versions, scale_sets::delete,
         instances::list, instances::get, instances::act, instances::set_protection,
+        instances::console,
         health::repairs, health::resume_repairs, health::load_balancer, health::all_frontends,
         health::set_instance_switch,
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,

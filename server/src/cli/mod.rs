@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::{Instance, InstanceAction, ScaleSet};
+use flotilla_domain::{BackendInfo, Instance, InstanceAction, ScaleSet};
 use serde_json::{Value, json};
 
 use crate::config::ServeArgs;
@@ -78,6 +78,8 @@ pub enum Command {
     Rollout(rollouts::RolloutCommand),
     /// Show the activity log, newest first.
     Activity(ActivityArgs),
+    /// The backend's zones and hosts (capacity and use) and the images it offers.
+    Hosts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +189,11 @@ pub enum InstanceCommand {
     },
     /// Let a drained instance serve again.
     Enable {
+        scale_set: String,
+        id: String,
+    },
+    /// The end of the instance's serial console log.
+    Console {
         scale_set: String,
         id: String,
     },
@@ -359,6 +366,16 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 ))
                 .await?
         }
+        Command::Instance(InstanceCommand::Console { scale_set, id }) => {
+            client
+                .get(&format!(
+                    "/scale-sets/{}/instances/{}/console",
+                    percent_encode(scale_set),
+                    percent_encode(id)
+                ))
+                .await?
+        }
+        Command::Hosts => client.get("/backend").await?,
         Command::Instance(InstanceCommand::Protect {
             scale_set,
             id,
@@ -481,6 +498,7 @@ fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
         InstanceCommand::Reimage { scale_set, id } => (scale_set, id, InstanceAction::Reimage),
         InstanceCommand::Delete { scale_set, id } => (scale_set, id, InstanceAction::Delete),
         InstanceCommand::List { .. }
+        | InstanceCommand::Console { .. }
         | InstanceCommand::Protect { .. }
         | InstanceCommand::Drain { .. }
         | InstanceCommand::Enable { .. } => {
@@ -583,6 +601,12 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Instance(InstanceCommand::List { .. }) => {
             instances_table(&parse_instances(&value["items"]))
         }
+        Command::Instance(InstanceCommand::Console { .. }) => {
+            value["output"].as_str().unwrap_or_default().to_owned()
+        }
+        Command::Hosts => serde_json::from_value::<BackendInfo>(value.clone())
+            .map(|b| hosts_text(&b))
+            .unwrap_or_default(),
         Command::Instance(_) => serde_json::from_value::<Instance>(value.clone())
             .map(|i| instances_table(&[i]))
             .unwrap_or_default(),
@@ -684,6 +708,54 @@ fn repairs_text(scale_set: &str, value: &Value) -> String {
             out.push_str(&format!("\n{title}:\n"));
             out.push_str(&table(&["INSTANCE", "REASON"], &rows));
         }
+    }
+    out
+}
+
+fn hosts_text(backend: &BackendInfo) -> String {
+    let zones: Vec<String> = backend
+        .zones
+        .iter()
+        .map(|z| {
+            let down = if z.available { "" } else { ", down" };
+            format!("{} ({} fault domains{down})", z.name, z.fault_domains)
+        })
+        .collect();
+    let mut out = format!(
+        "backend {}\nzones: {}\nimages: {}\n",
+        backend.kind,
+        zones.join(", "),
+        backend.images.join(", ")
+    );
+    if !backend.hosts.is_empty() {
+        let rows: Vec<Vec<String>> = backend
+            .hosts
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.clone(),
+                    h.zone.clone(),
+                    h.fault_domain.to_string(),
+                    format!("{}/{}", h.used_vcpus, h.vcpus),
+                    format!("{}/{} MiB", h.used_memory_mib, h.memory_mib),
+                    format!("{}/{}", h.running, h.vms),
+                    h.error.clone().unwrap_or_else(|| "available".into()),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "HOST",
+                "ZONE",
+                "FD",
+                "VCPUS",
+                "MEMORY",
+                "RUNNING/VMS",
+                "STATE",
+            ],
+            &rows,
+        ));
     }
     out
 }

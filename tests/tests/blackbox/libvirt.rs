@@ -1,43 +1,59 @@
 //! `flotilla serve --backend libvirt` on libvirt's test driver (run with the `libvirt`
 //! feature; `make test` builds with it): three simulated hosts, one per zone, carry a scale
 //! set through the REST API — spread over the zones, scaled in, deleted, nothing left —, a
-//! VM larger than any host fails with the host's numbers, and a bad hosts file stops the
-//! server with a message naming it.
+//! VM larger than any host fails with the hosts' numbers, the hosts and the console are
+//! shown, and a bad configuration stops the server with a message naming it. The real-VM
+//! test is `real_vm.rs`.
 
+use flotilla_backend::libvirt::simulated_host;
 use flotilla_tests::{TestServer, count_by, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// A hosts file with three simulated hosts (zones 1–3, 8 vCPUs and 16 GiB each).
-fn hosts_file(dir: &std::path::Path) -> String {
+/// A configuration file with three simulated hosts (zones 1–3, 8 vCPUs and 16 GiB each,
+/// images `debian-12` and `ubuntu-24.04`).
+fn config_file(dir: &std::path::Path) -> String {
     let hosts: Vec<Value> = ["1", "2", "3"]
         .iter()
         .map(|zone| {
-            let node = dir.join(format!("host-{zone}.xml"));
-            std::fs::write(&node, "<node><memory>16777216</memory></node>").unwrap();
-            json!({"uri": format!("test://{}", node.display()), "zone": zone,
-                   "vcpus": 8, "memory_mib": 16384})
+            let uri = simulated_host(
+                &dir.join(format!("host-{zone}.xml")),
+                8,
+                16_384,
+                &["debian-12", "ubuntu-24.04"],
+            )
+            .unwrap();
+            json!({"uri": uri, "zone": zone})
         })
         .collect();
-    let file = dir.join("hosts.json");
-    std::fs::write(
-        &file,
-        json!({"hosts": hosts, "images": ["debian-12", "ubuntu-24.04"]}).to_string(),
-    )
-    .unwrap();
+    let file = dir.join("libvirt.json");
+    std::fs::write(&file, json!({"hosts": hosts}).to_string()).unwrap();
     file.display().to_string()
 }
 
 #[tokio::test]
 async fn a_scale_set_runs_on_libvirt_hosts() {
     let dir = tempfile::tempdir().unwrap();
-    let file = hosts_file(dir.path());
+    let file = config_file(dir.path());
     let server = TestServer::start_with(
         dir.path(),
-        &["--backend", "libvirt", "--libvirt-hosts", &file],
+        &["--backend", "libvirt", "--libvirt-config", &file],
     )
     .await;
     let api = server.api();
+    // The hosts, their zones, sizes and images are visible; the images come from them.
+    let (_, backend) = api.get("/backend").await;
+    assert_eq!(
+        backend["images"],
+        json!(["debian-12", "ubuntu-24.04"]),
+        "{backend}"
+    );
+    let hosts = backend["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{backend}");
+    assert_eq!(
+        (hosts[0]["vcpus"].as_u64(), hosts[0]["memory_mib"].as_u64()),
+        (Some(8), Some(16_384))
+    );
     api.create_set("web", 3, json!({})).await;
     let items = api.wait_running("web", 3).await;
     assert_eq!(count_by(&items, "zone").len(), 3, "{items:?}");
@@ -82,7 +98,23 @@ async fn a_scale_set_runs_on_libvirt_hosts() {
         .put("/scale-sets/web/capacity", json!({"capacity": 1}))
         .await;
     assert_eq!(status, 200, "{body}");
-    api.wait_running("web", 1).await;
+    let items = api.wait_running("web", 1).await;
+    // The console log of a VM (the test driver runs no guest: empty), and of none.
+    let id = items[0]["id"].as_str().unwrap();
+    let (status, body) = api
+        .get(&format!("/scale-sets/web/instances/{id}/console"))
+        .await;
+    assert_eq!((status, body["output"].as_str()), (200, Some("")), "{body}");
+    let (status, body) = api.get("/scale-sets/web/instances/web_99/console").await;
+    assert_eq!(status, 404, "{body}");
+    let (_, backend) = api.get("/backend").await;
+    let used: u64 = backend["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["used_vcpus"].as_u64().unwrap())
+        .sum();
+    assert_eq!(used, 2, "one web VM of 2 vCPUs: {backend}");
     for set in ["web", "big"] {
         let (status, body) = api.delete(&format!("/scale-sets/{set}")).await;
         assert_eq!(status, 202, "{body}");
@@ -101,26 +133,43 @@ async fn a_scale_set_runs_on_libvirt_hosts() {
 }
 
 #[tokio::test]
-async fn a_bad_hosts_file_is_named() {
+async fn a_bad_configuration_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hosts.json");
+    let file = dir.path().join("libvirt.json");
+    let start = |extra: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let mut args = vec!["--backend".to_owned(), "libvirt".to_owned()];
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let args = flotilla_tests::serve_args(&dir, &args);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let error = flotilla::run(args, listener, std::future::pending())
+                .await
+                .expect_err("a bad configuration stops the server");
+            format!("{error:#}")
+        }
+    };
     std::fs::write(&file, "{\"hosts\": 3}").unwrap();
-    let args = flotilla_tests::serve_args(
-        dir.path(),
-        &[
-            "--backend",
-            "libvirt",
-            "--libvirt-hosts",
-            &file.display().to_string(),
-        ],
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let error = flotilla::run(args, listener, std::future::pending())
-        .await
-        .expect_err("a bad hosts file stops the server");
-    let text = format!("{error:#}");
+    let config = vec!["--libvirt-config".to_owned(), file.display().to_string()];
+    let text = start(config.clone()).await;
     assert!(
-        text.contains("hosts.json: not a libvirt hosts file"),
+        text.contains("libvirt.json: not a libvirt configuration"),
+        "{text}"
+    );
+    std::fs::write(
+        &file,
+        json!({"hosts": [{"uri": "test:///default", "zone": "1", "vcpus": 0}]}).to_string(),
+    )
+    .unwrap();
+    let text = start(config).await;
+    assert!(
+        text.contains("hosts[0].vcpus: must be at least 1"),
+        "{text}"
+    );
+    let text = start(vec!["--libvirt-host".into(), "qemu:///system".into()]).await;
+    assert!(
+        text.contains("--libvirt-host: libvirt host \"qemu:///system\": expected zone=uri"),
         "{text}"
     );
 }

@@ -10,5 +10,7 @@ mod health;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod postgres;
+#[cfg(feature = "libvirt")]
+mod real_vm;
 mod rollouts;
 mod scale_sets;

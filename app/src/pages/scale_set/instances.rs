@@ -293,6 +293,9 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                                     }
                                 })
                                 .collect_view()}
+                            <th scope="col">
+                                <span class="visually-hidden">"Console"</span>
+                            </th>
                         </tr>
                     </thead>
                     <tbody>
@@ -512,6 +515,14 @@ fn InstanceRow(
                 </time>
             </td>
             <td class="mono">{instance.address.clone().unwrap_or_else(|| "—".to_string())}</td>
+            <td>
+                <a
+                    href=format!("/scale-sets/{}/instances/{id}/console", instance.scale_set)
+                    aria-label=format!("Console of {id}")
+                >
+                    "Console"
+                </a>
+            </td>
         </tr>
     }
 }

@@ -1,5 +1,5 @@
 //! The few libvirt C calls the backend makes, and safe handles around them: [`Conn`] (a
-//! connection) and [`Dom`] (a domain). Bound by hand rather than through the `virt` crate,
+//! connection), [`Dom`] (a domain), [`Pool`] (a storage pool) and [`Vol`] (a volume). Bound by hand rather than through the `virt` crate,
 //! which pins an exact `libc` that the rest of the workspace has moved past.
 //!
 //! Every call blocks: callers run them on blocking threads. A libvirt connection is
@@ -40,6 +40,49 @@ struct VirDomainInfo {
     cpu_time: c_ulonglong,
 }
 
+#[repr(C)]
+struct VirStoragePool {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct VirStorageVol {
+    _private: [u8; 0],
+}
+
+/// libvirt's `virNodeInfo`.
+#[repr(C)]
+struct VirNodeInfo {
+    model: [c_char; 32],
+    memory: c_ulong,
+    cpus: c_uint,
+    mhz: c_uint,
+    nodes: c_uint,
+    sockets: c_uint,
+    cores: c_uint,
+    threads: c_uint,
+}
+
+/// libvirt's `virDomainBlockStatsStruct`.
+#[repr(C)]
+#[derive(Default)]
+struct VirBlockStats {
+    rd_req: i64,
+    rd_bytes: i64,
+    wr_req: i64,
+    wr_bytes: i64,
+    errs: i64,
+}
+
+/// libvirt's `virStorageVolInfo`.
+#[repr(C)]
+#[derive(Default)]
+struct VirVolInfo {
+    kind: c_int,
+    capacity: c_ulonglong,
+    allocation: c_ulonglong,
+}
+
 type ErrorFunc = extern "C" fn(*mut c_void, *mut VirError);
 
 #[link(name = "virt")]
@@ -62,12 +105,46 @@ unsafe extern "C" {
     fn virDomainGetName(dom: *mut VirDomain) -> *const c_char;
     fn virDomainGetUUIDString(dom: *mut VirDomain, buf: *mut c_char) -> c_int;
     fn virDomainGetInfo(dom: *mut VirDomain, info: *mut VirDomainInfo) -> c_int;
+    fn virDomainGetXMLDesc(dom: *mut VirDomain, flags: c_uint) -> *mut c_char;
     fn virDomainGetMetadata(
         dom: *mut VirDomain,
         kind: c_int,
         uri: *const c_char,
         flags: c_uint,
     ) -> *mut c_char;
+    fn virDomainBlockStats(
+        dom: *mut VirDomain,
+        disk: *const c_char,
+        stats: *mut VirBlockStats,
+        size: usize,
+    ) -> c_int;
+    fn virConnectGetCapabilities(conn: *mut VirConnect) -> *mut c_char;
+    fn virNodeGetInfo(conn: *mut VirConnect, info: *mut VirNodeInfo) -> c_int;
+    fn virStoragePoolLookupByName(
+        conn: *mut VirConnect,
+        name: *const c_char,
+    ) -> *mut VirStoragePool;
+    fn virStoragePoolRefresh(pool: *mut VirStoragePool, flags: c_uint) -> c_int;
+    fn virStoragePoolListAllVolumes(
+        pool: *mut VirStoragePool,
+        vols: *mut *mut *mut VirStorageVol,
+        flags: c_uint,
+    ) -> c_int;
+    fn virStoragePoolFree(pool: *mut VirStoragePool) -> c_int;
+    fn virStorageVolLookupByName(
+        pool: *mut VirStoragePool,
+        name: *const c_char,
+    ) -> *mut VirStorageVol;
+    fn virStorageVolCreateXML(
+        pool: *mut VirStoragePool,
+        xml: *const c_char,
+        flags: c_uint,
+    ) -> *mut VirStorageVol;
+    fn virStorageVolGetName(vol: *mut VirStorageVol) -> *const c_char;
+    fn virStorageVolGetPath(vol: *mut VirStorageVol) -> *mut c_char;
+    fn virStorageVolGetInfo(vol: *mut VirStorageVol, info: *mut VirVolInfo) -> c_int;
+    fn virStorageVolDelete(vol: *mut VirStorageVol, flags: c_uint) -> c_int;
+    fn virStorageVolFree(vol: *mut VirStorageVol) -> c_int;
     fn virGetLastError() -> *mut VirError;
     fn virSetErrorFunc(user_data: *mut c_void, handler: Option<ErrorFunc>);
     fn free(ptr: *mut c_void);
@@ -79,8 +156,14 @@ pub const ERR_NO_DOMAIN: i32 = 42;
 pub const ERR_NO_DOMAIN_METADATA: i32 = 80;
 /// `VIR_ERR_OPERATION_INVALID`: the domain is not in a state the call needs.
 pub const ERR_OPERATION_INVALID: i32 = 55;
+/// `VIR_ERR_NO_STORAGE_POOL` and `VIR_ERR_NO_STORAGE_VOL`: what a lookup of an absent
+/// pool or volume fails with.
+pub const ERR_NO_STORAGE_POOL: i32 = 49;
+pub const ERR_NO_STORAGE_VOL: i32 = 50;
 
 const METADATA_ELEMENT: c_int = 2;
+/// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition, not the running one.
+const XML_INACTIVE: c_uint = 2;
 /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA`: undefine what the domain
 /// carries (Flotilla's domains have no NVRAM; the test driver refuses that flag).
 const UNDEFINE_ALL: c_uint = 1 | 2;
@@ -192,6 +275,48 @@ impl Conn {
         }
     }
 
+    /// The host's size: CPUs and memory.
+    // `c_ulong` is 64 bits here but 32 on other targets: the conversion is not useless there.
+    #[allow(clippy::useless_conversion)]
+    pub fn node(&self) -> VirtResult<NodeInfo> {
+        // SAFETY: a zeroed `virNodeInfo` (integers and a char array) for libvirt to fill.
+        let mut info: VirNodeInfo = unsafe { std::mem::zeroed() };
+        // SAFETY: the connection is open and `info` properly laid out.
+        check(unsafe { virNodeGetInfo(self.0.as_ptr(), &mut info) })?;
+        Ok(NodeInfo {
+            cpus: info.cpus,
+            memory_kib: u64::from(info.memory),
+        })
+    }
+
+    /// The host's capabilities XML (which guests and domain types it runs).
+    pub fn capabilities(&self) -> VirtResult<String> {
+        // SAFETY: libvirt answers a string the caller frees, or null on error.
+        unsafe {
+            let xml = virConnectGetCapabilities(self.0.as_ptr());
+            if xml.is_null() {
+                return Err(last_error());
+            }
+            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
+            free(xml.cast());
+            Ok(text)
+        }
+    }
+
+    /// The storage pool called `name`, or `None`.
+    pub fn pool(&self, name: &str) -> VirtResult<Option<Pool>> {
+        let name = text(name)?;
+        // SAFETY: the connection is open and `name` valid for the call.
+        let pool = unsafe { virStoragePoolLookupByName(self.0.as_ptr(), name.as_ptr()) };
+        match NonNull::new(pool) {
+            Some(pool) => Ok(Some(Pool(pool))),
+            None => match last_error() {
+                e if e.code == ERR_NO_STORAGE_POOL => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
     /// Every domain of the host, active or not.
     pub fn domains(&self) -> VirtResult<Vec<Dom>> {
         let mut list: *mut *mut VirDomain = ptr::null_mut();
@@ -216,6 +341,13 @@ impl Drop for Conn {
         // SAFETY: the connection was opened by `open` and is closed once.
         unsafe { virConnectClose(self.0.as_ptr()) };
     }
+}
+
+/// What `virNodeGetInfo` tells of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub cpus: u32,
+    pub memory_kib: u64,
 }
 
 /// What `virDomainGetInfo` tells of a domain.
@@ -292,6 +424,20 @@ impl Dom {
         })
     }
 
+    /// The domain's persistent definition.
+    pub fn xml(&self) -> VirtResult<String> {
+        // SAFETY: libvirt answers a string the caller frees, or null on error.
+        unsafe {
+            let xml = virDomainGetXMLDesc(self.raw(), XML_INACTIVE);
+            if xml.is_null() {
+                return Err(last_error());
+            }
+            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
+            free(xml.cast());
+            Ok(text)
+        }
+    }
+
     /// The domain's metadata element in namespace `uri`, or `None` when it has none.
     pub fn metadata(&self, uri: &str) -> VirtResult<Option<String>> {
         let uri = text(uri)?;
@@ -332,6 +478,22 @@ impl Dom {
         check(unsafe { virDomainReboot(self.raw(), 0) })
     }
 
+    /// Bytes read from and written to disk `target` (say `vda`) since the domain started.
+    pub fn block_stats(&self, target: &str) -> VirtResult<(u64, u64)> {
+        let target = text(target)?;
+        let mut stats = VirBlockStats::default();
+        // SAFETY: `stats` is a `virDomainBlockStatsStruct` of the size passed.
+        check(unsafe {
+            virDomainBlockStats(
+                self.raw(),
+                target.as_ptr(),
+                &mut stats,
+                std::mem::size_of::<VirBlockStats>(),
+            )
+        })?;
+        Ok((stats.rd_bytes.max(0) as u64, stats.wr_bytes.max(0) as u64))
+    }
+
     pub fn undefine(&self) -> VirtResult<()> {
         // SAFETY: a valid domain reference.
         check(unsafe { virDomainUndefineFlags(self.raw(), UNDEFINE_ALL) })
@@ -342,5 +504,132 @@ impl Drop for Dom {
     fn drop(&mut self) {
         // SAFETY: each `Dom` owns one reference, released once.
         unsafe { virDomainFree(self.raw()) };
+    }
+}
+
+/// A storage pool of a host.
+pub struct Pool(NonNull<VirStoragePool>);
+
+// SAFETY: pool references are thread-safe like their connection.
+unsafe impl Send for Pool {}
+// SAFETY: as above.
+unsafe impl Sync for Pool {}
+
+impl Pool {
+    fn raw(&self) -> *mut VirStoragePool {
+        self.0.as_ptr()
+    }
+
+    /// Rescans the pool (files added behind libvirt's back appear).
+    pub fn refresh(&self) -> VirtResult<()> {
+        // SAFETY: a valid pool reference.
+        check(unsafe { virStoragePoolRefresh(self.raw(), 0) })
+    }
+
+    /// Every volume of the pool.
+    pub fn volumes(&self) -> VirtResult<Vec<Vol>> {
+        let mut list: *mut *mut VirStorageVol = ptr::null_mut();
+        // SAFETY: libvirt fills `list` with `n` volume references that this function takes
+        // over, then frees the array itself.
+        unsafe {
+            let n = virStoragePoolListAllVolumes(self.raw(), &mut list, 0);
+            if n < 0 {
+                return Err(last_error());
+            }
+            let vols = (0..n as usize)
+                .filter_map(|i| NonNull::new(*list.add(i)).map(Vol))
+                .collect();
+            free(list.cast());
+            Ok(vols)
+        }
+    }
+
+    /// The volume called `name`, or `None`.
+    pub fn volume(&self, name: &str) -> VirtResult<Option<Vol>> {
+        let name = text(name)?;
+        // SAFETY: a valid pool reference and `name` valid for the call.
+        let vol = unsafe { virStorageVolLookupByName(self.raw(), name.as_ptr()) };
+        match NonNull::new(vol) {
+            Some(vol) => Ok(Some(Vol(vol))),
+            None => match last_error() {
+                e if e.code == ERR_NO_STORAGE_VOL => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Creates a volume from its XML.
+    pub fn create_volume(&self, xml: &str) -> VirtResult<Vol> {
+        let xml = text(xml)?;
+        // SAFETY: a valid pool reference and `xml` valid for the call.
+        let vol = unsafe { virStorageVolCreateXML(self.raw(), xml.as_ptr(), 0) };
+        NonNull::new(vol).map(Vol).ok_or_else(last_error)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: each `Pool` owns one reference, released once.
+        unsafe { virStoragePoolFree(self.raw()) };
+    }
+}
+
+/// A volume of a storage pool.
+pub struct Vol(NonNull<VirStorageVol>);
+
+// SAFETY: volume references are thread-safe like their connection.
+unsafe impl Send for Vol {}
+// SAFETY: as above.
+unsafe impl Sync for Vol {}
+
+impl Vol {
+    fn raw(&self) -> *mut VirStorageVol {
+        self.0.as_ptr()
+    }
+
+    pub fn name(&self) -> String {
+        // SAFETY: libvirt answers a string owned by the volume reference, copied at once.
+        unsafe {
+            let name = virStorageVolGetName(self.raw());
+            if name.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(name).to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// Its path on the host.
+    pub fn path(&self) -> VirtResult<String> {
+        // SAFETY: libvirt answers a string the caller frees, or null on error.
+        unsafe {
+            let path = virStorageVolGetPath(self.raw());
+            if path.is_null() {
+                return Err(last_error());
+            }
+            let text = CStr::from_ptr(path).to_string_lossy().into_owned();
+            free(path.cast());
+            Ok(text)
+        }
+    }
+
+    /// Its virtual size in bytes.
+    pub fn capacity(&self) -> VirtResult<u64> {
+        let mut info = VirVolInfo::default();
+        // SAFETY: `info` is a properly laid out `virStorageVolInfo` for libvirt to fill.
+        check(unsafe { virStorageVolGetInfo(self.raw(), &mut info) })?;
+        Ok(info.capacity)
+    }
+
+    pub fn delete(&self) -> VirtResult<()> {
+        // SAFETY: a valid volume reference.
+        check(unsafe { virStorageVolDelete(self.raw(), 0) })
+    }
+}
+
+impl Drop for Vol {
+    fn drop(&mut self) {
+        // SAFETY: each `Vol` owns one reference, released once.
+        unsafe { virStorageVolFree(self.raw()) };
     }
 }

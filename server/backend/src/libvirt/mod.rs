@@ -8,33 +8,44 @@
 //!   the domain's `<metadata>` ([`xml::Meta`]), so `list` rebuilds the whole view from
 //!   libvirt alone after a restart; domains without it (say, the test driver's `test`)
 //!   are not Flotilla's and are left alone.
-//! - The host of a VM is the `fault_domain`-th host of its zone; it must have the VM's
-//!   vCPUs and memory free (deallocated VMs hold no reservation). Creating writes the
-//!   definition, then starts it; if the start fails the definition is removed again.
+//! - Placement: the `fault_domain`-th host of the VM's zone when it has the VM's vCPUs and
+//!   memory free (deallocated VMs hold no reservation), else the zone's host with the most
+//!   room; a zone without room fails naming each host's free capacity.
+//! - Storage ([`storage`]): the OS disk is a qcow2 overlay on the image's base volume in the
+//!   host's storage pool; the cloud-init seed and the serial console log sit in the state
+//!   directory. Creating makes the overlay, the seed, the definition, then starts; a failure
+//!   at any step removes what the earlier steps made. Deleting undefines and removes the
+//!   storage even when the domain is gone already, so nothing is orphaned by a crash.
 //! - `stop` asks the guest to shut down and powers it off after
 //!   [`LibvirtConfig::shutdown_timeout_seconds`] unless a later operation came first;
 //!   `force` powers off at once. `deallocate` powers off and releases the reservation.
-//!   `reimage` powers off, redefines the domain on the new model and starts it.
-//! - The address of a running VM is `<host address>:<port>`, a port from
-//!   [`LibvirtConfig::port_base`] up, unique on its host.
+//!   `reimage` powers off, replaces the overlay and the seed, redefines the domain on the
+//!   new model and starts it.
+//! - Network: QEMU user networking; the application port is forwarded from
+//!   `<host address>:<port>`, a port from [`LibvirtConfig::port_base`] up, unique on its
+//!   host (and free on this machine for local hosts). That is the VM's address.
+//! - Metrics: CPU % from CPU time, disk bytes from `vda`'s block statistics. Network bytes
+//!   are not visible to libvirt with user networking and read 0.
 //!
-//! Not yet: disks (qcow2 overlays on per-host base images), the cloud-init seed, the
-//! network with the forwarded port, the serial console log, and disk/network statistics —
-//! the domains are what libvirt's test driver runs. CPU % comes from CPU time.
+//! Remote hosts (`qemu+ssh://…`) need the state directory at the same path on the host
+//! (shared storage): the seed and console log are written and read here.
 
 mod ffi;
+mod storage;
 mod xml;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use flotilla_domain::{Model, ObservedVm, PowerState, ZoneStatus};
+use flotilla_domain::{HostStatus, Model, ObservedVm, PowerState, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::{Backend, BackendError, Result, VmMetrics, VmSpec, VmUsage};
-use ffi::{Conn, Dom, VirtError, state};
+use ffi::{Conn, Dom, Pool, VirtError, state};
+use storage::InstanceFiles;
 use xml::Meta;
 
 /// One libvirt host.
@@ -44,30 +55,47 @@ pub struct HostConfig {
     pub uri: String,
     /// The zone it belongs to; each host is one fault domain of its zone.
     pub zone: String,
-    /// vCPUs and memory the VMs on it may take in all.
-    pub vcpus: u32,
-    pub memory_mib: u64,
+    /// vCPUs and memory the VMs on it may take in all (default: the host's CPUs and memory).
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
     /// Where its forwarded ports are reached from Flotilla.
     #[serde(default = "loopback")]
     pub address: String,
+    /// The storage pool holding its base images and the instances' disks.
+    #[serde(default = "default_pool")]
+    pub pool: String,
+    /// Hardware acceleration (KVM), used only when the host says it offers it; software
+    /// emulation otherwise.
+    #[serde(default)]
+    pub accelerate: bool,
 }
 
 fn loopback() -> String {
     "127.0.0.1".into()
 }
 
+fn default_pool() -> String {
+    "default".into()
+}
+
 /// The libvirt backend's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibvirtConfig {
     pub hosts: Vec<HostConfig>,
-    /// The base images offered to models.
-    pub images: Vec<String>,
     /// The first host port handed to a VM's application port.
     #[serde(default = "default_port_base")]
     pub port_base: u16,
     /// How long a guest may take to shut down before it is powered off.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,
+    /// Where the seeds and console logs are kept (`flotilla serve`: `<data dir>/libvirt`).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// The kernel command line of images booted directly.
+    #[serde(default = "default_cmdline")]
+    pub kernel_cmdline: String,
 }
 
 fn default_port_base() -> u16 {
@@ -78,12 +106,118 @@ fn default_shutdown_timeout() -> u64 {
     30
 }
 
+fn default_cmdline() -> String {
+    "console=ttyS0".into()
+}
+
+impl LibvirtConfig {
+    /// The hosts of DESIGN's `--libvirt-host` form, comma-separated `zone=uri`, with every
+    /// other setting at its default.
+    pub fn from_hosts(list: &str) -> Result<LibvirtConfig, String> {
+        let hosts = list
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|host| {
+                let (zone, uri) = host
+                    .split_once('=')
+                    .ok_or_else(|| format!("libvirt host {host:?}: expected zone=uri"))?;
+                Ok(HostConfig {
+                    uri: uri.trim().to_owned(),
+                    zone: zone.trim().to_owned(),
+                    vcpus: None,
+                    memory_mib: None,
+                    address: loopback(),
+                    pool: default_pool(),
+                    accelerate: false,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(LibvirtConfig {
+            hosts,
+            port_base: default_port_base(),
+            shutdown_timeout_seconds: default_shutdown_timeout(),
+            state_dir: None,
+            kernel_cmdline: default_cmdline(),
+        })
+    }
+
+    /// Every problem of the configuration, each naming its field.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.hosts.is_empty() {
+            problems.push("hosts: no hosts are configured".to_owned());
+        }
+        for (i, host) in self.hosts.iter().enumerate() {
+            let at = |field: &str| format!("hosts[{i}].{field}");
+            if host.uri.trim().is_empty() {
+                problems.push(format!("{}: must not be empty", at("uri")));
+            }
+            if host.zone.trim().is_empty() {
+                problems.push(format!("{}: must not be empty", at("zone")));
+            }
+            if host.vcpus == Some(0) {
+                problems.push(format!("{}: must be at least 1", at("vcpus")));
+            }
+            if host.memory_mib == Some(0) {
+                problems.push(format!("{}: must be at least 1", at("memory_mib")));
+            }
+            if host.address.parse::<std::net::IpAddr>().is_err() {
+                problems.push(format!(
+                    "{}: {:?} is not an IP address",
+                    at("address"),
+                    host.address
+                ));
+            }
+            if host.pool.trim().is_empty() {
+                problems.push(format!("{}: must not be empty", at("pool")));
+            }
+            if self.hosts[..i].iter().any(|h| h.uri == host.uri) {
+                problems.push(format!("{}: {:?} is listed twice", at("uri"), host.uri));
+            }
+        }
+        if self.port_base == 0 {
+            problems.push("port_base: must be at least 1".to_owned());
+        }
+        problems
+    }
+}
+
+/// How much of a console log `console` answers: its end.
+const CONSOLE_BYTES: u64 = 64 * 1024;
+
 struct Host {
     config: HostConfig,
     conn: Conn,
     /// Its fault domain: its position among its zone's hosts.
     fault_domain: u32,
+    /// What its VMs may take in all.
+    vcpus: u32,
+    memory_mib: u64,
+    /// Whether its domains use hardware acceleration (configured and offered).
+    accelerated: bool,
+    /// Whether it is this machine (its forwarded ports can be checked here).
+    local: bool,
 }
+
+impl Host {
+    fn pool(&self) -> Result<Pool> {
+        self.conn
+            .pool(&self.config.pool)
+            .map_err(virt("find the storage pool"))?
+            .ok_or_else(|| BackendError::Libvirt {
+                operation: "find the storage pool",
+                message: format!(
+                    "host {} has no storage pool {:?}",
+                    self.config.uri, self.config.pool
+                ),
+            })
+    }
+}
+
+/// One of Flotilla's domains on a host: name, domain, facts.
+type Listed = (String, Dom, Meta);
+type Domains = Vec<Listed>;
 
 /// A domain of Flotilla's, with where it lives.
 struct Found {
@@ -92,15 +226,25 @@ struct Found {
     meta: Meta,
 }
 
+/// The last statistics read of a VM: when, CPU time, disk bytes read and written.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    cpu_ns: u64,
+    read: u64,
+    written: u64,
+}
+
 struct Inner {
     config: LibvirtConfig,
+    state_dir: PathBuf,
     hosts: Vec<Host>,
     /// Creations pick ports and check capacity one at a time.
     placing: Mutex<()>,
     /// Per VM, a count of operations: a delayed power-off applies only if none came since.
     ops: Mutex<HashMap<String, u64>>,
-    /// Per VM, the last CPU time read and when.
-    cpu: Mutex<HashMap<String, (Instant, u64)>>,
+    /// Per VM, the last statistics read.
+    samples: Mutex<HashMap<String, Sample>>,
     started: Mutex<HashMap<String, Instant>>,
 }
 
@@ -111,36 +255,66 @@ pub struct Libvirt {
 }
 
 impl Libvirt {
-    /// Connects to every host; fails naming the host that cannot be reached.
+    /// Checks the configuration and connects to every host, reading each host's size where
+    /// its limits are not given; fails naming the field or host at fault.
     pub async fn open(config: LibvirtConfig) -> Result<Libvirt> {
-        if config.hosts.is_empty() {
+        let problems = config.problems();
+        if !problems.is_empty() {
             return Err(BackendError::Libvirt {
                 operation: "configure",
-                message: "no hosts are configured".into(),
+                message: problems.join("; "),
             });
         }
+        let state_dir = config
+            .state_dir
+            .clone()
+            .ok_or_else(|| BackendError::Libvirt {
+                operation: "configure",
+                message: "state_dir: not set".into(),
+            })?;
+        std::fs::create_dir_all(&state_dir).map_err(|source| BackendError::Io {
+            operation: "create the libvirt state directory",
+            source,
+        })?;
         let inner = tokio::task::spawn_blocking(move || -> Result<Inner> {
             let mut hosts = Vec::new();
             let mut per_zone: HashMap<String, u32> = HashMap::new();
             for host in &config.hosts {
-                let conn = Conn::open(&host.uri).map_err(|e| BackendError::Libvirt {
-                    operation: "connect",
-                    message: format!("host {}: {e}", host.uri),
-                })?;
+                let at_host = |operation: &'static str| {
+                    let uri = host.uri.clone();
+                    move |e: VirtError| BackendError::Libvirt {
+                        operation,
+                        message: format!("host {uri}: {e}"),
+                    }
+                };
+                let conn = Conn::open(&host.uri).map_err(at_host("connect"))?;
+                let node = conn.node().map_err(at_host("read the host's size"))?;
+                let accelerated = host.accelerate
+                    && conn
+                        .capabilities()
+                        .map_err(at_host("read the host's capabilities"))?
+                        .contains("<domain type='kvm'");
                 let slot = per_zone.entry(host.zone.clone()).or_default();
-                hosts.push(Host {
+                let host = Host {
                     config: host.clone(),
                     conn,
                     fault_domain: *slot,
-                });
+                    vcpus: host.vcpus.unwrap_or(node.cpus),
+                    memory_mib: host.memory_mib.unwrap_or(node.memory_kib / 1024),
+                    accelerated,
+                    local: is_local(&host.uri),
+                };
+                host.pool()?;
+                hosts.push(host);
                 *slot += 1;
             }
             Ok(Inner {
                 config,
+                state_dir,
                 hosts,
                 placing: Mutex::new(()),
                 ops: Mutex::new(HashMap::new()),
-                cpu: Mutex::new(HashMap::new()),
+                samples: Mutex::new(HashMap::new()),
                 started: Mutex::new(HashMap::new()),
             })
         })
@@ -161,6 +335,51 @@ impl Libvirt {
             .await
             .map_err(joined)?
     }
+}
+
+/// Writes a host file for libvirt's test driver to `path` — `vcpus` CPUs, `memory_mib` of
+/// memory, its own running domain `test` (not Flotilla's), a storage pool `default` with a
+/// base volume for each of `images` — and answers its URI. Each connection to that URI gets
+/// a fresh copy of the host: for tests, benchmarks and demos without a hypervisor.
+pub fn simulated_host(
+    path: &std::path::Path,
+    vcpus: u32,
+    memory_mib: u64,
+    images: &[&str],
+) -> std::io::Result<String> {
+    let volumes: String = images
+        .iter()
+        .map(|image| {
+            format!(
+                "<volume type='file'><name>{}</name><capacity unit='MiB'>16</capacity>\
+                 <target><format type='qcow2'/></target></volume>",
+                xml::escape(&storage::base_volume(image))
+            )
+        })
+        .collect();
+    std::fs::write(
+        path,
+        format!(
+            "<node>\
+               <cpu><mhz>2000</mhz><model>x86_64</model><active>{vcpus}</active>\
+               <max>{vcpus}</max><nodes>1</nodes><sockets>1</sockets><cores>{vcpus}</cores>\
+               <threads>1</threads></cpu>\
+               <memory>{memory_kib}</memory>\
+               <domain type='test'><name>test</name><memory>65536</memory>\
+                 <os><type>hvm</type></os></domain>\
+               <pool type='dir'><name>default</name>\
+                 <target><path>/var/lib/flotilla/images</path></target>{volumes}</pool>\
+             </node>",
+            memory_kib = memory_mib * 1024,
+        ),
+    )?;
+    Ok(format!("test://{}", path.display()))
+}
+
+/// Whether URI `uri` names this machine (`qemu:///system`, `test:///…`: no host part).
+fn is_local(uri: &str) -> bool {
+    uri.split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'))
 }
 
 fn joined(error: tokio::task::JoinError) -> BackendError {
@@ -188,6 +407,15 @@ fn power_state(info_state: u8, meta: &Meta) -> PowerState {
 
 fn is_active(info_state: u8) -> bool {
     !matches!(info_state, state::SHUTOFF | state::CRASHED | 0)
+}
+
+/// A rate per second from two readings `seconds` apart.
+fn rate(now: u64, before: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        now.saturating_sub(before) as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 impl Inner {
@@ -236,7 +464,7 @@ impl Inner {
     }
 
     /// Flotilla's domains on host `host`.
-    fn domains(&self, host: usize) -> Result<Vec<(String, Dom, Meta)>> {
+    fn domains(&self, host: usize) -> Result<Domains> {
         let mut out = Vec::new();
         for dom in self.hosts[host]
             .conn
@@ -258,22 +486,8 @@ impl Inner {
         *n
     }
 
-    /// Checks that host `host` has room for `vcpus` and `memory_mib` besides the VMs it
-    /// holds (but `except`).
-    fn check_room(&self, host: usize, vcpus: u32, memory_mib: u64, except: &str) -> Result<()> {
-        let domains = self.domains(host)?;
-        self.check_room_among(&domains, host, vcpus, memory_mib, except)
-    }
-
-    /// [`Self::check_room`] with the host's domains already listed.
-    fn check_room_among(
-        &self,
-        domains: &[(String, Dom, Meta)],
-        host: usize,
-        vcpus: u32,
-        memory_mib: u64,
-        except: &str,
-    ) -> Result<()> {
+    /// The vCPUs and memory free on host `host` among its `domains` (`except` not counted).
+    fn free(&self, domains: &[Listed], host: usize, except: &str) -> (u64, u64) {
         let (mut used_cpu, mut used_mem) = (0u64, 0u64);
         for (name, _, meta) in domains {
             if name != except && !meta.deallocated {
@@ -281,27 +495,33 @@ impl Inner {
                 used_mem += meta.memory_mib;
             }
         }
-        let h = &self.hosts[host].config;
-        let cpu_free = u64::from(h.vcpus).saturating_sub(used_cpu);
-        let mem_free = h.memory_mib.saturating_sub(used_mem);
+        let h = &self.hosts[host];
+        (
+            u64::from(h.vcpus).saturating_sub(used_cpu),
+            h.memory_mib.saturating_sub(used_mem),
+        )
+    }
+
+    /// Checks that host `host` has room for `vcpus` and `memory_mib` besides the VMs it
+    /// holds (but `except`).
+    fn check_room(&self, host: usize, vcpus: u32, memory_mib: u64, except: &str) -> Result<()> {
+        let (cpu_free, mem_free) = self.free(&self.domains(host)?, host, except);
         if u64::from(vcpus) > cpu_free || memory_mib > mem_free {
             return Err(BackendError::CreateFailed {
                 id: except.to_owned(),
                 reason: format!(
                     "host {} is out of capacity: {cpu_free} vCPUs and {mem_free} MiB free, \
                      the VM needs {vcpus} vCPUs and {memory_mib} MiB",
-                    h.uri
+                    self.hosts[host].config.uri
                 ),
             });
         }
         Ok(())
     }
 
-    fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {
-        let _placing = self.placing.lock().expect("placing lock");
-        if let Some(found) = self.find(&spec.id)? {
-            return self.observe(&spec.id, &found);
-        }
+    /// The host for `spec`: its fault domain's host when that has room, else the zone's
+    /// host with the most free memory that has room. Answers the host and its domains.
+    fn place(&self, spec: &VmSpec) -> Result<(usize, Domains)> {
         let zone_hosts: Vec<usize> = (0..self.hosts.len())
             .filter(|&i| self.hosts[i].config.zone == spec.zone)
             .collect();
@@ -310,14 +530,165 @@ impl Inner {
                 zone: spec.zone.clone(),
             });
         }
-        let host = zone_hosts[spec.fault_domain as usize % zone_hosts.len()];
-        let memory_mib = u64::from(spec.model.memory_mib);
-        let domains = self.domains(host)?;
-        self.check_room_among(&domains, host, spec.model.vcpus, memory_mib, &spec.id)?;
+        let preferred = zone_hosts[spec.fault_domain as usize % zone_hosts.len()];
+        let order = std::iter::once(preferred)
+            .chain(zone_hosts.iter().copied().filter(|&h| h != preferred));
+        let (vcpus, memory_mib) = (
+            u64::from(spec.model.vcpus),
+            u64::from(spec.model.memory_mib),
+        );
+        let mut best: Option<(u64, usize, Domains)> = None;
+        let mut full = Vec::new();
+        for host in order {
+            let domains = self.domains(host)?;
+            let (cpu_free, mem_free) = self.free(&domains, host, &spec.id);
+            if vcpus > cpu_free || memory_mib > mem_free {
+                full.push(format!(
+                    "host {} has {cpu_free} vCPUs and {mem_free} MiB free",
+                    self.hosts[host].config.uri
+                ));
+                continue;
+            }
+            if host == preferred {
+                return Ok((host, domains));
+            }
+            if best.as_ref().is_none_or(|(free, _, _)| mem_free > *free) {
+                best = Some((mem_free, host, domains));
+            }
+        }
+        best.map(|(_, host, domains)| (host, domains))
+            .ok_or_else(|| BackendError::CreateFailed {
+                id: spec.id.clone(),
+                reason: format!(
+                    "zone {} is out of capacity for {vcpus} vCPUs and {memory_mib} MiB: {}",
+                    spec.zone,
+                    full.join(", ")
+                ),
+            })
+    }
+
+    /// A port from `port_base` up that no domain of the host uses (and, for a local host,
+    /// that nothing here listens on).
+    fn free_port(&self, host: usize, domains: &[Listed]) -> Option<u16> {
         let used: std::collections::BTreeSet<u16> =
             domains.iter().map(|(_, _, m)| m.port).collect();
-        let port = (self.config.port_base..=u16::MAX)
-            .find(|p| !used.contains(p))
+        let h = &self.hosts[host];
+        (self.config.port_base..=u16::MAX).find(|&p| {
+            !used.contains(&p)
+                && (!h.local || std::net::TcpListener::bind((h.config.address.as_str(), p)).is_ok())
+        })
+    }
+
+    /// Makes VM `id`'s storage for `model` on host `host` (a fresh overlay, a fresh seed) and
+    /// answers its domain definition with `meta`; on failure nothing is left.
+    fn provision(
+        &self,
+        host: usize,
+        id: &str,
+        uuid: Option<&str>,
+        model: &Model,
+        meta: &Meta,
+    ) -> Result<String> {
+        let failed = |reason: String| BackendError::CreateFailed {
+            id: id.to_owned(),
+            reason,
+        };
+        let h = &self.hosts[host];
+        let pool = h.pool()?;
+        let boot = storage::boot_of(&pool, &model.image)
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| {
+                failed(format!(
+                    "the base image {} is missing from storage pool {:?} on host {}",
+                    storage::base_volume(&model.image),
+                    h.config.pool,
+                    h.config.uri
+                ))
+            })?;
+        Self::remove_overlay(&pool, id)?;
+        let bytes = (u64::from(model.disk_gib) << 30).max(boot.base_bytes);
+        let overlay = pool
+            .create_volume(&storage::overlay_xml(id, bytes, &boot.base))
+            .map_err(|e| failed(format!("creating the disk: {e}")))?;
+        let files = InstanceFiles::new(&self.state_dir, id);
+        let seeded = files
+            .remove()
+            .map_err(|e| e.to_string())
+            .and_then(|()| files.write_seed(id, model.user_data.as_deref()));
+        let disk = overlay.path();
+        match (seeded, disk) {
+            (Ok(()), Ok(disk)) => {
+                let seed = files.seed().display().to_string();
+                let console = files.console().display().to_string();
+                let kernel = boot.kernel.as_ref().map(|(kernel, initrd)| {
+                    (
+                        kernel.as_str(),
+                        initrd.as_str(),
+                        self.config.kernel_cmdline.as_str(),
+                    )
+                });
+                Ok(xml::domain(
+                    id,
+                    uuid,
+                    meta,
+                    &xml::Devices {
+                        disk: &disk,
+                        seed: &seed,
+                        console: &console,
+                        kernel,
+                        address: &h.config.address,
+                        app_port: model.app_port,
+                        accelerated: h.accelerated,
+                    },
+                ))
+            }
+            (seeded, disk) => {
+                let _ = overlay.delete();
+                let _ = files.remove();
+                Err(failed(match (seeded, disk) {
+                    (Err(e), _) => format!("writing the cloud-init seed: {e}"),
+                    (_, Err(e)) => format!("reading the disk's path: {e}"),
+                    _ => unreachable!("one of them failed"),
+                }))
+            }
+        }
+    }
+
+    /// Removes VM `id`'s overlay from `pool`, if there is one.
+    fn remove_overlay(pool: &Pool, id: &str) -> Result<()> {
+        if let Some(vol) = pool
+            .volume(&storage::overlay_volume(id))
+            .map_err(virt("look up a disk"))?
+        {
+            vol.delete().map_err(virt("delete a disk"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes VM `id`'s storage: its overlay on host `host` (every host when unknown),
+    /// its seed and console log.
+    fn remove_storage(&self, host: Option<usize>, id: &str) -> Result<()> {
+        for (i, h) in self.hosts.iter().enumerate() {
+            if host.is_none_or(|host| host == i) {
+                Self::remove_overlay(&h.pool()?, id)?;
+            }
+        }
+        InstanceFiles::new(&self.state_dir, id)
+            .remove()
+            .map_err(|source| BackendError::Io {
+                operation: "remove a VM's seed and console log",
+                source,
+            })
+    }
+
+    fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {
+        let _placing = self.placing.lock().expect("placing lock");
+        if let Some(found) = self.find(&spec.id)? {
+            return self.observe(&spec.id, &found);
+        }
+        let (host, domains) = self.place(spec)?;
+        let port = self
+            .free_port(host, &domains)
             .ok_or_else(|| BackendError::CreateFailed {
                 id: spec.id.clone(),
                 reason: "no free port is left on the host".into(),
@@ -330,18 +701,26 @@ impl Inner {
             &spec.model,
             port,
         );
+        let definition = self.provision(host, &spec.id, None, &spec.model, &meta)?;
         let failed = |e: VirtError| BackendError::CreateFailed {
             id: spec.id.clone(),
             reason: e.to_string(),
         };
-        let dom = self.hosts[host]
+        let started = self.hosts[host]
             .conn
-            .define(&xml::domain(&spec.id, None, &meta))
-            .map_err(failed)?;
-        if let Err(e) = dom.start() {
-            // Nothing is left half-created: the definition goes again.
-            let _ = dom.undefine();
-            return Err(failed(e));
+            .define(&definition)
+            .map_err(failed)
+            .and_then(|dom| match dom.start() {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = dom.undefine();
+                    Err(failed(e))
+                }
+            });
+        if let Err(e) = started {
+            // Nothing is left half-created: the definition and the storage go again.
+            let _ = self.remove_storage(Some(host), &spec.id);
+            return Err(e);
         }
         self.operation(&spec.id);
         self.booted(&spec.id)
@@ -353,6 +732,7 @@ impl Inner {
             .lock()
             .expect("started lock")
             .insert(id.to_owned(), Instant::now());
+        self.samples.lock().expect("samples lock").remove(id);
         self.get(id)
     }
 
@@ -370,24 +750,35 @@ impl Inner {
         Ok(())
     }
 
-    /// Redefines `found` with `meta` (takes effect at its next start).
+    /// Redefines `found` with `meta` (takes effect at its next start), keeping its devices.
     fn redefine(&self, id: &str, found: &Found, meta: &Meta) -> Result<()> {
-        let uuid = found.dom.uuid().map_err(virt("read a domain's UUID"))?;
+        let current = found
+            .dom
+            .xml()
+            .map_err(virt("read a domain's definition"))?;
+        let definition =
+            xml::with_metadata(&current, meta).ok_or_else(|| BackendError::Libvirt {
+                operation: "redefine a domain",
+                message: format!("domain {id}'s definition has no Flotilla metadata"),
+            })?;
         self.hosts[found.host]
             .conn
-            .define(&xml::domain(id, Some(&uuid), meta))
+            .define(&definition)
             .map(drop)
             .map_err(virt("redefine a domain"))
     }
 
     fn delete(&self, id: &str) -> Result<()> {
-        let Some(found) = self.find(id)? else {
-            return Ok(());
-        };
+        let found = self.find(id)?;
         self.operation(id);
-        Self::power_off(&found)?;
-        found.dom.undefine().map_err(virt("undefine a domain"))?;
-        self.cpu.lock().expect("cpu lock").remove(id);
+        if let Some(found) = &found {
+            Self::power_off(found)?;
+            found.dom.undefine().map_err(virt("undefine a domain"))?;
+        }
+        // Also when the domain is gone: a crash between the steps of a create or a delete
+        // may have left the storage behind.
+        self.remove_storage(found.map(|f| f.host), id)?;
+        self.samples.lock().expect("samples lock").remove(id);
         self.started.lock().expect("started lock").remove(id);
         Ok(())
     }
@@ -452,7 +843,7 @@ impl Inner {
             let _placing = self.placing.lock().expect("placing lock");
             let memory_mib = u64::from(model.memory_mib);
             self.check_room(found.host, model.vcpus, memory_mib, id)?;
-            let mut meta = Meta::new(
+            let meta = Meta::new(
                 &found.meta.scale_set,
                 &found.meta.zone,
                 found.meta.fault_domain,
@@ -460,8 +851,12 @@ impl Inner {
                 model,
                 found.meta.port,
             );
-            meta.deallocated = false;
-            self.redefine(id, &found, &meta)?;
+            let uuid = found.dom.uuid().map_err(virt("read a domain's UUID"))?;
+            let definition = self.provision(found.host, id, Some(&uuid), model, &meta)?;
+            self.hosts[found.host]
+                .conn
+                .define(&definition)
+                .map_err(virt("redefine a domain"))?;
         }
         found.dom.start().map_err(virt("start a domain"))?;
         self.booted(id)
@@ -493,20 +888,28 @@ impl Inner {
                 if !is_active(info.state) {
                     continue;
                 }
+                // A domain without the disk (say, mid-redefinition) reads no disk traffic.
+                let (read, written) = dom.block_stats("vda").unwrap_or((0, 0));
+                let sample = Sample {
+                    at: now,
+                    cpu_ns: info.cpu_time_ns,
+                    read,
+                    written,
+                };
                 let previous = self
-                    .cpu
+                    .samples
                     .lock()
-                    .expect("cpu lock")
-                    .insert(name.clone(), (now, info.cpu_time_ns));
-                let cpu_percent = previous.map_or(0.0, |(at, cpu)| {
-                    let wall = now.duration_since(at).as_nanos() as f64;
-                    let used = info.cpu_time_ns.saturating_sub(cpu) as f64;
-                    let cores = f64::from(info.vcpus.max(1));
-                    if wall > 0.0 {
-                        (used / wall / cores * 100.0).clamp(0.0, 100.0)
-                    } else {
-                        0.0
-                    }
+                    .expect("samples lock")
+                    .insert(name.clone(), sample);
+                let cores = f64::from(info.vcpus.max(1));
+                let (cpu_percent, read_rate, write_rate) = previous.map_or((0.0, 0.0, 0.0), |p| {
+                    let seconds = now.duration_since(p.at).as_secs_f64();
+                    (
+                        (rate(sample.cpu_ns, p.cpu_ns, seconds) / 1e9 / cores * 100.0)
+                            .clamp(0.0, 100.0),
+                        rate(read, p.read, seconds),
+                        rate(written, p.written, seconds),
+                    )
                 });
                 let memory_percent = if info.max_memory_kib > 0 {
                     info.memory_kib as f64 / info.max_memory_kib as f64 * 100.0
@@ -528,13 +931,75 @@ impl Inner {
                         memory_percent,
                         network_in_bytes_per_second: 0.0,
                         network_out_bytes_per_second: 0.0,
-                        disk_read_bytes_per_second: 0.0,
-                        disk_write_bytes_per_second: 0.0,
+                        disk_read_bytes_per_second: read_rate,
+                        disk_write_bytes_per_second: write_rate,
                     },
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Host `host` with its use; an unreadable host is reported, not an error.
+    fn host_status(&self, host: usize) -> HostStatus {
+        let h = &self.hosts[host];
+        let mut status = HostStatus {
+            name: h.config.uri.clone(),
+            zone: h.config.zone.clone(),
+            fault_domain: h.fault_domain,
+            vcpus: h.vcpus,
+            memory_mib: h.memory_mib,
+            used_vcpus: 0,
+            used_memory_mib: 0,
+            vms: 0,
+            running: 0,
+            images: Vec::new(),
+            available: true,
+            error: None,
+        };
+        let read = || -> Result<(Domains, Vec<String>)> {
+            Ok((self.domains(host)?, self.images_on(host)?))
+        };
+        match read() {
+            Ok((domains, images)) => {
+                let (cpu_free, mem_free) = self.free(&domains, host, "");
+                status.used_vcpus = (u64::from(h.vcpus) - cpu_free) as u32;
+                status.used_memory_mib = h.memory_mib - mem_free;
+                status.vms = domains.len() as u32;
+                status.running = domains
+                    .iter()
+                    .filter(|(_, dom, _)| dom.info().is_ok_and(|i| is_active(i.state)))
+                    .count() as u32;
+                status.images = images;
+            }
+            Err(e) => {
+                status.available = false;
+                status.error = Some(e.to_string());
+            }
+        }
+        status
+    }
+
+    /// The images host `host`'s pool offers (rescanned: images copied in appear).
+    fn images_on(&self, host: usize) -> Result<Vec<String>> {
+        let pool = self.hosts[host].pool()?;
+        pool.refresh().map_err(virt("rescan a storage pool"))?;
+        Ok(storage::images_in(
+            &pool.volumes().map_err(virt("list a storage pool"))?,
+        ))
+    }
+
+    /// The images every host offers: a set of any of them can be placed anywhere.
+    fn images(&self) -> Result<Vec<String>> {
+        let mut common: Option<Vec<String>> = None;
+        for host in 0..self.hosts.len() {
+            let here = self.images_on(host)?;
+            common = Some(match common {
+                None => here,
+                Some(so_far) => so_far.into_iter().filter(|i| here.contains(i)).collect(),
+            });
+        }
+        Ok(common.unwrap_or_default())
     }
 }
 
@@ -561,7 +1026,30 @@ impl Backend for Libvirt {
     }
 
     async fn images(&self) -> Result<Vec<String>> {
-        Ok(self.inner.config.images.clone())
+        self.run(Inner::images).await
+    }
+
+    async fn hosts(&self) -> Result<Vec<HostStatus>> {
+        self.run(|inner| {
+            Ok((0..inner.hosts.len())
+                .map(|h| inner.host_status(h))
+                .collect())
+        })
+        .await
+    }
+
+    async fn console(&self, id: &str) -> Result<String> {
+        let id = id.to_owned();
+        self.run(move |inner| {
+            inner.found(&id)?;
+            InstanceFiles::new(&inner.state_dir, &id)
+                .console_tail(CONSOLE_BYTES)
+                .map_err(|source| BackendError::Io {
+                    operation: "read a console log",
+                    source,
+                })
+        })
+        .await
     }
 
     async fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {

@@ -82,20 +82,76 @@ impl Meta {
     }
 }
 
+/// What a domain runs on besides its [`Meta`]: disks, console, boot and network.
+pub struct Devices<'a> {
+    /// The OS disk (the instance's qcow2 overlay).
+    pub disk: &'a str,
+    /// The cloud-init seed ISO.
+    pub seed: &'a str,
+    /// The serial console's log file.
+    pub console: &'a str,
+    /// A kernel, initrd and command line to boot directly (else the disk boots).
+    pub kernel: Option<(&'a str, &'a str, &'a str)>,
+    /// The host address the application port is forwarded from.
+    pub address: &'a str,
+    pub app_port: u16,
+    /// `kvm` only when configured and verified; `qemu` (software emulation) otherwise.
+    pub accelerated: bool,
+}
+
+/// The QEMU namespace of `<qemu:commandline>`.
+const QEMU_NAMESPACE: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+
 /// The persistent definition of domain `name` with `meta` (a redefinition repeats the
-/// domain's `uuid`): software emulation (hardware acceleration is not assumed), power-off
-/// and crash end the domain, reboot restarts it.
-pub fn domain(name: &str, uuid: Option<&str>, meta: &Meta) -> String {
+/// domain's `uuid`): software emulation unless acceleration is on, with a small
+/// translation cache; the overlay as `vda`, the seed as read-only `vdb`; the serial
+/// console appended to a log file; QEMU user networking with the application port
+/// forwarded from `address:meta.port` (a fixed PCI slot, clear of libvirt's own devices);
+/// power-off and crash end the domain, reboot restarts it.
+pub fn domain(name: &str, uuid: Option<&str>, meta: &Meta, devices: &Devices) -> String {
+    let boot = match devices.kernel {
+        Some((kernel, initrd, cmdline)) => format!(
+            "<kernel>{}</kernel><initrd>{}</initrd><cmdline>{}</cmdline>",
+            escape(kernel),
+            escape(initrd),
+            escape(cmdline)
+        ),
+        None => "<boot dev='hd'/>".to_owned(),
+    };
+    let (kind, tcg) = if devices.accelerated {
+        ("kvm", "")
+    } else {
+        ("qemu", "<tcg><tb-cache unit='MiB'>16</tb-cache></tcg>")
+    };
+    let netdev = format!(
+        "user,id=net0,hostfwd=tcp:{}:{}-:{}",
+        devices.address, meta.port, devices.app_port
+    );
     format!(
-        "<domain type='qemu'>\
+        "<domain type='{kind}' xmlns:qemu='{QEMU_NAMESPACE}'>\
            <name>{name}</name>{uuid}\
            <memory unit='MiB'>{memory}</memory>\
            <vcpu>{vcpus}</vcpu>\
-           <os><type arch='x86_64'>hvm</type></os>\
+           <os><type arch='x86_64' machine='pc'>hvm</type>{boot}</os>\
+           <features><acpi/>{tcg}</features>\
            <metadata>{metadata}</metadata>\
            <on_poweroff>destroy</on_poweroff>\
            <on_reboot>restart</on_reboot>\
            <on_crash>destroy</on_crash>\
+           <devices>\
+             <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+               <source file='{disk}'/><target dev='vda' bus='virtio'/></disk>\
+             <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+               <source file='{seed}'/><target dev='vdb' bus='virtio'/><readonly/></disk>\
+             <serial type='file'><source path='{console}' append='on'/>\
+               <target port='0'/></serial>\
+             <memballoon model='none'/>\
+           </devices>\
+           <qemu:commandline>\
+             <qemu:arg value='-netdev'/><qemu:arg value='{netdev}'/>\
+             <qemu:arg value='-device'/>\
+             <qemu:arg value='virtio-net-pci,netdev=net0,bus=pci.0,addr=0x1f'/>\
+           </qemu:commandline>\
          </domain>",
         name = escape(name),
         uuid = uuid
@@ -104,7 +160,24 @@ pub fn domain(name: &str, uuid: Option<&str>, meta: &Meta) -> String {
         memory = meta.memory_mib,
         vcpus = meta.vcpus,
         metadata = meta.to_xml(),
+        disk = escape(devices.disk),
+        seed = escape(devices.seed),
+        console = escape(devices.console),
+        netdev = escape(&netdev),
     )
+}
+
+/// Definition `definition` (as libvirt answers it) with its metadata replaced by `meta`;
+/// `None` when it has no metadata element.
+pub fn with_metadata(definition: &str, meta: &Meta) -> Option<String> {
+    let start = definition.find("<metadata>")? + "<metadata>".len();
+    let end = start + definition[start..].find("</metadata>")?;
+    Some(format!(
+        "{}{}{}",
+        &definition[..start],
+        meta.to_xml(),
+        &definition[end..]
+    ))
 }
 
 /// The text of the element with local name `name` (any prefix).
@@ -134,7 +207,7 @@ fn field(xml: &str, name: &str) -> Option<String> {
     None
 }
 
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -181,14 +254,35 @@ mod tests {
         assert_eq!(Meta::parse("<instance><zone>1</zone></instance>"), None);
     }
 
+    fn devices(kernel: bool) -> Devices<'static> {
+        Devices {
+            disk: "/pool/web_0.overlay",
+            seed: "/state/web_0/seed.iso",
+            console: "/state/web_0/console.log",
+            kernel: kernel.then_some(("/pool/tiny.vmlinuz", "/pool/tiny.initrd", "console=ttyS0")),
+            address: "127.0.0.1",
+            app_port: 80,
+            accelerated: false,
+        }
+    }
+
     #[test]
     fn the_domain_asks_for_emulation_and_carries_the_metadata() {
         let xml = domain(
             "web_0",
             Some("5a3b767a-1b51-40d6-8366-47845bc94580"),
             &meta(),
+            &devices(false),
         );
-        assert!(xml.starts_with("<domain type='qemu'>"), "{xml}");
+        assert!(xml.starts_with("<domain type='qemu' xmlns:qemu="), "{xml}");
+        assert!(xml.contains("<tb-cache unit='MiB'>16</tb-cache>"));
+        assert!(xml.contains("<boot dev='hd'/>"));
+        assert!(xml.contains("<source file='/pool/web_0.overlay'/><target dev='vda'"));
+        assert!(xml.contains(
+            "<source file='/state/web_0/seed.iso'/><target dev='vdb' bus='virtio'/><readonly/>"
+        ));
+        assert!(xml.contains("<source path='/state/web_0/console.log' append='on'/>"));
+        assert!(xml.contains("hostfwd=tcp:127.0.0.1:20001-:80"), "{xml}");
         assert!(
             xml.contains("<name>web_0</name><uuid>5a3b767a-1b51-40d6-8366-47845bc94580</uuid>")
         );
@@ -196,5 +290,49 @@ mod tests {
         assert!(xml.contains("<vcpu>2</vcpu>"));
         assert!(xml.contains("web &amp; api"));
         assert_eq!(Meta::parse(&xml), Some(meta()));
+    }
+
+    #[test]
+    fn a_redefinition_keeps_the_devices_and_replaces_the_metadata() {
+        let xml = domain("web_0", None, &meta(), &devices(true));
+        let changed = Meta {
+            deallocated: false,
+            ..meta()
+        };
+        let redefined = with_metadata(&xml, &changed).unwrap();
+        assert_eq!(Meta::parse(&redefined), Some(changed));
+        assert_eq!(
+            redefined.replace(&meta_xml(false), ""),
+            xml.replace(&meta_xml(true), "")
+        );
+        assert_eq!(with_metadata("<domain/>", &meta()), None);
+    }
+
+    fn meta_xml(deallocated: bool) -> String {
+        Meta {
+            deallocated,
+            ..meta()
+        }
+        .to_xml()
+    }
+
+    #[test]
+    fn a_kernel_in_the_pool_boots_directly_and_acceleration_is_asked_for_explicitly() {
+        let xml = domain("web_0", None, &meta(), &devices(true));
+        assert!(xml.contains(
+            "<kernel>/pool/tiny.vmlinuz</kernel><initrd>/pool/tiny.initrd</initrd><cmdline>console=ttyS0</cmdline>"
+        ));
+        assert!(!xml.contains("<boot"));
+        let accelerated = domain(
+            "web_0",
+            None,
+            &meta(),
+            &Devices {
+                accelerated: true,
+                ..devices(false)
+            },
+        );
+        assert!(accelerated.starts_with("<domain type='kvm'"));
+        assert!(!accelerated.contains("tb-cache"));
     }
 }

@@ -537,6 +537,12 @@ impl Backend for Mock {
         Ok(state.get(id))
     }
 
+    async fn console(&self, id: &str) -> Result<String> {
+        let state = self.shared.lock();
+        state.ensure_open("read the console")?;
+        state.console(id)
+    }
+
     async fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>> {
         let (now, running) = {
             let state = self.shared.lock();

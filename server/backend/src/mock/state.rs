@@ -348,6 +348,37 @@ impl State {
 
     /// The running VMs (of one set, or all) with what the load model needs: the set, the
     /// VM's inputs without its real request rate, and its request counter.
+    /// A simulated serial console of VM `id`: what it is, where it runs, how it answers.
+    pub fn console(&self, id: &str) -> Result<String> {
+        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        let r = &vm.record;
+        let now = self.now();
+        let mut lines = vec![
+            format!(
+                "[mock] {} — a simulated VM of scale set {}",
+                r.id, r.scale_set
+            ),
+            format!(
+                "[mock] image {}, {} vCPUs, model version {}, zone {}, fault domain {}",
+                r.image, r.vcpus, r.model_version, r.zone, r.fault_domain
+            ),
+            format!("[mock] power state: {}", r.power_state),
+        ];
+        if let (PowerState::Running, Some(port)) = (r.power_state, r.port) {
+            let up = now.saturating_sub(vm.booted_at).as_secs();
+            let health = if vm.unhealthy.load(Ordering::Relaxed) {
+                "503 (unhealthy)"
+            } else {
+                "200"
+            };
+            lines.push(format!(
+                "[mock] up {up} s, serving HTTP on 127.0.0.1:{port}; /health answers {health}; {} requests answered",
+                vm.requests.load(Ordering::Relaxed)
+            ));
+        }
+        Ok(lines.join("\n") + "\n")
+    }
+
     pub fn running(&self, scale_set: Option<&str>) -> Vec<(String, VmLoadInput, u64)> {
         let now = self.now();
         let ids: Box<dyn Iterator<Item = &String>> = match scale_set {

@@ -1,0 +1,345 @@
+//! A scale set of real QEMU guests through `flotilla serve --backend libvirt` (software
+//! emulation). Runs when `FLOTILLA_TEST_REAL_VMS=1` (`make test-vm`, and `make test` sets
+//! it); otherwise it says it is skipped and passes.
+//!
+//! It builds the tiny guest from Debian packages (`scripts/tiny-guest.sh`: Debian's cloud
+//! kernel, a busybox initramfs serving HTTP), starts libvirt's daemons unless they already
+//! run, puts the image in a storage pool of its own, then through the REST API: capacity
+//! 0 → 3 (timed until all three answer HTTP), 3 → 2, answers from both through the load
+//! balancer, the user data reaching the guest through its cloud-init seed, a restart (the
+//! boot counter on the instance's disk goes to 2), a reimage (a fresh overlay: back to 1),
+//! the console log, and the set deleted — no domain, disk, seed or daemon left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use flotilla_tests::{Api, TestServer, free_port, wait_until};
+use serde_json::{Value, json};
+
+const URI: &str = "qemu:///system";
+const POOL: &str = "flotilla-vm-test";
+
+fn virsh(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("virsh")
+        .args(["-q", "-c", URI])
+        .args(args)
+        .output()
+        .map_err(|e| format!("running virsh: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().expect("run a command");
+    assert!(status.success(), "{command:?} failed");
+}
+
+/// libvirt's daemons, started here unless they already ran; stopped on drop (only those
+/// started here), with a deadline before they are killed.
+struct Daemons {
+    started: Vec<PathBuf>,
+}
+
+impl Daemons {
+    fn start(run_dir: &Path) -> Daemons {
+        let mut started = Vec::new();
+        if virsh(&["version"]).is_err() {
+            for daemon in ["virtlogd", "libvirtd"] {
+                let pid_file = run_dir.join(format!("{daemon}.pid"));
+                run(Command::new(daemon).arg("-d").arg("-p").arg(&pid_file));
+                started.push(pid_file);
+            }
+        }
+        let daemons = Daemons { started };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The first connection probes QEMU's capabilities (~8 s).
+        while let Err(e) = virsh(&["version"]) {
+            assert!(Instant::now() < deadline, "libvirtd does not answer: {e}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        daemons
+    }
+
+    fn pids(&self) -> Vec<String> {
+        self.started
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .map(|p| p.trim().to_owned())
+            .collect()
+    }
+}
+
+fn alive(pid: &str) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for pid in self.pids().into_iter().rev() {
+            let _ = Command::new("kill").arg(&pid).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(&pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if alive(&pid) {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
+    }
+}
+
+/// Lets QEMU (user `libvirt-qemu`) into `dir`.
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn get_text(url: &str) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
+    let response = client.get(url).send().await.ok()?;
+    response.status().is_success().then_some(())?;
+    response.text().await.ok()
+}
+
+/// Waits until every instance of `set` answers `GET /` itself; answers the instances.
+async fn wait_answering(api: &Api, set: &str, n: usize, timeout: Duration) -> Vec<Value> {
+    wait_until(
+        &format!("{set}'s {n} guests answer HTTP"),
+        timeout,
+        || async {
+            let items = api.instances(set).await;
+            if items.len() != n {
+                return false;
+            }
+            for i in &items {
+                let Some(address) = i["address"].as_str() else {
+                    return false;
+                };
+                let id = i["id"].as_str().unwrap_or_default();
+                match get_text(&format!("http://{address}/")).await {
+                    Some(text) if text.starts_with(&format!("tiny {id} ")) => {}
+                    _ => return false,
+                }
+            }
+            true
+        },
+    )
+    .await;
+    api.instances(set).await
+}
+
+async fn boots(instance: &Value) -> Option<String> {
+    let address = instance["address"].as_str()?;
+    get_text(&format!("http://{address}/boots"))
+        .await
+        .map(|t| t.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_set_of_real_guests() {
+    if std::env::var("FLOTILLA_TEST_REAL_VMS").as_deref() != Ok("1") {
+        eprintln!(
+            "real_vm: skipped — set FLOTILLA_TEST_REAL_VMS=1 (make test-vm) to boot real guests"
+        );
+        return;
+    }
+    let began = Instant::now();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guest = root.join("target/tiny-guest");
+    run(Command::new("bash")
+        .arg(root.join("scripts/tiny-guest.sh"))
+        .arg(&guest));
+
+    let dir = tempfile::tempdir().unwrap();
+    open_up(dir.path());
+    let daemons = Daemons::start(dir.path());
+    let pool = dir.path().join("pool");
+    std::fs::create_dir(&pool).unwrap();
+    open_up(&pool);
+    for file in ["tiny.vmlinuz", "tiny.initrd", "tiny.qcow2"] {
+        std::fs::copy(guest.join(file), pool.join(file)).unwrap();
+    }
+    let _ = virsh(&["pool-destroy", POOL]);
+    virsh(&[
+        "pool-create-as",
+        POOL,
+        "dir",
+        "--target",
+        &pool.display().to_string(),
+    ])
+    .expect("create the storage pool");
+    let state = dir.path().join("state");
+    let config = dir.path().join("libvirt.json");
+    let port_base = free_port();
+    std::fs::write(
+        &config,
+        json!({
+            "hosts": [{"uri": URI, "zone": "1", "vcpus": 4, "memory_mib": 1024, "pool": POOL}],
+            "port_base": port_base,
+            "shutdown_timeout_seconds": 10,
+            "state_dir": state,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = TestServer::start_with(
+        &data,
+        &[
+            "--backend",
+            "libvirt",
+            "--libvirt-config",
+            &config.display().to_string(),
+        ],
+    )
+    .await;
+    let api = server.api();
+    let (_, backend) = api.get("/backend").await;
+    assert_eq!(backend["images"], json!(["tiny"]), "{backend}");
+
+    let frontend = free_port();
+    let (status, body) = api
+        .post(
+            "/scale-sets",
+            json!({
+                "name": "tiny",
+                "model": {"image": "tiny", "vcpus": 1, "memory_mib": 128, "disk_gib": 1,
+                          "user_data": "#cloud-config\n# hello from user data\n", "app_port": 80},
+                "capacity": 0,
+                "zones": ["1"],
+                "health_probe": {"protocol": "http", "port": 80, "path": "/health",
+                                 "interval_seconds": 2, "timeout_seconds": 1,
+                                 "healthy_threshold": 1, "unhealthy_threshold": 3,
+                                 "grace_period_seconds": 0},
+                "load_balancer": {"frontends": [{"name": "web", "protocol": "http",
+                                                 "port": frontend, "algorithm": "round_robin"}]},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Capacity 0 → 3: timed until all three guests answer HTTP.
+    let scaling = Instant::now();
+    let (status, body) = api
+        .put("/scale-sets/tiny/capacity", json!({"capacity": 3}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_answering(&api, "tiny", 3, Duration::from_secs(90)).await;
+    println!(
+        "real guests: capacity 0 → 3 until all three answer HTTP: {:.1} s",
+        scaling.elapsed().as_secs_f64()
+    );
+
+    // 3 → 2, then both answer through the load balancer.
+    let (status, body) = api
+        .put("/scale-sets/tiny/capacity", json!({"capacity": 2}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let items = api.wait_healthy("tiny", 2).await;
+    let ids: Vec<String> = items
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let lb = format!("http://127.0.0.1:{frontend}/");
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    wait_until(
+        "both guests answer through the load balancer",
+        Duration::from_secs(30),
+        || async {
+            if let Some(text) = get_text(&lb).await
+                && let Some(id) = text.split_whitespace().nth(1)
+            {
+                seen.lock().unwrap().insert(id.to_owned());
+            }
+            seen.lock().unwrap().len() == 2
+        },
+    )
+    .await;
+    assert_eq!(
+        seen.into_inner().unwrap().into_iter().collect::<Vec<_>>(),
+        ids
+    );
+
+    // The user data reached the guest through its seed; the console shows the boot.
+    let first = &items[0];
+    let address = first["address"].as_str().unwrap();
+    let user_data = get_text(&format!("http://{address}/user-data")).await;
+    assert_eq!(
+        user_data.as_deref(),
+        Some("#cloud-config\n# hello from user data\n")
+    );
+    let id = &ids[0];
+    let (status, console) = api
+        .get(&format!("/scale-sets/tiny/instances/{id}/console"))
+        .await;
+    assert_eq!(status, 200, "{console}");
+    let output = console["output"].as_str().unwrap();
+    assert!(output.contains("Linux version"), "{output}");
+    assert!(
+        output.contains(&format!("FLOTILLA-READY {id} boot 1")),
+        "{output}"
+    );
+
+    // Restart: the same disk boots again; reimage: a fresh disk.
+    assert_eq!(boots(first).await.as_deref(), Some("1"));
+    for (action, expected) in [("restart", "2"), ("reimage", "1")] {
+        let (status, body) = api
+            .post_empty(&format!("/scale-sets/tiny/instances/{id}/{action}"))
+            .await;
+        assert_eq!(status, 202, "{action}: {body}");
+        wait_until(
+            &format!("{id} boots again after its {action} (boot {expected})"),
+            Duration::from_secs(60),
+            || async {
+                let items = api.instances("tiny").await;
+                let Some(vm) = items.iter().find(|i| i["id"] == id.as_str()) else {
+                    return false;
+                };
+                vm["provisioning_state"] == "succeeded"
+                    && boots(vm).await.as_deref() == Some(expected)
+            },
+        )
+        .await;
+    }
+
+    // Delete: nothing of the set is left on the host.
+    let (status, body) = api.delete("/scale-sets/tiny").await;
+    assert_eq!(status, 202, "{body}");
+    wait_until("the set is gone", Duration::from_secs(60), || async {
+        api.get_status("/scale-sets/tiny").await == 404
+    })
+    .await;
+    server.stop().await;
+    let domains = virsh(&["list", "--all", "--name"]).unwrap();
+    for id in &ids {
+        assert!(
+            !domains.contains(id.as_str()),
+            "domain {id} left: {domains}"
+        );
+    }
+    let volumes = virsh(&["vol-list", POOL]).unwrap();
+    assert!(!volumes.contains(".overlay"), "disks left: {volumes}");
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "seeds or logs left: {left:?}");
+    virsh(&["pool-destroy", POOL]).expect("remove the storage pool");
+    let pids = daemons.pids();
+    drop(daemons);
+    for pid in pids {
+        assert!(!alive(&pid), "daemon {pid} still runs");
+    }
+    println!(
+        "real guests: the whole test took {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+}
