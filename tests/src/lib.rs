@@ -13,7 +13,9 @@ use flotilla::config::ServeArgs;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// `flotilla serve`'s flags, where a flag given again overrides the test default.
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct Args {
     #[command(flatten)]
     serve: ServeArgs,

@@ -131,6 +131,13 @@ pub trait Backend: Send + Sync + 'static {
     /// seconds: what `virsh domstats` yields on libvirt. VMs not running are left out.
     async fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>>;
 
+    /// The ids of VMs whose state changed, as it happens — operations' own effects and what
+    /// happened by itself (a guest that shut down or crashed) alike; ids that are not
+    /// Flotilla's may pass. `None` where the backend reports changes through `list` only.
+    fn state_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     /// The hypervisor hosts with their capacity and use (none on the mock).
     async fn hosts(&self) -> Result<Vec<HostStatus>> {
         Ok(Vec::new())

@@ -214,14 +214,17 @@ async fn storage_seed_and_console_follow_the_vm() {
     assert!(backend.list(None).await.unwrap().is_empty());
 }
 
-/// The few libvirt calls this test makes itself: a base volume in `test:///default`'s pool,
-/// which only a connection of this process can write.
+/// The few libvirt calls this test makes itself, on `test:///default` (which every
+/// connection of this process shares): a base volume in its pool, and a domain powered
+/// off behind the backend's back.
 mod raw {
     use std::ffi::{CString, c_char, c_uint, c_void};
 
     #[link(name = "virt")]
     unsafe extern "C" {
         fn virConnectOpen(name: *const c_char) -> *mut c_void;
+        fn virDomainLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
+        fn virDomainDestroy(dom: *mut c_void) -> i32;
         fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virStorageVolCreateXML(
             pool: *mut c_void,
@@ -247,6 +250,20 @@ mod raw {
             let pool = virStoragePoolLookupByName(conn, pool.as_ptr());
             assert!(!pool.is_null(), "find default-pool");
             assert!(!virStorageVolCreateXML(pool, vol.as_ptr(), 0).is_null());
+        }
+    }
+
+    /// Powers domain `name` of `test:///default` off, as a guest shutting itself down would.
+    pub fn power_off(name: &str) {
+        let uri = CString::new("test:///default").unwrap();
+        let name = CString::new(name).unwrap();
+        // SAFETY: plain libvirt calls on valid C strings; the connection is kept open.
+        unsafe {
+            let conn = virConnectOpen(uri.as_ptr());
+            assert!(!conn.is_null(), "open test:///default");
+            let dom = virDomainLookupByName(conn, name.as_ptr());
+            assert!(!dom.is_null(), "find the domain");
+            assert_eq!(virDomainDestroy(dom), 0, "power it off");
         }
     }
 }
@@ -284,6 +301,19 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
     first.stop("web_1", true).await.unwrap();
 
     let second = Libvirt::open(default).await.unwrap();
+    // A guest that powers off by itself is announced.
+    let mut changes = second.state_changes().expect("libvirt announces changes");
+    raw::power_off("web_0");
+    let announced = tokio::time::timeout(std::time::Duration::from_secs(5), changes.recv())
+        .await
+        .expect("an announcement within 5 s")
+        .unwrap();
+    assert_eq!(announced, "web_0");
+    assert_eq!(
+        second.get("web_0").await.unwrap().unwrap().power_state,
+        PowerState::Stopped
+    );
+    second.start("web_0").await.unwrap();
     let listed = second.list(None).await.unwrap();
     let seen: Vec<(&str, PowerState, Option<&str>)> = listed
         .iter()

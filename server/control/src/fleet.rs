@@ -192,6 +192,11 @@ impl Fleet {
             shared.clone(),
             shared.stop_background.clone(),
         ));
+        if let Some(changes) = shared.backend.state_changes() {
+            shared
+                .background
+                .spawn(self.clone().follow_state_changes(changes));
+        }
         for set in &sets {
             self.push_demand(set);
         }
@@ -263,6 +268,29 @@ impl Fleet {
     /// Activates the scale set's loop now.
     pub fn wake(&self, name: &str) {
         self.shared.driver.wake(&self.shared, name);
+    }
+
+    /// Wakes the scale set of every VM the backend says changed (a guest that powered
+    /// itself off is seen at once, not at the next periodic pass); after missed
+    /// announcements, every set.
+    async fn follow_state_changes(self, mut changes: tokio::sync::broadcast::Receiver<String>) {
+        use tokio::sync::broadcast::error::RecvError;
+        let stop = self.shared.stop_background.clone();
+        loop {
+            let id = tokio::select! {
+                _ = stop.cancelled() => return,
+                id = changes.recv() => id,
+            };
+            match id {
+                Ok(id) => {
+                    if let Ok(Some(instance)) = self.shared.store.get_instance(&id).await {
+                        self.wake(&instance.scale_set);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => self.wake_all().await,
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Runs one reconcile activation of the scale set now and waits for it (it waits for an

@@ -61,7 +61,7 @@ async fn a_scale_set_runs_on_libvirt_hosts() {
         let address = i["address"].as_str().unwrap_or_default();
         assert!(address.starts_with("127.0.0.1:200"), "{i}");
     }
-    // A model larger than any host: the create fails naming the host and its free
+    // A model larger than any host: the create fails naming each host and its free
     // capacity, on the instance, and no domain is left behind.
     let big = json!({"model": {"image": "debian-12", "vcpus": 16, "memory_mib": 2048,
                                "disk_gib": 10, "user_data": null, "app_port": 80}});
@@ -73,7 +73,8 @@ async fn a_scale_set_runs_on_libvirt_hosts() {
             api.instances("big").await.iter().any(|i| {
                 i["provisioning_state"] == "failed"
                     && i["last_error"].as_str().is_some_and(|e| {
-                        e.contains("out of capacity") && e.contains("needs 16 vCPUs")
+                        e.contains("out of capacity for 16 vCPUs")
+                            && e.contains("has 6 vCPUs and 14336 MiB free")
                     })
             })
         },

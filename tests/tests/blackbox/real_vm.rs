@@ -6,7 +6,8 @@
 //! kernel, a busybox initramfs serving HTTP), starts libvirt's daemons unless they already
 //! run, puts the image in a storage pool of its own, then through the REST API: capacity
 //! 0 → 3 (timed until all three answer HTTP), 3 → 2, answers from both through the load
-//! balancer, the user data reaching the guest through its cloud-init seed, a restart (the
+//! balancer, a guest powered off behind Flotilla's back started again on libvirt's event
+//! (no periodic pass), the user data reaching the guest through its cloud-init seed, a restart (the
 //! boot counter on the instance's disk goes to 2), a reimage (a fresh overlay: back to 1),
 //! the console log, and the set deleted — no domain, disk, seed or daemon left behind.
 
@@ -199,6 +200,10 @@ async fn a_scale_set_of_real_guests() {
             "libvirt",
             "--libvirt-config",
             &config.display().to_string(),
+            // No periodic pass to lean on: what is not asked for through the API must come
+            // from libvirt's lifecycle events.
+            "--reconcile-interval",
+            "1h",
         ],
     )
     .await;
@@ -217,8 +222,8 @@ async fn a_scale_set_of_real_guests() {
                 "capacity": 0,
                 "zones": ["1"],
                 "health_probe": {"protocol": "http", "port": 80, "path": "/health",
-                                 "interval_seconds": 2, "timeout_seconds": 1,
-                                 "healthy_threshold": 1, "unhealthy_threshold": 3,
+                                 "interval_seconds": 3, "timeout_seconds": 2,
+                                 "healthy_threshold": 1, "unhealthy_threshold": 10,
                                  "grace_period_seconds": 0},
                 "load_balancer": {"frontends": [{"name": "web", "protocol": "http",
                                                  "port": frontend, "algorithm": "round_robin"}]},
@@ -268,6 +273,12 @@ async fn a_scale_set_of_real_guests() {
         seen.into_inner().unwrap().into_iter().collect::<Vec<_>>(),
         ids
     );
+
+    // A guest powered off behind Flotilla's back: libvirt's event wakes the set at once,
+    // and it is started again — well before the prober could notice (10 failed probes,
+    // 3 s apart) and there is no periodic pass.
+    virsh(&["destroy", &ids[1]]).expect("power a guest off");
+    wait_answering(&api, "tiny", 2, Duration::from_secs(25)).await;
 
     // The user data reached the guest through its seed; the console shows the boot.
     let first = &items[0];

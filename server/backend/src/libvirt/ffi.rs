@@ -84,6 +84,10 @@ struct VirVolInfo {
 }
 
 type ErrorFunc = extern "C" fn(*mut c_void, *mut VirError);
+/// `virConnectDomainEventCallback` (what `VIR_DOMAIN_EVENT_ID_LIFECYCLE` calls).
+type LifecycleCallback =
+    extern "C" fn(*mut VirConnect, *mut VirDomain, c_int, c_int, *mut c_void) -> c_int;
+type FreeCallback = extern "C" fn(*mut c_void);
 
 #[link(name = "virt")]
 unsafe extern "C" {
@@ -145,6 +149,17 @@ unsafe extern "C" {
     fn virStorageVolGetInfo(vol: *mut VirStorageVol, info: *mut VirVolInfo) -> c_int;
     fn virStorageVolDelete(vol: *mut VirStorageVol, flags: c_uint) -> c_int;
     fn virStorageVolFree(vol: *mut VirStorageVol) -> c_int;
+    fn virEventRegisterDefaultImpl() -> c_int;
+    fn virEventRunDefaultImpl() -> c_int;
+    fn virConnectDomainEventRegisterAny(
+        conn: *mut VirConnect,
+        dom: *mut VirDomain,
+        event_id: c_int,
+        callback: LifecycleCallback,
+        opaque: *mut c_void,
+        free: Option<FreeCallback>,
+    ) -> c_int;
+    fn virConnectDomainEventDeregisterAny(conn: *mut VirConnect, callback_id: c_int) -> c_int;
     fn virGetLastError() -> *mut VirError;
     fn virSetErrorFunc(user_data: *mut c_void, handler: Option<ErrorFunc>);
     fn free(ptr: *mut c_void);
@@ -162,6 +177,8 @@ pub const ERR_NO_STORAGE_POOL: i32 = 49;
 pub const ERR_NO_STORAGE_VOL: i32 = 50;
 
 const METADATA_ELEMENT: c_int = 2;
+/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`.
+const EVENT_ID_LIFECYCLE: c_int = 0;
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition, not the running one.
 const XML_INACTIVE: c_uint = 2;
 /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA`: undefine what the domain
@@ -189,11 +206,31 @@ pub type VirtResult<T> = Result<T, VirtError>;
 
 extern "C" fn ignore_error(_: *mut c_void, _: *mut VirError) {}
 
-/// Stops libvirt from printing every error to stderr (the backend reports them itself).
-fn quiet() {
-    static QUIET: Once = Once::new();
-    // SAFETY: installs a handler that does nothing; libvirt keeps the function pointer.
-    QUIET.call_once(|| unsafe { virSetErrorFunc(ptr::null_mut(), Some(ignore_error)) });
+/// Once per process, before the first connection: stops libvirt from printing every error
+/// to stderr (the backend reports them itself), and runs libvirt's event loop on a thread
+/// of its own (lifecycle events arrive through it).
+fn setup() {
+    static SETUP: Once = Once::new();
+    SETUP.call_once(|| {
+        // SAFETY: installs a handler that does nothing (libvirt keeps the function pointer),
+        // then libvirt's default event loop, which the thread runs for the process's life.
+        unsafe {
+            virSetErrorFunc(ptr::null_mut(), Some(ignore_error));
+            if virEventRegisterDefaultImpl() < 0 {
+                return;
+            }
+        }
+        let _ = std::thread::Builder::new()
+            .name("libvirt-events".into())
+            .spawn(|| {
+                loop {
+                    // SAFETY: the default event loop was registered above.
+                    if unsafe { virEventRunDefaultImpl() } < 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+            });
+    });
 }
 
 /// The error of the last libvirt call on this thread.
@@ -237,7 +274,11 @@ fn check(status: c_int) -> VirtResult<()> {
 }
 
 /// A connection to one libvirt host (URI).
-pub struct Conn(NonNull<VirConnect>);
+pub struct Conn {
+    raw: NonNull<VirConnect>,
+    /// The ids of its event callbacks, deregistered before it closes.
+    callbacks: std::sync::Mutex<Vec<c_int>>,
+}
 
 // SAFETY: libvirt connections may be used from any thread, concurrently.
 unsafe impl Send for Conn {}
@@ -246,18 +287,23 @@ unsafe impl Sync for Conn {}
 
 impl Conn {
     pub fn open(uri: &str) -> VirtResult<Conn> {
-        quiet();
+        setup();
         let uri = text(uri)?;
         // SAFETY: `uri` is a valid C string for the duration of the call.
         let conn = unsafe { virConnectOpen(uri.as_ptr()) };
-        NonNull::new(conn).map(Conn).ok_or_else(last_error)
+        NonNull::new(conn)
+            .map(|raw| Conn {
+                raw,
+                callbacks: std::sync::Mutex::new(Vec::new()),
+            })
+            .ok_or_else(last_error)
     }
 
     /// Defines (or redefines) a persistent domain from its XML.
     pub fn define(&self, xml: &str) -> VirtResult<Dom> {
         let xml = text(xml)?;
         // SAFETY: the connection is open and `xml` valid for the call.
-        let dom = unsafe { virDomainDefineXML(self.0.as_ptr(), xml.as_ptr()) };
+        let dom = unsafe { virDomainDefineXML(self.raw.as_ptr(), xml.as_ptr()) };
         NonNull::new(dom).map(Dom).ok_or_else(last_error)
     }
 
@@ -265,7 +311,7 @@ impl Conn {
     pub fn lookup(&self, name: &str) -> VirtResult<Option<Dom>> {
         let name = text(name)?;
         // SAFETY: the connection is open and `name` valid for the call.
-        let dom = unsafe { virDomainLookupByName(self.0.as_ptr(), name.as_ptr()) };
+        let dom = unsafe { virDomainLookupByName(self.raw.as_ptr(), name.as_ptr()) };
         match NonNull::new(dom) {
             Some(dom) => Ok(Some(Dom(dom))),
             None => match last_error() {
@@ -282,18 +328,44 @@ impl Conn {
         // SAFETY: a zeroed `virNodeInfo` (integers and a char array) for libvirt to fill.
         let mut info: VirNodeInfo = unsafe { std::mem::zeroed() };
         // SAFETY: the connection is open and `info` properly laid out.
-        check(unsafe { virNodeGetInfo(self.0.as_ptr(), &mut info) })?;
+        check(unsafe { virNodeGetInfo(self.raw.as_ptr(), &mut info) })?;
         Ok(NodeInfo {
             cpus: info.cpus,
             memory_kib: u64::from(info.memory),
         })
     }
 
+    /// Calls `sink` with the name of every domain of this host that starts, stops, crashes,
+    /// is defined or undefined — whoever caused it — from libvirt's event thread.
+    pub fn on_lifecycle(&self, sink: impl Fn(String) + Send + Sync + 'static) -> VirtResult<()> {
+        let opaque = Box::into_raw(Box::new(Box::new(sink) as Sink));
+        // SAFETY: the connection is open; libvirt keeps `opaque` until it calls `drop_sink`
+        // (on deregistration), and never if the registration fails, so it is freed here then.
+        let id = unsafe {
+            virConnectDomainEventRegisterAny(
+                self.raw.as_ptr(),
+                ptr::null_mut(),
+                EVENT_ID_LIFECYCLE,
+                lifecycle,
+                opaque.cast(),
+                Some(drop_sink),
+            )
+        };
+        if id < 0 {
+            let error = last_error();
+            // SAFETY: libvirt did not take `opaque`.
+            drop(unsafe { Box::from_raw(opaque) });
+            return Err(error);
+        }
+        self.callbacks.lock().expect("callbacks lock").push(id);
+        Ok(())
+    }
+
     /// The host's capabilities XML (which guests and domain types it runs).
     pub fn capabilities(&self) -> VirtResult<String> {
         // SAFETY: libvirt answers a string the caller frees, or null on error.
         unsafe {
-            let xml = virConnectGetCapabilities(self.0.as_ptr());
+            let xml = virConnectGetCapabilities(self.raw.as_ptr());
             if xml.is_null() {
                 return Err(last_error());
             }
@@ -307,7 +379,7 @@ impl Conn {
     pub fn pool(&self, name: &str) -> VirtResult<Option<Pool>> {
         let name = text(name)?;
         // SAFETY: the connection is open and `name` valid for the call.
-        let pool = unsafe { virStoragePoolLookupByName(self.0.as_ptr(), name.as_ptr()) };
+        let pool = unsafe { virStoragePoolLookupByName(self.raw.as_ptr(), name.as_ptr()) };
         match NonNull::new(pool) {
             Some(pool) => Ok(Some(Pool(pool))),
             None => match last_error() {
@@ -323,7 +395,7 @@ impl Conn {
         // SAFETY: libvirt fills `list` with `n` domain references (and a null) that this
         // function takes over, then frees the array itself.
         unsafe {
-            let n = virConnectListAllDomains(self.0.as_ptr(), &mut list, 0);
+            let n = virConnectListAllDomains(self.raw.as_ptr(), &mut list, 0);
             if n < 0 {
                 return Err(last_error());
             }
@@ -338,9 +410,44 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // SAFETY: the connection was opened by `open` and is closed once.
-        unsafe { virConnectClose(self.0.as_ptr()) };
+        let callbacks = std::mem::take(&mut *self.callbacks.lock().expect("callbacks lock"));
+        // SAFETY: the callbacks were registered on this connection, which was opened by
+        // `open` and is closed once; libvirt frees each callback's sink through `drop_sink`.
+        unsafe {
+            for id in callbacks {
+                virConnectDomainEventDeregisterAny(self.raw.as_ptr(), id);
+            }
+            virConnectClose(self.raw.as_ptr());
+        }
     }
+}
+
+/// What receives the names of domains whose lifecycle changed.
+type Sink = Box<dyn Fn(String) + Send + Sync>;
+
+extern "C" fn lifecycle(
+    _: *mut VirConnect,
+    dom: *mut VirDomain,
+    _event: c_int,
+    _detail: c_int,
+    opaque: *mut c_void,
+) -> c_int {
+    // SAFETY: `opaque` is the `Sink` registered with this callback, alive until
+    // `drop_sink`; the domain's name is owned by libvirt and copied at once.
+    unsafe {
+        let sink = &*(opaque as *const Sink);
+        let name = virDomainGetName(dom);
+        if !name.is_null() {
+            sink(CStr::from_ptr(name).to_string_lossy().into_owned());
+        }
+    }
+    0
+}
+
+extern "C" fn drop_sink(opaque: *mut c_void) {
+    // SAFETY: libvirt calls this once, when the callback is gone, with the `Sink` that
+    // `on_lifecycle` leaked.
+    drop(unsafe { Box::from_raw(opaque as *mut Sink) });
 }
 
 /// What `virNodeGetInfo` tells of a host.

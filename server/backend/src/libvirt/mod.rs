@@ -24,6 +24,10 @@
 //! - Network: QEMU user networking; the application port is forwarded from
 //!   `<host address>:<port>`, a port from [`LibvirtConfig::port_base`] up, unique on its
 //!   host (and free on this machine for local hosts). That is the VM's address.
+//! - Lifecycle events: libvirt's event loop runs on a thread of its own; every domain that
+//!   starts, stops or crashes on any host — a guest powering itself off included — is
+//!   announced by [`Backend::state_changes`], so the control plane reacts at once instead
+//!   of at its next periodic pass.
 //! - Metrics: CPU % from CPU time, disk bytes from `vda`'s block statistics. Network bytes
 //!   are not visible to libvirt with user networking and read 0.
 //!
@@ -239,6 +243,8 @@ struct Inner {
     config: LibvirtConfig,
     state_dir: PathBuf,
     hosts: Vec<Host>,
+    /// The names of domains whose lifecycle changed (libvirt's events, from every host).
+    changes: tokio::sync::broadcast::Sender<String>,
     /// Creations pick ports and check capacity one at a time.
     placing: Mutex<()>,
     /// Per VM, a count of operations: a delayed power-off applies only if none came since.
@@ -276,6 +282,7 @@ impl Libvirt {
             operation: "create the libvirt state directory",
             source,
         })?;
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
         let inner = tokio::task::spawn_blocking(move || -> Result<Inner> {
             let mut hosts = Vec::new();
             let mut per_zone: HashMap<String, u32> = HashMap::new();
@@ -288,6 +295,12 @@ impl Libvirt {
                     }
                 };
                 let conn = Conn::open(&host.uri).map_err(at_host("connect"))?;
+                let sink = changes.clone();
+                if let Err(e) = conn.on_lifecycle(move |name| {
+                    let _ = sink.send(name);
+                }) {
+                    tracing::warn!(host = %host.uri, error = %e, "no lifecycle events from this host: its VMs' changes are seen when listed");
+                }
                 let node = conn.node().map_err(at_host("read the host's size"))?;
                 let accelerated = host.accelerate
                     && conn
@@ -312,6 +325,7 @@ impl Libvirt {
                 config,
                 state_dir,
                 hosts,
+                changes,
                 placing: Mutex::new(()),
                 ops: Mutex::new(HashMap::new()),
                 samples: Mutex::new(HashMap::new()),
@@ -1036,6 +1050,10 @@ impl Backend for Libvirt {
                 .collect())
         })
         .await
+    }
+
+    fn state_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.inner.changes.subscribe())
     }
 
     async fn console(&self, id: &str) -> Result<String> {
