@@ -7,7 +7,8 @@
 //! run, puts the image in a storage pool of its own, then through the REST API: capacity
 //! 0 → 3 (timed until all three answer HTTP), 3 → 2, answers from both through the load
 //! balancer, a guest powered off behind Flotilla's back started again on libvirt's event
-//! (no periodic pass), the user data reaching the guest through its cloud-init seed, a restart (the
+//! (no periodic pass), the guests' statistics in the metrics, the user data reaching the
+//! guest through its cloud-init seed, a restart (the
 //! boot counter on the instance's disk goes to 2), a reimage (a fresh overlay: back to 1),
 //! the console log, and the set deleted — no domain, disk, seed or daemon left behind.
 
@@ -204,6 +205,8 @@ async fn a_scale_set_of_real_guests() {
             // from libvirt's lifecycle events.
             "--reconcile-interval",
             "1h",
+            "--metrics-interval",
+            "1s",
         ],
     )
     .await;
@@ -279,6 +282,33 @@ async fn a_scale_set_of_real_guests() {
     // 3 s apart) and there is no periodic pass.
     virsh(&["destroy", &ids[1]]).expect("power a guest off");
     wait_answering(&api, "tiny", 2, Duration::from_secs(25)).await;
+
+    // The guests' statistics reach the metrics pipeline: CPU time, resident memory, disk.
+    wait_until(
+        "the guests' CPU, memory and disk figures are collected",
+        Duration::from_secs(30),
+        || async {
+            let (_, answer) = api
+                .get("/scale-sets/tiny/metrics?metric=cpu_percent,memory_percent,disk_read_bytes_per_second,disk_write_bytes_per_second")
+                .await;
+            let peak = |metric: &str| {
+                answer["series"]
+                    .as_array()
+                    .and_then(|all| all.iter().find(|s| s["metric"] == metric))
+                    .and_then(|s| s["points"].as_array())
+                    .map_or(0.0, |points| {
+                        points
+                            .iter()
+                            .filter_map(|p| p["maximum"].as_f64())
+                            .fold(0.0, f64::max)
+                    })
+            };
+            peak("cpu_percent") > 0.0
+                && peak("memory_percent") > 0.0
+                && peak("disk_read_bytes_per_second") + peak("disk_write_bytes_per_second") > 0.0
+        },
+    )
+    .await;
 
     // The user data reached the guest through its seed; the console shows the boot.
     let first = &items[0];

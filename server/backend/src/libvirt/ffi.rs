@@ -74,6 +74,18 @@ struct VirBlockStats {
     errs: i64,
 }
 
+/// libvirt's `virDomainMemoryStatStruct`.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct VirMemoryStat {
+    tag: c_int,
+    val: c_ulonglong,
+}
+
+/// `VIR_DOMAIN_MEMORY_STAT_RSS` and how many statistics libvirt may answer at most.
+const MEMORY_STAT_RSS: c_int = 7;
+const MEMORY_STATS: usize = 16;
+
 /// libvirt's `virStorageVolInfo`.
 #[repr(C)]
 #[derive(Default)]
@@ -123,6 +135,12 @@ unsafe extern "C" {
         size: usize,
     ) -> c_int;
     fn virConnectGetCapabilities(conn: *mut VirConnect) -> *mut c_char;
+    fn virDomainMemoryStats(
+        dom: *mut VirDomain,
+        stats: *mut VirMemoryStat,
+        nr_stats: c_uint,
+        flags: c_uint,
+    ) -> c_int;
     fn virNodeGetInfo(conn: *mut VirConnect, info: *mut VirNodeInfo) -> c_int;
     fn virStoragePoolLookupByName(
         conn: *mut VirConnect,
@@ -244,17 +262,43 @@ fn last_error() -> VirtError {
                 message: "libvirt failed without saying why".into(),
             };
         }
-        let message = if (*error).message.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr((*error).message)
-                .to_string_lossy()
-                .into_owned()
-        };
+        let message = borrowed((*error).message);
         VirtError {
             code: (*error).code,
             message,
         }
+    }
+}
+
+/// A copy of a string libvirt owns (empty for null).
+///
+/// # Safety
+/// `ptr` is null or a NUL-terminated string valid for the call.
+unsafe fn borrowed(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        String::new()
+    } else {
+        // SAFETY: as the caller promises.
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// A string libvirt handed over (the caller frees it), copied and freed; `None` for null
+/// (the call failed: its error is the thread's last).
+///
+/// # Safety
+/// `ptr` is null or a NUL-terminated string allocated by libvirt and owned by the caller.
+unsafe fn taken(ptr: *mut c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: as the caller promises; freed once, after the copy.
+    unsafe {
+        let text = borrowed(ptr);
+        free(ptr.cast());
+        Some(text)
     }
 }
 
@@ -364,15 +408,7 @@ impl Conn {
     /// The host's capabilities XML (which guests and domain types it runs).
     pub fn capabilities(&self) -> VirtResult<String> {
         // SAFETY: libvirt answers a string the caller frees, or null on error.
-        unsafe {
-            let xml = virConnectGetCapabilities(self.raw.as_ptr());
-            if xml.is_null() {
-                return Err(last_error());
-            }
-            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
-            free(xml.cast());
-            Ok(text)
-        }
+        unsafe { taken(virConnectGetCapabilities(self.raw.as_ptr())) }.ok_or_else(last_error)
     }
 
     /// The storage pool called `name`, or `None`.
@@ -436,10 +472,7 @@ extern "C" fn lifecycle(
     // `drop_sink`; the domain's name is owned by libvirt and copied at once.
     unsafe {
         let sink = &*(opaque as *const Sink);
-        let name = virDomainGetName(dom);
-        if !name.is_null() {
-            sink(CStr::from_ptr(name).to_string_lossy().into_owned());
-        }
+        sink(borrowed(virDomainGetName(dom)));
     }
     0
 }
@@ -495,14 +528,7 @@ impl Dom {
 
     pub fn name(&self) -> String {
         // SAFETY: libvirt answers a string owned by the domain reference, copied at once.
-        unsafe {
-            let name = virDomainGetName(self.raw());
-            if name.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(name).to_string_lossy().into_owned()
-            }
-        }
+        unsafe { borrowed(virDomainGetName(self.raw())) }
     }
 
     /// Its UUID, which a redefinition must repeat.
@@ -511,9 +537,7 @@ impl Dom {
         // SAFETY: `buf` has the VIR_UUID_STRING_BUFLEN bytes libvirt writes (NUL included).
         check(unsafe { virDomainGetUUIDString(self.raw(), buf.as_mut_ptr()) })?;
         // SAFETY: libvirt wrote a NUL-terminated string into `buf`.
-        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned())
+        Ok(unsafe { borrowed(buf.as_ptr()) })
     }
 
     // `c_ulong` is 64 bits here but 32 on other targets: the conversions are not useless there.
@@ -534,32 +558,26 @@ impl Dom {
     /// The domain's persistent definition.
     pub fn xml(&self) -> VirtResult<String> {
         // SAFETY: libvirt answers a string the caller frees, or null on error.
-        unsafe {
-            let xml = virDomainGetXMLDesc(self.raw(), XML_INACTIVE);
-            if xml.is_null() {
-                return Err(last_error());
-            }
-            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
-            free(xml.cast());
-            Ok(text)
-        }
+        unsafe { taken(virDomainGetXMLDesc(self.raw(), XML_INACTIVE)) }.ok_or_else(last_error)
     }
 
     /// The domain's metadata element in namespace `uri`, or `None` when it has none.
     pub fn metadata(&self, uri: &str) -> VirtResult<Option<String>> {
         let uri = text(uri)?;
         // SAFETY: libvirt answers a string the caller frees, or null on error.
-        unsafe {
-            let xml = virDomainGetMetadata(self.raw(), METADATA_ELEMENT, uri.as_ptr(), 0);
-            if xml.is_null() {
-                return match last_error() {
-                    e if e.code == ERR_NO_DOMAIN_METADATA => Ok(None),
-                    e => Err(e),
-                };
-            }
-            let text = CStr::from_ptr(xml).to_string_lossy().into_owned();
-            free(xml.cast());
-            Ok(Some(text))
+        match unsafe {
+            taken(virDomainGetMetadata(
+                self.raw(),
+                METADATA_ELEMENT,
+                uri.as_ptr(),
+                0,
+            ))
+        } {
+            Some(xml) => Ok(Some(xml)),
+            None => match last_error() {
+                e if e.code == ERR_NO_DOMAIN_METADATA => Ok(None),
+                e => Err(e),
+            },
         }
     }
 
@@ -599,6 +617,21 @@ impl Dom {
             )
         })?;
         Ok((stats.rd_bytes.max(0) as u64, stats.wr_bytes.max(0) as u64))
+    }
+
+    /// The memory the domain's process holds on the host (resident set), in KiB; `None`
+    /// when the driver does not say.
+    pub fn resident_kib(&self) -> VirtResult<Option<u64>> {
+        let mut stats = [VirMemoryStat::default(); MEMORY_STATS];
+        // SAFETY: `stats` has room for the `MEMORY_STATS` entries libvirt may fill.
+        let n = unsafe {
+            virDomainMemoryStats(self.raw(), stats.as_mut_ptr(), MEMORY_STATS as c_uint, 0)
+        };
+        check(n)?;
+        Ok(stats[..n as usize]
+            .iter()
+            .find(|s| s.tag == MEMORY_STAT_RSS)
+            .map(|s| s.val))
     }
 
     pub fn undefine(&self) -> VirtResult<()> {
@@ -696,28 +729,13 @@ impl Vol {
 
     pub fn name(&self) -> String {
         // SAFETY: libvirt answers a string owned by the volume reference, copied at once.
-        unsafe {
-            let name = virStorageVolGetName(self.raw());
-            if name.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(name).to_string_lossy().into_owned()
-            }
-        }
+        unsafe { borrowed(virStorageVolGetName(self.raw())) }
     }
 
     /// Its path on the host.
     pub fn path(&self) -> VirtResult<String> {
         // SAFETY: libvirt answers a string the caller frees, or null on error.
-        unsafe {
-            let path = virStorageVolGetPath(self.raw());
-            if path.is_null() {
-                return Err(last_error());
-            }
-            let text = CStr::from_ptr(path).to_string_lossy().into_owned();
-            free(path.cast());
-            Ok(text)
-        }
+        unsafe { taken(virStorageVolGetPath(self.raw())) }.ok_or_else(last_error)
     }
 
     /// Its virtual size in bytes.

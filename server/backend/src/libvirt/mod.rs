@@ -28,8 +28,9 @@
 //!   starts, stops or crashes on any host — a guest powering itself off included — is
 //!   announced by [`Backend::state_changes`], so the control plane reacts at once instead
 //!   of at its next periodic pass.
-//! - Metrics: CPU % from CPU time, disk bytes from `vda`'s block statistics. Network bytes
-//!   are not visible to libvirt with user networking and read 0.
+//! - Metrics: CPU % from CPU time, memory % from the resident memory of the guest's process
+//!   against its memory, disk bytes from `vda`'s block statistics. Network bytes are not
+//!   visible to libvirt with user networking and read 0.
 //!
 //! Remote hosts (`qemu+ssh://…`) need the state directory at the same path on the host
 //! (shared storage): the seed and console log are written and read here.
@@ -278,12 +279,12 @@ impl Libvirt {
                 operation: "configure",
                 message: "state_dir: not set".into(),
             })?;
-        std::fs::create_dir_all(&state_dir).map_err(|source| BackendError::Io {
-            operation: "create the libvirt state directory",
-            source,
-        })?;
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let inner = tokio::task::spawn_blocking(move || -> Result<Inner> {
+            std::fs::create_dir_all(&state_dir).map_err(|source| BackendError::Io {
+                operation: "create the libvirt state directory",
+                source,
+            })?;
             let mut hosts = Vec::new();
             let mut per_zone: HashMap<String, u32> = HashMap::new();
             for host in &config.hosts {
@@ -925,8 +926,12 @@ impl Inner {
                         rate(written, p.written, seconds),
                     )
                 });
+                // What the guest's process holds on the host, of the guest's memory (the
+                // balloon's figure, what the domain was given, says nothing without a
+                // guest driver); the driver's current memory where it has no such figure.
+                let used_kib = dom.resident_kib().ok().flatten().unwrap_or(info.memory_kib);
                 let memory_percent = if info.max_memory_kib > 0 {
-                    info.memory_kib as f64 / info.max_memory_kib as f64 * 100.0
+                    (used_kib as f64 / info.max_memory_kib as f64 * 100.0).clamp(0.0, 100.0)
                 } else {
                     0.0
                 };
