@@ -150,6 +150,23 @@ async fn cli_configures_probes_and_frontends_drains_and_shows_repairs() {
         "{out}"
     );
 
+    // The console of an instance and the backend's hosts (the mock: zones, no hosts).
+    let (ok, out, err) = cli(&server, &["instance", "console", "web", "web_0"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("[mock] web_0 — a simulated VM of scale set web"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(&server, &["hosts"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("backend mock\nzones: 1 (3 fault domains), 2 (3 fault domains)"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(&server, &["instance", "console", "web", "web_9"]).await;
+    assert!(!ok);
+    assert!(err.contains("web_9"), "{err}");
+
     // Refusals name the field and exit non-zero.
     let (ok, _, err) = cli(&server, &["repairs", "resume", "web"]).await;
     assert!(!ok);
