@@ -225,6 +225,8 @@ mod raw {
         fn virConnectOpen(name: *const c_char) -> *mut c_void;
         fn virDomainLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virDomainDestroy(dom: *mut c_void) -> i32;
+        fn virDomainUndefine(dom: *mut c_void) -> i32;
+        fn virStorageVolLookupByName(pool: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virStorageVolCreateXML(
             pool: *mut c_void,
@@ -253,17 +255,50 @@ mod raw {
         }
     }
 
-    /// Powers domain `name` of `test:///default` off, as a guest shutting itself down would.
-    pub fn power_off(name: &str) {
+    /// A new connection to `test:///default` (kept open).
+    fn connect() -> *mut c_void {
         let uri = CString::new("test:///default").unwrap();
+        // SAFETY: a valid C string.
+        let conn = unsafe { virConnectOpen(uri.as_ptr()) };
+        assert!(!conn.is_null(), "open test:///default");
+        conn
+    }
+
+    /// Domain `name` of `test:///default`.
+    fn domain(name: &str) -> *mut c_void {
         let name = CString::new(name).unwrap();
-        // SAFETY: plain libvirt calls on valid C strings; the connection is kept open.
+        // SAFETY: an open connection and a valid C string.
+        let dom = unsafe { virDomainLookupByName(connect(), name.as_ptr()) };
+        assert!(!dom.is_null(), "find the domain");
+        dom
+    }
+
+    /// Powers domain `name` off, as a guest shutting itself down would.
+    pub fn power_off(name: &str) {
+        // SAFETY: a valid domain reference.
+        assert_eq!(unsafe { virDomainDestroy(domain(name)) }, 0, "power it off");
+    }
+
+    /// Removes domain `name` (powered off), keeping its storage: what a crash between a
+    /// create's steps leaves.
+    pub fn forget(name: &str) {
+        let dom = domain(name);
+        // SAFETY: a valid domain reference.
         unsafe {
-            let conn = virConnectOpen(uri.as_ptr());
-            assert!(!conn.is_null(), "open test:///default");
-            let dom = virDomainLookupByName(conn, name.as_ptr());
-            assert!(!dom.is_null(), "find the domain");
-            assert_eq!(virDomainDestroy(dom), 0, "power it off");
+            virDomainDestroy(dom);
+            assert_eq!(virDomainUndefine(dom), 0, "undefine it");
+        }
+    }
+
+    /// Whether `default-pool` holds volume `name`.
+    pub fn has_volume(name: &str) -> bool {
+        let pool = CString::new("default-pool").unwrap();
+        let name = CString::new(name).unwrap();
+        // SAFETY: an open connection and valid C strings.
+        unsafe {
+            let pool = virStoragePoolLookupByName(connect(), pool.as_ptr());
+            assert!(!pool.is_null(), "find default-pool");
+            !virStorageVolLookupByName(pool, name.as_ptr()).is_null()
         }
     }
 }
@@ -347,6 +382,21 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
         second.delete(id, true).await.unwrap();
     }
     assert!(first.list(None).await.unwrap().is_empty());
+
+    // A crash between a create's steps leaves storage without a domain: a new create of
+    // the same id replaces the stale disk and seed, and a delete removes the storage even
+    // when there is no domain.
+    let web_9 = spec("web_9", "1", 0, model(1, 512));
+    second.create(&web_9).await.unwrap();
+    raw::forget("web_9");
+    assert!(raw::has_volume("web_9.overlay"));
+    assert!(dir.path().join("web_9/seed.iso").exists());
+    second.create(&web_9).await.unwrap();
+    raw::forget("web_9");
+    assert!(second.get("web_9").await.unwrap().is_none());
+    second.delete("web_9", true).await.unwrap();
+    assert!(!raw::has_volume("web_9.overlay"), "the disk is removed");
+    assert!(!dir.path().join("web_9").exists(), "the seed is removed");
 }
 
 #[tokio::test]

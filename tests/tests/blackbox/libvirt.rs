@@ -174,3 +174,42 @@ async fn a_bad_configuration_is_named() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn hosts_given_as_zone_uri_pairs_offer_their_whole_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: Vec<String> = ["1", "2"]
+        .iter()
+        .map(|zone| {
+            let uri = simulated_host(
+                &dir.path().join(format!("h{zone}.xml")),
+                4,
+                8192,
+                &["debian-12"],
+            )
+            .unwrap();
+            format!("{zone}={uri}")
+        })
+        .collect();
+    let server = TestServer::start_with(
+        dir.path(),
+        &["--backend", "libvirt", "--libvirt-host", &hosts.join(",")],
+    )
+    .await;
+    let (_, backend) = server.api().get("/backend").await;
+    let sizes: Vec<(&str, u64, u64)> = backend["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["zone"].as_str().unwrap(),
+                h["vcpus"].as_u64().unwrap(),
+                h["memory_mib"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sizes, [("1", 4, 8192), ("2", 4, 8192)], "{backend}");
+    assert_eq!(backend["images"], json!(["debian-12"]));
+    server.stop().await;
+}
