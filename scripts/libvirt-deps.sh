@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs libvirt for Flotilla: the client library and headers (the server is built with the
-# `libvirt` feature), the daemons and QEMU for the real-VM test, qemu-img for disk overlays and
-# genisoimage for cloud-init seeds. Everything comes from bookworm-backports: the image's
-# qemu-utils is the backports one, and libvirt-dev must match libvirt0's suite.
+# `libvirt` feature), the daemons and QEMU for the real-VM test, qemu-img for the test guest's
+# base disk and genisoimage's isoinfo, which the tests read the seed ISOs back with.
+# Everything comes from bookworm-backports: the image's qemu-utils is the backports one, and
+# libvirt-dev must match libvirt0's suite.
 # Idempotent: does nothing when all is present.
 set -euo pipefail
 

@@ -36,6 +36,7 @@
 //! (shared storage): the seed and console log are written and read here.
 
 mod ffi;
+mod iso;
 mod storage;
 mod xml;
 

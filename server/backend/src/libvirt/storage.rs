@@ -1,6 +1,6 @@
 //! An instance's storage: its OS disk, a qcow2 overlay on its model's base image in the
-//! host's storage pool; its cloud-init NoCloud seed (a `cidata` ISO) and its serial console
-//! log, both in the backend's state directory.
+//! host's storage pool; its cloud-init NoCloud seed (a `cidata` ISO written by [`super::iso`])
+//! and its serial console log, both in the backend's state directory.
 //!
 //! In a pool, an image `NAME` is the volume `NAME.qcow2`; when the volumes `NAME.vmlinuz`
 //! and `NAME.initrd` sit beside it the guest boots that kernel directly (images without a
@@ -8,7 +8,6 @@
 //! `ID.overlay`, so overlays are never mistaken for images.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::ffi::{Pool, VirtError, Vol};
 
@@ -95,32 +94,21 @@ impl InstanceFiles {
     /// Writes the NoCloud seed: `meta-data` naming the instance, `user-data` as given (an
     /// empty cloud-config without). Readable by the hypervisor's user.
     pub fn write_seed(&self, id: &str, user_data: Option<&str>) -> Result<(), String> {
-        let files = self.dir.join("seed");
-        std::fs::create_dir_all(&files).map_err(|e| format!("{}: {e}", files.display()))?;
-        let write = |name: &str, text: &str| {
-            std::fs::write(files.join(name), text).map_err(|e| format!("writing {name}: {e}"))
-        };
-        write(
-            "meta-data",
-            &format!("instance-id: {id}\nlocal-hostname: {}\n", hostname(id)),
-        )?;
-        write("user-data", user_data.unwrap_or("#cloud-config\n{}\n"))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let meta = format!("instance-id: {id}\nlocal-hostname: {}\n", hostname(id));
+        let user = user_data.unwrap_or("#cloud-config\n{}\n");
         let seed = self.seed();
-        let output = Command::new("genisoimage")
-            .args(["-quiet", "-output"])
-            .arg(&seed)
-            .args(["-volid", "cidata", "-joliet", "-rock"])
-            .arg(files.join("user-data"))
-            .arg(files.join("meta-data"))
-            .output()
-            .map_err(|e| format!("running genisoimage (Debian: genisoimage): {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "genisoimage failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        let _ = std::fs::remove_dir_all(&files);
+        std::fs::write(
+            &seed,
+            super::iso::image(
+                "cidata",
+                &[
+                    ("meta-data", meta.as_bytes()),
+                    ("user-data", user.as_bytes()),
+                ],
+            ),
+        )
+        .map_err(|e| format!("{}: {e}", seed.display()))?;
         readable(&self.dir)?;
         readable(&seed)
     }
