@@ -48,6 +48,9 @@ pub fn observe(instances: &[Instance], vms: &[ObservedVm], now: DateTime<Utc>) -
         match by_id.get(record.id.as_str()) {
             Some(vm) => {
                 next.power_state = vm.power_state;
+                // Where it really is: a backend may place a VM on another host of its zone
+                // when the planned one is full.
+                next.fault_domain = vm.fault_domain;
                 next.address = if vm.power_state == PowerState::Running {
                     vm.address.clone()
                 } else {
@@ -637,11 +640,13 @@ mod tests {
         instances[0].health_state = HealthState::Unknown;
         let mut vms: Vec<_> = instances.iter().map(vm_of).collect();
         vms[0].power_state = PowerState::Running;
+        vms[0].fault_domain = 2; // placed on another host of its zone
         vms.remove(2); // web_2 vanished
         let changed = observe(&instances, &vms, now);
         assert_eq!(changed.len(), 2);
         assert_eq!(changed[0].provisioning_state, ProvisioningState::Succeeded);
         assert_eq!(changed[0].health_state, HealthState::Initializing);
+        assert_eq!(changed[0].fault_domain, 2);
         assert_eq!(changed[1].id, "web_2");
         assert_eq!(changed[1].provisioning_state, ProvisioningState::Failed);
         // Nothing changes on a second look.
