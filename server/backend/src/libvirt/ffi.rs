@@ -116,6 +116,7 @@ unsafe extern "C" {
     fn virDomainDestroy(dom: *mut VirDomain) -> c_int;
     fn virDomainShutdown(dom: *mut VirDomain) -> c_int;
     fn virDomainReboot(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainReset(dom: *mut VirDomain, flags: c_uint) -> c_int;
     fn virDomainUndefineFlags(dom: *mut VirDomain, flags: c_uint) -> c_int;
     fn virDomainFree(dom: *mut VirDomain) -> c_int;
     fn virDomainGetName(dom: *mut VirDomain) -> *const c_char;
@@ -632,6 +633,12 @@ impl Dom {
             .iter()
             .find(|s| s.tag == MEMORY_STAT_RSS)
             .map(|s| s.val))
+    }
+
+    /// Resets the domain at once, as the reset button would (no guest cooperation).
+    pub fn reset(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainReset(self.raw(), 0) })
     }
 
     pub fn undefine(&self) -> VirtResult<()> {

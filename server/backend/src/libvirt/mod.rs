@@ -18,6 +18,8 @@
 //!   storage even when the domain is gone already, so nothing is orphaned by a crash.
 //! - `stop` asks the guest to shut down and powers it off after
 //!   [`LibvirtConfig::shutdown_timeout_seconds`] unless a later operation came first;
+//!   `restart` asks it to reboot and resets it when no lifecycle event of its domain came
+//!   within that time;
 //!   `force` powers off at once. `deallocate` powers off and releases the reservation.
 //!   `reimage` powers off, replaces the overlay and the seed, redefines the domain on the
 //!   new model and starts it.
@@ -822,7 +824,8 @@ impl Inner {
         self.booted(id)
     }
 
-    fn restart(&self, id: &str) -> Result<ObservedVm> {
+    /// Asks the guest to reboot; answers the VM and the operation's count.
+    fn restart(&self, id: &str) -> Result<(ObservedVm, u64)> {
         let found = self.found(id)?;
         let observed = self.observe(id, &found)?;
         if observed.power_state != PowerState::Running {
@@ -832,9 +835,9 @@ impl Inner {
                 state: observed.power_state.to_string(),
             });
         }
-        self.operation(id);
+        let op = self.operation(id);
         found.dom.reboot().map_err(virt("reboot a domain"))?;
-        self.get(id)
+        Ok((self.get(id)?, op))
     }
 
     fn deallocate(&self, id: &str) -> Result<ObservedVm> {
@@ -1138,8 +1141,45 @@ impl Backend for Libvirt {
     }
 
     async fn restart(&self, id: &str) -> Result<ObservedVm> {
+        // A guest that does not reboot in time (no lifecycle event of its domain) is reset,
+        // unless another operation came since.
+        let mut changes = self.inner.changes.subscribe();
+        let timeout = Duration::from_secs(self.inner.config.shutdown_timeout_seconds);
         let id = id.to_owned();
-        self.run(move |inner| inner.restart(&id)).await
+        let (vm, op) = {
+            let id = id.clone();
+            self.run(move |inner| inner.restart(&id)).await?
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let rebooted = tokio::time::timeout(timeout, async {
+                loop {
+                    match changes.recv().await {
+                        Ok(name) if name == id => return,
+                        Ok(_) => {}
+                        // Missed announcements may have been its own: no reset on a guess.
+                        Err(_) => return,
+                    }
+                }
+            })
+            .await;
+            if rebooted.is_err() {
+                let _ = this
+                    .run(move |inner| {
+                        let latest = inner.ops.lock().expect("ops lock").get(&id).copied();
+                        if latest == Some(op)
+                            && let Some(found) = inner.find(&id)?
+                            && is_active(found.dom.info().map_err(virt("read domain state"))?.state)
+                        {
+                            tracing::warn!(vm = %id, "the guest did not reboot in time: reset");
+                            found.dom.reset().map_err(virt("reset a domain"))?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+            }
+        });
+        Ok(vm)
     }
 
     async fn reimage(&self, id: &str, model: &Model, model_version: u32) -> Result<ObservedVm> {
