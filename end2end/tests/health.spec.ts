@@ -206,7 +206,9 @@ test.describe('health and load balancer tabs', () => {
       await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
       const row = page.locator(`tr[data-member="${ids[1]}"]`);
       await expect(row).toHaveAttribute('data-state', 'serving');
+      const drained = page.waitForEvent('load');
       await row.getByRole('button', { name: `Drain ${ids[1]}` }).click();
+      await drained;
       await expect(page).toHaveURL(new RegExp(`/scale-sets/${SET}/load-balancer\\??$`));
       // The pool follows the record within moments; the page shows it once reloaded.
       await expect
@@ -215,7 +217,10 @@ test.describe('health and load balancer tabs', () => {
           return page.locator(`tr[data-member="${ids[1]}"]`).getAttribute('data-state');
         })
         .toBe('disabled');
+      // The form's answer is a navigation: reloading before it lands detaches the page.
+      const loaded = page.waitForEvent('load');
       await page.locator(`tr[data-member="${ids[1]}"]`).getByRole('button', { name: `Enable ${ids[1]}` }).click();
+      await loaded;
       await expect
         .poll(async () => {
           await page.reload();
