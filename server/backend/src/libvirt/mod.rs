@@ -191,6 +191,9 @@ impl LibvirtConfig {
     }
 }
 
+/// How often a host's storage pool is rescanned for images copied in behind libvirt's back.
+const POOL_RESCAN: Duration = Duration::from_secs(10);
+
 /// How much of a console log `console` answers: its end.
 const CONSOLE_BYTES: u64 = 64 * 1024;
 
@@ -206,6 +209,8 @@ struct Host {
     accelerated: bool,
     /// Whether it is this machine (its forwarded ports can be checked here).
     local: bool,
+    /// When its pool was last rescanned.
+    rescanned: Mutex<Option<Instant>>,
 }
 
 impl Host {
@@ -320,6 +325,7 @@ impl Libvirt {
                     memory_mib: host.memory_mib.unwrap_or(node.memory_kib / 1024),
                     accelerated,
                     local: is_local(&host.uri),
+                    rescanned: Mutex::new(None),
                 };
                 host.pool()?;
                 hosts.push(host);
@@ -392,6 +398,36 @@ pub fn simulated_host(
         ),
     )?;
     Ok(format!("test://{}", path.display()))
+}
+
+impl Libvirt {
+    /// Once `due` completes with `true`, applies `act` to VM `id` unless another operation
+    /// on it came since operation `op` (the deadline of a `stop` or a `restart`).
+    fn unless_superseded(
+        &self,
+        id: &str,
+        op: u64,
+        due: impl std::future::Future<Output = bool> + Send + 'static,
+        act: impl FnOnce(&Found) -> Result<()> + Send + 'static,
+    ) {
+        let (this, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move {
+            if !due.await {
+                return;
+            }
+            let _ = this
+                .run(move |inner| {
+                    let latest = inner.ops.lock().expect("ops lock").get(&id).copied();
+                    if latest == Some(op)
+                        && let Some(found) = inner.find(&id)?
+                    {
+                        act(&found)?;
+                    }
+                    Ok(())
+                })
+                .await;
+        });
+    }
 }
 
 /// Whether URI `uri` names this machine (`qemu:///system`, `test:///…`: no host part).
@@ -1003,10 +1039,19 @@ impl Inner {
         status
     }
 
-    /// The images host `host`'s pool offers (rescanned: images copied in appear).
+    /// The images host `host`'s pool offers. The pool is rescanned (images copied in
+    /// appear) at most every [`POOL_RESCAN`]: the Hosts page and the wizard read this on
+    /// every change, and a rescan reads every volume's header.
     fn images_on(&self, host: usize) -> Result<Vec<String>> {
-        let pool = self.hosts[host].pool()?;
-        pool.refresh().map_err(virt("rescan a storage pool"))?;
+        let h = &self.hosts[host];
+        let pool = h.pool()?;
+        {
+            let mut rescanned = h.rescanned.lock().expect("rescanned lock");
+            if rescanned.is_none_or(|at| at.elapsed() >= POOL_RESCAN) {
+                pool.refresh().map_err(virt("rescan a storage pool"))?;
+                *rescanned = Some(Instant::now());
+            }
+        }
         Ok(storage::images_in(
             &pool.volumes().map_err(virt("list a storage pool"))?,
         ))
@@ -1115,22 +1160,11 @@ impl Backend for Libvirt {
         if vm.power_state == PowerState::Stopping {
             // A guest that does not shut down in time is powered off, unless another
             // operation came since.
-            let this = self.clone();
-            let id = vm.id.clone();
-            tokio::spawn(async move {
+            let due = async move {
                 tokio::time::sleep(timeout).await;
-                let _ = this
-                    .run(move |inner| {
-                        let latest = inner.ops.lock().expect("ops lock").get(&id).copied();
-                        if latest == Some(op)
-                            && let Some(found) = inner.find(&id)?
-                        {
-                            Inner::power_off(&found)?;
-                        }
-                        Ok(())
-                    })
-                    .await;
-            });
+                true
+            };
+            self.unless_superseded(&vm.id, op, due, Inner::power_off);
         }
         Ok(vm)
     }
@@ -1150,34 +1184,29 @@ impl Backend for Libvirt {
             let id = id.clone();
             self.run(move |inner| inner.restart(&id)).await?
         };
-        let this = self.clone();
-        tokio::spawn(async move {
-            let rebooted = tokio::time::timeout(timeout, async {
-                loop {
-                    match changes.recv().await {
-                        Ok(name) if name == id => return,
-                        Ok(_) => {}
-                        // Missed announcements may have been its own: no reset on a guess.
-                        Err(_) => return,
-                    }
-                }
-            })
-            .await;
-            if rebooted.is_err() {
-                let _ = this
-                    .run(move |inner| {
-                        let latest = inner.ops.lock().expect("ops lock").get(&id).copied();
-                        if latest == Some(op)
-                            && let Some(found) = inner.find(&id)?
-                            && is_active(found.dom.info().map_err(virt("read domain state"))?.state)
-                        {
-                            tracing::warn!(vm = %id, "the guest did not reboot in time: reset");
-                            found.dom.reset().map_err(virt("reset a domain"))?;
+        let silent = {
+            let id = id.clone();
+            async move {
+                let announced = tokio::time::timeout(timeout, async {
+                    loop {
+                        match changes.recv().await {
+                            Ok(name) if name == id => return,
+                            Ok(_) => {}
+                            // Missed announcements may have been its own: no reset on a guess.
+                            Err(_) => return,
                         }
-                        Ok(())
-                    })
-                    .await;
+                    }
+                })
+                .await;
+                announced.is_err()
             }
+        };
+        self.unless_superseded(&id, op, silent, |found| {
+            if is_active(found.dom.info().map_err(virt("read domain state"))?.state) {
+                tracing::warn!(vm = %found.dom.name(), "the guest did not reboot in time: reset");
+                found.dom.reset().map_err(virt("reset a domain"))?;
+            }
+            Ok(())
         });
         Ok(vm)
     }
