@@ -36,7 +36,10 @@ pub struct ModelInput {
     pub vcpus: String,
     pub memory_mib: String,
     pub disk_gib: String,
+    /// New user data; empty keeps the stored one (which is never shown).
     pub user_data: String,
+    /// `on`: remove the stored user data.
+    pub remove_user_data: String,
     /// One `key=value` per line.
     pub tags: String,
 }
@@ -48,7 +51,8 @@ impl ModelInput {
             vcpus: model.vcpus.to_string(),
             memory_mib: model.memory_mib.to_string(),
             disk_gib: model.disk_gib.to_string(),
-            user_data: model.user_data.clone().unwrap_or_default(),
+            user_data: String::new(),
+            remove_user_data: String::new(),
             tags: model
                 .tags
                 .iter()
@@ -75,13 +79,21 @@ impl ModelInput {
             }
         }
         let user_data = self.user_data.replace("\r\n", "\n");
+        // Empty keeps the stored user data (sent as none); "" removes it.
+        let user_data = if !self.remove_user_data.is_empty() {
+            Some(String::new())
+        } else {
+            (!user_data.trim().is_empty()).then_some(user_data)
+        };
         let model = Model {
             image: self.image.trim().to_string(),
             vcpus: number(&mut parse, "model.vcpus", &self.vcpus),
             memory_mib: number(&mut parse, "model.memory_mib", &self.memory_mib),
             disk_gib: number(&mut parse, "model.disk_gib", &self.disk_gib),
             data_disks: base.data_disks.clone(),
-            user_data: (!user_data.trim().is_empty()).then_some(user_data),
+            user_data,
+            user_data_length: None,
+            user_data_sha256: None,
             tags,
             app_port: base.app_port,
         };
@@ -274,12 +286,36 @@ mod tests {
     #[test]
     fn a_model_round_trips_through_its_form() {
         let mut model = base();
-        model.user_data = Some("#cloud-config\n".into());
         model.tags.insert("env".into(), "prod".into());
         model.app_port = 8080;
         let (checked, errors) = ModelInput::of(&model).check(&model);
         assert_eq!(errors, []);
         assert_eq!(checked, model);
+    }
+
+    /// The form never shows the stored user data: left empty it keeps it (none is sent),
+    /// typed it replaces it, and the remove box sends "" to remove it.
+    #[test]
+    fn user_data_is_kept_replaced_or_removed_never_shown() {
+        let mut model = base();
+        model.user_data = Some("#cloud-config\npassword: s3cret\n".into());
+        let shown = model.clone().redacted();
+        let input = ModelInput::of(&shown);
+        assert_eq!(input.user_data, "");
+        assert_eq!(input.check(&shown).0.user_data, None, "kept");
+        let typed = ModelInput {
+            user_data: "#cloud-config\r\nhostname: x\r\n".into(),
+            ..input.clone()
+        };
+        assert_eq!(
+            typed.check(&shown).0.user_data.as_deref(),
+            Some("#cloud-config\nhostname: x\n")
+        );
+        let removed = ModelInput {
+            remove_user_data: "on".into(),
+            ..input
+        };
+        assert_eq!(removed.check(&shown).0.user_data.as_deref(), Some(""));
     }
 
     #[test]
@@ -290,6 +326,7 @@ mod tests {
             memory_mib: "64".into(),
             disk_gib: "10".into(),
             user_data: "  ".into(),
+            remove_user_data: String::new(),
             tags: "env=prod\nbroken".into(),
         };
         let (model, errors) = input.check(&base());

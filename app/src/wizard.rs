@@ -257,6 +257,8 @@ impl Draft {
             disk_gib: num("model.disk_gib", &self.disk_gib),
             data_disks: vec![],
             user_data: (!self.user_data.is_empty()).then(|| self.user_data.clone()),
+            user_data_length: None,
+            user_data_sha256: None,
             tags: BTreeMap::new(),
             app_port: 80,
         };

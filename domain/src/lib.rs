@@ -15,6 +15,8 @@
 //!   each instance's step;
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
+//! - [`orphan`] — which of this installation's VMs belong to no known scale set, and when
+//!   they may go;
 //! - [`autoscale`] — the autoscale setting, metric rules with the flapping projection,
 //!   target tracking, and the evaluation that records a decision;
 //! - [`schedule`] — which profile applies when (weekly recurrences, fixed dates, time zones);
@@ -22,6 +24,8 @@
 //! - [`demand`] — the mock's synthetic demand patterns;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
+//! - [`secret`] — what reads show instead of secrets (keys, webhook URLs and secrets,
+//!   user data), and the scrub of activity details;
 //! - [`validation`] — field errors; [`url`] — percent-encoding for links.
 #![forbid(unsafe_code)]
 
@@ -34,6 +38,7 @@ pub mod health;
 pub mod instance;
 pub mod load_balancer;
 pub mod metrics;
+pub mod orphan;
 pub mod placement;
 pub mod reconcile;
 pub mod repair;
@@ -41,6 +46,7 @@ pub mod rollout;
 pub mod scale_in;
 pub mod scale_set;
 pub mod schedule;
+pub mod secret;
 pub mod url;
 pub mod validation;
 
@@ -53,7 +59,7 @@ pub use instance::{
     Protection, ProvisioningState,
 };
 pub use placement::{BackendInfo, ConsoleOutput, HostStatus, ZoneStatus};
-pub use reconcile::ObservedVm;
+pub use reconcile::{BackendVm, ObservedVm};
 pub use repair::RepairStatus;
 pub use scale_set::{
     Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext,

@@ -37,6 +37,20 @@ pub struct ObservedVm {
     pub power_state: PowerState,
     /// `host:port` of the application while running.
     pub address: Option<String>,
+    /// The installation that created (or adopted) the VM; `None` for a VM made before
+    /// installations had ids. Flotilla changes only VMs carrying its own installation's id.
+    #[serde(default)]
+    pub installation_id: Option<String>,
+}
+
+/// A VM as `GET /backend/vms` lists it: what the backend reports, and whether it belongs to
+/// another installation (or to none), so this one never touches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackendVm {
+    #[serde(flatten)]
+    pub vm: ObservedVm,
+    pub foreign: bool,
 }
 
 /// Folds observed VMs into the records; returns only the records that changed.
@@ -461,6 +475,7 @@ mod tests {
             model_version: i.model_version,
             power_state: i.power_state,
             address: i.address.clone(),
+            installation_id: Some("test".into()),
         }
     }
 

@@ -47,12 +47,27 @@ pub struct FieldChange {
 }
 
 /// The fields of `to` that differ from `from`, in field order; tags one by one.
+///
+/// User data is compared by content but reported as its digest (`{"length","sha256"}`, or
+/// `null`): a comparison never shows the user data itself.
 pub fn diff(from: &Model, to: &Model) -> Vec<FieldChange> {
-    let (Ok(Value::Object(a)), Ok(Value::Object(b))) =
+    let (Ok(Value::Object(mut a)), Ok(Value::Object(mut b))) =
         (serde_json::to_value(from), serde_json::to_value(to))
     else {
         return Vec::new();
     };
+    for (fields, model) in [(&mut a, from), (&mut b, to)] {
+        fields.remove("user_data_length");
+        fields.remove("user_data_sha256");
+        let digest = model
+            .user_data
+            .as_deref()
+            .map(crate::secret::UserDataDigest::of);
+        fields.insert(
+            "user_data".into(),
+            serde_json::to_value(digest).unwrap_or(Value::Null),
+        );
+    }
     let mut changes = Vec::new();
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for key in keys {
@@ -81,6 +96,24 @@ pub fn diff(from: &Model, to: &Model) -> Vec<FieldChange> {
         });
     }
     changes
+}
+
+/// The model versions retention may delete: all but the newest `keep` of `versions`, and
+/// never `current` nor one still `in_use` (an instance on it, an active rollout's source or
+/// target — what a rollback would go back to).
+pub fn prunable_versions(
+    versions: &[u32],
+    current: u32,
+    in_use: &BTreeSet<u32>,
+    keep: u32,
+) -> Vec<u32> {
+    let mut sorted = versions.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted
+        .into_iter()
+        .skip(keep as usize)
+        .filter(|v| *v != current && !in_use.contains(v))
+        .collect()
 }
 
 /// What moving an instance to the target version takes.
@@ -986,6 +1019,8 @@ mod tests {
             disk_gib: 10,
             data_disks: Vec::new(),
             user_data: None,
+            user_data_length: None,
+            user_data_sha256: None,
             tags: BTreeMap::new(),
             app_port: 80,
         }
@@ -1262,6 +1297,22 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_the_newest_current_and_used_versions() {
+        let versions: Vec<u32> = (1..=10).collect();
+        let in_use = BTreeSet::from([2, 7]);
+        let mut pruned = prunable_versions(&versions, 10, &in_use, 3);
+        pruned.sort_unstable();
+        assert_eq!(
+            pruned,
+            [1, 3, 4, 5, 6],
+            "8–10 are the newest three; 2 and 7 are in use"
+        );
+        assert!(prunable_versions(&versions, 10, &in_use, 50).is_empty());
+        // The current version stays even when `keep` is 0 (it is always the newest).
+        assert_eq!(prunable_versions(&[4, 5], 5, &BTreeSet::new(), 0), [4]);
+    }
+
+    #[test]
     fn diff_names_each_changed_field() {
         let a = model("debian-12");
         let mut b = model("ubuntu-24.04");
@@ -1272,6 +1323,23 @@ mod tests {
         assert_eq!(fields, ["image", "tags.env", "user_data", "vcpus"]);
         assert!(diff(&a, &a).is_empty());
         assert_eq!(diff(&a, &b)[0].from, Value::String("debian-12".into()));
+        // User data is reported by its digest, never as written.
+        let change = &diff(&a, &b)[2];
+        assert_eq!(change.from, Value::Null);
+        assert_eq!(change.to["length"], 13);
+        assert_eq!(change.to["sha256"].as_str().unwrap().len(), 64);
+        assert!(
+            !serde_json::to_string(&diff(&a, &b))
+                .unwrap()
+                .contains("cloud-config")
+        );
+        let mut c = b.clone();
+        c.user_data = Some("#cloud-config\n".into());
+        assert_eq!(
+            diff(&b, &c).len(),
+            1,
+            "a changed user data shows as a hash change"
+        );
     }
 
     #[test]

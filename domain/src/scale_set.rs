@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::autoscale::AutoscaleSetting;
 use crate::demand::Demand;
 use crate::repair::RepairStatus;
+use crate::secret::UserDataDigest;
 use crate::validation::{ValidationErrors, check_name};
 
 /// Largest capacity a scale set may ask for.
@@ -32,9 +33,17 @@ pub struct Model {
     /// Extra data disks, at most 16, unique LUNs 0–63.
     #[serde(default)]
     pub data_disks: Vec<DataDisk>,
-    /// cloud-init user data, at most 64 KiB.
+    /// cloud-init user data, at most 64 KiB. Write-only: reads give `null` with
+    /// `user_data_length` and `user_data_sha256`; a write that leaves it out (or `null`, or
+    /// `"(redacted)"`) keeps the stored user data, and `""` removes it.
     #[serde(default)]
     pub user_data: Option<String>,
+    /// Reads only: the stored user data's length in bytes (ignored on writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_length: Option<u64>,
+    /// Reads only: the SHA-256 (lowercase hex) of the stored user data (ignored on writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_sha256: Option<String>,
     /// Free-form tags, at most 50.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -55,6 +64,28 @@ pub struct DataDisk {
 }
 
 impl Model {
+    /// The model as reads show it: the user data replaced by its length and SHA-256.
+    pub fn redacted(mut self) -> Model {
+        let digest = self.user_data.take().map(|u| UserDataDigest::of(&u));
+        self.user_data_length = digest.as_ref().map(|d| d.length);
+        self.user_data_sha256 = digest.map(|d| d.sha256);
+        self
+    }
+
+    /// The model to store from one a client sent: where it sends no user data (or
+    /// [`REDACTED`]) `previous`'s is kept, `""` removes it; the read-only fields go.
+    pub fn keep_user_data(&mut self, previous: Option<&Model>) {
+        self.user_data_length = None;
+        self.user_data_sha256 = None;
+        match self.user_data.as_deref() {
+            None | Some(REDACTED) => {
+                self.user_data = previous.and_then(|p| p.user_data.clone());
+            }
+            Some("") => self.user_data = None,
+            Some(_) => {}
+        }
+    }
+
     pub fn validate(&self) -> ValidationErrors {
         let mut errors = ValidationErrors::default();
         if self.image.is_empty() {
@@ -303,7 +334,7 @@ pub enum FrontendProtocol {
 
 /// What the API and the portal show instead of a frontend's private key. Sent back
 /// unchanged in a patch, it keeps the key the frontend of the same name has.
-pub const REDACTED: &str = "(redacted)";
+pub use crate::secret::REDACTED;
 
 /// Puts back the private keys a patch sent as [`REDACTED`], from `old`'s frontends of the
 /// same name.
@@ -382,6 +413,19 @@ pub struct Frontend {
     /// Seconds an instance leaving the pool has to finish its requests (default 30).
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout_seconds: u32,
+    /// Client connections open at once (default 10,000); more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Requests (L7) or connections (L4) in flight per instance (default: no cap). An
+    /// instance at its cap gets nothing new; when every instance is, a request is answered
+    /// 503 (L7) or a connection closed (L4) at once.
+    #[serde(default)]
+    pub max_connections_per_member: Option<u32>,
+    /// Seconds a transfer may stall — an instance that stops sending a response body, a
+    /// client that stops reading one, either side of a TCP connection that stops reading —
+    /// before the connection is cut (default 60).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u32,
 }
 
 fn default_connect_timeout() -> u32 {
@@ -395,6 +439,12 @@ fn default_idle_timeout() -> u32 {
 }
 fn default_drain_timeout() -> u32 {
     30
+}
+fn default_max_connections() -> u32 {
+    10_000
+}
+fn default_body_timeout() -> u32 {
+    60
 }
 
 impl Frontend {
@@ -412,6 +462,9 @@ impl Frontend {
             response_timeout_seconds: default_response_timeout(),
             idle_timeout_seconds: default_idle_timeout(),
             drain_timeout_seconds: default_drain_timeout(),
+            max_connections: default_max_connections(),
+            max_connections_per_member: None,
+            body_timeout_seconds: default_body_timeout(),
         }
     }
 
@@ -451,8 +504,19 @@ impl Frontend {
         }
         let mut prefixes = BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
-            if !rule.path_prefix.starts_with('/') {
+            let p = &rule.path_prefix;
+            if !p.starts_with('/') {
                 errors.push(format!("rules[{i}].path_prefix"), "must start with '/'");
+            } else if p.contains("//")
+                || p.split('/').any(|seg| seg == "." || seg == "..")
+                || p.contains('\\')
+                || p.contains('%')
+                || p.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                errors.push(
+                    format!("rules[{i}].path_prefix"),
+                    "must be a plain path: no '.' or '..' segments, '//', '%' escapes, backslashes or spaces (requests are matched on their normalised path)",
+                );
             } else if !prefixes.insert(&rule.path_prefix) {
                 errors.push(
                     format!("rules[{i}].path_prefix"),
@@ -482,6 +546,11 @@ impl Frontend {
         );
         errors.range("idle_timeout_seconds", self.idle_timeout_seconds, 1, 3600);
         errors.range("drain_timeout_seconds", self.drain_timeout_seconds, 0, 3600);
+        errors.range("max_connections", self.max_connections, 1, 1_000_000);
+        if let Some(cap) = self.max_connections_per_member {
+            errors.range("max_connections_per_member", cap, 1, 100_000);
+        }
+        errors.range("body_timeout_seconds", self.body_timeout_seconds, 1, 3600);
         errors
     }
 }
@@ -504,6 +573,14 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
+    /// Frontends' private keys replaced by [`REDACTED`].
+    pub fn redacted(mut self) -> Self {
+        for tls in self.frontends.iter_mut().filter_map(|f| f.tls.as_mut()) {
+            tls.private_key_pem = REDACTED.into();
+        }
+        self
+    }
+
     pub fn validate(&self, ctx: &ValidationContext) -> ValidationErrors {
         let mut errors = ValidationErrors::default();
         let mut names = BTreeSet::new();
@@ -775,6 +852,8 @@ impl ScaleSetSpec {
                 disk_gib: 10,
                 data_disks: vec![],
                 user_data: None,
+                user_data_length: None,
+                user_data_sha256: None,
                 tags: BTreeMap::new(),
                 app_port: 80,
             },
@@ -791,6 +870,73 @@ impl ScaleSetSpec {
             upgrade_policy: UpgradePolicy::default(),
             autoscale: None,
             demand: None,
+        }
+    }
+
+    /// The spec as shown outside the control plane: frontends' private keys and webhook
+    /// secrets replaced by [`REDACTED`], webhook URLs by their shown form, the user data by
+    /// its length and SHA-256.
+    pub fn redacted(mut self) -> Self {
+        self.model = self.model.redacted();
+        self.load_balancer = self.load_balancer.map(LoadBalancer::redacted);
+        self.autoscale = self.autoscale.map(AutoscaleSetting::redacted);
+        self
+    }
+
+    /// Probes and frontends aimed at ports the instances do not serve on. A member's
+    /// address is its host's address with the port forwarded to the model's `app_port`
+    /// (libvirt and the mock alike), so any other port would reach the *host's* services,
+    /// not the instance: only the app port is allowed.
+    pub fn unforwarded_ports(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        let app_port = self.model.app_port;
+        let only = |port: u16| {
+            format!(
+                "port {port} is not forwarded to the instances: only the model's app_port ({app_port}) is; use {app_port}"
+            )
+        };
+        if let Some(probe) = &self.health_probe
+            && probe.port != app_port
+            && probe.port != 0
+        {
+            errors.push("health_probe.port", only(probe.port));
+        }
+        for (i, f) in self
+            .load_balancer
+            .iter()
+            .flat_map(|lb| &lb.frontends)
+            .enumerate()
+        {
+            if let Some(port) = f.backend_port
+                && port != app_port
+                && port != 0
+            {
+                errors.push(
+                    format!("load_balancer.frontends[{i}].backend_port"),
+                    format!("{} (or leave it out)", only(port)),
+                );
+            }
+        }
+        errors
+    }
+
+    /// Makes probes and frontends aimed at the old app port follow the model's new one (the
+    /// only port forwarded to the instances), when a new model version changes it.
+    pub fn follow_app_port(&mut self, old_app_port: u16) {
+        let new = self.model.app_port;
+        if let Some(probe) = &mut self.health_probe
+            && probe.port == old_app_port
+        {
+            probe.port = new;
+        }
+        for f in self
+            .load_balancer
+            .iter_mut()
+            .flat_map(|lb| &mut lb.frontends)
+        {
+            if f.backend_port == Some(old_app_port) {
+                f.backend_port = Some(new);
+            }
         }
     }
 
@@ -856,6 +1002,7 @@ impl ScaleSetSpec {
         if let Some(lb) = &self.load_balancer {
             errors.nest("load_balancer", lb.validate(ctx));
         }
+        errors.0.extend(self.unforwarded_ports().0);
         errors.nest("upgrade_policy", self.upgrade_policy.validate());
         if self.upgrade_policy.mode == UpgradeMode::Rolling && self.health_probe.is_none() {
             errors.push(
@@ -981,6 +1128,19 @@ pub struct ScaleSetPatch {
     pub autoscale: Option<Option<AutoscaleSetting>>,
 }
 
+impl ScaleSetPatch {
+    /// The patch as the activity log records it: its secrets redacted as reads redact them.
+    pub fn redacted(mut self) -> Self {
+        if let Some(Some(lb)) = self.load_balancer {
+            self.load_balancer = Some(Some(lb.redacted()));
+        }
+        if let Some(Some(autoscale)) = self.autoscale {
+            self.autoscale = Some(Some(autoscale.redacted()));
+        }
+        self
+    }
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -1022,15 +1182,10 @@ impl ScaleSet {
         &self.spec.name
     }
 
-    /// The set as shown outside the control plane: frontends' private keys replaced by
-    /// [`REDACTED`].
+    /// The set as shown outside the control plane: every secret of its spec redacted
+    /// ([`ScaleSetSpec::redacted`]).
     pub fn redacted(mut self) -> Self {
-        if let Some(lb) = &mut self.spec.load_balancer {
-            for tls in lb.frontends.iter_mut().filter_map(|f| f.tls.as_mut()) {
-                tls.private_key_pem = REDACTED.into();
-            }
-        }
-        self.spec.autoscale = self.spec.autoscale.map(AutoscaleSetting::redacted);
+        self.spec = self.spec.redacted();
         self
     }
 }

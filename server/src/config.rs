@@ -73,6 +73,60 @@ pub struct ServeArgs {
     /// The built portal (`cargo leptos build` writes it to target/site).
     #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// The URLs the portal and API are reached at, comma-separated (`https://flotilla.example`):
+    /// requests must name one of their hosts (or localhost, 127.0.0.1, ::1, the listen
+    /// address) in `Host` — what stops DNS rebinding — and cross-site requests are refused.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL", value_delimiter = ',', value_parser = parse_public_url)]
+    pub public_url: Vec<PublicUrl>,
+    /// How long a VM of this installation whose scale set the database does not know is
+    /// kept before it is removed.
+    #[arg(long, env = "FLOTILLA_ORPHAN_GRACE", default_value = "1h", value_parser = parse_duration)]
+    pub orphan_grace: Duration,
+    /// The most scale sets the fleet may hold.
+    #[arg(long, env = "FLOTILLA_MAX_SCALE_SETS", default_value_t = 500)]
+    pub max_scale_sets: u32,
+    /// The most instances all scale sets together may ask for.
+    #[arg(long, env = "FLOTILLA_MAX_INSTANCES", default_value_t = 10_000)]
+    pub max_instances: u32,
+    /// How long activity entries are kept.
+    #[arg(long, env = "FLOTILLA_ACTIVITY_RETENTION", default_value = "90days", value_parser = parse_duration)]
+    pub activity_retention: Duration,
+    /// Model versions kept per scale set, besides those still in use.
+    #[arg(long, env = "FLOTILLA_MODEL_VERSIONS_KEPT", default_value_t = 50)]
+    pub model_versions_kept: u32,
+    /// Networks webhooks may be sent to although not public (loopback, private,
+    /// link-local…), as CIDRs, comma-separated (`127.0.0.0/8,10.1.0.0/16`).
+    #[arg(long, env = "FLOTILLA_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<ipnet::IpNet>,
+    /// Connections the portal and API serve at once; more wait to be accepted.
+    #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Event streams (`/api/v1/events`) open at once; more are answered 503.
+    #[arg(long, env = "FLOTILLA_MAX_EVENT_STREAMS", default_value_t = 256)]
+    pub max_event_streams: usize,
+    /// How long a request may take before it is answered 503 (event streams excepted).
+    #[arg(long, env = "FLOTILLA_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
+    pub request_timeout: Duration,
+}
+
+/// One of `--public-url`'s URLs: its scheme and `Host` as clients send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub https: bool,
+    /// Host name or address, lowercase (IPv6 without brackets).
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// `http(s)://host[:port]` (a path is allowed and ignored).
+pub fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
+    let url = flotilla_domain::secret::WebhookUrl::parse(s.trim())
+        .map_err(|e| format!("{s:?} {e} (expected e.g. https://flotilla.example)"))?;
+    Ok(PublicUrl {
+        https: url.https,
+        host: url.host,
+        port: url.port,
+    })
 }
 
 impl ServeArgs {
@@ -81,6 +135,37 @@ impl ServeArgs {
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("flotilla.db").display()))
     }
+}
+
+/// `url` as it may be logged: a password in its user info or its query replaced.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if let Some((user_info, host)) = authority.rsplit_once('@') {
+            let user = user_info.split(':').next().unwrap_or("");
+            let shown = if user_info.contains(':') {
+                format!("{user}:{}", flotilla_domain::secret::REDACTED)
+            } else {
+                user.to_string()
+            };
+            out = format!("{scheme}://{shown}@{host}{tail}");
+        }
+    }
+    if let Some((base, query)) = out.clone().split_once('?') {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                    format!("{k}={}", flotilla_domain::secret::REDACTED)
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{base}?{}", query.join("&"));
+    }
+    out
 }
 
 /// `0`, or a duration such as `1s`, `250ms`, `2m`.
@@ -119,6 +204,55 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
         assert!(parse_interval("500ms").is_err());
+    }
+
+    #[test]
+    fn database_passwords_never_reach_a_log() {
+        assert_eq!(
+            redacted_url("postgres://flotilla:s3cret@db.example:5432/fleet?sslmode=require"),
+            "postgres://flotilla:(redacted)@db.example:5432/fleet?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/fleet?user=f&password=s3cret"),
+            "postgres://db/fleet?user=f&password=(redacted)"
+        );
+        assert_eq!(redacted_url("postgres://user@db/x"), "postgres://user@db/x");
+        assert_eq!(
+            redacted_url("sqlite:data/flotilla.db"),
+            "sqlite:data/flotilla.db"
+        );
+    }
+
+    #[test]
+    fn public_urls_and_allowed_networks() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--public-url",
+            "https://Flotilla.Example,http://10.0.0.5:8080/portal",
+            "--webhook-allow",
+            "127.0.0.0/8,fd00::/8",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.serve.public_url,
+            [
+                PublicUrl {
+                    https: true,
+                    host: "flotilla.example".into(),
+                    port: None
+                },
+                PublicUrl {
+                    https: false,
+                    host: "10.0.0.5".into(),
+                    port: Some(8080)
+                }
+            ]
+        );
+        assert_eq!(cli.serve.webhook_allow.len(), 2);
+        assert!(Cli::try_parse_from(["x", "--public-url", "flotilla.example"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--webhook-allow", "10.0.0.0/33"]).is_err());
+        assert_eq!(cli.serve.max_instances, 10_000);
+        assert_eq!(cli.serve.orphan_grace, Duration::from_secs(3600));
     }
 
     #[test]

@@ -5,9 +5,15 @@
 //! every other subcommand is the CLI, a client of that API.
 //!
 //! Layout: `config.rs` (flags and `FLOTILLA_…` variables), [`run`] (wiring: store, backend,
-//! fleet, routes, graceful shutdown), `api/` (REST handlers, problem+json errors, the
-//! OpenAPI document, SSE), `ops.rs` (health and metrics), `ui.rs` (the Leptos portal's
-//! routes), `cli.rs` (the client commands).
+//! fleet, routes, graceful shutdown), `serve.rs` (the bounded HTTP server: connection cap,
+//! header and idle timeouts), `guard.rs` (what every request passes: host allow-list,
+//! cross-site refusal, body limit, request timeout, panics, response headers), `api/` (REST
+//! handlers, problem+json errors, the OpenAPI document, SSE), `ops.rs` (health and
+//! metrics), `ui.rs` (the Leptos portal's routes), `cli.rs` (the client commands).
+//!
+//! Secrets at rest: the data directory is `0700` (`0711` when the libvirt state directory
+//! inside it must be traversed by QEMU), the SQLite file `0600`; the database URL's password
+//! is never logged.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -15,7 +21,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use flotilla_backend::Backend;
 use flotilla_backend::mock::{Mock, MockConfig, Mode};
 use flotilla_control::{Fleet, FleetConfig, MetricsConfig, SystemClock};
@@ -29,13 +34,12 @@ use tower_http::trace::TraceLayer;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod guard;
 mod ops;
+mod serve;
 mod ui;
 
-use config::{BackendKind, ServeArgs};
-
-/// Largest request body the API accepts.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+use config::{BackendKind, ServeArgs, redacted_url};
 
 /// Serves Flotilla on `listener` until `shutdown` completes, then stops the loops and the
 /// backend's simulators cleanly.
@@ -46,11 +50,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    private_data_dir(&config)?;
     raise_fd_limit();
     let url = config.database_url();
+    let shown_url = redacted_url(&url);
+    private_database_file(&url)?;
     let store = flotilla_store::connect(&url)
         .await
-        .with_context(|| format!("opening the database {url}"))?;
+        .with_context(|| format!("opening the database {shown_url}"))?;
+    let fresh = uuid::Uuid::new_v4().simple().to_string();
+    let installation = store
+        .installation_id(&fresh, chrono::Utc::now())
+        .await
+        .context("reading the installation id")?;
     let (backend, mock): (Arc<dyn Backend>, Option<Arc<Mock>>) = match config.backend {
         BackendKind::Mock => {
             let mock = Arc::new(
@@ -61,6 +73,7 @@ pub async fn run(
                     seed: config.mock_seed,
                     mode: Mode::Timer,
                     state_dir: Some(config.data_dir.join("mock")),
+                    installation_id: installation.clone(),
                     ..MockConfig::default()
                 })
                 .await
@@ -68,7 +81,7 @@ pub async fn run(
             );
             (mock.clone(), Some(mock))
         }
-        BackendKind::Libvirt => (open_libvirt(&config).await?, None),
+        BackendKind::Libvirt => (open_libvirt(&config, &installation).await?, None),
     };
     let fleet = Fleet::new(
         store,
@@ -83,6 +96,12 @@ pub async fn run(
                 retention: chrono::Duration::from_std(config.metrics_retention)
                     .unwrap_or(chrono::Duration::MAX),
             },
+            orphan_grace: config.orphan_grace,
+            max_scale_sets: config.max_scale_sets,
+            max_instances: config.max_instances,
+            activity_retention: config.activity_retention,
+            model_versions_kept: config.model_versions_kept,
+            webhook_allow: config.webhook_allow.clone(),
             ..FleetConfig::default()
         },
     );
@@ -90,20 +109,15 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let app = router(fleet.clone(), &config, stop.clone(), listener.local_addr()?);
-    tracing::info!(address = %listener.local_addr()?, database = %url, "flotilla serving");
+    tracing::info!(address = %listener.local_addr()?, database = %shown_url, %installation, "flotilla serving");
     let signal = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         signal.cancel();
     });
-    let graceful = stop.clone();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { graceful.cancelled().await })
-    .await
-    .context("serving HTTP")?;
+    serve::serve(listener, app, config.max_connections, stop)
+        .await
+        .context("serving HTTP")?;
     fleet.shutdown().await;
     if let Some(mock) = mock {
         mock.shutdown();
@@ -115,7 +129,7 @@ pub async fn run(
 /// The libvirt backend on the hosts of `--libvirt-host` or `--libvirt-config`; seeds and
 /// console logs go to `<data dir>/libvirt` unless the configuration says otherwise.
 #[cfg(feature = "libvirt")]
-async fn open_libvirt(config: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
+async fn open_libvirt(config: &ServeArgs, installation: &str) -> anyhow::Result<Arc<dyn Backend>> {
     use flotilla_backend::libvirt::{Libvirt, LibvirtConfig};
     let mut libvirt = match (&config.libvirt_host, &config.libvirt_config) {
         (Some(hosts), _) => {
@@ -135,14 +149,14 @@ async fn open_libvirt(config: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
         let data_dir = std::path::absolute(&config.data_dir).context("the data directory")?;
         libvirt.state_dir = Some(data_dir.join("libvirt"));
     }
-    let libvirt = Libvirt::open(libvirt)
+    let libvirt = Libvirt::open(libvirt, installation)
         .await
         .context("connecting to the libvirt hosts")?;
     Ok(Arc::new(libvirt))
 }
 
 #[cfg(not(feature = "libvirt"))]
-async fn open_libvirt(_: &ServeArgs) -> anyhow::Result<Arc<dyn Backend>> {
+async fn open_libvirt(_: &ServeArgs, _: &str) -> anyhow::Result<Arc<dyn Backend>> {
     anyhow::bail!(
         "this build has no libvirt backend: build with `--features libvirt` (make does), \
          or use --backend mock"
@@ -162,6 +176,7 @@ fn router(
     let api = api::router(api::ApiState {
         fleet: fleet.clone(),
         shutdown: stop,
+        event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
     })
     .layer(axum::middleware::from_fn(api::error::scope_request_id));
     let options = leptos::config::LeptosOptions::builder()
@@ -174,19 +189,67 @@ fn router(
         .nest("/api/v1", api)
         .merge(ops::router(fleet.clone()))
         .merge(ui::router(fleet, options));
-    with_common_layers(routes)
+    let policy = guard::Policy::new(addr, &config.public_url, config.request_timeout);
+    with_common_layers(routes, policy)
 }
 
-/// `routes` behind the layers every request passes (see [`router`]).
-fn with_common_layers(routes: Router) -> Router {
-    routes.layer(
+/// `routes` behind the layers every request passes (see [`router`]): the guard's
+/// (`guard.rs`) inside the request id, trace span and compression.
+fn with_common_layers(routes: Router, policy: guard::Policy) -> Router {
+    guard::layers(routes, policy).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(CompressionLayer::new())
-            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+            .layer(CompressionLayer::new()),
     )
+}
+
+/// The data directory is this installation's alone: `0700`, or `0711` when the libvirt
+/// state directory lives inside it (QEMU, another user, must traverse it to reach the
+/// seeds; it still cannot list it, and the files inside keep their own modes).
+fn private_data_dir(config: &ServeArgs) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let traversed = config.backend == BackendKind::Libvirt;
+    let mode = if traversed { 0o711 } else { 0o700 };
+    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(mode)).with_context(
+        || {
+            format!(
+                "making the data directory {} private",
+                config.data_dir.display()
+            )
+        },
+    )
+}
+
+/// A SQLite database (and its journal files, which SQLite creates with the database's
+/// mode) is readable by its owner only.
+fn private_database_file(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let Some(path) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = path.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(()); // in memory
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening the database file {path}"))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making the database file {path} private"))?;
+    for suffix in ["-wal", "-shm"] {
+        let journal = format!("{path}{suffix}");
+        if std::path::Path::new(&journal).exists() {
+            std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {journal} private"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The log span of one request, named by its id.
@@ -240,12 +303,26 @@ mod tests {
         with_common_layers(
             Router::new()
                 .nest("/api/v1", api)
-                .route("/ok", get(|| async { "ok" })),
+                .route("/ok", get(|| async { "ok" }))
+                .route(
+                    "/panic",
+                    get(|| async {
+                        if true {
+                            panic!("a bug");
+                        }
+                        "unreachable"
+                    }),
+                ),
+            guard::Policy::new(
+                "127.0.0.1:3000".parse().unwrap(),
+                &[],
+                std::time::Duration::from_secs(30),
+            ),
         )
     }
 
     async fn get_with(path: &str, id: Option<&str>) -> (Option<String>, serde_json::Value) {
-        let mut request = Request::get(path);
+        let mut request = Request::get(path).header("host", "127.0.0.1:3000");
         if let Some(id) = id {
             request = request.header("x-request-id", id);
         }
@@ -257,9 +334,21 @@ mod tests {
             .headers()
             .get("x-request-id")
             .map(|v| v.to_str().unwrap().to_string());
-        let body = to_bytes(response.into_body(), BODY_LIMIT).await.unwrap();
+        let body = to_bytes(response.into_body(), guard::BODY_LIMIT)
+            .await
+            .unwrap();
         let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         (header, json)
+    }
+
+    /// A handler that panics answers 500 with the request id, and the server lives on.
+    #[tokio::test]
+    async fn a_panic_is_a_500_that_names_its_request() {
+        let (id, problem) = get_with("/panic", Some("req-7")).await;
+        assert_eq!(id.as_deref(), Some("req-7"));
+        assert_eq!(problem["status"], 500);
+        assert_eq!(problem["request_id"], "req-7");
+        let (_, _) = get_with("/ok", None).await;
     }
 
     #[tokio::test]

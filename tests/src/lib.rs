@@ -111,8 +111,14 @@ impl Api {
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
+            // As the CLI and scripts: no Origin, and the header that says a request without
+            // a JSON body is not a cross-site form.
             http: reqwest::Client::builder()
                 .no_proxy()
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::HeaderName::from_static("x-flotilla-request"),
+                    reqwest::header::HeaderValue::from_static("1"),
+                )]))
                 .build()
                 .expect("client"),
         }

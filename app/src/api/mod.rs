@@ -82,6 +82,33 @@ pub(crate) fn return_to(page: &str) {
     let no_referer = leptos::prelude::use_context::<http::request::Parts>()
         .is_some_and(|parts| !parts.headers.contains_key(http::header::REFERER));
     if no_referer && is_form_post() {
-        leptos_axum::redirect(page);
+        leptos_axum::redirect(&header_safe(page));
+    }
+}
+
+/// `page` with every byte that may not stand in a header (controls, spaces, non-ASCII)
+/// percent-encoded: a name typed with a control character becomes a page that is not
+/// found, not a panic.
+#[cfg(feature = "ssr")]
+fn header_safe(page: &str) -> String {
+    page.bytes()
+        .map(|b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn redirects_carry_no_byte_a_header_refuses() {
+        assert_eq!(super::header_safe("/scale-sets/web"), "/scale-sets/web");
+        let page = super::header_safe("/scale-sets/we\nb é?x=1");
+        assert_eq!(page, "/scale-sets/we%0Ab%20%C3%A9?x=1");
+        assert!(http::HeaderValue::from_str(&page).is_ok());
     }
 }

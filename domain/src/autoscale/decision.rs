@@ -116,6 +116,27 @@ pub struct Decision {
     pub cooldown_seconds: u32,
 }
 
+impl Decision {
+    /// Holds a scale-out at `ceiling`, what the fleet's instance limit leaves this set
+    /// (never below the current capacity), saying so in the reason; no cooldown starts when
+    /// nothing is left to do.
+    pub fn cap(&mut self, ceiling: u32, limit: u32) {
+        if self.new_capacity <= ceiling.max(self.current) {
+            return;
+        }
+        let asked = self.new_capacity;
+        self.new_capacity = ceiling.max(self.current);
+        self.reason = format!(
+            "{}; the fleet's limit of {limit} instances (--max-instances) leaves room for {}: {asked} → {}",
+            self.reason, self.new_capacity, self.new_capacity
+        );
+        if self.new_capacity == self.current {
+            self.operation = Operation::None;
+            self.cooldown_seconds = 0;
+        }
+    }
+}
+
 /// Which decisions to list (`GET /scale-sets/{name}/autoscale/decisions`), newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams, utoipa::ToSchema))]
@@ -545,6 +566,25 @@ mod tests {
             points,
             history,
         })
+    }
+
+    #[test]
+    fn the_fleet_limit_caps_a_scale_out() {
+        let s = cpu_rules();
+        let now = at(0);
+        let mut d = run(&s, 3, &cpu(85.0, now), &[], now);
+        d.cap(10, 100);
+        assert_eq!(d.new_capacity, 4, "room enough: unchanged");
+        d.cap(3, 100);
+        assert_eq!(
+            (d.operation, d.new_capacity, d.cooldown_seconds),
+            (Operation::None, 3, 0)
+        );
+        assert!(d.reason.contains("limit of 100 instances"), "{}", d.reason);
+        let mut d = run(&s, 3, &cpu(10.0, now), &[], now);
+        let before = d.clone();
+        d.cap(1, 100);
+        assert_eq!(d, before, "a scale-in is never capped");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{ActionType, Bounds, Direction, Operator, ScaleRule, Statistic, proje
 use crate::metrics::Metric;
 use crate::scale_set::MAX_CAPACITY;
 use crate::schedule::{self, FixedDate, Recurrence, When};
+use crate::secret::{REDACTED, is_shown_url, shown_url};
 use crate::validation::ValidationErrors;
 
 pub const MAX_PROFILES: usize = 20;
@@ -278,24 +279,43 @@ impl AutoscaleSetting {
         self.profiles.iter().map(Profile::when).collect()
     }
 
-    /// The setting with webhook secrets replaced by [`crate::scale_set::REDACTED`].
+    /// The setting as reads show it: webhook secrets replaced by [`REDACTED`], webhook URLs
+    /// by their shown form (scheme and host).
     pub fn redacted(mut self) -> Self {
         for hook in &mut self.notifications.webhooks {
+            hook.url = shown_url(&hook.url);
             if hook.secret.is_some() {
-                hook.secret = Some(crate::scale_set::REDACTED.into());
+                hook.secret = Some(REDACTED.into());
             }
         }
         self
     }
 
-    /// Puts back the secrets of `previous` where this setting says `(redacted)` for the
-    /// same URL (a setting read, edited and saved keeps its secrets).
+    /// Puts back what `previous` stores where this setting sends what reads show: a URL in
+    /// its shown form becomes the stored URL it shows (the webhook at the same position
+    /// first, else the first that shows so), and a [`REDACTED`] secret that webhook's
+    /// secret — so a setting read, edited and saved keeps its webhooks.
     pub fn keep_secrets(&mut self, previous: Option<&AutoscaleSetting>) {
-        for hook in &mut self.notifications.webhooks {
-            if hook.secret.as_deref() == Some(crate::scale_set::REDACTED) {
-                hook.secret = previous
-                    .and_then(|p| p.notifications.webhooks.iter().find(|h| h.url == hook.url))
-                    .and_then(|h| h.secret.clone());
+        let stored = previous.map_or(&[][..], |p| &p.notifications.webhooks[..]);
+        for (i, hook) in self.notifications.webhooks.iter_mut().enumerate() {
+            let shows = |h: &&Webhook| {
+                if is_shown_url(&hook.url) {
+                    shown_url(&h.url) == hook.url
+                } else {
+                    h.url == hook.url
+                }
+            };
+            let kept = stored
+                .get(i)
+                .filter(shows)
+                .or_else(|| stored.iter().find(shows));
+            if is_shown_url(&hook.url)
+                && let Some(kept) = kept
+            {
+                hook.url = kept.url.clone();
+            }
+            if hook.secret.as_deref() == Some(REDACTED) {
+                hook.secret = kept.and_then(|h| h.secret.clone());
             }
         }
     }
@@ -323,15 +343,7 @@ impl AutoscaleSetting {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) || url.len() > 2048 {
-        return Err(format!("{url:?} has no valid host"));
-    }
-    Ok(())
+    crate::secret::WebhookUrl::parse(url).map(drop)
 }
 
 impl Profile {
@@ -686,13 +698,35 @@ mod tests {
             url: "https://hooks.example/a".into(),
             secret: Some("s3cret".into()),
         });
+        s.notifications.webhooks.push(Webhook {
+            url: "https://hooks.example/b?token=t0k3n".into(),
+            secret: None,
+        });
         let shown = s.clone().redacted();
-        assert_eq!(
-            shown.notifications.webhooks[0].secret.as_deref(),
-            Some(crate::scale_set::REDACTED)
-        );
+        let hooks = &shown.notifications.webhooks;
+        assert_eq!(hooks[0].secret.as_deref(), Some(REDACTED));
+        assert_eq!(hooks[0].url, "https://hooks.example/(redacted)");
+        assert_eq!(hooks[1].url, "https://hooks.example/(redacted)");
+        assert!(!serde_json::to_string(&shown).unwrap().contains("t0k3n"));
         let mut edited = shown.clone();
         edited.keep_secrets(Some(&s));
-        assert_eq!(edited, s);
+        assert_eq!(
+            edited, s,
+            "each shown webhook keeps its own stored URL and secret"
+        );
+        // Reordered, each still finds its own (by position first, then by what it shows).
+        let mut swapped = shown.clone();
+        swapped.notifications.webhooks.swap(0, 1);
+        swapped.notifications.webhooks[1].url = "https://hooks.example/a".into();
+        swapped.keep_secrets(Some(&s));
+        assert_eq!(
+            swapped.notifications.webhooks[1],
+            s.notifications.webhooks[0]
+        );
+        // A new URL replaces the stored one; a redacted secret cannot come from nowhere.
+        let mut replaced = shown;
+        replaced.notifications.webhooks[0].url = "https://other.example/new".into();
+        replaced.keep_secrets(Some(&s));
+        assert_eq!(replaced.notifications.webhooks[0].secret, None);
     }
 }

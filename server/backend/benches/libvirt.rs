@@ -14,6 +14,7 @@ use flotilla_domain::Model;
 
 const VMS: usize = 1_000;
 const HOSTS: usize = 12;
+const INSTALLATION: &str = "bench";
 
 #[tokio::main]
 async fn main() {
@@ -30,10 +31,13 @@ async fn main() {
             format!("1={uri}")
         })
         .collect();
-    let backend = Libvirt::open(LibvirtConfig {
-        state_dir: Some(dir.path().join("state")),
-        ..LibvirtConfig::from_hosts(&hosts.join(",")).expect("hosts")
-    })
+    let backend = Libvirt::open(
+        LibvirtConfig {
+            state_dir: Some(dir.path().join("state")),
+            ..LibvirtConfig::from_hosts(&hosts.join(",")).expect("hosts")
+        },
+        INSTALLATION,
+    )
     .await
     .expect("open the test host");
     let model = Model {
@@ -43,6 +47,8 @@ async fn main() {
         disk_gib: 1,
         data_disks: Vec::new(),
         user_data: None,
+        user_data_length: None,
+        user_data_sha256: None,
         tags: Default::default(),
         app_port: 80,
     };

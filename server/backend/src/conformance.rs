@@ -125,6 +125,7 @@ macro_rules! backend_conformance {
             get_agrees_with_list,
             the_last_operation_wins,
             console_of_a_vm,
+            vms_carry_the_installation_id_and_adopt_is_idempotent,
         );
     };
     (@cases $subject:expr; $($case:ident),+ $(,)?) => {
@@ -207,6 +208,8 @@ pub async fn model(subject: &Subject) -> Model {
         disk_gib: 10,
         data_disks: Vec::new(),
         user_data: None,
+        user_data_length: None,
+        user_data_sha256: None,
         tags: Default::default(),
         app_port: 80,
     }
@@ -287,6 +290,32 @@ pub async fn create_returns_the_vm_and_it_runs(subject: &Subject) {
     assert_power(&vm, &[PowerState::Starting, PowerState::Running], "create");
     let vm = settle(subject, &spec.id, PowerState::Running).await;
     assert!(vm.address.is_some());
+    clean(subject, set).await;
+}
+
+/// Every VM created carries the backend's installation id, in `create`, `get` and `list`;
+/// `adopt` of its own VM changes nothing, of an absent one is `NotFound`.
+pub async fn vms_carry_the_installation_id_and_adopt_is_idempotent(subject: &Subject) {
+    let set = "conf-installation";
+    clean(subject, set).await;
+    let ours = Some(subject.backend.installation_id().to_owned());
+    assert!(ours.as_deref().is_some_and(|id| !id.is_empty()));
+    let spec = spec(subject, set, 0).await;
+    let created = must(subject.backend.create(&spec).await, "create");
+    assert_eq!(created.installation_id, ours);
+    let vm = settle(subject, &spec.id, PowerState::Running).await;
+    assert_eq!(vm.installation_id, ours);
+    let listed = must(subject.backend.list(Some(set)).await, "list");
+    assert_eq!(listed[0].installation_id, ours);
+    let adopted = must(subject.backend.adopt(&spec.id).await, "adopt");
+    assert_eq!(
+        (adopted.installation_id, adopted.power_state),
+        (ours, PowerState::Running)
+    );
+    match subject.backend.adopt("conf-installation_9").await {
+        Err(BackendError::NotFound { id }) => assert_eq!(id, "conf-installation_9"),
+        other => panic!("adopt of an absent VM: expected NotFound, got {other:?}"),
+    }
     clean(subject, set).await;
 }
 

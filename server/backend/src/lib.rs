@@ -49,6 +49,13 @@ pub enum BackendError {
     },
     #[error("creating VM {id:?} failed: {reason}")]
     CreateFailed { id: String, reason: String },
+    /// The id is taken by a VM of another installation, or of none: this one never
+    /// touches it.
+    #[error("VM {id:?} belongs to {}: this installation never touches it", owner(installation.as_deref()))]
+    Foreign {
+        id: String,
+        installation: Option<String>,
+    },
     #[error("{what} is not supported by the {backend} backend")]
     NotSupported {
         backend: &'static str,
@@ -71,12 +78,27 @@ pub enum BackendError {
 
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 
+fn owner(installation: Option<&str>) -> String {
+    match installation {
+        Some(id) => format!("installation {id}"),
+        None => "no installation (made before installations had ids)".into(),
+    }
+}
+
 /// A hypervisor that runs VMs for scale sets.
 ///
 /// # Contract
-/// - `create` is idempotent by `spec.id`: when a VM with that id exists it is returned as
-///   it is. On error nothing is left behind.
-/// - `delete` is idempotent: deleting an absent VM succeeds.
+/// - A backend is opened for one installation ([`Backend::installation_id`]): every VM it
+///   creates carries that id, and it changes only VMs that carry it. VMs of another
+///   installation, or of none, are listed (with their `installation_id`) but absent for
+///   every operation that changes a VM — except `create`, which fails with `Foreign` when
+///   such a VM holds the id, and `adopt`.
+/// - `create` is idempotent by `spec.id`: when this installation's VM with that id exists
+///   it is returned as it is. On error nothing is left behind.
+/// - `delete` is idempotent: deleting an absent VM (or another installation's) succeeds and
+///   touches nothing.
+/// - `adopt` puts this installation's id on a VM that carries none (one made before
+///   installations had ids); idempotent; `Foreign` for another installation's VM.
 /// - `start`, `stop` and `deallocate` are idempotent for a VM already in (or moving to)
 ///   the target state; `restart` needs a running VM; `reimage` works in any state and leaves
 ///   the VM running on `model_version`.
@@ -98,6 +120,12 @@ pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 pub trait Backend: Send + Sync + 'static {
     /// `mock` or `libvirt`.
     fn kind(&self) -> &'static str;
+
+    /// The installation this backend acts for.
+    fn installation_id(&self) -> &str;
+
+    /// Makes VM `id`, which carries no installation id, this installation's.
+    async fn adopt(&self, id: &str) -> Result<ObservedVm>;
 
     async fn zones(&self) -> Result<Vec<ZoneStatus>>;
 

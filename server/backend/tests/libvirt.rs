@@ -15,6 +15,9 @@ use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig, simulated_ho
 use flotilla_backend::{Backend, BackendError, VmSpec};
 use flotilla_domain::{Model, PowerState};
 
+/// The installation the backends under test act for.
+const INSTALLATION: &str = "test";
+
 fn config(dir: &Path, hosts: &[(&str, &str, u32, u64)]) -> LibvirtConfig {
     LibvirtConfig {
         hosts: hosts
@@ -56,7 +59,7 @@ mod conformance_test_driver {
             ("b", "2", 64, 65_536),
             ("c", "3", 64, 65_536),
         ];
-        let backend = Libvirt::open(config(&dir, &hosts))
+        let backend = Libvirt::open(config(&dir, &hosts), INSTALLATION)
             .await
             .expect("open the test hosts");
         Subject::new(Arc::new(backend))
@@ -71,6 +74,8 @@ fn model(vcpus: u32, memory_mib: u32) -> Model {
         disk_gib: 1,
         data_disks: Vec::new(),
         user_data: None,
+        user_data_length: None,
+        user_data_sha256: None,
         tags: Default::default(),
         app_port: 80,
     }
@@ -95,7 +100,9 @@ async fn hosts_are_fault_domains_and_placement_honours_their_capacity() {
         ("b", "1", 2, 2048),
         ("c", "2", 2, 2048),
     ];
-    let backend = Libvirt::open(config(dir.path(), &hosts)).await.unwrap();
+    let backend = Libvirt::open(config(dir.path(), &hosts), INSTALLATION)
+        .await
+        .unwrap();
     let zones = backend.zones().await.unwrap();
     let offered: Vec<(&str, u32)> = zones
         .iter()
@@ -170,7 +177,7 @@ async fn hosts_are_fault_domains_and_placement_honours_their_capacity() {
 #[tokio::test]
 async fn storage_seed_and_console_follow_the_vm() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Libvirt::open(config(dir.path(), &[("a", "1", 8, 8192)]))
+    let backend = Libvirt::open(config(dir.path(), &[("a", "1", 8, 8192)]), INSTALLATION)
         .await
         .unwrap();
     assert_eq!(backend.images().await.unwrap(), ["debian-12", "tiny-http"]);
@@ -215,8 +222,8 @@ async fn storage_seed_and_console_follow_the_vm() {
 }
 
 /// The few libvirt calls this test makes itself, on `test:///default` (which every
-/// connection of this process shares): a base volume in its pool, and a domain powered
-/// off behind the backend's back.
+/// connection of this process shares): a domain powered off or redefined behind the
+/// backend's back, a volume looked up.
 mod raw {
     use std::ffi::{CString, c_char, c_uint, c_void};
 
@@ -228,31 +235,30 @@ mod raw {
         fn virDomainUndefine(dom: *mut c_void) -> i32;
         fn virStorageVolLookupByName(pool: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
-        fn virStorageVolCreateXML(
-            pool: *mut c_void,
-            xml: *const c_char,
+        fn virGetLastErrorMessage() -> *const c_char;
+        fn virDomainSetMetadata(
+            dom: *mut c_void,
+            kind: i32,
+            metadata: *const c_char,
+            key: *const c_char,
+            uri: *const c_char,
             flags: c_uint,
-        ) -> *mut c_void;
+        ) -> i32;
     }
 
-    /// Opens `test:///default` (kept open: the shared state lives while one connection
-    /// does) and adds the base volume `tiny-http.qcow2` to its pool `default-pool`.
-    pub fn default_host_with_image() {
-        let uri = CString::new("test:///default").unwrap();
-        let pool = CString::new("default-pool").unwrap();
-        let vol = CString::new(
-            "<volume><name>tiny-http.qcow2</name><capacity>16777216</capacity>\
-             <target><format type='qcow2'/></target></volume>",
-        )
-        .unwrap();
-        // SAFETY: plain libvirt calls on valid C strings; the connection is never closed.
-        unsafe {
-            let conn = virConnectOpen(uri.as_ptr());
-            assert!(!conn.is_null(), "open test:///default");
-            let pool = virStoragePoolLookupByName(conn, pool.as_ptr());
-            assert!(!pool.is_null(), "find default-pool");
-            assert!(!virStorageVolCreateXML(pool, vol.as_ptr(), 0).is_null());
-        }
+    /// Replaces domain `name`'s Flotilla metadata with `xml`, live and persistent: what a
+    /// domain made before installations had ids carries.
+    pub fn set_metadata(name: &str, xml: &str) {
+        let xml = CString::new(xml).unwrap();
+        let key = CString::new("flotilla").unwrap();
+        let uri = CString::new("https://flotilla.invalid/xmlns/instance/1").unwrap();
+        // SAFETY: a valid domain reference and valid C strings.
+        let status = unsafe {
+            virDomainSetMetadata(domain(name), 2, xml.as_ptr(), key.as_ptr(), uri.as_ptr(), 3)
+        };
+        // SAFETY: libvirt's thread-local last error message, a valid C string.
+        let why = unsafe { std::ffi::CStr::from_ptr(virGetLastErrorMessage()) };
+        assert_eq!(status, 0, "set the metadata: {why:?}");
     }
 
     /// A new connection to `test:///default` (kept open).
@@ -303,13 +309,12 @@ mod raw {
     }
 }
 
-#[tokio::test]
-async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
-    // `test:///default` is shared by every connection of the process while one is open:
-    // the second backend is a restarted control plane looking at the same host.
-    raw::default_host_with_image();
-    let dir = tempfile::tempdir().unwrap();
-    let default = LibvirtConfig {
+/// The tests on `test:///default` (shared by the whole process) run one at a time.
+static DEFAULT_HOST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One host on `test:///default`, its state in `dir`.
+fn default_host(dir: &Path) -> LibvirtConfig {
+    LibvirtConfig {
         hosts: vec![HostConfig {
             uri: "test:///default".into(),
             zone: "1".into(),
@@ -321,10 +326,20 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
         }],
         port_base: 20_000,
         shutdown_timeout_seconds: 5,
-        state_dir: Some(dir.path().to_owned()),
+        state_dir: Some(dir.to_owned()),
         kernel_cmdline: "console=ttyS0".into(),
-    };
-    let first = Libvirt::open(default.clone()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
+    // `test:///default` is shared by every connection of the process while one is open:
+    // the second backend is a restarted control plane looking at the same host.
+    let _one_at_a_time = DEFAULT_HOST.lock().await;
+    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let default = default_host(dir.path());
+    let first = Libvirt::open(default.clone(), INSTALLATION).await.unwrap();
     let created = first
         .create(&spec("web_0", "1", 0, model(1, 512)))
         .await
@@ -335,7 +350,7 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
         .unwrap();
     first.stop("web_1", true).await.unwrap();
 
-    let second = Libvirt::open(default).await.unwrap();
+    let second = Libvirt::open(default, INSTALLATION).await.unwrap();
     // A guest that powers off by itself is announced.
     let mut changes = second.state_changes().expect("libvirt announces changes");
     raw::power_off("web_0");
@@ -404,7 +419,7 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = LibvirtConfig::from_hosts("1=test:///nonexistent/host.xml").unwrap();
     config.state_dir = Some(dir.path().to_owned());
-    match Libvirt::open(config.clone()).await {
+    match Libvirt::open(config.clone(), INSTALLATION).await {
         Err(e) => {
             let text = e.to_string();
             assert!(text.contains("test:///nonexistent/host.xml"), "{text}");
@@ -415,7 +430,7 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
     let uri = simulated_host(&dir.path().join("a.xml"), 2, 2048, &[]).unwrap();
     config.hosts[0].uri = uri.clone();
     config.hosts[0].pool = "images".into();
-    let text = Libvirt::open(config.clone())
+    let text = Libvirt::open(config.clone(), INSTALLATION)
         .await
         .err()
         .unwrap()
@@ -426,7 +441,7 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
     );
     // Without limits a host offers its whole size.
     config.hosts[0].pool = "default".into();
-    let backend = Libvirt::open(config.clone()).await.unwrap();
+    let backend = Libvirt::open(config.clone(), INSTALLATION).await.unwrap();
     let host = &backend.hosts().await.unwrap()[0];
     assert_eq!(
         (host.vcpus, host.memory_mib, host.available),
@@ -445,7 +460,11 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
             &format!("hosts[1].uri: {uri:?} is listed twice"),
         ]
     );
-    let text = Libvirt::open(config).await.err().unwrap().to_string();
+    let text = Libvirt::open(config, INSTALLATION)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(text.contains("hosts[1].vcpus"), "{text}");
     assert!(
         LibvirtConfig::from_hosts("1=qemu:///system, 2=qemu+ssh://b/system").is_ok_and(|c| c.hosts
@@ -458,4 +477,102 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
         LibvirtConfig::from_hosts("qemu:///system").unwrap_err(),
         "libvirt host \"qemu:///system\": expected zone=uri"
     );
+}
+
+/// Two installations on the same host, at the same time: each lists the other's domains
+/// with their installation id and changes none of them — nor their disks or seeds; a domain
+/// made before installations had ids is adopted by whoever asks.
+#[tokio::test]
+async fn two_installations_on_the_same_host_never_touch_each_other() {
+    let _one_at_a_time = DEFAULT_HOST.lock().await;
+    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Libvirt::open(default_host(dir_a.path()), "inst-a")
+        .await
+        .unwrap();
+    let b = Libvirt::open(default_host(dir_b.path()), "inst-b")
+        .await
+        .unwrap();
+    a.create(&spec("web_0", "1", 0, model(1, 256)))
+        .await
+        .unwrap();
+    let theirs = b.list(None).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].installation_id.as_deref(), Some("inst-a"));
+    match b.create(&spec("web_0", "1", 0, model(1, 256))).await {
+        Err(BackendError::Foreign { installation, .. }) => {
+            assert_eq!(installation.as_deref(), Some("inst-a"));
+        }
+        other => panic!("expected Foreign, got {other:?}"),
+    }
+    b.delete("web_0", true).await.unwrap();
+    assert!(matches!(
+        b.stop("web_0", true).await,
+        Err(BackendError::NotFound { .. })
+    ));
+    assert!(matches!(
+        b.reimage("web_0", &model(1, 256), 2).await,
+        Err(BackendError::NotFound { .. })
+    ));
+    let vm = a.get("web_0").await.unwrap().expect("still there");
+    assert_eq!(vm.power_state, PowerState::Running);
+    assert!(raw::has_volume("web_0.overlay"), "B left A's disk alone");
+    assert!(dir_a.path().join("web_0/seed.iso").exists(), "and its seed");
+
+    // B's own VM, beside A's.
+    let mut api = spec("api_0", "1", 0, model(1, 256));
+    api.scale_set = "api".into();
+    assert_eq!(
+        b.create(&api).await.unwrap().installation_id.as_deref(),
+        Some("inst-b")
+    );
+    a.delete("api_0", true).await.unwrap();
+    assert!(
+        b.get("api_0").await.unwrap().is_some(),
+        "A left B's VM alone"
+    );
+
+    // A domain from before installations had ids: neither may change it until one adopts it.
+    let port = vm
+        .address
+        .as_deref()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    raw::set_metadata(
+        "web_0",
+        &format!(
+            "<instance><scale-set>web</scale-set><zone>1</zone><fault-domain>0</fault-domain>\
+             <model-version>1</model-version><image>tiny-http</image><vcpus>1</vcpus>\
+             <memory-mib>256</memory-mib><port>{port}</port>\
+             <deallocated>false</deallocated></instance>"
+        ),
+    );
+    assert_eq!(a.get("web_0").await.unwrap().unwrap().installation_id, None);
+    assert!(matches!(
+        a.stop("web_0", true).await,
+        Err(BackendError::NotFound { .. })
+    ));
+    assert_eq!(
+        a.adopt("web_0").await.unwrap().installation_id.as_deref(),
+        Some("inst-a")
+    );
+    assert!(matches!(
+        b.adopt("web_0").await,
+        Err(BackendError::Foreign { .. })
+    ));
+    let listed = b.list(Some("web")).await.unwrap();
+    assert_eq!(
+        listed[0].installation_id.as_deref(),
+        Some("inst-a"),
+        "the adoption is in libvirt"
+    );
+    assert_eq!(listed[0].address, vm.address, "the facts are as they were");
+
+    a.delete("web_0", true).await.unwrap();
+    b.delete("api_0", true).await.unwrap();
+    assert!(a.list(None).await.unwrap().is_empty());
+    assert!(!raw::has_volume("web_0.overlay") && !raw::has_volume("api_0.overlay"));
 }

@@ -53,6 +53,8 @@ fn model() -> Model {
         disk_gib: 10,
         data_disks: Vec::new(),
         user_data: None,
+        user_data_length: None,
+        user_data_sha256: None,
         tags: Default::default(),
         app_port: 80,
     }
@@ -1051,4 +1053,125 @@ async fn invalid_configuration_is_named() {
         let error = Mock::open(config).await.expect_err("invalid");
         assert!(error.to_string().contains(field), "{error}");
     }
+}
+
+/// Two installations, one after the other, on one journal: each sees the other's VMs with
+/// their installation id and can change none of them — a create of a taken id is `Foreign`,
+/// a delete leaves the VM, every other operation is `NotFound` —, and a VM journaled before
+/// installations had ids is adopted once, by whoever asks first.
+#[tokio::test]
+async fn another_installations_vms_are_listed_and_never_touched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = |id: &str| {
+        Mock::open(
+            MockConfig::instant()
+                .with_state_dir(dir.path())
+                .with_installation_id(id),
+        )
+    };
+    let a = open("inst-a").await.expect("open a");
+    assert_eq!(a.installation_id(), "inst-a");
+    create(&a, "web", 0, "1").await;
+    create(&a, "web", 1, "2").await;
+    a.close().await;
+
+    let b = open("inst-b").await.expect("open b");
+    let seen = b.list(None).await.expect("list");
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|vm| vm.installation_id.as_deref() == Some("inst-a")),
+        "{seen:?}"
+    );
+    match b.create(&spec("web", 0, "1")).await {
+        Err(BackendError::Foreign { id, installation }) => {
+            assert_eq!(
+                (id.as_str(), installation.as_deref()),
+                ("web_0", Some("inst-a"))
+            );
+        }
+        other => panic!("create of another installation's id: expected Foreign, got {other:?}"),
+    }
+    b.delete("web_0", true).await.expect("a delete succeeds");
+    for (what, outcome) in [
+        ("start", b.start("web_1").await),
+        ("stop", b.stop("web_1", true).await),
+        ("deallocate", b.deallocate("web_1").await),
+        ("restart", b.restart("web_1").await),
+        ("reimage", b.reimage("web_1", &model(), 2).await),
+    ] {
+        assert!(
+            matches!(outcome, Err(BackendError::NotFound { .. })),
+            "{what}: {outcome:?}"
+        );
+    }
+    assert!(matches!(
+        b.faults()
+            .expect("faults")
+            .inject(Fault::Crash {
+                instance: "web_1".into()
+            })
+            .await,
+        Err(BackendError::NotFound { .. })
+    ));
+    assert!(matches!(
+        b.adopt("web_1").await,
+        Err(BackendError::Foreign { .. })
+    ));
+    let mine = create(&b, "api", 0, "1").await;
+    assert_eq!(mine.installation_id.as_deref(), Some("inst-b"));
+    b.close().await;
+
+    let a = open("inst-a").await.expect("reopen a");
+    let web: Vec<(String, PowerState)> = a
+        .list(Some("web"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|vm| (vm.id, vm.power_state))
+        .collect();
+    assert_eq!(
+        web,
+        [
+            ("web_0".to_string(), PowerState::Running),
+            ("web_1".to_string(), PowerState::Running)
+        ],
+        "B changed none of A's VMs"
+    );
+    assert_eq!(
+        vm(&a, "api_0").await.installation_id.as_deref(),
+        Some("inst-b")
+    );
+    a.close().await;
+
+    // A journal line from before installations had ids carries none: adopted on request.
+    let journal = dir.path().join(JOURNAL_FILE);
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    std::fs::write(
+        &journal,
+        text.replace(",\"installation_id\":\"inst-a\"", ""),
+    )
+    .unwrap();
+    let a = open("inst-a").await.expect("reopen a");
+    assert_eq!(vm(&a, "web_0").await.installation_id, None);
+    assert!(matches!(
+        a.start("web_0").await,
+        Err(BackendError::NotFound { .. })
+    ));
+    let adopted = a.adopt("web_0").await.expect("adopt");
+    assert_eq!(adopted.installation_id.as_deref(), Some("inst-a"));
+    a.adopt("web_0")
+        .await
+        .expect("adopting again changes nothing");
+    a.close().await;
+    let b = open("inst-b").await.expect("reopen b");
+    assert!(matches!(
+        b.adopt("web_0").await,
+        Err(BackendError::Foreign { .. })
+    ));
+    assert_eq!(
+        vm(&b, "web_0").await.installation_id.as_deref(),
+        Some("inst-a"),
+        "the adoption was journaled"
+    );
 }

@@ -29,6 +29,8 @@ fn spec(ordinal: u64) -> VmSpec {
             disk_gib: 10,
             data_disks: Vec::new(),
             user_data: None,
+            user_data_length: None,
+            user_data_sha256: None,
             tags: Default::default(),
             app_port: 80,
         },

@@ -91,7 +91,13 @@ fn metric_windows(setting: &AutoscaleSetting) -> BTreeMap<Metric, u32> {
 
 /// Evaluates one set now: reads its metrics and history, decides, stores the decision,
 /// and writes the capacity when it changes. `None` when autoscale is off for the set.
-pub(crate) async fn evaluate(shared: &Arc<Shared>, set: &ScaleSet) -> Result<Option<Decision>> {
+/// `others` is what the other scale sets ask for in all: the fleet's instance limit caps a
+/// scale-out at what is left.
+pub(crate) async fn evaluate(
+    shared: &Arc<Shared>,
+    set: &ScaleSet,
+    others: u64,
+) -> Result<Option<Decision>> {
     let Some(setting) = set.spec.autoscale.as_ref().filter(|a| a.enabled) else {
         return Ok(None);
     };
@@ -127,7 +133,7 @@ pub(crate) async fn evaluate(shared: &Arc<Shared>, set: &ScaleSet) -> Result<Opt
             stored
         }
     };
-    let decision = decide_setting(&Inputs {
+    let mut decision = decide_setting(&Inputs {
         scale_set: set.name(),
         now,
         setting,
@@ -136,6 +142,9 @@ pub(crate) async fn evaluate(shared: &Arc<Shared>, set: &ScaleSet) -> Result<Opt
         points: &points,
         history: &history,
     });
+    let limit = shared.config.max_instances;
+    let room = u64::from(limit).saturating_sub(others);
+    decision.cap(u32::try_from(room).unwrap_or(u32::MAX), limit);
     let decision = shared
         .store
         .append_decision(&decision)
@@ -248,15 +257,26 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         shared
             .autoscale_history
             .forget_others(&sets.iter().map(ScaleSet::name).collect::<Vec<_>>());
+        let mut total = fleet_capacity(&sets);
         for set in &sets {
             if cancel.is_cancelled() {
                 break;
             }
-            if let Err(e) = evaluate(&shared, set).await {
-                tracing::warn!(scale_set = %set.name(), error = %chain(&e), "autoscale evaluation failed");
+            let others = total.saturating_sub(u64::from(set.spec.capacity));
+            match evaluate(&shared, set, others).await {
+                Ok(Some(d)) => total = others + u64::from(d.new_capacity),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(scale_set = %set.name(), error = %chain(&e), "autoscale evaluation failed");
+                }
             }
         }
     }
+}
+
+/// What every set asks for in all.
+fn fleet_capacity(sets: &[ScaleSet]) -> u64 {
+    sets.iter().map(|s| u64::from(s.spec.capacity)).sum()
 }
 
 /// A metrics query (`GET /scale-sets/{name}/metrics`).
@@ -328,7 +348,9 @@ impl Fleet {
         let mut setting = setting;
         if let Some(s) = &mut setting {
             s.keep_secrets(current.spec.autoscale.as_ref());
-            s.validate().into_result().map_err(Error::Invalid)?;
+            let mut errors = s.validate();
+            errors.0.extend(self.check_webhooks(s).0);
+            errors.into_result().map_err(Error::Invalid)?;
         }
         let boot_seconds = self.boot_seconds(name).await?;
         let warnings = setting
@@ -373,7 +395,9 @@ impl Fleet {
     /// Evaluates the set's autoscale setting now (tests, benchmarks, operators).
     pub async fn evaluate_autoscale(&self, name: &str) -> Result<Option<Decision>> {
         let set = self.read_set(name).await?;
-        evaluate(self.shared(), &set).await
+        let others =
+            fleet_capacity(&self.read_sets().await?).saturating_sub(u64::from(set.spec.capacity));
+        evaluate(self.shared(), &set, others).await
     }
 
     /// The set's decisions, newest first.

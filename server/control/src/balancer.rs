@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use flotilla_domain::scale_set::{Algorithm, FrontendProtocol, LoadBalancer as LoadBalancerSpec};
 use flotilla_domain::{Event, Instance, ScaleSetState, ValidationErrors};
-use flotilla_lb::{FrontendConfig, LbError, LoadBalancer, Member, PathRule, Protocol, Timeouts};
+use flotilla_lb::{
+    FrontendConfig, LbError, Limits, LoadBalancer, Member, PathRule, Protocol, Timeouts,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -133,7 +135,6 @@ impl Balancer {
                     Algorithm::LeastConnections => flotilla_lb::Algorithm::LeastConnections,
                     Algorithm::IpHash => flotilla_lb::Algorithm::IpHash,
                 },
-                backend_port: f.backend_port,
                 rules: f
                     .rules
                     .iter()
@@ -147,6 +148,14 @@ impl Balancer {
                     response: secs(f.response_timeout_seconds),
                     client_idle: secs(f.idle_timeout_seconds),
                     drain: secs(f.drain_timeout_seconds),
+                    body_read: secs(f.body_timeout_seconds),
+                    write: secs(f.body_timeout_seconds),
+                    tcp_idle: secs(f.idle_timeout_seconds),
+                },
+                limits: Limits {
+                    max_connections: Some(f.max_connections),
+                    max_connections_per_member: f.max_connections_per_member,
+                    ..Limits::default()
                 },
             })
             .collect()

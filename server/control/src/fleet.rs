@@ -12,8 +12,8 @@ use flotilla_backend::Backend;
 use flotilla_domain::instance::ActionEffect;
 use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
-    Activity, ActivityFilter, ActivityResult, BackendInfo, ConsoleOutput, Event, Fault, Instance,
-    InstanceAction, Model, NewActivity, ObservedVm, Protection, ProvisioningState, RepairStatus,
+    Activity, ActivityFilter, ActivityResult, BackendInfo, BackendVm, ConsoleOutput, Event, Fault,
+    Instance, InstanceAction, Model, NewActivity, Protection, ProvisioningState, RepairStatus,
     ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext, ValidationErrors,
     ZoneStatus,
 };
@@ -46,6 +46,21 @@ pub struct FleetConfig {
     /// How often autoscale settings are evaluated.
     pub autoscale_interval: Duration,
     pub metrics: crate::metrics::MetricsConfig,
+    /// How long a VM of this installation whose scale set the database does not know is
+    /// kept before it is removed (a wrong database URL must not cost the fleet).
+    pub orphan_grace: Duration,
+    /// The most scale sets the fleet may hold.
+    pub max_scale_sets: u32,
+    /// The most instances all scale sets together may ask for (their capacities' sum).
+    pub max_instances: u32,
+    /// How long activity entries are kept.
+    pub activity_retention: Duration,
+    /// Model versions kept per scale set besides those still needed (the current one, any
+    /// an instance or an active rollout is on).
+    pub model_versions_kept: u32,
+    /// Addresses webhooks may be sent to although they are loopback, private, link-local
+    /// or otherwise not public.
+    pub webhook_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for FleetConfig {
@@ -59,6 +74,12 @@ impl Default for FleetConfig {
             load_balancer_address: std::net::Ipv4Addr::LOCALHOST.into(),
             autoscale_interval: Duration::from_secs(30),
             metrics: crate::metrics::MetricsConfig::default(),
+            orphan_grace: Duration::from_secs(3600),
+            max_scale_sets: 500,
+            max_instances: 10_000,
+            activity_retention: Duration::from_secs(90 * 24 * 3600),
+            model_versions_kept: 50,
+            webhook_allow: Vec::new(),
         }
     }
 }
@@ -78,6 +99,9 @@ pub(crate) struct Shared {
     pub(crate) autoscale_history: crate::autoscaler::History,
     /// Wakes the rollout engine before its next tick.
     pub(crate) rollout_wake: tokio::sync::Notify,
+    /// When each orphan VM was first seen (the orphan sweep's memory; see `orphans.rs`).
+    pub(crate) orphans:
+        tokio::sync::Mutex<std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>>,
     /// The prober and the pool sync.
     background: TaskTracker,
     stop_background: CancellationToken,
@@ -100,6 +124,19 @@ impl Shared {
         });
     }
 
+    /// Lets go of what memory holds for scale set `name`, once it is removed (the prober,
+    /// the metrics collector, the autoscaler's history and the load balancer follow the
+    /// removal event themselves).
+    pub(crate) fn forget_set(&self, name: &str) {
+        self.activations
+            .lock()
+            .expect("activation map poisoned")
+            .remove(name);
+        if let Some(sim) = self.backend.simulation() {
+            sim.set_demand(name, None);
+        }
+    }
+
     pub(crate) fn activation_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.activations
             .lock()
@@ -110,8 +147,10 @@ impl Shared {
     }
 
     /// Appends an activity entry and publishes it. A failure to write is logged, not
-    /// returned: the operation it describes has already happened.
-    pub(crate) async fn record(&self, entry: NewActivity) -> Option<Activity> {
+    /// returned: the operation it describes has already happened. Its details are scrubbed
+    /// of secrets first, whoever wrote them ([`flotilla_domain::secret::scrub`]).
+    pub(crate) async fn record(&self, mut entry: NewActivity) -> Option<Activity> {
+        flotilla_domain::secret::scrub(&mut entry.details);
         match self.store.append_activity(&entry).await {
             Ok(activity) => {
                 self.events.publish(Event::Activity {
@@ -159,6 +198,7 @@ impl Fleet {
                 metrics: Default::default(),
                 autoscale_history: Default::default(),
                 rollout_wake: tokio::sync::Notify::new(),
+                orphans: Default::default(),
                 background: TaskTracker::new(),
                 stop_background: CancellationToken::new(),
                 activations: Default::default(),
@@ -166,9 +206,11 @@ impl Fleet {
         }
     }
 
-    /// Starts a loop for every stored scale set, the prober and the pool sync, applies
-    /// every set's load balancer frontends, and removes VMs that belong to no scale set
-    /// (left by a crash): after a restart the control plane adopts what the backend holds.
+    /// Starts a loop for every stored scale set, the prober, the pool sync, the metrics
+    /// collector, the autoscaler, the rollout engine, the orphan sweep and retention,
+    /// applies every set's load balancer frontends, and adopts the VMs made before
+    /// installations had ids that have a record here: after a restart the control plane
+    /// takes over what the backend holds of this installation, and nothing else.
     pub async fn start(&self) -> Result<()> {
         let sets = self.read_sets().await?;
         let shared = &self.shared;
@@ -225,25 +267,47 @@ impl Fleet {
                     .await;
             }
         }
-        let vms = self
-            .shared
-            .backend
-            .list(None)
-            .await
-            .map_err(Error::backend("list VMs"))?;
-        for vm in vms
-            .iter()
-            .filter(|vm| !sets.iter().any(|s| s.name() == vm.scale_set))
-        {
-            tracing::info!(vm = %vm.id, scale_set = %vm.scale_set, "deleting a VM of an unknown scale set");
-            if let Err(e) = self.shared.backend.delete(&vm.id, true).await {
-                tracing::warn!(vm = %vm.id, error = %chain(&e), "could not delete orphan VM");
-            }
-        }
+        crate::orphans::adopt_legacy(shared).await?;
+        shared.background.spawn(crate::orphans::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
+        shared.background.spawn(crate::retention::run(
+            shared.clone(),
+            shared.stop_background.clone(),
+        ));
         for set in &sets {
+            self.warn_unforwarded_ports(set).await;
             self.wake(set.name());
         }
         Ok(())
+    }
+
+    /// A stored set whose probe or frontends aim at ports its instances do not serve on
+    /// (allowed before they were refused) still loads: the prober and the load balancer
+    /// only ever reach the instances' forwarded app port, and an activity entry says what
+    /// to fix.
+    async fn warn_unforwarded_ports(&self, set: &ScaleSet) {
+        let problems = set.spec.unforwarded_ports();
+        if problems.is_empty() {
+            return;
+        }
+        tracing::warn!(scale_set = %set.name(), %problems, "settings aim at ports the instances do not serve on");
+        self.shared
+            .record(NewActivity {
+                operation: "scale_set.warning".into(),
+                actor: "system:control".into(),
+                scale_set: Some(set.name().into()),
+                target: set.name().into(),
+                started_at: self.now(),
+                ended_at: Some(self.now()),
+                result: ActivityResult::Failed,
+                error: Some(format!(
+                    "{problems}: probes and the load balancer use the app port instead; fix the setting with PATCH"
+                )),
+                details: serde_json::to_value(&problems).unwrap_or_default(),
+            })
+            .await;
     }
 
     /// Stops every loop, waiting for activations in progress, then the prober, the pool
@@ -297,6 +361,17 @@ impl Fleet {
     /// activation already running first). For benchmarks, tests and operators.
     pub async fn reconcile_now(&self, name: &str) -> Result<crate::reconciler::Outcome> {
         crate::reconciler::reconcile(&self.shared, name).await
+    }
+
+    /// Runs one orphan sweep now (see `orphans.rs`). For tests and operators.
+    pub async fn sweep_orphans_now(&self) -> Result<()> {
+        crate::orphans::once(&self.shared).await
+    }
+
+    /// Runs one retention pass now; answers how many activity entries and model versions
+    /// went. For tests and operators.
+    pub async fn retention_now(&self) -> Result<(u64, u64)> {
+        crate::retention::once(&self.shared).await
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
@@ -398,6 +473,7 @@ impl Fleet {
 
     pub async fn create_scale_set(&self, mut spec: ScaleSetSpec, actor: &str) -> Result<ScaleSet> {
         let started = self.now();
+        spec.model.keep_user_data(None);
         let mut ctx = self.validation_context().await?;
         if let Some(known) = &mut ctx.known_scale_sets {
             known.push(spec.name.clone());
@@ -417,6 +493,20 @@ impl Fleet {
                 "only the mock backend simulates demand; leave it out",
             );
         }
+        if let Some(autoscale) = &spec.autoscale {
+            errors.nest("autoscale", self.check_webhooks(autoscale));
+        }
+        let sets = self.read_sets().await?;
+        let limit = self.shared.config.max_scale_sets;
+        if sets.len() >= limit as usize {
+            errors.push(
+                "name",
+                format!("the fleet holds its limit of {limit} scale sets (--max-scale-sets); delete one first"),
+            );
+        }
+        errors
+            .0
+            .extend(self.check_quota(&sets, None, spec.capacity).0);
         errors.into_result().map_err(Error::Invalid)?;
         if self
             .shared
@@ -465,6 +555,50 @@ impl Fleet {
         )
         .await;
         Ok(set.redacted())
+    }
+
+    /// Refuses a capacity that would take the fleet's desired instances (the capacities'
+    /// sum, set `name`'s own replaced by `capacity`) past `--max-instances`.
+    fn check_quota(
+        &self,
+        sets: &[ScaleSet],
+        name: Option<&str>,
+        capacity: u32,
+    ) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        let limit = u64::from(self.shared.config.max_instances);
+        let others: u64 = sets
+            .iter()
+            .filter(|s| Some(s.name()) != name)
+            .map(|s| u64::from(s.spec.capacity))
+            .sum();
+        if others + u64::from(capacity) > limit {
+            errors.push(
+                "capacity",
+                format!(
+                    "the fleet may hold at most {limit} instances (--max-instances) and other scale sets ask for {others}: at most {} here",
+                    limit.saturating_sub(others)
+                ),
+            );
+        }
+        errors
+    }
+
+    /// What can be known of a setting's webhooks before sending: see
+    /// [`crate::webhooks::check_targets`].
+    pub(crate) fn check_webhooks(
+        &self,
+        setting: &flotilla_domain::autoscale::AutoscaleSetting,
+    ) -> ValidationErrors {
+        crate::webhooks::check_targets(setting, &self.shared.config.webhook_allow)
+    }
+
+    /// [`Fleet::check_quota`] against the stored sets, as an error.
+    pub(crate) async fn quota(&self, name: &str, capacity: u32) -> Result<()> {
+        let sets = self.read_sets().await?;
+        self.check_quota(&sets, Some(name), capacity)
+            .into_result()
+            .map_err(Error::Invalid)
     }
 
     /// Records a succeeded operation that started at `started` and ends now.
@@ -583,9 +717,17 @@ impl Fleet {
             }
             None => None,
         };
+        if let Some(capacity) = patch.capacity {
+            self.quota(name, capacity).await?;
+        }
         let stored = self
             .modify(name, actor, |current| {
                 let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
+                if let (Some(_), Some(autoscale)) = (&patch.autoscale, &spec.autoscale) {
+                    let mut errors = ValidationErrors::default();
+                    errors.nest("autoscale", self.check_webhooks(autoscale));
+                    errors.into_result().map_err(Error::Invalid)?;
+                }
                 Ok(ScaleSet {
                     spec,
                     ..current.clone()
@@ -610,7 +752,7 @@ impl Fleet {
             "scale_set.update",
             actor,
             started,
-            json!({"patch": patch, "capacity": {"old": before.spec.capacity, "new": after.spec.capacity}}),
+            json!({"patch": patch.redacted(), "capacity": {"old": before.spec.capacity, "new": after.spec.capacity}}),
         )
         .await;
         Ok(after.redacted())
@@ -626,6 +768,7 @@ impl Fleet {
             flotilla_domain::scale_set::MAX_CAPACITY,
         );
         errors.into_result().map_err(Error::Invalid)?;
+        self.quota(name, capacity).await?;
         let (before, after) = self
             .modify(name, actor, |current| {
                 if current.spec.autoscale.as_ref().is_some_and(|a| a.enabled) {
@@ -654,8 +797,10 @@ impl Fleet {
     /// Stores `model` as the set's next model version. New instances use the latest; the
     /// existing ones are upgraded as the upgrade policy says (Automatic and Rolling start
     /// a rollout now, Manual waits for a person). Refused while a rollout runs.
-    pub async fn set_model(&self, name: &str, model: Model, actor: &str) -> Result<ScaleSet> {
+    pub async fn set_model(&self, name: &str, mut model: Model, actor: &str) -> Result<ScaleSet> {
         let started = self.now();
+        let current = self.read_set(name).await?;
+        model.keep_user_data(Some(&current.spec.model));
         let mut errors = ValidationErrors::default();
         errors.nest("model", model.validate());
         self.check_image(&model, &mut errors, "model.image").await?;
@@ -671,7 +816,11 @@ impl Fleet {
         let (before, after) = self
             .modify(name, actor, |current| {
                 let mut next = current.clone();
-                next.spec.model = model.clone();
+                let mut model = model.clone();
+                // Kept from the set as it is now, should a writer have come in between.
+                model.keep_user_data(Some(&current.spec.model));
+                next.spec.model = model;
+                next.spec.follow_app_port(current.spec.model.app_port);
                 next.model_version = current.model_version + 1;
                 Ok(next)
             })
@@ -688,13 +837,22 @@ impl Fleet {
         Ok(after.redacted())
     }
 
+    /// Every kept version of the set's model, user data redacted.
     pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         self.get_scale_set(name).await?;
-        self.shared
+        let versions = self
+            .shared
             .store
             .list_model_versions(name)
             .await
-            .map_err(Error::store("list model versions"))
+            .map_err(Error::store("list model versions"))?;
+        Ok(versions
+            .into_iter()
+            .map(|v| ModelVersion {
+                model: v.model.redacted(),
+                ..v
+            })
+            .collect())
     }
 
     /// Marks the set for deletion; the reconciler deletes every instance, protected or not,
@@ -768,16 +926,17 @@ impl Fleet {
         actor: &str,
     ) -> Result<Instance> {
         let started = self.now();
-        let set = self.read_set(name).await?;
-        if set.state == ScaleSetState::Deleting {
-            return Err(Error::InvalidState {
-                message: format!("scale set {name:?} is being deleted"),
-            });
-        }
-        // The record may be written by a loop (health, observed state) between the read and
-        // the write: the action is checked again on the fresh record and retried.
+        // The set and the record may be written by a loop (health, observed state, a
+        // scale-in) between the reads and the write: both are read afresh, the action
+        // checked again and retried.
         let mut attempt = 0;
         let result = loop {
+            let set = self.read_set(name).await?;
+            if set.state == ScaleSetState::Deleting {
+                return Err(Error::InvalidState {
+                    message: format!("scale set {name:?} is being deleted"),
+                });
+            }
             let instance = self.get_instance(name, id).await?;
             let effect = instance
                 .accept(action)
@@ -817,12 +976,22 @@ impl Fleet {
         match effect {
             ActionEffect::None => Ok(instance),
             ActionEffect::Delete => {
-                let (set, marked) = self
+                let (set, marked) = match self
                     .shared
                     .store
                     .mark_deleting(set, std::slice::from_ref(&id), true, started)
                     .await
-                    .map_err(Error::store("delete instance"))?;
+                {
+                    Err(StoreError::Conflict { .. }) => {
+                        return Err(Error::Conflict {
+                            message: format!(
+                                "scale set {:?} changed concurrently; retry",
+                                set.name()
+                            ),
+                        });
+                    }
+                    other => other.map_err(Error::store("delete instance"))?,
+                };
                 self.shared.events.publish(Event::ScaleSetChanged {
                     scale_set: Box::new(set.redacted()),
                 });
@@ -1053,13 +1222,26 @@ impl Fleet {
         })
     }
 
-    /// Every VM the backend holds, whether or not a scale set owns it.
-    pub async fn backend_vms(&self) -> Result<Vec<ObservedVm>> {
-        self.shared
-            .backend
+    /// Every VM the backend holds, whether or not a scale set owns it, each saying whether
+    /// it is another installation's (or of none): those are never touched.
+    pub async fn backend_vms(&self) -> Result<Vec<BackendVm>> {
+        let backend = &self.shared.backend;
+        let ours = backend.installation_id();
+        Ok(backend
             .list(None)
             .await
-            .map_err(Error::backend("list VMs"))
+            .map_err(Error::backend("list VMs"))?
+            .into_iter()
+            .map(|vm| BackendVm {
+                foreign: vm.installation_id.as_deref() != Some(ours),
+                vm,
+            })
+            .collect())
+    }
+
+    /// This installation's id, written into every VM it creates.
+    pub fn installation_id(&self) -> &str {
+        self.shared.backend.installation_id()
     }
 
     fn fault_injection(&self) -> Result<&dyn flotilla_backend::FaultInjection> {

@@ -45,8 +45,10 @@ pub mod error;
 pub mod events;
 pub mod fleet;
 pub mod metrics;
+mod orphans;
 pub mod prober;
 pub mod reconciler;
+mod retention;
 pub mod rollouts;
 mod webhooks;
 

@@ -6,7 +6,7 @@
 //! changes `updating`) and results after; the next activation is the retry. Backend calls
 //! run concurrently, at most `backend_concurrency` at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,10 +72,13 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         .zones()
         .await
         .map_err(Error::backend("list zones"))?;
-    let vms = backend
+    // Only this installation's VMs: another installation's (or one from before
+    // installations had ids) are neither adopted nor deleted, even with this set's name.
+    let mut vms = backend
         .list(Some(name))
         .await
         .map_err(Error::backend("list VMs"))?;
+    vms.retain(|vm| vm.installation_id.as_deref() == Some(backend.installation_id()));
     let mut records: Vec<Instance> = store
         .list_instances(name)
         .await
@@ -133,6 +136,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             shared
                 .events
                 .publish(Event::ScaleSetRemoved { name: name.into() });
+            shared.forget_set(name);
             shared
                 .record(NewActivity {
                     operation: "scale_set.deleted".into(),
@@ -248,15 +252,19 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             });
         }
     }
+    // Acted on below only when this intent was written: a record someone else wrote in
+    // between (a person's action, the prober) is left to the next activation, which plans
+    // from it afresh.
+    let mut stale: HashSet<String> = HashSet::new();
     if !updates.is_empty() {
         let written = store
             .update_instances(&updates)
             .await
             .map_err(Error::store("mark instances updating"))?;
         if !written.stale.is_empty() {
-            // A person changed these meanwhile: leave them to the next activation.
             tracing::debug!(stale = ?written.stale, "skipping instances changed concurrently");
         }
+        stale.extend(written.stale);
         replace(&mut records, &written.written);
     }
 
@@ -288,6 +296,9 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
     let drain = drain_timeout(set.spec.load_balancer.as_ref());
     let mut tasks = Vec::with_capacity(the_plan.actions.len());
     for action in &the_plan.actions {
+        if stale.contains(action.instance_id()) {
+            continue;
+        }
         let record = records_by_id.get(action.instance_id()).cloned();
         if record.is_some() || matches!(action, Action::DeleteOrphan { .. }) {
             tasks.push(execute(

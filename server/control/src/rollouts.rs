@@ -176,6 +176,10 @@ impl Fleet {
         request: PreviewRequest,
     ) -> Result<RolloutPlan> {
         let mut set = self.read_set(name).await?;
+        let mut request = request;
+        if let Some(model) = &mut request.model {
+            model.keep_user_data(Some(&set.spec.model));
+        }
         let mut errors = flotilla_domain::ValidationErrors::default();
         if let Some(model) = &request.model {
             errors.nest("model", model.validate());

@@ -6,15 +6,24 @@
 //! (`autoscale.webhook`) that ends succeeded or failed with its attempts; deliveries a
 //! stopped control plane left in progress are sent again when it starts.
 //!
-//! HTTPS URLs are verified against the system's certificate store.
+//! HTTPS URLs are verified against the system's certificate store (read once). A URL must
+//! parse alike by the domain's strict parser and by the `url` crate; its host is resolved
+//! once per attempt and connected to only at an address webhooks may reach ([`reachable`]:
+//! public unless `--webhook-allow` lists it), so neither a URL nor DNS can turn a webhook
+//! into a request to the host's loopback, its network or a cloud's metadata service.
+//! Failures are recorded as classes ("could not connect", "answered 503"), never as what
+//! the other side said; the activity log shows each webhook's URL in its shown form.
 
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use flotilla_domain::autoscale::AutoscaleSetting;
 use flotilla_domain::autoscale::Decision;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::setting::Webhook;
-use flotilla_domain::{ActivityFilter, ActivityResult, NewActivity};
+use flotilla_domain::secret::{WebhookUrl, shown_url};
+use flotilla_domain::{ActivityFilter, ActivityResult, NewActivity, ValidationErrors};
 use serde_json::json;
 use tokio::net::TcpStream;
 
@@ -27,52 +36,108 @@ const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a webhook URL points.
-#[derive(Debug, PartialEq)]
-struct Target {
-    https: bool,
-    host: String,
-    port: u16,
-    path: String,
+/// Where a webhook URL points: the domain's strict parse, confirmed by a real URL parser
+/// (the `url` crate) — both must read the same scheme, host and port, or the URL is refused.
+fn parse(url: &str) -> Result<WebhookUrl, String> {
+    let ours = WebhookUrl::parse(url)?;
+    let theirs = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let host = match theirs.host() {
+        Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err("has no host".into()),
+    };
+    let same = theirs.scheme() == if ours.https { "https" } else { "http" }
+        && host
+            == ours
+                .host
+                .parse::<IpAddr>()
+                .map_or(ours.host.clone(), |ip| ip.to_string())
+        && theirs.port_or_known_default() == Some(ours.port_or_default())
+        && theirs.username().is_empty()
+        && theirs.password().is_none();
+    if !same {
+        return Err("is read differently by URL parsers; write it plainly".into());
+    }
+    Ok(ours)
 }
 
-fn parse(url: &str) -> Result<Target, String> {
-    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(format!("{url:?} is not an http(s) URL"));
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.trim_matches(['[', ']']).to_string(),
-            p.parse::<u16>()
-                .map_err(|_| format!("bad port in {url:?}"))?,
-        ),
-        _ => (
-            authority.trim_matches(['[', ']']).to_string(),
-            if https { 443 } else { 80 },
-        ),
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+/// Whether webhooks may reach `ip`: public unicast addresses, and those `allow` lists.
+/// Loopback, private, shared (CGNAT), link-local (cloud metadata at 169.254.169.254 among
+/// them), unique-local, multicast, unspecified, broadcast and documentation addresses are
+/// refused unless allowed — a webhook must not become a way into the host or its network.
+pub(crate) fn reachable(ip: IpAddr, allow: &[ipnet::IpNet]) -> Result<(), String> {
+    if allow.iter().any(|net| net.contains(&ip)) {
+        return Ok(());
     }
-    Ok(Target {
-        https,
-        host,
-        port,
-        path,
-    })
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let class = match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("a loopback")
+            } else if v4.is_private() {
+                Some("a private")
+            } else if v4.is_link_local() {
+                Some("a link-local (cloud metadata)")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("a shared (carrier-grade NAT)")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("an unspecified")
+            } else if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
+                Some("a multicast or reserved")
+            } else if v4.is_documentation() {
+                Some("a documentation")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("a loopback")
+            } else if v6.is_unspecified() {
+                Some("an unspecified")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("a unique-local (private)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("a link-local")
+            } else if v6.is_multicast() {
+                Some("a multicast")
+            } else {
+                None
+            }
+        }
+    };
+    match class {
+        Some(class) => Err(format!(
+            "{ip} is {class} address: webhooks go to public addresses only (allow it with --webhook-allow)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The problems of `setting`'s webhooks that can be known without sending: URLs that do
+/// not parse alike, and addresses given as IPs that webhooks may not reach. (Names are
+/// resolved, and checked again, on every delivery.)
+pub(crate) fn check_targets(
+    setting: &AutoscaleSetting,
+    allow: &[ipnet::IpNet],
+) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    for (i, hook) in setting.notifications.webhooks.iter().enumerate() {
+        let problem = parse(&hook.url).and_then(|target| match target.host.parse::<IpAddr>() {
+            Ok(ip) => reachable(ip, allow),
+            Err(_) => Ok(()),
+        });
+        if let Err(message) = problem {
+            errors.push(format!("notifications.webhooks[{i}].url"), message);
+        }
+    }
+    errors
 }
 
 /// The signature header's value for `body` under `secret`.
@@ -107,7 +172,7 @@ pub(crate) fn announce(
     hooks: Vec<Webhook>,
 ) {
     let body = Arc::new(payload(decision, activity));
-    for hook in hooks {
+    for (index, hook) in hooks.into_iter().enumerate() {
         let shared = shared.clone();
         let body = body.clone();
         let decision_id = decision.id;
@@ -118,12 +183,12 @@ pub(crate) fn announce(
                     operation: OPERATION.into(),
                     actor: "system:autoscale".into(),
                     scale_set: Some(set),
-                    target: hook.url.clone(),
+                    target: shown_url(&hook.url),
                     started_at: shared.clock.now(),
                     ended_at: None,
                     result: ActivityResult::InProgress,
                     error: None,
-                    details: json!({"url": hook.url, "decision_id": decision_id, "activity_id": activity}),
+                    details: json!({"url": hook.url, "webhook": index, "decision_id": decision_id, "activity_id": activity}),
                 })
                 .await;
             deliver(&shared, entry.map(|e| e.id), decision_id, &hook, &body).await;
@@ -146,13 +211,15 @@ pub(crate) async fn resume(shared: &Arc<Shared>) -> crate::Result<()> {
         .map_err(crate::Error::store("list webhook deliveries"))?;
     for entry in pending {
         let details = &entry.details;
-        let (Some(set), Some(decision_id), Some(url)) = (
+        // The entry holds the webhook's position and shown URL, never the URL itself.
+        let (Some(set), Some(decision_id), Some(shown)) = (
             entry.scale_set.clone(),
             details["decision_id"].as_i64(),
             details["url"].as_str().map(str::to_string),
         ) else {
             continue;
         };
+        let index = details["webhook"].as_u64().unwrap_or(0) as usize;
         let decision = shared
             .store
             .list_decisions(&DecisionFilter {
@@ -173,14 +240,20 @@ pub(crate) async fn resume(shared: &Arc<Shared>) -> crate::Result<()> {
             .await
             .map_err(crate::Error::store("read a scale set"))?
             .and_then(|s| s.spec.autoscale)
-            .and_then(|a| a.notifications.webhooks.into_iter().find(|h| h.url == url));
+            .and_then(|a| {
+                let hooks = a.notifications.webhooks;
+                // Entries written before URLs were redacted hold the URL itself.
+                let shows = |h: &Webhook| shown_url(&h.url) == shown || h.url == shown;
+                let at = hooks.get(index).filter(|h| shows(h)).cloned();
+                at.or_else(|| hooks.into_iter().find(|h| shows(h)))
+            });
         let (Some(decision), Some(hook)) = (decision, hook) else {
             finish(
                 shared,
                 entry.id,
                 Err("not resumed after a restart: the decision or the webhook is gone".into()),
                 0,
-                &url,
+                &shown,
                 decision_id,
             )
             .await;
@@ -207,7 +280,8 @@ async fn deliver(
     let mut attempts = 0;
     for attempt in 1..=ATTEMPTS {
         attempts = attempt;
-        outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, post(hook, decision_id, body)).await {
+        let attempt_once = post(hook, decision_id, body, &shared.config.webhook_allow);
+        outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_once).await {
             Ok(Ok(code)) if (200..300).contains(&code) => Ok(code),
             Ok(Ok(code)) => Err(format!("answered {code}")),
             Ok(Err(e)) => Err(e),
@@ -216,22 +290,23 @@ async fn deliver(
         if outcome.is_ok() || attempt == ATTEMPTS {
             break;
         }
-        tracing::info!(url = %hook.url, attempt, error = ?outcome, "webhook delivery failed; retrying");
+        tracing::info!(url = %shown_url(&hook.url), attempt, error = ?outcome, "webhook delivery failed; retrying");
         tokio::time::sleep(backoff).await;
         backoff *= 2;
     }
     if let Some(entry) = entry {
-        finish(shared, entry, outcome, attempts, &hook.url, decision_id).await;
+        let shown = shown_url(&hook.url);
+        finish(shared, entry, outcome, attempts, &shown, decision_id).await;
     }
 }
 
-/// Closes a delivery's activity entry.
+/// Closes a delivery's activity entry (`shown`: the webhook's shown URL).
 async fn finish(
     shared: &Shared,
     entry: i64,
     outcome: Result<u16, String>,
     attempts: u32,
-    url: &str,
+    shown: &str,
     decision_id: i64,
 ) {
     let (result, error, status) = match &outcome {
@@ -239,7 +314,7 @@ async fn finish(
         Err(e) => (ActivityResult::Failed, Some(e.as_str()), None),
     };
     let details = json!({
-        "url": url,
+        "url": shown,
         "decision_id": decision_id,
         "attempts": attempts,
         "status": status,
@@ -256,16 +331,51 @@ async fn finish(
     }
 }
 
-/// One attempt: the status code answered.
-async fn post(hook: &Webhook, decision_id: i64, body: &[u8]) -> Result<u16, String> {
-    let target = parse(&hook.url)?;
-    let stream = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("connect to {}:{}: {e}", target.host, target.port))?;
+/// One attempt: the status code answered, or what went wrong as a class of failure (never
+/// what the other side said).
+async fn post(
+    hook: &Webhook,
+    decision_id: i64,
+    body: &[u8],
+    allow: &[ipnet::IpNet],
+) -> Result<u16, String> {
+    let target = parse(&hook.url).map_err(|e| format!("refused: the URL {e}"))?;
+    let port = target.port_or_default();
+    // Resolved once, checked, and connected to as resolved: a name cannot be made to point
+    // somewhere else between the check and the connection (DNS rebinding).
+    let addresses: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((target.host.as_str(), port))
+            .await
+            .map_err(|_| format!("could not resolve {}", target.host))?
+            .collect(),
+    };
+    let mut refused = None;
+    let mut allowed = addresses.iter().filter(|a| match reachable(a.ip(), allow) {
+        Ok(()) => true,
+        Err(why) => {
+            refused.get_or_insert(why);
+            false
+        }
+    });
+    let Some(first) = allowed.next() else {
+        return Err(format!(
+            "refused: {}",
+            refused.unwrap_or_else(|| format!("{} has no address", target.host))
+        ));
+    };
+    let mut stream = TcpStream::connect(first).await;
+    for next in allowed {
+        if stream.is_ok() {
+            break;
+        }
+        stream = TcpStream::connect(next).await;
+    }
+    let stream = stream.map_err(|e| format!("could not connect ({})", e.kind()))?;
     let mut head = format!(
         "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: flotilla-webhook\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Flotilla-Event: autoscale.scale\r\nX-Flotilla-Decision: {decision_id}\r\nConnection: close\r\n",
         target.path,
-        target.host,
+        target.authority(),
         body.len()
     );
     if let Some(secret) = &hook.secret {
@@ -277,23 +387,27 @@ async fn post(hook: &Webhook, decision_id: i64, body: &[u8]) -> Result<u16, Stri
     head.push_str("\r\n");
     let answer = if target.https {
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|e| format!("bad host name: {e}"))?;
-        let tls = verified_tls()?
-            .connect(name, stream)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
+            .map_err(|_| "refused: not a valid TLS server name".to_string())?;
+        let tls = verified_tls()?.connect(name, stream).await.map_err(|_| {
+            "the TLS handshake failed (certificate not trusted, or no TLS)".to_string()
+        })?;
         crate::prober::send(tls, &head, body).await
     } else {
         crate::prober::send(stream, &head, body).await
     };
-    match answer.map_err(|e| e.to_string())? {
+    match answer.map_err(|e| format!("the connection failed ({})", e.kind()))? {
         Some((code, _)) => Ok(code),
         None => Err("the answer is not HTTP".into()),
     }
 }
 
-/// A TLS client trusting the system's certificate store.
+/// The TLS client trusting the system's certificate store, built once.
 fn verified_tls() -> Result<tokio_rustls::TlsConnector, String> {
+    static TLS: OnceLock<Result<tokio_rustls::TlsConnector, String>> = OnceLock::new();
+    TLS.get_or_init(build_tls).clone()
+}
+
+fn build_tls() -> Result<tokio_rustls::TlsConnector, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     const BUNDLES: [&str; 3] = [
@@ -326,27 +440,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_parse() {
+    fn urls_parse_alike_or_not_at_all() {
+        let t = parse("http://127.0.0.1:8080/hooks/a?x=1").unwrap();
         assert_eq!(
-            parse("http://127.0.0.1:8080/hooks/a?x=1").unwrap(),
-            Target {
-                https: false,
-                host: "127.0.0.1".into(),
-                port: 8080,
-                path: "/hooks/a?x=1".into()
-            }
+            (
+                t.https,
+                t.host.as_str(),
+                t.port_or_default(),
+                t.path.as_str()
+            ),
+            (false, "127.0.0.1", 8080, "/hooks/a?x=1")
         );
+        let t = parse("HTTPS://Hooks.Example").unwrap();
         assert_eq!(
-            parse("https://hooks.example").unwrap(),
-            Target {
-                https: true,
-                host: "hooks.example".into(),
-                port: 443,
-                path: "/".into()
-            }
+            (t.host.as_str(), t.port_or_default(), t.path.as_str()),
+            ("hooks.example", 443, "/")
         );
         assert_eq!(parse("http://[::1]:9000/x").unwrap().host, "::1");
-        assert!(parse("ftp://x").is_err());
+        for bad in [
+            "ftp://x",
+            "http://a@b/",
+            "http://b/\r\nHost: evil",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://evil%2ecom/",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_reachable_unless_allowed() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(
+                reachable(ip(refused), &[]).is_err(),
+                "{refused} must be refused"
+            );
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(reachable(ip(public), &[]).is_ok(), "{public} is public");
+        }
+        let allow: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(reachable(ip("127.0.0.1"), &allow).is_ok());
+        assert!(reachable(ip("10.0.0.1"), &allow).is_err());
+        let message = reachable(ip("169.254.169.254"), &[]).unwrap_err();
+        assert!(
+            message.contains("link-local") && message.contains("--webhook-allow"),
+            "{message}"
+        );
     }
 
     #[test]

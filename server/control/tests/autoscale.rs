@@ -267,7 +267,15 @@ async fn a_delivery_left_in_progress_is_sent_again_at_start() {
     let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
     let mock = Arc::new(Mock::open(MockConfig::instant()).await.unwrap());
     let clock = Arc::new(ManualClock::new(at("2026-11-27T12:00:00Z")));
-    let fleet = Fleet::new(store.clone(), mock.clone(), clock, FleetConfig::default());
+    let fleet = Fleet::new(
+        store.clone(),
+        mock.clone(),
+        clock,
+        FleetConfig {
+            webhook_allow: vec!["127.0.0.0/8".parse().unwrap()],
+            ..FleetConfig::default()
+        },
+    );
     let mut spec = ScaleSetSpec::example("web", 0);
     spec.autoscale = Some(
         serde_json::from_value(json!({
@@ -279,7 +287,7 @@ async fn a_delivery_left_in_progress_is_sent_again_at_start() {
     );
     fleet.create_scale_set(spec, "test").await.unwrap();
     // What a control plane that died mid-delivery leaves: the decision, and the delivery's
-    // entry still in progress.
+    // entry still in progress (as a version from before URLs were redacted wrote it).
     let decision: flotilla_domain::autoscale::Decision = serde_json::from_value(json!({
         "scale_set": "web", "at": "2026-11-27T11:59:00Z", "profile": "default",
         "profile_reason": "the default", "bounds": null, "current": 1, "new_capacity": 3,
@@ -341,5 +349,11 @@ async fn a_delivery_left_in_progress_is_sent_again_at_start() {
     let finished = finished.expect("the entry is finished");
     assert_eq!(finished.id, entry.id);
     assert_eq!(finished.details["attempts"], 1);
+    let shown = format!("{}/(redacted)", url.trim_end_matches("/hook"));
+    assert_eq!(
+        finished.details["url"],
+        shown.as_str(),
+        "the URL is shown, not told"
+    );
     fleet.shutdown().await;
 }

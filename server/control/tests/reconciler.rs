@@ -36,6 +36,13 @@ impl Backend for Recording {
     fn kind(&self) -> &'static str {
         "recording"
     }
+    fn installation_id(&self) -> &str {
+        self.inner.installation_id()
+    }
+    async fn adopt(&self, id: &str) -> BackendResult<ObservedVm> {
+        self.record("adopt", id);
+        self.inner.adopt(id).await
+    }
     async fn zones(&self) -> BackendResult<Vec<ZoneStatus>> {
         self.inner.zones().await
     }
@@ -292,36 +299,207 @@ async fn deleting_a_set_deletes_every_vm_then_the_record() {
     assert!(s.fleet.get_scale_set("web").await.is_err());
 }
 
-#[tokio::test]
-async fn start_adopts_known_vms_and_deletes_those_of_unknown_sets() {
-    let s = scenario().await;
-    s.fleet
-        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
-        .await
-        .unwrap();
-    s.converge("web").await;
-    // A VM left behind by a scale set that no longer exists (e.g. a crash between steps).
-    let ghost = VmSpec {
-        id: "ghost_0".into(),
-        scale_set: "ghost".into(),
+fn vm_spec(id: &str, set: &str) -> VmSpec {
+    VmSpec {
+        id: id.into(),
+        scale_set: set.into(),
         zone: "1".into(),
         fault_domain: 0,
         model_version: 1,
-        model: ScaleSetSpec::example("ghost", 1).model,
+        model: ScaleSetSpec::example(set, 1).model,
+    }
+}
+
+/// What `start` and the orphan sweep do with each kind of VM the backend holds: this
+/// installation's VMs of known sets are kept; a VM of an unknown set is noticed and removed
+/// only after the grace period; another installation's VMs (even of a set with the same
+/// name) are never touched; VMs from before installations had ids are adopted when they
+/// have a record here, else left alone.
+#[tokio::test]
+async fn start_adopts_known_vms_and_removes_orphans_only_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = |id: &str| {
+        MockConfig::instant()
+            .with_state_dir(dir.path())
+            .with_installation_id(id)
     };
-    s.backend.inner.create(&ghost).await.unwrap();
-    s.backend.take();
-    s.fleet.start().await.unwrap();
-    let vms: Vec<String> = s
-        .backend
+    // Another installation's VMs on the same (simulated) hosts, one in a set named like ours.
+    let other = Mock::open(journal("other")).await.unwrap();
+    other.create(&vm_spec("theirs_0", "theirs")).await.unwrap();
+    other.create(&vm_spec("web_7", "web")).await.unwrap();
+    other.close().await;
+
+    let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let backend = Arc::new(Recording {
+        inner: Mock::open(journal("ours")).await.unwrap(),
+        calls: Mutex::new(vec![]),
+    });
+    let grace = Duration::from_secs(600);
+    let fleet = Fleet::new(
+        store.clone(),
+        backend.clone(),
+        clock.clone(),
+        FleetConfig {
+            reconcile_interval: Duration::from_secs(3600),
+            settle_interval: Duration::from_secs(3600),
+            orphan_grace: grace,
+            ..FleetConfig::default()
+        },
+    );
+    let s = Scenario {
+        fleet: fleet.clone(),
+        backend: backend.clone(),
+    };
+    fleet
+        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
+        .await
+        .unwrap();
+    assert_eq!(s.converge("web").await, ["create web_0", "create web_1"]);
+    // A VM left behind by a scale set that no longer exists (a crash between steps, or a
+    // database restored from an older backup).
+    backend
+        .inner
+        .create(&vm_spec("ghost_0", "ghost"))
+        .await
+        .unwrap();
+    backend.take();
+
+    fleet.start().await.unwrap();
+    fleet.sweep_orphans_now().await.unwrap();
+    assert_eq!(
+        backend.take(),
+        Vec::<String>::new(),
+        "nothing touched at first sight"
+    );
+    let noticed = fleet
+        .activity(&flotilla_domain::ActivityFilter {
+            operation: Some("backend.orphans".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(noticed.len(), 1, "{noticed:?}");
+    assert_eq!(noticed[0].scale_set.as_deref(), Some("ghost"));
+    assert_eq!(noticed[0].details["vms"], serde_json::json!(["ghost_0"]));
+    // Reconciling "web" leaves the other installation's web_7 alone.
+    assert_eq!(s.converge("web").await, Vec::<String>::new());
+
+    clock.advance(chrono::Duration::seconds(599));
+    fleet.sweep_orphans_now().await.unwrap();
+    assert_eq!(
+        backend.take(),
+        Vec::<String>::new(),
+        "not before the grace period"
+    );
+    clock.advance(chrono::Duration::seconds(1));
+    fleet.sweep_orphans_now().await.unwrap();
+    assert_eq!(backend.take(), ["delete ghost_0"]);
+    let ids: Vec<String> = backend
         .list(None)
         .await
         .unwrap()
         .into_iter()
         .map(|v| v.id)
         .collect();
-    assert_eq!(vms, ["web_0", "web_1"]);
-    s.fleet.shutdown().await;
+    assert_eq!(ids, ["theirs_0", "web_0", "web_1", "web_7"]);
+    let removed = fleet
+        .activity(&flotilla_domain::ActivityFilter {
+            operation: Some("backend.orphans_removed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        removed[0].details["removed"],
+        serde_json::json!(["ghost_0"])
+    );
+    let listed = fleet.backend_vms().await.unwrap();
+    let foreign: Vec<&str> = listed
+        .iter()
+        .filter(|v| v.foreign)
+        .map(|v| v.vm.id.as_str())
+        .collect();
+    assert_eq!(foreign, ["theirs_0", "web_7"]);
+    fleet.shutdown().await;
+}
+
+/// A fleet from before installations had ids: at the first start after the upgrade, the VMs
+/// that have a record here become this installation's; the others are left alone.
+#[tokio::test]
+async fn the_first_start_after_an_upgrade_adopts_the_vms_it_has_records_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        MockConfig::instant()
+            .with_state_dir(dir.path())
+            .with_installation_id("ours")
+    };
+    let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let fleet = Fleet::new(
+        store.clone(),
+        Arc::new(Mock::open(config()).await.unwrap()),
+        Arc::new(ManualClock::new(t0())),
+        FleetConfig {
+            reconcile_interval: Duration::from_secs(3600),
+            settle_interval: Duration::from_secs(3600),
+            ..FleetConfig::default()
+        },
+    );
+    fleet
+        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
+        .await
+        .unwrap();
+    while fleet.reconcile_now("web").await.unwrap()
+        != (flotilla_control::reconciler::Outcome::Done {
+            actions: 0,
+            failures: 0,
+            settling: false,
+        })
+    {}
+    fleet.shutdown().await;
+    drop(fleet);
+    // Strip the ids, as the journal of an older version holds them, and add a VM of no set.
+    let path = dir.path().join(flotilla_backend::mock::JOURNAL_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(",\"installation_id\":\"ours\"", "")).unwrap();
+    {
+        let mock = Mock::open(config()).await.unwrap();
+        assert!(
+            mock.list(None)
+                .await
+                .unwrap()
+                .iter()
+                .all(|v| v.installation_id.is_none())
+        );
+        mock.close().await;
+    }
+    let backend = Arc::new(Recording {
+        inner: Mock::open(config()).await.unwrap(),
+        calls: Mutex::new(vec![]),
+    });
+    let fleet = Fleet::new(
+        store,
+        backend.clone(),
+        Arc::new(ManualClock::new(t0())),
+        FleetConfig {
+            reconcile_interval: Duration::from_secs(3600),
+            settle_interval: Duration::from_secs(3600),
+            ..FleetConfig::default()
+        },
+    );
+    fleet.start().await.unwrap();
+    assert_eq!(backend.take(), ["adopt web_0", "adopt web_1"]);
+    assert!(
+        backend
+            .list(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|v| v.installation_id.as_deref() == Some("ours"))
+    );
+    fleet.shutdown().await;
 }
 
 #[tokio::test]

@@ -1,23 +1,27 @@
 //! The upstream side of the L7 proxy: a minimal HTTP/1.1 client driven inline by the
 //! request's task (no connection task, no channels).
 //!
-//! - The request head (request line, the client's headers minus hop-by-hop ones,
-//!   `X-Forwarded-*`, framing) is written once into a buffer lent by the connection
-//!   ([`Outgoing::write_head`]); it stays there, so replaying a request on another
-//!   connection costs nothing. The head and the first piece of body go out in one
-//!   (vectored) write when the body is already at hand.
-//! - A request body is streamed as it comes from the client: raw when it has a
-//!   `Content-Length`, else chunked. Nothing is buffered beyond the piece being written.
+//! - The request head (request line with the normalised path, the client's headers minus
+//!   hop-by-hop ones, its framing headers and those `Connection` names, `X-Forwarded-*`,
+//!   and the framing [`request::admit`] derived from the parsed body) is written once
+//!   into a buffer lent by the connection ([`Outgoing::write_head`]); it stays there, so
+//!   replaying a request on another connection costs nothing. The head and the first piece
+//!   of body go out in one (vectored) write when the body is already at hand.
+//! - A request body is streamed as it comes from the client: raw under `Content-Length`,
+//!   else chunked. Nothing is buffered beyond the piece being written.
 //! - The response head is parsed with `httparse` ([`exchange`]); 1xx informational
 //!   responses (100 Continue, 103 Early Hints) are skipped, 101 is an error (upgrades are
 //!   not supported). The response arriving before the request body was sent in full stops
 //!   the body and the connection is not reused.
-//! - The response body ([`poll_body`]) is cut from the connection's read buffer without
-//!   copying: `Content-Length`, chunked (trailers become a trailers frame), or up to EOF
-//!   (no length, or a `Transfer-Encoding` other than chunked). HEAD, 204 and 304 have none.
+//! - The response body is cut from the connection's read buffer without copying by the
+//!   pure [`decode`] (`Content-Length`, chunked with trailers as a trailers frame, or up to
+//!   EOF: no length, or a `Transfer-Encoding` other than chunked); [`poll_body`] only reads
+//!   more when it asks, and cuts off a member silent for `timeouts.body_read`. HEAD, 204
+//!   and 304 have no body.
 //! - A connection is reusable after the response when it is HTTP/1.1, has no
-//!   `Connection: close`, its body was delimited (not by EOF) and read to the end, and no
-//!   byte beyond it arrived.
+//!   `Connection: close`, its framing was unambiguous (neither both `Content-Length` and
+//!   `Transfer-Encoding` nor a repeated `Transfer-Encoding`), its body was delimited (not
+//!   by EOF) and read to the end, and no byte beyond it arrived.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Write as _};
@@ -26,6 +30,7 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -34,7 +39,8 @@ use hyper::body::{Body, Frame, Incoming};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
-use crate::http::{ConnCtx, is_hop_by_hop};
+use crate::http::{connection_may_remove, is_hop_by_hop};
+use crate::request::{self, parse_length};
 use crate::upstream::Conn;
 
 /// Response headers accepted (as hyper's default).
@@ -66,7 +72,7 @@ pub(crate) struct Outgoing {
     data: Bytes,
     tail: &'static [u8],
     body: Option<Incoming>,
-    chunked: bool,
+    framing: request::Framing,
     /// Some byte went out on the current connection.
     written: bool,
     /// No body and an idempotent method: the head alone may be sent again after a failure.
@@ -74,7 +80,8 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(body: Option<Incoming>, idempotent: bool) -> Self {
+    /// `framing` is what [`request::admit`] made of the client's headers and `body`.
+    pub fn new(body: Option<Incoming>, framing: request::Framing, idempotent: bool) -> Self {
         Self {
             buf: Vec::new(),
             pos: 0,
@@ -82,9 +89,13 @@ impl Outgoing {
             tail: &[],
             replayable: body.is_none() && idempotent,
             body,
-            chunked: false,
+            framing,
             written: false,
         }
+    }
+
+    fn chunked(&self) -> bool {
+        self.framing == request::Framing::Chunked
     }
 
     /// Whether the head was written (it is written once per request).
@@ -93,34 +104,43 @@ impl Outgoing {
     }
 
     /// Writes the head into `buf` (a connection's buffer, whose allocation is reused): the
-    /// client's request rewritten for the member: HTTP/1.1, origin-form target, `Host`
-    /// kept (from `:authority` for HTTP/2), hop-by-hop headers (and those `Connection`
-    /// names) removed, `X-Forwarded-For` appended to, `X-Forwarded-Proto` and
-    /// `X-Forwarded-Host` set, and the body's framing.
-    pub fn write_head(&mut self, parts: &http::request::Parts, ctx: &ConnCtx, mut buf: Vec<u8>) {
+    /// client's request rewritten for the member: HTTP/1.1, origin-form target with `path`
+    /// (the normalised path) and the query, `Host` kept (from `:authority` for HTTP/2),
+    /// hop-by-hop headers (and those `Connection` names, but never `Host`) removed, the
+    /// client's framing headers replaced by the body's framing, `X-Forwarded-For` appended
+    /// to with `client_ip`, `X-Forwarded-Proto` and `X-Forwarded-Host` set.
+    pub fn write_head(
+        &mut self,
+        parts: &http::request::Parts,
+        path: &str,
+        client_ip: &HeaderValue,
+        https: bool,
+        mut buf: Vec<u8>,
+    ) {
         let h = &parts.headers;
         buf.clear();
-        self.chunked = self.body.is_some()
-            && (h.contains_key(header::TRANSFER_ENCODING)
-                || !h.contains_key(header::CONTENT_LENGTH));
         // Names listed by `Connection` (rare): collected only when there is one.
         let listed: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
             .iter()
             .flat_map(|v| v.as_bytes().split(|&b| b == b','))
             .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+            .filter(connection_may_remove)
             .collect();
         let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
         let host = h.get(header::HOST).map(HeaderValue::as_bytes).or(authority);
 
         buf.extend_from_slice(parts.method.as_str().as_bytes());
         buf.push(b' ');
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        buf.extend_from_slice(if target.is_empty() {
+        buf.extend_from_slice(if path.is_empty() {
             b"/"
         } else {
-            target.as_bytes()
+            path.as_bytes()
         });
+        if let Some(query) = parts.uri.query() {
+            buf.push(b'?');
+            buf.extend_from_slice(query.as_bytes());
+        }
         buf.extend_from_slice(b" HTTP/1.1\r\n");
         if !h.contains_key(header::HOST)
             && let Some(authority) = authority
@@ -130,9 +150,9 @@ impl Outgoing {
         let mut xff: Option<Vec<u8>> = None;
         for (name, value) in h {
             if is_hop_by_hop(name)
+                || *name == header::CONTENT_LENGTH
                 || *name == X_FORWARDED_PROTO
                 || (*name == X_FORWARDED_HOST && host.is_some())
-                || (*name == header::CONTENT_LENGTH && self.chunked)
                 || listed.contains(name)
             {
                 continue;
@@ -149,15 +169,19 @@ impl Outgoing {
         if let Some(prior) = &xff {
             buf.extend_from_slice(prior);
         }
-        buf.extend_from_slice(ctx.client_ip.as_bytes());
+        buf.extend_from_slice(client_ip.as_bytes());
         buf.extend_from_slice(b"\r\n");
-        let proto: &[u8] = if ctx.https { b"https" } else { b"http" };
+        let proto: &[u8] = if https { b"https" } else { b"http" };
         put_header(&mut buf, b"x-forwarded-proto", proto);
         if let Some(host) = host {
             put_header(&mut buf, b"x-forwarded-host", host);
         }
-        if self.chunked {
-            buf.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        match self.framing {
+            request::Framing::None => {}
+            request::Framing::Length(n) => {
+                let _ = write!(buf, "content-length: {n}\r\n");
+            }
+            request::Framing::Chunked => buf.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         }
         buf.extend_from_slice(b"\r\n");
         self.buf = buf;
@@ -214,7 +238,7 @@ impl Outgoing {
                                 self.buf.clear();
                                 self.pos = 0;
                             }
-                            if self.chunked {
+                            if self.chunked() {
                                 let _ = write!(self.buf, "{:x}\r\n", data.len());
                                 self.tail = CHUNK_END;
                             }
@@ -227,7 +251,7 @@ impl Outgoing {
                     }
                     Poll::Ready(None) => {
                         self.body = None;
-                        if self.chunked {
+                        if self.chunked() {
                             self.tail = LAST_CHUNK;
                         }
                         continue;
@@ -355,7 +379,7 @@ fn poll_head(conn: &mut Conn, cx: &mut Context<'_>, head_request: bool) -> Poll<
     }
 }
 
-enum Parsed {
+pub(crate) enum Parsed {
     Head(Head),
     /// More bytes are needed.
     Partial,
@@ -363,7 +387,8 @@ enum Parsed {
     Informational,
 }
 
-fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
+/// Parses a response head at the start of `rbuf` and cuts it off (pure, like [`decode`]).
+pub(crate) fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
     // Where each header's name and value sit in the head, so that once the head is cut
     // from the buffer, values share its allocation instead of being copied.
     let mut spans = [[0u32; 4]; MAX_HEADERS];
@@ -404,7 +429,7 @@ fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
     let status = StatusCode::from_u16(code.unwrap_or(0)).map_err(invalid)?;
     let mut close = version != Some(1);
     let mut map = HeaderMap::with_capacity(count);
-    // Transfer-Encoding: whether its last coding is chunked.
+    // Transfer-Encoding: whether the last coding of its last line is chunked.
     let mut te: Option<bool> = None;
     let mut length: Option<u64> = None;
     let mut listed: Vec<HeaderName> = Vec::new();
@@ -418,6 +443,7 @@ fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
                     close = true;
                 } else if !token.eq_ignore_ascii_case(b"keep-alive")
                     && let Ok(n) = HeaderName::from_bytes(token)
+                    && connection_may_remove(&n)
                 {
                     listed.push(n);
                 }
@@ -425,12 +451,15 @@ fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
             continue;
         }
         if name == header::TRANSFER_ENCODING {
+            // Repeated: codings the member may have meant otherwise; this response is read
+            // by the last one, and ends its connection.
+            close |= te.is_some();
             let last = raw.rsplit(|&b| b == b',').next().unwrap_or(b"");
             te = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             continue;
         }
         if name == header::CONTENT_LENGTH {
-            let n = parse_length(raw)?;
+            let n = response_length(raw)?;
             if length.is_some_and(|l| l != n) {
                 return Err(invalid("conflicting content-length"));
             }
@@ -479,15 +508,12 @@ fn parse_head(rbuf: &mut BytesMut, head_request: bool) -> io::Result<Parsed> {
     }))
 }
 
-/// A `Content-Length` value: digits, or a list of equal ones.
-fn parse_length(value: &[u8]) -> io::Result<u64> {
+/// A response's `Content-Length` value: digits, or a list of equal ones (RFC 9112 §6.3 ¶5
+/// lets a recipient take those; requests get no such leniency, see [`request::admit`]).
+fn response_length(value: &[u8]) -> io::Result<u64> {
     let mut result = None;
     for item in value.split(|&b| b == b',') {
-        let item = item.trim_ascii();
-        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-            return Err(invalid("invalid content-length"));
-        }
-        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        let n = parse_length(item.trim_ascii()).ok_or_else(|| invalid("invalid content-length"))?;
         if result.is_some_and(|r| r != n) {
             return Err(invalid("conflicting content-length"));
         }
@@ -519,69 +545,50 @@ fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
     }))
 }
 
-/// The error of a body whose connection ended before its length.
+/// The error of a body whose connection ended before its end.
 fn cut_short() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "response body cut short")
 }
 
-/// Up to `left` bytes of body (reading when none are buffered), counted off `left`; an
-/// error when the connection ends first.
-fn poll_counted(conn: &mut Conn, left: &mut u64, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
-    loop {
-        let most = usize::try_from(*left).unwrap_or(usize::MAX);
-        if conn.rbuf.is_empty() {
-            if ready!(conn.poll_fill(cx, most))? == 0 {
-                return Poll::Ready(Err(cut_short()));
-            }
-            continue;
-        }
-        let n = conn.rbuf.len().min(most);
-        *left -= n as u64;
-        return Poll::Ready(Ok(conn.rbuf.split_to(n).freeze()));
-    }
+/// What [`decode`] made of the bytes at hand.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    Frame(Frame<Bytes>),
+    /// The body ended; bytes past it stay in the buffer.
+    End,
+    /// More bytes are needed; a hint of how many (0: unknown).
+    More(u64),
 }
 
-/// The next frame of a response body, read from `conn`; `framing` ends as
-/// [`Framing::Done`] once the body was read to its end.
-pub(crate) fn poll_body(
-    conn: &mut Conn,
-    framing: &mut Framing,
-    cx: &mut Context<'_>,
-) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+/// The next piece of a response body from `buf`: data (cut from `buf` without copying),
+/// trailers, its end, or a request for more bytes. Pure: no I/O, so each call either
+/// consumes bytes, ends the body, or asks for more; `framing` ends as [`Framing::Done`].
+pub(crate) fn decode(framing: &mut Framing, buf: &mut BytesMut) -> io::Result<Decoded> {
     loop {
         match framing {
-            Framing::Done => return Poll::Ready(None),
+            Framing::Done => return Ok(Decoded::End),
             Framing::Length(left) => {
-                let data = ready!(poll_counted(conn, left, cx))?;
+                let Some(data) = take(buf, left) else {
+                    return Ok(Decoded::More(*left));
+                };
                 if *left == 0 {
                     *framing = Framing::Done;
                 }
-                return Poll::Ready(Some(Ok(Frame::data(data))));
+                return Ok(Decoded::Frame(Frame::data(data)));
             }
-            Framing::Eof => {
-                if conn.rbuf.is_empty() {
-                    if ready!(conn.poll_fill(cx, 0))? == 0 {
-                        *framing = Framing::Done;
-                        return Poll::Ready(None);
-                    }
-                    continue;
-                }
-                return Poll::Ready(Some(Ok(Frame::data(conn.rbuf.split().freeze()))));
-            }
+            Framing::Eof if buf.is_empty() => return Ok(Decoded::More(0)),
+            Framing::Eof => return Ok(Decoded::Frame(Frame::data(buf.split().freeze()))),
             Framing::Chunked(chunk) => match chunk {
                 Chunk::Size => {
-                    let Some(i) = conn.rbuf.iter().position(|&b| b == b'\n') else {
-                        if conn.rbuf.len() > MAX_CHUNK_LINE {
-                            return Poll::Ready(Some(Err(invalid("chunk-size line too long"))));
+                    let Some(i) = buf.iter().position(|&b| b == b'\n') else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return Err(invalid("chunk-size line too long"));
                         }
-                        if ready!(conn.poll_fill(cx, 0))? == 0 {
-                            return Poll::Ready(Some(Err(cut_short())));
-                        }
-                        continue;
+                        return Ok(Decoded::More(0));
                     };
-                    let line = &conn.rbuf[..i];
+                    let line = &buf[..i];
                     let size = parse_chunk_size(line.strip_suffix(b"\r").unwrap_or(line))?;
-                    conn.rbuf.advance(i + 1);
+                    buf.advance(i + 1);
                     *chunk = if size == 0 {
                         Chunk::Trailers
                     } else {
@@ -589,61 +596,94 @@ pub(crate) fn poll_body(
                     };
                 }
                 Chunk::Data(left) => {
-                    let data = ready!(poll_counted(conn, left, cx))?;
+                    let Some(data) = take(buf, left) else {
+                        return Ok(Decoded::More(*left));
+                    };
                     if *left == 0 {
                         *chunk = Chunk::DataEnd;
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                    return Ok(Decoded::Frame(Frame::data(data)));
                 }
-                Chunk::DataEnd => match &conn.rbuf[..] {
+                Chunk::DataEnd => match &buf[..] {
                     [b'\n', ..] => {
-                        conn.rbuf.advance(1);
+                        buf.advance(1);
                         *chunk = Chunk::Size;
                     }
                     [b'\r', b'\n', ..] => {
-                        conn.rbuf.advance(2);
+                        buf.advance(2);
                         *chunk = Chunk::Size;
                     }
-                    [] | [b'\r'] => {
-                        if ready!(conn.poll_fill(cx, 0))? == 0 {
-                            return Poll::Ready(Some(Err(cut_short())));
-                        }
-                    }
-                    _ => return Poll::Ready(Some(Err(invalid("chunk not followed by CRLF")))),
+                    [] | [b'\r'] => return Ok(Decoded::More(0)),
+                    _ => return Err(invalid("chunk not followed by CRLF")),
                 },
                 Chunk::Trailers => {
                     let mut headers = [httparse::EMPTY_HEADER; 32];
-                    match httparse::parse_headers(&conn.rbuf, &mut headers).map_err(invalid)? {
-                        httparse::Status::Partial => {
-                            if conn.rbuf.len() > MAX_HEAD {
-                                return Poll::Ready(Some(Err(invalid("trailers too large"))));
-                            }
-                            if ready!(conn.poll_fill(cx, 0))? == 0 {
-                                return Poll::Ready(Some(Err(cut_short())));
-                            }
+                    let httparse::Status::Complete((len, fields)) =
+                        httparse::parse_headers(buf, &mut headers).map_err(invalid)?
+                    else {
+                        if buf.len() > MAX_HEAD {
+                            return Err(invalid("trailers too large"));
                         }
-                        httparse::Status::Complete((len, fields)) => {
-                            let mut trailers = HeaderMap::new();
-                            for f in fields {
-                                if let (Ok(n), Ok(v)) = (
-                                    HeaderName::from_bytes(f.name.as_bytes()),
-                                    HeaderValue::from_bytes(f.value),
-                                ) && !is_hop_by_hop(&n)
-                                    && n != header::CONTENT_LENGTH
-                                {
-                                    trailers.append(n, v);
-                                }
-                            }
-                            conn.rbuf.advance(len);
-                            *framing = Framing::Done;
-                            if !trailers.is_empty() {
-                                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                            }
-                            return Poll::Ready(None);
+                        return Ok(Decoded::More(0));
+                    };
+                    let mut trailers = HeaderMap::new();
+                    for f in fields {
+                        if let (Ok(n), Ok(v)) = (
+                            HeaderName::from_bytes(f.name.as_bytes()),
+                            HeaderValue::from_bytes(f.value),
+                        ) && !is_hop_by_hop(&n)
+                            && n != header::CONTENT_LENGTH
+                        {
+                            trailers.append(n, v);
                         }
                     }
+                    buf.advance(len);
+                    *framing = Framing::Done;
+                    if trailers.is_empty() {
+                        return Ok(Decoded::End);
+                    }
+                    return Ok(Decoded::Frame(Frame::trailers(trailers)));
                 }
             },
+        }
+    }
+}
+
+/// Up to `left` bytes cut from `buf` and counted off `left`; `None` when `buf` is empty.
+fn take(buf: &mut BytesMut, left: &mut u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= n as u64;
+    Some(buf.split_to(n).freeze())
+}
+
+/// The next frame of a response body read from `conn`, [`decode`]d; `framing` ends as
+/// [`Framing::Done`] once the body was read to its end. A member that sends nothing for
+/// `stall` while more is needed is cut off (an error).
+pub(crate) fn poll_body(
+    conn: &mut Conn,
+    framing: &mut Framing,
+    stall: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+    loop {
+        match decode(framing, &mut conn.rbuf)? {
+            Decoded::Frame(frame) => return Poll::Ready(Some(Ok(frame))),
+            Decoded::End => return Poll::Ready(None),
+            Decoded::More(want) => {
+                let want = usize::try_from(want).unwrap_or(usize::MAX);
+                if ready!(conn.poll_fill_body(cx, want, stall))? > 0 {
+                    continue;
+                }
+                // The member closed: the end of a close-delimited body, else a cut.
+                if !matches!(framing, Framing::Eof) {
+                    return Poll::Ready(Some(Err(cut_short())));
+                }
+                *framing = Framing::Done;
+                return Poll::Ready(None);
+            }
         }
     }
 }
@@ -727,7 +767,8 @@ mod tests {
         for bad in [&b""[..], b"x", b"1x", b"1234567890abcdef0"] {
             assert!(parse_chunk_size(bad).is_err());
         }
-        assert_eq!(parse_length(b"12, 12").unwrap(), 12);
-        assert!(parse_length(b"1,2").is_err());
+        assert_eq!(response_length(b"12, 12").unwrap(), 12);
+        assert!(response_length(b"1,2").is_err());
+        assert!(response_length(b"1,").is_err());
     }
 }

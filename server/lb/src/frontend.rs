@@ -4,18 +4,26 @@
 //! Each listener owns a [`TaskTracker`] holding its accept loop and connections, and two
 //! tokens: `graceful` (stop accepting; HTTP connections finish their request then close;
 //! TCP connections run on) and `hard` (drop everything), fired after `timeouts.drain`.
+//!
+//! A connection counts against `limits.max_connections` from its accept to its end; at
+//! the limit the accept loop waits for one to close (or for a reconfiguration), leaving
+//! new connections in the kernel's backlog.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{FrontendConfig, Protocol};
 use crate::pool::{Pool, Pools};
+use crate::request::normalize_path;
+use crate::stall::WriteTimeout;
 use crate::stats::{FrontendCounters, FrontendStats};
 use crate::{LbError, http, tcp};
 
@@ -32,7 +40,7 @@ pub(crate) struct FrontendState {
     pub config: FrontendConfig,
     pub tls: Option<TlsAcceptor>,
     pub default_pool: Arc<Pool>,
-    /// Sorted by prefix length, longest first.
+    /// Normalised prefixes, sorted by length, longest first.
     pub rules: Vec<(String, Arc<Pool>)>,
 }
 
@@ -42,7 +50,13 @@ impl FrontendState {
         let mut rules: Vec<(String, Arc<Pool>)> = config
             .rules
             .iter()
-            .map(|r| (r.path_prefix.clone(), pools.get_or_create(&r.pool)))
+            .map(|r| {
+                // A prefix that normalisation refuses (`%2F`) is kept as written: no
+                // normalised path contains it, so it matches nothing.
+                let prefix = normalize_path(&r.path_prefix)
+                    .map_or_else(|_| r.path_prefix.clone(), |p| p.into_owned());
+                (prefix, pools.get_or_create(&r.pool))
+            })
             .collect();
         rules.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         Self {
@@ -53,7 +67,8 @@ impl FrontendState {
         }
     }
 
-    /// The pool for `path`: the longest matching rule prefix, else the scale set's pool.
+    /// The pool for `path` (normalised): the longest matching rule prefix, else the scale
+    /// set's pool.
     /// A prefix matches whole path segments: `/api` matches `/api` and `/api/x`, not
     /// `/apix`; a prefix ending in `/` matches anything below it.
     pub fn route(&self, path: &str) -> &Arc<Pool> {
@@ -65,14 +80,6 @@ impl FrontendState {
                 })
             })
             .map_or(&self.default_pool, |(_, p)| p)
-    }
-
-    /// The address to connect to for a member.
-    pub fn target(&self, member: SocketAddr) -> SocketAddr {
-        match self.config.backend_port {
-            Some(port) => SocketAddr::new(member.ip(), port),
-            None => member,
-        }
     }
 
     /// Pools this frontend routes to, without repeats.
@@ -96,6 +103,9 @@ pub(crate) struct FrontendShared {
     pub counters: FrontendCounters,
     state: RwLock<Arc<FrontendState>>,
     pub shared: Arc<Shared>,
+    /// Signalled when a connection closes or the configuration changes: the accept loop
+    /// waiting at `max_connections` looks again.
+    room: Notify,
 }
 
 impl FrontendShared {
@@ -118,6 +128,7 @@ impl Frontend {
             counters: FrontendCounters::default(),
             state: RwLock::new(Arc::new(state)),
             shared,
+            room: Notify::new(),
         });
         let handle = ListenerHandle::spawn(listener, inner.clone());
         Ok(Self {
@@ -132,6 +143,7 @@ impl Frontend {
         let old_state = self.inner.state();
         if old_state.config.listen == state.config.listen {
             *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+            self.inner.room.notify_one();
             return Ok(());
         }
         let listener = bind(state.config.listen)?;
@@ -170,7 +182,6 @@ impl Frontend {
     }
 
     pub fn stats(&self) -> FrontendStats {
-        use std::sync::atomic::Ordering::Relaxed;
         let state = self.inner.state();
         let c = &self.inner.counters;
         let listen = self.local_addr().unwrap_or(state.config.listen);
@@ -264,6 +275,9 @@ async fn accept_loop(
     tracker: TaskTracker,
 ) {
     loop {
+        if !room(&frontend, &graceful).await {
+            return;
+        }
         let accepted = tokio::select! {
             biased;
             _ = graceful.cancelled() => return,
@@ -272,11 +286,10 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let fe = frontend.clone();
                 tracker.spawn(serve_connection(
                     stream,
                     peer,
-                    fe,
+                    ConnectionGauge::open(frontend.clone()),
                     graceful.clone(),
                     hard.clone(),
                 ));
@@ -293,37 +306,72 @@ async fn accept_loop(
     }
 }
 
-/// Decrements the active connection gauge when the connection ends.
+/// Waits until the frontend is below `max_connections` (`true`), or the listener stops.
+async fn room(frontend: &FrontendShared, graceful: &CancellationToken) -> bool {
+    let mut waited = false;
+    loop {
+        let max = frontend.state().config.limits.max_connections;
+        let open = frontend.counters.active_connections.load(Relaxed);
+        if max.is_none_or(|max| open < u64::from(max)) {
+            return true;
+        }
+        if !waited {
+            waited = true;
+            frontend
+                .counters
+                .connection_limit_waits
+                .fetch_add(1, Relaxed);
+            tracing::debug!(
+                frontend = %frontend.name,
+                open,
+                "at max_connections, not accepting"
+            );
+        }
+        // A close between the load and here leaves a permit: `notified` returns at once.
+        tokio::select! {
+            _ = graceful.cancelled() => return false,
+            _ = frontend.room.notified() => {}
+        }
+    }
+}
+
+/// One open client connection, counted in the active connection gauge from its accept to
+/// its end.
 struct ConnectionGauge(Arc<FrontendShared>);
+
+impl ConnectionGauge {
+    fn open(frontend: Arc<FrontendShared>) -> Self {
+        frontend.counters.active_connections.fetch_add(1, Relaxed);
+        Self(frontend)
+    }
+}
 
 impl Drop for ConnectionGauge {
     fn drop(&mut self) {
-        self.0
-            .counters
-            .active_connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.counters.active_connections.fetch_sub(1, Relaxed);
+        self.0.room.notify_one();
     }
 }
 
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    frontend: Arc<FrontendShared>,
+    gauge: ConnectionGauge,
     graceful: CancellationToken,
     hard: CancellationToken,
 ) {
-    frontend
-        .counters
-        .active_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let _gauge = ConnectionGauge(frontend.clone());
+    let frontend = &gauge.0;
     let state = frontend.state();
-    let idle = state.config.timeouts.client_idle;
+    let timeouts = &state.config.timeouts;
+    let limits = state.config.limits;
     match (&state.config.protocol, &state.tls) {
-        (Protocol::Tcp, _) => tcp::serve(stream, peer, &frontend, &state, hard).await,
+        (Protocol::Tcp, _) => tcp::serve(stream, peer, frontend, &state, hard).await,
         (Protocol::Https { .. }, Some(acceptor)) => {
-            let handshake =
-                tokio::time::timeout(idle.min(Duration::from_secs(10)), acceptor.accept(stream));
+            let stream = WriteTimeout::new(stream, timeouts.write);
+            let handshake = tokio::time::timeout(
+                timeouts.client_idle.min(Duration::from_secs(10)),
+                acceptor.accept(stream),
+            );
             let tls = tokio::select! {
                 r = handshake => match r {
                     Ok(Ok(tls)) => tls,
@@ -333,12 +381,22 @@ async fn serve_connection(
                 _ = graceful.cancelled() => return,
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            let ctx = Arc::new(http::ConnCtx::new(frontend, peer, true));
-            http::serve(tls, ctx, h2, idle, graceful, hard).await
+            let ctx = Arc::new(http::ConnCtx::new(frontend.clone(), peer, true));
+            http::serve(tls, ctx, h2, timeouts.client_idle, limits, graceful, hard).await
         }
         _ => {
-            let ctx = Arc::new(http::ConnCtx::new(frontend, peer, false));
-            http::serve(stream, ctx, false, idle, graceful, hard).await
+            let stream = WriteTimeout::new(stream, timeouts.write);
+            let ctx = Arc::new(http::ConnCtx::new(frontend.clone(), peer, false));
+            http::serve(
+                stream,
+                ctx,
+                false,
+                timeouts.client_idle,
+                limits,
+                graceful,
+                hard,
+            )
+            .await
         }
     }
 }

@@ -15,6 +15,12 @@
 //!
 //! A stale pooled connection is first retried on the same member with a fresh connection.
 //!
+//! Before anything reaches a member, `request.rs` checks the request's framing and
+//! normalises its path; a refusal is a 400 that closes an HTTP/1.1 connection. With
+//! `limits.max_connections_per_member`, members at their cap are not selected, and when
+//! every serving member is, the answer is 503 at once (no queue: waiting would hide an
+//! overload behind latency and hold client connections; the client may retry).
+//!
 //! Hot path (every request): no header map is built for the member (the head is written
 //! straight into the connection's reused buffer, hop-by-hop headers skipped on the way),
 //! the request goes out in one write and the response head is parsed in place, header
@@ -23,7 +29,9 @@
 //! (arrival, response head, end of body — shared by the stats, the idle pool and the
 //! client's idle timer), and the only per-request timer is the response timeout. A client
 //! connection's idle timeout is one timer per connection, re-armed lazily when it fires
-//! (see `drive`).
+//! (see `drive`); the write timeout of a client connection and the body-read timeout of
+//! an upstream one are a timer per connection, armed (and the clock read) only when a
+//! write or read has to wait (see `stall.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -44,8 +52,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Framing, Head, Outgoing};
+use crate::config::Limits;
 use crate::frontend::{FrontendShared, FrontendState};
 use crate::pool::{ActiveGuard, Tried};
+use crate::request::{self, BodyLength, Refusal};
 use crate::upstream::Lease;
 
 /// Per client connection.
@@ -125,6 +135,7 @@ pub(crate) async fn serve<I>(
     ctx: Arc<ConnCtx>,
     h2: bool,
     idle: Duration,
+    limits: Limits,
     graceful: CancellationToken,
     hard: CancellationToken,
 ) where
@@ -139,6 +150,12 @@ pub(crate) async fn serve<I>(
             // HTTP/2 has no idle-timeout knob here: ping at that interval instead, so
             // dead peers are noticed; idle live ones stay open.
             .keep_alive_interval(Some(idle))
+            .max_concurrent_streams(limits.http2_max_concurrent_streams)
+            .max_header_list_size(limits.max_header_bytes)
+            // Rapid reset (CVE-2023-44487) and its local-error variant: pinned rather than
+            // left to defaults that may change.
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
             .serve_connection(io, svc);
         drive(conn, |c| c.graceful_shutdown(), None, &graceful, &hard).await
     } else {
@@ -147,12 +164,21 @@ pub(crate) async fn serve<I>(
             // `drive` closes idle connections, with one timer per connection rather than
             // one per request.
             .header_read_timeout(None)
-            .pipeline_flush(true)
+            .max_header_size(limits.max_header_bytes as usize)
+            // No `pipeline_flush`: hyper then skips flushing while its read buffer holds
+            // bytes, so an answer followed by a close (a 400 for a malformed head, a
+            // response after which the connection must close) was never sent when more
+            // bytes had arrived behind the request.
             .serve_connection(io, svc);
         let idle = Some((ctx.as_ref(), idle));
         drive(conn, |c| c.graceful_shutdown(), idle, &graceful, &hard).await
     }
 }
+
+/// Reset streams a client may leave hyper to accept before it sends GOAWAY (h2's default).
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+/// Streams hyper may reset for a client's errors before it sends GOAWAY (hyper's default).
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// Polls a client connection to its end, and watches the listener's tokens and (when
 /// given) the idle deadline. Those are polled only after one of them woke the task (see
@@ -252,6 +278,7 @@ async fn handle(
     fe.counters.requests.fetch_add(1, Relaxed);
     let state = fe.state();
     let method = tracing::enabled!(tracing::Level::DEBUG).then(|| req.method().clone());
+    let version = req.version();
     let answer = proxy(ctx, &state, req, start).await;
     let head = Instant::now();
     let status = answer.status();
@@ -269,7 +296,7 @@ async fn handle(
     if let Some(method) = method {
         tracing::debug!(client = %ctx.client, %method, status = status.as_u16(), "request");
     }
-    Ok(answer.into_response(in_flight))
+    Ok(answer.into_response(in_flight, version))
 }
 
 fn idempotent(m: &Method) -> bool {
@@ -286,31 +313,65 @@ async fn proxy(
     req: Request<Incoming>,
     start: Instant,
 ) -> Answer {
-    let pool = state.route(req.uri().path());
     let (parts, body) = req.into_parts();
     let body = (!body.is_end_stream()).then_some(body);
+    let length = match &body {
+        None => BodyLength::None,
+        Some(b) => b
+            .size_hint()
+            .exact()
+            .map_or(BodyLength::Unknown, BodyLength::Exact),
+    };
+    let checked = request::admit(&parts.headers, length)
+        .and_then(|framing| Ok((framing, request::normalize_path(parts.uri.path())?)));
+    let (framing, path) = match checked {
+        Ok(checked) => checked,
+        Err(refusal) => {
+            ctx.frontend.counters.refused_requests.fetch_add(1, Relaxed);
+            tracing::debug!(client = %ctx.client, "request refused: {refusal}");
+            return Answer::Refused(refusal);
+        }
+    };
+    let pool = state.route(&path);
     let head_request = parts.method == Method::HEAD;
     // The head is written once, into the first connection's buffer, and kept for replays.
-    let mut out = Outgoing::new(body, idempotent(&parts.method));
+    let mut out = Outgoing::new(body, framing, idempotent(&parts.method));
 
     let members = pool.snapshot();
     let mut tried = Tried::default();
     let timeouts = &state.config.timeouts;
+    let cap = state.config.limits.max_connections_per_member;
     let mut first = true;
+    let mut failed = false;
     loop {
-        let Some(i) = pool.select(&members, state.config.algorithm, ctx.client.ip(), &tried) else {
-            return if tried.is_empty() {
-                local(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n")
-            } else {
-                local(StatusCode::BAD_GATEWAY, "bad gateway\n")
-            };
+        let Some(i) = pool.select(
+            &members,
+            state.config.algorithm,
+            ctx.client.ip(),
+            &tried,
+            cap,
+        ) else {
+            if failed {
+                return local(StatusCode::BAD_GATEWAY, "bad gateway\n");
+            }
+            if cap.is_some() && members.iter().any(|b| b.serving()) {
+                ctx.frontend
+                    .counters
+                    .member_cap_refusals
+                    .fetch_add(1, Relaxed);
+                return local(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "every backend is at its connection cap\n",
+                );
+            }
+            return local(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n");
         };
         tried.insert(i);
-        let Some(guard) = ActiveGuard::acquire(&members[i]) else {
+        let Some(guard) = ActiveGuard::acquire(&members[i], cap) else {
             continue;
         };
         let backend = guard.backend().clone();
-        let addr = state.target(backend.addr);
+        let addr = backend.addr;
         let mut fresh = false;
         loop {
             backend.counters.requests.fetch_add(1, Relaxed);
@@ -322,11 +383,13 @@ async fn proxy(
                 Ok(c) => c,
                 Err(e) => {
                     backend.failure("connect failed", &e);
+                    failed = true;
                     break;
                 }
             };
             if !out.has_head() {
-                out.write_head(&parts, ctx, std::mem::take(&mut conn.wbuf));
+                let buf = std::mem::take(&mut conn.wbuf);
+                out.write_head(&parts, &path, &ctx.client_ip, ctx.https, buf);
             }
             // A pooled connection is ready at once: the request is sent when it arrived,
             // give or take a microsecond, and that saves a clock read.
@@ -351,7 +414,8 @@ async fn proxy(
                         conn: Some(conn),
                         addr,
                     };
-                    return upstream_response(head, ctx.frontend.clone(), lease, sent);
+                    let frontend = ctx.frontend.clone();
+                    return upstream_response(head, frontend, lease, sent, timeouts.body_read);
                 }
                 Ok(Err(error)) => {
                     if !out.rewind() {
@@ -365,6 +429,7 @@ async fn proxy(
                         continue;
                     }
                     backend.failure("request failed", &error);
+                    failed = true;
                     break;
                 }
             }
@@ -387,11 +452,19 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// Whether a `Connection` option may remove header `name` from a message. Never `Host`
+/// (a member would lose the request's authority) nor `Content-Length` (a response's
+/// framing; a request's is never copied anyway, see `request.rs`).
+pub(crate) fn connection_may_remove(name: &HeaderName) -> bool {
+    *name != header::HOST && *name != header::CONTENT_LENGTH
+}
+
 fn upstream_response(
     head: Head,
     frontend: Arc<FrontendShared>,
     lease: Lease,
     sent: Instant,
+    stall: Duration,
 ) -> Answer {
     let mut body = UpstreamResponse {
         framing: head.framing,
@@ -399,6 +472,7 @@ fn upstream_response(
         frontend,
         lease,
         sent,
+        stall,
     };
     if matches!(body.framing, Framing::Done) {
         body.lease.finish(Instant::now(), body.reusable);
@@ -417,6 +491,9 @@ enum Answer {
     Upstream(http::response::Parts, UpstreamResponse),
     /// The load balancer's own short answers.
     Local(StatusCode, &'static str),
+    /// 400, and the connection closes: what followed the request on it may be framed as
+    /// the member would not have.
+    Refused(Refusal),
 }
 
 impl Answer {
@@ -424,31 +501,42 @@ impl Answer {
         match self {
             Answer::Upstream(parts, _) => parts.status,
             Answer::Local(status, _) => *status,
+            Answer::Refused(_) => StatusCode::BAD_REQUEST,
         }
     }
 
-    fn into_response(self, in_flight: InFlight) -> Response<ProxyBody> {
-        match self {
+    /// The response for a request of `version`.
+    fn into_response(self, in_flight: InFlight, version: Version) -> Response<ProxyBody> {
+        let (status, text, close) = match self {
             Answer::Upstream(parts, u) => {
                 let body = ProxyBody {
                     kind: BodyKind::Upstream(u),
                     in_flight,
                 };
-                Response::from_parts(parts, body)
+                return Response::from_parts(parts, body);
             }
-            Answer::Local(status, text) => {
-                let mut r = Response::new(ProxyBody {
-                    kind: BodyKind::Local(Some(Bytes::from_static(text.as_bytes()))),
-                    in_flight,
-                });
-                *r.status_mut() = status;
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                r
-            }
+            Answer::Local(status, text) => (status, Bytes::from_static(text.as_bytes()), false),
+            Answer::Refused(refusal) => (
+                StatusCode::BAD_REQUEST,
+                Bytes::from(format!("bad request: {refusal}\n")),
+                true,
+            ),
+        };
+        let mut r = Response::new(ProxyBody {
+            kind: BodyKind::Local(Some(text)),
+            in_flight,
+        });
+        *r.status_mut() = status;
+        let headers = r.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        // HTTP/2 streams are framed by the protocol; `Connection` is not allowed there.
+        if close && version < Version::HTTP_2 {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        r
     }
 }
 
@@ -471,6 +559,8 @@ struct UpstreamResponse {
     lease: Lease,
     /// When the request was sent (for the member's latency).
     sent: Instant,
+    /// `timeouts.body_read`.
+    stall: Duration,
 }
 
 impl Body for ProxyBody {
@@ -488,7 +578,7 @@ impl Body for ProxyBody {
                 let Some(conn) = u.lease.conn.as_mut() else {
                     return Poll::Ready(None);
                 };
-                let frame = ready!(client::poll_body(conn, &mut u.framing, cx));
+                let frame = ready!(client::poll_body(conn, &mut u.framing, u.stall, cx));
                 match &frame {
                     Some(Ok(f)) => {
                         if let Some(d) = f.data_ref() {

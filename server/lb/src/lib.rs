@@ -6,11 +6,14 @@
 //! drains members before deleting them, and reads [`FrontendStats`] / Prometheus text.
 //!
 //! Layout: `config.rs` (what the control plane hands in), `pool.rs` (members, selection,
-//! drain marks), `upstream.rs` (upstream connections and their per-member keep-alive
-//! pools), `client.rs` (the minimal HTTP/1.1 client to members: request head writing,
-//! response parsing with `httparse`, body framing), `http.rs` (L7 proxy), `tcp.rs` (L4
-//! proxy), `tls.rs`, `frontend.rs` (listeners, connection tasks, live reconfiguration),
-//! `stats.rs` (atomic counters, snapshots, Prometheus).
+//! caps, drain marks), `upstream.rs` (upstream connections and their per-member
+//! keep-alive pools), `request.rs` (pure: what a client's request must be to be
+//! forwarded — framing, path normalisation), `client.rs` (the minimal HTTP/1.1 client to
+//! members: request head writing, response parsing with `httparse`, pure body decoding),
+//! `http.rs` (L7 proxy), `tcp.rs` (L4 proxy), `stall.rs` (write and read stall timeouts),
+//! `tls.rs`, `frontend.rs` (listeners, connection limit, connection tasks, live
+//! reconfiguration), `stats.rs` (atomic counters, snapshots, Prometheus), and, for tests
+//! only, `fuzz.rs` (bounded property tests of the parsers, in place of a fuzzer).
 //!
 //! Invariants:
 //! - A pool is named after a scale set and is shared by every frontend routing to it; a
@@ -21,11 +24,12 @@
 //! - An upstream connection belongs to one request at a time and is driven by that
 //!   request's task (no task or channel per connection). It returns to its member's idle
 //!   pool only when the response was read to its end, nothing unread is left on it, and
-//!   it is reusable (HTTP/1.1, no `Connection: close`, a delimited body, the whole request
-//!   sent); otherwise it is closed. Idle connections are checked (socket readiness) when
-//!   taken, not watched.
-//! - A member gets new work only while *serving*: enabled, not drained, still listed.
-//!   Work already in flight always finishes; `drain` observes it through `active`.
+//!   it is reusable (HTTP/1.1, no `Connection: close`, unambiguous framing, a delimited
+//!   body, the whole request sent); otherwise it is closed. Idle connections are checked
+//!   (socket readiness) when taken, not watched, and dropped if the member sent anything.
+//! - A member gets new work only while *serving*: enabled, not drained, still listed — and
+//!   below the frontend's `max_connections_per_member`. Work already in flight always
+//!   finishes; `drain` observes it through `active`.
 //! - Drain marks follow ids: a drained id stays out (in every pool, across `set_pool`
 //!   calls that keep listing it) until [`LoadBalancer::undrain`], or until a `set_pool`
 //!   leaves it in no pool at all — an id that comes back after that is a new instance and
@@ -36,19 +40,67 @@
 //!   by the load balancer's; [`LoadBalancer::shutdown`] ends them all within the drain
 //!   timeouts and closes idle upstream connections.
 //!
+//! Request smuggling (RFC 9112 §6, §7.6.1): a member parses exactly the requests clients
+//! framed, and each answer goes to the request it answers.
+//! - The body's framing towards the member is derived from the body hyper parsed
+//!   (`Content-Length` when its length is known, else chunked); the client's own
+//!   `Content-Length` and `Transfer-Encoding` are never copied, and no `Connection` option
+//!   can remove `Host` or a framing header.
+//! - Refused with 400 (and the connection closed): any `Transfer-Encoding` but a single
+//!   `chunked` (repeated, other codings, `chunked` not last, on HTTP/1.0), a
+//!   `Content-Length` that is repeated with differing values, a list, signed, not decimal
+//!   or overflowing, a declared length that differs from the body, malformed header lines
+//!   (whitespace before the colon, obsolete folding), a repeated `Host`. Most are refused by
+//!   hyper while it parses; the rest by `request.rs`.
+//! - Both `Content-Length` and `Transfer-Encoding`: hyper reads the body chunked and drops
+//!   the length before the proxy sees the request, so it is forwarded once, chunked, and
+//!   the client connection is closed after the answer (the other option RFC 9112 §6.3
+//!   allows); bytes behind the body are never read as a request. Two identical
+//!   `Content-Length` lines are likewise merged by hyper and the request forwarded.
+//! - Responses: differing or invalid lengths are a 502; `Transfer-Encoding` with
+//!   `Content-Length`, or repeated, is read by its last coding and ends the connection.
+//!
+//! Paths: rules match, and members receive, the normalised path: percent-encoded
+//! unreserved characters decoded, dot-segments resolved (`/public/../api` is `/api`),
+//! repeated slashes merged (`//api` is `/api`). An encoded `/` or `\` (`%2F`, `%5C`), a
+//! raw `\`, a malformed escape or a dot-segment with parameters (`/..;/`) is refused with
+//! 400, so `/public/..%2Fapi` neither bypasses nor reaches a rule for `/api`. Rule
+//! prefixes are normalised the same way. The query is forwarded untouched.
+//!
+//! Limits ([`Limits`], [`Timeouts`]; every one on by default except the member cap):
+//! - `max_connections` per frontend: at the limit the listener stops accepting and new
+//!   connections wait in the kernel's backlog. `max_connections_per_member`: members at
+//!   the cap are skipped; when every member is, 503 at once (L7) or the connection closes
+//!   (L4) — no queue.
+//! - Request heads up to `max_header_bytes` (431 beyond; HTTP/2: the header list), HTTP/2
+//!   streams per connection up to `http2_max_concurrent_streams`, reset floods bounded.
+//! - Stalls: a client that takes none of its response for `timeouts.write` (HTTP/1.1, and
+//!   the TLS layer of HTTP/2 connections), a member silent mid-body for
+//!   `timeouts.body_read`, an L4 peer not reading for `timeouts.write`, and an L4
+//!   connection with no byte either way for `timeouts.tcp_idle` are cut off.
+//! - Refusals are counted in Prometheus (`flotilla_lb_frontend_refused_requests_total`,
+//!   `…_member_cap_refusals_total`, `…_connection_limit_waits_total`).
+//!
 //! Not supported: WebSocket/`Upgrade` (hop-by-hop headers are stripped), HTTP/2 to
 //! members, h2c (cleartext HTTP/2) from clients, health checks (the control plane sets
 //! `enabled`), trailers of request bodies (response trailers are forwarded), full duplex
 //! (a member answering before it read the whole request body gets no more of it, and its
-//! connection is closed after the response).
+//! connection is closed after the response), transfer codings other than chunked in
+//! requests. Over HTTP/2, a client that keeps its connection alive but never opens a
+//! stream's flow-control window is not cut off (flow control stops the writes a write
+//! timeout would see); it holds at most `http2_max_concurrent_streams` requests.
 #![forbid(unsafe_code)]
 
 mod client;
 mod config;
 mod error;
 mod frontend;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod pool;
+mod request;
+mod stall;
 mod stats;
 mod tcp;
 mod tls;
@@ -59,7 +111,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use config::{Algorithm, FrontendConfig, Member, PathRule, Protocol, Timeouts};
+pub use config::{Algorithm, FrontendConfig, Limits, Member, PathRule, Protocol, Timeouts};
 pub use error::LbError;
 pub use stats::{BackendStats, FrontendStats, Histogram, StatusClasses};
 pub use tls::validate_tls;
@@ -201,7 +253,10 @@ impl LoadBalancer {
 
     /// Appends the Prometheus text exposition of every frontend and every pool member.
     pub fn render_prometheus(&self, out: &mut String) {
-        let frontends = self.stats();
+        let all: Vec<Arc<Frontend>> = self.frontends_map().values().cloned().collect();
+        let frontends: Vec<FrontendStats> = all.iter().map(|f| f.stats()).collect();
+        let refusals: Vec<stats::Refusals> =
+            all.iter().map(|f| f.inner.counters.refusals()).collect();
         let backends: Vec<BackendStats> = self
             .inner
             .shared
@@ -210,7 +265,7 @@ impl LoadBalancer {
             .iter()
             .flat_map(|p| p.all_backends().into_iter().map(|b| b.stats(&p.name)))
             .collect();
-        stats::render(out, &frontends, &backends);
+        stats::render(out, &frontends, &refusals, &backends);
     }
 
     /// Stops every frontend (draining each up to its drain timeout, concurrently) and

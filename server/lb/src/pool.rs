@@ -9,7 +9,10 @@
 //!
 //! Invariant used by `drain`: a request increments `active` and *then* re-checks that the
 //! member is still serving (both `SeqCst`), while `drain` sets `draining` and then reads
-//! `active`; so once `drain` sees zero, no request can start on that member.
+//! `active`; so once `drain` sees zero, no request can start on that member. The same
+//! increment enforces a frontend's `max_connections_per_member` exactly: the value it
+//! returns is the work already in flight, and a request that finds the cap reached backs
+//! out (selection skips members at their cap, so that is only a race's loser).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -128,11 +131,12 @@ fn epoch_ms() -> u64 {
 pub(crate) struct ActiveGuard(Arc<Backend>);
 
 impl ActiveGuard {
-    /// Starts work on `backend` unless it stopped serving since it was selected.
-    pub fn acquire(backend: &Arc<Backend>) -> Option<Self> {
-        backend.active.fetch_add(1, Ordering::SeqCst);
+    /// Starts work on `backend` unless it stopped serving since it was selected, or already
+    /// has `cap` in flight.
+    pub fn acquire(backend: &Arc<Backend>, cap: Option<u32>) -> Option<Self> {
+        let before = backend.active.fetch_add(1, Ordering::SeqCst);
         let guard = Self(backend.clone());
-        backend.serving().then_some(guard)
+        (backend.serving() && cap.is_none_or(|cap| before < u64::from(cap))).then_some(guard)
     }
 
     pub fn backend(&self) -> &Arc<Backend> {
@@ -201,19 +205,25 @@ impl Pool {
             .clone()
     }
 
-    /// Picks a serving member not yet tried; `None` when there is none.
+    /// Picks a serving member not yet tried and below `cap`; `None` when there is none.
     pub fn select(
         &self,
         members: &[Arc<Backend>],
         algorithm: Algorithm,
         client: IpAddr,
         tried: &Tried,
+        cap: Option<u32>,
     ) -> Option<usize> {
         let n = members.len();
         if n == 0 {
             return None;
         }
-        let eligible = |i: usize| !tried.contains(i) && members[i].serving();
+        // Without a cap, `active` (written by every request) is not read here.
+        let eligible = |i: usize| {
+            !tried.contains(i)
+                && members[i].serving()
+                && cap.is_none_or(|cap| members[i].active.load(Ordering::Relaxed) < u64::from(cap))
+        };
         match algorithm {
             Algorithm::RoundRobin => {
                 let start = self.rr.fetch_add(1, Ordering::Relaxed);
@@ -432,7 +442,9 @@ mod tests {
 
     fn pick(p: &Pool, algorithm: Algorithm, ip: IpAddr) -> String {
         let m = p.snapshot();
-        let i = p.select(&m, algorithm, ip, &Tried::default()).unwrap();
+        let i = p
+            .select(&m, algorithm, ip, &Tried::default(), None)
+            .unwrap();
         m[i].id.clone()
     }
 
@@ -458,7 +470,7 @@ mod tests {
         pools.mark_drained("a", true);
         let snap = p.snapshot();
         assert_eq!(
-            p.select(&snap, Algorithm::RoundRobin, ip, &Tried::default()),
+            p.select(&snap, Algorithm::RoundRobin, ip, &Tried::default(), None),
             None
         );
     }
@@ -528,11 +540,47 @@ mod tests {
             Algorithm::IpHash,
         ] {
             tried.insert(0);
-            assert_eq!(p.select(&snap, algorithm, client(3), &tried), Some(1));
+            assert_eq!(p.select(&snap, algorithm, client(3), &tried, None), Some(1));
             tried.insert(1);
-            assert_eq!(p.select(&snap, algorithm, client(3), &tried), None);
+            assert_eq!(p.select(&snap, algorithm, client(3), &tried, None), None);
             tried = Tried::default();
         }
+    }
+
+    #[test]
+    fn members_at_their_cap_are_skipped_and_refused() {
+        let pools = Pools::default();
+        pools.set("web", members(&["a", "b"]));
+        let p = pools.get_or_create("web");
+        let snap = p.snapshot();
+        let none = Tried::default();
+        let a1 = ActiveGuard::acquire(&snap[0], Some(2)).unwrap();
+        let _a2 = ActiveGuard::acquire(&snap[0], Some(2)).unwrap();
+        // At its cap: never selected, and a racing acquire backs out.
+        for algorithm in [
+            Algorithm::RoundRobin,
+            Algorithm::LeastConnections,
+            Algorithm::IpHash,
+        ] {
+            for n in 0..4 {
+                assert_eq!(
+                    p.select(&snap, algorithm, client(n), &none, Some(2)),
+                    Some(1)
+                );
+            }
+        }
+        assert!(ActiveGuard::acquire(&snap[0], Some(2)).is_none());
+        assert_eq!(snap[0].active.load(Ordering::SeqCst), 2);
+        // No cap, or room again.
+        assert!(ActiveGuard::acquire(&snap[0], None).is_some());
+        drop(a1);
+        assert!(ActiveGuard::acquire(&snap[0], Some(2)).is_some());
+        // Both at a cap of one.
+        let _b = ActiveGuard::acquire(&snap[1], Some(1)).unwrap();
+        assert_eq!(
+            p.select(&snap, Algorithm::RoundRobin, client(0), &none, Some(1)),
+            None
+        );
     }
 
     #[test]

@@ -78,6 +78,33 @@ pub(crate) struct FrontendCounters {
     pub bytes_out: AtomicU64,
     pub active_connections: AtomicU64,
     pub latency: AtomicHistogram,
+    /// Times the listener stopped accepting at `max_connections`.
+    pub connection_limit_waits: AtomicU64,
+    /// Requests (L7) or connections (L4) turned away because every member was at
+    /// `max_connections_per_member`.
+    pub member_cap_refusals: AtomicU64,
+    /// Requests refused with 400 by the proxy (framing, path; those hyper refuses while
+    /// parsing are not seen).
+    pub refused_requests: AtomicU64,
+}
+
+impl FrontendCounters {
+    pub(crate) fn refusals(&self) -> Refusals {
+        Refusals {
+            connection_limit_waits: self.connection_limit_waits.load(Relaxed),
+            member_cap_refusals: self.member_cap_refusals.load(Relaxed),
+            refused_requests: self.refused_requests.load(Relaxed),
+        }
+    }
+}
+
+/// Counters of a frontend's limits and refusals, exported in Prometheus only (the
+/// snapshot types belong to `flotilla-domain`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Refusals {
+    pub connection_limit_waits: u64,
+    pub member_cap_refusals: u64,
+    pub refused_requests: u64,
 }
 
 /// Counters of one pool member, shared by every frontend routing to its pool.
@@ -126,9 +153,31 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
-/// Renders frontends, then every backend once (a pool routed by two frontends is not
-/// repeated).
-pub(crate) fn render(out: &mut String, frontends: &[FrontendStats], backends: &[BackendStats]) {
+type Get<T> = fn(&T) -> u64;
+
+/// One Prometheus series per item for each `(name, kind, help, value)`.
+fn series<T>(
+    out: &mut String,
+    items: &[T],
+    labels: &[String],
+    table: &[(&str, &str, &str, Get<T>)],
+) {
+    for (name, kind, help, get) in table {
+        header(out, name, kind, help);
+        for (item, l) in items.iter().zip(labels) {
+            let _ = writeln!(out, "{name}{{{l}}} {}", get(item));
+        }
+    }
+}
+
+/// Renders frontends (`refusals` in the same order), then every backend once (a pool
+/// routed by two frontends is not repeated).
+pub(crate) fn render(
+    out: &mut String,
+    frontends: &[FrontendStats],
+    refusals: &[Refusals],
+    backends: &[BackendStats],
+) {
     let fl: Vec<String> = frontends
         .iter()
         .map(|f| {
@@ -152,39 +201,62 @@ pub(crate) fn render(out: &mut String, frontends: &[FrontendStats], backends: &[
         })
         .collect();
 
-    type Get<T> = fn(&T) -> u64;
-    let fe_counters: [(&str, &str, &str, Get<FrontendStats>); 4] = [
-        (
-            "flotilla_lb_frontend_requests_total",
-            "counter",
-            "HTTP requests or TCP connections accepted.",
-            |f| f.requests,
-        ),
-        (
-            "flotilla_lb_frontend_bytes_in_total",
-            "counter",
-            "Bytes from clients towards backends.",
-            |f| f.bytes_in,
-        ),
-        (
-            "flotilla_lb_frontend_bytes_out_total",
-            "counter",
-            "Bytes from backends towards clients.",
-            |f| f.bytes_out,
-        ),
-        (
-            "flotilla_lb_frontend_active_connections",
-            "gauge",
-            "Client connections open.",
-            |f| f.active_connections,
-        ),
-    ];
-    for (name, kind, help, get) in fe_counters {
-        header(out, name, kind, help);
-        for (f, l) in frontends.iter().zip(&fl) {
-            let _ = writeln!(out, "{name}{{{l}}} {}", get(f));
-        }
-    }
+    series(
+        out,
+        frontends,
+        &fl,
+        &[
+            (
+                "flotilla_lb_frontend_requests_total",
+                "counter",
+                "HTTP requests or TCP connections accepted.",
+                |f| f.requests,
+            ),
+            (
+                "flotilla_lb_frontend_bytes_in_total",
+                "counter",
+                "Bytes from clients towards backends.",
+                |f| f.bytes_in,
+            ),
+            (
+                "flotilla_lb_frontend_bytes_out_total",
+                "counter",
+                "Bytes from backends towards clients.",
+                |f| f.bytes_out,
+            ),
+            (
+                "flotilla_lb_frontend_active_connections",
+                "gauge",
+                "Client connections open.",
+                |f| f.active_connections,
+            ),
+        ],
+    );
+    series(
+        out,
+        refusals,
+        &fl,
+        &[
+            (
+                "flotilla_lb_frontend_connection_limit_waits_total",
+                "counter",
+                "Times the listener stopped accepting at max_connections.",
+                |r| r.connection_limit_waits,
+            ),
+            (
+                "flotilla_lb_frontend_member_cap_refusals_total",
+                "counter",
+                "Requests (503) or TCP connections (closed) turned away with every member at max_connections_per_member.",
+                |r| r.member_cap_refusals,
+            ),
+            (
+                "flotilla_lb_frontend_refused_requests_total",
+                "counter",
+                "Requests refused with 400 for ambiguous framing or an unsafe path.",
+                |r| r.refused_requests,
+            ),
+        ],
+    );
     let name = "flotilla_lb_frontend_responses_total";
     header(
         out,
@@ -208,44 +280,43 @@ pub(crate) fn render(out: &mut String, frontends: &[FrontendStats], backends: &[
         histogram(out, name, l, &f.latency);
     }
 
-    let be_counters: [(&str, &str, &str, Get<BackendStats>); 5] = [
-        (
-            "flotilla_lb_backend_requests_total",
-            "counter",
-            "Requests or connections sent to the member, retries included.",
-            |b| b.requests,
-        ),
-        (
-            "flotilla_lb_backend_failures_total",
-            "counter",
-            "Connect errors, timeouts, resets and invalid responses.",
-            |b| b.failures,
-        ),
-        (
-            "flotilla_lb_backend_bytes_in_total",
-            "counter",
-            "Bytes sent to the member.",
-            |b| b.bytes_in,
-        ),
-        (
-            "flotilla_lb_backend_bytes_out_total",
-            "counter",
-            "Bytes received from the member.",
-            |b| b.bytes_out,
-        ),
-        (
-            "flotilla_lb_backend_active",
-            "gauge",
-            "Requests or TCP connections in flight.",
-            |b| b.active,
-        ),
-    ];
-    for (name, kind, help, get) in be_counters {
-        header(out, name, kind, help);
-        for (b, l) in backends.iter().zip(&bl) {
-            let _ = writeln!(out, "{name}{{{l}}} {}", get(b));
-        }
-    }
+    series(
+        out,
+        backends,
+        &bl,
+        &[
+            (
+                "flotilla_lb_backend_requests_total",
+                "counter",
+                "Requests or connections sent to the member, retries included.",
+                |b| b.requests,
+            ),
+            (
+                "flotilla_lb_backend_failures_total",
+                "counter",
+                "Connect errors, timeouts, resets and invalid responses.",
+                |b| b.failures,
+            ),
+            (
+                "flotilla_lb_backend_bytes_in_total",
+                "counter",
+                "Bytes sent to the member.",
+                |b| b.bytes_in,
+            ),
+            (
+                "flotilla_lb_backend_bytes_out_total",
+                "counter",
+                "Bytes received from the member.",
+                |b| b.bytes_out,
+            ),
+            (
+                "flotilla_lb_backend_active",
+                "gauge",
+                "Requests or TCP connections in flight.",
+                |b| b.active,
+            ),
+        ],
+    );
     let name = "flotilla_lb_backend_responses_total";
     header(
         out,

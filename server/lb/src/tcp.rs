@@ -1,15 +1,20 @@
 //! The L4 proxy: one member connection per client connection, bytes copied both ways.
 //!
-//! A connect error or timeout moves on to the next member (each at most once). Bytes are
-//! counted as they flow (not at the end), so stats of long connections stay current.
+//! A connect error or timeout moves on to the next member (each at most once); members at
+//! `limits.max_connections_per_member` are skipped, and when every serving member is, the
+//! connection is closed. Bytes are counted as they flow (not at the end), so stats of long
+//! connections stay current. A connection with no byte either way for `timeouts.tcp_idle`
+//! is closed, and so is one whose client or member does not take the bytes waiting for
+//! it within `timeouts.write`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -17,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frontend::{FrontendShared, FrontendState};
 use crate::pool::{ActiveGuard, Backend, Tried};
+use crate::stall::WriteTimeout;
 
 pub(crate) async fn serve(
     client: TcpStream,
@@ -29,21 +35,26 @@ pub(crate) async fn serve(
     frontend.counters.requests.fetch_add(1, Relaxed);
     let pool = &state.default_pool;
     let members = pool.snapshot();
+    let cap = state.config.limits.max_connections_per_member;
+    let timeouts = &state.config.timeouts;
     let mut tried = Tried::default();
-    let (mut upstream, guard) = loop {
-        let Some(i) = pool.select(&members, state.config.algorithm, peer.ip(), &tried) else {
+    let (upstream, guard) = loop {
+        let Some(i) = pool.select(&members, state.config.algorithm, peer.ip(), &tried, cap) else {
+            if tried.is_empty() && cap.is_some() && members.iter().any(|b| b.serving()) {
+                frontend.counters.member_cap_refusals.fetch_add(1, Relaxed);
+            }
             tracing::debug!(%peer, pool = %pool.name, "no member to connect to, closing");
             return;
         };
         tried.insert(i);
-        let Some(guard) = ActiveGuard::acquire(&members[i]) else {
+        let Some(guard) = ActiveGuard::acquire(&members[i], cap) else {
             continue;
         };
         let backend = guard.backend();
         backend.counters.requests.fetch_add(1, Relaxed);
-        let addr = state.target(backend.addr);
+        let addr = backend.addr;
         let t = Instant::now();
-        match tokio::time::timeout(state.config.timeouts.connect, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(timeouts.connect, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
                 backend.counters.latency.record(t.elapsed());
                 let _ = s.set_nodelay(true);
@@ -54,29 +65,73 @@ pub(crate) async fn serve(
         }
     };
     frontend.counters.latency.record(start.elapsed());
+    let activity = Activity::new();
     let mut client = Counted {
-        inner: client,
+        inner: WriteTimeout::new(client, timeouts.write),
         frontend: frontend.clone(),
         backend: guard.backend().clone(),
+        activity: &activity,
     };
+    let mut upstream = WriteTimeout::new(upstream, timeouts.write);
     tokio::select! {
         r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
             if let Err(e) = r {
                 tracing::debug!(%peer, backend = %guard.backend().id, "tcp proxy: {e}");
             }
         }
+        () = activity.idle_for(timeouts.tcp_idle) => {
+            tracing::debug!(%peer, backend = %guard.backend().id, "idle tcp connection closed");
+        }
         _ = hard.cancelled() => {}
     }
 }
 
-/// The client side of a proxied connection, counting bytes read (in) and written (out).
-struct Counted {
-    inner: TcpStream,
-    frontend: Arc<FrontendShared>,
-    backend: Arc<Backend>,
+/// When bytes last crossed the client side of a connection (every byte does, one way or
+/// the other: a member's bytes that cannot reach the client stop being read). Costs a
+/// clock read per transfer (of up to `copy_bidirectional`'s 8 KiB), far below the system
+/// call that moved the bytes, for an exact idle deadline.
+struct Activity {
+    start: Instant,
+    /// Nanoseconds since `start`.
+    last: AtomicU64,
 }
 
-impl AsyncRead for Counted {
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let nanos = self.start.elapsed().as_nanos();
+        self.last
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Completes once no byte moved for `idle`. One timer at a time, set to the deadline
+    /// the last activity implies when the previous one fires.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let deadline = self.start + Duration::from_nanos(self.last.load(Relaxed)) + idle;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// The client side of a proxied connection, counting bytes read (in) and written (out).
+struct Counted<'a> {
+    inner: WriteTimeout<TcpStream>,
+    frontend: Arc<FrontendShared>,
+    backend: Arc<Backend>,
+    activity: &'a Activity,
+}
+
+impl AsyncRead for Counted<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -88,12 +143,13 @@ impl AsyncRead for Counted {
         if n > 0 {
             self.frontend.counters.bytes_in.fetch_add(n, Relaxed);
             self.backend.counters.bytes_in.fetch_add(n, Relaxed);
+            self.activity.touch();
         }
         r
     }
 }
 
-impl AsyncWrite for Counted {
+impl AsyncWrite for Counted<'_> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -106,6 +162,7 @@ impl AsyncWrite for Counted {
                 .bytes_out
                 .fetch_add(n as u64, Relaxed);
             self.backend.counters.bytes_out.fetch_add(n as u64, Relaxed);
+            self.activity.touch();
         }
         r
     }

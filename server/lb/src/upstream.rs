@@ -24,6 +24,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::pool::ActiveGuard;
+use crate::stall::Stall;
 
 /// Idle connections older than this are closed rather than reused (below the usual
 /// backend keep-alive timeouts, to avoid reusing one the backend is closing).
@@ -42,6 +43,8 @@ pub(crate) struct Conn {
     pub rbuf: BytesMut,
     /// Lent to each request for its head, and given back after (its allocation is reused).
     pub wbuf: Vec<u8>,
+    /// Times waits for response body bytes; its timer lives as long as the connection.
+    stall: Stall,
 }
 
 impl Conn {
@@ -50,6 +53,7 @@ impl Conn {
             io,
             rbuf: BytesMut::new(),
             wbuf: Vec::new(),
+            stall: Stall::default(),
         }
     }
 
@@ -61,6 +65,19 @@ impl Conn {
             self.rbuf.reserve(want);
         }
         pin!(self.io.read_buf(&mut self.rbuf)).poll(cx)
+    }
+
+    /// [`poll_fill`](Self::poll_fill) within a response body: a `TimedOut` error once the
+    /// member sent nothing for `limit`.
+    pub fn poll_fill_body(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: usize,
+        limit: Duration,
+    ) -> Poll<io::Result<usize>> {
+        let poll = self.poll_fill(cx, want);
+        self.stall
+            .watch(poll, limit, "the member stalled in a response body", cx)
     }
 
     /// Whether an idle connection can carry a request: not closed by the member, and no

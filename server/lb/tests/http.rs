@@ -629,3 +629,72 @@ async fn large_bodies_stream_both_ways() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_rules_match_the_normalised_path() {
+    bounded(async {
+        let web = scripted_upstream(echo_path).await;
+        let api = scripted_upstream(echo_path).await;
+        let (lb, addr) = http_lb(
+            |c| {
+                c.rules = vec![PathRule {
+                    path_prefix: "/api".into(),
+                    pool: "api".into(),
+                }]
+            },
+            vec![web.member("web-1")],
+        )
+        .await;
+        lb.set_pool("api", vec![api.member("api-1")]);
+        // (request target, the pool it reaches, the target the member gets)
+        let routed = [
+            ("/api/x", "api", "/api/x"),
+            ("/public/../api/x", "api", "/api/x"),
+            ("/public/./../api", "api", "/api"),
+            ("//api", "api", "/api"),
+            ("/public//..//api/", "api", "/api/"),
+            ("/%61pi/%7Eme", "api", "/api/~me"),
+            ("/public/%2e%2E/api", "api", "/api"),
+            ("/../../api", "api", "/api"),
+            ("/api/../public", "web", "/public"),
+            ("/api%20x", "web", "/api%20x"),
+            ("/api?next=/../admin", "api", "/api?next=/../admin"),
+        ];
+        let mut wrong = Vec::new();
+        for (target, pool, seen) in routed {
+            let raw = format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            let got = responses(&raw_exchange(addr, raw.as_bytes()).await);
+            let member = if pool == "api" { &api } else { &web };
+            let head = member.requests.lock().unwrap().last().map(|r| r.0.clone());
+            let reached = head.is_some_and(|h| h.starts_with(&format!("GET {seen} HTTP/1.1\r\n")));
+            if got != [(200, seen.to_owned())] || !reached {
+                wrong.push(format!("{target}: expected {seen} at {pool}, client got {got:?}"));
+            }
+        }
+        let seen = |m: &Scripted| m.requests.lock().unwrap().len();
+        let before = (seen(&web), seen(&api));
+        for target in [
+            "/public/..%2Fapi",
+            "/public/..%2fapi",
+            "/public/..%5Capi",
+            "/public\\..\\api",
+            "/public/..;/api",
+            "/public/%zz",
+        ] {
+            let raw = format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            let got = responses(&raw_exchange(addr, raw.as_bytes()).await);
+            if got.len() != 1 || got[0].0 != 400 {
+                wrong.push(format!("{target}: expected 400, client got {got:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert_eq!(before, (seen(&web), seen(&api)), "a refused path reached a member");
+        let mut text = String::new();
+        lb.render_prometheus(&mut text);
+        assert!(
+            text.contains("flotilla_lb_frontend_refused_requests_total{scale_set=\"web\",frontend=\"main\",protocol=\"http\"} 6"),
+            "{text}"
+        );
+    })
+    .await
+}

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::{BackendInfo, LoopStatus};
-use flotilla_domain::{Fault, ObservedVm};
+use flotilla_domain::{BackendVm, Fault};
 
 use super::error::{ApiResult, Problem};
 use super::json::ApiJson;
@@ -18,8 +18,8 @@ pub async fn info(State(s): State<ApiState>) -> ApiResult<Json<BackendInfo>> {
 }
 
 #[utoipa::path(get, path = "/backend/vms", tag = "backend",
-    responses((status = 200, body = Items<ObservedVm>, description = "every VM the backend holds")))]
-pub async fn vms(State(s): State<ApiState>) -> ApiResult<Json<Items<ObservedVm>>> {
+    responses((status = 200, body = Items<BackendVm>, description = "every VM the backend holds, each with its installation and whether it is foreign (another installation's, or of none: never touched)")))]
+pub async fn vms(State(s): State<ApiState>) -> ApiResult<Json<Items<BackendVm>>> {
     Ok(Json(Items {
         items: s.fleet.backend_vms().await?,
     }))

@@ -66,6 +66,11 @@ impl ApiError {
         Self::fields(status, ValidationErrors::single(field, message))
     }
 
+    /// Quotes request `id` in the problem (for failures inside the server).
+    pub fn set_request_id(&mut self, id: String) {
+        self.request_id = Some(id);
+    }
+
     fn internal(status: StatusCode, error: &dyn std::error::Error) -> Self {
         // Outside a request (a handler called directly) an id of its own still ties the
         // answer to the log line.

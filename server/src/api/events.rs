@@ -15,15 +15,24 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::ApiState;
+use super::error::ApiError;
+use axum::http::StatusCode;
 
 #[utoipa::path(get, path = "/events", tag = "events",
     params(("scale_set" = Option<String>, Query, description = "only events of this scale set")),
-    responses((status = 200, content_type = "text/event-stream",
+    responses((status = 503, description = "too many event streams are open", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 200, content_type = "text/event-stream",
         description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
 pub async fn stream(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let Ok(permit) = s.event_streams.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event streams are open (--max-event-streams); retry later",
+        ));
+    };
     let only = query.get("scale_set").cloned();
     let events = BroadcastStream::new(s.fleet.subscribe()).filter_map(move |item| match item {
         Ok(event) => {
@@ -42,10 +51,15 @@ pub async fn stream(
     });
     let hello = tokio_stream::once(Ok(SseEvent::default().event("ready").data("{}")));
     let shutdown = s.shutdown.clone();
+    // The permit goes with the stream: dropped when the client leaves.
     let stream =
         futures::StreamExt::take_until(
             hello.chain(events),
             async move { shutdown.cancelled().await },
-        );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        )
+        .map(move |event| {
+            let _open = &permit;
+            event
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -26,6 +26,8 @@ pub struct ApiState {
     pub fleet: Fleet,
     /// Cancelled on shutdown: ends the event streams so the server can stop.
     pub shutdown: CancellationToken,
+    /// One permit per open event stream (`--max-event-streams`).
+    pub event_streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Header naming who acts (`cli:alice`); `api` when absent.

@@ -246,6 +246,11 @@ impl Client {
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("cli:{user}")) {
             headers.insert(crate::api::ACTOR_HEADER, v);
         }
+        // Not a cross-site form: what a request without a JSON body must say.
+        headers.insert(
+            crate::guard::REQUEST_HEADER,
+            reqwest::header::HeaderValue::from_static("1"),
+        );
         Self {
             http: reqwest::Client::builder()
                 .default_headers(headers)

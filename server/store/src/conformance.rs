@@ -286,6 +286,9 @@ macro_rules! store_conformance_tests {
             rollouts_round_trip_with_one_active_per_set,
             rollouts_go_with_their_scale_set,
             retiring_round_trips,
+            installation_id_is_written_once,
+            prune_activity_keeps_recent_and_unfinished_entries,
+            delete_model_versions_never_takes_the_current_one,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
@@ -2181,4 +2184,81 @@ mod tests {
             assert_eq!(with_database(url, "t"), expected, "{url}");
         }
     }
+}
+
+/// The first caller's fresh id is stored; every later caller (with another fresh id) gets
+/// it back, also when several ask at once.
+pub async fn installation_id_is_written_once(store: &dyn Store) {
+    let first = store.installation_id("inst-a", at(0)).await.unwrap();
+    assert_eq!(first, "inst-a");
+    assert_eq!(
+        store.installation_id("inst-b", at(1)).await.unwrap(),
+        "inst-a"
+    );
+    let (c, d, e) = tokio::join!(
+        store.installation_id("inst-c", at(2)),
+        store.installation_id("inst-d", at(2)),
+        store.installation_id("inst-e", at(2)),
+    );
+    for id in [c, d, e] {
+        assert_eq!(id.unwrap(), "inst-a");
+    }
+}
+
+/// Entries that started before the cut and ended go; newer ones and those still in
+/// progress stay.
+pub async fn prune_activity_keeps_recent_and_unfinished_entries(store: &dyn Store) {
+    let mut old = entry("scale_set.create", Some("web"), at(0));
+    old.ended_at = Some(at(1));
+    old.result = ActivityResult::Succeeded;
+    let old = store.append_activity(&old).await.unwrap();
+    let unfinished = store
+        .append_activity(&entry("autoscale.webhook", Some("web"), at(0)))
+        .await
+        .unwrap();
+    let mut recent = entry("scale_set.scale", Some("web"), at(100));
+    recent.ended_at = Some(at(101));
+    recent.result = ActivityResult::Succeeded;
+    let recent = store.append_activity(&recent).await.unwrap();
+    assert_eq!(store.prune_activity(at(50)).await.unwrap(), 1);
+    let ids: Vec<i64> = store
+        .list_activity(&filter())
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, [recent.id, unfinished.id]);
+    assert!(!ids.contains(&old.id));
+    assert_eq!(store.prune_activity(at(50)).await.unwrap(), 0);
+}
+
+/// Old versions go on request; the set's current version, and versions that do not exist,
+/// are never counted.
+pub async fn delete_model_versions_never_takes_the_current_one(store: &dyn Store) {
+    let mut set = store
+        .create_scale_set(&scale_set("web", 1), "tester")
+        .await
+        .unwrap();
+    for version in 2..=4 {
+        set.model_version = version;
+        set.spec.model.vcpus = version;
+        set = store.update_scale_set(&set, "tester").await.unwrap();
+    }
+    assert_eq!(
+        store
+            .delete_model_versions("web", &[1, 2, 4, 9])
+            .await
+            .unwrap(),
+        2
+    );
+    let left: Vec<u32> = store
+        .list_model_versions("web")
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(left, [3, 4]);
+    assert_eq!(store.delete_model_versions("nope", &[1]).await.unwrap(), 0);
 }

@@ -38,6 +38,7 @@ pub enum Kind {
     ModelVersion,
     Activity,
     Rollout,
+    Installation,
 }
 
 impl Kind {
@@ -48,6 +49,7 @@ impl Kind {
             Kind::ModelVersion => "model version",
             Kind::Activity => "activity entry",
             Kind::Rollout => "rollout",
+            Kind::Installation => "installation",
         }
     }
 }
@@ -252,6 +254,18 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes roll-ups and decisions older than `before` (roll-ups whose minute starts,
     /// decisions taken, before it); returns how many rows went.
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Deletes activity entries that started before `before` and have ended (entries still
+    /// in progress, such as webhook deliveries, are kept); returns how many went.
+    async fn prune_activity(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Deletes the given versions of a set's model, in one transaction; the set's current
+    /// version is never deleted, nor is an absent one counted. Returns how many went.
+    async fn delete_model_versions(&self, scale_set: &str, versions: &[u32]) -> Result<u64>;
+
+    /// This installation's id: the one stored, or — at the very first start — `fresh`,
+    /// stored at `at`. Every caller, however many replicas start at once, gets the same id.
+    async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String>;
 
     /// Stores a new rollout: its id assigned, generation 1. At most one rollout of a set is
     /// active (rolling forward or paused): another is `AlreadyExists`.

@@ -801,6 +801,41 @@ fn prune_decisions(before: DateTime<Utc>) -> Stmt<'static> {
     )
 }
 
+fn prune_activity(before: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "pruning the activity log",
+        "DELETE FROM activity WHERE started_at < $1 AND ended_at IS NOT NULL",
+        before
+    )
+}
+
+fn delete_model_version(scale_set: &str, version: u32) -> Stmt<'_> {
+    stmt!(
+        "deleting a model version",
+        "DELETE FROM model_versions WHERE scale_set = $1 AND version = $2 \
+         AND version < (SELECT model_version FROM scale_sets WHERE name = $1)",
+        scale_set,
+        version,
+    )
+}
+
+fn claim_installation(fresh: &str, at: DateTime<Utc>) -> Stmt<'_> {
+    stmt!(
+        "recording the installation",
+        "INSERT INTO installation (singleton, id, created_at) VALUES (1, $1, $2) \
+         ON CONFLICT (singleton) DO NOTHING",
+        fresh,
+        at,
+    )
+}
+
+fn installation() -> Stmt<'static> {
+    stmt!(
+        "reading the installation",
+        "SELECT id FROM installation WHERE singleton = 1"
+    )
+}
+
 macro_rules! rollout_columns {
     () => {
         "id, scale_set, state, generation, document"
@@ -1199,6 +1234,33 @@ where
         let decisions = write(self, Some(&mut tx), prune_decisions(before)).await?;
         commit::<D>(tx, OPERATION).await?;
         Ok(rollups + decisions)
+    }
+
+    async fn prune_activity(&self, before: DateTime<Utc>) -> Result<u64> {
+        write(self, None, prune_activity(before)).await
+    }
+
+    async fn delete_model_versions(&self, scale_set: &str, versions: &[u32]) -> Result<u64> {
+        const OPERATION: &str = "deleting model versions";
+        let mut tx = begin(self, OPERATION).await?;
+        let mut deleted = 0;
+        for &version in versions {
+            deleted += write(
+                self,
+                Some(&mut tx),
+                delete_model_version(scale_set, version),
+            )
+            .await?;
+        }
+        commit::<D>(tx, OPERATION).await?;
+        Ok(deleted)
+    }
+
+    async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String> {
+        write(self, None, claim_installation(fresh, at)).await?;
+        read_one::<D, (String,)>(self, None, installation())
+            .await?
+            .ok_or_else(|| not_found(Kind::Installation, "installation"))
     }
 
     async fn insert_rollout(&self, rollout: &Rollout) -> Result<Rollout> {

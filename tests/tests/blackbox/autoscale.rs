@@ -146,7 +146,9 @@ async fn scale_actions(api: &Api, set: &str) -> Vec<(String, u64, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demand_step_scales_out_then_back_in_without_oscillating() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(dir.path(), &FAST).await;
+    // The webhook receiver listens on loopback, which webhooks may reach only when allowed.
+    let flags = [&FAST[..], &["--webhook-allow", "127.0.0.0/8"]].concat();
+    let server = TestServer::start_with(dir.path(), &flags).await;
     let api = server.api();
     // The first delivery fails (500): the second attempt succeeds.
     let hook = receiver(vec![500]).await;

@@ -129,6 +129,14 @@ unsafe extern "C" {
         uri: *const c_char,
         flags: c_uint,
     ) -> *mut c_char;
+    fn virDomainSetMetadata(
+        dom: *mut VirDomain,
+        kind: c_int,
+        metadata: *const c_char,
+        key: *const c_char,
+        uri: *const c_char,
+        flags: c_uint,
+    ) -> c_int;
     fn virDomainBlockStats(
         dom: *mut VirDomain,
         disk: *const c_char,
@@ -196,6 +204,9 @@ pub const ERR_NO_STORAGE_POOL: i32 = 49;
 pub const ERR_NO_STORAGE_VOL: i32 = 50;
 
 const METADATA_ELEMENT: c_int = 2;
+/// `VIR_DOMAIN_AFFECT_LIVE` and `VIR_DOMAIN_AFFECT_CONFIG`.
+const AFFECT_LIVE: c_uint = 1;
+const AFFECT_CONFIG: c_uint = 2;
 /// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`.
 const EVENT_ID_LIFECYCLE: c_int = 0;
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition, not the running one.
@@ -580,6 +591,28 @@ impl Dom {
                 e => Err(e),
             },
         }
+    }
+
+    /// Replaces the domain's metadata element in namespace `uri` (prefix `key`) with `xml`,
+    /// in its persistent definition and, when `live`, in the running domain too.
+    pub fn set_metadata(&self, xml: &str, key: &str, uri: &str, live: bool) -> VirtResult<()> {
+        let (xml, key, uri) = (text(xml)?, text(key)?, text(uri)?);
+        let flags = if live {
+            AFFECT_LIVE | AFFECT_CONFIG
+        } else {
+            AFFECT_CONFIG
+        };
+        // SAFETY: a valid domain reference and NUL-terminated strings that outlive the call.
+        check(unsafe {
+            virDomainSetMetadata(
+                self.raw(),
+                METADATA_ELEMENT,
+                xml.as_ptr(),
+                key.as_ptr(),
+                uri.as_ptr(),
+                flags,
+            )
+        })
     }
 
     pub fn start(&self) -> VirtResult<()> {

@@ -3,11 +3,12 @@
 //!
 //! - Every libvirt call blocks, so each operation runs on a blocking thread
 //!   ([`tokio::task::spawn_blocking`]); one connection per host serves them all.
-//! - A VM is a persistent domain named by its instance id. Flotilla's facts (scale set,
-//!   zone, fault domain, model version, image, size, forwarded port, deallocated) live in
-//!   the domain's `<metadata>` ([`xml::Meta`]), so `list` rebuilds the whole view from
-//!   libvirt alone after a restart; domains without it (say, the test driver's `test`)
-//!   are not Flotilla's and are left alone.
+//! - A VM is a persistent domain named by its instance id. Flotilla's facts (installation,
+//!   scale set, zone, fault domain, model version, image, size, forwarded port,
+//!   deallocated) live in the domain's `<metadata>` ([`xml::Meta`]), so `list` rebuilds the
+//!   whole view from libvirt alone after a restart; domains without it (say, the test
+//!   driver's `test`) are not Flotilla's and are left alone, and so are the domains (and
+//!   their storage) of another installation sharing the hosts.
 //! - Placement: the `fault_domain`-th host of the VM's zone when it has the VM's vCPUs and
 //!   memory free (deallocated VMs hold no reservation), else the zone's host with the most
 //!   room; a zone without room fails naming each host's free capacity.
@@ -23,9 +24,12 @@
 //!   `force` powers off at once. `deallocate` powers off and releases the reservation.
 //!   `reimage` powers off, replaces the overlay and the seed, redefines the domain on the
 //!   new model and starts it.
-//! - Network: QEMU user networking; the application port is forwarded from
-//!   `<host address>:<port>`, a port from [`LibvirtConfig::port_base`] up, unique on its
-//!   host (and free on this machine for local hosts). That is the VM's address.
+//! - Network: QEMU user networking, restricted (`restrict=on`): the guest reaches neither
+//!   the host — whose loopback, where the control plane and its database listen, slirp
+//!   would otherwise expose as 10.0.2.2 — nor anything beyond; only the application port is
+//!   forwarded in, from `<host address>:<port>`, a port from [`LibvirtConfig::port_base`]
+//!   up, unique on its host (and free on this machine for local hosts). That is the VM's
+//!   address.
 //! - Lifecycle events: libvirt's event loop runs on a thread of its own; every domain that
 //!   starts, stops or crashes on any host — a guest powering itself off included — is
 //!   announced by [`Backend::state_changes`], so the control plane reacts at once instead
@@ -250,6 +254,10 @@ struct Sample {
 
 struct Inner {
     config: LibvirtConfig,
+    /// The installation this backend acts for (see [`Backend`]'s contract).
+    installation_id: String,
+    /// QEMU's group, which reads the seeds (they hold the user data).
+    seed_group: Option<u32>,
     state_dir: PathBuf,
     hosts: Vec<Host>,
     /// The names of domains whose lifecycle changed (libvirt's events, from every host).
@@ -271,8 +279,11 @@ pub struct Libvirt {
 
 impl Libvirt {
     /// Checks the configuration and connects to every host, reading each host's size where
-    /// its limits are not given; fails naming the field or host at fault.
-    pub async fn open(config: LibvirtConfig) -> Result<Libvirt> {
+    /// its limits are not given; fails naming the field or host at fault. The backend acts
+    /// for installation `installation_id`: it marks the domains it creates with it and
+    /// changes no other.
+    pub async fn open(config: LibvirtConfig, installation_id: &str) -> Result<Libvirt> {
+        let installation_id = installation_id.to_owned();
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(BackendError::Libvirt {
@@ -292,6 +303,11 @@ impl Libvirt {
             std::fs::create_dir_all(&state_dir).map_err(|source| BackendError::Io {
                 operation: "create the libvirt state directory",
                 source,
+            })?;
+            // QEMU (another user) goes through it to its VM's seed and log; nobody lists it.
+            storage::set_mode(&state_dir, 0o711).map_err(|message| BackendError::Libvirt {
+                operation: "make the state directory private",
+                message,
             })?;
             let mut hosts = Vec::new();
             let mut per_zone: HashMap<String, u32> = HashMap::new();
@@ -333,6 +349,8 @@ impl Libvirt {
             }
             Ok(Inner {
                 config,
+                installation_id,
+                seed_group: storage::qemu_group(),
                 state_dir,
                 hosts,
                 changes,
@@ -398,6 +416,48 @@ pub fn simulated_host(
         ),
     )?;
     Ok(format!("test://{}", path.display()))
+}
+
+/// The URI of the test driver's host that every connection of this process shares while
+/// one is open.
+pub const SHARED_TEST_HOST: &str = "test:///default";
+
+/// For tests and demos of several installations on one host: keeps [`SHARED_TEST_HOST`]
+/// open for the life of the process (so its state lasts between backends) and adds a base
+/// volume for each of `images` to its storage pool `default-pool` (those already there are
+/// kept).
+pub fn share_test_host(images: &[&str]) -> Result<()> {
+    static HELD: std::sync::OnceLock<Conn> = std::sync::OnceLock::new();
+    let conn = match HELD.get() {
+        Some(conn) => conn,
+        None => {
+            let conn = Conn::open(SHARED_TEST_HOST).map_err(virt("open the shared test host"))?;
+            HELD.get_or_init(|| conn)
+        }
+    };
+    let pool = conn
+        .pool("default-pool")
+        .map_err(virt("find default-pool"))?
+        .ok_or_else(|| BackendError::Libvirt {
+            operation: "find default-pool",
+            message: "the shared test host has no pool default-pool".into(),
+        })?;
+    for image in images {
+        let name = storage::base_volume(image);
+        if pool
+            .volume(&name)
+            .map_err(virt("look up a volume"))?
+            .is_none()
+        {
+            pool.create_volume(&format!(
+                "<volume><name>{}</name><capacity unit='MiB'>16</capacity>\
+                 <target><format type='qcow2'/></target></volume>",
+                xml::escape(&name)
+            ))
+            .map_err(virt("create a base volume"))?;
+        }
+    }
+    Ok(())
 }
 
 impl Libvirt {
@@ -491,9 +551,46 @@ impl Inner {
         Ok(None)
     }
 
+    fn is_ours(&self, found: &Found) -> bool {
+        found.meta.installation.as_deref() == Some(self.installation_id.as_str())
+    }
+
+    /// VM `id` when it is this installation's: the others are absent for every operation
+    /// that changes a VM.
     fn found(&self, id: &str) -> Result<Found> {
         self.find(id)?
+            .filter(|found| self.is_ours(found))
             .ok_or_else(|| BackendError::NotFound { id: id.to_owned() })
+    }
+
+    fn foreign(id: &str, found: &Found) -> BackendError {
+        BackendError::Foreign {
+            id: id.to_owned(),
+            installation: found.meta.installation.clone(),
+        }
+    }
+
+    /// Puts this installation's id in the metadata of a domain that carries none.
+    fn adopt(&self, id: &str) -> Result<ObservedVm> {
+        let found = self
+            .find(id)?
+            .ok_or_else(|| BackendError::NotFound { id: id.to_owned() })?;
+        match &found.meta.installation {
+            Some(_) if self.is_ours(&found) => {}
+            Some(_) => return Err(Self::foreign(id, &found)),
+            None => {
+                let meta = Meta {
+                    installation: Some(self.installation_id.clone()),
+                    ..found.meta.clone()
+                };
+                let live = is_active(found.dom.info().map_err(virt("read domain state"))?.state);
+                found
+                    .dom
+                    .set_metadata(&meta.to_element(), xml::PREFIX, xml::NAMESPACE, live)
+                    .map_err(virt("write a domain's metadata"))?;
+            }
+        }
+        self.get(id)
     }
 
     fn observe(&self, id: &str, found: &Found) -> Result<ObservedVm> {
@@ -509,6 +606,7 @@ impl Inner {
             power_state,
             address: (power_state == PowerState::Running)
                 .then(|| format!("{}:{}", host.config.address, found.meta.port)),
+            installation_id: found.meta.installation.clone(),
         })
     }
 
@@ -668,7 +766,7 @@ impl Inner {
         let seeded = files
             .remove()
             .map_err(|e| e.to_string())
-            .and_then(|()| files.write_seed(id, model.user_data.as_deref()));
+            .and_then(|()| files.write_seed(id, model.user_data.as_deref(), self.seed_group));
         let disk = overlay.path();
         match (seeded, disk) {
             (Ok(()), Ok(disk)) => {
@@ -738,6 +836,9 @@ impl Inner {
     fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {
         let _placing = self.placing.lock().expect("placing lock");
         if let Some(found) = self.find(&spec.id)? {
+            if !self.is_ours(&found) {
+                return Err(Self::foreign(&spec.id, &found));
+            }
             return self.observe(&spec.id, &found);
         }
         let (host, domains) = self.place(spec)?;
@@ -748,6 +849,7 @@ impl Inner {
                 reason: "no free port is left on the host".into(),
             })?;
         let meta = Meta::new(
+            &self.installation_id,
             &spec.scale_set,
             &spec.zone,
             self.hosts[host].fault_domain,
@@ -822,8 +924,13 @@ impl Inner {
             .map_err(virt("redefine a domain"))
     }
 
+    /// Another installation's domain is absent for this one: deleting it succeeds and
+    /// touches neither it nor its storage.
     fn delete(&self, id: &str) -> Result<()> {
         let found = self.find(id)?;
+        if found.as_ref().is_some_and(|f| !self.is_ours(f)) {
+            return Ok(());
+        }
         self.operation(id);
         if let Some(found) = &found {
             Self::power_off(found)?;
@@ -899,6 +1006,7 @@ impl Inner {
             let memory_mib = u64::from(model.memory_mib);
             self.check_room(found.host, model.vcpus, memory_mib, id)?;
             let meta = Meta::new(
+                &self.installation_id,
                 &found.meta.scale_set,
                 &found.meta.zone,
                 found.meta.fault_domain,
@@ -1075,6 +1183,15 @@ impl Inner {
 impl Backend for Libvirt {
     fn kind(&self) -> &'static str {
         "libvirt"
+    }
+
+    fn installation_id(&self) -> &str {
+        &self.inner.installation_id
+    }
+
+    async fn adopt(&self, id: &str) -> Result<ObservedVm> {
+        let id = id.to_owned();
+        self.run(move |inner| inner.adopt(&id)).await
     }
 
     async fn zones(&self) -> Result<Vec<ZoneStatus>> {

@@ -92,8 +92,14 @@ impl InstanceFiles {
     }
 
     /// Writes the NoCloud seed: `meta-data` naming the instance, `user-data` as given (an
-    /// empty cloud-config without). Readable by the hypervisor's user.
-    pub fn write_seed(&self, id: &str, user_data: Option<&str>) -> Result<(), String> {
+    /// empty cloud-config without). The user data is a secret: the seed is readable by its
+    /// owner and `group` (QEMU's) only; the directory lets QEMU through without listing it.
+    pub fn write_seed(
+        &self,
+        id: &str,
+        user_data: Option<&str>,
+        group: Option<u32>,
+    ) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let meta = format!("instance-id: {id}\nlocal-hostname: {}\n", hostname(id));
         let user = user_data.unwrap_or("#cloud-config\n{}\n");
@@ -109,8 +115,15 @@ impl InstanceFiles {
             ),
         )
         .map_err(|e| format!("{}: {e}", seed.display()))?;
-        readable(&self.dir)?;
-        readable(&seed)
+        set_mode(&self.dir, 0o711)?;
+        set_mode(&seed, 0o640)?;
+        if let Some(gid) = group
+            && let Err(e) = std::os::unix::fs::chown(&seed, None, Some(gid))
+        {
+            // Not root (a session daemon, whose QEMU runs as this user): the owner reads it.
+            tracing::debug!(seed = %seed.display(), error = %e, "the seed keeps its group");
+        }
+        Ok(())
     }
 
     /// The console log's last `limit` bytes (empty before the first boot).
@@ -144,12 +157,24 @@ fn hostname(id: &str) -> String {
         .collect()
 }
 
-/// Lets the hypervisor's user (QEMU runs as `libvirt-qemu`) read `path`.
-fn readable(path: &Path) -> Result<(), String> {
+pub fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = if path.is_dir() { 0o755 } else { 0o644 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The group QEMU runs with on this machine, to let it read the seeds: `libvirt-qemu`
+/// (Debian's), else `kvm`, else `qemu`, looked up in `/etc/group`; `None` when none exists.
+pub fn qemu_group() -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    ["libvirt-qemu", "kvm", "qemu"].iter().find_map(|wanted| {
+        groups.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let gid = fields.nth(1)?;
+            (name == *wanted).then(|| gid.parse().ok()).flatten()
+        })
+    })
 }
 
 #[cfg(test)]
@@ -161,8 +186,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = InstanceFiles::new(dir.path(), "web_3");
         files
-            .write_seed("web_3", Some("#cloud-config\nhostname: x\n"))
+            .write_seed("web_3", Some("#cloud-config\nhostname: x\n"), qemu_group())
             .unwrap();
+        // The user data is a secret: owner and QEMU's group read it, nobody else lists or
+        // reads anything.
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let seed = std::fs::metadata(files.seed()).unwrap();
+        assert_eq!(seed.permissions().mode() & 0o777, 0o640);
+        if let (Some(gid), 0) = (qemu_group(), std::fs::metadata(dir.path()).unwrap().uid()) {
+            assert_eq!(seed.gid(), gid, "QEMU's group reads the seed");
+        }
+        assert_eq!(
+            std::fs::metadata(&files.dir).unwrap().permissions().mode() & 0o777,
+            0o711
+        );
         let iso = std::fs::read(files.seed()).unwrap();
         // The primary volume descriptor at sector 16 carries the volume id.
         assert_eq!(&iso[0x8001..0x8006], b"CD001");

@@ -3,8 +3,9 @@
 
 use flotilla_domain::Model;
 
-/// The namespace of Flotilla's metadata element.
+/// The namespace of Flotilla's metadata element, and its prefix.
 pub const NAMESPACE: &str = "https://flotilla.invalid/xmlns/instance/1";
+pub const PREFIX: &str = "flotilla";
 
 /// What Flotilla keeps in a domain's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +21,15 @@ pub struct Meta {
     pub port: u16,
     /// Stopped with its host reservation released.
     pub deallocated: bool,
+    /// The installation that created or adopted the domain (`None`: made before
+    /// installations had ids).
+    pub installation: Option<String>,
 }
 
 impl Meta {
-    /// The facts of a VM of `model`.
+    /// The facts of installation `installation`'s VM of `model`.
     pub fn new(
+        installation: &str,
         scale_set: &str,
         zone: &str,
         fault_domain: u32,
@@ -33,6 +38,7 @@ impl Meta {
         port: u16,
     ) -> Meta {
         Meta {
+            installation: Some(installation.to_owned()),
             scale_set: scale_set.to_owned(),
             zone: zone.to_owned(),
             fault_domain,
@@ -45,24 +51,40 @@ impl Meta {
         }
     }
 
-    /// The metadata element.
+    /// The metadata element, in Flotilla's namespace (for a domain's definition).
     pub fn to_xml(&self) -> String {
-        let fields = [
-            ("scale-set", escape(&self.scale_set)),
-            ("zone", escape(&self.zone)),
-            ("fault-domain", self.fault_domain.to_string()),
-            ("model-version", self.model_version.to_string()),
-            ("image", escape(&self.image)),
-            ("vcpus", self.vcpus.to_string()),
-            ("memory-mib", self.memory_mib.to_string()),
-            ("port", self.port.to_string()),
-            ("deallocated", self.deallocated.to_string()),
-        ];
-        let body: String = fields
-            .iter()
-            .map(|(name, value)| format!("<flotilla:{name}>{value}</flotilla:{name}>"))
-            .collect();
-        format!("<flotilla:instance xmlns:flotilla=\"{NAMESPACE}\">{body}</flotilla:instance>")
+        format!(
+            "<{PREFIX}:instance xmlns:{PREFIX}=\"{NAMESPACE}\">{}</{PREFIX}:instance>",
+            self.fields(&format!("{PREFIX}:"))
+        )
+    }
+
+    /// The metadata element without a namespace, as `virDomainSetMetadata` takes it (it
+    /// puts the element in the namespace it is given).
+    pub fn to_element(&self) -> String {
+        format!("<instance>{}</instance>", self.fields(""))
+    }
+
+    fn fields(&self, prefix: &str) -> String {
+        let installation = self
+            .installation
+            .as_deref()
+            .map(|id| ("installation", escape(id)));
+        installation
+            .into_iter()
+            .chain([
+                ("scale-set", escape(&self.scale_set)),
+                ("zone", escape(&self.zone)),
+                ("fault-domain", self.fault_domain.to_string()),
+                ("model-version", self.model_version.to_string()),
+                ("image", escape(&self.image)),
+                ("vcpus", self.vcpus.to_string()),
+                ("memory-mib", self.memory_mib.to_string()),
+                ("port", self.port.to_string()),
+                ("deallocated", self.deallocated.to_string()),
+            ])
+            .map(|(name, value)| format!("<{prefix}{name}>{value}</{prefix}{name}>"))
+            .collect()
     }
 
     /// Reads the metadata element back (libvirt may rewrite its prefixes); `None` when a
@@ -78,6 +100,7 @@ impl Meta {
             memory_mib: field(xml, "memory-mib")?.parse().ok()?,
             port: field(xml, "port")?.parse().ok()?,
             deallocated: field(xml, "deallocated")?.parse().ok()?,
+            installation: field(xml, "installation"),
         })
     }
 }
@@ -123,8 +146,11 @@ pub fn domain(name: &str, uuid: Option<&str>, meta: &Meta, devices: &Devices) ->
     } else {
         ("qemu", "<tcg><tb-cache unit='MiB'>16</tb-cache></tcg>")
     };
+    // `restrict=on` isolates the guest: it reaches neither the host (10.0.2.2 would be the
+    // host's loopback: the control plane, the database) nor anything beyond; only the
+    // forwards set here pass (a per-VM metadata endpoint would be one more `guestfwd`).
     let netdev = format!(
-        "user,id=net0,hostfwd=tcp:{}:{}-:{}",
+        "user,id=net0,restrict=on,hostfwd=tcp:{}:{}-:{}",
         devices.address, meta.port, devices.app_port
     );
     format!(
@@ -238,6 +264,7 @@ mod tests {
             memory_mib: 2048,
             port: 20_001,
             deallocated: true,
+            installation: Some("5f0c".into()),
         }
     }
 
@@ -250,8 +277,16 @@ mod tests {
             .to_xml()
             .replace("flotilla:", "")
             .replace("xmlns:flotilla", "xmlns");
-        assert_eq!(Meta::parse(&plain), Some(m));
+        assert_eq!(Meta::parse(&plain), Some(m.clone()));
+        assert_eq!(Meta::parse(&m.to_element()), Some(m));
         assert_eq!(Meta::parse("<instance><zone>1</zone></instance>"), None);
+        // Domains made before installations had ids carry none.
+        let legacy = Meta {
+            installation: None,
+            ..meta()
+        };
+        assert!(!legacy.to_xml().contains("installation"));
+        assert_eq!(Meta::parse(&legacy.to_xml()), Some(legacy));
     }
 
     fn devices(kernel: bool) -> Devices<'static> {
@@ -282,7 +317,10 @@ mod tests {
             "<source file='/state/web_0/seed.iso'/><target dev='vdb' bus='virtio'/><readonly/>"
         ));
         assert!(xml.contains("<source path='/state/web_0/console.log' append='on'/>"));
-        assert!(xml.contains("hostfwd=tcp:127.0.0.1:20001-:80"), "{xml}");
+        assert!(
+            xml.contains("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:20001-:80"),
+            "{xml}"
+        );
         assert!(
             xml.contains("<name>web_0</name><uuid>5a3b767a-1b51-40d6-8366-47845bc94580</uuid>")
         );

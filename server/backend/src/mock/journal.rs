@@ -46,6 +46,10 @@ pub(super) struct VmRecord {
     /// The VM was running when its zone went down and starts again when the zone comes up.
     #[serde(default)]
     pub resume_on_zone_up: bool,
+    /// The installation that created or adopted it (`None`: made before installations had
+    /// ids). Only a mock opened for that installation changes it.
+    #[serde(default)]
+    pub installation_id: Option<String>,
 }
 
 /// The lasting faults that are not per instance.
@@ -198,6 +202,7 @@ mod tests {
             port: Some(4000),
             unhealthy: false,
             resume_on_zone_up: false,
+            installation_id: Some("mock".into()),
         }
     }
 

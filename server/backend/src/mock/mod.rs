@@ -86,7 +86,14 @@ pub struct MockConfig {
     /// so thousands of VMs neither starve outgoing connections nor wait on the kernel's
     /// search for a free ephemeral port.
     pub port_range: Range<u16>,
+    /// The installation whose VMs these are: written into every VM created, and the only
+    /// VMs this mock changes (the others are listed, never touched). Default
+    /// [`DEFAULT_INSTALLATION`]; the server gives its database's id.
+    pub installation_id: String,
 }
+
+/// The installation id of a mock whose configuration names none (tests, benchmarks).
+pub const DEFAULT_INSTALLATION: &str = "mock";
 
 impl Default for MockConfig {
     fn default() -> Self {
@@ -102,6 +109,7 @@ impl Default for MockConfig {
             mode: Mode::Timer,
             state_dir: None,
             port_range: 20_000..32_768,
+            installation_id: DEFAULT_INSTALLATION.into(),
         }
     }
 }
@@ -162,6 +170,11 @@ impl MockConfig {
         self
     }
 
+    pub fn with_installation_id(mut self, id: impl Into<String>) -> Self {
+        self.installation_id = id.into();
+        self
+    }
+
     fn validate(&self) -> std::result::Result<(), OpenError> {
         let invalid = |field, message: &str| {
             Err(OpenError::InvalidConfig {
@@ -192,6 +205,9 @@ impl MockConfig {
         }
         if self.port_range.start == 0 || self.port_range.is_empty() {
             return invalid("port_range", "must be a non-empty range of ports above 0");
+        }
+        if self.installation_id.is_empty() {
+            return invalid("installation_id", "must not be empty");
         }
         Ok(())
     }
@@ -480,6 +496,14 @@ async fn run_timer(shared: Arc<Shared>, cancel: CancellationToken) {
 impl Backend for Mock {
     fn kind(&self) -> &'static str {
         "mock"
+    }
+
+    fn installation_id(&self) -> &str {
+        &self.shared.config.installation_id
+    }
+
+    async fn adopt(&self, id: &str) -> Result<ObservedVm> {
+        self.run_vm("adopt", id, |s| s.adopt(id)).await
     }
 
     async fn zones(&self) -> Result<Vec<ZoneStatus>> {

@@ -101,6 +101,7 @@ impl Vm {
                 (PowerState::Running, Some(port)) => Some(format!("127.0.0.1:{port}")),
                 _ => None,
             },
+            installation_id: r.installation_id.clone(),
         }
     }
 
@@ -154,6 +155,13 @@ pub(super) struct State {
 
 fn not_found(id: &str) -> BackendError {
     BackendError::NotFound { id: id.to_owned() }
+}
+
+fn foreign(vm: &Vm) -> BackendError {
+    BackendError::Foreign {
+        id: vm.record.id.clone(),
+        installation: vm.record.installation_id.clone(),
+    }
 }
 
 fn journal_error(source: io::Error) -> BackendError {
@@ -429,7 +437,11 @@ impl State {
 
     pub fn create(&mut self, spec: &VmSpec) -> Result<Step> {
         if let Some(vm) = self.vms.get(&spec.id) {
-            return Ok(Step::done(vm.observed()));
+            return if self.is_ours(vm) {
+                Ok(Step::done(vm.observed()))
+            } else {
+                Err(foreign(vm))
+            };
         }
         let failed = |reason: String| BackendError::CreateFailed {
             id: spec.id.clone(),
@@ -473,6 +485,7 @@ impl State {
             port: None,
             unhealthy: serves_unhealthy(&spec.model),
             resume_on_zone_up: false,
+            installation_id: Some(self.config.installation_id.clone()),
         };
         let mut vm = Vm::new(record);
         // The VM enters the map only once it is bound (when due at once) and journaled, so
@@ -502,7 +515,12 @@ impl State {
         Ok(Step::done(observed))
     }
 
+    /// A VM of another installation is absent for this one: deleting it succeeds and leaves
+    /// it as it is.
     pub fn delete(&mut self, id: &str) -> Result<Step> {
+        if self.vms.get(id).is_none_or(|vm| !self.is_ours(vm)) {
+            return Ok(Step::default());
+        }
         let Some(mut vm) = self.vms.remove(id) else {
             return Ok(Step::default());
         };
@@ -524,7 +542,7 @@ impl State {
     }
 
     pub fn start(&mut self, id: &str) -> Result<Step> {
-        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine(id)?;
         self.check_zone(&vm.record.zone)?;
         match vm.record.power_state {
             PowerState::Running | PowerState::Starting => Ok(Step::done(vm.observed())),
@@ -536,7 +554,7 @@ impl State {
     }
 
     pub fn stop(&mut self, id: &str, force: bool) -> Result<Step> {
-        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine_mut(id)?;
         let state = vm.record.power_state;
         let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
         match state {
@@ -571,7 +589,7 @@ impl State {
     }
 
     pub fn deallocate(&mut self, id: &str) -> Result<Step> {
-        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine_mut(id)?;
         let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
         match vm.record.power_state {
             PowerState::Deallocated | PowerState::Deallocating => {
@@ -588,7 +606,7 @@ impl State {
     }
 
     pub fn restart(&mut self, id: &str) -> Result<Step> {
-        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine(id)?;
         self.check_zone(&vm.record.zone)?;
         if vm.record.power_state != PowerState::Running {
             return Err(BackendError::InvalidState {
@@ -604,7 +622,7 @@ impl State {
     /// The image is not checked against the offered ones here: the control plane validates
     /// models against `images()`, and a reimage has no error that would name the problem.
     pub fn reimage(&mut self, id: &str, model: &Model, model_version: u32) -> Result<Step> {
-        let vm = self.vms.get(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine(id)?;
         self.check_zone(&vm.record.zone)?;
         let delay = self.delay(true);
         let vm = self.vms.get_mut(id).expect("checked above");
@@ -633,10 +651,46 @@ impl State {
         Ok(self.get(id))
     }
 
+    /// Puts this installation's id on a VM that carries none; a VM already this
+    /// installation's is answered as it is, one of another installation is `Foreign`.
+    pub fn adopt(&mut self, id: &str) -> Result<Step> {
+        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        match &vm.record.installation_id {
+            None => {
+                vm.record.installation_id = Some(self.config.installation_id.clone());
+                self.persist(id)?;
+            }
+            Some(owner) if *owner == self.config.installation_id => {}
+            Some(_) => return Err(foreign(vm)),
+        }
+        Ok(Step::done(self.vms[id].observed()))
+    }
+
+    fn is_ours(&self, vm: &Vm) -> bool {
+        vm.record.installation_id.as_deref() == Some(self.config.installation_id.as_str())
+    }
+
+    /// VM `id` when it is this installation's; the others are absent for every operation
+    /// that changes a VM.
+    fn mine(&self, id: &str) -> Result<&Vm> {
+        self.vms
+            .get(id)
+            .filter(|vm| self.is_ours(vm))
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn mine_mut(&mut self, id: &str) -> Result<&mut Vm> {
+        let ours = self.config.installation_id.as_str();
+        self.vms
+            .get_mut(id)
+            .filter(|vm| vm.record.installation_id.as_deref() == Some(ours))
+            .ok_or_else(|| not_found(id))
+    }
+
     // ----- faults ---------------------------------------------------------------------------
 
     pub fn crash(&mut self, id: &str) -> Result<Step> {
-        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine_mut(id)?;
         let mut step = Step::default();
         if matches!(
             vm.record.power_state,
@@ -651,7 +705,7 @@ impl State {
     }
 
     pub fn set_unhealthy(&mut self, id: &str, unhealthy: bool) -> Result<Step> {
-        let vm = self.vms.get_mut(id).ok_or_else(|| not_found(id))?;
+        let vm = self.mine_mut(id)?;
         vm.unhealthy.store(unhealthy, Ordering::Relaxed);
         if vm.record.unhealthy != unhealthy {
             vm.record.unhealthy = unhealthy;

@@ -407,3 +407,47 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     Client::connect(addr).await.send(req).await
 }
+
+/// Writes `bytes` on a new raw connection and reads until the frontend closes it.
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut got = Vec::new();
+    // A reset after the last response (unread request bytes) ends the exchange as well.
+    let _ = s.read_to_end(&mut got).await;
+    got
+}
+
+/// The responses in `raw` (status and body), in order; bodies are delimited by their
+/// `content-length` (the frontend gives every short answer one).
+pub fn responses(raw: &[u8]) -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(end) = find(rest, b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let body = &rest[end + 4..(end + 4 + len).min(rest.len())];
+        out.push((status, String::from_utf8_lossy(body).into_owned()));
+        rest = &rest[end + 4 + body.len()..];
+    }
+    out
+}
+
+/// A scripted upstream answer: 200 with the request path as its body.
+pub fn echo_path(_method: &str, path: &str) -> Script {
+    Script {
+        pieces: vec![
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{path}",
+                path.len()
+            )
+            .into_bytes(),
+        ],
+        close: false,
+    }
+}

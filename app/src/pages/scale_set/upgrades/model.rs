@@ -34,6 +34,17 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
             .with_untracked(|d| ModelInput::of(&d.scale_set.spec.model))
     });
     let input = RwSignal::new(initial.clone());
+    // User data is write-only: the portal shows what is stored by its size and hash.
+    let stored_user_data = live.detail.with_untracked(|d| {
+        let model = &d.scale_set.spec.model;
+        match (model.user_data_length, &model.user_data_sha256) {
+            (Some(length), Some(sha256)) => format!(
+                "Stored: {length} bytes, SHA-256 {}… (never shown; type new user data to replace it)",
+                &sha256[..sha256.len().min(12)]
+            ),
+            _ => "None stored.".to_string(),
+        }
+    });
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let checked = Memo::new(move |_| {
@@ -228,18 +239,39 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                 <div class="field-row">
                     <div class="field">
                         <label for="model-user-data">"User data (cloud-init)"</label>
+                        <p class="hint" data-test="user-data-stored">{stored_user_data}</p>
                         <textarea
                             id="model-user-data"
                             name="input[user_data]"
                             rows="4"
                             cols="48"
                             spellcheck="false"
+                            placeholder="new user data (empty: keep the stored one)"
                             on:input=move |ev| {
                                 input.update(|i| i.user_data = event_target_value(&ev))
                             }
                         >
                             {initial.user_data.clone()}
                         </textarea>
+                        <label class="check">
+                            <input
+                                type="checkbox"
+                                name="input[remove_user_data]"
+                                checked=!initial.remove_user_data.is_empty()
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    input
+                                        .update(|i| {
+                                            i.remove_user_data = if on {
+                                                "on".into()
+                                            } else {
+                                                String::new()
+                                            };
+                                        })
+                                }
+                            />
+                            " Remove the user data"
+                        </label>
                         <p class="field-error" data-error="model.user_data">
                             {message("model.user_data")}
                         </p>

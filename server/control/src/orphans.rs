@@ -1,0 +1,195 @@
+//! The orphan sweep: this installation's VMs whose scale set the database does not know.
+//!
+//! Every reconcile interval the sweep lists the backend's VMs and asks the pure
+//! [`flotilla_domain::orphan::sweep`] what to do: an orphan is noted at first sight (an
+//! activity entry says when it will go) and removed only after `orphan_grace` — a database
+//! pointed at by mistake, or restored from an old backup, costs nothing if the operator
+//! notices within the grace period. When each orphan was first seen lives in memory, so a
+//! restart starts the grace period again: later, never sooner. VMs of another installation,
+//! or of none, are never touched (the reconciler skips them too).
+//!
+//! At start, [`adopt_legacy`] gives this installation's id to the VMs made before
+//! installations had ids that have a record here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flotilla_domain::orphan::{OrphanPlan, sweep};
+use flotilla_domain::{ActivityResult, NewActivity};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result, chain};
+use crate::fleet::Shared;
+
+/// Adopts every VM without an installation id whose instance record is here (same id, same
+/// scale set): the first start after an upgrade makes the existing fleet this
+/// installation's. The others stay untouched.
+pub(crate) async fn adopt_legacy(shared: &Arc<Shared>) -> Result<()> {
+    let vms = shared
+        .backend
+        .list(None)
+        .await
+        .map_err(Error::backend("list VMs"))?;
+    let mut adopted = Vec::new();
+    for vm in vms.iter().filter(|vm| vm.installation_id.is_none()) {
+        let owned = shared
+            .store
+            .get_instance(&vm.id)
+            .await
+            .map_err(Error::store("get instance"))?
+            .is_some_and(|record| record.scale_set == vm.scale_set);
+        if !owned {
+            continue;
+        }
+        match shared.backend.adopt(&vm.id).await {
+            Ok(_) => adopted.push(vm.id.clone()),
+            Err(e) => tracing::warn!(vm = %vm.id, error = %chain(&e), "could not adopt a VM"),
+        }
+    }
+    if !adopted.is_empty() {
+        tracing::info!(
+            count = adopted.len(),
+            "adopted VMs made before installations had ids"
+        );
+        let now = shared.clock.now();
+        shared
+            .record(NewActivity {
+                operation: "backend.adopt".into(),
+                actor: "system:control".into(),
+                scale_set: None,
+                target: "backend".into(),
+                started_at: now,
+                ended_at: Some(now),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({
+                    "installation_id": shared.backend.installation_id(),
+                    "vms": adopted,
+                    "message": "VMs from before installations had ids, with a record here, are this installation's now",
+                }),
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// Sweeps every reconcile interval until `cancel`.
+pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(shared.config.reconcile_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        if let Err(e) = once(&shared).await {
+            tracing::warn!(error = %chain(&e), "the orphan sweep failed");
+        }
+    }
+}
+
+/// One sweep: gathers, decides, notes and removes. Sweeps run one at a time.
+pub(crate) async fn once(shared: &Arc<Shared>) -> Result<()> {
+    let mut first_seen = shared.orphans.lock().await;
+    // The VMs first, then the sets: a set is stored before its first VM is created and
+    // removed after its last VM is gone, so no VM of a live set can look like an orphan.
+    let vms = shared
+        .backend
+        .list(None)
+        .await
+        .map_err(Error::backend("list VMs"))?;
+    let known: BTreeSet<String> = shared
+        .store
+        .list_scale_sets()
+        .await
+        .map_err(Error::store("list scale sets"))?
+        .into_iter()
+        .map(|s| s.spec.name)
+        .collect();
+    let now = shared.clock.now();
+    let grace =
+        chrono::Duration::from_std(shared.config.orphan_grace).unwrap_or(chrono::Duration::MAX);
+    let plan = sweep(
+        shared.backend.installation_id(),
+        &known,
+        &vms,
+        &first_seen,
+        now,
+        grace,
+    );
+    act(shared, plan, &mut first_seen, now, grace).await;
+    Ok(())
+}
+
+async fn act(
+    shared: &Arc<Shared>,
+    plan: OrphanPlan,
+    first_seen: &mut BTreeMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+    grace: chrono::Duration,
+) {
+    for id in &plan.forget {
+        first_seen.remove(id);
+    }
+    for (set, ids) in plan.noticed {
+        for id in &ids {
+            first_seen.insert(id.clone(), now);
+        }
+        let removal = now + grace;
+        tracing::warn!(scale_set = %set, vms = ?ids, %removal, "VMs of this installation belong to a scale set the database does not know");
+        shared
+            .record(NewActivity {
+                operation: "backend.orphans".into(),
+                actor: "system:orphans".into(),
+                scale_set: Some(set.clone()),
+                target: set.clone(),
+                started_at: now,
+                ended_at: Some(now),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({
+                    "vms": ids,
+                    "remove_after": removal,
+                    "message": format!(
+                        "{} VM(s) of this installation belong to scale set {set:?}, which the database does not know: they are removed at {removal} unless the scale set comes back (a wrong --database-url or an old backup?)",
+                        ids.len()
+                    ),
+                }),
+            })
+            .await;
+    }
+    for (set, ids) in plan.remove {
+        let started = shared.clock.now();
+        let mut removed = Vec::new();
+        let mut failed = Vec::new();
+        for id in ids {
+            match shared.backend.delete(&id, true).await {
+                Ok(()) => {
+                    first_seen.remove(&id);
+                    removed.push(id);
+                }
+                Err(e) => failed.push(json!({"vm": id, "error": chain(&e)})),
+            }
+        }
+        shared
+            .record(NewActivity {
+                operation: "backend.orphans_removed".into(),
+                actor: "system:orphans".into(),
+                scale_set: Some(set.clone()),
+                target: set.clone(),
+                started_at: started,
+                ended_at: Some(shared.clock.now()),
+                result: if failed.is_empty() {
+                    ActivityResult::Succeeded
+                } else {
+                    ActivityResult::Failed
+                },
+                error: (!failed.is_empty())
+                    .then(|| format!("{} VM(s) could not be removed", failed.len())),
+                details: json!({"removed": removed, "failures": failed}),
+            })
+            .await;
+    }
+}
