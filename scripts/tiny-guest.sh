@@ -9,6 +9,8 @@
 #     /boots       how many times it booted from its disk (a counter in the disk's first
 #                  bytes: a reimaged instance starts again at 1)
 #     /user-data   the user data of its cloud-init NoCloud seed (the `cidata` disk)
+#     /reach       for each line "# flotilla-reach HOST PORT" of the user data, whether the
+#                  guest could open a TCP connection there ("HOST:PORT open|closed")
 #   - powers off on the ACPI power button, and prints "FLOTILLA-READY" on the serial console.
 # Idempotent: does nothing when the three files exist and were built by this very script.
 set -euo pipefail
@@ -89,6 +91,15 @@ for d in /sys/class/input/input*; do
   fi
 done
 httpd -p 80 -h /www
+# What the guest can reach, for the lines "# flotilla-reach HOST PORT" of its user data:
+# /reach says "HOST:PORT open" or "HOST:PORT closed" for each (a test's probe of isolation).
+(sleep 1
+  : >/www/reach.tmp
+  sed -n 's/^# flotilla-reach //p' /www/user-data 2>/dev/null | while read -r host port; do
+    if nc -w 3 "$host" "$port" </dev/null >/dev/null 2>&1; then r=open; else r=closed; fi
+    echo "$host:$port $r" >>/www/reach.tmp
+  done
+  mv /www/reach.tmp /www/reach) &
 echo "FLOTILLA-READY $id boot $n"
 while true; do sleep 3600; done
 EOF

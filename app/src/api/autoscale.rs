@@ -160,9 +160,12 @@ pub async fn save_autoscale_json(
         "/scale-sets/{}/scaling",
         flotilla_domain::url::percent_encode(&name)
     ));
+    // Echoed back (in the URL, without JavaScript) on a refusal: scrubbed of secrets, or
+    // not at all when it is not JSON.
+    let echo = scrubbed(&json);
     let setting = parse_setting(&json).map_err(|message| {
         refuse(
-            PortalError::field("json", message).with_input(Some(json.clone())),
+            PortalError::field("json", message).with_input(echo.clone()),
             422,
         )
     })?;
@@ -171,7 +174,15 @@ pub async fn save_autoscale_json(
         .set_autoscale(&name, setting, dry_run, "portal")
         .await
         .map(Checked::from)
-        .map_err(|e| refused(e).with_input(Some(json)))
+        .map_err(|e| refused(e).with_input(echo))
+}
+
+/// `json` with its secrets redacted as reads redact them; `None` when it does not parse.
+#[cfg(feature = "ssr")]
+fn scrubbed(json: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    flotilla_domain::secret::scrub(&mut value);
+    serde_json::to_string_pretty(&value).ok()
 }
 
 /// A setting written as JSON; empty or `null` for none. The message names the line and

@@ -102,7 +102,12 @@ pub async fn preview_rollout(
 pub async fn set_model(name: String, input: ModelInput) -> Result<u32, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&upgrades_page(&name));
-    let typed = serde_json::to_string(&input).ok();
+    // Echoed back (in the URL, without JavaScript) on a refusal: never the user data.
+    let typed = serde_json::to_string(&ModelInput {
+        user_data: String::new(),
+        ..input.clone()
+    })
+    .ok();
     let fleet = super::fleet();
     let fail = |e: flotilla_control::Error, typed: Option<String>| refused(e).with_input(typed);
     let base = fleet

@@ -104,7 +104,6 @@ impl ProbeResults {
 #[derive(Debug, Clone)]
 struct SetProbe {
     probe: Option<HealthProbe>,
-    app_port: u16,
 }
 
 struct Target {
@@ -316,7 +315,7 @@ impl Prober {
             let Some(probe) = set.probe.clone() else {
                 continue;
             };
-            let Some(addr) = probe_address(&t.record, &probe, set.app_port) else {
+            let Some(addr) = probe_address(&t.record) else {
                 continue;
             };
             let interval = Duration::from_secs(u64::from(probe.interval_seconds));
@@ -421,7 +420,6 @@ impl Prober {
 fn set_probe(spec: &flotilla_domain::ScaleSetSpec) -> SetProbe {
     SetProbe {
         probe: spec.health_probe.clone(),
-        app_port: spec.model.app_port,
     }
 }
 
@@ -433,15 +431,12 @@ fn phase_of(id: &str, interval: Duration) -> Duration {
     Duration::from_millis(h.finish() % millis)
 }
 
-/// Where to probe: the instance's address for the app port (which is where the backend
-/// exposes it), the same host on any other port.
-fn probe_address(record: &Instance, probe: &HealthProbe, app_port: u16) -> Option<SocketAddr> {
-    let addr: SocketAddr = record.address.as_deref()?.parse().ok()?;
-    Some(if probe.port == app_port {
-        addr
-    } else {
-        SocketAddr::new(addr.ip(), probe.port)
-    })
+/// Where to probe: the instance's address, where the backend forwards its app port — the
+/// only port a probe may name. (The address is the *host's* with a forwarded port: any
+/// other port there would be one of the host's own services, never the instance's. A set
+/// stored before that was refused still probes its app port; see `Fleet::start`.)
+fn probe_address(record: &Instance) -> Option<SocketAddr> {
+    record.address.as_deref()?.parse().ok()
 }
 
 /// Probes once: a TCP connect, or a `GET` of the path whose status must be 2xx.

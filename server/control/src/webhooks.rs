@@ -287,7 +287,9 @@ async fn deliver(
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
         };
-        if outcome.is_ok() || attempt == ATTEMPTS {
+        // A refusal (the URL, or an address webhooks may not reach) will not change.
+        let refused = outcome.as_ref().is_err_and(|e| e.starts_with("refused:"));
+        if outcome.is_ok() || refused || attempt == ATTEMPTS {
             break;
         }
         tracing::info!(url = %shown_url(&hook.url), attempt, error = ?outcome, "webhook delivery failed; retrying");

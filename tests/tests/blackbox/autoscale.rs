@@ -449,3 +449,94 @@ async fn bad_settings_name_each_field_and_save_nothing() {
     assert_eq!(status, 404);
     server.stop().await;
 }
+
+/// Webhooks go to public addresses only: a loopback or cloud-metadata address given as an
+/// IP is refused when saved, naming the field; a name that resolves to loopback is refused
+/// when sending (resolved once, checked, never connected to), once, with the reason — the
+/// receiver listening there gets nothing.
+#[tokio::test]
+async fn webhooks_never_reach_the_host_or_its_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &FAST).await;
+    let api = server.api();
+    api.create_set("web", 1, json!({})).await;
+    let hook = receiver(vec![]).await;
+    let port = hook
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for (url, class) in [
+        (hook.url.clone(), "loopback"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "link-local",
+        ),
+        ("http://[::ffff:10.0.0.1]/x".to_string(), "private"),
+        ("http://0x7f.1/x".to_string(), "parsers"),
+        ("http://a\r\nb/".to_string(), "must not contain"),
+    ] {
+        let (status, problem) = api
+            .put("/scale-sets/web/autoscale", cpu_setting(Some(&url)))
+            .await;
+        assert_eq!(status, 422, "{url}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["field"],
+            "notifications.webhooks[0].url"
+        );
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(class),
+            "{url}: {problem}"
+        );
+    }
+    // A name that resolves to loopback: saved (names are checked when sending), and the
+    // first scale action's delivery is refused.
+    let by_name = format!("http://localhost:{port}/hooks/scale");
+    let setting = json!({"enabled": true, "profiles": [{"name": "default",
+        "capacity": {"minimum": 1, "maximum": 3, "default": 2}}],
+        "notifications": {"webhooks": [{"url": by_name, "secret": "s"}]}});
+    let (status, answer) = api.put("/scale-sets/web/autoscale", setting).await;
+    assert_eq!(status, 200, "{answer}");
+    wait_until(
+        "the delivery is refused",
+        Duration::from_secs(20),
+        || async {
+            let (_, log) = api
+                .get("/activity?scale_set=web&operation=autoscale.webhook")
+                .await;
+            log["items"][0]["result"] == "failed"
+        },
+    )
+    .await;
+    let (_, log) = api
+        .get("/activity?scale_set=web&operation=autoscale.webhook")
+        .await;
+    let entry = &log["items"][0];
+    assert!(
+        entry["error"]
+            .as_str()
+            .unwrap()
+            .contains("loopback address"),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["details"]["attempts"], 1,
+        "a refusal is not retried: {entry}"
+    );
+    assert_eq!(
+        entry["details"]["url"],
+        format!("http://localhost:{port}/(redacted)")
+    );
+    assert!(
+        hook.requests.lock().unwrap().is_empty(),
+        "nothing reached the receiver"
+    );
+    server.stop().await;
+}

@@ -771,3 +771,122 @@ async fn tcp_frontend_spreads_connections() {
     assert!(lb["stats"][0]["bytes_out"].as_u64().unwrap() > 0, "{lb}");
     server.stop().await;
 }
+
+/// A member's address is its host's, with a port forwarded to the model's app port: a
+/// frontend or a probe may aim at that port only. `backend_port` equal to the app port
+/// reaches the app (it once answered 502 to everything); any other port — which would be
+/// one of the *host's* services — is refused naming the field. A set stored before the rule
+/// still loads, says what to fix, and still reaches only its app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontends_and_probes_reach_the_app_port_and_never_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    let port = free_port();
+    api.create_set(
+        "web",
+        2,
+        json!({"health_probe": fast_probe("/health", 2),
+               "load_balancer": {"frontends": [{"name": "web", "protocol": "http",
+                                                "port": port, "backend_port": 80}]}}),
+    )
+    .await;
+    api.wait_running("web", 2).await;
+    wait_health(&api, "web", &[("web_0", "healthy"), ("web_1", "healthy")]).await;
+    let http = client();
+    wait_until("the frontend serves", Duration::from_secs(10), || {
+        let http = http.clone();
+        async move { spread(&http, port, 2).await.len() == 2 }
+    })
+    .await;
+
+    // A host service the frontend or a probe could otherwise reach.
+    let host_service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host_service.local_addr().unwrap().port();
+    let base = |extra: Value| {
+        let mut body = json!({"name": "db", "model": {"image": "debian-12", "vcpus": 1,
+            "memory_mib": 512, "disk_gib": 10, "user_data": null, "app_port": 80},
+            "capacity": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (extra, field) in [
+        (
+            json!({"load_balancer": {"frontends": [{"name": "db", "protocol": "tcp",
+                   "port": free_port(), "backend_port": host_port}]}}),
+            "load_balancer.frontends[0].backend_port",
+        ),
+        (
+            json!({"health_probe": {"protocol": "tcp", "port": host_port}}),
+            "health_probe.port",
+        ),
+    ] {
+        let (status, problem) = api.post("/scale-sets", base(extra)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("only the model's app_port (80)"),
+            "{problem}"
+        );
+    }
+    let (status, problem) = api
+        .patch(
+            "/scale-sets/web",
+            json!({"load_balancer": {"frontends": [{"name": "web", "protocol": "http",
+                   "port": port, "backend_port": host_port}]}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(api.get_status("/scale-sets/db").await, 404);
+    server.stop().await;
+
+    // A set stored before the rule, aiming at the host's service: it loads, the activity
+    // log says what to fix, and traffic and probes still reach only the app.
+    {
+        let store = flotilla_store::connect(&format!(
+            "sqlite:{}",
+            dir.path().join("flotilla.db").display()
+        ))
+        .await
+        .unwrap();
+        let mut set = store.get_scale_set("web").await.unwrap().unwrap();
+        set.spec.load_balancer.as_mut().unwrap().frontends[0].backend_port = Some(host_port);
+        set.spec.health_probe.as_mut().unwrap().port = host_port;
+        store
+            .update_scale_set(&set, "an older version")
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    let (_, log) = api.get("/activity?operation=scale_set.warning").await;
+    let warning = log["items"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        warning.contains("backend_port") && warning.contains("health_probe.port"),
+        "{log}"
+    );
+    wait_until("the frontend serves", Duration::from_secs(15), || {
+        let http = http.clone();
+        async move { spread(&http, port, 2).await.len() == 2 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for i in api.instances("web").await {
+        assert_eq!(i["health_state"], "healthy", "probed on its app port: {i}");
+    }
+    // The host's service never saw a connection.
+    host_service.set_nonblocking(true).unwrap();
+    assert!(
+        host_service.accept().is_err(),
+        "nothing reached the host's own port {host_port}"
+    );
+    server.stop().await;
+}

@@ -213,3 +213,93 @@ async fn hosts_given_as_zone_uri_pairs_offer_their_whole_size() {
     assert_eq!(backend["images"], json!(["debian-12"]));
     server.stop().await;
 }
+
+/// Two installations at once on the same libvirt host (the test driver's shared
+/// `test:///default`), and a third with a fresh data directory pointed at it: each sees the
+/// others' VMs as foreign, and none deletes or adopts a VM of another.
+#[tokio::test]
+async fn installations_sharing_hosts_never_touch_each_other() {
+    flotilla_backend::libvirt::share_test_host(&["debian-12"]).unwrap();
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let config = |dir: &std::path::Path| {
+        let file = dir.join("libvirt.json");
+        std::fs::write(
+            &file,
+            json!({"hosts": [{"uri": flotilla_backend::libvirt::SHARED_TEST_HOST, "zone": "1",
+                              "vcpus": 64, "memory_mib": 65536, "pool": "default-pool"}],
+                   "port_base": 23_000})
+            .to_string(),
+        )
+        .unwrap();
+        file.display().to_string()
+    };
+    let start = |dir: &std::path::Path| {
+        let file = config(dir);
+        let dir = dir.to_owned();
+        async move {
+            TestServer::start_with(
+                &dir,
+                &[
+                    "--backend",
+                    "libvirt",
+                    "--libvirt-config",
+                    &file,
+                    "--orphan-grace",
+                    "1s",
+                ],
+            )
+            .await
+        }
+    };
+    let small = json!({"zones": ["1"], "model": {"image": "debian-12", "vcpus": 1,
+        "memory_mib": 256, "disk_gib": 1, "user_data": null, "app_port": 80}});
+    let a = start(dirs[0].path()).await;
+    let b = start(dirs[1].path()).await;
+    a.api().create_set("alpha", 2, small.clone()).await;
+    b.api().create_set("beta", 1, small.clone()).await;
+    a.api().wait_running("alpha", 2).await;
+    b.api().wait_running("beta", 1).await;
+    // A fresh data directory pointed at the same host.
+    let c = start(dirs[2].path()).await;
+    // Several reconcile passes and orphan sweeps of each, past every grace period.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (server, own) in [(&a, "alpha"), (&b, "beta"), (&c, "")] {
+        let (_, body) = server.api().get("/backend/vms").await;
+        let vms: Vec<(String, bool)> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["id"].as_str().unwrap().to_string(),
+                    v["foreign"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, bool)> = ["alpha_0", "alpha_1", "beta_0"]
+            .iter()
+            .map(|id| (id.to_string(), !id.starts_with(own) || own.is_empty()))
+            .collect();
+        assert_eq!(vms, expected, "as {own:?} sees them");
+        let (_, log) = server
+            .api()
+            .get("/activity?operation=backend.orphans_removed")
+            .await;
+        assert_eq!(log["items"], json!([]), "{own:?} removed nothing");
+    }
+    a.api().wait_running("alpha", 2).await;
+    b.api().wait_running("beta", 1).await;
+    for (server, set) in [(&a, "alpha"), (&b, "beta")] {
+        let (status, body) = server.api().delete(&format!("/scale-sets/{set}")).await;
+        assert_eq!(status, 202, "{body}");
+        wait_until("the set is gone", Duration::from_secs(30), || async {
+            server.api().get_status(&format!("/scale-sets/{set}")).await == 404
+        })
+        .await;
+    }
+    let (_, body) = c.api().get("/backend/vms").await;
+    assert_eq!(body["items"], json!([]), "each deleted its own");
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}

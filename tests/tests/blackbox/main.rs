@@ -6,7 +6,9 @@ mod autoscale;
 mod bad_input;
 mod cli;
 mod crash;
+mod guard;
 mod health;
+mod installations;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod postgres;
@@ -14,3 +16,4 @@ mod postgres;
 mod real_vm;
 mod rollouts;
 mod scale_sets;
+mod secrets;

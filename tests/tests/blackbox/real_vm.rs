@@ -215,13 +215,20 @@ async fn a_scale_set_of_real_guests() {
     assert_eq!(backend["images"], json!(["tiny"]), "{backend}");
 
     let frontend = free_port();
+    // The guests try the control plane's API port on the host (10.0.2.2 is the host's
+    // loopback under QEMU user networking) and, as a control that the check works, their
+    // own web server.
+    let api_port = server.url.rsplit(':').next().unwrap().to_owned();
+    let user_data = format!(
+        "#cloud-config\n# hello from user data\n# flotilla-reach 10.0.2.2 {api_port}\n# flotilla-reach 127.0.0.1 80\n"
+    );
     let (status, body) = api
         .post(
             "/scale-sets",
             json!({
                 "name": "tiny",
                 "model": {"image": "tiny", "vcpus": 1, "memory_mib": 128, "disk_gib": 1,
-                          "user_data": "#cloud-config\n# hello from user data\n", "app_port": 80},
+                          "user_data": user_data, "app_port": 80},
                 "capacity": 0,
                 "zones": ["1"],
                 "health_probe": {"protocol": "http", "port": 80, "path": "/health",
@@ -313,10 +320,21 @@ async fn a_scale_set_of_real_guests() {
     // The user data reached the guest through its seed; the console shows the boot.
     let first = &items[0];
     let address = first["address"].as_str().unwrap();
-    let user_data = get_text(&format!("http://{address}/user-data")).await;
+    let seen_user_data = get_text(&format!("http://{address}/user-data")).await;
+    assert_eq!(seen_user_data.as_deref(), Some(user_data.as_str()));
+    // The guest cannot reach the host: not the API port, nothing (the network is
+    // restricted to the forwarded app port); its own server answers, so the check works.
+    let reach = format!("http://{address}/reach");
+    wait_until("the guest tried", Duration::from_secs(30), || async {
+        get_text(&reach)
+            .await
+            .is_some_and(|r| r.lines().count() == 2)
+    })
+    .await;
     assert_eq!(
-        user_data.as_deref(),
-        Some("#cloud-config\n# hello from user data\n")
+        get_text(&reach).await.as_deref(),
+        Some(format!("10.0.2.2:{api_port} closed\n127.0.0.1:80 open\n").as_str()),
+        "a guest must not reach the control plane"
     );
     let id = &ids[0];
     let (status, console) = api

@@ -418,3 +418,61 @@ async fn fault_injection_round_trip() {
     api.wait_running("f", 3).await;
     server.stop().await;
 }
+
+/// Fleet-wide limits: scale sets and the instances they ask for in all. A create, a
+/// capacity change or a PATCH past them is refused naming the field, and nothing changes.
+#[tokio::test]
+async fn fleet_limits_refuse_by_field_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &["--max-scale-sets", "2", "--max-instances", "5"],
+    )
+    .await;
+    let api = server.api();
+    api.create_set("a", 2, json!({})).await;
+    api.create_set("b", 3, json!({})).await;
+    let body = |name: &str, capacity: u32| {
+        json!({"name": name, "model": {"image": "debian-12", "vcpus": 1, "memory_mib": 512,
+               "disk_gib": 10, "user_data": null, "app_port": 80}, "capacity": capacity})
+    };
+    let (status, problem) = api.post("/scale-sets", body("c", 0)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "name");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--max-scale-sets")
+    );
+    let (status, problem) = api
+        .put("/scale-sets/a/capacity", json!({"capacity": 3}))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "capacity");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2 here"),
+        "{problem}"
+    );
+    let (status, problem) = api.patch("/scale-sets/b", json!({"capacity": 4})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "capacity");
+    // Within the limit: fine.
+    let (status, body) = api
+        .put("/scale-sets/a/capacity", json!({"capacity": 1}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api.patch("/scale-sets/b", json!({"capacity": 4})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        api.get("/scale-sets").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    server.stop().await;
+}
