@@ -82,25 +82,18 @@ impl Policy {
         }
     }
 
-    /// Whether `host` (a `Host` header's value) names this server.
+    /// Whether `host` (a `Host` header's value) names this server. Names are what DNS
+    /// rebinding forges; the port is not checked (the server may sit behind a forward).
     fn knows(&self, host: &str) -> bool {
-        let Some((name, port)) = split_host(host) else {
+        let Some((name, _)) = split_host(host) else {
             return false;
         };
         if ["localhost", "127.0.0.1", "::1"].contains(&name.as_str()) {
             return true;
         }
         self.hosts.iter().any(|h| {
-            let same_name = h.host == name
-                || matches!((h.host.parse::<IpAddr>(), name.parse::<IpAddr>()), (Ok(a), Ok(b)) if a == b);
-            let default = if h.https { 443 } else { 80 };
-            same_name
-                && match h.port {
-                    // A public URL without a port names the scheme's port; the listen
-                    // address any port (the server may sit behind a forward).
-                    Some(p) => port.unwrap_or(default) == p,
-                    None => true,
-                }
+            h.host == name
+                || matches!((h.host.parse::<IpAddr>(), name.parse::<IpAddr>()), (Ok(a), Ok(b)) if a == b)
         })
     }
 }
@@ -381,13 +374,13 @@ mod tests {
             "flotilla.example",
             "flotilla.example:443",
             "fleet.lan:8080",
+            "fleet.lan",
         ] {
             assert!(p.knows(ok), "{ok} is this server");
         }
         for refused in [
             "evil.example:3000",
-            "flotilla.example:8443",
-            "fleet.lan",
+            "flotilla.example.evil.example",
             "0.0.0.0:3000",
             "127.0.0.1.evil.example",
             "",

@@ -84,7 +84,7 @@ pub async fn run(
         BackendKind::Libvirt => (open_libvirt(&config, &installation).await?, None),
     };
     let fleet = Fleet::new(
-        store,
+        store.clone(),
         backend,
         Arc::new(SystemClock),
         FleetConfig {
@@ -122,6 +122,8 @@ pub async fn run(
     if let Some(mock) = mock {
         mock.shutdown();
     }
+    // Every connection closed before `run` returns: a SQLite database is whole in its file.
+    store.close().await;
     tracing::info!("flotilla stopped");
     Ok(())
 }

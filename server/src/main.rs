@@ -38,7 +38,7 @@ async fn main() -> std::process::ExitCode {
                     let _ = ctrl_c.await;
                 }
             };
-            match flotilla::run(args, listener, shutdown).await {
+            match flotilla::run(*args, listener, shutdown).await {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

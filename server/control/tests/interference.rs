@@ -174,6 +174,9 @@ impl Store for Interfering {
     async fn delete_model_versions(&self, set: &str, versions: &[u32]) -> Result<u64> {
         self.inner.delete_model_versions(set, versions).await
     }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
     async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String> {
         self.inner.installation_id(fresh, at).await
     }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
-use flotilla_domain::{Activity, ActivityFilter, ValidationErrors};
+use flotilla_domain::{Activity, ActivityFilter, ActivityResult, ValidationErrors};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Problem};
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityPage {
@@ -99,10 +99,11 @@ async fn page(s: &ApiState, filter: ActivityFilter) -> ApiResult<Json<ActivityPa
 
 #[utoipa::path(get, path = "/activity", tag = "activity",
     params(("scale_set" = Option<String>, Query), ("operation" = Option<String>, Query),
-        ("result" = Option<String>, Query, description = "in_progress, succeeded or failed"),
-        ("since" = Option<String>, Query), ("until" = Option<String>, Query),
-        ("before" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = ActivityPage), (status = 422, body = super::error::Problem)))]
+        ("result" = inline(Option<ActivityResult>), Query),
+        ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
+        ("before" = Option<i64>, Query, description = "the id of the last entry seen: older entries only"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "default 100")),
+    responses((status = 200, body = ActivityPage), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
@@ -111,8 +112,13 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/scale-sets/{name}/activity", tag = "activity",
-    params(("name" = String, Path)),
-    responses((status = 200, body = ActivityPage), (status = 404, body = super::error::Problem)))]
+    params(("name" = String, Path), ("operation" = Option<String>, Query),
+        ("result" = inline(Option<ActivityResult>), Query),
+        ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
+        ("before" = Option<i64>, Query, description = "the id of the last entry seen: older entries only"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "default 100")),
+    responses((status = 200, body = ActivityPage), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn list_for_set(
     State(s): State<ApiState>,
     Path(name): Path<String>,

@@ -84,7 +84,8 @@ pub async fn get(
     params(("name" = String, Path),
         ("dry_run" = Option<bool>, Query, description = "true: validate and warn without saving")),
     responses((status = 200, body = AutoscaleAnswer, description = "the saved setting and warnings (rules that would flap, cooldowns shorter than the boot time, overlapping schedules)"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry"),
+        (status = 422, body = Problem)))]
 pub async fn put(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -107,7 +108,7 @@ pub async fn put(
 #[utoipa::path(delete, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
     params(("name" = String, Path)),
     responses((status = 200, body = AutoscaleAnswer, description = "autoscale removed: the capacity is set by hand again"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -140,10 +141,11 @@ pub struct DecisionPage {
 
 #[utoipa::path(get, path = "/scale-sets/{name}/autoscale/decisions", tag = "autoscale",
     params(("name" = String, Path),
-        ("operation" = Option<String>, Query, description = "scale_out, scale_in or none"),
+        ("operation" = inline(Option<Operation>), Query),
         ("changed" = Option<bool>, Query, description = "true: scale actions only (scale_out and scale_in)"),
-        ("since" = Option<String>, Query), ("until" = Option<String>, Query),
-        ("before" = Option<i64>, Query), ("limit" = Option<u32>, Query, description = "1–1,000, default 100")),
+        ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
+        ("before" = Option<i64>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "default 100")),
     responses((status = 200, body = DecisionPage, description = "decisions, newest first"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn decisions(
@@ -201,9 +203,9 @@ pub async fn decisions(
 #[utoipa::path(get, path = "/scale-sets/{name}/metrics", tag = "autoscale",
     params(("name" = String, Path),
         ("metric" = Option<String>, Query, description = "comma-separated metric names, e.g. cpu_percent,requests_per_second"),
-        ("from" = Option<String>, Query, description = "RFC 3339; default one hour before `to`"),
-        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
-        ("step" = Option<u32>, Query, description = "seconds per point; default the range over 300 points"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "default one hour before `to`"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "default now"),
+        ("step" = Option<u32>, Query, minimum = 1, description = "seconds per point; default the range over 300 points"),
         ("instance" = Option<String>, Query, description = "one instance's recent samples instead of the set's aggregates")),
     responses((status = 200, body = MetricsAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn metrics(
@@ -248,8 +250,10 @@ pub async fn get_demand(
 
 #[utoipa::path(put, path = "/scale-sets/{name}/demand", tag = "autoscale", request_body = Demand,
     params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
-        (status = 422, body = Problem), (status = 501, body = Problem, description = "the backend is not the mock")))]
+    responses((status = 200, body = ScaleSet),
+        (status = 400, body = Problem, description = "the backend is not the mock (only the mock simulates load)"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry"),
+        (status = 422, body = Problem)))]
 pub async fn put_demand(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -265,7 +269,9 @@ pub async fn put_demand(
 
 #[utoipa::path(delete, path = "/scale-sets/{name}/demand", tag = "autoscale",
     params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 501, body = Problem)))]
+    responses((status = 200, body = ScaleSet),
+        (status = 400, body = Problem, description = "the backend is not the mock (only the mock simulates load)"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete_demand(
     State(s): State<ApiState>,
     Path(name): Path<String>,

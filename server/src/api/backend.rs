@@ -12,13 +12,16 @@ use super::error::{ApiResult, Problem};
 use super::json::ApiJson;
 use super::{ApiState, Items, actor};
 
-#[utoipa::path(get, path = "/backend", tag = "backend", responses((status = 200, body = BackendInfo)))]
+#[utoipa::path(get, path = "/backend", tag = "backend",
+    responses((status = 200, body = BackendInfo),
+        (status = 502, body = Problem, description = "the backend failed listing its zones, images or hosts")))]
 pub async fn info(State(s): State<ApiState>) -> ApiResult<Json<BackendInfo>> {
     Ok(Json(s.fleet.backend_info().await?))
 }
 
 #[utoipa::path(get, path = "/backend/vms", tag = "backend",
-    responses((status = 200, body = Items<BackendVm>, description = "every VM the backend holds, each with its installation and whether it is foreign (another installation's, or of none: never touched)")))]
+    responses((status = 200, body = Items<BackendVm>, description = "every VM the backend holds, each with its installation and whether it is foreign (another installation's, or of none: never touched)"),
+        (status = 502, body = Problem, description = "the backend failed listing its VMs")))]
 pub async fn vms(State(s): State<ApiState>) -> ApiResult<Json<Items<BackendVm>>> {
     Ok(Json(Items {
         items: s.fleet.backend_vms().await?,
@@ -34,7 +37,9 @@ pub async fn faults(State(s): State<ApiState>) -> ApiResult<Json<Items<Fault>>> 
 }
 
 #[utoipa::path(post, path = "/backend/faults", tag = "backend", request_body = Fault,
-    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, description = "not the mock"),
+        (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed injecting the fault")))]
 pub async fn inject(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -44,7 +49,9 @@ pub async fn inject(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/backend/faults", tag = "backend", responses((status = 204)))]
+#[utoipa::path(delete, path = "/backend/faults", tag = "backend",
+    responses((status = 204), (status = 400, body = Problem, description = "not the mock"),
+        (status = 502, body = Problem, description = "the backend failed clearing the faults")))]
 pub async fn clear(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
     s.fleet.clear_faults(&actor(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -18,7 +18,8 @@ use super::{ApiState, Items, actor};
 #[utoipa::path(get, path = "/scale-sets/{name}/repairs", tag = "health",
     params(("name" = String, Path)),
     responses((status = 200, body = RepairOverview, description = "the repair service's status, its limit, and what it would repair now and why"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed listing its zones")))]
 pub async fn repairs(
     State(s): State<ApiState>,
     Path(name): Path<String>,

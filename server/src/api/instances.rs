@@ -37,7 +37,8 @@ pub async fn get(
     params(("name" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = ConsoleOutput, description = "the end of the serial console log"),
         (status = 400, body = Problem, description = "the backend keeps no console log"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed reading the console log")))]
 pub async fn console(
     State(s): State<ApiState>,
     Path((name, id)): Path<(String, String)>,

@@ -67,7 +67,9 @@ pub async fn preview(
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts/{id}", tag = "rollouts",
     params(("name" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, body = RolloutView), (status = 404, body = Problem)))]
+    responses((status = 200, body = RolloutView),
+        (status = 400, body = Problem, description = "the id is not an integer"),
+        (status = 404, body = Problem)))]
 pub async fn get(
     State(s): State<ApiState>,
     Path((name, id)): Path<(String, i64)>,
@@ -80,6 +82,7 @@ pub async fn get(
     params(("name" = String, Path), ("id" = i64, Path),
         ("action" = String, Path, description = "pause, resume (also approves a canary or checkpoint), cancel or rollback")),
     responses((status = 200, body = RolloutView, description = "the rollout (for rollback: the new rollback rollout)"),
+        (status = 400, body = Problem, description = "the id is not an integer"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the rollout has ended"),
         (status = 422, body = Problem, description = "unknown action, or a version that does not exist")))]
 pub async fn act(

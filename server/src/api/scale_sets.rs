@@ -40,7 +40,9 @@ pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<Items<ScaleSet>>>
 }
 
 #[utoipa::path(post, path = "/scale-sets", tag = "scale sets", request_body = ScaleSetSpec,
-    responses((status = 201, body = ScaleSet), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ScaleSet), (status = 409, body = Problem, description = "a scale set of that name exists"),
+        (status = 422, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed listing its zones or images")))]
 pub async fn create(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -63,7 +65,10 @@ pub async fn get(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResu
 
 #[utoipa::path(patch, path = "/scale-sets/{name}", tag = "scale sets", request_body = ScaleSetPatch,
     params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry"),
+        (status = 422, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed listing its zones")))]
 pub async fn update(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -79,7 +84,9 @@ pub async fn update(
 
 #[utoipa::path(put, path = "/scale-sets/{name}/capacity", tag = "scale sets", request_body = CapacityRequest,
     params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "autoscale is enabled (it sets the capacity), or the scale set is being deleted or changes too often to write"),
+        (status = 422, body = Problem)))]
 pub async fn set_capacity(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -109,7 +116,10 @@ pub async fn get_model(
 #[utoipa::path(put, path = "/scale-sets/{name}/model", tag = "scale sets", request_body = Model,
     params(("name" = String, Path)),
     responses((status = 200, body = ScaleSet, description = "the scale set with its new model version"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "a rollout is running, or the scale set is being deleted or changes too often to write"),
+        (status = 422, body = Problem),
+        (status = 502, body = Problem, description = "the backend failed listing its images")))]
 pub async fn set_model(
     State(s): State<ApiState>,
     Path(name): Path<String>,
@@ -145,7 +155,7 @@ pub async fn model_versions(
 #[utoipa::path(delete, path = "/scale-sets/{name}", tag = "scale sets",
     params(("name" = String, Path)),
     responses((status = 202, body = ScaleSet, description = "deletion accepted: instances are being deleted"),
-        (status = 404, body = Problem), (status = 409, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete(
     State(s): State<ApiState>,
     Path(name): Path<String>,

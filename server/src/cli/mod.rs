@@ -47,7 +47,7 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the control plane: portal, REST API and control loops.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage scale sets.
     #[command(subcommand)]
     ScaleSet(ScaleSetCommand),

@@ -289,6 +289,7 @@ macro_rules! store_conformance_tests {
             installation_id_is_written_once,
             prune_activity_keeps_recent_and_unfinished_entries,
             delete_model_versions_never_takes_the_current_one,
+            close_ends_the_store,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {
@@ -2159,33 +2160,6 @@ pub async fn retiring_round_trips(store: &dyn Store) {
     assert!(!store.get_instance("web_0").await.unwrap().unwrap().retiring);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_is_swapped_in_the_url() {
-        let cases = [
-            (
-                "postgres://postgres@127.0.0.1:5432/postgres",
-                "postgres://postgres@127.0.0.1:5432/t",
-            ),
-            (
-                "postgres://u:p@h/db?sslmode=disable",
-                "postgres://u:p@h/t?sslmode=disable",
-            ),
-            ("postgresql://h:5432", "postgresql://h:5432/t"),
-            (
-                "postgres://h?application_name=x",
-                "postgres://h/t?application_name=x",
-            ),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(with_database(url, "t"), expected, "{url}");
-        }
-    }
-}
-
 /// The first caller's fresh id is stored; every later caller (with another fresh id) gets
 /// it back, also when several ask at once.
 pub async fn installation_id_is_written_once(store: &dyn Store) {
@@ -2261,4 +2235,42 @@ pub async fn delete_model_versions_never_takes_the_current_one(store: &dyn Store
         .collect();
     assert_eq!(left, [3, 4]);
     assert_eq!(store.delete_model_versions("nope", &[1]).await.unwrap(), 0);
+}
+
+/// After `close`, what was written is there for the next store on the database, and calls
+/// on the closed one fail.
+pub async fn close_ends_the_store(store: &dyn Store) {
+    store
+        .create_scale_set(&scale_set("web", 1), "tester")
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(store.list_scale_sets().await.is_err());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_swapped_in_the_url() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/t",
+            ),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/t?sslmode=disable",
+            ),
+            ("postgresql://h:5432", "postgresql://h:5432/t"),
+            (
+                "postgres://h?application_name=x",
+                "postgres://h/t?application_name=x",
+            ),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(with_database(url, "t"), expected, "{url}");
+        }
+    }
 }

@@ -263,6 +263,11 @@ pub trait Store: Send + Sync + 'static {
     /// version is never deleted, nor is an absent one counted. Returns how many went.
     async fn delete_model_versions(&self, scale_set: &str, versions: &[u32]) -> Result<u64>;
 
+    /// Closes the store: waits until every connection is closed (SQLite checkpoints its
+    /// journal into the database file), so the files may be copied or the database dropped.
+    /// Calls after it fail.
+    async fn close(&self);
+
     /// This installation's id: the one stored, or — at the very first start — `fresh`,
     /// stored at `at`. Every caller, however many replicas start at once, gets the same id.
     async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String>;

@@ -218,6 +218,10 @@ impl Dialect for PostgresStore {
         format!("{column} = ANY(${n})")
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn begin(&self) -> Result<Tx, sqlx::Error> {
         self.pool.begin().await
     }

@@ -42,6 +42,9 @@ pub trait Dialect: Send + Sync + 'static {
     /// Opens a write transaction. Dropping it uncommitted rolls it back.
     async fn begin(&self) -> Result<Tx<Self>, sqlx::Error>;
 
+    /// Closes the pool, waiting for every connection to close.
+    async fn close(&self);
+
     /// Runs a query in `tx`, or on the pool when `None`, and answers its rows.
     async fn fetch<R>(
         &self,
@@ -1254,6 +1257,10 @@ where
         }
         commit::<D>(tx, OPERATION).await?;
         Ok(deleted)
+    }
+
+    async fn close(&self) {
+        Dialect::close(self).await;
     }
 
     async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String> {

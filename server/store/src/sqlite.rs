@@ -162,6 +162,10 @@ impl Dialect for SqliteStore {
         format!("{column} IN (SELECT value FROM json_each(${n}))")
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn begin(&self) -> Result<Tx, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }

@@ -200,7 +200,11 @@ async fn cross_site_requests_change_nothing() {
     assert_eq!(response.status(), 202);
 
     // DNS rebinding: a page of another name that resolves here gets nothing.
-    for host in ["evil.example", "evil.example:8080", "flotilla.test:9999"] {
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "flotilla.test.evil.example",
+    ] {
         for path in ["/api/v1/scale-sets", "/", "/scale-sets/web/settings"] {
             let response = http
                 .get(format!("{url}{path}"))

@@ -239,7 +239,9 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                 <div class="field-row">
                     <div class="field">
                         <label for="model-user-data">"User data (cloud-init)"</label>
-                        <p class="hint" data-test="user-data-stored">{stored_user_data}</p>
+                        <p class="hint" data-test="user-data-stored">
+                            {stored_user_data}
+                        </p>
                         <textarea
                             id="model-user-data"
                             name="input[user_data]"
