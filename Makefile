@@ -12,15 +12,15 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit test-vm e2e bench bench-lb clean-data
+.PHONY: run test tools node-tools chromium libvirt-deps site site-release lint unit api-fuzz test-vm e2e bench bench-lb clean-data
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
 run: tools node-tools libvirt-deps site-release
 	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
 
-## The whole suite: formatting, lints, unit/property/conformance/black-box tests, real VMs,
-## browser tests.
-test: tools node-tools chromium libvirt-deps lint unit test-vm e2e
+## The whole suite: formatting, lints, unit/property/conformance/black-box tests, the API
+## against its OpenAPI document, real VMs, browser tests.
+test: tools node-tools chromium libvirt-deps lint unit api-fuzz test-vm e2e
 
 tools:
 	@bash scripts/install-tools.sh
@@ -55,6 +55,12 @@ lint:
 unit:
 	cargo build -p flotilla --features libvirt
 	cargo test --workspace --features flotilla-tests/libvirt
+
+## Schemathesis against a debug server: generated requests to every operation of
+## /api/v1/openapi.json, all checks, a fixed seed and number of cases. About a minute.
+api-fuzz:
+	cargo build -p flotilla --features libvirt
+	bash scripts/schemathesis.sh
 
 ## Real QEMU guests (software emulation) through `flotilla serve --backend libvirt`: builds
 ## the tiny guest from Debian packages, starts libvirt's daemons if they are not running

@@ -22,9 +22,6 @@ export default defineConfig({
     baseURL,
     screenshot: 'on',
     trace: 'retain-on-failure',
-    // The specs' own REST calls (set-up, clean-up) are scripts, not a cross-site page: a
-    // request without a JSON body says so as the CLI does. The portal's pages never need it.
-    extraHTTPHeaders: { 'x-flotilla-request': '1' },
   },
   projects: [
     {

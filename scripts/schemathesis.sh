@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Schemathesis against a debug Flotilla: every operation of /api/v1/openapi.json, with
-# schema examples, boundary values, random valid and invalid requests and multi-step
-# sequences, judged by all of Schemathesis's checks (no 5xx; every status, media type,
+# boundary values, random valid and invalid requests and multi-step sequences, judged by all of Schemathesis's checks (no 5xx; every status, media type,
 # header and body as the document says; invalid input refused, valid input accepted).
 # Bounded and deterministic: a fixed seed, a fixed number of cases per operation, one
 # worker, no example database or cache carried between runs — a failure reproduces.
@@ -33,6 +32,7 @@ FLOTILLA_LOG=warn "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data" 
   --mock-latency 0 --max-instances 12 >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$work"' EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 150); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
   kill -0 $pid 2>/dev/null || { cat "$work/server.log" >&2; echo "schemathesis.sh: the server stopped" >&2; exit 1; }
@@ -40,21 +40,29 @@ for _ in $(seq 1 150); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "schemathesis.sh: the server is not ready" >&2; exit 1; }
 
-# Something to find: a scale set `web` with two instances for the operations on a set and
-# an instance, and `spare` for DELETE to delete (so that `web` lives through the run).
+# Something to find: scale sets for the operations to act on — `web` for those on a set
+# (which change its capacity, so its instances come and go), `pool`, whose two instances
+# stay put for the operations on an instance, `victim`, whose two take the actions (delete
+# among them), and `spare` for DELETE to delete.
 api="http://127.0.0.1:$port/api/v1"
-for set in '"name":"web","capacity":2' '"name":"spare","capacity":0'; do
-  curl -sf -H 'Content-Type: application/json' "$api/scale-sets" -d "{$set,
-    \"model\":{\"image\":\"debian-12\",\"vcpus\":1,\"memory_mib\":512,\"disk_gib\":10}}" >/dev/null
+for set in web:2 pool:2 victim:2 spare:0; do
+  curl -sf -H 'Content-Type: application/json' "$api/scale-sets" -d "{\"name\":\"${set%:*}\",
+    \"capacity\":${set#*:},\"model\":{\"image\":\"debian-12\",\"vcpus\":1,\"memory_mib\":512,\"disk_gib\":10}}" \
+    >/dev/null || { echo "schemathesis.sh: could not create the scale set ${set%:*}" >&2; exit 1; }
 done
-instances=
-for _ in $(seq 1 100); do
-  instances=$(curl -sf "$api/scale-sets/web/instances" | python3 -c \
-    'import json,sys; ids=[i["id"] for i in json.load(sys.stdin)["items"]]; print(json.dumps(ids) if len(ids) == 2 else "")')
-  [ -n "$instances" ] && break
-  sleep 0.2
-done
-[ -n "$instances" ] || { echo "schemathesis.sh: the instances of web did not appear" >&2; exit 1; }
+instances_of() {
+  local ids=
+  for _ in $(seq 1 100); do
+    ids=$(curl -sf "$api/scale-sets/$1/instances" | python3 -c \
+      'import json,sys; ids=[i["id"] for i in json.load(sys.stdin)["items"]]; print(json.dumps(ids) if len(ids) == 2 else "")')
+    [ -n "$ids" ] && break
+    sleep 0.2
+  done
+  [ -n "$ids" ] || { echo "schemathesis.sh: the instances of $1 did not appear" >&2; return 1; }
+  echo "$ids"
+}
+pool=$(instances_of pool)
+victim=$(instances_of victim)
 
 cat >"$work/schemathesis.toml" <<EOF
 seed = 1
@@ -68,16 +76,18 @@ generation.max-examples = 40
 # body is refused (403) without it, as a cross-site form would be.
 headers = { X-Flotilla-Request = "1" }
 
-# Half the generated names and instance ids are the ones that exist, so that the operations
-# get past 404 to their logic.
+# Most generated names and instance ids are of the sets and instances above, so that the
+# operations get past 404 to their logic.
 [dictionaries]
 web = { values = ["web"] }
+pool = { values = ["pool"] }
+pool-instances = { values = $pool }
+victim = { values = ["victim"] }
+victim-instances = { values = $victim }
 spare = { values = ["spare"] }
-instances = { values = $instances }
 
 [parameters]
-"path.name" = { dictionary = "web", probability = 0.5 }
-"path.id" = { dictionary = "instances", probability = 0.5 }
+"path.name" = { dictionary = "web", probability = 0.75 }
 
 # Schema-valid is not the same as valid: the document gives the types and shapes, the
 # server also checks what JSON Schema cannot say (ranges stated in descriptions, zones and
@@ -94,10 +104,20 @@ include-path = "/events"
 request-timeout = 1
 generation.max-examples = 5
 
+# The operations on an instance: actions on victim's, the others on pool's (the first
+# entry that matches an operation wins).
 [[operations]]
-include-path = "/scale-sets/{name}"
-include-method = "DELETE"
-parameters = { "path.name" = { dictionary = "spare", probability = 0.5 } }
+include-name = "POST /scale-sets/{name}/instances/{id}/{action}"
+parameters = { "path.name" = { dictionary = "victim", probability = 0.75 }, "path.id" = { dictionary = "victim-instances", probability = 0.75 } }
+
+[[operations]]
+include-path-regex = '/instances/\{id\}'
+parameters = { "path.name" = { dictionary = "pool", probability = 0.75 }, "path.id" = { dictionary = "pool-instances", probability = 0.75 } }
+
+# DELETE deletes spare, not web, which the other operations still need.
+[[operations]]
+include-name = "DELETE /scale-sets/{name}"
+parameters = { "path.name" = { dictionary = "spare", probability = 0.75 } }
 EOF
 
 (

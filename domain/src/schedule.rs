@@ -127,7 +127,13 @@ pub struct Recurrence {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FixedDate {
     pub time_zone: String,
+    /// Local date and time in `time_zone`, without an offset.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-12-24T18:00:00",
+        pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"))]
     pub start: NaiveDateTime,
+    /// Local date and time in `time_zone`, without an offset (exclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-12-25T00:00:00",
+        pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"))]
     pub end: NaiveDateTime,
 }
 

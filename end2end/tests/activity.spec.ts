@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { removeSet, runningInstances, waitForHydration, watchErrors, newApi } from './support';
 
 // The activity log and the scale set list: filters, order and pages live in the URL
 // query, so they work the same with and without JavaScript, and a bad value is reported
@@ -135,7 +135,7 @@ test.describe('the activity log and the scale set list', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     for (const set of SETS) await removeSet(api, set);
     // One after the other, so that their creation times differ (the list sorts by them).
     for (const set of SETS) {

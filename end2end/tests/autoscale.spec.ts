@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, createSet, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { createSet, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors, newApi } from './support';
 
 // Metrics, live charts and autoscale in the portal: the Monitoring tab (charts with data,
 // the range picker, an instance's charts, live updates), the Scaling tab (the autoscale
@@ -57,7 +57,7 @@ test.describe('monitoring', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await createSet(api, smallSet(MONITORED, 2));
     const demand = await api.put(`/api/v1/scale-sets/${MONITORED}/demand`, { data: { pattern: 'constant', rps: 150 } });
     expect(demand.status(), await demand.text()).toBe(200);
@@ -196,7 +196,7 @@ test.describe('scaling', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await createSet(api, smallSet(SCALED, 1));
   });
 
@@ -400,7 +400,7 @@ test.describe('the wizard', () => {
   let api: APIRequestContext;
 
   test.beforeAll(async () => {
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, WIZARD);
   });
 

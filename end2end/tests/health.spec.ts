@@ -1,7 +1,7 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
 import http from 'node:http';
 import net from 'node:net';
-import { baseURL, injectFault, removeSet, smallSet, waitForHydration, watchErrors } from './support';
+import { injectFault, removeSet, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // A scale set's Health & repairs and Load balancer tabs: instances probed healthy with a
 // latency, an injected `unhealthy` fault showing live; the load balancer's frontend with
@@ -80,7 +80,7 @@ test.describe('health and load balancer tabs', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, SET);
     port = await freePort();
     const spec = {
@@ -237,7 +237,7 @@ test.describe('automatic repairs', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, REPAIRS);
     // Restarting does not lift an `unhealthy` fault in the mock: every repair fails, and
     // after three in a row the service suspends itself.

@@ -1,5 +1,5 @@
-import { test, expect, request } from '@playwright/test';
-import { baseURL, removeSet, runningInstances, smallSet, waitForHydration, watchErrors } from './support';
+import { test, expect } from '@playwright/test';
+import { removeSet, runningInstances, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // Where VMs run: the Hosts page (the mock's zones; libvirt hosts are covered by the
 // black-box tests) and an instance's console log, reached from the Instances tab.
@@ -23,7 +23,7 @@ test('the hosts page shows the backend and its zones', async ({ page }) => {
 
 test('an instance console opens from the instances tab', async ({ page }) => {
   test.setTimeout(120_000);
-  const api = await request.newContext({ baseURL });
+  const api = await newApi();
   await removeSet(api, SET);
   const created = await api.post('/api/v1/scale-sets', { data: smallSet(SET, 1) });
   expect(created.status(), await created.text()).toBe(201);

@@ -1,15 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Locator, type Page } from '@playwright/test';
-import {
-  activityEntries,
-  baseURL,
-  clearFaults,
-  injectFault,
-  removeSet,
-  runningInstances,
-  smallSet,
-  waitForHydration,
-  watchErrors,
-} from './support';
+import { test, expect, type APIRequestContext, type Locator, type Page } from '@playwright/test';
+import { activityEntries, clearFaults, injectFault, removeSet, runningInstances, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // The overview: fleet totals by power and by health state, desired against running, a card
 // per scale set, and the failed operations of the last hour — all live. And the activity
@@ -92,7 +82,7 @@ test.describe('the overview and the live activity log', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await clearFaults(api);
     for (const set of SETS) await removeSet(api, set);
     const created = await api.post('/api/v1/scale-sets', { data: smallSet(FLEET, 2) });

@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, removeSet, runningInstances, waitForHydration, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { removeSet, runningInstances, waitForHydration, watchErrors, newApi } from './support';
 
 // A scale set's page, tab by tab: Overview (capacity form with and without JavaScript, the
 // zones × fault domains grid, live updates over Server-Sent Events without a reload),
@@ -54,7 +54,7 @@ test.describe('a scale set page', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, SET);
     const created = await api.post('/api/v1/scale-sets', { data: SPEC });
     expect(created.status(), await created.text()).toBe(201);

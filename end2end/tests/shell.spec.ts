@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, removeSet, runningInstances, smallSet, waitForHydration, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { baseURL, removeSet, runningInstances, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // The portal shell: pages render on the server, hydrate in the browser, and read fully
 // without JavaScript. Scale sets are made through the REST API.
@@ -53,7 +53,7 @@ test.describe('a scale set made through the REST API', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, SET);
     const created = await api.post('/api/v1/scale-sets', { data: SPEC });
     expect(created.status(), await created.text()).toBe(201);
@@ -153,7 +153,7 @@ test.describe('the header', () => {
   let api: APIRequestContext;
 
   test.beforeAll(async () => {
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, FOUND);
     const created = await api.post('/api/v1/scale-sets', { data: smallSet(FOUND) });
     expect(created.status(), await created.text()).toBe(201);
@@ -319,7 +319,7 @@ test('every response carries a request id', async ({ page }) => {
   expect(seen.length).toBeGreaterThanOrEqual(4);
   for (const { url, id } of seen) expect(id, url).toMatch(/^[0-9a-f-]{36}$/);
 
-  const api = await request.newContext({ baseURL });
+  const api = await newApi();
   for (const path of ['/api/v1/scale-sets', '/api/v1/scale-sets/no-such-set', '/no-such-page', '/readyz', '/favicon.svg']) {
     const res = await api.get(path);
     expect(res.headers()['x-request-id'], path).toMatch(/^[0-9a-f-]{36}$/);

@@ -1,9 +1,15 @@
-import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, request, type APIRequestContext, type Page } from '@playwright/test';
 
 // What every spec shares: where the server is, error watching, hydration, and the REST
 // calls that set up and clean up scale sets.
 
 export const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
+
+/** A REST client for set-up and clean-up, as a script is: it says it is not a cross-site
+ * form (`X-Flotilla-Request: 1`), which a request without a JSON body must. */
+export async function newApi(): Promise<APIRequestContext> {
+  return request.newContext({ baseURL, extraHTTPHeaders: { 'x-flotilla-request': '1' } });
+}
 
 /** Uncaught errors and console errors (a hydration mismatch, say); refused server-function
  * calls (409, 422) and 404 pages are expected and left out. */

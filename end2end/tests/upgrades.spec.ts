@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, createSet, removeSet, smallSet, waitForHydration, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { createSet, removeSet, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // The Upgrades tab: the policy editor (rolling, and a bad field that saves nothing), a model
 // change previewed then applied and followed live to completion, the versions and their
@@ -46,7 +46,7 @@ test.describe('upgrades', () => {
 
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     const spec = { ...smallSet(ROLLING, 2), health_probe: PROBE };
     await createSet(api, spec);
   });

@@ -1,5 +1,5 @@
-import { test, expect, request, type APIRequestContext, type Page } from '@playwright/test';
-import { baseURL, removeSet, waitForHydration, watchErrors } from './support';
+import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { removeSet, waitForHydration, watchErrors, newApi } from './support';
 
 // The quick-create wizard at /scale-sets/new: validation in the browser with the domain's
 // own rules, a draft that survives moving between steps, the JSON preview, and the create.
@@ -15,7 +15,7 @@ test.describe('the create wizard', () => {
   let api: APIRequestContext;
 
   test.beforeAll(async () => {
-    api = await request.newContext({ baseURL });
+    api = await newApi();
     await removeSet(api, SET);
   });
 

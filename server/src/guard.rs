@@ -392,6 +392,21 @@ mod tests {
         assert!(p.knows("192.168.1.5:3000") && p.knows("192.168.1.5"));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_its_time_gets_503() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(31)).await;
+            StatusCode::OK.into_response()
+        };
+        let answer = within(Duration::from_secs(30), slow).await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let quick = async { StatusCode::OK.into_response() };
+        assert_eq!(
+            within(Duration::from_secs(30), quick).await.status(),
+            StatusCode::OK
+        );
+    }
+
     #[test]
     fn cross_site_requests_are_told_apart() {
         let headers = |pairs: &[(&str, &str)]| {

@@ -214,3 +214,33 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection is idle once nothing moved for the limit: each byte restarts the wait.
+    #[tokio::test(start_paused = true)]
+    async fn idle_means_nothing_moved_for_the_whole_limit() {
+        let activity = Arc::new(Activity {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        });
+        let watcher = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                activity.idle_for(IDLE).await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
+        activity.touch();
+        let touched = Instant::now();
+        let idle_at = watcher.await.unwrap();
+        assert_eq!(
+            idle_at - touched,
+            IDLE,
+            "the wait restarted at the last byte"
+        );
+    }
+}

@@ -177,11 +177,16 @@ pub async fn save_autoscale_json(
         .map_err(|e| refused(e).with_input(echo))
 }
 
-/// `json` with its secrets redacted as reads redact them; `None` when it does not parse.
+/// `json` with its secrets redacted as reads redact them (as typed when it holds none);
+/// `None` when it does not parse.
 #[cfg(feature = "ssr")]
 fn scrubbed(json: &str) -> Option<String> {
-    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let typed: serde_json::Value = serde_json::from_str(json).ok()?;
+    let mut value = typed.clone();
     flotilla_domain::secret::scrub(&mut value);
+    if value == typed {
+        return Some(json.to_string());
+    }
     serde_json::to_string_pretty(&value).ok()
 }
 

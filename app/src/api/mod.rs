@@ -27,8 +27,15 @@ pub(crate) fn fleet() -> flotilla_control::Fleet {
     leptos::prelude::expect_context::<flotilla_control::Fleet>()
 }
 
+/// A read that failed, answered with the REST API's status (404 for what is gone — say a
+/// console read racing the instance's deletion —, 409, 422; 500 only for failures inside
+/// the server).
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(error: flotilla_control::Error) -> leptos::prelude::ServerFnError {
+    let code = status_of(&error);
+    if code < 500 {
+        crate::status::set_status(code);
+    }
     leptos::prelude::ServerFnError::new(error::reported(&error))
 }
 

@@ -106,18 +106,35 @@ fn t0() -> DateTime<Utc> {
 /// (the period is an hour): each step is an explicit `reconcile_now`.
 async fn scenario() -> Scenario {
     let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let mock = Mock::open(MockConfig::instant()).await.unwrap();
+    recorded(
+        store,
+        mock,
+        Arc::new(ManualClock::new(t0())),
+        FleetConfig::default(),
+    )
+}
+
+/// A fleet over `store` and a recording wrapper of `mock`, whose loops never run by
+/// themselves (the period is an hour), with `config`'s other settings.
+fn recorded(
+    store: Arc<dyn flotilla_store::Store>,
+    mock: Mock,
+    clock: Arc<ManualClock>,
+    config: FleetConfig,
+) -> Scenario {
     let backend = Arc::new(Recording {
-        inner: Mock::open(MockConfig::instant()).await.unwrap(),
+        inner: mock,
         calls: Mutex::new(vec![]),
     });
     let fleet = Fleet::new(
         store,
         backend.clone(),
-        Arc::new(ManualClock::new(t0())),
+        clock,
         FleetConfig {
             reconcile_interval: Duration::from_secs(3600),
             settle_interval: Duration::from_secs(3600),
-            ..FleetConfig::default()
+            ..config
         },
     );
     Scenario { fleet, backend }
@@ -331,26 +348,16 @@ async fn start_adopts_known_vms_and_removes_orphans_only_after_the_grace_period(
 
     let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
-    let backend = Arc::new(Recording {
-        inner: Mock::open(journal("ours")).await.unwrap(),
-        calls: Mutex::new(vec![]),
-    });
-    let grace = Duration::from_secs(600);
-    let fleet = Fleet::new(
-        store.clone(),
-        backend.clone(),
+    let s = recorded(
+        store,
+        Mock::open(journal("ours")).await.unwrap(),
         clock.clone(),
         FleetConfig {
-            reconcile_interval: Duration::from_secs(3600),
-            settle_interval: Duration::from_secs(3600),
-            orphan_grace: grace,
+            orphan_grace: Duration::from_secs(600),
             ..FleetConfig::default()
         },
     );
-    let s = Scenario {
-        fleet: fleet.clone(),
-        backend: backend.clone(),
-    };
+    let (fleet, backend) = (s.fleet.clone(), s.backend.clone());
     fleet
         .create_scale_set(ScaleSetSpec::example("web", 2), "test")
         .await
@@ -475,19 +482,11 @@ async fn the_first_start_after_an_upgrade_adopts_the_vms_it_has_records_of() {
         );
         mock.close().await;
     }
-    let backend = Arc::new(Recording {
-        inner: Mock::open(config()).await.unwrap(),
-        calls: Mutex::new(vec![]),
-    });
-    let fleet = Fleet::new(
+    let Scenario { fleet, backend } = recorded(
         store,
-        backend.clone(),
+        Mock::open(config()).await.unwrap(),
         Arc::new(ManualClock::new(t0())),
-        FleetConfig {
-            reconcile_interval: Duration::from_secs(3600),
-            settle_interval: Duration::from_secs(3600),
-            ..FleetConfig::default()
-        },
+        FleetConfig::default(),
     );
     fleet.start().await.unwrap();
     assert_eq!(backend.take(), ["adopt web_0", "adopt web_1"]);

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use flotilla_domain::{Activity, ActivityFilter, ActivityResult, ValidationErrors};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, Problem};
+use super::json::ApiPath;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityPage {
@@ -121,7 +122,7 @@ pub async fn list(
         (status = 422, body = Problem)))]
 pub async fn list_for_set(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ActivityPage>> {
     s.fleet.get_scale_set(&name).await?;

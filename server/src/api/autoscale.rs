@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use flotilla_control::{AutoscaleAnswer, MetricsQuery};
@@ -17,7 +17,7 @@ use flotilla_domain::{ScaleSet, ValidationErrors};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::{ApiState, actor};
 
 /// Rejects parameters other than `known`, and parses the times among them.
@@ -74,7 +74,7 @@ impl<'a> Params<'a> {
         (status = 404, body = Problem)))]
 pub async fn get(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Option<AutoscaleSetting>>> {
     Ok(Json(s.fleet.get_scale_set(&name).await?.spec.autoscale))
 }
@@ -88,7 +88,7 @@ pub async fn get(
         (status = 422, body = Problem)))]
 pub async fn put(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ApiJson(setting): ApiJson<AutoscaleSetting>,
@@ -111,7 +111,7 @@ pub async fn put(
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<AutoscaleAnswer>> {
     Ok(Json(
@@ -127,7 +127,7 @@ pub async fn delete(
         (status = 404, body = Problem)))]
 pub async fn evaluate(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Option<Decision>>> {
     Ok(Json(s.fleet.evaluate_autoscale(&name).await?))
 }
@@ -150,7 +150,7 @@ pub struct DecisionPage {
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn decisions(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<DecisionPage>> {
     let mut p = Params::new(
@@ -210,7 +210,7 @@ pub async fn decisions(
     responses((status = 200, body = MetricsAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn metrics(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<MetricsAnswer>> {
     let mut p = Params::new(&query, &["metric", "from", "to", "step", "instance"]);
@@ -238,7 +238,7 @@ pub struct DemandView {
     responses((status = 200, body = DemandView), (status = 404, body = Problem)))]
 pub async fn get_demand(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<DemandView>> {
     let set = s.fleet.get_scale_set(&name).await?;
     let current_rps = set.spec.demand.as_ref().map(|d| d.rps_at(s.fleet.now()));
@@ -256,7 +256,7 @@ pub async fn get_demand(
         (status = 422, body = Problem)))]
 pub async fn put_demand(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(demand): ApiJson<Demand>,
 ) -> ApiResult<Json<ScaleSet>> {
@@ -274,7 +274,7 @@ pub async fn put_demand(
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete_demand(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(

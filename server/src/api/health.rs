@@ -3,7 +3,7 @@
 //! switch.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::repair::RepairOverview;
@@ -12,7 +12,7 @@ use flotilla_domain::{Instance, ScaleSet};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::{ApiState, Items, actor};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/repairs", tag = "health",
@@ -22,7 +22,7 @@ use super::{ApiState, Items, actor};
         (status = 502, body = Problem, description = "the backend failed listing its zones")))]
 pub async fn repairs(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<RepairOverview>> {
     Ok(Json(s.fleet.repairs(&name).await?))
 }
@@ -33,7 +33,7 @@ pub async fn repairs(
         (status = 409, body = Problem, description = "repairs are not suspended")))]
 pub async fn resume_repairs(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(s.fleet.resume_repairs(&name, &actor(&headers)).await?))
@@ -51,7 +51,7 @@ pub struct LoadBalancerView {
     responses((status = 200, body = LoadBalancerView), (status = 404, body = Problem)))]
 pub async fn load_balancer(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<LoadBalancerView>> {
     let set = s.fleet.get_scale_set(&name).await?;
     let stats = s
@@ -90,7 +90,7 @@ pub struct LoadBalancerSwitch {
     responses((status = 200, body = Instance), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn set_instance_switch(
     State(s): State<ApiState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(switch): ApiJson<LoadBalancerSwitch>,
 ) -> ApiResult<Json<Instance>> {

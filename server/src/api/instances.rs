@@ -2,21 +2,21 @@
 //! its console log.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::ConsoleOutput;
 use flotilla_domain::{Instance, InstanceAction, Protection};
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::{ApiState, Items, actor};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/instances", tag = "instances",
     params(("name" = String, Path)), responses((status = 200, body = Items<Instance>), (status = 404, body = Problem)))]
 pub async fn list(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Items<Instance>>> {
     Ok(Json(Items {
         items: s.fleet.list_instances(&name).await?,
@@ -28,7 +28,7 @@ pub async fn list(
     responses((status = 200, body = Instance), (status = 404, body = Problem)))]
 pub async fn get(
     State(s): State<ApiState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Instance>> {
     Ok(Json(s.fleet.get_instance(&name, &id).await?))
 }
@@ -41,19 +41,20 @@ pub async fn get(
         (status = 502, body = Problem, description = "the backend failed reading the console log")))]
 pub async fn console(
     State(s): State<ApiState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<ConsoleOutput>> {
     Ok(Json(s.fleet.console(&name, &id).await?))
 }
 
 #[utoipa::path(post, path = "/scale-sets/{name}/instances/{id}/{action}", tag = "instances",
     params(("name" = String, Path), ("id" = String, Path),
-        ("action" = String, Path, description = "start, stop, deallocate, restart, reimage or delete")),
+        ("action" = inline(InstanceAction), Path)),
     responses((status = 202, body = Instance, description = "accepted; the reconciler carries it out"),
-        (status = 404, body = Problem), (status = 409, body = Problem, description = "not allowed in the instance's state")))]
+        (status = 404, body = Problem, description = "no such scale set, instance or action"),
+        (status = 409, body = Problem, description = "not allowed in the instance's state")))]
 pub async fn act(
     State(s): State<ApiState>,
-    Path((name, id, action)): Path<(String, String, String)>,
+    ApiPath((name, id, action)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let action: InstanceAction = action
@@ -71,7 +72,7 @@ pub async fn act(
     responses((status = 200, body = Instance), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn set_protection(
     State(s): State<ApiState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(protection): ApiJson<Protection>,
 ) -> ApiResult<Json<Instance>> {

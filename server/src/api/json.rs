@@ -1,8 +1,10 @@
 //! The JSON body extractor of the API: it names the field of every problem.
 //!
 //! Malformed JSON is a 400 with line and column; a wrong type, a missing field or an unknown
-//! field is a 422 naming the field's path (`model.vcpus`); a body that is not
-//! `application/json` is a 415; the size limit is enforced by the router's body limit (413).
+//! field is a 422 naming the field's path (`model.vcpus`), and so is a body that is not an
+//! object; a body that is not `application/json` is a 415; the size limit is enforced by
+//! the request guard (413). [`ApiPath`] answers an unreadable path segment with a 400
+//! problem, as every other refusal.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
@@ -40,7 +42,46 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-        parse(&bytes).map(ApiJson)
+        let value = parse(&bytes)?;
+        // serde reads a struct from an array of its fields too: every body is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "body",
+                "must be a JSON object",
+            ));
+        }
+        Ok(ApiJson(value))
+    }
+}
+
+/// Path parameters; a segment that is not what the route takes (`/rollouts/abc`, a number
+/// out of range, invalid UTF-8) is a 400 problem naming the parameter's value.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "the address is not one of this API's: {}",
+                        rejection.body_text()
+                    ),
+                )
+            })
     }
 }
 

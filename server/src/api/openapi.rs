@@ -8,6 +8,7 @@
 //! `application/problem+json`.
 
 use axum::Json;
+use axum::http::StatusCode;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -68,6 +69,8 @@ const PROBLEM_JSON: &str = "application/problem+json";
 /// - every request: 413 (a body over [`BODY_LIMIT`], read whatever the method), 421 (a
 ///   `Host` this server is not reached at), 500 (a failure inside the server, with a
 ///   request id) and 503 (no answer within `--request-timeout`; event streams are exempt);
+/// - a path with parameters: 400 (a segment that is not percent-encoded UTF-8, or not an
+///   integer where the path wants one);
 /// - a request that changes state: 403 (it looks cross-site), and the optional
 ///   `X-Flotilla-Request` header that a client without a JSON body sends to pass;
 /// - a JSON request body: 400 (malformed JSON) and 422 (a field of the wrong type, missing
@@ -112,6 +115,11 @@ fn complete(operation: &mut Operation, changes_state: bool) {
         json: body.content.contains_key("application/json"),
         required: matches!(body.required, Some(Required::True)),
     });
+    let path_parameters = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Path);
     let streams = operation
         .responses
         .responses
@@ -119,6 +127,13 @@ fn complete(operation: &mut Operation, changes_state: bool) {
         .any(|r| matches!(r, RefOr::T(r) if r.content.contains_key("text/event-stream")));
 
     let mut add = |status: u16, cause: &str| add_cause(operation, status, cause);
+    if path_parameters {
+        add(
+            400,
+            "a path segment is not percent-encoded UTF-8, or not an integer where the path \
+             wants one",
+        );
+    }
     if body.is_some_and(|b| b.json) {
         add(400, "malformed JSON (the detail gives the line and column)");
     }
@@ -155,18 +170,28 @@ fn complete(operation: &mut Operation, changes_state: bool) {
         add(503, "no answer within the server's `--request-timeout`");
     }
 
-    for response in operation
+    for (status, response) in operation
         .responses
         .responses
         .iter_mut()
         .filter_map(|(status, r)| {
             let error = status.starts_with('4') || status.starts_with('5');
             match r {
-                RefOr::T(r) if error => Some(r),
+                RefOr::T(r) if error => Some((status, r)),
                 _ => None,
             }
         })
     {
+        if response.description.is_empty() {
+            // The problem's `detail` says what; the reason says which kind.
+            response.description = status
+                .parse()
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("error")
+                .to_string();
+        }
         response.content.clear();
         response.content.insert(
             PROBLEM_JSON.to_string(),
@@ -269,6 +294,7 @@ mod tests {
                             content[PROBLEM_JSON]["schema"]["$ref"],
                             "#/components/schemas/Problem"
                         );
+                        assert_ne!(response["description"], "", "{method} {path} {status}");
                         seen += 1;
                     }
                 }
@@ -289,9 +315,12 @@ mod tests {
                 .cloned()
                 .collect()
         };
-        // A read without a body.
+        // A read without a body or path parameters.
+        let list = statuses(&op("/scale-sets", "get"));
+        assert_eq!(list, ["200", "413", "421", "500", "503"]);
+        // With a path parameter: 400 when it cannot be read.
         let get = statuses(&op("/scale-sets/{name}", "get"));
-        assert_eq!(get, ["200", "404", "413", "421", "500", "503"]);
+        assert_eq!(get, ["200", "400", "404", "413", "421", "500", "503"]);
         // A JSON body, required.
         let create = statuses(&op("/scale-sets", "post"));
         for s in ["400", "403", "413", "415", "421", "422", "500", "503"] {
@@ -300,10 +329,17 @@ mod tests {
         // An optional JSON body: read whatever its type, so no 415.
         let act = statuses(&op("/scale-sets/{name}/rollouts/{id}/{action}", "post"));
         assert!(act.contains(&"400".to_string()) && !act.contains(&"415".to_string()));
-        // No body: no 400, 415 or 422 from the extractor.
-        let delete = statuses(&op("/backend/faults", "delete"));
-        assert!(!delete.contains(&"415".to_string()) && !delete.contains(&"422".to_string()));
-        assert!(delete.contains(&"403".to_string()));
+        // No body: no 415 or 422 from the extractor.
+        let clear = statuses(&op("/backend/faults", "delete"));
+        assert!(!clear.contains(&"415".to_string()) && !clear.contains(&"422".to_string()));
+        assert!(clear.contains(&"403".to_string()));
+        // A status the handler documents keeps its cause and gains the generic ones.
+        let console = op("/scale-sets/{name}/instances/{id}/console", "get");
+        let cause = console["responses"]["400"]["description"].as_str().unwrap();
+        assert!(
+            cause.starts_with("the backend keeps no console log; or a path segment"),
+            "{cause}"
+        );
         // The event stream is not subject to the request timeout: its 503 is its own.
         let events = op("/events", "get");
         assert_eq!(

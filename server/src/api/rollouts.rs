@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::autoscale::Params;
 use super::error::{ApiError, ApiResult, Problem};
-use super::json::{ApiJson, parse};
+use super::json::{ApiJson, ApiPath, parse};
 use super::{ApiState, Items, actor};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts", tag = "rollouts",
@@ -24,7 +24,7 @@ use super::{ApiState, Items, actor};
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Items<RolloutView>>> {
     let mut p = Params::new(&query, &["limit"]);
@@ -42,7 +42,7 @@ pub async fn list(
         (status = 422, body = Problem)))]
 pub async fn start(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<StartRollout>,
 ) -> ApiResult<impl IntoResponse> {
@@ -59,7 +59,7 @@ pub async fn start(
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn preview(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(request): ApiJson<PreviewRequest>,
 ) -> ApiResult<Json<RolloutPlan>> {
     Ok(Json(s.fleet.preview_rollout(&name, request).await?))
@@ -67,12 +67,10 @@ pub async fn preview(
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts/{id}", tag = "rollouts",
     params(("name" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, body = RolloutView),
-        (status = 400, body = Problem, description = "the id is not an integer"),
-        (status = 404, body = Problem)))]
+    responses((status = 200, body = RolloutView), (status = 404, body = Problem)))]
 pub async fn get(
     State(s): State<ApiState>,
-    Path((name, id)): Path<(String, i64)>,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<RolloutView>> {
     Ok(Json(s.fleet.rollout(&name, id).await?))
 }
@@ -80,23 +78,24 @@ pub async fn get(
 #[utoipa::path(post, path = "/scale-sets/{name}/rollouts/{id}/{action}", tag = "rollouts",
     request_body(content = Option<RollbackRequest>, description = "rollback only, optional: the version to go back to (default: the one the rollout started from)"),
     params(("name" = String, Path), ("id" = i64, Path),
-        ("action" = String, Path, description = "pause, resume (also approves a canary or checkpoint), cancel or rollback")),
+        ("action" = String, Path, pattern = "^(pause|resume|cancel|rollback)$",
+            description = "pause, resume (also approves a canary or checkpoint), cancel or rollback")),
     responses((status = 200, body = RolloutView, description = "the rollout (for rollback: the new rollback rollout)"),
-        (status = 400, body = Problem, description = "the id is not an integer"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the rollout has ended"),
         (status = 422, body = Problem, description = "unknown action, or a version that does not exist")))]
 pub async fn act(
     State(s): State<ApiState>,
-    Path((name, id, action)): Path<(String, i64, String)>,
+    ApiPath((name, id, action)): ApiPath<(String, i64, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<RolloutView>> {
     let who = actor(&headers);
     if action == "rollback" {
+        // No body, `null` or an object.
         let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
             RollbackRequest::default()
         } else {
-            parse(&body)?
+            parse::<Option<RollbackRequest>>(&body)?.unwrap_or_default()
         };
         return Ok(Json(
             s.fleet.rollback_rollout(&name, id, request, &who).await?,
@@ -127,7 +126,7 @@ pub struct Comparison {
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn compare(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Comparison>> {
     let mut p = Params::new(&query, &["from", "to"]);

@@ -1,14 +1,14 @@
 //! `/scale-sets`: create, list, show, update, scale, change the model, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use flotilla_domain::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::{ApiState, Items, actor};
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,7 +59,10 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/scale-sets/{name}", tag = "scale sets",
     params(("name" = String, Path)), responses((status = 200, body = ScaleSet), (status = 404, body = Problem)))]
-pub async fn get(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<ScaleSet>> {
+pub async fn get(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(s.fleet.get_scale_set(&name).await?))
 }
 
@@ -71,7 +74,7 @@ pub async fn get(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResu
         (status = 502, body = Problem, description = "the backend failed listing its zones")))]
 pub async fn update(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(patch): ApiJson<ScaleSetPatch>,
 ) -> ApiResult<Json<ScaleSet>> {
@@ -89,7 +92,7 @@ pub async fn update(
         (status = 422, body = Problem)))]
 pub async fn set_capacity(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CapacityRequest>,
 ) -> ApiResult<Json<ScaleSet>> {
@@ -104,7 +107,7 @@ pub async fn set_capacity(
     params(("name" = String, Path)), responses((status = 200, body = ModelView), (status = 404, body = Problem)))]
 pub async fn get_model(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<ModelView>> {
     let set = s.fleet.get_scale_set(&name).await?;
     Ok(Json(ModelView {
@@ -122,7 +125,7 @@ pub async fn get_model(
         (status = 502, body = Problem, description = "the backend failed listing its images")))]
 pub async fn set_model(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(model): ApiJson<Model>,
 ) -> ApiResult<Json<ScaleSet>> {
@@ -135,7 +138,7 @@ pub async fn set_model(
     params(("name" = String, Path)), responses((status = 200, body = Items<ModelVersionView>), (status = 404, body = Problem)))]
 pub async fn model_versions(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Items<ModelVersionView>>> {
     let items = s
         .fleet
@@ -158,7 +161,7 @@ pub async fn model_versions(
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
 pub async fn delete(
     State(s): State<ApiState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let set = s.fleet.delete_scale_set(&name, &actor(&headers)).await?;

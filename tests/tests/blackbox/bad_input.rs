@@ -350,3 +350,66 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
     assert_eq!(faults["items"].as_array().unwrap().len(), 0);
     server.stop().await;
 }
+
+/// Found by schemathesis: an address segment the route cannot read is a 400 problem (not
+/// text), an array in place of an object body is refused (serde would read a struct from
+/// it), and a fault with a field it does not have is refused like any unknown field.
+#[tokio::test]
+async fn unreadable_addresses_and_bodies_of_the_wrong_shape_are_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    api.create_set("web", 1, json!({})).await;
+    api.wait_healthy("web", 1).await;
+    let before = snapshot(&api).await;
+    for path in [
+        "/scale-sets/web/rollouts/9223372036854775808",
+        "/scale-sets/web/rollouts/abc",
+    ] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let (status, problem) = api.post_empty("/scale-sets/web/rollouts/abc/pause").await;
+    assert_eq!(status, 400, "{problem}");
+    for (method, path, body) in [
+        (Method::PUT, "/scale-sets/web/capacity", json!([2])),
+        (
+            Method::POST,
+            "/scale-sets/web/rollouts/preview",
+            json!([null]),
+        ),
+        (
+            Method::POST,
+            "/scale-sets",
+            json!(["web2", {"image": "debian-12", "vcpus": 1, "memory_mib": 512, "disk_gib": 10}, 1]),
+        ),
+        (
+            Method::POST,
+            "/backend/faults",
+            json!({"kind": "slow_boot", "seconds": 1, "bogus": 1}),
+        ),
+    ] {
+        let (status, problem) = api
+            .raw(
+                method.clone(),
+                path,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, 422, "{method} {path}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+    }
+    assert_eq!(snapshot(&api).await, before, "nothing changed");
+    let (_, faults) = api.get("/backend/faults").await;
+    assert_eq!(faults["items"], json!([]));
+    server.stop().await;
+}
