@@ -7,6 +7,10 @@
 //! implementation passes. With the cargo feature `libvirt`, [`libvirt`] runs VMs as libvirt
 //! domains (it links `libvirt.so`; its `ffi` module is the crate's only unsafe code).
 //!
+//! A backend acts for one installation: it marks the VMs it creates with the installation's
+//! id and changes no VM carrying another (or none), so installations sharing hosts — or a
+//! database pointed at the wrong hosts — never touch each other's VMs.
+//!
 //! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`,
 //! `conformance.rs`.
 #![deny(unsafe_code)]

@@ -28,10 +28,15 @@
 //! pure planner (`flotilla_domain::rollout`), with health gates, pauses, surge and
 //! automatic rollback, persisting every step so a restart resumes it.
 //!
+//! Two more keep the house: the orphan sweep (`orphans.rs`) removes this installation's VMs
+//! of scale sets the database does not know only after a grace period — the reconciler
+//! and every backend leave other installations' VMs alone — and retention
+//! (`retention.rs`) prunes the activity log and unneeded model versions.
+//!
 //! Layout: `fleet.rs` (facade), `driver.rs`, `reconciler.rs`, `prober.rs`, `balancer.rs`,
 //! `metrics.rs`, `autoscaler.rs` (the loop and the facade's autoscale, demand and metrics
 //! operations), `webhooks.rs`, `rollouts.rs` (the engine and the facade's rollout
-//! operations), `events.rs`, `clock.rs`, `error.rs`.
+//! operations), `orphans.rs`, `retention.rs`, `events.rs`, `clock.rs`, `error.rs`.
 //!
 //! [`Store`]: flotilla_store::Store
 //! [`Event`]: flotilla_domain::Event

@@ -382,3 +382,30 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
     assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
     drop(postgres);
 }
+
+/// Secrets at rest: the data directory is this installation's alone and the SQLite file
+/// its owner's (journal files too).
+#[tokio::test]
+async fn the_data_directory_and_the_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = flotilla_tests::TestServer::start_with(&data, &[]).await;
+    server
+        .api()
+        .create_set("web", 1, serde_json::json!({}))
+        .await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for file in ["flotilla.db", "flotilla.db-wal", "flotilla.db-shm"] {
+        let path = data.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert!(data.join("flotilla.db").exists());
+    server.stop().await;
+}
