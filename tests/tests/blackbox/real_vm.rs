@@ -79,8 +79,24 @@ fn alive(pid: &str) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Powers off and removes the test's guests (`tiny_*`). Guests an aborted run left belong to
+/// that run's installation, which the next run's Flotilla rightly never touches: the test
+/// clears its own debris, before it starts and when it ends, however it ends.
+fn clear_guests() {
+    let names = virsh(&["list", "--all", "--name"]).unwrap_or_default();
+    for name in names
+        .lines()
+        .map(str::trim)
+        .filter(|n| n.starts_with("tiny_"))
+    {
+        let _ = virsh(&["destroy", name]);
+        let _ = virsh(&["undefine", name]);
+    }
+}
+
 impl Drop for Daemons {
     fn drop(&mut self) {
+        clear_guests();
         for pid in self.pids().into_iter().rev() {
             let _ = Command::new("kill").arg(&pid).status();
             let deadline = Instant::now() + Duration::from_secs(15);
@@ -163,6 +179,7 @@ async fn a_scale_set_of_real_guests() {
     let dir = tempfile::tempdir().unwrap();
     open_up(dir.path());
     let daemons = Daemons::start(dir.path());
+    clear_guests();
     let pool = dir.path().join("pool");
     std::fs::create_dir(&pool).unwrap();
     open_up(&pool);
