@@ -342,15 +342,26 @@ impl Metrics {
             .filter(|s| *s > 0.0);
         hub.last_tick = Some(now);
 
-        // Instance samples.
+        // Instance samples: only of VMs that are instances of the set they name — another
+        // installation's VMs (even of a set with the same name) are not this fleet's load.
+        let owned: std::collections::HashSet<(&str, &str)> = input
+            .instances
+            .iter()
+            .map(|i| (i.scale_set.as_str(), i.id.as_str()))
+            .collect();
+        let vms: Vec<&flotilla_backend::VmMetrics> = input
+            .vms
+            .iter()
+            .filter(|vm| owned.contains(&(vm.scale_set.as_str(), vm.id.as_str())))
+            .collect();
         let mut vms_by_set: HashMap<&str, Vec<&flotilla_backend::VmMetrics>> = HashMap::new();
-        for vm in input.vms {
+        for vm in &vms {
             vms_by_set
                 .entry(vm.scale_set.as_str())
                 .or_default()
                 .push(vm);
         }
-        for vm in input.vms {
+        for vm in vms {
             if !hub.instances.contains_key(&vm.id) {
                 hub.instances.insert(
                     vm.id.clone(),
@@ -369,9 +380,8 @@ impl Metrics {
                 values: vm.usage.values().map(|v| v as f32),
             });
         }
-        let live: std::collections::HashSet<&str> =
-            input.instances.iter().map(|i| i.id.as_str()).collect();
-        hub.instances.retain(|id, _| live.contains(id.as_str()));
+        hub.instances
+            .retain(|id, series| owned.contains(&(series.scale_set.as_str(), id.as_str())));
 
         // Load balancer rates, by set.
         let mut lb: HashMap<&str, (f64, f64, Histogram, u64)> = HashMap::new();

@@ -390,8 +390,32 @@ async fn start_adopts_known_vms_and_removes_orphans_only_after_the_grace_period(
     assert_eq!(noticed.len(), 1, "{noticed:?}");
     assert_eq!(noticed[0].scale_set.as_deref(), Some("ghost"));
     assert_eq!(noticed[0].details["vms"], serde_json::json!(["ghost_0"]));
-    // Reconciling "web" leaves the other installation's web_7 alone.
+    // Reconciling "web" leaves the other installation's web_7 alone, and its load is not
+    // this set's: the metrics count the set's own two instances.
     assert_eq!(s.converge("web").await, Vec::<String>::new());
+    fleet.collect_metrics_now().await.unwrap();
+    let now = fleet.now();
+    let answer = fleet
+        .metrics(
+            "web",
+            &flotilla_control::MetricsQuery {
+                metric: Some("cpu_percent".into()),
+                from: Some(now - chrono::Duration::minutes(1)),
+                to: Some(now + chrono::Duration::seconds(1)),
+                step: Some(1),
+                instance: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Every tick (the collector's own, at start, and this one) fell in the same second.
+    let ticks = fleet.collector_stats().ticks;
+    let last = answer.series[0].points.last().expect("a point");
+    assert_eq!(
+        u64::from(last.count),
+        2 * ticks,
+        "two VMs a tick: {answer:?}"
+    );
 
     clock.advance(chrono::Duration::seconds(599));
     fleet.sweep_orphans_now().await.unwrap();
