@@ -558,7 +558,8 @@ impl Fleet {
     }
 
     /// Refuses a capacity that would take the fleet's desired instances (the capacities'
-    /// sum, set `name`'s own replaced by `capacity`) past `--max-instances`.
+    /// sum, set `name`'s own replaced by `capacity`) past `--max-instances`. Lowering a
+    /// capacity is always allowed, even in a fleet already above a limit lowered since.
     fn check_quota(
         &self,
         sets: &[ScaleSet],
@@ -567,12 +568,11 @@ impl Fleet {
     ) -> ValidationErrors {
         let mut errors = ValidationErrors::default();
         let limit = u64::from(self.shared.config.max_instances);
-        let others: u64 = sets
-            .iter()
-            .filter(|s| Some(s.name()) != name)
-            .map(|s| u64::from(s.spec.capacity))
-            .sum();
-        if others + u64::from(capacity) > limit {
+        let (own, others): (Vec<&ScaleSet>, Vec<&ScaleSet>) =
+            sets.iter().partition(|s| Some(s.name()) == name);
+        let current = own.first().map_or(0, |s| s.spec.capacity);
+        let others: u64 = others.iter().map(|s| u64::from(s.spec.capacity)).sum();
+        if capacity > current && others + u64::from(capacity) > limit {
             errors.push(
                 "capacity",
                 format!(

@@ -475,4 +475,17 @@ async fn fleet_limits_refuse_by_field_and_change_nothing() {
         2
     );
     server.stop().await;
+
+    // A limit lowered below what the fleet holds: growing is refused, shrinking is not.
+    let server = TestServer::start_with(dir.path(), &["--max-instances", "3"]).await;
+    let api = server.api();
+    let (status, problem) = api
+        .put("/scale-sets/a/capacity", json!({"capacity": 2}))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, body) = api
+        .put("/scale-sets/b/capacity", json!({"capacity": 3}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
 }
