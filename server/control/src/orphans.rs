@@ -1,6 +1,7 @@
 //! The orphan sweep: this installation's VMs whose scale set the database does not know.
 //!
-//! Every reconcile interval the sweep lists the backend's VMs and asks the pure
+//! Every minute (every reconcile interval when longer, every grace period when shorter) the
+//! sweep lists the backend's VMs and asks the pure
 //! [`flotilla_domain::orphan::sweep`] what to do: an orphan is noted at first sight (an
 //! activity entry says when it will go) and removed only after `orphan_grace` — a database
 //! pointed at by mistake, or restored from an old backup, costs nothing if the operator
@@ -13,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flotilla_domain::orphan::{OrphanPlan, sweep};
@@ -75,9 +77,19 @@ pub(crate) async fn adopt_legacy(shared: &Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
-/// Sweeps every reconcile interval until `cancel`.
+/// How often the sweep lists every VM: it is after the hour, not the second, so at most once
+/// a minute — more often only when the grace period itself is shorter.
+fn every(reconcile: Duration, grace: Duration) -> Duration {
+    reconcile
+        .max(Duration::from_secs(60))
+        .min(grace)
+        .max(Duration::from_secs(1))
+}
+
+/// Sweeps (see [`every`]) until `cancel`.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(shared.config.reconcile_interval);
+    let config = &shared.config;
+    let mut interval = tokio::time::interval(every(config.reconcile_interval, config.orphan_grace));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -191,5 +203,19 @@ async fn act(
                 details: json!({"removed": removed, "failures": failed}),
             })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_runs_at_most_once_a_minute_unless_the_grace_is_shorter() {
+        let s = Duration::from_secs;
+        assert_eq!(every(s(10), s(3600)), s(60));
+        assert_eq!(every(s(300), s(3600)), s(300));
+        assert_eq!(every(s(1), s(4)), s(4));
+        assert_eq!(every(s(1), Duration::ZERO), s(1));
     }
 }
