@@ -17,11 +17,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 use flotilla_lb::{Algorithm, FrontendConfig, LbError, LoadBalancer, Member, Protocol};
 
-fn self_signed() -> (String, String) {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    (c.cert.pem(), c.key_pair.serialize_pem())
-}
-
 fn tls_connector(cert_pem: &str, alpn: &[u8]) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots

@@ -294,11 +294,6 @@ async fn oversized_request_heads_are_refused() {
     .await
 }
 
-fn self_signed() -> (String, String) {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    (c.cert.pem(), c.key_pair.serialize_pem())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_clients_get_the_stream_and_header_limits() {
     use rustls_pki_types::pem::PemObject;

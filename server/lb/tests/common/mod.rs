@@ -451,3 +451,9 @@ pub fn echo_path(_method: &str, path: &str) -> Script {
         close: false,
     }
 }
+
+/// A self-signed certificate for `localhost` and its key, as PEM.
+pub fn self_signed() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    (c.cert.pem(), c.key_pair.serialize_pem())
+}
