@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// How long 1-minute metric roll-ups and autoscale decisions are kept.
     #[arg(long, env = "FLOTILLA_METRICS_RETENTION", default_value = "30days", value_parser = parse_duration)]
     pub metrics_retention: Duration,
+    /// Also expose a series per instance per metric on `/metrics` (set-level series only by
+    /// default: at 10,000 instances per-instance series are 60,000 lines a scrape).
+    #[arg(long, env = "FLOTILLA_METRICS_PER_INSTANCE")]
+    pub metrics_per_instance: bool,
     /// The built portal (`cargo leptos build` writes it to target/site).
     #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

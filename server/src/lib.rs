@@ -95,6 +95,7 @@ pub async fn run(
                 interval: config.metrics_interval,
                 retention: chrono::Duration::from_std(config.metrics_retention)
                     .unwrap_or(chrono::Duration::MAX),
+                per_instance: config.metrics_per_instance,
             },
             orphan_grace: config.orphan_grace,
             max_scale_sets: config.max_scale_sets,

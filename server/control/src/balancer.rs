@@ -4,30 +4,23 @@
 //! - Frontends are applied *before* the spec that asks for them is stored, and put back as
 //!   they were when anything fails (a port in use, a bad certificate), so a refused change
 //!   leaves no frontend half-applied.
-//! - Pools follow the records: a task marks a set dirty on every instance event and, at
-//!   most every [`SYNC`], hands the load balancer the set's serving instances (running,
-//!   healthy, not on their way out) with their enable switch. Members that leave a pool
-//!   finish their requests (the load balancer drains them); the reconciler additionally
-//!   waits for that drain before it stops, restarts, reimages or deletes an instance.
+//! - Pools follow the records: the `pool_sync` task hands the load balancer each set's
+//!   serving instances (running, healthy, not on their way out, see [`members`]) with their
+//!   enable switch. Members that leave a pool finish their requests (the load balancer
+//!   drains them); the reconciler additionally waits for that drain before it stops,
+//!   restarts, reimages or deletes an instance.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_domain::scale_set::{Algorithm, FrontendProtocol, LoadBalancer as LoadBalancerSpec};
-use flotilla_domain::{Event, Instance, ScaleSetState, ValidationErrors};
+use flotilla_domain::{Instance, ValidationErrors};
 use flotilla_lb::{
     FrontendConfig, LbError, Limits, LoadBalancer, Member, PathRule, Protocol, Timeouts,
 };
-use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::chain;
-use crate::fleet::Shared;
-
-/// How often dirty pools are re-read and handed to the load balancer.
-const SYNC: Duration = Duration::from_millis(50);
 
 pub(crate) struct Balancer {
     pub(crate) lb: LoadBalancer,
@@ -202,53 +195,6 @@ fn members(instances: &[Instance]) -> Vec<Member> {
             })
         })
         .collect()
-}
-
-/// Keeps every pool in line with the records until `shutdown`.
-pub(crate) async fn run_pool_sync(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut events = shared.events.subscribe();
-    let mut dirty: HashSet<String> = HashSet::new();
-    let mut all = true;
-    let mut tick = tokio::time::interval(SYNC);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            event = events.recv() => match event {
-                Ok(Event::InstanceChanged { instance }) => { dirty.insert(instance.scale_set); }
-                Ok(Event::InstanceRemoved { scale_set, .. }) => { dirty.insert(scale_set); }
-                Ok(Event::ScaleSetChanged { scale_set }) => {
-                    if scale_set.state == ScaleSetState::Deleting {
-                        shared.balancer.remove_set(scale_set.name()).await;
-                    }
-                }
-                Ok(Event::ScaleSetRemoved { name }) => shared.balancer.remove_set(&name).await,
-                Ok(Event::Activity { .. } | Event::RolloutChanged { .. }) => {}
-                Err(RecvError::Lagged(_)) => all = true,
-                Err(RecvError::Closed) => return,
-            },
-            _ = tick.tick() => {
-                if std::mem::take(&mut all) {
-                    match shared.store.list_scale_sets().await {
-                        Ok(sets) => dirty.extend(sets.into_iter().map(|s| s.spec.name)),
-                        Err(e) => {
-                            tracing::warn!(error = %chain(&e), "pool sync could not list scale sets");
-                            all = true;
-                        }
-                    }
-                }
-                for set in std::mem::take(&mut dirty) {
-                    match shared.store.list_instances(&set).await {
-                        Ok(instances) => shared.balancer.set_pool(&set, &instances),
-                        Err(e) => {
-                            tracing::warn!(scale_set = %set, error = %chain(&e), "pool sync could not read instances");
-                            dirty.insert(set);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

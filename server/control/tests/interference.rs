@@ -239,7 +239,7 @@ async fn setup(config: FleetConfig) -> Setup {
 
 async fn converge(fleet: &Fleet, name: &str) {
     for _ in 0..10 {
-        if let flotilla_control::reconciler::Outcome::Done {
+        if let flotilla_control::Outcome::Done {
             actions: 0,
             settling: false,
             ..

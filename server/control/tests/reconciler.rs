@@ -144,7 +144,7 @@ impl Scenario {
     /// Runs activations until one does nothing; returns the backend calls made.
     async fn converge(&self, name: &str) -> Vec<String> {
         for _ in 0..10 {
-            if let flotilla_control::reconciler::Outcome::Done { actions: 0, .. } =
+            if let flotilla_control::Outcome::Done { actions: 0, .. } =
                 self.fleet.reconcile_now(name).await.unwrap()
             {
                 break;
@@ -303,7 +303,7 @@ async fn deleting_a_set_deletes_every_vm_then_the_record() {
     let outcome = s.fleet.reconcile_now("web").await.unwrap();
     assert!(matches!(
         outcome,
-        flotilla_control::reconciler::Outcome::Done { actions: 3, .. }
+        flotilla_control::Outcome::Done { actions: 3, .. }
     ));
     assert_eq!(
         s.backend.take(),
@@ -311,7 +311,7 @@ async fn deleting_a_set_deletes_every_vm_then_the_record() {
     );
     assert_eq!(
         s.fleet.reconcile_now("web").await.unwrap(),
-        flotilla_control::reconciler::Outcome::Gone
+        flotilla_control::Outcome::Gone
     );
     assert!(s.fleet.get_scale_set("web").await.is_err());
 }
@@ -483,7 +483,7 @@ async fn the_first_start_after_an_upgrade_adopts_the_vms_it_has_records_of() {
         .await
         .unwrap();
     while fleet.reconcile_now("web").await.unwrap()
-        != (flotilla_control::reconciler::Outcome::Done {
+        != (flotilla_control::Outcome::Done {
             actions: 0,
             failures: 0,
             settling: false,
@@ -538,10 +538,14 @@ async fn driver_activates_periodically_backs_off_on_failure_and_resets() {
             ..FleetConfig::default()
         },
     );
+    // Nothing runs before the registry starts the tasks: a wake does nothing.
     fleet
         .create_scale_set(ScaleSetSpec::example("web", 1), "test")
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(fleet.loops().is_empty(), "{:?}", fleet.loops());
+    fleet.start().await.unwrap();
     let status = |fleet: &Fleet| fleet.loops().into_iter().find(|l| l.scale_set == "web");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     // Periodic: activations keep coming without any wake.
@@ -566,6 +570,20 @@ async fn driver_activates_periodically_backs_off_on_failure_and_resets() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The registry's reconciler task sums the loops up: the worst run of failures.
+    let task = |fleet: &Fleet| {
+        fleet
+            .tasks()
+            .into_iter()
+            .find(|t| t.name == "reconciler")
+            .expect("the reconciler task")
+    };
+    assert!(task(&fleet).consecutive_failures >= 2, "{:?}", task(&fleet));
+    assert!(
+        task(&fleet).last_result.starts_with("web: "),
+        "{:?}",
+        task(&fleet)
+    );
     let before = status(&fleet).unwrap().activations;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let during = status(&fleet).unwrap().activations - before;
@@ -580,5 +598,7 @@ async fn driver_activates_periodically_backs_off_on_failure_and_resets() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(task(&fleet).consecutive_failures, 0);
     fleet.shutdown().await;
+    assert_eq!(task(&fleet).doing, "stopped");
 }

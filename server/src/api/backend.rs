@@ -1,11 +1,10 @@
-//! `/backend`: zones, images and (on the mock) fault injection; `/control/loops`: the status
-//! of each scale set's reconcile loop.
+//! `/backend`: zones, images, hosts, VMs and (on the mock) fault injection.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use flotilla_control::{BackendInfo, LoopStatus};
+use flotilla_control::BackendInfo;
 use flotilla_domain::{BackendVm, Fault};
 
 use super::error::{ApiResult, Problem};
@@ -55,11 +54,4 @@ pub async fn inject(
 pub async fn clear(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
     s.fleet.clear_faults(&actor(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(get, path = "/control/loops", tag = "backend", responses((status = 200, body = Items<LoopStatus>)))]
-pub async fn loops(State(s): State<ApiState>) -> Json<Items<LoopStatus>> {
-    Json(Items {
-        items: s.fleet.loops(),
-    })
 }

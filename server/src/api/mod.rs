@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 pub mod activity;
 pub mod autoscale;
 pub mod backend;
+pub mod control;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -152,7 +153,8 @@ pub fn router(state: ApiState) -> Router {
                 .post(backend::inject)
                 .delete(backend::clear),
         )
-        .route("/control/loops", get(backend::loops))
+        .route("/control/loops", get(control::loops))
+        .route("/control/tasks", get(control::tasks))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async {
             error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API resource")

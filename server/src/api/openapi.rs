@@ -16,7 +16,9 @@ use utoipa::openapi::{Content, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{activity, autoscale, backend, events, health, instances, rollouts, scale_sets};
+use super::{
+    activity, autoscale, backend, control, events, health, instances, rollouts, scale_sets,
+};
 use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
 
 #[derive(OpenApi)]
@@ -45,14 +47,15 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         rollouts::compare,
         activity::list, activity::list_for_set,
         events::stream,
-        backend::info, backend::vms, backend::faults, backend::inject, backend::clear, backend::loops,
+        backend::info, backend::vms, backend::faults, backend::inject, backend::clear,
+        control::tasks, control::loops,
     ),
     components(schemas(Problem)),
     modifiers(&Answers),
     tags(
         (name = "scale sets"), (name = "instances"), (name = "activity"),
         (name = "health"), (name = "autoscale"), (name = "rollouts"), (name = "events"),
-        (name = "backend"),
+        (name = "backend"), (name = "control"),
     ),
 )]
 pub struct ApiDoc;

@@ -1,4 +1,4 @@
-//! The orphan sweep: this installation's VMs whose scale set the database does not know.
+//! The `orphan_sweep` task: this installation's VMs whose scale set the database does not know.
 //!
 //! Every minute (every reconcile interval when longer, every grace period when shorter) the
 //! sweep lists the backend's VMs and asks the pure
@@ -19,16 +19,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flotilla_domain::orphan::{OrphanPlan, sweep};
 use flotilla_domain::{ActivityResult, NewActivity};
+use futures::future::BoxFuture;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
+use crate::context::Context;
 use crate::error::{Error, Result, chain};
-use crate::fleet::Shared;
+use crate::tasks::{Control, Task};
 
 /// Adopts every VM without an installation id whose instance record is here (same id, same
 /// scale set): the first start after an upgrade makes the existing fleet this
 /// installation's. The others stay untouched.
-pub(crate) async fn adopt_legacy(shared: &Arc<Shared>) -> Result<()> {
+pub(crate) async fn adopt_legacy(shared: &Context) -> Result<()> {
     let vms = shared
         .backend
         .list(None)
@@ -86,57 +87,80 @@ fn every(reconcile: Duration, grace: Duration) -> Duration {
         .max(Duration::from_secs(1))
 }
 
-/// Sweeps (see [`every`]) until `cancel`.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let config = &shared.config;
-    let mut interval = tokio::time::interval(every(config.reconcile_interval, config.orphan_grace));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = interval.tick() => {}
+/// The sweep and its memory: when each orphan was first seen.
+pub(crate) struct OrphanSweep {
+    ctx: Context,
+    first_seen: tokio::sync::Mutex<BTreeMap<String, DateTime<Utc>>>,
+}
+
+impl OrphanSweep {
+    pub(crate) fn new(ctx: Context) -> Self {
+        Self {
+            ctx,
+            first_seen: Default::default(),
         }
-        if let Err(e) = once(&shared).await {
-            tracing::warn!(error = %chain(&e), "the orphan sweep failed");
-        }
+    }
+
+    /// One sweep: gathers, decides, notes and removes. Sweeps run one at a time.
+    pub(crate) async fn once(&self) -> Result<String> {
+        let shared = &self.ctx;
+        let mut first_seen = self.first_seen.lock().await;
+        // The VMs first, then the sets: a set is stored before its first VM is created and
+        // removed after its last VM is gone, so no VM of a live set can look like an orphan.
+        let vms = shared
+            .backend
+            .list(None)
+            .await
+            .map_err(Error::backend("list VMs"))?;
+        let known: BTreeSet<String> = shared
+            .read_sets()
+            .await?
+            .into_iter()
+            .map(|s| s.spec.name)
+            .collect();
+        let now = shared.clock.now();
+        let grace =
+            chrono::Duration::from_std(shared.config.orphan_grace).unwrap_or(chrono::Duration::MAX);
+        let plan = sweep(
+            shared.backend.installation_id(),
+            &known,
+            &vms,
+            &first_seen,
+            now,
+            grace,
+        );
+        let summary = format!(
+            "{} VM(s) listed, {} orphan(s) noticed, {} to remove",
+            vms.len(),
+            plan.noticed.values().map(Vec::len).sum::<usize>(),
+            plan.remove.values().map(Vec::len).sum::<usize>()
+        );
+        act(shared, plan, &mut first_seen, now, grace).await;
+        Ok(summary)
     }
 }
 
-/// One sweep: gathers, decides, notes and removes. Sweeps run one at a time.
-pub(crate) async fn once(shared: &Arc<Shared>) -> Result<()> {
-    let mut first_seen = shared.orphans.lock().await;
-    // The VMs first, then the sets: a set is stored before its first VM is created and
-    // removed after its last VM is gone, so no VM of a live set can look like an orphan.
-    let vms = shared
-        .backend
-        .list(None)
-        .await
-        .map_err(Error::backend("list VMs"))?;
-    let known: BTreeSet<String> = shared
-        .store
-        .list_scale_sets()
-        .await
-        .map_err(Error::store("list scale sets"))?
-        .into_iter()
-        .map(|s| s.spec.name)
-        .collect();
-    let now = shared.clock.now();
-    let grace =
-        chrono::Duration::from_std(shared.config.orphan_grace).unwrap_or(chrono::Duration::MAX);
-    let plan = sweep(
-        shared.backend.installation_id(),
-        &known,
-        &vms,
-        &first_seen,
-        now,
-        grace,
-    );
-    act(shared, plan, &mut first_seen, now, grace).await;
-    Ok(())
+impl Task for OrphanSweep {
+    fn name(&self) -> &'static str {
+        "orphan_sweep"
+    }
+
+    /// Sweeps at start and then every [`every`].
+    fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let config = &self.ctx.config;
+            let period = every(config.reconcile_interval, config.orphan_grace);
+            let mut delay = Duration::ZERO;
+            while control.next(delay).await {
+                delay = period;
+                control.activation(self.once()).await;
+            }
+        })
+    }
 }
 
 async fn act(
-    shared: &Arc<Shared>,
+    shared: &Context,
     plan: OrphanPlan,
     first_seen: &mut BTreeMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,

@@ -24,8 +24,10 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::balancer::drain_timeout;
+use crate::context::Context;
 use crate::error::{Error, Result, chain};
-use crate::fleet::Shared;
+
+pub(crate) mod driver;
 
 /// What one activation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +56,55 @@ enum Applied {
     },
 }
 
-/// Runs one activation for the scale set `name`.
-pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcome> {
-    let lock = shared.activation_lock(name);
-    let _one_at_a_time = lock.lock().await;
-    let store = &shared.store;
-    let backend = &shared.backend;
+/// Runs activations: the loops of the driver, and whoever asks for one now.
+pub(crate) struct Reconciler {
+    pub(crate) ctx: Context,
+    /// One lock per scale set: activations of one set never overlap, whoever starts them.
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Reconciler {
+    pub(crate) fn new(ctx: Context) -> Self {
+        Self {
+            ctx,
+            locks: Default::default(),
+        }
+    }
+
+    fn lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("activation locks poisoned")
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs one activation for the scale set `name` (after the one running, if any).
+    pub(crate) async fn reconcile(&self, name: &str) -> Result<Outcome> {
+        let lock = self.lock(name);
+        let outcome = {
+            let _one_at_a_time = lock.lock().await;
+            activate(&self.ctx, name).await
+        };
+        if let Ok(Outcome::Gone) = outcome {
+            // What memory holds for a removed set goes with it (the prober, the metrics
+            // collector, the autoscaler and the load balancer follow the removal event).
+            self.locks
+                .lock()
+                .expect("activation locks poisoned")
+                .remove(name);
+            if let Some(sim) = self.ctx.backend.simulation() {
+                sim.set_demand(name, None);
+            }
+        }
+        outcome
+    }
+}
+
+async fn activate(ctx: &Context, name: &str) -> Result<Outcome> {
+    let store = &ctx.store;
+    let backend = &ctx.backend;
     let Some(set) = store
         .get_scale_set(name)
         .await
@@ -67,7 +112,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
     else {
         return Ok(Outcome::Gone);
     };
-    let started = shared.clock.now();
+    let started = ctx.clock.now();
     let zones = backend
         .zones()
         .await
@@ -93,14 +138,14 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             .map_err(Error::store("record observed state"))?;
         replace(&mut records, &written.written);
         for i in written.written {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
         }
     }
 
     // 2. Automatic repairs (mark what to restart, reimage or replace) and zone rebalancing.
-    let repaired = repair(shared, &set, &mut records, &zones, started).await?;
+    let repaired = repair(ctx, &set, &mut records, &zones, started).await?;
 
     // 3. Plan.
     let next_ordinal = store
@@ -133,23 +178,20 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
                 .delete_scale_set(name)
                 .await
                 .map_err(Error::store("delete scale set"))?;
-            shared
-                .events
+            ctx.events
                 .publish(Event::ScaleSetRemoved { name: name.into() });
-            shared.forget_set(name);
-            shared
-                .record(NewActivity {
-                    operation: "scale_set.deleted".into(),
-                    actor: "system:reconciler".into(),
-                    scale_set: Some(name.into()),
-                    target: name.into(),
-                    started_at: started,
-                    ended_at: Some(shared.clock.now()),
-                    result: ActivityResult::Succeeded,
-                    error: None,
-                    details: json!({"message": "every instance is gone; the scale set is removed"}),
-                })
-                .await;
+            ctx.record(NewActivity {
+                operation: "scale_set.deleted".into(),
+                actor: "system:reconciler".into(),
+                scale_set: Some(name.into()),
+                target: name.into(),
+                started_at: started,
+                ended_at: Some(ctx.clock.now()),
+                result: ActivityResult::Succeeded,
+                error: None,
+                details: json!({"message": "every instance is gone; the scale set is removed"}),
+            })
+            .await;
             return Ok(Outcome::Gone);
         }
         return Ok(Outcome::Done {
@@ -160,7 +202,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
     }
 
     // 4. Write intent. Replacements made by repairs carry the attempts of what they replace.
-    let now = shared.clock.now();
+    let now = ctx.clock.now();
     let mut inherited = repaired.inherited.into_iter();
     let new_records: Vec<Instance> = the_plan
         .actions
@@ -181,7 +223,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             .await
             .map_err(Error::store("record new instances"))?;
         for i in &inserted {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i.clone()),
             });
         }
@@ -190,8 +232,8 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
                 rebalancing: Some(extra.id.clone()),
                 ..status.clone()
             };
-            write_repair_status(shared, &set, &status).await?;
-            shared
+            write_repair_status(ctx, &set, &status).await?;
+            ctx
                 .record(NewActivity {
                     operation: "scale_set.rebalance".into(),
                     actor: "system:repairs".into(),
@@ -247,7 +289,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             .map_err(Error::store("mark instances deleting"))?;
         replace(&mut records, &marked);
         for i in marked {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
         }
@@ -301,22 +343,16 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
         }
         let record = records_by_id.get(action.instance_id()).cloned();
         if record.is_some() || matches!(action, Action::DeleteOrphan { .. }) {
-            tasks.push(execute(
-                shared.clone(),
-                action.clone(),
-                record,
-                &models,
-                drain,
-            ));
+            tasks.push(execute(ctx.clone(), action.clone(), record, &models, drain));
         }
     }
     let results: Vec<Applied> = futures::stream::iter(tasks)
-        .buffer_unordered(shared.config.backend_concurrency)
+        .buffer_unordered(ctx.config.backend_concurrency)
         .collect()
         .await;
 
     // 6. Record results.
-    let now = shared.clock.now();
+    let now = ctx.clock.now();
     let mut updates = Vec::new();
     let mut removed = Vec::new();
     let mut failures = Vec::new();
@@ -365,7 +401,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             .await
             .map_err(Error::store("record results"))?;
         for i in written.written {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
         }
@@ -376,7 +412,7 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
             .await
             .map_err(Error::store("remove deleted instances"))?;
         for id in removed {
-            shared.events.publish(Event::InstanceRemoved {
+            ctx.events.publish(Event::InstanceRemoved {
                 scale_set: name.into(),
                 id,
             });
@@ -388,27 +424,26 @@ pub(crate) async fn reconcile(shared: &Arc<Shared>, name: &str) -> Result<Outcom
     } else {
         ActivityResult::Failed
     };
-    shared
-        .record(NewActivity {
-            operation: "reconcile".into(),
-            actor: "system:reconciler".into(),
-            scale_set: Some(name.into()),
-            target: name.into(),
-            started_at: started,
-            ended_at: Some(shared.clock.now()),
-            result,
-            error: (!failures.is_empty())
-                .then(|| format!("{} of {actions} operations failed", failures.len())),
-            details: json!({
-                "notes": the_plan.notes,
-                "actions": actions,
-                "created": created,
-                "deleted": deleted,
-                "orphans_deleted": orphans,
-                "failures": failures,
-            }),
-        })
-        .await;
+    ctx.record(NewActivity {
+        operation: "reconcile".into(),
+        actor: "system:reconciler".into(),
+        scale_set: Some(name.into()),
+        target: name.into(),
+        started_at: started,
+        ended_at: Some(ctx.clock.now()),
+        result,
+        error: (!failures.is_empty())
+            .then(|| format!("{} of {actions} operations failed", failures.len())),
+        details: json!({
+            "notes": the_plan.notes,
+            "actions": actions,
+            "created": created,
+            "deleted": deleted,
+            "orphans_deleted": orphans,
+            "failures": failures,
+        }),
+    })
+    .await;
     Ok(Outcome::Done {
         actions,
         failures: failures.len(),
@@ -496,19 +531,14 @@ struct Repaired {
     start_rebalance: Option<RepairStatus>,
 }
 
-async fn write_repair_status(
-    shared: &Arc<Shared>,
-    set: &ScaleSet,
-    status: &RepairStatus,
-) -> Result<()> {
-    shared
-        .store
+async fn write_repair_status(ctx: &Context, set: &ScaleSet, status: &RepairStatus) -> Result<()> {
+    ctx.store
         .set_repair_status(set.name(), status)
         .await
         .map_err(Error::store("record repair status"))?;
     let mut changed = set.clone().redacted();
     changed.repairs = status.clone();
-    shared.events.publish(Event::ScaleSetChanged {
+    ctx.events.publish(Event::ScaleSetChanged {
         scale_set: Box::new(changed),
     });
     Ok(())
@@ -518,7 +548,7 @@ async fn write_repair_status(
 /// pending actions, replacements are marked deleting (the plan then creates their
 /// successors) — and the next step of a zone rebalance.
 async fn repair(
-    shared: &Arc<Shared>,
+    ctx: &Context,
     set: &ScaleSet,
     records: &mut [Instance],
     zones: &[ZoneStatus],
@@ -550,24 +580,23 @@ async fn repair(
     }
     repaired.surge = the_plan.status.rebalancing.is_some() || repaired.start_rebalance.is_some();
     if the_plan.status != set.repairs {
-        write_repair_status(shared, set, &the_plan.status).await?;
+        write_repair_status(ctx, set, &the_plan.status).await?;
     }
     if the_plan.suspended_now {
         let reason = the_plan.status.suspended_reason.clone().unwrap_or_default();
         tracing::warn!(scale_set = %name, %reason, "automatic repairs suspended");
-        shared
-            .record(NewActivity {
-                operation: "repairs.suspended".into(),
-                actor: "system:repairs".into(),
-                scale_set: Some(name.into()),
-                target: name.into(),
-                started_at: now,
-                ended_at: Some(now),
-                result: ActivityResult::Failed,
-                error: Some(reason),
-                details: json!({"consecutive_failures": the_plan.status.consecutive_failures}),
-            })
-            .await;
+        ctx.record(NewActivity {
+            operation: "repairs.suspended".into(),
+            actor: "system:repairs".into(),
+            scale_set: Some(name.into()),
+            target: name.into(),
+            started_at: now,
+            ended_at: Some(now),
+            result: ActivityResult::Failed,
+            error: Some(reason),
+            details: json!({"consecutive_failures": the_plan.status.consecutive_failures}),
+        })
+        .await;
     }
     let by_id: HashMap<&str, &Instance> = records.iter().map(|i| (i.id.as_str(), i)).collect();
     let mut updates: Vec<Instance> = the_plan
@@ -605,48 +634,47 @@ async fn repair(
     }
     drop(by_id);
     if !updates.is_empty() {
-        let written = shared
+        let written = ctx
             .store
             .update_instances(&updates)
             .await
             .map_err(Error::store("record repairs"))?;
         replace(records, &written.written);
         for i in written.written {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
         }
     }
     if !replaced.is_empty() {
-        let (_, marked) = shared
+        let (_, marked) = ctx
             .store
             .mark_deleting(set, &replaced, false, now)
             .await
             .map_err(Error::store("mark replaced instances deleting"))?;
         replace(records, &marked);
         for i in marked {
-            shared.events.publish(Event::InstanceChanged {
+            ctx.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
         }
     }
     for r in &the_plan.repairs {
-        shared
-            .record(NewActivity {
-                operation: "instance.repair".into(),
-                actor: "system:repairs".into(),
-                scale_set: Some(name.into()),
-                target: r.instance.clone(),
-                started_at: now,
-                ended_at: Some(now),
-                result: ActivityResult::Succeeded,
-                error: None,
-                details: json!({"action": r.action.as_str(), "reason": r.reason}),
-            })
-            .await;
+        ctx.record(NewActivity {
+            operation: "instance.repair".into(),
+            actor: "system:repairs".into(),
+            scale_set: Some(name.into()),
+            target: r.instance.clone(),
+            started_at: now,
+            ended_at: Some(now),
+            result: ActivityResult::Succeeded,
+            error: None,
+            details: json!({"action": r.action.as_str(), "reason": r.reason}),
+        })
+        .await;
     }
     if let Some(victim) = victim {
-        shared
+        ctx
             .record(NewActivity {
                 operation: "scale_set.rebalance".into(),
                 actor: "system:repairs".into(),
@@ -666,7 +694,7 @@ async fn repair(
 }
 
 fn execute(
-    shared: Arc<Shared>,
+    ctx: Context,
     action: Action,
     record: Option<Instance>,
     models: &BTreeMap<u32, Model>,
@@ -677,7 +705,7 @@ fn execute(
         .and_then(|r| models.get(&r.model_version))
         .cloned();
     async move {
-        let backend = &shared.backend;
+        let backend = &ctx.backend;
         let id = action.instance_id().to_string();
         let creating = matches!(action, Action::Create(_) | Action::ResumeCreate { .. });
         // Whatever takes a running instance down lets its requests finish first.
@@ -690,7 +718,7 @@ fn execute(
                 | Action::Reimage { .. }
         );
         let drained = disruptive && record.as_ref().is_some_and(Instance::is_running);
-        if drained && !shared.balancer.lb.drain(&id, drain).await {
+        if drained && !ctx.balancer.lb.drain(&id, drain).await {
             tracing::info!(instance = %id, timeout = ?drain, "requests still in flight after the drain timeout");
         }
         let result: Result<Option<ObservedVm>, BackendError> = match &action {
@@ -744,7 +772,7 @@ fn execute(
             },
         };
         if drained {
-            shared.balancer.lb.undrain(&id);
+            ctx.balancer.lb.undrain(&id);
         }
         match result {
             Ok(Some(vm)) => Applied::Vm(id, vm),

@@ -1,4 +1,4 @@
-//! Scale-action notifications: every webhook of a set's autoscale setting gets a JSON
+//! Scale-action notifications (the `webhooks` task): every webhook of a set's autoscale setting gets a JSON
 //! `POST` per scale action — operation, old and new capacity, reason, decision id —
 //! signed with HMAC-SHA256 of the body under the webhook's secret
 //! (`X-Flotilla-Signature: sha256=<hex>`), retried with exponential backoff (1, 2, 4, 8 s;
@@ -14,6 +14,7 @@
 //! Failures are recorded as classes ("could not connect", "answered 503"), never as what
 //! the other side said; the activity log shows each webhook's URL in its shown form.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,11 +25,15 @@ use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::setting::Webhook;
 use flotilla_domain::secret::{WebhookUrl, shown_url};
 use flotilla_domain::{ActivityFilter, ActivityResult, NewActivity, ValidationErrors};
+use futures::future::BoxFuture;
 use serde_json::json;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
+use crate::context::Context;
 use crate::error::chain;
-use crate::fleet::Shared;
+use crate::tasks::{Control, Task};
 
 /// The activity entry of one delivery.
 const OPERATION: &str = "autoscale.webhook";
@@ -164,172 +169,263 @@ fn payload(decision: &Decision, activity: Option<i64>) -> Vec<u8> {
     serde_json::to_vec(&payload).expect("a JSON value serializes")
 }
 
-/// Announces a scale action to each webhook, in the background.
-pub(crate) fn announce(
-    shared: &Arc<Shared>,
-    decision: &Decision,
-    activity: Option<i64>,
-    hooks: Vec<Webhook>,
-) {
-    let body = Arc::new(payload(decision, activity));
-    for (index, hook) in hooks.into_iter().enumerate() {
-        let shared = shared.clone();
-        let body = body.clone();
-        let decision_id = decision.id;
-        let set = decision.scale_set.clone();
-        shared.clone().spawn_background(async move {
-            let entry = shared
+/// One delivery: a webhook, the payload, and its activity entry (recorded in progress
+/// before it is queued, so a delivery a stopped control plane did not finish is sent again
+/// when the task starts).
+struct Delivery {
+    entry: Option<i64>,
+    decision_id: i64,
+    hook: Webhook,
+    body: Arc<Vec<u8>>,
+}
+
+/// The delivery failed: a class of failure, never what the other side said.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Failed(String);
+
+/// The `webhooks` task: sends the deliveries the autoscaler queues, each as an activation.
+pub(crate) struct Webhooks {
+    ctx: Context,
+    queue: mpsc::UnboundedSender<Delivery>,
+    inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<Delivery>>,
+}
+
+impl Webhooks {
+    pub(crate) fn new(ctx: Context) -> Self {
+        let (queue, inbox) = mpsc::unbounded_channel();
+        Self {
+            ctx,
+            queue,
+            inbox: tokio::sync::Mutex::new(inbox),
+        }
+    }
+
+    /// Announces a scale action to each webhook: records each delivery in progress and
+    /// queues it.
+    pub(crate) async fn announce(
+        &self,
+        decision: &Decision,
+        activity: Option<i64>,
+        hooks: Vec<Webhook>,
+    ) {
+        let body = Arc::new(payload(decision, activity));
+        for (index, hook) in hooks.into_iter().enumerate() {
+            let entry = self
+                .ctx
                 .record(NewActivity {
                     operation: OPERATION.into(),
                     actor: "system:autoscale".into(),
-                    scale_set: Some(set),
+                    scale_set: Some(decision.scale_set.clone()),
                     target: shown_url(&hook.url),
-                    started_at: shared.clock.now(),
+                    started_at: self.ctx.now(),
                     ended_at: None,
                     result: ActivityResult::InProgress,
                     error: None,
-                    details: json!({"url": hook.url, "webhook": index, "decision_id": decision_id, "activity_id": activity}),
+                    details: json!({"url": hook.url, "webhook": index, "decision_id": decision.id, "activity_id": activity}),
                 })
                 .await;
-            deliver(&shared, entry.map(|e| e.id), decision_id, &hook, &body).await;
-        });
+            // Sent by the task; should it not run, the entry stays in progress and is
+            // resumed when it starts.
+            let _ = self.queue.send(Delivery {
+                entry: entry.map(|e| e.id),
+                decision_id: decision.id,
+                hook,
+                body: body.clone(),
+            });
+        }
     }
-}
 
-/// Finishes the deliveries a stopped control plane left in progress: each is sent again
-/// with the same payload (rebuilt from its stored decision) under the same activity entry.
-pub(crate) async fn resume(shared: &Arc<Shared>) -> crate::Result<()> {
-    let pending = shared
-        .store
-        .list_activity(&ActivityFilter {
-            operation: Some(OPERATION.into()),
-            result: Some(ActivityResult::InProgress),
-            limit: 1000,
-            ..ActivityFilter::default()
-        })
-        .await
-        .map_err(crate::Error::store("list webhook deliveries"))?;
-    for entry in pending {
-        let details = &entry.details;
-        // The entry holds the webhook's position and shown URL, never the URL itself.
-        let (Some(set), Some(decision_id), Some(shown)) = (
-            entry.scale_set.clone(),
-            details["decision_id"].as_i64(),
-            details["url"].as_str().map(str::to_string),
-        ) else {
-            continue;
-        };
-        let index = details["webhook"].as_u64().unwrap_or(0) as usize;
-        let decision = shared
+    /// The deliveries a stopped control plane left in progress: each is sent again with
+    /// the same payload (rebuilt from its stored decision) under the same activity entry.
+    async fn resume(&self) -> crate::Result<Vec<Delivery>> {
+        let ctx = &self.ctx;
+        let pending = ctx
             .store
-            .list_decisions(&DecisionFilter {
-                scale_set: set.clone(),
-                operation: None,
-                since: None,
-                until: None,
-                before_id: Some(decision_id + 1),
-                limit: 1,
+            .list_activity(&ActivityFilter {
+                operation: Some(OPERATION.into()),
+                result: Some(ActivityResult::InProgress),
+                limit: 1000,
+                ..ActivityFilter::default()
             })
             .await
-            .map_err(crate::Error::store("read a decision"))?
-            .into_iter()
-            .find(|d| d.id == decision_id);
-        let hook = shared
-            .store
-            .get_scale_set(&set)
-            .await
-            .map_err(crate::Error::store("read a scale set"))?
-            .and_then(|s| s.spec.autoscale)
-            .and_then(|a| {
-                let hooks = a.notifications.webhooks;
-                // Entries written before URLs were redacted hold the URL itself.
-                let shows = |h: &Webhook| shown_url(&h.url) == shown || h.url == shown;
-                let at = hooks.get(index).filter(|h| shows(h)).cloned();
-                at.or_else(|| hooks.into_iter().find(|h| shows(h)))
-            });
-        let (Some(decision), Some(hook)) = (decision, hook) else {
-            finish(
-                shared,
-                entry.id,
-                Err("not resumed after a restart: the decision or the webhook is gone".into()),
-                0,
-                &shown,
+            .map_err(crate::Error::store("list webhook deliveries"))?;
+        let mut resumed = Vec::new();
+        for entry in pending {
+            let details = &entry.details;
+            // The entry holds the webhook's position and shown URL, never the URL itself.
+            let (Some(set), Some(decision_id), Some(shown)) = (
+                entry.scale_set.clone(),
+                details["decision_id"].as_i64(),
+                details["url"].as_str().map(str::to_string),
+            ) else {
+                continue;
+            };
+            let index = details["webhook"].as_u64().unwrap_or(0) as usize;
+            let decision = ctx
+                .store
+                .list_decisions(&DecisionFilter {
+                    scale_set: set.clone(),
+                    operation: None,
+                    since: None,
+                    until: None,
+                    before_id: Some(decision_id + 1),
+                    limit: 1,
+                })
+                .await
+                .map_err(crate::Error::store("read a decision"))?
+                .into_iter()
+                .find(|d| d.id == decision_id);
+            let hook = ctx
+                .store
+                .get_scale_set(&set)
+                .await
+                .map_err(crate::Error::store("read a scale set"))?
+                .and_then(|s| s.spec.autoscale)
+                .and_then(|a| {
+                    let hooks = a.notifications.webhooks;
+                    // Entries written before URLs were redacted hold the URL itself.
+                    let shows = |h: &Webhook| shown_url(&h.url) == shown || h.url == shown;
+                    let at = hooks.get(index).filter(|h| shows(h)).cloned();
+                    at.or_else(|| hooks.into_iter().find(|h| shows(h)))
+                });
+            let (Some(decision), Some(hook)) = (decision, hook) else {
+                self.finish(
+                    entry.id,
+                    Err("not resumed after a restart: the decision or the webhook is gone".into()),
+                    0,
+                    &shown,
+                    decision_id,
+                )
+                .await;
+                continue;
+            };
+            resumed.push(Delivery {
+                entry: Some(entry.id),
                 decision_id,
-            )
-            .await;
-            continue;
-        };
-        let body = payload(&decision, details["activity_id"].as_i64());
-        let shared = shared.clone();
-        shared.clone().spawn_background(async move {
-            deliver(&shared, Some(entry.id), decision_id, &hook, &body).await;
-        });
-    }
-    Ok(())
-}
-
-async fn deliver(
-    shared: &Shared,
-    entry: Option<i64>,
-    decision_id: i64,
-    hook: &Webhook,
-    body: &[u8],
-) {
-    let mut backoff = FIRST_BACKOFF;
-    let mut outcome = Err(String::new());
-    let mut attempts = 0;
-    for attempt in 1..=ATTEMPTS {
-        attempts = attempt;
-        let attempt_once = post(hook, decision_id, body, &shared.config.webhook_allow);
-        outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_once).await {
-            Ok(Ok(code)) if (200..300).contains(&code) => Ok(code),
-            Ok(Ok(code)) => Err(format!("answered {code}")),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
-        };
-        // A refusal (the URL, or an address webhooks may not reach) will not change.
-        let refused = outcome.as_ref().is_err_and(|e| e.starts_with("refused:"));
-        if outcome.is_ok() || refused || attempt == ATTEMPTS {
-            break;
+                hook,
+                body: Arc::new(payload(&decision, details["activity_id"].as_i64())),
+            });
         }
-        tracing::info!(url = %shown_url(&hook.url), attempt, error = ?outcome, "webhook delivery failed; retrying");
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
+        Ok(resumed)
     }
-    if let Some(entry) = entry {
+
+    /// Sends one delivery with retries and closes its activity entry.
+    async fn deliver(&self, delivery: Delivery) -> Result<String, Failed> {
+        let Delivery {
+            entry,
+            decision_id,
+            hook,
+            body,
+        } = delivery;
+        let mut backoff = FIRST_BACKOFF;
+        let mut outcome = Err(String::new());
+        let mut attempts = 0;
+        for attempt in 1..=ATTEMPTS {
+            attempts = attempt;
+            let attempt_once = post(&hook, decision_id, &body, &self.ctx.config.webhook_allow);
+            outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_once).await {
+                Ok(Ok(code)) if (200..300).contains(&code) => Ok(code),
+                Ok(Ok(code)) => Err(format!("answered {code}")),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
+            };
+            // A refusal (the URL, or an address webhooks may not reach) will not change.
+            let refused = outcome.as_ref().is_err_and(|e| e.starts_with("refused:"));
+            if outcome.is_ok() || refused || attempt == ATTEMPTS {
+                break;
+            }
+            tracing::info!(url = %shown_url(&hook.url), attempt, error = ?outcome, "webhook delivery failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
         let shown = shown_url(&hook.url);
-        finish(shared, entry, outcome, attempts, &shown, decision_id).await;
+        if let Some(entry) = entry {
+            self.finish(entry, outcome.clone(), attempts, &shown, decision_id)
+                .await;
+        }
+        match outcome {
+            Ok(code) => Ok(format!("delivered to {shown} ({code})")),
+            Err(e) => Err(Failed(format!("{shown}: {e}"))),
+        }
+    }
+
+    /// Closes a delivery's activity entry (`shown`: the webhook's shown URL).
+    async fn finish(
+        &self,
+        entry: i64,
+        outcome: Result<u16, String>,
+        attempts: u32,
+        shown: &str,
+        decision_id: i64,
+    ) {
+        let (result, error, status) = match &outcome {
+            Ok(code) => (ActivityResult::Succeeded, None, Some(*code)),
+            Err(e) => (ActivityResult::Failed, Some(e.as_str()), None),
+        };
+        let details = json!({
+            "url": shown,
+            "decision_id": decision_id,
+            "attempts": attempts,
+            "status": status,
+        });
+        match self
+            .ctx
+            .store
+            .finish_activity(entry, self.ctx.now(), result, error, &details)
+            .await
+        {
+            Ok(activity) => self.ctx.events.publish(flotilla_domain::Event::Activity {
+                activity: Box::new(activity),
+            }),
+            Err(e) => tracing::warn!(error = %chain(&e), "could not record a webhook delivery"),
+        }
     }
 }
 
-/// Closes a delivery's activity entry (`shown`: the webhook's shown URL).
-async fn finish(
-    shared: &Shared,
-    entry: i64,
-    outcome: Result<u16, String>,
-    attempts: u32,
-    shown: &str,
-    decision_id: i64,
-) {
-    let (result, error, status) = match &outcome {
-        Ok(code) => (ActivityResult::Succeeded, None, Some(*code)),
-        Err(e) => (ActivityResult::Failed, Some(e.as_str()), None),
-    };
-    let details = json!({
-        "url": shown,
-        "decision_id": decision_id,
-        "attempts": attempts,
-        "status": status,
-    });
-    match shared
-        .store
-        .finish_activity(entry, shared.clock.now(), result, error, &details)
-        .await
-    {
-        Ok(activity) => shared.events.publish(flotilla_domain::Event::Activity {
-            activity: Box::new(activity),
-        }),
-        Err(e) => tracing::warn!(error = %chain(&e), "could not record a webhook delivery"),
+impl Task for Webhooks {
+    fn name(&self) -> &'static str {
+        "webhooks"
+    }
+
+    /// Resumes what a stopped control plane left in progress, then sends what is queued;
+    /// deliveries in flight when the task stops stay in progress (resumed at the next
+    /// start).
+    fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let control = Arc::new(control);
+            let mut inbox = self.inbox.lock().await;
+            let mut sending = JoinSet::new();
+            let resumed = match self.resume().await {
+                Ok(resumed) => resumed,
+                Err(e) => {
+                    tracing::warn!(error = %chain(&e), "could not resume webhook deliveries");
+                    Vec::new()
+                }
+            };
+            // Queued before the task started: those are resumed already.
+            let resumed_ids: BTreeSet<i64> = resumed.iter().filter_map(|d| d.entry).collect();
+            let send = |sending: &mut JoinSet<()>, delivery: Delivery| {
+                let (task, control) = (self.clone(), control.clone());
+                sending.spawn(async move { control.activation(task.deliver(delivery)).await });
+            };
+            for delivery in resumed {
+                send(&mut sending, delivery);
+            }
+            loop {
+                tokio::select! {
+                    () = control.stop().cancelled() => break,
+                    delivery = inbox.recv() => match delivery {
+                        Some(d) if d.entry.is_some_and(|id| resumed_ids.contains(&id)) => {}
+                        Some(d) => send(&mut sending, d),
+                        None => break,
+                    },
+                    Some(_) = sending.join_next(), if !sending.is_empty() => {}
+                }
+                control.doing(format!("{} deliveries in flight", sending.len()));
+            }
+            sending.abort_all();
+        })
     }
 }
 
@@ -393,9 +489,9 @@ async fn post(
         let tls = verified_tls()?.connect(name, stream).await.map_err(|_| {
             "the TLS handshake failed (certificate not trusted, or no TLS)".to_string()
         })?;
-        crate::prober::send(tls, &head, body).await
+        crate::tasks::prober::send(tls, &head, body).await
     } else {
-        crate::prober::send(stream, &head, body).await
+        crate::tasks::prober::send(stream, &head, body).await
     };
     match answer.map_err(|e| format!("the connection failed ({})", e.kind()))? {
         Some((code, _)) => Ok(code),

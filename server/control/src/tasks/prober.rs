@@ -29,10 +29,11 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
+use crate::context::Context;
 use crate::error::chain;
-use crate::fleet::Shared;
+use crate::tasks::reconciler::driver::SetWaker;
+use crate::tasks::{Control, Task};
 
 /// How often every target is re-read from the store, whatever the events said.
 const REFRESH: Duration = Duration::from_secs(10);
@@ -114,8 +115,44 @@ struct Target {
     in_flight: bool,
 }
 
+/// The `prober` task: probes, and keeps the last result of every probed instance.
+pub(crate) struct ProberTask {
+    ctx: Context,
+    results: Arc<ProbeResults>,
+    counters: Arc<ProberCounters>,
+    /// A set whose instances' health changed is reconciled at once (repairs, capacity).
+    wake: SetWaker,
+}
+
+impl ProberTask {
+    pub(crate) fn new(
+        ctx: Context,
+        results: Arc<ProbeResults>,
+        counters: Arc<ProberCounters>,
+        wake: SetWaker,
+    ) -> Self {
+        Self {
+            ctx,
+            results,
+            counters,
+            wake,
+        }
+    }
+}
+
+impl Task for ProberTask {
+    fn name(&self) -> &'static str {
+        "prober"
+    }
+
+    fn run(self: Arc<Self>, control: Control) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(run(self, control))
+    }
+}
+
+/// The prober's working state while it runs (rebuilt from the store at each start).
 struct Prober {
-    shared: Arc<Shared>,
+    task: Arc<ProberTask>,
     sets: HashMap<String, SetProbe>,
     targets: HashMap<String, Target>,
     /// Ids whose stored health differs from their counter's.
@@ -125,11 +162,11 @@ struct Prober {
     tls: tokio_rustls::TlsConnector,
 }
 
-/// Runs the prober until `shutdown`.
-pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut events = shared.events.subscribe();
+/// Runs the prober until told to stop; an activation re-reads every target.
+async fn run(task: Arc<ProberTask>, control: Control) {
+    let mut events = task.ctx.events.subscribe();
     let mut prober = Prober {
-        shared,
+        task,
         sets: HashMap::new(),
         targets: HashMap::new(),
         dirty: HashSet::new(),
@@ -144,7 +181,10 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     refresh.reset();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = control.stop().cancelled() => break,
+            () = control.activated() => {
+                control.activation(async { prober.refresh().await; Ok::<_, crate::Error>(prober.summary()) }).await;
+            }
             event = events.recv() => match event {
                 Ok(event) => prober.on_event(event),
                 Err(RecvError::Lagged(_)) => prober.refresh().await,
@@ -156,8 +196,15 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                 }
             }
             _ = tick.tick() => {
-                prober.launch_due();
-                prober.flush().await;
+                let launched = prober.launch_due();
+                if launched > 0 || !prober.dirty.is_empty() {
+                    let activation = control.begin();
+                    let written = prober.flush().await.map(|written| format!(
+                        "{launched} probe(s) launched, {written} health change(s) written"
+                    ));
+                    control.end(activation, &written);
+                }
+                control.doing(prober.summary());
             }
             _ = refresh.tick() => prober.refresh().await,
         }
@@ -167,12 +214,12 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
 
 impl Prober {
     fn now(&self) -> DateTime<Utc> {
-        self.shared.clock.now()
+        self.task.ctx.now()
     }
 
     /// Re-reads every set and instance.
     async fn refresh(&mut self) {
-        let store = &self.shared.store;
+        let store = &self.task.ctx.store;
         let (sets, instances) = match (
             store.list_scale_sets().await,
             store.list_all_instances().await,
@@ -241,7 +288,7 @@ impl Prober {
             self.targets.remove(id);
             self.dirty.remove(id);
         }
-        self.shared.probes.remove(ids);
+        self.task.results.remove(ids);
     }
 
     /// Starts, updates or stops probing one instance after its record changed.
@@ -302,9 +349,10 @@ impl Prober {
         }
     }
 
-    /// Launches every probe that is due.
-    fn launch_due(&mut self) {
+    /// Launches every probe that is due; answers how many.
+    fn launch_due(&mut self) -> usize {
         let now = Instant::now();
+        let mut launched = 0;
         for t in self.targets.values_mut() {
             if t.in_flight || t.due > now {
                 continue;
@@ -324,27 +372,33 @@ impl Prober {
                 t.due += interval;
             }
             t.in_flight = true;
+            launched += 1;
             let id = t.record.id.clone();
             let limit = self.limit.clone();
             let tls = self.tls.clone();
-            let shared = self.shared.clone();
+            let task = self.task.clone();
             let due = t.due - interval;
             self.probes.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let lag = Instant::now().saturating_duration_since(due);
-                let counters = &shared.prober;
+                let counters = &task.counters;
                 counters
                     .max_lag_us
                     .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
-                let result = probe_once(&probe, addr, &tls, shared.clock.now()).await;
+                let result = probe_once(&probe, addr, &tls, task.ctx.now()).await;
                 counters.probes.fetch_add(1, Ordering::Relaxed);
                 (id, result)
             });
         }
-        self.shared
-            .prober
+        self.task
+            .counters
             .targets
             .store(self.targets.len() as u64, Ordering::Relaxed);
+        launched
+    }
+
+    fn summary(&self) -> String {
+        format!("probing {} instance(s)", self.targets.len())
     }
 
     fn on_result(&mut self, id: &str, result: ProbeResult) {
@@ -363,13 +417,13 @@ impl Prober {
                 self.dirty.insert(id.to_string());
             }
         }
-        self.shared.probes.insert(id, result);
+        self.task.results.insert(id, result);
     }
 
-    /// Writes the health changes waiting, in one batch.
-    async fn flush(&mut self) {
+    /// Writes the health changes waiting, in one batch; answers how many were written.
+    async fn flush(&mut self) -> crate::Result<usize> {
         if self.dirty.is_empty() {
-            return;
+            return Ok(0);
         }
         let now = self.now();
         let mut updates = Vec::new();
@@ -387,31 +441,33 @@ impl Prober {
             }
         }
         if updates.is_empty() {
-            return;
+            return Ok(0);
         }
-        match self.shared.store.update_instances(&updates).await {
+        match self.task.ctx.store.update_instances(&updates).await {
             Ok(written) => {
+                let count = written.written.len();
                 let mut sets = HashSet::new();
                 for mut i in written.written {
-                    self.shared.probes.merge(std::slice::from_mut(&mut i));
+                    self.task.results.merge(std::slice::from_mut(&mut i));
                     tracing::debug!(instance = %i.id, health = %i.health_state, "health changed");
                     sets.insert(i.scale_set.clone());
                     if let Some(t) = self.targets.get_mut(&i.id) {
                         t.record = i.clone();
                     }
-                    self.shared.events.publish(Event::InstanceChanged {
+                    self.task.ctx.events.publish(Event::InstanceChanged {
                         instance: Box::new(i),
                     });
                 }
                 // Stale ones are retried on the fresher record its event brings.
                 self.dirty.extend(written.stale);
                 for set in sets {
-                    self.shared.driver.wake(&self.shared, &set);
+                    self.task.wake.wake(&set);
                 }
+                Ok(count)
             }
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "prober could not record health changes");
                 self.dirty.extend(updates.into_iter().map(|i| i.id));
+                Err(crate::Error::store("record health changes")(e))
             }
         }
     }

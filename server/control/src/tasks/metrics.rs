@@ -1,4 +1,4 @@
-//! The metrics pipeline: a collector task that, every interval (default 10 s, down to 1 s),
+//! The metrics pipeline: the `metrics` task (the collector) that, every interval (default 10 s, down to 1 s),
 //! reads each running VM's resource use from the backend, the load balancer's counters and
 //! the instance records, and folds them into
 //!
@@ -21,10 +21,12 @@ use chrono::{DateTime, DurationRound, Utc};
 use flotilla_domain::load_balancer::{FrontendStats, Histogram};
 use flotilla_domain::metrics::{Metric, Point, Rollup, Series, rebucket};
 use flotilla_domain::{HealthState, Instance, PowerState, ScaleSet};
-use tokio_util::sync::CancellationToken;
+use flotilla_store::Store;
+use futures::future::BoxFuture;
 
+use crate::context::Context;
 use crate::error::chain;
-use crate::fleet::Shared;
+use crate::tasks::{Control, Task};
 
 /// Samples kept per instance.
 pub const INSTANCE_SAMPLES: usize = 120;
@@ -37,23 +39,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The metrics measured on each VM, in [`InstanceSample`] order.
 const VM_METRICS: &[Metric] = Metric::PER_INSTANCE;
-
-#[derive(Debug, Clone)]
-pub struct MetricsConfig {
-    /// How often the collector runs (1 s at least).
-    pub interval: Duration,
-    /// How long 1-minute roll-ups and autoscale decisions are kept.
-    pub retention: chrono::Duration,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(10),
-            retention: chrono::Duration::days(30),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct InstanceSample {
@@ -268,9 +253,9 @@ impl Metrics {
 
     /// The Prometheus exposition of the latest values: each set's metrics
     /// (`flotilla_scale_set_<metric>`: the average for CPU, memory and latency, the total
-    /// otherwise; the capacity is exposed with the store's figures) and each instance's
-    /// (`flotilla_instance_<metric>`).
-    pub(crate) fn render_prometheus(&self, out: &mut String) {
+    /// otherwise; the capacity is exposed with the store's figures) and, with
+    /// `per_instance`, each instance's (`flotilla_instance_<metric>`).
+    pub(crate) fn render_prometheus(&self, out: &mut String, per_instance: bool) {
         use std::fmt::Write;
         let hub = self.read();
         let mut sets: Vec<(&String, &SetSeries)> = hub.sets.iter().collect();
@@ -294,6 +279,9 @@ impl Metrics {
                     let _ = writeln!(out, "{name}{{scale_set=\"{set}\"}} {value}");
                 }
             }
+        }
+        if !per_instance {
+            return;
         }
         let mut instances: Vec<(&String, &InstanceSeries)> = hub.instances.iter().collect();
         instances.sort_by_key(|(id, _)| *id);
@@ -563,128 +551,150 @@ fn ticks_cut(oldest: DateTime<Utc>, in_progress: Option<DateTime<Utc>>) -> DateT
     in_progress.map_or(first_whole, |m| first_whole.min(m))
 }
 
-/// Points of a set's metric over [from, to), oldest first: 1-minute roll-ups from the store
-/// for the part before the ticks held in memory, ticks after.
-pub(crate) async fn raw_points(
-    shared: &Shared,
-    set: &str,
-    metric: Metric,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> crate::Result<Vec<Point>> {
-    let (ticks, cut) = shared.metrics.ticks(set, metric, from);
-    let cut = cut.unwrap_or(to);
-    let mut points = Vec::new();
-    if from < cut {
-        let rows = shared
-            .store
-            .read_rollups(set, &[metric], from, cut.min(to))
-            .await
-            .map_err(crate::Error::store("read metric roll-ups"))?;
-        points.extend(rows.into_iter().map(|r| r.point));
+impl Metrics {
+    /// Points of a set's metric over [from, to), oldest first: 1-minute roll-ups from the store
+    /// for the part before the ticks held in memory, ticks after.
+    pub(crate) async fn raw_points(
+        &self,
+        store: &dyn Store,
+        set: &str,
+        metric: Metric,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> crate::Result<Vec<Point>> {
+        let (ticks, cut) = self.ticks(set, metric, from);
+        let cut = cut.unwrap_or(to);
+        let mut points = Vec::new();
+        if from < cut {
+            let rows = store
+                .read_rollups(set, &[metric], from, cut.min(to))
+                .await
+                .map_err(crate::Error::store("read metric roll-ups"))?;
+            points.extend(rows.into_iter().map(|r| r.point));
+        }
+        points.extend(ticks.into_iter().filter(|p| p.at >= cut && p.at < to));
+        Ok(points)
     }
-    points.extend(ticks.into_iter().filter(|p| p.at >= cut && p.at < to));
-    Ok(points)
+
+    /// [`Metrics::raw_points`] merged into buckets of `step`.
+    pub(crate) async fn set_points(
+        &self,
+        store: &dyn Store,
+        set: &str,
+        metric: Metric,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        step: chrono::Duration,
+    ) -> crate::Result<Vec<Point>> {
+        let points = self.raw_points(store, set, metric, from, to).await?;
+        Ok(rebucket(&points, from, to, step))
+    }
 }
 
-/// [`raw_points`] merged into buckets of `step`.
-pub(crate) async fn set_points(
-    shared: &Shared,
-    set: &str,
-    metric: Metric,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    step: chrono::Duration,
-) -> crate::Result<Vec<Point>> {
-    let points = raw_points(shared, set, metric, from, to).await?;
-    Ok(rebucket(&points, from, to, step))
+/// The `metrics` task: one tick per interval; prunes old roll-ups and decisions every
+/// [`PRUNE_EVERY`]; writes the minutes in progress when it stops.
+pub(crate) struct Collector {
+    ctx: Context,
+    metrics: Arc<Metrics>,
 }
 
-/// The collector task: one tick per interval until cancelled; writes the minutes in
-/// progress when it stops.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(shared.config.metrics.interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            _ = interval.tick() => {}
+impl Collector {
+    pub(crate) fn new(ctx: Context, metrics: Arc<Metrics>) -> Self {
+        Self { ctx, metrics }
+    }
+
+    /// One tick: read, fold, write the minutes that ended.
+    pub(crate) async fn collect(&self) -> crate::Result<String> {
+        let started = std::time::Instant::now();
+        let result = self.collect_once().await;
+        let micros = started.elapsed().as_micros() as u64;
+        let m = &self.metrics;
+        m.busy_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+        m.last_micros
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    async fn collect_once(&self) -> crate::Result<String> {
+        let ctx = &self.ctx;
+        let vms = ctx
+            .backend
+            .metrics(None)
+            .await
+            .map_err(crate::Error::backend("read VM metrics"))?;
+        let sets = ctx.read_sets().await?;
+        let instances = ctx
+            .store
+            .list_all_instances()
+            .await
+            .map_err(crate::Error::store("list instances"))?;
+        let frontends = ctx.balancer.lb.stats();
+        let demand: HashMap<String, f64> = ctx
+            .backend
+            .simulation()
+            .map(|sim| {
+                sets.iter()
+                    .filter_map(|s| sim.demand_rps(s.name()).map(|r| (s.name().to_string(), r)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rollups = self.metrics.tick(&TickInput {
+            now: ctx.now(),
+            sets: &sets,
+            instances: &instances,
+            vms: &vms,
+            frontends: &frontends,
+            demand: &demand,
+        });
+        if !rollups.is_empty() {
+            ctx.store
+                .write_rollups(&rollups)
+                .await
+                .map_err(crate::Error::store("write metric roll-ups"))?;
         }
-        if let Err(e) = collect(&shared).await {
-            tracing::warn!(error = %chain(&e), "metrics collection failed");
+        Ok(format!(
+            "{} VM(s) of {} scale set(s), {} roll-up(s) written",
+            vms.len(),
+            sets.len(),
+            rollups.len()
+        ))
+    }
+
+    async fn prune(&self) {
+        let before = self.ctx.now() - self.ctx.config.metrics.retention;
+        match self.ctx.store.prune_history(before).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old metrics and decisions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %chain(&e), "pruning metrics failed"),
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-            last_prune = Some(tokio::time::Instant::now());
-            let before = shared.clock.now() - shared.config.metrics.retention;
-            match shared.store.prune_history(before).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old metrics and decisions"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %chain(&e), "pruning metrics failed"),
+    }
+}
+
+impl Task for Collector {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
+    fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let interval = self.ctx.config.metrics.interval;
+            let mut last_prune: Option<tokio::time::Instant> = None;
+            let mut delay = std::time::Duration::ZERO;
+            while control.next(delay).await {
+                delay = interval;
+                control.activation(self.collect()).await;
+                if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                    last_prune = Some(tokio::time::Instant::now());
+                    self.prune().await;
+                }
             }
-        }
-    }
-    let pending = shared.metrics.pending_rollups();
-    if let Err(e) = shared.store.write_rollups(&pending).await {
-        tracing::warn!(error = %chain(&e), "could not write the last metric roll-ups");
-    }
-}
-
-/// One tick: read, fold, write the minutes that ended.
-pub(crate) async fn collect(shared: &Shared) -> crate::Result<()> {
-    let started = std::time::Instant::now();
-    let result = collect_once(shared).await;
-    let micros = started.elapsed().as_micros() as u64;
-    let m = &shared.metrics;
-    m.busy_micros
-        .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
-    m.last_micros
-        .store(micros, std::sync::atomic::Ordering::Relaxed);
-    result
-}
-
-async fn collect_once(shared: &Shared) -> crate::Result<()> {
-    let vms = shared
-        .backend
-        .metrics(None)
-        .await
-        .map_err(crate::Error::backend("read VM metrics"))?;
-    let sets = shared
-        .store
-        .list_scale_sets()
-        .await
-        .map_err(crate::Error::store("list scale sets"))?;
-    let instances = shared
-        .store
-        .list_all_instances()
-        .await
-        .map_err(crate::Error::store("list instances"))?;
-    let frontends = shared.balancer.lb.stats();
-    let demand: HashMap<String, f64> = shared
-        .backend
-        .simulation()
-        .map(|sim| {
-            sets.iter()
-                .filter_map(|s| sim.demand_rps(s.name()).map(|r| (s.name().to_string(), r)))
-                .collect()
+            let pending = self.metrics.pending_rollups();
+            if let Err(e) = self.ctx.store.write_rollups(&pending).await {
+                tracing::warn!(error = %chain(&e), "could not write the last metric roll-ups");
+            }
         })
-        .unwrap_or_default();
-    let rollups = shared.metrics.tick(&TickInput {
-        now: shared.clock.now(),
-        sets: &sets,
-        instances: &instances,
-        vms: &vms,
-        frontends: &frontends,
-        demand: &demand,
-    });
-    if !rollups.is_empty() {
-        shared
-            .store
-            .write_rollups(&rollups)
-            .await
-            .map_err(crate::Error::store("write metric roll-ups"))?;
     }
-    Ok(())
 }
 
 #[cfg(test)]

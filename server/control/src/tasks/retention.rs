@@ -1,4 +1,4 @@
-//! Retention: the activity log and model versions do not grow without bound.
+//! The `retention` task: the activity log and model versions do not grow without bound.
 //!
 //! Every [`EVERY`] (and once shortly after start), entries of the activity log older than
 //! `activity_retention` that have ended are deleted (deliveries still in progress stay),
@@ -13,40 +13,59 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_domain::rollout::prunable_versions;
-use tokio_util::sync::CancellationToken;
+use futures::future::BoxFuture;
 
-use crate::error::{Error, Result, chain};
-use crate::fleet::Shared;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::tasks::{Control, Task};
 
 /// How often retention runs.
 const EVERY: Duration = Duration::from_secs(600);
 /// The first pass, shortly after start (not at once: starting is busy enough).
 const FIRST: Duration = Duration::from_secs(30);
 
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let mut next = FIRST;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(next) => {}
-        }
-        next = EVERY;
-        match once(&shared).await {
-            Ok((0, 0)) => {}
-            Ok((activity, versions)) => {
-                tracing::info!(
-                    activity,
-                    versions,
-                    "retention: pruned old activity entries and model versions"
-                );
+pub(crate) struct Retention {
+    ctx: Context,
+}
+
+impl Retention {
+    pub(crate) fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Task for Retention {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut delay = FIRST;
+            while control.next(delay).await {
+                delay = EVERY;
+                control
+                    .activation(async {
+                        let (activity, versions) = once(&self.ctx).await?;
+                        if activity + versions > 0 {
+                            tracing::info!(
+                                activity,
+                                versions,
+                                "retention: pruned old activity entries and model versions"
+                            );
+                        }
+                        Ok::<_, crate::Error>(format!(
+                            "{activity} activity entries and {versions} model version(s) pruned"
+                        ))
+                    })
+                    .await;
             }
-            Err(e) => tracing::warn!(error = %chain(&e), "retention failed"),
-        }
+        })
     }
 }
 
 /// One pass; answers how many activity entries and model versions went.
-pub(crate) async fn once(shared: &Shared) -> Result<(u64, u64)> {
+pub(crate) async fn once(shared: &Context) -> Result<(u64, u64)> {
     let store = &shared.store;
     let retention = chrono::Duration::from_std(shared.config.activity_retention)
         .unwrap_or(chrono::Duration::MAX);

@@ -1,0 +1,176 @@
+//! What every task and the facade share, and nothing that belongs to one task: the store,
+//! the backend, the clock, the event bus, the load balancer handle and the settings, with
+//! the few writes they all make the same way (an activity entry, a guarded change of a
+//! scale set).
+
+use std::sync::Arc;
+
+use flotilla_backend::Backend;
+use flotilla_domain::{
+    Activity, ActivityResult, Event, Instance, NewActivity, ScaleSet, ScaleSetState,
+};
+use flotilla_store::{Store, StoreError};
+
+use crate::balancer::Balancer;
+use crate::clock::Clock;
+use crate::config::FleetConfig;
+use crate::error::{Error, Result, chain};
+use crate::events::EventBus;
+
+/// How many times a change is re-applied when a concurrent writer wins.
+pub(crate) const RETRIES: usize = 5;
+
+/// Cheap to clone: every part is shared.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: EventBus,
+    pub(crate) balancer: Arc<Balancer>,
+    pub(crate) config: Arc<FleetConfig>,
+}
+
+impl Context {
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Appends an activity entry and publishes it. A failure to write is logged, not
+    /// returned: the operation it describes has already happened. Its details are scrubbed
+    /// of secrets first, whoever wrote them ([`flotilla_domain::secret::scrub`]).
+    pub(crate) async fn record(&self, mut entry: NewActivity) -> Option<Activity> {
+        flotilla_domain::secret::scrub(&mut entry.details);
+        match self.store.append_activity(&entry).await {
+            Ok(activity) => {
+                self.events.publish(Event::Activity {
+                    activity: Box::new(activity.clone()),
+                });
+                Some(activity)
+            }
+            Err(e) => {
+                tracing::error!(operation = %entry.operation, error = %chain(&e), "could not record activity");
+                None
+            }
+        }
+    }
+
+    /// Records a succeeded operation that started at `started` and ends now.
+    pub(crate) async fn record_success(
+        &self,
+        operation: &str,
+        actor: &str,
+        scale_set: Option<&str>,
+        target: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        details: serde_json::Value,
+    ) {
+        self.record(NewActivity {
+            operation: operation.into(),
+            actor: actor.into(),
+            scale_set: scale_set.map(str::to_string),
+            target: target.into(),
+            started_at: started,
+            ended_at: Some(self.now()),
+            result: ActivityResult::Succeeded,
+            error: None,
+            details,
+        })
+        .await;
+    }
+
+    /// Announces a changed scale set and records the operation that changed it.
+    pub(crate) async fn set_changed(
+        &self,
+        set: &ScaleSet,
+        operation: &str,
+        actor: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        details: serde_json::Value,
+    ) {
+        self.events.publish(Event::ScaleSetChanged {
+            scale_set: Box::new(set.clone().redacted()),
+        });
+        self.record_success(
+            operation,
+            actor,
+            Some(set.name()),
+            set.name(),
+            started,
+            details,
+        )
+        .await;
+    }
+
+    /// Every scale set as stored, keys included: for the control plane's own use.
+    pub(crate) async fn read_sets(&self) -> Result<Vec<ScaleSet>> {
+        self.store
+            .list_scale_sets()
+            .await
+            .map_err(Error::store("list scale sets"))
+    }
+
+    /// The scale set as stored, keys included: for the control plane's own use.
+    pub(crate) async fn read_set(&self, name: &str) -> Result<ScaleSet> {
+        self.store
+            .get_scale_set(name)
+            .await
+            .map_err(Error::store("get scale set"))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "scale set",
+                name: name.into(),
+            })
+    }
+
+    /// Applies `change` to a fresh copy of the set and stores it, re-reading and re-applying
+    /// when a concurrent writer got there first; answers the set before and after.
+    pub(crate) async fn modify_set(
+        &self,
+        name: &str,
+        created_by: &str,
+        change: impl Fn(&ScaleSet) -> Result<ScaleSet>,
+    ) -> Result<(ScaleSet, ScaleSet)> {
+        for _ in 0..RETRIES {
+            let current = self.read_set(name).await?;
+            if current.state == ScaleSetState::Deleting {
+                return Err(Error::InvalidState {
+                    message: format!("scale set {name:?} is being deleted"),
+                });
+            }
+            let mut next = change(&current)?;
+            next.updated_at = self.now();
+            match self.store.update_scale_set(&next, created_by).await {
+                Ok(stored) => return Ok((current, stored)),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(Error::store("update scale set")(e)),
+            }
+        }
+        Err(Error::Conflict {
+            message: format!("scale set {name:?} is changing too often; retry"),
+        })
+    }
+
+    /// Writes the records (generation-guarded) and announces them; answers the ids not
+    /// written because they changed meanwhile.
+    pub(crate) async fn write_instances(&self, updates: Vec<Instance>) -> Result<Vec<String>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let written = self
+            .store
+            .update_instances(&updates)
+            .await
+            .map_err(Error::store("update instances"))?;
+        self.publish_instances(written.written);
+        Ok(written.stale)
+    }
+
+    /// Announces changed instance records.
+    pub(crate) fn publish_instances(&self, instances: impl IntoIterator<Item = Instance>) {
+        for i in instances {
+            self.events.publish(Event::InstanceChanged {
+                instance: Box::new(i),
+            });
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Autoscale settings and their decisions, the mock's synthetic demand, and metric
+//! queries.
+
+use chrono::{DateTime, Utc};
+use flotilla_domain::autoscale::decision::DecisionFilter;
+use flotilla_domain::autoscale::setting::Warning;
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision};
+use flotilla_domain::demand::Demand;
+use flotilla_domain::metrics::{Metric, MetricsAnswer, Point, Series};
+use flotilla_domain::{ScaleSet, ValidationErrors};
+use serde_json::json;
+
+use super::Fleet;
+use crate::error::{Error, Result};
+use crate::tasks::autoscaler::fleet_capacity;
+use crate::tasks::metrics::CollectorStats;
+
+/// The most points a metrics query answers per series.
+pub const MAX_POINTS: i64 = 2_000;
+
+/// A metrics query (`GET /scale-sets/{name}/metrics`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct MetricsQuery {
+    /// Comma-separated metric names (default: CPU, requests/s, capacity and instances
+    /// running).
+    pub metric: Option<String>,
+    /// Start (RFC 3339; default one hour before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// End (RFC 3339; default now).
+    pub to: Option<DateTime<Utc>>,
+    /// Seconds per point (default: the range over 300 points, at least the collector's
+    /// interval).
+    pub step: Option<u32>,
+    /// One instance's samples instead of the set's aggregates (kept for the last
+    /// 120 collector ticks).
+    pub instance: Option<String>,
+}
+
+/// The saved setting and what the editor should warn about.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutoscaleAnswer {
+    pub autoscale: Option<AutoscaleSetting>,
+    pub warnings: Vec<Warning>,
+    /// The boot time measured on the set's instances (creation → healthy, median), used
+    /// for the cooldown warning.
+    pub boot_seconds: Option<u32>,
+    /// Whether the setting was saved (`false` for a dry run).
+    pub saved: bool,
+}
+
+impl Fleet {
+    /// The set's measured boot time ([`flotilla_domain::instance::boot_seconds`]).
+    pub(crate) async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
+        let instances = self
+            .ctx
+            .store
+            .list_instances(name)
+            .await
+            .map_err(Error::store("list instances"))?;
+        Ok(flotilla_domain::instance::boot_seconds(&instances))
+    }
+
+    /// Replaces the set's autoscale setting (`None` removes it). Secrets shown as
+    /// `(redacted)` are kept. With `dry_run`, validates and warns without saving.
+    pub async fn set_autoscale(
+        &self,
+        name: &str,
+        setting: Option<AutoscaleSetting>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<AutoscaleAnswer> {
+        let started = self.now();
+        let current = self.ctx.read_set(name).await?;
+        let mut setting = setting;
+        if let Some(s) = &mut setting {
+            s.keep_secrets(current.spec.autoscale.as_ref());
+            let mut errors = s.validate();
+            errors.0.extend(self.check_webhooks(s).0);
+            errors.into_result().map_err(Error::Invalid)?;
+        }
+        let boot_seconds = self.boot_seconds(name).await?;
+        let warnings = setting
+            .as_ref()
+            .map(|s| s.warnings(boot_seconds))
+            .unwrap_or_default();
+        if dry_run {
+            return Ok(AutoscaleAnswer {
+                autoscale: setting.map(AutoscaleSetting::redacted),
+                warnings,
+                boot_seconds,
+                saved: false,
+            });
+        }
+        let (_, after) = self
+            .ctx
+            .modify_set(name, actor, |current| {
+                let mut next = current.clone();
+                next.spec.autoscale.clone_from(&setting);
+                Ok(next)
+            })
+            .await?;
+        self.after_change(
+            &after,
+            "autoscale.update",
+            actor,
+            started,
+            json!({
+                "enabled": setting.as_ref().is_some_and(|s| s.enabled),
+                "profiles": setting.as_ref().map_or(0, |s| s.profiles.len()),
+                "warnings": warnings.len(),
+            }),
+        )
+        .await;
+        Ok(AutoscaleAnswer {
+            autoscale: after.redacted().spec.autoscale,
+            warnings,
+            boot_seconds,
+            saved: true,
+        })
+    }
+
+    /// Evaluates the set's autoscale setting now (tests, benchmarks, operators).
+    pub async fn evaluate_autoscale(&self, name: &str) -> Result<Option<Decision>> {
+        let set = self.ctx.read_set(name).await?;
+        let others = fleet_capacity(&self.ctx.read_sets().await?)
+            .saturating_sub(u64::from(set.spec.capacity));
+        self.autoscaler.evaluate(&set, others).await
+    }
+
+    /// The set's decisions, newest first.
+    pub async fn decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+        self.ctx.read_set(&filter.scale_set).await?;
+        let mut errors = ValidationErrors::default();
+        errors.range("limit", filter.limit, 0, 1000);
+        errors.into_result().map_err(Error::Invalid)?;
+        self.ctx
+            .store
+            .list_decisions(filter)
+            .await
+            .map_err(Error::store("list decisions"))
+    }
+
+    /// Sets the mock's synthetic demand for the set (`None` removes it).
+    pub async fn set_demand(
+        &self,
+        name: &str,
+        demand: Option<Demand>,
+        actor: &str,
+    ) -> Result<ScaleSet> {
+        let started = self.now();
+        let Some(sim) = self.ctx.backend.simulation() else {
+            return Err(Error::NotSupported {
+                what: "synthetic demand (only the mock backend simulates load)",
+            });
+        };
+        let demand = demand.map(|mut d| {
+            d.started_at = Some(started);
+            d
+        });
+        if let Some(d) = &demand {
+            d.validate().into_result().map_err(Error::Invalid)?;
+        }
+        let (_, after) = self
+            .ctx
+            .modify_set(name, actor, |current| {
+                let mut next = current.clone();
+                next.spec.demand.clone_from(&demand);
+                Ok(next)
+            })
+            .await?;
+        sim.set_demand(name, demand.clone());
+        self.after_change(
+            &after,
+            "demand.set",
+            actor,
+            started,
+            json!({ "demand": demand }),
+        )
+        .await;
+        Ok(after.redacted())
+    }
+
+    /// Gives the mock every set's stored demand (at start and after a create).
+    pub(crate) fn push_demand(&self, set: &ScaleSet) {
+        if let Some(sim) = self.ctx.backend.simulation() {
+            sim.set_demand(set.name(), set.spec.demand.clone());
+        }
+    }
+
+    /// A metrics query: the set's aggregates, or one instance's samples.
+    pub async fn metrics(&self, name: &str, query: &MetricsQuery) -> Result<MetricsAnswer> {
+        self.ctx.read_set(name).await?;
+        let mut errors = ValidationErrors::default();
+        let metrics: Vec<Metric> = match &query.metric {
+            None => vec![
+                Metric::CpuPercent,
+                Metric::RequestsPerSecond,
+                Metric::Capacity,
+                Metric::InstancesRunning,
+            ],
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .filter_map(|m| {
+                    let parsed = Metric::parse(m);
+                    if parsed.is_none() {
+                        errors.push(
+                            "metric",
+                            format!("unknown metric {m:?}; known: {}", Metric::names()),
+                        );
+                    }
+                    parsed
+                })
+                .collect(),
+        };
+        if metrics.is_empty() && errors.is_empty() {
+            errors.push("metric", "name at least one metric");
+        }
+        let to = query.to.unwrap_or_else(|| self.now());
+        let from = query.from.unwrap_or(to - chrono::Duration::hours(1));
+        if from >= to {
+            errors.push("from", "must be before `to`");
+        }
+        let range = (to - from).num_seconds().max(1);
+        let interval = self.ctx.config.metrics.interval.as_secs().max(1) as i64;
+        let step = match query.step {
+            Some(0) => {
+                errors.push("step", "must be at least 1 second");
+                1
+            }
+            Some(s) => i64::from(s),
+            None => (range / 300).max(interval),
+        };
+        if range / step > MAX_POINTS {
+            errors.push(
+                "step",
+                format!(
+                    "{step} s gives {} points over the range; at most {MAX_POINTS}",
+                    range / step
+                ),
+            );
+        }
+        errors.into_result().map_err(Error::Invalid)?;
+        let step_d = chrono::Duration::seconds(step);
+        let series = if let Some(instance) = &query.instance {
+            let kept = self.metrics.instance_series(instance, &metrics, from, to);
+            kept.into_iter()
+                .map(|s| Series {
+                    points: flotilla_domain::metrics::rebucket(&s.points, from, to, step_d),
+                    ..s
+                })
+                .collect()
+        } else {
+            let mut series = Vec::with_capacity(metrics.len());
+            for metric in metrics {
+                let points: Vec<Point> = self
+                    .metrics
+                    .set_points(self.ctx.store.as_ref(), name, metric, from, to, step_d)
+                    .await?;
+                series.push(Series {
+                    metric,
+                    unit: metric.unit().into(),
+                    instance: None,
+                    points,
+                });
+            }
+            series
+        };
+        Ok(MetricsAnswer {
+            scale_set: name.into(),
+            from,
+            to,
+            step_seconds: step as u32,
+            series,
+        })
+    }
+
+    /// The collector's counters and memory.
+    pub fn collector_stats(&self) -> CollectorStats {
+        self.metrics.stats()
+    }
+
+    /// Appends the collected metrics' Prometheus exposition (per instance too with
+    /// `--metrics-per-instance`).
+    pub fn render_collected_metrics(&self, out: &mut String) {
+        self.metrics
+            .render_prometheus(out, self.ctx.config.metrics.per_instance);
+    }
+
+    /// Runs one collector tick now (tests and benchmarks).
+    pub async fn collect_metrics_now(&self) -> Result<()> {
+        self.collector.collect().await.map(drop)
+    }
+}

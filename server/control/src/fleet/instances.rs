@@ -1,0 +1,306 @@
+//! Instances: list and read (with their last probe result), a person's actions, protection,
+//! the load balancer switch; health and the repair service.
+
+use flotilla_domain::instance::ActionEffect;
+use flotilla_domain::repair::RepairOverview;
+use flotilla_domain::{
+    Event, Instance, InstanceAction, Protection, ProvisioningState, RepairStatus, ScaleSet,
+    ScaleSetState,
+};
+use flotilla_store::StoreError;
+use serde_json::json;
+
+use super::Fleet;
+use crate::context::RETRIES;
+use crate::error::{Error, Result};
+use crate::tasks::prober::ProberStats;
+
+impl Fleet {
+    /// The set's instances, each with its last probe result.
+    pub async fn list_instances(&self, name: &str) -> Result<Vec<Instance>> {
+        self.get_scale_set(name).await?;
+        let mut all = self
+            .ctx
+            .store
+            .list_instances(name)
+            .await
+            .map_err(Error::store("list instances"))?;
+        self.probes.merge(&mut all);
+        Ok(all)
+    }
+
+    /// Every instance of the fleet, by scale set then ordinal, in one read.
+    pub async fn list_all_instances(&self) -> Result<Vec<Instance>> {
+        let mut all = self
+            .ctx
+            .store
+            .list_all_instances()
+            .await
+            .map_err(Error::store("list instances"))?;
+        self.probes.merge(&mut all);
+        Ok(all)
+    }
+
+    pub async fn get_instance(&self, name: &str, id: &str) -> Result<Instance> {
+        let mut instance = self
+            .ctx
+            .store
+            .get_instance(id)
+            .await
+            .map_err(Error::store("get instance"))?
+            .filter(|i| i.scale_set == name)
+            .ok_or_else(|| Error::NotFound {
+                kind: "instance",
+                name: id.into(),
+            })?;
+        self.probes.merge(std::slice::from_mut(&mut instance));
+        Ok(instance)
+    }
+
+    /// Accepts a person's action on one instance. The reconciler carries it out; the answer
+    /// is the instance with the action recorded (`updating`, or `deleting`).
+    pub async fn instance_action(
+        &self,
+        name: &str,
+        id: &str,
+        action: InstanceAction,
+        actor: &str,
+    ) -> Result<Instance> {
+        let started = self.now();
+        // The set and the record may be written by a loop (health, observed state, a
+        // scale-in) between the reads and the write: both are read afresh, the action
+        // checked again and retried.
+        let mut attempt = 0;
+        let result = loop {
+            let set = self.ctx.read_set(name).await?;
+            if set.state == ScaleSetState::Deleting {
+                return Err(Error::InvalidState {
+                    message: format!("scale set {name:?} is being deleted"),
+                });
+            }
+            let instance = self.get_instance(name, id).await?;
+            let effect = instance
+                .accept(action)
+                .map_err(|refused| Error::InvalidState {
+                    message: refused.to_string(),
+                })?;
+            match self.apply_action(&set, instance, effect, started).await {
+                Err(Error::Conflict { .. }) if attempt < RETRIES => attempt += 1,
+                other => break other?,
+            }
+        };
+        self.ctx.events.publish(Event::InstanceChanged {
+            instance: Box::new(result.clone()),
+        });
+        self.ctx
+            .record_success(
+                &format!("instance.{action}"),
+                actor,
+                Some(name),
+                id,
+                started,
+                json!({"accepted": true}),
+            )
+            .await;
+        self.wake(name);
+        Ok(result)
+    }
+
+    /// Carries out `effect` of an action on `instance`.
+    async fn apply_action(
+        &self,
+        set: &ScaleSet,
+        instance: Instance,
+        effect: ActionEffect,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Instance> {
+        let id = instance.id.clone();
+        match effect {
+            ActionEffect::None => Ok(instance),
+            ActionEffect::Delete => {
+                let (set, marked) = match self
+                    .ctx
+                    .store
+                    .mark_deleting(set, std::slice::from_ref(&id), true, started)
+                    .await
+                {
+                    Err(StoreError::Conflict { .. }) => {
+                        return Err(Error::Conflict {
+                            message: format!(
+                                "scale set {:?} changed concurrently; retry",
+                                set.name()
+                            ),
+                        });
+                    }
+                    other => other.map_err(Error::store("delete instance"))?,
+                };
+                self.ctx.events.publish(Event::ScaleSetChanged {
+                    scale_set: Box::new(set.redacted()),
+                });
+                marked.into_iter().next().ok_or_else(|| Error::NotFound {
+                    kind: "instance",
+                    name: id,
+                })
+            }
+            ActionEffect::SetDesiredPower(desired) => {
+                let mut next = instance;
+                next.desired_power = desired;
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await
+            }
+            ActionEffect::Pending(pending) => {
+                let mut next = instance;
+                next.pending = Some(pending);
+                next.provisioning_state = ProvisioningState::Updating;
+                next.updated_at = started;
+                self.write_instance(next).await
+            }
+        }
+    }
+
+    async fn write_instance(&self, next: Instance) -> Result<Instance> {
+        let id = next.id.clone();
+        let written = self
+            .ctx
+            .store
+            .update_instances(&[next])
+            .await
+            .map_err(Error::store("update instance"))?;
+        written
+            .written
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Conflict {
+                message: format!("instance {id:?} changed concurrently; retry"),
+            })
+    }
+
+    pub async fn set_protection(
+        &self,
+        name: &str,
+        id: &str,
+        protection: Protection,
+        actor: &str,
+    ) -> Result<Instance> {
+        self.change_instance(
+            name,
+            id,
+            actor,
+            "instance.protection",
+            serde_json::to_value(protection).unwrap_or_default(),
+            |i| {
+                i.protect_from_scale_in = protection.protect_from_scale_in;
+                i.protect_from_scale_set_actions = protection.protect_from_scale_set_actions;
+            },
+        )
+        .await
+    }
+
+    /// Turns the load balancer's switch for one instance: `false` drains it (nothing new
+    /// is sent to it, requests in flight finish), `true` lets it serve again. Separate from
+    /// health: a drained instance keeps being probed.
+    pub async fn set_load_balancer_enabled(
+        &self,
+        name: &str,
+        id: &str,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<Instance> {
+        let operation = if enabled {
+            "instance.load_balancer.enable"
+        } else {
+            "instance.load_balancer.drain"
+        };
+        self.change_instance(
+            name,
+            id,
+            actor,
+            operation,
+            json!({"load_balancer_enabled": enabled}),
+            |i| i.load_balancer_enabled = enabled,
+        )
+        .await
+    }
+
+    /// Applies a person's `change` to one instance that is not being deleted, then
+    /// publishes and logs it.
+    async fn change_instance(
+        &self,
+        name: &str,
+        id: &str,
+        actor: &str,
+        operation: &str,
+        details: serde_json::Value,
+        change: impl FnOnce(&mut Instance),
+    ) -> Result<Instance> {
+        let started = self.now();
+        let mut next = self.get_instance(name, id).await?;
+        if next.provisioning_state == ProvisioningState::Deleting {
+            return Err(Error::InvalidState {
+                message: format!("instance {id:?} is being deleted"),
+            });
+        }
+        change(&mut next);
+        next.updated_at = started;
+        let mut written = self.write_instance(next).await?;
+        self.probes.merge(std::slice::from_mut(&mut written));
+        self.ctx.events.publish(Event::InstanceChanged {
+            instance: Box::new(written.clone()),
+        });
+        self.ctx
+            .record_success(operation, actor, Some(name), id, started, details)
+            .await;
+        Ok(written)
+    }
+
+    /// The set's repair service: its status, limit and what it would repair now.
+    pub async fn repairs(&self, name: &str) -> Result<RepairOverview> {
+        let set = self.get_scale_set(name).await?;
+        let instances = self.list_instances(name).await?;
+        let zones = self.zones().await?;
+        Ok(RepairOverview::of(
+            &set.spec,
+            &set.repairs,
+            &instances,
+            &zones,
+            self.now(),
+        ))
+    }
+
+    /// Resumes automatic repairs the service suspended (and forgets its failures).
+    pub async fn resume_repairs(&self, name: &str, actor: &str) -> Result<ScaleSet> {
+        let started = self.now();
+        let set = self.get_scale_set(name).await?;
+        if !set.repairs.is_suspended() {
+            return Err(Error::InvalidState {
+                message: format!("automatic repairs of {name:?} are not suspended"),
+            });
+        }
+        let resumed = RepairStatus {
+            rebalancing: set.repairs.rebalancing.clone(),
+            ..RepairStatus::default()
+        };
+        self.ctx
+            .store
+            .set_repair_status(name, &resumed)
+            .await
+            .map_err(Error::store("resume repairs"))?;
+        let reason = set.repairs.suspended_reason;
+        let set = self.get_scale_set(name).await?;
+        self.after_change(
+            &set,
+            "repairs.resume",
+            actor,
+            started,
+            json!({"suspended_reason": reason}),
+        )
+        .await;
+        Ok(set)
+    }
+
+    /// The prober's counters; reading resets the lag maximum.
+    pub fn prober_stats(&self) -> ProberStats {
+        self.prober.read()
+    }
+}

@@ -1,0 +1,315 @@
+//! The `autoscaler` task: every evaluation interval (default 30 s, down to 1 s) each scale set with
+//! an enabled autoscale setting is evaluated by the pure `decide_setting`; the decision is
+//! stored whatever it says, and a change of capacity is written generation-guarded (the
+//! autoscaler writes nothing but the desired capacity), logged as `autoscale.scale` and
+//! announced to the setting's webhooks.
+//!
+//! The history an evaluation needs (the last action for the cooldown, earlier
+//! recommendations for stabilization, recent changes for rate policies) is the stored
+//! decisions themselves, read back after a restart: a crash between storing a decision and
+//! writing the capacity leaves a decision that says "scale" with the capacity unchanged;
+//! the next evaluation sees that it never took effect, ignores its cooldown and decides
+//! again from the stored capacity.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use flotilla_domain::autoscale::decision::{DecisionFilter, Inputs};
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, decide_setting};
+use flotilla_domain::metrics::Metric;
+use flotilla_domain::{ScaleSet, ScaleSetState};
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::tasks::metrics::Metrics;
+use crate::tasks::reconciler::driver::SetWaker;
+use crate::tasks::webhooks::Webhooks;
+use crate::tasks::{Control, Task};
+
+/// Decisions kept in memory per set (and read back at start) for the history.
+const HISTORY: chrono::Duration = chrono::Duration::hours(1);
+
+/// Each set's recent decisions, oldest first (loaded from the store on first use).
+#[derive(Default)]
+struct History {
+    by_set: Mutex<HashMap<String, VecDeque<Decision>>>,
+}
+
+impl History {
+    fn get(&self, set: &str) -> Option<Vec<Decision>> {
+        let map = self.by_set.lock().expect("history poisoned");
+        map.get(set).map(|d| d.iter().cloned().collect())
+    }
+
+    fn put(&self, set: &str, decisions: Vec<Decision>) {
+        let mut map = self.by_set.lock().expect("history poisoned");
+        map.insert(set.to_string(), decisions.into());
+    }
+
+    fn push(&self, decision: &Decision) {
+        let mut map = self.by_set.lock().expect("history poisoned");
+        let entry = map.entry(decision.scale_set.clone()).or_default();
+        entry.push_back(decision.clone());
+        let horizon = decision.at - HISTORY;
+        while entry.front().is_some_and(|d| d.at < horizon) {
+            entry.pop_front();
+        }
+    }
+
+    fn forget_others(&self, live: &[&str]) {
+        let mut map = self.by_set.lock().expect("history poisoned");
+        map.retain(|k, _| live.contains(&k.as_str()));
+    }
+}
+
+/// The metrics a setting reads, with the longest window each needs.
+fn metric_windows(setting: &AutoscaleSetting) -> BTreeMap<Metric, u32> {
+    let mut windows = BTreeMap::new();
+    for profile in &setting.profiles {
+        let rules = profile
+            .rules
+            .iter()
+            .map(|r| (r.metric.as_str(), r.time_window_seconds));
+        let tracking = profile
+            .target_tracking
+            .iter()
+            .map(|t| (t.metric.as_str(), t.window_seconds));
+        for (name, window) in rules.chain(tracking) {
+            if let Some(metric) = Metric::parse(name) {
+                let w = windows.entry(metric).or_insert(0);
+                *w = (*w).max(window);
+            }
+        }
+    }
+    windows
+}
+
+/// The `autoscaler` task; it owns each set's recent decisions.
+pub(crate) struct Autoscaler {
+    ctx: Context,
+    metrics: Arc<Metrics>,
+    history: History,
+    wake: SetWaker,
+    webhooks: Arc<Webhooks>,
+}
+
+impl Autoscaler {
+    pub(crate) fn new(
+        ctx: Context,
+        metrics: Arc<Metrics>,
+        wake: SetWaker,
+        webhooks: Arc<Webhooks>,
+    ) -> Self {
+        Self {
+            ctx,
+            metrics,
+            history: History::default(),
+            wake,
+            webhooks,
+        }
+    }
+
+    /// Evaluates one set now: reads its metrics and history, decides, stores the decision,
+    /// and writes the capacity when it changes. `None` when autoscale is off for the set.
+    /// `others` is what the other scale sets ask for in all: the fleet's instance limit caps a
+    /// scale-out at what is left.
+    pub(crate) async fn evaluate(&self, set: &ScaleSet, others: u64) -> Result<Option<Decision>> {
+        let ctx = &self.ctx;
+        let Some(setting) = set.spec.autoscale.as_ref().filter(|a| a.enabled) else {
+            return Ok(None);
+        };
+        if set.state != ScaleSetState::Active {
+            return Ok(None);
+        }
+        let now = ctx.clock.now();
+        let mut points = BTreeMap::new();
+        for (metric, window) in metric_windows(setting) {
+            let from = now - chrono::Duration::seconds(i64::from(window));
+            points.insert(
+                metric,
+                self.metrics
+                    .raw_points(ctx.store.as_ref(), set.name(), metric, from, now)
+                    .await?,
+            );
+        }
+        let history = match self.history.get(set.name()) {
+            Some(h) => h,
+            None => {
+                let mut stored = ctx
+                    .store
+                    .list_decisions(&DecisionFilter {
+                        scale_set: set.name().into(),
+                        operation: None,
+                        since: Some(now - HISTORY),
+                        until: None,
+                        before_id: None,
+                        limit: 1000,
+                    })
+                    .await
+                    .map_err(Error::store("list decisions"))?;
+                stored.reverse();
+                self.history.put(set.name(), stored.clone());
+                stored
+            }
+        };
+        let mut decision = decide_setting(&Inputs {
+            scale_set: set.name(),
+            now,
+            setting,
+            current: set.spec.capacity,
+            counted: self.metrics.counted(set.name()),
+            points: &points,
+            history: &history,
+        });
+        let limit = ctx.config.max_instances;
+        let room = u64::from(limit).saturating_sub(others);
+        decision.cap(u32::try_from(room).unwrap_or(u32::MAX), limit);
+        let decision = ctx
+            .store
+            .append_decision(&decision)
+            .await
+            .map_err(Error::store("store a decision"))?;
+        self.history.push(&decision);
+        if decision.operation != Operation::None {
+            self.apply(set, &decision).await?;
+        }
+        Ok(Some(decision))
+    }
+
+    /// Writes the decision's capacity, retrying on a concurrent change of other fields as long
+    /// as the capacity is still the one evaluated (a different capacity wins: the next
+    /// evaluation decides again from it).
+    async fn apply(&self, set: &ScaleSet, decision: &Decision) -> Result<()> {
+        let ctx = &self.ctx;
+        let mut current = set.clone();
+        let mut stored = None;
+        for _ in 0..3 {
+            if current.spec.capacity != decision.current
+                || current.state != ScaleSetState::Active
+                || !current.spec.autoscale.as_ref().is_some_and(|a| a.enabled)
+            {
+                break;
+            }
+            let mut next = current.clone();
+            next.spec.capacity = decision.new_capacity;
+            next.updated_at = ctx.clock.now();
+            match ctx.store.update_scale_set(&next, "system:autoscale").await {
+                Ok(written) => {
+                    stored = Some(written);
+                    break;
+                }
+                Err(flotilla_store::StoreError::Conflict { .. }) => {
+                    match ctx
+                        .store
+                        .get_scale_set(set.name())
+                        .await
+                        .map_err(Error::store("read the scale set"))?
+                    {
+                        Some(fresh) => current = fresh,
+                        None => break,
+                    }
+                }
+                Err(e) => return Err(Error::store("write the capacity")(e)),
+            }
+        }
+        let Some(stored) = stored else {
+            tracing::info!(scale_set = %set.name(), "the set changed during the evaluation; the decision is not applied");
+            return Ok(());
+        };
+        ctx.events.publish(flotilla_domain::Event::ScaleSetChanged {
+            scale_set: Box::new(stored.clone().redacted()),
+        });
+        let activity = ctx
+            .record(flotilla_domain::NewActivity {
+                operation: "autoscale.scale".into(),
+                actor: "system:autoscale".into(),
+                scale_set: Some(set.name().into()),
+                target: set.name().into(),
+                started_at: decision.at,
+                ended_at: Some(ctx.clock.now()),
+                result: flotilla_domain::ActivityResult::Succeeded,
+                error: None,
+                details: json!({
+                    "decision_id": decision.id,
+                    "operation": decision.operation,
+                    "old_capacity": decision.current,
+                    "new_capacity": decision.new_capacity,
+                    "profile": decision.profile,
+                    "reason": decision.reason,
+                }),
+            })
+            .await;
+        self.wake.wake(set.name());
+        let hooks = set
+            .spec
+            .autoscale
+            .as_ref()
+            .map(|a| a.notifications.webhooks.clone())
+            .unwrap_or_default();
+        if !hooks.is_empty() {
+            self.webhooks
+                .announce(decision, activity.map(|a| a.id), hooks)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Evaluates every set with autoscale on.
+    async fn evaluate_all(&self, control: &Control) -> Result<String> {
+        let sets = self.ctx.read_sets().await?;
+        self.history
+            .forget_others(&sets.iter().map(ScaleSet::name).collect::<Vec<_>>());
+        let mut total = fleet_capacity(&sets);
+        let (mut evaluated, mut scaled, mut failed) = (0, 0, None);
+        for set in &sets {
+            if control.stop().is_cancelled() {
+                break;
+            }
+            let others = total.saturating_sub(u64::from(set.spec.capacity));
+            match self.evaluate(set, others).await {
+                Ok(Some(d)) => {
+                    evaluated += 1;
+                    if d.operation != Operation::None {
+                        scaled += 1;
+                    }
+                    total = others + u64::from(d.new_capacity);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(scale_set = %set.name(), error = %crate::error::chain(&e), "autoscale evaluation failed");
+                    failed = Some(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(format!(
+                "{evaluated} setting(s) evaluated, {scaled} scale action(s)"
+            )),
+        }
+    }
+}
+
+impl Task for Autoscaler {
+    fn name(&self) -> &'static str {
+        "autoscaler"
+    }
+
+    fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let interval = self.ctx.config.autoscale_interval;
+            let mut delay = std::time::Duration::ZERO;
+            while control.next(delay).await {
+                delay = interval;
+                control.activation(self.evaluate_all(&control)).await;
+            }
+        })
+    }
+}
+
+/// What every set asks for in all.
+pub(crate) fn fleet_capacity(sets: &[ScaleSet]) -> u64 {
+    sets.iter().map(|s| u64::from(s.spec.capacity)).sum()
+}
