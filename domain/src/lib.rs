@@ -11,8 +11,8 @@
 //! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
 //! - [`health`] — probe results and the health state machine;
 //! - [`repair`] — automatic repairs: candidates, rate limit, suspension;
-//! - [`rollout`] — model version changes, the rollout plan of batches, health gates and
-//!   each instance's step;
+//! - [`rollout`] — model version changes, the rollout plan of batches, health gates,
+//!   each instance's step, and one step of a running rollout (`rollout::step`);
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
 //! - [`orphan`] — which of this installation's VMs belong to no known scale set, and when

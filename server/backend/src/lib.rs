@@ -3,16 +3,19 @@
 //! Where VMs live. [`Backend`] is the contract every hypervisor driver fulfils; [`mock`] is
 //! the simulator Flotilla runs on by default — zones and fault domains, latency with jitter,
 //! fault injection, real HTTP served by every running instance on 127.0.0.1, state that
-//! survives a restart of the control plane — and [`conformance`] is the suite every
-//! implementation passes. With the cargo feature `libvirt`, [`libvirt`] runs VMs as libvirt
-//! domains (it links `libvirt.so`; its `ffi` module is the crate's only unsafe code).
+//! survives a restart of the control plane — and `conformance` is the suite every
+//! implementation passes (test support behind the cargo feature `conformance`, off in the
+//! production library; this crate's tests turn it on through a dev-dependency on the crate
+//! itself). With the cargo feature `libvirt`, [`libvirt`] runs VMs as libvirt domains (it
+//! links `libvirt.so`; its `ffi` module is the crate's only unsafe code).
 //!
 //! A backend acts for one installation: it marks the VMs it creates with the installation's
 //! id and changes no VM carrying another (or none), so installations sharing hosts — or a
 //! database pointed at the wrong hosts — never touch each other's VMs.
 //!
-//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`,
-//! `conformance.rs`.
+//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`, `conformance/`
+//! (`mod.rs`: the subject under test, the macro and shared helpers; one file of cases per
+//! subject).
 #![deny(unsafe_code)]
 
 use async_trait::async_trait;
@@ -20,6 +23,7 @@ use flotilla_domain::demand::Demand;
 use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;

@@ -4,12 +4,16 @@
 //! [`sqlite::SqliteStore`] (the default: one file in the data directory, WAL journal) and
 //! [`postgres::PostgresStore`] (several replicas on one database). Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` at the workspace root, are embedded in the
-//! binary and applied by [`connect`]. [`conformance`] is the one test suite both pass.
+//! binary and applied by [`connect`]. The `conformance` module is the one test suite both
+//! pass; it is test support behind the cargo feature `conformance` (off in the production
+//! library; this crate's tests and benchmark turn it on through a dev-dependency on the crate
+//! itself, other crates' tests through theirs).
 //!
 //! Layout: `lib.rs` (trait, errors, [`connect`]); `sql.rs` (the contract implemented once
 //! over a private `Dialect`: the statements both databases share); `codec.rs` (rows and
 //! their decoding); `sqlite.rs`, `postgres.rs` (each dialect: connection, binding, its
-//! batch statements); `conformance.rs`.
+//! batch statements); `conformance/` (`mod.rs`: the test databases, the macro and shared
+//! fixtures; one file of cases per subject).
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use flotilla_domain::{
 use serde::{Deserialize, Serialize};
 
 mod codec;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod postgres;
 mod sql;

@@ -1,5 +1,6 @@
 //! Model versions rolled out to instances: the change between two versions, the plan of
-//! batches, the health gates and each instance's step.
+//! batches, the health gates and each instance's step; [`step()`] (in `step.rs`) decides one
+//! step of a running rollout.
 //!
 //! Rules (Azure's rolling upgrade, ../shared/reference/scale-set-semantics.md b.3, plus AWS
 //! instance refresh's checkpoints and bake time):
@@ -31,6 +32,12 @@ use serde_json::Value;
 
 use crate::instance::{DesiredPower, HealthState, Instance, PowerState, ProvisioningState};
 use crate::scale_set::{Model, RollingPolicy, UpgradeMode};
+
+mod step;
+
+pub use step::{
+    StepInput, StepPlan, out_of_service_limit, policy_change_refused, release_retiring, step,
+};
 
 /// The boot time assumed for the expected duration before any was measured.
 pub const DEFAULT_BOOT_SECONDS: u32 = 30;
@@ -875,6 +882,17 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// Ends the rollout in `state` (completed, faulted or cancelled) with `message`: its hold
+    /// lifted, finished and updated `now`. The engine's step and a person's cancel or
+    /// rollback end a rollout this one way.
+    pub fn finish(&mut self, state: RolloutState, message: String, now: DateTime<Utc>) {
+        self.state = state;
+        self.hold = None;
+        self.message = Some(message);
+        self.finished_at = Some(now);
+        self.updated_at = now;
+    }
+
     pub fn progress(&self) -> Progress {
         let mut p = Progress {
             skipped: self.plan.skipped.len() as u32,
