@@ -14,7 +14,7 @@ use super::Fleet;
 use crate::context::RETRIES;
 use crate::error::{Error, Result, chain};
 use crate::tasks::rollouts::{
-    active_rollout, activity, begin, finish, make_plan, model_version, publish, read_rollout,
+    active_rollout, activity, begin, make_plan, model_version, publish, read_rollout,
     release_retiring, stale,
 };
 
@@ -196,9 +196,9 @@ impl Fleet {
         actor: &str,
     ) -> Result<RolloutView> {
         let started = self.now();
-        let shared = &self.ctx;
+        let ctx = &self.ctx;
         for _ in 0..RETRIES {
-            let mut r = read_rollout(shared, name, id).await?;
+            let mut r = read_rollout(ctx, name, id).await?;
             if !r.state.is_active() {
                 return Err(Error::InvalidState {
                     message: format!(
@@ -226,9 +226,8 @@ impl Fleet {
                     r.state = RolloutState::RollingForward;
                 }
                 RolloutControl::Cancel => {
-                    release_retiring(shared, &r).await?;
-                    finish(
-                        &mut r,
+                    release_retiring(ctx, &r).await?;
+                    r.finish(
                         RolloutState::Cancelled,
                         format!("cancelled by {actor}"),
                         now,
@@ -236,19 +235,18 @@ impl Fleet {
                 }
             }
             r.updated_at = now;
-            match shared.store.update_rollout(&r).await {
+            match ctx.store.update_rollout(&r).await {
                 Ok(stored) => {
-                    publish(shared, &stored);
-                    shared
-                        .record(activity(
-                            &stored,
-                            &format!("rollout.{}", control.as_str()),
-                            actor,
-                            started,
-                            ActivityResult::Succeeded,
-                            None,
-                        ))
-                        .await;
+                    publish(ctx, &stored);
+                    ctx.record(activity(
+                        &stored,
+                        &format!("rollout.{}", control.as_str()),
+                        actor,
+                        started,
+                        ActivityResult::Succeeded,
+                        None,
+                    ))
+                    .await;
                     self.registry.activate("rollouts");
                     self.wake(name);
                     return Ok(stored.into());

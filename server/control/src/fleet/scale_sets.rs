@@ -191,8 +191,10 @@ impl Fleet {
         let ctx = self.validation_context().await?;
         let current = self.ctx.read_set(name).await?;
         if let Some(policy) = &patch.upgrade_policy
-            && let Some(field) =
-                crate::tasks::rollouts::policy_change_refused(&current.spec.upgrade_policy, policy)
+            && let Some(field) = flotilla_domain::rollout::policy_change_refused(
+                &current.spec.upgrade_policy,
+                policy,
+            )
             && let Some(running) = self.active_rollout(name).await?
         {
             return Err(Error::invalid(

@@ -29,15 +29,15 @@ use crate::tasks::{Control, Task};
 /// Adopts every VM without an installation id whose instance record is here (same id, same
 /// scale set): the first start after an upgrade makes the existing fleet this
 /// installation's. The others stay untouched.
-pub(crate) async fn adopt_legacy(shared: &Context) -> Result<()> {
-    let vms = shared
+pub(crate) async fn adopt_legacy(ctx: &Context) -> Result<()> {
+    let vms = ctx
         .backend
         .list(None)
         .await
         .map_err(Error::backend("list VMs"))?;
     let mut adopted = Vec::new();
     for vm in vms.iter().filter(|vm| vm.installation_id.is_none()) {
-        let owned = shared
+        let owned = ctx
             .store
             .get_instance(&vm.id)
             .await
@@ -46,7 +46,7 @@ pub(crate) async fn adopt_legacy(shared: &Context) -> Result<()> {
         if !owned {
             continue;
         }
-        match shared.backend.adopt(&vm.id).await {
+        match ctx.backend.adopt(&vm.id).await {
             Ok(_) => adopted.push(vm.id.clone()),
             Err(e) => tracing::warn!(vm = %vm.id, error = %chain(&e), "could not adopt a VM"),
         }
@@ -56,8 +56,8 @@ pub(crate) async fn adopt_legacy(shared: &Context) -> Result<()> {
             count = adopted.len(),
             "adopted VMs made before installations had ids"
         );
-        let now = shared.clock.now();
-        shared
+        let now = ctx.clock.now();
+        ctx
             .record(NewActivity {
                 operation: "backend.adopt".into(),
                 actor: "system:control".into(),
@@ -68,7 +68,7 @@ pub(crate) async fn adopt_legacy(shared: &Context) -> Result<()> {
                 result: ActivityResult::Succeeded,
                 error: None,
                 details: json!({
-                    "installation_id": shared.backend.installation_id(),
+                    "installation_id": ctx.backend.installation_id(),
                     "vms": adopted,
                     "message": "VMs from before installations had ids, with a record here, are this installation's now",
                 }),
@@ -103,26 +103,26 @@ impl OrphanSweep {
 
     /// One sweep: gathers, decides, notes and removes. Sweeps run one at a time.
     pub(crate) async fn once(&self) -> Result<String> {
-        let shared = &self.ctx;
+        let ctx = &self.ctx;
         let mut first_seen = self.first_seen.lock().await;
         // The VMs first, then the sets: a set is stored before its first VM is created and
         // removed after its last VM is gone, so no VM of a live set can look like an orphan.
-        let vms = shared
+        let vms = ctx
             .backend
             .list(None)
             .await
             .map_err(Error::backend("list VMs"))?;
-        let known: BTreeSet<String> = shared
+        let known: BTreeSet<String> = ctx
             .read_sets()
             .await?
             .into_iter()
             .map(|s| s.spec.name)
             .collect();
-        let now = shared.clock.now();
+        let now = ctx.clock.now();
         let grace =
-            chrono::Duration::from_std(shared.config.orphan_grace).unwrap_or(chrono::Duration::MAX);
+            chrono::Duration::from_std(ctx.config.orphan_grace).unwrap_or(chrono::Duration::MAX);
         let plan = sweep(
-            shared.backend.installation_id(),
+            ctx.backend.installation_id(),
             &known,
             &vms,
             &first_seen,
@@ -135,7 +135,7 @@ impl OrphanSweep {
             plan.noticed.values().map(Vec::len).sum::<usize>(),
             plan.remove.values().map(Vec::len).sum::<usize>()
         );
-        act(shared, plan, &mut first_seen, now, grace).await;
+        act(ctx, plan, &mut first_seen, now, grace).await;
         Ok(summary)
     }
 }
@@ -160,7 +160,7 @@ impl Task for OrphanSweep {
 }
 
 async fn act(
-    shared: &Context,
+    ctx: &Context,
     plan: OrphanPlan,
     first_seen: &mut BTreeMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -175,7 +175,7 @@ async fn act(
         }
         let removal = now + grace;
         tracing::warn!(scale_set = %set, vms = ?ids, %removal, "VMs of this installation belong to a scale set the database does not know");
-        shared
+        ctx
             .record(NewActivity {
                 operation: "backend.orphans".into(),
                 actor: "system:orphans".into(),
@@ -197,11 +197,11 @@ async fn act(
             .await;
     }
     for (set, ids) in plan.remove {
-        let started = shared.clock.now();
+        let started = ctx.clock.now();
         let mut removed = Vec::new();
         let mut failed = Vec::new();
         for id in ids {
-            match shared.backend.delete(&id, true).await {
+            match ctx.backend.delete(&id, true).await {
                 Ok(()) => {
                     first_seen.remove(&id);
                     removed.push(id);
@@ -209,24 +209,23 @@ async fn act(
                 Err(e) => failed.push(json!({"vm": id, "error": chain(&e)})),
             }
         }
-        shared
-            .record(NewActivity {
-                operation: "backend.orphans_removed".into(),
-                actor: "system:orphans".into(),
-                scale_set: Some(set.clone()),
-                target: set.clone(),
-                started_at: started,
-                ended_at: Some(shared.clock.now()),
-                result: if failed.is_empty() {
-                    ActivityResult::Succeeded
-                } else {
-                    ActivityResult::Failed
-                },
-                error: (!failed.is_empty())
-                    .then(|| format!("{} VM(s) could not be removed", failed.len())),
-                details: json!({"removed": removed, "failures": failed}),
-            })
-            .await;
+        ctx.record(NewActivity {
+            operation: "backend.orphans_removed".into(),
+            actor: "system:orphans".into(),
+            scale_set: Some(set.clone()),
+            target: set.clone(),
+            started_at: started,
+            ended_at: Some(ctx.clock.now()),
+            result: if failed.is_empty() {
+                ActivityResult::Succeeded
+            } else {
+                ActivityResult::Failed
+            },
+            error: (!failed.is_empty())
+                .then(|| format!("{} VM(s) could not be removed", failed.len())),
+            details: json!({"removed": removed, "failures": failed}),
+        })
+        .await;
     }
 }
 

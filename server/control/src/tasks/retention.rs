@@ -65,11 +65,11 @@ impl Task for Retention {
 }
 
 /// One pass; answers how many activity entries and model versions went.
-pub(crate) async fn once(shared: &Context) -> Result<(u64, u64)> {
-    let store = &shared.store;
-    let retention = chrono::Duration::from_std(shared.config.activity_retention)
-        .unwrap_or(chrono::Duration::MAX);
-    let activity = match shared.clock.now().checked_sub_signed(retention) {
+pub(crate) async fn once(ctx: &Context) -> Result<(u64, u64)> {
+    let store = &ctx.store;
+    let retention =
+        chrono::Duration::from_std(ctx.config.activity_retention).unwrap_or(chrono::Duration::MAX);
+    let activity = match ctx.clock.now().checked_sub_signed(retention) {
         Some(before) => store
             .prune_activity(before)
             .await
@@ -94,7 +94,7 @@ pub(crate) async fn once(shared: &Context) -> Result<(u64, u64)> {
             .iter()
             .map(|v| v.version)
             .collect();
-        if stored.len() <= shared.config.model_versions_kept as usize {
+        if stored.len() <= ctx.config.model_versions_kept as usize {
             continue;
         }
         let mut in_use: BTreeSet<u32> = store
@@ -111,7 +111,7 @@ pub(crate) async fn once(shared: &Context) -> Result<(u64, u64)> {
             &stored,
             set.model_version,
             &in_use,
-            shared.config.model_versions_kept,
+            ctx.config.model_versions_kept,
         );
         if !prune.is_empty() {
             versions += store

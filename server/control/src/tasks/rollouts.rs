@@ -3,21 +3,15 @@
 //! health gates between them; and the rollout operations the facade shares with it (begin,
 //! insert, rollback, release).
 //!
-//! One task steps every active rollout every [`TICK`] (and when woken). A step reads the
-//! set, its instances and the rollout, and moves each instance of the current batch through
-//! `pending → draining → updating → waiting_healthy → succeeded | failed`:
-//! - in place, the record gets the target version and a pending reimage; the reconciler
-//!   takes it out of the load balancer's pool, waits for its requests to drain, reimages it,
-//!   and the prober finds it healthy again;
-//! - with surge, the record is marked `retiring`: it keeps serving but no longer counts
-//!   toward capacity, so the reconciler creates its replacement on the target version; once
-//!   the replacement is healthy the old instance is deleted (a failed replacement is
-//!   deleted instead and the old instance kept).
-//!
-//! Every change is written to the instance records first and to the rollout after (both
-//! generation-guarded), and every step is idempotent, so a control plane killed at any
-//! point resumes where it stopped: an instance already on the target version is not
-//! updated twice, a retiring instance is not marked twice.
+//! The task steps every active rollout every [`TICK`] (and when woken). A step gathers the
+//! rollout, its set, the set's instances and which of them the load balancer serves, asks
+//! the pure [`rollout::step`] what to do — instance steps, holds, gates, the next batch,
+//! the end — and writes and acts in the order that function's documentation gives: the
+//! instance records first, the rollout after (both generation-guarded). Every step decides
+//! afresh from what was written, so a control plane killed at any point resumes where it
+//! stopped. The reconciler carries out what the records ask (a pending reimage after the
+//! load balancer drained the instance; a retiring instance's replacement), the prober finds
+//! the instances healthy again.
 //!
 //! Rules the engine adds to the plan:
 //! - new instances (scale-out, repairs) are created on the set's current model version,
@@ -37,20 +31,17 @@
 //!   apply from the next step (batches stay as planned); switching the mode or surge is
 //!   refused until the rollout ends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flotilla_domain::repair::repair_limit;
 use flotilla_domain::rollout::{
-    self, GateCheck, Hold, InstanceStep, PlanInput, Rollout, RolloutKind, RolloutPlan,
-    RolloutState, RolloutView, UpgradeAction,
+    self, PlanInput, Rollout, RolloutKind, RolloutPlan, RolloutState, RolloutView, StepInput,
 };
-use flotilla_domain::scale_set::{RollingPolicy, UpgradeMode, UpgradePolicy};
+use flotilla_domain::scale_set::{RollingPolicy, UpgradeMode};
 use flotilla_domain::{
-    ActivityResult, Event, Instance, Model, NewActivity, PendingAction, ProvisioningState,
-    ScaleSet, ScaleSetState,
+    ActivityResult, Event, Instance, Model, NewActivity, ScaleSet, ScaleSetState,
 };
 use flotilla_store::StoreError;
 use futures::future::BoxFuture;
@@ -68,21 +59,10 @@ pub const TICK: Duration = Duration::from_millis(200);
 /// between storing the model and starting its rollout).
 const CATCH_UP: Duration = Duration::from_secs(10);
 
-/// The most instances out of service at once while a rollout runs.
-pub fn out_of_service_limit(set: &ScaleSet, rollout: &Rollout) -> usize {
-    repair_limit(set.spec.capacity).max(rollout.plan.batch_size as usize)
-}
-
 pub(crate) fn stale(operation: &str) -> Error {
     Error::Conflict {
         message: format!("the rollout changed concurrently during {operation}; retry"),
     }
-}
-
-/// What one step found to do after writing the rollout.
-enum After {
-    Nothing,
-    Rollback { version: u32, why: String },
 }
 
 /// The engine and what it shares with the facade's rollout operations.
@@ -105,13 +85,12 @@ impl RolloutEngine {
 }
 
 pub(crate) async fn model_version(
-    shared: &Context,
+    ctx: &Context,
     name: &str,
     version: u32,
     field: &str,
 ) -> Result<Model> {
-    shared
-        .store
+    ctx.store
         .get_model_version(name, version)
         .await
         .map_err(Error::store("get model version"))?
@@ -119,9 +98,8 @@ pub(crate) async fn model_version(
         .ok_or_else(|| Error::invalid(field, format!("version {version} does not exist")))
 }
 
-pub(crate) async fn read_rollout(shared: &Context, name: &str, id: i64) -> Result<Rollout> {
-    shared
-        .store
+pub(crate) async fn read_rollout(ctx: &Context, name: &str, id: i64) -> Result<Rollout> {
+    ctx.store
         .get_rollout(name, id)
         .await
         .map_err(Error::store("get rollout"))?
@@ -145,7 +123,7 @@ fn policy_for(kind: RolloutKind, set: &ScaleSet) -> RollingPolicy {
 
 /// The plan of a rollout of `kind` over `instances` to the set's current version.
 pub(crate) async fn make_plan(
-    shared: &Context,
+    ctx: &Context,
     set: &ScaleSet,
     instances: &[Instance],
     kind: RolloutKind,
@@ -166,7 +144,7 @@ pub(crate) async fn make_plan(
             models.insert(v, model.clone());
             continue;
         }
-        if let Some(stored) = shared
+        if let Some(stored) = ctx
             .store
             .get_model_version(set.name(), v)
             .await
@@ -244,7 +222,7 @@ pub(crate) async fn begin(
                 r.plan.relabel.len()
             )
         };
-        finish(&mut r, RolloutState::Completed, message, now);
+        r.finish(RolloutState::Completed, message, now);
     }
     Ok(r)
 }
@@ -262,11 +240,11 @@ pub(crate) async fn active_rollout(ctx: &Context, name: &str) -> Result<Option<R
 impl RolloutEngine {
     /// Stores a new rollout (refused while another runs), logs and announces it; relabels.
     pub(crate) async fn insert(&self, rollout: Rollout, actor: &str) -> Result<Rollout> {
-        let shared = &self.ctx;
-        let stored = match shared.store.insert_rollout(&rollout).await {
+        let ctx = &self.ctx;
+        let stored = match ctx.store.insert_rollout(&rollout).await {
             Ok(r) => r,
             Err(StoreError::AlreadyExists { .. }) => {
-                let running = active_rollout(shared, &rollout.scale_set).await?;
+                let running = active_rollout(ctx, &rollout.scale_set).await?;
                 return Err(Error::InvalidState {
                     message: format!(
                         "rollout {} of {:?} is still running: pause, cancel or wait for it first",
@@ -277,30 +255,29 @@ impl RolloutEngine {
             }
             Err(e) => return Err(Error::store("insert rollout")(e)),
         };
-        relabel(shared, &stored).await?;
-        publish(shared, &stored);
-        shared
-            .record(activity(
-                &stored,
-                "rollout.start",
-                actor,
-                stored.created_at,
-                ActivityResult::Succeeded,
-                None,
-            ))
-            .await;
+        relabel(ctx, &stored).await?;
+        publish(ctx, &stored);
+        ctx.record(activity(
+            &stored,
+            "rollout.start",
+            actor,
+            stored.created_at,
+            ActivityResult::Succeeded,
+            None,
+        ))
+        .await;
         self.wake();
         Ok(stored)
     }
 }
 
 /// Moves the records of relabelled instances to the target version (no restart).
-async fn relabel(shared: &Context, r: &Rollout) -> Result<()> {
+async fn relabel(ctx: &Context, r: &Rollout) -> Result<()> {
     if r.plan.relabel.is_empty() {
         return Ok(());
     }
     let ids: BTreeSet<&str> = r.plan.relabel.iter().map(|p| p.id.as_str()).collect();
-    let records = shared
+    let records = ctx
         .store
         .list_instances(&r.scale_set)
         .await
@@ -313,46 +290,24 @@ async fn relabel(shared: &Context, r: &Rollout) -> Result<()> {
             i
         })
         .collect();
-    shared.write_instances(updates).await.map(drop)
+    ctx.write_instances(updates).await.map(drop)
 }
 
-/// Clears `retiring` on the instances a cancelled or faulted surge batch left.
-pub(crate) async fn release_retiring(shared: &Context, r: &Rollout) -> Result<()> {
-    let ids: BTreeSet<&str> = r
-        .instances
-        .values()
-        .filter(|p| p.action == UpgradeAction::Replace && !p.step.is_finished())
-        .map(|p| p.id.as_str())
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let records = shared
+/// Clears `retiring` on the instances a cancelled or faulted surge batch left
+/// ([`rollout::release_retiring`]).
+pub(crate) async fn release_retiring(ctx: &Context, r: &Rollout) -> Result<()> {
+    let records = ctx
         .store
         .list_instances(&r.scale_set)
         .await
         .map_err(Error::store("list instances"))?;
-    let updates = records
-        .into_iter()
-        .filter(|i| i.retiring && ids.contains(i.id.as_str()))
-        .map(|mut i| {
-            i.retiring = false;
-            i
-        })
-        .collect();
-    shared.write_instances(updates).await.map(drop)
+    ctx.write_instances(rollout::release_retiring(r, &records))
+        .await
+        .map(drop)
 }
 
-pub(crate) fn finish(r: &mut Rollout, state: RolloutState, message: String, now: DateTime<Utc>) {
-    r.state = state;
-    r.hold = None;
-    r.message = Some(message);
-    r.finished_at = Some(now);
-    r.updated_at = now;
-}
-
-pub(crate) fn publish(shared: &Context, r: &Rollout) {
-    shared.events.publish(Event::RolloutChanged {
+pub(crate) fn publish(ctx: &Context, r: &Rollout) {
+    ctx.events.publish(Event::RolloutChanged {
         rollout: Box::new(r.clone().into()),
     });
 }
@@ -395,19 +350,18 @@ impl RolloutEngine {
         actor: &str,
         why: &str,
     ) -> Result<RolloutView> {
-        let shared = &self.ctx;
+        let ctx = &self.ctx;
         let name = original.scale_set.clone();
-        let model = model_version(shared, &name, version, "version").await?;
+        let model = model_version(ctx, &name, version, "version").await?;
         if original.state.is_active() {
-            release_retiring(shared, &original).await?;
-            let now = shared.now();
-            finish(
-                &mut original,
+            release_retiring(ctx, &original).await?;
+            let now = ctx.now();
+            original.finish(
                 RolloutState::Cancelled,
                 format!("cancelled for a rollback to version {version} ({why})"),
                 now,
             );
-            original = shared
+            original = ctx
                 .store
                 .update_rollout(&original)
                 .await
@@ -415,14 +369,14 @@ impl RolloutEngine {
                     StoreError::Conflict { .. } => stale("a rollback"),
                     e => Error::store("update rollout")(e),
                 })?;
-            publish(shared, &original);
+            publish(ctx, &original);
         }
         // The good model becomes the newest version (scale-outs meanwhile get it).
         let author = format!(
             "{actor} (rollback of rollout {} to version {version})",
             original.id
         );
-        let (_, set) = shared
+        let (_, set) = ctx
             .modify_set(&name, &author, |current| {
                 let mut next = current.clone();
                 next.spec.model = model.clone();
@@ -430,23 +384,23 @@ impl RolloutEngine {
                 Ok(next)
             })
             .await?;
-        shared
+        ctx
         .set_changed(
             &set,
             "scale_set.model",
             actor,
-            shared.now(),
+            ctx.now(),
             json!({"new_version": set.model_version, "restored_version": version, "rollout_id": original.id}),
         )
         .await;
         self.wake.wake(&name);
-        let instances = shared
+        let instances = ctx
             .store
             .list_instances(&name)
             .await
             .map_err(Error::store("list instances"))?;
         let rollout = begin(
-            shared,
+            ctx,
             &set,
             &instances,
             RolloutKind::Rollback,
@@ -457,8 +411,8 @@ impl RolloutEngine {
         .await?;
         let rollout = self.insert(rollout, actor).await?;
         original.rolled_back_by = Some(rollout.id);
-        match shared.store.update_rollout(&original).await {
-            Ok(stored) => publish(shared, &stored),
+        match ctx.store.update_rollout(&original).await {
+            Ok(stored) => publish(ctx, &stored),
             Err(e) => {
                 tracing::warn!(rollout = original.id, error = %chain(&e), "could not link the rollback");
             }
@@ -587,12 +541,12 @@ impl RolloutEngine {
         Ok(())
     }
 
-    /// Advances one rollout as far as it can go now.
-    async fn step(&self, mut r: Rollout) -> Result<()> {
-        let shared = &self.ctx;
-        let now = shared.now();
-        let before = r.clone();
-        let Some(set) = shared
+    /// Advances one rollout as far as it can go now: gathers, asks the pure
+    /// [`rollout::step`], then writes and acts in the order its documentation gives.
+    async fn step(&self, r: Rollout) -> Result<()> {
+        let ctx = &self.ctx;
+        let now = ctx.now();
+        let Some(set) = ctx
             .store
             .get_scale_set(&r.scale_set)
             .await
@@ -600,584 +554,87 @@ impl RolloutEngine {
         else {
             return Ok(());
         };
-        let mut after = After::Nothing;
-        if set.state == ScaleSetState::Deleting {
-            finish(
-                &mut r,
-                RolloutState::Cancelled,
-                "the scale set is being deleted".into(),
-                now,
-            );
-        } else if set.model_version != r.target_version {
-            release_retiring(shared, &r).await?;
-            finish(
-                &mut r,
-                RolloutState::Cancelled,
-                format!(
-                    "superseded: the model moved on to version {}",
-                    set.model_version
-                ),
-                now,
-            );
-        } else {
-            adopt_policy(&mut r, &set);
-            let instances = shared
+        let instances = ctx
+            .store
+            .list_instances(&r.scale_set)
+            .await
+            .map_err(Error::store("list instances"))?;
+        let lb = &ctx.balancer.lb;
+        let mut plan = rollout::step(&StepInput {
+            rollout: &r,
+            set: Some(&set),
+            instances: &instances,
+            serving: &|id| lb.serves(id),
+            now,
+        });
+        let stale = ctx.write_instances(std::mem::take(&mut plan.start)).await?;
+        plan.unstart(&stale);
+        ctx.write_instances(std::mem::take(&mut plan.release))
+            .await?;
+        if !plan.delete.is_empty() {
+            match ctx
                 .store
-                .list_instances(&r.scale_set)
+                .mark_deleting(&set, &plan.delete, false, now)
                 .await
-                .map_err(Error::store("list instances"))?;
-            after = self.advance(&mut r, &set, &instances, now).await?;
+            {
+                Ok((_, marked)) => ctx.publish_instances(marked),
+                // The set changed meanwhile: what the instances did is kept, the rest is
+                // decided again next tick.
+                Err(StoreError::Conflict { .. }) => {
+                    return self.store_step(&r, plan.progressed, now).await.map(drop);
+                }
+                Err(e) => return Err(Error::store("remove replaced instances")(e)),
+            }
         }
-        if r != before {
-            r.updated_at = now;
-            let stored = match shared.store.update_rollout(&r).await {
-                Ok(s) => s,
-                // Someone (a person's pause or cancel) got there first: next tick.
-                Err(StoreError::Conflict { .. }) => return Ok(()),
-                Err(e) => return Err(Error::store("update rollout")(e)),
-            };
-            publish(shared, &stored);
-            if stored.state != before.state && !stored.state.is_active() {
-                let result = if stored.state == RolloutState::Completed {
-                    ActivityResult::Succeeded
-                } else {
-                    ActivityResult::Failed
-                };
-                let error = (result == ActivityResult::Failed)
-                    .then(|| stored.message.clone().unwrap_or_default());
-                shared
-                    .record(activity(
-                        &stored,
-                        &format!("rollout.{}", stored.state.as_str()),
-                        "system:rollouts",
-                        stored.created_at,
-                        result,
-                        error,
-                    ))
-                    .await;
-            }
-            if let After::Rollback { version, why } = after {
-                self.rollback(stored, version, "system:rollouts", &why)
-                    .await?;
-            }
+        if plan.wake_set {
+            self.wake.wake(set.name());
+        }
+        if let Some(stored) = self.store_step(&r, plan.rollout, now).await?
+            && let Some((version, why)) = plan.rollback
+        {
+            self.rollback(stored, version, "system:rollouts", &why)
+                .await?;
         }
         Ok(())
     }
 
-    async fn advance(
+    /// Stores what a step made of `before` (nothing when it is unchanged, or when a
+    /// person's pause or cancel got there first), announces it and logs its end.
+    async fn store_step(
         &self,
-        r: &mut Rollout,
-        set: &ScaleSet,
-        instances: &[Instance],
+        before: &Rollout,
+        mut next: Rollout,
         now: DateTime<Utc>,
-    ) -> Result<After> {
-        let shared = &self.ctx;
-        let by_id: HashMap<&str, &Instance> =
-            instances.iter().map(|i| (i.id.as_str(), i)).collect();
-        let timeout = chrono::Duration::seconds(i64::from(r.policy.instance_timeout_seconds));
-        let gated = r.kind != RolloutKind::Manual && r.plan.mode == UpgradeMode::Rolling;
-        // A rollback is what repairs an unhealthy set: the gate before batches does not hold it.
-        let gated_before = gated && r.kind != RolloutKind::Rollback;
-        // A person's pause: instances in flight finish their step, nothing new starts.
-        let paused = matches!(r.hold, Some(Hold::Paused { .. }));
-
-        // Holds: approvals, the pause between batches, baking.
-        match r.hold.clone() {
-            Some(Hold::Paused { .. }) => {}
-            Some(Hold::Approval { until, .. }) => match until {
-                Some(t) if now >= t => {
-                    r.hold = None;
-                    r.state = RolloutState::RollingForward;
-                }
-                _ => return Ok(After::Nothing),
-            },
-            Some(Hold::Between { until }) => {
-                if now < until {
-                    return Ok(After::Nothing);
-                }
-                r.hold = None;
-            }
-            Some(Hold::Bake { until }) => {
-                let check = upgraded_gate(r, &by_id, set, "bake", 0, now);
-                if !check.passed {
-                    return Ok(breach(r, check, now));
-                }
-                if now >= until {
-                    finish(r, RolloutState::Completed, completed_message(r), now);
-                }
-                return Ok(After::Nothing);
-            }
-            Some(Hold::Gate { .. }) | None => {}
+    ) -> Result<Option<Rollout>> {
+        if next == *before {
+            return Ok(None);
         }
-
-        let batches = r.plan.batches.len() as u32;
-        if r.current_batch > batches {
-            if paused {
-                return Ok(After::Nothing);
-            }
-            return Ok(end_of_batches(r, now));
-        }
-        let number = r.current_batch;
-        let members: Vec<String> = r
-            .instances
-            .values()
-            .filter(|p| p.batch == number)
-            .map(|p| p.id.clone())
-            .collect();
-
-        if !r.batch_started {
-            if paused {
-                return Ok(After::Nothing);
-            }
-            if gated_before {
-                let check =
-                    rollout::gate_before(number, instances, set.spec.capacity, &r.policy, now);
-                if !check.passed {
-                    let until = match &r.hold {
-                        Some(Hold::Gate { until, .. }) => *until,
-                        _ => {
-                            r.gates.push(check.clone());
-                            now + timeout
-                        }
-                    };
-                    if now >= until {
-                        finish(
-                            r,
-                            RolloutState::Faulted,
-                            format!(
-                                "the set stayed unhealthy before batch {number}: {}",
-                                check.detail
-                            ),
-                            now,
-                        );
-                    } else {
-                        r.hold = Some(Hold::Gate {
-                            until,
-                            detail: check.detail,
-                        });
-                    }
-                    return Ok(After::Nothing);
-                }
-                r.gates.push(check);
-                r.hold = None;
-                // The shared limit: what else is out of service plus this batch.
-                let busy = instances
-                    .iter()
-                    .filter(|i| i.is_active() && i.in_transition() && !members.contains(&i.id))
-                    .count();
-                let limit = out_of_service_limit(set, r);
-                if busy + members.len() > limit && busy > 0 {
-                    let until = match &r.hold {
-                        Some(Hold::Gate { until, .. }) => *until,
-                        _ => now + timeout,
-                    };
-                    r.hold = Some(Hold::Gate {
-                        until,
-                        detail: format!(
-                            "{busy} instance(s) already out of service (scale-out, repairs or a person's action); at most {limit} at once"
-                        ),
-                    });
-                    r.gates.pop();
-                    return Ok(After::Nothing);
-                }
-            }
-            r.batch_started = true;
-        }
-
-        // Start what is pending, observe what is moving.
-        let mut updates: Vec<Instance> = Vec::new();
-        let replacements = find_replacements(r, instances, number);
-        for id in &members {
-            let progress = r.instances.get(id).cloned().expect("member of the batch");
-            if progress.step.is_finished() {
-                continue;
-            }
-            let record = by_id.get(id.as_str()).copied();
-            if progress.step == InstanceStep::Pending {
-                if paused {
-                    continue;
-                }
-                match record {
-                    None => {
-                        mark(
-                            r,
-                            id,
-                            InstanceStep::Removed,
-                            Some("deleted meanwhile".into()),
-                            now,
-                        );
-                    }
-                    Some(i) if !i.is_active() => {
-                        mark(
-                            r,
-                            id,
-                            InstanceStep::Removed,
-                            Some("deleted meanwhile".into()),
-                            now,
-                        );
-                    }
-                    Some(i) if i.protect_from_scale_set_actions => {
-                        mark(
-                            r,
-                            id,
-                            InstanceStep::Removed,
-                            Some("protected from scale-set actions meanwhile".into()),
-                            now,
-                        );
-                    }
-                    Some(i)
-                        if i.provisioning_state == ProvisioningState::Creating
-                            || i.pending.is_some() =>
-                    {
-                        // Let it settle first (its own action finishes, then it is updated).
-                    }
-                    Some(i) => {
-                        let mut next = i.clone();
-                        if progress.action == UpgradeAction::Replace {
-                            next.retiring = true;
-                        } else {
-                            next.model_version = r.target_version;
-                            next.pending = Some(PendingAction::Reimage);
-                            next.provisioning_state = ProvisioningState::Updating;
-                        }
-                        next.updated_at = now;
-                        updates.push(next);
-                        let p = r.instances.get_mut(id).expect("member");
-                        p.step = if progress.action == UpgradeAction::Replace {
-                            InstanceStep::Updating
-                        } else {
-                            InstanceStep::Draining
-                        };
-                        p.started_at = Some(now);
-                    }
-                }
-                continue;
-            }
-            if progress.action == UpgradeAction::Replace
-                && progress.replacement.is_none()
-                && let Some(new_id) = replacements.get(id.as_str())
-            {
-                r.instances.get_mut(id).expect("member").replacement = Some(new_id.clone());
-            }
-            let progress = r.instances.get(id).cloned().expect("member");
-            let replacement = progress
-                .replacement
-                .as_deref()
-                .and_then(|rid| by_id.get(rid).copied());
-            let (mut step, mut detail) = rollout::observe_step(
-                &progress,
-                record,
-                replacement,
-                r.target_version,
-                timeout,
-                now,
-            );
-            // Back in the pool before it counts: the next batch must not start while the load
-            // balancer is still adding this one.
-            if step == InstanceStep::Succeeded
-                && set
-                    .spec
-                    .load_balancer
-                    .as_ref()
-                    .is_some_and(|lb| !lb.frontends.is_empty())
-                && let Some(subject) = replacement.or(record)
-                && subject.load_balancer_enabled
-                && !shared.balancer.lb.serves(&subject.id)
-            {
-                step = InstanceStep::WaitingHealthy;
-                detail = Some("healthy; joining the load balancer's pool".into());
-            }
-            if step != progress.step || detail != progress.detail {
-                mark(r, id, step, detail, now);
-            }
-        }
-        for id in shared.write_instances(updates).await? {
-            // Changed concurrently (a probe, the reconciler): started again next tick.
-            if let Some(p) = r.instances.get_mut(&id) {
-                p.step = InstanceStep::Pending;
-                p.started_at = None;
-            }
-        }
-
-        // With surge: a served replacement retires its instance; a failed one is removed and
-        // its instance kept.
-        let mut leaving: Vec<String> = Vec::new();
-        let mut kept: Vec<Instance> = Vec::new();
-        for id in &members {
-            let p = &r.instances[id];
-            if p.action != UpgradeAction::Replace {
-                continue;
-            }
-            let Some(old) = by_id.get(id.as_str()) else {
-                continue;
-            };
-            match p.step {
-                InstanceStep::Succeeded if old.is_active() => leaving.push(id.clone()),
-                InstanceStep::Failed => {
-                    if let Some(rid) = &p.replacement
-                        && by_id.get(rid.as_str()).is_some_and(|i| i.is_active())
-                    {
-                        leaving.push(rid.clone());
-                    }
-                    if old.retiring {
-                        let mut back = (*old).clone();
-                        back.retiring = false;
-                        kept.push(back);
-                    }
-                }
-                _ => {}
-            }
-        }
-        shared.write_instances(kept).await?;
-        if !leaving.is_empty() {
-            match shared.store.mark_deleting(set, &leaving, false, now).await {
-                Ok((_, marked)) => {
-                    for i in marked {
-                        shared.events.publish(Event::InstanceChanged {
-                            instance: Box::new(i),
-                        });
-                    }
-                    self.wake.wake(set.name());
-                }
-                // The set changed meanwhile: next tick.
-                Err(StoreError::Conflict { .. }) => return Ok(After::Nothing),
-                Err(e) => return Err(Error::store("remove replaced instances")(e)),
-            }
-        }
-        // Done when every member finished and, with surge, every replaced instance is gone
-        // (so the next batch's replacements never stack on this one's).
-        let replaced_left = members.iter().any(|id| {
-            r.instances[id].action == UpgradeAction::Replace
-                && r.instances[id].step == InstanceStep::Succeeded
-                && by_id.contains_key(id.as_str())
-        });
-        if replaced_left || members.iter().any(|id| !r.instances[id].step.is_finished()) {
-            self.wake.wake(set.name());
-            return Ok(After::Nothing);
-        }
-
-        // The batch is done: the gate after it.
-        r.batch_started = false;
-        if gated || r.kind == RolloutKind::Rollback {
-            let check = upgraded_gate(r, &by_id, set, "after", number, now);
-            let passed = check.passed;
-            r.gates.push(check.clone());
-            if !passed && r.kind != RolloutKind::Rollback {
-                return Ok(breach(r, check, now));
-            }
-        }
-        r.current_batch += 1;
-        if paused {
-            return Ok(After::Nothing);
-        }
-        if r.current_batch > batches {
-            return Ok(end_of_batches(r, now));
-        }
-        let pause = r
-            .plan
-            .batches
-            .get(number as usize - 1)
-            .and_then(|b| b.pause_after.clone());
-        if let Some(pause) = pause {
-            r.hold = Some(Hold::Approval {
-                reason: pause.reason,
-                until: pause
-                    .wait_seconds
-                    .map(|s| now + chrono::Duration::seconds(i64::from(s))),
-            });
-            r.state = RolloutState::Paused;
-        } else if gated && r.policy.pause_time_between_batches_seconds > 0 {
-            r.hold = Some(Hold::Between {
-                until: now
-                    + chrono::Duration::seconds(i64::from(
-                        r.policy.pause_time_between_batches_seconds,
-                    )),
-            });
-        }
-        Ok(After::Nothing)
-    }
-}
-
-/// With surge: new instances on the target version created since the batch started,
-/// matched to the batch's retiring instances by zone (then any), one each.
-fn find_replacements<'a>(
-    r: &Rollout,
-    instances: &'a [Instance],
-    number: u32,
-) -> HashMap<String, String> {
-    let taken: BTreeSet<&str> = r
-        .instances
-        .values()
-        .filter_map(|p| p.replacement.as_deref())
-        .chain(r.instances.keys().map(String::as_str))
-        .collect();
-    let mut free: Vec<&'a Instance> = instances
-        .iter()
-        .filter(|i| {
-            i.is_active()
-                && !i.retiring
-                && i.model_version == r.target_version
-                && !taken.contains(i.id.as_str())
-        })
-        .collect();
-    let mut out = HashMap::new();
-    let waiting: Vec<(&String, &str, DateTime<Utc>)> = r
-        .instances
-        .iter()
-        .filter(|(_, p)| {
-            p.batch == number && p.action == UpgradeAction::Replace && p.replacement.is_none()
-        })
-        .filter_map(|(id, p)| {
-            let zone = instances
-                .iter()
-                .find(|i| &i.id == id)
-                .map(|i| i.zone.as_str())?;
-            Some((id, zone, p.started_at?))
-        })
-        .collect();
-    for (id, zone, started) in waiting {
-        let pick = free
-            .iter()
-            .position(|i| i.zone == zone && i.created_at >= started)
-            .or_else(|| free.iter().position(|i| i.created_at >= started));
-        if let Some(k) = pick {
-            out.insert(id.clone(), free.remove(k).id.clone());
-        }
-    }
-    out
-}
-
-fn mark(r: &mut Rollout, id: &str, step: InstanceStep, detail: Option<String>, now: DateTime<Utc>) {
-    if let Some(p) = r.instances.get_mut(id) {
-        p.step = step;
-        p.detail = detail;
-        if step.is_finished() {
-            p.finished_at = Some(now);
-        }
-    }
-}
-
-/// The gate over the instances this rollout moved so far.
-fn upgraded_gate(
-    r: &Rollout,
-    by_id: &HashMap<&str, &Instance>,
-    set: &ScaleSet,
-    name: &str,
-    batch: u32,
-    now: DateTime<Utc>,
-) -> GateCheck {
-    let mut upgraded: Vec<&Instance> = Vec::new();
-    let mut failed = 0;
-    for p in r
-        .instances
-        .values()
-        .filter(|p| p.action != UpgradeAction::Relabel)
-    {
-        match p.step {
-            InstanceStep::Succeeded => {
-                let subject = p.replacement.as_deref().unwrap_or(&p.id);
-                if let Some(i) = by_id.get(subject) {
-                    upgraded.push(i);
-                }
-            }
-            InstanceStep::Failed => failed += 1,
-            _ => {}
-        }
-    }
-    rollout::gate_after(
-        name,
-        batch,
-        &upgraded,
-        failed,
-        set.spec.capacity,
-        &r.policy,
-        now,
-    )
-}
-
-/// A breached gate: the rollout faults, and rolls back when the policy says so.
-fn breach(r: &mut Rollout, check: GateCheck, now: DateTime<Utc>) -> After {
-    r.gates.push(check.clone());
-    let rollback =
-        r.policy.rollback_failed_instances_on_policy_breach && r.kind != RolloutKind::Rollback;
-    finish(
-        r,
-        RolloutState::Faulted,
-        format!(
-            "stopped: {}{}",
-            check.detail,
-            if rollback {
-                format!("; rolling back to version {}", r.from_version)
+        let ctx = &self.ctx;
+        next.updated_at = now;
+        let stored = match ctx.store.update_rollout(&next).await {
+            Ok(s) => s,
+            Err(StoreError::Conflict { .. }) => return Ok(None),
+            Err(e) => return Err(Error::store("update rollout")(e)),
+        };
+        publish(ctx, &stored);
+        if stored.state != before.state && !stored.state.is_active() {
+            let result = if stored.state == RolloutState::Completed {
+                ActivityResult::Succeeded
             } else {
-                String::new()
-            }
-        ),
-        now,
-    );
-    if rollback {
-        After::Rollback {
-            version: r.from_version,
-            why: format!("policy breach: {}", check.detail),
+                ActivityResult::Failed
+            };
+            let error = (result == ActivityResult::Failed)
+                .then(|| stored.message.clone().unwrap_or_default());
+            ctx.record(activity(
+                &stored,
+                &format!("rollout.{}", stored.state.as_str()),
+                "system:rollouts",
+                stored.created_at,
+                result,
+                error,
+            ))
+            .await;
         }
-    } else {
-        After::Nothing
-    }
-}
-
-fn end_of_batches(r: &mut Rollout, now: DateTime<Utc>) -> After {
-    let bake = r.policy.bake_time_seconds;
-    if bake > 0 && r.plan.mode == UpgradeMode::Rolling && r.kind == RolloutKind::Upgrade {
-        if !matches!(r.hold, Some(Hold::Bake { .. })) {
-            r.hold = Some(Hold::Bake {
-                until: now + chrono::Duration::seconds(i64::from(bake)),
-            });
-        }
-        return After::Nothing;
-    }
-    finish(r, RolloutState::Completed, completed_message(r), now);
-    After::Nothing
-}
-
-fn completed_message(r: &Rollout) -> String {
-    let p = r.progress();
-    format!(
-        "{} instance(s) on version {}{}{}",
-        p.successful,
-        r.target_version,
-        if p.failed > 0 {
-            format!(", {} failed", p.failed)
-        } else {
-            String::new()
-        },
-        if p.skipped > 0 {
-            format!(", {} skipped", p.skipped)
-        } else {
-            String::new()
-        }
-    )
-}
-
-/// Rolling fields changed on the set (gates, pauses, timeout, bake) apply from the next
-/// step; the batches stay as planned.
-fn adopt_policy(r: &mut Rollout, set: &ScaleSet) {
-    let policy = &set.spec.upgrade_policy.rolling;
-    if r.kind == RolloutKind::Rollback || *policy == r.policy || r.plan.mode != UpgradeMode::Rolling
-    {
-        return;
-    }
-    r.policy = policy.clone();
-}
-
-/// Whether `next` can apply to a running rollout planned under `current`.
-pub(crate) fn policy_change_refused(
-    current: &UpgradePolicy,
-    next: &UpgradePolicy,
-) -> Option<&'static str> {
-    if current.mode != next.mode {
-        Some("upgrade_policy.mode")
-    } else if current.rolling.max_surge != next.rolling.max_surge {
-        Some("upgrade_policy.rolling.max_surge")
-    } else {
-        None
+        Ok(Some(stored))
     }
 }
