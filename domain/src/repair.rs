@@ -29,6 +29,11 @@ use crate::instance::{DesiredPower, HealthState, Instance, PowerState, Provision
 use crate::placement::ZoneStatus;
 use crate::scale_set::{RepairAction, ScaleSetSpec};
 
+/// The operations the activity log records for the repair service: a repair, a suspension,
+/// a person's resumption.
+pub const ACTIVITY_OPERATIONS: [&str; 3] =
+    ["instance.repair", "repairs.suspended", "repairs.resume"];
+
 /// Failed repairs in a row after which the service suspends itself.
 pub const MAX_FAILED_REPAIRS: u32 = 3;
 

@@ -208,34 +208,22 @@ pub async fn list_decisions(
     actions_only: bool,
 ) -> Result<Vec<Decision>, ServerFnError> {
     use super::{fleet, server_error};
-    use flotilla_domain::autoscale::Operation;
     use flotilla_domain::autoscale::decision::DecisionFilter;
     let fleet = fleet();
-    let filter = |operation| DecisionFilter {
-        scale_set: name.clone(),
-        operation,
+    let filter = DecisionFilter {
+        scale_set: name,
+        operation: None,
         since: None,
         until: None,
         before_id: None,
         limit: DECISIONS_SHOWN,
     };
-    let mut decisions = Vec::new();
     if actions_only {
-        // The store filters by one operation: ask for each and merge.
-        for operation in [Operation::ScaleOut, Operation::ScaleIn] {
-            decisions.extend(
-                fleet
-                    .decisions(&filter(Some(operation)))
-                    .await
-                    .map_err(server_error)?,
-            );
-        }
-        decisions.sort_by_key(|d: &Decision| std::cmp::Reverse(d.id));
-        decisions.truncate(DECISIONS_SHOWN as usize);
+        fleet.scale_actions(&filter).await
     } else {
-        decisions = fleet.decisions(&filter(None)).await.map_err(server_error)?;
+        fleet.decisions(&filter).await
     }
-    Ok(decisions)
+    .map_err(server_error)
 }
 
 /// Evaluates the set's autoscale setting now (a change of capacity is applied): the

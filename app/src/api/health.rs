@@ -9,11 +9,8 @@ use leptos::prelude::*;
 
 use crate::api::error::PortalError;
 
-/// The operations the activity log records for automatic repairs.
-pub const REPAIR_OPERATIONS: [&str; 3] = ["instance.repair", "repairs.suspended", "repairs.resume"];
-
 /// How many entries the repair history shows.
-pub const REPAIR_HISTORY_SIZE: usize = 20;
+pub const REPAIR_HISTORY_SIZE: u32 = 20;
 
 /// The repair service of scale set `name`: suspended or not, its limit, and what it would
 /// repair now (and hold back) with the reasons.
@@ -23,30 +20,14 @@ pub async fn get_repairs(name: String) -> Result<RepairOverview, ServerFnError> 
     fleet().repairs(&name).await.map_err(server_error)
 }
 
-/// The newest repair entries of scale set `name` ([`REPAIR_OPERATIONS`]), newest first. The
-/// log filters by exact operation, so this asks once per operation and merges.
+/// The newest repair entries of scale set `name`, newest first.
 #[server(prefix = "/_fn", endpoint = "repair-history")]
 pub async fn repair_history(name: String) -> Result<Vec<Activity>, ServerFnError> {
     use super::{fleet, server_error};
-    let fleet = fleet();
-    let mut entries = Vec::new();
-    for operation in REPAIR_OPERATIONS {
-        let filter = flotilla_domain::ActivityFilter {
-            scale_set: Some(name.clone()),
-            operation: Some(operation.to_string()),
-            limit: REPAIR_HISTORY_SIZE as u32,
-            ..flotilla_domain::ActivityFilter::default()
-        };
-        entries.extend(fleet.activity(&filter).await.map_err(server_error)?);
-    }
-    Ok(newest_first(entries, REPAIR_HISTORY_SIZE))
-}
-
-/// `entries` newest first (by id, the log's order), at most `limit`.
-pub fn newest_first(mut entries: Vec<Activity>, limit: usize) -> Vec<Activity> {
-    entries.sort_by_key(|a| std::cmp::Reverse(a.id));
-    entries.truncate(limit);
-    entries
+    fleet()
+        .repair_history(&name, REPAIR_HISTORY_SIZE)
+        .await
+        .map_err(server_error)
 }
 
 /// Resumes the automatic repairs of scale set `name` after the service suspended itself —
@@ -111,39 +92,6 @@ pub fn parse_switch(value: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
-    use flotilla_domain::ActivityResult;
-
-    fn entry(id: i64, operation: &str) -> Activity {
-        Activity {
-            id,
-            operation: operation.into(),
-            actor: "system:repairs".into(),
-            scale_set: Some("web".into()),
-            target: "web_0".into(),
-            started_at: DateTime::UNIX_EPOCH,
-            ended_at: None,
-            duration_ms: None,
-            result: ActivityResult::Succeeded,
-            error: None,
-            details: serde_json::Value::Null,
-        }
-    }
-
-    #[test]
-    fn history_merges_operations_newest_first() {
-        let merged = newest_first(
-            vec![
-                entry(3, "instance.repair"),
-                entry(1, "instance.repair"),
-                entry(5, "repairs.suspended"),
-                entry(4, "repairs.resume"),
-            ],
-            3,
-        );
-        let ids: Vec<i64> = merged.iter().map(|a| a.id).collect();
-        assert_eq!(ids, [5, 4, 3]);
-    }
 
     #[test]
     fn the_switch_is_true_or_false() {

@@ -32,23 +32,11 @@ pub(crate) fn fleet() -> flotilla_control::Fleet {
 /// the server).
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(error: flotilla_control::Error) -> leptos::prelude::ServerFnError {
-    let code = status_of(&error);
+    let code = error.status();
     if code < 500 {
         crate::status::set_status(code);
     }
     leptos::prelude::ServerFnError::new(error::reported(&error))
-}
-
-/// The HTTP status of a refusal by the `Fleet` (as the REST API answers it).
-#[cfg(feature = "ssr")]
-pub(crate) fn status_of(error: &flotilla_control::Error) -> u16 {
-    use flotilla_control::Error;
-    match error {
-        Error::NotFound { .. } => 404,
-        Error::Invalid(_) => 422,
-        Error::AlreadyExists { .. } | Error::InvalidState { .. } | Error::Conflict { .. } => 409,
-        _ => 500,
-    }
 }
 
 /// Whether the request is a plain form post (it accepts HTML), not a JavaScript call.
@@ -77,7 +65,7 @@ pub(crate) fn refuse(error: error::PortalError, code: u16) -> error::PortalError
 /// A refusal by the `Fleet` as the portal reports it, with the REST API's status.
 #[cfg(feature = "ssr")]
 pub(crate) fn refused(error: flotilla_control::Error) -> error::PortalError {
-    let code = status_of(&error);
+    let code = error.status();
     refuse(error::PortalError::from(error), code)
 }
 

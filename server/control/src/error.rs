@@ -22,7 +22,7 @@ pub enum Error {
     /// 409: a concurrent change won; retry with fresh data.
     #[error("{message}")]
     Conflict { message: String },
-    /// 501/400: the backend cannot do this.
+    /// 400: the backend cannot do this.
     #[error("{what} is not supported by this backend")]
     NotSupported { what: &'static str },
     /// 502: the hypervisor failed.
@@ -44,6 +44,22 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The HTTP status of this error: the one mapping the REST API and the portal share
+    /// (404, 409, 422, 400 for what the backend cannot do; 502 when the hypervisor failed,
+    /// 500 when the database did).
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NotFound { .. } => 404,
+            Error::AlreadyExists { .. } | Error::InvalidState { .. } | Error::Conflict { .. } => {
+                409
+            }
+            Error::Invalid(_) => 422,
+            Error::NotSupported { .. } => 400,
+            Error::Backend { .. } => 502,
+            Error::Store { .. } => 500,
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Error::Invalid(ValidationErrors::single(field, message))
     }

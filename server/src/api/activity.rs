@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use chrono::{DateTime, Utc};
-use flotilla_domain::{Activity, ActivityFilter, ActivityResult, ValidationErrors};
+use flotilla_domain::{Activity, ActivityFilter, ActivityResult};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::ApiPath;
+use super::query::Params;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityPage {
@@ -23,27 +23,9 @@ pub struct ActivityPage {
 /// Query parameters: `scale_set`, `operation`, `result`, `since`, `until` (RFC 3339),
 /// `before` (an id), `limit` (1–1,000, default 100).
 fn filter(query: &HashMap<String, String>) -> Result<ActivityFilter, ApiError> {
-    let mut errors = ValidationErrors::default();
-    let mut filter = ActivityFilter {
-        limit: 100,
-        ..ActivityFilter::default()
-    };
-    let time = |key: &str, errors: &mut ValidationErrors| {
-        query
-            .get(key)
-            .and_then(|v| match DateTime::parse_from_rfc3339(v) {
-                Ok(t) => Some(t.with_timezone(&Utc)),
-                Err(e) => {
-                    errors.push(
-                        key,
-                        format!("must be an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
-                    );
-                    None
-                }
-            })
-    };
-    for key in query.keys() {
-        if ![
+    let mut p = Params::new(
+        query,
+        &[
             "scale_set",
             "operation",
             "result",
@@ -51,41 +33,20 @@ fn filter(query: &HashMap<String, String>) -> Result<ActivityFilter, ApiError> {
             "until",
             "before",
             "limit",
-        ]
-        .contains(&key.as_str())
-        {
-            errors.push(key.as_str(), "unknown query parameter");
-        }
-    }
-    filter.scale_set = query.get("scale_set").cloned();
-    filter.operation = query.get("operation").cloned();
-    if let Some(r) = query.get("result") {
-        match r.parse() {
-            Ok(r) => filter.result = Some(r),
-            Err(message) => errors.push("result", message),
-        }
-    }
-    filter.since = time("since", &mut errors);
-    filter.until = time("until", &mut errors);
-    if let Some(b) = query.get("before") {
-        match b.parse::<i64>() {
-            Ok(b) => filter.before_id = Some(b),
-            Err(_) => errors.push(
-                "before",
-                format!("must be an activity id (an integer), got {b:?}"),
-            ),
-        }
-    }
-    if let Some(l) = query.get("limit") {
-        match l.parse::<u32>() {
-            Ok(l) => filter.limit = l,
-            Err(_) => errors.push(
-                "limit",
-                format!("must be an integer between 1 and 1000, got {l:?}"),
-            ),
-        }
-    }
-    errors.into_result().map_err(ApiError::invalid)?;
+        ],
+    );
+    let filter = ActivityFilter {
+        scale_set: p.text("scale_set"),
+        operation: p.text("operation"),
+        result: p.parsed("result", str::parse),
+        since: p.time("since"),
+        until: p.time("until"),
+        before_id: p.number("before", "an activity id (an integer)"),
+        limit: p
+            .number("limit", "an integer between 1 and 1000")
+            .unwrap_or(100),
+    };
+    p.finish()?;
     Ok(filter)
 }
 

@@ -7,66 +7,18 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
 use flotilla_control::{AutoscaleAnswer, MetricsQuery};
+use flotilla_domain::ScaleSet;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use flotilla_domain::demand::Demand;
 use flotilla_domain::metrics::MetricsAnswer;
-use flotilla_domain::{ScaleSet, ValidationErrors};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::json::{ApiJson, ApiPath};
+use super::query::Params;
 use super::{ApiState, actor};
-
-/// Rejects parameters other than `known`, and parses the times among them.
-pub(super) struct Params<'a> {
-    query: &'a HashMap<String, String>,
-    errors: ValidationErrors,
-}
-
-impl<'a> Params<'a> {
-    pub(super) fn new(query: &'a HashMap<String, String>, known: &[&str]) -> Self {
-        let mut errors = ValidationErrors::default();
-        for key in query.keys().filter(|k| !known.contains(&k.as_str())) {
-            errors.push(
-                key.as_str(),
-                format!("unknown query parameter; known: {}", known.join(", ")),
-            );
-        }
-        Params { query, errors }
-    }
-
-    fn time(&mut self, key: &str) -> Option<DateTime<Utc>> {
-        let v = self.query.get(key)?;
-        match DateTime::parse_from_rfc3339(v) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(e) => {
-                self.errors.push(
-                    key,
-                    format!("must be an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn number<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Option<T> {
-        let v = self.query.get(key)?;
-        match v.parse() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.errors.push(key, format!("must be {what}, got {v:?}"));
-                None
-            }
-        }
-    }
-
-    pub(super) fn finish(self) -> Result<(), ApiError> {
-        self.errors.into_result().map_err(ApiError::invalid)
-    }
-}
 
 #[utoipa::path(get, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
     params(("name" = String, Path)),
@@ -186,14 +138,14 @@ pub async fn decisions(
         since: p.time("since"),
         until: p.time("until"),
         before_id: p.number("before", "a decision id (an integer)"),
-        limit: if changed { 1000 } else { limit },
+        limit,
     };
     p.finish()?;
-    let mut items = s.fleet.decisions(&filter).await?;
-    if changed {
-        items.retain(|d| d.operation != Operation::None);
-        items.truncate(limit as usize);
-    }
+    let items = if changed {
+        s.fleet.scale_actions(&filter).await?
+    } else {
+        s.fleet.decisions(&filter).await?
+    };
     let next_before = (items.len() == limit as usize)
         .then(|| items.last().map(|d| d.id))
         .flatten();

@@ -89,15 +89,12 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match e {
-            Error::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, e.to_string()),
-            Error::AlreadyExists { .. } | Error::InvalidState { .. } | Error::Conflict { .. } => {
-                Self::new(StatusCode::CONFLICT, e.to_string())
-            }
-            Error::Invalid(errors) => Self::invalid(errors),
-            Error::NotSupported { .. } => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
-            Error::Backend { .. } => Self::internal(StatusCode::BAD_GATEWAY, &e),
-            Error::Store { .. } => Self::internal(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            Error::Invalid(errors) => Self::fields(status, errors),
+            // Failures inside the server: logged with their chain, quoted by request id.
+            Error::Backend { .. } | Error::Store { .. } => Self::internal(status, &e),
+            _ => Self::new(status, e.to_string()),
         }
     }
 }

@@ -16,24 +16,28 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::ApiState;
 use super::error::ApiError;
+use super::query::Params;
 use axum::http::StatusCode;
 
 #[utoipa::path(get, path = "/events", tag = "events",
     params(("scale_set" = Option<String>, Query, description = "only events of this scale set")),
     responses((status = 503, description = "too many event streams are open", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "an unknown query parameter", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 200, content_type = "text/event-stream",
         description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
 pub async fn stream(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let p = Params::new(&query, &["scale_set"]);
+    let only = p.text("scale_set");
+    p.finish()?;
     let Ok(permit) = s.event_streams.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many event streams are open (--max-event-streams); retry later",
         ));
     };
-    let only = query.get("scale_set").cloned();
     let events = BroadcastStream::new(s.fleet.subscribe()).filter_map(move |item| match item {
         Ok(event) => {
             if only

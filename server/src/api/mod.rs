@@ -18,6 +18,7 @@ pub mod health;
 pub mod instances;
 pub mod json;
 pub mod openapi;
+pub mod query;
 pub mod rollouts;
 pub mod scale_sets;
 

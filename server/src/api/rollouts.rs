@@ -13,9 +13,9 @@ use flotilla_control::{PreviewRequest, RollbackRequest, RolloutControl, StartRol
 use flotilla_domain::rollout::{FieldChange, RolloutPlan, RolloutView};
 use serde::{Deserialize, Serialize};
 
-use super::autoscale::Params;
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath, parse};
+use super::query::Params;
 use super::{ApiState, Items, actor};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts", tag = "rollouts",

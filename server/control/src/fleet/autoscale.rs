@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::setting::Warning;
-use flotilla_domain::autoscale::{AutoscaleSetting, Decision};
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use flotilla_domain::demand::Demand;
 use flotilla_domain::metrics::{Metric, MetricsAnswer, Point, Series};
 use flotilla_domain::{ScaleSet, ValidationErrors};
@@ -140,6 +140,28 @@ impl Fleet {
             .list_decisions(filter)
             .await
             .map_err(Error::store("list decisions"))
+    }
+
+    /// The set's scale actions (scale-outs and scale-ins, not the evaluations that kept
+    /// the capacity) that pass `filter`, newest first, at most `filter.limit`.
+    pub async fn scale_actions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+        let operations = match filter.operation {
+            None => vec![Operation::ScaleOut, Operation::ScaleIn],
+            Some(Operation::None) => vec![],
+            Some(one) => vec![one],
+        };
+        let mut actions = Vec::new();
+        // The store filters by one operation: each is asked for, then merged.
+        for operation in operations {
+            let one = DecisionFilter {
+                operation: Some(operation),
+                ..filter.clone()
+            };
+            actions.extend(self.decisions(&one).await?);
+        }
+        actions.sort_by_key(|d| std::cmp::Reverse(d.id));
+        actions.truncate(filter.limit as usize);
+        Ok(actions)
     }
 
     /// Sets the mock's synthetic demand for the set (`None` removes it).

@@ -155,4 +155,25 @@ impl Fleet {
             .await
             .map_err(Error::store("list activity"))
     }
+
+    /// The entries of any of `operations` that pass `filter` (its own `operation` aside),
+    /// newest first, at most `filter.limit`.
+    pub async fn activity_of(
+        &self,
+        filter: &ActivityFilter,
+        operations: &[&str],
+    ) -> Result<Vec<Activity>> {
+        let mut entries = Vec::new();
+        // The log filters by one exact operation: each is asked for, then merged.
+        for operation in operations {
+            let one = ActivityFilter {
+                operation: Some((*operation).to_string()),
+                ..filter.clone()
+            };
+            entries.extend(self.activity(&one).await?);
+        }
+        entries.sort_by_key(|a| std::cmp::Reverse(a.id));
+        entries.truncate(filter.limit as usize);
+        Ok(entries)
+    }
 }

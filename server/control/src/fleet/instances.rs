@@ -4,8 +4,8 @@
 use flotilla_domain::instance::ActionEffect;
 use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
-    Event, Instance, InstanceAction, Protection, ProvisioningState, RepairStatus, ScaleSet,
-    ScaleSetState,
+    Activity, ActivityFilter, Event, Instance, InstanceAction, Protection, ProvisioningState,
+    RepairStatus, ScaleSet, ScaleSetState,
 };
 use flotilla_store::StoreError;
 use serde_json::json;
@@ -266,6 +266,20 @@ impl Fleet {
             &zones,
             self.now(),
         ))
+    }
+
+    /// The set's newest `limit` repair entries (what the repair service did, its
+    /// suspensions and resumptions: [`flotilla_domain::repair::ACTIVITY_OPERATIONS`]),
+    /// newest first.
+    pub async fn repair_history(&self, name: &str, limit: u32) -> Result<Vec<Activity>> {
+        self.ctx.read_set(name).await?;
+        let filter = ActivityFilter {
+            scale_set: Some(name.into()),
+            limit,
+            ..ActivityFilter::default()
+        };
+        self.activity_of(&filter, &flotilla_domain::repair::ACTIVITY_OPERATIONS)
+            .await
     }
 
     /// Resumes automatic repairs the service suspended (and forgets its failures).
