@@ -8,8 +8,10 @@
 //! fleet, routes, graceful shutdown), `serve.rs` (the bounded HTTP server: connection cap,
 //! header and idle timeouts), `guard.rs` (what every request passes: host allow-list,
 //! cross-site refusal, body limit, request timeout, panics, response headers), `api/` (REST
-//! handlers, problem+json errors, the OpenAPI document, SSE), `ops.rs` (health and
-//! metrics), `ui.rs` (the Leptos portal's routes), `cli.rs` (the client commands).
+//! handlers, one module per resource, problem+json errors with the one status mapping of
+//! `flotilla_control::Error::status`, one query-parameter parser, the OpenAPI document,
+//! SSE), `ops.rs` (health and metrics), `ui.rs` (the Leptos portal's routes), `cli/` (the
+//! client commands).
 //!
 //! Secrets at rest: the data directory is `0700` (`0711` when the libvirt state directory
 //! inside it must be traversed by QEMU), the SQLite file `0600`; the database URL's password
@@ -35,7 +37,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod guard;
-mod ops;
+pub mod ops;
 mod serve;
 mod ui;
 

@@ -39,17 +39,21 @@ async fn ready(State(fleet): State<Fleet>) -> impl IntoResponse {
 }
 
 async fn metrics(State(fleet): State<Fleet>) -> impl IntoResponse {
+    match render(&fleet).await {
+        Ok(out) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("# store unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// The Prometheus text exposition of the fleet: set-level series (and per-instance ones
+/// with `--metrics-per-instance`).
+pub async fn render(fleet: &Fleet) -> Result<String, flotilla_control::Error> {
     let mut out = String::new();
-    let sets = match fleet.list_scale_sets().await {
-        Ok(sets) => sets,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("# store unavailable: {e}\n"),
-            )
-                .into_response();
-        }
-    };
+    let sets = fleet.list_scale_sets().await?;
     out.push_str("# HELP flotilla_scale_set_capacity Desired instance count of each scale set.\n");
     out.push_str("# TYPE flotilla_scale_set_capacity gauge\n");
     for s in &sets {
@@ -134,7 +138,7 @@ async fn metrics(State(fleet): State<Fleet>) -> impl IntoResponse {
         collector.points_held
     );
     fleet.render_collected_metrics(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    Ok(out)
 }
 
 fn gauge<S: std::fmt::Display>(

@@ -251,20 +251,24 @@ impl LoadBalancer {
         frontends.iter().map(|f| f.stats()).collect()
     }
 
-    /// Appends the Prometheus text exposition of every frontend and every pool member.
-    pub fn render_prometheus(&self, out: &mut String) {
+    /// Appends the Prometheus text exposition of every frontend and, with `members`, of
+    /// every pool member (some thirty series each: a big fleet's scrape is mostly those).
+    pub fn render_prometheus(&self, out: &mut String, members: bool) {
         let all: Vec<Arc<Frontend>> = self.frontends_map().values().cloned().collect();
         let frontends: Vec<FrontendStats> = all.iter().map(|f| f.stats()).collect();
         let refusals: Vec<stats::Refusals> =
             all.iter().map(|f| f.inner.counters.refusals()).collect();
-        let backends: Vec<BackendStats> = self
-            .inner
-            .shared
-            .pools
-            .all()
-            .iter()
-            .flat_map(|p| p.all_backends().into_iter().map(|b| b.stats(&p.name)))
-            .collect();
+        let backends: Vec<BackendStats> = if members {
+            self.inner
+                .shared
+                .pools
+                .all()
+                .iter()
+                .flat_map(|p| p.all_backends().into_iter().map(|b| b.stats(&p.name)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         stats::render(out, &frontends, &refusals, &backends);
     }
 

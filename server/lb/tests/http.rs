@@ -366,7 +366,7 @@ async fn stats_and_prometheus() {
         assert_eq!(b.latency.count, 1);
 
         let mut text = String::new();
-        lb.render_prometheus(&mut text);
+        lb.render_prometheus(&mut text, true);
         for needle in [
             "# TYPE flotilla_lb_frontend_requests_total counter",
             "flotilla_lb_frontend_requests_total{scale_set=\"web\",frontend=\"main\",protocol=\"http\"} 7",
@@ -379,6 +379,11 @@ async fn stats_and_prometheus() {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+        // Without members: the frontends' series only.
+        let mut frontends_only = String::new();
+        lb.render_prometheus(&mut frontends_only, false);
+        assert!(frontends_only.contains("flotilla_lb_frontend_requests_total{"));
+        assert!(!frontends_only.contains("flotilla_lb_backend_requests_total{"), "{frontends_only}");
     })
     .await
 }
@@ -690,7 +695,7 @@ async fn path_rules_match_the_normalised_path() {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         assert_eq!(before, (seen(&web), seen(&api)), "a refused path reached a member");
         let mut text = String::new();
-        lb.render_prometheus(&mut text);
+        lb.render_prometheus(&mut text, true);
         assert!(
             text.contains("flotilla_lb_frontend_refused_requests_total{scale_set=\"web\",frontend=\"main\",protocol=\"http\"} 6"),
             "{text}"

@@ -71,7 +71,7 @@ fn connection_limit_waits(lb: &LoadBalancer) -> u64 {
 
 fn prometheus(lb: &LoadBalancer) -> String {
     let mut text = String::new();
-    lb.render_prometheus(&mut text);
+    lb.render_prometheus(&mut text, true);
     text
 }
 

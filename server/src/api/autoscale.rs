@@ -1,18 +1,14 @@
-//! Autoscale, decisions, metrics and the mock's demand: `/scale-sets/{name}/autoscale`,
-//! `/scale-sets/{name}/autoscale/decisions`, `/scale-sets/{name}/autoscale/evaluate`,
-//! `/scale-sets/{name}/metrics` and `/scale-sets/{name}/demand`.
+//! Autoscale settings and their decisions: `/scale-sets/{name}/autoscale`,
+//! `/scale-sets/{name}/autoscale/decisions` and `/scale-sets/{name}/autoscale/evaluate`.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use flotilla_control::{AutoscaleAnswer, MetricsQuery};
-use flotilla_domain::ScaleSet;
+use flotilla_control::AutoscaleAnswer;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
-use flotilla_domain::demand::Demand;
-use flotilla_domain::metrics::MetricsAnswer;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
@@ -150,86 +146,4 @@ pub async fn decisions(
         .then(|| items.last().map(|d| d.id))
         .flatten();
     Ok(Json(DecisionPage { items, next_before }))
-}
-
-#[utoipa::path(get, path = "/scale-sets/{name}/metrics", tag = "autoscale",
-    params(("name" = String, Path),
-        ("metric" = Option<String>, Query, description = "comma-separated metric names, e.g. cpu_percent,requests_per_second"),
-        ("from" = Option<DateTime<Utc>>, Query, description = "default one hour before `to`"),
-        ("to" = Option<DateTime<Utc>>, Query, description = "default now"),
-        ("step" = Option<u32>, Query, minimum = 1, description = "seconds per point; default the range over 300 points"),
-        ("instance" = Option<String>, Query, description = "one instance's recent samples instead of the set's aggregates")),
-    responses((status = 200, body = MetricsAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn metrics(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<MetricsAnswer>> {
-    let mut p = Params::new(&query, &["metric", "from", "to", "step", "instance"]);
-    let q = MetricsQuery {
-        metric: query.get("metric").cloned(),
-        from: p.time("from"),
-        to: p.time("to"),
-        step: p.number("step", "a whole number of seconds"),
-        instance: query.get("instance").cloned(),
-    };
-    p.finish()?;
-    Ok(Json(s.fleet.metrics(&name, &q).await?))
-}
-
-/// The set's synthetic demand and its value now.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DemandView {
-    pub demand: Option<Demand>,
-    /// Requests per second the demand asks for now (without noise).
-    pub current_rps: Option<f64>,
-}
-
-#[utoipa::path(get, path = "/scale-sets/{name}/demand", tag = "autoscale",
-    params(("name" = String, Path)),
-    responses((status = 200, body = DemandView), (status = 404, body = Problem)))]
-pub async fn get_demand(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<Json<DemandView>> {
-    let set = s.fleet.get_scale_set(&name).await?;
-    let current_rps = set.spec.demand.as_ref().map(|d| d.rps_at(s.fleet.now()));
-    Ok(Json(DemandView {
-        demand: set.spec.demand,
-        current_rps,
-    }))
-}
-
-#[utoipa::path(put, path = "/scale-sets/{name}/demand", tag = "autoscale", request_body = Demand,
-    params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet),
-        (status = 400, body = Problem, description = "the backend is not the mock (only the mock simulates load)"),
-        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry"),
-        (status = 422, body = Problem)))]
-pub async fn put_demand(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
-    ApiJson(demand): ApiJson<Demand>,
-) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(
-        s.fleet
-            .set_demand(&name, Some(demand), &actor(&headers))
-            .await?,
-    ))
-}
-
-#[utoipa::path(delete, path = "/scale-sets/{name}/demand", tag = "autoscale",
-    params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet),
-        (status = 400, body = Problem, description = "the backend is not the mock (only the mock simulates load)"),
-        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
-pub async fn delete_demand(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
-) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(
-        s.fleet.set_demand(&name, None, &actor(&headers)).await?,
-    ))
 }

@@ -12,13 +12,16 @@ pub mod activity;
 pub mod autoscale;
 pub mod backend;
 pub mod control;
+pub mod demand;
 pub mod error;
 pub mod events;
-pub mod health;
 pub mod instances;
 pub mod json;
+pub mod load_balancer;
+pub mod metrics;
 pub mod openapi;
 pub mod query;
+pub mod repairs;
 pub mod rollouts;
 pub mod scale_sets;
 
@@ -79,7 +82,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/scale-sets/{name}/model/versions/compare",
-            get(rollouts::compare),
+            get(scale_sets::compare),
         )
         .route(
             "/scale-sets/{name}/rollouts",
@@ -106,18 +109,18 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/scale-sets/{name}/instances/{id}/load-balancer",
-            put(health::set_instance_switch),
+            put(load_balancer::set_instance_switch),
         )
-        .route("/scale-sets/{name}/repairs", get(health::repairs))
+        .route("/scale-sets/{name}/repairs", get(repairs::repairs))
         .route(
             "/scale-sets/{name}/repairs/resume",
-            post(health::resume_repairs),
+            post(repairs::resume_repairs),
         )
         .route(
             "/scale-sets/{name}/load-balancer",
-            get(health::load_balancer),
+            get(load_balancer::load_balancer),
         )
-        .route("/load-balancer", get(health::all_frontends))
+        .route("/load-balancer", get(load_balancer::all_frontends))
         .route(
             "/scale-sets/{name}/autoscale",
             get(autoscale::get)
@@ -132,12 +135,12 @@ pub fn router(state: ApiState) -> Router {
             "/scale-sets/{name}/autoscale/evaluate",
             post(autoscale::evaluate),
         )
-        .route("/scale-sets/{name}/metrics", get(autoscale::metrics))
+        .route("/scale-sets/{name}/metrics", get(metrics::metrics))
         .route(
             "/scale-sets/{name}/demand",
-            get(autoscale::get_demand)
-                .put(autoscale::put_demand)
-                .delete(autoscale::delete_demand),
+            get(demand::get_demand)
+                .put(demand::put_demand)
+                .delete(demand::delete_demand),
         )
         .route(
             "/scale-sets/{name}/instances/{id}/{action}",

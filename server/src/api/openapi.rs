@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
 use super::{
-    activity, autoscale, backend, control, events, health, instances, rollouts, scale_sets,
+    activity, autoscale, backend, control, demand, events, instances, load_balancer, metrics,
+    repairs, rollouts, scale_sets,
 };
 use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
 
@@ -38,13 +39,13 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         scale_sets::model_versions, scale_sets::delete,
         instances::list, instances::get, instances::act, instances::set_protection,
         instances::console,
-        health::repairs, health::resume_repairs, health::load_balancer, health::all_frontends,
-        health::set_instance_switch,
+        repairs::repairs, repairs::resume_repairs, load_balancer::load_balancer, load_balancer::all_frontends,
+        load_balancer::set_instance_switch,
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,
-        autoscale::decisions, autoscale::metrics,
-        autoscale::get_demand, autoscale::put_demand, autoscale::delete_demand,
+        autoscale::decisions, metrics::metrics,
+        demand::get_demand, demand::put_demand, demand::delete_demand,
         rollouts::list, rollouts::start, rollouts::preview, rollouts::get, rollouts::act,
-        rollouts::compare,
+        scale_sets::compare,
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear,

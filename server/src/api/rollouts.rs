@@ -1,6 +1,5 @@
 //! Model versions rolled out: `/scale-sets/{name}/rollouts` (list, start, preview),
-//! `/scale-sets/{name}/rollouts/{id}` and its `pause|resume|cancel|rollback`, and
-//! `/scale-sets/{name}/model/versions/compare`.
+//! `/scale-sets/{name}/rollouts/{id}` and its `pause|resume|cancel|rollback`.
 
 use std::collections::HashMap;
 
@@ -10,8 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};
-use flotilla_domain::rollout::{FieldChange, RolloutPlan, RolloutView};
-use serde::{Deserialize, Serialize};
+use flotilla_domain::rollout::{RolloutPlan, RolloutView};
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath, parse};
@@ -110,38 +108,4 @@ pub async fn act(
     Ok(Json(
         s.fleet.control_rollout(&name, id, control, &who).await?,
     ))
-}
-
-/// Two model versions compared field by field.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Comparison {
-    pub from: u32,
-    pub to: u32,
-    pub changes: Vec<FieldChange>,
-}
-
-#[utoipa::path(get, path = "/scale-sets/{name}/model/versions/compare", tag = "scale sets",
-    params(("name" = String, Path), ("from" = u32, Query), ("to" = u32, Query)),
-    responses((status = 200, body = Comparison, description = "the fields that differ (tags one by one)"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn compare(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Comparison>> {
-    let mut p = Params::new(&query, &["from", "to"]);
-    let from = p.number::<u32>("from", "a version number");
-    let to = p.number::<u32>("to", "a version number");
-    p.finish()?;
-    let (Some(from), Some(to)) = (from, to) else {
-        let field = if from.is_none() { "from" } else { "to" };
-        return Err(ApiError::invalid(
-            flotilla_domain::ValidationErrors::single(field, "required: a version number"),
-        ));
-    };
-    Ok(Json(Comparison {
-        from,
-        to,
-        changes: s.fleet.compare_versions(&name, from, to).await?,
-    }))
 }

@@ -1,14 +1,18 @@
 //! `/scale-sets`: create, list, show, update, scale, change the model, delete.
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use flotilla_domain::rollout::FieldChange;
 use flotilla_domain::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiResult, Problem};
+use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath};
+use super::query::Params;
 use super::{ApiState, Items, actor};
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -166,4 +170,38 @@ pub async fn delete(
 ) -> ApiResult<impl IntoResponse> {
     let set = s.fleet.delete_scale_set(&name, &actor(&headers)).await?;
     Ok((StatusCode::ACCEPTED, Json(set)))
+}
+
+/// Two model versions compared field by field.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Comparison {
+    pub from: u32,
+    pub to: u32,
+    pub changes: Vec<FieldChange>,
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/model/versions/compare", tag = "scale sets",
+    params(("name" = String, Path), ("from" = u32, Query), ("to" = u32, Query)),
+    responses((status = 200, body = Comparison, description = "the fields that differ (tags one by one)"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn compare(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Comparison>> {
+    let mut p = Params::new(&query, &["from", "to"]);
+    let from = p.number::<u32>("from", "a version number");
+    let to = p.number::<u32>("to", "a version number");
+    p.finish()?;
+    let (Some(from), Some(to)) = (from, to) else {
+        let field = if from.is_none() { "from" } else { "to" };
+        return Err(ApiError::invalid(
+            flotilla_domain::ValidationErrors::single(field, "required: a version number"),
+        ));
+    };
+    Ok(Json(Comparison {
+        from,
+        to,
+        changes: s.fleet.compare_versions(&name, from, to).await?,
+    }))
 }

@@ -139,9 +139,13 @@ impl Fleet {
         self.ctx.balancer.lb.stats()
     }
 
-    /// Appends the load balancer's Prometheus exposition.
+    /// Appends the load balancer's Prometheus exposition: every frontend, and every pool
+    /// member with `--metrics-per-instance`.
     pub fn render_load_balancer_metrics(&self, out: &mut String) {
-        self.ctx.balancer.lb.render_prometheus(out);
+        self.ctx
+            .balancer
+            .lb
+            .render_prometheus(out, self.ctx.config.metrics.per_instance);
     }
 
     /// The activity log, newest first.

@@ -1,43 +1,17 @@
-//! Health, automatic repairs and the load balancer: `/scale-sets/{name}/repairs`,
-//! `/scale-sets/{name}/load-balancer`, `/load-balancer` and an instance's load balancer
-//! switch.
+//! The load balancer: `/scale-sets/{name}/load-balancer`, `/load-balancer` and an
+//! instance's switch (`/scale-sets/{name}/instances/{id}/load-balancer`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use flotilla_domain::Instance;
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::scale_set::Frontend;
-use flotilla_domain::{Instance, ScaleSet};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
 use super::json::{ApiJson, ApiPath};
 use super::{ApiState, Items, actor};
-
-#[utoipa::path(get, path = "/scale-sets/{name}/repairs", tag = "health",
-    params(("name" = String, Path)),
-    responses((status = 200, body = RepairOverview, description = "the repair service's status, its limit, and what it would repair now and why"),
-        (status = 404, body = Problem),
-        (status = 502, body = Problem, description = "the backend failed listing its zones")))]
-pub async fn repairs(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<Json<RepairOverview>> {
-    Ok(Json(s.fleet.repairs(&name).await?))
-}
-
-#[utoipa::path(post, path = "/scale-sets/{name}/repairs/resume", tag = "health",
-    params(("name" = String, Path)),
-    responses((status = 200, body = ScaleSet), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "repairs are not suspended")))]
-pub async fn resume_repairs(
-    State(s): State<ApiState>,
-    ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
-) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(s.fleet.resume_repairs(&name, &actor(&headers)).await?))
-}
 
 /// A scale set's load balancer: its frontends as configured and their live statistics.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
