@@ -80,7 +80,7 @@ async fn create(fleet: &Fleet, capacity: u32) -> anyhow::Result<()> {
         .local_addr()?
         .port();
     spec.load_balancer = Some(serde_json::from_value(
-        serde_json::json!({"frontends": [{"name": "web", "port": port}]}),
+        serde_json::json!({"frontends": [{"name": "web", "protocol": "http", "port": port}]}),
     )?);
     fleet.create_scale_set(spec, "bench").await?;
     Ok(())

@@ -280,6 +280,10 @@ pub(crate) fn render(
         histogram(out, name, l, &f.latency);
     }
 
+    // Members are left out entirely when none are given (`--metrics-per-instance` off).
+    if backends.is_empty() {
+        return;
+    }
     series(
         out,
         backends,

@@ -5,6 +5,7 @@
 mod autoscale;
 mod bad_input;
 mod cli;
+mod control;
 mod crash;
 mod guard;
 mod health;
