@@ -353,6 +353,16 @@ impl Instance {
 }
 
 /// Instances for tests, here and in the crates above (feature `fixtures`).
+/// How many of a set's instances are in one combination of states (`/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCount {
+    pub scale_set: String,
+    pub power_state: PowerState,
+    pub health_state: HealthState,
+    pub provisioning_state: ProvisioningState,
+    pub count: u64,
+}
+
 /// The measured boot time of a set: the median of creation → healthy over its healthy
 /// instances that turned healthy within an hour of their creation (`None`: none did).
 pub fn boot_seconds(instances: &[Instance]) -> Option<u32> {

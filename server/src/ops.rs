@@ -67,17 +67,17 @@ pub async fn render(fleet: &Fleet) -> Result<String, flotilla_control::Error> {
     let mut power: BTreeMap<(String, PowerState), u64> = BTreeMap::new();
     let mut health: BTreeMap<(String, HealthState), u64> = BTreeMap::new();
     let mut provisioning: BTreeMap<(String, ProvisioningState), u64> = BTreeMap::new();
-    // One read of every instance (not one per set): a scrape of a big fleet stays cheap.
-    for i in fleet.list_all_instances().await.unwrap_or_default() {
+    // Counted by the store: a scrape of a big fleet decodes no instance record.
+    for c in fleet.instance_counts().await? {
         *power
-            .entry((i.scale_set.clone(), i.power_state))
-            .or_default() += 1;
+            .entry((c.scale_set.clone(), c.power_state))
+            .or_default() += c.count;
         *health
-            .entry((i.scale_set.clone(), i.health_state))
-            .or_default() += 1;
+            .entry((c.scale_set.clone(), c.health_state))
+            .or_default() += c.count;
         *provisioning
-            .entry((i.scale_set, i.provisioning_state))
-            .or_default() += 1;
+            .entry((c.scale_set, c.provisioning_state))
+            .or_default() += c.count;
     }
     gauge(
         &mut out,

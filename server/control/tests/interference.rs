@@ -116,6 +116,9 @@ impl Store for Interfering {
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
         self.inner.get_instance(id).await
     }
+    async fn count_instances(&self) -> Result<Vec<flotilla_domain::instance::StateCount>> {
+        self.inner.count_instances().await
+    }
     async fn insert_instances(
         &self,
         set: &str,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::autoscale::decision::Decision;
+use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Point, Rollup};
 use flotilla_domain::rollout::{Rollout, RolloutState};
 use flotilla_domain::{
@@ -189,6 +190,32 @@ impl IntoDomain for ModelVersionRow {
             scale_set: self.scale_set,
             created_by: self.created_by,
             created_at: self.created_at,
+        })
+    }
+}
+
+/// A row of the instance counts by state.
+#[derive(sqlx::FromRow)]
+pub struct StateCountRow {
+    scale_set: String,
+    power_state: String,
+    health_state: String,
+    provisioning_state: String,
+    count: i64,
+}
+
+impl IntoDomain for StateCountRow {
+    type Domain = StateCount;
+    fn into_domain(self) -> Result<StateCount> {
+        Ok(StateCount {
+            power_state: parse_enum("instance power state", &self.power_state)?,
+            health_state: parse_enum("instance health state", &self.health_state)?,
+            provisioning_state: parse_enum(
+                "instance provisioning state",
+                &self.provisioning_state,
+            )?,
+            count: to_u64("instance count", self.count)?,
+            scale_set: self.scale_set,
         })
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
+use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
@@ -184,6 +185,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_all_instances(&self) -> Result<Vec<Instance>>;
 
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>>;
+
+    /// How many instances each set has in each combination of power, health and
+    /// provisioning state, by set then state: counted by the database, so a scrape of a big
+    /// fleet decodes no record.
+    async fn count_instances(&self) -> Result<Vec<StateCount>>;
 
     /// Inserts new instance records (stored with generation 1) and sets the scale set's
     /// next ordinal to `next_ordinal`, in one transaction. `NotFound` if the set is absent,

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
+use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
@@ -23,7 +24,7 @@ use sqlx::FromRow;
 
 use crate::codec::{
     self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RolloutRow,
-    RollupRow, ScaleSetRow, db, not_found, state_str, to_i64, to_json,
+    RollupRow, ScaleSetRow, StateCountRow, db, not_found, state_str, to_i64, to_json,
 };
 use crate::{Kind, ModelVersion, Result, Store, Written};
 
@@ -520,6 +521,15 @@ fn list_instances(scale_set: &str) -> Stmt<'_> {
     )
 }
 
+fn count_instances() -> Stmt<'static> {
+    stmt!(
+        "counting instances",
+        "SELECT scale_set, power_state, health_state, provisioning_state, COUNT(*) AS count \
+         FROM instances GROUP BY scale_set, power_state, health_state, provisioning_state \
+         ORDER BY scale_set, power_state, health_state, provisioning_state"
+    )
+}
+
 fn get_instance(id: &str) -> Stmt<'_> {
     stmt!(
         "reading an instance",
@@ -962,6 +972,7 @@ where
     ScaleSetRow: for<'r> FromRow<'r, RowOf<D>>,
     ModelVersionRow: for<'r> FromRow<'r, RowOf<D>>,
     InstanceRow: for<'r> FromRow<'r, RowOf<D>>,
+    StateCountRow: for<'r> FromRow<'r, RowOf<D>>,
     ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
     DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
     RollupRow: for<'r> FromRow<'r, RowOf<D>>,
@@ -1061,6 +1072,10 @@ where
 
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
         read_one::<D, InstanceRow>(self, None, get_instance(id)).await
+    }
+
+    async fn count_instances(&self) -> Result<Vec<StateCount>> {
+        read::<D, StateCountRow>(self, None, count_instances()).await
     }
 
     async fn insert_instances(

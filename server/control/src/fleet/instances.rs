@@ -1,7 +1,7 @@
 //! Instances: list and read (with their last probe result), a person's actions, protection,
 //! the load balancer switch; health and the repair service.
 
-use flotilla_domain::instance::ActionEffect;
+use flotilla_domain::instance::{ActionEffect, StateCount};
 use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
     Activity, ActivityFilter, Event, Instance, InstanceAction, Protection, ProvisioningState,
@@ -39,6 +39,16 @@ impl Fleet {
             .map_err(Error::store("list instances"))?;
         self.probes.merge(&mut all);
         Ok(all)
+    }
+
+    /// How many instances each set has in each combination of states, counted by the
+    /// store (no record is read).
+    pub async fn instance_counts(&self) -> Result<Vec<StateCount>> {
+        self.ctx
+            .store
+            .count_instances()
+            .await
+            .map_err(Error::store("count instances"))
     }
 
     pub async fn get_instance(&self, name: &str, id: &str) -> Result<Instance> {

@@ -121,6 +121,64 @@ pub async fn instances_list_by_ordinal(store: &dyn Store) {
     assert_eq!(all, per_set);
 }
 
+/// The counts by state are the database's own count of the records, by set then state.
+pub async fn count_instances_by_state(store: &dyn Store) {
+    assert!(store.count_instances().await.unwrap().is_empty());
+    store
+        .create_scale_set(&scale_set("web", 4), "tester")
+        .await
+        .unwrap();
+    store
+        .create_scale_set(&scale_set("api", 1), "tester")
+        .await
+        .unwrap();
+    let mut web: Vec<Instance> = (0..4).map(|n| instance("web", n)).collect();
+    for i in &mut web[..3] {
+        i.provisioning_state = ProvisioningState::Succeeded;
+        i.power_state = PowerState::Running;
+        i.health_state = HealthState::Healthy;
+    }
+    store.insert_instances("web", &web, 4).await.unwrap();
+    store
+        .insert_instances("api", &[instance("api", 0)], 1)
+        .await
+        .unwrap();
+    let counts: Vec<(String, PowerState, HealthState, ProvisioningState, u64)> = store
+        .count_instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.scale_set,
+                c.power_state,
+                c.health_state,
+                c.provisioning_state,
+                c.count,
+            )
+        })
+        .collect();
+    let creating = (
+        PowerState::Starting,
+        HealthState::Initializing,
+        ProvisioningState::Creating,
+    );
+    assert_eq!(
+        counts,
+        [
+            ("api".into(), creating.0, creating.1, creating.2, 1),
+            (
+                "web".into(),
+                PowerState::Running,
+                HealthState::Healthy,
+                ProvisioningState::Succeeded,
+                3
+            ),
+            ("web".into(), creating.0, creating.1, creating.2, 1),
+        ]
+    );
+}
+
 /// Records whose generation matches are written (generation + 1, every mutable field);
 /// stale and absent ones are reported in batch order and left untouched.
 pub async fn update_instances_writes_fresh_and_reports_stale(store: &dyn Store) {

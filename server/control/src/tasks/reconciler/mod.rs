@@ -113,21 +113,20 @@ async fn activate(ctx: &Context, name: &str) -> Result<Outcome> {
         return Ok(Outcome::Gone);
     };
     let started = ctx.clock.now();
-    let zones = backend
-        .zones()
-        .await
-        .map_err(Error::backend("list zones"))?;
+    // What the backend holds and what the records say, read at once.
+    let (zones, vms, records, next_ordinal) = tokio::join!(
+        backend.zones(),
+        backend.list(Some(name)),
+        store.list_instances(name),
+        store.next_ordinal(name),
+    );
+    let zones = zones.map_err(Error::backend("list zones"))?;
     // Only this installation's VMs: another installation's (or one from before
     // installations had ids) are neither adopted nor deleted, even with this set's name.
-    let mut vms = backend
-        .list(Some(name))
-        .await
-        .map_err(Error::backend("list VMs"))?;
+    let mut vms = vms.map_err(Error::backend("list VMs"))?;
     vms.retain(|vm| vm.installation_id.as_deref() == Some(backend.installation_id()));
-    let mut records: Vec<Instance> = store
-        .list_instances(name)
-        .await
-        .map_err(Error::store("list instances"))?;
+    let mut records: Vec<Instance> = records.map_err(Error::store("list instances"))?;
+    let next_ordinal = next_ordinal.map_err(Error::store("read next ordinal"))?;
 
     // 1. Fold observations into the records.
     let changed = observe(&records, &vms, started);
@@ -148,10 +147,6 @@ async fn activate(ctx: &Context, name: &str) -> Result<Outcome> {
     let repaired = repair(ctx, &set, &mut records, &zones, started).await?;
 
     // 3. Plan.
-    let next_ordinal = store
-        .next_ordinal(name)
-        .await
-        .map_err(Error::store("read next ordinal"))?;
     // A rebalance runs one instance above capacity until the extra one serves.
     let surged;
     let plan_set = if repaired.surge {
