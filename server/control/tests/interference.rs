@@ -116,6 +116,9 @@ impl Store for Interfering {
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
         self.inner.get_instance(id).await
     }
+    async fn instances_version(&self, set: &str) -> Result<u64> {
+        self.inner.instances_version(set).await
+    }
     async fn count_instances(&self) -> Result<Vec<flotilla_domain::instance::StateCount>> {
         self.inner.count_instances().await
     }

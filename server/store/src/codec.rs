@@ -97,7 +97,7 @@ fn to_u32(what: &'static str, n: i64) -> Result<u32> {
     u32::try_from(n).map_err(|_| corrupt(what, format!("{n} is out of range")))
 }
 
-fn to_u64(what: &'static str, n: i64) -> Result<u64> {
+pub(crate) fn to_u64(what: &'static str, n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| corrupt(what, format!("{n} is out of range")))
 }
 

@@ -169,6 +169,11 @@ pub trait Store: Send + Sync + 'static {
     /// The ordinal the next new instance of the set gets.
     async fn next_ordinal(&self, scale_set: &str) -> Result<u64>;
 
+    /// A number that changes, in the same transaction, with every write of the set's
+    /// instance records (insert, update, mark deleting, delete): records read after a
+    /// version was read are current as long as it is. `NotFound` if the set is absent.
+    async fn instances_version(&self, scale_set: &str) -> Result<u64>;
+
     async fn get_model_version(
         &self,
         scale_set: &str,

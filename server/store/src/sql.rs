@@ -440,17 +440,43 @@ fn next_ordinal(name: &str) -> Stmt<'_> {
 fn claim_ordinals(name: &str, next_ordinal: u64) -> Stmt<'_> {
     stmt!(
         "advancing a scale set's next ordinal",
-        "UPDATE scale_sets SET next_ordinal = $2 WHERE name = $1 RETURNING model_version",
+        "UPDATE scale_sets SET next_ordinal = $2, instances_version = instances_version + 1 \
+         WHERE name = $1 RETURNING model_version",
         name,
         to_i64(next_ordinal),
     )
 }
 
-fn set_model_version(name: &str) -> Stmt<'_> {
+/// Bumps the set's instances version (its records are about to change) and answers its
+/// model version. Taken before the records' rows, as `mark_deleting` does, so writers of one
+/// set lock its row first and never wait on each other in opposite orders.
+fn bump_instances_version(name: &str) -> Stmt<'_> {
     stmt!(
-        "reading a scale set's model version",
-        "SELECT model_version FROM scale_sets WHERE name = $1",
+        "recording a change of a scale set's instances",
+        "UPDATE scale_sets SET instances_version = instances_version + 1 WHERE name = $1 \
+         RETURNING model_version",
         name
+    )
+}
+
+fn instances_version(name: &str) -> Stmt<'_> {
+    stmt!(
+        "reading a scale set's instances version",
+        "SELECT instances_version FROM scale_sets WHERE name = $1",
+        name
+    )
+}
+
+/// Bumps the instances version of every set owning one of `ids`.
+fn bump_owners_of<'a>(in_ids: InIds, ids: &'a [String]) -> Stmt<'a> {
+    stmt!(
+        "recording a change of scale sets' instances",
+        format!(
+            "UPDATE scale_sets SET instances_version = instances_version + 1 \
+             WHERE name IN (SELECT scale_set FROM instances WHERE {})",
+            in_ids("id", 1)
+        ),
+        ids
     )
 }
 
@@ -1123,25 +1149,38 @@ where
             return Ok(Written::default());
         }
         let mut tx = begin(self, OPERATION).await?;
+        let mut models = HashMap::new();
+        for set in codec::sets_of(instances) {
+            let bump = bump_instances_version(set);
+            let model = read_one::<D, (i64,)>(self, Some(&mut tx), bump).await?;
+            models.extend(model.map(|v| (set, v)));
+        }
         let records = codec::first_of_each_id(instances);
         let mut written = HashSet::with_capacity(records.len());
         for chunk in records.chunks(D::batch_size(&INSTANCE_ROWS)) {
             let update = instance_batch::<D>(OPERATION, chunk, UPDATE_BATCH);
             written.extend(read::<D, (String,)>(self, Some(&mut tx), update).await?);
         }
-        let mut models = HashMap::new();
-        for set in codec::sets_of(instances) {
-            let model = read_one::<D, (i64,)>(self, Some(&mut tx), set_model_version(set)).await?;
-            models.extend(model.map(|v| (set, v)));
-        }
         commit::<D>(tx, OPERATION).await?;
         Ok(codec::written(instances, &written, &models))
     }
 
     async fn delete_instances(&self, ids: &[String]) -> Result<()> {
-        write(self, None, delete_instances(D::in_ids, ids))
-            .await
-            .map(drop)
+        const OPERATION: &str = "deleting instances";
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin(self, OPERATION).await?;
+        write(self, Some(&mut tx), bump_owners_of(D::in_ids, ids)).await?;
+        write(self, Some(&mut tx), delete_instances(D::in_ids, ids)).await?;
+        commit::<D>(tx, OPERATION).await
+    }
+
+    async fn instances_version(&self, scale_set: &str) -> Result<u64> {
+        let v = read_one::<D, (i64,)>(self, None, instances_version(scale_set))
+            .await?
+            .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))?;
+        codec::to_u64("scale set instances version", v)
     }
 
     async fn mark_deleting(
@@ -1162,6 +1201,7 @@ where
         let marked = codec::to_mark(found, ids, now)?;
         let mark = mark_instances_deleting(D::in_ids, set.name(), ids, now);
         write(self, Some(&mut tx), mark).await?;
+        write(self, Some(&mut tx), bump_instances_version(set.name())).await?;
         if decrement_capacity && !marked.is_empty() {
             let lowered = codec::decremented(&after, marked.len(), now);
             write(self, Some(&mut tx), write_capacity(&lowered)).await?;

@@ -121,6 +121,59 @@ pub async fn instances_list_by_ordinal(store: &dyn Store) {
     assert_eq!(all, per_set);
 }
 
+/// Every write of a set's records changes its instances version — and only its own — so a
+/// reader holding records of a version knows they are current while it stays.
+pub async fn every_write_of_records_changes_the_instances_version(store: &dyn Store) {
+    let web = store
+        .create_scale_set(&scale_set("web", 2), "tester")
+        .await
+        .unwrap();
+    store
+        .create_scale_set(&scale_set("api", 1), "tester")
+        .await
+        .unwrap();
+    let version = |name: &'static str| async move { store.instances_version(name).await.unwrap() };
+    let api = version("api").await;
+    let mut seen = vec![version("web").await];
+    let inserted = store
+        .insert_instances("web", &[instance("web", 0), instance("web", 1)], 2)
+        .await
+        .unwrap();
+    seen.push(version("web").await);
+    let mut changed = inserted[0].clone();
+    changed.health_state = HealthState::Healthy;
+    store.update_instances(&[changed]).await.unwrap();
+    seen.push(version("web").await);
+    store
+        .mark_deleting(&web, &["web_1".to_string()], false, at(9))
+        .await
+        .unwrap();
+    seen.push(version("web").await);
+    store
+        .delete_instances(&["web_1".to_string()])
+        .await
+        .unwrap();
+    seen.push(version("web").await);
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1]),
+        "a write left the version as it was: {seen:?}"
+    );
+    // Reads, and the other set's writes, change nothing.
+    let before = version("web").await;
+    list(store, "web").await;
+    store
+        .insert_instances("api", &[instance("api", 0)], 1)
+        .await
+        .unwrap();
+    assert_eq!(version("web").await, before);
+    assert_ne!(version("api").await, api);
+    assert_not_found(
+        store.instances_version("nope").await.unwrap_err(),
+        Kind::ScaleSet,
+        "nope",
+    );
+}
+
 /// The counts by state are the database's own count of the records, by set then state.
 pub async fn count_instances_by_state(store: &dyn Store) {
     assert!(store.count_instances().await.unwrap().is_empty());

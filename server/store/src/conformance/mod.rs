@@ -269,6 +269,7 @@ macro_rules! store_conformance_tests {
                 insert_repeated_id_in_batch_is_already_exists,
                 instances_list_by_ordinal,
                 count_instances_by_state,
+                every_write_of_records_changes_the_instances_version,
                 update_instances_writes_fresh_and_reports_stale,
                 update_instances_repeated_id_is_stale_the_second_time,
                 update_instances_with_empty_batch,
