@@ -122,6 +122,14 @@ impl Context {
             })
     }
 
+    /// The set's instance records as stored (no last probe result merged).
+    pub(crate) async fn read_instances(&self, name: &str) -> Result<Vec<Instance>> {
+        self.store
+            .list_instances(name)
+            .await
+            .map_err(Error::store("list instances"))
+    }
+
     /// Applies `change` to a fresh copy of the set and stores it, re-reading and re-applying
     /// when a concurrent writer got there first; answers the set before and after.
     pub(crate) async fn modify_set(

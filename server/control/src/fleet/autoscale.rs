@@ -53,12 +53,7 @@ pub struct AutoscaleAnswer {
 impl Fleet {
     /// The set's measured boot time ([`flotilla_domain::instance::boot_seconds`]).
     pub(crate) async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
-        let instances = self
-            .ctx
-            .store
-            .list_instances(name)
-            .await
-            .map_err(Error::store("list instances"))?;
+        let instances = self.ctx.read_instances(name).await?;
         Ok(flotilla_domain::instance::boot_seconds(&instances))
     }
 

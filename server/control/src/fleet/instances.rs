@@ -19,12 +19,7 @@ impl Fleet {
     /// The set's instances, each with its last probe result.
     pub async fn list_instances(&self, name: &str) -> Result<Vec<Instance>> {
         self.get_scale_set(name).await?;
-        let mut all = self
-            .ctx
-            .store
-            .list_instances(name)
-            .await
-            .map_err(Error::store("list instances"))?;
+        let mut all = self.ctx.read_instances(name).await?;
         self.probes.merge(&mut all);
         Ok(all)
     }

@@ -277,11 +277,7 @@ async fn relabel(ctx: &Context, r: &Rollout) -> Result<()> {
         return Ok(());
     }
     let ids: BTreeSet<&str> = r.plan.relabel.iter().map(|p| p.id.as_str()).collect();
-    let records = ctx
-        .store
-        .list_instances(&r.scale_set)
-        .await
-        .map_err(Error::store("list instances"))?;
+    let records = ctx.read_instances(&r.scale_set).await?;
     let updates: Vec<Instance> = records
         .into_iter()
         .filter(|i| ids.contains(i.id.as_str()) && i.model_version != r.target_version)
@@ -296,11 +292,7 @@ async fn relabel(ctx: &Context, r: &Rollout) -> Result<()> {
 /// Clears `retiring` on the instances a cancelled or faulted surge batch left
 /// ([`rollout::release_retiring`]).
 pub(crate) async fn release_retiring(ctx: &Context, r: &Rollout) -> Result<()> {
-    let records = ctx
-        .store
-        .list_instances(&r.scale_set)
-        .await
-        .map_err(Error::store("list instances"))?;
+    let records = ctx.read_instances(&r.scale_set).await?;
     ctx.write_instances(rollout::release_retiring(r, &records))
         .await
         .map(drop)
@@ -394,11 +386,7 @@ impl RolloutEngine {
         )
         .await;
         self.wake.wake(&name);
-        let instances = ctx
-            .store
-            .list_instances(&name)
-            .await
-            .map_err(Error::store("list instances"))?;
+        let instances = ctx.read_instances(&name).await?;
         let rollout = begin(
             ctx,
             &set,
@@ -483,12 +471,7 @@ impl RolloutEngine {
 
     /// Starts the rollout the set's upgrade policy asks for, of every out-of-date instance.
     pub(crate) async fn start_policy_rollout(&self, set: &ScaleSet, actor: &str) -> Result<()> {
-        let instances = self
-            .ctx
-            .store
-            .list_instances(set.name())
-            .await
-            .map_err(Error::store("list instances"))?;
+        let instances = self.ctx.read_instances(set.name()).await?;
         let rollout = begin(
             &self.ctx,
             set,
@@ -524,12 +507,7 @@ impl RolloutEngine {
             {
                 continue;
             }
-            let instances = self
-                .ctx
-                .store
-                .list_instances(set.name())
-                .await
-                .map_err(Error::store("list instances"))?;
+            let instances = self.ctx.read_instances(set.name()).await?;
             if instances
                 .iter()
                 .all(|i| i.model_version == set.model_version || i.protect_from_scale_set_actions)
@@ -554,11 +532,7 @@ impl RolloutEngine {
         else {
             return Ok(());
         };
-        let instances = ctx
-            .store
-            .list_instances(&r.scale_set)
-            .await
-            .map_err(Error::store("list instances"))?;
+        let instances = ctx.read_instances(&r.scale_set).await?;
         let lb = &ctx.balancer.lb;
         let mut plan = rollout::step(&StepInput {
             rollout: &r,
