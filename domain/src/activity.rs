@@ -97,6 +97,8 @@ impl Activity {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActivityFilter {
     pub scale_set: Option<String>,
+    /// Only entries by this actor (a user, a token's name as `user/token`, `system:…`).
+    pub actor: Option<String>,
     pub operation: Option<String>,
     pub result: Option<ActivityResult>,
     pub since: Option<DateTime<Utc>>,

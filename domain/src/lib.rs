@@ -22,6 +22,8 @@
 //! - [`schedule`] — which profile applies when (weekly recurrences, fixed dates, time zones);
 //! - [`metrics`] — metric names, aggregate points and re-bucketing;
 //! - [`demand`] — the mock's synthetic demand patterns;
+//! - [`access`] — roles, role assignments, users and API tokens as shown, the evaluation
+//!   of a principal's role on a resource, the token format;
 //! - [`activity`], [`event`] — the activity log and the event stream's payloads;
 //! - [`fault`] — faults the mock hypervisor simulates on request;
 //! - [`secret`] — what reads show instead of secrets (keys, webhook URLs and secrets,
@@ -29,6 +31,7 @@
 //! - [`validation`] — field errors; [`url`] — percent-encoding for links.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod activity;
 pub mod autoscale;
 pub mod demand;

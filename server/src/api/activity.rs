@@ -20,13 +20,15 @@ pub struct ActivityPage {
     pub next_before: Option<i64>,
 }
 
-/// Query parameters: `scale_set`, `operation`, `result`, `since`, `until` (RFC 3339),
+/// Query parameters: `scale_set`, `actor` (who acted: a user, `user/token`, `system:…`),
+/// `operation`, `result`, `since`, `until` (RFC 3339),
 /// `before` (an id), `limit` (1–1,000, default 100).
 fn filter(query: &HashMap<String, String>) -> Result<ActivityFilter, ApiError> {
     let mut p = Params::new(
         query,
         &[
             "scale_set",
+            "actor",
             "operation",
             "result",
             "since",
@@ -37,6 +39,7 @@ fn filter(query: &HashMap<String, String>) -> Result<ActivityFilter, ApiError> {
     );
     let filter = ActivityFilter {
         scale_set: p.text("scale_set"),
+        actor: p.text("actor"),
         operation: p.text("operation"),
         result: p.parsed("result", str::parse),
         since: p.time("since"),
@@ -60,7 +63,9 @@ async fn page(s: &ApiState, filter: ActivityFilter) -> ApiResult<Json<ActivityPa
 }
 
 #[utoipa::path(get, path = "/activity", tag = "activity",
-    params(("scale_set" = Option<String>, Query), ("operation" = Option<String>, Query),
+    params(("scale_set" = Option<String>, Query),
+        ("actor" = Option<String>, Query, description = "who acted: a user, `user/token`, `system:…`"),
+        ("operation" = Option<String>, Query),
         ("result" = inline(Option<ActivityResult>), Query),
         ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
         ("before" = Option<i64>, Query, description = "the id of the last entry seen: older entries only"),
@@ -74,7 +79,9 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/scale-sets/{name}/activity", tag = "activity",
-    params(("name" = String, Path), ("operation" = Option<String>, Query),
+    params(("name" = String, Path),
+        ("actor" = Option<String>, Query, description = "who acted: a user, `user/token`, `system:…`"),
+        ("operation" = Option<String>, Query),
         ("result" = inline(Option<ActivityResult>), Query),
         ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
         ("before" = Option<i64>, Query, description = "the id of the last entry seen: older entries only"),
