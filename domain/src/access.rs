@@ -61,6 +61,42 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// What a REST route or a portal server function needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Anonymous,
+    /// Any signed-in principal (lists then show only what it may see).
+    SignedIn,
+    /// The role fleet-wide.
+    Fleet(Role),
+    /// The role on the scale set the request names (fleet-wide counts too).
+    Set(Role),
+}
+
+impl Access {
+    /// How the OpenAPI document and refusals say it.
+    pub fn describe(self) -> String {
+        match self {
+            Access::Anonymous => "anyone (no credentials)".into(),
+            Access::SignedIn => "any signed-in principal".into(),
+            Access::Fleet(role) => format!("{role} fleet-wide"),
+            Access::Set(role) => format!("{role} on the scale set (or fleet-wide)"),
+        }
+    }
+
+    /// Whether `grants` (`None`: anonymous) pass on `scale_set`.
+    pub fn allows(self, grants: Option<&Grants>, scale_set: Option<&str>) -> bool {
+        match (self, grants) {
+            (Access::Anonymous, _) => true,
+            (_, None) => false,
+            (Access::SignedIn, Some(_)) => true,
+            (Access::Fleet(role), Some(g)) => g.allows(role, None),
+            (Access::Set(role), Some(g)) => g.allows(role, scale_set),
+        }
+    }
+}
+
 /// How a user signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

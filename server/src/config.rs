@@ -111,6 +111,21 @@ pub struct ServeArgs {
     /// How long a request may take before it is answered 503 (event streams excepted).
     #[arg(long, env = "FLOTILLA_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_interval)]
     pub request_timeout: Duration,
+    /// Who may call: `local` (users, API tokens, roles) or `none` (everyone is an Owner:
+    /// local demos and scripts only; the portal shows a banner).
+    #[arg(long, env = "FLOTILLA_AUTH", value_enum, default_value = "local")]
+    pub auth: crate::auth::AuthMode,
+    /// A portal session ends after this long without a request.
+    #[arg(long, env = "FLOTILLA_SESSION_IDLE", default_value = "8h", value_parser = parse_interval)]
+    pub session_idle: Duration,
+    /// A portal session ends this long after sign-in, however busy.
+    #[arg(long, env = "FLOTILLA_SESSION_LIFETIME", default_value = "24h", value_parser = parse_interval)]
+    pub session_lifetime: Duration,
+    /// The first start's `admin` password (from `FLOTILLA_ADMIN_PASSWORD` only: never a
+    /// flag, which other users could read in the process list); generated and printed once
+    /// when unset.
+    #[arg(skip)]
+    pub admin_password: Option<String>,
 }
 
 /// One of `--public-url`'s URLs: its scheme and `Host` as clients send it.
@@ -120,6 +135,21 @@ pub struct PublicUrl {
     /// Host name or address, lowercase (IPv6 without brackets).
     pub host: String,
     pub port: Option<u16>,
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(port) => write!(f, "{scheme}://{host}:{port}"),
+            None => write!(f, "{scheme}://{host}"),
+        }
+    }
 }
 
 /// `http(s)://host[:port]` (a path is allowed and ignored).

@@ -7,7 +7,9 @@
 //! Layout: `config.rs` (flags and `FLOTILLA_…` variables), [`run`] (wiring: store, backend,
 //! fleet, routes, graceful shutdown), `serve.rs` (the bounded HTTP server: connection cap,
 //! header and idle timeouts), `guard.rs` (what every request passes: host allow-list,
-//! cross-site refusal, body limit, request timeout, panics, response headers), `api/` (REST
+//! cross-site refusal, body limit, request timeout, panics, response headers), `auth.rs`
+//! (who calls and may they: tokens, sessions, CSRF, the permission checks, sign-in),
+//! `sessions.rs` (the portal's sessions in the database), `api/` (REST
 //! handlers, one module per resource, problem+json errors with the one status mapping of
 //! `flotilla_control::Error::status`, one query-parameter parser, the OpenAPI document,
 //! SSE), `ops.rs` (health and metrics), `ui.rs` (the Leptos portal's routes), `cli/` (the
@@ -34,13 +36,16 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod guard;
 pub mod ops;
 mod serve;
+mod sessions;
 mod ui;
 
+use auth::AuthMode;
 use config::{BackendKind, ServeArgs, redacted_url};
 
 /// Serves Flotilla on `listener` until `shutdown` completes, then stops the loops and the
@@ -109,9 +114,26 @@ pub async fn run(
         },
     );
     fleet.start().await.context("starting the control loops")?;
+    let address = listener.local_addr()?;
+    if config.auth == AuthMode::Local {
+        let created = fleet
+            .accounts()
+            .bootstrap(config.admin_password.clone())
+            .await
+            .context("creating the first user")?;
+        if let Some(password) = created {
+            announce_admin(&config, address, &password);
+        }
+    } else {
+        tracing::warn!(
+            "authentication is off (--auth none): anyone who reaches {address} controls every VM"
+        );
+    }
+    warn_if_exposed(&config, address);
 
     let stop = CancellationToken::new();
-    let app = router(fleet.clone(), &config, stop.clone(), listener.local_addr()?);
+    tokio::spawn(sessions::prune(store.clone(), stop.clone()));
+    let app = router(fleet.clone(), store.clone(), &config, stop.clone(), address);
     tracing::info!(address = %listener.local_addr()?, database = %shown_url, %installation, "flotilla serving");
     let signal = stop.clone();
     tokio::spawn(async move {
@@ -129,6 +151,39 @@ pub async fn run(
     store.close().await;
     tracing::info!("flotilla stopped");
     Ok(())
+}
+
+/// Tells the operator, once, how to sign in as the first user (on standard output, never
+/// in the log: logs travel further).
+fn announce_admin(config: &ServeArgs, address: std::net::SocketAddr, password: &str) {
+    let url = config
+        .public_url
+        .first()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| format!("http://{address}"));
+    if config.admin_password.is_some() {
+        println!("Created the user `admin` (Owner) with the password in FLOTILLA_ADMIN_PASSWORD.");
+    } else {
+        println!(
+            "Created the user `admin` (Owner). One-time password: {password}\n\
+             Sign in at {url}/login, or `flotilla login --server {url} --username admin`, \
+             then change it: flotilla user passwd admin"
+        );
+    }
+}
+
+/// Warns when the server listens beyond this machine without TLS in front: passwords and
+/// tokens would cross the network in clear.
+fn warn_if_exposed(config: &ServeArgs, address: std::net::SocketAddr) {
+    let https = config.public_url.iter().any(|u| u.https);
+    if !address.ip().is_loopback() && !https {
+        tracing::warn!(
+            %address,
+            "listening beyond this machine without https: put TLS in front (a reverse proxy) \
+             and pass its URL as --public-url https://…, or passwords and tokens cross the \
+             network in clear"
+        );
+    }
 }
 
 /// The libvirt backend on the hosts of `--libvirt-host` or `--libvirt-config`; seeds and
@@ -174,6 +229,7 @@ async fn open_libvirt(_: &ServeArgs, _: &str) -> anyhow::Result<Arc<dyn Backend>
 /// limit and compression.
 fn router(
     fleet: Fleet,
+    store: Arc<dyn flotilla_store::Store>,
     config: &ServeArgs,
     stop: CancellationToken,
     addr: std::net::SocketAddr,
@@ -190,10 +246,27 @@ fn router(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let auth = Arc::new(auth::Auth {
+        mode: config.auth,
+        accounts: fleet.accounts().clone(),
+        absolute: config.session_lifetime,
+    });
+    let sign_in = Router::new()
+        .route("/auth/login", axum::routing::post(auth::sign_in))
+        .route("/auth/logout", axum::routing::post(auth::sign_out))
+        .with_state(auth.clone());
+    let portal = ui::router(fleet.clone(), options).layer(axum::middleware::from_fn(auth::portal));
     let routes = Router::new()
         .nest("/api/v1", api)
         .merge(ops::router(fleet.clone()))
-        .merge(ui::router(fleet, options));
+        .merge(sign_in)
+        .merge(portal)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(sessions::layer(
+            store,
+            config.public_url.iter().any(|u| u.https),
+            config.session_idle,
+        ));
     let policy = guard::Policy::new(addr, &config.public_url, config.request_timeout);
     with_common_layers(routes, policy)
 }

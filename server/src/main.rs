@@ -7,7 +7,8 @@ use flotilla::cli::{Cli, Command};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(mut args) => {
+            args.admin_password = std::env::var("FLOTILLA_ADMIN_PASSWORD").ok();
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_env("FLOTILLA_LOG")

@@ -10,14 +10,41 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use flotilla_control::Fleet;
+use flotilla_domain::access::{Access, Role};
 use flotilla_domain::{HealthState, PowerState, ProvisioningState};
 
+use crate::auth::{self, Permission};
+
+/// What each operational endpoint needs: health checks are open (load balancers and
+/// orchestrators probe them without credentials); `/metrics` is a fleet-wide Reader's (a
+/// Reader token for Prometheus).
+pub const PERMISSIONS: [(&str, Access); 3] = [
+    ("/healthz", Access::Anonymous),
+    ("/readyz", Access::Anonymous),
+    ("/metrics", Access::Fleet(Role::Reader)),
+];
+
 pub fn router(fleet: Fleet) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(fleet)
+    let mut router = Router::new();
+    for (path, access) in PERMISSIONS {
+        let handler = match path {
+            "/healthz" => get(|| async { "ok\n" }),
+            "/readyz" => get(ready),
+            _ => get(metrics),
+        };
+        let permission = Permission {
+            access,
+            actions: &[],
+        };
+        router = router.route(
+            path,
+            handler.route_layer(axum::middleware::from_fn_with_state(
+                permission,
+                auth::authorize,
+            )),
+        );
+    }
+    router.with_state(fleet)
 }
 
 async fn ready(State(fleet): State<Fleet>) -> impl IntoResponse {

@@ -65,7 +65,7 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _slot = slot;
-            if let Err(e) = connection(stream, app, shutdown).await {
+            if let Err(e) = connection(stream, peer, app, shutdown).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -84,8 +84,11 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves one connection; each request carries the peer's address
+/// (`ConnectInfo<SocketAddr>`: failed sign-ins are counted per address).
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: Router,
     shutdown: CancellationToken,
 ) -> Result<(), hyper::Error> {
@@ -93,7 +96,11 @@ async fn connection(
     let watched = Watched::new(stream);
     let activity = watched.activity.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        app.clone().oneshot(request.map(axum::body::Body::new))
+        let mut request = request.map(axum::body::Body::new);
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        app.clone().oneshot(request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

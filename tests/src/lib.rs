@@ -38,8 +38,15 @@ pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
         site_root().display().to_string(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
-    Args::try_parse_from(argv).expect("valid test flags").serve
+    let mut args = Args::try_parse_from(argv).expect("valid test flags").serve;
+    args.admin_password = Some(ADMIN_PASSWORD.into());
+    args
 }
+
+/// The first user every test server creates (`FLOTILLA_ADMIN_PASSWORD` for a server
+/// process): the harness signs in as it and works with an Owner's token.
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// The built portal, if `cargo leptos build` has run (the API works without it).
 fn site_root() -> PathBuf {
@@ -50,6 +57,8 @@ fn site_root() -> PathBuf {
 pub struct TestServer {
     pub url: String,
     pub data_dir: PathBuf,
+    /// An Owner's API token (none when the server runs with `--auth none`).
+    pub token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -70,22 +79,55 @@ impl TestServer {
         let task = tokio::spawn(flotilla::run(args, listener, async move {
             let _ = stopped.await;
         }));
-        let server = Self {
+        let mut server = Self {
             url,
             data_dir: data_dir.to_path_buf(),
+            token: None,
             stop: Some(stop),
             task,
         };
-        let api = server.api();
+        let api = Api::new(&server.url);
         wait_until("the server is ready", Duration::from_secs(30), || async {
             api.get_status("/readyz").await == 200
         })
         .await;
+        if !extra.windows(2).any(|w| w == ["--auth", "none"]) {
+            server.token = Some(api.login(ADMIN, ADMIN_PASSWORD).await);
+        }
         server
     }
 
+    /// A client with an Owner's token.
     pub fn api(&self) -> Api {
+        match &self.token {
+            Some(token) => Api::with_token(&self.url, token),
+            None => Api::new(&self.url),
+        }
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Api {
         Api::new(&self.url)
+    }
+
+    /// A client signed in as a new user `name` holding `role` fleet-wide (or on one scale
+    /// set).
+    pub async fn api_as(&self, name: &str, role: &str, scale_set: Option<&str>) -> Api {
+        let owner = self.api();
+        let password = format!("{name}-password-123");
+        let (status, body) = owner
+            .post("/users", serde_json::json!({ "name": name, "password": password }))
+            .await;
+        assert_eq!(status, 201, "creating user {name}: {body}");
+        let (status, body) = owner
+            .put(
+                "/role-assignments",
+                serde_json::json!({ "user": name, "role": role, "scale_set": scale_set }),
+            )
+            .await;
+        assert_eq!(status, 200, "giving {name} {role}: {body}");
+        let token = owner.login(name, &password).await;
+        Api::with_token(&self.url, &token)
     }
 
     /// Shuts the server down gracefully and waits for it.
@@ -104,24 +146,62 @@ impl TestServer {
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
+    /// The API token it sends, if any.
+    pub token: Option<String>,
     http: reqwest::Client,
 }
 
 impl Api {
+    /// A client without credentials.
     pub fn new(base: &str) -> Self {
+        Self::build(base, None)
+    }
+
+    /// A client that sends `Authorization: Bearer <token>`.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        Self::build(base, Some(token))
+    }
+
+    fn build(base: &str, token: Option<&str>) -> Self {
+        // As the CLI and scripts: no Origin, and the header that says a request without
+        // a JSON body is not a cross-site form.
+        let mut headers = reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::HeaderName::from_static("x-flotilla-request"),
+            reqwest::header::HeaderValue::from_static("1"),
+        )]);
+        if let Some(token) = token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
         Self {
             base: base.trim_end_matches('/').to_string(),
-            // As the CLI and scripts: no Origin, and the header that says a request without
-            // a JSON body is not a cross-site form.
+            token: token.map(str::to_string),
             http: reqwest::Client::builder()
                 .no_proxy()
-                .default_headers(reqwest::header::HeaderMap::from_iter([(
-                    reqwest::header::HeaderName::from_static("x-flotilla-request"),
-                    reqwest::header::HeaderValue::from_static("1"),
-                )]))
+                .default_headers(headers)
                 .build()
                 .expect("client"),
         }
+    }
+
+    /// Signs in as `user` (`POST /login`) and answers a new API token of theirs.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let (status, body) = Api::new(&self.base)
+            .post(
+                "/login",
+                serde_json::json!({ "username": user, "password": password, "token_name": "tests" }),
+            )
+            .await;
+        assert_eq!(status, 201, "signing in as {user}: {body}");
+        body["token"].as_str().expect("a token").to_string()
+    }
+
+    /// The same server, signed in as `user`.
+    pub async fn signed_in(base: &str, user: &str, password: &str) -> Self {
+        let token = Api::new(base).login(user, password).await;
+        Api::with_token(base, &token)
     }
 
     fn url(&self, path: &str) -> String {
@@ -329,6 +409,7 @@ pub fn spawn_serve(data_dir: &Path, port: u16, mock_latency: &str) -> std::proce
         .arg(data_dir)
         .args(["--mock-latency", mock_latency, "--reconcile-interval", "1s"])
         .env("FLOTILLA_LOG", "warn")
+        .env("FLOTILLA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -348,4 +429,89 @@ pub fn count_by(items: &[Value], key: &str) -> std::collections::BTreeMap<String
         .or_default() += 1;
     }
     m
+}
+
+/// A browser's session with the portal, without JavaScript: signed in through the login
+/// form, its cookie and CSRF token sent as a browser and the portal's forms would.
+pub struct PortalSession {
+    pub url: String,
+    /// `flotilla_session=…`
+    pub cookie: String,
+    /// The session's CSRF token, as the portal renders it (`<meta name="csrf-token">`).
+    pub csrf: String,
+    http: reqwest::Client,
+}
+
+impl PortalSession {
+    /// Signs in at `url` through `POST /auth/login` as a login form would.
+    pub async fn sign_in(url: &str, user: &str, password: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = http
+            .post(format!("{url}/auth/login"))
+            .header("origin", url)
+            .header("accept", "text/html")
+            .form(&[("username", user), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(response.status(), 303, "signing in: {response:?}");
+        let cookie = session_cookie(&response).expect("a session cookie");
+        let mut session = Self {
+            url: url.to_string(),
+            cookie,
+            csrf: String::new(),
+            http,
+        };
+        let page = session.get("/").await.text().await.expect("the overview");
+        session.csrf = csrf_of(&page).expect("the page carries the CSRF token");
+        session
+    }
+
+    /// `GET` a page of the portal with the session.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("a page")
+    }
+
+    /// Posts a plain form to a server function (`/_fn/<endpoint>`) with the session's CSRF
+    /// token, as the portal's forms do without JavaScript.
+    pub async fn form(&self, endpoint: &str, fields: &[(String, String)]) -> reqwest::Response {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf".into(), self.csrf.clone()));
+        self.http
+            .post(format!("{}/_fn/{endpoint}", self.url))
+            .header("cookie", &self.cookie)
+            .header("origin", &self.url)
+            .header("accept", "text/html")
+            .form(&fields)
+            .send()
+            .await
+            .expect("a form post")
+    }
+}
+
+/// The `flotilla_session=…` pair a response sets, if any.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("flotilla_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+/// The CSRF token a portal page carries in `<meta name="csrf-token" content="…">`.
+pub fn csrf_of(page: &str) -> Option<String> {
+    let (_, rest) = page.split_once(r#"name="csrf-token" content=""#)?;
+    rest.split_once('"').map(|(token, _)| token.to_string())
 }

@@ -9,8 +9,10 @@ use crate::summary::RecentFailures;
 /// The entries that pass `filter`, newest first (at most `filter.limit`, 1–1,000).
 #[server(prefix = "/_fn", endpoint = "activity", input = Json)]
 pub async fn list_activity(filter: ActivityFilter) -> Result<Vec<Activity>, ServerFnError> {
-    use super::{fleet, server_error};
-    fleet().activity(&filter).await.map_err(server_error)
+    use super::{fleet, sees, server_error};
+    let mut entries = fleet().activity(&filter).await.map_err(server_error)?;
+    entries.retain(|a| sees(a.scale_set.as_deref()));
+    Ok(entries)
 }
 
 /// The failed operations of the last hour ([`RecentFailures::WINDOW`]) by the fleet's
@@ -20,9 +22,10 @@ pub async fn failures_last_hour() -> Result<RecentFailures, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
     let since = RecentFailures::since(fleet.now());
-    let found = fleet
+    let mut found = fleet
         .activity(&RecentFailures::filter(since))
         .await
         .map_err(server_error)?;
+    found.retain(|a| super::sees(a.scale_set.as_deref()));
     Ok(RecentFailures::new(since, found.len()))
 }

@@ -115,7 +115,7 @@ pub async fn read_scaling(name: String) -> Result<ScalingRead, ServerFnError> {
     let stored = match set.spec.autoscale {
         None => None,
         Some(setting) => match fleet
-            .set_autoscale(&name, Some(setting), true, "portal")
+            .set_autoscale(&name, Some(setting), true, &super::actor())
             .await
         {
             Ok(answer) => Some(answer.into()),
@@ -140,7 +140,7 @@ pub async fn save_autoscale(
 ) -> Result<Checked, PortalError> {
     use super::refused;
     super::fleet()
-        .set_autoscale(&name, setting, dry_run, "portal")
+        .set_autoscale(&name, setting, dry_run, &super::actor())
         .await
         .map(Checked::from)
         .map_err(refused)
@@ -171,7 +171,7 @@ pub async fn save_autoscale_json(
     })?;
     let dry_run = dry_run.as_deref() == Some("true");
     super::fleet()
-        .set_autoscale(&name, setting, dry_run, "portal")
+        .set_autoscale(&name, setting, dry_run, &super::actor())
         .await
         .map(Checked::from)
         .map_err(|e| refused(e).with_input(echo))
@@ -269,7 +269,7 @@ pub async fn set_demand(name: String, input: DemandInput) -> Result<Option<Deman
         )
     })?;
     let set = super::fleet()
-        .set_demand(&name, Some(demand), "portal")
+        .set_demand(&name, Some(demand), &super::actor())
         .await
         .map_err(|e| refused(e).with_input(typed))?;
     Ok(set.spec.demand)
@@ -284,7 +284,7 @@ pub async fn remove_demand(name: String) -> Result<(), PortalError> {
         flotilla_domain::url::percent_encode(&name)
     ));
     super::fleet()
-        .set_demand(&name, None, "portal")
+        .set_demand(&name, None, &super::actor())
         .await
         .map_err(refused)?;
     Ok(())

@@ -40,7 +40,7 @@ pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
         flotilla_domain::url::percent_encode(&name)
     ));
     super::fleet()
-        .resume_repairs(&name, "portal")
+        .resume_repairs(&name, &super::actor())
         .await
         .map_err(refused)?;
     Ok(())
@@ -75,7 +75,7 @@ pub async fn set_instance_load_balancer(
     let enabled = parse_switch(&enabled)
         .map_err(|message| refuse(PortalError::field("enabled", message).with_target(&id), 422))?;
     super::fleet()
-        .set_load_balancer_enabled(&name, &id, enabled, "portal")
+        .set_load_balancer_enabled(&name, &id, enabled, &super::actor())
         .await
         .map_err(|e| refused(e).with_target(&id))
 }

@@ -115,7 +115,7 @@ pub async fn act_on_instances(
             instances: Some(ids),
         };
         let rollout = fleet
-            .start_rollout(&name, request, "portal")
+            .start_rollout(&name, request, &super::actor())
             .await
             .map_err(refused)?
             .rollout;
@@ -130,9 +130,9 @@ pub async fn act_on_instances(
     }
     for id in ids {
         let result = match action {
-            BulkAction::Act(act) => fleet.instance_action(&name, &id, act, "portal").await,
+            BulkAction::Act(act) => fleet.instance_action(&name, &id, act, &super::actor()).await,
             BulkAction::Protect(protection) => {
-                fleet.set_protection(&name, &id, protection, "portal").await
+                fleet.set_protection(&name, &id, protection, &super::actor()).await
             }
             BulkAction::Upgrade => unreachable!("handled above"),
         };

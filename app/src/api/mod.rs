@@ -7,6 +7,7 @@
 //! are stable and explicit (`/_fn/<endpoint>`, no hash) and stay clear of `/api`, which
 //! is the REST API's.
 
+pub mod access;
 pub mod activity;
 pub mod autoscale;
 pub mod backend;
@@ -25,6 +26,53 @@ pub const SERVER_FN_PREFIX: &str = "/_fn";
 #[cfg(feature = "ssr")]
 pub(crate) fn fleet() -> flotilla_control::Fleet {
     leptos::prelude::expect_context::<flotilla_control::Fleet>()
+}
+
+/// Who calls: what the server's authentication put in the request's extensions
+/// (anonymous when it is not there).
+#[cfg(feature = "ssr")]
+pub(crate) fn caller() -> flotilla_control::Caller {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<flotilla_control::Caller>().cloned())
+        .unwrap_or(flotilla_control::Caller {
+            principal: None,
+            auth: true,
+            csrf: None,
+        })
+}
+
+/// The name the activity log records for the caller.
+#[cfg(feature = "ssr")]
+pub(crate) fn actor() -> String {
+    caller()
+        .principal
+        .map_or_else(|| "anonymous".to_string(), |p| p.actor)
+}
+
+/// Whether the caller may read `scale_set` (`None`: what belongs to no scale set, which only
+/// a fleet-wide Reader sees).
+#[cfg(feature = "ssr")]
+pub(crate) fn sees(scale_set: Option<&str>) -> bool {
+    use flotilla_domain::access::Role;
+    caller().principal.is_some_and(|p| {
+        p.allows(Role::Reader, None) || scale_set.is_some_and(|s| p.grants.sees(s))
+    })
+}
+
+/// Refuses with 403 unless the caller holds `role` on `scale_set` (for what one server
+/// function does beyond its entry in the table: cancelling a rollout, approving one).
+#[cfg(feature = "ssr")]
+pub(crate) fn require(
+    role: flotilla_domain::access::Role,
+    scale_set: &str,
+) -> Result<(), error::PortalError> {
+    let caller = caller();
+    let Some(principal) = caller.principal else {
+        return Err(refuse(error::PortalError::new("sign in first"), 401));
+    };
+    principal
+        .require(role, Some(scale_set))
+        .map_err(refused)
 }
 
 /// A read that failed, answered with the REST API's status (404 for what is gone — say a

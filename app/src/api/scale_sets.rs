@@ -10,8 +10,10 @@ use crate::summary::{ScaleSetDetail, ScaleSetSummary};
 pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
-    let sets = fleet.list_scale_sets().await.map_err(server_error)?;
-    let instances = fleet.list_all_instances().await.map_err(server_error)?;
+    let mut sets = fleet.list_scale_sets().await.map_err(server_error)?;
+    sets.retain(|s| super::sees(Some(s.name())));
+    let mut instances = fleet.list_all_instances().await.map_err(server_error)?;
+    instances.retain(|i| super::sees(Some(&i.scale_set)));
     Ok(ScaleSetSummary::of_fleet(sets, instances))
 }
 
@@ -20,7 +22,11 @@ pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
 pub async fn scale_set_names() -> Result<Vec<String>, ServerFnError> {
     use super::{fleet, server_error};
     let sets = fleet().list_scale_sets().await.map_err(server_error)?;
-    let mut names: Vec<String> = sets.iter().map(|s| s.name().to_string()).collect();
+    let mut names: Vec<String> = sets
+        .iter()
+        .map(|s| s.name().to_string())
+        .filter(|name| super::sees(Some(name)))
+        .collect();
     names.sort();
     Ok(names)
 }
@@ -40,7 +46,7 @@ pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>,
     let mut outcomes = Vec::with_capacity(names.len());
     for name in names {
         let error = fleet
-            .delete_scale_set(&name, "portal")
+            .delete_scale_set(&name, &super::actor())
             .await
             .err()
             .map(|e| e.to_string());
@@ -66,7 +72,7 @@ pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), 
         ));
     }
     super::fleet()
-        .delete_scale_set(&name, "portal")
+        .delete_scale_set(&name, &super::actor())
         .await
         .map_err(refused)?;
     leptos_axum::redirect("/scale-sets");
@@ -128,7 +134,7 @@ pub async fn set_capacity(
         )
     })?;
     let set = fleet
-        .set_capacity(&name, capacity, "portal")
+        .set_capacity(&name, capacity, &super::actor())
         .await
         .map_err(|e| refused(e).with_input(typed))?;
     Ok(set.spec.capacity)

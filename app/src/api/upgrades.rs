@@ -121,7 +121,7 @@ pub async fn set_model(name: String, input: ModelInput) -> Result<u32, PortalErr
         return Err(refuse(invalid(problems).with_input(typed), 422));
     }
     let set = fleet
-        .set_model(&name, model, "portal")
+        .set_model(&name, model, &super::actor())
         .await
         .map_err(|e| fail(e, typed))?;
     Ok(set.model_version)
@@ -145,7 +145,7 @@ pub async fn save_upgrade_policy(
         ..Default::default()
     };
     let set = super::fleet()
-        .update_scale_set(&name, patch, "portal")
+        .update_scale_set(&name, patch, &super::actor())
         .await
         .map_err(|e| refused(e).with_input(typed))?;
     Ok(set.spec.upgrade_policy)
@@ -165,8 +165,13 @@ pub async fn control_rollout(
         let message = format!("must be pause, resume or cancel, got {control:?}");
         return Err(refuse(PortalError::field("control", message), 422));
     };
+    use flotilla_domain::access::Role;
+    if control == flotilla_control::RolloutControl::Cancel {
+        super::require(Role::Contributor, &name)?;
+    }
+    let may_approve = super::require(Role::Contributor, &name).is_ok();
     super::fleet()
-        .control_rollout(&name, id, control, "portal")
+        .control_rollout(&name, id, control, &super::actor(), may_approve)
         .await
         .map(|v| v.rollout)
         .map_err(refused)
@@ -198,7 +203,7 @@ pub async fn rollback_rollout(
             &name,
             id,
             flotilla_control::RollbackRequest { version },
-            "portal",
+            &super::actor(),
         )
         .await
         .map(|v| v.rollout)

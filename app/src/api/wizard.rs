@@ -24,7 +24,7 @@ pub async fn get_wizard_options() -> Result<WizardOptions, ServerFnError> {
 pub async fn create_scale_set(spec: ScaleSetSpec) -> Result<String, PortalError> {
     use super::refused;
     let set = super::fleet()
-        .create_scale_set(spec, "portal")
+        .create_scale_set(spec, &super::actor())
         .await
         .map_err(refused)?;
     Ok(set.spec.name)

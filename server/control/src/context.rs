@@ -36,23 +36,9 @@ impl Context {
         self.clock.now()
     }
 
-    /// Appends an activity entry and publishes it. A failure to write is logged, not
-    /// returned: the operation it describes has already happened. Its details are scrubbed
-    /// of secrets first, whoever wrote them ([`flotilla_domain::secret::scrub`]).
-    pub(crate) async fn record(&self, mut entry: NewActivity) -> Option<Activity> {
-        flotilla_domain::secret::scrub(&mut entry.details);
-        match self.store.append_activity(&entry).await {
-            Ok(activity) => {
-                self.events.publish(Event::Activity {
-                    activity: Box::new(activity.clone()),
-                });
-                Some(activity)
-            }
-            Err(e) => {
-                tracing::error!(operation = %entry.operation, error = %chain(&e), "could not record activity");
-                None
-            }
-        }
+    /// Appends an activity entry and publishes it ([`record_to`]).
+    pub(crate) async fn record(&self, entry: NewActivity) -> Option<Activity> {
+        record_to(self.store.as_ref(), &self.events, entry).await
     }
 
     /// Records a succeeded operation that started at `started` and ends now.
@@ -179,6 +165,29 @@ impl Context {
             self.events.publish(Event::InstanceChanged {
                 instance: Box::new(i),
             });
+        }
+    }
+}
+
+/// Appends an activity entry to `store` and publishes it on `events`. A failure to write is
+/// logged, not returned: the operation it describes has already happened. Its details are
+/// scrubbed of secrets first, whoever wrote them ([`flotilla_domain::secret::scrub`]).
+pub(crate) async fn record_to(
+    store: &dyn Store,
+    events: &EventBus,
+    mut entry: NewActivity,
+) -> Option<Activity> {
+    flotilla_domain::secret::scrub(&mut entry.details);
+    match store.append_activity(&entry).await {
+        Ok(activity) => {
+            events.publish(Event::Activity {
+                activity: Box::new(activity.clone()),
+            });
+            Some(activity)
+        }
+        Err(e) => {
+            tracing::error!(operation = %entry.operation, error = %chain(&e), "could not record activity");
+            None
         }
     }
 }

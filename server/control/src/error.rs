@@ -22,6 +22,18 @@ pub enum Error {
     /// 409: a concurrent change won; retry with fresh data.
     #[error("{message}")]
     Conflict { message: String },
+    /// 401: the caller did not say who it is, or its credentials do not hold.
+    #[error("{message}")]
+    Unauthenticated { message: String },
+    /// 403: the caller may not do this.
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// 429: too many attempts; try again after `retry_after_seconds`.
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// 400: the backend cannot do this.
     #[error("{what} is not supported by this backend")]
     NotSupported { what: &'static str },
@@ -45,7 +57,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The HTTP status of this error: the one mapping the REST API and the portal share
-    /// (404, 409, 422, 400 for what the backend cannot do; 502 when the hypervisor failed,
+    /// (401, 403, 404, 409, 422, 429, 400 for what the backend cannot do; 502 when the hypervisor failed,
     /// 500 when the database did).
     pub fn status(&self) -> u16 {
         match self {
@@ -54,6 +66,9 @@ impl Error {
                 409
             }
             Error::Invalid(_) => 422,
+            Error::Unauthenticated { .. } => 401,
+            Error::Forbidden { .. } => 403,
+            Error::TooManyAttempts { .. } => 429,
             Error::NotSupported { .. } => 400,
             Error::Backend { .. } => 502,
             Error::Store { .. } => 500,

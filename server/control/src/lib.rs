@@ -18,6 +18,9 @@
 //!   balancer handle (`balancer.rs`: frontends applied before a spec is stored, pools) and
 //!   the settings ([`FleetConfig`]).
 //!
+//! - [`Accounts`] (`accounts.rs`): users, role assignments and API tokens, and who a request
+//!   is ([`Principal`]), with the caches that keep checking a token off a request's time.
+//!
 //! Decisions are pure functions of `flotilla-domain` — the reconcile plan, repairs,
 //! autoscale decisions, rollout plans and steps, the orphan sweep — and the tasks gather,
 //! call them, write intent before acting and results after, so a crash at any point
@@ -27,6 +30,7 @@
 //! [`Event`]: flotilla_domain::Event
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod balancer;
 pub mod clock;
 mod config;
@@ -36,6 +40,7 @@ pub mod events;
 mod fleet;
 mod tasks;
 
+pub use accounts::{Accounts, Caller, Principal};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FleetConfig, MetricsConfig};
 pub use error::{Error, Result};

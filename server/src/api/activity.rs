@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
+use axum::{Extension, Json};
+use flotilla_control::Caller;
 use axum::extract::{Query, State};
 use flotilla_domain::{Activity, ActivityFilter, ActivityResult};
 use serde::{Deserialize, Serialize};
@@ -53,12 +54,19 @@ fn filter(query: &HashMap<String, String>) -> Result<ActivityFilter, ApiError> {
     Ok(filter)
 }
 
-async fn page(s: &ApiState, filter: ActivityFilter) -> ApiResult<Json<ActivityPage>> {
+/// A page of entries, of which the caller sees those of the scale sets it may read (all
+/// of them for a fleet-wide Reader); the paging follows the whole log.
+async fn page(
+    s: &ApiState,
+    caller: &Caller,
+    filter: ActivityFilter,
+) -> ApiResult<Json<ActivityPage>> {
     let limit = filter.limit as usize;
-    let items = s.fleet.activity(&filter).await?;
+    let mut items = s.fleet.activity(&filter).await?;
     let next_before = (items.len() == limit)
         .then(|| items.last().map(|a| a.id))
         .flatten();
+    items.retain(|a| super::sees(caller, a.scale_set.as_deref()));
     Ok(Json(ActivityPage { items, next_before }))
 }
 
@@ -73,9 +81,10 @@ async fn page(s: &ApiState, filter: ActivityFilter) -> ApiResult<Json<ActivityPa
     responses((status = 200, body = ActivityPage), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ActivityPage>> {
-    page(&s, filter(&query)?).await
+    page(&s, &caller, filter(&query)?).await
 }
 
 #[utoipa::path(get, path = "/scale-sets/{name}/activity", tag = "activity",
@@ -91,10 +100,11 @@ pub async fn list(
 pub async fn list_for_set(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ActivityPage>> {
     s.fleet.get_scale_set(&name).await?;
     let mut filter = filter(&query)?;
     filter.scale_set = Some(name);
-    page(&s, filter).await
+    page(&s, &caller, filter).await
 }

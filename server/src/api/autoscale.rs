@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use flotilla_control::AutoscaleAnswer;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
@@ -38,7 +39,7 @@ pub async fn put(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(setting): ApiJson<AutoscaleSetting>,
 ) -> ApiResult<Json<AutoscaleAnswer>> {
     let mut p = Params::new(&params, &["dry_run"]);
@@ -48,7 +49,7 @@ pub async fn put(
     p.finish()?;
     Ok(Json(
         s.fleet
-            .set_autoscale(&name, Some(setting), dry_run, &actor(&headers))
+            .set_autoscale(&name, Some(setting), dry_run, actor(&caller))
             .await?,
     ))
 }
@@ -60,11 +61,11 @@ pub async fn put(
 pub async fn delete(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<AutoscaleAnswer>> {
     Ok(Json(
         s.fleet
-            .set_autoscale(&name, None, false, &actor(&headers))
+            .set_autoscale(&name, None, false, actor(&caller))
             .await?,
     ))
 }

@@ -1,8 +1,10 @@
 //! `/backend`: zones, images, hosts, VMs and (on the mock) fault injection.
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::BackendInfo;
 use flotilla_domain::{BackendVm, Fault};
@@ -41,17 +43,20 @@ pub async fn faults(State(s): State<ApiState>) -> ApiResult<Json<Items<Fault>>> 
         (status = 502, body = Problem, description = "the backend failed injecting the fault")))]
 pub async fn inject(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(fault): ApiJson<Fault>,
 ) -> ApiResult<impl IntoResponse> {
-    s.fleet.inject_fault(fault, &actor(&headers)).await?;
+    s.fleet.inject_fault(fault, actor(&caller)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/backend/faults", tag = "backend",
     responses((status = 204), (status = 400, body = Problem, description = "not the mock"),
         (status = 502, body = Problem, description = "the backend failed clearing the faults")))]
-pub async fn clear(State(s): State<ApiState>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
-    s.fleet.clear_faults(&actor(&headers)).await?;
+pub async fn clear(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<impl IntoResponse> {
+    s.fleet.clear_faults(actor(&caller)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

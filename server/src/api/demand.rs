@@ -1,8 +1,9 @@
 //! The mock's synthetic demand: `/scale-sets/{name}/demand`.
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use flotilla_domain::ScaleSet;
 use flotilla_domain::demand::Demand;
 use serde::{Deserialize, Serialize};
@@ -43,12 +44,12 @@ pub async fn get_demand(
 pub async fn put_demand(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(demand): ApiJson<Demand>,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(
         s.fleet
-            .set_demand(&name, Some(demand), &actor(&headers))
+            .set_demand(&name, Some(demand), actor(&caller))
             .await?,
     ))
 }
@@ -61,9 +62,9 @@ pub async fn put_demand(
 pub async fn delete_demand(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(
-        s.fleet.set_demand(&name, None, &actor(&headers)).await?,
+        s.fleet.set_demand(&name, None, actor(&caller)).await?,
     ))
 }

@@ -36,6 +36,8 @@ pub struct ApiError {
     detail: String,
     pub(crate) errors: Vec<FieldError>,
     request_id: Option<String>,
+    /// `Retry-After` of a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -45,6 +47,7 @@ impl ApiError {
             detail: detail.into(),
             errors: vec![],
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl ApiError {
             detail: errors.to_string(),
             errors: errors.0,
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -83,6 +87,7 @@ impl ApiError {
             detail: format!("{error} (request id {request_id})"),
             errors: vec![],
             request_id: Some(request_id),
+            retry_after: None,
         }
     }
 }
@@ -94,6 +99,13 @@ impl From<Error> for ApiError {
             Error::Invalid(errors) => Self::fields(status, errors),
             // Failures inside the server: logged with their chain, quoted by request id.
             Error::Backend { .. } | Error::Store { .. } => Self::internal(status, &e),
+            Error::TooManyAttempts {
+                retry_after_seconds,
+                ..
+            } => Self {
+                retry_after: Some(retry_after_seconds),
+                ..Self::new(status, e.to_string())
+            },
             _ => Self::new(status, e.to_string()),
         }
     }
@@ -119,6 +131,17 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"flotilla\""),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -1,5 +1,6 @@
 //! `/events`: Server-Sent Events of instance state changes, scale-set changes and activity.
-//! `?scale_set=NAME` narrows the stream to one set. A subscriber that falls behind gets a
+//! `?scale_set=NAME` narrows the stream to one set; a caller sees the events of the scale
+//! sets it may read. A subscriber that falls behind gets a
 //! `lagged` event (with how many it missed) and should re-read state. Streams end when the
 //! server shuts down.
 
@@ -15,6 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::ApiState;
+use axum::Extension;
+use flotilla_control::Caller;
+use flotilla_domain::access::{Access, Role};
 use super::error::ApiError;
 use super::query::Params;
 use axum::http::StatusCode;
@@ -27,11 +31,15 @@ use axum::http::StatusCode;
         description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
 pub async fn stream(
     State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let p = Params::new(&query, &["scale_set"]);
     let only = p.text("scale_set");
     p.finish()?;
+    if let Some(set) = &only {
+        crate::auth::check(&caller, Access::Set(Role::Reader), Some(set))?;
+    }
     let Ok(permit) = s.event_streams.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -40,9 +48,9 @@ pub async fn stream(
     };
     let events = BroadcastStream::new(s.fleet.subscribe()).filter_map(move |item| match item {
         Ok(event) => {
-            if only
-                .as_deref()
-                .is_some_and(|name| event.scale_set() != Some(name))
+            let set = event.scale_set();
+            if only.as_deref().is_some_and(|name| set != Some(name))
+                || !super::sees(&caller, set)
             {
                 return None;
             }

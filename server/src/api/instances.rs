@@ -1,9 +1,11 @@
 //! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection, read
 //! its console log.
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::ConsoleOutput;
 use flotilla_domain::{Instance, InstanceAction, Protection};
@@ -55,14 +57,14 @@ pub async fn console(
 pub async fn act(
     State(s): State<ApiState>,
     ApiPath((name, id, action)): ApiPath<(String, String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<impl IntoResponse> {
     let action: InstanceAction = action
         .parse()
         .map_err(|message: String| ApiError::field(StatusCode::NOT_FOUND, "action", message))?;
     let instance = s
         .fleet
-        .instance_action(&name, &id, action, &actor(&headers))
+        .instance_action(&name, &id, action, actor(&caller))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(instance)))
 }
@@ -73,12 +75,12 @@ pub async fn act(
 pub async fn set_protection(
     State(s): State<ApiState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(protection): ApiJson<Protection>,
 ) -> ApiResult<Json<Instance>> {
     Ok(Json(
         s.fleet
-            .set_protection(&name, &id, protection, &actor(&headers))
+            .set_protection(&name, &id, protection, actor(&caller))
             .await?,
     ))
 }

@@ -1,9 +1,10 @@
 //! The load balancer: `/scale-sets/{name}/load-balancer`, `/load-balancer` and an
 //! instance's switch (`/scale-sets/{name}/instances/{id}/load-balancer`).
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use flotilla_domain::Instance;
 use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::scale_set::Frontend;
@@ -65,12 +66,12 @@ pub struct LoadBalancerSwitch {
 pub async fn set_instance_switch(
     State(s): State<ApiState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(switch): ApiJson<LoadBalancerSwitch>,
 ) -> ApiResult<Json<Instance>> {
     Ok(Json(
         s.fleet
-            .set_load_balancer_enabled(&name, &id, switch.enabled, &actor(&headers))
+            .set_load_balancer_enabled(&name, &id, switch.enabled, actor(&caller))
             .await?,
     ))
 }

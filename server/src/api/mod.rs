@@ -3,11 +3,15 @@
 //! `/api/v1/openapi.json` generated from these handlers.
 
 use axum::Router;
-use axum::http::HeaderMap;
-use axum::routing::{get, post, put};
-use flotilla_control::Fleet;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use flotilla_control::{Caller, Fleet};
+use flotilla_domain::access::{Access, Role};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Permission};
+
+pub mod accounts;
 pub mod activity;
 pub mod autoscale;
 pub mod backend;
@@ -35,22 +39,43 @@ pub struct ApiState {
     pub event_streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// Header naming who acts (`cli:alice`); `api` when absent.
-pub const ACTOR_HEADER: &str = "x-flotilla-actor";
+/// The actor the activity log records for this request's caller.
+pub fn actor(caller: &Caller) -> &str {
+    caller.principal.as_ref().map_or("anonymous", |p| p.actor.as_str())
+}
 
-/// The actor recorded in the activity log for this request.
-pub fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "api".to_string())
+/// Whether the caller may read `scale_set` (`None`: what belongs to no scale set, which
+/// only a fleet-wide Reader sees).
+pub fn sees(caller: &Caller, scale_set: Option<&str>) -> bool {
+    caller
+        .principal
+        .as_ref()
+        .is_some_and(|p| p.allows(Role::Reader, None) || scale_set.is_some_and(|s| p.grants.sees(s)))
+}
+
+/// Refuses a load balancer whose routing rules send traffic to a scale set the caller may
+/// not change: a rule's target needs the same rights as the set that carries it.
+pub fn check_rule_targets(
+    caller: &Caller,
+    lb: Option<&flotilla_domain::scale_set::LoadBalancer>,
+) -> Result<(), error::ApiError> {
+    let Some(lb) = lb else { return Ok(()) };
+    for (f, frontend) in lb.frontends.iter().enumerate() {
+        for (r, rule) in frontend.rules.iter().enumerate() {
+            if auth::check(caller, Access::Set(Role::Contributor), Some(&rule.scale_set)).is_err() {
+                return Err(error::ApiError::field(
+                    axum::http::StatusCode::FORBIDDEN,
+                    &format!("load_balancer.frontends[{f}].rules[{r}].scale_set"),
+                    format!(
+                        "{} may not send traffic to scale set {:?}: it needs Contributor there",
+                        actor(caller),
+                        rule.scale_set
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Items of a collection: `{"items": […]}`.
@@ -59,107 +84,124 @@ pub struct Items<T> {
     pub items: Vec<T>,
 }
 
+/// One REST route: where, what it needs, and its handler.
+pub struct Route {
+    pub method: Method,
+    /// Under `/api/v1`, as the OpenAPI document writes it.
+    pub path: &'static str,
+    pub permission: Permission,
+    handler: MethodRouter<ApiState>,
+}
+
+const NO_ACTIONS: &[(&str, Role)] = &[];
+/// Pausing and resuming a rollout is an Operator's (resuming one held for an approval or a
+/// failed gate is a Contributor's: the handler checks); cancel and roll back are a
+/// Contributor's.
+const ROLLOUT_ACTIONS: &[(&str, Role)] = &[("pause", Role::Operator), ("resume", Role::Operator)];
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<ApiState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        permission: Permission {
+            access,
+            actions: NO_ACTIONS,
+        },
+        handler,
+    }
+}
+
+/// Every REST route with the permission it needs: the one table the router is built from,
+/// the OpenAPI document shows (`x-flotilla-permission`) and the black-box tests call route
+/// by route with every role.
+pub fn routes() -> Vec<Route> {
+    use Access::{Anonymous, Fleet, Set, SignedIn};
+    use Method as M;
+    use Role::{Contributor, Operator, Owner, Reader};
+    vec![
+        route(M::GET, "/scale-sets", SignedIn, get(scale_sets::list)),
+        route(M::POST, "/scale-sets", Fleet(Contributor), post(scale_sets::create)),
+        route(M::GET, "/scale-sets/{name}", Set(Reader), get(scale_sets::get)),
+        route(M::PATCH, "/scale-sets/{name}", Set(Contributor), patch(scale_sets::update)),
+        route(M::DELETE, "/scale-sets/{name}", Set(Contributor), delete(scale_sets::delete)),
+        route(M::PUT, "/scale-sets/{name}/capacity", Set(Operator), put(scale_sets::set_capacity)),
+        route(M::GET, "/scale-sets/{name}/model", Set(Reader), get(scale_sets::get_model)),
+        route(M::PUT, "/scale-sets/{name}/model", Set(Contributor), put(scale_sets::set_model)),
+        route(M::GET, "/scale-sets/{name}/model/versions", Set(Reader), get(scale_sets::model_versions)),
+        route(M::GET, "/scale-sets/{name}/model/versions/compare", Set(Reader), get(scale_sets::compare)),
+        route(M::GET, "/scale-sets/{name}/rollouts", Set(Reader), get(rollouts::list)),
+        route(M::POST, "/scale-sets/{name}/rollouts", Set(Contributor), post(rollouts::start)),
+        // A preview changes nothing.
+        route(M::POST, "/scale-sets/{name}/rollouts/preview", Set(Reader), post(rollouts::preview)),
+        route(M::GET, "/scale-sets/{name}/rollouts/{id}", Set(Reader), get(rollouts::get)),
+        Route {
+            permission: Permission {
+                access: Set(Contributor),
+                actions: ROLLOUT_ACTIONS,
+            },
+            ..route(M::POST, "/scale-sets/{name}/rollouts/{id}/{action}", Set(Contributor), post(rollouts::act))
+        },
+        route(M::GET, "/scale-sets/{name}/instances", Set(Reader), get(instances::list)),
+        route(M::GET, "/scale-sets/{name}/instances/{id}", Set(Reader), get(instances::get)),
+        // A serial console may print what cloud-init was given: not a Reader's.
+        route(M::GET, "/scale-sets/{name}/instances/{id}/console", Set(Operator), get(instances::console)),
+        route(M::PUT, "/scale-sets/{name}/instances/{id}/protection", Set(Operator), put(instances::set_protection)),
+        route(M::PUT, "/scale-sets/{name}/instances/{id}/load-balancer", Set(Operator), put(load_balancer::set_instance_switch)),
+        route(M::POST, "/scale-sets/{name}/instances/{id}/{action}", Set(Operator), post(instances::act)),
+        route(M::GET, "/scale-sets/{name}/repairs", Set(Reader), get(repairs::repairs)),
+        route(M::POST, "/scale-sets/{name}/repairs/resume", Set(Operator), post(repairs::resume_repairs)),
+        route(M::GET, "/scale-sets/{name}/load-balancer", Set(Reader), get(load_balancer::load_balancer)),
+        route(M::GET, "/load-balancer", Fleet(Reader), get(load_balancer::all_frontends)),
+        route(M::GET, "/scale-sets/{name}/autoscale", Set(Reader), get(autoscale::get)),
+        route(M::PUT, "/scale-sets/{name}/autoscale", Set(Contributor), put(autoscale::put)),
+        route(M::DELETE, "/scale-sets/{name}/autoscale", Set(Contributor), delete(autoscale::delete)),
+        route(M::GET, "/scale-sets/{name}/autoscale/decisions", Set(Reader), get(autoscale::decisions)),
+        // Runs the setting now and applies its capacity: as changing the capacity.
+        route(M::POST, "/scale-sets/{name}/autoscale/evaluate", Set(Operator), post(autoscale::evaluate)),
+        route(M::GET, "/scale-sets/{name}/metrics", Set(Reader), get(metrics::metrics)),
+        route(M::GET, "/scale-sets/{name}/demand", Set(Reader), get(demand::get_demand)),
+        route(M::PUT, "/scale-sets/{name}/demand", Set(Operator), put(demand::put_demand)),
+        route(M::DELETE, "/scale-sets/{name}/demand", Set(Operator), delete(demand::delete_demand)),
+        route(M::GET, "/scale-sets/{name}/activity", Set(Reader), get(activity::list_for_set)),
+        route(M::GET, "/activity", SignedIn, get(activity::list)),
+        route(M::GET, "/events", SignedIn, get(events::stream)),
+        route(M::GET, "/backend", Fleet(Reader), get(backend::info)),
+        route(M::GET, "/backend/vms", Fleet(Reader), get(backend::vms)),
+        route(M::GET, "/backend/faults", Fleet(Reader), get(backend::faults)),
+        route(M::POST, "/backend/faults", Fleet(Owner), post(backend::inject)),
+        route(M::DELETE, "/backend/faults", Fleet(Owner), delete(backend::clear)),
+        route(M::GET, "/control/loops", Fleet(Reader), get(control::loops)),
+        route(M::GET, "/control/tasks", Fleet(Reader), get(control::tasks)),
+        route(M::POST, "/login", Anonymous, post(accounts::login)),
+        route(M::GET, "/me", SignedIn, get(accounts::me)),
+        route(M::GET, "/tokens", SignedIn, get(accounts::list_tokens)),
+        route(M::POST, "/tokens", SignedIn, post(accounts::create_token)),
+        route(M::DELETE, "/tokens/{id}", SignedIn, delete(accounts::revoke_token)),
+        route(M::GET, "/users", Fleet(Owner), get(accounts::list_users)),
+        route(M::POST, "/users", Fleet(Owner), post(accounts::create_user)),
+        route(M::PATCH, "/users/{user}", Fleet(Owner), patch(accounts::update_user)),
+        route(M::GET, "/role-assignments", Fleet(Owner), get(accounts::list_roles)),
+        route(M::PUT, "/role-assignments", Fleet(Owner), put(accounts::assign_role)),
+        route(M::DELETE, "/role-assignments", Fleet(Owner), delete(accounts::remove_role)),
+        route(M::GET, "/openapi.json", Anonymous, get(openapi::document)),
+    ]
+}
+
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route(
-            "/scale-sets",
-            get(scale_sets::list).post(scale_sets::create),
-        )
-        .route(
-            "/scale-sets/{name}",
-            get(scale_sets::get)
-                .patch(scale_sets::update)
-                .delete(scale_sets::delete),
-        )
-        .route("/scale-sets/{name}/capacity", put(scale_sets::set_capacity))
-        .route(
-            "/scale-sets/{name}/model",
-            get(scale_sets::get_model).put(scale_sets::set_model),
-        )
-        .route(
-            "/scale-sets/{name}/model/versions",
-            get(scale_sets::model_versions),
-        )
-        .route(
-            "/scale-sets/{name}/model/versions/compare",
-            get(scale_sets::compare),
-        )
-        .route(
-            "/scale-sets/{name}/rollouts",
-            get(rollouts::list).post(rollouts::start),
-        )
-        .route(
-            "/scale-sets/{name}/rollouts/preview",
-            post(rollouts::preview),
-        )
-        .route("/scale-sets/{name}/rollouts/{id}", get(rollouts::get))
-        .route(
-            "/scale-sets/{name}/rollouts/{id}/{action}",
-            post(rollouts::act),
-        )
-        .route("/scale-sets/{name}/instances", get(instances::list))
-        .route("/scale-sets/{name}/instances/{id}", get(instances::get))
-        .route(
-            "/scale-sets/{name}/instances/{id}/console",
-            get(instances::console),
-        )
-        .route(
-            "/scale-sets/{name}/instances/{id}/protection",
-            put(instances::set_protection),
-        )
-        .route(
-            "/scale-sets/{name}/instances/{id}/load-balancer",
-            put(load_balancer::set_instance_switch),
-        )
-        .route("/scale-sets/{name}/repairs", get(repairs::repairs))
-        .route(
-            "/scale-sets/{name}/repairs/resume",
-            post(repairs::resume_repairs),
-        )
-        .route(
-            "/scale-sets/{name}/load-balancer",
-            get(load_balancer::load_balancer),
-        )
-        .route("/load-balancer", get(load_balancer::all_frontends))
-        .route(
-            "/scale-sets/{name}/autoscale",
-            get(autoscale::get)
-                .put(autoscale::put)
-                .delete(autoscale::delete),
-        )
-        .route(
-            "/scale-sets/{name}/autoscale/decisions",
-            get(autoscale::decisions),
-        )
-        .route(
-            "/scale-sets/{name}/autoscale/evaluate",
-            post(autoscale::evaluate),
-        )
-        .route("/scale-sets/{name}/metrics", get(metrics::metrics))
-        .route(
-            "/scale-sets/{name}/demand",
-            get(demand::get_demand)
-                .put(demand::put_demand)
-                .delete(demand::delete_demand),
-        )
-        .route(
-            "/scale-sets/{name}/instances/{id}/{action}",
-            post(instances::act),
-        )
-        .route("/scale-sets/{name}/activity", get(activity::list_for_set))
-        .route("/activity", get(activity::list))
-        .route("/events", get(events::stream))
-        .route("/backend", get(backend::info))
-        .route("/backend/vms", get(backend::vms))
-        .route(
-            "/backend/faults",
-            get(backend::faults)
-                .post(backend::inject)
-                .delete(backend::clear),
-        )
-        .route("/control/loops", get(control::loops))
-        .route("/control/tasks", get(control::tasks))
-        .route("/openapi.json", get(openapi::document))
+    let mut router = Router::new();
+    for r in routes() {
+        let checked = r.handler.route_layer(axum::middleware::from_fn_with_state(
+            r.permission,
+            auth::authorize,
+        ));
+        router = router.route(r.path, checked);
+    }
+    router
         .fallback(|| async {
             error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API resource")
         })

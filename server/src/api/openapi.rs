@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
 use super::{
-    activity, autoscale, backend, control, demand, events, instances, load_balancer, metrics,
+    accounts, activity, autoscale, backend, control, demand, events, instances, load_balancer, metrics,
     repairs, rollouts, scale_sets,
 };
 use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
@@ -30,7 +30,12 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
             Errors are `application/problem+json` (RFC 9457) with a message per field. A request \
             that changes state (POST, PUT, PATCH, DELETE) must carry `Content-Type: \
             application/json` or the header `X-Flotilla-Request: 1`, and must not come from \
-            another site, else it is refused with 403.",
+            another site, else it is refused with 403.\n\n\
+            Every operation but the health checks, this document and `POST /login` needs \
+            `Authorization: Bearer <API token>` (`flotilla login`, `flotilla token create`); \
+            `x-flotilla-permission` says which role each needs (Reader < Operator < \
+            Contributor < Owner, fleet-wide or on the scale set). Without credentials the \
+            answer is 401, without the role 403.",
     ),
     servers((url = "/api/v1")),
     paths(
@@ -50,19 +55,97 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear,
         control::tasks, control::loops,
+        accounts::login, accounts::me, accounts::list_tokens, accounts::create_token,
+        accounts::revoke_token, accounts::list_users, accounts::create_user,
+        accounts::update_user, accounts::list_roles, accounts::assign_role,
+        accounts::remove_role,
     ),
     components(schemas(Problem)),
-    modifiers(&Answers),
+    modifiers(&Permissions, &Answers),
     tags(
         (name = "scale sets"), (name = "instances"), (name = "activity"),
         (name = "health"), (name = "autoscale"), (name = "rollouts"), (name = "events"),
-        (name = "backend"), (name = "control"),
+        (name = "backend"), (name = "control"), (name = "accounts"),
     ),
 )]
 pub struct ApiDoc;
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// States each operation's permission from the route table (`super::routes`):
+/// `x-flotilla-permission`, the bearer token it needs, and its 401 and 403 answers.
+struct Permissions;
+
+impl Modify for Permissions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement,
+            SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API token, flt_…"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+        for route in super::routes() {
+            let Some(item) = openapi.paths.paths.get_mut(route.path) else {
+                continue;
+            };
+            let operation = match route.method {
+                axum::http::Method::GET => &mut item.get,
+                axum::http::Method::POST => &mut item.post,
+                axum::http::Method::PUT => &mut item.put,
+                axum::http::Method::PATCH => &mut item.patch,
+                axum::http::Method::DELETE => &mut item.delete,
+                _ => continue,
+            };
+            let Some(operation) = operation.as_mut() else {
+                continue;
+            };
+            let mut permission = route.permission.access.describe();
+            for (action, role) in route.permission.actions {
+                permission.push_str(&format!("; {action}: {role} on the scale set"));
+            }
+            let extensions = operation.extensions.get_or_insert_with(Default::default);
+            extensions.merge(
+                ExtensionsBuilder::new()
+                    .add("x-flotilla-permission", permission)
+                    .build(),
+            );
+            if route.permission.access == flotilla_domain::access::Access::Anonymous {
+                operation.security = Some(vec![SecurityRequirement::default()]);
+                continue;
+            }
+            operation.security = Some(vec![
+                SecurityRequirement::new("token", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]);
+            add_cause(
+                operation,
+                401,
+                "no credentials, or a token that is unknown, expired or revoked",
+            );
+            add_cause(
+                operation,
+                403,
+                "the caller lacks the role `x-flotilla-permission` names",
+            );
+        }
+    }
 }
 
 /// The media type of every error answer.

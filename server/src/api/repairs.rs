@@ -1,8 +1,9 @@
 //! The repair service: `/scale-sets/{name}/repairs` and `…/repairs/resume`.
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use flotilla_domain::ScaleSet;
 use flotilla_domain::repair::RepairOverview;
 
@@ -29,7 +30,7 @@ pub async fn repairs(
 pub async fn resume_repairs(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(s.fleet.resume_repairs(&name, &actor(&headers)).await?))
+    Ok(Json(s.fleet.resume_repairs(&name, actor(&caller)).await?))
 }

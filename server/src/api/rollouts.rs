@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{StatusCode};
 use axum::response::IntoResponse;
 use flotilla_control::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};
 use flotilla_domain::rollout::{RolloutPlan, RolloutView};
@@ -14,6 +16,7 @@ use flotilla_domain::rollout::{RolloutPlan, RolloutView};
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath, parse};
 use super::query::Params;
+use flotilla_domain::access::{Access, Role};
 use super::{ApiState, Items, actor};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts", tag = "rollouts",
@@ -41,12 +44,12 @@ pub async fn list(
 pub async fn start(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<StartRollout>,
 ) -> ApiResult<impl IntoResponse> {
     let rollout = s
         .fleet
-        .start_rollout(&name, request, &actor(&headers))
+        .start_rollout(&name, request, actor(&caller))
         .await?;
     Ok((StatusCode::CREATED, Json(rollout)))
 }
@@ -77,17 +80,19 @@ pub async fn get(
     request_body(content = Option<RollbackRequest>, description = "rollback only, optional: the version to go back to (default: the one the rollout started from)"),
     params(("name" = String, Path), ("id" = i64, Path),
         ("action" = String, Path, pattern = "^(pause|resume|cancel|rollback)$",
-            description = "pause, resume (also approves a canary or checkpoint), cancel or rollback")),
+            description = "pause, resume (also approves a canary or checkpoint: a Contributor's), cancel or rollback")),
     responses((status = 200, body = RolloutView, description = "the rollout (for rollback: the new rollback rollout)"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the rollout has ended"),
         (status = 422, body = Problem, description = "unknown action, or a version that does not exist")))]
 pub async fn act(
     State(s): State<ApiState>,
     ApiPath((name, id, action)): ApiPath<(String, i64, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> ApiResult<Json<RolloutView>> {
-    let who = actor(&headers);
+    let who = actor(&caller);
+    let may_approve =
+        crate::auth::check(&caller, Access::Set(Role::Contributor), Some(&name)).is_ok();
     if action == "rollback" {
         // No body, `null` or an object.
         let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -106,6 +111,8 @@ pub async fn act(
         ))
     })?;
     Ok(Json(
-        s.fleet.control_rollout(&name, id, control, &who).await?,
+        s.fleet
+            .control_rollout(&name, id, control, who, may_approve)
+            .await?,
     ))
 }

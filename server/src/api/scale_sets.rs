@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
+use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use flotilla_domain::rollout::FieldChange;
 use flotilla_domain::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec};
@@ -37,10 +39,13 @@ pub struct ModelVersionView {
 
 #[utoipa::path(get, path = "/scale-sets", tag = "scale sets",
     responses((status = 200, body = Items<ScaleSet>)))]
-pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<Items<ScaleSet>>> {
-    Ok(Json(Items {
-        items: s.fleet.list_scale_sets().await?,
-    }))
+pub async fn list(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Items<ScaleSet>>> {
+    let mut items = s.fleet.list_scale_sets().await?;
+    items.retain(|set| super::sees(&caller, Some(set.name())));
+    Ok(Json(Items { items }))
 }
 
 #[utoipa::path(post, path = "/scale-sets", tag = "scale sets", request_body = ScaleSetSpec,
@@ -49,10 +54,11 @@ pub async fn list(State(s): State<ApiState>) -> ApiResult<Json<Items<ScaleSet>>>
         (status = 502, body = Problem, description = "the backend failed listing its zones or images")))]
 pub async fn create(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(spec): ApiJson<ScaleSetSpec>,
 ) -> ApiResult<impl IntoResponse> {
-    let set = s.fleet.create_scale_set(spec, &actor(&headers)).await?;
+    super::check_rule_targets(&caller, spec.load_balancer.as_ref())?;
+    let set = s.fleet.create_scale_set(spec, actor(&caller)).await?;
     let location = format!("/api/v1/scale-sets/{}", set.name());
     Ok((
         StatusCode::CREATED,
@@ -79,12 +85,13 @@ pub async fn get(
 pub async fn update(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(patch): ApiJson<ScaleSetPatch>,
 ) -> ApiResult<Json<ScaleSet>> {
+    super::check_rule_targets(&caller, patch.load_balancer.as_ref().and_then(Option::as_ref))?;
     Ok(Json(
         s.fleet
-            .update_scale_set(&name, patch, &actor(&headers))
+            .update_scale_set(&name, patch, actor(&caller))
             .await?,
     ))
 }
@@ -97,12 +104,12 @@ pub async fn update(
 pub async fn set_capacity(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<CapacityRequest>,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(
         s.fleet
-            .set_capacity(&name, req.capacity, &actor(&headers))
+            .set_capacity(&name, req.capacity, actor(&caller))
             .await?,
     ))
 }
@@ -130,11 +137,11 @@ pub async fn get_model(
 pub async fn set_model(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     ApiJson(model): ApiJson<Model>,
 ) -> ApiResult<Json<ScaleSet>> {
     Ok(Json(
-        s.fleet.set_model(&name, model, &actor(&headers)).await?,
+        s.fleet.set_model(&name, model, actor(&caller)).await?,
     ))
 }
 
@@ -166,9 +173,9 @@ pub async fn model_versions(
 pub async fn delete(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> ApiResult<impl IntoResponse> {
-    let set = s.fleet.delete_scale_set(&name, &actor(&headers)).await?;
+    let set = s.fleet.delete_scale_set(&name, actor(&caller)).await?;
     Ok((StatusCode::ACCEPTED, Json(set)))
 }
 

@@ -9,6 +9,9 @@ async fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .args(["--server", &server.url])
         .env("USER", "tester")
+        .env("FLOTILLA_TOKEN", server.token.as_deref().expect("a token"))
+        // No stored credentials of whoever runs the tests.
+        .env("XDG_CONFIG_HOME", server.data_dir.join("cli-config"))
         .output()
         .await
         .expect("run the CLI");

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use flotilla_tests::{Api, free_port, instance_root, spawn_serve, wait_until};
+use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, free_port, instance_root, spawn_serve, wait_until};
 use serde_json::{Value, json};
 
 /// Asserts that every VM belongs to an instance record, every record has its VM, ids are
@@ -50,7 +50,8 @@ async fn assert_converged(api: &Api, sets: &[(String, usize)]) {
 async fn killed_mid_scale_out_converges_without_duplicates_or_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let api = Api::new(&url);
     let mut sets: Vec<(String, usize)> = Vec::new();
     // Kill at several moments after the request that starts a scale-out: before the
     // reconciler wrote its intent, while it creates VMs, while it records results.
@@ -60,6 +61,7 @@ async fn killed_mid_scale_out_converges_without_duplicates_or_orphans() {
             api.get_status("/readyz").await == 200
         })
         .await;
+        let api = Api::signed_in(&url, ADMIN, ADMIN_PASSWORD).await;
         let name = format!("crash-{round}");
         api.create_set(&name, 150, json!({})).await;
         sets.push((name.clone(), 150));

@@ -2,6 +2,7 @@
 //! processes (or an in-process server) on 127.0.0.1 and talks to them over HTTP and the CLI.
 //! One binary instead of one per file keeps a clean build's link time and disk use down
 //! (every test binary links the whole server).
+mod access;
 mod autoscale;
 mod bad_input;
 mod cli;

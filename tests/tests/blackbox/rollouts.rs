@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use flotilla_tests::{Api, TestServer, free_port, instance_root, spawn_serve, wait_until};
+use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, TestServer, free_port, instance_root, spawn_serve, wait_until};
 use serde_json::{Value, json};
 
 /// A probe every 2 s that flips after one result.
@@ -640,12 +640,14 @@ async fn bad_rollout_input_is_refused_and_changes_nothing() {
 async fn killed_mid_rollout_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let api = Api::new(&url);
     let mut child = spawn_serve(dir.path(), port, "300ms");
     wait_until("the server is ready", Duration::from_secs(30), || async {
         api.get_status("/readyz").await == 200
     })
     .await;
+    let api = Api::signed_in(&url, ADMIN, ADMIN_PASSWORD).await;
     api.create_set(
         "crash",
         6,

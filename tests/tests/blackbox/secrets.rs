@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flotilla_tests::{Api, binary, free_port, wait_until};
+use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, PortalSession, binary, free_port, wait_until};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -44,11 +44,12 @@ fn model(user_data: &str) -> Value {
            "user_data": format!("#cloud-config\npassword: {user_data}\n"), "app_port": 80})
 }
 
-/// Runs the CLI against `url`; answers its stdout and stderr.
-async fn cli(url: &str, args: &[&str]) -> String {
+/// Runs the CLI against `url` with `token`; answers its stdout and stderr.
+async fn cli(url: &str, token: &str, args: &[&str]) -> String {
     let out = tokio::process::Command::new(binary())
         .args(args)
         .args(["--server", url])
+        .env("FLOTILLA_TOKEN", token)
         .output()
         .await
         .expect("run the CLI");
@@ -93,6 +94,7 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         .args(["--database-url", &database_url, "--mock-latency", "0"])
         .args(["--reconcile-interval", "1s", "--metrics-interval", "1s"])
         .env("FLOTILLA_LOG", "debug")
+        .env("FLOTILLA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .kill_on_drop(true)
@@ -104,6 +106,8 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         api.get_status("/readyz").await == 200
     })
     .await;
+    let api = Api::signed_in(&url, ADMIN, ADMIN_PASSWORD).await;
+    let token = api.token.clone().expect("a token");
 
     // Everything the event stream says while secrets are written.
     let events = Arc::new(Mutex::new(String::new()));
@@ -111,6 +115,7 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         let events = events.clone();
         let response = reqwest::Client::new()
             .get(format!("{url}/api/v1/events"))
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
@@ -182,17 +187,10 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
     assert_eq!(status, 200, "{body}");
     answers.push(body);
     // 5. The portal's forms, as a browser without JavaScript posts them.
-    let portal = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = |endpoint: &str, fields: Vec<(String, String)>| {
-        portal
-            .post(format!("{url}/_fn/{endpoint}"))
-            .header("origin", &url)
-            .header("accept", "text/html")
-            .form(&fields)
-            .send()
+    let portal = PortalSession::sign_in(&url, ADMIN, ADMIN_PASSWORD).await;
+    let form = |endpoint: &'static str, fields: Vec<(String, String)>| {
+        let portal = &portal;
+        async move { Ok::<_, std::convert::Infallible>(portal.form(endpoint, &fields).await) }
     };
     let fields = |user_data: String| {
         vec![
@@ -257,14 +255,14 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         json!({"load_balancer": frontend(free_port())}),
     );
     let mut outputs = vec![
-        cli(&url, &["model", "set", "web", "--file", &model_file]).await,
+        cli(&url, &token, &["model", "set", "web", "--file", &model_file]).await,
         cli(
             &url,
             &["autoscale", "set", "web", "--file", &autoscale_file],
         )
         .await,
-        cli(&url, &["scale-set", "update", "web", "--file", &patch_file]).await,
-        cli(&url, &["autoscale", "disable", "web"]).await,
+        cli(&url, &token, &["scale-set", "update", "web", "--file", &patch_file]).await,
+        cli(&url, &token, &["autoscale", "disable", "web"]).await,
     ];
     // The stored webhook still has its secret and URL: a disable kept them.
     wait_until("the rollouts settle", Duration::from_secs(30), || async {
@@ -288,7 +286,7 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         vec!["activity", "--output", "json"],
         vec!["load-balancer", "web"],
     ] {
-        outputs.push(cli(&url, &args).await);
+        outputs.push(cli(&url, &token, &args).await);
     }
     let mut reads = vec![
         "/scale-sets".to_string(),
@@ -327,7 +325,7 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         "/scale-sets/web/activity",
         "/activity",
     ] {
-        let response = portal.get(format!("{url}{page}")).send().await.unwrap();
+        let response = portal.get(page).await;
         assert_eq!(response.status(), 200, "{page}");
         pages.push_str(&response.text().await.unwrap());
     }
@@ -366,7 +364,14 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         .chain(&URL_TOKENS)
         .chain(&USER_DATA)
         .copied()
-        .chain([DATABASE_PASSWORD, key_line.as_str()])
+        .chain([
+            DATABASE_PASSWORD,
+            key_line.as_str(),
+            ADMIN_PASSWORD,
+            token.as_str(),
+            // (The CSRF token is in every page by design: not a secret from its session.)
+            portal.cookie.trim_start_matches("flotilla_session="),
+        ])
         .collect();
     let mut leaks = Vec::new();
     for (place, text) in &everything {

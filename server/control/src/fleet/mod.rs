@@ -18,6 +18,7 @@ use flotilla_domain::{
 use flotilla_store::Store;
 use serde_json::json;
 
+use crate::accounts::Accounts;
 use crate::balancer::Balancer;
 use crate::clock::Clock;
 use crate::config::FleetConfig;
@@ -54,6 +55,7 @@ pub struct Fleet(Arc<Parts>);
 /// what tasks hold.
 pub struct Parts {
     ctx: Context,
+    accounts: Arc<Accounts>,
     registry: Registry,
     driver: Arc<Driver>,
     reconciler: Arc<Reconciler>,
@@ -127,6 +129,7 @@ impl Fleet {
             Arc::new(BackendEvents::new(ctx.clone(), wake)),
         ];
         Self(Arc::new(Parts {
+            accounts: Accounts::new(ctx.store.clone(), clock.clone(), ctx.events.clone()),
             registry: Registry::new(clock, tasks),
             ctx,
             driver,
@@ -253,6 +256,11 @@ impl Fleet {
     /// Each scale set's reconcile loop.
     pub fn loops(&self) -> Vec<LoopStatus> {
         self.driver.status()
+    }
+
+    /// Users, roles and tokens.
+    pub fn accounts(&self) -> &Arc<Accounts> {
+        &self.accounts
     }
 
     /// Each task of the control plane (`GET /api/v1/control/tasks`).

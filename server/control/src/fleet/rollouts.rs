@@ -187,13 +187,16 @@ impl Fleet {
         Ok(rollout.into())
     }
 
-    /// Pauses, resumes (approving a canary or checkpoint) or cancels a rollout.
+    /// Pauses, resumes or cancels a rollout. Resuming one held for an approval (after the
+    /// canary, at a checkpoint) or by a failed health gate approves it, which only a caller
+    /// that `may_approve` (a Contributor) may do.
     pub async fn control_rollout(
         &self,
         name: &str,
         id: i64,
         control: RolloutControl,
         actor: &str,
+        may_approve: bool,
     ) -> Result<RolloutView> {
         let started = self.now();
         let ctx = &self.ctx;
@@ -218,6 +221,16 @@ impl Fleet {
                     r.state = RolloutState::Paused;
                 }
                 RolloutControl::Resume => {
+                    if matches!(r.hold, Some(Hold::Approval { .. } | Hold::Gate { .. }))
+                        && !may_approve
+                    {
+                        return Err(Error::Forbidden {
+                            message: format!(
+                                "rollout {id} waits for an approval: resuming it approves, which \
+                                 needs the Contributor role"
+                            ),
+                        });
+                    }
                     if let Some(Hold::Paused { .. } | Hold::Approval { .. } | Hold::Gate { .. }) =
                         &r.hold
                     {
