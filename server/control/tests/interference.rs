@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use flotilla_backend::mock::{Mock, MockConfig};
 use flotilla_backend::{Backend, FaultInjection};
 use flotilla_control::{Fleet, FleetConfig, ManualClock};
+use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::metrics::{Metric, Rollup};
 use flotilla_domain::rollout::Rollout;
@@ -200,6 +201,60 @@ impl Store for Interfering {
     }
     async fn active_rollouts(&self) -> Result<Vec<Rollout>> {
         self.inner.active_rollouts().await
+    }
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<User> {
+        self.inner.create_user(user, password_hash).await
+    }
+    async fn get_user(&self, name: &str) -> Result<Option<(User, Option<String>)>> {
+        self.inner.get_user(name).await
+    }
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn count_users(&self) -> Result<u64> {
+        self.inner.count_users().await
+    }
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        self.inner.set_user_password(name, password_hash).await
+    }
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        self.inner.set_user_disabled(name, disabled).await
+    }
+    async fn put_role_assignment(&self, assignment: &RoleAssignment) -> Result<RoleAssignment> {
+        self.inner.put_role_assignment(assignment).await
+    }
+    async fn delete_role_assignment(&self, user: &str, set: Option<&str>) -> Result<bool> {
+        self.inner.delete_role_assignment(user, set).await
+    }
+    async fn list_role_assignments(&self, user: Option<&str>) -> Result<Vec<RoleAssignment>> {
+        self.inner.list_role_assignments(user).await
+    }
+    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<ApiToken> {
+        self.inner.insert_token(token, hash).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        self.inner.token_by_hash(hash).await
+    }
+    async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        self.inner.list_tokens(user).await
+    }
+    async fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiToken>> {
+        self.inner.revoke_token(id, at).await
+    }
+    async fn touch_tokens(&self, used: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        self.inner.touch_tokens(used).await
+    }
+    async fn save_session(&self, id: &str, data: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        self.inner.save_session(id, data, expires_at).await
+    }
+    async fn load_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        self.inner.load_session(id, now).await
+    }
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        self.inner.delete_session(id).await
+    }
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_sessions(now).await
     }
 }
 

@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Point, Rollup};
@@ -413,6 +414,103 @@ impl IntoDomain for RollupRow {
     }
 }
 
+/// A row of `users`, with its password hash.
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    name: String,
+    source: String,
+    password_hash: Option<String>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+impl IntoDomain for UserRow {
+    type Domain = (User, Option<String>);
+    fn into_domain(self) -> Result<(User, Option<String>)> {
+        let source = UserSource::parse(&self.source)
+            .ok_or_else(|| corrupt("user source", format!("unknown source {:?}", self.source)))?;
+        let user = User {
+            name: self.name,
+            source,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            created_by: self.created_by,
+        };
+        Ok((user, self.password_hash))
+    }
+}
+
+/// A row of `role_assignments`.
+#[derive(sqlx::FromRow)]
+pub struct RoleAssignmentRow {
+    user_name: String,
+    role: String,
+    scale_set: String,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+impl IntoDomain for RoleAssignmentRow {
+    type Domain = RoleAssignment;
+    fn into_domain(self) -> Result<RoleAssignment> {
+        Ok(RoleAssignment {
+            role: parse_enum::<Role>("role", &self.role)?,
+            scale_set: scope_from_column(self.scale_set),
+            user: self.user_name,
+            created_at: self.created_at,
+            created_by: self.created_by,
+        })
+    }
+}
+
+/// A row of `api_tokens` (never its hash).
+#[derive(sqlx::FromRow)]
+pub struct TokenRow {
+    id: i64,
+    name: String,
+    user_name: String,
+    role: Option<String>,
+    scale_set: Option<String>,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl IntoDomain for TokenRow {
+    type Domain = ApiToken;
+    fn into_domain(self) -> Result<ApiToken> {
+        Ok(ApiToken {
+            role: self
+                .role
+                .map(|r| parse_enum::<Role>("API token role", &r))
+                .transpose()?,
+            id: self.id,
+            name: self.name,
+            user: self.user_name,
+            scale_set: self.scale_set,
+            prefix: self.prefix,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+/// A role assignment's scope as its column holds it: the set's name, or `''` for every
+/// set (the key `(user_name, scale_set)` must hold for global assignments too, and NULLs
+/// are distinct in a key).
+pub(crate) fn scope_column(scale_set: Option<&str>) -> &str {
+    scale_set.unwrap_or("")
+}
+
+fn scope_from_column(scale_set: String) -> Option<String> {
+    Some(scale_set).filter(|s| !s.is_empty())
+}
+
 /// A row type and the domain record it decodes into.
 pub trait IntoDomain: Sized {
     type Domain;
@@ -638,6 +736,45 @@ pub(crate) fn rollout_as_stored(rollout: &Rollout) -> Rollout {
         updated_at: micros(rollout.updated_at),
         finished_at: rollout.finished_at.map(micros),
         ..rollout.clone()
+    }
+}
+
+/// The user `create_user` returns, as stored.
+pub(crate) fn user_as_stored(user: &User) -> User {
+    User {
+        created_at: micros(user.created_at),
+        ..user.clone()
+    }
+}
+
+/// The assignment `put_role_assignment` returns, as stored (`Some("")` reads back as the
+/// global scope it is stored as).
+pub(crate) fn assignment_as_stored(assignment: &RoleAssignment) -> RoleAssignment {
+    RoleAssignment {
+        scale_set: assignment.scale_set.clone().and_then(scope_from_column),
+        created_at: micros(assignment.created_at),
+        ..assignment.clone()
+    }
+}
+
+/// The token `insert_token` returns, as stored with its new `id`.
+pub(crate) fn token_as_stored(token: &ApiToken, id: i64) -> ApiToken {
+    ApiToken {
+        id,
+        created_at: micros(token.created_at),
+        expires_at: token.expires_at.map(micros),
+        last_used_at: token.last_used_at.map(micros),
+        revoked_at: token.revoked_at.map(micros),
+        ..token.clone()
+    }
+}
+
+/// The token already taken (by a hash collision, which a caller drawing 170 random bits
+/// never meets): named by its prefix, never its hash.
+pub(crate) fn token_exists(token: &ApiToken) -> StoreError {
+    StoreError::AlreadyExists {
+        kind: Kind::Token,
+        key: token.prefix.clone(),
     }
 }
 

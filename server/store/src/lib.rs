@@ -4,7 +4,10 @@
 //! [`sqlite::SqliteStore`] (the default: one file in the data directory, WAL journal) and
 //! [`postgres::PostgresStore`] (several replicas on one database). Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` at the workspace root, are embedded in the
-//! binary and applied by [`connect`]. The `conformance` module is the one test suite both
+//! binary and applied by [`connect`]. Besides the fleet (scale sets, instances, model
+//! versions, rollouts, activity and autoscale history) it keeps the accounts: users, role
+//! assignments, API tokens and portal sessions — secrets only as the caller hashed them.
+//! The `conformance` module is the one test suite both
 //! pass; it is test support behind the cargo feature `conformance` (off in the production
 //! library; this crate's tests and benchmark turn it on through a dev-dependency on the crate
 //! itself, other crates' tests through theirs).
@@ -20,6 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
@@ -45,6 +49,9 @@ pub enum Kind {
     Activity,
     Rollout,
     Installation,
+    User,
+    RoleAssignment,
+    Token,
 }
 
 impl Kind {
@@ -56,6 +63,9 @@ impl Kind {
             Kind::Activity => "activity entry",
             Kind::Rollout => "rollout",
             Kind::Installation => "installation",
+            Kind::User => "user",
+            Kind::RoleAssignment => "role assignment",
+            Kind::Token => "API token",
         }
     }
 }
@@ -131,9 +141,14 @@ pub struct Written {
 /// - Timestamps are the caller's (clocks are injected): the store writes what it is given.
 /// - `Instance::latest_model` is derived on every read (`model_version` equals the set's).
 /// - Lists are ordered: scale sets by name, instances by ordinal, activity and autoscale
-///   decisions newest first, metric roll-ups by metric then minute.
-/// - Deleting a scale set deletes its instances, model versions and metric roll-ups;
-///   activity and autoscale decisions are history, and kept (until pruned, for decisions).
+///   decisions newest first, metric roll-ups by metric then minute, users by name, role
+///   assignments by user then scope (global first), API tokens newest first. Names sort
+///   bytewise in both databases.
+/// - Deleting a scale set deletes its instances, model versions, metric roll-ups, rollouts,
+///   role assignments and the API tokens scoped to it; activity and autoscale decisions are
+///   history, and kept (until pruned, for decisions).
+/// - Secrets never reach the store: it keeps password hashes, token hashes and session id
+///   hashes as the caller computed them, and compares them only for equality.
 ///
 /// # Errors
 /// `NotFound`, `AlreadyExists` and `Conflict` are answers about the data; `Database` and
@@ -158,8 +173,9 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound`, or `Conflict` when stale.
     async fn update_scale_set(&self, set: &ScaleSet, created_by: &str) -> Result<ScaleSet>;
 
-    /// Removes the set, its instances, model versions and metric roll-ups. `NotFound` if
-    /// absent.
+    /// Removes the set, its instances, model versions, metric roll-ups and rollouts, the
+    /// role assignments on it and the API tokens scoped to it, in one transaction.
+    /// `NotFound` if absent.
     async fn delete_scale_set(&self, name: &str) -> Result<()>;
 
     /// Replaces the set's repair status (no generation guard: only the set's own loop and
@@ -239,7 +255,8 @@ pub trait Store: Send + Sync + 'static {
         details: &serde_json::Value,
     ) -> Result<Activity>;
 
-    /// Entries matching the filter, newest first, at most `filter.limit`.
+    /// Entries matching the filter (`actor`, `scale_set`, `operation` and `result` exactly),
+    /// newest first, at most `filter.limit`.
     async fn list_activity(&self, filter: &ActivityFilter) -> Result<Vec<Activity>>;
 
     /// Appends an autoscale decision and returns it with its id (ids increase), as stored
@@ -303,6 +320,82 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every active rollout of the fleet, oldest first.
     async fn active_rollouts(&self) -> Result<Vec<Rollout>>;
+
+    /// Stores a new user with `password_hash` (an Argon2id PHC string; `None` for a user
+    /// without a password) and returns it as stored. `AlreadyExists` if the name is taken
+    /// (then nothing is written).
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<User>;
+
+    /// The user with its password hash, or `None`.
+    async fn get_user(&self, name: &str) -> Result<Option<(User, Option<String>)>>;
+
+    /// Every user, by name (never their password hashes).
+    async fn list_users(&self) -> Result<Vec<User>>;
+
+    /// How many users there are (disabled ones included): none means a fresh installation.
+    async fn count_users(&self) -> Result<u64>;
+
+    /// Replaces the user's password hash. `NotFound` if the user is absent.
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()>;
+
+    /// Disables or enables the user (idempotent). `NotFound` if the user is absent.
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()>;
+
+    /// Gives `assignment.user` the role on `assignment.scale_set` (`None`: every scale set),
+    /// replacing the role, `created_at` and `created_by` of the user's assignment on that
+    /// scope if there is one: a user holds at most one role per scope. Returns it as stored.
+    /// `NotFound` (a user) if the user is absent. The scale set need not exist.
+    async fn put_role_assignment(&self, assignment: &RoleAssignment) -> Result<RoleAssignment>;
+
+    /// Removes the user's assignment on `scale_set` (`None`: the global one); answers
+    /// whether there was one.
+    async fn delete_role_assignment(&self, user: &str, scale_set: Option<&str>) -> Result<bool>;
+
+    /// Every assignment, or `user`'s only, by user, then the global one first, then by
+    /// scale set name. Empty for an unknown user.
+    async fn list_role_assignments(&self, user: Option<&str>) -> Result<Vec<RoleAssignment>>;
+
+    /// Stores a token under `hash` (the caller's SHA-256 of its secret) and returns it as
+    /// stored, with its new id (`token.id` is ignored; ids increase). `NotFound` (a user) if
+    /// `token.user` is absent; `AlreadyExists` (keyed by the prefix) if the hash is taken.
+    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<ApiToken>;
+
+    /// The token stored under `hash`, whether usable or not (revoked, expired, its user
+    /// disabled: the caller decides), or `None`.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+
+    /// Every token, or `user`'s only, newest first (by id), revoked and expired ones
+    /// included.
+    async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>>;
+
+    /// Revokes the token at `at` and returns it as stored; revoking it again keeps the
+    /// first `revoked_at`. `None` if there is no token `id`.
+    async fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiToken>>;
+
+    /// Records uses of tokens: each `last_used_at` becomes the latest of the stored one and
+    /// those given for it (never earlier, so flushes may arrive out of order). One
+    /// transaction; absent ids are ignored.
+    async fn touch_tokens(&self, used: &[(i64, DateTime<Utc>)]) -> Result<()>;
+
+    /// Stores the session `id_hash` (the caller's hash of the cookie's id) with `data`
+    /// (opaque to the store) until `expires_at`, replacing both if it exists.
+    async fn save_session(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The session's data, or `None` when it is absent or expired at `now` (`expires_at <=
+    /// now`).
+    async fn load_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+
+    /// Removes the session; an absent one is no error.
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Deletes the sessions expired at `now` (those `load_session` no longer answers);
+    /// returns how many went.
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Opens the database at `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`),

@@ -63,6 +63,7 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
             Arg::Text(s) => args.add(s.as_ref())?,
             Arg::OptText(s) => args.add(*s)?,
             Arg::Int(n) => args.add(*n)?,
+            Arg::Bool(b) => args.add(*b)?,
             Arg::Time(t) => args.add(*t)?,
             Arg::OptTime(t) => args.add(*t)?,
             Arg::Ids(ids) => args.add(*ids)?,

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
@@ -23,8 +24,9 @@ use flotilla_domain::{
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RolloutRow,
-    RollupRow, ScaleSetRow, StateCountRow, db, not_found, state_str, to_i64, to_json,
+    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RoleAssignmentRow,
+    RolloutRow, RollupRow, ScaleSetRow, StateCountRow, TokenRow, UserRow, db, not_found,
+    scope_column, state_str, to_i64, to_json,
 };
 use crate::{Kind, ModelVersion, Result, Store, Written};
 
@@ -98,6 +100,7 @@ pub enum Arg<'a> {
     Text(Cow<'a, str>),
     OptText(Option<&'a str>),
     Int(i64),
+    Bool(bool),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
     Ids(&'a [String]),
@@ -125,6 +128,11 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(n: i64) -> Self {
         Arg::Int(n)
+    }
+}
+impl From<bool> for Arg<'_> {
+    fn from(b: bool) -> Self {
+        Arg::Bool(b)
     }
 }
 impl From<u32> for Arg<'_> {
@@ -667,12 +675,15 @@ fn finish_activity<'a>(
 }
 
 /// Entries matching `filter`, newest first (by id, which grows with every append):
-/// `since` inclusive and `until` exclusive on `started_at`, ids below `before_id`, at
+/// `scale_set`, `actor`, `operation` and `result` exact, `since` inclusive and `until` exclusive on `started_at`, ids below `before_id`, at
 /// most `limit` (1–1,000; 0 means 1,000).
 fn list_activity(filter: &ActivityFilter) -> Stmt<'_> {
     let mut conditions: Vec<(&str, Arg<'_>)> = Vec::new();
     if let Some(s) = &filter.scale_set {
         conditions.push(("scale_set =", s.as_str().into()));
+    }
+    if let Some(actor) = &filter.actor {
+        conditions.push(("actor =", actor.as_str().into()));
     }
     if let Some(op) = &filter.operation {
         conditions.push(("operation =", op.as_str().into()));
@@ -945,6 +956,271 @@ fn active_rollouts() -> Stmt<'static> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Accounts: users, role assignments, API tokens, sessions
+
+macro_rules! user_columns {
+    () => {
+        "name, source, password_hash, disabled, created_at, created_by"
+    };
+}
+
+fn insert_user<'a>(user: &'a User, password_hash: Option<&'a str>) -> Stmt<'a> {
+    stmt!(
+        "creating a user",
+        concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6)"
+        ),
+        user.name.as_str(),
+        user.source.as_str(),
+        password_hash,
+        user.disabled,
+        user.created_at,
+        user.created_by.as_str(),
+    )
+}
+
+fn get_user(name: &str) -> Stmt<'_> {
+    stmt!(
+        "reading a user",
+        concat!("SELECT ", user_columns!(), " FROM users WHERE name = $1"),
+        name
+    )
+}
+
+fn list_users() -> Stmt<'static> {
+    stmt!(
+        "listing users",
+        concat!("SELECT ", user_columns!(), " FROM users ORDER BY name")
+    )
+}
+
+fn count_users() -> Stmt<'static> {
+    stmt!("counting users", "SELECT COUNT(*) FROM users")
+}
+
+fn set_user_password<'a>(name: &'a str, password_hash: &'a str) -> Stmt<'a> {
+    stmt!(
+        "setting a user's password",
+        "UPDATE users SET password_hash = $2 WHERE name = $1",
+        name,
+        password_hash,
+    )
+}
+
+fn set_user_disabled(name: &str, disabled: bool) -> Stmt<'_> {
+    stmt!(
+        "disabling or enabling a user",
+        "UPDATE users SET disabled = $2 WHERE name = $1",
+        name,
+        disabled,
+    )
+}
+
+macro_rules! role_assignment_columns {
+    () => {
+        "user_name, role, scale_set, created_at, created_by"
+    };
+}
+
+/// Writes the assignment if its user exists (no row otherwise: the `SELECT` from `users`
+/// finds none), replacing the user's one on the same scope.
+fn put_role_assignment(assignment: &RoleAssignment) -> Stmt<'_> {
+    stmt!(
+        "writing a role assignment",
+        concat!(
+            "INSERT INTO role_assignments (",
+            role_assignment_columns!(),
+            ") SELECT name, $2, $3, $4, $5 FROM users WHERE name = $1 \
+             ON CONFLICT (user_name, scale_set) DO UPDATE SET role = excluded.role, \
+             created_at = excluded.created_at, created_by = excluded.created_by"
+        ),
+        assignment.user.as_str(),
+        assignment.role.as_str(),
+        scope_column(assignment.scale_set.as_deref()),
+        assignment.created_at,
+        assignment.created_by.as_str(),
+    )
+}
+
+fn delete_role_assignment<'a>(user: &'a str, scale_set: Option<&'a str>) -> Stmt<'a> {
+    stmt!(
+        "deleting a role assignment",
+        "DELETE FROM role_assignments WHERE user_name = $1 AND scale_set = $2",
+        user,
+        scope_column(scale_set),
+    )
+}
+
+/// By user, then scope: `''`, the global one, sorts first.
+fn list_role_assignments(user: Option<&str>) -> Stmt<'_> {
+    match user {
+        None => stmt!(
+            "listing role assignments",
+            concat!(
+                "SELECT ",
+                role_assignment_columns!(),
+                " FROM role_assignments ORDER BY user_name, scale_set"
+            )
+        ),
+        Some(user) => stmt!(
+            "listing a user's role assignments",
+            concat!(
+                "SELECT ",
+                role_assignment_columns!(),
+                " FROM role_assignments WHERE user_name = $1 ORDER BY scale_set"
+            ),
+            user
+        ),
+    }
+}
+
+/// The set's role assignments, deleted with it (the global ones, `''`, are no set's).
+fn delete_role_assignments_on(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a scale set's role assignments",
+        "DELETE FROM role_assignments WHERE scale_set = $1",
+        scale_set
+    )
+}
+
+macro_rules! token_columns {
+    () => {
+        "id, name, user_name, role, scale_set, prefix, created_at, expires_at, last_used_at, \
+         revoked_at"
+    };
+}
+
+/// Inserts the token if its user exists (no row otherwise) and answers its id.
+fn insert_token<'a>(token: &'a ApiToken, hash: &'a str) -> Stmt<'a> {
+    stmt!(
+        "creating an API token",
+        "INSERT INTO api_tokens (hash, prefix, name, user_name, role, scale_set, created_at, \
+         expires_at, last_used_at, revoked_at) \
+         SELECT $1, $2, $3, name, $5, $6, $7, $8, $9, $10 FROM users WHERE name = $4 \
+         RETURNING id",
+        hash,
+        token.prefix.as_str(),
+        token.name.as_str(),
+        token.user.as_str(),
+        token.role.map(|r| r.as_str()),
+        token.scale_set.as_deref(),
+        token.created_at,
+        token.expires_at,
+        token.last_used_at,
+        token.revoked_at,
+    )
+}
+
+fn token_by_hash(hash: &str) -> Stmt<'_> {
+    stmt!(
+        "reading an API token",
+        concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens WHERE hash = $1"
+        ),
+        hash
+    )
+}
+
+fn list_tokens(user: Option<&str>) -> Stmt<'_> {
+    match user {
+        None => stmt!(
+            "listing API tokens",
+            concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM api_tokens ORDER BY id DESC"
+            )
+        ),
+        Some(user) => stmt!(
+            "listing a user's API tokens",
+            concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM api_tokens WHERE user_name = $1 ORDER BY id DESC"
+            ),
+            user
+        ),
+    }
+}
+
+/// Revokes the token unless it is already, and answers it.
+fn revoke_token(id: i64, at: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "revoking an API token",
+        concat!(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
+             RETURNING ",
+            token_columns!()
+        ),
+        id,
+        at,
+    )
+}
+
+/// Moves the token's last use forward to `at`, never back.
+fn touch_token(id: i64, at: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "recording the use of API tokens",
+        "UPDATE api_tokens SET last_used_at = $2 \
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+        id,
+        at,
+    )
+}
+
+/// The tokens scoped to the set, deleted with it.
+fn delete_tokens_on(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a scale set's API tokens",
+        "DELETE FROM api_tokens WHERE scale_set = $1",
+        scale_set
+    )
+}
+
+fn save_session<'a>(id_hash: &'a str, data: &'a str, expires_at: DateTime<Utc>) -> Stmt<'a> {
+    stmt!(
+        "saving a session",
+        "INSERT INTO sessions (id_hash, data, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, \
+         expires_at = excluded.expires_at",
+        id_hash,
+        data,
+        expires_at,
+    )
+}
+
+/// The session's data while it has not expired at `now`.
+fn load_session(id_hash: &str, now: DateTime<Utc>) -> Stmt<'_> {
+    stmt!(
+        "loading a session",
+        "SELECT data FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+        id_hash,
+        now,
+    )
+}
+
+fn delete_session(id_hash: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a session",
+        "DELETE FROM sessions WHERE id_hash = $1",
+        id_hash
+    )
+}
+
+/// The sessions `load_session` no longer answers at `now`.
+fn prune_sessions(now: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "pruning sessions",
+        "DELETE FROM sessions WHERE expires_at <= $1",
+        now
+    )
+}
+
+// ---------------------------------------------------------------------------------------
 // The contract, once
 
 /// Runs a query and decodes its rows.
@@ -1003,6 +1279,9 @@ where
     DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
     RollupRow: for<'r> FromRow<'r, RowOf<D>>,
     RolloutRow: for<'r> FromRow<'r, RowOf<D>>,
+    UserRow: for<'r> FromRow<'r, RowOf<D>>,
+    RoleAssignmentRow: for<'r> FromRow<'r, RowOf<D>>,
+    TokenRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -1059,6 +1338,8 @@ where
             return Err(not_found(Kind::ScaleSet, name));
         }
         write(self, Some(&mut tx), delete_rollups_of(name)).await?;
+        write(self, Some(&mut tx), delete_role_assignments_on(name)).await?;
+        write(self, Some(&mut tx), delete_tokens_on(name)).await?;
         commit::<D>(tx, OPERATION).await
     }
 
@@ -1378,5 +1659,121 @@ where
 
     async fn active_rollouts(&self) -> Result<Vec<Rollout>> {
         read::<D, RolloutRow>(self, None, active_rollouts()).await
+    }
+
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<User> {
+        const OPERATION: &str = "creating a user";
+        match self.execute(None, &insert_user(user, password_hash)).await {
+            Err(e) if codec::is_unique_violation(&e) => Err(crate::StoreError::AlreadyExists {
+                kind: Kind::User,
+                key: user.name.clone(),
+            }),
+            Err(e) => Err(db(OPERATION)(e)),
+            Ok(_) => Ok(codec::user_as_stored(user)),
+        }
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<(User, Option<String>)>> {
+        read_one::<D, UserRow>(self, None, get_user(name)).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let users = read::<D, UserRow>(self, None, list_users()).await?;
+        Ok(users.into_iter().map(|(user, _hash)| user).collect())
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let n = read_one::<D, (i64,)>(self, None, count_users()).await?;
+        codec::to_u64("user count", n.unwrap_or(0))
+    }
+
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        match write(self, None, set_user_password(name, password_hash)).await? {
+            0 => Err(not_found(Kind::User, name)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
+        match write(self, None, set_user_disabled(name, disabled)).await? {
+            0 => Err(not_found(Kind::User, name)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn put_role_assignment(&self, assignment: &RoleAssignment) -> Result<RoleAssignment> {
+        match write(self, None, put_role_assignment(assignment)).await? {
+            0 => Err(not_found(Kind::User, assignment.user.as_str())),
+            _ => Ok(codec::assignment_as_stored(assignment)),
+        }
+    }
+
+    async fn delete_role_assignment(&self, user: &str, scale_set: Option<&str>) -> Result<bool> {
+        let deleted = write(self, None, delete_role_assignment(user, scale_set)).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_role_assignments(&self, user: Option<&str>) -> Result<Vec<RoleAssignment>> {
+        read::<D, RoleAssignmentRow>(self, None, list_role_assignments(user)).await
+    }
+
+    async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<ApiToken> {
+        const OPERATION: &str = "creating an API token";
+        match insert_returning_id(self, insert_token(token, hash)).await {
+            Err(e) if codec::is_unique_violation(&e) => Err(codec::token_exists(token)),
+            Err(e) => Err(db(OPERATION)(e)),
+            Ok(None) => Err(not_found(Kind::User, token.user.as_str())),
+            Ok(Some(id)) => Ok(codec::token_as_stored(token, id)),
+        }
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        read_one::<D, TokenRow>(self, None, token_by_hash(hash)).await
+    }
+
+    async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>> {
+        read::<D, TokenRow>(self, None, list_tokens(user)).await
+    }
+
+    async fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiToken>> {
+        read_one::<D, TokenRow>(self, None, revoke_token(id, at)).await
+    }
+
+    async fn touch_tokens(&self, used: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        const OPERATION: &str = "recording the use of API tokens";
+        if used.is_empty() {
+            return Ok(());
+        }
+        // By id, so that concurrent flushes (several replicas) lock shared rows in one order.
+        let mut used = used.to_vec();
+        used.sort_unstable();
+        let mut tx = begin(self, OPERATION).await?;
+        for (id, at) in used {
+            write(self, Some(&mut tx), touch_token(id, at)).await?;
+        }
+        commit::<D>(tx, OPERATION).await
+    }
+
+    async fn save_session(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        write(self, None, save_session(id_hash, data, expires_at)).await?;
+        Ok(())
+    }
+
+    async fn load_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        read_one::<D, (String,)>(self, None, load_session(id_hash, now)).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        write(self, None, delete_session(id_hash)).await?;
+        Ok(())
+    }
+
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        write(self, None, prune_sessions(now)).await
     }
 }

@@ -104,6 +104,7 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
             Arg::Text(s) => args.add(s.as_ref())?,
             Arg::OptText(s) => args.add(*s)?,
             Arg::Int(n) => args.add(*n)?,
+            Arg::Bool(b) => args.add(*b)?,
             Arg::Time(t) => args.add(ts(*t))?,
             Arg::OptTime(t) => args.add(t.map(ts))?,
             Arg::Ids(ids) => args.add(codec::to_json(ids))?,

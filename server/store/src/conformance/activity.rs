@@ -284,3 +284,38 @@ pub async fn prune_activity_keeps_recent_and_unfinished_entries(store: &dyn Stor
     assert!(!ids.contains(&old.id));
     assert_eq!(store.prune_activity(at(50)).await.unwrap(), 0);
 }
+
+/// The actor filter matches exactly (no prefix, no case folding), alone and with others.
+pub async fn list_activity_filters_on_actor(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for (actor, set) in [
+        ("alice", Some("web")),
+        ("alice/ci", Some("web")),
+        ("system:reconciler", Some("web")),
+        ("alice", Some("api")),
+        ("Alice", None),
+    ] {
+        let mut e = entry("scale_set.update", set, at(ids.len() as i64));
+        e.actor = actor.into();
+        ids.push(store.append_activity(&e).await.unwrap().id);
+    }
+    let query = |actor: &str, scale_set: Option<&str>| {
+        let f = ActivityFilter {
+            actor: Some(actor.into()),
+            scale_set: scale_set.map(Into::into),
+            ..filter()
+        };
+        async move {
+            let found = store.list_activity(&f).await.unwrap();
+            assert!(found.iter().all(|a| a.actor == f.actor.clone().unwrap()));
+            found.iter().map(|a| a.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(query("alice", None).await, [ids[3], ids[0]]);
+    assert_eq!(query("alice", Some("web")).await, [ids[0]]);
+    assert_eq!(query("alice/ci", None).await, [ids[1]]);
+    assert_eq!(query("system:reconciler", None).await, [ids[2]]);
+    assert_eq!(query("ali", None).await, Vec::<i64>::new());
+    assert_eq!(query("ghost", None).await, Vec::<i64>::new());
+    assert_eq!(store.list_activity(&filter()).await.unwrap().len(), 5);
+}

@@ -6,8 +6,9 @@
 //! Each case is a public async function taking `&dyn Store` on an empty database, in the
 //! module of its subject: [`scale_sets`], [`model_versions`], [`instances`],
 //! [`mark_deleting`], [`activity`], [`history`] (autoscale decisions and metric roll-ups),
-//! [`rollouts`] and [`database`] (what holds across records). This module holds the
-//! harnesses, the macro and the fixtures the cases share.
+//! [`rollouts`], [`accounts`] (users, role assignments, API tokens and portal sessions) and
+//! [`database`] (what holds across records). This module holds the harnesses, the macro and
+//! the fixtures the cases share.
 //!
 //! [`store_conformance_tests!`](crate::store_conformance_tests) turns the whole list into
 //! one `#[tokio::test]` per case for a given [`Harness`] constructor (the calling crate needs
@@ -33,7 +34,9 @@
 //! maximum (1,000); lists of an unknown set are empty; timestamps keep microseconds;
 //! `list_decisions` filters like `list_activity` (on `at`); `write_rollups` keeps the last
 //! of rows repeating a scale set, metric and minute in one batch; `read_rollups` orders
-//! metrics in `Metric`'s order (not by name).
+//! metrics in `Metric`'s order (not by name); a session is expired at its `expires_at`;
+//! `touch_tokens` ignores absent ids; a taken token hash is `AlreadyExists` keyed by the
+//! token's prefix.
 
 use std::any::Any;
 use std::path::PathBuf;
@@ -50,6 +53,7 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use crate::{Kind, Store, StoreError};
 
+pub mod accounts;
 pub mod activity;
 pub mod database;
 pub mod history;
@@ -290,6 +294,7 @@ macro_rules! store_conformance_tests {
                 list_activity_newest_first_with_limit,
                 list_activity_filters,
                 list_activity_pages_with_before_id,
+                list_activity_filters_on_actor,
                 prune_activity_keeps_recent_and_unfinished_entries,
             ],
             history: [
@@ -301,6 +306,20 @@ macro_rules! store_conformance_tests {
             rollouts: [
                 rollouts_round_trip_with_one_active_per_set,
                 rollouts_go_with_their_scale_set,
+            ],
+            accounts: [
+                create_and_get_user_with_its_password_hash,
+                create_taken_user_name_is_already_exists,
+                user_password_and_disabled_are_set,
+                role_assignment_upserts_on_user_and_scope,
+                global_and_set_assignments_are_distinct,
+                assignment_or_token_of_missing_user_is_not_found,
+                tokens_insert_and_are_found_by_hash,
+                revoking_a_token_is_idempotent,
+                touching_tokens_keeps_the_latest_use,
+                sessions_save_load_and_expire,
+                prune_sessions_deletes_expired_ones,
+                delete_scale_set_takes_its_assignments_and_tokens,
             ],
             database: [
                 concurrent_writers_one_wins,
