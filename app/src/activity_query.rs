@@ -101,6 +101,7 @@ impl ActivityQuery {
         }
         Ok(ActivityFilter {
             scale_set: opt(&self.scale_set),
+            actor: None,
             operation: opt(&self.operation),
             result,
             since,

@@ -248,7 +248,10 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// A token made of `random` (at least 30 bytes of a cryptographic generator): 30 base-62
 /// characters and their checksum.
 pub fn format_token(random: &[u8]) -> String {
-    assert!(random.len() >= TOKEN_RANDOM, "a token needs 30 random bytes");
+    assert!(
+        random.len() >= TOKEN_RANDOM,
+        "a token needs 30 random bytes"
+    );
     // Each byte picks a character modulo 62: a slight bias (256 is not a multiple of 62)
     // that still leaves more than 170 bits to guess.
     let body: String = random
@@ -268,7 +271,8 @@ pub fn check_token(token: &str) -> Result<(), &'static str> {
     let Some(rest) = token.strip_prefix(TOKEN_PREFIX) else {
         return Err("an API token starts with flt_");
     };
-    if rest.len() != TOKEN_RANDOM + TOKEN_CHECKSUM || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    if rest.len() != TOKEN_RANDOM + TOKEN_CHECKSUM
+        || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
     {
         return Err("not an API token: wrong length or characters");
     }

@@ -100,7 +100,7 @@ pub async fn authenticate(
                 })
                 .into_response();
             }
-            None => match session_caller(&auth, &request).await {
+            None => match session_caller(&auth, request.extensions().get::<Session>().cloned()).await {
                 Ok(caller) => caller,
                 Err(e) => return e.into_response(),
             },
@@ -155,13 +155,13 @@ fn now_seconds() -> i64 {
 }
 
 /// The caller of a request that came with a session cookie (or with nothing: anonymous).
-async fn session_caller(auth: &Auth, request: &Request) -> Result<Caller, ApiError> {
+async fn session_caller(auth: &Auth, session: Option<Session>) -> Result<Caller, ApiError> {
     let anonymous = Caller {
         principal: None,
         auth: true,
         csrf: None,
     };
-    let Some(session) = request.extensions().get::<Session>().cloned() else {
+    let Some(session) = session else {
         return Ok(anonymous);
     };
     let user: Option<String> = session.get(USER).await.map_err(session_failed)?;
@@ -236,11 +236,15 @@ async fn checked_csrf(request: Request, expected: &str) -> Result<Request, Respo
         return Err(refused());
     }
     let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
+    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return Err(
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response(),
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
+                    .into_response(),
             );
         }
     };
@@ -289,7 +293,11 @@ pub fn check(caller: &Caller, access: Access, scale_set: Option<&str>) -> Result
                 _ => String::new(),
             };
             Err(ApiError::from(flotilla_control::Error::Forbidden {
-                message: format!("{} may not do this: it needs {}{on}", p.actor, access.describe()),
+                message: format!(
+                    "{} may not do this: it needs {}{on}",
+                    p.actor,
+                    access.describe()
+                ),
             }))
         }
     }
@@ -375,9 +383,7 @@ pub async fn portal(request: Request, next: Next) -> Response {
         .strip_prefix("/scale-sets/")
         .and_then(|rest| rest.split('/').next())
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_decode(s)
-        });
+        .map(|s| percent_decode(s));
     if let Some(set) = set
         && let Err(refusal) = check(&caller, Access::Set(Role::Reader), Some(&set))
     {
@@ -405,7 +411,10 @@ fn open_path(path: &str) -> bool {
 /// The scale set a server function's arguments name at `argument` (a dotted path: `name`,
 /// `request.name`), read from its query (GET) or its body (JSON, or a form where the path
 /// is written `request[name]`); the request comes back whole.
-async fn named_set(request: Request, argument: &str) -> Result<(Request, Option<String>), Response> {
+async fn named_set(
+    request: Request,
+    argument: &str,
+) -> Result<(Request, Option<String>), Response> {
     let form_key = match argument.split_once('.') {
         Some((outer, inner)) => format!("{outer}[{inner}]"),
         None => argument.to_string(),
@@ -428,11 +437,15 @@ async fn named_set(request: Request, argument: &str) -> Result<(Request, Option<
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
+    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
             return Err(
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response(),
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
+                    .into_response(),
             );
         }
     };
@@ -440,7 +453,11 @@ async fn named_set(request: Request, argument: &str) -> Result<(Request, Option<
         let pointer = format!("/{}", argument.replace('.', "/"));
         serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.pointer(&pointer).and_then(|n| n.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.pointer(&pointer)
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+            })
     } else {
         from_form(&bytes)
     };
@@ -503,10 +520,9 @@ pub async fn sign_in(
             if status == 500 {
                 return ApiError::from(e).into_response();
             }
-            response.headers_mut().insert(
-                "x-flotilla-refused",
-                axum::http::HeaderValue::from(status),
-            );
+            response
+                .headers_mut()
+                .insert("x-flotilla-refused", axum::http::HeaderValue::from(status));
             response
         }
     }
@@ -514,7 +530,11 @@ pub async fn sign_in(
 
 /// `POST /auth/logout` (with the session's CSRF token, checked by [`authenticate`]): ends
 /// the session in the database and in the browser.
-pub async fn sign_out(State(auth): State<Arc<Auth>>, session: Session, request: Request) -> Response {
+pub async fn sign_out(
+    State(auth): State<Arc<Auth>>,
+    session: Session,
+    request: Request,
+) -> Response {
     let caller = caller_of(&request);
     if let Some(principal) = &caller.principal
         && caller.csrf.is_some()
@@ -533,7 +553,11 @@ fn local_path(next: &str) -> String {
         && !next.starts_with("//")
         && !next.starts_with("/\\")
         && !next.chars().any(|c| c.is_control());
-    if ok { next.to_string() } else { "/".to_string() }
+    if ok {
+        next.to_string()
+    } else {
+        "/".to_string()
+    }
 }
 
 #[cfg(test)]

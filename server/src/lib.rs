@@ -261,7 +261,10 @@ fn router(
         .merge(ops::router(fleet.clone()))
         .merge(sign_in)
         .merge(portal)
-        .layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .layer(sessions::layer(
             store,
             config.public_url.iter().any(|u| u.https),

@@ -95,8 +95,8 @@ impl SessionStore for DbSessions {
         else {
             return Ok(None);
         };
-        let data = serde_json::from_str(&data)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         // The row holds no expiry of its own beyond the store's: a loaded session is alive,
         // and the manager sets its next expiry when it saves it.
         Ok(Some(Record {

@@ -116,7 +116,10 @@ impl TestServer {
         let owner = self.api();
         let password = format!("{name}-password-123");
         let (status, body) = owner
-            .post("/users", serde_json::json!({ "name": name, "password": password }))
+            .post(
+                "/users",
+                serde_json::json!({ "name": name, "password": password }),
+            )
             .await;
         assert_eq!(status, 201, "creating user {name}: {body}");
         let (status, body) = owner

@@ -104,7 +104,10 @@ mod tests {
                     stack.push(path);
                 } else if path.extension().is_some_and(|e| e == "rs") {
                     let text = std::fs::read_to_string(&path).unwrap();
-                    for line in text.lines().filter(|l| l.trim_start().starts_with("#[server(")) {
+                    for line in text
+                        .lines()
+                        .filter(|l| l.trim_start().starts_with("#[server("))
+                    {
                         let (_, rest) = line.split_once("endpoint = \"").expect("an endpoint");
                         let (endpoint, _) = rest.split_once('"').unwrap();
                         endpoints.push(endpoint.to_string());
@@ -113,7 +116,10 @@ mod tests {
             }
         }
         for endpoint in &endpoints {
-            assert!(of(endpoint).is_some(), "server function {endpoint} has no entry");
+            assert!(
+                of(endpoint).is_some(),
+                "server function {endpoint} has no entry"
+            );
         }
         for entry in TABLE {
             assert!(

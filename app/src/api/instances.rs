@@ -130,9 +130,15 @@ pub async fn act_on_instances(
     }
     for id in ids {
         let result = match action {
-            BulkAction::Act(act) => fleet.instance_action(&name, &id, act, &super::actor()).await,
+            BulkAction::Act(act) => {
+                fleet
+                    .instance_action(&name, &id, act, &super::actor())
+                    .await
+            }
             BulkAction::Protect(protection) => {
-                fleet.set_protection(&name, &id, protection, &super::actor()).await
+                fleet
+                    .set_protection(&name, &id, protection, &super::actor())
+                    .await
             }
             BulkAction::Upgrade => unreachable!("handled above"),
         };

@@ -70,9 +70,7 @@ pub(crate) fn require(
     let Some(principal) = caller.principal else {
         return Err(refuse(error::PortalError::new("sign in first"), 401));
     };
-    principal
-        .require(role, Some(scale_set))
-        .map_err(refused)
+    principal.require(role, Some(scale_set)).map_err(refused)
 }
 
 /// A read that failed, answered with the REST API's status (404 for what is gone — say a

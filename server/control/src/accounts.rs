@@ -19,11 +19,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
 use flotilla_domain::access::{
-    self, ApiToken, Grants, Role, RoleAssignment, User, UserSource, TOKEN_SHOWN,
+    self, ApiToken, Grants, Role, RoleAssignment, TOKEN_SHOWN, User, UserSource,
 };
 use flotilla_domain::{ActivityResult, NewActivity, ValidationErrors};
 use flotilla_store::Store;
@@ -349,7 +349,11 @@ impl Accounts {
             .await
             .map_err(Error::store("disable user"))?;
         self.forget();
-        let operation = if disabled { "user.disable" } else { "user.enable" };
+        let operation = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
         self.record(operation, actor, name, Ok(()), json!({})).await;
         self.get_user(name).await
     }
@@ -428,7 +432,12 @@ impl Accounts {
         Ok(stored)
     }
 
-    pub async fn remove_role(&self, user: &str, scale_set: Option<&str>, actor: &str) -> Result<()> {
+    pub async fn remove_role(
+        &self,
+        user: &str,
+        scale_set: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
         if scale_set.is_none() {
             self.keep_an_owner(user, None).await?;
         }
@@ -527,10 +536,7 @@ impl Accounts {
                 message: "wrong user name or password".into(),
             });
         };
-        self.failures
-            .lock()
-            .expect("failures")
-            .remove(&keys[0]);
+        self.failures.lock().expect("failures").remove(&keys[0]);
         self.record(
             "auth.login",
             &user.name,
@@ -652,7 +658,10 @@ impl Accounts {
             if self.existing_set(set, "scale_set").await.is_err() {
                 errors.push("scale_set", format!("no scale set {set:?}"));
             } else if !owner.grants.sees(set) {
-                errors.push("scale_set", format!("{user} has no role on scale set {set:?}"));
+                errors.push(
+                    "scale_set",
+                    format!("{user} has no role on scale set {set:?}"),
+                );
             }
         }
         if !errors.is_empty() {
@@ -868,8 +877,11 @@ pub async fn hash_password(password: String) -> Result<String> {
 
 async fn verify_password(password: String, hash: String) -> Result<bool> {
     Ok(tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     })
     .await
     .expect("verifying does not panic"))

@@ -45,7 +45,11 @@ pub async fn login(
 ) -> ApiResult<impl IntoResponse> {
     let accounts = s.fleet.accounts();
     let principal = accounts
-        .sign_in(login.username.trim(), &login.password, &peer.ip().to_string())
+        .sign_in(
+            login.username.trim(),
+            &login.password,
+            &peer.ip().to_string(),
+        )
         .await?;
     let created = accounts
         .create_token(
@@ -268,7 +272,12 @@ pub async fn assign_role(
     Ok(Json(
         s.fleet
             .accounts()
-            .assign_role(&a.user, a.role, a.scale_set.as_deref(), super::actor(&caller))
+            .assign_role(
+                &a.user,
+                a.role,
+                a.scale_set.as_deref(),
+                super::actor(&caller),
+            )
             .await?,
     ))
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use flotilla_control::Caller;
-use axum::extract::{Query, State};
 use flotilla_domain::{Activity, ActivityFilter, ActivityResult};
 use serde::{Deserialize, Serialize};
 

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::{Query, State};
 use flotilla_control::AutoscaleAnswer;
+use flotilla_control::Caller;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,12 @@
 //! `/backend`: zones, images, hosts, VMs and (on the mock) fault injection.
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use flotilla_control::BackendInfo;
+use flotilla_control::Caller;
 use flotilla_domain::{BackendVm, Fault};
 
 use super::error::{ApiResult, Problem};

@@ -1,9 +1,9 @@
 //! The mock's synthetic demand: `/scale-sets/{name}/demand`.
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
+use flotilla_control::Caller;
 use flotilla_domain::ScaleSet;
 use flotilla_domain::demand::Demand;
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,5 @@ pub async fn delete_demand(
     ApiPath(name): ApiPath<String>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(
-        s.fleet.set_demand(&name, None, actor(&caller)).await?,
-    ))
+    Ok(Json(s.fleet.set_demand(&name, None, actor(&caller)).await?))
 }

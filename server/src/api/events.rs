@@ -16,12 +16,12 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::ApiState;
-use axum::Extension;
-use flotilla_control::Caller;
-use flotilla_domain::access::{Access, Role};
 use super::error::ApiError;
 use super::query::Params;
+use axum::Extension;
 use axum::http::StatusCode;
+use flotilla_control::Caller;
+use flotilla_domain::access::{Access, Role};
 
 #[utoipa::path(get, path = "/events", tag = "events",
     params(("scale_set" = Option<String>, Query, description = "only events of this scale set")),
@@ -49,9 +49,7 @@ pub async fn stream(
     let events = BroadcastStream::new(s.fleet.subscribe()).filter_map(move |item| match item {
         Ok(event) => {
             let set = event.scale_set();
-            if only.as_deref().is_some_and(|name| set != Some(name))
-                || !super::sees(&caller, set)
-            {
+            if only.as_deref().is_some_and(|name| set != Some(name)) || !super::sees(&caller, set) {
                 return None;
             }
             let data = serde_json::to_string(&event).ok()?;

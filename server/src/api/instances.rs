@@ -2,11 +2,11 @@
 //! its console log.
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use flotilla_control::Caller;
 use flotilla_control::ConsoleOutput;
 use flotilla_domain::{Instance, InstanceAction, Protection};
 

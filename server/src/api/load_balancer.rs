@@ -2,9 +2,9 @@
 //! instance's switch (`/scale-sets/{name}/instances/{id}/load-balancer`).
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
+use flotilla_control::Caller;
 use flotilla_domain::Instance;
 use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::scale_set::Frontend;

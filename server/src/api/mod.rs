@@ -41,16 +41,18 @@ pub struct ApiState {
 
 /// The actor the activity log records for this request's caller.
 pub fn actor(caller: &Caller) -> &str {
-    caller.principal.as_ref().map_or("anonymous", |p| p.actor.as_str())
+    caller
+        .principal
+        .as_ref()
+        .map_or("anonymous", |p| p.actor.as_str())
 }
 
 /// Whether the caller may read `scale_set` (`None`: what belongs to no scale set, which
 /// only a fleet-wide Reader sees).
 pub fn sees(caller: &Caller, scale_set: Option<&str>) -> bool {
-    caller
-        .principal
-        .as_ref()
-        .is_some_and(|p| p.allows(Role::Reader, None) || scale_set.is_some_and(|s| p.grants.sees(s)))
+    caller.principal.as_ref().is_some_and(|p| {
+        p.allows(Role::Reader, None) || scale_set.is_some_and(|s| p.grants.sees(s))
+    })
 }
 
 /// Refuses a load balancer whose routing rules send traffic to a scale set the caller may
@@ -62,7 +64,13 @@ pub fn check_rule_targets(
     let Some(lb) = lb else { return Ok(()) };
     for (f, frontend) in lb.frontends.iter().enumerate() {
         for (r, rule) in frontend.rules.iter().enumerate() {
-            if auth::check(caller, Access::Set(Role::Contributor), Some(&rule.scale_set)).is_err() {
+            if auth::check(
+                caller,
+                Access::Set(Role::Contributor),
+                Some(&rule.scale_set),
+            )
+            .is_err()
+            {
                 return Err(error::ApiError::field(
                     axum::http::StatusCode::FORBIDDEN,
                     &format!("load_balancer.frontends[{f}].rules[{r}].scale_set"),
@@ -125,69 +133,279 @@ pub fn routes() -> Vec<Route> {
     use Role::{Contributor, Operator, Owner, Reader};
     vec![
         route(M::GET, "/scale-sets", SignedIn, get(scale_sets::list)),
-        route(M::POST, "/scale-sets", Fleet(Contributor), post(scale_sets::create)),
-        route(M::GET, "/scale-sets/{name}", Set(Reader), get(scale_sets::get)),
-        route(M::PATCH, "/scale-sets/{name}", Set(Contributor), patch(scale_sets::update)),
-        route(M::DELETE, "/scale-sets/{name}", Set(Contributor), delete(scale_sets::delete)),
-        route(M::PUT, "/scale-sets/{name}/capacity", Set(Operator), put(scale_sets::set_capacity)),
-        route(M::GET, "/scale-sets/{name}/model", Set(Reader), get(scale_sets::get_model)),
-        route(M::PUT, "/scale-sets/{name}/model", Set(Contributor), put(scale_sets::set_model)),
-        route(M::GET, "/scale-sets/{name}/model/versions", Set(Reader), get(scale_sets::model_versions)),
-        route(M::GET, "/scale-sets/{name}/model/versions/compare", Set(Reader), get(scale_sets::compare)),
-        route(M::GET, "/scale-sets/{name}/rollouts", Set(Reader), get(rollouts::list)),
-        route(M::POST, "/scale-sets/{name}/rollouts", Set(Contributor), post(rollouts::start)),
+        route(
+            M::POST,
+            "/scale-sets",
+            Fleet(Contributor),
+            post(scale_sets::create),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}",
+            Set(Reader),
+            get(scale_sets::get),
+        ),
+        route(
+            M::PATCH,
+            "/scale-sets/{name}",
+            Set(Contributor),
+            patch(scale_sets::update),
+        ),
+        route(
+            M::DELETE,
+            "/scale-sets/{name}",
+            Set(Contributor),
+            delete(scale_sets::delete),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/capacity",
+            Set(Operator),
+            put(scale_sets::set_capacity),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/model",
+            Set(Reader),
+            get(scale_sets::get_model),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/model",
+            Set(Contributor),
+            put(scale_sets::set_model),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/model/versions",
+            Set(Reader),
+            get(scale_sets::model_versions),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/model/versions/compare",
+            Set(Reader),
+            get(scale_sets::compare),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/rollouts",
+            Set(Reader),
+            get(rollouts::list),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/rollouts",
+            Set(Contributor),
+            post(rollouts::start),
+        ),
         // A preview changes nothing.
-        route(M::POST, "/scale-sets/{name}/rollouts/preview", Set(Reader), post(rollouts::preview)),
-        route(M::GET, "/scale-sets/{name}/rollouts/{id}", Set(Reader), get(rollouts::get)),
+        route(
+            M::POST,
+            "/scale-sets/{name}/rollouts/preview",
+            Set(Reader),
+            post(rollouts::preview),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/rollouts/{id}",
+            Set(Reader),
+            get(rollouts::get),
+        ),
         Route {
             permission: Permission {
                 access: Set(Contributor),
                 actions: ROLLOUT_ACTIONS,
             },
-            ..route(M::POST, "/scale-sets/{name}/rollouts/{id}/{action}", Set(Contributor), post(rollouts::act))
+            ..route(
+                M::POST,
+                "/scale-sets/{name}/rollouts/{id}/{action}",
+                Set(Contributor),
+                post(rollouts::act),
+            )
         },
-        route(M::GET, "/scale-sets/{name}/instances", Set(Reader), get(instances::list)),
-        route(M::GET, "/scale-sets/{name}/instances/{id}", Set(Reader), get(instances::get)),
+        route(
+            M::GET,
+            "/scale-sets/{name}/instances",
+            Set(Reader),
+            get(instances::list),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/instances/{id}",
+            Set(Reader),
+            get(instances::get),
+        ),
         // A serial console may print what cloud-init was given: not a Reader's.
-        route(M::GET, "/scale-sets/{name}/instances/{id}/console", Set(Operator), get(instances::console)),
-        route(M::PUT, "/scale-sets/{name}/instances/{id}/protection", Set(Operator), put(instances::set_protection)),
-        route(M::PUT, "/scale-sets/{name}/instances/{id}/load-balancer", Set(Operator), put(load_balancer::set_instance_switch)),
-        route(M::POST, "/scale-sets/{name}/instances/{id}/{action}", Set(Operator), post(instances::act)),
-        route(M::GET, "/scale-sets/{name}/repairs", Set(Reader), get(repairs::repairs)),
-        route(M::POST, "/scale-sets/{name}/repairs/resume", Set(Operator), post(repairs::resume_repairs)),
-        route(M::GET, "/scale-sets/{name}/load-balancer", Set(Reader), get(load_balancer::load_balancer)),
-        route(M::GET, "/load-balancer", Fleet(Reader), get(load_balancer::all_frontends)),
-        route(M::GET, "/scale-sets/{name}/autoscale", Set(Reader), get(autoscale::get)),
-        route(M::PUT, "/scale-sets/{name}/autoscale", Set(Contributor), put(autoscale::put)),
-        route(M::DELETE, "/scale-sets/{name}/autoscale", Set(Contributor), delete(autoscale::delete)),
-        route(M::GET, "/scale-sets/{name}/autoscale/decisions", Set(Reader), get(autoscale::decisions)),
+        route(
+            M::GET,
+            "/scale-sets/{name}/instances/{id}/console",
+            Set(Operator),
+            get(instances::console),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/instances/{id}/protection",
+            Set(Operator),
+            put(instances::set_protection),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/instances/{id}/load-balancer",
+            Set(Operator),
+            put(load_balancer::set_instance_switch),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/instances/{id}/{action}",
+            Set(Operator),
+            post(instances::act),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/repairs",
+            Set(Reader),
+            get(repairs::repairs),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/repairs/resume",
+            Set(Operator),
+            post(repairs::resume_repairs),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/load-balancer",
+            Set(Reader),
+            get(load_balancer::load_balancer),
+        ),
+        route(
+            M::GET,
+            "/load-balancer",
+            Fleet(Reader),
+            get(load_balancer::all_frontends),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/autoscale",
+            Set(Reader),
+            get(autoscale::get),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/autoscale",
+            Set(Contributor),
+            put(autoscale::put),
+        ),
+        route(
+            M::DELETE,
+            "/scale-sets/{name}/autoscale",
+            Set(Contributor),
+            delete(autoscale::delete),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/autoscale/decisions",
+            Set(Reader),
+            get(autoscale::decisions),
+        ),
         // Runs the setting now and applies its capacity: as changing the capacity.
-        route(M::POST, "/scale-sets/{name}/autoscale/evaluate", Set(Operator), post(autoscale::evaluate)),
-        route(M::GET, "/scale-sets/{name}/metrics", Set(Reader), get(metrics::metrics)),
-        route(M::GET, "/scale-sets/{name}/demand", Set(Reader), get(demand::get_demand)),
-        route(M::PUT, "/scale-sets/{name}/demand", Set(Operator), put(demand::put_demand)),
-        route(M::DELETE, "/scale-sets/{name}/demand", Set(Operator), delete(demand::delete_demand)),
-        route(M::GET, "/scale-sets/{name}/activity", Set(Reader), get(activity::list_for_set)),
+        route(
+            M::POST,
+            "/scale-sets/{name}/autoscale/evaluate",
+            Set(Operator),
+            post(autoscale::evaluate),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/metrics",
+            Set(Reader),
+            get(metrics::metrics),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/demand",
+            Set(Reader),
+            get(demand::get_demand),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/demand",
+            Set(Operator),
+            put(demand::put_demand),
+        ),
+        route(
+            M::DELETE,
+            "/scale-sets/{name}/demand",
+            Set(Operator),
+            delete(demand::delete_demand),
+        ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/activity",
+            Set(Reader),
+            get(activity::list_for_set),
+        ),
         route(M::GET, "/activity", SignedIn, get(activity::list)),
         route(M::GET, "/events", SignedIn, get(events::stream)),
         route(M::GET, "/backend", Fleet(Reader), get(backend::info)),
         route(M::GET, "/backend/vms", Fleet(Reader), get(backend::vms)),
-        route(M::GET, "/backend/faults", Fleet(Reader), get(backend::faults)),
-        route(M::POST, "/backend/faults", Fleet(Owner), post(backend::inject)),
-        route(M::DELETE, "/backend/faults", Fleet(Owner), delete(backend::clear)),
+        route(
+            M::GET,
+            "/backend/faults",
+            Fleet(Reader),
+            get(backend::faults),
+        ),
+        route(
+            M::POST,
+            "/backend/faults",
+            Fleet(Owner),
+            post(backend::inject),
+        ),
+        route(
+            M::DELETE,
+            "/backend/faults",
+            Fleet(Owner),
+            delete(backend::clear),
+        ),
         route(M::GET, "/control/loops", Fleet(Reader), get(control::loops)),
         route(M::GET, "/control/tasks", Fleet(Reader), get(control::tasks)),
         route(M::POST, "/login", Anonymous, post(accounts::login)),
         route(M::GET, "/me", SignedIn, get(accounts::me)),
         route(M::GET, "/tokens", SignedIn, get(accounts::list_tokens)),
         route(M::POST, "/tokens", SignedIn, post(accounts::create_token)),
-        route(M::DELETE, "/tokens/{id}", SignedIn, delete(accounts::revoke_token)),
+        route(
+            M::DELETE,
+            "/tokens/{id}",
+            SignedIn,
+            delete(accounts::revoke_token),
+        ),
         route(M::GET, "/users", Fleet(Owner), get(accounts::list_users)),
         route(M::POST, "/users", Fleet(Owner), post(accounts::create_user)),
-        route(M::PATCH, "/users/{user}", Fleet(Owner), patch(accounts::update_user)),
-        route(M::GET, "/role-assignments", Fleet(Owner), get(accounts::list_roles)),
-        route(M::PUT, "/role-assignments", Fleet(Owner), put(accounts::assign_role)),
-        route(M::DELETE, "/role-assignments", Fleet(Owner), delete(accounts::remove_role)),
+        route(
+            M::PATCH,
+            "/users/{user}",
+            Fleet(Owner),
+            patch(accounts::update_user),
+        ),
+        route(
+            M::GET,
+            "/role-assignments",
+            Fleet(Owner),
+            get(accounts::list_roles),
+        ),
+        route(
+            M::PUT,
+            "/role-assignments",
+            Fleet(Owner),
+            put(accounts::assign_role),
+        ),
+        route(
+            M::DELETE,
+            "/role-assignments",
+            Fleet(Owner),
+            delete(accounts::remove_role),
+        ),
         route(M::GET, "/openapi.json", Anonymous, get(openapi::document)),
     ]
 }

@@ -17,8 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
 use super::{
-    accounts, activity, autoscale, backend, control, demand, events, instances, load_balancer, metrics,
-    repairs, rollouts, scale_sets,
+    accounts, activity, autoscale, backend, control, demand, events, instances, load_balancer,
+    metrics, repairs, rollouts, scale_sets,
 };
 use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
 
@@ -82,8 +82,7 @@ impl Modify for Permissions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::extensions::ExtensionsBuilder;
         use utoipa::openapi::security::{
-            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement,
-            SecurityScheme,
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
         };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(

@@ -1,9 +1,9 @@
 //! The repair service: `/scale-sets/{name}/repairs` and `…/repairs/resume`.
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::State;
+use flotilla_control::Caller;
 use flotilla_domain::ScaleSet;
 use flotilla_domain::repair::RepairOverview;
 

@@ -4,20 +4,20 @@
 use std::collections::HashMap;
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use flotilla_control::Caller;
 use flotilla_control::{PreviewRequest, RollbackRequest, RolloutControl, StartRollout};
 use flotilla_domain::rollout::{RolloutPlan, RolloutView};
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath, parse};
 use super::query::Params;
-use flotilla_domain::access::{Access, Role};
 use super::{ApiState, Items, actor};
+use flotilla_domain::access::{Access, Role};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts", tag = "rollouts",
     params(("name" = String, Path), ("limit" = Option<u32>, Query, description = "1–1,000, default 100")),

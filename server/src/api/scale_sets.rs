@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use axum::Extension;
-use flotilla_control::Caller;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use flotilla_control::Caller;
 use flotilla_domain::rollout::FieldChange;
 use flotilla_domain::{Model, ScaleSet, ScaleSetPatch, ScaleSetSpec};
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,10 @@ pub async fn update(
     Extension(caller): Extension<Caller>,
     ApiJson(patch): ApiJson<ScaleSetPatch>,
 ) -> ApiResult<Json<ScaleSet>> {
-    super::check_rule_targets(&caller, patch.load_balancer.as_ref().and_then(Option::as_ref))?;
+    super::check_rule_targets(
+        &caller,
+        patch.load_balancer.as_ref().and_then(Option::as_ref),
+    )?;
     Ok(Json(
         s.fleet
             .update_scale_set(&name, patch, actor(&caller))
@@ -140,9 +143,7 @@ pub async fn set_model(
     Extension(caller): Extension<Caller>,
     ApiJson(model): ApiJson<Model>,
 ) -> ApiResult<Json<ScaleSet>> {
-    Ok(Json(
-        s.fleet.set_model(&name, model, actor(&caller)).await?,
-    ))
+    Ok(Json(s.fleet.set_model(&name, model, actor(&caller)).await?))
 }
 
 #[utoipa::path(get, path = "/scale-sets/{name}/model/versions", tag = "scale sets",

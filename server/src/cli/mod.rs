@@ -244,7 +244,7 @@ impl Client {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("cli:{user}")) {
-            headers.insert(crate::api::ACTOR_HEADER, v);
+            headers.insert(crate::auth::ACTOR_HEADER, v);
         }
         // Not a cross-site form: what a request without a JSON body must say.
         headers.insert(

@@ -133,7 +133,11 @@ async fn every_route_answers_every_role_as_its_permission_says() {
     for (path, access) in flotilla::ops::PERMISSIONS {
         cases.push((http::Method::GET, path.to_string(), access));
     }
-    assert!(cases.len() > 60, "the table lists every route: {}", cases.len());
+    assert!(
+        cases.len() > 60,
+        "the table lists every route: {}",
+        cases.len()
+    );
 
     let mut wrong = Vec::new();
     for (method, path, access) in &cases {
@@ -162,7 +166,11 @@ async fn every_route_answers_every_role_as_its_permission_says() {
             }
         }
     }
-    assert!(wrong.is_empty(), "answers that break the table:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "answers that break the table:\n{}",
+        wrong.join("\n")
+    );
 
     // Nothing was changed by all of it.
     let (_, after) = owner.get("/scale-sets/web").await;
@@ -184,12 +192,14 @@ async fn portal_server_functions_answer_each_role_as_their_table_says() {
         ("contributor", Role::Contributor),
     ] {
         server.api_as(name, role.as_str(), None).await;
-        let session = PortalSession::sign_in(&server.url, name, &format!("{name}-password-123")).await;
+        let session =
+            PortalSession::sign_in(&server.url, name, &format!("{name}-password-123")).await;
         sessions.push((name, Some(session), Some(grants(role))));
     }
     // A Reader of one scale set only.
     server.api_as("web-reader", "Reader", Some("web")).await;
-    let web_reader = PortalSession::sign_in(&server.url, "web-reader", "web-reader-password-123").await;
+    let web_reader =
+        PortalSession::sign_in(&server.url, "web-reader", "web-reader-password-123").await;
     sessions.push((
         "web-reader",
         Some(web_reader),
@@ -215,7 +225,10 @@ async fn portal_server_functions_answer_each_role_as_their_table_says() {
             };
             let status = match session {
                 Some(s) => s
-                    .form(entry.endpoint, &[(set_field.to_string(), GHOST.to_string())])
+                    .form(
+                        entry.endpoint,
+                        &[(set_field.to_string(), GHOST.to_string())],
+                    )
                     .await
                     .status()
                     .as_u16(),
@@ -245,7 +258,11 @@ async fn portal_server_functions_answer_each_role_as_their_table_says() {
             }
         }
     }
-    assert!(wrong.is_empty(), "answers that break the table:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "answers that break the table:\n{}",
+        wrong.join("\n")
+    );
     server.stop().await;
 }
 
@@ -266,7 +283,10 @@ async fn tokens_are_refused_once_revoked_and_never_exceed_their_user() {
     // Bad input names its field and creates nothing.
     for (bad, field) in [
         (json!({"name": ""}), "name"),
-        (json!({"name": "x", "expires_in_days": 0}), "expires_in_days"),
+        (
+            json!({"name": "x", "expires_in_days": 0}),
+            "expires_in_days",
+        ),
         (json!({"name": "x", "scale_set": "nope"}), "scale_set"),
     ] {
         let (status, body) = operator.post("/tokens", bad).await;
@@ -291,7 +311,10 @@ async fn tokens_are_refused_once_revoked_and_never_exceed_their_user() {
     let (_, listed) = operator.get("/tokens").await;
     let text = listed.to_string();
     assert!(!text.contains(&secret));
-    assert!(text.contains(&secret[..8]), "the prefix identifies it: {text}");
+    assert!(
+        text.contains(&secret[..8]),
+        "the prefix identifies it: {text}"
+    );
 
     // Revoked: refused at once.
     let id = created["id"].as_i64().unwrap();
@@ -300,18 +323,12 @@ async fn tokens_are_refused_once_revoked_and_never_exceed_their_user() {
     assert_eq!(ro.get_status("/scale-sets/web").await, 401);
     // Someone else's token is not even acknowledged.
     let other = server.api_as("someone", "Reader", None).await;
-    let (_, mine) = operator
-        .post("/tokens", json!({"name": "keep"}))
-        .await;
-    let (status, _) = other
-        .delete(&format!("/tokens/{}", mine["id"]))
-        .await;
+    let (_, mine) = operator.post("/tokens", json!({"name": "keep"})).await;
+    let (status, _) = other.delete(&format!("/tokens/{}", mine["id"])).await;
     assert_eq!(status, 404);
 
     // A disabled user's tokens stop working at once.
-    let (status, _) = owner
-        .patch("/users/op", json!({"disabled": true}))
-        .await;
+    let (status, _) = owner.patch("/users/op", json!({"disabled": true})).await;
     assert_eq!(status, 200);
     assert_eq!(operator.get_status("/scale-sets").await, 401);
     // The last Owner cannot be disabled.
@@ -338,8 +355,10 @@ async fn the_activity_log_names_the_principal_never_a_header() {
         .post(format!("{}/api/v1/scale-sets", server.url))
         .bearer_auth(contributor.token.as_deref().unwrap())
         .header("x-flotilla-actor", "mallory")
-        .json(&json!({"name": "web", "capacity": 0, "model": {"image": "debian-12",
-            "vcpus": 1, "memory_mib": 512, "disk_gib": 10, "app_port": 80}}))
+        .json(
+            &json!({"name": "web", "capacity": 0, "model": {"image": "debian-12",
+            "vcpus": 1, "memory_mib": 512, "disk_gib": 10, "app_port": 80}}),
+        )
         .send()
         .await
         .unwrap();
@@ -354,17 +373,26 @@ async fn the_activity_log_names_the_principal_never_a_header() {
     assert_eq!(page["items"], json!([]), "{page}");
     // Sign-ins and token changes are entries too; a failed one does not name a stranger.
     let bad = Api::new(&server.url)
-        .post("/login", json!({"username": "carol", "password": "wrong-password"}))
+        .post(
+            "/login",
+            json!({"username": "carol", "password": "wrong-password"}),
+        )
         .await;
     assert_eq!(bad.0, 401);
     let stranger = Api::new(&server.url)
-        .post("/login", json!({"username": "hunter2hunter2", "password": "wrong-password"}))
+        .post(
+            "/login",
+            json!({"username": "hunter2hunter2", "password": "wrong-password"}),
+        )
         .await;
     assert_eq!(stranger.0, 401);
     let (_, page) = server.api().get("/activity?operation=auth.login").await;
     let text = page.to_string();
     assert!(text.contains("\"failed\""), "{text}");
-    assert!(!text.contains("hunter2hunter2"), "an unknown name is not logged: {text}");
+    assert!(
+        !text.contains("hunter2hunter2"),
+        "an unknown name is not logged: {text}"
+    );
     let (_, page) = server.api().get("/activity?operation=token.create").await;
     assert!(!page["items"].as_array().unwrap().is_empty());
     server.stop().await;
@@ -377,13 +405,19 @@ async fn failed_sign_ins_are_limited_per_account() {
     let anonymous = server.anonymous();
     for _ in 0..5 {
         let (status, _) = anonymous
-            .post("/login", json!({"username": ADMIN, "password": "not-the-password"}))
+            .post(
+                "/login",
+                json!({"username": ADMIN, "password": "not-the-password"}),
+            )
             .await;
         assert_eq!(status, 401);
     }
     // Even the right password waits now.
     let (status, body) = anonymous
-        .post("/login", json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .post(
+            "/login",
+            json!({"username": ADMIN, "password": ADMIN_PASSWORD}),
+        )
         .await;
     assert_eq!(status, 429, "{body}");
     server.stop().await;
@@ -418,7 +452,11 @@ async fn sessions_resist_fixation_and_forged_requests() {
         .post(format!("{}/auth/login", server.url))
         .header("cookie", planted)
         .header("origin", &server.url)
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "/scale-sets")])
+        .form(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/scale-sets"),
+        ])
         .send()
         .await
         .unwrap();
@@ -426,7 +464,10 @@ async fn sessions_resist_fixation_and_forged_requests() {
     assert_eq!(response.headers()["location"], "/scale-sets");
     let cookie = session_cookie(&response).expect("a new session");
     assert_ne!(cookie, planted);
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
 
@@ -435,7 +476,11 @@ async fn sessions_resist_fixation_and_forged_requests() {
     let response = http
         .post(format!("{}/auth/login", server.url))
         .header("origin", &server.url)
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "//evil.example")])
+        .form(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("next", "//evil.example"),
+        ])
         .send()
         .await
         .unwrap();
@@ -458,7 +503,13 @@ async fn sessions_resist_fixation_and_forged_requests() {
     assert_eq!(capacity(Some("forged")).await.unwrap().status(), 403);
     let (_, set) = server.api().get("/scale-sets/web").await;
     assert_eq!(set["capacity"], 1, "{set}");
-    assert!(capacity(Some(&session.csrf)).await.unwrap().status().is_redirection());
+    assert!(
+        capacity(Some(&session.csrf))
+            .await
+            .unwrap()
+            .status()
+            .is_redirection()
+    );
     wait_until("the capacity is 3", Duration::from_secs(5), || async {
         server.api().get("/scale-sets/web").await.1["capacity"] == 3
     })
@@ -488,7 +539,10 @@ async fn passwords_tokens_and_sessions_are_not_in_the_database_in_clear() {
     let (_, created) = server.api().post("/tokens", json!({"name": "ci"})).await;
     let secret = created["token"].as_str().unwrap().to_string();
     let session = PortalSession::sign_in(&server.url, ADMIN, ADMIN_PASSWORD).await;
-    let cookie_id = session.cookie.trim_start_matches("flotilla_session=").to_string();
+    let cookie_id = session
+        .cookie
+        .trim_start_matches("flotilla_session=")
+        .to_string();
     let login_token = server.token.clone().unwrap();
     server.stop().await;
     let mut bytes = Vec::new();
@@ -524,7 +578,10 @@ async fn health_checks_and_the_api_document_stay_open_and_the_rest_needs_credent
     // The document states each operation's permission.
     let (_, doc) = anonymous.get("/api/v1/openapi.json").await;
     let op: &Value = &doc["paths"]["/scale-sets/{name}/capacity"]["put"];
-    assert_eq!(op["x-flotilla-permission"], "Operator on the scale set (or fleet-wide)");
+    assert_eq!(
+        op["x-flotilla-permission"],
+        "Operator on the scale set (or fleet-wide)"
+    );
     // A Reader token is what Prometheus needs.
     let reader = server.api_as("prometheus", "Reader", None).await;
     assert_eq!(reader.get_status("/metrics").await, 200);

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, free_port, instance_root, spawn_serve, wait_until};
+use flotilla_tests::{
+    ADMIN, ADMIN_PASSWORD, Api, free_port, instance_root, spawn_serve, wait_until,
+};
 use serde_json::{Value, json};
 
 /// Asserts that every VM belongs to an instance record, every record has its VM, ids are

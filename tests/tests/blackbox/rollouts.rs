@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, TestServer, free_port, instance_root, spawn_serve, wait_until};
+use flotilla_tests::{
+    ADMIN, ADMIN_PASSWORD, Api, TestServer, free_port, instance_root, spawn_serve, wait_until,
+};
 use serde_json::{Value, json};
 
 /// A probe every 2 s that flips after one result.

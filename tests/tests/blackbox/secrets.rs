@@ -255,13 +255,24 @@ async fn secrets_written_anywhere_are_read_back_nowhere() {
         json!({"load_balancer": frontend(free_port())}),
     );
     let mut outputs = vec![
-        cli(&url, &token, &["model", "set", "web", "--file", &model_file]).await,
         cli(
             &url,
+            &token,
+            &["model", "set", "web", "--file", &model_file],
+        )
+        .await,
+        cli(
+            &url,
+            &token,
             &["autoscale", "set", "web", "--file", &autoscale_file],
         )
         .await,
-        cli(&url, &token, &["scale-set", "update", "web", "--file", &patch_file]).await,
+        cli(
+            &url,
+            &token,
+            &["scale-set", "update", "web", "--file", &patch_file],
+        )
+        .await,
         cli(&url, &token, &["autoscale", "disable", "web"]).await,
     ];
     // The stored webhook still has its secret and URL: a disable kept them.
