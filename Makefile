@@ -16,6 +16,9 @@ endif
 
 ## Build the release portal and server, then serve on SQLite + the mock (FLOTILLA_* honoured).
 run: tools node-tools libvirt-deps site-release
+	@echo "Flotilla on http://127.0.0.1:3000 — sign in as admin at /login (or: flotilla login)."
+	@echo "The first start prints admin's one-time password below (FLOTILLA_ADMIN_PASSWORD sets it);"
+	@echo "lost it? ./target/release/flotilla user passwd admin --data-dir data"
 	FLOTILLA_SITE_ROOT=$(CURDIR)/target/site ./target/release/flotilla serve
 
 ## The whole suite: formatting, lints, unit/property/conformance/black-box tests, the API

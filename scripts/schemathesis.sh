@@ -28,7 +28,7 @@ data=$(mktemp -d)
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # A small fleet: valid capacities the fuzzer draws beyond it are refused (422), not created.
-FLOTILLA_LOG=warn "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data" \
+FLOTILLA_LOG=warn FLOTILLA_ADMIN_PASSWORD=schemathesis-admin "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data" \
   --mock-latency 0 --max-instances 12 >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$work"' EXIT
@@ -40,20 +40,31 @@ for _ in $(seq 1 150); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "schemathesis.sh: the server is not ready" >&2; exit 1; }
 
+# The test identity: the first user (an Owner) signs in for a token sent with every
+# request; a second token is the one `DELETE /tokens/{id}` may revoke.
+api="http://127.0.0.1:$port/api/v1"
+login() {
+  curl -sf -H 'Content-Type: application/json' "$api/login" \
+    -d "{\"username\":\"admin\",\"password\":\"schemathesis-admin\",\"token_name\":\"$1\"}"
+}
+token=$(login schemathesis | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+decoy=$(login decoy | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+[ -n "$token" ] && [ -n "$decoy" ] || { echo "schemathesis.sh: could not sign in" >&2; exit 1; }
+auth=(-H "Authorization: Bearer $token")
+
 # Something to find: scale sets for the operations to act on — `web` for those on a set
 # (which change its capacity, so its instances come and go), `pool`, whose two instances
 # stay put for the operations on an instance, `victim`, whose two take the actions (delete
 # among them), and `spare` for DELETE to delete.
-api="http://127.0.0.1:$port/api/v1"
 for set in web:2 pool:2 victim:2 spare:0; do
-  curl -sf -H 'Content-Type: application/json' "$api/scale-sets" -d "{\"name\":\"${set%:*}\",
+  curl -sf "${auth[@]}" -H 'Content-Type: application/json' "$api/scale-sets" -d "{\"name\":\"${set%:*}\",
     \"capacity\":${set#*:},\"model\":{\"image\":\"debian-12\",\"vcpus\":1,\"memory_mib\":512,\"disk_gib\":10}}" \
     >/dev/null || { echo "schemathesis.sh: could not create the scale set ${set%:*}" >&2; exit 1; }
 done
 instances_of() {
   local ids=
   for _ in $(seq 1 100); do
-    ids=$(curl -sf "$api/scale-sets/$1/instances" | python3 -c \
+    ids=$(curl -sf "${auth[@]}" "$api/scale-sets/$1/instances" | python3 -c \
       'import json,sys; ids=[i["id"] for i in json.load(sys.stdin)["items"]]; print(json.dumps(ids) if len(ids) == 2 else "")')
     [ -n "$ids" ] && break
     sleep 0.2
@@ -74,7 +85,7 @@ generation.database = "none"
 generation.max-examples = 40
 # The CLI and scripts send it on every request: a state-changing request without a JSON
 # body is refused (403) without it, as a cross-site form would be.
-headers = { X-Flotilla-Request = "1" }
+headers = { X-Flotilla-Request = "1", Authorization = "Bearer $token" }
 
 # Most generated names and instance ids are of the sets and instances above, so that the
 # operations get past 404 to their logic.
@@ -85,6 +96,7 @@ pool-instances = { values = $pool }
 victim = { values = ["victim"] }
 victim-instances = { values = $victim }
 spare = { values = ["spare"] }
+decoy = { values = [$decoy] }
 
 [parameters]
 "path.name" = { dictionary = "web", probability = 0.75 }
@@ -113,6 +125,11 @@ parameters = { "path.name" = { dictionary = "victim", probability = 0.75 }, "pat
 [[operations]]
 include-path-regex = '/instances/\{id\}'
 parameters = { "path.name" = { dictionary = "pool", probability = 0.75 }, "path.id" = { dictionary = "pool-instances", probability = 0.75 } }
+
+# Revoking revokes the decoy token, not the one every request carries.
+[[operations]]
+include-name = "DELETE /tokens/{id}"
+parameters = { "path.id" = { dictionary = "decoy", probability = 1.0 } }
 
 # DELETE deletes spare, not web, which the other operations still need.
 [[operations]]

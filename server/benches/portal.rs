@@ -14,6 +14,9 @@ use clap::Parser;
 use flotilla::config::ServeArgs;
 use serde_json::json;
 
+/// The first user's password.
+const PASSWORD: &str = "bench-admin-password";
+
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
@@ -34,14 +37,51 @@ async fn main() -> anyhow::Result<()> {
         "0",
     ])?
     .serve;
+    let mut args = args;
+    args.admin_password = Some(PASSWORD.into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(flotilla::run(args, listener, async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    wait(&http, &format!("{base}/readyz"), |_| true).await?;
+    let anonymous = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    wait(&anonymous, &format!("{base}/readyz"), |_| true).await?;
+    // Signed in as the first user: a session cookie for the pages (as a browser), which
+    // the API takes too.
+    let signed_in = anonymous
+        .post(format!("{base}/auth/login"))
+        .form(&[("username", "admin"), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await?;
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow::anyhow!("no session cookie: {signed_in:?}"))?
+        .to_string();
+    let token: serde_json::Value = anonymous
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse()?);
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token["token"].as_str().unwrap_or_default()).parse()?,
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()?;
 
     let model = json!({"image": "debian-12", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10});
     for n in 0..100 {

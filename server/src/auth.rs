@@ -81,7 +81,14 @@ pub async fn authenticate(
 ) -> Response {
     let caller = match auth.mode {
         AuthMode::None => Caller {
-            principal: Some(Principal::open(&header_actor(request.headers()))),
+            principal: Some(Principal::open(&header_actor(
+                request.headers(),
+                if request.uri().path().starts_with("/api/") {
+                    "api"
+                } else {
+                    "portal"
+                },
+            ))),
             auth: false,
             csrf: None,
         },
@@ -135,8 +142,8 @@ fn bearer(headers: &HeaderMap) -> Option<Result<String, &'static str>> {
     Some(Ok(token.trim().to_string()))
 }
 
-/// The actor a client names when authentication is off; `api` when it names none.
-fn header_actor(headers: &HeaderMap) -> String {
+/// The actor a client names when authentication is off; `default` when it names none.
+fn header_actor(headers: &HeaderMap, default: &str) -> String {
     headers
         .get(ACTOR_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -147,7 +154,7 @@ fn header_actor(headers: &HeaderMap) -> String {
                 .collect::<String>()
         })
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "api".to_string())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn now_seconds() -> i64 {

@@ -105,6 +105,26 @@ impl TestServer {
         }
     }
 
+    /// A plain HTTP client that sends the Owner's token (when there is one), follows no
+    /// redirect and gives up after 20 s: for what [`Api`] does not do (raw bodies, streams,
+    /// pages).
+    pub fn http(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
     /// A client without credentials.
     pub fn anonymous(&self) -> Api {
         Api::new(&self.url)

@@ -366,7 +366,8 @@ async fn unreadable_addresses_and_bodies_of_the_wrong_shape_are_problems() {
         "/scale-sets/web/rollouts/9223372036854775808",
         "/scale-sets/web/rollouts/abc",
     ] {
-        let response = reqwest::Client::new()
+        let response = server
+            .http()
             .get(format!("{}/api/v1{path}", server.url))
             .send()
             .await

@@ -118,10 +118,8 @@ async fn every_task_reports_its_status() {
 }
 
 async fn scrape(server: &TestServer) -> String {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    server
+        .http()
         .get(format!("{}/metrics", server.url))
         .send()
         .await

@@ -11,15 +11,6 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
 async fn capacity(api: &Api, set: &str) -> u64 {
     api.get(&format!("/scale-sets/{set}")).await.1["capacity"]
         .as_u64()
@@ -30,7 +21,7 @@ async fn capacity(api: &Api, set: &str) -> u64 {
 async fn oversized_bodies_are_refused_on_every_route_and_the_client_hears_it() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
-    let http = client();
+    let http = server.http();
     let big = vec![b'a'; 3 * 1024 * 1024];
     for path in [
         "/api/v1/scale-sets",
@@ -103,7 +94,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 async fn a_control_character_in_a_redirect_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
-    let response = client()
+    let response = server.http()
         .post(format!("{}/_fn/set-capacity", server.url))
         .header("accept", "text/html")
         .form(&[("name", "we\nb\u{7f}"), ("capacity", "3")])
@@ -126,7 +117,7 @@ async fn cross_site_requests_change_nothing() {
     let api = server.api();
     api.create_set("web", 1, json!({})).await;
     api.wait_running("web", 1).await;
-    let http = client();
+    let http = server.http();
     let url = &server.url;
 
     // Another page's plain form, posting to a server function.
@@ -243,7 +234,7 @@ async fn connections_and_event_streams_are_capped() {
         &["--max-connections", "3", "--max-event-streams", "1"],
     )
     .await;
-    let http = client();
+    let http = server.http();
     // One event stream: a second is refused.
     let stream = http
         .get(format!("{}/api/v1/events", server.url))

@@ -264,7 +264,10 @@ async fn traffic_spreads_and_follows_health_without_failed_requests() {
     assert_eq!(stats["name"], "web");
     assert!(stats["requests"].as_u64().unwrap() > 100, "{stats}");
     assert_eq!(stats["responses"]["server_error"], 0, "{stats}");
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
+    let metrics = server
+        .http()
+        .get(format!("{}/metrics", server.url))
+        .send()
         .await
         .unwrap()
         .text()

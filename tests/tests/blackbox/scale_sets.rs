@@ -258,7 +258,7 @@ async fn events_stream_instance_changes() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
     let api = server.api();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = server.http();
     let mut resp = http
         .get(format!("{}/api/v1/events?scale_set=live", server.url))
         .send()
@@ -320,7 +320,7 @@ async fn openapi_health_and_metrics() {
     assert_eq!(api.get_status("/readyz").await, 200);
     api.create_set("m", 1, json!({})).await;
     api.wait_running("m", 1).await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = server.http();
     let text = http
         .get(format!("{}/metrics", server.url))
         .send()
