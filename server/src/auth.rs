@@ -516,22 +516,13 @@ pub async fn sign_in(
                 Err(e) => session_failed(e).into_response(),
             }
         }
-        Err(e) => {
-            let status = e.status();
-            let mut response = Redirect::to(&format!(
-                "/login?error={}&next={}",
-                flotilla_domain::url::percent_encode(&e.to_string()),
-                flotilla_domain::url::percent_encode(&next)
-            ))
-            .into_response();
-            if status == 500 {
-                return ApiError::from(e).into_response();
-            }
-            response
-                .headers_mut()
-                .insert("x-flotilla-refused", axum::http::HeaderValue::from(status));
-            response
-        }
+        Err(e) if e.status() == 500 => ApiError::from(e).into_response(),
+        Err(e) => Redirect::to(&format!(
+            "/login?error={}&next={}",
+            flotilla_domain::url::percent_encode(&e.to_string()),
+            flotilla_domain::url::percent_encode(&next)
+        ))
+        .into_response(),
     }
 }
 

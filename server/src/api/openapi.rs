@@ -401,12 +401,21 @@ mod tests {
                 .cloned()
                 .collect()
         };
-        // A read without a body or path parameters.
+        // A read without a body or path parameters (401 and 403: it needs a principal).
         let list = statuses(&op("/scale-sets", "get"));
-        assert_eq!(list, ["200", "413", "421", "500", "503"]);
+        assert_eq!(list, ["200", "401", "403", "413", "421", "500", "503"]);
         // With a path parameter: 400 when it cannot be read.
         let get = statuses(&op("/scale-sets/{name}", "get"));
-        assert_eq!(get, ["200", "400", "404", "413", "421", "500", "503"]);
+        assert_eq!(get, ["200", "400", "401", "403", "404", "413", "421", "500", "503"]);
+        // Anonymous: no credentials asked, none refused.
+        let login = statuses(&op("/login", "post"));
+        assert!(!login.contains(&"403".to_string()) || login.contains(&"400".to_string()));
+        assert_eq!(op("/login", "post")["security"], serde_json::json!([{}]));
+        assert_eq!(
+            op("/scale-sets/{name}/rollouts/{id}/{action}", "post")["x-flotilla-permission"],
+            "Contributor on the scale set (or fleet-wide); pause: Operator on the scale set; \
+             resume: Operator on the scale set"
+        );
         // A JSON body, required.
         let create = statuses(&op("/scale-sets", "post"));
         for s in ["400", "403", "413", "415", "421", "422", "500", "503"] {

@@ -587,3 +587,42 @@ async fn health_checks_and_the_api_document_stay_open_and_the_rest_needs_credent
     assert_eq!(reader.get_status("/metrics").await, 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_on_one_scale_set_shows_that_set_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let owner = server.api();
+    owner.create_set("web", 1, json!({})).await;
+    owner.create_set("db", 1, json!({})).await;
+    let web = server.api_as("webops", "Operator", Some("web")).await;
+    let (_, sets) = web.get("/scale-sets").await;
+    let names: Vec<&str> = sets["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"]);
+    assert_eq!(web.get_status("/scale-sets/db").await, 403);
+    let (status, _) = web
+        .put("/scale-sets/web/capacity", json!({"capacity": 2}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = web
+        .put("/scale-sets/db/capacity", json!({"capacity": 2}))
+        .await;
+    assert_eq!(status, 403);
+    // The activity log shows what it may read: web's entries, none of db's or the fleet's.
+    let (_, page) = web.get("/activity?limit=1000").await;
+    let items = page["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items.iter().all(|a| a["scale_set"] == "web"),
+        "{page}"
+    );
+    // Fleet-wide reads are not a set's.
+    assert_eq!(web.get_status("/backend").await, 403);
+    assert_eq!(web.get_status("/events?scale_set=db").await, 403);
+    server.stop().await;
+}
