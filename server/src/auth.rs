@@ -107,10 +107,12 @@ pub async fn authenticate(
                 })
                 .into_response();
             }
-            None => match session_caller(&auth, request.extensions().get::<Session>().cloned()).await {
-                Ok(caller) => caller,
-                Err(e) => return e.into_response(),
-            },
+            None => {
+                match session_caller(&auth, request.extensions().get::<Session>().cloned()).await {
+                    Ok(caller) => caller,
+                    Err(e) => return e.into_response(),
+                }
+            }
         },
     };
     if caller.csrf.is_some() && !safe(request.method()) {
@@ -390,7 +392,7 @@ pub async fn portal(request: Request, next: Next) -> Response {
         .strip_prefix("/scale-sets/")
         .and_then(|rest| rest.split('/').next())
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s));
+        .map(percent_decode);
     if let Some(set) = set
         && let Err(refusal) = check(&caller, Access::Set(Role::Reader), Some(&set))
     {

@@ -12,17 +12,47 @@ pub enum BackendKind {
     Libvirt,
 }
 
+/// Where the database is: `flotilla serve`'s flags, shared by the commands that work on the
+/// database directly (`flotilla user …`), so both find the same one by default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Directory for the SQLite database and the mock's state.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; default: SQLite in the data directory.
+    // Its value is never shown in `--help`: a PostgreSQL URL may hold a password.
+    #[arg(
+        long,
+        env = "FLOTILLA_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// `--database-url`, else `sqlite:` the data directory's `flotilla.db`.
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("flotilla.db").display()))
+    }
+}
+
+/// The file of a `sqlite:` URL; `None` for another database or SQLite in memory.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.starts_with(':')).then_some(path)
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to serve the portal and API on.
     #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Directory for the SQLite database and the mock's state.
-    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// `sqlite:PATH` or `postgres://…`; default: SQLite in the data directory.
-    #[arg(long, env = "FLOTILLA_DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     #[arg(long, env = "FLOTILLA_BACKEND", value_enum, default_value = "mock")]
     pub backend: BackendKind,
     /// libvirt: the hosts, comma-separated `zone=uri` (each host's whole size is offered);
@@ -165,9 +195,7 @@ pub fn parse_public_url(s: &str) -> Result<PublicUrl, String> {
 
 impl ServeArgs {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("flotilla.db").display()))
+        self.database.url()
     }
 }
 
@@ -294,6 +322,15 @@ mod tests {
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(cli.serve.database_url(), "sqlite:data/flotilla.db");
+        let cli = Cli::try_parse_from(["x", "--data-dir", "/srv/f"]).unwrap();
+        assert_eq!(cli.serve.database_url(), "sqlite:/srv/f/flotilla.db");
+        assert_eq!(
+            sqlite_path("sqlite:/srv/f/flotilla.db"),
+            Some("/srv/f/flotilla.db")
+        );
+        assert_eq!(sqlite_path("sqlite://rel.db?mode=rwc"), Some("rel.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://db/fleet"), None);
         let cli = Cli::try_parse_from(["x", "--mock-zones", "a,b", "--mock-latency", "0"]).unwrap();
         assert_eq!(cli.serve.mock_zones, ["a", "b"]);
         assert_eq!(cli.serve.mock_latency, Duration::ZERO);

@@ -55,8 +55,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.database.data_dir).with_context(|| {
+        format!(
+            "creating data directory {}",
+            config.database.data_dir.display()
+        )
+    })?;
     private_data_dir(&config)?;
     raise_fd_limit();
     let url = config.database_url();
@@ -79,7 +83,7 @@ pub async fn run(
                     latency: config.mock_latency,
                     seed: config.mock_seed,
                     mode: Mode::Timer,
-                    state_dir: Some(config.data_dir.join("mock")),
+                    state_dir: Some(config.database.data_dir.join("mock")),
                     installation_id: installation.clone(),
                     ..MockConfig::default()
                 })
@@ -206,7 +210,8 @@ async fn open_libvirt(config: &ServeArgs, installation: &str) -> anyhow::Result<
         ),
     };
     if libvirt.state_dir.is_none() {
-        let data_dir = std::path::absolute(&config.data_dir).context("the data directory")?;
+        let data_dir =
+            std::path::absolute(&config.database.data_dir).context("the data directory")?;
         libvirt.state_dir = Some(data_dir.join("libvirt"));
     }
     let libvirt = Libvirt::open(libvirt, installation)
@@ -293,28 +298,25 @@ fn private_data_dir(config: &ServeArgs) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let traversed = config.backend == BackendKind::Libvirt;
     let mode = if traversed { 0o711 } else { 0o700 };
-    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(mode)).with_context(
-        || {
-            format!(
-                "making the data directory {} private",
-                config.data_dir.display()
-            )
-        },
+    std::fs::set_permissions(
+        &config.database.data_dir,
+        std::fs::Permissions::from_mode(mode),
     )
+    .with_context(|| {
+        format!(
+            "making the data directory {} private",
+            config.database.data_dir.display()
+        )
+    })
 }
 
 /// A SQLite database (and its journal files, which SQLite creates with the database's
 /// mode) is readable by its owner only.
 fn private_database_file(url: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let Some(path) = url.strip_prefix("sqlite:") else {
-        return Ok(());
+    let Some(path) = config::sqlite_path(url) else {
+        return Ok(()); // another database, or in memory
     };
-    let path = path.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.starts_with(':') {
-        return Ok(()); // in memory
-    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

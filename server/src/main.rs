@@ -47,6 +47,6 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
-        command => flotilla::cli::run(cli.server, cli.output, command).await,
+        command => flotilla::cli::run(cli.server, cli.output, cli.token, command).await,
     }
 }

@@ -1,6 +1,16 @@
 //! The CLI: subcommands of the same binary that talk to a Flotilla server's REST API.
 //! Output is a readable table, or the API's JSON with `--output json`. A refused request
 //! prints the server's message and each bad field, and exits with status 1.
+//!
+//! Credentials: `--token` (`FLOTILLA_TOKEN`) is sent as `Authorization: Bearer`; without it,
+//! the token `flotilla login` stored for `--server` (`credentials.rs`). A 401 says how to sign
+//! in. A token's secret is printed only when it is created (`flotilla token create`).
+//!
+//! Layout: this file (the command tree, the HTTP client, scale sets, instances, activity),
+//! `accounts.rs` (`login`, `logout`, `whoami`, `token`, `role` over the API), `users.rs`
+//! (`flotilla user …` on the server's database directly, no server needed: the way back in
+//! after a lost password), `credentials.rs` (the stored tokens), `prompt.rs` (names and
+//! passwords, without echo), `autoscale.rs` and `rollouts.rs`.
 
 use flotilla_domain::url::percent_encode;
 use std::collections::BTreeMap;
@@ -13,8 +23,12 @@ use serde_json::{Value, json};
 
 use crate::config::ServeArgs;
 
+mod accounts;
 mod autoscale;
+mod credentials;
+mod prompt;
 mod rollouts;
+mod users;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +48,9 @@ pub struct Cli {
     /// Output format of client commands.
     #[arg(long, short = 'o', global = true, value_enum, default_value = "table")]
     pub output: Output,
+    /// An API token to send (default: the one `flotilla login` stored for --server).
+    #[arg(long, global = true, env = "FLOTILLA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -48,6 +65,20 @@ pub enum Output {
 pub enum Command {
     /// Run the control plane: portal, REST API and control loops.
     Serve(Box<ServeArgs>),
+    /// Sign in to --server with a password and store a new API token for it.
+    Login(accounts::LoginArgs),
+    /// Revoke the token stored for --server and forget it.
+    Logout,
+    /// Who the server takes you for, and your roles.
+    Whoami,
+    /// Your API tokens (an Owner: everyone's).
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Role assignments (an Owner).
+    #[command(subcommand)]
+    Role(accounts::RoleCommand),
+    /// Users, on the server's database directly (no server needed).
+    User(users::UserArgs),
     /// Manage scale sets.
     #[command(subcommand)]
     ScaleSet(ScaleSetCommand),
@@ -214,14 +245,17 @@ pub enum InstanceCommand {
 pub struct ActivityArgs {
     #[arg(long)]
     pub scale_set: Option<String>,
+    /// Only what this one did: a user, `user/token`, `cli:name`, `system:…`.
+    #[arg(long)]
+    pub actor: Option<String>,
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
 }
 
-/// A failed client command: what to print.
+/// A failed client command: what to print (with its sources, by [`report`]).
 #[derive(Debug, thiserror::Error)]
 enum CliError {
-    #[error("cannot reach the Flotilla server at {server}: {source}")]
+    #[error("cannot reach the Flotilla server at {server}")]
     Unreachable {
         server: String,
         #[source]
@@ -229,8 +263,42 @@ enum CliError {
     },
     #[error("{0}")]
     Refused(String),
+    /// 401: the message and how to sign in.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Input(String),
+    /// Bad input found before anything was sent or written.
+    #[error("invalid input{}", fields(.0))]
+    Invalid(flotilla_domain::ValidationErrors),
+    #[error("cannot open the database {url}")]
+    OpenDatabase {
+        url: String,
+        #[source]
+        source: flotilla_store::StoreError,
+    },
+    #[error("the database failed")]
+    Database(#[source] flotilla_control::Error),
+}
+
+/// Each bad field on a line of its own: `\n  name: message`.
+fn fields(errors: &flotilla_domain::ValidationErrors) -> String {
+    errors
+        .0
+        .iter()
+        .map(|e| format!("\n  {}: {}", e.field, e.message))
+        .collect()
+}
+
+/// `error: ` the message, then each source in the chain.
+fn report(e: &CliError) -> String {
+    let mut out = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    out
 }
 
 struct Client {
@@ -240,11 +308,19 @@ struct Client {
 }
 
 impl Client {
-    fn new(server: &str) -> Self {
+    /// A client of `server` sending `token` as `Authorization: Bearer`, and the actor header
+    /// a server without authentication records (one with authentication ignores it).
+    fn new(server: &str, token: Option<&str>) -> Self {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("cli:{user}")) {
             headers.insert(crate::auth::ACTOR_HEADER, v);
+        }
+        if let Some(Ok(mut v)) =
+            token.map(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.trim())))
+        {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
         }
         // Not a cross-site form: what a request without a JSON body must say.
         headers.insert(
@@ -299,6 +375,16 @@ impl Client {
                 message.push_str(&format!("\n  {field}: {msg}"));
             }
         }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            // Signing in is the answer to every 401 but a failed sign-in's.
+            if path != "/login" {
+                message.push_str(&format!(
+                    "\nsign in: flotilla login --server {}",
+                    credentials::key(&self.server)
+                ));
+            }
+            return Err(CliError::Unauthenticated(message));
+        }
         Err(CliError::Refused(message))
     }
 
@@ -307,25 +393,62 @@ impl Client {
     }
 }
 
-/// Runs a client command against `server`.
-pub async fn run(server: String, output: Output, command: Command) -> ExitCode {
-    let client = Client::new(&server);
-    match execute(&client, output, command).await {
+/// Runs a client command against `server`, with `token` (else the stored one); `flotilla
+/// user` works on the database instead.
+pub async fn run(
+    server: String,
+    output: Output,
+    token: Option<String>,
+    command: Command,
+) -> ExitCode {
+    let result = match &command {
+        Command::Login(args) => accounts::login(&server, output, args).await,
+        Command::Logout => accounts::logout(&server, output).await,
+        Command::User(args) => users::run(args, output).await,
+        _ => match stored_token(&server, token) {
+            Ok(token) => {
+                let client = Client::new(&server, token.as_deref());
+                execute(&client, output, command).await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--token`, else the token `flotilla login` stored for `server`, else none (the server
+/// then answers 401 where it must, and the CLI says how to sign in).
+fn stored_token(server: &str, token: Option<String>) -> Result<Option<String>, CliError> {
+    if let Some(token) = token.filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(token));
+    }
+    let Ok(path) = credentials::default_path() else {
+        return Ok(None);
+    };
+    Ok(credentials::Credentials::load(&path)?
+        .token(server)
+        .map(str::to_string))
 }
 
 async fn execute(client: &Client, output: Output, command: Command) -> Result<String, CliError> {
     use reqwest::Method;
     let value = match &command {
         Command::Serve(_) => unreachable!("serve is not a client command"),
+        Command::Login(_) | Command::Logout | Command::User(_) => {
+            unreachable!("handled by run")
+        }
+        Command::Whoami => accounts::whoami(client).await?,
+        Command::Token(cmd) => accounts::token(client, cmd).await?,
+        Command::Role(cmd) => accounts::role(client, cmd).await?,
         Command::ScaleSet(ScaleSetCommand::List) => client.get("/scale-sets").await?,
         Command::ScaleSet(ScaleSetCommand::Create(args)) => {
             client
@@ -479,6 +602,9 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
             let mut path = format!("/activity?limit={}", args.limit);
             if let Some(s) = &args.scale_set {
                 path.push_str(&format!("&scale_set={}", percent_encode(s)));
+            }
+            if let Some(a) = &args.actor {
+                path.push_str(&format!("&actor={}", percent_encode(a)));
             }
             client.get(&path).await?
         }
@@ -668,7 +794,10 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Demand(cmd) => autoscale::render_demand(cmd, value),
         Command::Model(cmd) => rollouts::render_model(cmd, value),
         Command::Rollout(cmd) => rollouts::render_rollout(cmd, value),
-        Command::Serve(_) => String::new(),
+        Command::Whoami => accounts::render_me(value),
+        Command::Token(cmd) => accounts::render_token(cmd, value),
+        Command::Role(cmd) => accounts::render_role(cmd, value),
+        Command::Serve(_) | Command::Login(_) | Command::Logout | Command::User(_) => String::new(),
     }
 }
 
@@ -970,5 +1099,67 @@ mod tests {
             panic!()
         };
         assert_eq!(instance_action(cmd).2, InstanceAction::Restart);
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn account_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "flotilla",
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "reader",
+            "--data-dir",
+            "/srv/flotilla",
+            "--password-stdin",
+        ])
+        .unwrap();
+        let Command::User(args) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(args.database.url(), "sqlite:/srv/flotilla/flotilla.db");
+        assert!(matches!(
+            &args.command,
+            users::UserCommand::Add { name, role: Some(role), password_stdin: true }
+                if name == "bob" && role == "reader"
+        ));
+        // The data directory may come before the subcommand too.
+        let cli =
+            Cli::try_parse_from(["flotilla", "user", "--data-dir", "d", "passwd", "bob"]).unwrap();
+        let Command::User(args) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(args.database.url(), "sqlite:d/flotilla.db");
+
+        let cli = Cli::try_parse_from(["flotilla", "token", "list", "--all", "--token", "flt_x"])
+            .unwrap();
+        assert_eq!(cli.token.as_deref(), Some("flt_x"));
+        assert!(matches!(
+            cli.command,
+            Command::Token(accounts::TokenCommand::List { all: true })
+        ));
+        assert!(Cli::try_parse_from(["flotilla", "role", "assign", "bob"]).is_err());
+        let cli = Cli::try_parse_from(["flotilla", "activity", "--actor", "bob"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Activity(ActivityArgs { actor: Some(ref a), .. }) if a == "bob"
+        ));
+    }
+
+    #[test]
+    fn local_refusals_name_each_field_and_sources_follow() {
+        let mut errors = flotilla_domain::ValidationErrors::single("name", "bad");
+        errors.push("password", "at least 10 characters");
+        assert_eq!(
+            report(&CliError::Invalid(errors)),
+            "error: invalid input\n  name: bad\n  password: at least 10 characters"
+        );
     }
 }
