@@ -40,7 +40,10 @@ async fn a_token_is_refused_once_it_expires_even_while_cached() {
     assert!(principal.allows(Role::Owner, None));
     clock.advance(chrono::Duration::hours(25));
     let refused = accounts.authenticate_token(&created.token).await;
-    assert!(matches!(refused, Err(Error::Unauthenticated { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Unauthenticated { .. })),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -80,7 +83,9 @@ async fn a_token_follows_its_user_down_but_never_up() {
     assert!(principal.allows(Role::Reader, None));
     assert!(!principal.allows(Role::Operator, None));
     // Wrong passwords are refused and name the field-less reason only.
-    let wrong = accounts.sign_in("dana", "not-her-password", "127.0.0.1").await;
+    let wrong = accounts
+        .sign_in("dana", "not-her-password", "127.0.0.1")
+        .await;
     assert!(matches!(wrong, Err(Error::Unauthenticated { .. })));
     // Bad input names its fields and creates nothing.
     let bad = accounts

@@ -121,7 +121,7 @@ pub async fn me(Extension(caller): Extension<Caller>) -> ApiResult<Json<Me>> {
 #[utoipa::path(get, path = "/tokens", tag = "accounts",
     params(("user" = Option<String>, Query, description = "an Owner: this user's tokens; `*`: everyone's")),
     responses((status = 200, body = Items<ApiToken>, description = "the caller's tokens (never their secrets)"),
-        (status = 403, body = Problem)))]
+        (status = 403, body = Problem), (status = 422, body = Problem, description = "an unknown query parameter")))]
 pub async fn list_tokens(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -236,7 +236,8 @@ pub async fn update_user(
 
 #[utoipa::path(get, path = "/role-assignments", tag = "accounts",
     params(("user" = Option<String>, Query)),
-    responses((status = 200, body = Items<RoleAssignment>)))]
+    responses((status = 200, body = Items<RoleAssignment>),
+        (status = 422, body = Problem, description = "an unknown query parameter")))]
 pub async fn list_roles(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,

@@ -406,7 +406,12 @@ mod tests {
         assert_eq!(list, ["200", "401", "403", "413", "421", "500", "503"]);
         // With a path parameter: 400 when it cannot be read.
         let get = statuses(&op("/scale-sets/{name}", "get"));
-        assert_eq!(get, ["200", "400", "401", "403", "404", "413", "421", "500", "503"]);
+        assert_eq!(
+            get,
+            [
+                "200", "400", "401", "403", "404", "413", "421", "500", "503"
+            ]
+        );
         // Anonymous: no credentials asked, none refused.
         let login = statuses(&op("/login", "post"));
         assert!(!login.contains(&"403".to_string()) || login.contains(&"400".to_string()));

@@ -20,7 +20,7 @@ use super::{ApiState, Items, actor};
 use flotilla_domain::access::{Access, Role};
 
 #[utoipa::path(get, path = "/scale-sets/{name}/rollouts", tag = "rollouts",
-    params(("name" = String, Path), ("limit" = Option<u32>, Query, description = "1–1,000, default 100")),
+    params(("name" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1,000, default 100")),
     responses((status = 200, body = Items<RolloutView>, description = "rollouts, newest first"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
@@ -29,10 +29,19 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Items<RolloutView>>> {
     let mut p = Params::new(&query, &["limit"]);
-    let limit = p.number::<u32>("limit", "a whole number").unwrap_or(100);
+    let limit = p
+        .number::<u32>("limit", "a whole number between 1 and 1000")
+        .unwrap_or(100);
     p.finish()?;
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+            format!("must be between 1 and 1000, got {limit}"),
+        ));
+    }
     Ok(Json(Items {
-        items: s.fleet.rollouts(&name, limit.clamp(1, 1000)).await?,
+        items: s.fleet.rollouts(&name, limit).await?,
     }))
 }
 

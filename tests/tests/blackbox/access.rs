@@ -617,10 +617,7 @@ async fn a_role_on_one_scale_set_shows_that_set_only() {
     let (_, page) = web.get("/activity?limit=1000").await;
     let items = page["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(
-        items.iter().all(|a| a["scale_set"] == "web"),
-        "{page}"
-    );
+    assert!(items.iter().all(|a| a["scale_set"] == "web"), "{page}");
     // Fleet-wide reads are not a set's.
     assert_eq!(web.get_status("/backend").await, 403);
     assert_eq!(web.get_status("/events?scale_set=db").await, 403);

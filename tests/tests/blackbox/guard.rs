@@ -94,7 +94,8 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 async fn a_control_character_in_a_redirect_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
-    let response = server.http()
+    let response = server
+        .http()
         .post(format!("{}/_fn/set-capacity", server.url))
         .header("accept", "text/html")
         .form(&[("name", "we\nb\u{7f}"), ("capacity", "3")])
