@@ -511,6 +511,7 @@ impl Accounts {
         } else {
             None
         };
+        let known_user = stored.is_some();
         let (user, hash) = match stored {
             Some((user, Some(hash))) => (Some(user), hash),
             _ => (None, self.decoy_hash().await?),
@@ -519,11 +520,12 @@ impl Accounts {
             && verify_password(password.to_string(), hash).await?;
         let user = user.filter(|u| good && !u.disabled);
         let Some(user) = user else {
-            self.fail(&keys);
+            // An unknown name is not tracked (the address is): names cannot fill memory.
+            let tracked = if known_user { &keys[..] } else { &keys[1..] };
+            self.fail(tracked);
             // The attempted name is recorded only when it is a user's: a password typed
             // into the name field must not reach the log.
-            let known = self.get_user(name).await.is_ok();
-            let target = if known { name } else { "unknown user" };
+            let target = if known_user { name } else { "unknown user" };
             self.record(
                 "auth.login",
                 "anonymous",
