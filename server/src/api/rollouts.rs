@@ -101,7 +101,7 @@ pub async fn act(
             parse::<Option<RollbackRequest>>(&body)?.unwrap_or_default()
         };
         return Ok(Json(
-            s.fleet.rollback_rollout(&name, id, request, &who).await?,
+            s.fleet.rollback_rollout(&name, id, request, who).await?,
         ));
     }
     let control = RolloutControl::parse(&action).ok_or_else(|| {
