@@ -17,7 +17,8 @@
 //!   scale set its arguments name; pages need a signed-in user and Reader on the scale set
 //!   of their path, else the browser is sent to `/login`.
 //! - **Sign-in** ([`sign_in`], [`sign_out`]): plain form posts, so they work without
-//!   JavaScript; the session id is replaced at sign-in (no fixation).
+//!   JavaScript; the session id is replaced at sign-in (no fixation: [`start_session`],
+//!   which single sign-on in `oidc.rs` shares).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -504,20 +505,10 @@ pub async fn sign_in(
         .sign_in(form.username.trim(), &form.password, &address)
         .await
     {
-        Ok(principal) => {
-            let started = async {
-                session.cycle_id().await?;
-                session.clear().await;
-                session.insert(USER, principal.user.clone()).await?;
-                session.insert(CSRF, accounts::random_secret()).await?;
-                session.insert(SIGNED_IN, now_seconds()).await?;
-                session.insert(SEEN, now_seconds()).await
-            };
-            match started.await {
-                Ok(()) => Redirect::to(&next).into_response(),
-                Err(e) => session_failed(e).into_response(),
-            }
-        }
+        Ok(principal) => match start_session(&session, principal.user.as_deref()).await {
+            Ok(()) => Redirect::to(&next).into_response(),
+            Err(e) => session_failed(e).into_response(),
+        },
         Err(e) if e.status() == 500 => ApiError::from(e).into_response(),
         Err(e) => Redirect::to(&format!(
             "/login?error={}&next={}",
@@ -526,6 +517,20 @@ pub async fn sign_in(
         ))
         .into_response(),
     }
+}
+
+/// Starts a signed-in session for `user` in place of whatever the browser had: a new id (no
+/// fixation), nothing carried over, a new CSRF token. Every way of signing in ends here.
+pub(crate) async fn start_session(
+    session: &Session,
+    user: Option<&str>,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.clear().await;
+    session.insert(USER, user).await?;
+    session.insert(CSRF, accounts::random_secret()).await?;
+    session.insert(SIGNED_IN, now_seconds()).await?;
+    session.insert(SEEN, now_seconds()).await
 }
 
 /// `POST /auth/logout` (with the session's CSRF token, checked by [`authenticate`]): ends
@@ -548,7 +553,7 @@ pub async fn sign_out(
 }
 
 /// `next` when it is a path of this site, else `/` (no open redirect).
-fn local_path(next: &str) -> String {
+pub(crate) fn local_path(next: &str) -> String {
     let ok = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")

@@ -151,6 +151,24 @@ pub struct ServeArgs {
     /// A portal session ends this long after sign-in, however busy.
     #[arg(long, env = "FLOTILLA_SESSION_LIFETIME", default_value = "24h", value_parser = parse_interval)]
     pub session_lifetime: Duration,
+    /// Single sign-on through OpenID Connect: the identity provider's issuer URL (https;
+    /// plain http only on a loopback address). Takes `--oidc-client-id` with it.
+    #[arg(long, env = "FLOTILLA_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Single sign-on: this server's client id at the provider. The client secret, if the
+    /// client has one, comes from `FLOTILLA_OIDC_CLIENT_SECRET` only. The provider must
+    /// allow the redirect URI `<first --public-url>/auth/oidc/callback`.
+    #[arg(long, env = "FLOTILLA_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Single sign-on: the ID token claim holding role names (a string or an array; the
+    /// highest of Reader, Operator, Contributor, Owner becomes the user's fleet-wide role at
+    /// each sign-in; a dotted name such as `realm_access.roles` reaches into an object).
+    #[arg(long, env = "FLOTILLA_OIDC_ROLES_CLAIM", default_value = "roles")]
+    pub oidc_roles_claim: String,
+    /// Single sign-on's client secret (from `FLOTILLA_OIDC_CLIENT_SECRET` only, never a
+    /// flag); `None`: a public client, PKCE alone.
+    #[arg(skip)]
+    pub oidc_client_secret: Option<String>,
     /// The first start's `admin` password (from `FLOTILLA_ADMIN_PASSWORD` only: never a
     /// flag, which other users could read in the process list); generated and printed once
     /// when unset.

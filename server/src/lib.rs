@@ -9,6 +9,8 @@
 //! header and idle timeouts), `guard.rs` (what every request passes: host allow-list,
 //! cross-site refusal, body limit, request timeout, panics, response headers), `auth.rs`
 //! (who calls and may they: tokens, sessions, CSRF, the permission checks, sign-in),
+//! `oidc.rs` (optional single sign-on through OpenID Connect: `--oidc-issuer`,
+//! `--oidc-client-id`, `--oidc-roles-claim`, `FLOTILLA_OIDC_CLIENT_SECRET`),
 //! `sessions.rs` (the portal's sessions in the database), `api/` (REST
 //! handlers, one module per resource, problem+json errors with the one status mapping of
 //! `flotilla_control::Error::status`, one query-parameter parser, the OpenAPI document,
@@ -40,6 +42,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod guard;
+mod oidc;
 pub mod ops;
 mod serve;
 mod sessions;
@@ -55,6 +58,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let single_sign_on = oidc::Settings::from_args(&config, listener.local_addr()?)?;
     std::fs::create_dir_all(&config.database.data_dir).with_context(|| {
         format!(
             "creating data directory {}",
@@ -137,7 +141,22 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     tokio::spawn(sessions::prune(store.clone(), stop.clone()));
-    let app = router(fleet.clone(), store.clone(), &config, stop.clone(), address);
+    let oidc = match single_sign_on {
+        Some(settings) => Some(
+            oidc::Oidc::start(settings, fleet.accounts().clone())
+                .await
+                .context("starting single sign-on")?,
+        ),
+        None => None,
+    };
+    let app = router(
+        fleet.clone(),
+        store.clone(),
+        &config,
+        stop.clone(),
+        address,
+        oidc,
+    );
     tracing::info!(address = %listener.local_addr()?, database = %shown_url, %installation, "flotilla serving");
     let signal = stop.clone();
     tokio::spawn(async move {
@@ -238,6 +257,7 @@ fn router(
     config: &ServeArgs,
     stop: CancellationToken,
     addr: std::net::SocketAddr,
+    oidc: Option<Arc<oidc::Oidc>>,
 ) -> Router {
     let api = api::router(api::ApiState {
         fleet: fleet.clone(),
@@ -260,6 +280,13 @@ fn router(
         .route("/auth/login", axum::routing::post(auth::sign_in))
         .route("/auth/logout", axum::routing::post(auth::sign_out))
         .with_state(auth.clone());
+    let sign_in_options = flotilla_control::accounts::SignInOptions {
+        single_sign_on: oidc.is_some(),
+    };
+    let sign_in = match oidc {
+        Some(oidc) => sign_in.merge(oidc.router()),
+        None => sign_in,
+    };
     let portal = ui::router(fleet.clone(), options).layer(axum::middleware::from_fn(auth::portal));
     let routes = Router::new()
         .nest("/api/v1", api)
@@ -270,6 +297,7 @@ fn router(
             auth,
             auth::authenticate,
         ))
+        .layer(axum::Extension(sign_in_options))
         .layer(sessions::layer(
             store,
             config.public_url.iter().any(|u| u.https),

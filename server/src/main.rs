@@ -9,6 +9,7 @@ async fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(mut args) => {
             args.admin_password = std::env::var("FLOTILLA_ADMIN_PASSWORD").ok();
+            args.oidc_client_secret = std::env::var("FLOTILLA_OIDC_CLIENT_SECRET").ok();
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_env("FLOTILLA_LOG")

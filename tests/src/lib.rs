@@ -40,8 +40,15 @@ pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
     argv.extend(extra.iter().map(|s| s.to_string()));
     let mut args = Args::try_parse_from(argv).expect("valid test flags").serve;
     args.admin_password = Some(ADMIN_PASSWORD.into());
+    if extra.contains(&"--oidc-issuer") {
+        args.oidc_client_secret = Some(OIDC_CLIENT_SECRET.into());
+    }
     args
 }
+
+/// The client secret a test server with `--oidc-issuer` has (`FLOTILLA_OIDC_CLIENT_SECRET`
+/// for a server process), which the tests' identity provider expects.
+pub const OIDC_CLIENT_SECRET: &str = "test-oidc-client-secret";
 
 /// The first user every test server creates (`FLOTILLA_ADMIN_PASSWORD` for a server
 /// process): the harness signs in as it and works with an Owner's token.

@@ -106,6 +106,15 @@ pub struct Caller {
     pub csrf: Option<String>,
 }
 
+/// How users may sign in, for the login page: the server puts it in every request's
+/// extensions (beside the [`Caller`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInOptions {
+    /// Single sign-on through OpenID Connect is configured: the login page offers
+    /// `/auth/oidc/login?next=…`.
+    pub single_sign_on: bool,
+}
+
 /// A new user.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -559,6 +568,144 @@ impl Accounts {
         let target = principal.user.as_deref().unwrap_or(&principal.actor);
         self.record("auth.logout", &principal.actor, target, Ok(()), json!({}))
             .await;
+    }
+
+    /// Signs in `name`, whom an identity provider vouched for (single sign-on), giving it
+    /// `role` fleet-wide (`None`: the provider grants none of Flotilla's roles). Success
+    /// and failure are both recorded (`auth.login`, with `address`).
+    ///
+    /// The provider is the authority on that role: it is written on every sign-in, so a
+    /// role changed or removed at the provider promotes or demotes the user at its next
+    /// sign-in (a demotion that would leave no enabled fleet-wide Owner is refused, as
+    /// everywhere). Roles on single scale sets stay Flotilla's to give. The user is created
+    /// at its first sign-in, as [`UserSource::Oidc`] without a password. Refused: no role (a
+    /// user is not even created), a local user of that name (identities are never merged:
+    /// a provider must not take over a local account), a disabled user.
+    pub async fn sign_in_external(
+        &self,
+        name: &str,
+        role: Option<Role>,
+        address: &str,
+    ) -> Result<Principal> {
+        let details = json!({ "address": address, "source": UserSource::Oidc.as_str() });
+        match self.external_principal(name, role).await {
+            Ok(principal) => {
+                self.record("auth.login", name, name, Ok(()), details).await;
+                Ok(principal)
+            }
+            Err(e) => {
+                self.record("auth.login", "anonymous", name, Err(e.to_string()), details)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn external_principal(&self, name: &str, role: Option<Role>) -> Result<Principal> {
+        const ACTOR: &str = "system:oidc";
+        access::validate_user_name(name, "name").map_err(Error::Invalid)?;
+        let existing = self
+            .store
+            .get_user(name)
+            .await
+            .map_err(Error::store("get user"))?
+            .map(|(user, _)| user);
+        match &existing {
+            Some(user) if user.source != UserSource::Oidc => {
+                return Err(Error::Unauthenticated {
+                    message: format!(
+                        "{name:?} is a local user of Flotilla: sign in with its password \
+                         (single sign-on never takes over a local account)"
+                    ),
+                });
+            }
+            Some(user) if user.disabled => {
+                return Err(Error::Unauthenticated {
+                    message: format!("the user {name:?} is disabled"),
+                });
+            }
+            Some(_) => self.set_external_role(name, role, ACTOR).await?,
+            None if role.is_some() => {
+                let user = User {
+                    name: name.into(),
+                    source: UserSource::Oidc,
+                    disabled: false,
+                    created_at: self.now(),
+                    created_by: ACTOR.into(),
+                };
+                self.store
+                    .create_user(&user, None)
+                    .await
+                    .map_err(Error::store("create user"))?;
+                self.record(
+                    "user.create",
+                    ACTOR,
+                    name,
+                    Ok(()),
+                    json!({ "role": role, "source": UserSource::Oidc.as_str() }),
+                )
+                .await;
+                self.set_external_role(name, role, ACTOR).await?;
+            }
+            None => {}
+        }
+        if role.is_none() {
+            return Err(Error::Forbidden {
+                message: format!(
+                    "the identity provider grants {name:?} none of Flotilla's roles \
+                     (Reader, Operator, Contributor, Owner): ask its administrator for one"
+                ),
+            });
+        }
+        self.user_principal(name)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated {
+                message: format!("the user {name:?} is disabled"),
+            })
+    }
+
+    /// Makes `role` the user's fleet-wide role (`None`: no fleet-wide role), recorded when
+    /// it changes.
+    async fn set_external_role(&self, user: &str, role: Option<Role>, actor: &str) -> Result<()> {
+        let current = self
+            .list_assignments(Some(user))
+            .await?
+            .into_iter()
+            .find(|a| a.scale_set.is_none())
+            .map(|a| a.role);
+        if current == role {
+            return Ok(());
+        }
+        if current == Some(Role::Owner) {
+            self.keep_an_owner(user, role).await?;
+        }
+        match role {
+            Some(role) => {
+                self.store
+                    .put_role_assignment(&RoleAssignment {
+                        user: user.into(),
+                        role,
+                        scale_set: None,
+                        created_at: self.now(),
+                        created_by: actor.into(),
+                    })
+                    .await
+                    .map_err(Error::store("assign role"))?;
+            }
+            None => {
+                self.store
+                    .delete_role_assignment(user, None)
+                    .await
+                    .map_err(Error::store("remove role"))?;
+            }
+        }
+        self.forget();
+        let (operation, details) = match role {
+            Some(role) => ("role.assign", json!({ "role": role, "scale_set": null })),
+            None => ("role.remove", json!({ "scale_set": null })),
+        };
+        self.record(operation, actor, user, Ok(()), details).await;
+        Ok(())
     }
 
     fn locked(&self, keys: &[String]) -> Option<Duration> {
