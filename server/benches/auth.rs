@@ -12,71 +12,22 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use flotilla::config::ServeArgs;
 use serde_json::json;
 
-const PASSWORD: &str = "bench-admin-password";
+mod server;
+use server::Server;
+
 const ROUNDS: usize = 2000;
 
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start(dir: &std::path::Path, auth: &str) -> anyhow::Result<Server> {
-    let data = dir.display().to_string();
-    let mut args = Args::try_parse_from([
-        "flotilla",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &data,
-        "--mock-latency",
-        "0",
-        "--auth",
-        auth,
-    ])?
-    .serve;
-    args.admin_password = Some(PASSWORD.into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(flotilla::run(args, listener, async move {
-        let _ = stopped.await;
-    }));
-    let anonymous = reqwest::Client::builder().no_proxy().build()?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while anonymous
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        anyhow::ensure!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// A server with `--auth <auth>` holding 20 scale sets, and a client for it (with a
+/// token when authentication is on).
+async fn start(auth: &str) -> anyhow::Result<(Server, reqwest::Client)> {
+    let server = Server::start(&["--auth", auth]).await?;
     let mut headers = reqwest::header::HeaderMap::new();
     if auth == "local" {
-        let token: serde_json::Value = anonymous
-            .post(format!("{base}/api/v1/login"))
-            .json(&json!({"username": "admin", "password": PASSWORD}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
         headers.insert(
             reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", token["token"].as_str().unwrap_or_default()).parse()?,
+            format!("Bearer {}", server.token().await?).parse()?,
         );
     }
     let http = reqwest::Client::builder()
@@ -85,24 +36,18 @@ async fn start(dir: &std::path::Path, auth: &str) -> anyhow::Result<Server> {
         .build()?;
     let model = json!({"image": "debian-12", "vcpus": 1, "memory_mib": 512, "disk_gib": 10});
     for n in 0..20 {
-        http.post(format!("{base}/api/v1/scale-sets"))
+        http.post(format!("{}/api/v1/scale-sets", server.base))
             .json(&json!({"name": format!("set-{n:02}"), "model": model, "capacity": 0}))
             .send()
             .await?
             .error_for_status()?;
     }
-    Ok(Server {
-        base,
-        http,
-        stop,
-        task,
-    })
+    Ok((server, http))
 }
 
-async fn time(server: &Server) -> anyhow::Result<Duration> {
+async fn time((server, http): &(Server, reqwest::Client)) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let body = server
-        .http
+    let body = http
         .get(format!("{}/api/v1/scale-sets", server.base))
         .send()
         .await?
@@ -115,9 +60,8 @@ async fn time(server: &Server) -> anyhow::Result<Duration> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dirs = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let token = start(dirs.0.path(), "local").await?;
-    let open = start(dirs.1.path(), "none").await?;
+    let token = start("local").await?;
+    let open = start("none").await?;
     for _ in 0..100 {
         time(&token).await?;
         time(&open).await?;
@@ -147,9 +91,8 @@ async fn main() -> anyhow::Result<()> {
         "  token check overhead at the median: {:+.1} %",
         (median(&with) / median(&without) - 1.0) * 100.0
     );
-    for server in [token, open] {
-        let _ = server.stop.send(());
-        server.task.await??;
+    for (server, _) in [token, open] {
+        server.stop().await?;
     }
     Ok(())
 }

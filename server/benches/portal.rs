@@ -10,48 +10,21 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use flotilla::config::ServeArgs;
 use serde_json::json;
 
-/// The first user's password.
-const PASSWORD: &str = "bench-admin-password";
-
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
+mod server;
+use server::{PASSWORD, Server};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().display().to_string();
-    let args = Args::try_parse_from([
-        "flotilla",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &data,
-        "--mock-latency",
-        "0",
-    ])?
-    .serve;
-    let mut args = args;
-    args.admin_password = Some(PASSWORD.into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(flotilla::run(args, listener, async move {
-        let _ = stopped.await;
-    }));
+    let server = Server::start(&[]).await?;
+    let base = server.base.clone();
     let anonymous = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    wait(&anonymous, &format!("{base}/readyz"), |_| true).await?;
-    // Signed in as the first user: a session cookie for the pages (as a browser), which
-    // the API takes too.
+    // Signed in as the first user: a session cookie for the pages (as a browser) and a
+    // token for the API.
     let signed_in = anonymous
         .post(format!("{base}/auth/login"))
         .form(&[("username", "admin"), ("password", PASSWORD), ("next", "/")])
@@ -64,19 +37,16 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.split(';').next())
         .ok_or_else(|| anyhow::anyhow!("no session cookie: {signed_in:?}"))?
         .to_string();
-    let token: serde_json::Value = anonymous
-        .post(format!("{base}/api/v1/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse()?);
+    let pages = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()?;
+    let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", token["token"].as_str().unwrap_or_default()).parse()?,
+        format!("Bearer {}", server.token().await?).parse()?,
     );
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -119,13 +89,13 @@ async fn main() -> anyhow::Result<()> {
     ] {
         let url = format!("{base}{path}");
         for _ in 0..3 {
-            http.get(&url).send().await?.bytes().await?;
+            pages.get(&url).send().await?.bytes().await?;
         }
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..30 {
             let started = Instant::now();
-            let resp = http.get(&url).send().await?.error_for_status()?;
+            let resp = pages.get(&url).send().await?.error_for_status()?;
             size = resp.bytes().await?.len();
             times.push(started.elapsed());
         }
@@ -137,9 +107,7 @@ async fn main() -> anyhow::Result<()> {
             size / 1024
         );
     }
-    let _ = stop.send(());
-    server.await??;
-    Ok(())
+    server.stop().await
 }
 
 async fn wait(

@@ -246,24 +246,26 @@ async fn checked_csrf(request: Request, expected: &str) -> Result<Request, Respo
         return Err(refused());
     }
     let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Err(
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
-                    .into_response(),
-            );
-        }
-    };
+    let bytes = read_body(body).await?;
     let good = url::form_urlencoded::parse(&bytes)
         .any(|(k, v)| k == CSRF_FIELD && constant_time_eq(v.as_bytes(), expected.as_bytes()));
     if good {
         Ok(Request::from_parts(parts, Body::from(bytes)))
     } else {
         Err(refused())
+    }
+}
+
+/// A body read whole (the guard has already bounded it to [`BODY_LIMIT`]).
+async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
+    match http_body_util::Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response(),
+        ),
     }
 }
 
@@ -447,18 +449,7 @@ async fn named_set(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, BODY_LIMIT)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Err(
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
-                    .into_response(),
-            );
-        }
-    };
+    let bytes = read_body(body).await?;
     let set = if json {
         let pointer = format!("/{}", argument.replace('.', "/"));
         serde_json::from_slice::<serde_json::Value>(&bytes)
