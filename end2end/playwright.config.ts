@@ -1,13 +1,20 @@
+import path from 'node:path';
 import { defineConfig, devices } from '@playwright/test';
 
-// The server under test; `cargo leptos end-to-end` or `make` starts it.
+// The server under test; `cargo leptos end-to-end` or `make` starts it. It runs with
+// authentication on: the global set-up signs in as the test identity (FLOTILLA_E2E_USER,
+// default `admin`, with FLOTILLA_E2E_PASSWORD) and every test starts signed in as it.
 const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
+
+/** The signed-in session every test starts with (written by `global-setup.ts`). */
+export const STORAGE_STATE = path.join(__dirname, '.auth', 'session.json');
 
 // Playwright never downloads a browser here: it drives Debian's chromium.
 const executablePath = process.env.FLOTILLA_E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 export default defineConfig({
   testDir: './tests',
+  globalSetup: require.resolve('./global-setup'),
   // Scale sets take a moment to converge; each test waits for what it needs.
   timeout: 90_000,
   expect: { timeout: 15_000 },
@@ -20,6 +27,7 @@ export default defineConfig({
   outputDir: 'test-results',
   use: {
     baseURL,
+    storageState: STORAGE_STATE,
     screenshot: 'on',
     trace: 'retain-on-failure',
   },

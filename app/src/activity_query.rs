@@ -1,5 +1,5 @@
 //! The activity log's filters as they live in the page's URL query
-//! (`/activity?scale_set=web&result=failed&before=123`): read from the query, checked and
+//! (`/activity?scale_set=web&actor=alice&result=failed&before=123`): read from the query, checked and
 //! turned into an [`ActivityFilter`], and written back into links (paging). An
 //! [`ActivityScope`] says which log a page shows: the fleet's, or one scale set's on that
 //! set's page. Plain Rust, so the same rules hold on the server and in the browser.
@@ -18,6 +18,8 @@ pub const ACTIVITY_PATH: &str = "/activity";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivityQuery {
     pub scale_set: String,
+    /// Who acted, as the log records it (`alice`, a token as `alice/ci`, `system:…`).
+    pub actor: String,
     pub operation: String,
     pub result: String,
     /// `datetime-local` values (`2026-11-27T11:13`), read as UTC.
@@ -34,6 +36,7 @@ impl ActivityQuery {
         let get = |key: &str| get(key).map(|v| v.trim().to_string()).unwrap_or_default();
         Self {
             scale_set: get("scale_set"),
+            actor: get("actor"),
             operation: get("operation"),
             result: get("result"),
             since: get("since"),
@@ -101,7 +104,7 @@ impl ActivityQuery {
         }
         Ok(ActivityFilter {
             scale_set: opt(&self.scale_set),
-            actor: None,
+            actor: opt(&self.actor),
             operation: opt(&self.operation),
             result,
             since,
@@ -128,6 +131,7 @@ impl ActivityQuery {
     pub fn href_at(&self, path: &str) -> String {
         let pairs = [
             ("scale_set", &self.scale_set),
+            ("actor", &self.actor),
             ("operation", &self.operation),
             ("result", &self.result),
             ("since", &self.since),
@@ -247,6 +251,7 @@ mod tests {
     fn filters_are_read_from_the_query() {
         let q = query(&[
             ("scale_set", "web"),
+            ("actor", "alice/ci"),
             ("operation", "scale_set.create"),
             ("result", "failed"),
             ("since", "2026-01-31T13:45"),
@@ -256,6 +261,7 @@ mod tests {
         ]);
         let f = q.to_filter().unwrap();
         assert_eq!(f.scale_set.as_deref(), Some("web"));
+        assert_eq!(f.actor.as_deref(), Some("alice/ci"));
         assert_eq!(f.operation.as_deref(), Some("scale_set.create"));
         assert_eq!(f.result, Some(ActivityResult::Failed));
         assert_eq!(f.since.unwrap().to_rfc3339(), "2026-01-31T13:45:00+00:00");
@@ -296,6 +302,11 @@ mod tests {
         assert_eq!(
             q.href(),
             "/activity?scale_set=web%20a%26b&result=failed&before=9"
+        );
+        let by = query(&[("actor", "alice/ci"), ("operation", "token.create")]);
+        assert_eq!(
+            by.href(),
+            "/activity?actor=alice%2Fci&operation=token.create"
         );
         assert_eq!(
             q.with_before(None).href(),

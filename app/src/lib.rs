@@ -5,10 +5,16 @@
 //! on the server, so the portal reads correctly before — or without — JavaScript.
 //!
 //! Layout:
-//! - [`shell`] — the HTML document around the app; [`App`] — header, navigation, routes;
-//! - [`pages`] — one routed page per file; [`components`] — one component per file;
+//! - [`shell`] — the HTML document around the app (with the session's CSRF token in
+//!   `<meta name="csrf-token">`); [`App`] — header, navigation, routes, and who is looking
+//!   ([`viewer::Viewer`]) as context for every component;
+//! - [`pages`] — one routed page per file (the login page `/login` and the API tokens page
+//!   `/tokens` among them); [`components`] — one component per file;
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
-//!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API);
+//!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API), each in the
+//!   permission table [`api::access`] and called through [`api::CsrfClient`];
+//! - [`viewer`] — what the signed-in caller may do, decided by that same table, so the
+//!   portal disables (and explains) what the server would refuse;
 //! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`],
 //!   [`instance_query`], [`table_sort`], [`placement_grid`], [`chart`], [`metrics_view`],
 //!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`], [`upgrade_form`],
@@ -46,6 +52,7 @@ pub mod table_sort;
 pub mod theme;
 pub mod time_zone;
 pub mod upgrade_form;
+pub mod viewer;
 pub mod wizard;
 
 pub use app::App;

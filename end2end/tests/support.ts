@@ -5,10 +5,22 @@ import { expect, request, type APIRequestContext, type Page } from '@playwright/
 
 export const baseURL = process.env.FLOTILLA_E2E_URL ?? 'http://127.0.0.1:3000';
 
-/** A REST client for set-up and clean-up, as a script is: it says it is not a cross-site
- * form (`X-Flotilla-Request: 1`), which a request without a JSON body must. */
-export async function newApi(): Promise<APIRequestContext> {
-  return request.newContext({ baseURL, extraHTTPHeaders: { 'x-flotilla-request': '1' } });
+/** The test identity's API token (the global set-up signs in for it). */
+export function apiToken(): string {
+  const token = process.env.FLOTILLA_E2E_TOKEN;
+  if (!token) throw new Error('no FLOTILLA_E2E_TOKEN: the global set-up did not run');
+  return token;
+}
+
+/** A REST client for set-up and clean-up, as a script is: it sends the test identity's
+ * API token (or `token`'s) and says it is not a cross-site form (`X-Flotilla-Request: 1`),
+ * which a request without a JSON body must. It carries no session cookie. */
+export async function newApi(token: string = apiToken()): Promise<APIRequestContext> {
+  return request.newContext({
+    baseURL,
+    storageState: { cookies: [], origins: [] },
+    extraHTTPHeaders: { 'x-flotilla-request': '1', authorization: `Bearer ${token}` },
+  });
 }
 
 /** Uncaught errors and console errors (a hydration mismatch, say); refused server-function

@@ -91,7 +91,8 @@ mod tests {
     use super::*;
 
     /// Every `#[server(… endpoint = "…")]` of this crate is in the table, and every entry
-    /// is a server function: a new function cannot be left out.
+    /// is a server function: a new function cannot be left out. Each is called through
+    /// the client that sends the CSRF token.
     #[test]
     fn every_server_function_has_its_entry() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -108,6 +109,10 @@ mod tests {
                         .lines()
                         .filter(|l| l.trim_start().starts_with("#[server("))
                     {
+                        assert!(
+                            line.contains("client = crate::api::CsrfClient"),
+                            "{line}: every server function sends the CSRF token"
+                        );
                         let (_, rest) = line.split_once("endpoint = \"").expect("an endpoint");
                         let (endpoint, _) = rest.split_once('"').unwrap();
                         endpoints.push(endpoint.to_string());

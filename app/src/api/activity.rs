@@ -7,7 +7,7 @@ use leptos::server_fn::codec::Json;
 use crate::summary::RecentFailures;
 
 /// The entries that pass `filter`, newest first (at most `filter.limit`, 1–1,000).
-#[server(prefix = "/_fn", endpoint = "activity", input = Json)]
+#[server(prefix = "/_fn", endpoint = "activity", input = Json, client = crate::api::CsrfClient)]
 pub async fn list_activity(filter: ActivityFilter) -> Result<Vec<Activity>, ServerFnError> {
     use super::{fleet, sees, server_error};
     let mut entries = fleet().activity(&filter).await.map_err(server_error)?;
@@ -17,7 +17,7 @@ pub async fn list_activity(filter: ActivityFilter) -> Result<Vec<Activity>, Serv
 
 /// The failed operations of the last hour ([`RecentFailures::WINDOW`]) by the fleet's
 /// clock, counted up to [`RecentFailures::MAX`].
-#[server(prefix = "/_fn", endpoint = "failures-last-hour")]
+#[server(prefix = "/_fn", endpoint = "failures-last-hour", client = crate::api::CsrfClient)]
 pub async fn failures_last_hour() -> Result<RecentFailures, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();

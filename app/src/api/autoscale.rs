@@ -57,7 +57,7 @@ pub struct ScalingRead {
 }
 
 /// The metrics of one read of a set's charts, and the scale actions in its range.
-#[server(prefix = "/_fn", endpoint = "charts", input = Json)]
+#[server(prefix = "/_fn", endpoint = "charts", input = Json, client = crate::api::CsrfClient)]
 pub async fn read_charts(request: ChartsRequest) -> Result<ChartsRead, ServerFnError> {
     use super::{fleet, server_error};
     use crate::metrics_view::Window;
@@ -107,7 +107,7 @@ pub async fn read_charts(request: ChartsRequest) -> Result<ChartsRead, ServerFnE
 
 /// The Scaling tab's read: the backend, and the stored setting checked anew (a dry run:
 /// nothing is saved).
-#[server(prefix = "/_fn", endpoint = "scaling")]
+#[server(prefix = "/_fn", endpoint = "scaling", client = crate::api::CsrfClient)]
 pub async fn read_scaling(name: String) -> Result<ScalingRead, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
@@ -132,7 +132,7 @@ pub async fn read_scaling(name: String) -> Result<ScalingRead, ServerFnError> {
 
 /// Checks (`dry_run`) or saves the editor's setting; `None` removes autoscale. A refusal
 /// carries the messages per field (`profiles[0].capacity.minimum`).
-#[server(prefix = "/_fn", endpoint = "save-autoscale", input = Json)]
+#[server(prefix = "/_fn", endpoint = "save-autoscale", input = Json, client = crate::api::CsrfClient)]
 pub async fn save_autoscale(
     name: String,
     setting: Option<AutoscaleSetting>,
@@ -149,7 +149,7 @@ pub async fn save_autoscale(
 /// Checks (`dry_run` is `true`: the Check button) or saves the setting written as JSON —
 /// the editor's plain form, with or without JavaScript. `null` (or nothing) removes
 /// autoscale.
-#[server(prefix = "/_fn", endpoint = "autoscale-json")]
+#[server(prefix = "/_fn", endpoint = "autoscale-json", client = crate::api::CsrfClient)]
 pub async fn save_autoscale_json(
     name: String,
     json: String,
@@ -202,7 +202,7 @@ pub fn parse_setting(json: &str) -> Result<Option<AutoscaleSetting>, String> {
 
 /// The set's newest decisions, newest first: every evaluation, or with `actions_only` the
 /// scale-outs and scale-ins only.
-#[server(prefix = "/_fn", endpoint = "decisions")]
+#[server(prefix = "/_fn", endpoint = "decisions", client = crate::api::CsrfClient)]
 pub async fn list_decisions(
     name: String,
     actions_only: bool,
@@ -228,7 +228,7 @@ pub async fn list_decisions(
 
 /// Evaluates the set's autoscale setting now (a change of capacity is applied): the
 /// Evaluate now button, with or without JavaScript. `None` when autoscale is off.
-#[server(prefix = "/_fn", endpoint = "evaluate-autoscale")]
+#[server(prefix = "/_fn", endpoint = "evaluate-autoscale", client = crate::api::CsrfClient)]
 pub async fn evaluate_autoscale(name: String) -> Result<Option<Decision>, PortalError> {
     use super::{refused, return_to};
     return_to(&format!(
@@ -244,7 +244,7 @@ pub async fn evaluate_autoscale(name: String) -> Result<Option<Decision>, Portal
 /// Sets the mock's synthetic demand from the demand form (every pattern's fields are
 /// posted; the picked pattern's are read). A refusal carries the messages per field and
 /// the form as typed (JSON), to show it again. Answers the demand as stored.
-#[server(prefix = "/_fn", endpoint = "set-demand")]
+#[server(prefix = "/_fn", endpoint = "set-demand", client = crate::api::CsrfClient)]
 pub async fn set_demand(name: String, input: DemandInput) -> Result<Option<Demand>, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&format!(
@@ -276,7 +276,7 @@ pub async fn set_demand(name: String, input: DemandInput) -> Result<Option<Deman
 }
 
 /// Removes the mock's synthetic demand.
-#[server(prefix = "/_fn", endpoint = "remove-demand")]
+#[server(prefix = "/_fn", endpoint = "remove-demand", client = crate::api::CsrfClient)]
 pub async fn remove_demand(name: String) -> Result<(), PortalError> {
     use super::{refused, return_to};
     return_to(&format!(

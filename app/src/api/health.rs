@@ -14,14 +14,14 @@ pub const REPAIR_HISTORY_SIZE: u32 = 20;
 
 /// The repair service of scale set `name`: suspended or not, its limit, and what it would
 /// repair now (and hold back) with the reasons.
-#[server(prefix = "/_fn", endpoint = "repairs")]
+#[server(prefix = "/_fn", endpoint = "repairs", client = crate::api::CsrfClient)]
 pub async fn get_repairs(name: String) -> Result<RepairOverview, ServerFnError> {
     use super::{fleet, server_error};
     fleet().repairs(&name).await.map_err(server_error)
 }
 
 /// The newest repair entries of scale set `name`, newest first.
-#[server(prefix = "/_fn", endpoint = "repair-history")]
+#[server(prefix = "/_fn", endpoint = "repair-history", client = crate::api::CsrfClient)]
 pub async fn repair_history(name: String) -> Result<Vec<Activity>, ServerFnError> {
     use super::{fleet, server_error};
     fleet()
@@ -32,7 +32,7 @@ pub async fn repair_history(name: String) -> Result<Vec<Activity>, ServerFnError
 
 /// Resumes the automatic repairs of scale set `name` after the service suspended itself —
 /// the Health tab's button, with or without JavaScript.
-#[server(prefix = "/_fn", endpoint = "resume-repairs")]
+#[server(prefix = "/_fn", endpoint = "resume-repairs", client = crate::api::CsrfClient)]
 pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
     use super::{refused, return_to};
     return_to(&format!(
@@ -47,7 +47,7 @@ pub async fn resume_repairs(name: String) -> Result<(), PortalError> {
 }
 
 /// The live statistics of scale set `name`'s frontends (and their pools' members).
-#[server(prefix = "/_fn", endpoint = "load-balancer-stats")]
+#[server(prefix = "/_fn", endpoint = "load-balancer-stats", client = crate::api::CsrfClient)]
 pub async fn load_balancer_stats(name: String) -> Result<Vec<FrontendStats>, ServerFnError> {
     let mut stats: Vec<FrontendStats> = super::fleet()
         .load_balancer_stats()
@@ -61,7 +61,7 @@ pub async fn load_balancer_stats(name: String) -> Result<Vec<FrontendStats>, Ser
 /// Turns instance `id`'s load balancer switch: `enabled` is `"true"` (serve again) or
 /// `"false"` (drain: nothing new is sent to it, requests in flight finish). A form per
 /// instance on the Load balancer tab, with or without JavaScript. Answers the instance.
-#[server(prefix = "/_fn", endpoint = "instance-load-balancer")]
+#[server(prefix = "/_fn", endpoint = "instance-load-balancer", client = crate::api::CsrfClient)]
 pub async fn set_instance_load_balancer(
     name: String,
     id: String,

@@ -69,7 +69,7 @@ pub struct BulkOutcome {
 /// instance of the set, or nothing is done; then each instance is handled on its own (as
 /// a cloud's bulk operation does): one that refuses — still being created, say — does not
 /// stop the others, and is listed with its reason. The reconciler carries the actions out.
-#[server(prefix = "/_fn", endpoint = "instances-action")]
+#[server(prefix = "/_fn", endpoint = "instances-action", client = crate::api::CsrfClient)]
 pub async fn act_on_instances(
     name: String,
     ids: Option<Vec<String>>,

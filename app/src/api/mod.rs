@@ -6,11 +6,17 @@
 //! with per-field messages (changes, which forms call with or without JavaScript). URLs
 //! are stable and explicit (`/_fn/<endpoint>`, no hash) and stay clear of `/api`, which
 //! is the REST API's.
+//!
+//! Every server function is in the permission table ([`access`]), which the server checks
+//! before it runs, and is called from the browser through [`CsrfClient`], which sends the
+//! session's CSRF token.
 
 pub mod access;
+pub mod accounts;
 pub mod activity;
 pub mod autoscale;
 pub mod backend;
+pub mod client;
 pub mod error;
 pub mod health;
 pub mod instances;
@@ -18,6 +24,8 @@ pub mod scale_sets;
 pub mod theme;
 pub mod upgrades;
 pub mod wizard;
+
+pub use client::CsrfClient;
 
 /// Where every server function is served (the `prefix` of each `#[server]`; the macro
 /// takes a literal, so this constant documents it rather than feeding it).
@@ -39,6 +47,28 @@ pub(crate) fn caller() -> flotilla_control::Caller {
             auth: true,
             csrf: None,
         })
+}
+
+/// The caller as the portal shows it (what `whoami` answers).
+#[cfg(feature = "ssr")]
+pub(crate) fn me() -> crate::viewer::Me {
+    let caller = caller();
+    let principal = caller.principal.as_ref();
+    crate::viewer::Me {
+        actor: principal.map(|p| p.actor.clone()),
+        user: principal.and_then(|p| p.user.clone()),
+        auth: caller.auth,
+        grants: principal.map(|p| p.grants.clone()).unwrap_or_default(),
+    }
+}
+
+/// What the app's root provides: the caller, and its session's CSRF token.
+#[cfg(feature = "ssr")]
+pub fn viewer() -> crate::viewer::Viewer {
+    crate::viewer::Viewer {
+        me: me(),
+        csrf: caller().csrf,
+    }
 }
 
 /// The name the activity log records for the caller.
@@ -87,7 +117,7 @@ pub(crate) fn server_error(error: flotilla_control::Error) -> leptos::prelude::S
 
 /// Whether the request is a plain form post (it accepts HTML), not a JavaScript call.
 #[cfg(feature = "ssr")]
-fn is_form_post() -> bool {
+pub(crate) fn is_form_post() -> bool {
     leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
         parts
             .headers

@@ -6,7 +6,7 @@ use crate::api::error::PortalError;
 use crate::summary::{ScaleSetDetail, ScaleSetSummary};
 
 /// Every scale set with its instance counts: two reads, whatever the size of the fleet.
-#[server(prefix = "/_fn", endpoint = "scale-sets")]
+#[server(prefix = "/_fn", endpoint = "scale-sets", client = crate::api::CsrfClient)]
 pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
@@ -18,7 +18,7 @@ pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
 }
 
 /// The names of every scale set, for pickers (the activity log's filter).
-#[server(prefix = "/_fn", endpoint = "scale-set-names")]
+#[server(prefix = "/_fn", endpoint = "scale-set-names", client = crate::api::CsrfClient)]
 pub async fn scale_set_names() -> Result<Vec<String>, ServerFnError> {
     use super::{fleet, server_error};
     let sets = fleet().list_scale_sets().await.map_err(server_error)?;
@@ -40,7 +40,7 @@ pub struct DeleteOutcome {
 
 /// Starts deleting each of `names`, one after the other; a refusal of one does not stop
 /// the others. Answers one outcome per name, in order.
-#[server(prefix = "/_fn", endpoint = "delete-scale-sets", input = leptos::server_fn::codec::Json)]
+#[server(prefix = "/_fn", endpoint = "delete-scale-sets", input = leptos::server_fn::codec::Json, client = crate::api::CsrfClient)]
 pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>, ServerFnError> {
     let fleet = super::fleet();
     let mut outcomes = Vec::with_capacity(names.len());
@@ -57,7 +57,7 @@ pub async fn delete_scale_sets(names: Vec<String>) -> Result<Vec<DeleteOutcome>,
 
 /// Deletes scale set `name` once the person has typed its name (`confirmation`) — the
 /// Settings tab's form, with or without JavaScript. On success the browser goes to the list.
-#[server(prefix = "/_fn", endpoint = "delete-scale-set")]
+#[server(prefix = "/_fn", endpoint = "delete-scale-set", client = crate::api::CsrfClient)]
 pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&format!(
@@ -80,7 +80,7 @@ pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), 
 }
 
 /// One scale set with its instances; `None` when there is no such set.
-#[server(prefix = "/_fn", endpoint = "scale-set")]
+#[server(prefix = "/_fn", endpoint = "scale-set", client = crate::api::CsrfClient)]
 pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
@@ -99,7 +99,7 @@ pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, Serve
 /// Sets a scale set's capacity: to `capacity` as typed, or to the current capacity plus
 /// `delta` (the −1 / +1 buttons). Called by the capacity form, with or without JavaScript.
 /// Answers the new capacity.
-#[server(prefix = "/_fn", endpoint = "set-capacity")]
+#[server(prefix = "/_fn", endpoint = "set-capacity", client = crate::api::CsrfClient)]
 pub async fn set_capacity(
     name: String,
     capacity: Option<String>,

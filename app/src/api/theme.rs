@@ -7,7 +7,7 @@ use crate::theme::Theme;
 /// Stores `theme` in the `flotilla_theme` cookie. The header's toggle posts here: with
 /// JavaScript in the background, without it as a plain form, after which the browser is
 /// sent back to the page it came from.
-#[server(prefix = "/_fn", endpoint = "theme")]
+#[server(prefix = "/_fn", endpoint = "theme", client = crate::api::CsrfClient)]
 pub async fn set_theme(theme: Theme) -> Result<(), ServerFnError> {
     use http::HeaderValue;
     use http::header::SET_COOKIE;

@@ -36,7 +36,7 @@ pub struct UpgradesRead {
     pub rollouts: Vec<Rollout>,
 }
 
-#[server(prefix = "/_fn", endpoint = "upgrades")]
+#[server(prefix = "/_fn", endpoint = "upgrades", client = crate::api::CsrfClient)]
 pub async fn read_upgrades(name: String) -> Result<UpgradesRead, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
@@ -63,7 +63,7 @@ pub async fn read_upgrades(name: String) -> Result<UpgradesRead, ServerFnError> 
 
 /// The fields that differ between versions `from` and `to` of the set's model; a version
 /// that does not exist is refused with a message naming it (422, as the REST API).
-#[server(prefix = "/_fn", endpoint = "compare-versions")]
+#[server(prefix = "/_fn", endpoint = "compare-versions", client = crate::api::CsrfClient)]
 pub async fn compare_versions(
     name: String,
     from: u32,
@@ -78,7 +78,7 @@ pub async fn compare_versions(
 
 /// What a rollout would do: after storing `model` as the next version (absent: the
 /// current one), under `upgrade_policy` (absent: the set's).
-#[server(prefix = "/_fn", endpoint = "preview-rollout", input = Json)]
+#[server(prefix = "/_fn", endpoint = "preview-rollout", input = Json, client = crate::api::CsrfClient)]
 pub async fn preview_rollout(
     name: String,
     model: Option<Model>,
@@ -98,7 +98,7 @@ pub async fn preview_rollout(
 
 /// Stores the model form's model as the set's next version (the upgrade policy then
 /// starts a rollout, or waits for a person in Manual mode). Answers the new version.
-#[server(prefix = "/_fn", endpoint = "set-model")]
+#[server(prefix = "/_fn", endpoint = "set-model", client = crate::api::CsrfClient)]
 pub async fn set_model(name: String, input: ModelInput) -> Result<u32, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&upgrades_page(&name));
@@ -128,7 +128,7 @@ pub async fn set_model(name: String, input: ModelInput) -> Result<u32, PortalErr
 }
 
 /// Saves the policy form's upgrade policy. Answers the policy as stored.
-#[server(prefix = "/_fn", endpoint = "upgrade-policy")]
+#[server(prefix = "/_fn", endpoint = "upgrade-policy", client = crate::api::CsrfClient)]
 pub async fn save_upgrade_policy(
     name: String,
     input: PolicyInput,
@@ -153,7 +153,7 @@ pub async fn save_upgrade_policy(
 
 /// Pauses, resumes (approves) or cancels rollout `id`: `control` is `pause`, `resume` or
 /// `cancel`.
-#[server(prefix = "/_fn", endpoint = "control-rollout")]
+#[server(prefix = "/_fn", endpoint = "control-rollout", client = crate::api::CsrfClient)]
 pub async fn control_rollout(
     name: String,
     id: i64,
@@ -178,7 +178,7 @@ pub async fn control_rollout(
 }
 
 /// Rolls rollout `id` back to `version` (empty: the version it started from).
-#[server(prefix = "/_fn", endpoint = "rollback-rollout")]
+#[server(prefix = "/_fn", endpoint = "rollback-rollout", client = crate::api::CsrfClient)]
 pub async fn rollback_rollout(
     name: String,
     id: i64,

@@ -124,6 +124,17 @@ fn ActivityFilters(
                 <ScaleSetFilter query />
             </Show>
             <div class="filter">
+                <label for="filter-actor">"Actor"</label>
+                <input
+                    id="filter-actor"
+                    name="actor"
+                    type="text"
+                    placeholder="alice"
+                    autocomplete="off"
+                    value=value(|q| &q.actor)
+                />
+            </div>
+            <div class="filter">
                 <label for="filter-operation">"Operation"</label>
                 <input
                     id="filter-operation"

@@ -18,9 +18,11 @@ pub fn ConfirmAction(
     /// sent).
     #[prop(into)]
     close_on: Signal<usize>,
-    /// Whether the button is disabled (nothing to act on).
+    /// Whether the button is disabled (nothing to act on, or not allowed).
     #[prop(into)]
     disabled: Signal<bool>,
+    /// Why the action is not allowed, when it is not (the button's title).
+    refusal: Option<String>,
 ) -> impl IntoView {
     // A property, not an attribute: the server renders it closed, the browser opens it on
     // a click, and it closes again once the form has been sent.
@@ -33,7 +35,14 @@ pub fn ConfirmAction(
             <summary>{format!("{label}…")}</summary>
             <div class="confirm-body">
                 <p>{move || format!("{} {consequence}", question.get())}</p>
-                <button type="submit" name="action" value=action class="danger" disabled=disabled>
+                <button
+                    type="submit"
+                    name="action"
+                    value=action
+                    class="danger"
+                    disabled=disabled
+                    title=refusal
+                >
                     {label}
                 </button>
             </div>

@@ -2,13 +2,16 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::scale_sets::scale_set_names;
+use crate::components::csrf_field::CsrfField;
 use crate::components::theme_toggle::ThemeToggle;
+use crate::viewer::use_me;
 
 /// The id of the header's search field, which "/" focuses.
 const SEARCH_ID: &str = "global-search";
 
 /// The banner across the top: the product's name linking home, a search of scale sets by
-/// name, and the theme toggle.
+/// name, the theme toggle, and who is signed in (their name, linking to their API tokens,
+/// their highest role, and a "Sign out" button — a plain form posting to `/auth/logout`).
 ///
 /// The search is a GET form to the scale set list (`/scale-sets?q=…`), so it works without
 /// JavaScript. With JavaScript, the field suggests the fleet's names (read afresh each time
@@ -85,8 +88,40 @@ pub fn Header() -> impl IntoView {
                 </button>
             </form>
             <ThemeToggle />
+            <Account />
         </header>
     }
+}
+
+/// Who is signed in, and signing out. With authentication off, the name the requests give
+/// (everyone is an Owner) and no sign-out.
+#[component]
+fn Account() -> impl IntoView {
+    let me = use_me();
+    let role = me.highest_role().map_or("no role", |r| r.as_str());
+    let auth = me.auth;
+    me.actor.map(|actor| {
+        let sign_out = auth.then(|| {
+            view! {
+                <form method="post" action="/auth/logout" class="sign-out" data-form="sign-out">
+                    <CsrfField />
+                    <button type="submit">"Sign out"</button>
+                </form>
+            }
+        });
+        let account = actor.clone();
+        view! {
+            <div class="account" data-account=account>
+                <a href="/tokens" class="account-name" title="Your API tokens">
+                    {actor}
+                </a>
+                <span class="account-role" data-role=role>
+                    {role}
+                </span>
+                {sign_out}
+            </div>
+        }
+    })
 }
 
 /// "/" anywhere but in a field focuses the search, as on many sites.

@@ -2,6 +2,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use crate::api::theme::SetTheme;
+use crate::components::csrf_field::CsrfField;
 use crate::theme::Theme;
 
 /// The header's theme switch: System → Light → Dark → System. A form posting the next
@@ -21,6 +22,7 @@ pub fn ThemeToggle() -> impl IntoView {
     });
     view! {
         <ActionForm action attr:class="theme-toggle" attr:data-form="theme">
+            <CsrfField />
             <input type="hidden" name="theme" value=move || theme.get().next().as_str() />
             <button
                 type="submit"

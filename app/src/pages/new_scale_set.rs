@@ -6,6 +6,8 @@ use leptos_router::hooks::use_navigate;
 use crate::api::wizard::{CreateScaleSet, get_wizard_options};
 use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
+use crate::components::permission_note::PermissionNote;
+use crate::viewer::may;
 use crate::wizard::{
     AUTOSCALE_DEFAULT, AUTOSCALE_MAXIMUM, AUTOSCALE_MINIMUM, CUSTOM_SIZE, Draft, SCALING_AUTOSCALE,
     SCALING_MANUAL, SIZE_PRESETS, Step, WizardOptions, concerns, pretty_json,
@@ -18,6 +20,8 @@ pub fn NewScaleSet() -> impl IntoView {
     // Effects run only in the browser: the server and the first browser render agree.
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
+    let permit = may("create-scale-set", None);
+    let allowed = permit.allowed();
     view! {
         <Title text="Create scale set" />
         <Breadcrumbs trail=vec![
@@ -26,16 +30,20 @@ pub fn NewScaleSet() -> impl IntoView {
             ("Create scale set".to_string(), None),
         ] />
         <h1>"Create scale set"</h1>
+        <PermissionNote what="Creating a scale set" permit />
         <Show
-            when=move || mounted.get()
-            fallback=|| {
-                view! {
-                    <p class="muted" data-wizard="needs-js">
-                        "The create wizard needs JavaScript. Without it, create a scale set with "
-                        <code>"POST /api/v1/scale-sets"</code>
-                        "."
-                    </p>
-                }
+            when=move || allowed && mounted.get()
+            fallback=move || {
+                allowed
+                    .then(|| {
+                        view! {
+                            <p class="muted" data-wizard="needs-js">
+                                "The create wizard needs JavaScript. Without it, create a scale set with "
+                                <code>"POST /api/v1/scale-sets"</code>
+                                "."
+                            </p>
+                        }
+                    })
             }
         >
             <WizardLoader />

@@ -14,6 +14,7 @@ use crate::format;
 use crate::live::{self, use_live_updates};
 use crate::scale_set_query::{ListQuery, SortKey, SortKeys};
 use crate::summary::{Breakdown, ScaleSetSummary};
+use crate::viewer::may;
 use flotilla_domain::ScaleSetState;
 
 /// `/scale-sets`: every scale set in a table, filtered by name and sorted by a column as
@@ -44,11 +45,17 @@ pub fn ScaleSetList() -> impl IntoView {
             ("Scale sets".to_string(), None),
         ] />
         <h1>"Scale sets"</h1>
-        <p class="page-actions">
-            <a class="button primary" href="/scale-sets/new">
-                "Create scale set"
-            </a>
-        </p>
+        {may("create-scale-set", None)
+            .allowed()
+            .then(|| {
+                view! {
+                    <p class="page-actions">
+                        <a class="button primary" href="/scale-sets/new">
+                            "Create scale set"
+                        </a>
+                    </p>
+                }
+            })}
         <NameFilter query />
         <BulkDelete selected delete />
         <Transition fallback=Loading>
@@ -120,7 +127,10 @@ fn BulkDelete(
     delete: ServerAction<DeleteScaleSets>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let none = move || selected.with(Vec::is_empty);
+    // Deleting several sets at once is a fleet-wide Contributor's.
+    let refusal = may("delete-scale-sets", None).reason();
+    let denied = refusal.is_some();
+    let none = move || denied || selected.with(Vec::is_empty);
     let pending = delete.pending();
     let confirm = move |_| {
         delete.dispatch(DeleteScaleSets {
@@ -166,6 +176,7 @@ fn BulkDelete(
                 type="button"
                 class="danger"
                 disabled=none
+                title=refusal
                 on:click=move |_| confirming.set(true)
             >
                 "Delete selected"

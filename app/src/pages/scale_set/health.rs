@@ -21,12 +21,14 @@ use leptos::prelude::*;
 use super::{Live, Polled, Tab, use_every};
 use crate::api::health::{ResumeRepairs, get_repairs, repair_history};
 use crate::components::activity_log::ResultCell;
+use crate::components::csrf_field::CsrfField;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format::{self, seconds};
 use crate::instance_query;
+use crate::viewer::may;
 
 /// How often the tab re-reads the set for the instances' latest probes.
 pub const REFRESH: Duration = Duration::from_secs(3);
@@ -221,6 +223,7 @@ fn RepairService(live: Live, first: RepairOverview) -> impl IntoView {
         }
     };
     let banner_name = name.clone();
+    let refusal = may("resume-repairs", Some(&name)).reason();
     let due = move || repairs.value.with(|r| r.due.clone());
     let waiting = move || repairs.value.with(|r| r.waiting.clone());
     view! {
@@ -230,6 +233,7 @@ fn RepairService(live: Live, first: RepairOverview) -> impl IntoView {
                 suspended()
                     .map(|(at, reason)| {
                         let name = banner_name.clone();
+                        let refusal = refusal.clone();
                         view! {
                             <div
                                 class="panel panel-warn banner"
@@ -240,9 +244,12 @@ fn RepairService(live: Live, first: RepairOverview) -> impl IntoView {
                                 <p data-reason="suspended">{reason}</p>
                                 <p class="muted">"Since " <Timestamp at /></p>
                                 <ActionForm action=resume attr:data-form="resume-repairs">
+                                    <CsrfField />
                                     <input type="hidden" name="name" value=name />
                                     <button
                                         type="submit"
+                                        disabled=refusal.is_some()
+                                        title=refusal
                                         aria-busy=move || resume.pending().get().then_some("true")
                                     >
                                         "Resume repairs"

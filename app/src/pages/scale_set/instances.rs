@@ -17,10 +17,13 @@ use leptos_router::hooks::use_query_map;
 use super::{Live, Tab};
 use crate::api::instances::ActOnInstances;
 use crate::components::confirm_action::ConfirmAction;
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
 use crate::components::state_chip::StateChip;
 use crate::format;
 use crate::instance_query::{self, InstanceColumn, InstanceQuery};
 use crate::table_sort::Column;
+use crate::viewer::may;
 use flotilla_domain::{HealthState, Instance, PowerState, ProvisioningState};
 
 /// The last request's instances, followed until they settle.
@@ -86,22 +89,27 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
             }
         })
     });
+    // Who may not act on instances sees every action disabled, and why.
+    let permit = may("instances-action", Some(&name));
+    let denied = permit.denied();
+    let refusal = permit.reason();
     // Buttons are disabled for an empty selection only once the browser tracks it.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let nothing_selected =
-        Signal::derive(move || hydrated.get() && selected.with(|s| s.is_empty()));
+        Signal::derive(move || denied || (hydrated.get() && selected.with(|s| s.is_empty())));
     // Upgrading means something only for selected instances not on the latest model.
     let nothing_outdated = Signal::derive(move || {
-        hydrated.get()
-            && live.detail.with(|d| {
-                selected.with(|s| {
-                    !d.instances.iter().any(|i| {
-                        s.contains(&i.id)
-                            && !instance_query::is_latest(i, d.scale_set.model_version)
+        denied
+            || hydrated.get()
+                && live.detail.with(|d| {
+                    selected.with(|s| {
+                        !d.instances.iter().any(|i| {
+                            s.contains(&i.id)
+                                && !instance_query::is_latest(i, d.scale_set.model_version)
+                        })
                     })
                 })
-            })
     });
 
     let action = ServerAction::<ActOnInstances>::new();
@@ -155,14 +163,18 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     let read_at = Memo::new(move |_| live.detail.with(|d| d.read_at));
     let latest_version = Memo::new(move |_| live.detail.with(|d| d.scale_set.model_version));
     let empty = move || live.detail.with(|d| d.instances.is_empty());
+    // Reading a console is an Operator's (it may show secrets typed at boot).
+    let console = may("console", Some(&name)).reason();
     view! {
         <InstanceFilters query path=path.clone() live />
         {move || empty().then(|| view! { <p class="muted">"This scale set has no instances."</p> })}
+        <PermissionNote what="Acting on instances" permit />
         <ActionForm
             action
             attr:class="instances-form"
             attr:aria-label="Actions on the selected instances"
         >
+            <CsrfField />
             <input type="hidden" name="name" value=name.clone() />
             <div
                 class="bulk-actions toolbar"
@@ -181,6 +193,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                                 name="action"
                                 value=value
                                 disabled=nothing_selected
+                                title=refusal.clone()
                             >
                                 {label}
                             </button>
@@ -197,6 +210,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                                 consequence
                                 close_on=action.version()
                                 disabled=nothing_selected
+                                refusal=refusal.clone()
                             />
                         }
                     })
@@ -217,6 +231,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                             name="action"
                             value="protect"
                             disabled=nothing_selected
+                            title=refusal.clone()
                         >
                             "Set protection"
                         </button>
@@ -227,7 +242,12 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                     name="action"
                     value="upgrade"
                     disabled=nothing_outdated
-                    title="Upgrade the selected instances that are not on the latest model"
+                    title=refusal
+                        .clone()
+                        .unwrap_or_else(|| {
+                            "Upgrade the selected instances that are not on the latest model"
+                                .to_string()
+                        })
                 >
                     "Upgrade to latest model"
                 </button>
@@ -303,7 +323,15 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                             each=move || rows.get()
                             key=|i| (i.id.clone(), i.generation)
                             children=move |instance| {
-                                view! { <InstanceRow instance selected read_at latest_version /> }
+                                view! {
+                                    <InstanceRow
+                                        instance
+                                        selected
+                                        read_at
+                                        latest_version
+                                        console=console.clone()
+                                    />
+                                }
                             }
                         />
                     </tbody>
@@ -441,6 +469,8 @@ fn InstanceRow(
     selected: RwSignal<BTreeSet<String>>,
     read_at: Memo<chrono::DateTime<chrono::Utc>>,
     latest_version: Memo<u32>,
+    /// Why the console may not be read, when it may not.
+    console: Option<String>,
 ) -> impl IntoView {
     let id = instance.id.clone();
     let checked = {
@@ -516,12 +546,30 @@ fn InstanceRow(
             </td>
             <td class="mono">{instance.address.clone().unwrap_or_else(|| "—".to_string())}</td>
             <td>
-                <a
-                    href=format!("/scale-sets/{}/instances/{id}/console", instance.scale_set)
-                    aria-label=format!("Console of {id}")
-                >
-                    "Console"
-                </a>
+                {match console {
+                    None => {
+                        view! {
+                            <a
+                                href=format!(
+                                    "/scale-sets/{}/instances/{id}/console",
+                                    instance.scale_set,
+                                )
+                                aria-label=format!("Console of {id}")
+                            >
+                                "Console"
+                            </a>
+                        }
+                            .into_any()
+                    }
+                    Some(why) => {
+                        view! {
+                            <span class="muted" title=why data-console="denied">
+                                "Console"
+                            </span>
+                        }
+                            .into_any()
+                    }
+                }}
             </td>
         </tr>
     }

@@ -20,9 +20,11 @@ use leptos::prelude::*;
 use super::health::instance_href;
 use super::{Live, Polled, Tab, use_every};
 use crate::api::health::{SetInstanceLoadBalancer, load_balancer_stats};
+use crate::components::csrf_field::CsrfField;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
+use crate::viewer::may;
 use flotilla_domain::{DesiredPower, HealthState, PowerState, ProvisioningState};
 
 /// How often the statistics are read again while the tab is open.
@@ -510,8 +512,11 @@ fn Switch(
     };
     let target = id.clone();
     let form_data = id.clone();
+    let refusal = may("instance-load-balancer", Some(&name)).reason();
+    let denied = refusal.is_some();
     view! {
         <ActionForm action attr:class="lb-switch" attr:data-switch=form_data>
+            <CsrfField />
             <input type="hidden" name="name" value=name />
             <input type="hidden" name="id" value=id.clone() />
             <input
@@ -522,7 +527,8 @@ fn Switch(
             <button
                 type="submit"
                 aria-label=move || format!("{} {target}", label())
-                disabled=move || enabled.get().is_none()
+                disabled=move || denied || enabled.get().is_none()
+                title=refusal
                 aria-busy=move || action.pending().get().then_some("true")
             >
                 {label}

@@ -7,6 +7,9 @@ use leptos::prelude::*;
 
 use super::Live;
 use crate::api::scale_sets::DeleteScaleSet;
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
+use crate::viewer::may;
 use flotilla_domain::url::percent_encode;
 
 #[component]
@@ -62,9 +65,12 @@ fn DeleteSection(name: String) -> impl IntoView {
     let typed = RwSignal::new(initial.clone());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    let permit = may("delete-scale-set", Some(&name));
+    let denied = permit.denied();
+    let refusal = permit.reason();
     let mismatch = {
         let name = name.clone();
-        move || hydrated.get() && typed.with(|t| t.trim() != name)
+        move || denied || (hydrated.get() && typed.with(|t| t.trim() != name))
     };
     let message = move || error().map(|e| e.message_for("confirmation"));
     let label = format!("Type {name} to confirm");
@@ -75,7 +81,9 @@ fn DeleteSection(name: String) -> impl IntoView {
                 "Every instance is deleted with it, and its load balancer frontends stop. "
                 "This cannot be undone."
             </p>
+            <PermissionNote what="Deleting the scale set" permit />
             <ActionForm action attr:class="delete-set" attr:data-form="delete">
+                <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
                 <label for="confirm-name">{label}</label>
                 <input
@@ -85,6 +93,7 @@ fn DeleteSection(name: String) -> impl IntoView {
                     autocomplete="off"
                     spellcheck="false"
                     value=initial
+                    disabled=denied
                     on:input=move |ev| typed.set(event_target_value(&ev))
                     aria-invalid=move || message().is_some().then_some("true")
                     aria-describedby="confirm-message"
@@ -93,6 +102,7 @@ fn DeleteSection(name: String) -> impl IntoView {
                     type="submit"
                     class="danger"
                     disabled=mismatch
+                    title=refusal
                     aria-busy=move || action.pending().get().then_some("true")
                 >
                     "Delete scale set"

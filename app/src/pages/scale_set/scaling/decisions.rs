@@ -17,10 +17,12 @@ use leptos::prelude::*;
 use super::super::{Live, Polled, Tab, use_every_visible};
 use crate::api::autoscale::{EvaluateAutoscale, list_decisions};
 use crate::chart::Unit;
+use crate::components::csrf_field::CsrfField;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::metrics_view::operator_symbol;
+use crate::viewer::may;
 
 /// How often the timeline is read again.
 pub const REFRESH: Duration = Duration::from_secs(5);
@@ -87,11 +89,18 @@ pub(super) fn Decisions(live: Live, first: Vec<Decision>, actions_only: bool) ->
             .map(|e| e.message)
     };
     let empty = move || decisions.value.with(Vec::is_empty);
+    let refusal = may("evaluate-autoscale", Some(&name)).reason();
     view! {
         <div class="decisions-head">
             <ActionForm action=evaluate attr:data-form="evaluate">
+                <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
-                <button type="submit" aria-busy=move || evaluate.pending().get().then_some("true")>
+                <button
+                    type="submit"
+                    disabled=refusal.is_some()
+                    title=refusal
+                    aria-busy=move || evaluate.pending().get().then_some("true")
+                >
                     "Evaluate now"
                 </button>
             </ActionForm>

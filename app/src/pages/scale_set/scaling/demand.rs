@@ -9,7 +9,10 @@ use leptos::prelude::*;
 
 use super::super::Live;
 use crate::api::autoscale::{RemoveDemand, SetDemand};
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
 use crate::demand_form::{DemandInput, PATTERNS};
+use crate::viewer::may;
 
 #[component]
 pub(super) fn DemandSection(live: Live) -> impl IntoView {
@@ -17,6 +20,9 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
     let remove_name = name.clone();
+    let permit = may("set-demand", Some(&name));
+    let refusal = permit.reason();
+    let remove_refusal = may("remove-demand", Some(&name)).reason();
     let set = ServerAction::<SetDemand>::new();
     let remove = ServerAction::<RemoveDemand>::new();
     Effect::watch(
@@ -122,7 +128,9 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
                 }
             }}
         </div>
+        <PermissionNote what="Changing the demand" permit />
         <ActionForm action=set attr:class="demand-form" attr:data-form="demand">
+            <CsrfField />
             <input type="hidden" name="name" value=name.clone() />
             <div class="field-row">
                 <div class="field">
@@ -195,6 +203,8 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
             <button
                 type="submit"
                 class="primary"
+                disabled=refusal.is_some()
+                title=refusal
                 aria-busy=move || set.pending().get().then_some("true")
             >
                 "Set demand"
@@ -205,10 +215,14 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
                 .with(Option::is_some)
                 .then(|| {
                     let name = remove_name.clone();
+                    let refusal = remove_refusal.clone();
                     view! {
                         <ActionForm action=remove attr:data-form="remove-demand">
+                            <CsrfField />
                             <input type="hidden" name="name" value=name />
-                            <button type="submit">"Remove demand"</button>
+                            <button type="submit" disabled=refusal.is_some() title=refusal>
+                                "Remove demand"
+                            </button>
                         </ActionForm>
                     }
                 })

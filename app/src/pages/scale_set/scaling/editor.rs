@@ -10,6 +10,9 @@
 //! Save (with JavaScript it follows the editor), and before the page hydrates a summary of
 //! the stored setting with its warnings.
 
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
+use crate::viewer::may;
 use flotilla_domain::FieldError;
 use flotilla_domain::autoscale::setting::AutoscaleSetting;
 use flotilla_domain::metrics::Metric;
@@ -158,7 +161,9 @@ pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoV
     );
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
+    let permit = may("save-autoscale", Some(&name));
     view! {
+        <PermissionNote what="Changing autoscale" permit />
         <Show when=move || mounted.get() fallback=move || view! { <StoredSummary live /> }>
             <RichEditor />
         </Show>
@@ -316,6 +321,10 @@ fn RichEditor() -> impl IntoView {
     };
     let confirm_remove = RwSignal::new(false);
     let pending = editor.save.pending();
+    // Checking is saving without keeping: both are a Contributor's.
+    let refusal = may("save-autoscale", Some(&editor.name.get_value())).reason();
+    let denied = refusal.is_some();
+    let (r1, r2, r3, r4) = (refusal.clone(), refusal.clone(), refusal.clone(), refusal);
     view! {
         <div class="autoscale-editor" data-editor="ready">
             <Show
@@ -326,7 +335,13 @@ fn RichEditor() -> impl IntoView {
                             <p>
                                 "Autoscale is not set up: the capacity is set by hand. Set it up to scale on metrics or on a schedule."
                             </p>
-                            <button type="button" class="primary" on:click=set_up>
+                            <button
+                                type="button"
+                                class="primary"
+                                disabled=denied
+                                title=r1.clone()
+                                on:click=set_up
+                            >
                                 "Set up autoscale"
                             </button>
                         </div>
@@ -398,6 +413,8 @@ fn RichEditor() -> impl IntoView {
                 <button
                     type="button"
                     data-action="check"
+                    disabled=denied
+                    title=r2
                     aria-busy=move || pending.get().then_some("true")
                     on:click=move |_| editor.send(true)
                 >
@@ -407,13 +424,21 @@ fn RichEditor() -> impl IntoView {
                     type="button"
                     class="primary"
                     data-action="save"
+                    disabled=denied
+                    title=r3
                     aria-busy=move || pending.get().then_some("true")
                     on:click=move |_| editor.send(false)
                 >
                     "Save"
                 </button>
                 <Show when=move || editor.present.get()>
-                    <button type="button" class="danger" on:click=move |_| confirm_remove.set(true)>
+                    <button
+                        type="button"
+                        class="danger"
+                        disabled=denied
+                        title=r4.clone()
+                        on:click=move |_| confirm_remove.set(true)
+                    >
                         "Remove autoscale…"
                     </button>
                 </Show>
@@ -1457,6 +1482,8 @@ fn Webhooks() -> impl IntoView {
 fn JsonEditor(live: Live) -> impl IntoView {
     let editor = expect_context::<Editor>();
     let name = editor.name.get_value();
+    let locked = may("autoscale-json", Some(&name)).reason();
+    let denied = locked.is_some();
     let action = ServerAction::<SaveAutoscaleJson>::new();
     let draft_json = Memo::new(move |_| {
         if editor.present.get() {
@@ -1525,6 +1552,7 @@ fn JsonEditor(live: Live) -> impl IntoView {
                 " takes it; " <code>"null"</code> " removes autoscale."
             </p>
             <ActionForm action attr:data-form="autoscale-json">
+                <CsrfField />
                 <input type="hidden" name="name" value=name />
                 <label for="autoscale-json">"Autoscale setting (JSON)"</label>
                 <textarea
@@ -1538,10 +1566,16 @@ fn JsonEditor(live: Live) -> impl IntoView {
                     {text.get_untracked()}
                 </textarea>
                 <div class="editor-actions">
-                    <button type="submit" name="dry_run" value="true">
+                    <button
+                        type="submit"
+                        name="dry_run"
+                        value="true"
+                        disabled=denied
+                        title=locked.clone()
+                    >
                         "Check JSON"
                     </button>
-                    <button type="submit" class="primary">
+                    <button type="submit" class="primary" disabled=denied title=locked>
                         "Save JSON"
                     </button>
                 </div>

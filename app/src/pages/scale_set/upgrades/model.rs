@@ -12,8 +12,11 @@ use super::Upgrades;
 use super::plan::PlanView;
 use crate::api::upgrades::{PreviewRollout, SetModel};
 use crate::autoscale_draft::concerns;
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
 use crate::format;
 use crate::upgrade_form::ModelInput;
+use crate::viewer::may;
 
 #[component]
 pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
@@ -188,6 +191,7 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
             </div>
         }
     };
+    let permit = may("set-model", Some(&name));
     view! {
         <section aria-labelledby="model-heading" class="panel" data-section="model">
             <h2 id="model-heading">"Model"</h2>
@@ -196,7 +200,9 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
             <p class="hint">
                 "A change is stored as the next version. In Automatic and Rolling mode it starts a rollout at once; in Manual mode instances are upgraded on the Instances tab."
             </p>
+            <PermissionNote what="Changing the model" permit=permit.clone() />
             <ActionForm action=apply attr:class="upgrade-form" attr:data-form="model">
+                <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
                 <div class="field-row">
                     <div class="field">
@@ -313,6 +319,8 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                         type="submit"
                         class="primary"
                         data-action="apply-model"
+                        disabled=permit.denied()
+                        title=permit.reason()
                         on:click=block_problems
                         aria-busy=move || apply.pending().get().then_some("true")
                     >

@@ -15,7 +15,10 @@ use super::Upgrades;
 use super::plan::PlanView;
 use crate::api::upgrades::{PreviewRollout, SaveUpgradePolicy};
 use crate::autoscale_draft::{concerns, wire};
+use crate::components::csrf_field::CsrfField;
+use crate::components::permission_note::PermissionNote;
 use crate::upgrade_form::{CheckpointInput, MODES, PolicyInput};
+use crate::viewer::may;
 
 /// The numeric settings: `(field, label, hint)`.
 const NUMBERS: [(&str, &str, &str); 7] = [
@@ -213,10 +216,13 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
         }
     };
     let mode = initial.mode.clone();
+    let permit = may("upgrade-policy", Some(&name));
     view! {
         <section aria-labelledby="policy-heading" class="panel" data-section="policy">
             <h2 id="policy-heading">"Upgrade policy"</h2>
+            <PermissionNote what="Changing the upgrade policy" permit=permit.clone() />
             <ActionForm action=save attr:class="upgrade-form" attr:data-form="policy">
+                <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
                 <div class="field">
                     <label for="policy-mode">"Mode"</label>
@@ -266,6 +272,8 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
                         type="submit"
                         class="primary"
                         data-action="save-policy"
+                        disabled=permit.denied()
+                        title=permit.reason()
                         on:click=block_problems
                         aria-busy=move || save.pending().get().then_some("true")
                     >

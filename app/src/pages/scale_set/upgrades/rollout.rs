@@ -3,16 +3,19 @@
 //! Cancel, and Roll back to a chosen version), each instance's step and the gates checked.
 //! Every part follows the tab's read of the rollouts, so it moves live.
 
+use flotilla_domain::access::Role;
 use flotilla_domain::rollout::{InstanceProgress, Rollout};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::Upgrades;
 use crate::api::upgrades::{ControlRollout, RollbackRollout};
+use crate::components::csrf_field::CsrfField;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::rollout_view::{self, segments};
+use crate::viewer::{may, use_me};
 
 fn kind_of(r: &Rollout) -> String {
     crate::autoscale_draft::wire(r.kind)
@@ -348,9 +351,20 @@ fn Controls(up: Upgrades, rollout: Memo<Option<Rollout>>) -> impl IntoView {
         let rollback = rollback.value().get().and_then(Result::err);
         control.or(rollback).map(|e| e.message)
     };
+    // Pausing and resuming are an Operator's; approving a gate and cancelling a
+    // Contributor's (the function checks those itself).
+    let name = up.name.get_value();
+    let operate = may("control-rollout", Some(&name));
+    let decide = operate
+        .clone()
+        .and(use_me().holds(Role::Contributor, Some(&name)));
+    let roll_back = may("rollback-rollout", Some(&name)).reason();
+    let roll_back_denied = roll_back.is_some();
+    let roll_back = StoredValue::new(roll_back);
     view! {
         <div class="rollout-controls toolbar">
             <ActionForm action=control attr:data-form="rollout-control">
+                <CsrfField />
                 <input type="hidden" name="name" value=up.name.get_value() />
                 <input type="hidden" name="id" value=move || id.get().to_string() />
                 {move || {
@@ -358,11 +372,18 @@ fn Controls(up: Upgrades, rollout: Memo<Option<Rollout>>) -> impl IntoView {
                         .get()
                         .into_iter()
                         .map(|(value, label)| {
+                            let permit = if value == "cancel" || label == "Approve" {
+                                decide.clone()
+                            } else {
+                                operate.clone()
+                            };
                             view! {
                                 <button
                                     type="submit"
                                     name="control"
                                     value=value
+                                    disabled=permit.denied()
+                                    title=permit.reason()
                                     data-control=label.to_lowercase()
                                     class=if value == "resume" { "primary" } else { "" }
                                     aria-busy=move || control.pending().get().then_some("true")
@@ -376,6 +397,7 @@ fn Controls(up: Upgrades, rollout: Memo<Option<Rollout>>) -> impl IntoView {
             </ActionForm>
             <Show when=move || can_roll_back.get()>
                 <ActionForm action=rollback attr:data-form="rollback" attr:class="inline-form">
+                    <CsrfField />
                     <input type="hidden" name="name" value=up.name.get_value() />
                     <input type="hidden" name="id" value=move || id.get().to_string() />
                     <label>
@@ -406,6 +428,8 @@ fn Controls(up: Upgrades, rollout: Memo<Option<Rollout>>) -> impl IntoView {
                         type="submit"
                         class="danger"
                         data-control="roll-back"
+                        disabled=roll_back_denied
+                        title=roll_back.get_value()
                         aria-busy=move || rollback.pending().get().then_some("true")
                     >
                         "Roll back"
