@@ -28,6 +28,9 @@ pub struct Me {
     pub auth: bool,
     /// What they may do where.
     pub grants: Grants,
+    /// Single sign-on is configured: the login page offers it.
+    #[serde(default)]
+    pub single_sign_on: bool,
 }
 
 impl Me {
@@ -159,6 +162,7 @@ mod tests {
                     .collect(),
                 ..Grants::default()
             },
+            single_sign_on: false,
         }
     }
 

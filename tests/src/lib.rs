@@ -132,6 +132,21 @@ impl TestServer {
             .expect("client")
     }
 
+    /// A page of the portal as a browser that has not signed in sees it.
+    pub async fn anonymous_page(&self, path: &str) -> String {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("a page")
+            .text()
+            .await
+            .expect("its text")
+    }
+
     /// A client without credentials.
     pub fn anonymous(&self) -> Api {
         Api::new(&self.url)

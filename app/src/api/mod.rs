@@ -59,6 +59,15 @@ pub(crate) fn me() -> crate::viewer::Me {
         user: principal.and_then(|p| p.user.clone()),
         auth: caller.auth,
         grants: principal.map(|p| p.grants.clone()).unwrap_or_default(),
+        single_sign_on: leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .extensions
+                    .get::<flotilla_control::accounts::SignInOptions>()
+                    .copied()
+            })
+            .unwrap_or_default()
+            .single_sign_on,
     }
 }
 

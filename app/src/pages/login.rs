@@ -20,6 +20,7 @@ pub fn LoginPage() -> impl IntoView {
     };
     let next = move || onward(query.with(|q| q.get("next")).as_deref());
     let me = use_me();
+    let single_sign_on = me.single_sign_on;
     let signed_in = (me.auth && me.signed_in()).then(|| {
         let actor = me.actor.clone().unwrap_or_default();
         view! {
@@ -95,6 +96,20 @@ pub fn LoginPage() -> impl IntoView {
                 />
                 <button type="submit">"Sign in"</button>
             </form>
+            {single_sign_on
+                .then(|| {
+                    let href = format!(
+                        "/auth/oidc/login?next={}",
+                        flotilla_domain::url::percent_encode(&next()),
+                    );
+                    view! {
+                        <p class="login-sso">
+                            <a class="button" href=href data-action="single-sign-on">
+                                "Sign in with single sign-on"
+                            </a>
+                        </p>
+                    }
+                })}
         </section>
     }
 }

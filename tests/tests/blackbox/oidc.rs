@@ -406,6 +406,13 @@ async fn single_sign_on_creates_the_user_and_follows_the_providers_roles() {
     let issuer = Issuer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(&issuer, &dir).await;
+    // The login page offers it (the portal's site is built for the browser tests; the
+    // page renders without it too).
+    let page = server.anonymous_page("/login?next=%2Fscale-sets").await;
+    assert!(
+        page.contains(r#"href="/auth/oidc/login?next=%2Fscale-sets""#),
+        "{page}"
+    );
 
     // First sign-in: the user is created with the highest role the claim names.
     issuer.issues(json!({
