@@ -80,6 +80,7 @@ e2e: site
 bench:
 	cargo bench -p flotilla --bench fleet
 	cargo bench -p flotilla --bench portal
+	cargo bench -p flotilla --bench auth
 	cargo bench -p flotilla --bench probes
 	cargo bench -p flotilla --bench autoscale
 	cargo bench -p flotilla --bench rollouts
