@@ -771,6 +771,8 @@ mod tests {
             result: ActivityResult::Succeeded,
             error: None,
             details: json!({"old_capacity": old, "new_capacity": new, "operation": "scale_out"}),
+            replica: None,
+            lease_generation: None,
         };
         let found = markers(
             &[entry(3, 15, 5, 4), entry(2, 5, 3, 5), entry(1, -500, 1, 3)],

@@ -71,12 +71,26 @@ pub struct Activity {
     pub error: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
+    /// The control-plane replica that wrote the entry (`None` for entries older than
+    /// replicas, and for `flotilla user …` run on the database directly).
+    pub replica: Option<String>,
+    /// The generation of the lease the writer held, when a task acting under the lease
+    /// wrote it (`None` for what a request did, on whichever replica served it).
+    pub lease_generation: Option<i64>,
 }
 
 impl Activity {
-    pub fn from_new(id: i64, new: NewActivity) -> Self {
+    /// The entry `new` as stored under `id`, written by `replica` under `lease_generation`.
+    pub fn from_new(
+        id: i64,
+        new: NewActivity,
+        replica: Option<String>,
+        lease_generation: Option<i64>,
+    ) -> Self {
         Self {
             id,
+            replica,
+            lease_generation,
             duration_ms: new
                 .ended_at
                 .map(|end| (end - new.started_at).num_milliseconds()),

@@ -15,6 +15,7 @@
 //!   each instance's step, and one step of a running rollout (`rollout::step`);
 //! - [`load_balancer`] — the load balancer's statistics;
 //! - [`reconcile`] — observed state folded into records, and the reconcile plan;
+//! - [`replica`] — control-plane replicas and the leases (with fencing generations) they hold;
 //! - [`orphan`] — which of this installation's VMs belong to no known scale set, and when
 //!   they may go;
 //! - [`autoscale`] — the autoscale setting, metric rules with the flapping projection,
@@ -45,6 +46,7 @@ pub mod orphan;
 pub mod placement;
 pub mod reconcile;
 pub mod repair;
+pub mod replica;
 pub mod rollout;
 pub mod scale_in;
 pub mod scale_set;

@@ -29,7 +29,10 @@ use anyhow::Context;
 use axum::Router;
 use flotilla_backend::Backend;
 use flotilla_backend::mock::{Mock, MockConfig, Mode};
-use flotilla_control::{Fleet, FleetConfig, MetricsConfig, SystemClock};
+use flotilla_control::leadership::new_replica_id;
+use flotilla_control::{
+    Fleet, FleetConfig, LeaseTiming, MetricsConfig, ReplicaConfig, SingleHolder, SystemClock,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -118,6 +121,12 @@ pub async fn run(
             activity_retention: config.activity_retention,
             model_versions_kept: config.model_versions_kept,
             webhook_allow: config.webhook_allow.clone(),
+            replica: ReplicaConfig {
+                id: new_replica_id(),
+                host: gethostname::gethostname().to_string_lossy().into_owned(),
+                lease: LeaseTiming::default(),
+                single_holder: single_holder(&url),
+            },
             ..FleetConfig::default()
         },
     );
@@ -336,6 +345,17 @@ fn private_data_dir(config: &ServeArgs) -> anyhow::Result<()> {
             config.database.data_dir.display()
         )
     })
+}
+
+/// What keeps two processes from both leading on this database: on a SQLite file, a lock
+/// on `<file>.lease` beside it; in memory, nothing can share it; PostgreSQL replicas rely
+/// on the lease's expiry.
+fn single_holder(url: &str) -> SingleHolder {
+    match config::sqlite_path(url) {
+        Some(path) => SingleHolder::File(format!("{path}.lease").into()),
+        None if url.starts_with("sqlite:") => SingleHolder::Process,
+        None => SingleHolder::Shared,
+    }
 }
 
 /// A SQLite database (and its journal files, which SQLite creates with the database's

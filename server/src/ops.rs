@@ -165,7 +165,73 @@ pub async fn render(fleet: &Fleet) -> Result<String, flotilla_control::Error> {
         collector.points_held
     );
     fleet.render_collected_metrics(&mut out);
+    render_leadership(fleet, &mut out);
     Ok(out)
+}
+
+/// This replica's leadership: whether it leads, its terms, the lease's renew latency and
+/// the writes its fence refused.
+fn render_leadership(fleet: &Fleet, out: &mut String) {
+    let l = fleet.leadership();
+    let replica = fleet.replica_id();
+    let series: [(&str, &str, &str, String); 7] = [
+        (
+            "flotilla_leader",
+            "gauge",
+            "1 while this replica holds the leader lease.",
+            u8::from(l.leading).to_string(),
+        ),
+        (
+            "flotilla_lease_generation",
+            "gauge",
+            "The generation of the leader lease this replica holds (0: none).",
+            l.generation.unwrap_or(0).to_string(),
+        ),
+        (
+            "flotilla_lease_terms_total",
+            "counter",
+            "Terms of the leader lease this replica began.",
+            l.terms.to_string(),
+        ),
+        (
+            "flotilla_lease_step_downs_total",
+            "counter",
+            "Times this replica stopped leading.",
+            l.step_downs.to_string(),
+        ),
+        (
+            "flotilla_lease_renew_seconds",
+            "summary",
+            "Time of the lease's acquire-or-renew statements.",
+            String::new(),
+        ),
+        (
+            "flotilla_lease_renew_failures_total",
+            "counter",
+            "Lease statements that failed.",
+            l.renew_failures.to_string(),
+        ),
+        (
+            "flotilla_lease_fence_refusals_total",
+            "counter",
+            "Writes refused by the lease fence (this replica no longer held the lease).",
+            l.fence_refusals.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        if kind == "summary" {
+            let _ = writeln!(
+                out,
+                "{name}_sum{{replica=\"{replica}\"}} {}",
+                l.renew_seconds_total
+            );
+            let _ = writeln!(out, "{name}_count{{replica=\"{replica}\"}} {}", l.renewals);
+        } else {
+            let _ = writeln!(out, "{name}{{replica=\"{replica}\"}} {value}");
+        }
+    }
 }
 
 fn gauge<S: std::fmt::Display>(

@@ -279,6 +279,15 @@ impl Api {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// `GET path` as a response whose body is still to be read (event streams).
+    pub async fn open(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     pub async fn get_status(&self, path: &str) -> u16 {
         self.get(path).await.0
     }

@@ -34,6 +34,9 @@ pub struct FleetConfig {
     /// Addresses webhooks may be sent to although they are loopback, private, link-local
     /// or otherwise not public.
     pub webhook_allow: Vec<ipnet::IpNet>,
+    /// This process as a control-plane replica: its id, the lease's timing, the
+    /// single-holder guard.
+    pub replica: crate::leadership::ReplicaConfig,
 }
 
 impl Default for FleetConfig {
@@ -53,6 +56,7 @@ impl Default for FleetConfig {
             activity_retention: Duration::from_secs(90 * 24 * 3600),
             model_versions_kept: 50,
             webhook_allow: Vec::new(),
+            replica: crate::leadership::ReplicaConfig::default(),
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum Error {
         message: String,
         retry_after_seconds: u64,
     },
+    /// 503: only the replica holding the leader lease does this, and this one does not
+    /// (any more); retry on the leader, or once a leader is elected.
+    #[error("{message}")]
+    NotLeader { message: String },
     /// 400: the backend cannot do this.
     #[error("{what} is not supported by this backend")]
     NotSupported { what: &'static str },
@@ -57,8 +61,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The HTTP status of this error: the one mapping the REST API and the portal share
-    /// (401, 403, 404, 409, 422, 429, 400 for what the backend cannot do; 502 when the hypervisor failed,
-    /// 500 when the database did).
+    /// (401, 403, 404, 409, 422, 429, 400 for what the backend cannot do; 503 for what only the
+    /// leader does; 502 when the hypervisor failed, 500 when the database did).
     pub fn status(&self) -> u16 {
         match self {
             Error::NotFound { .. } => 404,
@@ -70,6 +74,7 @@ impl Error {
             Error::Forbidden { .. } => 403,
             Error::TooManyAttempts { .. } => 429,
             Error::NotSupported { .. } => 400,
+            Error::NotLeader { .. } => 503,
             Error::Backend { .. } => 502,
             Error::Store { .. } => 500,
         }
@@ -92,6 +97,12 @@ impl Error {
             },
             StoreError::Conflict { kind, key, .. } => Error::Conflict {
                 message: format!("{} {key:?} was changed concurrently; retry", kind.as_str()),
+            },
+            StoreError::Fenced { .. } => Error::NotLeader {
+                message: format!(
+                    "{operation}: this replica does not hold the leader lease, and only the \
+                     leader does this; retry on the leader (GET /api/v1/control/replicas)"
+                ),
             },
             source => Error::Store { operation, source },
         }

@@ -38,6 +38,7 @@ mod context;
 pub mod error;
 pub mod events;
 mod fleet;
+pub mod leadership;
 mod tasks;
 
 pub use accounts::{Accounts, Caller, Principal};
@@ -50,6 +51,7 @@ pub use fleet::{
     StartRollout,
 };
 pub use flotilla_domain::{BackendInfo, ConsoleOutput};
+pub use leadership::{LeadershipStats, LeaseTiming, ReplicaConfig, SingleHolder};
 pub use tasks::TaskStatus;
 pub use tasks::metrics::CollectorStats;
 pub use tasks::prober::ProberStats;

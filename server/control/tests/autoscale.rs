@@ -41,6 +41,7 @@ async fn scenario(start: &str) -> Scenario {
             ..FleetConfig::default()
         },
     );
+    assert!(fleet.lead_by_hand().await.unwrap());
     Scenario { fleet, mock, clock }
 }
 
@@ -275,6 +276,7 @@ async fn a_delivery_left_in_progress_is_sent_again_at_start() {
             ..FleetConfig::default()
         },
     );
+    assert!(fleet.lead_by_hand().await.unwrap());
     let mut spec = ScaleSetSpec::example("web", 0);
     spec.autoscale = Some(
         serde_json::from_value(json!({

@@ -15,6 +15,7 @@ async fn fleet() -> (Fleet, Arc<dyn flotilla_store::Store>) {
     let mock = Arc::new(Mock::open(MockConfig::instant()).await.unwrap());
     let clock = Arc::new(ManualClock::new("2026-12-01T12:00:00Z".parse().unwrap()));
     let fleet = Fleet::new(store.clone(), mock, clock, FleetConfig::default());
+    assert!(fleet.lead_by_hand().await.unwrap());
     fleet
         .create_scale_set(ScaleSetSpec::example("web", 1), "test")
         .await

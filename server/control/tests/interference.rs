@@ -14,12 +14,13 @@ use flotilla_control::{Fleet, FleetConfig, ManualClock};
 use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, DesiredPower, Fault, Instance, InstanceAction,
     NewActivity, PowerState, ProvisioningState, RepairStatus, ScaleSet, ScaleSetSpec,
 };
-use flotilla_store::{ModelVersion, Result, Store, Written};
+use flotilla_store::{ModelVersion, Notices, Result, Store, Writer, Written};
 
 /// Who goes first, and when.
 #[derive(Default)]
@@ -35,7 +36,8 @@ enum Cue {
 
 struct Interfering {
     inner: Arc<dyn Store>,
-    cue: Mutex<Cue>,
+    /// Shared by the handles `with_writer` makes.
+    cue: Arc<Mutex<Cue>>,
 }
 
 impl Interfering {
@@ -256,6 +258,42 @@ impl Store for Interfering {
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         self.inner.prune_sessions(now).await
     }
+    fn with_writer(&self, writer: Writer) -> Arc<dyn Store> {
+        Arc::new(Interfering {
+            inner: self.inner.with_writer(writer),
+            cue: self.cue.clone(),
+        })
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        force: bool,
+    ) -> Result<Option<Lease>> {
+        self.inner.acquire_lease(name, holder, ttl, force).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str, generation: i64) -> Result<()> {
+        self.inner.release_lease(name, holder, generation).await
+    }
+    async fn list_leases(&self) -> Result<Vec<Lease>> {
+        self.inner.list_leases().await
+    }
+    async fn heartbeat(&self, replica: &Replica, forget_after: Duration) -> Result<Replica> {
+        self.inner.heartbeat(replica, forget_after).await
+    }
+    async fn list_replicas(&self) -> Result<Vec<Replica>> {
+        self.inner.list_replicas().await
+    }
+    async fn remove_replica(&self, id: &str) -> Result<()> {
+        self.inner.remove_replica(id).await
+    }
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        self.inner.notify(channel, payload).await
+    }
+    async fn listen(&self, channel: &str) -> Result<Option<Box<dyn Notices>>> {
+        self.inner.listen(channel).await
+    }
 }
 
 fn t0() -> DateTime<Utc> {
@@ -276,7 +314,7 @@ struct Setup {
 async fn setup(config: FleetConfig) -> Setup {
     let store = Arc::new(Interfering {
         inner: flotilla_store::connect("sqlite::memory:").await.unwrap(),
-        cue: Mutex::default(),
+        cue: Arc::default(),
     });
     let mock = Arc::new(Mock::open(MockConfig::instant()).await.unwrap());
     let clock = Arc::new(ManualClock::new(t0()));
@@ -290,6 +328,7 @@ async fn setup(config: FleetConfig) -> Setup {
             ..config
         },
     );
+    assert!(fleet.lead_by_hand().await.unwrap());
     Setup {
         fleet,
         store,

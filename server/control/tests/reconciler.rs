@@ -113,11 +113,12 @@ async fn scenario() -> Scenario {
         Arc::new(ManualClock::new(t0())),
         FleetConfig::default(),
     )
+    .await
 }
 
 /// A fleet over `store` and a recording wrapper of `mock`, whose loops never run by
 /// themselves (the period is an hour), with `config`'s other settings.
-fn recorded(
+async fn recorded(
     store: Arc<dyn flotilla_store::Store>,
     mock: Mock,
     clock: Arc<ManualClock>,
@@ -137,6 +138,7 @@ fn recorded(
             ..config
         },
     );
+    assert!(fleet.lead_by_hand().await.unwrap());
     Scenario { fleet, backend }
 }
 
@@ -356,7 +358,8 @@ async fn start_adopts_known_vms_and_removes_orphans_only_after_the_grace_period(
             orphan_grace: Duration::from_secs(600),
             ..FleetConfig::default()
         },
-    );
+    )
+    .await;
     let (fleet, backend) = (s.fleet.clone(), s.backend.clone());
     fleet
         .create_scale_set(ScaleSetSpec::example("web", 2), "test")
@@ -478,6 +481,7 @@ async fn the_first_start_after_an_upgrade_adopts_the_vms_it_has_records_of() {
             ..FleetConfig::default()
         },
     );
+    assert!(fleet.lead_by_hand().await.unwrap());
     fleet
         .create_scale_set(ScaleSetSpec::example("web", 2), "test")
         .await
@@ -511,7 +515,8 @@ async fn the_first_start_after_an_upgrade_adopts_the_vms_it_has_records_of() {
         Mock::open(config()).await.unwrap(),
         Arc::new(ManualClock::new(t0())),
         FleetConfig::default(),
-    );
+    )
+    .await;
     fleet.start().await.unwrap();
     assert_eq!(backend.take(), ["adopt web_0", "adopt web_1"]);
     assert!(

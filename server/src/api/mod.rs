@@ -370,6 +370,12 @@ pub fn routes() -> Vec<Route> {
         ),
         route(M::GET, "/control/loops", Fleet(Reader), get(control::loops)),
         route(M::GET, "/control/tasks", Fleet(Reader), get(control::tasks)),
+        route(
+            M::GET,
+            "/control/replicas",
+            Fleet(Reader),
+            get(control::replicas),
+        ),
         route(M::POST, "/login", Anonymous, post(accounts::login)),
         route(M::GET, "/me", SignedIn, get(accounts::me)),
         route(M::GET, "/tokens", SignedIn, get(accounts::list_tokens)),

@@ -54,7 +54,7 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear,
-        control::tasks, control::loops,
+        control::tasks, control::loops, control::replicas,
         accounts::login, accounts::me, accounts::list_tokens, accounts::create_token,
         accounts::revoke_token, accounts::list_users, accounts::create_user,
         accounts::update_user, accounts::list_roles, accounts::assign_role,

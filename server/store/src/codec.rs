@@ -13,6 +13,7 @@ use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Point, Rollup};
+use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
 use flotilla_domain::{
     Activity, ActivityResult, Instance, NewActivity, ProvisioningState, ScaleSet, ScaleSetSpec,
@@ -300,6 +301,8 @@ pub struct ActivityRow {
     result: String,
     error: Option<String>,
     details: String,
+    replica: Option<String>,
+    lease_generation: Option<i64>,
 }
 
 impl IntoDomain for ActivityRow {
@@ -319,6 +322,8 @@ impl IntoDomain for ActivityRow {
             started_at: self.started_at,
             ended_at: self.ended_at,
             error: self.error,
+            replica: self.replica,
+            lease_generation: self.lease_generation,
         })
     }
 }
@@ -460,6 +465,54 @@ impl IntoDomain for RoleAssignmentRow {
             user: self.user_name,
             created_at: self.created_at,
             created_by: self.created_by,
+        })
+    }
+}
+
+/// A row of `leases`.
+#[derive(sqlx::FromRow)]
+pub struct LeaseRow {
+    name: String,
+    holder: String,
+    generation: i64,
+    acquired_at: DateTime<Utc>,
+    renewed_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl IntoDomain for LeaseRow {
+    type Domain = Lease;
+    fn into_domain(self) -> Result<Lease> {
+        Ok(Lease {
+            name: self.name,
+            holder: self.holder,
+            generation: self.generation,
+            acquired_at: self.acquired_at,
+            renewed_at: self.renewed_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A row of `replicas`.
+#[derive(sqlx::FromRow)]
+pub struct ReplicaRow {
+    id: String,
+    host: String,
+    version: String,
+    started_at: DateTime<Utc>,
+    heartbeat_at: DateTime<Utc>,
+}
+
+impl IntoDomain for ReplicaRow {
+    type Domain = Replica;
+    fn into_domain(self) -> Result<Replica> {
+        Ok(Replica {
+            id: self.id,
+            host: self.host,
+            version: self.version,
+            started_at: self.started_at,
+            heartbeat_at: self.heartbeat_at,
         })
     }
 }
@@ -712,11 +765,16 @@ pub(crate) fn decremented(set: &ScaleSet, marked: usize, now: DateTime<Utc>) -> 
 }
 
 /// The entry `append_activity` returns, as stored.
-pub(crate) fn appended(id: i64, entry: &NewActivity) -> Activity {
+pub(crate) fn appended(
+    id: i64,
+    entry: &NewActivity,
+    replica: Option<&str>,
+    lease_generation: Option<i64>,
+) -> Activity {
     let mut entry = entry.clone();
     entry.started_at = micros(entry.started_at);
     entry.ended_at = entry.ended_at.map(micros);
-    Activity::from_new(id, entry)
+    Activity::from_new(id, entry, replica.map(str::to_string), lease_generation)
 }
 
 /// The decision `append_decision` stores and returns (before its id is known): `at` kept

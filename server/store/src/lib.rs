@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,6 +28,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, RepairStatus, ScaleSet,
@@ -36,9 +38,12 @@ use serde::{Deserialize, Serialize};
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod fence;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+
+pub use fence::{Fence, Refusal, Writer};
 
 /// What kind of record an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +108,14 @@ pub enum StoreError {
     },
     #[error("unsupported database URL {url:?}: expected sqlite:… or postgres://…")]
     UnsupportedUrl { url: String },
+    /// A write through a fenced handle whose lease this replica no longer holds (or whose
+    /// deadline passed): nothing was written.
+    #[error("write refused: lease {lease:?} (generation {}) {}", generation.map_or("none".into(), |g| g.to_string()), reason.as_str())]
+    Fenced {
+        lease: String,
+        generation: Option<i64>,
+        reason: Refusal,
+    },
     #[error("migrating the database failed")]
     Migrate {
         #[source]
@@ -147,6 +160,11 @@ pub struct Written {
 /// - Deleting a scale set deletes its instances, model versions, metric roll-ups, rollouts,
 ///   role assignments and the API tokens scoped to it; activity and autoscale decisions are
 ///   history, and kept (until pruned, for decisions).
+/// - Leases and replica heartbeats are timed by the *database's* clock (the only clock
+///   replicas share); the caller gives durations.
+/// - A handle made by [`Store::with_writer`] names its replica on every activity entry it
+///   appends and, with a fence, checks the fence in every write transaction: `Fenced`
+///   when the lease is not held at the fence's generation (see [`fence`]).
 /// - Secrets never reach the store: it keeps password hashes, token hashes and session id
 ///   hashes as the caller computed them, and compares them only for equality.
 ///
@@ -396,6 +414,67 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the sessions expired at `now` (those `load_session` no longer answers);
     /// returns how many went.
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    /// A handle on the same database (sharing its connections) that writes as `writer`.
+    fn with_writer(&self, writer: Writer) -> Arc<dyn Store>;
+
+    /// Acquires or renews lease `name` for `holder` until `ttl` from now, in one statement:
+    /// it succeeds when the lease is free, expired, already `holder`'s, or `force` (the
+    /// caller knows no other holder can be alive: SQLite's single-holder guard). The
+    /// generation rises at every new term — a new holder, or the same after expiry — and
+    /// stays while a live term is renewed. `None` while another holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        force: bool,
+    ) -> Result<Option<Lease>>;
+
+    /// Ends `holder`'s term `generation` of the lease now (a clean stop: a successor need
+    /// not wait for the expiry). Nothing when it is not that term.
+    async fn release_lease(&self, name: &str, holder: &str, generation: i64) -> Result<()>;
+
+    /// Every lease, expired ones included, by name.
+    async fn list_leases(&self) -> Result<Vec<Lease>>;
+
+    /// Records that `replica` is alive now (inserting it the first time; `heartbeat_at`
+    /// given is ignored) and answers it as stored. Replicas silent for `forget_after` are
+    /// deleted in passing.
+    async fn heartbeat(&self, replica: &Replica, forget_after: Duration) -> Result<Replica>;
+
+    /// Every replica that heartbeat within the retention, oldest first.
+    async fn list_replicas(&self) -> Result<Vec<Replica>>;
+
+    /// Forgets a replica (a clean stop). An absent one is no error.
+    async fn remove_replica(&self, id: &str) -> Result<()>;
+
+    /// Sends `payload` (at most [`MAX_NOTICE`] bytes) to every replica listening on
+    /// `channel`: PostgreSQL's `NOTIFY`; nothing where the database has no notifications
+    /// (SQLite: a single replica).
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()>;
+
+    /// What is sent on `channel` from now on, by any replica (this one's too), or `None`
+    /// where the database has no notifications.
+    async fn listen(&self, channel: &str) -> Result<Option<Box<dyn Notices>>>;
+}
+
+/// The most bytes one notification carries (PostgreSQL's limit is 8,000).
+pub const MAX_NOTICE: usize = 7_900;
+
+/// A subscription to notifications.
+#[async_trait]
+pub trait Notices: Send {
+    /// The next payload; [`Notice::Resync`] after the connection was lost and regained
+    /// (notifications sent meanwhile are lost: re-read what matters).
+    async fn next(&mut self) -> Result<Notice>;
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Payload(String),
+    Resync,
 }
 
 /// Opens the database at `url` (`sqlite:PATH`, `sqlite::memory:` or `postgres://…`),

@@ -7,6 +7,7 @@
 //! `UNNEST`ed column arrays, whatever their size; id lists are bound as `text[]`.
 //! Migrations take sqlx's advisory lock, so replicas starting together apply them once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,12 +15,13 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::Instance;
 use flotilla_domain::metrics::Rollup;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions, PgRow};
 use sqlx::{Arguments, FromRow, PgPool, Postgres};
 
 use crate::codec::{InstanceValues, RollupValues, db};
+use crate::fence::Writer;
 use crate::sql::{Arg, Dialect, RowSource, Stmt};
-use crate::{Result, StoreError};
+use crate::{Notice, Notices, Result, StoreError};
 
 type Tx = sqlx::Transaction<'static, Postgres>;
 
@@ -27,6 +29,7 @@ type Tx = sqlx::Transaction<'static, Postgres>;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    writer: Arc<Writer>,
 }
 
 impl PostgresStore {
@@ -43,7 +46,10 @@ impl PostgresStore {
             .await
             .map_err(|source| StoreError::Migrate { source })?;
         tracing::debug!("PostgreSQL store connected, migrations applied");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     /// The connection pool, for diagnostics and tests.
@@ -63,6 +69,7 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
             Arg::Text(s) => args.add(s.as_ref())?,
             Arg::OptText(s) => args.add(*s)?,
             Arg::Int(n) => args.add(*n)?,
+            Arg::OptInt(n) => args.add(*n)?,
             Arg::Bool(b) => args.add(*b)?,
             Arg::Time(t) => args.add(*t)?,
             Arg::OptTime(t) => args.add(*t)?,
@@ -215,6 +222,42 @@ impl Dialect for PostgresStore {
 
     const LOCK_ROW: &'static str = " FOR UPDATE";
 
+    const SHARE_ROW: &'static str = " FOR SHARE";
+
+    const NOW: &'static str = "now()";
+
+    fn now_plus_millis(n: usize) -> String {
+        format!("(now() + ${n}::float8 * interval '1 millisecond')")
+    }
+
+    async fn notify(&self, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    /// A connection of its own (outside the pool's count) that `LISTEN`s; sqlx reconnects
+    /// it after a loss, which the subscription reports as [`Notice::Resync`].
+    async fn listen(&self, channel: &str) -> Result<Option<Box<dyn Notices>>, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(channel).await?;
+        Ok(Some(Box::new(Listening(listener))))
+    }
+
+    fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    fn with_writer(&self, writer: Arc<Writer>) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            writer,
+        }
+    }
+
     fn in_ids(column: &str, n: usize) -> String {
         format!("{column} = ANY(${n})")
     }
@@ -262,5 +305,21 @@ impl Dialect for PostgresStore {
             .map(|(n, t)| format!("${}::{t}[]", n + 1))
             .collect();
         format!("SELECT * FROM UNNEST({})", arrays.join(", "))
+    }
+}
+
+/// A `LISTEN`ing connection.
+struct Listening(PgListener);
+
+#[async_trait]
+impl Notices for Listening {
+    async fn next(&mut self) -> Result<Notice> {
+        // `try_recv` answers `None` once when the connection was lost (it reconnects on the
+        // next call): notifications may have been missed.
+        match self.0.try_recv().await {
+            Ok(Some(n)) => Ok(Notice::Payload(n.payload().to_owned())),
+            Ok(None) => Ok(Notice::Resync),
+            Err(e) => Err(db("receiving notifications")(e)),
+        }
     }
 }

@@ -10,6 +10,8 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,6 +19,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, Instance, NewActivity, RepairStatus, ScaleSet,
@@ -24,11 +27,12 @@ use flotilla_domain::{
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, ModelVersionRow, RoleAssignmentRow,
-    RolloutRow, RollupRow, ScaleSetRow, StateCountRow, TokenRow, UserRow, db, not_found,
-    scope_column, state_str, to_i64, to_json,
+    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, LeaseRow, ModelVersionRow, ReplicaRow,
+    RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow, StateCountRow, TokenRow, UserRow, db,
+    not_found, scope_column, state_str, to_i64, to_json,
 };
-use crate::{Kind, ModelVersion, Result, Store, Written};
+use crate::fence::{Fence, Refusal, Writer};
+use crate::{Kind, ModelVersion, Notices, Result, Store, Written};
 
 /// What a database supplies to the shared [`Store`] logic.
 #[async_trait]
@@ -38,6 +42,28 @@ pub trait Dialect: Send + Sync + 'static {
     /// Appended to the read of the set that starts `mark_deleting`, to hold its row until
     /// commit.
     const LOCK_ROW: &'static str;
+
+    /// Appended to the fence check, to hold the lease's row (shared) until commit, so a
+    /// takeover waits for the writes in flight.
+    const SHARE_ROW: &'static str;
+
+    /// The database clock's `now`, as a SQL expression of the timestamp type.
+    const NOW: &'static str;
+
+    /// The database clock's `now` plus the milliseconds bound at `$n`.
+    fn now_plus_millis(n: usize) -> String;
+
+    /// Sends a notification (nothing where the database has none).
+    async fn notify(&self, channel: &str, payload: &str) -> Result<(), sqlx::Error>;
+
+    /// Subscribes to a channel's notifications (`None` where the database has none).
+    async fn listen(&self, channel: &str) -> Result<Option<Box<dyn Notices>>, sqlx::Error>;
+
+    /// Who writes through this handle.
+    fn writer(&self) -> &Writer;
+
+    /// The same database (its connections shared), written through as `writer`.
+    fn with_writer(&self, writer: Arc<Writer>) -> Self;
 
     /// SQL testing that `column` is one of the ids bound (as [`Arg::Ids`]) at `$n`.
     fn in_ids(column: &str, n: usize) -> String;
@@ -100,6 +126,7 @@ pub enum Arg<'a> {
     Text(Cow<'a, str>),
     OptText(Option<&'a str>),
     Int(i64),
+    OptInt(Option<i64>),
     Bool(bool),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
@@ -128,6 +155,11 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(n: i64) -> Self {
         Arg::Int(n)
+    }
+}
+impl From<Option<i64>> for Arg<'_> {
+    fn from(n: Option<i64>) -> Self {
+        Arg::OptInt(n)
     }
 }
 impl From<bool> for Arg<'_> {
@@ -200,7 +232,8 @@ macro_rules! instance_columns {
 
 macro_rules! activity_columns {
     () => {
-        "id, operation, actor, scale_set, target, started_at, ended_at, result, error, details"
+        "id, operation, actor, scale_set, target, started_at, ended_at, result, error, details, \
+         replica, lease_generation"
     };
 }
 
@@ -634,12 +667,17 @@ fn mark_instances_deleting<'a>(
     )
 }
 
-fn append_activity(entry: &NewActivity) -> Stmt<'_> {
+fn append_activity<'a>(
+    entry: &'a NewActivity,
+    replica: Option<&'a str>,
+    lease_generation: Option<i64>,
+) -> Stmt<'a> {
     stmt!(
         "appending an activity entry",
         "INSERT INTO activity \
-         (operation, actor, scale_set, target, started_at, ended_at, result, error, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         (operation, actor, scale_set, target, started_at, ended_at, result, error, details, \
+          replica, lease_generation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         entry.operation.as_str(),
         entry.actor.as_str(),
         entry.scale_set.as_deref(),
@@ -649,6 +687,8 @@ fn append_activity(entry: &NewActivity) -> Stmt<'_> {
         entry.result.as_str(),
         entry.error.as_deref(),
         to_json(&entry.details),
+        replica,
+        lease_generation,
     )
 }
 
@@ -1220,6 +1260,149 @@ fn prune_sessions(now: DateTime<Utc>) -> Stmt<'static> {
     )
 }
 
+/// The fence check: the lease still has `generation` and `holder`, its row share-locked
+/// until commit where the dialect can.
+fn check_fence<D: Dialect>(fence: &Fence, generation: i64) -> Stmt<'_> {
+    stmt!(
+        "checking the lease fence",
+        format!(
+            "SELECT generation FROM leases WHERE name = $1 AND holder = $2 AND generation = $3{}",
+            D::SHARE_ROW
+        ),
+        fence.lease(),
+        fence.holder(),
+        generation,
+    )
+}
+
+macro_rules! lease_columns {
+    () => {
+        "name, holder, generation, acquired_at, renewed_at, expires_at"
+    };
+}
+
+/// Takes or renews the lease in one statement (see [`Store::acquire_lease`]): a live term
+/// of the same holder keeps its generation and start, any other change of term raises it.
+fn acquire_lease<'a, D: Dialect>(
+    name: &'a str,
+    holder: &'a str,
+    ttl: Duration,
+    force: bool,
+) -> Stmt<'a> {
+    let now = D::NOW;
+    let until = D::now_plus_millis(3);
+    let live = format!("leases.holder = excluded.holder AND leases.expires_at > {now}");
+    stmt!(
+        "acquiring a lease",
+        format!(
+            concat!(
+                "INSERT INTO leases (",
+                lease_columns!(),
+                ") VALUES ($1, $2, 1, {now}, {now}, {until}) \
+                 ON CONFLICT (name) DO UPDATE SET \
+                 generation = CASE WHEN {live} THEN leases.generation ELSE leases.generation + 1 END, \
+                 acquired_at = CASE WHEN {live} THEN leases.acquired_at ELSE excluded.acquired_at END, \
+                 holder = excluded.holder, renewed_at = excluded.renewed_at, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= {now} OR $4 \
+                 RETURNING ",
+                lease_columns!()
+            ),
+            now = now,
+            until = until,
+            live = live,
+        ),
+        name,
+        holder,
+        millis(ttl),
+        force,
+    )
+}
+
+fn release_lease<'a, D: Dialect>(name: &'a str, holder: &'a str, generation: i64) -> Stmt<'a> {
+    stmt!(
+        "releasing a lease",
+        format!(
+            "UPDATE leases SET expires_at = {now} \
+             WHERE name = $1 AND holder = $2 AND generation = $3 AND expires_at > {now}",
+            now = D::NOW
+        ),
+        name,
+        holder,
+        generation,
+    )
+}
+
+fn list_leases() -> Stmt<'static> {
+    stmt!(
+        "listing leases",
+        concat!("SELECT ", lease_columns!(), " FROM leases ORDER BY name")
+    )
+}
+
+macro_rules! replica_columns {
+    () => {
+        "id, host, version, started_at, heartbeat_at"
+    };
+}
+
+fn heartbeat<D: Dialect>(replica: &Replica) -> Stmt<'_> {
+    stmt!(
+        "recording a replica's heartbeat",
+        format!(
+            concat!(
+                "INSERT INTO replicas (",
+                replica_columns!(),
+                ") VALUES ($1, $2, $3, $4, {now}) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
+                 RETURNING ",
+                replica_columns!()
+            ),
+            now = D::NOW
+        ),
+        replica.id.as_str(),
+        replica.host.as_str(),
+        replica.version.as_str(),
+        replica.started_at,
+    )
+}
+
+/// Deletes the replicas whose last heartbeat is older than `after`.
+fn forget_replicas<D: Dialect>(after: Duration) -> Stmt<'static> {
+    stmt!(
+        "forgetting silent replicas",
+        format!(
+            "DELETE FROM replicas WHERE heartbeat_at < {}",
+            D::now_plus_millis(1)
+        ),
+        -millis(after),
+    )
+}
+
+/// A duration in whole milliseconds, as bound.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn list_replicas() -> Stmt<'static> {
+    stmt!(
+        "listing replicas",
+        concat!(
+            "SELECT ",
+            replica_columns!(),
+            " FROM replicas ORDER BY started_at, id"
+        )
+    )
+}
+
+fn remove_replica(id: &str) -> Stmt<'_> {
+    stmt!(
+        "forgetting a replica",
+        "DELETE FROM replicas WHERE id = $1",
+        id
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // The contract, once
 
@@ -1242,25 +1425,117 @@ where
     Ok(read::<D, R>(d, tx, stmt).await?.into_iter().next())
 }
 
-/// Runs an `INSERT … RETURNING id`, keeping the database error (to tell unique violations).
-async fn insert_returning_id<D>(d: &D, stmt: Stmt<'_>) -> Result<Option<i64>, sqlx::Error>
+/// Runs an `INSERT … RETURNING id` (fenced where the handle is), keeping the database
+/// error apart (to tell unique violations).
+async fn insert_returning_id<D>(d: &D, stmt: Stmt<'_>) -> Result<Result<Option<i64>, sqlx::Error>>
 where
     D: Dialect,
     (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
 {
-    Ok(d.fetch::<(i64,)>(None, &stmt)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(id,)| id))
+    let operation = stmt.operation;
+    let mut single = Single::open(d, operation).await?;
+    let id = match d.fetch::<(i64,)>(single.tx(), &stmt).await {
+        Ok(rows) => rows.into_iter().next().map(|(id,)| id),
+        Err(e) => return Ok(Err(e)),
+    };
+    single.done(operation).await?;
+    Ok(Ok(id))
 }
 
 async fn write<D: Dialect>(d: &D, tx: Option<&mut Tx<D>>, stmt: Stmt<'_>) -> Result<u64> {
     d.execute(tx, &stmt).await.map_err(db(stmt.operation))
 }
 
-async fn begin<D: Dialect>(d: &D, operation: &'static str) -> Result<Tx<D>> {
-    d.begin().await.map_err(db(operation))
+/// Opens a write transaction; through a fenced handle, checks the fence in it first.
+async fn begin<D>(d: &D, operation: &'static str) -> Result<Tx<D>>
+where
+    D: Dialect,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    Ok(begin_fenced(d, operation).await?.0)
+}
+
+/// [`begin`], answering the generation checked (`None` through an unfenced handle).
+async fn begin_fenced<D>(d: &D, operation: &'static str) -> Result<(Tx<D>, Option<i64>)>
+where
+    D: Dialect,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    let Some(fence) = &d.writer().fence else {
+        return Ok((d.begin().await.map_err(db(operation))?, None));
+    };
+    let generation = fence.check_local()?;
+    let mut tx = d.begin().await.map_err(db(operation))?;
+    let held = read_one::<D, (i64,)>(d, Some(&mut tx), check_fence::<D>(fence, generation)).await?;
+    match held {
+        Some(_) => Ok((tx, Some(generation))),
+        None => Err(fence.refuse(Refusal::Superseded, Some(generation))),
+    }
+}
+
+/// Where a single-statement write runs: on the pool through an unfenced handle (no
+/// transaction to pay for), in a transaction that checked the fence through a fenced one.
+struct Single<D: Dialect> {
+    tx: Option<Tx<D>>,
+    generation: Option<i64>,
+}
+
+impl<D> Single<D>
+where
+    D: Dialect,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    async fn open(d: &D, operation: &'static str) -> Result<Self> {
+        if d.writer().fence.is_none() {
+            return Ok(Self {
+                tx: None,
+                generation: None,
+            });
+        }
+        let (tx, generation) = begin_fenced(d, operation).await?;
+        Ok(Self {
+            tx: Some(tx),
+            generation,
+        })
+    }
+
+    fn tx(&mut self) -> Option<&mut Tx<D>> {
+        self.tx.as_mut()
+    }
+
+    async fn done(self, operation: &'static str) -> Result<()> {
+        match self.tx {
+            Some(tx) => commit::<D>(tx, operation).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs one write statement (fenced where the handle is) and answers the rows it changed.
+async fn write_once<D>(d: &D, stmt: Stmt<'_>) -> Result<u64>
+where
+    D: Dialect,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    let operation = stmt.operation;
+    let mut single = Single::open(d, operation).await?;
+    let n = write(d, single.tx(), stmt).await?;
+    single.done(operation).await?;
+    Ok(n)
+}
+
+/// Runs one write statement that answers rows (fenced where the handle is).
+async fn write_returning<D, R>(d: &D, stmt: Stmt<'_>) -> Result<Option<R::Domain>>
+where
+    D: Dialect,
+    R: IntoDomain + for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+    (i64,): for<'r> FromRow<'r, RowOf<D>> + Send + Unpin + 'static,
+{
+    let operation = stmt.operation;
+    let mut single = Single::open(d, operation).await?;
+    let row = read_one::<D, R>(d, single.tx(), stmt).await?;
+    single.done(operation).await?;
+    Ok(row)
 }
 
 async fn commit<D: Dialect>(tx: Tx<D>, operation: &'static str) -> Result<()> {
@@ -1282,6 +1557,8 @@ where
     UserRow: for<'r> FromRow<'r, RowOf<D>>,
     RoleAssignmentRow: for<'r> FromRow<'r, RowOf<D>>,
     TokenRow: for<'r> FromRow<'r, RowOf<D>>,
+    LeaseRow: for<'r> FromRow<'r, RowOf<D>>,
+    ReplicaRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -1344,7 +1621,7 @@ where
     }
 
     async fn set_repair_status(&self, name: &str, status: &RepairStatus) -> Result<()> {
-        match write(self, None, set_repair_status(name, status)).await? {
+        match write_once(self, set_repair_status(name, status)).await? {
             0 => Err(not_found(Kind::ScaleSet, name)),
             _ => Ok(()),
         }
@@ -1495,10 +1772,16 @@ where
     }
 
     async fn append_activity(&self, entry: &NewActivity) -> Result<Activity> {
-        let id = read_one::<D, (i64,)>(self, None, append_activity(entry)).await?;
+        const OPERATION: &str = "appending an activity entry";
+        let replica = Some(self.writer().replica.as_str()).filter(|r| !r.is_empty());
+        let mut single = Single::open(self, OPERATION).await?;
+        let append = append_activity(entry, replica, single.generation);
+        let id = read_one::<D, (i64,)>(self, single.tx(), append).await?;
         // INSERT … RETURNING answers exactly one row.
-        let id = id.ok_or_else(|| db("appending an activity entry")(sqlx::Error::RowNotFound))?;
-        Ok(codec::appended(id, entry))
+        let id = id.ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))?;
+        let generation = single.generation;
+        single.done(OPERATION).await?;
+        Ok(codec::appended(id, entry, replica, generation))
     }
 
     async fn finish_activity(
@@ -1510,7 +1793,7 @@ where
         details: &serde_json::Value,
     ) -> Result<Activity> {
         let finish = finish_activity(id, ended_at, result, error, details);
-        read_one::<D, ActivityRow>(self, None, finish)
+        write_returning::<D, ActivityRow>(self, finish)
             .await?
             .ok_or_else(|| not_found(Kind::Activity, id.to_string()))
     }
@@ -1523,7 +1806,7 @@ where
         const OPERATION: &str = "appending an autoscale decision";
         let stored = codec::decision_as_stored(decision);
         let document = codec::decision_document(&stored);
-        let id = read_one::<D, (i64,)>(self, None, append_decision(&stored, document)).await?;
+        let id = write_returning::<D, (i64,)>(self, append_decision(&stored, document)).await?;
         // INSERT … RETURNING answers exactly one row.
         let id = id.ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))?;
         Ok(Decision { id, ..stored })
@@ -1576,7 +1859,7 @@ where
     }
 
     async fn prune_activity(&self, before: DateTime<Utc>) -> Result<u64> {
-        write(self, None, prune_activity(before)).await
+        write_once(self, prune_activity(before)).await
     }
 
     async fn delete_model_versions(&self, scale_set: &str, versions: &[u32]) -> Result<u64> {
@@ -1600,7 +1883,7 @@ where
     }
 
     async fn installation_id(&self, fresh: &str, at: DateTime<Utc>) -> Result<String> {
-        write(self, None, claim_installation(fresh, at)).await?;
+        write_once(self, claim_installation(fresh, at)).await?;
         read_one::<D, (String,)>(self, None, installation())
             .await?
             .ok_or_else(|| not_found(Kind::Installation, "installation"))
@@ -1610,7 +1893,7 @@ where
         const OPERATION: &str = "starting a rollout";
         let stored = codec::rollout_as_stored(rollout);
         let insert = insert_rollout(&stored, to_json(&stored));
-        let id = match insert_returning_id(self, insert).await {
+        let id = match insert_returning_id(self, insert).await? {
             Err(e) if codec::is_unique_violation(&e) => {
                 return Err(crate::StoreError::AlreadyExists {
                     kind: Kind::Rollout,
@@ -1630,7 +1913,7 @@ where
     async fn update_rollout(&self, rollout: &Rollout) -> Result<Rollout> {
         let stored = codec::rollout_as_stored(rollout);
         let update = update_rollout(&stored, to_json(&stored));
-        match read_one::<D, (i64,)>(self, None, update).await? {
+        match write_returning::<D, (i64,)>(self, update).await? {
             Some(generation) => Ok(Rollout {
                 generation,
                 ..stored
@@ -1663,13 +1946,20 @@ where
 
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> Result<User> {
         const OPERATION: &str = "creating a user";
-        match self.execute(None, &insert_user(user, password_hash)).await {
+        let mut single = Single::open(self, OPERATION).await?;
+        match self
+            .execute(single.tx(), &insert_user(user, password_hash))
+            .await
+        {
             Err(e) if codec::is_unique_violation(&e) => Err(crate::StoreError::AlreadyExists {
                 kind: Kind::User,
                 key: user.name.clone(),
             }),
             Err(e) => Err(db(OPERATION)(e)),
-            Ok(_) => Ok(codec::user_as_stored(user)),
+            Ok(_) => {
+                single.done(OPERATION).await?;
+                Ok(codec::user_as_stored(user))
+            }
         }
     }
 
@@ -1688,28 +1978,28 @@ where
     }
 
     async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<()> {
-        match write(self, None, set_user_password(name, password_hash)).await? {
+        match write_once(self, set_user_password(name, password_hash)).await? {
             0 => Err(not_found(Kind::User, name)),
             _ => Ok(()),
         }
     }
 
     async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
-        match write(self, None, set_user_disabled(name, disabled)).await? {
+        match write_once(self, set_user_disabled(name, disabled)).await? {
             0 => Err(not_found(Kind::User, name)),
             _ => Ok(()),
         }
     }
 
     async fn put_role_assignment(&self, assignment: &RoleAssignment) -> Result<RoleAssignment> {
-        match write(self, None, put_role_assignment(assignment)).await? {
+        match write_once(self, put_role_assignment(assignment)).await? {
             0 => Err(not_found(Kind::User, assignment.user.as_str())),
             _ => Ok(codec::assignment_as_stored(assignment)),
         }
     }
 
     async fn delete_role_assignment(&self, user: &str, scale_set: Option<&str>) -> Result<bool> {
-        let deleted = write(self, None, delete_role_assignment(user, scale_set)).await?;
+        let deleted = write_once(self, delete_role_assignment(user, scale_set)).await?;
         Ok(deleted > 0)
     }
 
@@ -1719,7 +2009,7 @@ where
 
     async fn insert_token(&self, token: &ApiToken, hash: &str) -> Result<ApiToken> {
         const OPERATION: &str = "creating an API token";
-        match insert_returning_id(self, insert_token(token, hash)).await {
+        match insert_returning_id(self, insert_token(token, hash)).await? {
             Err(e) if codec::is_unique_violation(&e) => Err(codec::token_exists(token)),
             Err(e) => Err(db(OPERATION)(e)),
             Ok(None) => Err(not_found(Kind::User, token.user.as_str())),
@@ -1736,7 +2026,7 @@ where
     }
 
     async fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiToken>> {
-        read_one::<D, TokenRow>(self, None, revoke_token(id, at)).await
+        write_returning::<D, TokenRow>(self, revoke_token(id, at)).await
     }
 
     async fn touch_tokens(&self, used: &[(i64, DateTime<Utc>)]) -> Result<()> {
@@ -1760,7 +2050,7 @@ where
         data: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        write(self, None, save_session(id_hash, data, expires_at)).await?;
+        write_once(self, save_session(id_hash, data, expires_at)).await?;
         Ok(())
     }
 
@@ -1769,11 +2059,66 @@ where
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        write(self, None, delete_session(id_hash)).await?;
+        write_once(self, delete_session(id_hash)).await?;
         Ok(())
     }
 
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        write(self, None, prune_sessions(now)).await
+        write_once(self, prune_sessions(now)).await
+    }
+
+    fn with_writer(&self, writer: Writer) -> Arc<dyn Store> {
+        Arc::new(Dialect::with_writer(self, Arc::new(writer)))
+    }
+
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        Dialect::notify(self, channel, payload)
+            .await
+            .map_err(db("sending a notification"))
+    }
+
+    async fn listen(&self, channel: &str) -> Result<Option<Box<dyn Notices>>> {
+        Dialect::listen(self, channel)
+            .await
+            .map_err(db("listening for notifications"))
+    }
+
+    // Leases and heartbeats are the fence's own machinery: never fenced themselves.
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        force: bool,
+    ) -> Result<Option<Lease>> {
+        let acquire = acquire_lease::<D>(name, holder, ttl, force);
+        read_one::<D, LeaseRow>(self, None, acquire).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str, generation: i64) -> Result<()> {
+        write(self, None, release_lease::<D>(name, holder, generation)).await?;
+        Ok(())
+    }
+
+    async fn list_leases(&self) -> Result<Vec<Lease>> {
+        read::<D, LeaseRow>(self, None, list_leases()).await
+    }
+
+    async fn heartbeat(&self, replica: &Replica, forget_after: Duration) -> Result<Replica> {
+        const OPERATION: &str = "recording a replica's heartbeat";
+        write(self, None, forget_replicas::<D>(forget_after)).await?;
+        read_one::<D, ReplicaRow>(self, None, heartbeat::<D>(replica))
+            .await?
+            .ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))
+    }
+
+    async fn list_replicas(&self) -> Result<Vec<Replica>> {
+        read::<D, ReplicaRow>(self, None, list_replicas()).await
+    }
+
+    async fn remove_replica(&self, id: &str) -> Result<()> {
+        write(self, None, remove_replica(id)).await?;
+        Ok(())
     }
 }

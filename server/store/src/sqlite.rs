@@ -12,6 +12,7 @@
 //! in-memory database (`sqlite::memory:`) lives in its pool's one connection.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,8 +25,9 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, FromRow, Sqlite, SqlitePool};
 
 use crate::codec::{self, InstanceValues, RollupValues, db};
+use crate::fence::Writer;
 use crate::sql::{Arg, Dialect, RowSource, Stmt};
-use crate::{Result, StoreError};
+use crate::{Notices, Result, StoreError};
 
 type Tx = sqlx::Transaction<'static, Sqlite>;
 
@@ -36,6 +38,7 @@ const MAX_PARAMS: usize = 32_766;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Arc<Writer>,
 }
 
 impl SqliteStore {
@@ -78,7 +81,10 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Migrate { source })?;
         tracing::debug!(url, in_memory, "SQLite store open, migrations applied");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     /// The connection pool, for diagnostics and tests.
@@ -104,6 +110,7 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
             Arg::Text(s) => args.add(s.as_ref())?,
             Arg::OptText(s) => args.add(*s)?,
             Arg::Int(n) => args.add(*n)?,
+            Arg::OptInt(n) => args.add(*n)?,
             Arg::Bool(b) => args.add(*b)?,
             Arg::Time(t) => args.add(ts(*t))?,
             Arg::OptTime(t) => args.add(t.map(ts))?,
@@ -157,6 +164,34 @@ impl Dialect for SqliteStore {
 
     /// `BEGIN IMMEDIATE` already holds the database's write lock.
     const LOCK_ROW: &'static str = "";
+
+    const SHARE_ROW: &'static str = "";
+
+    const NOW: &'static str = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')";
+
+    fn now_plus_millis(n: usize) -> String {
+        format!("(strftime('%Y-%m-%dT%H:%M:%f', 'now', (${n} / 1000.0) || ' seconds') || '000Z')")
+    }
+
+    /// One file, one replica: nobody to notify.
+    async fn notify(&self, _channel: &str, _payload: &str) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn listen(&self, _channel: &str) -> Result<Option<Box<dyn Notices>>, sqlx::Error> {
+        Ok(None)
+    }
+
+    fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    fn with_writer(&self, writer: Arc<Writer>) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            writer,
+        }
+    }
 
     /// `json_each` reads the id list, bound as one JSON array.
     fn in_ids(column: &str, n: usize) -> String {

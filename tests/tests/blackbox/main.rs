@@ -17,6 +17,7 @@ mod oidc;
 mod postgres;
 #[cfg(feature = "libvirt")]
 mod real_vm;
+mod replicas;
 mod rollouts;
 mod scale_sets;
 mod secrets;

@@ -648,6 +648,8 @@ mod tests {
             result: ActivityResult::Succeeded,
             error: None,
             details: json!({"action": "restart", "reason": "unhealthy since 1970-01-01T00:00:00Z"}),
+            replica: None,
+            lease_generation: None,
         };
         assert_eq!(
             repair_summary(&entry),

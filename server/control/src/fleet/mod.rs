@@ -12,10 +12,11 @@
 use std::sync::Arc;
 
 use flotilla_backend::Backend;
+use flotilla_domain::replica::{LEADER_LEASE, ReplicaStatus};
 use flotilla_domain::{
     ActivityResult, Event, NewActivity, ScaleSet, ScaleSetState, ValidationErrors, ZoneStatus,
 };
-use flotilla_store::Store;
+use flotilla_store::{Fence, Store, Writer};
 use serde_json::json;
 
 use crate::accounts::Accounts;
@@ -25,6 +26,7 @@ use crate::config::FleetConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::EventBus;
+use crate::leadership::{Leadership, LeadershipStats};
 use crate::tasks::autoscaler::Autoscaler;
 use crate::tasks::backend_events::BackendEvents;
 use crate::tasks::metrics::{Collector, Metrics};
@@ -33,10 +35,11 @@ use crate::tasks::pool_sync::PoolSync;
 use crate::tasks::prober::{ProbeResults, ProberCounters, ProberTask};
 use crate::tasks::reconciler::driver::{Driver, LoopStatus};
 use crate::tasks::reconciler::{Outcome, Reconciler};
+use crate::tasks::relay::Relay;
 use crate::tasks::retention::Retention;
 use crate::tasks::rollouts::RolloutEngine;
 use crate::tasks::webhooks::Webhooks;
-use crate::tasks::{Registry, Task, TaskStatus};
+use crate::tasks::{Registry, Scope, Task, TaskStatus};
 
 mod autoscale;
 mod backend;
@@ -56,7 +59,8 @@ pub struct Fleet(Arc<Parts>);
 pub struct Parts {
     ctx: Context,
     accounts: Arc<Accounts>,
-    registry: Registry,
+    registry: Arc<Registry>,
+    leadership: Arc<Leadership>,
     driver: Arc<Driver>,
     reconciler: Arc<Reconciler>,
     probes: Arc<ProbeResults>,
@@ -78,19 +82,38 @@ impl std::ops::Deref for Fleet {
 
 impl Fleet {
     /// Builds the context, every task and the registry; nothing runs before [`Fleet::start`].
+    ///
+    /// The facade writes through `store` as this replica (what a request asks is done by
+    /// whichever replica serves it); the leader's tasks through a handle fenced by the
+    /// leader lease.
     pub fn new(
         store: Arc<dyn Store>,
         backend: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         config: FleetConfig,
     ) -> Self {
+        let replica = config.replica.id.clone();
+        let fence = Arc::new(Fence::new(LEADER_LEASE, &replica));
+        let fenced = store.with_writer(Writer {
+            replica: replica.clone(),
+            fence: Some(fence.clone()),
+        });
         let ctx = Context {
-            store,
+            store: store.with_writer(Writer {
+                replica,
+                fence: None,
+            }),
             backend,
             clock: clock.clone(),
             events: EventBus::new(config.event_capacity),
             balancer: Arc::new(Balancer::new(config.load_balancer_address)),
             config: Arc::new(config),
+        };
+        let replica_ctx = ctx.clone();
+        // Every task but the pool sync writes for the fleet: under the lease.
+        let ctx = Context {
+            store: fenced,
+            ..replica_ctx.clone()
         };
         let reconciler = Arc::new(Reconciler::new(ctx.clone()));
         let driver = Arc::new(Driver::new(
@@ -119,18 +142,33 @@ impl Fleet {
                 prober.clone(),
                 wake.clone(),
             )),
-            Arc::new(PoolSync::new(ctx.clone())),
+            Arc::new(PoolSync::new(replica_ctx.clone())),
             collector.clone(),
             autoscaler.clone(),
             webhooks,
             rollouts.clone(),
             orphans.clone(),
             Arc::new(Retention::new(ctx.clone())),
-            Arc::new(BackendEvents::new(ctx.clone(), wake)),
+            Arc::new(BackendEvents::new(ctx.clone(), wake.clone())),
+            Arc::new(Relay::new(
+                replica_ctx.clone(),
+                wake,
+                replica_ctx.config.replica.id.clone(),
+            )),
         ];
+        let registry = Arc::new(Registry::new(clock.clone(), tasks));
+        let leadership = Arc::new(Leadership::new(
+            replica_ctx.clone(),
+            ctx,
+            fence,
+            registry.clone(),
+            replica_ctx.config.replica.clone(),
+        ));
+        let ctx = replica_ctx;
         Self(Arc::new(Parts {
-            accounts: Accounts::new(ctx.store.clone(), clock.clone(), ctx.events.clone()),
-            registry: Registry::new(clock, tasks),
+            accounts: Accounts::new(ctx.store.clone(), clock, ctx.events.clone()),
+            registry,
+            leadership,
             ctx,
             driver,
             reconciler,
@@ -145,9 +183,11 @@ impl Fleet {
     }
 
     /// Gives the mock every set's demand, applies every set's load balancer frontends,
-    /// adopts the VMs made before installations had ids that have a record here, then starts
-    /// every task (the reconciler wakes every set): after a restart the control plane takes
-    /// over what the backend holds of this installation, and nothing else. It deletes no VM.
+    /// starts the tasks every replica runs, then the leadership keeper: when this replica
+    /// gains the leader lease (a lone one at once), it adopts the VMs made before
+    /// installations had ids that have a record here and starts the leader's tasks (the
+    /// reconciler wakes every set): after a restart the control plane takes over what the
+    /// backend holds of this installation, and nothing else. It deletes no VM.
     pub async fn start(&self) -> Result<()> {
         let sets = self.ctx.read_sets().await?;
         for set in &sets {
@@ -176,8 +216,8 @@ impl Fleet {
                     .await;
             }
         }
-        crate::tasks::orphans::adopt_legacy(&self.ctx).await?;
-        self.registry.start();
+        self.registry.start(Scope::Replica);
+        self.leadership.start(false).await?;
         for set in &sets {
             self.warn_unforwarded_ports(set).await;
         }
@@ -210,10 +250,18 @@ impl Fleet {
             .await;
     }
 
-    /// Stops every task, waiting for activations in progress, then the load balancer's
-    /// frontends.
+    /// Takes the leader lease and keeps renewing it, but starts no task: for tests and
+    /// benchmarks that drive activations by hand (`reconcile_now`, `evaluate_autoscale`:
+    /// the leader's work, written under the lease). Answers whether this replica leads.
+    pub async fn lead_by_hand(&self) -> Result<bool> {
+        self.leadership.start(true).await
+    }
+
+    /// Steps down (releasing the leader lease), stops every task, waiting for activations
+    /// in progress, then the load balancer's frontends.
     pub async fn shutdown(&self) {
-        self.registry.stop().await;
+        self.leadership.shutdown().await;
+        self.registry.stop(Scope::Replica).await;
         self.ctx.balancer.lb.shutdown().await;
     }
 
@@ -266,6 +314,21 @@ impl Fleet {
     /// Each task of the control plane (`GET /api/v1/control/tasks`).
     pub fn tasks(&self) -> Vec<TaskStatus> {
         self.registry.status()
+    }
+
+    /// This replica's id.
+    pub fn replica_id(&self) -> &str {
+        self.leadership.replica_id()
+    }
+
+    /// Whether this replica leads, and how its lease fares.
+    pub fn leadership(&self) -> LeadershipStats {
+        self.leadership.stats()
+    }
+
+    /// Every replica with the leases it holds (`GET /api/v1/control/replicas`).
+    pub async fn replicas(&self) -> Result<Vec<ReplicaStatus>> {
+        self.leadership.replicas().await
     }
 
     pub fn backend_kind(&self) -> &'static str {

@@ -4,15 +4,20 @@
 //! handles it needs (the facade gets the same handles to read what tasks hold); none
 //! imports the facade. The [`Registry`] starts them, stops them, activates one by name and
 //! reports for each a [`TaskStatus`] (`GET /api/v1/control/tasks`); it is the one place
-//! that starts and stops the control plane's work.
+//! that starts and stops the control plane's work. Tasks that write for the fleet run on the
+//! replica holding the leader lease only ([`Scope::Leader`]: started when it gains the lease,
+//! stopped when it loses it, see `leadership.rs`); the others on every replica
+//! ([`Scope::Replica`]).
 //!
 //! Who writes what:
 //!
 //! | task | runs | writes |
 //! |---|---|---|
+//! | (`leadership`, not a registry task) | every replica, every 4 s (1 s while standing by) | its replica's heartbeat, the leader lease; starts and stops the leader's tasks |
 //! | `reconciler` | a loop per scale set (`driver`), every reconcile interval and when woken | instance records (intent, then results), repair status, VMs through the backend, the removal of a deleted set; the only task that creates or deletes VMs of known sets |
 //! | `prober` | every 100 ms | instances' health state (changes only); last probe results in memory |
-//! | `pool_sync` | every 50 ms, on instance events | the load balancer's pools |
+//! | `relay` | every replica: on each event it causes, on each notification | nothing stored: tells the other replicas what changed (ids), re-reads and publishes what they changed, wakes the set's loop |
+//! | `pool_sync` | every replica: every 50 ms, on instance events | this replica's load balancer pools (memory) |
 //! | `metrics` | every collector interval | metric rings in memory, 1-minute roll-ups; prunes old roll-ups and decisions |
 //! | `autoscaler` | every autoscale interval | decisions, the desired capacity (nothing else) |
 //! | `webhooks` | on each scale action | delivery activity entries; sends signed POSTs |
@@ -41,6 +46,7 @@ pub(crate) mod orphans;
 pub(crate) mod pool_sync;
 pub(crate) mod prober;
 pub(crate) mod reconciler;
+pub(crate) mod relay;
 pub(crate) mod retention;
 pub(crate) mod rollouts;
 pub(crate) mod webhooks;
@@ -61,11 +67,25 @@ pub struct TaskStatus {
     pub doing: String,
 }
 
+/// Where a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// On every replica, from start to shutdown.
+    Replica,
+    /// On the replica holding the leader lease, while it does: its writes are fenced.
+    Leader,
+}
+
 /// A task the registry runs: it works until its [`Control`] says stop, reporting each
 /// activation.
 pub(crate) trait Task: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()>;
+
+    /// Where it runs: under the leader lease unless it writes nothing shared.
+    fn scope(&self) -> Scope {
+        Scope::Leader
+    }
 }
 
 /// A task's side of the registry: when to act and where to report.
@@ -166,13 +186,18 @@ struct Entry {
     activate: Arc<Notify>,
 }
 
+/// The tasks of one scope while they run.
+struct Running {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
 /// Starts, stops and reports the tasks.
 pub(crate) struct Registry {
     clock: Arc<dyn Clock>,
     entries: Vec<Entry>,
-    /// The running tasks and what stops them (`None` while stopped).
-    running: Mutex<Option<CancellationToken>>,
-    tracker: TaskTracker,
+    /// The running scopes and what stops each.
+    running: Mutex<Vec<(Scope, Running)>>,
 }
 
 impl Registry {
@@ -196,20 +221,19 @@ impl Registry {
         Self {
             clock,
             entries,
-            running: Mutex::new(None),
-            tracker: TaskTracker::new(),
+            running: Mutex::new(Vec::new()),
         }
     }
 
-    /// Starts every task (nothing when they run already).
-    pub(crate) fn start(&self) {
+    /// Starts every task of `scope` (nothing when they run already).
+    pub(crate) fn start(&self, scope: Scope) {
         let mut running = self.running.lock().expect("registry poisoned");
-        if running.is_some() {
+        if running.iter().any(|(s, _)| *s == scope) {
             return;
         }
         let stop = CancellationToken::new();
-        self.tracker.reopen();
-        for entry in &self.entries {
+        let tracker = TaskTracker::new();
+        for entry in self.entries.iter().filter(|e| e.task.scope() == scope) {
             entry.status.lock().expect("task status poisoned").doing = "idle".into();
             let control = Control {
                 status: entry.status.clone(),
@@ -219,22 +243,26 @@ impl Registry {
             };
             let status = entry.status.clone();
             let work = entry.task.clone().run(control);
-            self.tracker.spawn(async move {
+            tracker.spawn(async move {
                 work.await;
                 status.lock().expect("task status poisoned").doing = "stopped".into();
             });
         }
-        *running = Some(stop);
+        tracker.close();
+        running.push((scope, Running { stop, tracker }));
     }
 
-    /// Stops every task and waits until each has.
-    pub(crate) async fn stop(&self) {
-        let stop = self.running.lock().expect("registry poisoned").take();
-        if let Some(stop) = stop {
+    /// Stops every task of `scope` and waits until each has.
+    pub(crate) async fn stop(&self, scope: Scope) {
+        let stopped = {
+            let mut running = self.running.lock().expect("registry poisoned");
+            let at = running.iter().position(|(s, _)| *s == scope);
+            at.map(|at| running.remove(at).1)
+        };
+        if let Some(Running { stop, tracker }) = stopped {
             stop.cancel();
+            tracker.wait().await;
         }
-        self.tracker.close();
-        self.tracker.wait().await;
     }
 
     /// Activates task `name` now; `false` when there is none of that name.

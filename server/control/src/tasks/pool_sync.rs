@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::context::Context;
-use crate::tasks::{Control, Task};
+use crate::tasks::{Control, Scope, Task};
 
 /// How often dirty pools are re-read and handed to the load balancer.
 const SYNC: Duration = Duration::from_millis(50);
@@ -64,6 +64,11 @@ impl PoolSync {
 impl Task for PoolSync {
     fn name(&self) -> &'static str {
         "pool_sync"
+    }
+
+    /// Every replica serves load balancer frontends, each following the pools itself.
+    fn scope(&self) -> Scope {
+        Scope::Replica
     }
 
     fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {

@@ -6,7 +6,8 @@
 //! Each case is a public async function taking `&dyn Store` on an empty database, in the
 //! module of its subject: [`scale_sets`], [`model_versions`], [`instances`],
 //! [`mark_deleting`], [`activity`], [`history`] (autoscale decisions and metric roll-ups),
-//! [`rollouts`], [`accounts`] (users, role assignments, API tokens and portal sessions) and
+//! [`rollouts`], [`accounts`] (users, role assignments, API tokens and portal sessions),
+//! [`leases`] (leases with their fence, replicas) and
 //! [`database`] (what holds across records). This module holds the harnesses, the macro and
 //! the fixtures the cases share.
 //!
@@ -58,6 +59,7 @@ pub mod activity;
 pub mod database;
 pub mod history;
 pub mod instances;
+pub mod leases;
 pub mod mark_deleting;
 pub mod model_versions;
 pub mod rollouts;
@@ -320,6 +322,14 @@ macro_rules! store_conformance_tests {
                 sessions_save_load_and_expire,
                 prune_sessions_deletes_expired_ones,
                 delete_scale_set_takes_its_assignments_and_tokens,
+            ],
+            leases: [
+                lease_is_renewed_by_its_holder_and_taken_after_expiry,
+                an_expired_term_renewed_by_its_holder_is_a_new_term,
+                forced_or_released_leases_change_hands_at_once,
+                fenced_writes_pass_only_under_the_current_generation,
+                replicas_heartbeat_and_are_forgotten,
+                notifications_reach_listeners,
             ],
             database: [
                 concurrent_writers_one_wins,
