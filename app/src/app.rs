@@ -13,6 +13,7 @@ use crate::pages::login::LoginPage;
 use crate::pages::new_scale_set::NewScaleSet;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
+use crate::pages::replicas::ReplicasPage;
 use crate::pages::scale_set::{ScaleSetPage, Tab};
 use crate::pages::scale_sets::ScaleSetList;
 use crate::pages::tokens::TokensPage;
@@ -111,6 +112,7 @@ pub fn App() -> impl IntoView {
                         />
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
                         <Route path=path!("/hosts") view=HostsPage ssr=SsrMode::Async />
+                        <Route path=path!("/replicas") view=ReplicasPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </Chrome>

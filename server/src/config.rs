@@ -4,6 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Which load balancer frontends a replica runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LbFrontends {
+    All,
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// The built-in simulator.
@@ -91,6 +98,11 @@ pub struct ServeArgs {
     /// scale set).
     #[arg(long, env = "FLOTILLA_LB_ADDRESS", default_value = "127.0.0.1")]
     pub lb_address: std::net::IpAddr,
+    /// Whether this replica runs the load balancer's frontends: `all` (each set's, following
+    /// every change any replica stores) or `none` (clients use the other replicas). Replicas
+    /// on one machine need distinct `--lb-address`es.
+    #[arg(long, env = "FLOTILLA_LB_FRONTENDS", value_enum, default_value = "all")]
+    pub lb_frontends: LbFrontends,
     /// How often autoscale settings are evaluated (1 s at least).
     #[arg(long, env = "FLOTILLA_AUTOSCALE_INTERVAL", default_value = "30s", value_parser = parse_interval)]
     pub autoscale_interval: Duration,

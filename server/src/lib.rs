@@ -108,6 +108,7 @@ pub async fn run(
         FleetConfig {
             reconcile_interval: config.reconcile_interval,
             load_balancer_address: config.lb_address,
+            load_balancer_frontends: config.lb_frontends == config::LbFrontends::All,
             autoscale_interval: config.autoscale_interval,
             metrics: MetricsConfig {
                 interval: config.metrics_interval,

@@ -46,6 +46,7 @@ pub const TABLE: &[Entry] = &[
     fleet("create-token", Access::SignedIn),
     fleet("revoke-token", Access::SignedIn),
     fleet("backend", Access::Fleet(Reader)),
+    fleet("replicas", Access::Fleet(Reader)),
     fleet("create-scale-set", Access::Fleet(Contributor)),
     // Each name is checked again by the fleet-wide role: a bulk delete is a fleet
     // Contributor's.

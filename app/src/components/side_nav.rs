@@ -34,6 +34,9 @@ pub fn SideNav() -> impl IntoView {
                     <A href="/hosts">"Hosts"</A>
                 </li>
                 <li>
+                    <A href="/replicas">"Replicas"</A>
+                </li>
+                <li>
                     <A href="/tokens">"API tokens"</A>
                 </li>
             </ul>

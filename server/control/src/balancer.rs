@@ -4,6 +4,10 @@
 //! - Frontends are applied *before* the spec that asks for them is stored, and put back as
 //!   they were when anything fails (a port in use, a bad certificate), so a refused change
 //!   leaves no frontend half-applied.
+//! - On a replica started with `--lb-frontends none` no frontend runs: changes are stored
+//!   without being tried on a port here (the replicas that serve them follow).
+//! - Every replica serving frontends follows the specs other replicas store ([`Balancer::follow`],
+//!   called by the relay): frontends as the spec asks, whoever changed it.
 //! - Pools follow the records: the `pool_sync` task hands the load balancer each set's
 //!   serving instances (running, healthy, not on their way out, see [`members`]) with their
 //!   enable switch. Members that leave a pool finish their requests (the load balancer
@@ -25,15 +29,18 @@ use crate::error::chain;
 pub(crate) struct Balancer {
     pub(crate) lb: LoadBalancer,
     address: IpAddr,
+    /// Whether this replica runs frontends at all.
+    serve: bool,
     /// One frontend change at a time, so a rollback restores what the change found.
     changes: tokio::sync::Mutex<()>,
 }
 
 impl Balancer {
-    pub(crate) fn new(address: IpAddr) -> Self {
+    pub(crate) fn new(address: IpAddr, serve: bool) -> Self {
         Self {
             lb: LoadBalancer::new(),
             address,
+            serve,
             changes: tokio::sync::Mutex::new(()),
         }
     }
@@ -47,6 +54,9 @@ impl Balancer {
         desired: Option<&LoadBalancerSpec>,
         previous: Option<&LoadBalancerSpec>,
     ) -> Result<(), ValidationErrors> {
+        if !self.serve {
+            return Ok(());
+        }
         let _one = self.changes.lock().await;
         let want = self.configs(set, desired);
         let had = self.configs(set, previous);
@@ -71,6 +81,26 @@ impl Balancer {
             }
         }
         Ok(())
+    }
+
+    /// Makes the set's running frontends those of `desired`, whatever ran before (a spec
+    /// another replica stored): failures are logged, the others applied.
+    pub(crate) async fn follow(&self, set: &str, desired: Option<&LoadBalancerSpec>) {
+        if !self.serve {
+            return;
+        }
+        let _one = self.changes.lock().await;
+        let want = self.configs(set, desired);
+        for config in &want {
+            if let Err(e) = self.lb.upsert_frontend(config.clone()).await {
+                tracing::warn!(scale_set = %set, frontend = %config.name, error = %chain(&e), "could not follow a frontend another replica configured");
+            }
+        }
+        for (owner, name) in self.lb.frontends() {
+            if owner == set && !want.iter().any(|w| w.name == name) {
+                self.lb.remove_frontend(set, &name).await;
+            }
+        }
     }
 
     /// Puts `changed` back as `had` has it (or removes it when it is new).

@@ -16,6 +16,8 @@ pub struct FleetConfig {
     pub event_capacity: usize,
     /// The address load balancer frontends listen on (their ports come from each spec).
     pub load_balancer_address: std::net::IpAddr,
+    /// Whether this replica runs the load balancer's frontends (`--lb-frontends`).
+    pub load_balancer_frontends: bool,
     /// How often autoscale settings are evaluated.
     pub autoscale_interval: Duration,
     pub metrics: MetricsConfig,
@@ -48,6 +50,7 @@ impl Default for FleetConfig {
             backend_concurrency: 64,
             event_capacity: 4096,
             load_balancer_address: std::net::Ipv4Addr::LOCALHOST.into(),
+            load_balancer_frontends: true,
             autoscale_interval: Duration::from_secs(30),
             metrics: MetricsConfig::default(),
             orphan_grace: Duration::from_secs(3600),

@@ -18,6 +18,13 @@
 //!   balancer handle (`balancer.rs`: frontends applied before a spec is stored, pools) and
 //!   the settings ([`FleetConfig`]).
 //!
+//! - The leadership keeper (`leadership.rs`): this replica's heartbeat and the leader lease
+//!   whose generation fences every write the leader's tasks make ([`flotilla_store::Fence`]);
+//!   it has the registry start the leader's tasks when the replica gains the lease and stop
+//!   them when it loses it. The facade writes through an unfenced handle that names this
+//!   replica: what a request asks is done by whichever replica serves it. The `relay` task
+//!   carries change notices between replicas.
+//!
 //! - [`Accounts`] (`accounts.rs`): users, role assignments and API tokens, and who a request
 //!   is ([`Principal`]), with the caches that keep checking a token off a request's time.
 //!

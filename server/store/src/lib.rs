@@ -6,7 +6,11 @@
 //! `migrations/sqlite` and `migrations/postgres` at the workspace root, are embedded in the
 //! binary and applied by [`connect`]. Besides the fleet (scale sets, instances, model
 //! versions, rollouts, activity and autoscale history) it keeps the accounts: users, role
-//! assignments, API tokens and portal sessions — secrets only as the caller hashed them.
+//! assignments, API tokens and portal sessions — secrets only as the caller hashed them —
+//! and what lets several replicas share one database: leases timed by the database's clock
+//! with a fencing generation, replica heartbeats, change notifications (PostgreSQL
+//! `NOTIFY`), and store handles that name their replica and check a [`Fence`] in every
+//! write transaction ([`Store::with_writer`], `fence.rs`).
 //! The `conformance` module is the one test suite both
 //! pass; it is test support behind the cargo feature `conformance` (off in the production
 //! library; this crate's tests and benchmark turn it on through a dev-dependency on the crate

@@ -106,7 +106,10 @@ impl Fleet {
             backend,
             clock: clock.clone(),
             events: EventBus::new(config.event_capacity),
-            balancer: Arc::new(Balancer::new(config.load_balancer_address)),
+            balancer: Arc::new(Balancer::new(
+                config.load_balancer_address,
+                config.load_balancer_frontends,
+            )),
             config: Arc::new(config),
         };
         let replica_ctx = ctx.clone();

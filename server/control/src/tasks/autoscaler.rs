@@ -38,6 +38,11 @@ struct History {
 }
 
 impl History {
+    /// Forgets every set's decisions: they are read from the store again.
+    fn clear(&self) {
+        self.by_set.lock().expect("history poisoned").clear();
+    }
+
     fn get(&self, set: &str) -> Option<Vec<Decision>> {
         let map = self.by_set.lock().expect("history poisoned");
         map.get(set).map(|d| d.iter().cloned().collect())
@@ -299,6 +304,9 @@ impl Task for Autoscaler {
 
     fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            // A new term reads the decisions from the store: another replica may have
+            // decided meanwhile (its cooldowns hold here too).
+            self.history.clear();
             let interval = self.ctx.config.autoscale_interval;
             let mut delay = std::time::Duration::ZERO;
             while control.next(delay).await {

@@ -153,6 +153,11 @@ pub struct CollectorStats {
 }
 
 impl Metrics {
+    /// Drops every tick and sample held: reads fall back on the stored roll-ups.
+    fn forget_all(&self) {
+        *self.write() = Hub::default();
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Hub> {
         self.hub.read().expect("metrics hub poisoned")
     }
@@ -678,6 +683,9 @@ impl Task for Collector {
 
     fn run(self: Arc<Self>, control: Control) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            // A new term starts from the store's roll-ups: another replica may have led
+            // since the ticks this memory holds.
+            self.metrics.forget_all();
             let interval = self.ctx.config.metrics.interval;
             let mut last_prune: Option<tokio::time::Instant> = None;
             let mut delay = std::time::Duration::ZERO;

@@ -5,15 +5,16 @@
 //! scale set, `i` an instance, `a` an activity entry, `r` a rollout, `*` everything — and
 //! sends them over the database's notifications (PostgreSQL `NOTIFY`, at most
 //! [`MAX_NOTICE`] bytes each, the sender's replica id on the first line). Incoming, it
-//! re-reads each record named from the store and publishes it on the local bus, and wakes
-//! the set's loop (which runs on the leader only). After a lost connection, or when it fell
+//! re-reads each record named from the store and publishes it on the local bus, makes this
+//! replica's load balancer frontends follow a changed set's spec, and wakes the set's loop
+//! (which runs on the leader only). After a lost connection, or when it fell
 //! behind, it re-reads everything. On SQLite there is one replica: it stays idle.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_domain::{ActivityFilter, Event};
+use flotilla_domain::{ActivityFilter, Event, ScaleSetState};
 use flotilla_store::{MAX_NOTICE, Notice, Notices};
 use futures::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
@@ -123,6 +124,14 @@ impl Relay {
             .get_scale_set(name)
             .await
             .map_err(Error::store("get scale set"))?;
+        // This replica's frontends follow the spec, whoever stored it.
+        match &found {
+            Some(set) if set.state == ScaleSetState::Active => {
+                let spec = set.spec.load_balancer.as_ref();
+                self.ctx.balancer.follow(name, spec).await;
+            }
+            _ => self.ctx.balancer.remove_set(name).await,
+        }
         self.ctx.events.publish_relayed(match found {
             Some(set) => Event::ScaleSetChanged {
                 scale_set: Box::new(set.redacted()),
