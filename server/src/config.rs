@@ -421,7 +421,7 @@ mod tests {
             "--mock-seed",
         ] {
             let error =
-                Cli::try_parse_from(["x", "--mock-url", "http://127.0.0.1:3900", flag, "1"])
+                Cli::try_parse_from(["x", "--mock-url", "http://127.0.0.1:3900", flag, "0"])
                     .err()
                     .unwrap_or_else(|| panic!("{flag} was accepted with --mock-url"))
                     .to_string();

@@ -13,7 +13,12 @@
 //! id and changes no VM carrying another (or none), so installations sharing hosts — or a
 //! database pointed at the wrong hosts — never touch each other's VMs.
 //!
-//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`, `conformance/`
+//! The mock also runs as a service of its own that several control-plane replicas share
+//! ([`mock::remote`]: its HTTP server, and [`mock::remote::RemoteMock`], the `Backend` that
+//! talks to it).
+//!
+//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator; `mock/remote/` serves it over
+//! HTTP and is its client), `libvirt/`, `conformance/`
 //! (`mod.rs`: the subject under test, the macro and shared helpers; one file of cases per
 //! subject).
 #![deny(unsafe_code)]

@@ -19,6 +19,9 @@
 //!   its VMs answer become CPU, memory, network and disk figures (`Backend::metrics`).
 //! - **Persistence**: with a `state_dir`, an append-only journal (`journal`) lets VMs outlive
 //!   the process, as real VMs outlive a control plane's restart.
+//! - **Changes**: every VM change is announced ([`Mock::changes`]).
+//! - **As a service** ([`remote`]): `flotilla mock-hypervisor` serves mocks over HTTP to
+//!   several control-plane replicas, each using a [`remote::RemoteMock`] as its backend.
 //!
 //! Invariants: all state sits behind one `std::sync::Mutex` (`state`), never held across an
 //! `.await`; every task (timer, servers, connections) is owned by the mock's task tracker and

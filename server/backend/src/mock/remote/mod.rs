@@ -45,7 +45,7 @@ use flotilla_domain::demand::Demand;
 use flotilla_domain::{Fault, Model, ValidationErrors};
 use serde::{Deserialize, Serialize};
 
-pub use self::client::{MockUrl, RemoteMock};
+pub use self::client::{CALL_TIMEOUT, MockUrl, RemoteMock};
 #[cfg(doc)]
 use crate::{Backend, FaultInjection, Simulation, mock::Mock};
 use crate::{BackendError, VmSpec};
@@ -164,7 +164,8 @@ pub struct ErrorBody {
 }
 
 /// A [`BackendError`] on the wire: its kind and every field. `&'static str` fields travel
-/// as strings and come back interned ([`intern`]); an I/O error as its kind and message.
+/// as strings and come back interned (each distinct value leaked once); an I/O error as its
+/// kind and message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WireError {
