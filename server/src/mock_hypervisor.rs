@@ -36,6 +36,14 @@ pub async fn run(
     let hypervisor = Hypervisor::open(config, token)
         .await
         .context("opening the mock hypervisor's installations")?;
+    if !address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "listening beyond this machine without https: put TLS in front (a reverse proxy) \
+             and give control planes its https URL, or the token and the VMs' user data cross \
+             the network in clear"
+        );
+    }
     tracing::info!(%address, "flotilla mock hypervisor serving");
     server::serve(Arc::new(hypervisor), listener, shutdown)
         .await
