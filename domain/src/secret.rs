@@ -22,6 +22,12 @@ use sha2::{Digest, Sha256};
 /// What reads show instead of a secret. Sent back unchanged, it keeps the stored secret.
 pub const REDACTED: &str = "(redacted)";
 
+/// Whether a secret sent equals the one expected, in a time that depends on their lengths
+/// only, never on where they differ (tokens, CSRF values, OpenID Connect states).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The longest webhook URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 

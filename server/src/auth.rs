@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use flotilla_control::accounts::{self, Accounts};
 use flotilla_control::{Caller, Principal};
 use flotilla_domain::access::{Access, Role};
+use flotilla_domain::secret::constant_time_eq;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -267,10 +268,6 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response(),
         ),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The request's caller (anonymous when the middleware did not run).

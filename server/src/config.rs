@@ -1,8 +1,12 @@
-//! Configuration of `flotilla serve`: every flag also reads a `FLOTILLA_…` variable.
+//! Configuration of `flotilla serve` and `flotilla mock-hypervisor`: every flag also reads a
+//! `FLOTILLA_…` variable; secrets come from variables only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use flotilla_backend::mock::remote::MockUrl;
+use flotilla_backend::mock::{MockConfig, Mode};
 
 /// Which load balancer frontends a replica runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +57,72 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.starts_with(':')).then_some(path)
 }
 
+/// The simulator's settings: those of the mock inside `flotilla serve` and of
+/// `flotilla mock-hypervisor` alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockArgs {
+    /// Mock: time each VM operation takes (jittered ±50 %), e.g. `1s`, `250ms`, `0`.
+    #[arg(long, env = "FLOTILLA_MOCK_LATENCY", default_value = "1s", value_parser = parse_duration)]
+    pub mock_latency: Duration,
+    /// Mock: zone names, comma-separated.
+    #[arg(
+        long,
+        env = "FLOTILLA_MOCK_ZONES",
+        default_value = "1,2,3",
+        value_delimiter = ','
+    )]
+    pub mock_zones: Vec<String>,
+    /// Mock: fault domains in each zone.
+    #[arg(long, env = "FLOTILLA_MOCK_FAULT_DOMAINS", default_value_t = 3)]
+    pub mock_fault_domains: u32,
+    /// Mock: seed of its randomness (jitter, injected create failures).
+    #[arg(long, env = "FLOTILLA_MOCK_SEED", default_value_t = 1)]
+    pub mock_seed: u64,
+}
+
+impl MockArgs {
+    /// The ids of the flags above, which `--mock-url` refuses.
+    const FLAGS: [&str; 4] = [
+        "mock_latency",
+        "mock_zones",
+        "mock_fault_domains",
+        "mock_seed",
+    ];
+
+    /// A timer-driven simulator with these settings, keeping its state in `state_dir`
+    /// (the installation is the caller's to set).
+    pub fn config(&self, state_dir: PathBuf) -> MockConfig {
+        MockConfig {
+            zones: self.mock_zones.clone(),
+            fault_domains: self.mock_fault_domains,
+            latency: self.mock_latency,
+            seed: self.mock_seed,
+            mode: Mode::Timer,
+            state_dir: Some(state_dir),
+            ..MockConfig::default()
+        }
+    }
+}
+
+/// `flotilla mock-hypervisor`: a standalone mock that several `flotilla serve --mock-url`
+/// replicas share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockHypervisorArgs {
+    /// Address to serve the mock hypervisor's API on (its clients' VMs serve on
+    /// 127.0.0.1 whatever this is).
+    #[arg(long, env = "FLOTILLA_MOCK_LISTEN", default_value = "127.0.0.1:3900")]
+    pub listen: SocketAddr,
+    /// Directory whose `mock/<installation>` holds each installation's VMs.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub mock: MockArgs,
+    /// The token every request must carry (from `FLOTILLA_MOCK_TOKEN` only, never a flag);
+    /// generated and printed once when unset.
+    #[arg(skip)]
+    pub token: Option<String>,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to serve the portal and API on.
@@ -74,23 +144,23 @@ pub struct ServeArgs {
     /// storage pool and acceleration; port base, shutdown timeout, state directory).
     #[arg(long, env = "FLOTILLA_LIBVIRT_CONFIG")]
     pub libvirt_config: Option<PathBuf>,
-    /// Mock: time each VM operation takes (jittered ±50 %), e.g. `1s`, `250ms`, `0`.
-    #[arg(long, env = "FLOTILLA_MOCK_LATENCY", default_value = "1s", value_parser = parse_duration)]
-    pub mock_latency: Duration,
-    /// Mock: zone names, comma-separated.
+    #[command(flatten)]
+    pub mock: MockArgs,
+    /// Mock: use the standalone mock hypervisor at this URL (`flotilla mock-hypervisor`,
+    /// which several replicas share) instead of a simulator in this process; its token
+    /// comes from FLOTILLA_MOCK_TOKEN only. `http://` to a loopback address, else
+    /// `https://`. The simulator's settings are then the mock hypervisor's own: the
+    /// `--mock-…` flags above are refused.
     #[arg(
         long,
-        env = "FLOTILLA_MOCK_ZONES",
-        default_value = "1,2,3",
-        value_delimiter = ','
+        env = "FLOTILLA_MOCK_URL",
+        conflicts_with_all = MockArgs::FLAGS
     )]
-    pub mock_zones: Vec<String>,
-    /// Mock: fault domains in each zone.
-    #[arg(long, env = "FLOTILLA_MOCK_FAULT_DOMAINS", default_value_t = 3)]
-    pub mock_fault_domains: u32,
-    /// Mock: seed of its randomness (jitter, injected create failures).
-    #[arg(long, env = "FLOTILLA_MOCK_SEED", default_value_t = 1)]
-    pub mock_seed: u64,
+    pub mock_url: Option<MockUrl>,
+    /// The mock hypervisor's token (from `FLOTILLA_MOCK_TOKEN` only, never a flag, which
+    /// other users could read in the process list).
+    #[arg(skip)]
+    pub mock_token: Option<String>,
     /// How often every scale set is reconciled without being asked.
     #[arg(long, env = "FLOTILLA_RECONCILE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
@@ -347,6 +417,41 @@ mod tests {
         assert_eq!(cli.serve.orphan_grace, Duration::from_secs(3600));
     }
 
+    /// `--mock-url` takes a mock hypervisor's settings as they are: giving one of them too
+    /// is an error naming both flags; a URL that would send the token in clear is refused.
+    #[test]
+    fn a_mock_url_refuses_the_simulator_flags() {
+        let cli = Cli::try_parse_from(["x", "--mock-url", "http://127.0.0.1:3900"]).unwrap();
+        assert_eq!(
+            cli.serve.mock_url.unwrap().to_string(),
+            "http://127.0.0.1:3900/"
+        );
+        for flag in [
+            "--mock-latency",
+            "--mock-zones",
+            "--mock-fault-domains",
+            "--mock-seed",
+        ] {
+            let error =
+                Cli::try_parse_from(["x", "--mock-url", "http://127.0.0.1:3900", flag, "0"])
+                    .err()
+                    .unwrap_or_else(|| panic!("{flag} was accepted with --mock-url"))
+                    .to_string();
+            assert!(
+                error.contains(flag) && error.contains("--mock-url"),
+                "{error}"
+            );
+        }
+        let error = Cli::try_parse_from(["x", "--mock-url", "http://10.0.0.5:3900"])
+            .err()
+            .expect("plain http beyond loopback")
+            .to_string();
+        assert!(
+            error.contains("--mock-url") && error.contains("loopback"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn defaults_and_flags() {
         let cli = Cli::try_parse_from(["x"]).unwrap();
@@ -362,8 +467,9 @@ mod tests {
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://db/fleet"), None);
         let cli = Cli::try_parse_from(["x", "--mock-zones", "a,b", "--mock-latency", "0"]).unwrap();
-        assert_eq!(cli.serve.mock_zones, ["a", "b"]);
-        assert_eq!(cli.serve.mock_latency, Duration::ZERO);
+        assert_eq!(cli.serve.mock.mock_zones, ["a", "b"]);
+        assert_eq!(cli.serve.mock.mock_latency, Duration::ZERO);
+        assert!(cli.serve.mock_url.is_none());
         assert!(Cli::try_parse_from(["x", "--backend", "xen"]).is_err());
         assert_eq!(cli.serve.autoscale_interval, Duration::from_secs(30));
         assert_eq!(cli.serve.metrics_interval, Duration::from_secs(10));

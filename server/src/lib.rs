@@ -2,10 +2,12 @@
 //!
 //! The Flotilla binary: `flotilla serve` runs the control plane — the portal, the REST API
 //! under `/api/v1`, Server-Sent Events, `/metrics`, `/healthz` and `/readyz` — on one port;
-//! every other subcommand is the CLI, a client of that API.
+//! `flotilla mock-hypervisor` runs the mock simulator as a service that several replicas
+//! share (`serve --mock-url`); every other subcommand is the CLI, a client of that API.
 //!
-//! Layout: `config.rs` (flags and `FLOTILLA_…` variables), [`run`] (wiring: store, backend,
-//! fleet, routes, graceful shutdown), `serve.rs` (the bounded HTTP server: connection cap,
+//! Layout: `config.rs` (flags and `FLOTILLA_…` variables), [`run`] (wiring: store, backend
+//! — the in-process mock, a remote mock hypervisor or libvirt — fleet, routes, graceful
+//! shutdown), `mock_hypervisor.rs` (`flotilla mock-hypervisor`), `serve.rs` (the bounded HTTP server: connection cap,
 //! header and idle timeouts), `guard.rs` (what every request passes: host allow-list,
 //! cross-site refusal, body limit, request timeout, panics, response headers), `auth.rs`
 //! (who calls and may they: tokens, sessions, CSRF, the permission checks, sign-in),
@@ -28,7 +30,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use flotilla_backend::Backend;
-use flotilla_backend::mock::{Mock, MockConfig, Mode};
+use flotilla_backend::mock::Mock;
+use flotilla_backend::mock::remote::RemoteMock;
 use flotilla_control::leadership::new_replica_id;
 use flotilla_control::{
     Fleet, FleetConfig, LeaseTiming, MetricsConfig, ReplicaConfig, SingleHolder, SystemClock,
@@ -45,6 +48,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod mock_hypervisor;
 mod oidc;
 pub mod ops;
 mod serve;
@@ -81,26 +85,34 @@ pub async fn run(
         .installation_id(&fresh, chrono::Utc::now())
         .await
         .context("reading the installation id")?;
-    let (backend, mock): (Arc<dyn Backend>, Option<Arc<Mock>>) = match config.backend {
-        BackendKind::Mock => {
-            let mock = Arc::new(
-                Mock::open(MockConfig {
-                    zones: config.mock_zones.clone(),
-                    fault_domains: config.mock_fault_domains,
-                    latency: config.mock_latency,
-                    seed: config.mock_seed,
-                    mode: Mode::Timer,
-                    state_dir: Some(config.database.data_dir.join("mock")),
-                    installation_id: installation.clone(),
-                    ..MockConfig::default()
-                })
-                .await
-                .context("starting the mock hypervisor")?,
-            );
-            (mock.clone(), Some(mock))
-        }
-        BackendKind::Libvirt => (open_libvirt(&config, &installation).await?, None),
-    };
+    let (backend, mock): (Arc<dyn Backend>, Option<Arc<Mock>>) =
+        match (config.backend, &config.mock_url) {
+            (BackendKind::Mock, None) => {
+                let mock = config
+                    .mock
+                    .config(config.database.data_dir.join("mock"))
+                    .with_installation_id(installation.clone());
+                let mock = Arc::new(
+                    Mock::open(mock)
+                        .await
+                        .context("starting the mock hypervisor")?,
+                );
+                (mock.clone(), Some(mock))
+            }
+            (BackendKind::Mock, Some(url)) => {
+                let token = config.mock_token.as_deref().context(
+                    "--mock-url needs the mock hypervisor's token in FLOTILLA_MOCK_TOKEN",
+                )?;
+                let remote = RemoteMock::connect(url.clone(), token, &installation)
+                    .await
+                    .with_context(|| format!("connecting to the mock hypervisor at {url}"))?;
+                (Arc::new(remote), None)
+            }
+            (BackendKind::Libvirt, Some(_)) => {
+                anyhow::bail!("--mock-url is for --backend mock, not libvirt")
+            }
+            (BackendKind::Libvirt, None) => (open_libvirt(&config, &installation).await?, None),
+        };
     let fleet = Fleet::new(
         store.clone(),
         backend,
@@ -333,19 +345,16 @@ fn with_common_layers(routes: Router, policy: guard::Policy) -> Router {
 /// state directory lives inside it (QEMU, another user, must traverse it to reach the
 /// seeds; it still cannot list it, and the files inside keep their own modes).
 fn private_data_dir(config: &ServeArgs) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let traversed = config.backend == BackendKind::Libvirt;
+    private_dir(&config.database.data_dir, traversed)
+}
+
+/// Makes `dir` its owner's alone: `0700`, or `0711` when others must `traversed` it.
+pub(crate) fn private_dir(dir: &std::path::Path, traversed: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mode = if traversed { 0o711 } else { 0o700 };
-    std::fs::set_permissions(
-        &config.database.data_dir,
-        std::fs::Permissions::from_mode(mode),
-    )
-    .with_context(|| {
-        format!(
-            "making the data directory {} private",
-            config.database.data_dir.display()
-        )
-    })
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("making the data directory {} private", dir.display()))
 }
 
 /// What keeps two processes from both leading on this database: on a SQLite file, a lock
@@ -401,7 +410,7 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 
 /// Each mock instance serves HTTP on its own socket: lift the soft limit on open files to
 /// the hard limit so thousands of instances fit.
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),

@@ -40,6 +40,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use flotilla_control::accounts::Accounts;
 use flotilla_domain::access::{self, Role};
+use flotilla_domain::secret::constant_time_eq;
 use flotilla_domain::url::percent_encode;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
@@ -639,10 +640,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

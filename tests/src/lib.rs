@@ -3,7 +3,9 @@
 //! Black-box tests: each starts a real Flotilla server on `127.0.0.1:0` — in this process
 //! through `flotilla::run`, or as a separate `flotilla serve` process where a test must kill
 //! it — and talks to it only over HTTP, as a script or the CLI would. This module is the
-//! harness: [`TestServer`], [`Api`], [`wait_until`].
+//! harness: [`TestServer`], [`Api`], [`wait_until`], and the processes [`spawn_serve`] /
+//! [`serve_command`] and [`MockHypervisor`] (a standalone mock that several control planes
+//! share).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,25 +25,33 @@ struct Args {
 
 /// Builds `ServeArgs` for a test server: port 0, SQLite in `data_dir`, a zero-latency
 /// mock, fast reconcile; `extra` flags override.
+///
+/// With `--mock-url` among `extra` (a [`MockHypervisor`]'s), the mock's settings are the
+/// hypervisor's and the server gets its token.
 pub fn serve_args(data_dir: &Path, extra: &[&str]) -> ServeArgs {
+    let remote_mock = extra.contains(&"--mock-url");
     let mut argv: Vec<String> = vec![
         "flotilla".into(),
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--data-dir".into(),
         data_dir.display().to_string(),
-        "--mock-latency".into(),
-        "0".into(),
         "--reconcile-interval".into(),
         "1s".into(),
         "--site-root".into(),
         site_root().display().to_string(),
     ];
+    if !remote_mock {
+        argv.extend(["--mock-latency".into(), "0".into()]);
+    }
     argv.extend(extra.iter().map(|s| s.to_string()));
     let mut args = Args::try_parse_from(argv).expect("valid test flags").serve;
     args.admin_password = Some(ADMIN_PASSWORD.into());
     if extra.contains(&"--oidc-issuer") {
         args.oidc_client_secret = Some(OIDC_CLIENT_SECRET.into());
+    }
+    if remote_mock {
+        args.mock_token = Some(MOCK_TOKEN.into());
     }
     args
 }
@@ -454,20 +464,118 @@ pub fn binary() -> PathBuf {
     path
 }
 
-/// Starts `flotilla serve` as a separate process on `port` over `data_dir` (for tests
-/// that kill it), with the mock's latency `mock_latency` and a 1 s reconcile interval.
-pub fn spawn_serve(data_dir: &Path, port: u16, mock_latency: &str) -> std::process::Child {
-    std::process::Command::new(binary())
+/// `flotilla serve` as a separate process on `port` over `data_dir`, ready to take more
+/// flags and spawn: a 1 s reconcile interval, [`ADMIN_PASSWORD`], logs at `warn` on the
+/// test's standard error.
+pub fn serve_command(data_dir: &Path, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--mock-latency", mock_latency, "--reconcile-interval", "1s"])
+        .args(["--reconcile-interval", "1s"])
         .env("FLOTILLA_LOG", "warn")
         .env("FLOTILLA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit());
+    command
+}
+
+/// Starts `flotilla serve` as a separate process on `port` over `data_dir` (for tests
+/// that kill it), with the mock's latency `mock_latency` and a 1 s reconcile interval.
+pub fn spawn_serve(data_dir: &Path, port: u16, mock_latency: &str) -> std::process::Child {
+    serve_command(data_dir, port)
+        .args(["--mock-latency", mock_latency])
         .spawn()
         .expect("start flotilla serve")
+}
+
+/// The token of every [`MockHypervisor`] (its `FLOTILLA_MOCK_TOKEN`).
+pub const MOCK_TOKEN: &str = "test-mock-token";
+
+/// A `flotilla mock-hypervisor` process on a free port of 127.0.0.1 with [`MOCK_TOKEN`],
+/// killed when dropped; what it simulates stays in its data directory for the next one.
+/// Control planes use it through [`MockHypervisor::serve_command`] (processes) or
+/// `TestServer::start_with(dir, &["--mock-url", &hypervisor.url])` (in this process).
+pub struct MockHypervisor {
+    /// `http://127.0.0.1:<port>`: what `--mock-url` takes.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl MockHypervisor {
+    /// Starts one over `data_dir` with the flags `extra` (`--mock-latency 0`, …) and waits
+    /// until it answers.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = std::process::Command::new(binary())
+            .args(["mock-hypervisor", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("FLOTILLA_LOG", "warn")
+            .env("FLOTILLA_MOCK_TOKEN", MOCK_TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start flotilla mock-hypervisor");
+        let mut hypervisor = MockHypervisor {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let healthz = format!("{}/v1/healthz", hypervisor.url);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = http.get(&healthz).bearer_auth(MOCK_TOKEN).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return hypervisor;
+            }
+            if let Ok(Some(status)) = hypervisor.child.try_wait() {
+                panic!("flotilla mock-hypervisor exited at start: {status}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "flotilla mock-hypervisor did not answer on {healthz}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// [`serve_command`] for a control plane on this hypervisor: `--mock-url` and the token.
+    pub fn serve_command(&self, data_dir: &Path, port: u16) -> std::process::Command {
+        let mut command = serve_command(data_dir, port);
+        command
+            .args(["--mock-url", &self.url])
+            .env("FLOTILLA_MOCK_TOKEN", MOCK_TOKEN);
+        command
+    }
+
+    /// A client of the hypervisor acting for `installation`: what a control plane of that
+    /// installation sees (the ids are in `GET /api/v1/backend/vms`'s `installation_id`).
+    pub async fn client(&self, installation: &str) -> flotilla_backend::mock::remote::RemoteMock {
+        let url =
+            flotilla_backend::mock::remote::MockUrl::parse(&self.url).expect("a loopback URL");
+        flotilla_backend::mock::remote::RemoteMock::connect(url, MOCK_TOKEN, installation)
+            .await
+            .expect("connect to the mock hypervisor")
+    }
+
+    /// Kills the process (SIGKILL) and reaps it; dropping does the same.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MockHypervisor {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Counts of `key` over the items.

@@ -13,7 +13,12 @@
 //! id and changes no VM carrying another (or none), so installations sharing hosts — or a
 //! database pointed at the wrong hosts — never touch each other's VMs.
 //!
-//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator), `libvirt/`, `conformance/`
+//! The mock also runs as a service of its own that several control-plane replicas share
+//! ([`mock::remote`]: its HTTP server, and [`mock::remote::RemoteMock`], the `Backend` that
+//! talks to it).
+//!
+//! Layout: `lib.rs` (trait and errors), `mock/` (the simulator; `mock/remote/` serves it over
+//! HTTP and is its client), `libvirt/`, `conformance/`
 //! (`mod.rs`: the subject under test, the macro and shared helpers; one file of cases per
 //! subject).
 #![deny(unsafe_code)]
@@ -240,10 +245,13 @@ impl VmUsage {
 /// # Contract
 /// `set_demand` replaces the set's demand (`None` removes it); from then on `metrics` shares
 /// the demand's requests per second among the set's running VMs. `demand_rps` is the
-/// demand's current value without noise (`None` without a demand).
+/// demand's current value without noise (`None` without a demand). Both are async and
+/// fallible because the simulator may be another process ([`mock::remote`]); the in-process
+/// mock never fails them.
+#[async_trait]
 pub trait Simulation: Send + Sync {
-    fn set_demand(&self, scale_set: &str, demand: Option<Demand>);
-    fn demand_rps(&self, scale_set: &str) -> Option<f64>;
+    async fn set_demand(&self, scale_set: &str, demand: Option<Demand>) -> Result<()>;
+    async fn demand_rps(&self, scale_set: &str) -> Result<Option<f64>>;
 }
 
 /// Simulated faults (DESIGN.md §4 `POST /backend/faults`).

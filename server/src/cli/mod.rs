@@ -1,4 +1,5 @@
-//! The CLI: subcommands of the same binary that talk to a Flotilla server's REST API.
+//! The CLI: subcommands of the same binary that talk to a Flotilla server's REST API (the
+//! servers, `serve` and `mock-hypervisor`, are commands of this tree too, run by `main`).
 //! Output is a readable table, or the API's JSON with `--output json`. A refused request
 //! prints the server's message and each bad field, and exits with status 1.
 //!
@@ -21,7 +22,7 @@ use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::{BackendInfo, Instance, InstanceAction, ScaleSet};
 use serde_json::{Value, json};
 
-use crate::config::ServeArgs;
+use crate::config::{MockHypervisorArgs, ServeArgs};
 
 mod accounts;
 mod autoscale;
@@ -65,6 +66,9 @@ pub enum Output {
 pub enum Command {
     /// Run the control plane: portal, REST API and control loops.
     Serve(Box<ServeArgs>),
+    /// Run the mock hypervisor on its own, for several `serve --mock-url` replicas to share
+    /// (its token: FLOTILLA_MOCK_TOKEN, else generated and printed).
+    MockHypervisor(Box<MockHypervisorArgs>),
     /// Sign in to --server with a password and store a new API token for it.
     Login(accounts::LoginArgs),
     /// Revoke the token stored for --server and forget it.
@@ -442,7 +446,9 @@ fn stored_token(server: &str, token: Option<String>) -> Result<Option<String>, C
 async fn execute(client: &Client, output: Output, command: Command) -> Result<String, CliError> {
     use reqwest::Method;
     let value = match &command {
-        Command::Serve(_) => unreachable!("serve is not a client command"),
+        Command::Serve(_) | Command::MockHypervisor(_) => {
+            unreachable!("servers are not client commands")
+        }
         Command::Login(_) | Command::Logout | Command::User(_) => {
             unreachable!("handled by run")
         }
@@ -797,7 +803,11 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Whoami => accounts::render_me(value),
         Command::Token(cmd) => accounts::render_token(cmd, value),
         Command::Role(cmd) => accounts::render_role(cmd, value),
-        Command::Serve(_) | Command::Login(_) | Command::Logout | Command::User(_) => String::new(),
+        Command::Serve(_)
+        | Command::MockHypervisor(_)
+        | Command::Login(_)
+        | Command::Logout
+        | Command::User(_) => String::new(),
     }
 }
 

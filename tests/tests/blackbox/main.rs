@@ -13,6 +13,7 @@ mod health;
 mod installations;
 #[cfg(feature = "libvirt")]
 mod libvirt;
+mod mock_hypervisor;
 mod oidc;
 mod postgres;
 #[cfg(feature = "libvirt")]

@@ -19,6 +19,9 @@
 //!   its VMs answer become CPU, memory, network and disk figures (`Backend::metrics`).
 //! - **Persistence**: with a `state_dir`, an append-only journal (`journal`) lets VMs outlive
 //!   the process, as real VMs outlive a control plane's restart.
+//! - **Changes**: every VM change is announced ([`Mock::changes`]).
+//! - **As a service** ([`remote`]): `flotilla mock-hypervisor` serves mocks over HTTP to
+//!   several control-plane replicas, each using a [`remote::RemoteMock`] as its backend.
 //!
 //! Invariants: all state sits behind one `std::sync::Mutex` (`state`), never held across an
 //! `.await`; every task (timer, servers, connections) is owned by the mock's task tracker and
@@ -28,6 +31,7 @@
 mod http;
 mod journal;
 pub mod load;
+pub mod remote;
 mod state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,7 +44,7 @@ use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
 use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -253,6 +257,8 @@ struct Shared {
     state: Mutex<State>,
     wake: Arc<Notify>,
     spawner: Spawner,
+    /// Announces the id of every VM whose state changed ([`Mock::changes`]).
+    changes: broadcast::Sender<String>,
     /// Each scale set's synthetic demand (kept by the control plane, given on start).
     demands: Mutex<HashMap<String, Demand>>,
     /// Per VM: the request count and mock time last seen, and the rate then measured.
@@ -265,6 +271,9 @@ struct RequestRate {
     count: u64,
     rps: f64,
 }
+
+/// Announcements a slow follower of [`Mock::changes`] may fall behind by before it lags.
+const CHANGES_BUFFER: usize = 1024;
 
 /// Request rates are measured over at least this long (shorter calls reuse the last rate).
 const RATE_WINDOW: Duration = Duration::from_millis(900);
@@ -308,7 +317,14 @@ impl Mock {
             None => Default::default(),
         };
         let wake = Arc::new(Notify::new());
-        let state = State::new(config.clone(), clock, spawner.clone(), wake.clone());
+        let (changes, _) = broadcast::channel(CHANGES_BUFFER);
+        let state = State::new(
+            config.clone(),
+            clock,
+            spawner.clone(),
+            wake.clone(),
+            changes.clone(),
+        );
         // From here on, an early return drops the mock, which stops what it started.
         let mock = Mock {
             shared: Arc::new(Shared {
@@ -316,6 +332,7 @@ impl Mock {
                 state: Mutex::new(state),
                 wake,
                 spawner,
+                changes,
                 demands: Mutex::default(),
                 request_rates: Mutex::default(),
             }),
@@ -367,6 +384,15 @@ impl Mock {
     pub async fn close(&self) {
         self.shutdown();
         self.shared.spawner.tracker.wait().await;
+    }
+
+    /// The ids of VMs whose state changes from now on, as they change: operations' effects,
+    /// transitions completing, faults. What [`Backend::state_changes`] would announce; the
+    /// in-process mock keeps that `None`, so a control plane on it works from its periodic
+    /// passes as it always has, while the standalone mock hypervisor ([`remote`]) streams
+    /// these to its clients.
+    pub fn changes(&self) -> broadcast::Receiver<String> {
+        self.shared.changes.subscribe()
     }
 
     /// The journal file, when the mock persists.
@@ -631,18 +657,20 @@ impl Backend for Mock {
     }
 }
 
+#[async_trait]
 impl Simulation for Mock {
-    fn set_demand(&self, scale_set: &str, demand: Option<Demand>) {
+    async fn set_demand(&self, scale_set: &str, demand: Option<Demand>) -> Result<()> {
         let mut demands = self.shared.demands.lock().expect("demands poisoned");
         match demand {
             Some(d) => demands.insert(scale_set.to_string(), d),
             None => demands.remove(scale_set),
         };
+        Ok(())
     }
 
-    fn demand_rps(&self, scale_set: &str) -> Option<f64> {
+    async fn demand_rps(&self, scale_set: &str) -> Result<Option<f64>> {
         let demands = self.shared.demands.lock().expect("demands poisoned");
-        demands.get(scale_set).map(|d| d.rps_at(chrono::Utc::now()))
+        Ok(demands.get(scale_set).map(|d| d.rps_at(chrono::Utc::now())))
     }
 }
 

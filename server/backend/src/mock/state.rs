@@ -26,7 +26,7 @@ use std::time::Duration;
 use flotilla_domain::{Fault, Model, ObservedVm, PowerState, ZoneStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 use super::load::VmLoadInput;
 use tokio::task::JoinHandle;
@@ -150,6 +150,8 @@ pub(super) struct State {
     timers: BinaryHeap<Reverse<(Duration, u64, String)>>,
     next_seq: u64,
     journal: Option<Journal>,
+    /// Where every VM change is announced (no receiver is fine).
+    changes: broadcast::Sender<String>,
     shut_down: bool,
 }
 
@@ -204,7 +206,13 @@ fn is_transitional(state: PowerState) -> bool {
 }
 
 impl State {
-    pub fn new(config: Arc<MockConfig>, clock: Clock, spawner: Spawner, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        config: Arc<MockConfig>,
+        clock: Clock,
+        spawner: Spawner,
+        wake: Arc<Notify>,
+        changes: broadcast::Sender<String>,
+    ) -> Self {
         let rng = StdRng::seed_from_u64(config.seed);
         State {
             config,
@@ -222,6 +230,7 @@ impl State {
             timers: BinaryHeap::new(),
             next_seq: 0,
             journal: None,
+            changes,
             shut_down: false,
         }
     }
@@ -512,6 +521,7 @@ impl State {
         }
         let observed = vm.observed();
         self.vms.insert(spec.id.clone(), vm);
+        self.announce(&spec.id);
         Ok(Step::done(observed))
     }
 
@@ -536,6 +546,7 @@ impl State {
             closing: vm.take_server().into_iter().collect(),
             finish: None,
         };
+        self.announce(id);
         self.append(&Entry::Delete { id: id.to_owned() })
             .map_err(journal_error)?;
         Ok(step)
@@ -969,9 +980,18 @@ impl State {
         }
     }
 
-    /// Journals the VM's current record. A failed write leaves the change in memory (the
-    /// operation reports the error); the next successful write of the VM catches up.
+    /// Tells whoever follows the changes that VM `id` changed.
+    fn announce(&self, id: &str) {
+        // An error only means nobody follows right now.
+        let _ = self.changes.send(id.to_owned());
+    }
+
+    /// Journals the VM's current record and announces the change: every change to a VM
+    /// passes here (or through `create` and `delete`). A failed write leaves the change in
+    /// memory (the operation reports the error); the next successful write of the VM
+    /// catches up.
     fn persist(&mut self, id: &str) -> Result<()> {
+        self.announce(id);
         if self.journal.is_none() {
             return Ok(());
         }

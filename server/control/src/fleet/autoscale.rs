@@ -187,7 +187,9 @@ impl Fleet {
                 Ok(next)
             })
             .await?;
-        sim.set_demand(name, demand.clone());
+        sim.set_demand(name, demand.clone())
+            .await
+            .map_err(Error::backend("set the synthetic demand"))?;
         self.after_change(
             &after,
             "demand.set",
@@ -200,10 +202,13 @@ impl Fleet {
     }
 
     /// Gives the mock every set's stored demand (at start and after a create).
-    pub(crate) fn push_demand(&self, set: &ScaleSet) {
+    pub(crate) async fn push_demand(&self, set: &ScaleSet) -> Result<()> {
         if let Some(sim) = self.ctx.backend.simulation() {
-            sim.set_demand(set.name(), set.spec.demand.clone());
+            sim.set_demand(set.name(), set.spec.demand.clone())
+                .await
+                .map_err(Error::backend("set the synthetic demand"))?;
         }
+        Ok(())
     }
 
     /// A metrics query: the set's aggregates, or one instance's samples.

@@ -194,7 +194,7 @@ impl Fleet {
     pub async fn start(&self) -> Result<()> {
         let sets = self.ctx.read_sets().await?;
         for set in &sets {
-            self.push_demand(set);
+            self.push_demand(set).await?;
         }
         for set in sets.iter().filter(|s| s.state == ScaleSetState::Active) {
             if let Err(errors) = self

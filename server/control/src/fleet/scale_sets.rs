@@ -134,7 +134,11 @@ impl Fleet {
                 return Err(Error::store("create scale set")(e));
             }
         };
-        self.push_demand(&set);
+        // The set exists now: a simulator that missed its demand is no reason to say it
+        // does not (the demand is stored, and given again at the next start).
+        if let Err(error) = self.push_demand(&set).await {
+            tracing::warn!(scale_set = %set.name(), error = %crate::error::chain(&error), "could not give the mock the new set's demand");
+        }
         self.after_change(
             &set,
             "scale_set.create",

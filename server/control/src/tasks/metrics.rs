@@ -635,15 +635,18 @@ impl Collector {
             .await
             .map_err(crate::Error::store("list instances"))?;
         let frontends = ctx.balancer.lb.stats();
-        let demand: HashMap<String, f64> = ctx
-            .backend
-            .simulation()
-            .map(|sim| {
-                sets.iter()
-                    .filter_map(|s| sim.demand_rps(s.name()).map(|r| (s.name().to_string(), r)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut demand: HashMap<String, f64> = HashMap::new();
+        if let Some(sim) = ctx.backend.simulation() {
+            for set in &sets {
+                let rps = sim
+                    .demand_rps(set.name())
+                    .await
+                    .map_err(crate::Error::backend("read the synthetic demand"))?;
+                if let Some(rps) = rps {
+                    demand.insert(set.name().to_string(), rps);
+                }
+            }
+        }
         let rollups = self.metrics.tick(&TickInput {
             now: ctx.now(),
             sets: &sets,

@@ -140,8 +140,14 @@ impl Reconciler {
                 .expect("activation locks poisoned")
                 .remove(name);
             self.held.forget(name);
-            if let Some(sim) = self.ctx.backend.simulation() {
-                sim.set_demand(name, None);
+            if let Some(sim) = self.ctx.backend.simulation()
+                && let Err(error) = sim.set_demand(name, None).await
+            {
+                tracing::warn!(
+                    scale_set = name,
+                    error = &error as &dyn std::error::Error,
+                    "could not remove the demand of a removed scale set"
+                );
             }
         }
         outcome
