@@ -2,7 +2,9 @@ import { test, expect } from '@playwright/test';
 import { removeSet, runningInstances, smallSet, waitForHydration, watchErrors, newApi } from './support';
 
 // Where VMs run: the Hosts page (the mock's zones; libvirt hosts are covered by the
-// black-box tests) and an instance's console log, reached from the Instances tab.
+// black-box tests) and an instance's console log, reached from the Instances tab; and where
+// the control plane runs: the Replicas page (several replicas are covered by the black-box
+// tests).
 
 const SET = 'e2e-console';
 
@@ -45,4 +47,22 @@ test('an instance console opens from the instances tab', async ({ page }) => {
   expect(errors).toEqual([]);
   await removeSet(api, SET);
   await api.dispose();
+});
+
+test('the replicas page shows the replica that answered leading, live', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.goto('/');
+  await waitForHydration(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Replicas' }).click();
+  await expect(page).toHaveURL(/\/replicas$/);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Replicas');
+  const rows = page.getByRole('table', { name: 'Replicas' }).locator('tbody tr');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toHaveAttribute('data-leader', 'true');
+  await expect(rows.first()).toContainText('this replica');
+  await expect(rows.first()).toContainText(/leader \(generation \d+, lease until/);
+  // Refreshed in place: the lease's expiry moves on with each renewal (every 4 s).
+  const before = await rows.first().locator('td').first().textContent();
+  await expect.poll(() => rows.first().locator('td').first().textContent(), { timeout: 15_000 }).not.toBe(before);
+  expect(errors).toEqual([]);
 });

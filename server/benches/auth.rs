@@ -12,8 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 mod server;
 use server::Server;
 
@@ -34,14 +32,7 @@ async fn start(auth: &str) -> anyhow::Result<(Server, reqwest::Client)> {
         .no_proxy()
         .default_headers(headers)
         .build()?;
-    let model = json!({"image": "debian-12", "vcpus": 1, "memory_mib": 512, "disk_gib": 10});
-    for n in 0..20 {
-        http.post(format!("{}/api/v1/scale-sets", server.base))
-            .json(&json!({"name": format!("set-{n:02}"), "model": model, "capacity": 0}))
-            .send()
-            .await?
-            .error_for_status()?;
-    }
+    server::create_sets(&http, &server.base, 20, 0).await?;
     Ok((server, http))
 }
 

@@ -54,14 +54,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
 
     let model = json!({"image": "debian-12", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10});
-    for n in 0..100 {
-        let body = json!({"name": format!("set-{n:03}"), "model": model, "capacity": 1});
-        http.post(format!("{base}/api/v1/scale-sets"))
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?;
-    }
+    server::create_sets(&http, &base, 100, 1).await?;
     let body = json!({"name": "big", "model": model, "capacity": 1000});
     http.post(format!("{base}/api/v1/scale-sets"))
         .json(&body)

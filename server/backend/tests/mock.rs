@@ -46,18 +46,7 @@ mod conformance_timer {
 // ----- fixtures --------------------------------------------------------------------------------
 
 fn model() -> Model {
-    Model {
-        image: "debian-12".into(),
-        vcpus: 1,
-        memory_mib: 512,
-        disk_gib: 10,
-        data_disks: Vec::new(),
-        user_data: None,
-        user_data_length: None,
-        user_data_sha256: None,
-        tags: Default::default(),
-        app_port: 80,
-    }
+    flotilla_backend::conformance::model_on("debian-12")
 }
 
 fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {

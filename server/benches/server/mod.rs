@@ -89,3 +89,23 @@ impl Server {
         self.task.await?
     }
 }
+
+/// Creates `n` scale sets `set-000`, `set-001`… of `capacity` instances each, through
+/// `http` (which carries the credentials).
+pub async fn create_sets(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    capacity: u32,
+) -> anyhow::Result<()> {
+    let model = json!({"image": "debian-12", "vcpus": 1, "memory_mib": 512, "disk_gib": 10});
+    for i in 0..n {
+        let body = json!({"name": format!("set-{i:03}"), "model": model, "capacity": capacity});
+        http.post(format!("{base}/api/v1/scale-sets"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    Ok(())
+}

@@ -1,44 +1,48 @@
-//! Several control-plane replicas on one PostgreSQL database, as real processes (run when
-//! FLOTILLA_TEST_POSTGRES is set; CI sets it): one leads and acts, every one serves and
-//! sees every change, a paused leader is fenced when it wakes, a killed one is replaced
-//! within the lease time.
+//! Several control-plane replicas on one PostgreSQL database and one standalone mock
+//! hypervisor, as real processes (run when FLOTILLA_TEST_POSTGRES is set; CI sets it): one
+//! leads and acts, every one serves and sees every change, a paused leader is fenced when
+//! it wakes, and a leader killed at a random instant of a scale-out or a rolling upgrade is
+//! replaced within the lease time with no duplicate, orphan or lost VM and the rollout
+//! resumed. `FLOTILLA_FAILOVER_TRIALS` (default 1 of each) runs more kills and prints the
+//! failover times (the closing figures use 20).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::collections::BTreeSet;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, binary, free_port, wait_until};
+use flotilla_backend::Backend;
+use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, MockHypervisor, free_port, wait_until};
 use serde_json::{Value, json};
 
 /// The lease's time to live: a successor takes over at most this long after the last
 /// renewal, plus its retry period and the test's polling.
 const LEASE: Duration = Duration::from_secs(15);
 
-/// A `flotilla serve` process on the shared database.
+/// A `flotilla serve` process on the shared database and hypervisor.
 struct Replica {
     child: Child,
     url: String,
+    dir: tempfile::TempDir,
 }
 
 impl Replica {
-    fn spawn(data_dir: &Path, database: &str) -> Self {
+    fn spawn(hypervisor: &MockHypervisor, database: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(dir, hypervisor, database)
+    }
+
+    fn spawn_in(dir: tempfile::TempDir, hypervisor: &MockHypervisor, database: &str) -> Self {
         let port = free_port();
-        let child = Command::new(binary())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--mock-latency", "200ms", "--reconcile-interval", "1s"])
-            .args(["--metrics-interval", "1s"])
+        let child = hypervisor
+            .serve_command(dir.path(), port)
+            .args(["--metrics-interval", "1s", "--lb-frontends", "none"])
             .env("FLOTILLA_DATABASE_URL", database)
-            .env("FLOTILLA_LOG", "warn")
-            .env("FLOTILLA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start flotilla serve");
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            dir,
         }
     }
 
@@ -53,11 +57,19 @@ impl Replica {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
+        let status = std::process::Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// `kill -9`, and the data directory back for a successor.
+    fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
     }
 }
 
@@ -68,8 +80,7 @@ impl Drop for Replica {
     }
 }
 
-/// A replica's own view of its leadership, from its `/metrics` (`None` while it does not
-/// answer: a process just woken may drop the connections kept from before its pause).
+/// A replica's own view of its leadership, from its `/metrics`.
 struct Leadership {
     replica: String,
     leading: bool,
@@ -77,6 +88,8 @@ struct Leadership {
     refusals: u64,
 }
 
+/// `None` while it does not answer: a process just woken may drop the connections kept
+/// from before its pause.
 async fn try_leadership(api: &Api) -> Option<Leadership> {
     let (status, text) = api.get("/metrics").await;
     if status != 200 {
@@ -115,17 +128,142 @@ async fn activity(api: &Api) -> Vec<Value> {
     body["items"].as_array().cloned().unwrap()
 }
 
+/// The replicas, their clients, and the one leading.
+struct Cluster {
+    hypervisor: MockHypervisor,
+    database: String,
+    replicas: Vec<(Replica, Api)>,
+}
+
+impl Cluster {
+    async fn start(hypervisor: MockHypervisor, database: String, n: usize) -> Self {
+        let mut replicas = Vec::new();
+        for _ in 0..n {
+            let replica = Replica::spawn(&hypervisor, &database);
+            let api = replica.api().await;
+            replicas.push((replica, api));
+        }
+        Self {
+            hypervisor,
+            database,
+            replicas,
+        }
+    }
+
+    /// The index of the replica leading now, waiting up to `within` for one.
+    async fn leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for (i, (_, api)) in self.replicas.iter().enumerate() {
+                if try_leadership(api).await.is_some_and(|l| l.leading) {
+                    return i;
+                }
+            }
+            assert!(Instant::now() < deadline, "no replica leads");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the leader (`kill -9`) after `after`, starts a successor process in its
+    /// place, and answers how long until another replica led and began acting (its
+    /// `control.lead` entry).
+    async fn kill_leader(&mut self, after: Duration) -> Duration {
+        let leader = self.leader(Duration::from_secs(5)).await;
+        let old = leadership(&self.replicas[leader].1).await.generation;
+        tokio::time::sleep(after).await;
+        let (replica, _) = self.replicas.remove(leader);
+        let killed = Instant::now();
+        let dir = replica.kill();
+        let successor = Replica::spawn_in(dir, &self.hypervisor, &self.database);
+        let api = successor.api().await;
+        self.replicas.push((successor, api));
+        let next = self.leader(LEASE + Duration::from_secs(5)).await;
+        let took = killed.elapsed();
+        let new = leadership(&self.replicas[next].1).await.generation;
+        assert!(new > old, "a new term: {old} then {new}");
+        took
+    }
+
+    fn any(&self) -> &Api {
+        &self.replicas[0].1
+    }
+}
+
+/// What the hypervisor holds for the fleet's installation, against the instance records:
+/// every record has its VM and every VM its record, each once.
+async fn assert_no_duplicate_or_orphan(cluster: &Cluster, set: &str, expected: usize) {
+    let api = cluster.any();
+    let (_, backend) = api.get("/backend/vms").await;
+    let installation = backend["items"][0]["installation_id"]
+        .as_str()
+        .expect("the fleet's VMs carry its installation id")
+        .to_string();
+    let client = cluster.hypervisor.client(&installation).await;
+    let vms: Vec<String> = client
+        .list(Some(set))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|vm| vm.id)
+        .collect();
+    let records: Vec<String> = api
+        .instances(set)
+        .await
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<&String> = vms.iter().collect();
+    assert_eq!(unique.len(), vms.len(), "duplicate VMs: {vms:?}");
+    assert_eq!(
+        unique,
+        records.iter().collect::<BTreeSet<_>>(),
+        "VMs and records differ"
+    );
+    assert_eq!(records.len(), expected);
+    // No replacement was needed: the new leader found the VMs its predecessor made.
+    let expected_ids: BTreeSet<String> = (0..expected).map(|n| format!("{set}_{n}")).collect();
+    assert_eq!(
+        records.into_iter().collect::<BTreeSet<_>>(),
+        expected_ids,
+        "instances were replaced"
+    );
+}
+
+fn trials() -> usize {
+    std::env::var("FLOTILLA_FAILOVER_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A pseudo-random instant in `0..max` (a fresh seed each run, printed to replay).
+fn random_delay(max: Duration, seed: &mut u64) -> Duration {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    max.mul_f64((*seed % 1000) as f64 / 1000.0)
+}
+
+async fn fresh() -> Option<(
+    MockHypervisor,
+    String,
+    Box<dyn std::any::Any>,
+    tempfile::TempDir,
+)> {
+    let (database, guard) = flotilla_store::conformance::fresh_postgres().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let hypervisor = MockHypervisor::start(dir.path(), &["--mock-latency", "300ms"]).await;
+    Some((hypervisor, database, Box::new(guard), dir))
+}
+
 #[tokio::test]
 async fn every_replica_serves_one_leads_and_all_see_its_changes() {
-    let Some((database, _guard)) = flotilla_store::conformance::fresh_postgres().await else {
+    let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
         return;
     };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Replica::spawn(dir_a.path(), &database);
-    let api_a = a.api().await;
-    let b = Replica::spawn(dir_b.path(), &database);
-    let api_b = b.api().await;
-    let (la, lb) = (leadership(&api_a).await, leadership(&api_b).await);
+    let cluster = Cluster::start(hypervisor, database, 2).await;
+    let (api_a, api_b) = (&cluster.replicas[0].1, &cluster.replicas[1].1);
+    let (la, lb) = (leadership(api_a).await, leadership(api_b).await);
     assert!(la.leading && !lb.leading, "the first replica leads");
 
     let (status, replicas) = api_b.get("/control/replicas").await;
@@ -169,7 +307,7 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
         .unwrap()
         .clone();
     assert_eq!(reconciler["activations"], 0, "{reconciler}");
-    let entries = activity(&api_a).await;
+    let entries = activity(api_a).await;
     let create = entries
         .iter()
         .find(|e| e["operation"] == "scale_set.create")
@@ -185,19 +323,17 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
         assert_eq!(e["replica"], la.replica.as_str(), "{e}");
         assert_eq!(e["lease_generation"], la.generation, "{e}");
     }
+    assert_no_duplicate_or_orphan(&cluster, "web", 3).await;
 }
 
 #[tokio::test]
-async fn a_paused_leader_is_fenced_and_a_killed_one_is_replaced() {
-    let Some((database, _guard)) = flotilla_store::conformance::fresh_postgres().await else {
+async fn a_paused_leader_is_fenced_when_it_wakes() {
+    let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
         return;
     };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Replica::spawn(dir_a.path(), &database);
-    let api_a = a.api().await;
-    let b = Replica::spawn(dir_b.path(), &database);
-    let api_b = b.api().await;
-    let first = leadership(&api_a).await;
+    let cluster = Cluster::start(hypervisor, database, 2).await;
+    let ((a, api_a), (_, api_b)) = (&cluster.replicas[0], &cluster.replicas[1]);
+    let first = leadership(api_a).await;
     assert!(first.leading);
     api_a.create_set("web", 2, json!({})).await;
     api_a.wait_running("web", 2).await;
@@ -206,12 +342,15 @@ async fn a_paused_leader_is_fenced_and_a_killed_one_is_replaced() {
     a.signal("-STOP");
     let paused = Instant::now();
     wait_until("B leads", LEASE + Duration::from_secs(5), || async {
-        try_leadership(&api_b).await.is_some_and(|l| l.leading)
+        try_leadership(api_b).await.is_some_and(|l| l.leading)
     })
     .await;
     eprintln!("failover after a pause: {:?}", paused.elapsed());
-    let second = leadership(&api_b).await;
+    let second = leadership(api_b).await;
     assert!(second.generation > first.generation);
+    api_b
+        .put("/scale-sets/web/capacity", json!({"capacity": 4}))
+        .await;
 
     // A wakes: its writes are refused by the fence, and it steps down.
     a.signal("-CONT");
@@ -219,13 +358,14 @@ async fn a_paused_leader_is_fenced_and_a_killed_one_is_replaced() {
         "A stepped down after a refused write",
         Duration::from_secs(10),
         || async {
-            try_leadership(&api_a)
+            try_leadership(api_a)
                 .await
                 .is_some_and(|l| !l.leading && l.refusals > 0)
         },
     )
     .await;
-    let entries = activity(&api_b).await;
+    api_b.wait_running("web", 4).await;
+    let entries = activity(api_b).await;
     let took_over = entries
         .iter()
         .find(|e| e["operation"] == "control.lead" && e["lease_generation"] == second.generation)
@@ -248,22 +388,93 @@ async fn a_paused_leader_is_fenced_and_a_killed_one_is_replaced() {
         ),
         "A recorded its step-down"
     );
+    assert_no_duplicate_or_orphan(&cluster, "web", 4).await;
+}
 
-    // B dies: A takes over within the lease time and acts.
-    let mut b = b;
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
-    let killed = Instant::now();
-    wait_until("A leads again", LEASE + Duration::from_secs(5), || async {
-        try_leadership(&api_a).await.is_some_and(|l| l.leading)
-    })
-    .await;
-    eprintln!("failover after a kill: {:?}", killed.elapsed());
-    let third = leadership(&api_a).await;
-    assert!(third.generation > second.generation);
-    api_a
-        .put("/scale-sets/web/capacity", json!({"capacity": 3}))
+#[tokio::test]
+async fn a_leader_killed_during_a_scale_out_or_a_rollout_is_replaced_without_a_trace() {
+    let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
+        return;
+    };
+    let mut cluster = Cluster::start(hypervisor, database, 3).await;
+    let mut seed = (std::process::id() as u64) << 20 | 0x9e37;
+    eprintln!("failover trials, seed {seed}");
+    let mut failovers = Vec::new();
+    for trial in 0..trials() {
+        let set = format!("t{trial}");
+        // Scaled 0 → 30 through a replica that does not lead.
+        let leader = cluster.leader(Duration::from_secs(5)).await;
+        let other = &cluster.replicas[(leader + 1) % cluster.replicas.len()].1;
+        other
+            .create_set(
+                &set,
+                0,
+                json!({"health_probe": {"protocol": "http", "port": 80, "path": "/health",
+                        "interval_seconds": 2, "timeout_seconds": 1, "healthy_threshold": 1,
+                        "unhealthy_threshold": 2},
+                       "upgrade_policy": {"mode": "rolling", "rolling": {
+                    "max_batch_instance_percent": 20, "max_unhealthy_instance_percent": 20,
+                    "max_unhealthy_upgraded_instance_percent": 20}}}),
+            )
+            .await;
+        let (status, body) = other
+            .put(
+                &format!("/scale-sets/{set}/capacity"),
+                json!({"capacity": 30}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let took = cluster
+            .kill_leader(random_delay(Duration::from_secs(3), &mut seed))
+            .await;
+        eprintln!("trial {trial}: failover during a scale-out: {took:?}");
+        failovers.push(took);
+        cluster.any().wait_running(&set, 30).await;
+        assert_no_duplicate_or_orphan(&cluster, &set, 30).await;
+
+        // A rolling upgrade, its leader killed midway: the rollout resumes and completes.
+        let (status, body) = cluster
+            .any()
+            .put(
+                &format!("/scale-sets/{set}/model"),
+                json!({"image": "ubuntu-24.04", "vcpus": 2, "memory_mib": 2048,
+                       "disk_gib": 10, "user_data": null, "app_port": 80}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let took = cluster
+            .kill_leader(random_delay(Duration::from_secs(4), &mut seed))
+            .await;
+        eprintln!("trial {trial}: failover during a rollout: {took:?}");
+        failovers.push(took);
+        let api = cluster.any();
+        wait_until(
+            "the rollout completed",
+            Duration::from_secs(180),
+            || async {
+                let (_, list) = api.get(&format!("/scale-sets/{set}/rollouts")).await;
+                list["items"][0]["state"] == "completed"
+            },
+        )
         .await;
-    api_a.wait_running("web", 3).await;
-    drop(api_b);
+        let instances = api.wait_running(&set, 30).await;
+        assert!(
+            instances.iter().all(|i| i["model_version"] == 2),
+            "every instance on version 2"
+        );
+        assert_no_duplicate_or_orphan(&cluster, &set, 30).await;
+        let entries = activity(api).await;
+        let scaled = entries
+            .iter()
+            .filter(|e| e["operation"] == "scale_set.scale" && e["scale_set"] == set.as_str())
+            .count();
+        assert_eq!(scaled, 1, "the scale request recorded once");
+    }
+    failovers.sort();
+    eprintln!(
+        "failover over {} kills: median {:?}, max {:?}",
+        failovers.len(),
+        failovers[failovers.len() / 2],
+        failovers[failovers.len() - 1]
+    );
 }

@@ -219,11 +219,17 @@ async fn settle_timed(subject: &Subject, id: &str, state: PowerState) -> (Observ
 /// A model using the backend's first image.
 pub async fn model(subject: &Subject) -> Model {
     let images = must(subject.backend.images().await, "images");
-    Model {
-        image: images
+    model_on(
+        images
             .first()
-            .cloned()
             .expect("the backend offers at least one image"),
+    )
+}
+
+/// A small model (1 vCPU, 512 MiB, 10 GiB, app port 80) on `image`.
+pub fn model_on(image: &str) -> Model {
+    Model {
+        image: image.into(),
         vcpus: 1,
         memory_mib: 512,
         disk_gib: 10,

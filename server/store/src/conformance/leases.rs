@@ -172,6 +172,11 @@ fn replica(id: &str) -> Replica {
     }
 }
 
+async fn replica_ids(store: &dyn Store) -> Vec<String> {
+    let replicas = store.list_replicas().await.unwrap();
+    replicas.into_iter().map(|r| r.id).collect()
+}
+
 pub async fn replicas_heartbeat_and_are_forgotten(store: &dyn Store) {
     let hour = Duration::from_secs(3600);
     let first = store.heartbeat(&replica("r1"), hour).await.unwrap();
@@ -180,13 +185,7 @@ pub async fn replicas_heartbeat_and_are_forgotten(store: &dyn Store) {
     store.heartbeat(&replica("r2"), hour).await.unwrap();
     let again = store.heartbeat(&replica("r1"), hour).await.unwrap();
     assert!(again.heartbeat_at >= first.heartbeat_at);
-    let ids: Vec<String> = store
-        .list_replicas()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let ids = replica_ids(store).await;
     assert_eq!(ids, ["r1", "r2"]);
     store.remove_replica("r1").await.unwrap();
     store.remove_replica("absent").await.unwrap();
@@ -196,13 +195,7 @@ pub async fn replicas_heartbeat_and_are_forgotten(store: &dyn Store) {
         .heartbeat(&replica("r3"), Duration::from_millis(10))
         .await
         .unwrap();
-    let ids: Vec<String> = store
-        .list_replicas()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let ids = replica_ids(store).await;
     assert_eq!(ids, ["r3"]);
 }
 
