@@ -6,7 +6,7 @@ use std::time::Duration;
 use flotilla_tests::TestServer;
 use serde_json::{Value, json};
 
-const TASKS: [&str; 10] = [
+const TASKS: [&str; 11] = [
     "reconciler",
     "prober",
     "pool_sync",
@@ -17,6 +17,7 @@ const TASKS: [&str; 10] = [
     "orphan_sweep",
     "retention",
     "backend_events",
+    "relay",
 ];
 
 fn free_port() -> u16 {
