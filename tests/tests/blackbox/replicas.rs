@@ -1,9 +1,9 @@
 //! Several control-plane replicas on one PostgreSQL database and one standalone mock
 //! hypervisor, as real processes (run when FLOTILLA_TEST_POSTGRES is set; CI sets it): one
 //! leads and acts, every one serves and sees every change, a paused leader is fenced when
-//! it wakes, and a leader killed at a random instant of a scale-out or a rolling upgrade is
+//! it wakes, a leader killed at a random instant of a scale-out or a rolling upgrade is
 //! replaced within the lease time with no duplicate, orphan or lost VM and the rollout
-//! resumed. `FLOTILLA_FAILOVER_TRIALS` (default 1 of each) runs more kills and prints the
+//! resumed, and a killed replica's load balancer costs only the requests sent through it. `FLOTILLA_FAILOVER_TRIALS` (default 1 of each) runs more kills and prints the
 //! failover times (the closing figures use 20).
 
 use std::collections::BTreeSet;
@@ -28,14 +28,20 @@ struct Replica {
 impl Replica {
     fn spawn(hypervisor: &MockHypervisor, database: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::spawn_in(dir, hypervisor, database)
+        Self::spawn_in(dir, hypervisor, database, &["--lb-frontends", "none"])
     }
 
-    fn spawn_in(dir: tempfile::TempDir, hypervisor: &MockHypervisor, database: &str) -> Self {
+    fn spawn_in(
+        dir: tempfile::TempDir,
+        hypervisor: &MockHypervisor,
+        database: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = free_port();
         let child = hypervisor
             .serve_command(dir.path(), port)
-            .args(["--metrics-interval", "1s", "--lb-frontends", "none"])
+            .args(["--metrics-interval", "1s"])
+            .args(extra)
             .env("FLOTILLA_DATABASE_URL", database)
             .spawn()
             .expect("start flotilla serve");
@@ -174,7 +180,8 @@ impl Cluster {
         let (replica, _) = self.replicas.remove(leader);
         let killed = Instant::now();
         let dir = replica.kill();
-        let successor = Replica::spawn_in(dir, &self.hypervisor, &self.database);
+        let no_frontends = ["--lb-frontends", "none"];
+        let successor = Replica::spawn_in(dir, &self.hypervisor, &self.database, &no_frontends);
         let api = successor.api().await;
         self.replicas.push((successor, api));
         let next = self.leader(LEASE + Duration::from_secs(5)).await;
@@ -476,5 +483,103 @@ async fn a_leader_killed_during_a_scale_out_or_a_rollout_is_replaced_without_a_t
         failovers.len(),
         failovers[failovers.len() / 2],
         failovers[failovers.len() - 1]
+    );
+}
+
+/// Sends requests one after another to `url` for `period`; answers how many succeeded and
+/// how many failed, and when the first failure came.
+async fn traffic(url: String, period: Duration) -> (u64, u64, Option<Duration>) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let (mut ok, mut failed, mut first_failure) = (0, 0, None);
+    while started.elapsed() < period {
+        match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => ok += 1,
+            _ => {
+                failed += 1;
+                first_failure.get_or_insert(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    (ok, failed, first_failure)
+}
+
+#[tokio::test]
+async fn a_killed_replica_costs_only_the_connections_its_load_balancer_held() {
+    let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
+        return;
+    };
+    // Two replicas on one machine, each serving the frontends on its own address.
+    let spawn = |address: &str| {
+        let extra = ["--lb-frontends", "all", "--lb-address", address];
+        Replica::spawn_in(tempfile::tempdir().unwrap(), &hypervisor, &database, &extra)
+    };
+    let a = spawn("127.0.0.2");
+    let api_a = a.api().await;
+    let b = spawn("127.0.0.3");
+    let api_b = b.api().await;
+    let port = free_port();
+    // Created through B: A (the leader) builds the set; both replicas serve its frontend.
+    api_b
+        .create_set(
+            "web",
+            2,
+            json!({"load_balancer": {"frontends": [{"name": "web", "protocol": "http", "port": port}]}}),
+        )
+        .await;
+    api_a.wait_running("web", 2).await;
+    let (via_a, via_b) = (
+        format!("http://127.0.0.2:{port}/"),
+        format!("http://127.0.0.3:{port}/"),
+    );
+    for url in [&via_a, &via_b] {
+        wait_until(
+            &format!("{url} serves"),
+            Duration::from_secs(20),
+            || async {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .unwrap()
+                    .get(url.as_str())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
+        .await;
+    }
+    let period = Duration::from_secs(6);
+    let through_a = tokio::spawn(traffic(via_a, period));
+    let through_b = tokio::spawn(traffic(via_b, period));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = Instant::now();
+    drop(b);
+    let (a_ok, a_failed, _) = through_a.await.unwrap();
+    let (b_ok, b_failed, b_first) = through_b.await.unwrap();
+    eprintln!(
+        "through A: {a_ok} answered, {a_failed} failed; through B: {b_ok} answered, {b_failed} failed"
+    );
+    assert_eq!(
+        a_failed, 0,
+        "the surviving replica's frontend lost requests"
+    );
+    assert!(a_ok > 50, "only {a_ok} requests through A");
+    assert!(
+        b_ok > 10,
+        "only {b_ok} requests through B before it was killed"
+    );
+    assert!(
+        b_failed > 0,
+        "B's frontend still answered after B was killed"
+    );
+    assert!(
+        b_first.is_some_and(|t| t + Duration::from_millis(500) >= Duration::from_secs(2)),
+        "B failed before it was killed ({killed:?})"
     );
 }
