@@ -77,6 +77,7 @@ mod tests {
             power_state: PowerState::Running,
             address: None,
             installation_id: installation.map(str::to_string),
+            lease_generation: None,
         }
     }
 

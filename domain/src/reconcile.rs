@@ -41,6 +41,10 @@ pub struct ObservedVm {
     /// installations had ids. Flotilla changes only VMs carrying its own installation's id.
     #[serde(default)]
     pub installation_id: Option<String>,
+    /// The generation of the control plane's lease under which the VM was created, as its
+    /// metadata records it (`None` for VMs made before replicas, or outside a lease).
+    #[serde(default)]
+    pub lease_generation: Option<i64>,
 }
 
 /// A VM as `GET /backend/vms` lists it: what the backend reports, and whether it belongs to
@@ -476,6 +480,7 @@ mod tests {
             power_state: i.power_state,
             address: i.address.clone(),
             installation_id: Some("test".into()),
+            lease_generation: None,
         }
     }
 

@@ -61,6 +61,7 @@ async fn main() {
             fault_domain: (i % HOSTS) as u32,
             model_version: 1,
             model: model.clone(),
+            lease_generation: None,
         };
         backend.create(&spec).await.expect("create");
     }

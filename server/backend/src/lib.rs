@@ -44,6 +44,10 @@ pub struct VmSpec {
     pub fault_domain: u32,
     pub model_version: u32,
     pub model: Model,
+    /// The generation of the lease under which the control plane asked for the VM (its
+    /// fencing token), recorded in the VM's metadata: which leader made it.
+    #[serde(default)]
+    pub lease_generation: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -89,6 +89,7 @@ fn spec(id: &str, zone: &str, fault_domain: u32, model: Model) -> VmSpec {
         fault_domain,
         model_version: 1,
         model,
+        lease_generation: None,
     }
 }
 

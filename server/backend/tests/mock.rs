@@ -57,6 +57,7 @@ fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {
         fault_domain: (ordinal % 3) as u32,
         model_version: 1,
         model: model(),
+        lease_generation: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn spec(ordinal: u64) -> VmSpec {
             tags: Default::default(),
             app_port: 80,
         },
+        lease_generation: None,
     }
 }
 

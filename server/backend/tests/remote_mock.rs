@@ -108,6 +108,7 @@ fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {
         fault_domain: 0,
         model_version: 1,
         model: model(),
+        lease_generation: None,
     }
 }
 

@@ -9,7 +9,7 @@ use flotilla_backend::Backend;
 use flotilla_domain::{
     Activity, ActivityResult, Event, Instance, NewActivity, ScaleSet, ScaleSetState,
 };
-use flotilla_store::{Store, StoreError};
+use flotilla_store::{Fence, Store, StoreError};
 
 use crate::balancer::Balancer;
 use crate::clock::Clock;
@@ -29,11 +29,20 @@ pub(crate) struct Context {
     pub(crate) events: EventBus,
     pub(crate) balancer: Arc<Balancer>,
     pub(crate) config: Arc<FleetConfig>,
+    /// The lease the store's writes are fenced by (the leader's tasks'; `None` for the
+    /// facade's context).
+    pub(crate) fence: Option<Arc<Fence>>,
 }
 
 impl Context {
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// The generation of the lease this context acts under, recorded on what it makes
+    /// outside the database (each VM's metadata).
+    pub(crate) fn lease_generation(&self) -> Option<i64> {
+        self.fence.as_ref().and_then(|f| f.generation())
     }
 
     /// Appends an activity entry and publishes it ([`record_to`]).

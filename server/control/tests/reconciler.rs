@@ -326,6 +326,7 @@ fn vm_spec(id: &str, set: &str) -> VmSpec {
         fault_domain: 0,
         model_version: 1,
         model: ScaleSetSpec::example(set, 1).model,
+        lease_generation: None,
     }
 }
 

@@ -197,8 +197,13 @@ impl Cluster {
 }
 
 /// What the hypervisor holds for the fleet's installation, against the instance records:
-/// every record has its VM and every VM its record, each once.
-async fn assert_no_duplicate_or_orphan(cluster: &Cluster, set: &str, expected: usize) {
+/// every record has its VM and every VM its record, each once, each made under a lease
+/// (the generations recorded in the VMs, ascending by id).
+async fn assert_no_duplicate_or_orphan(
+    cluster: &Cluster,
+    set: &str,
+    expected: usize,
+) -> Vec<Option<i64>> {
     let api = cluster.any();
     let (_, backend) = api.get("/backend/vms").await;
     let installation = backend["items"][0]["installation_id"]
@@ -206,13 +211,13 @@ async fn assert_no_duplicate_or_orphan(cluster: &Cluster, set: &str, expected: u
         .expect("the fleet's VMs carry its installation id")
         .to_string();
     let client = cluster.hypervisor.client(&installation).await;
-    let vms: Vec<String> = client
-        .list(Some(set))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|vm| vm.id)
-        .collect();
+    let listed = client.list(Some(set)).await.unwrap();
+    let generations: Vec<Option<i64>> = listed.iter().map(|vm| vm.lease_generation).collect();
+    assert!(
+        generations.iter().all(Option::is_some),
+        "VMs made outside a lease: {listed:?}"
+    );
+    let vms: Vec<String> = listed.into_iter().map(|vm| vm.id).collect();
     let records: Vec<String> = api
         .instances(set)
         .await
@@ -234,6 +239,7 @@ async fn assert_no_duplicate_or_orphan(cluster: &Cluster, set: &str, expected: u
         expected_ids,
         "instances were replaced"
     );
+    generations
 }
 
 fn trials() -> usize {
@@ -330,7 +336,8 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
         assert_eq!(e["replica"], la.replica.as_str(), "{e}");
         assert_eq!(e["lease_generation"], la.generation, "{e}");
     }
-    assert_no_duplicate_or_orphan(&cluster, "web", 3).await;
+    let made = assert_no_duplicate_or_orphan(&cluster, "web", 3).await;
+    assert_eq!(made, [Some(la.generation); 3], "each VM records A's term");
 }
 
 #[tokio::test]

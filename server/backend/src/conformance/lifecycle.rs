@@ -1,5 +1,6 @@
 //! A VM's life: `create` (idempotent by id, only in a zone the backend has), `delete`
-//! (idempotent), and `NotFound` from every other operation on a VM that does not exist.
+//! (idempotent), the lease generation recorded in the VM, and `NotFound` from every other
+//! operation on a VM that does not exist.
 
 use flotilla_domain::PowerState;
 
@@ -21,6 +22,36 @@ pub async fn create_returns_the_vm_and_it_runs(subject: &Subject) {
     assert_power(&vm, &[PowerState::Starting, PowerState::Running], "create");
     let vm = settle(subject, &spec.id, PowerState::Running).await;
     assert!(vm.address.is_some());
+    clean(subject, set).await;
+}
+
+/// The lease generation a VM was created under is in its metadata: `get` and `list`
+/// answer it, and a reimage keeps it (the VM is still the one that term made).
+pub async fn the_lease_generation_is_recorded_in_the_vm(subject: &Subject) {
+    let set = "conf-generation";
+    clean(subject, set).await;
+    let mut with = spec(subject, set, 0).await;
+    with.lease_generation = Some(7);
+    let without = spec(subject, set, 1).await;
+    assert_eq!(
+        must(subject.backend.create(&with).await, "create").lease_generation,
+        Some(7)
+    );
+    must(subject.backend.create(&without).await, "create");
+    let vm = settle(subject, &with.id, PowerState::Running).await;
+    assert_eq!(vm.lease_generation, Some(7));
+    settle(subject, &without.id, PowerState::Running).await;
+    let listed = must(subject.backend.list(Some(set)).await, "list");
+    let generations: Vec<Option<i64>> = listed.iter().map(|v| v.lease_generation).collect();
+    assert_eq!(generations, [Some(7), None]);
+    let vm = must(
+        subject
+            .backend
+            .reimage(&with.id, &model(subject).await, 2)
+            .await,
+        "reimage",
+    );
+    assert_eq!(vm.lease_generation, Some(7));
     clean(subject, set).await;
 }
 

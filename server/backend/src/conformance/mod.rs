@@ -125,6 +125,7 @@ macro_rules! backend_conformance {
         $crate::backend_conformance!(@cases $subject;
             lifecycle: [
                 create_returns_the_vm_and_it_runs,
+                the_lease_generation_is_recorded_in_the_vm,
                 create_is_idempotent_by_id,
                 create_in_an_unknown_zone_is_rejected,
                 delete_is_idempotent,
@@ -256,6 +257,7 @@ pub async fn spec(subject: &Subject, set: &str, ordinal: u64) -> VmSpec {
         fault_domain: 0,
         model_version: 1,
         model: model(subject).await,
+        lease_generation: None,
     }
 }
 

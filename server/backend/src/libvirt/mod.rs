@@ -607,6 +607,7 @@ impl Inner {
             address: (power_state == PowerState::Running)
                 .then(|| format!("{}:{}", host.config.address, found.meta.port)),
             installation_id: found.meta.installation.clone(),
+            lease_generation: found.meta.lease_generation,
         })
     }
 
@@ -848,7 +849,7 @@ impl Inner {
                 id: spec.id.clone(),
                 reason: "no free port is left on the host".into(),
             })?;
-        let meta = Meta::new(
+        let mut meta = Meta::new(
             &self.installation_id,
             &spec.scale_set,
             &spec.zone,
@@ -857,6 +858,7 @@ impl Inner {
             &spec.model,
             port,
         );
+        meta.lease_generation = spec.lease_generation;
         let definition = self.provision(host, &spec.id, None, &spec.model, &meta)?;
         let failed = |e: VirtError| BackendError::CreateFailed {
             id: spec.id.clone(),
@@ -1005,7 +1007,7 @@ impl Inner {
             let _placing = self.placing.lock().expect("placing lock");
             let memory_mib = u64::from(model.memory_mib);
             self.check_room(found.host, model.vcpus, memory_mib, id)?;
-            let meta = Meta::new(
+            let mut meta = Meta::new(
                 &self.installation_id,
                 &found.meta.scale_set,
                 &found.meta.zone,
@@ -1014,6 +1016,8 @@ impl Inner {
                 model,
                 found.meta.port,
             );
+            // The VM keeps the term that made it.
+            meta.lease_generation = found.meta.lease_generation;
             let uuid = found.dom.uuid().map_err(virt("read a domain's UUID"))?;
             let definition = self.provision(found.host, id, Some(&uuid), model, &meta)?;
             self.hosts[found.host]

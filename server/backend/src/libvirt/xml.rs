@@ -24,6 +24,8 @@ pub struct Meta {
     /// The installation that created or adopted the domain (`None`: made before
     /// installations had ids).
     pub installation: Option<String>,
+    /// The generation of the control plane's lease it was created under.
+    pub lease_generation: Option<i64>,
 }
 
 impl Meta {
@@ -48,6 +50,7 @@ impl Meta {
             memory_mib: u64::from(model.memory_mib),
             port,
             deallocated: false,
+            lease_generation: None,
         }
     }
 
@@ -70,8 +73,12 @@ impl Meta {
             .installation
             .as_deref()
             .map(|id| ("installation", escape(id)));
+        let generation = self
+            .lease_generation
+            .map(|g| ("lease-generation", g.to_string()));
         installation
             .into_iter()
+            .chain(generation)
             .chain([
                 ("scale-set", escape(&self.scale_set)),
                 ("zone", escape(&self.zone)),
@@ -101,6 +108,10 @@ impl Meta {
             port: field(xml, "port")?.parse().ok()?,
             deallocated: field(xml, "deallocated")?.parse().ok()?,
             installation: field(xml, "installation"),
+            lease_generation: match field(xml, "lease-generation") {
+                Some(g) => Some(g.parse().ok()?),
+                None => None,
+            },
         })
     }
 }
@@ -265,6 +276,7 @@ mod tests {
             port: 20_001,
             deallocated: true,
             installation: Some("5f0c".into()),
+            lease_generation: Some(12),
         }
     }
 
@@ -280,12 +292,16 @@ mod tests {
         assert_eq!(Meta::parse(&plain), Some(m.clone()));
         assert_eq!(Meta::parse(&m.to_element()), Some(m));
         assert_eq!(Meta::parse("<instance><zone>1</zone></instance>"), None);
-        // Domains made before installations had ids carry none.
+        // Domains made before installations (or replicas) had ids carry none.
         let legacy = Meta {
             installation: None,
+            lease_generation: None,
             ..meta()
         };
         assert!(!legacy.to_xml().contains("installation"));
+        assert!(!legacy.to_xml().contains("lease-generation"));
+        let generation = "<flotilla:lease-generation>12</flotilla:lease-generation>";
+        assert!(meta().to_xml().contains(generation));
         assert_eq!(Meta::parse(&legacy.to_xml()), Some(legacy));
     }
 

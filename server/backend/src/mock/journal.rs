@@ -50,6 +50,9 @@ pub(super) struct VmRecord {
     /// ids). Only a mock opened for that installation changes it.
     #[serde(default)]
     pub installation_id: Option<String>,
+    /// The generation of the control plane's lease it was created under.
+    #[serde(default)]
+    pub lease_generation: Option<i64>,
 }
 
 /// The lasting faults that are not per instance.
@@ -203,6 +206,7 @@ mod tests {
             unhealthy: false,
             resume_on_zone_up: false,
             installation_id: Some("mock".into()),
+            lease_generation: Some(3),
         }
     }
 

@@ -102,6 +102,7 @@ impl Vm {
                 _ => None,
             },
             installation_id: r.installation_id.clone(),
+            lease_generation: r.lease_generation,
         }
     }
 
@@ -495,6 +496,7 @@ impl State {
             unhealthy: serves_unhealthy(&spec.model),
             resume_on_zone_up: false,
             installation_id: Some(self.config.installation_id.clone()),
+            lease_generation: spec.lease_generation,
         };
         let mut vm = Vm::new(record);
         // The VM enters the map only once it is bound (when due at once) and journaled, so

@@ -111,11 +111,13 @@ impl Fleet {
                 config.load_balancer_frontends,
             )),
             config: Arc::new(config),
+            fence: None,
         };
         let replica_ctx = ctx.clone();
         // Every task but the pool sync writes for the fleet: under the lease.
         let ctx = Context {
             store: fenced,
+            fence: Some(fence.clone()),
             ..replica_ctx.clone()
         };
         let reconciler = Arc::new(Reconciler::new(ctx.clone()));

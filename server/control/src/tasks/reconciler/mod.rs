@@ -801,6 +801,7 @@ fn execute(
                         fault_domain: r.fault_domain,
                         model_version: r.model_version,
                         model,
+                        lease_generation: ctx.lease_generation(),
                     })
                     .await
                     .map(Some)
