@@ -414,12 +414,22 @@ impl Leadership {
         }
     }
 
-    /// Ends the term: no write gets through from now, then the tasks stop.
+    /// Ends the term: no write gets through from now, then the tasks stop — or, at a clean
+    /// shutdown, the tasks stop first (their last writes under the lease), then the lease
+    /// is released.
     async fn step_down(&self, why: StepDown) {
         let Some(generation) = self.fence.generation() else {
             return;
         };
-        self.fence.release();
+        if why == StepDown::Shutdown {
+            // Still the holder: the tasks' last writes (the minute of metrics in progress)
+            // go through under the lease before it is given up.
+            self.registry.stop(Scope::Leader).await;
+            self.fence.release();
+        } else {
+            // No longer the holder: nothing may get through from now on.
+            self.fence.release();
+        }
         {
             let mut stats = self.lock();
             stats.leading = false;
@@ -427,7 +437,11 @@ impl Leadership {
             stats.step_downs += 1;
         }
         *self.deadline.lock().expect("leadership poisoned") = None;
-        tracing::warn!(generation, reason = why.as_str(), replica = %self.replica.id, "this replica stops leading");
+        if why == StepDown::Shutdown {
+            tracing::info!(generation, replica = %self.replica.id, "this replica stops leading: it is stopping");
+        } else {
+            tracing::warn!(generation, reason = why.as_str(), replica = %self.replica.id, "this replica stops leading");
+        }
         self.registry.stop(Scope::Leader).await;
         if why == StepDown::Shutdown {
             let store = &self.ctx.store;
