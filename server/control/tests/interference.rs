@@ -258,6 +258,9 @@ impl Store for Interfering {
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         self.inner.prune_sessions(now).await
     }
+    async fn check_fence(&self) -> Result<()> {
+        self.inner.check_fence().await
+    }
     fn with_writer(&self, writer: Writer) -> Arc<dyn Store> {
         Arc::new(Interfering {
             inner: self.inner.with_writer(writer),

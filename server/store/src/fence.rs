@@ -114,8 +114,10 @@ impl Fence {
         self.refused.notified().await;
     }
 
-    /// The generation a write may go ahead under, as far as this replica knows.
-    pub(crate) fn check_local(&self) -> Result<i64, StoreError> {
+    /// The generation a write — or a call to the hypervisor — may go ahead under, as far
+    /// as this replica knows without asking the database (`Fenced` once the term is gone
+    /// or its deadline passed).
+    pub fn check(&self) -> Result<i64, StoreError> {
         let term = *self.lock();
         match term {
             None => Err(self.refuse(Refusal::NotHeld, None)),
@@ -152,17 +154,17 @@ mod tests {
     fn a_fence_refuses_until_held_and_after_its_deadline() {
         let fence = Fence::new("leader", "r1");
         assert!(matches!(
-            fence.check_local(),
+            fence.check(),
             Err(StoreError::Fenced {
                 reason: Refusal::NotHeld,
                 ..
             })
         ));
         fence.hold(4, Instant::now() + Duration::from_secs(60));
-        assert_eq!(fence.check_local().unwrap(), 4);
+        assert_eq!(fence.check().unwrap(), 4);
         fence.hold(4, Instant::now());
         assert!(matches!(
-            fence.check_local(),
+            fence.check(),
             Err(StoreError::Fenced {
                 reason: Refusal::Deadline,
                 generation: Some(4),

@@ -422,6 +422,11 @@ pub trait Store: Send + Sync + 'static {
     /// A handle on the same database (sharing its connections) that writes as `writer`.
     fn with_writer(&self, writer: Writer) -> Arc<dyn Store>;
 
+    /// Through a fenced handle, checks the lease as a write would (`Fenced` when this
+    /// replica no longer holds it at its generation): what a task does before acting
+    /// outside the database. Nothing through an unfenced handle.
+    async fn check_fence(&self) -> Result<()>;
+
     /// Acquires or renews lease `name` for `holder` until `ttl` from now, in one statement:
     /// it succeeds when the lease is free, expired, already `holder`'s, or `force` (the
     /// caller knows no other holder can be alive: SQLite's single-holder guard). The

@@ -7,6 +7,7 @@
 //! `UNNEST`ed column arrays, whatever their size; id lists are bound as `text[]`.
 //! Migrations take sqlx's advisory lock, so replicas starting together apply them once.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::Instance;
 use flotilla_domain::metrics::Rollup;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgListener, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{Arguments, FromRow, PgPool, Postgres};
 
 use crate::codec::{InstanceValues, RollupValues, db};
@@ -24,6 +25,9 @@ use crate::sql::{Arg, Dialect, RowSource, Stmt};
 use crate::{Notice, Notices, Result, StoreError};
 
 type Tx = sqlx::Transaction<'static, Postgres>;
+
+/// How long the server lets a transaction sit idle before it ends it (and its locks).
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL implementation of [`Store`](crate::Store).
 #[derive(Debug, Clone)]
@@ -34,11 +38,20 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://…` or `postgresql://…`) and applies the migrations.
+    ///
+    /// Every connection asks the server to end a transaction left idle for
+    /// [`IDLE_IN_TRANSACTION`]: a replica paused or cut off in the middle of a fenced write
+    /// holds the lease row's share lock, and a successor's takeover waits at most that long.
+    /// No transaction of this store waits on anything but the database.
     pub async fn connect(url: &str) -> Result<Self> {
+        let idle = IDLE_IN_TRANSACTION.as_millis().to_string();
+        let options = PgConnectOptions::from_str(url)
+            .map_err(db("parsing the PostgreSQL URL"))?
+            .options([("idle_in_transaction_session_timeout", idle.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(db("connecting to PostgreSQL"))?;
         sqlx::migrate!("../../migrations/postgres")

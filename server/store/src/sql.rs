@@ -1464,7 +1464,7 @@ where
     let Some(fence) = &d.writer().fence else {
         return Ok((d.begin().await.map_err(db(operation))?, None));
     };
-    let generation = fence.check_local()?;
+    let generation = fence.check()?;
     let mut tx = d.begin().await.map_err(db(operation))?;
     let held = read_one::<D, (i64,)>(d, Some(&mut tx), check_fence::<D>(fence, generation)).await?;
     match held {
@@ -2069,6 +2069,11 @@ where
 
     fn with_writer(&self, writer: Writer) -> Arc<dyn Store> {
         Arc::new(Dialect::with_writer(self, Arc::new(writer)))
+    }
+
+    async fn check_fence(&self) -> Result<()> {
+        const OPERATION: &str = "checking the lease";
+        Single::open(self, OPERATION).await?.done(OPERATION).await
     }
 
     async fn notify(&self, channel: &str, payload: &str) -> Result<()> {

@@ -65,3 +65,24 @@ async fn postgres_reconnect_finds_the_schema() {
     let second = connect(&url).await.unwrap();
     assert_eq!(second.list_scale_sets().await.unwrap().len(), 1);
 }
+
+/// A transaction a replica left open (paused, cut off) is ended by the server within
+/// `IDLE_IN_TRANSACTION`, so its locks — the lease row's share lock among them — cannot hold
+/// a successor's takeover for longer.
+#[tokio::test]
+async fn postgres_ends_a_transaction_left_idle() {
+    let Some((url, _database)) = conformance::fresh_postgres().await else {
+        return;
+    };
+    let store = flotilla_store::postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+    tokio::time::sleep(
+        flotilla_store::postgres::IDLE_IN_TRANSACTION + std::time::Duration::from_secs(1),
+    )
+    .await;
+    let after = sqlx::query("SELECT 1").execute(&mut *tx).await;
+    assert!(after.is_err(), "the server ended the idle transaction");
+}

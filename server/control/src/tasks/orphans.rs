@@ -196,6 +196,12 @@ async fn act(
             })
             .await;
     }
+    if !plan.remove.is_empty()
+        && let Err(e) = ctx.store.check_fence().await
+    {
+        tracing::warn!(error = %chain(&e), "orphaned VMs kept: this replica no longer leads");
+        return;
+    }
     for (set, ids) in plan.remove {
         let started = ctx.clock.now();
         let mut removed = Vec::new();

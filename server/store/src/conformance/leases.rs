@@ -106,6 +106,7 @@ pub async fn fenced_writes_pass_only_under_the_current_generation(store: &dyn St
     );
     let g = generation(store, "a", LONG, false).await.unwrap();
     fence.hold(g, Instant::now() + LONG);
+    fenced.check_fence().await.unwrap();
     fenced
         .create_scale_set(&scale_set("web", 1), "t")
         .await
@@ -140,7 +141,9 @@ pub async fn fenced_writes_pass_only_under_the_current_generation(store: &dyn St
     let web = store.get_scale_set("web").await.unwrap().unwrap();
     let stale = fenced.update_scale_set(&web, "t").await;
     assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
-    assert_eq!(fence.refusals(), before + 3);
+    let check = fenced.check_fence().await;
+    assert!(matches!(check, Err(StoreError::Fenced { .. })), "{check:?}");
+    assert_eq!(fence.refusals(), before + 4);
     let entries = store.list_activity(&filter()).await.unwrap();
     assert_eq!(entries.len(), 1, "only the entry written under the lease");
 
@@ -149,6 +152,7 @@ pub async fn fenced_writes_pass_only_under_the_current_generation(store: &dyn St
         replica: "b".into(),
         fence: None,
     });
+    plain.check_fence().await.unwrap();
     let entry_b = plain
         .append_activity(&entry("scale", Some("web"), at(3)))
         .await

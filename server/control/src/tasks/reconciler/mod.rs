@@ -409,6 +409,14 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
             tasks.push(execute(ctx.clone(), action.clone(), record, &models, drain));
         }
     }
+    // Acting on the hypervisor is no write the fence sees: ask it first (a replica that
+    // woke from a pause resumes no create another leader's intent asked for).
+    if !tasks.is_empty() {
+        store
+            .check_fence()
+            .await
+            .map_err(Error::store("check the lease before acting"))?;
+    }
     let results: Vec<Applied> = futures::stream::iter(tasks)
         .buffer_unordered(ctx.config.backend_concurrency)
         .collect()
@@ -771,6 +779,14 @@ fn execute(
         let backend = &ctx.backend;
         let id = action.instance_id().to_string();
         let creating = matches!(action, Action::Create(_) | Action::ResumeCreate { .. });
+        // Each call, again without a round trip: the term may have ended meanwhile.
+        if let Some(Err(e)) = ctx.fence.as_ref().map(|f| f.check()) {
+            return Applied::Failed {
+                id,
+                error: e.to_string(),
+                creating,
+            };
+        }
         // Whatever takes a running instance down lets its requests finish first.
         let disruptive = matches!(
             action,
