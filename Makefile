@@ -81,7 +81,7 @@ bench:
 	cargo bench -p flotilla --bench fleet
 	cargo bench -p flotilla --bench portal
 	cargo bench -p flotilla --bench auth
-	FLOTILLA_TEST_POSTGRES=$${FLOTILLA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres} cargo bench -p flotilla --bench replicas
+	cargo bench -p flotilla --bench replicas
 	cargo bench -p flotilla --bench probes
 	cargo bench -p flotilla --bench autoscale
 	cargo bench -p flotilla --bench rollouts
