@@ -46,6 +46,16 @@ pub struct Replica {
     pub heartbeat_at: DateTime<Utc>,
 }
 
+/// What one replica's load balancer frontends have counted since it started, as it last
+/// recorded them (the leader adds every replica's into each set's traffic metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontendCounters {
+    pub replica: String,
+    /// When they were read, by the database's clock (rates are per this clock).
+    pub at: DateTime<Utc>,
+    pub frontends: Vec<crate::load_balancer::FrontendStats>,
+}
+
 /// A lease as a replica's entry shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

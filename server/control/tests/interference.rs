@@ -291,6 +291,30 @@ impl Store for Interfering {
     async fn remove_replica(&self, id: &str) -> Result<()> {
         self.inner.remove_replica(id).await
     }
+    async fn put_frontend_counters(
+        &self,
+        replica: &str,
+        frontends: &[flotilla_domain::load_balancer::FrontendStats],
+    ) -> Result<()> {
+        self.inner.put_frontend_counters(replica, frontends).await
+    }
+    async fn list_frontend_counters(
+        &self,
+    ) -> Result<Vec<flotilla_domain::replica::FrontendCounters>> {
+        self.inner.list_frontend_counters().await
+    }
+    async fn put_probe_results(
+        &self,
+        results: &[(String, flotilla_domain::ProbeResult)],
+    ) -> Result<()> {
+        self.inner.put_probe_results(results).await
+    }
+    async fn list_probe_results(
+        &self,
+        scale_set: Option<&str>,
+    ) -> Result<Vec<(String, flotilla_domain::ProbeResult)>> {
+        self.inner.list_probe_results(scale_set).await
+    }
     async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         self.inner.notify(channel, payload).await
     }

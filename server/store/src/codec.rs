@@ -13,11 +13,11 @@ use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::metrics::{Metric, Point, Rollup};
-use flotilla_domain::replica::{Lease, Replica};
+use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
 use flotilla_domain::{
-    Activity, ActivityResult, Instance, NewActivity, ProvisioningState, ScaleSet, ScaleSetSpec,
-    ScaleSetState,
+    Activity, ActivityResult, Instance, NewActivity, ProbeResult, ProvisioningState, ScaleSet,
+    ScaleSetSpec, ScaleSetState,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -514,6 +514,72 @@ impl IntoDomain for ReplicaRow {
             started_at: self.started_at,
             heartbeat_at: self.heartbeat_at,
         })
+    }
+}
+
+/// A replica's recorded frontend counters (`replicas.frontends`).
+#[derive(sqlx::FromRow)]
+pub struct FrontendCountersRow {
+    id: String,
+    frontends_at: DateTime<Utc>,
+    frontends: String,
+}
+
+impl IntoDomain for FrontendCountersRow {
+    type Domain = FrontendCounters;
+    fn into_domain(self) -> Result<FrontendCounters> {
+        Ok(FrontendCounters {
+            replica: self.id,
+            at: self.frontends_at,
+            frontends: from_json("a replica's frontend counters", &self.frontends)?,
+        })
+    }
+}
+
+/// A row of `probe_results`.
+#[derive(sqlx::FromRow)]
+pub struct ProbeRow {
+    instance_id: String,
+    at: DateTime<Utc>,
+    success: bool,
+    latency_us: i64,
+    detail: String,
+}
+
+impl IntoDomain for ProbeRow {
+    type Domain = (String, ProbeResult);
+    fn into_domain(self) -> Result<(String, ProbeResult)> {
+        Ok((
+            self.instance_id,
+            ProbeResult {
+                at: self.at,
+                success: self.success,
+                latency_us: u64::try_from(self.latency_us)
+                    .map_err(|_| corrupt("a probe result", "negative latency"))?,
+                detail: self.detail,
+            },
+        ))
+    }
+}
+
+/// A probe result's column values, in the order of `PROBE_ROWS`.
+pub(crate) struct ProbeValues<'a> {
+    pub instance_id: &'a str,
+    pub at: DateTime<Utc>,
+    pub success: bool,
+    pub latency_us: i64,
+    pub detail: &'a str,
+}
+
+impl<'a> ProbeValues<'a> {
+    pub(crate) fn of((id, r): &'a (String, ProbeResult)) -> Self {
+        Self {
+            instance_id: id,
+            at: r.at,
+            success: r.success,
+            latency_us: i64::try_from(r.latency_us).unwrap_or(i64::MAX),
+            detail: &r.detail,
+        }
     }
 }
 

@@ -31,11 +31,13 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
+use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::metrics::{Metric, Rollup};
-use flotilla_domain::replica::{Lease, Replica};
+use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
-    Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, RepairStatus, ScaleSet,
+    Activity, ActivityFilter, ActivityResult, Instance, Model, NewActivity, ProbeResult,
+    RepairStatus, ScaleSet,
 };
 use serde::{Deserialize, Serialize};
 
@@ -457,6 +459,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets a replica (a clean stop). An absent one is no error.
     async fn remove_replica(&self, id: &str) -> Result<()>;
+
+    /// Records `replica`'s load balancer frontend counters, read now (the database's
+    /// clock). Nothing when the replica is not known (its first heartbeat comes first);
+    /// forgotten with it.
+    async fn put_frontend_counters(&self, replica: &str, frontends: &[FrontendStats])
+    -> Result<()>;
+
+    /// The frontend counters every known replica recorded last, by replica id.
+    async fn list_frontend_counters(&self) -> Result<Vec<FrontendCounters>>;
+
+    /// Stores the last probe result of each instance (by id), replacing the one stored; the
+    /// results of instances not stored are left out. One statement per batch, one
+    /// transaction.
+    async fn put_probe_results(&self, results: &[(String, ProbeResult)]) -> Result<()>;
+
+    /// The stored last probe results of `scale_set`'s instances (every set's when `None`),
+    /// by instance id.
+    async fn list_probe_results(
+        &self,
+        scale_set: Option<&str>,
+    ) -> Result<Vec<(String, ProbeResult)>>;
 
     /// Sends `payload` (at most [`MAX_NOTICE`] bytes) to every replica listening on
     /// `channel`: PostgreSQL's `NOTIFY`; nothing where the database has no notifications

@@ -19,7 +19,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{Arguments, FromRow, PgPool, Postgres};
 
-use crate::codec::{InstanceValues, RollupValues, db};
+use crate::codec::{InstanceValues, ProbeValues, RollupValues, db};
 use crate::fence::Writer;
 use crate::sql::{Arg, Dialect, RowSource, Stmt};
 use crate::{Notice, Notices, Result, StoreError};
@@ -89,6 +89,14 @@ fn bind(stmt: &Stmt<'_>) -> Result<PgArguments, BoxDynError> {
             Arg::Ids(ids) => args.add(*ids)?,
             Arg::Batch(records) => Columns::of(records).add_to(&mut args)?,
             Arg::Rollups(records) => RollupColumns::of(records).add_to(&mut args)?,
+            Arg::Probes(records) => {
+                let values: Vec<ProbeValues<'_>> = records.iter().map(ProbeValues::of).collect();
+                args.add(values.iter().map(|v| v.instance_id).collect::<Vec<_>>())?;
+                args.add(values.iter().map(|v| v.at).collect::<Vec<_>>())?;
+                args.add(values.iter().map(|v| v.success).collect::<Vec<_>>())?;
+                args.add(values.iter().map(|v| v.latency_us).collect::<Vec<_>>())?;
+                args.add(values.iter().map(|v| v.detail).collect::<Vec<_>>())?;
+            }
         }
     }
     Ok(args)

@@ -18,18 +18,21 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
+use flotilla_domain::load_balancer::FrontendStats;
 use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::replica::FrontendCounters;
 use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
-    Activity, ActivityFilter, ActivityResult, Instance, NewActivity, RepairStatus, ScaleSet,
+    Activity, ActivityFilter, ActivityResult, Instance, NewActivity, ProbeResult, RepairStatus,
+    ScaleSet,
 };
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, DecisionRow, InstanceRow, IntoDomain, LeaseRow, ModelVersionRow, ReplicaRow,
-    RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow, StateCountRow, TokenRow, UserRow, db,
-    not_found, scope_column, state_str, to_i64, to_json,
+    self, ActivityRow, DecisionRow, FrontendCountersRow, InstanceRow, IntoDomain, LeaseRow,
+    ModelVersionRow, ProbeRow, ReplicaRow, RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow,
+    StateCountRow, TokenRow, UserRow, db, not_found, scope_column, state_str, to_i64, to_json,
 };
 use crate::fence::{Fence, Refusal, Writer};
 use crate::{Kind, ModelVersion, Notices, Result, Store, Written};
@@ -90,8 +93,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// Most records one batch statement over `source` takes.
     fn batch_size(source: &RowSource) -> usize;
 
-    /// A row source of `rows` records bound as one batch argument ([`Arg::Batch`] or
-    /// [`Arg::Rollups`]), with the columns of `source` in order (it becomes the CTE `u`).
+    /// A row source of `rows` records bound as one batch argument ([`Arg::Batch`],
+    /// [`Arg::Rollups`] or [`Arg::Probes`]), with the columns of `source` in order (it becomes the CTE `u`).
     fn batch_rows(source: &RowSource, rows: usize) -> String;
 }
 
@@ -135,6 +138,8 @@ pub enum Arg<'a> {
     Batch(&'a [&'a Instance]),
     /// Metric roll-ups, every column of [`ROLLUP_ROWS`] of each.
     Rollups(&'a [&'a Rollup]),
+    /// Last probe results by instance id, every column of [`PROBE_ROWS`] of each.
+    Probes(&'a [(String, ProbeResult)]),
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -296,6 +301,48 @@ pub const ROLLUP_ROWS: RowSource = RowSource {
         "int8",
     ],
 };
+
+/// The row source of a batch of probe results.
+pub const PROBE_ROWS: RowSource = RowSource {
+    columns: "instance_id, at, success, latency_us, detail",
+    types: &["text", "timestamptz", "bool", "int8", "text"],
+};
+
+/// Stores the batch's probe results of stored instances, replacing those stored.
+const UPSERT_PROBES: &str = "INSERT INTO probe_results (instance_id, at, success, latency_us, detail) \
+     SELECT u.instance_id, u.at, u.success, u.latency_us, u.detail FROM u \
+     JOIN instances i ON i.id = u.instance_id WHERE TRUE \
+     ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, success = excluded.success, \
+     latency_us = excluded.latency_us, detail = excluded.detail";
+
+fn list_probe_results(scale_set: Option<&str>) -> Stmt<'_> {
+    stmt!(
+        "listing probe results",
+        "SELECT p.instance_id, p.at, p.success, p.latency_us, p.detail FROM probe_results p \
+         JOIN instances i ON i.id = p.instance_id WHERE $1 IS NULL OR i.scale_set = $1",
+        scale_set,
+    )
+}
+
+fn put_frontend_counters<D: Dialect>(replica: &str, frontends: String) -> Stmt<'_> {
+    stmt!(
+        "recording a replica's frontend counters",
+        format!(
+            "UPDATE replicas SET frontends = $2, frontends_at = {} WHERE id = $1",
+            D::NOW
+        ),
+        replica,
+        frontends,
+    )
+}
+
+fn list_frontend_counters() -> Stmt<'static> {
+    stmt!(
+        "listing replicas' frontend counters",
+        "SELECT id, frontends_at, frontends FROM replicas \
+         WHERE frontends IS NOT NULL AND frontends_at IS NOT NULL ORDER BY id"
+    )
+}
 
 /// A batch statement over `rows` records bound as `arg`: the dialect's row source of
 /// `source` as CTE `u`, then `body`.
@@ -1559,6 +1606,8 @@ where
     TokenRow: for<'r> FromRow<'r, RowOf<D>>,
     LeaseRow: for<'r> FromRow<'r, RowOf<D>>,
     ReplicaRow: for<'r> FromRow<'r, RowOf<D>>,
+    FrontendCountersRow: for<'r> FromRow<'r, RowOf<D>>,
+    ProbeRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -2125,5 +2174,53 @@ where
     async fn remove_replica(&self, id: &str) -> Result<()> {
         write(self, None, remove_replica(id)).await?;
         Ok(())
+    }
+
+    async fn put_frontend_counters(
+        &self,
+        replica: &str,
+        frontends: &[FrontendStats],
+    ) -> Result<()> {
+        write(
+            self,
+            None,
+            put_frontend_counters::<D>(replica, to_json(frontends)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_frontend_counters(&self) -> Result<Vec<FrontendCounters>> {
+        read::<D, FrontendCountersRow>(self, None, list_frontend_counters()).await
+    }
+
+    async fn put_probe_results(&self, results: &[(String, ProbeResult)]) -> Result<()> {
+        const OPERATION: &str = "recording probe results";
+        if results.is_empty() {
+            return Ok(());
+        }
+        // By id, so that concurrent writers lock rows in one order.
+        let mut results = results.to_vec();
+        results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        results.dedup_by(|a, b| a.0 == b.0);
+        let mut tx = begin(self, OPERATION).await?;
+        for chunk in results.chunks(D::batch_size(&PROBE_ROWS)) {
+            let upsert = batch::<D>(
+                OPERATION,
+                &PROBE_ROWS,
+                chunk.len(),
+                Arg::Probes(chunk),
+                UPSERT_PROBES,
+            );
+            write(self, Some(&mut tx), upsert).await?;
+        }
+        commit::<D>(tx, OPERATION).await
+    }
+
+    async fn list_probe_results(
+        &self,
+        scale_set: Option<&str>,
+    ) -> Result<Vec<(String, ProbeResult)>> {
+        read::<D, ProbeRow>(self, None, list_probe_results(scale_set)).await
     }
 }

@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Arguments, FromRow, Sqlite, SqlitePool};
 
-use crate::codec::{self, InstanceValues, RollupValues, db};
+use crate::codec::{self, InstanceValues, ProbeValues, RollupValues, db};
 use crate::fence::Writer;
 use crate::sql::{Arg, Dialect, RowSource, Stmt};
 use crate::{Notices, Result, StoreError};
@@ -151,6 +151,15 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.maximum)?;
                     args.add(v.total)?;
                     args.add(v.count)?;
+                }
+            }
+            Arg::Probes(records) => {
+                for v in records.iter().map(ProbeValues::of) {
+                    args.add(v.instance_id)?;
+                    args.add(ts(v.at))?;
+                    args.add(v.success)?;
+                    args.add(v.latency_us)?;
+                    args.add(v.detail)?;
                 }
             }
         }

@@ -224,3 +224,135 @@ pub async fn notifications_reach_listeners(store: &dyn Store) {
         }
     }
 }
+
+pub async fn frontend_counters_are_kept_per_replica_and_forgotten_with_it(store: &dyn Store) {
+    use flotilla_domain::load_balancer::{FrontendStats, Histogram, StatusClasses};
+    let hour = Duration::from_secs(3600);
+    let stats = |requests: u64| FrontendStats {
+        scale_set: "web".into(),
+        name: "http".into(),
+        protocol: "http".into(),
+        listen: "127.0.0.1:8080".into(),
+        requests,
+        responses: StatusClasses {
+            informational: 0,
+            success: requests,
+            redirection: 0,
+            client_error: 0,
+            server_error: 1,
+        },
+        bytes_in: 10,
+        bytes_out: 20,
+        active_connections: 2,
+        latency: Histogram {
+            bounds_ms: vec![1.0, 10.0],
+            counts: vec![1, 2, 3],
+            sum_ms: 12.5,
+            count: 3,
+        },
+        backends: Vec::new(),
+    };
+    // Unknown replicas record nothing: the heartbeat comes first.
+    store
+        .put_frontend_counters("r1", &[stats(1)])
+        .await
+        .unwrap();
+    assert!(store.list_frontend_counters().await.unwrap().is_empty());
+    store.heartbeat(&replica("r1"), hour).await.unwrap();
+    store.heartbeat(&replica("r2"), hour).await.unwrap();
+    assert!(
+        store.list_frontend_counters().await.unwrap().is_empty(),
+        "none recorded yet"
+    );
+    let before = Utc::now() - chrono::Duration::minutes(1);
+    store
+        .put_frontend_counters("r1", &[stats(5)])
+        .await
+        .unwrap();
+    store
+        .put_frontend_counters("r2", &[stats(7)])
+        .await
+        .unwrap();
+    let first = store.list_frontend_counters().await.unwrap();
+    store
+        .put_frontend_counters("r1", &[stats(9)])
+        .await
+        .unwrap();
+    // A heartbeat keeps them.
+    store.heartbeat(&replica("r1"), hour).await.unwrap();
+    let all = store.list_frontend_counters().await.unwrap();
+    let replicas: Vec<&str> = all.iter().map(|c| c.replica.as_str()).collect();
+    assert_eq!(replicas, ["r1", "r2"]);
+    assert_eq!(
+        all[0].frontends,
+        [stats(9)],
+        "the latest replaces the earlier"
+    );
+    assert_eq!(all[1].frontends, [stats(7)]);
+    assert!(all[0].at > before && all[0].at >= first[0].at);
+    store.remove_replica("r1").await.unwrap();
+    let left = store.list_frontend_counters().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].replica, "r2");
+}
+
+pub async fn probe_results_are_kept_per_instance_and_go_with_it(store: &dyn Store) {
+    use flotilla_domain::ProbeResult;
+    for (name, capacity) in [("web", 2), ("api", 1)] {
+        let set = scale_set(name, capacity);
+        store.create_scale_set(&set, "tester").await.unwrap();
+    }
+    let web: Vec<_> = (0..2).map(|n| super::instance("web", n)).collect();
+    let api = super::instance("api", 0);
+    store.insert_instances("web", &web, 2).await.unwrap();
+    store
+        .insert_instances("api", std::slice::from_ref(&api), 1)
+        .await
+        .unwrap();
+    let result = |secs: i64, success: bool, detail: &str| ProbeResult {
+        at: at(secs),
+        success,
+        latency_us: 1234,
+        detail: detail.into(),
+    };
+    store
+        .put_probe_results(&[
+            (web[0].id.clone(), result(1, true, "200 OK")),
+            (api.id.clone(), result(1, false, "connection refused")),
+            // An instance not stored is left out, with no error.
+            ("absent".into(), result(1, true, "200 OK")),
+        ])
+        .await
+        .unwrap();
+    store
+        .put_probe_results(&[
+            (web[1].id.clone(), result(2, true, "200 OK")),
+            (
+                web[0].id.clone(),
+                result(3, false, "503 Service Unavailable"),
+            ),
+        ])
+        .await
+        .unwrap();
+    let mut of_web = store.list_probe_results(Some("web")).await.unwrap();
+    of_web.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        of_web,
+        [
+            (
+                web[0].id.clone(),
+                result(3, false, "503 Service Unavailable")
+            ),
+            (web[1].id.clone(), result(2, true, "200 OK")),
+        ]
+    );
+    assert_eq!(store.list_probe_results(None).await.unwrap().len(), 3);
+    store.delete_instances(&[web[0].id.clone()]).await.unwrap();
+    assert_eq!(
+        store.list_probe_results(Some("web")).await.unwrap().len(),
+        1
+    );
+    store.delete_scale_set("api").await.unwrap();
+    let all = store.list_probe_results(None).await.unwrap();
+    assert_eq!(all, [(web[1].id.clone(), result(2, true, "200 OK"))]);
+}

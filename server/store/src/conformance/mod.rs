@@ -329,6 +329,8 @@ macro_rules! store_conformance_tests {
                 forced_or_released_leases_change_hands_at_once,
                 fenced_writes_pass_only_under_the_current_generation,
                 replicas_heartbeat_and_are_forgotten,
+                frontend_counters_are_kept_per_replica_and_forgotten_with_it,
+                probe_results_are_kept_per_instance_and_go_with_it,
                 notifications_reach_listeners,
             ],
             database: [
