@@ -7,6 +7,9 @@
 //! - **Fenced writes**: a scale set's update through the leader's fenced store handle
 //!   (which checks the lease generation in the same transaction, its row share-locked)
 //!   against the same update through an unfenced handle.
+//! - **Sharing the leader's view**: the prober's flush of 10,000 instances' last probe
+//!   results (every 2 s) and a standby's read of them against reading the same records;
+//!   a heartbeat carrying three frontends' counters against the heartbeat alone.
 //! - **A non-leader's API**: two real servers in this process on one fresh database, one
 //!   leading and one standing by, each holding the same 20 scale sets; `GET
 //!   /api/v1/scale-sets` is sent to each in turn.
@@ -17,8 +20,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flotilla_domain::replica::LEADER_LEASE;
-use flotilla_domain::{ScaleSet, ScaleSetSpec, ScaleSetState};
+use flotilla_domain::load_balancer::{FrontendStats, Histogram};
+use flotilla_domain::replica::{LEADER_LEASE, Replica};
+use flotilla_domain::{ProbeResult, ScaleSet, ScaleSetSpec, ScaleSetState};
 use flotilla_store::{Fence, Writer};
 
 mod server;
@@ -127,6 +131,118 @@ async fn store_figures(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What sharing the leader's view costs: the prober's flush of every result every 2 s and
+/// a standby's read of them (the peer: reading the same set's instance records), and a
+/// heartbeat carrying frontend counters (the peer: the heartbeat alone).
+async fn sharing_figures(url: &str) -> anyhow::Result<()> {
+    const INSTANCES: u64 = 10_000;
+    let store = flotilla_store::connect(url).await?;
+    let now = chrono::Utc::now();
+    let set = ScaleSet {
+        spec: ScaleSetSpec::example("probed", INSTANCES as u32),
+        model_version: 1,
+        generation: 1,
+        state: ScaleSetState::Active,
+        repairs: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_scale_set(&set, "bench").await?;
+    let instances: Vec<_> = (0..INSTANCES)
+        .map(|n| flotilla_store::conformance::instance("probed", n))
+        .collect();
+    store
+        .insert_instances("probed", &instances, INSTANCES)
+        .await?;
+    let results: Vec<(String, ProbeResult)> = instances
+        .iter()
+        .map(|i| {
+            let result = ProbeResult {
+                at: now,
+                success: true,
+                latency_us: 850,
+                detail: "200 OK".into(),
+            };
+            (i.id.clone(), result)
+        })
+        .collect();
+    let flush = timed(20, || async {
+        store.put_probe_results(&results).await?;
+        Ok(())
+    })
+    .await?;
+    let flush = summary(flush);
+    print("flushing 10,000 probe results", flush);
+    println!(
+        "  = {:.1} % of the prober's 2 s sharing period at 10,000 instances",
+        flush.0.as_secs_f64() / 2.0 * 100.0
+    );
+    let records = timed(50, || async {
+        store.list_instances("probed").await?;
+        Ok(())
+    })
+    .await?;
+    print(
+        "reading 10,000 instance records (the peer)",
+        summary(records),
+    );
+    let shared = timed(50, || async {
+        store.list_probe_results(Some("probed")).await?;
+        Ok(())
+    })
+    .await?;
+    print(
+        "a standby reading their 10,000 probe results",
+        summary(shared),
+    );
+
+    let replica = Replica {
+        id: "bench".into(),
+        host: "bench".into(),
+        version: "0".into(),
+        started_at: now,
+        heartbeat_at: now,
+    };
+    let frontend = |name: &str| FrontendStats {
+        scale_set: "probed".into(),
+        name: name.into(),
+        protocol: "http".into(),
+        listen: "0.0.0.0:8080".into(),
+        requests: 123_456,
+        responses: Default::default(),
+        bytes_in: 1 << 30,
+        bytes_out: 1 << 32,
+        active_connections: 17,
+        latency: Histogram {
+            bounds_ms: vec![1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+            counts: vec![10; 11],
+            sum_ms: 5000.0,
+            count: 110,
+        },
+        backends: Vec::new(),
+    };
+    let counters: Vec<FrontendStats> = ["http", "https", "tcp"].map(frontend).into();
+    let hour = Duration::from_secs(3600);
+    let beat = timed(ROUNDS / 2, || async {
+        store.heartbeat(&replica, hour).await?;
+        Ok(())
+    })
+    .await?;
+    print("heartbeat (the peer)", summary(beat));
+    let with_counters = timed(ROUNDS / 2, || async {
+        store.heartbeat(&replica, hour).await?;
+        store.put_frontend_counters("bench", &counters).await?;
+        Ok(())
+    })
+    .await?;
+    print(
+        "heartbeat with 3 frontends' counters",
+        summary(with_counters),
+    );
+    store.close().await;
+    Ok(())
+}
+
 async fn api_figures(url: &str) -> anyhow::Result<()> {
     let leader = Server::start(&["--database-url", url, "--lb-frontends", "none"]).await?;
     let standby = Server::start(&["--database-url", url, "--lb-frontends", "none"]).await?;
@@ -184,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("replicas on one PostgreSQL database, {ROUNDS} rounds each");
     store_figures(&url).await?;
+    sharing_figures(&url).await?;
     api_figures(&url).await?;
     Ok(())
 }

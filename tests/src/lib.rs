@@ -628,8 +628,13 @@ impl PortalSession {
             csrf: String::new(),
             http,
         };
-        let page = session.get("/").await.text().await.expect("the overview");
-        session.csrf = csrf_of(&page).expect("the page carries the CSRF token");
+        let response = session.get("/").await;
+        let status = response.status();
+        let page = response.text().await.expect("the overview");
+        session.csrf = csrf_of(&page).unwrap_or_else(|| {
+            let start: String = page.chars().take(600).collect();
+            panic!("the overview carries no CSRF token: {status}, {start}")
+        });
         session
     }
 

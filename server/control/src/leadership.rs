@@ -205,6 +205,11 @@ impl Leadership {
         }
     }
 
+    /// Whether this replica holds the leader lease now.
+    pub(crate) fn leading(&self) -> bool {
+        self.fence.generation().is_some()
+    }
+
     pub(crate) fn replica_id(&self) -> &str {
         &self.replica.id
     }
@@ -291,13 +296,26 @@ impl Leadership {
         }
     }
 
+    /// Records that this replica is alive and, when it serves load balancer frontends,
+    /// their counters (the leader adds every replica's into each set's traffic metrics).
     async fn heartbeat(&self) -> Result<()> {
-        self.ctx
-            .store
+        let store = &self.ctx.store;
+        store
             .heartbeat(&self.replica, Duration::from_secs(3600))
             .await
-            .map(drop)
-            .map_err(Error::store("heartbeat"))
+            .map_err(Error::store("heartbeat"))?;
+        let mut frontends = self.ctx.balancer.lb.stats();
+        if frontends.is_empty() {
+            return Ok(());
+        }
+        // The members are this replica's view; the leader needs the counters only.
+        for f in &mut frontends {
+            f.backends.clear();
+        }
+        store
+            .put_frontend_counters(&self.replica.id, &frontends)
+            .await
+            .map_err(Error::store("record the frontend counters"))
     }
 
     /// Acquires or renews the lease, and starts or stops leading accordingly.

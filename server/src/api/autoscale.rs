@@ -73,7 +73,8 @@ pub async fn delete(
 #[utoipa::path(post, path = "/scale-sets/{name}/autoscale/evaluate", tag = "autoscale",
     params(("name" = String, Path)),
     responses((status = 200, body = Option<Decision>, description = "the decision of an evaluation run now (null when autoscale is off); a change of capacity is applied"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 503, body = Problem, description = "this replica does not lead: the leader evaluates (its metric windows are the fleet's); retry on it")))]
 pub async fn evaluate(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,

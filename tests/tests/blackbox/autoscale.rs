@@ -37,16 +37,16 @@ fn cpu_setting(webhook: Option<&str>) -> Value {
 }
 
 /// One request a receiver got: its head and its body.
-type Received = (String, Vec<u8>);
+pub(super) type Received = (String, Vec<u8>);
 
 /// A webhook receiver: records each request and answers with the next status of `statuses`
 /// (then 200).
-struct Receiver {
-    url: String,
-    requests: Arc<Mutex<Vec<Received>>>,
+pub(super) struct Receiver {
+    pub(super) url: String,
+    pub(super) requests: Arc<Mutex<Vec<Received>>>,
 }
 
-async fn receiver(statuses: Vec<u16>) -> Receiver {
+pub(super) async fn receiver(statuses: Vec<u16>) -> Receiver {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/scale", listener.local_addr().unwrap());
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -105,7 +105,7 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 }
 
 /// The set's metrics over the last minute, one point per second.
-fn recent(set: &str, metrics: &str) -> String {
+pub(super) fn recent(set: &str, metrics: &str) -> String {
     let from = chrono::Utc::now() - chrono::Duration::seconds(60);
     format!(
         "/scale-sets/{set}/metrics?metric={metrics}&step=1&from={}",
@@ -113,14 +113,14 @@ fn recent(set: &str, metrics: &str) -> String {
     )
 }
 
-async fn capacity(api: &Api, set: &str) -> u64 {
+pub(super) async fn capacity(api: &Api, set: &str) -> u64 {
     api.get(&format!("/scale-sets/{set}")).await.1["capacity"]
         .as_u64()
         .unwrap()
 }
 
 /// The capacities the autoscaler moved through, oldest first.
-async fn scale_actions(api: &Api, set: &str) -> Vec<(String, u64, u64)> {
+pub(super) async fn scale_actions(api: &Api, set: &str) -> Vec<(String, u64, u64)> {
     let (status, page) = api
         .get(&format!(
             "/scale-sets/{set}/autoscale/decisions?changed=true&limit=100"

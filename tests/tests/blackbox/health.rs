@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A probe that flips after one result, every 2 s (the fastest valid one).
-fn fast_probe(path: &str, unhealthy_threshold: u32) -> Value {
+pub(super) fn fast_probe(path: &str, unhealthy_threshold: u32) -> Value {
     json!({"protocol": "http", "port": 80, "path": path, "interval_seconds": 2,
            "timeout_seconds": 1, "healthy_threshold": 1,
            "unhealthy_threshold": unhealthy_threshold})
@@ -64,7 +64,7 @@ async fn wait_health(api: &Api, set: &str, want: &[(&str, &str)]) {
     .await;
 }
 
-async fn fault(api: &Api, kind: &str, instance: &str) {
+pub(super) async fn fault(api: &Api, kind: &str, instance: &str) {
     let (status, body) = api
         .post(
             "/backend/faults",
@@ -449,7 +449,7 @@ async fn frontend_input_is_checked_and_nothing_is_half_applied() {
 }
 
 /// Repair activity entries of a set, oldest first.
-async fn repairs(api: &Api, set: &str) -> Vec<Value> {
+pub(super) async fn repairs(api: &Api, set: &str) -> Vec<Value> {
     let (_, body) = api
         .get(&format!("/scale-sets/{set}/activity?limit=1000"))
         .await;

@@ -3,8 +3,12 @@
 //! leads and acts, every one serves and sees every change, a paused leader is fenced when
 //! it wakes, a leader killed at a random instant of a scale-out or a rolling upgrade is
 //! replaced within the lease time with no duplicate, orphan or lost VM and the rollout
-//! resumed, and a killed replica's load balancer costs only the requests sent through it. `FLOTILLA_FAILOVER_TRIALS` (default 1 of each) runs more kills and prints the
-//! failover times (the closing figures use 20).
+//! resumed, a leader killed during repairs has each broken instance replaced once, a
+//! webhook delivery retried across a failover succeeds once and the autoscaler keeps its
+//! cooldown, and a killed replica's load balancer costs only the requests sent through it;
+//! a standby shows the leader's probe results and metric ticks, and the leader counts
+//! every replica's frontends. `FLOTILLA_FAILOVER_TRIALS` (default 1 of each) runs more kills and prints
+//! the failover times (the closing figures use 20).
 
 use std::collections::BTreeSet;
 use std::process::Child;
@@ -13,6 +17,9 @@ use std::time::{Duration, Instant};
 use flotilla_backend::Backend;
 use flotilla_tests::{ADMIN, ADMIN_PASSWORD, Api, MockHypervisor, free_port, wait_until};
 use serde_json::{Value, json};
+
+use crate::autoscale::{capacity, receiver, recent, scale_actions};
+use crate::health::{fast_probe, fault, repairs};
 
 /// The lease's time to live: a successor takes over at most this long after the last
 /// renewal, plus its retry period and the test's polling.
@@ -26,11 +33,6 @@ struct Replica {
 }
 
 impl Replica {
-    fn spawn(hypervisor: &MockHypervisor, database: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Self::spawn_in(dir, hypervisor, database, &["--lb-frontends", "none"])
-    }
-
     fn spawn_in(
         dir: tempfile::TempDir,
         hypervisor: &MockHypervisor,
@@ -138,22 +140,36 @@ async fn activity(api: &Api) -> Vec<Value> {
 struct Cluster {
     hypervisor: MockHypervisor,
     database: String,
+    /// The flags every replica (and every successor) gets.
+    flags: Vec<String>,
     replicas: Vec<(Replica, Api)>,
 }
 
 impl Cluster {
-    async fn start(hypervisor: MockHypervisor, database: String, n: usize) -> Self {
-        let mut replicas = Vec::new();
-        for _ in 0..n {
-            let replica = Replica::spawn(&hypervisor, &database);
-            let api = replica.api().await;
-            replicas.push((replica, api));
-        }
-        Self {
+    /// `n` replicas serving no load balancer frontends, with `extra` flags.
+    async fn start(hypervisor: MockHypervisor, database: String, n: usize, extra: &[&str]) -> Self {
+        let mut cluster = Self {
             hypervisor,
             database,
-            replicas,
+            flags: ["--lb-frontends", "none"]
+                .iter()
+                .chain(extra)
+                .map(|f| f.to_string())
+                .collect(),
+            replicas: Vec::new(),
+        };
+        for _ in 0..n {
+            cluster.spawn(tempfile::tempdir().unwrap()).await;
         }
+        cluster
+    }
+
+    /// Starts one more replica over `dir` and waits until it serves.
+    async fn spawn(&mut self, dir: tempfile::TempDir) {
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let replica = Replica::spawn_in(dir, &self.hypervisor, &self.database, &flags);
+        let api = replica.api().await;
+        self.replicas.push((replica, api));
     }
 
     /// The index of the replica leading now, waiting up to `within` for one.
@@ -180,10 +196,7 @@ impl Cluster {
         let (replica, _) = self.replicas.remove(leader);
         let killed = Instant::now();
         let dir = replica.kill();
-        let no_frontends = ["--lb-frontends", "none"];
-        let successor = Replica::spawn_in(dir, &self.hypervisor, &self.database, &no_frontends);
-        let api = successor.api().await;
-        self.replicas.push((successor, api));
+        self.spawn(dir).await;
         let next = self.leader(LEASE + Duration::from_secs(5)).await;
         let took = killed.elapsed();
         let new = leadership(&self.replicas[next].1).await.generation;
@@ -196,14 +209,31 @@ impl Cluster {
     }
 }
 
-/// What the hypervisor holds for the fleet's installation, against the instance records:
-/// every record has its VM and every VM its record, each once, each made under a lease
-/// (the generations recorded in the VMs, ascending by id).
+/// [`assert_vms_are_the_records`], and no instance was replaced: the new leader found the
+/// VMs its predecessor made.
 async fn assert_no_duplicate_or_orphan(
     cluster: &Cluster,
     set: &str,
     expected: usize,
 ) -> Vec<Option<i64>> {
+    let (records, generations) = assert_vms_are_the_records(cluster, set, expected).await;
+    let expected_ids: BTreeSet<String> = (0..expected).map(|n| format!("{set}_{n}")).collect();
+    assert_eq!(
+        records.into_iter().collect::<BTreeSet<_>>(),
+        expected_ids,
+        "instances were replaced"
+    );
+    generations
+}
+
+/// What the hypervisor holds for the fleet's installation, against the instance records:
+/// every record has its VM and every VM its record, each once, each made under a lease.
+/// Answers the records' ids and the generations recorded in the VMs.
+async fn assert_vms_are_the_records(
+    cluster: &Cluster,
+    set: &str,
+    expected: usize,
+) -> (Vec<String>, Vec<Option<i64>>) {
     let api = cluster.any();
     let (_, backend) = api.get("/backend/vms").await;
     let installation = backend["items"][0]["installation_id"]
@@ -232,14 +262,7 @@ async fn assert_no_duplicate_or_orphan(
         "VMs and records differ"
     );
     assert_eq!(records.len(), expected);
-    // No replacement was needed: the new leader found the VMs its predecessor made.
-    let expected_ids: BTreeSet<String> = (0..expected).map(|n| format!("{set}_{n}")).collect();
-    assert_eq!(
-        records.into_iter().collect::<BTreeSet<_>>(),
-        expected_ids,
-        "instances were replaced"
-    );
-    generations
+    (records, generations)
 }
 
 fn trials() -> usize {
@@ -274,7 +297,7 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
     let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
         return;
     };
-    let cluster = Cluster::start(hypervisor, database, 2).await;
+    let cluster = Cluster::start(hypervisor, database, 2, &[]).await;
     let (api_a, api_b) = (&cluster.replicas[0].1, &cluster.replicas[1].1);
     let (la, lb) = (leadership(api_a).await, leadership(api_b).await);
     assert!(la.leading && !lb.leading, "the first replica leads");
@@ -294,7 +317,9 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
     // A browser on B sees what A's tasks do.
     let mut stream = api_b.open("/events").await;
     assert_eq!(stream.status(), 200);
-    api_b.create_set("web", 3, json!({})).await;
+    api_b
+        .create_set("web", 3, json!({"health_probe": fast_probe("/health", 1)}))
+        .await;
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
         let mut text = String::new();
         while let Some(chunk) = stream.chunk().await.unwrap() {
@@ -309,6 +334,44 @@ async fn every_replica_serves_one_leads_and_all_see_its_changes() {
     .expect("B's event stream shows an instance A started");
     assert!(seen.contains("event: instance_changed"), "{seen}");
     api_b.wait_running("web", 3).await;
+
+    // B does not probe: it shows the results A's prober shared.
+    wait_until(
+        "B shows every instance's last probe",
+        Duration::from_secs(20),
+        || async {
+            api_b
+                .instances("web")
+                .await
+                .iter()
+                .all(|i| i["last_probe"]["success"] == true)
+        },
+    )
+    .await;
+    // B does not collect metrics: its live charts are the leader's ticks (every second
+    // here), not only the minute roll-ups.
+    wait_until(
+        "B's chart has the leader's ticks",
+        Duration::from_secs(20),
+        || async {
+            let (_, m) = api_b.get(&recent("web", "instances_running")).await;
+            let points = m["series"][0]["points"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            points.len() >= 5 && points.last().is_some_and(|p| p["average"] == 3.0)
+        },
+    )
+    .await;
+    // Evaluating autoscale is the leader's work: a standby says where to go.
+    let (status, problem) = api_b.post_empty("/scale-sets/web/autoscale/evaluate").await;
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("leader lease"),
+        "{problem}"
+    );
+    let (status, decision) = api_a.post_empty("/scale-sets/web/autoscale/evaluate").await;
+    assert_eq!((status, decision), (200, Value::Null), "autoscale is off");
 
     // Only the leader's tasks ran; entries say who acted, and under which term.
     let (_, tasks) = api_b.get("/control/tasks").await;
@@ -345,7 +408,7 @@ async fn a_paused_leader_is_fenced_when_it_wakes() {
     let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
         return;
     };
-    let cluster = Cluster::start(hypervisor, database, 2).await;
+    let cluster = Cluster::start(hypervisor, database, 2, &[]).await;
     let ((a, api_a), (_, api_b)) = (&cluster.replicas[0], &cluster.replicas[1]);
     let first = leadership(api_a).await;
     assert!(first.leading);
@@ -410,7 +473,7 @@ async fn a_leader_killed_during_a_scale_out_or_a_rollout_is_replaced_without_a_t
     let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
         return;
     };
-    let mut cluster = Cluster::start(hypervisor, database, 3).await;
+    let mut cluster = Cluster::start(hypervisor, database, 3, &[]).await;
     let mut seed = (std::process::id() as u64) << 20 | 0x9e37;
     eprintln!("failover trials, seed {seed}");
     let mut failovers = Vec::new();
@@ -493,6 +556,174 @@ async fn a_leader_killed_during_a_scale_out_or_a_rollout_is_replaced_without_a_t
     );
 }
 
+/// A header's value in a request head as a receiver got it.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[tokio::test]
+async fn a_leader_killed_during_repairs_or_a_webhook_delivery_acts_once() {
+    let Some((hypervisor, database, _guard, _dir)) = fresh().await else {
+        return;
+    };
+    // The webhook receiver listens on loopback, which webhooks may reach only when allowed.
+    let flags = [
+        "--webhook-allow",
+        "127.0.0.0/8",
+        "--autoscale-interval",
+        "1s",
+    ];
+    let mut cluster = Cluster::start(hypervisor, database, 3, &flags).await;
+    let mut seed = (std::process::id() as u64) << 20 | 0x7f4a;
+    eprintln!("repair failover trials, seed {seed}");
+    for trial in 0..trials() {
+        // Two instances found unhealthy; the leader killed at a random instant of their
+        // repairs: each is replaced once, and nothing else.
+        let set = format!("r{trial}");
+        let api = cluster.any().clone();
+        api.create_set(
+            &set,
+            3,
+            json!({"health_probe": fast_probe("/health", 1),
+                   "automatic_repairs": {"enabled": true, "grace_period_seconds": 2,
+                                         "repair_action": "replace"}}),
+        )
+        .await;
+        api.wait_healthy(&set, 3).await;
+        let broken = [format!("{set}_0"), format!("{set}_1")];
+        for id in &broken {
+            fault(&api, "unhealthy", id).await;
+        }
+        wait_until("a repair began", Duration::from_secs(30), || async {
+            !repairs(&api, &set).await.is_empty()
+        })
+        .await;
+        let took = cluster
+            .kill_leader(random_delay(Duration::from_secs(3), &mut seed))
+            .await;
+        eprintln!("trial {trial}: failover during repairs: {took:?}");
+        let api = cluster.any().clone();
+        wait_until(
+            "both are replaced and all are healthy",
+            Duration::from_secs(120),
+            || async {
+                let items = api.instances(&set).await;
+                items.len() == 3
+                    && items.iter().all(|i| {
+                        i["health_state"] == "healthy" && !broken.iter().any(|b| i["id"] == *b)
+                    })
+            },
+        )
+        .await;
+        assert_vms_are_the_records(&cluster, &set, 3).await;
+        let repaired: Vec<String> = repairs(&api, &set)
+            .await
+            .iter()
+            .filter(|e| e["result"] == "succeeded")
+            .map(|e| e["target"].as_str().unwrap().to_string())
+            .collect();
+        let mut once = repaired.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), repaired.len(), "repaired twice: {repaired:?}");
+        assert!(
+            repaired.iter().all(|t| broken.contains(t)),
+            "a healthy instance was repaired: {repaired:?}"
+        );
+    }
+
+    // One scale-out, its webhook failing at first; the leader killed while it retries:
+    // the next leader sends the same delivery until it succeeds, and the autoscaler, in
+    // its cooldown, does not act again.
+    let hook = receiver(vec![503, 503, 503]).await;
+    let api = cluster.any().clone();
+    api.create_set(
+        "auto",
+        2,
+        json!({"demand": {"pattern": "constant", "rps": 20, "noise_percent": 0}}),
+    )
+    .await;
+    api.wait_running("auto", 2).await;
+    let rule = |operator: &str, threshold: f64, direction: &str| {
+        json!({"metric": "demand_requests_per_second", "statistic": "average",
+               "time_grain_seconds": 5, "time_window_seconds": 5, "time_aggregation": "average",
+               "operator": operator, "threshold": threshold, "direction": direction,
+               "type": "change_count", "value": 2, "cooldown_seconds": 600})
+    };
+    let (status, body) = api
+        .put(
+            "/scale-sets/auto/autoscale",
+            json!({"enabled": true, "initialization_seconds": 0,
+                   "profiles": [{"name": "default",
+                                 "capacity": {"minimum": 2, "maximum": 10, "default": 2},
+                                 "rules": [rule("greater_than", 100.0, "increase")],
+                                 "target_tracking": null, "recurrence": null, "fixed_date": null}],
+                   "notifications": {"webhooks": [{"url": hook.url, "secret": "s3cret"}]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .put(
+            "/scale-sets/auto/demand",
+            json!({"pattern": "constant", "rps": 400, "noise_percent": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "the webhook failed twice",
+        Duration::from_secs(60),
+        || async { hook.requests.lock().unwrap().len() >= 2 },
+    )
+    .await;
+    let took = cluster.kill_leader(Duration::ZERO).await;
+    eprintln!("failover during a webhook's retries: {took:?}");
+    let api = cluster.any().clone();
+    wait_until(
+        "the delivery succeeded",
+        Duration::from_secs(60),
+        || async {
+            activity(&api)
+                .await
+                .iter()
+                .any(|e| e["operation"] == "autoscale.webhook" && e["result"] == "succeeded")
+        },
+    )
+    .await;
+    // Long enough for a second action or a second delivery to show.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        scale_actions(&api, "auto").await,
+        [("scale_out".to_string(), 2, 4)],
+        "one scale-out: the new leader kept the cooldown"
+    );
+    assert_eq!(capacity(&api, "auto").await, 4);
+    let deliveries: Vec<Value> = activity(&api)
+        .await
+        .into_iter()
+        .filter(|e| e["operation"] == "autoscale.webhook")
+        .collect();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    let requests = hook.requests.lock().unwrap().clone();
+    // Three answered 503, the fourth 200 — and none after it.
+    assert_eq!(requests.len(), 4, "one successful delivery");
+    let entry = deliveries[0]["id"].as_i64().unwrap().to_string();
+    for (head, _) in &requests {
+        assert_eq!(
+            header(head, "X-Flotilla-Delivery"),
+            Some(entry.as_str()),
+            "{head}"
+        );
+    }
+    let decisions: BTreeSet<&str> = requests
+        .iter()
+        .filter_map(|(head, _)| header(head, "X-Flotilla-Decision"))
+        .collect();
+    assert_eq!(decisions.len(), 1, "one decision: {decisions:?}");
+}
+
 /// Sends requests one after another to `url` for `period`; answers how many succeeded and
 /// how many failed, and when the first failure came.
 async fn traffic(url: String, period: Duration) -> (u64, u64, Option<Duration>) {
@@ -561,6 +792,29 @@ async fn a_killed_replica_costs_only_the_connections_its_load_balancer_held() {
         )
         .await;
     }
+    // Traffic through B only: the leader's metrics count it (each replica records its
+    // frontends' counters; the leader adds them).
+    let only_b = tokio::spawn(traffic(via_b.clone(), Duration::from_secs(6)));
+    wait_until(
+        "the leader counts B's requests",
+        Duration::from_secs(15),
+        || async {
+            let (_, m) = api_a.get(&recent("web", "requests_per_second")).await;
+            m["series"][0]["points"]
+                .as_array()
+                .and_then(|p| p.last())
+                .is_some_and(|p| p["average"].as_f64().unwrap_or(0.0) > 5.0)
+        },
+    )
+    .await;
+    let (b_only_ok, _, _) = only_b.await.unwrap();
+    let (_, lb_a) = api_a.get("/scale-sets/web/load-balancer").await;
+    let served_by_a = lb_a["stats"][0]["requests"].as_u64().unwrap();
+    assert!(
+        served_by_a < 5 && b_only_ok > 50,
+        "A's frontend served {served_by_a}, B's {b_only_ok}: the rate must be B's"
+    );
+
     let period = Duration::from_secs(6);
     let through_a = tokio::spawn(traffic(via_a, period));
     let through_b = tokio::spawn(traffic(via_b, period));

@@ -116,9 +116,18 @@ impl Fleet {
         })
     }
 
-    /// Evaluates the set's autoscale setting now (tests, benchmarks, operators).
+    /// Evaluates the set's autoscale setting now (tests, benchmarks, operators): on the
+    /// leader only (`NotLeader` elsewhere).
     pub async fn evaluate_autoscale(&self, name: &str) -> Result<Option<Decision>> {
         let set = self.ctx.read_set(name).await?;
+        // The leader's metric windows are the fleet's; a standby's are empty.
+        if !self.leadership.leading() {
+            return Err(Error::NotLeader {
+                message: "evaluating autoscale is the leader's work and this replica does not \
+                          hold the leader lease; retry on the leader (GET /api/v1/control/replicas)"
+                    .into(),
+            });
+        }
         let others = fleet_capacity(&self.ctx.read_sets().await?)
             .saturating_sub(u64::from(set.spec.capacity));
         self.autoscaler.evaluate(&set, others).await

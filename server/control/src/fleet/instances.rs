@@ -12,15 +12,15 @@ use serde_json::json;
 
 use super::Fleet;
 use crate::context::RETRIES;
-use crate::error::{Error, Result};
-use crate::tasks::prober::ProberStats;
+use crate::error::{Error, Result, chain};
+use crate::tasks::prober::{ProberStats, merge_from};
 
 impl Fleet {
     /// The set's instances, each with its last probe result.
     pub async fn list_instances(&self, name: &str) -> Result<Vec<Instance>> {
         self.get_scale_set(name).await?;
         let mut all = self.ctx.read_instances(name).await?;
-        self.probes.merge(&mut all);
+        self.merge_probes(&mut all, Some(name)).await;
         Ok(all)
     }
 
@@ -32,8 +32,22 @@ impl Fleet {
             .list_all_instances()
             .await
             .map_err(Error::store("list instances"))?;
-        self.probes.merge(&mut all);
+        self.merge_probes(&mut all, None).await;
         Ok(all)
+    }
+
+    /// Sets each instance's last probe result: from this process's prober while it leads,
+    /// else as the leader last shared them (of `scale_set`, or every set's). A failed read
+    /// leaves them unset.
+    async fn merge_probes(&self, instances: &mut [Instance], scale_set: Option<&str>) {
+        if self.leadership.leading() {
+            self.probes.merge(instances);
+            return;
+        }
+        match self.ctx.store.list_probe_results(scale_set).await {
+            Ok(stored) => merge_from(&stored.into_iter().collect(), instances),
+            Err(e) => tracing::warn!(error = %chain(&e), "could not read the shared probe results"),
+        }
     }
 
     /// How many instances each set has in each combination of states, counted by the
@@ -58,7 +72,8 @@ impl Fleet {
                 kind: "instance",
                 name: id.into(),
             })?;
-        self.probes.merge(std::slice::from_mut(&mut instance));
+        self.merge_probes(std::slice::from_mut(&mut instance), Some(name))
+            .await;
         Ok(instance)
     }
 
@@ -249,7 +264,8 @@ impl Fleet {
         change(&mut next);
         next.updated_at = started;
         let mut written = self.write_instance(next).await?;
-        self.probes.merge(std::slice::from_mut(&mut written));
+        self.merge_probes(std::slice::from_mut(&mut written), Some(name))
+            .await;
         self.ctx.events.publish(Event::InstanceChanged {
             instance: Box::new(written.clone()),
         });

@@ -159,6 +159,7 @@ impl Fleet {
                 replica_ctx.clone(),
                 wake,
                 replica_ctx.config.replica.id.clone(),
+                metrics.clone(),
             )),
         ];
         let registry = Arc::new(Registry::new(clock.clone(), tasks));

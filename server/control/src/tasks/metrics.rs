@@ -1,6 +1,7 @@
 //! The metrics pipeline: the `metrics` task (the collector) that, every interval (default 10 s, down to 1 s),
-//! reads each running VM's resource use from the backend, the load balancer's counters and
-//! the instance records, and folds them into
+//! reads each running VM's resource use from the backend, the load balancer's counters (this
+//! replica's, and those the other replicas recorded with their heartbeats: a set's traffic
+//! is what every replica's frontends served) and the instance records, and folds them into
 //!
 //! - per instance, a bounded ring of the last [`INSTANCE_SAMPLES`] samples (drill-down);
 //! - per scale set, one aggregate [`Point`] per metric per tick for the last
@@ -18,8 +19,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use flotilla_domain::load_balancer::{FrontendStats, Histogram};
+use flotilla_domain::load_balancer::Histogram;
 use flotilla_domain::metrics::{Metric, Point, Rollup, Series, rebucket};
+use flotilla_domain::replica::FrontendCounters;
 use flotilla_domain::{HealthState, Instance, PowerState, ScaleSet};
 use flotilla_store::Store;
 use futures::future::BoxFuture;
@@ -66,6 +68,44 @@ impl Tick {
             .find(|(m, _)| *m == metric)
             .map(|(_, p)| p.expand(self.at))
     }
+
+    /// The tick as a line of text for the other replicas: `t`, the set, the time in
+    /// milliseconds and each point as `metric=average,minimum,maximum,count`, tab-separated.
+    fn line(&self, set: &str) -> String {
+        use std::fmt::Write;
+        let mut line = format!("t\t{set}\t{}", self.at.timestamp_millis());
+        for (metric, p) in &self.points {
+            let _ = write!(
+                line,
+                "\t{}={},{},{},{}",
+                metric.as_str(),
+                p.average,
+                p.minimum,
+                p.maximum,
+                p.count
+            );
+        }
+        line
+    }
+
+    /// Reads what [`Tick::line`] wrote after the set's name; `None` when it is not that.
+    fn parse<'a>(mut fields: impl Iterator<Item = &'a str>) -> Option<Self> {
+        let at = DateTime::from_timestamp_millis(fields.next()?.parse().ok()?)?;
+        let points = fields
+            .map(|field| {
+                let (metric, values) = field.split_once('=')?;
+                let mut v = values.split(',');
+                let point = CompactPoint {
+                    average: v.next()?.parse().ok()?,
+                    minimum: v.next()?.parse().ok()?,
+                    maximum: v.next()?.parse().ok()?,
+                    count: v.next()?.parse().ok()?,
+                };
+                Some((Metric::parse(metric)?, point))
+            })
+            .collect::<Option<Box<[_]>>>()?;
+        Some(Tick { at, points })
+    }
 }
 
 /// A point without its time, in single precision (the total is average × count): what
@@ -111,20 +151,57 @@ struct SetSeries {
     counted: u32,
 }
 
-/// A frontend's counters at the previous tick.
+impl SetSeries {
+    /// Appends the newest tick, dropping those older than the kept period or beyond the
+    /// kept count.
+    fn push(&mut self, tick: Tick) {
+        let horizon = tick.at - chrono::Duration::seconds(TICKS_KEPT_SECONDS);
+        while self.ticks.front().is_some_and(|t| t.at < horizon) || self.ticks.len() >= TICKS_KEPT {
+            self.ticks.pop_front();
+        }
+        self.ticks.push_back(tick);
+    }
+}
+
+/// A frontend's counters as last read, and the rates they gave.
 #[derive(Debug, Clone)]
 struct FrontendReading {
+    at: DateTime<Utc>,
     requests: u64,
     errors: u64,
     latency: Histogram,
+    rate: Option<Rate>,
 }
+
+/// What a frontend served per second between two readings.
+#[derive(Debug, Clone)]
+struct Rate {
+    requests: f64,
+    errors: f64,
+    latency: Histogram,
+}
+
+/// A set's traffic in one tick, over every replica's frontends.
+#[derive(Debug, Default)]
+struct Traffic {
+    requests: f64,
+    errors: f64,
+    latency: Histogram,
+    active: u64,
+    /// Some frontend had a rate (none before a second reading).
+    measured: bool,
+}
+
+/// Another replica's counters older than this count no more (it stopped, or cannot reach
+/// the database): replicas record theirs every few seconds.
+const COUNTERS_STALE_SECONDS: i64 = 15;
 
 #[derive(Debug, Default)]
 struct Hub {
     sets: HashMap<String, SetSeries>,
     instances: HashMap<String, InstanceSeries>,
-    frontends: HashMap<(String, String), FrontendReading>,
-    last_tick: Option<DateTime<Utc>>,
+    /// By replica, scale set and frontend.
+    frontends: HashMap<(String, String, String), FrontendReading>,
 }
 
 /// The collector's memory, shared with the readers.
@@ -156,6 +233,46 @@ impl Metrics {
     /// Drops every tick and sample held: reads fall back on the stored roll-ups.
     fn forget_all(&self) {
         *self.write() = Hub::default();
+    }
+
+    /// Each set's latest tick as a line for the other replicas ([`Metrics::adopt`]).
+    pub(crate) fn latest_lines(&self) -> Vec<String> {
+        let hub = self.read();
+        hub.sets
+            .iter()
+            .filter_map(|(set, series)| series.ticks.back().map(|t| t.line(set)))
+            .collect()
+    }
+
+    /// Takes a tick the leader announced (the fields after `t`, as [`Tick::line`] wrote
+    /// them) into a replica that does not collect: its live charts are the leader's. Sets
+    /// that had no tick within the kept period are forgotten. `false` when it is not a
+    /// tick.
+    pub(crate) fn adopt<'a>(&self, mut fields: impl Iterator<Item = &'a str>) -> bool {
+        let Some(set) = fields.next() else {
+            return false;
+        };
+        let Some(tick) = Tick::parse(fields) else {
+            return false;
+        };
+        let horizon = tick.at - chrono::Duration::seconds(TICKS_KEPT_SECONDS);
+        let mut hub = self.write();
+        hub.sets
+            .retain(|_, s| s.ticks.back().is_none_or(|t| t.at >= horizon));
+        let series = hub.sets.entry(set.to_string()).or_default();
+        if series.ticks.back().is_some_and(|t| t.at >= tick.at) {
+            return true; // a repeat, or late
+        }
+        // The leader stores this minute's roll-up once it ends: until then the ticks are
+        // all there is of it. (Nothing accumulates here: this replica writes no roll-up.)
+        series.minute = Some(
+            tick.at
+                .duration_trunc(chrono::Duration::minutes(1))
+                .unwrap_or(tick.at),
+        );
+        series.accumulating.clear();
+        series.push(tick);
+        true
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Hub> {
@@ -317,7 +434,9 @@ pub(crate) struct TickInput<'a> {
     pub sets: &'a [ScaleSet],
     pub instances: &'a [Instance],
     pub vms: &'a [flotilla_backend::VmMetrics],
-    pub frontends: &'a [FrontendStats],
+    /// Every replica's frontend counters: this one's as read now, the others' as they
+    /// last recorded them.
+    pub frontends: &'a [FrontendCounters],
     /// The mock's demand per set, where there is one.
     pub demand: &'a HashMap<String, f64>,
 }
@@ -329,11 +448,6 @@ impl Metrics {
         self.ticks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut hub = self.write();
-        let elapsed = hub
-            .last_tick
-            .map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
-            .filter(|s| *s > 0.0);
-        hub.last_tick = Some(now);
 
         // Instance samples: only of VMs that are instances of the set they name — another
         // installation's VMs (even of a set with the same name) are not this fleet's load.
@@ -376,26 +490,55 @@ impl Metrics {
         hub.instances
             .retain(|id, series| owned.contains(&(series.scale_set.as_str(), id.as_str())));
 
-        // Load balancer rates, by set.
-        let mut lb: HashMap<&str, (f64, f64, Histogram, u64)> = HashMap::new();
+        // Load balancer rates, by set, over every replica's frontends: each replica's
+        // counters give a rate between two of its readings (by its own timestamps), kept
+        // until its next reading or until it is stale.
+        let mut lb: HashMap<&str, Traffic> = HashMap::new();
         let mut readings = HashMap::new();
-        for f in input.frontends {
-            let key = (f.scale_set.clone(), f.name.clone());
-            let reading = FrontendReading {
-                requests: f.requests,
-                errors: f.responses.server_error,
-                latency: f.latency.clone(),
-            };
-            let entry = lb.entry(f.scale_set.as_str()).or_default();
-            entry.3 += f.active_connections;
-            if let (Some(prev), Some(secs)) = (hub.frontends.get(&key), elapsed)
-                && prev.requests <= f.requests
-            {
-                entry.0 += (f.requests - prev.requests) as f64 / secs;
-                entry.1 += f.responses.server_error.saturating_sub(prev.errors) as f64 / secs;
-                entry.2.add(&f.latency.since(&prev.latency));
+        let fresh = input
+            .frontends
+            .iter()
+            .filter(|c| (now - c.at).num_seconds() < COUNTERS_STALE_SECONDS);
+        for counters in fresh {
+            for f in &counters.frontends {
+                let key = (
+                    counters.replica.clone(),
+                    f.scale_set.clone(),
+                    f.name.clone(),
+                );
+                let errors = f.responses.server_error;
+                let rate = match hub.frontends.get(&key) {
+                    Some(prev) if counters.at > prev.at && prev.requests <= f.requests => {
+                        let secs = (counters.at - prev.at).num_milliseconds() as f64 / 1000.0;
+                        Some(Rate {
+                            requests: (f.requests - prev.requests) as f64 / secs,
+                            errors: errors.saturating_sub(prev.errors) as f64 / secs,
+                            latency: f.latency.since(&prev.latency),
+                        })
+                    }
+                    // Nothing new since: the last rate holds.
+                    Some(prev) if counters.at == prev.at => prev.rate.clone(),
+                    _ => None,
+                };
+                let traffic = lb.entry(f.scale_set.as_str()).or_default();
+                traffic.active += f.active_connections;
+                if let Some(rate) = &rate {
+                    traffic.requests += rate.requests;
+                    traffic.errors += rate.errors;
+                    traffic.latency.add(&rate.latency);
+                    traffic.measured = true;
+                }
+                readings.insert(
+                    key,
+                    FrontendReading {
+                        at: counters.at,
+                        requests: f.requests,
+                        errors,
+                        latency: f.latency.clone(),
+                        rate,
+                    },
+                );
             }
-            readings.insert(key, reading);
         }
         hub.frontends = readings;
 
@@ -450,14 +593,18 @@ impl Metrics {
             for (metric, value) in state_metrics {
                 points.insert(metric, Point::single(now, value));
             }
-            if let Some((rps, errors, latency, active)) = lb.get(name) {
+            if let Some(traffic) = lb.get(name) {
+                let latency = &traffic.latency;
                 points.insert(
                     Metric::ActiveConnections,
-                    Point::single(now, *active as f64),
+                    Point::single(now, traffic.active as f64),
                 );
-                if elapsed.is_some() {
-                    points.insert(Metric::RequestsPerSecond, Point::single(now, *rps));
-                    points.insert(Metric::ErrorsPerSecond, Point::single(now, *errors));
+                if traffic.measured {
+                    points.insert(
+                        Metric::RequestsPerSecond,
+                        Point::single(now, traffic.requests),
+                    );
+                    points.insert(Metric::ErrorsPerSecond, Point::single(now, traffic.errors));
                 }
                 for (metric, q) in [
                     (Metric::LatencyP50Ms, 0.5),
@@ -493,13 +640,7 @@ impl Metrics {
                     .and_modify(|p| *p = p.merged(point))
                     .or_insert(*point);
             }
-            let horizon = now - chrono::Duration::seconds(TICKS_KEPT_SECONDS);
-            while series.ticks.front().is_some_and(|t| t.at < horizon)
-                || series.ticks.len() >= TICKS_KEPT
-            {
-                series.ticks.pop_front();
-            }
-            series.ticks.push_back(Tick {
+            series.push(Tick {
                 at: now,
                 points: points
                     .iter()
@@ -634,7 +775,19 @@ impl Collector {
             .list_all_instances()
             .await
             .map_err(crate::Error::store("list instances"))?;
-        let frontends = ctx.balancer.lb.stats();
+        // This replica's frontends now, the others' as they last recorded them.
+        let own = &ctx.config.replica.id;
+        let others = ctx
+            .store
+            .list_frontend_counters()
+            .await
+            .map_err(crate::Error::store("read the replicas' frontend counters"))?;
+        let mut frontends = vec![FrontendCounters {
+            replica: own.clone(),
+            at: ctx.now(),
+            frontends: ctx.balancer.lb.stats(),
+        }];
+        frontends.extend(others.into_iter().filter(|c| c.replica != *own));
         let mut demand: HashMap<String, f64> = HashMap::new();
         if let Some(sim) = ctx.backend.simulation() {
             for set in &sets {
@@ -655,6 +808,8 @@ impl Collector {
             frontends: &frontends,
             demand: &demand,
         });
+        // The other replicas' live charts are this tick's.
+        crate::tasks::relay::announce(ctx, own, self.metrics.latest_lines()).await;
         if !rollups.is_empty() {
             ctx.store
                 .write_rollups(&rollups)
@@ -714,6 +869,55 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    fn tick(at: DateTime<Utc>, capacity: f64) -> Tick {
+        let points = [
+            (Metric::Capacity, Point::single(at, capacity)),
+            (
+                Metric::CpuPercent,
+                Point::of(at, [12.5, 40.25, 3.0]).unwrap(),
+            ),
+        ];
+        Tick {
+            at,
+            points: points
+                .iter()
+                .map(|(m, p)| (*m, CompactPoint::of(p)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_replica_takes_in_the_ticks_the_leader_announces() {
+        let t0 = at("2026-01-01T12:00:00.250Z");
+        let line = tick(t0, 3.0).line("web");
+        let standby = Metrics::default();
+        assert!(standby.adopt(line.strip_prefix("t\t").unwrap().split('\t')));
+        let (points, cut) = standby.ticks("web", Metric::CpuPercent, t0);
+        // The minute in progress is not in the store yet: its ticks are shown.
+        assert_eq!(cut, Some(at("2026-01-01T12:00:00Z")));
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].at, t0);
+        assert_eq!(points[0].maximum, 40.25);
+        assert_eq!(points[0].count, 3);
+        // A repeat is taken once; garbage not at all.
+        assert!(standby.adopt(line.strip_prefix("t\t").unwrap().split('\t')));
+        assert_eq!(standby.ticks("web", Metric::Capacity, t0).0.len(), 1);
+        for bad in [
+            "web",
+            "web\tsoon",
+            "web\t1\tcpu_percent=1,2",
+            "web\t1\tnope=1,2,3,4",
+        ] {
+            assert!(!standby.adopt(bad.split('\t')), "{bad}");
+        }
+        // A set with no tick for the kept period is forgotten.
+        let later = t0 + chrono::Duration::seconds(TICKS_KEPT_SECONDS + 1);
+        let other = tick(later, 1.0).line("api");
+        assert!(standby.adopt(other.strip_prefix("t\t").unwrap().split('\t')));
+        assert_eq!(standby.ticks("web", Metric::Capacity, t0).1, None);
+        assert_eq!(standby.latest_lines(), [other]);
     }
 
     #[test]

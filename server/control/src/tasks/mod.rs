@@ -13,12 +13,12 @@
 //!
 //! | task | runs | writes |
 //! |---|---|---|
-//! | (`leadership`, not a registry task) | every replica, every 4 s (1 s while standing by) | its replica's heartbeat, the leader lease; starts and stops the leader's tasks |
+//! | (`leadership`, not a registry task) | every replica, every 4 s (1 s while standing by) | its replica's heartbeat with its load balancer frontends' counters, the leader lease; starts and stops the leader's tasks |
 //! | `reconciler` | a loop per scale set (`driver`), every reconcile interval and when woken | instance records (intent, then results), repair status, VMs through the backend, the removal of a deleted set; the only task that creates or deletes VMs of known sets |
-//! | `prober` | every 100 ms | instances' health state (changes only); last probe results in memory |
+//! | `prober` | every 100 ms | instances' health state (changes only); last probe results in memory, and in the store every 2 s |
 //! | `relay` | every replica: on each event it causes, on each notification | nothing stored: tells the other replicas what changed (ids), re-reads and publishes what they changed, wakes the set's loop |
 //! | `pool_sync` | every replica: every 50 ms, on instance events | this replica's load balancer pools (memory) |
-//! | `metrics` | every collector interval | metric rings in memory, 1-minute roll-ups; prunes old roll-ups and decisions |
+//! | `metrics` | every collector interval | metric rings in memory (traffic over every replica's frontends), 1-minute roll-ups; prunes old roll-ups and decisions |
 //! | `autoscaler` | every autoscale interval | decisions, the desired capacity (nothing else) |
 //! | `webhooks` | on each scale action | delivery activity entries; sends signed POSTs |
 //! | `rollouts` | every 200 ms and when woken | rollout records, instances' target version, pending reimage and `retiring`, deletions of replaced instances; a rollback's model version |

@@ -7,7 +7,8 @@
 //! an even 2,000 probes a second rather than bursts; at most [`MAX_IN_FLIGHT`] probes run at
 //! once. Only state *changes* are written (batched each tick, generation-guarded, retried
 //! on the fresher record when stale); the last result of every instance is kept in memory
-//! and merged into reads ([`ProbeResults`]).
+//! and merged into reads ([`ProbeResults`]), and written to the store every [`SHARE`] for
+//! the other replicas' reads and the next leader, which starts from them.
 //!
 //! A set without a health probe has no probes: its running instances count as healthy, so
 //! the load balancer serves them (Azure's load balancer without a probe does the same).
@@ -39,6 +40,9 @@ use crate::tasks::{Control, Task};
 const REFRESH: Duration = Duration::from_secs(10);
 /// How often due probes are launched and state changes written.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the results since the last time are written to the store, for the replicas
+/// that do not probe (and the next leader) to show.
+const SHARE: Duration = Duration::from_secs(2);
 /// Probes in flight at once.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
@@ -77,12 +81,25 @@ impl ProberCounters {
 #[derive(Debug, Default)]
 pub(crate) struct ProbeResults(RwLock<HashMap<String, ProbeResult>>);
 
+/// Sets `last_probe` on each instance from `results`.
+pub(crate) fn merge_from(results: &HashMap<String, ProbeResult>, instances: &mut [Instance]) {
+    for i in instances {
+        i.last_probe = results.get(&i.id).cloned();
+    }
+}
+
 impl ProbeResults {
     /// Sets `last_probe` on each instance from the latest results.
     pub(crate) fn merge(&self, instances: &mut [Instance]) {
-        let results = self.0.read().expect("probe results poisoned");
-        for i in instances {
-            i.last_probe = results.get(&i.id).cloned();
+        merge_from(&self.0.read().expect("probe results poisoned"), instances);
+    }
+
+    /// Takes the stored results of instances this process has none of (a new term starts
+    /// from what the previous leader shared).
+    fn adopt(&self, stored: Vec<(String, ProbeResult)>) {
+        let mut results = self.0.write().expect("probe results poisoned");
+        for (id, result) in stored {
+            results.entry(id).or_insert(result);
         }
     }
 
@@ -157,6 +174,8 @@ struct Prober {
     targets: HashMap<String, Target>,
     /// Ids whose stored health differs from their counter's.
     dirty: HashSet<String>,
+    /// Results not yet written to the store.
+    unshared: HashMap<String, ProbeResult>,
     probes: JoinSet<(String, ProbeResult)>,
     limit: Arc<Semaphore>,
     tls: tokio_rustls::TlsConnector,
@@ -170,15 +189,24 @@ async fn run(task: Arc<ProberTask>, control: Control) {
         sets: HashMap::new(),
         targets: HashMap::new(),
         dirty: HashSet::new(),
+        unshared: HashMap::new(),
         probes: JoinSet::new(),
         limit: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         tls: insecure_tls(),
     };
+    match prober.task.ctx.store.list_probe_results(None).await {
+        Ok(stored) => prober.task.results.adopt(stored),
+        Err(e) => {
+            tracing::warn!(error = %chain(&e), "prober could not read the shared probe results")
+        }
+    }
     prober.refresh().await;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.reset();
+    let mut share = tokio::time::interval(SHARE);
+    share.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = control.stop().cancelled() => break,
@@ -207,6 +235,7 @@ async fn run(task: Arc<ProberTask>, control: Control) {
                 control.doing(prober.summary());
             }
             _ = refresh.tick() => prober.refresh().await,
+            _ = share.tick() => prober.share().await,
         }
     }
     prober.probes.abort_all();
@@ -287,6 +316,7 @@ impl Prober {
         for id in ids {
             self.targets.remove(id);
             self.dirty.remove(id);
+            self.unshared.remove(id);
         }
         self.task.results.remove(ids);
     }
@@ -417,7 +447,20 @@ impl Prober {
                 self.dirty.insert(id.to_string());
             }
         }
+        self.unshared.insert(id.to_string(), result.clone());
         self.task.results.insert(id, result);
+    }
+
+    /// Writes the results since the last time to the store (those of deleted instances
+    /// are left out there); a failed write drops them — the next results replace them.
+    async fn share(&mut self) {
+        if self.unshared.is_empty() {
+            return;
+        }
+        let results: Vec<(String, ProbeResult)> = self.unshared.drain().collect();
+        if let Err(e) = self.task.ctx.store.put_probe_results(&results).await {
+            tracing::warn!(error = %chain(&e), "could not share probe results");
+        }
     }
 
     /// Writes the health changes waiting, in one batch; answers how many were written.

@@ -2,7 +2,9 @@
 //! stream, and a write through any replica wakes the leader's loop for the set.
 //!
 //! Outgoing, it batches the events this replica caused into notices of ids only — `s` a
-//! scale set, `i` an instance, `a` an activity entry, `r` a rollout, `*` everything — and
+//! scale set, `i` an instance, `a` an activity entry, `r` a rollout, `*` everything — (the
+//! leader's metrics collector adds `t` lines: each set's tick, which the others take into
+//! their live charts) and
 //! sends them over the database's notifications (PostgreSQL `NOTIFY`, at most
 //! [`MAX_NOTICE`] bytes each, the sender's replica id on the first line). Incoming, it
 //! re-reads each record named from the store and publishes it on the local bus, makes this
@@ -21,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::context::Context;
 use crate::error::{Error, Result, chain};
+use crate::tasks::metrics::Metrics;
 use crate::tasks::reconciler::driver::SetWaker;
 use crate::tasks::{Control, Scope, Task};
 
@@ -34,11 +37,36 @@ pub(crate) struct Relay {
     ctx: Context,
     wake: SetWaker,
     replica: String,
+    /// Where the leader's metric ticks go on a replica that does not collect.
+    metrics: Arc<Metrics>,
+}
+
+/// Sends `lines` (notices of the relay's format) to the other replicas as `sender`.
+pub(crate) async fn announce(ctx: &Context, sender: &str, lines: impl IntoIterator<Item = String>) {
+    let mut gathered = Lines::default();
+    for line in lines {
+        gathered.push(line);
+    }
+    for payload in gathered.payloads(sender) {
+        if let Err(e) = ctx.store.notify(CHANNEL, &payload).await {
+            tracing::warn!(error = %chain(&e), "could not tell the other replicas of changes");
+        }
+    }
 }
 
 impl Relay {
-    pub(crate) fn new(ctx: Context, wake: SetWaker, replica: String) -> Self {
-        Self { ctx, wake, replica }
+    pub(crate) fn new(
+        ctx: Context,
+        wake: SetWaker,
+        replica: String,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            ctx,
+            wake,
+            replica,
+            metrics,
+        }
     }
 
     /// Forwards this replica's events until told to stop.
@@ -69,11 +97,7 @@ impl Relay {
                     }
                 }
             }
-            for payload in lines.payloads(&self.replica) {
-                if let Err(e) = self.ctx.store.notify(CHANNEL, &payload).await {
-                    tracing::warn!(error = %chain(&e), "could not tell the other replicas of changes");
-                }
-            }
+            announce(&self.ctx, &self.replica, lines.lines).await;
         }
     }
 
@@ -104,6 +128,13 @@ impl Relay {
 
     async fn apply(&self, lines: &[&str]) -> Result<String> {
         for line in lines {
+            // The leader's metric ticks: taken in as they are.
+            if let Some(tick) = line.strip_prefix("t\t") {
+                if !self.metrics.adopt(tick.split('\t')) {
+                    tracing::warn!(notice = %line, "unreadable metric tick ignored");
+                }
+                continue;
+            }
             let mut parts = line.split('\t');
             match (parts.next(), parts.next(), parts.next()) {
                 (Some("s"), Some(set), None) => self.set(set).await?,

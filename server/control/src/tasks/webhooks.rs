@@ -4,7 +4,10 @@
 //! (`X-Flotilla-Signature: sha256=<hex>`), retried with exponential backoff (1, 2, 4, 8 s;
 //! five attempts, 10 s each) until a 2xx answer. Each delivery is an activity entry
 //! (`autoscale.webhook`) that ends succeeded or failed with its attempts; deliveries a
-//! stopped control plane left in progress are sent again when it starts.
+//! stopped control plane (or a leader that lost its lease) left in progress are sent again
+//! when the task starts, with the same `X-Flotilla-Delivery` id (the entry's) for the
+//! receiver to drop repeats: delivery is at least once. Each attempt first checks the
+//! leader lease, so a replica that lost it sends nothing more.
 //!
 //! HTTPS URLs are verified against the system's certificate store (read once). A URL must
 //! parse alike by the domain's strict parser and by the `url` crate; its host is resolved
@@ -322,8 +325,21 @@ impl Webhooks {
         let mut outcome = Err(String::new());
         let mut attempts = 0;
         for attempt in 1..=ATTEMPTS {
+            // A replica that lost the lease (paused past it, say) sends nothing more: the
+            // entry stays in progress and the new leader sends it.
+            if let Err(e) = self.ctx.store.check_fence().await {
+                return Err(Failed(format!(
+                    "{}: not sent by this replica ({e}); the leader sends it",
+                    shown_url(&hook.url)
+                )));
+            }
             attempts = attempt;
-            let attempt_once = post(&hook, decision_id, &body, &self.ctx.config.webhook_allow);
+            let attempt_once = post(
+                &hook,
+                (decision_id, entry),
+                &body,
+                &self.ctx.config.webhook_allow,
+            );
             outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_once).await {
                 Ok(Ok(code)) if (200..300).contains(&code) => Ok(code),
                 Ok(Ok(code)) => Err(format!("answered {code}")),
@@ -433,7 +449,7 @@ impl Task for Webhooks {
 /// what the other side said).
 async fn post(
     hook: &Webhook,
-    decision_id: i64,
+    (decision_id, delivery): (i64, Option<i64>),
     body: &[u8],
     allow: &[ipnet::IpNet],
 ) -> Result<u16, String> {
@@ -476,6 +492,9 @@ async fn post(
         target.authority(),
         body.len()
     );
+    if let Some(delivery) = delivery {
+        head.push_str(&format!("X-Flotilla-Delivery: {delivery}\r\n"));
+    }
     if let Some(secret) = &hook.secret {
         head.push_str(&format!(
             "X-Flotilla-Signature: {}\r\n",
