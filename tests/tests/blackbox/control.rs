@@ -67,9 +67,11 @@ async fn every_task_reports_its_status() {
             "autoscaler",
             "rollouts",
         ];
+        // The prober says what it probes once its tick after the first read has passed.
         if busy
             .iter()
             .all(|name| task(&tasks, name)["activations"].as_u64() > Some(0))
+            && task(&tasks, "prober")["doing"] == "probing 2 instance(s)"
         {
             break tasks;
         }
