@@ -8,7 +8,8 @@
 //! once. Only state *changes* are written (batched each tick, generation-guarded, retried
 //! on the fresher record when stale); the last result of every instance is kept in memory
 //! and merged into reads ([`ProbeResults`]), and written to the store every [`SHARE`] for
-//! the other replicas' reads and the next leader, which starts from them.
+//! the other replicas' reads and the next leader, which starts from them (while there are
+//! other replicas).
 //!
 //! A set without a health probe has no probes: its running instances count as healthy, so
 //! the load balancer serves them (Azure's load balancer without a probe does the same).
@@ -452,13 +453,28 @@ impl Prober {
     }
 
     /// Writes the results since the last time to the store (those of deleted instances
-    /// are left out there); a failed write drops them — the next results replace them.
+    /// are left out there) while other replicas may read them; a failed write drops them —
+    /// the next results replace them. A lone replica (one SQLite process, say) writes
+    /// nothing: no one would read them (at 10,000 instances the flush is a 10,000-row
+    /// upsert every 2 s).
     async fn share(&mut self) {
         if self.unshared.is_empty() {
             return;
         }
+        let store = &self.task.ctx.store;
+        let others = match store.list_replicas().await {
+            Ok(replicas) => replicas.len() > 1,
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "could not list the replicas");
+                false
+            }
+        };
+        if !others {
+            self.unshared.clear();
+            return;
+        }
         let results: Vec<(String, ProbeResult)> = self.unshared.drain().collect();
-        if let Err(e) = self.task.ctx.store.put_probe_results(&results).await {
+        if let Err(e) = store.put_probe_results(&results).await {
             tracing::warn!(error = %chain(&e), "could not share probe results");
         }
     }
