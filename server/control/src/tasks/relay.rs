@@ -2,11 +2,11 @@
 //! stream, and a write through any replica wakes the leader's loop for the set.
 //!
 //! Outgoing, it batches the events this replica caused into notices of ids only — `s` a
-//! scale set, `i` an instance, `a` an activity entry, `r` a rollout, `*` everything — (the
-//! leader's metrics collector adds `t` lines: each set's tick, which the others take into
-//! their live charts) and
+//! scale set, `i` an instance, `a` an activity entry, `r` a rollout, `*` everything — and
 //! sends them over the database's notifications (PostgreSQL `NOTIFY`, at most
-//! [`MAX_NOTICE`] bytes each, the sender's replica id on the first line). Incoming, it
+//! [`MAX_NOTICE`] bytes each, the sender's replica id on the first line); the leader's
+//! metrics collector sends `t` lines the same way ([`announce`]): each set's latest tick,
+//! which the other replicas take into their live charts as they are. Incoming, it
 //! re-reads each record named from the store and publishes it on the local bus, makes this
 //! replica's load balancer frontends follow a changed set's spec, and wakes the set's loop
 //! (which runs on the leader only). After a lost connection, or when it fell
