@@ -60,6 +60,20 @@ where
     Ok(samples)
 }
 
+/// A new active scale set of the example spec, as the store takes it.
+fn new_set(name: &str, capacity: u32) -> ScaleSet {
+    let now = chrono::Utc::now();
+    ScaleSet {
+        spec: ScaleSetSpec::example(name, capacity),
+        model_version: 1,
+        generation: 1,
+        state: ScaleSetState::Active,
+        repairs: Default::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 async fn store_figures(url: &str) -> anyhow::Result<()> {
     let store = flotilla_store::connect(url).await?;
     let ttl = Duration::from_secs(15);
@@ -100,17 +114,9 @@ async fn store_figures(url: &str) -> anyhow::Result<()> {
         replica: "bench".into(),
         fence: None,
     });
-    let now = chrono::Utc::now();
-    let set = ScaleSet {
-        spec: ScaleSetSpec::example("bench", 0),
-        model_version: 1,
-        generation: 1,
-        state: ScaleSetState::Active,
-        repairs: Default::default(),
-        created_at: now,
-        updated_at: now,
-    };
-    store.create_scale_set(&set, "bench").await?;
+    store
+        .create_scale_set(&new_set("bench", 0), "bench")
+        .await?;
     for (what, handle) in [
         ("scale set update, unfenced handle", &plain),
         ("scale set update, fenced handle", &fenced),
@@ -138,15 +144,7 @@ async fn sharing_figures(url: &str) -> anyhow::Result<()> {
     const INSTANCES: u64 = 10_000;
     let store = flotilla_store::connect(url).await?;
     let now = chrono::Utc::now();
-    let set = ScaleSet {
-        spec: ScaleSetSpec::example("probed", INSTANCES as u32),
-        model_version: 1,
-        generation: 1,
-        state: ScaleSetState::Active,
-        repairs: Default::default(),
-        created_at: now,
-        updated_at: now,
-    };
+    let set = new_set("probed", INSTANCES as u32);
     store.create_scale_set(&set, "bench").await?;
     let instances: Vec<_> = (0..INSTANCES)
         .map(|n| flotilla_store::conformance::instance("probed", n))
