@@ -166,6 +166,7 @@ pub fn business_hours(base: &Profile, time_zone: &str) -> Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flotilla_domain::autoscale::setting::Facts;
 
     const BOUNDS: Bounds = Bounds {
         minimum: 1,
@@ -183,7 +184,11 @@ mod tests {
                 "{template:?}: {:?}",
                 setting.validate()
             );
-            assert_eq!(setting.warnings(Some(60)), vec![], "{template:?}");
+            let facts = Facts {
+                boot_seconds: Some(60),
+                metrics_interval_seconds: 10,
+            };
+            assert_eq!(setting.warnings(facts), vec![], "{template:?}");
         }
     }
 

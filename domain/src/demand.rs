@@ -154,6 +154,20 @@ impl Demand {
 
     /// The demand at `now` in requests per second, without noise.
     pub fn rps_at(&self, now: DateTime<Utc>) -> f64 {
+        self.rps_series(&[now])[0]
+    }
+
+    /// The demand at each of `times`, without noise (a CSV trace parsed once).
+    pub fn rps_series(&self, times: &[DateTime<Utc>]) -> Vec<f64> {
+        let trace = match &self.pattern {
+            Pattern::Csv { csv, .. } => parse_trace(csv).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        times.iter().map(|t| self.rps_with(&trace, *t)).collect()
+    }
+
+    /// The demand at `now`, `trace` being the pattern's CSV trace parsed (if it has one).
+    fn rps_with(&self, trace: &[(f64, f64)], now: DateTime<Utc>) -> f64 {
         let elapsed = self
             .started_at
             .map_or(0.0, |s| (now - s).num_milliseconds().max(0) as f64 / 1000.0);
@@ -194,10 +208,7 @@ impl Demand {
                     *rps
                 }
             }
-            Pattern::Csv { csv, repeat } => {
-                let trace = parse_trace(csv).unwrap_or_default();
-                interpolate(&trace, elapsed, *repeat)
-            }
+            Pattern::Csv { repeat, .. } => interpolate(trace, elapsed, *repeat),
         }
     }
 }

@@ -363,10 +363,10 @@ pub struct StateCount {
     pub count: u64,
 }
 
-/// The measured boot time of a set: the median of creation → healthy over its healthy
-/// instances that turned healthy within an hour of their creation (`None`: none did).
-pub fn boot_seconds(instances: &[Instance]) -> Option<u32> {
-    let mut times: Vec<i64> = instances
+/// The boot times of a set, sorted: creation → healthy of its healthy instances that turned
+/// healthy within an hour of their creation.
+pub fn boot_times(instances: &[Instance]) -> Vec<u32> {
+    let mut times: Vec<u32> = instances
         .iter()
         .filter(|i| i.health_state == HealthState::Healthy)
         .filter_map(|i| {
@@ -374,9 +374,17 @@ pub fn boot_seconds(instances: &[Instance]) -> Option<u32> {
                 .map(|h| (h - i.created_at).num_seconds())
         })
         .filter(|s| (0..3600).contains(s))
+        .map(|s| s as u32)
         .collect();
     times.sort_unstable();
-    times.get(times.len() / 2).map(|s| *s as u32)
+    times
+}
+
+/// The measured boot time of a set: the median of [`boot_times`] (`None`: no instance
+/// turned healthy within an hour of its creation).
+pub fn boot_seconds(instances: &[Instance]) -> Option<u32> {
+    let times = boot_times(instances);
+    times.get(times.len() / 2).copied()
 }
 
 #[cfg(any(test, feature = "fixtures"))]

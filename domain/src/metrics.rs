@@ -233,6 +233,16 @@ pub struct Rollup {
     pub point: Point,
 }
 
+/// One minute of one scale set's collector ticks, as the store keeps them (a day): one line
+/// per tick (see the collector for the format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteTicks {
+    pub scale_set: String,
+    /// The start of the minute.
+    pub minute: DateTime<Utc>,
+    pub ticks: String,
+}
+
 /// One series of a query answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

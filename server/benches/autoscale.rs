@@ -153,6 +153,8 @@ async fn main() -> anyhow::Result<()> {
                 (m, series)
             })
             .collect();
+    let points: BTreeMap<Metric, &[Point]> =
+        points.iter().map(|(m, p)| (*m, p.as_slice())).collect();
     let runs = 10 * SETS;
     let started = Instant::now();
     for _ in 0..runs {
@@ -164,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             counted: PER_SET,
             points: &points,
             history: &[],
+            explain: true,
         }));
     }
     println!(

@@ -30,6 +30,8 @@ pub struct Checked {
     pub warnings: Vec<Warning>,
     /// The median time from creation to healthy of the set's instances, in seconds.
     pub boot_seconds: Option<u32>,
+    /// How often the metrics collector samples, in seconds.
+    pub metrics_interval_seconds: u32,
     /// Whether it was saved (`false` for a check).
     pub saved: bool,
 }
@@ -41,6 +43,7 @@ impl From<flotilla_control::AutoscaleAnswer> for Checked {
             autoscale: a.autoscale,
             warnings: a.warnings,
             boot_seconds: a.boot_seconds,
+            metrics_interval_seconds: a.metrics_interval_seconds,
             saved: a.saved,
         }
     }

@@ -9,7 +9,9 @@
 //! the highest of their counts — the smallest change). A profile with neither holds its
 //! default capacity. A count outside the profile's bounds is brought inside at once,
 //! cooldown or not (that is how a schedule raises the minimum at its start). Missing
-//! metrics never scale in.
+//! metrics never scale in: a rule window with data in fewer than half its grains does not
+//! fire a scale-in. A scale-out's cooldown holds every change back; a scale-in's only
+//! further scale-ins.
 
 use std::collections::BTreeMap;
 
@@ -58,8 +60,16 @@ pub struct RuleTrace {
     /// The grains aggregated (`null`: no data in the window).
     pub value: Option<f64>,
     pub fired: bool,
+    /// The share of the window's grains with data (0–1): a scale-in rule fires only with
+    /// data in at least half of them (decisions stored before it was recorded read 1).
+    #[serde(default = "whole")]
+    pub coverage: f64,
     /// The count the rule's action leads to from the current one.
     pub target: u32,
+}
+
+fn whole() -> f64 {
+    1.0
 }
 
 /// The target-tracking arithmetic.
@@ -168,10 +178,13 @@ pub struct Inputs<'a> {
     /// Instances whose metrics count (running, past the initialization period).
     pub counted: u32,
     /// The points of each metric the setting uses, covering its longest window.
-    pub points: &'a BTreeMap<Metric, Vec<Point>>,
+    pub points: &'a BTreeMap<Metric, &'a [Point]>,
     /// Earlier decisions of this scale set, oldest first (cooldown, stabilization and
     /// rate-policy history); those older than an hour may be left out.
     pub history: &'a [Decision],
+    /// Whether to write target tracking's arithmetic out in its note. The numbers are the
+    /// same either way; a backtest writes it only for the decisions it keeps.
+    pub explain: bool,
 }
 
 /// Evaluates the setting (which is assumed valid) once.
@@ -212,11 +225,11 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
     decision.profile_reason = resolved.reason;
     decision.bounds = Some(bounds);
 
-    let empty = Vec::new();
     let points_of = |metric: &str| {
         Metric::parse(metric)
             .and_then(|m| inputs.points.get(&m))
-            .unwrap_or(&empty)
+            .copied()
+            .unwrap_or_default()
     };
     let evaluations: Vec<_> = profile
         .rules
@@ -237,6 +250,7 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
             grains: e.grains.clone(),
             value: e.value,
             fired: e.fired,
+            coverage: e.coverage,
             target: super::apply(r, current),
         })
         .collect();
@@ -284,17 +298,21 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
     }
     // The last action's cooldown holds, unless the action never took effect (the capacity
     // is still the one it started from: a crash or a concurrent change came in between).
-    if let Some(last) = inputs
+    // A scale-out's cooldown holds everything back; a scale-in's only further scale-ins (a
+    // scale-out ends it at once, as AWS does: demand coming back must not wait for it).
+    let cooldown = inputs
         .history
         .iter()
         .rev()
         .find(|d| d.operation != Operation::None)
         .filter(|last| last.current != current)
-    {
-        let until = last.at + chrono::Duration::seconds(i64::from(last.cooldown_seconds));
-        if now < until {
-            decision.cooldown_until = Some(until);
-            decision.reason = format!(
+        .map(|last| {
+            let until = last.at + chrono::Duration::seconds(i64::from(last.cooldown_seconds));
+            (last, until)
+        })
+        .filter(|(_, until)| now < *until)
+        .map(|(last, until)| {
+            let reason = format!(
                 "in cooldown until {} after the {} at {} ({} → {})",
                 until.format("%H:%M:%S"),
                 last.operation.as_str().replace('_', "-"),
@@ -302,8 +320,12 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
                 last.current,
                 last.new_capacity
             );
-            return decision;
-        }
+            (until, last.operation, reason)
+        });
+    if let Some((until, Operation::ScaleOut, reason)) = &cooldown {
+        decision.cooldown_until = Some(*until);
+        decision.reason.clone_from(reason);
+        return decision;
     }
 
     // What each mode asks for: (count, cooldown it starts).
@@ -346,10 +368,17 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
             }
         }
     }
-    if let Some((to, cooldown, reason)) = ups.into_iter().max_by_key(|(t, ..)| *t) {
+    if let Some((to, seconds, reason)) = ups.into_iter().max_by_key(|(t, ..)| *t) {
         let to = to.min(bounds.maximum);
-        decision.cooldown_seconds = cooldown;
+        decision.cooldown_seconds = seconds;
+        let reason = match &cooldown {
+            Some(_) => format!("{reason} (ending the scale-in's cooldown)"),
+            None => reason,
+        };
         set(&mut decision, to, reason);
+    } else if let Some((until, _, reason)) = cooldown {
+        decision.cooldown_until = Some(until);
+        decision.reason = reason;
     } else if voters > 0 && downs.len() == voters {
         let (to, cooldown, reason) = downs
             .into_iter()
@@ -365,6 +394,11 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         };
     }
     decision
+}
+
+/// The decisions of `history` (oldest first) at or after `from`.
+fn since(history: &[Decision], from: DateTime<Utc>) -> &[Decision] {
+    &history[history.partition_point(|d| d.at < from)..]
 }
 
 /// Target tracking's arithmetic for this evaluation.
@@ -418,13 +452,15 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
         kept.min(current)
     };
     trace.recommendation = recommendation;
-    let history: Vec<(DateTime<Utc>, u32)> = inputs
-        .history
-        .iter()
-        .filter_map(|d| d.tracking.as_ref().map(|tr| (d.at, tr.recommendation)))
-        .collect();
     let seconds =
         |b: &Behavior| chrono::Duration::seconds(i64::from(b.stabilization_window_seconds));
+    let history: Vec<(DateTime<Utc>, u32)> = since(
+        inputs.history,
+        now - seconds(&t.scale_up).max(seconds(&t.scale_down)),
+    )
+    .iter()
+    .filter_map(|d| d.tracking.as_ref().map(|tr| (d.at, tr.recommendation)))
+    .collect();
     let stabilized = stabilize(
         &history,
         now,
@@ -436,6 +472,9 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
     trace.stabilized = stabilized;
     let desired = rate_limited(t, inputs, stabilized);
     trace.desired = desired;
+    if !inputs.explain {
+        return trace;
+    }
     trace.note = if (ratio - 1.0).abs() <= t.tolerance {
         format!(
             "{value:.2} is within {:.0} % of the target {}: stay at {current}",
@@ -476,11 +515,10 @@ fn rate_limited(t: &TargetTracking, inputs: &Inputs<'_>, desired: u32) -> u32 {
         return current;
     }
     let limits = behavior.policies.iter().map(|p| {
-        let since = inputs.now - chrono::Duration::seconds(i64::from(p.period_seconds));
-        let changed: i64 = inputs
-            .history
+        let start = inputs.now - chrono::Duration::seconds(i64::from(p.period_seconds));
+        let changed: i64 = since(inputs.history, start)
             .iter()
-            .filter(|d| d.at > since && d.operation != Operation::None)
+            .filter(|d| d.at > start && d.operation != Operation::None)
             .map(|d| i64::from(d.new_capacity) - i64::from(d.current))
             .filter(|c| (*c > 0) == up)
             .sum();
@@ -550,6 +588,10 @@ mod tests {
         BTreeMap::from([(Metric::CpuPercent, points)])
     }
 
+    fn slices(points: &BTreeMap<Metric, Vec<Point>>) -> BTreeMap<Metric, &[Point]> {
+        points.iter().map(|(m, p)| (*m, p.as_slice())).collect()
+    }
+
     fn run(
         setting: &AutoscaleSetting,
         current: u32,
@@ -563,8 +605,9 @@ mod tests {
             setting,
             current,
             counted: current,
-            points,
+            points: &slices(points),
             history,
+            explain: true,
         })
     }
 
@@ -611,6 +654,74 @@ mod tests {
             (lost.operation, lost.new_capacity),
             (Operation::ScaleOut, 4)
         );
+    }
+
+    #[test]
+    fn a_scale_in_cooldown_gives_way_to_a_scale_out() {
+        let s = cpu_rules();
+        let now = at(0);
+        let scale_in = run(&s, 5, &cpu(10.0, now), &[], now);
+        assert_eq!(
+            (scale_in.operation, scale_in.new_capacity),
+            (Operation::ScaleIn, 4)
+        );
+        // 15 s later the set runs hot: out at once, the scale-in's cooldown ends.
+        let later = at(15);
+        let hot = run(
+            &s,
+            4,
+            &cpu(100.0, later),
+            std::slice::from_ref(&scale_in),
+            later,
+        );
+        assert_eq!((hot.operation, hot.new_capacity), (Operation::ScaleOut, 5));
+        assert!(
+            hot.reason.contains("ending the scale-in's cooldown"),
+            "{}",
+            hot.reason
+        );
+        // A further scale-in still waits.
+        let cold = run(
+            &s,
+            4,
+            &cpu(10.0, later),
+            std::slice::from_ref(&scale_in),
+            later,
+        );
+        assert_eq!(cold.operation, Operation::None);
+        assert_eq!(cold.cooldown_until, Some(at(300)));
+        // A scale-out's cooldown holds a scale-in back too.
+        let out = run(&s, 3, &cpu(90.0, now), &[], now);
+        let d = run(&s, 4, &cpu(10.0, later), &[out], later);
+        assert_eq!(d.operation, Operation::None);
+        assert!(d.reason.contains("cooldown"), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_scale_in_needs_data_in_half_its_grains() {
+        let mut s = cpu_rules();
+        // 240 s window of 24 grains of 10 s; CPU 10 % but only in the last 2 grains.
+        s.profiles[0].rules[1].time_grain_seconds = 10;
+        s.profiles[0].rules[1].time_window_seconds = 240;
+        let now = at(0);
+        let sparse: BTreeMap<Metric, Vec<Point>> = BTreeMap::from([(
+            Metric::CpuPercent,
+            vec![
+                Point::single(now - chrono::Duration::seconds(15), 10.0),
+                Point::single(now - chrono::Duration::seconds(5), 10.0),
+            ],
+        )]);
+        let d = run(&s, 5, &sparse, &[], now);
+        assert_eq!(d.operation, Operation::None, "{}", d.reason);
+        let rule = &d.rules[1];
+        assert_eq!(rule.value, Some(10.0));
+        assert!(!rule.fired);
+        assert!((rule.coverage - 2.0 / 24.0).abs() < 1e-9);
+        assert!(d.reason.contains("data in 2 of 24 grains"), "{}", d.reason);
+        // With data in every grain it scales in.
+        let d = run(&s, 5, &cpu(10.0, now), &[], now);
+        assert_eq!((d.operation, d.new_capacity), (Operation::ScaleIn, 4));
+        assert_eq!(d.rules[1].coverage, 1.0);
     }
 
     #[test]
@@ -715,8 +826,9 @@ mod tests {
             setting: &t,
             current: 8,
             counted: 5,
-            points: &cpu(30.0, now),
+            points: &slices(&cpu(30.0, now)),
             history: &[],
+            explain: true,
         });
         assert_eq!(d.tracking.unwrap().recommendation, 6);
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Point;
 
+pub mod backtest;
 pub mod decision;
 pub mod setting;
 
@@ -125,6 +126,8 @@ pub struct RuleEvaluation {
     /// The aggregate of the grains with data (`None`: no data at all).
     pub value: Option<f64>,
     pub fired: bool,
+    /// The share of the grains with data (0–1); a scale-in rule needs at least half.
+    pub coverage: f64,
 }
 
 impl Operator {
@@ -140,53 +143,68 @@ impl Operator {
     }
 }
 
-/// Reduces the points of one grain with `statistic` over every value they aggregate.
-fn reduce<'a>(statistic: Statistic, points: impl Iterator<Item = &'a Point>) -> Option<f64> {
-    let merged = points.fold(None::<Point>, |acc, p| {
-        Some(acc.map_or(*p, |a| a.merged(p)))
-    })?;
-    Some(match statistic {
+/// The value of `statistic` over every value a (merged) point aggregates.
+fn statistic_of(statistic: Statistic, merged: &Point) -> f64 {
+    match statistic {
         Statistic::Average => merged.average,
         Statistic::Min => merged.minimum,
         Statistic::Max => merged.maximum,
         Statistic::Sum => merged.total,
         Statistic::Count => f64::from(merged.count),
-    })
+    }
 }
 
-fn aggregate(aggregation: TimeAggregation, grains: &[f64]) -> Option<f64> {
-    let last = *grains.last()?;
-    let sum: f64 = grains.iter().sum();
+/// Combines the grains with data in one pass (`None`: no grain has data).
+fn aggregate(aggregation: TimeAggregation, grains: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut n, mut sum, mut min, mut max, mut last) =
+        (0u32, 0.0, f64::INFINITY, f64::NEG_INFINITY, None);
+    for g in grains {
+        n += 1;
+        sum += g;
+        min = min.min(g);
+        max = max.max(g);
+        last = Some(g);
+    }
+    let last = last?;
     Some(match aggregation {
-        TimeAggregation::Average => sum / grains.len() as f64,
-        TimeAggregation::Minimum => grains.iter().copied().fold(f64::INFINITY, f64::min),
-        TimeAggregation::Maximum => grains.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        TimeAggregation::Average => sum / f64::from(n),
+        TimeAggregation::Minimum => min,
+        TimeAggregation::Maximum => max,
         TimeAggregation::Total => sum,
-        TimeAggregation::Count => grains.len() as f64,
+        TimeAggregation::Count => f64::from(n),
         TimeAggregation::Last => last,
     })
 }
 
 /// Evaluates `rule` over `points` (any order; each the aggregate of the instances' values
-/// at one tick) for the window ending at `now`.
+/// at one tick) for the window ending at `now`, in one pass over the points. A scale-in
+/// rule fires only when at least half of its grains have data (missing metrics never scale
+/// in); a scale-out rule fires on whatever data there is.
 pub fn evaluate(rule: &ScaleRule, points: &[Point], now: DateTime<Utc>) -> RuleEvaluation {
-    let grain = chrono::Duration::seconds(i64::from(rule.time_grain_seconds.max(1)));
+    let grain_ms = i64::from(rule.time_grain_seconds.max(1)) * 1000;
     let count = (rule.time_window_seconds.max(1)).div_ceil(rule.time_grain_seconds.max(1));
-    let start = now - grain * count as i32;
-    let grains: Vec<Option<f64>> = (0..count)
-        .map(|i| {
-            let from = start + grain * i as i32;
-            let to = from + grain;
-            reduce(
-                rule.statistic,
-                points.iter().filter(|p| p.at >= from && p.at < to),
-            )
-        })
+    let end = now.timestamp_millis();
+    let start = end - grain_ms * i64::from(count);
+    let mut merged: Vec<Option<Point>> = vec![None; count as usize];
+    for p in points {
+        let at = p.at.timestamp_millis();
+        if (start..end).contains(&at)
+            && let Some(slot) = merged.get_mut(((at - start) / grain_ms) as usize)
+        {
+            *slot = Some(slot.map_or(*p, |m| m.merged(p)));
+        }
+    }
+    let grains: Vec<Option<f64>> = merged
+        .iter()
+        .map(|m| m.map(|m| statistic_of(rule.statistic, &m)))
         .collect();
-    let with_data: Vec<f64> = grains.iter().flatten().copied().collect();
-    let value = aggregate(rule.time_aggregation, &with_data);
+    let value = aggregate(rule.time_aggregation, grains.iter().flatten().copied());
+    let with_data = grains.iter().flatten().count();
+    let covered = with_data * 2 >= grains.len();
     RuleEvaluation {
-        fired: value.is_some_and(|v| rule.operator.holds(v, rule.threshold)),
+        fired: value.is_some_and(|v| rule.operator.holds(v, rule.threshold))
+            && (covered || rule.direction == Direction::Increase),
+        coverage: with_data as f64 / grains.len().max(1) as f64,
         grains,
         value,
     }
@@ -296,10 +314,19 @@ pub fn decide(
         .filter(|(r, _)| r.direction == Direction::Decrease)
         .collect();
     if decreases.is_empty() || !decreases.iter().all(|(_, e)| e.fired) {
-        return stay(
-            "no scale-out rule fired and not every scale-in rule did".into(),
-            vec![],
-        );
+        let sparse = decreases
+            .iter()
+            .find(|(r, e)| e.value.is_some_and(|v| r.operator.holds(v, r.threshold)) && !e.fired);
+        let reason = match sparse {
+            Some((r, e)) => format!(
+                "no scale-out rule fired; the scale-in rule on {} has data in {} of {} grains (it needs half: missing metrics never scale in)",
+                r.metric,
+                e.grains.iter().flatten().count(),
+                e.grains.len()
+            ),
+            None => "no scale-out rule fired and not every scale-in rule did".into(),
+        };
+        return stay(reason, vec![]);
     }
     let target = decreases
         .iter()
@@ -426,6 +453,7 @@ mod tests {
             grains: vec![Some(value)],
             value: Some(value),
             fired,
+            coverage: 1.0,
         }
     }
 
@@ -545,6 +573,7 @@ mod tests {
             grains: vec![None],
             value: None,
             fired: false,
+            coverage: 0.0,
         };
         let d = decide(&rules, std::slice::from_ref(&no_data), 1, BOUNDS);
         assert_eq!(d.target, Some(2), "up to the default: {}", d.reason);

@@ -189,6 +189,15 @@ pub struct Webhook {
     pub secret: Option<String>,
 }
 
+/// What the warnings are measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// The set's measured boot time (creation → healthy, median).
+    pub boot_seconds: Option<u32>,
+    /// How often the metrics collector samples (`--metrics-interval`).
+    pub metrics_interval_seconds: u32,
+}
+
 /// A problem that does not stop the setting from being saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -275,6 +284,28 @@ impl AutoscaleSetting {
         errors
     }
 
+    /// The metrics the setting reads, with the longest window each needs (seconds).
+    pub fn metric_windows(&self) -> std::collections::BTreeMap<Metric, u32> {
+        let mut windows = std::collections::BTreeMap::new();
+        for profile in &self.profiles {
+            let rules = profile
+                .rules
+                .iter()
+                .map(|r| (r.metric.as_str(), r.time_window_seconds));
+            let tracking = profile
+                .target_tracking
+                .iter()
+                .map(|t| (t.metric.as_str(), t.window_seconds));
+            for (name, window) in rules.chain(tracking) {
+                if let Some(metric) = Metric::parse(name) {
+                    let w = windows.entry(metric).or_insert(0);
+                    *w = (*w).max(window);
+                }
+            }
+        }
+        windows
+    }
+
     pub fn whens(&self) -> Vec<When<'_>> {
         self.profiles.iter().map(Profile::when).collect()
     }
@@ -321,12 +352,13 @@ impl AutoscaleSetting {
     }
 
     /// What the editor warns about: rules that would flap, cooldowns shorter than the
-    /// measured boot time (`boot_seconds`), overlapping recurring schedules, scale-out rules
-    /// without a scale-in rule.
-    pub fn warnings(&self, boot_seconds: Option<u32>) -> Vec<Warning> {
+    /// measured boot time, windows and grains shorter than two metric collection intervals
+    /// (they often hold no sample, so the rule seldom acts), overlapping recurring
+    /// schedules, scale-out rules without a scale-in rule.
+    pub fn warnings(&self, facts: Facts) -> Vec<Warning> {
         let mut warnings = Vec::new();
         for (i, profile) in self.profiles.iter().enumerate() {
-            profile.warnings(&format!("profiles[{i}]"), boot_seconds, &mut warnings);
+            profile.warnings(&format!("profiles[{i}]"), facts, &mut warnings);
         }
         let whens = self.whens();
         for (a, b) in schedule::overlapping_recurrences(&whens) {
@@ -395,9 +427,41 @@ impl Profile {
         errors
     }
 
-    fn warnings(&self, field: &str, boot_seconds: Option<u32>, out: &mut Vec<Warning>) {
+    fn warnings(&self, field: &str, facts: Facts, out: &mut Vec<Warning>) {
+        let shortest = 2 * facts.metrics_interval_seconds;
+        let mut too_short = |name: String, what: &str, seconds: u32| {
+            if seconds < shortest {
+                out.push(Warning {
+                    field: name,
+                    message: format!(
+                        "{what} of {seconds} s is shorter than two metric collection intervals (2 × {} s): it often holds no sample, so the rule seldom acts",
+                        facts.metrics_interval_seconds
+                    ),
+                });
+            }
+        };
         for (i, rule) in self.rules.iter().enumerate() {
-            if let Some(boot) = boot_seconds
+            let at = format!("{field}.rules[{i}]");
+            too_short(
+                format!("{at}.time_window_seconds"),
+                "a window",
+                rule.time_window_seconds,
+            );
+            too_short(
+                format!("{at}.time_grain_seconds"),
+                "a time grain",
+                rule.time_grain_seconds,
+            );
+        }
+        if let Some(t) = &self.target_tracking {
+            too_short(
+                format!("{field}.target_tracking.window_seconds"),
+                "a window",
+                t.window_seconds,
+            );
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(boot) = facts.boot_seconds
                 && rule.direction == Direction::Increase
                 && rule.cooldown_seconds < boot
             {
@@ -604,6 +668,38 @@ mod tests {
           "time_aggregation":"average","operator":"less_than","threshold":30,"direction":"decrease","type":"change_count","value":1,"cooldown_seconds":300}],
         "target_tracking":null,"recurrence":null,"fixed_date":null}]}"#;
 
+    fn facts(boot_seconds: Option<u32>) -> Facts {
+        Facts {
+            boot_seconds,
+            metrics_interval_seconds: 10,
+        }
+    }
+
+    #[test]
+    fn windows_and_grains_shorter_than_two_collections_warn() {
+        let mut s = setting(CPU_RULES);
+        s.profiles[0].rules[0].time_window_seconds = 5;
+        s.profiles[0].rules[0].time_grain_seconds = 5;
+        s.profiles[0].rules[1].time_grain_seconds = 10;
+        let w = s.warnings(facts(None));
+        let fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "profiles[0].rules[0].time_window_seconds",
+                "profiles[0].rules[0].time_grain_seconds",
+                "profiles[0].rules[1].time_grain_seconds",
+            ]
+        );
+        assert!(w[0].message.contains("2 × 10 s"), "{}", w[0].message);
+        // At a 1 s collection interval the same rules are fine.
+        let fast = Facts {
+            boot_seconds: None,
+            metrics_interval_seconds: 1,
+        };
+        assert!(s.warnings(fast).is_empty(), "{:?}", s.warnings(fast));
+    }
+
     fn fields(errors: &ValidationErrors) -> Vec<&str> {
         errors.0.iter().map(|e| e.field.as_str()).collect()
     }
@@ -614,9 +710,9 @@ mod tests {
         assert!(s.validate().is_empty(), "{:?}", s.validate());
         assert_eq!(s.initialization_seconds, 60);
         assert!(
-            s.warnings(Some(60)).is_empty(),
+            s.warnings(facts(Some(60))).is_empty(),
             "{:?}",
-            s.warnings(Some(60))
+            s.warnings(facts(Some(60)))
         );
     }
 
@@ -668,24 +764,24 @@ mod tests {
     fn narrow_thresholds_warn_about_flapping() {
         let mut s = setting(CPU_RULES);
         s.profiles[0].rules[1].threshold = 60.0;
-        let warnings = s.warnings(None);
+        let warnings = s.warnings(facts(None));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert_eq!(warnings[0].field, "profiles[0].rules[1]");
         assert!(warnings[0].message.contains("flap"));
         // At 30 % a scale-in from 2 to 1 projects 60 %: no flapping below 70 %.
         s.profiles[0].rules[1].threshold = 30.0;
-        assert!(s.warnings(None).is_empty());
+        assert!(s.warnings(facts(None)).is_empty());
     }
 
     #[test]
     fn cooldown_shorter_than_boot_and_missing_scale_in_warn() {
         let mut s = setting(CPU_RULES);
-        let w = s.warnings(Some(400));
+        let w = s.warnings(facts(Some(400)));
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].field, "profiles[0].rules[0].cooldown_seconds");
         s.profiles[0].rules.pop();
         assert!(
-            s.warnings(None)
+            s.warnings(facts(None))
                 .iter()
                 .any(|w| w.field == "profiles[0].rules")
         );

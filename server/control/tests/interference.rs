@@ -13,7 +13,7 @@ use flotilla_backend::{Backend, FaultInjection};
 use flotilla_control::{Fleet, FleetConfig, ManualClock};
 use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
-use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
@@ -173,6 +173,20 @@ impl Store for Interfering {
         to: DateTime<Utc>,
     ) -> Result<Vec<Rollup>> {
         self.inner.read_rollups(set, metrics, from, to).await
+    }
+    async fn write_ticks(&self, rows: &[MinuteTicks]) -> Result<()> {
+        self.inner.write_ticks(rows).await
+    }
+    async fn read_ticks(
+        &self,
+        set: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteTicks>> {
+        self.inner.read_ticks(set, from, to).await
+    }
+    async fn prune_ticks(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_ticks(before).await
     }
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64> {
         self.inner.prune_history(before).await

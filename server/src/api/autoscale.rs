@@ -1,5 +1,6 @@
 //! Autoscale settings and their decisions: `/scale-sets/{name}/autoscale`,
-//! `/scale-sets/{name}/autoscale/decisions` and `/scale-sets/{name}/autoscale/evaluate`.
+//! `/scale-sets/{name}/autoscale/decisions`, `/scale-sets/{name}/autoscale/evaluate` and
+//! `/scale-sets/{name}/autoscale/backtest`.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,7 @@ use axum::extract::{Query, State};
 use flotilla_control::AutoscaleAnswer;
 use flotilla_control::Caller;
 use flotilla_domain::autoscale::decision::DecisionFilter;
-use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, backtest};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
@@ -80,6 +81,20 @@ pub async fn evaluate(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Option<Decision>>> {
     Ok(Json(s.fleet.evaluate_autoscale(&name).await?))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/autoscale/backtest", tag = "autoscale",
+    request_body = backtest::Request,
+    params(("name" = String, Path)),
+    responses((status = 200, body = backtest::Answer, description = "each setting's run over the same load and simulated fleet, in the order of `settings`: scores (SPEC RG elasticity metrics, SLO violation time, instance-hours), capacity against the load and the ideal capacity, the decisions; nothing is changed"),
+        (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "a field is wrong (a draft setting as `settings[i].…`), or the history range holds no metrics")))]
+pub async fn backtest(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<backtest::Request>,
+) -> ApiResult<Json<backtest::Answer>> {
+    Ok(Json(s.fleet.backtest(&name, request).await?))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

@@ -309,6 +309,13 @@ pub fn routes() -> Vec<Route> {
             Set(Reader),
             get(autoscale::decisions),
         ),
+        // A what-if changes nothing and shows nothing a Reader cannot read.
+        route(
+            M::POST,
+            "/scale-sets/{name}/autoscale/backtest",
+            Set(Reader),
+            post(autoscale::backtest),
+        ),
         // Runs the setting now and applies its capacity: as changing the capacity.
         route(
             M::POST,

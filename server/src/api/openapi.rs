@@ -47,7 +47,7 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         repairs::repairs, repairs::resume_repairs, load_balancer::load_balancer, load_balancer::all_frontends,
         load_balancer::set_instance_switch,
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,
-        autoscale::decisions, metrics::metrics,
+        autoscale::decisions, autoscale::backtest, metrics::metrics,
         demand::get_demand, demand::put_demand, demand::delete_demand,
         rollouts::list, rollouts::start, rollouts::preview, rollouts::get, rollouts::act,
         scale_sets::compare,

@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use flotilla_domain::autoscale::Decision;
+use flotilla_domain::autoscale::backtest::Answer;
 use flotilla_domain::metrics::MetricsAnswer;
 use flotilla_domain::url::percent_encode;
 use reqwest::Method;
@@ -38,6 +39,37 @@ pub enum AutoscaleCommand {
     /// Evaluate now and print the decision.
     Evaluate {
         scale_set: String,
+    },
+    /// What settings would have done (nothing is changed): replay the set's history (`--since`)
+    /// or a demand pattern (`--demand FILE --duration …`) through the saved setting or those
+    /// in `--setting FILE` (repeatable), and print each one's scores side by side. `--file`
+    /// sends a whole request (the API's JSON) instead.
+    Backtest {
+        scale_set: String,
+        /// The request as JSON (`-` for stdin); the other options are then not used.
+        #[arg(long, conflicts_with_all = ["since", "demand", "setting"])]
+        file: Option<String>,
+        /// Replay the set's own metrics of the last DURATION, e.g. `30m`, `6h`, `7d`.
+        #[arg(long, conflicts_with = "demand", value_parser = crate::config::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Replay a demand pattern (JSON as for `flotilla demand set --file`).
+        #[arg(long)]
+        demand: Option<String>,
+        /// How long to replay the demand.
+        #[arg(long, default_value = "1h", value_parser = crate::config::parse_duration)]
+        duration: std::time::Duration,
+        /// An autoscale setting (JSON) to compare; repeat for several.
+        #[arg(long)]
+        setting: Vec<String>,
+        /// The CPU percent the SLO allows.
+        #[arg(long)]
+        slo_limit: Option<f64>,
+        /// Requests per second that take one instance 100 CPU points above idle.
+        #[arg(long)]
+        instance_capacity_rps: Option<f64>,
+        /// Boot time in seconds (default: measured on the set's instances).
+        #[arg(long)]
+        boot_seconds: Option<f64>,
     },
     /// Recent decisions, newest first: why it did or didn't scale.
     Decisions {
@@ -132,6 +164,16 @@ pub(super) async fn autoscale(client: &Client, cmd: &AutoscaleCommand) -> Result
                 )
                 .await?
         }
+        AutoscaleCommand::Backtest { scale_set, .. } => {
+            let body = backtest_request(cmd)?;
+            client
+                .call(
+                    Method::POST,
+                    &set_path(scale_set, "/autoscale/backtest"),
+                    Some(body),
+                )
+                .await?
+        }
         AutoscaleCommand::Decisions {
             scale_set,
             changed,
@@ -145,6 +187,123 @@ pub(super) async fn autoscale(client: &Client, cmd: &AutoscaleCommand) -> Result
                 .await?
         }
     })
+}
+
+/// The backtest request the options describe.
+fn backtest_request(cmd: &AutoscaleCommand) -> Result<Value, CliError> {
+    let AutoscaleCommand::Backtest {
+        file,
+        since,
+        demand,
+        duration,
+        setting,
+        slo_limit,
+        instance_capacity_rps,
+        boot_seconds,
+        ..
+    } = cmd
+    else {
+        unreachable!("only for backtest")
+    };
+    if let Some(file) = file {
+        return read_json(file);
+    }
+    let mut body = json!({});
+    match (since, demand) {
+        (Some(since), _) => {
+            let to = chrono::Utc::now();
+            let since = chrono::Duration::from_std(*since)
+                .map_err(|_| CliError::Input("--since is too long".into()))?;
+            body["history"] = json!({"from": to - since, "to": to});
+        }
+        (None, Some(demand)) => {
+            body["demand"] = read_json(demand)?;
+            body["duration_seconds"] = json!(duration.as_secs());
+        }
+        (None, None) => {
+            return Err(CliError::Input(
+                "give --since DURATION (the set's history), --demand FILE or --file REQUEST".into(),
+            ));
+        }
+    }
+    if !setting.is_empty() {
+        body["settings"] = Value::Array(
+            setting
+                .iter()
+                .map(|f| read_json(f))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if let Some(limit) = slo_limit {
+        body["slo"] = json!({"metric": "cpu_percent", "limit": limit});
+    }
+    if let Some(c) = instance_capacity_rps {
+        body["instance_capacity_rps"] = json!(c);
+    }
+    if let Some(b) = boot_seconds {
+        body["boot_seconds"] = json!(b);
+    }
+    Ok(body)
+}
+
+/// Each setting's scores side by side, then its scale actions.
+fn backtest_text(value: &Value) -> String {
+    let Ok(answer) = serde_json::from_value::<Answer>(value.clone()) else {
+        return String::new();
+    };
+    let c = &answer.calibration;
+    let mut out = format!(
+        "{} → {}, {} evaluations per setting; instances serve {:.1} req/s per 100 CPU points ({:?}), boot in {:.0}–{:.0} s ({:?})\n",
+        answer.from.format("%Y-%m-%d %H:%M:%S"),
+        answer.to.format("%Y-%m-%d %H:%M:%S"),
+        answer.evaluations,
+        c.instance_capacity_rps,
+        c.capacity_source,
+        c.boot_seconds.first().copied().unwrap_or(0.0),
+        c.boot_seconds.last().copied().unwrap_or(0.0),
+        c.boot_source,
+    );
+    let rows: Vec<Vec<String>> = answer
+        .results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let s = &r.scores;
+            vec![
+                format!("#{}", i + 1),
+                format!("{:.1}", s.under_provisioning_accuracy),
+                format!("{:.1}", s.over_provisioning_accuracy),
+                format!("{:.1}", s.under_provisioning_timeshare),
+                format!("{:.1}", s.over_provisioning_timeshare),
+                format!("{:.1}", s.jitter),
+                format!("{:.1}", s.instability),
+                format!("{:.0}", s.slo_violation_seconds),
+                format!("{:.2}", s.instance_hours),
+                s.scale_actions.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "SETTING",
+            "UNDER %",
+            "OVER %",
+            "UNDER TIME %",
+            "OVER TIME %",
+            "JITTER/H",
+            "INSTABILITY %",
+            "SLO VIOLATION S",
+            "INSTANCE-HOURS",
+            "ACTIONS",
+        ],
+        &rows,
+    ));
+    for (i, r) in answer.results.iter().enumerate() {
+        out.push_str(&format!("\nsetting #{}:\n", i + 1));
+        let rows: Vec<Vec<String>> = r.decisions.iter().map(decision_row).collect();
+        out.push_str(&table(&DECISION_HEADERS, &rows));
+    }
+    out
 }
 
 pub(super) async fn metrics(client: &Client, args: &MetricsArgs) -> Result<Value, CliError> {
@@ -245,6 +404,7 @@ pub(super) fn render_autoscale(cmd: &AutoscaleCommand, value: &Value) -> String 
                 _ => format!("autoscale is off for {scale_set}\n"),
             }
         }
+        AutoscaleCommand::Backtest { .. } => backtest_text(value),
         AutoscaleCommand::Decisions { .. } => {
             let decisions: Vec<Decision> =
                 serde_json::from_value(value["items"].clone()).unwrap_or_default();

@@ -12,7 +12,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::instance::StateCount;
-use flotilla_domain::metrics::{Metric, Point, Rollup};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
 use flotilla_domain::{
@@ -382,6 +382,25 @@ impl IntoDomain for RolloutRow {
             state,
             generation: self.generation,
             ..rollout
+        })
+    }
+}
+
+/// A row of `metric_ticks`.
+#[derive(sqlx::FromRow)]
+pub struct TicksRow {
+    scale_set: String,
+    minute: DateTime<Utc>,
+    ticks: String,
+}
+
+impl IntoDomain for TicksRow {
+    type Domain = MinuteTicks;
+    fn into_domain(self) -> Result<MinuteTicks> {
+        Ok(MinuteTicks {
+            scale_set: self.scale_set,
+            minute: self.minute,
+            ticks: self.ticks,
         })
     }
 }

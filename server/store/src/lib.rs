@@ -32,7 +32,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
@@ -163,7 +163,7 @@ pub struct Written {
 ///   decisions newest first, metric roll-ups by metric then minute, users by name, role
 ///   assignments by user then scope (global first), API tokens newest first. Names sort
 ///   bytewise in both databases.
-/// - Deleting a scale set deletes its instances, model versions, metric roll-ups, rollouts,
+/// - Deleting a scale set deletes its instances, model versions, metric roll-ups and ticks, rollouts,
 ///   role assignments and the API tokens scoped to it; activity and autoscale decisions are
 ///   history, and kept (until pruned, for decisions).
 /// - Leases and replica heartbeats are timed by the *database's* clock (the only clock
@@ -307,6 +307,21 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Rollup>>;
+
+    /// Writes minutes of collector ticks, replacing a stored minute of the same set (a
+    /// collector restarted mid-minute rewrites it). One transaction. The sets need not exist.
+    async fn write_ticks(&self, rows: &[MinuteTicks]) -> Result<()>;
+
+    /// The minutes of ticks of `scale_set` with `from <= minute < to`, by minute.
+    async fn read_ticks(
+        &self,
+        scale_set: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteTicks>>;
+
+    /// Deletes the minutes of ticks that start before `before`; returns how many went.
+    async fn prune_ticks(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// Deletes roll-ups and decisions older than `before` (roll-ups whose minute starts,
     /// decisions taken, before it); returns how many rows went.

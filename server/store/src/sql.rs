@@ -19,7 +19,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::metrics::{Metric, Rollup};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::FrontendCounters;
 use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
@@ -32,7 +32,8 @@ use sqlx::FromRow;
 use crate::codec::{
     self, ActivityRow, DecisionRow, FrontendCountersRow, InstanceRow, IntoDomain, LeaseRow,
     ModelVersionRow, ProbeRow, ReplicaRow, RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow,
-    StateCountRow, TokenRow, UserRow, db, not_found, scope_column, state_str, to_i64, to_json,
+    StateCountRow, TicksRow, TokenRow, UserRow, db, not_found, scope_column, state_str, to_i64,
+    to_json,
 };
 use crate::fence::{Fence, Refusal, Writer};
 use crate::{Kind, ModelVersion, Notices, Result, Store, Written};
@@ -817,6 +818,14 @@ fn list_limit(limit: u32) -> u32 {
 }
 
 /// The set's roll-ups, deleted with it (its decisions and activity are kept).
+fn delete_ticks_of(scale_set: &str) -> Stmt<'_> {
+    stmt!(
+        "deleting a scale set's metric ticks",
+        "DELETE FROM metric_ticks WHERE scale_set = $1",
+        scale_set
+    )
+}
+
 fn delete_rollups_of(scale_set: &str) -> Stmt<'_> {
     stmt!(
         "deleting a scale set's metric roll-ups",
@@ -919,6 +928,36 @@ fn read_rollups<'a>(
         metrics,
         from,
         to,
+    )
+}
+
+fn upsert_ticks(row: &MinuteTicks) -> Stmt<'_> {
+    stmt!(
+        "writing metric ticks",
+        "INSERT INTO metric_ticks (scale_set, minute, ticks) VALUES ($1, $2, $3) \
+         ON CONFLICT (scale_set, minute) DO UPDATE SET ticks = excluded.ticks",
+        row.scale_set.as_str(),
+        row.minute,
+        row.ticks.as_str(),
+    )
+}
+
+fn read_ticks(scale_set: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Stmt<'_> {
+    stmt!(
+        "reading metric ticks",
+        "SELECT scale_set, minute, ticks FROM metric_ticks \
+         WHERE scale_set = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
+        scale_set,
+        from,
+        to,
+    )
+}
+
+fn prune_ticks(before: DateTime<Utc>) -> Stmt<'static> {
+    stmt!(
+        "pruning metric ticks",
+        "DELETE FROM metric_ticks WHERE minute < $1",
+        before
     )
 }
 
@@ -1600,6 +1639,7 @@ where
     ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
     DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
     RollupRow: for<'r> FromRow<'r, RowOf<D>>,
+    TicksRow: for<'r> FromRow<'r, RowOf<D>>,
     RolloutRow: for<'r> FromRow<'r, RowOf<D>>,
     UserRow: for<'r> FromRow<'r, RowOf<D>>,
     RoleAssignmentRow: for<'r> FromRow<'r, RowOf<D>>,
@@ -1664,6 +1704,7 @@ where
             return Err(not_found(Kind::ScaleSet, name));
         }
         write(self, Some(&mut tx), delete_rollups_of(name)).await?;
+        write(self, Some(&mut tx), delete_ticks_of(name)).await?;
         write(self, Some(&mut tx), delete_role_assignments_on(name)).await?;
         write(self, Some(&mut tx), delete_tokens_on(name)).await?;
         commit::<D>(tx, OPERATION).await
@@ -1896,6 +1937,31 @@ where
         // By name from the database; stable-sorted into `Metric`'s order, times kept in order.
         rows.sort_by_key(|r| r.metric);
         Ok(rows)
+    }
+
+    async fn write_ticks(&self, rows: &[MinuteTicks]) -> Result<()> {
+        const OPERATION: &str = "writing metric ticks";
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin(self, OPERATION).await?;
+        for row in rows {
+            write(self, Some(&mut tx), upsert_ticks(row)).await?;
+        }
+        commit::<D>(tx, OPERATION).await
+    }
+
+    async fn read_ticks(
+        &self,
+        scale_set: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteTicks>> {
+        read::<D, TicksRow>(self, None, read_ticks(scale_set, from, to)).await
+    }
+
+    async fn prune_ticks(&self, before: DateTime<Utc>) -> Result<u64> {
+        write(self, None, prune_ticks(before)).await
     }
 
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<u64> {

@@ -4,6 +4,7 @@
 //! (every test binary links the whole server).
 mod access;
 mod autoscale;
+mod backtest;
 mod bad_input;
 mod cli;
 mod control;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::DecisionFilter;
-use flotilla_domain::autoscale::setting::Warning;
+use flotilla_domain::autoscale::setting::{Facts, Warning};
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use flotilla_domain::demand::Demand;
 use flotilla_domain::metrics::{Metric, MetricsAnswer, Point, Series};
@@ -46,6 +46,8 @@ pub struct AutoscaleAnswer {
     /// The boot time measured on the set's instances (creation → healthy, median), used
     /// for the cooldown warning.
     pub boot_seconds: Option<u32>,
+    /// How often the metrics collector samples, used for the short-window warning.
+    pub metrics_interval_seconds: u32,
     /// Whether the setting was saved (`false` for a dry run).
     pub saved: bool,
 }
@@ -55,6 +57,16 @@ impl Fleet {
     pub(crate) async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
         let instances = self.ctx.read_instances(name).await?;
         Ok(flotilla_domain::instance::boot_seconds(&instances))
+    }
+
+    /// What a setting's warnings are measured against.
+    fn facts(&self, boot_seconds: Option<u32>) -> Facts {
+        Facts {
+            boot_seconds,
+            metrics_interval_seconds: u32::try_from(self.ctx.config.metrics.interval.as_secs())
+                .unwrap_or(u32::MAX)
+                .max(1),
+        }
     }
 
     /// Replaces the set's autoscale setting (`None` removes it). Secrets shown as
@@ -76,15 +88,17 @@ impl Fleet {
             errors.into_result().map_err(Error::Invalid)?;
         }
         let boot_seconds = self.boot_seconds(name).await?;
+        let facts = self.facts(boot_seconds);
         let warnings = setting
             .as_ref()
-            .map(|s| s.warnings(boot_seconds))
+            .map(|s| s.warnings(facts))
             .unwrap_or_default();
         if dry_run {
             return Ok(AutoscaleAnswer {
                 autoscale: setting.map(AutoscaleSetting::redacted),
                 warnings,
                 boot_seconds,
+                metrics_interval_seconds: facts.metrics_interval_seconds,
                 saved: false,
             });
         }
@@ -112,6 +126,7 @@ impl Fleet {
             autoscale: after.redacted().spec.autoscale,
             warnings,
             boot_seconds,
+            metrics_interval_seconds: facts.metrics_interval_seconds,
             saved: true,
         })
     }

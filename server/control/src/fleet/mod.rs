@@ -43,6 +43,7 @@ use crate::tasks::{Registry, Scope, Task, TaskStatus};
 
 mod autoscale;
 mod backend;
+mod backtest;
 mod instances;
 mod rollouts;
 mod scale_sets;
@@ -70,6 +71,8 @@ pub struct Parts {
     autoscaler: Arc<Autoscaler>,
     rollouts: Arc<RolloutEngine>,
     orphans: Arc<OrphanSweep>,
+    /// Backtests running at once: one per core (each takes a blocking thread per setting).
+    backtests: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for Fleet {
@@ -185,6 +188,9 @@ impl Fleet {
             autoscaler,
             rollouts,
             orphans,
+            backtests: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
         }))
     }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use flotilla_domain::autoscale::decision::{DecisionFilter, Inputs};
-use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, decide_setting};
+use flotilla_domain::autoscale::{Decision, Operation, decide_setting};
 use flotilla_domain::metrics::Metric;
 use flotilla_domain::{ScaleSet, ScaleSetState};
 use futures::future::BoxFuture;
@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::tasks::metrics::Metrics;
+use crate::tasks::metrics::{Metrics, STORED_TICKS_HORIZON, Ticks};
 use crate::tasks::reconciler::driver::SetWaker;
 use crate::tasks::webhooks::Webhooks;
 use crate::tasks::{Control, Task};
@@ -69,28 +69,6 @@ impl History {
     }
 }
 
-/// The metrics a setting reads, with the longest window each needs.
-fn metric_windows(setting: &AutoscaleSetting) -> BTreeMap<Metric, u32> {
-    let mut windows = BTreeMap::new();
-    for profile in &setting.profiles {
-        let rules = profile
-            .rules
-            .iter()
-            .map(|r| (r.metric.as_str(), r.time_window_seconds));
-        let tracking = profile
-            .target_tracking
-            .iter()
-            .map(|t| (t.metric.as_str(), t.window_seconds));
-        for (name, window) in rules.chain(tracking) {
-            if let Some(metric) = Metric::parse(name) {
-                let w = windows.entry(metric).or_insert(0);
-                *w = (*w).max(window);
-            }
-        }
-    }
-    windows
-}
-
 /// The `autoscaler` task; it owns each set's recent decisions.
 pub(crate) struct Autoscaler {
     ctx: Context,
@@ -128,14 +106,23 @@ impl Autoscaler {
         if set.state != ScaleSetState::Active {
             return Ok(None);
         }
-        let now = ctx.clock.now();
+        // To the microsecond, as the decision is stored: a backtest evaluates at that instant.
+        let now = chrono::SubsecRound::trunc_subsecs(ctx.clock.now(), 6);
         let mut points = BTreeMap::new();
-        for (metric, window) in metric_windows(setting) {
+        for (metric, window) in setting.metric_windows() {
             let from = now - chrono::Duration::seconds(i64::from(window));
             points.insert(
                 metric,
                 self.metrics
-                    .raw_points(ctx.store.as_ref(), set.name(), metric, from, now)
+                    .raw_points(
+                        ctx.store.as_ref(),
+                        set.name(),
+                        metric,
+                        (from, now),
+                        Ticks::Stored {
+                            horizon: STORED_TICKS_HORIZON,
+                        },
+                    )
                     .await?,
             );
         }
@@ -164,9 +151,13 @@ impl Autoscaler {
             now,
             setting,
             current: set.spec.capacity,
-            counted: self.metrics.counted(set.name()),
-            points: &points,
+            counted: self.metrics.counted(set.name(), now),
+            points: &points
+                .iter()
+                .map(|(m, p): (&Metric, &Vec<_>)| (*m, p.as_slice()))
+                .collect(),
             history: &history,
+            explain: true,
         });
         let limit = ctx.config.max_instances;
         let room = u64::from(limit).saturating_sub(others);

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use flotilla_domain::load_balancer::Histogram;
-use flotilla_domain::metrics::{Metric, Point, Rollup, Series, rebucket};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup, Series, rebucket};
 use flotilla_domain::replica::FrontendCounters;
 use flotilla_domain::{HealthState, Instance, PowerState, ScaleSet};
 use flotilla_store::Store;
@@ -72,8 +72,14 @@ impl Tick {
     /// The tick as a line of text for the other replicas: `t`, the set, the time in
     /// milliseconds and each point as `metric=average,minimum,maximum,count`, tab-separated.
     fn line(&self, set: &str) -> String {
+        format!("t\t{set}\t{}", self.body())
+    }
+
+    /// The tick without the set: its time in milliseconds and its points, tab-separated
+    /// (how the store keeps a minute's ticks, one per line).
+    fn body(&self) -> String {
         use std::fmt::Write;
-        let mut line = format!("t\t{set}\t{}", self.at.timestamp_millis());
+        let mut line = self.at.timestamp_millis().to_string();
         for (metric, p) in &self.points {
             let _ = write!(
                 line,
@@ -144,11 +150,12 @@ impl CompactPoint {
 #[derive(Debug, Default)]
 struct SetSeries {
     ticks: VecDeque<Tick>,
+    /// When the first tick this process holds of the set was taken (its minute is
+    /// complete in memory from there: nothing of it came before).
+    first: Option<DateTime<Utc>>,
     /// The minute being accumulated and its points so far.
     minute: Option<DateTime<Utc>>,
     accumulating: BTreeMap<Metric, Point>,
-    /// Instances whose metrics counted in the last tick.
-    counted: u32,
 }
 
 impl SetSeries {
@@ -159,8 +166,43 @@ impl SetSeries {
         while self.ticks.front().is_some_and(|t| t.at < horizon) || self.ticks.len() >= TICKS_KEPT {
             self.ticks.pop_front();
         }
+        self.first.get_or_insert(tick.at);
         self.ticks.push_back(tick);
     }
+
+    /// The first minute whose ticks are all in memory: the oldest tick's, when nothing of
+    /// that minute came before it (the set's or this process's first tick, or a tick on the
+    /// minute), else the next one.
+    fn whole_from(&self) -> Option<DateTime<Utc>> {
+        let oldest = self.ticks.front()?.at;
+        let floor = minute_of(oldest);
+        Some(if self.first == Some(oldest) || floor == oldest {
+            floor
+        } else {
+            floor + chrono::Duration::minutes(1)
+        })
+    }
+
+    /// A minute's ticks as the store keeps them: one [`Tick::body`] per line.
+    fn minute_ticks(&self, set: &str, minute: DateTime<Utc>) -> Option<MinuteTicks> {
+        let end = minute + chrono::Duration::minutes(1);
+        let lines: Vec<String> = self
+            .ticks
+            .iter()
+            .filter(|t| t.at >= minute && t.at < end)
+            .map(Tick::body)
+            .collect();
+        (!lines.is_empty()).then(|| MinuteTicks {
+            scale_set: set.to_string(),
+            minute,
+            ticks: lines.join("\n"),
+        })
+    }
+}
+
+/// The start of `t`'s minute.
+fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t)
 }
 
 /// A frontend's counters as last read, and the rates they gave.
@@ -284,7 +326,7 @@ impl Metrics {
     }
 
     /// The set's per-tick points of `metric` at or after `from`, oldest first, and the
-    /// time of the oldest tick held (`None`: nothing held yet).
+    /// first minute they hold whole (`None`: nothing held yet).
     pub(crate) fn ticks(
         &self,
         set: &str,
@@ -301,15 +343,18 @@ impl Metrics {
             .filter(|t| t.at >= from)
             .filter_map(|t| t.get(metric))
             .collect();
-        (
-            points,
-            series.ticks.front().map(|t| ticks_cut(t.at, series.minute)),
-        )
+        (points, series.whole_from())
     }
 
-    /// Instances whose metrics counted in the set's last tick.
-    pub(crate) fn counted(&self, set: &str) -> u32 {
-        self.read().sets.get(set).map_or(0, |s| s.counted)
+    /// Instances whose metrics counted in the set's last tick before `now` (the count of
+    /// its per-instance points: none, none counted), as a backtest reads it back.
+    pub(crate) fn counted(&self, set: &str, now: DateTime<Utc>) -> u32 {
+        let hub = self.read();
+        hub.sets
+            .get(set)
+            .and_then(|s| s.ticks.iter().rev().find(|t| t.at < now))
+            .and_then(|t| t.get(Metric::CpuPercent))
+            .map_or(0, |p| p.count)
     }
 
     /// An instance's samples of `metrics` within [from, to).
@@ -442,8 +487,8 @@ pub(crate) struct TickInput<'a> {
 }
 
 impl Metrics {
-    /// Folds one tick in; returns the roll-ups of minutes that ended.
-    pub(crate) fn tick(&self, input: &TickInput<'_>) -> Vec<Rollup> {
+    /// Folds one tick in; returns the roll-ups and the ticks of the minutes that ended.
+    pub(crate) fn tick(&self, input: &TickInput<'_>) -> Ended {
         let now = input.now;
         self.ticks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -542,10 +587,8 @@ impl Metrics {
         }
         hub.frontends = readings;
 
-        let mut rollups = Vec::new();
-        let minute = now
-            .duration_trunc(chrono::Duration::minutes(1))
-            .unwrap_or(now);
+        let mut ended = Ended::default();
+        let minute = minute_of(now);
         let by_set = group(input.instances);
         for set in input.sets {
             let name = set.name();
@@ -621,16 +664,17 @@ impl Metrics {
             }
 
             let series = hub.sets.entry(name.to_string()).or_default();
-            series.counted = counted.len() as u32;
-            if series.minute.is_some_and(|m| m != minute) {
-                let ended = series.minute.expect("checked");
-                rollups.extend(std::mem::take(&mut series.accumulating).into_iter().map(
-                    |(metric, point)| Rollup {
-                        scale_set: name.to_string(),
-                        metric,
-                        point: Point { at: ended, ..point },
-                    },
-                ));
+            if let Some(done) = series.minute.filter(|m| *m != minute) {
+                ended
+                    .rollups
+                    .extend(std::mem::take(&mut series.accumulating).into_iter().map(
+                        |(metric, point)| Rollup {
+                            scale_set: name.to_string(),
+                            metric,
+                            point: Point { at: done, ..point },
+                        },
+                    ));
+                ended.ticks.extend(series.minute_ticks(name, done));
             }
             series.minute = Some(minute);
             for (metric, point) in &points {
@@ -650,27 +694,57 @@ impl Metrics {
         }
         let names: std::collections::HashSet<&str> = input.sets.iter().map(|s| s.name()).collect();
         hub.sets.retain(|name, _| names.contains(name.as_str()));
-        rollups
+        ended
     }
 
-    /// The roll-ups of the minutes in progress (written at shutdown, so a restart loses no
-    /// finished tick; the next run merges into the same rows by replacing them).
-    pub(crate) fn pending_rollups(&self) -> Vec<Rollup> {
+    /// The roll-ups and ticks of the minutes in progress (written at shutdown, so a restart
+    /// loses no finished tick; the next run replaces the same rows).
+    pub(crate) fn pending(&self) -> Ended {
         let hub = self.read();
-        hub.sets
-            .iter()
-            .filter_map(|(name, s)| s.minute.map(|m| (name, m, &s.accumulating)))
-            .flat_map(|(name, minute, points)| {
-                points.iter().map(move |(metric, point)| Rollup {
+        let mut pending = Ended::default();
+        for (name, series) in &hub.sets {
+            let Some(minute) = series.minute else {
+                continue;
+            };
+            pending
+                .rollups
+                .extend(series.accumulating.iter().map(|(metric, point)| Rollup {
                     scale_set: name.clone(),
                     metric: *metric,
                     point: Point {
                         at: minute,
                         ..*point
                     },
-                })
-            })
-            .collect()
+                }));
+            pending.ticks.extend(series.minute_ticks(name, minute));
+        }
+        pending
+    }
+}
+
+/// What the collector writes for the minutes that ended.
+#[derive(Debug, Default)]
+pub(crate) struct Ended {
+    pub rollups: Vec<Rollup>,
+    pub ticks: Vec<MinuteTicks>,
+}
+
+impl Ended {
+    /// Writes the roll-ups, then the ticks.
+    async fn write(&self, store: &dyn Store) -> crate::Result<()> {
+        if !self.rollups.is_empty() {
+            store
+                .write_rollups(&self.rollups)
+                .await
+                .map_err(crate::Error::store("write metric roll-ups"))?;
+        }
+        if !self.ticks.is_empty() {
+            store
+                .write_ticks(&self.ticks)
+                .await
+                .map_err(crate::Error::store("write metric ticks"))?;
+        }
+        Ok(())
     }
 }
 
@@ -682,44 +756,105 @@ fn group(instances: &[Instance]) -> HashMap<&str, Vec<&Instance>> {
     by_set
 }
 
-/// Where a set's ticks take over from its roll-ups: the first whole minute the ticks cover
-/// (the roll-up of a minute they cover only in part is more complete), but no later than
-/// the minute still being accumulated, whose roll-up is not in the store yet.
-fn ticks_cut(oldest: DateTime<Utc>, in_progress: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    let floor = oldest
-        .duration_trunc(chrono::Duration::minutes(1))
-        .unwrap_or(oldest);
-    let first_whole = if floor == oldest {
-        oldest
-    } else {
-        floor + chrono::Duration::minutes(1)
-    };
-    in_progress.map_or(first_whole, |m| first_whole.min(m))
+/// How far back (from the end of a read) the autoscaler's reads take the store's ticks
+/// before its roll-ups: a backtest reads the same, so it replays what was decided live.
+pub const STORED_TICKS_HORIZON: chrono::Duration = chrono::Duration::hours(1);
+/// How long the store keeps minutes of ticks.
+pub const TICKS_RETENTION: chrono::Duration = chrono::Duration::days(1);
+
+/// Which ticks a read takes where memory holds none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ticks {
+    /// The memory's only (charts): roll-ups before them.
+    Memory,
+    /// The store's too, for the minutes within `horizon` of the read's end it kept
+    /// (autoscale rules: [`STORED_TICKS_HORIZON`]; backtests: their whole range): roll-ups
+    /// where no tick is known.
+    Stored { horizon: chrono::Duration },
 }
 
 impl Metrics {
-    /// Points of a set's metric over [from, to), oldest first: 1-minute roll-ups from the store
-    /// for the part before the ticks held in memory, ticks after.
+    /// Points of a set's metric over [from, to), oldest first: each minute's ticks where
+    /// they are known whole (in memory, or with [`Ticks::Stored`] in the store), its
+    /// 1-minute roll-up (stamped at the minute's start) where they are not.
     pub(crate) async fn raw_points(
         &self,
         store: &dyn Store,
         set: &str,
         metric: Metric,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        ticks: Ticks,
     ) -> crate::Result<Vec<Point>> {
-        let (ticks, cut) = self.ticks(set, metric, from);
-        let cut = cut.unwrap_or(to);
-        let mut points = Vec::new();
-        if from < cut {
+        let mut series = self.raw_series(store, set, &[metric], range, ticks).await?;
+        Ok(series.remove(&metric).unwrap_or_default())
+    }
+
+    /// [`Metrics::raw_points`] of several metrics, each stored row read once.
+    pub(crate) async fn raw_series(
+        &self,
+        store: &dyn Store,
+        set: &str,
+        metrics: &[Metric],
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        ticks: Ticks,
+    ) -> crate::Result<BTreeMap<Metric, Vec<Point>>> {
+        let mut held = BTreeMap::new();
+        let mut whole_from = None;
+        for metric in metrics {
+            let (points, whole) = self.ticks(set, *metric, from);
+            held.insert(*metric, points);
+            whole_from = whole;
+        }
+        let memory_from = whole_from.unwrap_or(to).max(from);
+        let mut out: BTreeMap<Metric, Vec<Point>> =
+            metrics.iter().map(|m| (*m, Vec::new())).collect();
+        if from < memory_from {
+            let stored = match ticks {
+                Ticks::Stored { horizon } => {
+                    let lo = minute_of(from).max(minute_of(to - horizon));
+                    if lo < memory_from {
+                        store
+                            .read_ticks(set, lo, memory_from)
+                            .await
+                            .map_err(crate::Error::store("read metric ticks"))?
+                    } else {
+                        vec![]
+                    }
+                }
+                Ticks::Memory => vec![],
+            };
+            let known: std::collections::HashSet<DateTime<Utc>> =
+                stored.iter().map(|r| r.minute).collect();
             let rows = store
-                .read_rollups(set, &[metric], from, cut.min(to))
+                .read_rollups(set, metrics, from, memory_from.min(to))
                 .await
                 .map_err(crate::Error::store("read metric roll-ups"))?;
-            points.extend(rows.into_iter().map(|r| r.point));
+            for row in rows.into_iter().filter(|r| !known.contains(&r.point.at)) {
+                out.entry(row.metric).or_default().push(row.point);
+            }
+            let end = memory_from.min(to);
+            for row in &stored {
+                for tick in row.ticks.lines().filter_map(|l| Tick::parse(l.split('\t'))) {
+                    if tick.at < from || tick.at >= end {
+                        continue;
+                    }
+                    for (metric, points) in out.iter_mut() {
+                        points.extend(tick.get(*metric));
+                    }
+                }
+            }
+            for points in out.values_mut() {
+                points.sort_by_key(|p| p.at);
+            }
         }
-        points.extend(ticks.into_iter().filter(|p| p.at >= cut && p.at < to));
-        Ok(points)
+        for (metric, points) in held {
+            out.entry(metric).or_default().extend(
+                points
+                    .into_iter()
+                    .filter(|p| p.at >= memory_from && p.at < to),
+            );
+        }
+        Ok(out)
     }
 
     /// [`Metrics::raw_points`] merged into buckets of `step`.
@@ -732,7 +867,9 @@ impl Metrics {
         to: DateTime<Utc>,
         step: chrono::Duration,
     ) -> crate::Result<Vec<Point>> {
-        let points = self.raw_points(store, set, metric, from, to).await?;
+        let points = self
+            .raw_points(store, set, metric, (from, to), Ticks::Memory)
+            .await?;
         Ok(rebucket(&points, from, to, step))
     }
 }
@@ -800,8 +937,10 @@ impl Collector {
                 }
             }
         }
-        let rollups = self.metrics.tick(&TickInput {
-            now: ctx.now(),
+        let ended = self.metrics.tick(&TickInput {
+            // To the millisecond, as the store keeps ticks: what is read back is what was
+            // read live.
+            now: chrono::SubsecRound::trunc_subsecs(ctx.now(), 3),
             sets: &sets,
             instances: &instances,
             vms: &vms,
@@ -810,23 +949,23 @@ impl Collector {
         });
         // The other replicas' live charts are this tick's.
         crate::tasks::relay::announce(ctx, own, self.metrics.latest_lines()).await;
-        if !rollups.is_empty() {
-            ctx.store
-                .write_rollups(&rollups)
-                .await
-                .map_err(crate::Error::store("write metric roll-ups"))?;
-        }
+        ended.write(ctx.store.as_ref()).await?;
         Ok(format!(
             "{} VM(s) of {} scale set(s), {} roll-up(s) written",
             vms.len(),
             sets.len(),
-            rollups.len()
+            ended.rollups.len()
         ))
     }
 
     async fn prune(&self) {
-        let before = self.ctx.now() - self.ctx.config.metrics.retention;
-        match self.ctx.store.prune_history(before).await {
+        let now = self.ctx.now();
+        let store = &self.ctx.store;
+        let history = store
+            .prune_history(now - self.ctx.config.metrics.retention)
+            .await;
+        let ticks = store.prune_ticks(now - TICKS_RETENTION).await;
+        match history.and_then(|h| ticks.map(|t| h + t)) {
             Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old metrics and decisions"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %chain(&e), "pruning metrics failed"),
@@ -855,8 +994,7 @@ impl Task for Collector {
                     self.prune().await;
                 }
             }
-            let pending = self.metrics.pending_rollups();
-            if let Err(e) = self.ctx.store.write_rollups(&pending).await {
+            if let Err(e) = self.metrics.pending().write(self.ctx.store.as_ref()).await {
                 tracing::warn!(error = %chain(&e), "could not write the last metric roll-ups");
             }
         })
@@ -920,22 +1058,107 @@ mod tests {
         assert_eq!(standby.latest_lines(), [other]);
     }
 
+    /// A set created at 12:00:37, ticks every second for `seconds`.
+    fn series_from(start: DateTime<Utc>, seconds: i64) -> SetSeries {
+        let mut series = SetSeries::default();
+        for s in 0..seconds {
+            series.push(tick(start + chrono::Duration::seconds(s), 2.0));
+        }
+        series
+    }
+
     #[test]
-    fn ticks_take_over_at_the_first_whole_minute_or_the_one_in_progress() {
-        // Ticks since 12:00:37, minute 12:03 in progress: 12:00 has a fuller roll-up.
+    fn memory_holds_whole_minutes_from_the_first_tick_on() {
+        let start = at("2026-01-01T12:00:37Z");
+        // The set's first minute is all there is of it: whole from 12:00, also once it
+        // has ended (its roll-up must not replace its ticks).
         assert_eq!(
-            ticks_cut(at("2026-01-01T12:00:37Z"), Some(at("2026-01-01T12:03:00Z"))),
-            at("2026-01-01T12:01:00Z")
+            series_from(start, 20).whole_from(),
+            Some(at("2026-01-01T12:00:00Z"))
         );
         assert_eq!(
-            ticks_cut(at("2026-01-01T12:01:00Z"), Some(at("2026-01-01T12:03:00Z"))),
-            at("2026-01-01T12:01:00Z")
+            series_from(start, 200).whole_from(),
+            Some(at("2026-01-01T12:00:00Z"))
         );
-        // A set created (or a server started) at 12:00:37, still in that minute: its
-        // roll-up is not written yet, the ticks are all there is.
+        // Once its first ticks are dropped (300 kept), the oldest minute held is partial:
+        // whole from the next.
+        let long = series_from(start, 400);
         assert_eq!(
-            ticks_cut(at("2026-01-01T12:00:37Z"), Some(at("2026-01-01T12:00:00Z"))),
-            at("2026-01-01T12:00:00Z")
+            long.ticks.front().map(|t| t.at),
+            Some(at("2026-01-01T12:02:17Z"))
         );
+        assert_eq!(long.whole_from(), Some(at("2026-01-01T12:03:00Z")));
+        // A minute's ticks as stored read back as they were held.
+        let row = long
+            .minute_ticks("web", at("2026-01-01T12:04:00Z"))
+            .unwrap();
+        assert_eq!(row.ticks.lines().count(), 60);
+        let back: Vec<Point> = row
+            .ticks
+            .lines()
+            .filter_map(|l| Tick::parse(l.split('\t')))
+            .filter_map(|t| t.get(Metric::CpuPercent))
+            .collect();
+        let held: Vec<Point> = long
+            .ticks
+            .iter()
+            .filter(|t| minute_of(t.at) == at("2026-01-01T12:04:00Z"))
+            .filter_map(|t| t.get(Metric::CpuPercent))
+            .collect();
+        assert_eq!(back, held);
+    }
+
+    /// The defect of issue 18: once the roll-up of a set's first (partial) minute was
+    /// written, reads replaced that minute's ticks with one point at the minute's start —
+    /// before the set existed — and a rule's grains shifted.
+    #[tokio::test]
+    async fn a_first_partial_minute_keeps_its_ticks_and_stored_ticks_replace_roll_ups() {
+        let store = flotilla_store::sqlite::SqliteStore::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let start = at("2026-01-01T12:00:37Z");
+        let metrics = Metrics::default();
+        let now = start + chrono::Duration::seconds(100);
+        {
+            let mut hub = metrics.write();
+            let series = hub.sets.entry("web".into()).or_default();
+            for s in 0..100 {
+                series.push(tick(start + chrono::Duration::seconds(s), 2.0));
+            }
+        }
+        let first = at("2026-01-01T12:00:00Z");
+        // The roll-up of 12:00 is in the store, stamped 12:00:00.
+        store
+            .write_rollups(&[Rollup {
+                scale_set: "web".into(),
+                metric: Metric::CpuPercent,
+                point: Point::single(first, 18.0),
+            }])
+            .await
+            .unwrap();
+        let window = (first - chrono::Duration::minutes(5), now);
+        let points = metrics
+            .raw_points(&store, "web", Metric::CpuPercent, window, Ticks::Memory)
+            .await
+            .unwrap();
+        assert_eq!(points.len(), 100);
+        assert_eq!(points[0].at, start, "nothing before the set's first tick");
+        // Without ticks in memory (a new leader), the store's ticks come before roll-ups.
+        let minute_row = metrics.read().sets["web"]
+            .minute_ticks("web", first)
+            .unwrap();
+        store.write_ticks(&[minute_row]).await.unwrap();
+        let fresh = Metrics::default();
+        let read = |ticks| fresh.raw_points(&store, "web", Metric::CpuPercent, window, ticks);
+        let stored = read(Ticks::Stored {
+            horizon: STORED_TICKS_HORIZON,
+        })
+        .await
+        .unwrap();
+        assert_eq!(stored.len(), 23);
+        assert_eq!(stored[0].at, start);
+        let charts = read(Ticks::Memory).await.unwrap();
+        assert_eq!(charts.len(), 1, "charts of a new leader read the roll-up");
+        assert_eq!(charts[0].at, first);
     }
 }

@@ -8,7 +8,7 @@ use flotilla_domain::autoscale::decision::{
 use flotilla_domain::autoscale::{
     Bounds, Direction, Operator, Projection, Statistic, TimeAggregation,
 };
-use flotilla_domain::metrics::{Metric, Point, Rollup};
+use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup};
 
 use super::{at, scale_set};
 use crate::Store;
@@ -48,6 +48,7 @@ pub fn decision(scale_set: &str, secs: i64, current: u32, new_capacity: u32) -> 
                 grains: vec![Some(80.5), None, Some(82.0)],
                 value: Some(81.25),
                 fired: true,
+                coverage: 2.0 / 3.0,
                 target: current + 1,
             },
             RuleTrace {
@@ -60,6 +61,7 @@ pub fn decision(scale_set: &str, secs: i64, current: u32, new_capacity: u32) -> 
                 grains: vec![None, None],
                 value: None,
                 fired: false,
+                coverage: 0.0,
                 target: current.saturating_sub(1),
             },
         ],
@@ -252,6 +254,61 @@ pub async fn decisions_survive_scale_set_deletion(store: &dyn Store) {
         .unwrap();
     let listed = store.list_decisions(&decisions_of("web")).await.unwrap();
     assert_eq!(listed, [third, second, first]);
+}
+
+/// Minutes of ticks are upserted by scale set and minute, read by time range in minute
+/// order, pruned by age and deleted with their set.
+pub async fn ticks_upsert_read_and_prune(store: &dyn Store) {
+    let ticks = |set: &str, n: i64, text: &str| MinuteTicks {
+        scale_set: set.into(),
+        minute: minute(n),
+        ticks: text.into(),
+    };
+    store
+        .create_scale_set(&scale_set("web", 1), "tester")
+        .await
+        .unwrap();
+    let long = "1714564800000\tcpu_percent=41.5,40,43,2\n".repeat(600);
+    store
+        .write_ticks(&[
+            ticks("web", 2, "b"),
+            ticks("web", 0, &long),
+            ticks("web", 1, "a"),
+            ticks("api", 0, "other"),
+        ])
+        .await
+        .unwrap();
+    store.write_ticks(&[]).await.unwrap();
+    // A restarted collector rewrites its minute.
+    store
+        .write_ticks(&[ticks("web", 1, "a again")])
+        .await
+        .unwrap();
+    let read = store.read_ticks("web", minute(0), minute(2)).await.unwrap();
+    assert_eq!(read, [ticks("web", 0, &long), ticks("web", 1, "a again")]);
+    assert_eq!(
+        store
+            .read_ticks("web", minute(2), minute(60))
+            .await
+            .unwrap(),
+        [ticks("web", 2, "b")]
+    );
+    assert_eq!(store.prune_ticks(minute(1)).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .read_ticks("api", minute(-60), minute(60))
+            .await
+            .unwrap(),
+        []
+    );
+    store.delete_scale_set("web").await.unwrap();
+    assert_eq!(
+        store
+            .read_ticks("web", minute(-60), minute(60))
+            .await
+            .unwrap(),
+        []
+    );
 }
 
 /// Roll-ups are upserted by scale set, metric and minute, read by metric list and time

@@ -303,6 +303,7 @@ macro_rules! store_conformance_tests {
                 decisions_append_and_list_with_filters,
                 decisions_survive_scale_set_deletion,
                 rollups_upsert_read_and_prune,
+                ticks_upsert_read_and_prune,
                 large_rollup_batches,
             ],
             rollouts: [

@@ -14,7 +14,7 @@ use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
 use crate::viewer::may;
 use flotilla_domain::FieldError;
-use flotilla_domain::autoscale::setting::AutoscaleSetting;
+use flotilla_domain::autoscale::setting::{AutoscaleSetting, Facts};
 use flotilla_domain::metrics::Metric;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -298,14 +298,15 @@ fn Warnings(
 #[component]
 fn RichEditor() -> impl IntoView {
     let editor = expect_context::<Editor>();
-    let boot = Memo::new(move |_| {
-        editor
-            .answer
-            .with(|a| a.as_ref().and_then(|a| a.boot_seconds))
+    let facts = Memo::new(move |_| {
+        editor.answer.with(|a| Facts {
+            boot_seconds: a.as_ref().and_then(|a| a.boot_seconds),
+            metrics_interval_seconds: a.as_ref().map_or(10, |a| a.metrics_interval_seconds),
+        })
     });
     let warnings = Memo::new(move |_| {
         if editor.present.get() {
-            editor.checked.with(|(s, _)| s.warnings(boot.get()))
+            editor.checked.with(|(s, _)| s.warnings(facts.get()))
         } else {
             vec![]
         }

@@ -1,0 +1,306 @@
+//! The autoscale lab over HTTP: a backtest replays a stored live run of the mock through the
+//! saved setting and gives the live decisions again; other settings are compared on the same
+//! load; a demand pattern is replayed; bad requests are refused by field. A Reader of the
+//! set runs them: a what-if changes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use flotilla_tests::{Api, TestServer, wait_until};
+use serde_json::{Value, json};
+
+use super::autoscale::{capacity, scale_actions};
+
+const FAST: [&str; 4] = ["--autoscale-interval", "1s", "--metrics-interval", "1s"];
+
+fn rule(operator: &str, threshold: f64, direction: &str, value: u32, cooldown: u32) -> Value {
+    json!({"metric": "cpu_percent", "statistic": "average", "time_grain_seconds": 2,
+           "time_window_seconds": 6, "time_aggregation": "average", "operator": operator,
+           "threshold": threshold, "direction": direction, "type": "change_count",
+           "value": value, "cooldown_seconds": cooldown})
+}
+
+/// Above 70 % → +2, below 30 % → −1; 2–6 instances.
+fn setting(out_threshold: f64) -> Value {
+    json!({
+        "enabled": true,
+        "initialization_seconds": 5,
+        "profiles": [{
+            "name": "default",
+            "capacity": {"minimum": 2, "maximum": 6, "default": 2},
+            "rules": [rule("greater_than", out_threshold, "increase", 2, 5),
+                      rule("less_than", 30.0, "decrease", 1, 4)],
+        }],
+    })
+}
+
+fn demand(rps: f64) -> Value {
+    json!({"pattern": "constant", "rps": rps, "noise_percent": 0})
+}
+
+/// Every decision of `set` in [from, to), oldest first, without the store's ids.
+async fn live_decisions(
+    api: &Api,
+    set: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Value> {
+    let (status, page) = api
+        .get(&format!(
+            "/scale-sets/{set}/autoscale/decisions?limit=1000&since={}&until={}",
+            from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .replace('+', "%2B"),
+            to.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .replace('+', "%2B"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page["next_before"].is_null(), "one page holds them");
+    let mut items: Vec<Value> = page["items"].as_array().unwrap().clone();
+    items.reverse();
+    items.iter_mut().for_each(without_id);
+    items
+}
+
+fn without_id(d: &mut Value) {
+    d.as_object_mut().unwrap().remove("id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_of_a_live_run_gives_its_decisions_again_and_compares_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &FAST).await;
+    let owner = server.api();
+    owner
+        .create_set("lab", 2, json!({"demand": demand(40.0)}))
+        .await;
+    owner.wait_healthy("lab", 2).await;
+    let analyst = server.api_as("analyst", "reader", Some("lab")).await;
+    // Nothing recorded yet with a setting: the saved one is what a backtest runs.
+    let (status, body) = analyst
+        .post("/scale-sets/lab/autoscale/backtest", json!({"history": {"from": Utc::now() - chrono::Duration::minutes(5), "to": Utc::now()}}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "settings", "{body}");
+
+    let (status, body) = owner.put("/scale-sets/lab/autoscale", setting(70.0)).await;
+    assert_eq!(status, 200, "{body}");
+    let from = Utc::now();
+    // A live run: 400 rps saturates 2 instances (out to 6), then 40 (back in to 2).
+    wait_until("a decision is stored", Duration::from_secs(10), || async {
+        let (_, page) = owner
+            .get("/scale-sets/lab/autoscale/decisions?limit=1")
+            .await;
+        page["items"][0]["operation"] == "none"
+    })
+    .await;
+    owner.put("/scale-sets/lab/demand", demand(400.0)).await;
+    wait_until("the set reaches 6", Duration::from_secs(60), || async {
+        capacity(&owner, "lab").await == 6
+    })
+    .await;
+    owner.wait_healthy("lab", 6).await;
+    owner.put("/scale-sets/lab/demand", demand(40.0)).await;
+    wait_until("the set is back at 2", Duration::from_secs(90), || async {
+        capacity(&owner, "lab").await == 2
+    })
+    .await;
+    // The range ends on a minute the collector has written (its ticks are stored when it ends).
+    let to = Utc::now()
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap()
+        + chrono::Duration::minutes(1);
+    let wait = (to - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(3);
+    tokio::time::sleep(wait).await;
+    let live = live_decisions(&owner, "lab", from, to).await;
+    let live_actions = live.iter().filter(|d| d["operation"] != "none").count();
+    assert!(
+        live_actions >= 6,
+        "2 → 6 in steps of 2, back in steps of 1: {live_actions}"
+    );
+
+    let (status, answer) = analyst
+        .post(
+            "/scale-sets/lab/autoscale/backtest",
+            json!({"history": {"from": from, "to": to}, "decisions": "all"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"].as_array().unwrap().len(), 1);
+    let mut replayed: Vec<Value> = answer["results"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    replayed.iter_mut().for_each(without_id);
+    assert_eq!(replayed.len(), live.len(), "one evaluation per live one");
+    for (r, l) in replayed.iter().zip(&live) {
+        assert_eq!(r, l, "the replay decides as live did");
+    }
+    let scores = &answer["results"][0]["scores"];
+    assert_eq!(scores["scale_actions"], live_actions);
+    for name in [
+        "under_provisioning_accuracy",
+        "over_provisioning_accuracy",
+        "under_provisioning_timeshare",
+        "over_provisioning_timeshare",
+        "jitter",
+        "instability",
+        "slo_violation_seconds",
+        "instance_hours",
+    ] {
+        assert!(scores[name].is_number(), "{name}: {scores}");
+    }
+    assert!(
+        scores["slo_violation_seconds"].as_f64().unwrap() > 0.0,
+        "400 rps on 2 instances: {scores}"
+    );
+    let calibration = &answer["calibration"];
+    assert_eq!(calibration["capacity_source"], "measured", "{calibration}");
+    // The mock: 2 vCPUs × 50 requests per second per 100 CPU points, 2 % idle.
+    let measured = calibration["instance_capacity_rps"].as_f64().unwrap();
+    assert!((90.0..110.0).contains(&measured), "{calibration}");
+    assert_eq!(calibration["boot_source"], "measured");
+    let series = answer["results"][0]["series"].as_array().unwrap();
+    assert!(series.iter().any(|p| p["load"].as_f64().unwrap() > 300.0));
+    assert!(
+        series
+            .iter()
+            .any(|p| p["ideal_capacity"].as_f64().unwrap() >= 5.0),
+        "400 rps need 5+ at 80 %"
+    );
+
+    // The saved setting beside an eager draft, on the same record: the draft scales out
+    // sooner and costs more, and nothing live changed.
+    let actions_before = scale_actions(&owner, "lab").await;
+    let saved = owner.get("/scale-sets/lab/autoscale").await.1;
+    let (status, answer) = analyst
+        .post(
+            "/scale-sets/lab/autoscale/backtest",
+            json!({"history": {"from": from, "to": to}, "settings": [saved, setting(40.0)]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    let hours = |i: usize| results[i]["scores"]["instance_hours"].as_f64().unwrap();
+    assert!(hours(1) > hours(0), "{} vs {}", hours(1), hours(0));
+    assert_ne!(results[0]["decisions"], results[1]["decisions"]);
+    assert!(
+        results[0]["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["operation"] != "none")
+    );
+    assert_eq!(capacity(&owner, "lab").await, 2);
+    assert_eq!(scale_actions(&owner, "lab").await, actions_before);
+
+    // A demand pattern replayed for an hour (with the set's measured fleet).
+    let (status, answer) = analyst
+        .post(
+            "/scale-sets/lab/autoscale/backtest",
+            json!({"demand": {"pattern": "step", "rps": 40, "step_rps": 400, "after_seconds": 600, "duration_seconds": 1200},
+                   "duration_seconds": 3600, "boot_seconds": [8, 10, 14]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let decisions = answer["results"][0]["decisions"].as_array().unwrap();
+    let outs: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["operation"] == "scale_out")
+        .collect();
+    let ins: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["operation"] == "scale_in")
+        .collect();
+    assert!(!outs.is_empty() && !ins.is_empty(), "{decisions:?}");
+    assert_eq!(answer["calibration"]["boot_source"], "given");
+    assert_eq!(
+        answer["calibration"]["boot_seconds"],
+        json!([8.0, 10.0, 14.0])
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_backtests_are_refused_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &FAST).await;
+    let owner = server.api();
+    owner.create_set("lab", 1, json!({})).await;
+    owner.put("/scale-sets/lab/autoscale", setting(70.0)).await;
+    let analyst = server.api_as("analyst", "reader", Some("lab")).await;
+    let refused = |body: Value, field: &'static str| {
+        let analyst = &analyst;
+        async move {
+            let (status, answer) = analyst
+                .post("/scale-sets/lab/autoscale/backtest", body.clone())
+                .await;
+            assert_eq!(status, 422, "{body}: {answer}");
+            let fields: Vec<&str> = answer["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["field"].as_str().unwrap())
+                .collect();
+            assert!(fields.contains(&field), "{body}: {answer}");
+        }
+    };
+    // A range without data.
+    let long_ago = Utc::now() - chrono::Duration::days(30);
+    refused(
+        json!({"history": {"from": long_ago, "to": long_ago + chrono::Duration::hours(1)}}),
+        "history.from",
+    )
+    .await;
+    // An oversized CSV (more points than a trace may hold, within the body limit).
+    let mut csv = String::from("0,1\n");
+    for t in 1..=100_001 {
+        csv.push_str(&format!("{t},1\n"));
+    }
+    refused(
+        json!({"demand": {"pattern": "csv", "csv": csv}, "duration_seconds": 600}),
+        "demand.csv",
+    )
+    .await;
+    // An unknown metric in a draft, and a draft that fails validation otherwise.
+    let mut unknown = setting(70.0);
+    unknown["profiles"][0]["rules"][0]["metric"] = json!("cpu_load");
+    refused(
+        json!({"demand": {"pattern": "constant", "rps": 5}, "duration_seconds": 600, "settings": [unknown]}),
+        "settings[0].profiles[0].rules[0].metric",
+    )
+    .await;
+    let mut bounds = setting(70.0);
+    bounds["profiles"][0]["capacity"]["minimum"] = json!(9);
+    refused(
+        json!({"demand": {"pattern": "constant", "rps": 5}, "duration_seconds": 600, "settings": [bounds]}),
+        "settings[0].profiles[0].capacity.minimum",
+    )
+    .await;
+    refused(json!({"demand": {"pattern": "constant", "rps": 5}, "duration_seconds": 600, "slo": {"metric": "cpu_load", "limit": 80}}), "slo.metric").await;
+    refused(
+        json!({"demand": {"pattern": "constant", "rps": 5}}),
+        "duration_seconds",
+    )
+    .await;
+    refused(json!({}), "demand").await;
+    // Not JSON of the right shape: 422 too, never a 500.
+    let (status, _) = analyst
+        .post(
+            "/scale-sets/lab/autoscale/backtest",
+            json!({"boot_seconds": "soon"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // Nothing changed: the saved setting is as it was.
+    assert_eq!(
+        owner.get("/scale-sets/lab/autoscale").await.1["profiles"][0]["rules"][0]["threshold"],
+        70.0
+    );
+    let (status, _) = analyst
+        .post("/scale-sets/nope/autoscale/backtest", json!({}))
+        .await;
+    assert!(status == 403 || status == 404, "{status}");
+    server.stop().await;
+}
