@@ -113,15 +113,16 @@ fn owner(installation: Option<&str>) -> String {
 /// - `create` is idempotent by `spec.id`: when this installation's VM with that id exists
 ///   it is returned as it is. On error nothing is left behind.
 /// - `delete` is idempotent: deleting an absent VM (or another installation's) succeeds and
-///   touches nothing.
+///   touches nothing. Unlike the other operations it answers once the VM is gone (`get`
+///   answers `None`), which may take a while; the VM stops serving when the delete begins.
 /// - `adopt` puts this installation's id on a VM that carries none (one made before
 ///   installations had ids); idempotent; `Foreign` for another installation's VM.
 /// - `start`, `stop` and `deallocate` are idempotent for a VM already in (or moving to)
 ///   the target state; `restart` needs a running VM; `reimage` works in any state and leaves
 ///   the VM running on `model_version`.
-/// - Operations return once the change is *accepted*: the VM may still be `starting` or
-///   `stopping`; `list` and `get` report its progress. A VM's power state only moves
-///   forward to the state the last operation asked for.
+/// - The other operations return once the change is *accepted*: the VM may still be
+///   `starting` or `stopping`; `list` and `get` report its progress. A VM's power state
+///   only moves forward to the state the last operation asked for.
 /// - `list` reports every VM the backend holds, including those a previous run of the
 ///   control plane created: it is how a restarted control plane adopts its VMs.
 /// - `address` is `Some("host:port")` exactly while the VM is running.

@@ -13,6 +13,7 @@ use flotilla_backend::conformance::Subject;
 use flotilla_backend::mock::{JOURNAL_FILE, Mock, MockConfig, Mode};
 use flotilla_backend::{Backend, BackendError, VmSpec};
 use flotilla_domain::{Fault, Model, ObservedVm, PowerState};
+use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -831,6 +832,198 @@ async fn timer_mode_applies_transitions_on_its_own() {
     assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Stopped);
 }
 
+// ----- deletes ---------------------------------------------------------------------------------
+
+/// A stepped mock (1 s latency, no jitter) with `web_0` and `web_1` running.
+async fn two_running() -> Mock {
+    let mock = stepped(Duration::from_secs(1), 0.0).await;
+    create(&mock, "web", 0, "1").await;
+    create(&mock, "web", 1, "2").await;
+    mock.advance(Duration::from_secs(1)).await;
+    mock
+}
+
+#[tokio::test]
+async fn a_delete_takes_the_latency_and_the_vm_serves_no_more_meanwhile() {
+    let mock = two_running().await;
+    let address = vm(&mock, "web_0").await.address.expect("address");
+    let mut kept = TcpStream::connect(&address).await.expect("connect");
+    assert!(raw_get(&mut kept, "/health").await.is_some());
+
+    let mut delete = std::pin::pin!(mock.delete("web_0", false));
+    // Long enough for the port to close; no virtual time passes meanwhile.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), delete.as_mut())
+            .await
+            .is_err(),
+        "a delete with latency answers once the VM is gone"
+    );
+    let deleting = vm(&mock, "web_0").await;
+    assert_eq!(
+        (deleting.power_state, deleting.address),
+        (PowerState::Stopping, None)
+    );
+    assert_refused(&address).await;
+    assert_eq!(raw_get(&mut kept, "/health").await, None);
+    let console = mock.console("web_0").await.expect("console");
+    assert!(console.contains("being deleted"), "{console}");
+    let running: Vec<String> = mock
+        .metrics(None)
+        .await
+        .expect("metrics")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(running, ["web_1"], "a VM being deleted takes no demand");
+
+    // Nothing but another delete applies to a VM on its way out.
+    let outcomes = [
+        ("start", mock.start("web_0").await),
+        ("stop", mock.stop("web_0", true).await),
+        ("deallocate", mock.deallocate("web_0").await),
+        ("restart", mock.restart("web_0").await),
+        ("reimage", mock.reimage("web_0", &model(), 2).await),
+        ("create", mock.create(&spec("web", 0, "1")).await),
+    ];
+    for (operation, outcome) in outcomes {
+        match outcome {
+            Err(BackendError::InvalidState { state, .. }) => {
+                assert_eq!(state, "deleting", "{operation}")
+            }
+            other => panic!("{operation} while deleting: expected InvalidState, got {other:?}"),
+        }
+    }
+    let faults = mock.faults().expect("faults");
+    faults
+        .inject(Fault::Crash {
+            instance: "web_0".into(),
+        })
+        .await
+        .expect("a crash of a VM being deleted changes nothing");
+    assert_eq!(vm_state(&mock).await, PowerState::Stopping);
+
+    // Halfway through, a second delete waits for the same removal: no new timer.
+    mock.advance(Duration::from_millis(500)).await;
+    let mut again = std::pin::pin!(mock.delete("web_0", true));
+    assert!(again.as_mut().now_or_never().is_none());
+    mock.advance(Duration::from_millis(499)).await;
+    assert!(delete.as_mut().now_or_never().is_none(), "not before 1 s");
+    assert_eq!(vm_state(&mock).await, PowerState::Stopping);
+
+    mock.advance(Duration::from_millis(1)).await;
+    delete.await.expect("delete");
+    again
+        .await
+        .expect("the second delete answers with the first");
+    assert_eq!(mock.get("web_0").await.expect("get"), None);
+    let listed: Vec<String> = mock
+        .list(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(listed, ["web_1"]);
+    assert_eq!(mock.now(), Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn delete_latency_jitter_stays_within_bounds() {
+    let mock = stepped(Duration::from_secs(1), 0.5).await;
+    let count = 40;
+    for ordinal in 0..count {
+        create(&mock, "web", ordinal, "1").await;
+    }
+    mock.advance(Duration::from_secs(2)).await;
+    let ids: Vec<String> = (0..count).map(|o| format!("web_{o}")).collect();
+    let deletes = futures::future::join_all(ids.iter().map(|id| mock.delete(id, false)));
+    let step = Duration::from_millis(10);
+    let watch = async {
+        let mut gone_at = std::collections::BTreeMap::new();
+        let mut now = Duration::ZERO;
+        while now < Duration::from_millis(1600) {
+            let listed = mock.list(Some("web")).await.expect("list");
+            assert!(
+                listed.iter().all(|v| v.power_state == PowerState::Stopping),
+                "listed as stopping until gone: {listed:?}"
+            );
+            for id in &ids {
+                if listed.iter().all(|v| v.id != *id) {
+                    gone_at.entry(id.clone()).or_insert(now);
+                }
+            }
+            mock.advance(step).await;
+            now += step;
+        }
+        gone_at
+    };
+    let (answers, gone_at) = tokio::join!(deletes, watch);
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(gone_at.len(), count as usize, "every VM is gone by 1.5 s");
+    let times: BTreeSet<Duration> = gone_at.values().copied().collect();
+    let (first, last) = (times.first().copied(), times.last().copied());
+    assert!(
+        first >= Some(Duration::from_millis(500)),
+        "none before latency × 0.5: {first:?}"
+    );
+    assert!(
+        last <= Some(Duration::from_millis(1510)),
+        "none after latency × 1.5: {last:?}"
+    );
+    assert!(times.len() >= 10, "jitter spreads the deletes: {times:?}");
+}
+
+#[tokio::test]
+async fn with_zero_latency_a_delete_completes_inside_the_call() {
+    let mock = stepped(Duration::ZERO, 0.5).await;
+    let address = create(&mock, "web", 0, "1").await.address.expect("address");
+    tokio::time::timeout(Duration::from_secs(5), mock.delete("web_0", false))
+        .await
+        .expect("no advance needed")
+        .expect("delete");
+    assert_eq!(mock.get("web_0").await.expect("get"), None);
+    assert_refused(&address).await;
+    assert_eq!(mock.now(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_mode_deletes_after_the_latency() {
+    let config = MockConfig::default()
+        .with_latency(Duration::from_secs(1))
+        .with_jitter(0.0);
+    let mock = Mock::open(config).await.expect("open");
+    create(&mock, "web", 0, "1").await;
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    assert_eq!(vm_state(&mock).await, PowerState::Running);
+
+    let started = tokio::time::Instant::now();
+    let watch = async {
+        tokio::time::sleep(Duration::from_millis(999)).await;
+        vm_state(&mock).await
+    };
+    let (deleted, midway) = tokio::join!(mock.delete("web_0", false), watch);
+    deleted.expect("delete");
+    assert_eq!(midway, PowerState::Stopping);
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    assert_eq!(mock.get("web_0").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn a_zone_going_down_finishes_the_deletes_in_it() {
+    let mock = two_running().await;
+    let (deleted, ()) = tokio::join!(mock.delete("web_1", false), async {
+        assert_eq!(vm(&mock, "web_1").await.power_state, PowerState::Stopping);
+        mock.faults()
+            .expect("faults")
+            .inject(Fault::ZoneDown { zone: "2".into() })
+            .await
+            .expect("zone down");
+    });
+    deleted.expect("delete");
+    assert_eq!(mock.get("web_1").await.expect("get"), None);
+    assert_eq!(mock.now(), Duration::from_secs(1), "without time passing");
+}
+
 // ----- lifecycle and persistence ---------------------------------------------------------------
 
 #[tokio::test]
@@ -1017,6 +1210,58 @@ async fn transitional_vms_finish_their_transition_on_reopen() {
     );
     let web_3 = after[3].address.as_deref().expect("address");
     assert_eq!(http_get(web_3, "/").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_delete_in_progress_completes_on_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = MockConfig::stepped()
+        .with_jitter(0.0)
+        .with_state_dir(dir.path());
+    let mock = Mock::open(config.clone()).await.expect("open");
+    for ordinal in 0..3 {
+        create(&mock, "web", ordinal, "1").await;
+    }
+    mock.advance(Duration::from_secs(1)).await;
+    // Dropped before it answers: the delete goes on.
+    assert!(mock.delete("web_0", false).now_or_never().is_none());
+    // Shut down while it waits: the call fails, the journal still says deleting.
+    let (deleted, ()) = tokio::join!(mock.delete("web_1", false), async { mock.close().await });
+    assert!(
+        matches!(deleted, Err(BackendError::Io { .. })),
+        "{deleted:?}"
+    );
+    let journal = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).expect("journal");
+    let last = journal.lines().last().expect("a line");
+    assert!(
+        last.contains(r#""id":"web_1""#) && last.contains(r#""deleting":true"#),
+        "{last}"
+    );
+    drop(mock);
+
+    let mock = Mock::open(config.clone()).await.expect("reopen");
+    let ids: Vec<String> = mock
+        .list(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["web_2"], "the deletes finished, nothing came back");
+    let journal = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).expect("journal");
+    assert_eq!(
+        journal.lines().count(),
+        2,
+        "compacted: web_2 and the faults"
+    );
+    tokio::time::timeout(Duration::from_secs(5), mock.delete("web_0", false))
+        .await
+        .expect("an absent VM's delete answers at once")
+        .expect("delete");
+    drop(mock);
+
+    let mock = Mock::open(config).await.expect("reopen again");
+    assert_eq!(mock.list(None).await.expect("list").len(), 1);
 }
 
 #[tokio::test]

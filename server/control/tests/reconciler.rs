@@ -318,6 +318,64 @@ async fn deleting_a_set_deletes_every_vm_then_the_record() {
     assert!(s.fleet.get_scale_set("web").await.is_err());
 }
 
+/// A scale-in on a mock whose operations take time: the delete takes the latency, as a
+/// real host's does, so the victim's record stays `deleting` until its VM is gone (which
+/// serves no more from the start), and the VM is never taken for an orphan.
+#[tokio::test]
+async fn a_scale_in_victim_stays_deleting_for_the_mocks_latency() {
+    let store = flotilla_store::connect("sqlite::memory:").await.unwrap();
+    let mock = Mock::open(MockConfig::stepped().with_jitter(0.0))
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = recorded(store, mock, clock, FleetConfig::default()).await;
+    let mock = &s.backend.inner;
+    s.fleet
+        .create_scale_set(ScaleSetSpec::example("web", 2), "test")
+        .await
+        .unwrap();
+    s.converge("web").await;
+    mock.advance(Duration::from_secs(1)).await;
+    s.converge("web").await;
+    s.fleet.set_capacity("web", 1, "test").await.unwrap();
+
+    let watch = async {
+        // The activation is in the delete once a VM of the set is on its way out.
+        let victim = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let vms = mock.list(Some("web")).await.unwrap();
+                if let Some(vm) = vms.iter().find(|v| v.power_state == PowerState::Stopping) {
+                    break vm.id.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("while the activation waits for its delete, the victim is listed stopping");
+        let record = s.fleet.get_instance("web", &victim).await.unwrap();
+        assert_eq!(record.provisioning_state, ProvisioningState::Deleting);
+        mock.advance(Duration::from_millis(999)).await;
+        assert!(mock.get(&victim).await.unwrap().is_some(), "not before 1 s");
+        mock.advance(Duration::from_millis(1)).await;
+        victim
+    };
+    let (outcome, victim) = tokio::join!(s.fleet.reconcile_now("web"), watch);
+    outcome.unwrap();
+    assert_eq!(s.backend.take(), [format!("delete {victim}")]);
+    assert_eq!(mock.get(&victim).await.unwrap(), None);
+    let ids: Vec<String> = s
+        .fleet
+        .list_instances("web")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert!(!ids.contains(&victim));
+    assert_eq!(s.converge("web").await, Vec::<String>::new());
+}
+
 fn vm_spec(id: &str, set: &str) -> VmSpec {
     VmSpec {
         id: id.into(),

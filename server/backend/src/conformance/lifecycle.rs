@@ -4,7 +4,7 @@
 
 use flotilla_domain::PowerState;
 
-use super::{Subject, assert_power, clean, model, must, running, settle, spec};
+use super::{Subject, assert_power, clean, delete, model, must, running, settle, spec};
 use crate::BackendError;
 
 /// `create` answers the VM as specified, accepted (`starting`) or done (`running`), and it
@@ -88,12 +88,13 @@ pub async fn create_in_an_unknown_zone_is_rejected(subject: &Subject) {
     assert!(must(subject.backend.list(Some(set)).await, "list").is_empty());
 }
 
-/// `delete` removes the VM; deleting an absent VM succeeds, forced or not.
+/// `delete` removes the VM (once it answers, which may take time); deleting an absent VM
+/// succeeds, forced or not.
 pub async fn delete_is_idempotent(subject: &Subject) {
     let set = "conf-delete";
     clean(subject, set).await;
     let vm = running(subject, set, 0).await;
-    must(subject.backend.delete(&vm.id, false).await, "delete");
+    must(delete(subject, &vm.id, false).await, "delete");
     assert_eq!(must(subject.backend.get(&vm.id).await, "get"), None);
     let listed = must(subject.backend.list(None).await, "list");
     assert!(

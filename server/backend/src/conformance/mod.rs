@@ -9,8 +9,10 @@
 //!
 //! The suite works for backends whose operations complete later: it waits for a state by
 //! polling `get` ([`settle`]) and lets time pass through a [`Time`] hook, which sleeps for a
-//! real backend and advances the clock of a stepped simulator. Every observation is checked
-//! against the address invariant (`address` is `Some` exactly while running).
+//! real backend and advances the clock of a stepped simulator. A `delete` may answer only
+//! once the VM is gone (libvirt's, a mock's with latency): the suite lets time pass while
+//! it waits ([`delete`]). Every observation is checked against the address invariant
+//! (`address` is `Some` exactly while running).
 //!
 //! Each case works in scale sets named `conf-<case>` and deletes what it finds there first
 //! and what it created last, so a real backend shared with other VMs can run it.
@@ -264,8 +266,35 @@ pub async fn spec(subject: &Subject, set: &str, ordinal: u64) -> VmSpec {
 /// Deletes every VM of `set` (left over by an earlier run on a shared backend).
 pub async fn clean(subject: &Subject, set: &str) {
     for vm in must(subject.backend.list(Some(set)).await, "list") {
-        must(subject.backend.delete(&vm.id, true).await, "delete");
+        must(delete(subject, &vm.id, true).await, "delete");
     }
+}
+
+/// Calls `delete`, letting the backend's time pass while it waits (a stepped simulator's
+/// delete answers only once its clock has moved past it) until `get` no longer finds the
+/// VM; then only the call's own work is left (a simulated VM's port closing), which gets
+/// the subject's timeout in real time. Panics when either wait runs out.
+pub async fn delete(subject: &Subject, id: &str, force: bool) -> Result<()> {
+    let call = subject.backend.delete(id, force);
+    tokio::pin!(call);
+    let mut waited = Duration::ZERO;
+    while must(subject.backend.get(id).await, "get").is_some() {
+        if waited >= subject.timeout {
+            panic!(
+                "VM {id} is still there {:?} into its delete",
+                subject.timeout
+            );
+        }
+        tokio::select! {
+            biased;
+            result = &mut call => return result,
+            () = subject.time.pass(subject.poll) => {}
+        }
+        waited += subject.poll;
+    }
+    tokio::time::timeout(subject.timeout, call)
+        .await
+        .unwrap_or_else(|_| panic!("VM {id} is gone but its delete has not answered"))
 }
 
 /// Creates `<set>_<ordinal>` and waits until it runs.

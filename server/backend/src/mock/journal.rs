@@ -1,12 +1,12 @@
 //! The mock's persistence: an append-only journal of JSON lines in `state_dir`, so VMs
 //! outlive the control plane's process like real ones.
 //!
-//! Every change appends one line — a VM's whole record, a VM's deletion or the lasting
-//! zone-wide faults — with one `write` call, synchronously, before the operation returns
-//! (no fsync: the journal survives a process crash, not a power cut). Opening replays the
-//! journal (last record of a VM wins), then compacts it: a fresh snapshot is written to a
-//! temporary file and renamed over the journal, so the file stays proportional to the
-//! number of VMs rather than to their history.
+//! Every change appends one line — a VM's whole record (a delete in progress included), a
+//! VM's deletion or the lasting zone-wide faults — with one `write` call, synchronously,
+//! before the operation returns (no fsync: the journal survives a process crash, not a
+//! power cut). Opening replays the journal (last record of a VM wins), then compacts it: a
+//! fresh snapshot is written to a temporary file and renamed over the journal, so the file
+//! stays proportional to the number of VMs rather than to their history.
 //!
 //! A torn last line (the process died mid-write) is ignored; a corrupt line elsewhere is an
 //! error, because skipping it could resurrect a deleted VM or lose one.
@@ -53,6 +53,11 @@ pub(super) struct VmRecord {
     /// The generation of the control plane's lease it was created under.
     #[serde(default)]
     pub lease_generation: Option<i64>,
+    /// A delete is in progress: the VM serves no more and goes once the delete's latency
+    /// has passed. A mock reopened on a journal whose last word on the VM is this record
+    /// (the process stopped meanwhile) finishes the delete, so the VM never comes back.
+    #[serde(default)]
+    pub deleting: bool,
 }
 
 /// The lasting faults that are not per instance.
@@ -207,6 +212,7 @@ mod tests {
             resume_on_zone_up: false,
             installation_id: Some("mock".into()),
             lease_generation: Some(3),
+            deleting: false,
         }
     }
 

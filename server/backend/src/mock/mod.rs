@@ -5,7 +5,9 @@
 //! - **Power model** with latency and jitter: `create`/`start`/`restart`/`reimage` go
 //!   through `starting` to `running` after the latency (plus the slow-boot fault's seconds),
 //!   `stop` through `stopping` to `stopped`, `deallocate` through `deallocating` to
-//!   `deallocated`. With zero latency a transition completes inside the call.
+//!   `deallocated`; these answer once accepted. `delete` takes the latency too, and answers
+//!   once the VM is gone (as libvirt's does): meanwhile the VM serves no more and is
+//!   listed `stopping`. With zero latency a transition completes inside the call.
 //! - **Two modes**: [`Mode::Timer`] applies transitions when due from a background task
 //!   (demos, the running server); [`Mode::Stepped`] moves only when [`Mock::advance`] is
 //!   called, so tests are deterministic.
@@ -405,7 +407,8 @@ impl Mock {
     }
 
     /// Runs `operation` under the lock, then waits outside it for the servers it stopped
-    /// and finishes a transition that had to wait for them.
+    /// and finishes a transition that had to wait for them, or waits for a VM being deleted
+    /// to be gone.
     async fn run(
         &self,
         name: &'static str,
@@ -419,6 +422,18 @@ impl Mock {
         };
         let Some(seq) = step.finish else {
             wait_closed(step.closing).await;
+            if let Some(gone) = step.gone {
+                // Dropped meanwhile, the delete goes on all the same: the timer (or
+                // `advance`) removes the VM.
+                tokio::select! {
+                    biased;
+                    () = gone.cancelled() => {}
+                    () = self.shared.spawner.root.cancelled() => {
+                        // Shut down first: the VM goes when a mock reopens the journal.
+                        self.shared.lock().ensure_open(name)?;
+                    }
+                }
+            }
             return Ok(step.vm);
         };
         // Cancelled while waiting, the operation still finishes what it accepted.
@@ -547,7 +562,14 @@ impl Backend for Mock {
         self.run_vm("create", &spec.id, |s| s.create(spec)).await
     }
 
-    /// Deletes at once; `force` makes no difference to a simulated VM.
+    /// The VM stops serving at once and is gone after the latency with jitter, when the
+    /// call answers, as libvirt's delete answers once the domain is undefined: meanwhile
+    /// `list` and `get` report it `stopping` (or stopped, or deallocated, when it was not
+    /// running) and every other operation on it is `InvalidState`. Zero latency deletes
+    /// inside the call. In [`Mode::Stepped`] the call answers once [`Mock::advance`] has
+    /// moved past the delete, so a test lets time pass while it waits. Dropping the call
+    /// does not stop the delete; a shutdown meanwhile fails the call and the VM is gone
+    /// when a mock reopens the journal. `force` makes no difference to a simulated VM.
     async fn delete(&self, id: &str, _force: bool) -> Result<()> {
         self.run("delete", id, |s| s.delete(id)).await.map(drop)
     }

@@ -11,6 +11,12 @@
 //!   its drop guard) finishes; a later operation replaces `due`, so stale timer entries are
 //!   skipped when popped (the power state only moves to what the last operation asked
 //!   for);
+//! - a VM being deleted (`deleting` in its record) serves no more (its server closed when
+//!   the delete began), reports `stopping` (or the settled state it was not running in),
+//!   and its `due` is its removal; it refuses every operation but another delete, which
+//!   waits for the same removal. With zero latency a delete removes the VM inside the call;
+//!   a zone going down, like a reopen, removes it at once, as both settle every other
+//!   transition at once;
 //! - every change to a VM or to the lasting faults is appended to the journal before the
 //!   lock is released; per-VM work is O(log n), so 10,000 VMs cost no more per operation
 //!   than ten;
@@ -27,9 +33,10 @@ use flotilla_domain::{Fault, Model, ObservedVm, PowerState, ZoneStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::load::VmLoadInput;
-use tokio::task::JoinHandle;
 
 use super::MockConfig;
 use super::http::{self, Identity, Server, Spawner};
@@ -73,6 +80,9 @@ struct Vm {
     requests: Arc<AtomicU64>,
     /// When (mock time) it last became running.
     booted_at: Duration,
+    /// While a delete is in progress: cancelled once the VM is gone, which is when every
+    /// delete of it answers.
+    gone: Option<CancellationToken>,
 }
 
 impl Vm {
@@ -85,7 +95,20 @@ impl Vm {
             unhealthy,
             requests: Arc::new(AtomicU64::new(0)),
             booted_at: Duration::ZERO,
+            gone: None,
         }
+    }
+
+    /// `InvalidState` while a delete is in progress: the VM is going, nothing else applies.
+    fn check_not_deleting(&self, operation: &'static str) -> Result<()> {
+        if self.record.deleting {
+            return Err(BackendError::InvalidState {
+                id: self.record.id.clone(),
+                operation,
+                state: "deleting".into(),
+            });
+        }
+        Ok(())
     }
 
     fn observed(&self) -> ObservedVm {
@@ -122,6 +145,8 @@ pub(super) struct Step {
     /// A transition due at once that could not complete under the lock because the VM's
     /// old server had to close first (restart, reimage): finish it with [`State::finish`].
     pub finish: Option<u64>,
+    /// A delete in progress: the operation answers once this is cancelled (the VM is gone).
+    pub gone: Option<CancellationToken>,
 }
 
 impl Step {
@@ -206,6 +231,15 @@ fn is_transitional(state: PowerState) -> bool {
     state.settled() != state
 }
 
+/// What a VM being deleted reports: `stopping` when it was powered (it is going down), else
+/// the state it had settled into or was moving to.
+fn deleting_power(state: PowerState) -> PowerState {
+    match state {
+        PowerState::Running | PowerState::Starting | PowerState::Stopping => PowerState::Stopping,
+        PowerState::Stopped | PowerState::Deallocating | PowerState::Deallocated => state.settled(),
+    }
+}
+
 impl State {
     pub fn new(
         config: Arc<MockConfig>,
@@ -281,8 +315,9 @@ impl State {
 
     // ----- restore and snapshot ---------------------------------------------------------------
 
-    /// Brings back what a journal held: transitional VMs finish their transition, running
-    /// VMs serve again (on their previous port when it is free).
+    /// Brings back what a journal held: transitional VMs finish their transition (a VM
+    /// being deleted is gone: the compacted journal no longer holds it), running VMs serve
+    /// again (on their previous port when it is free).
     pub fn restore(&mut self, replayed: Replayed) {
         let known = |zone: &String| self.config.zones.contains(zone);
         self.zones_down = replayed
@@ -295,6 +330,9 @@ impl State {
         self.slow_boot_seconds = replayed.faults.slow_boot_seconds;
         let now = self.now();
         for (id, mut record) in replayed.vms {
+            if record.deleting {
+                continue;
+            }
             record.power_state = record.power_state.settled();
             let zone_down = self.zones_down.contains(&record.zone);
             if record.resume_on_zone_up && !zone_down {
@@ -382,6 +420,9 @@ impl State {
             ),
             format!("[mock] power state: {}", r.power_state),
         ];
+        if r.deleting {
+            lines.push("[mock] being deleted".into());
+        }
         if let (PowerState::Running, Some(port)) = (r.power_state, r.port) {
             let up = now.saturating_sub(vm.booted_at).as_secs();
             let health = if vm.unhealthy.load(Ordering::Relaxed) {
@@ -448,6 +489,7 @@ impl State {
     pub fn create(&mut self, spec: &VmSpec) -> Result<Step> {
         if let Some(vm) = self.vms.get(&spec.id) {
             return if self.is_ours(vm) {
+                vm.check_not_deleting("create")?;
                 Ok(Step::done(vm.observed()))
             } else {
                 Err(foreign(vm))
@@ -497,6 +539,7 @@ impl State {
             resume_on_zone_up: false,
             installation_id: Some(self.config.installation_id.clone()),
             lease_generation: spec.lease_generation,
+            deleting: false,
         };
         let mut vm = Vm::new(record);
         // The VM enters the map only once it is bound (when due at once) and journaled, so
@@ -529,10 +572,47 @@ impl State {
 
     /// A VM of another installation is absent for this one: deleting it succeeds and leaves
     /// it as it is.
+    ///
+    /// The VM stops serving at once; it is gone after the latency with jitter (inside the
+    /// call when that is zero), and the step's `gone` says when. Deleting a VM already
+    /// being deleted waits for the same removal: no second timer, no second draw of jitter.
     pub fn delete(&mut self, id: &str) -> Result<Step> {
-        if self.vms.get(id).is_none_or(|vm| !self.is_ours(vm)) {
+        let Some(vm) = self.vms.get(id).filter(|vm| self.is_ours(vm)) else {
             return Ok(Step::default());
+        };
+        if let Some(gone) = &vm.gone {
+            return Ok(Step {
+                gone: Some(gone.clone()),
+                ..Step::default()
+            });
         }
+        let delay = self.delay(false);
+        if delay.is_zero() {
+            return self.remove(id);
+        }
+        let at = self.now() + delay;
+        let seq = self.next_seq();
+        let vm = self.vms.get_mut(id).expect("checked above");
+        let mut step = Step::default();
+        step.closing.extend(vm.take_server());
+        vm.record.deleting = true;
+        vm.record.power_state = deleting_power(vm.record.power_state);
+        // Gone before its zone comes back: nothing to resume.
+        vm.record.resume_on_zone_up = false;
+        let gone = CancellationToken::new();
+        vm.gone = Some(gone.clone());
+        vm.due = Some(Due { at, seq });
+        self.timers.push(Reverse((at, seq, id.to_owned())));
+        self.wake.notify_one();
+        step.gone = Some(gone);
+        // A failed write leaves the delete in progress in memory: it completes all the
+        // same, and its `Delete` line settles the journal.
+        self.persist(id)?;
+        Ok(step)
+    }
+
+    /// Removes VM `id` at once (a delete due now) and wakes whoever waits for it to go.
+    fn remove(&mut self, id: &str) -> Result<Step> {
         let Some(mut vm) = self.vms.remove(id) else {
             return Ok(Step::default());
         };
@@ -543,10 +623,12 @@ impl State {
             }
         }
         self.unhealthy.remove(id);
+        if let Some(gone) = vm.gone.take() {
+            gone.cancel();
+        }
         let step = Step {
-            vm: None,
             closing: vm.take_server().into_iter().collect(),
-            finish: None,
+            ..Step::default()
         };
         self.announce(id);
         self.append(&Entry::Delete { id: id.to_owned() })
@@ -556,6 +638,7 @@ impl State {
 
     pub fn start(&mut self, id: &str) -> Result<Step> {
         let vm = self.mine(id)?;
+        vm.check_not_deleting("start")?;
         self.check_zone(&vm.record.zone)?;
         match vm.record.power_state {
             PowerState::Running | PowerState::Starting => Ok(Step::done(vm.observed())),
@@ -568,6 +651,7 @@ impl State {
 
     pub fn stop(&mut self, id: &str, force: bool) -> Result<Step> {
         let vm = self.mine_mut(id)?;
+        vm.check_not_deleting("stop")?;
         let state = vm.record.power_state;
         let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
         match state {
@@ -603,6 +687,7 @@ impl State {
 
     pub fn deallocate(&mut self, id: &str) -> Result<Step> {
         let vm = self.mine_mut(id)?;
+        vm.check_not_deleting("deallocate")?;
         let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
         match vm.record.power_state {
             PowerState::Deallocated | PowerState::Deallocating => {
@@ -620,6 +705,7 @@ impl State {
 
     pub fn restart(&mut self, id: &str) -> Result<Step> {
         let vm = self.mine(id)?;
+        vm.check_not_deleting("restart")?;
         self.check_zone(&vm.record.zone)?;
         if vm.record.power_state != PowerState::Running {
             return Err(BackendError::InvalidState {
@@ -636,6 +722,7 @@ impl State {
     /// models against `images()`, and a reimage has no error that would name the problem.
     pub fn reimage(&mut self, id: &str, model: &Model, model_version: u32) -> Result<Step> {
         let vm = self.mine(id)?;
+        vm.check_not_deleting("reimage")?;
         self.check_zone(&vm.record.zone)?;
         let delay = self.delay(true);
         let vm = self.vms.get_mut(id).expect("checked above");
@@ -702,13 +789,16 @@ impl State {
 
     // ----- faults ---------------------------------------------------------------------------
 
+    /// A VM being deleted has nothing left to crash (it serves no more).
     pub fn crash(&mut self, id: &str) -> Result<Step> {
         let vm = self.mine_mut(id)?;
         let mut step = Step::default();
-        if matches!(
-            vm.record.power_state,
-            PowerState::Running | PowerState::Starting | PowerState::Stopping
-        ) {
+        if !vm.record.deleting
+            && matches!(
+                vm.record.power_state,
+                PowerState::Running | PowerState::Starting | PowerState::Stopping
+            )
+        {
             step.closing.extend(vm.take_server());
             vm.record.power_state = PowerState::Stopped;
             vm.due = None;
@@ -739,7 +829,13 @@ impl State {
             return Ok(step);
         }
         let mut changed = Vec::new();
+        let mut deleted = Vec::new();
         for vm in self.vms.values_mut().filter(|vm| vm.record.zone == zone) {
+            if vm.record.deleting {
+                // Settled at once, as every other transition in flight.
+                deleted.push(vm.record.id.clone());
+                continue;
+            }
             let next = match vm.record.power_state {
                 PowerState::Running | PowerState::Starting => {
                     vm.record.resume_on_zone_up = true;
@@ -756,6 +852,9 @@ impl State {
         }
         for id in &changed {
             self.persist(id)?;
+        }
+        for id in &deleted {
+            step.closing.extend(self.remove(id)?.closing);
         }
         self.persist_faults()?;
         Ok(step)
@@ -832,6 +931,14 @@ impl State {
             let current = self.vms.get(&id).and_then(|vm| vm.due).map(|d| d.seq);
             if current != Some(seq) {
                 continue; // replaced by a later operation, or the VM is gone
+            }
+            if self.vms.get(&id).is_some_and(|vm| vm.record.deleting) {
+                // Its server closed when the delete began: no handle to await.
+                if let Err(error) = self.remove(&id) {
+                    tracing::error!(%id, error = &error as &dyn std::error::Error,
+                        "the mock journal is behind");
+                }
+                continue;
             }
             if let Err(error) = self.complete(&id) {
                 tracing::warn!(%id, %error, "a mock VM could not bind its port; it is stopped");
