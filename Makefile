@@ -84,6 +84,7 @@ bench:
 	cargo bench -p flotilla --bench replicas
 	cargo bench -p flotilla --bench probes
 	cargo bench -p flotilla --bench autoscale
+	cargo bench -p flotilla --bench elasticity
 	cargo bench -p flotilla --bench rollouts
 	cargo bench -p flotilla-store --bench batch
 	cargo bench -p flotilla-backend --features libvirt --bench libvirt

@@ -213,10 +213,12 @@ impl Demand {
     }
 }
 
-/// Parses a `seconds,rps` trace: one point per line, times strictly increasing from 0, an
-/// optional header line. Messages name the line.
+/// Parses a `seconds,rps` trace: one point per line, times strictly increasing from 0,
+/// `#` comment lines and an optional header line (the first other line). Messages name the
+/// line.
 pub fn parse_trace(csv: &str) -> Result<Vec<(f64, f64)>, String> {
     let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut header = false;
     for (n, line) in csv.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -230,8 +232,9 @@ pub fn parse_trace(csv: &str) -> Result<Vec<(f64, f64)>, String> {
             ));
         };
         let (Ok(t), Ok(v)) = (t.parse::<f64>(), v.parse::<f64>()) else {
-            if points.is_empty() && n == 0 {
-                continue; // a header
+            if points.is_empty() && !header {
+                header = true; // the first line that is not a comment may name the columns
+                continue;
             }
             return Err(format!("line {}: {line:?} is not two numbers", n + 1));
         };

@@ -971,15 +971,17 @@ pub struct Answer {
     pub calibration: Calibration,
 }
 
-/// Fits `cpu = idle + 100 × rps / capacity` (the fleet model's) to (requests per second per serving instance,
-/// CPU percent) pairs by least squares, leaving out saturated ones (CPU ≥ 90 %): `None`
-/// with fewer than 10 usable pairs or no positive slope. Answers (capacity, idle).
-pub fn calibrate(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
+/// Fits `cpu = idle + 100 × rps / capacity` (the fleet model's) to (requests per second
+/// per instance, CPU percent) pairs, leaving out saturated ones (CPU ≥ 90 %): by least
+/// squares when the loads spread (at least 10 pairs, the highest 20 % above the lowest);
+/// else, from 3 pairs on, through their mean with `idle` as given. `None` when nothing
+/// fits (no positive slope). Answers (capacity, idle).
+pub fn calibrate(pairs: &[(f64, f64)], idle: f64) -> Option<(f64, f64)> {
     let usable: Vec<&(f64, f64)> = pairs
         .iter()
         .filter(|(r, c)| r.is_finite() && c.is_finite() && *r > 0.0 && *c < 90.0)
         .collect();
-    if usable.len() < 10 {
+    if usable.len() < 3 {
         return None;
     }
     let n = usable.len() as f64;
@@ -987,15 +989,20 @@ pub fn calibrate(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
         .iter()
         .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
     let (mx, my) = (sx / n, sy / n);
-    let (sxy, sxx) = usable.iter().fold((0.0, 0.0), |(sxy, sxx), (x, y)| {
-        (sxy + (x - mx) * (y - my), sxx + (x - mx) * (x - mx))
-    });
-    if sxx <= 0.0 {
-        return None;
+    let (lo, hi) = usable
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), (x, _)| {
+            (lo.min(*x), hi.max(*x))
+        });
+    if usable.len() >= 10 && hi > lo * 1.2 {
+        let (sxy, sxx) = usable.iter().fold((0.0, 0.0), |(sxy, sxx), (x, y)| {
+            (sxy + (x - mx) * (y - my), sxx + (x - mx) * (x - mx))
+        });
+        let slope = sxy / sxx;
+        let idle = (my - slope * mx).clamp(0.0, 50.0);
+        return (slope > 0.0).then(|| (100.0 / slope, idle));
     }
-    let slope = sxy / sxx;
-    let idle = (my - slope * mx).clamp(0.0, 50.0);
-    (slope > 0.0).then(|| (100.0 / slope, idle))
+    (my > idle).then(|| (100.0 * mx / (my - idle), idle))
 }
 
 #[cfg(test)]
@@ -1185,11 +1192,17 @@ mod tests {
             .map(|r| (f64::from(r), 2.0 + f64::from(r)))
             .collect();
         pairs.push((300.0, 100.0));
-        let (capacity, idle) = calibrate(&pairs).unwrap();
+        let (capacity, idle) = calibrate(&pairs, 5.0).unwrap();
         assert!((capacity - 100.0).abs() < 1e-6, "{capacity}");
         assert!((idle - 2.0).abs() < 1e-9);
-        assert_eq!(calibrate(&pairs[..5]), None, "too few");
-        assert_eq!(calibrate(&[(1.0, 50.0); 20]), None, "no slope");
+        // One load only: through its mean with the idle CPU given.
+        assert_eq!(calibrate(&[(20.0, 22.0); 4], 2.0), Some((100.0, 2.0)));
+        assert_eq!(calibrate(&pairs[..2], 2.0), None, "too few");
+        assert_eq!(calibrate(&[(1.0, 1.0); 20], 2.0), None, "below idle");
+        let falling: Vec<(f64, f64)> = (1..20)
+            .map(|r| (f64::from(r), 60.0 - f64::from(r)))
+            .collect();
+        assert_eq!(calibrate(&falling, 2.0), None, "no positive slope");
     }
 
     #[test]

@@ -21,14 +21,14 @@ fn rule(operator: &str, threshold: f64, direction: &str, value: u32, cooldown: u
 }
 
 /// Above 70 % → +2, below 30 % → −1; 2–6 instances.
-fn setting(out_threshold: f64) -> Value {
+fn setting() -> Value {
     json!({
         "enabled": true,
         "initialization_seconds": 5,
         "profiles": [{
             "name": "default",
             "capacity": {"minimum": 2, "maximum": 6, "default": 2},
-            "rules": [rule("greater_than", out_threshold, "increase", 2, 5),
+            "rules": [rule("greater_than", 70.0, "increase", 2, 5),
                       rule("less_than", 30.0, "decrease", 1, 4)],
         }],
     })
@@ -75,7 +75,7 @@ async fn a_backtest_of_a_live_run_gives_its_decisions_again_and_compares_setting
         .create_set("lab", 2, json!({"demand": demand(40.0)}))
         .await;
     owner.wait_healthy("lab", 2).await;
-    let analyst = server.api_as("analyst", "reader", Some("lab")).await;
+    let analyst = server.api_as("analyst", "Reader", Some("lab")).await;
     // Nothing recorded yet with a setting: the saved one is what a backtest runs.
     let (status, body) = analyst
         .post("/scale-sets/lab/autoscale/backtest", json!({"history": {"from": Utc::now() - chrono::Duration::minutes(5), "to": Utc::now()}}))
@@ -83,7 +83,7 @@ async fn a_backtest_of_a_live_run_gives_its_decisions_again_and_compares_setting
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "settings", "{body}");
 
-    let (status, body) = owner.put("/scale-sets/lab/autoscale", setting(70.0)).await;
+    let (status, body) = owner.put("/scale-sets/lab/autoscale", setting()).await;
     assert_eq!(status, 200, "{body}");
     let from = Utc::now();
     // A live run: 400 rps saturates 2 instances (out to 6), then 40 (back in to 2).
@@ -105,8 +105,9 @@ async fn a_backtest_of_a_live_run_gives_its_decisions_again_and_compares_setting
         capacity(&owner, "lab").await == 2
     })
     .await;
-    // The range ends on a minute the collector has written (its ticks are stored when it ends).
-    let to = Utc::now()
+    // The range ends on a minute the collector has written (its ticks are stored when it
+    // ends), after the set has been steady long enough to calibrate its instances on.
+    let to = (Utc::now() + chrono::Duration::seconds(40))
         .duration_trunc(chrono::Duration::minutes(1))
         .unwrap()
         + chrono::Duration::minutes(1);
@@ -169,21 +170,33 @@ async fn a_backtest_of_a_live_run_gives_its_decisions_again_and_compares_setting
         "400 rps need 5+ at 80 %"
     );
 
-    // The saved setting beside an eager draft, on the same record: the draft scales out
-    // sooner and costs more, and nothing live changed.
+    // The saved setting beside a draft capped at 4 instances, on the same record: the draft
+    // costs less and misses the SLO no less, and nothing live changed.
     let actions_before = scale_actions(&owner, "lab").await;
     let saved = owner.get("/scale-sets/lab/autoscale").await.1;
+    let mut capped = setting();
+    capped["profiles"][0]["capacity"]["maximum"] = json!(4);
     let (status, answer) = analyst
         .post(
             "/scale-sets/lab/autoscale/backtest",
-            json!({"history": {"from": from, "to": to}, "settings": [saved, setting(40.0)]}),
+            json!({"history": {"from": from, "to": to}, "settings": [saved, capped]}),
         )
         .await;
     assert_eq!(status, 200, "{answer}");
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    let hours = |i: usize| results[i]["scores"]["instance_hours"].as_f64().unwrap();
-    assert!(hours(1) > hours(0), "{} vs {}", hours(1), hours(0));
+    let score = |i: usize, name: &str| results[i]["scores"][name].as_f64().unwrap();
+    let scores = || format!("{} / {}", results[0]["scores"], results[1]["scores"]);
+    assert!(
+        score(1, "instance_hours") < score(0, "instance_hours"),
+        "{}",
+        scores()
+    );
+    assert!(
+        score(1, "slo_violation_seconds") >= score(0, "slo_violation_seconds"),
+        "{}",
+        scores()
+    );
     assert_ne!(results[0]["decisions"], results[1]["decisions"]);
     assert!(
         results[0]["decisions"]
@@ -228,8 +241,8 @@ async fn bad_backtests_are_refused_by_field() {
     let server = TestServer::start_with(dir.path(), &FAST).await;
     let owner = server.api();
     owner.create_set("lab", 1, json!({})).await;
-    owner.put("/scale-sets/lab/autoscale", setting(70.0)).await;
-    let analyst = server.api_as("analyst", "reader", Some("lab")).await;
+    owner.put("/scale-sets/lab/autoscale", setting()).await;
+    let analyst = server.api_as("analyst", "Reader", Some("lab")).await;
     let refused = |body: Value, field: &'static str| {
         let analyst = &analyst;
         async move {
@@ -264,14 +277,14 @@ async fn bad_backtests_are_refused_by_field() {
     )
     .await;
     // An unknown metric in a draft, and a draft that fails validation otherwise.
-    let mut unknown = setting(70.0);
+    let mut unknown = setting();
     unknown["profiles"][0]["rules"][0]["metric"] = json!("cpu_load");
     refused(
         json!({"demand": {"pattern": "constant", "rps": 5}, "duration_seconds": 600, "settings": [unknown]}),
         "settings[0].profiles[0].rules[0].metric",
     )
     .await;
-    let mut bounds = setting(70.0);
+    let mut bounds = setting();
     bounds["profiles"][0]["capacity"]["minimum"] = json!(9);
     refused(
         json!({"demand": {"pattern": "constant", "rps": 5}, "duration_seconds": 600, "settings": [bounds]}),

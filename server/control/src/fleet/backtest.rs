@@ -34,6 +34,9 @@ const ASSUMED_BOOT_SECONDS: f64 = 60.0;
 const ASSUMED_IDLE_CPU: f64 = 2.0;
 /// Requests per second per vCPU assumed (the mock's).
 const ASSUMED_RPS_PER_VCPU: f64 = 50.0;
+/// How long after a change of capacity the set's CPU is left out of the calibration (new
+/// instances warm up, burning CPU on their boot).
+const SETTLED: chrono::Duration = chrono::Duration::seconds(30);
 /// The most load instants a run replays (a year of minutes).
 const MAX_INSTANTS: u32 = 527_040;
 
@@ -352,8 +355,9 @@ impl Fleet {
         })
     }
 
-    /// The capacity fitted to the set's CPU against its load per healthy instance, over the
-    /// history replayed (else the last day's roll-ups).
+    /// The capacity fitted to the set's CPU against its load per instance, over the history
+    /// replayed (else the last day's roll-ups), at the instants the set was steady: its
+    /// capacity unchanged for [`SETTLED`], every instance of it healthy and counted.
     async fn measured_capacity(
         &self,
         set: &ScaleSet,
@@ -362,6 +366,7 @@ impl Fleet {
         let metrics = [
             Metric::CpuPercent,
             Metric::InstancesHealthy,
+            Metric::Capacity,
             Metric::DemandRequestsPerSecond,
             Metric::RequestsPerSecond,
         ];
@@ -380,30 +385,48 @@ impl Fleet {
                     .await?
             }
         };
-        let at = |m: Metric| -> BTreeMap<DateTime<Utc>, f64> {
+        let at = |m: Metric| -> BTreeMap<DateTime<Utc>, Point> {
             series
                 .get(&m)
                 .into_iter()
                 .flatten()
-                .map(|p| (p.at, p.average))
+                .map(|p| (p.at, *p))
                 .collect()
         };
         let healthy = at(Metric::InstancesHealthy);
+        let capacity = at(Metric::Capacity);
         let demand = at(Metric::DemandRequestsPerSecond);
         let load = if demand.is_empty() {
             at(Metric::RequestsPerSecond)
         } else {
             demand
         };
+        // When the capacity last changed, at each of its points.
+        let mut changed = BTreeMap::new();
+        let mut last: Option<(f64, DateTime<Utc>)> = None;
+        for (t, c) in &capacity {
+            let since = match last {
+                Some((value, since)) if value == c.average => since,
+                _ => *t,
+            };
+            last = Some((c.average, since));
+            changed.insert(*t, since);
+        }
         let pairs: Vec<(f64, f64)> = at(Metric::CpuPercent)
             .into_iter()
             .filter_map(|(t, cpu)| {
-                let n = *healthy.get(&t)?;
-                let l = *load.get(&t)?;
-                (n >= 1.0).then(|| (l / n, cpu))
+                let (h, c, l) = (healthy.get(&t)?, capacity.get(&t)?, load.get(&t)?);
+                // A point spans `c.count` ticks: the instances counted per tick.
+                let counted = f64::from(cpu.count) / f64::from(c.count.max(1));
+                let settled = changed.get(&t).is_some_and(|since| t - *since >= SETTLED);
+                let steady = settled
+                    && (counted - c.average).abs() < 0.01
+                    && (h.average - c.average).abs() < 0.01
+                    && counted >= 1.0;
+                steady.then(|| (l.average / counted, cpu.average))
             })
             .collect();
-        Ok(backtest::calibrate(&pairs))
+        Ok(backtest::calibrate(&pairs, ASSUMED_IDLE_CPU))
     }
 }
 
