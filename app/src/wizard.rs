@@ -350,6 +350,7 @@ impl Draft {
                 rolling: Default::default(),
             },
             autoscale,
+            autoscale_shadow: None,
             demand: None,
         };
         let ctx = ValidationContext {

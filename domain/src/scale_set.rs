@@ -826,6 +826,10 @@ pub struct ScaleSetSpec {
     /// tracking and schedules. `None` or not `enabled`: the capacity is set by hand.
     #[serde(default)]
     pub autoscale: Option<AutoscaleSetting>,
+    /// A candidate setting evaluated beside the live one on the same metrics
+    /// (`PUT /scale-sets/{name}/autoscale/shadow`): its decisions are stored, never acted on.
+    #[serde(default)]
+    pub autoscale_shadow: Option<AutoscaleSetting>,
     /// The mock's synthetic demand (`PUT /scale-sets/{name}/demand`).
     #[serde(default)]
     pub demand: Option<Demand>,
@@ -869,6 +873,7 @@ impl ScaleSetSpec {
             load_balancer: None,
             upgrade_policy: UpgradePolicy::default(),
             autoscale: None,
+            autoscale_shadow: None,
             demand: None,
         }
     }
@@ -880,6 +885,7 @@ impl ScaleSetSpec {
         self.model = self.model.redacted();
         self.load_balancer = self.load_balancer.map(LoadBalancer::redacted);
         self.autoscale = self.autoscale.map(AutoscaleSetting::redacted);
+        self.autoscale_shadow = self.autoscale_shadow.map(AutoscaleSetting::redacted);
         self
     }
 
@@ -1009,6 +1015,9 @@ impl ScaleSetSpec {
                 "upgrade_policy.mode",
                 "rolling upgrades need a health_probe",
             );
+        }
+        if let Some(shadow) = &self.autoscale_shadow {
+            errors.nest("autoscale_shadow", shadow.validate());
         }
         if let Some(autoscale) = &self.autoscale {
             errors.nest("autoscale", autoscale.validate());

@@ -220,6 +220,7 @@ pub async fn list_decisions(
         until: None,
         before_id: None,
         limit: DECISIONS_SHOWN,
+        shadow: false,
     };
     if actions_only {
         fleet.scale_actions(&filter).await

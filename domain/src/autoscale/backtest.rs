@@ -307,15 +307,25 @@ fn synthesized(
 
 /// A fleet's counts at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct State {
-    capacity: u32,
-    serving: u32,
-    counted: u32,
+pub struct State {
+    pub capacity: u32,
+    /// Instances serving (booted, healthy).
+    pub serving: u32,
+    /// Instances whose metrics count (past the initialization period).
+    pub counted: u32,
 }
 
-/// A recorded point as the simulated fleet would have seen it (history mode): unchanged
-/// where the two fleets agree; `None` when no simulated instance counts.
-fn transformed(metric: Metric, p: &Point, sim: &State, live: &State, idle: f64) -> Option<Point> {
+/// A point the `live` fleet recorded as a fleet in state `sim` would have seen it (history
+/// mode, shadow settings): unchanged where the two agree; per-instance metrics scaled by
+/// live ÷ simulated serving instances above `idle` (percentages capped at 100), instance
+/// counts shifted by the difference, totals kept; `None` when no simulated instance counts.
+pub fn transformed(
+    metric: Metric,
+    p: &Point,
+    sim: &State,
+    live: &State,
+    idle: f64,
+) -> Option<Point> {
     if sim == live {
         return Some(*p);
     }

@@ -124,6 +124,10 @@ pub struct Decision {
     pub cooldown_until: Option<DateTime<Utc>>,
     /// The cooldown this decision's action starts.
     pub cooldown_seconds: u32,
+    /// A shadow setting's decision: stored, never acted on (its `current` is the capacity
+    /// the shadow would have by then).
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 impl Decision {
@@ -166,6 +170,9 @@ pub struct DecisionFilter {
     pub before_id: Option<i64>,
     /// At most this many (1–1000).
     pub limit: u32,
+    /// The shadow setting's decisions instead of the live ones.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 /// What one evaluation reads.
@@ -213,6 +220,7 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         tracking: None,
         cooldown_until: None,
         cooldown_seconds: 0,
+        shadow: false,
     };
     let Some(resolved) = schedule::resolve(&setting.whens(), now) else {
         decision.profile_reason = "no profile applies now".into();

@@ -124,6 +124,7 @@ async fn a_schedule_profile_raises_the_minimum_at_its_start_and_lowers_it_at_its
             until: None,
             before_id: None,
             limit: 10,
+            shadow: false,
         })
         .await
         .unwrap();

@@ -42,6 +42,7 @@ fn filter(limit: u32, operation: Option<Operation>) -> DecisionFilter {
         until: None,
         before_id: None,
         limit,
+        shadow: false,
     }
 }
 

@@ -71,6 +71,78 @@ pub async fn delete(
     ))
 }
 
+#[utoipa::path(get, path = "/scale-sets/{name}/autoscale/shadow", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Option<AutoscaleSetting>, description = "the shadow setting (webhook secrets redacted), or null"),
+        (status = 404, body = Problem)))]
+pub async fn get_shadow(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Option<AutoscaleSetting>>> {
+    Ok(Json(
+        s.fleet.get_scale_set(&name).await?.spec.autoscale_shadow,
+    ))
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/autoscale/shadow", tag = "autoscale",
+    request_body = AutoscaleSetting,
+    params(("name" = String, Path),
+        ("dry_run" = Option<bool>, Query, description = "true: validate and warn without saving")),
+    responses((status = 200, body = AutoscaleAnswer, description = "the saved shadow setting and its warnings: evaluated beside the live one on the same metrics, its decisions stored (`…/decisions?shadow=true`), never acted on"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry"),
+        (status = 422, body = Problem)))]
+pub async fn put_shadow(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    Query(params): Query<HashMap<String, String>>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(setting): ApiJson<AutoscaleSetting>,
+) -> ApiResult<Json<AutoscaleAnswer>> {
+    let mut p = Params::new(&params, &["dry_run"]);
+    let dry_run = p
+        .number::<bool>("dry_run", "true or false")
+        .unwrap_or(false);
+    p.finish()?;
+    Ok(Json(
+        s.fleet
+            .set_autoscale_shadow(&name, Some(setting), dry_run, actor(&caller))
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/scale-sets/{name}/autoscale/shadow", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = AutoscaleAnswer, description = "the shadow setting removed (its decisions are kept until pruned)"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "the scale set is being deleted, or changes too often to write; retry")))]
+pub async fn delete_shadow(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<AutoscaleAnswer>> {
+    Ok(Json(
+        s.fleet
+            .set_autoscale_shadow(&name, None, false, actor(&caller))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/autoscale/shadow/promote", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = AutoscaleAnswer, description = "the shadow setting is now the live one (the set has no shadow after)"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the set has no shadow setting, or is being deleted")))]
+pub async fn promote_shadow(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<AutoscaleAnswer>> {
+    Ok(Json(
+        s.fleet
+            .promote_autoscale_shadow(&name, actor(&caller))
+            .await?,
+    ))
+}
+
 #[utoipa::path(post, path = "/scale-sets/{name}/autoscale/evaluate", tag = "autoscale",
     params(("name" = String, Path)),
     responses((status = 200, body = Option<Decision>, description = "the decision of an evaluation run now (null when autoscale is off); a change of capacity is applied"),
@@ -110,6 +182,7 @@ pub struct DecisionPage {
         ("changed" = Option<bool>, Query, description = "true: scale actions only (scale_out and scale_in)"),
         ("since" = Option<DateTime<Utc>>, Query), ("until" = Option<DateTime<Utc>>, Query),
         ("before" = Option<i64>, Query),
+        ("shadow" = Option<bool>, Query, description = "true: the shadow setting's decisions (each `current` is the capacity the shadow would have had)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "default 100")),
     responses((status = 200, body = DecisionPage, description = "decisions, newest first"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -120,7 +193,15 @@ pub async fn decisions(
 ) -> ApiResult<Json<DecisionPage>> {
     let mut p = Params::new(
         &query,
-        &["operation", "changed", "since", "until", "before", "limit"],
+        &[
+            "operation",
+            "changed",
+            "since",
+            "until",
+            "before",
+            "limit",
+            "shadow",
+        ],
     );
     let operation = match query.get("operation").map(String::as_str) {
         None => None,
@@ -138,6 +219,7 @@ pub async fn decisions(
     let changed = p
         .number::<bool>("changed", "true or false")
         .unwrap_or(false);
+    let shadow = p.number::<bool>("shadow", "true or false").unwrap_or(false);
     let limit = p
         .number::<u32>("limit", "an integer between 1 and 1000")
         .unwrap_or(100);
@@ -152,6 +234,7 @@ pub async fn decisions(
         until: p.time("until"),
         before_id: p.number("before", "a decision id (an integer)"),
         limit,
+        shadow,
     };
     p.finish()?;
     let items = if changed {

@@ -309,6 +309,30 @@ pub fn routes() -> Vec<Route> {
             Set(Reader),
             get(autoscale::decisions),
         ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/autoscale/shadow",
+            Set(Reader),
+            get(autoscale::get_shadow),
+        ),
+        route(
+            M::PUT,
+            "/scale-sets/{name}/autoscale/shadow",
+            Set(Contributor),
+            put(autoscale::put_shadow),
+        ),
+        route(
+            M::DELETE,
+            "/scale-sets/{name}/autoscale/shadow",
+            Set(Contributor),
+            delete(autoscale::delete_shadow),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/autoscale/shadow/promote",
+            Set(Contributor),
+            post(autoscale::promote_shadow),
+        ),
         // A what-if changes nothing and shows nothing a Reader cannot read.
         route(
             M::POST,

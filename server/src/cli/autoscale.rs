@@ -71,15 +71,41 @@ pub enum AutoscaleCommand {
         #[arg(long)]
         boot_seconds: Option<f64>,
     },
+    /// A candidate setting evaluated beside the live one, never acting.
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
     /// Recent decisions, newest first: why it did or didn't scale.
     Decisions {
         scale_set: String,
         /// Only scale actions.
         #[arg(long)]
         changed: bool,
+        /// The shadow setting's decisions.
+        #[arg(long)]
+        shadow: bool,
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// The shadow setting (JSON).
+    Show { scale_set: String },
+    /// Evaluate the setting in FILE (`-` for stdin) beside the live one; prints the
+    /// warnings.
+    Set {
+        scale_set: String,
+        #[arg(long)]
+        file: String,
+        /// Validate and warn without saving.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Make the shadow setting the live one.
+    Promote { scale_set: String },
+    /// Remove the shadow setting.
+    Delete { scale_set: String },
 }
 
 #[derive(Debug, Args)]
@@ -174,16 +200,57 @@ pub(super) async fn autoscale(client: &Client, cmd: &AutoscaleCommand) -> Result
                 )
                 .await?
         }
+        AutoscaleCommand::Shadow(cmd) => shadow(client, cmd).await?,
         AutoscaleCommand::Decisions {
             scale_set,
             changed,
+            shadow,
             limit,
         } => {
             client
                 .get(&set_path(
                     scale_set,
-                    &format!("/autoscale/decisions?limit={limit}&changed={changed}"),
+                    &format!(
+                        "/autoscale/decisions?limit={limit}&changed={changed}&shadow={shadow}"
+                    ),
                 ))
+                .await?
+        }
+    })
+}
+
+async fn shadow(client: &Client, cmd: &ShadowCommand) -> Result<Value, CliError> {
+    Ok(match cmd {
+        ShadowCommand::Show { scale_set } => {
+            client
+                .get(&set_path(scale_set, "/autoscale/shadow"))
+                .await?
+        }
+        ShadowCommand::Set {
+            scale_set,
+            file,
+            dry_run,
+        } => {
+            let body = read_json(file)?;
+            let path = set_path(scale_set, &format!("/autoscale/shadow?dry_run={dry_run}"));
+            client.call(Method::PUT, &path, Some(body)).await?
+        }
+        ShadowCommand::Promote { scale_set } => {
+            client
+                .call(
+                    Method::POST,
+                    &set_path(scale_set, "/autoscale/shadow/promote"),
+                    None,
+                )
+                .await?
+        }
+        ShadowCommand::Delete { scale_set } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &set_path(scale_set, "/autoscale/shadow"),
+                    None,
+                )
                 .await?
         }
     })
@@ -367,6 +434,25 @@ fn decision_row(d: &Decision) -> Vec<String> {
 
 const DECISION_HEADERS: [&str; 6] = ["ID", "AT", "PROFILE", "RESULT", "CAPACITY", "WHY"];
 
+/// A saved (or checked) setting's answer: saved or not, and its warnings.
+fn saved_text(value: &Value) -> String {
+    let mut out = String::from(if value["saved"] == json!(true) {
+        "saved\n"
+    } else {
+        "valid (not saved: dry run)\n"
+    });
+    if let Some(warnings) = value["warnings"].as_array() {
+        for w in warnings {
+            out.push_str(&format!(
+                "warning: {}: {}\n",
+                w["field"].as_str().unwrap_or(""),
+                w["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
 pub(super) fn render_autoscale(cmd: &AutoscaleCommand, value: &Value) -> String {
     match cmd {
         AutoscaleCommand::Show { scale_set } if value.is_null() => {
@@ -381,22 +467,20 @@ pub(super) fn render_autoscale(cmd: &AutoscaleCommand, value: &Value) -> String 
         AutoscaleCommand::Set { .. }
         | AutoscaleCommand::Enable { .. }
         | AutoscaleCommand::Disable { .. }
-        | AutoscaleCommand::Delete { .. } => {
-            let mut out = String::from(if value["saved"] == json!(true) {
-                "saved\n"
-            } else {
-                "valid (not saved: dry run)\n"
-            });
-            if let Some(warnings) = value["warnings"].as_array() {
-                for w in warnings {
-                    out.push_str(&format!(
-                        "warning: {}: {}\n",
-                        w["field"].as_str().unwrap_or(""),
-                        w["message"].as_str().unwrap_or("")
-                    ));
-                }
-            }
-            out
+        | AutoscaleCommand::Delete { .. }
+        | AutoscaleCommand::Shadow(
+            ShadowCommand::Set { .. }
+            | ShadowCommand::Delete { .. }
+            | ShadowCommand::Promote { .. },
+        ) => saved_text(value),
+        AutoscaleCommand::Shadow(ShadowCommand::Show { scale_set }) if value.is_null() => {
+            format!("{scale_set} has no shadow autoscale setting\n")
+        }
+        AutoscaleCommand::Shadow(ShadowCommand::Show { .. }) => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            )
         }
         AutoscaleCommand::Evaluate { scale_set } => {
             match serde_json::from_value::<Option<Decision>>(value.clone()) {

@@ -844,19 +844,21 @@ macro_rules! decision_columns {
 fn append_decision<'a>(decision: &'a Decision, document: String) -> Stmt<'a> {
     stmt!(
         "appending an autoscale decision",
-        "INSERT INTO autoscale_decisions (scale_set, at, operation, document) \
-         VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO autoscale_decisions (scale_set, at, operation, document, shadow) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
         decision.scale_set.as_str(),
         decision.at,
         decision.operation.as_str(),
         document,
+        decision.shadow,
     )
 }
 
-/// Decisions of `filter.scale_set` matching the filter, newest first (by id): `since`
-/// inclusive and `until` exclusive on `at`, ids below `before_id`, at most `limit`.
+/// Decisions of `filter.scale_set` matching the filter, newest first (by id): the live
+/// setting's or the shadow's, `since` inclusive and `until` exclusive on `at`, ids below
+/// `before_id`, at most `limit`.
 fn list_decisions(filter: &DecisionFilter) -> Stmt<'_> {
-    let mut conditions: Vec<(&str, Arg<'_>)> = Vec::new();
+    let mut conditions: Vec<(&str, Arg<'_>)> = vec![("shadow =", filter.shadow.into())];
     if let Some(op) = filter.operation {
         conditions.push(("operation =", op.as_str().into()));
     }

@@ -317,3 +317,131 @@ async fn bad_backtests_are_refused_by_field() {
     assert!(status == 403 || status == 404, "{status}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_setting_decides_beside_the_live_one_and_never_acts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &FAST).await;
+    let owner = server.api();
+    owner
+        .create_set("duo", 2, json!({"demand": demand(40.0)}))
+        .await;
+    owner.wait_healthy("duo", 2).await;
+    // The live setting holds 2 whatever happens.
+    let mut fixed = setting();
+    fixed["profiles"][0]["capacity"] = json!({"minimum": 2, "maximum": 2, "default": 2});
+    assert_eq!(
+        owner
+            .put("/scale-sets/duo/autoscale", fixed.clone())
+            .await
+            .0,
+        200
+    );
+    let reader = server.api_as("viewer", "Reader", Some("duo")).await;
+    let contributor = server.api_as("tuner", "Contributor", Some("duo")).await;
+    // A Reader may look, not set; nothing to promote yet.
+    let (status, _) = reader
+        .put("/scale-sets/duo/autoscale/shadow", setting())
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = contributor
+        .post_empty("/scale-sets/duo/autoscale/shadow/promote")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let mut bad = setting();
+    bad["profiles"][0]["rules"][0]["metric"] = json!("cpu");
+    let (status, body) = contributor
+        .put("/scale-sets/duo/autoscale/shadow", bad)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["errors"][0]["field"], "profiles[0].rules[0].metric",
+        "{body}"
+    );
+    assert!(
+        reader
+            .get("/scale-sets/duo/autoscale/shadow")
+            .await
+            .1
+            .is_null()
+    );
+
+    let (status, body) = contributor
+        .put("/scale-sets/duo/autoscale/shadow", setting())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["saved"], true);
+    let (_, shown) = reader.get("/scale-sets/duo/autoscale/shadow").await;
+    assert_eq!(shown["profiles"][0]["capacity"]["maximum"], 6);
+    // 400 rps saturate the 2 live instances: the shadow scales its own fleet out.
+    owner.put("/scale-sets/duo/demand", demand(400.0)).await;
+    wait_until("the shadow scales out", Duration::from_secs(30), || async {
+        let (_, page) = reader
+            .get("/scale-sets/duo/autoscale/decisions?shadow=true&changed=true&limit=10")
+            .await;
+        page["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|d| d["new_capacity"].as_u64() >= Some(4)))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, page) = reader
+        .get("/scale-sets/duo/autoscale/decisions?shadow=true&limit=1000")
+        .await;
+    let shadow = page["items"].as_array().unwrap();
+    assert!(shadow.iter().all(|d| d["shadow"] == true));
+    // The shadow's own capacity goes on from where its last action left it.
+    let mut actions: Vec<&Value> = shadow.iter().filter(|d| d["operation"] != "none").collect();
+    actions.reverse();
+    assert_eq!(actions[0]["current"], 2, "{actions:?}");
+    for pair in actions.windows(2) {
+        assert_eq!(pair[0]["new_capacity"], pair[1]["current"], "{actions:?}");
+    }
+    // Nothing acted: the capacity is 2, no live decision scaled, no scale was recorded.
+    assert_eq!(capacity(&owner, "duo").await, 2);
+    assert_eq!(scale_actions(&owner, "duo").await, vec![]);
+    let (_, live) = reader
+        .get("/scale-sets/duo/autoscale/decisions?limit=1000")
+        .await;
+    assert!(
+        live["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["shadow"] == false)
+    );
+    let (_, log) = owner
+        .get("/activity?scale_set=duo&operation=autoscale.scale&limit=10")
+        .await;
+    assert_eq!(log["items"], json!([]));
+
+    // Promoted, the candidate is the live setting and acts.
+    let (status, body) = contributor
+        .post_empty("/scale-sets/duo/autoscale/shadow/promote")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["autoscale"]["profiles"][0]["capacity"]["maximum"], 6);
+    assert!(
+        reader
+            .get("/scale-sets/duo/autoscale/shadow")
+            .await
+            .1
+            .is_null()
+    );
+    wait_until(
+        "the live setting scales out",
+        Duration::from_secs(30),
+        || async { capacity(&owner, "duo").await > 2 },
+    )
+    .await;
+    let (_, log) = owner
+        .get("/activity?scale_set=duo&operation=autoscale.promote&limit=10")
+        .await;
+    assert!(
+        log["items"][0]["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("tuner")),
+        "{log}"
+    );
+    server.stop().await;
+}

@@ -7,7 +7,7 @@ use flotilla_domain::autoscale::setting::{Facts, Warning};
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use flotilla_domain::demand::Demand;
 use flotilla_domain::metrics::{Metric, MetricsAnswer, Point, Series};
-use flotilla_domain::{ScaleSet, ValidationErrors};
+use flotilla_domain::{ScaleSet, ScaleSetSpec, ValidationErrors};
 use serde_json::json;
 
 use super::Fleet;
@@ -52,6 +52,36 @@ pub struct AutoscaleAnswer {
     pub saved: bool,
 }
 
+/// Which of a set's autoscale settings a change is about.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Live,
+    Shadow,
+}
+
+impl Slot {
+    fn of(self, spec: &ScaleSetSpec) -> &Option<AutoscaleSetting> {
+        match self {
+            Slot::Live => &spec.autoscale,
+            Slot::Shadow => &spec.autoscale_shadow,
+        }
+    }
+
+    fn of_mut(self, spec: &mut ScaleSetSpec) -> &mut Option<AutoscaleSetting> {
+        match self {
+            Slot::Live => &mut spec.autoscale,
+            Slot::Shadow => &mut spec.autoscale_shadow,
+        }
+    }
+
+    fn operation(self) -> &'static str {
+        match self {
+            Slot::Live => "autoscale.update",
+            Slot::Shadow => "autoscale.shadow.update",
+        }
+    }
+}
+
 impl Fleet {
     /// The set's measured boot time ([`flotilla_domain::instance::boot_seconds`]).
     pub(crate) async fn boot_seconds(&self, name: &str) -> Result<Option<u32>> {
@@ -78,11 +108,36 @@ impl Fleet {
         dry_run: bool,
         actor: &str,
     ) -> Result<AutoscaleAnswer> {
+        self.put_setting(name, Slot::Live, setting, dry_run, actor)
+            .await
+    }
+
+    /// Replaces the set's shadow setting (`None` removes it), as [`Fleet::set_autoscale`]
+    /// does the live one: it is evaluated beside the live one and never acts.
+    pub async fn set_autoscale_shadow(
+        &self,
+        name: &str,
+        setting: Option<AutoscaleSetting>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<AutoscaleAnswer> {
+        self.put_setting(name, Slot::Shadow, setting, dry_run, actor)
+            .await
+    }
+
+    async fn put_setting(
+        &self,
+        name: &str,
+        slot: Slot,
+        setting: Option<AutoscaleSetting>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<AutoscaleAnswer> {
         let started = self.now();
         let current = self.ctx.read_set(name).await?;
         let mut setting = setting;
         if let Some(s) = &mut setting {
-            s.keep_secrets(current.spec.autoscale.as_ref());
+            s.keep_secrets(slot.of(&current.spec).as_ref());
             let mut errors = s.validate();
             errors.0.extend(self.check_webhooks(s).0);
             errors.into_result().map_err(Error::Invalid)?;
@@ -106,13 +161,13 @@ impl Fleet {
             .ctx
             .modify_set(name, actor, |current| {
                 let mut next = current.clone();
-                next.spec.autoscale.clone_from(&setting);
+                slot.of_mut(&mut next.spec).clone_from(&setting);
                 Ok(next)
             })
             .await?;
         self.after_change(
             &after,
-            "autoscale.update",
+            slot.operation(),
             actor,
             started,
             json!({
@@ -123,8 +178,59 @@ impl Fleet {
         )
         .await;
         Ok(AutoscaleAnswer {
-            autoscale: after.redacted().spec.autoscale,
+            autoscale: slot.of(&after.redacted().spec).clone(),
             warnings,
+            boot_seconds,
+            metrics_interval_seconds: facts.metrics_interval_seconds,
+            saved: true,
+        })
+    }
+
+    /// Makes the shadow setting the live one (its webhooks and secrets with it); the set
+    /// has no shadow after. 409 when it has none.
+    pub async fn promote_autoscale_shadow(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<AutoscaleAnswer> {
+        let started = self.now();
+        let (_, after) = self
+            .ctx
+            .modify_set(name, actor, |current| {
+                let mut next = current.clone();
+                let shadow =
+                    next.spec
+                        .autoscale_shadow
+                        .take()
+                        .ok_or_else(|| Error::InvalidState {
+                            message: format!(
+                                "scale set {name:?} has no shadow autoscale setting to promote"
+                            ),
+                        })?;
+                next.spec.autoscale = Some(shadow);
+                Ok(next)
+            })
+            .await?;
+        let setting = after.spec.autoscale.clone();
+        self.after_change(
+            &after,
+            "autoscale.promote",
+            actor,
+            started,
+            json!({
+                "enabled": setting.as_ref().is_some_and(|s| s.enabled),
+                "profiles": setting.as_ref().map_or(0, |s| s.profiles.len()),
+            }),
+        )
+        .await;
+        let boot_seconds = self.boot_seconds(name).await?;
+        let facts = self.facts(boot_seconds);
+        Ok(AutoscaleAnswer {
+            warnings: setting
+                .as_ref()
+                .map(|s| s.warnings(facts))
+                .unwrap_or_default(),
+            autoscale: after.redacted().spec.autoscale,
             boot_seconds,
             metrics_interval_seconds: facts.metrics_interval_seconds,
             saved: true,

@@ -299,6 +299,7 @@ impl Fleet {
                     until: Some(until),
                     before_id,
                     limit: 1000,
+                    shadow: false,
                 })
                 .await
                 .map_err(Error::store("list decisions"))?;

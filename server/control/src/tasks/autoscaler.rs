@@ -14,9 +14,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
+use flotilla_domain::autoscale::backtest::{self, State};
 use flotilla_domain::autoscale::decision::{DecisionFilter, Inputs};
-use flotilla_domain::autoscale::{Decision, Operation, decide_setting};
-use flotilla_domain::metrics::Metric;
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, decide_setting};
+use flotilla_domain::metrics::{Metric, Point};
 use flotilla_domain::{ScaleSet, ScaleSetState};
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -74,6 +76,8 @@ pub(crate) struct Autoscaler {
     ctx: Context,
     metrics: Arc<Metrics>,
     history: History,
+    /// The shadow settings' decisions, kept apart.
+    shadow_history: History,
     wake: SetWaker,
     webhooks: Arc<Webhooks>,
 }
@@ -89,63 +93,42 @@ impl Autoscaler {
             ctx,
             metrics,
             history: History::default(),
+            shadow_history: History::default(),
             wake,
             webhooks,
         }
     }
 
     /// Evaluates one set now: reads its metrics and history, decides, stores the decision,
-    /// and writes the capacity when it changes. `None` when autoscale is off for the set.
-    /// `others` is what the other scale sets ask for in all: the fleet's instance limit caps a
-    /// scale-out at what is left.
+    /// and writes the capacity when it changes; then its shadow setting, if any. `None`
+    /// when autoscale is off for the set. `others` is what the other scale sets ask for in
+    /// all: the fleet's instance limit caps a scale-out at what is left.
     pub(crate) async fn evaluate(&self, set: &ScaleSet, others: u64) -> Result<Option<Decision>> {
-        let ctx = &self.ctx;
-        let Some(setting) = set.spec.autoscale.as_ref().filter(|a| a.enabled) else {
-            return Ok(None);
-        };
         if set.state != ScaleSetState::Active {
             return Ok(None);
         }
         // To the microsecond, as the decision is stored: a backtest evaluates at that instant.
-        let now = chrono::SubsecRound::trunc_subsecs(ctx.clock.now(), 6);
-        let mut points = BTreeMap::new();
-        for (metric, window) in setting.metric_windows() {
-            let from = now - chrono::Duration::seconds(i64::from(window));
-            points.insert(
-                metric,
-                self.metrics
-                    .raw_points(
-                        ctx.store.as_ref(),
-                        set.name(),
-                        metric,
-                        (from, now),
-                        Ticks::Stored {
-                            horizon: STORED_TICKS_HORIZON,
-                        },
-                    )
-                    .await?,
-            );
-        }
-        let history = match self.history.get(set.name()) {
-            Some(h) => h,
-            None => {
-                let mut stored = ctx
-                    .store
-                    .list_decisions(&DecisionFilter {
-                        scale_set: set.name().into(),
-                        operation: None,
-                        since: Some(now - HISTORY),
-                        until: None,
-                        before_id: None,
-                        limit: 1000,
-                    })
-                    .await
-                    .map_err(Error::store("list decisions"))?;
-                stored.reverse();
-                self.history.put(set.name(), stored.clone());
-                stored
-            }
+        let now = chrono::SubsecRound::trunc_subsecs(self.ctx.clock.now(), 6);
+        let live = match set.spec.autoscale.as_ref().filter(|a| a.enabled) {
+            Some(setting) => Some(self.evaluate_live(set, setting, others, now).await?),
+            None => None,
         };
+        if let Some(shadow) = set.spec.autoscale_shadow.as_ref().filter(|a| a.enabled) {
+            self.evaluate_shadow(set, shadow, now).await?;
+        }
+        Ok(live)
+    }
+
+    async fn evaluate_live(
+        &self,
+        set: &ScaleSet,
+        setting: &AutoscaleSetting,
+        others: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Decision> {
+        let ctx = &self.ctx;
+        let points = self.points(set, setting, now).await?;
+        let history = self.history_of(set.name(), now, false).await?;
         let mut decision = decide_setting(&Inputs {
             scale_set: set.name(),
             now,
@@ -171,7 +154,134 @@ impl Autoscaler {
         if decision.operation != Operation::None {
             self.apply(set, &decision).await?;
         }
-        Ok(Some(decision))
+        Ok(decision)
+    }
+
+    /// Evaluates the shadow setting on the live metrics as its own fleet would have read
+    /// them: its capacity is where its own decisions left it (the live one at first); the
+    /// instances it has more or fewer than the live fleet are taken as serving and counted
+    /// alike, and per-instance metrics spread over them (the live value × live ÷ shadow
+    /// serving instances). The decision is stored as the shadow's, never acted on.
+    async fn evaluate_shadow(
+        &self,
+        set: &ScaleSet,
+        setting: &AutoscaleSetting,
+        now: DateTime<Utc>,
+    ) -> Result<Decision> {
+        let points = self.points(set, setting, now).await?;
+        let history = self.history_of(set.name(), now, true).await?;
+        let live_capacity = set.spec.capacity;
+        let current = history.last().map_or(live_capacity, |d| d.new_capacity);
+        let (serving, counted) = self.metrics.serving_and_counted(set.name(), now);
+        let live = State {
+            capacity: live_capacity,
+            serving,
+            counted,
+        };
+        let shifted = |n: u32| {
+            (i64::from(n) + i64::from(current) - i64::from(live_capacity))
+                .clamp(0, i64::from(current)) as u32
+        };
+        let shadow = State {
+            capacity: current,
+            serving: shifted(serving),
+            counted: shifted(counted),
+        };
+        let seen: BTreeMap<Metric, Vec<Point>> = points
+            .into_iter()
+            .map(|(m, ps)| {
+                let ps = ps
+                    .iter()
+                    .filter_map(|p| backtest::transformed(m, p, &shadow, &live, 0.0))
+                    .collect();
+                (m, ps)
+            })
+            .collect();
+        let mut decision = decide_setting(&Inputs {
+            scale_set: set.name(),
+            now,
+            setting,
+            current,
+            counted: shadow.counted,
+            points: &seen
+                .iter()
+                .map(|(m, p): (&Metric, &Vec<_>)| (*m, p.as_slice()))
+                .collect(),
+            history: &history,
+            explain: true,
+        });
+        decision.shadow = true;
+        let decision = self
+            .ctx
+            .store
+            .append_decision(&decision)
+            .await
+            .map_err(Error::store("store a shadow decision"))?;
+        self.shadow_history.push(&decision);
+        Ok(decision)
+    }
+
+    /// The points of each metric `setting` reads, over its window before `now`.
+    async fn points(
+        &self,
+        set: &ScaleSet,
+        setting: &AutoscaleSetting,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<Metric, Vec<Point>>> {
+        let mut points = BTreeMap::new();
+        for (metric, window) in setting.metric_windows() {
+            let from = now - chrono::Duration::seconds(i64::from(window));
+            points.insert(
+                metric,
+                self.metrics
+                    .raw_points(
+                        self.ctx.store.as_ref(),
+                        set.name(),
+                        metric,
+                        (from, now),
+                        Ticks::Stored {
+                            horizon: STORED_TICKS_HORIZON,
+                        },
+                    )
+                    .await?,
+            );
+        }
+        Ok(points)
+    }
+
+    /// The set's recent decisions (the shadow's or the live ones), oldest first: from
+    /// memory, or the store the first time.
+    async fn history_of(
+        &self,
+        set: &str,
+        now: DateTime<Utc>,
+        shadow: bool,
+    ) -> Result<Vec<Decision>> {
+        let memory = if shadow {
+            &self.shadow_history
+        } else {
+            &self.history
+        };
+        if let Some(h) = memory.get(set) {
+            return Ok(h);
+        }
+        let mut stored = self
+            .ctx
+            .store
+            .list_decisions(&DecisionFilter {
+                scale_set: set.into(),
+                operation: None,
+                since: Some(now - HISTORY),
+                until: None,
+                before_id: None,
+                limit: 1000,
+                shadow,
+            })
+            .await
+            .map_err(Error::store("list decisions"))?;
+        stored.reverse();
+        memory.put(set, stored.clone());
+        Ok(stored)
     }
 
     /// Writes the decision's capacity, retrying on a concurrent change of other fields as long
@@ -255,8 +365,9 @@ impl Autoscaler {
     /// Evaluates every set with autoscale on.
     async fn evaluate_all(&self, control: &Control) -> Result<String> {
         let sets = self.ctx.read_sets().await?;
-        self.history
-            .forget_others(&sets.iter().map(ScaleSet::name).collect::<Vec<_>>());
+        let names: Vec<&str> = sets.iter().map(ScaleSet::name).collect();
+        self.history.forget_others(&names);
+        self.shadow_history.forget_others(&names);
         let mut total = fleet_capacity(&sets);
         let (mut evaluated, mut scaled, mut failed) = (0, 0, None);
         for set in &sets {
@@ -298,6 +409,7 @@ impl Task for Autoscaler {
             // A new term reads the decisions from the store: another replica may have
             // decided meanwhile (its cooldowns hold here too).
             self.history.clear();
+            self.shadow_history.clear();
             let interval = self.ctx.config.autoscale_interval;
             let mut delay = std::time::Duration::ZERO;
             while control.next(delay).await {

@@ -349,12 +349,24 @@ impl Metrics {
     /// Instances whose metrics counted in the set's last tick before `now` (the count of
     /// its per-instance points: none, none counted), as a backtest reads it back.
     pub(crate) fn counted(&self, set: &str, now: DateTime<Utc>) -> u32 {
+        self.serving_and_counted(set, now).1
+    }
+
+    /// The set's healthy instances and those counted in its last tick before `now`.
+    pub(crate) fn serving_and_counted(&self, set: &str, now: DateTime<Utc>) -> (u32, u32) {
         let hub = self.read();
-        hub.sets
+        let Some(tick) = hub
+            .sets
             .get(set)
             .and_then(|s| s.ticks.iter().rev().find(|t| t.at < now))
-            .and_then(|t| t.get(Metric::CpuPercent))
-            .map_or(0, |p| p.count)
+        else {
+            return (0, 0);
+        };
+        let healthy = tick
+            .get(Metric::InstancesHealthy)
+            .map_or(0, |p| p.average.round() as u32);
+        let counted = tick.get(Metric::CpuPercent).map_or(0, |p| p.count);
+        (healthy, counted)
     }
 
     /// An instance's samples of `metrics` within [from, to).

@@ -274,6 +274,7 @@ impl Webhooks {
                     until: None,
                     before_id: Some(decision_id + 1),
                     limit: 1,
+                    shadow: false,
                 })
                 .await
                 .map_err(crate::Error::store("read a decision"))?

@@ -93,6 +93,7 @@ pub fn decision(scale_set: &str, secs: i64, current: u32, new_capacity: u32) -> 
         }),
         cooldown_until: Some(at(secs + 300)),
         cooldown_seconds: 300,
+        shadow: false,
     }
 }
 
@@ -104,6 +105,7 @@ fn decisions_of(scale_set: &str) -> DecisionFilter {
         until: None,
         before_id: None,
         limit: 0,
+        shadow: false,
     }
 }
 
@@ -254,6 +256,29 @@ pub async fn decisions_survive_scale_set_deletion(store: &dyn Store) {
         .unwrap();
     let listed = store.list_decisions(&decisions_of("web")).await.unwrap();
     assert_eq!(listed, [third, second, first]);
+}
+
+/// A shadow setting's decisions are listed apart from the live ones.
+pub async fn shadow_decisions_are_listed_apart(store: &dyn Store) {
+    let live = store
+        .append_decision(&decision("web", 0, 2, 3))
+        .await
+        .unwrap();
+    let shadow = store
+        .append_decision(&Decision {
+            shadow: true,
+            ..decision("web", 10, 2, 4)
+        })
+        .await
+        .unwrap();
+    assert!(shadow.shadow);
+    for (asked, expected) in [(false, live), (true, shadow)] {
+        let filter = DecisionFilter {
+            shadow: asked,
+            ..decisions_of("web")
+        };
+        assert_eq!(store.list_decisions(&filter).await.unwrap(), [expected]);
+    }
 }
 
 /// Minutes of ticks are upserted by scale set and minute, read by time range in minute

@@ -304,6 +304,7 @@ macro_rules! store_conformance_tests {
                 decisions_survive_scale_set_deletion,
                 rollups_upsert_read_and_prune,
                 ticks_upsert_read_and_prune,
+                shadow_decisions_are_listed_apart,
                 large_rollup_batches,
             ],
             rollouts: [
