@@ -871,6 +871,11 @@ impl Request {
             }
             if range.from > now {
                 errors.push("history.from", "must not be in the future");
+            } else if now - range.from > chrono::Duration::days(400) {
+                errors.push(
+                    "history.from",
+                    "no history is kept that long: give a start within the metrics retention",
+                );
             }
         }
         if let Some(settings) = &self.settings {

@@ -15,6 +15,10 @@
 //! - target tracking: desired = ⌈current × value / target⌉ unless |value / target − 1| is
 //!   within the tolerance; a scale-down takes the highest recommendation of its
 //!   stabilization window, a scale-up the lowest of its own.
+//!
+//! [`setting`] holds the setting and its validation, [`decision`] one evaluation as the live
+//! autoscaler makes it, and [`backtest`] the same evaluations replayed over a load on a
+//! simulated fleet, scored.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,16 @@ use super::json::{ApiJson, ApiPath};
 use super::query::Params;
 use super::{ApiState, actor};
 
+/// A PUT's only query parameter: `dry_run=true` checks without saving.
+fn dry_run(params: &HashMap<String, String>) -> ApiResult<bool> {
+    let mut p = Params::new(params, &["dry_run"]);
+    let dry_run = p
+        .number::<bool>("dry_run", "true or false")
+        .unwrap_or(false);
+    p.finish()?;
+    Ok(dry_run)
+}
+
 #[utoipa::path(get, path = "/scale-sets/{name}/autoscale", tag = "autoscale",
     params(("name" = String, Path)),
     responses((status = 200, body = Option<AutoscaleSetting>, description = "the setting (webhook secrets redacted), or null"),
@@ -43,11 +53,7 @@ pub async fn put(
     Extension(caller): Extension<Caller>,
     ApiJson(setting): ApiJson<AutoscaleSetting>,
 ) -> ApiResult<Json<AutoscaleAnswer>> {
-    let mut p = Params::new(&params, &["dry_run"]);
-    let dry_run = p
-        .number::<bool>("dry_run", "true or false")
-        .unwrap_or(false);
-    p.finish()?;
+    let dry_run = dry_run(&params)?;
     Ok(Json(
         s.fleet
             .set_autoscale(&name, Some(setting), dry_run, actor(&caller))
@@ -98,11 +104,7 @@ pub async fn put_shadow(
     Extension(caller): Extension<Caller>,
     ApiJson(setting): ApiJson<AutoscaleSetting>,
 ) -> ApiResult<Json<AutoscaleAnswer>> {
-    let mut p = Params::new(&params, &["dry_run"]);
-    let dry_run = p
-        .number::<bool>("dry_run", "true or false")
-        .unwrap_or(false);
-    p.finish()?;
+    let dry_run = dry_run(&params)?;
     Ok(Json(
         s.fleet
             .set_autoscale_shadow(&name, Some(setting), dry_run, actor(&caller))

@@ -79,7 +79,14 @@ impl Fleet {
                 let duration = request.duration_seconds.unwrap_or(3600);
                 self.demand_run(&set, demand, duration, interval, request.capacity, now)
             }
-            (None, Some(range)) => self.history_run(&set, &settings, range, interval).await?,
+            (None, Some(range)) => {
+                // What has not happened yet holds no history.
+                let range = backtest::Range {
+                    to: range.to.min(now),
+                    ..range
+                };
+                self.history_run(&set, &settings, range, interval).await?
+            }
             (None, None) => unreachable!("validated: a demand or a history"),
         };
         let calibration = self.calibrate(&set, &request, &prepared).await?;

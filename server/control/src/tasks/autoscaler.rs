@@ -2,7 +2,8 @@
 //! an enabled autoscale setting is evaluated by the pure `decide_setting`; the decision is
 //! stored whatever it says, and a change of capacity is written generation-guarded (the
 //! autoscaler writes nothing but the desired capacity), logged as `autoscale.scale` and
-//! announced to the setting's webhooks.
+//! announced to the setting's webhooks. A set's shadow setting is evaluated after it and
+//! its decision stored apart, never applied.
 //!
 //! The history an evaluation needs (the last action for the cooldown, earlier
 //! recommendations for stabilization, recent changes for rate policies) is the stored
