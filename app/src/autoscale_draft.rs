@@ -503,6 +503,7 @@ impl ProfileDraft {
                 scale_up,
                 scale_down,
                 disable_scale_in: t.disable_scale_in,
+                size_from_load: t.size_from_load,
             }
         });
         let s = &self.schedule;

@@ -100,6 +100,7 @@ pub fn tracking(metric: Metric, target: f64) -> TargetTracking {
         scale_up: Behavior::scale_up(),
         scale_down: Behavior::scale_down(),
         disable_scale_in: false,
+        size_from_load: false,
     }
 }
 

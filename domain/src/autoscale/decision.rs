@@ -92,6 +92,10 @@ pub struct TrackingTrace {
     /// After the rate policies: what target tracking asks for.
     pub desired: u32,
     pub note: String,
+    /// With `size_from_load`, unsaturated: requests per second one counted instance carried
+    /// per point of the metric (what a saturated evaluation sizes the scale-out from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_per_point: Option<f64>,
 }
 
 /// The record of one evaluation.
@@ -443,11 +447,14 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
         stabilized: current,
         desired: current,
         note: String::new(),
+        load_per_point: None,
     };
-    let Some(value) = value else {
+    let Some(measured) = value else {
         trace.note = "no data: never scale in on missing metrics".into();
         return trace;
     };
+    let (value, saturated) = sized_from_load(t, inputs, measured, &mut trace);
+    trace.ratio = Some(value / t.target);
     let ratio = value / t.target;
     let counted = inputs.counted.min(current);
     let uncounted = current - counted;
@@ -507,7 +514,70 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
         }
         note
     };
+    if let Some(why) = saturated {
+        trace.note = format!("{why}; {}", trace.note);
+    }
     trace
+}
+
+/// CPU or memory at or above this is saturated: it no longer grows with the load.
+const SATURATED_PERCENT: f64 = 95.0;
+
+/// With `size_from_load` on a percentage: unsaturated, records the load per instance per
+/// point; saturated, the value the load reads as at the last such figure (when higher than
+/// measured), with the explanation. Answers the value to track and that explanation.
+fn sized_from_load(
+    t: &TargetTracking,
+    inputs: &Inputs<'_>,
+    measured: f64,
+    trace: &mut TrackingTrace,
+) -> (f64, Option<String>) {
+    let percent = matches!(
+        Metric::parse(&t.metric),
+        Some(Metric::CpuPercent | Metric::MemoryPercent)
+    );
+    if !t.size_from_load || !percent || inputs.counted == 0 {
+        return (measured, None);
+    }
+    let from = inputs.now - chrono::Duration::seconds(i64::from(t.window_seconds));
+    let mean = |metric: Metric| {
+        let points: Vec<&Point> = inputs
+            .points
+            .get(&metric)
+            .into_iter()
+            .flat_map(|p| p.iter())
+            .filter(|p| p.at >= from && p.at < inputs.now)
+            .collect();
+        (!points.is_empty())
+            .then(|| points.iter().map(|p| p.average).sum::<f64>() / points.len() as f64)
+    };
+    let load = mean(Metric::DemandRequestsPerSecond).or_else(|| {
+        mean(Metric::RequestsPerSecond).map(|r| r + mean(Metric::ErrorsPerSecond).unwrap_or(0.0))
+    });
+    let Some(load) = load.filter(|l| *l > 0.0) else {
+        return (measured, None);
+    };
+    let per_instance = load / f64::from(inputs.counted);
+    if measured < SATURATED_PERCENT {
+        trace.load_per_point = (measured > 0.0).then(|| per_instance / measured);
+        return (measured, None);
+    }
+    let last = inputs
+        .history
+        .iter()
+        .rev()
+        .find_map(|d| d.tracking.as_ref().and_then(|tr| tr.load_per_point));
+    match last {
+        Some(per_point) if per_instance / per_point > measured => {
+            let value = per_instance / per_point;
+            let why = format!(
+                "{} saturated at {measured:.1}: {load:.1} req/s over {} instances at {per_point:.3} req/s per point reads as {value:.1}",
+                t.metric, inputs.counted
+            );
+            (value, Some(why))
+        }
+        _ => (measured, None),
+    }
 }
 
 /// HPA's rate policies: each policy allows a change relative to the count at the start of
@@ -583,6 +653,7 @@ mod tests {
             scale_up: Behavior::scale_up(),
             scale_down: Behavior::scale_down(),
             disable_scale_in: false,
+            size_from_load: false,
         });
         s
     }
@@ -821,6 +892,45 @@ mod tests {
         assert_eq!(second.operation, Operation::None, "{}", second.reason);
         let third = run(&limited, 6, &cpu(100.0, at(61)), &[first], at(61));
         assert_eq!(third.new_capacity, 8);
+    }
+
+    #[test]
+    fn a_saturated_cpu_sizes_the_scale_out_from_the_load() {
+        let mut t = tracking(50.0);
+        let tt = t.profiles[0].target_tracking.as_mut().unwrap();
+        tt.size_from_load = true;
+        let now = at(0);
+        // 2 instances at 40 %, 80 req/s: 1 req/s per point per instance.
+        let mut points = cpu(40.0, now);
+        let demand = |rps: f64, now: DateTime<Utc>| {
+            (1..=60)
+                .rev()
+                .map(|i| Point::single(now - chrono::Duration::seconds(i * 10), rps))
+                .collect::<Vec<_>>()
+        };
+        points.insert(Metric::DemandRequestsPerSecond, demand(80.0, now));
+        let calm = run(&t, 2, &points, &[], now);
+        let per_point = calm.tracking.as_ref().unwrap().load_per_point.unwrap();
+        assert!((per_point - 1.0).abs() < 1e-9, "{per_point}");
+        // Then 500 req/s: CPU reads 100 % (⌈2 × 100 / 50⌉ = 4 by the HPA), the load says
+        // 250 % per instance: ⌈2 × 250 / 50⌉ = 10.
+        let later = at(60);
+        let mut hot = cpu(100.0, later);
+        hot.insert(Metric::DemandRequestsPerSecond, demand(500.0, later));
+        let d = run(&t, 2, &hot, std::slice::from_ref(&calm), later);
+        let trace = d.tracking.as_ref().unwrap();
+        assert_eq!(trace.value, Some(100.0));
+        assert_eq!(trace.recommendation, 10, "{}", trace.note);
+        assert!(trace.note.contains("saturated"), "{}", trace.note);
+        // Without the option, the HPA's arithmetic.
+        let mut hpa = t.clone();
+        hpa.profiles[0]
+            .target_tracking
+            .as_mut()
+            .unwrap()
+            .size_from_load = false;
+        let d = run(&hpa, 2, &hot, std::slice::from_ref(&calm), later);
+        assert_eq!(d.tracking.unwrap().recommendation, 4);
     }
 
     #[test]

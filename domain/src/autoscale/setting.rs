@@ -20,6 +20,13 @@ pub const MAX_WEBHOOKS: usize = 10;
 pub const MAX_WINDOW_SECONDS: u32 = 43_200;
 /// The longest cooldown (Azure's one week).
 pub const MAX_COOLDOWN_SECONDS: u32 = 604_800;
+/// What target tracking with `size_from_load` reads as the load: the mock's demand, else
+/// the requests answered and not.
+pub const LOAD_METRICS: [Metric; 3] = [
+    Metric::DemandRequestsPerSecond,
+    Metric::RequestsPerSecond,
+    Metric::ErrorsPerSecond,
+];
 
 /// The autoscale setting of one scale set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +95,12 @@ pub struct TargetTracking {
     /// Only ever scale out (AWS's `DisableScaleIn`).
     #[serde(default)]
     pub disable_scale_in: bool,
+    /// For CPU or memory: while the metric is saturated (≥ 95 %) it no longer says how much
+    /// is missing, so size the scale-out from the load instead — the set's demand (the
+    /// mock's) or its requests plus errors per second, over the load one instance carried
+    /// per point of the metric when last measured unsaturated. Off: the HPA's arithmetic.
+    #[serde(default)]
+    pub size_from_load: bool,
 }
 
 fn tolerance() -> f64 {
@@ -296,7 +309,12 @@ impl AutoscaleSetting {
                 .target_tracking
                 .iter()
                 .map(|t| (t.metric.as_str(), t.window_seconds));
-            for (name, window) in rules.chain(tracking) {
+            let load = profile
+                .target_tracking
+                .iter()
+                .filter(|t| t.size_from_load)
+                .flat_map(|t| LOAD_METRICS.map(|m| (m.as_str(), t.window_seconds)));
+            for (name, window) in rules.chain(tracking).chain(load) {
                 if let Some(metric) = Metric::parse(name) {
                     let w = windows.entry(metric).or_insert(0);
                     *w = (*w).max(window);

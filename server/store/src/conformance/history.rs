@@ -90,6 +90,7 @@ pub fn decision(scale_set: &str, secs: i64, current: u32, new_capacity: u32) -> 
             stabilized: 4,
             desired: 4,
             note: "⌈3 × 81.25 / 65⌉ = 4".into(),
+            load_per_point: Some(0.75),
         }),
         cooldown_until: Some(at(secs + 300)),
         cooldown_seconds: 300,
