@@ -169,7 +169,8 @@ fn main() {
     let settings = [
         ("HPA-style", hpa()),
         ("Azure template", azure()),
-        ("Flotilla", flotilla()),
+        ("Flotilla: load", flotilla()),
+        ("Flotilla: CPU+load", flotilla_cpu()),
     ];
     println!(
         "{:<24} {:<20} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}",

@@ -1247,6 +1247,21 @@ fn TrackingEditor(index: usize) -> impl IntoView {
                         }
                     }
                 />
+                <CheckInput
+                    label="Size scale-outs from the load while CPU or memory is saturated".into()
+                    path=format!("{path2}.size_from_load")
+                    get=move |d| {
+                        d.profiles
+                            .get(i)
+                            .and_then(|p| p.tracking.as_ref())
+                            .map(|t| t.size_from_load)
+                    }
+                    set=move |d, on| {
+                        if let Some(t) = d.profiles.get_mut(i).and_then(|p| p.tracking.as_mut()) {
+                            t.size_from_load = on;
+                        }
+                    }
+                />
             </div>
             <p class="hint">
                 "Rate policies (how fast it may scale) keep their values; edit them in the JSON."
