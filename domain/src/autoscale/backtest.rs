@@ -46,6 +46,8 @@ use crate::metrics::{Metric, Point};
 
 /// How far back the decisions an evaluation reads go (as live).
 pub const HISTORY_SECONDS: i64 = 3600;
+/// The most decisions a result lists.
+pub const MAX_DECISIONS: usize = 10_000;
 /// The most points of a result's series.
 pub const MAX_SERIES_POINTS: usize = 2_000;
 
@@ -252,6 +254,8 @@ pub struct Outcome {
     pub scores: Scores,
     pub series: Vec<SeriesPoint>,
     pub decisions: Vec<Decision>,
+    /// More than [`MAX_DECISIONS`] were to be kept: the first are.
+    pub decisions_truncated: bool,
 }
 
 /// The points of `metric` at one instant made by the mock's model (demand mode).
@@ -503,6 +507,8 @@ struct Run<'a> {
     expired: usize,
     decisions: Vec<Decision>,
     next_evaluation: usize,
+    /// Decisions to keep were left out past [`MAX_DECISIONS`].
+    truncated: bool,
     /// The instances counted at the last instant (what `counted` is live).
     counted: u32,
     actions: u32,
@@ -583,16 +589,20 @@ impl Run<'_> {
     fn keep(&mut self, decision: Decision) {
         let ours = decision.at >= self.start;
         if ours && (self.replay.keep == Keep::All || decision.operation != Operation::None) {
-            self.decisions.push(decision);
+            if self.decisions.len() < MAX_DECISIONS {
+                self.decisions.push(decision);
+            } else {
+                self.truncated = true;
+            }
         }
     }
 
-    /// The decisions kept, oldest first.
-    fn finish(mut self) -> Vec<Decision> {
+    /// The decisions kept, oldest first, and whether some were left out.
+    fn finish(mut self) -> (Vec<Decision>, bool) {
         for d in std::mem::take(&mut self.history) {
             self.keep(d);
         }
-        self.decisions
+        (self.decisions, self.truncated)
     }
 }
 
@@ -658,6 +668,7 @@ pub fn run(replay: &Replay<'_>, setting: &AutoscaleSetting) -> Outcome {
         expired: 0,
         decisions: Vec::new(),
         next_evaluation: 0,
+        truncated: false,
         counted: replay.capacity,
         actions: 0,
     };
@@ -753,10 +764,13 @@ pub fn run(replay: &Replay<'_>, setting: &AutoscaleSetting) -> Outcome {
     }
     run.evaluate_until(None);
     series.flush();
+    let actions = run.actions;
+    let (decisions, decisions_truncated) = run.finish();
     Outcome {
-        scores: tally.scores(run.actions),
+        scores: tally.scores(actions),
         series: series.out,
-        decisions: run.finish(),
+        decisions,
+        decisions_truncated,
     }
 }
 
@@ -970,8 +984,10 @@ pub struct RunResult {
     pub scores: Scores,
     pub series: Vec<SeriesPoint>,
     /// Items as in `GET …/autoscale/decisions`, oldest first (the scale actions, or every
-    /// evaluation as asked).
+    /// evaluation as asked), at most the first 10,000.
     pub decisions: Vec<Decision>,
+    /// Whether more decisions than that were made (the scores count them all).
+    pub decisions_truncated: bool,
 }
 
 /// The answer: one result per setting, in the request's order.
@@ -1135,6 +1151,33 @@ mod tests {
             .unwrap();
         assert!(after.serving < after.capacity, "{after:?}");
         assert_eq!(out.decisions.len(), evaluations.len());
+    }
+
+    #[test]
+    fn a_result_lists_at_most_ten_thousand_decisions() {
+        let s = setting(RULES);
+        let times: Vec<_> = (0..11_000).map(at).collect();
+        let load = vec![100.0; times.len()];
+        let m = model(&[]);
+        let slo = Slo::default();
+        let replay = Replay {
+            scale_set: "web",
+            start: times[0],
+            times: &times,
+            load: &load,
+            end: at(11_000),
+            recorded: None,
+            live: &[],
+            evaluations: &times[1..],
+            capacity: 2,
+            fleet: &m,
+            slo: &slo,
+            keep: Keep::All,
+        };
+        let out = run(&replay, &s);
+        assert_eq!(out.decisions.len(), MAX_DECISIONS);
+        assert!(out.decisions_truncated);
+        assert_eq!(out.decisions[0].at, at(1), "the first are kept");
     }
 
     #[test]

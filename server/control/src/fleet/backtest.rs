@@ -131,6 +131,7 @@ impl Fleet {
                         scores: o.scores,
                         series: o.series,
                         decisions: o.decisions,
+                        decisions_truncated: o.decisions_truncated,
                     })
                     .collect()
             });
@@ -206,6 +207,7 @@ impl Fleet {
         metrics.extend([
             Metric::CpuPercent,
             Metric::InstancesRunning,
+            Metric::InstancesHealthy,
             Metric::Capacity,
             Metric::RequestsPerSecond,
             Metric::DemandRequestsPerSecond,
