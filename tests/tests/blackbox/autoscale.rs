@@ -413,11 +413,20 @@ async fn bad_settings_name_each_field_and_save_nothing() {
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["saved"], false);
+    let warnings = answer["warnings"].as_array().unwrap();
+    let warned = |field: &str, says: &str| {
+        warnings
+            .iter()
+            .any(|w| w["field"] == field && w["message"].as_str().is_some_and(|m| m.contains(says)))
+    };
+    assert!(warned("profiles[0].rules[1]", "flap"), "{answer}");
+    // 5 s windows at the default 10 s collection interval often hold no sample.
+    assert_eq!(answer["metrics_interval_seconds"], 10, "{answer}");
     assert!(
-        answer["warnings"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("flap"),
+        warned(
+            "profiles[0].rules[0].time_window_seconds",
+            "shorter than two metric collection intervals"
+        ),
         "{answer}"
     );
     assert_eq!(api.get("/scale-sets/web/autoscale").await.1, Value::Null);
