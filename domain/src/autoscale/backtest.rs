@@ -16,9 +16,10 @@
 //!   the load; instance counts are the simulated fleet's;
 //! - **history** (what a set recorded): the stored points, changed only where the simulated
 //!   fleet differs from the live one. The live fleet is rebuilt with the same model from the
-//!   live decisions; per-instance metrics are scaled by live ÷ simulated serving instances
-//!   (the work above idle spreads over more or fewer instances), instance counts shifted by
-//!   the difference, totals (requests, bytes, demand) kept. Where both fleets agree the
+//!   live decisions; per-instance metrics (CPU, memory, network and disk bytes) are scaled
+//!   by live ÷ simulated serving instances (the work above idle spreads over more or fewer
+//!   instances), instance counts shifted by the difference, the set's totals (requests,
+//!   errors, demand, connections) and latencies kept. Where both fleets agree the
 //!   points pass unchanged, so replaying the saved setting over its own run at the live
 //!   evaluation instants gives the live decisions again.
 //!
