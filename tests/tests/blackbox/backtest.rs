@@ -366,13 +366,31 @@ async fn a_shadow_setting_decides_beside_the_live_one_and_never_acts() {
             .is_null()
     );
 
+    // Its webhook secret is never read back: not from the shadow, the set, nor once live.
+    let mut candidate = setting();
+    candidate["notifications"] = json!({"webhooks": [
+        {"url": "https://hooks.example.com/flotilla?token=t0k3n", "secret": "sh4dow-s3cret"}]});
     let (status, body) = contributor
-        .put("/scale-sets/duo/autoscale/shadow", setting())
+        .put("/scale-sets/duo/autoscale/shadow", candidate)
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["saved"], true);
     let (_, shown) = reader.get("/scale-sets/duo/autoscale/shadow").await;
     assert_eq!(shown["profiles"][0]["capacity"]["maximum"], 6);
+    assert_eq!(
+        shown["notifications"]["webhooks"][0]["secret"],
+        "(redacted)"
+    );
+    for (path, who) in [
+        ("/scale-sets/duo/autoscale/shadow", &reader),
+        ("/scale-sets/duo", &owner),
+    ] {
+        let text = who.get(path).await.1.to_string();
+        assert!(
+            !text.contains("sh4dow-s3cret") && !text.contains("t0k3n"),
+            "{path}: {text}"
+        );
+    }
     // 400 rps saturate the 2 live instances: the shadow scales its own fleet out.
     owner.put("/scale-sets/duo/demand", demand(400.0)).await;
     wait_until("the shadow scales out", Duration::from_secs(30), || async {
@@ -421,6 +439,11 @@ async fn a_shadow_setting_decides_beside_the_live_one_and_never_acts() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["autoscale"]["profiles"][0]["capacity"]["maximum"], 6);
+    assert_eq!(
+        body["autoscale"]["notifications"]["webhooks"][0]["secret"],
+        "(redacted)"
+    );
+    assert!(!body.to_string().contains("sh4dow-s3cret"), "{body}");
     assert!(
         reader
             .get("/scale-sets/duo/autoscale/shadow")
