@@ -8,8 +8,10 @@
 
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use flotilla_domain::FieldError;
+use flotilla_domain::autoscale::forecast::ModelChoice;
 use flotilla_domain::autoscale::setting::{
-    AutoscaleSetting, Behavior, Notifications, Profile, TargetTracking, Webhook,
+    AutoscaleSetting, Behavior, Notifications, Predictive, PredictiveMode, Profile, TargetTracking,
+    Webhook,
 };
 use flotilla_domain::autoscale::{
     ActionType, Bounds, Direction, Operator, ScaleRule, Statistic, TimeAggregation,
@@ -217,6 +219,45 @@ impl TrackingDraft {
     }
 }
 
+/// Predictive autoscale as typed (an empty lead: the measured boot time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictiveDraft {
+    pub metric: String,
+    pub target: String,
+    pub mode: PredictiveMode,
+    pub season: String,
+    pub model: ModelChoice,
+    pub lead: String,
+    pub max_mape: String,
+}
+
+impl PredictiveDraft {
+    fn of(p: &Predictive) -> Self {
+        Self {
+            metric: p.metric.clone(),
+            target: p.target.to_string(),
+            mode: p.mode,
+            season: p.season_seconds.to_string(),
+            model: p.model,
+            lead: p.lead_seconds.map(|l| l.to_string()).unwrap_or_default(),
+            max_mape: p.max_mape_percent.to_string(),
+        }
+    }
+
+    /// What the editor adds: CPU at 60 % per instance, forecast only, daily.
+    pub fn new() -> Self {
+        Self {
+            metric: "cpu_percent".into(),
+            target: "60".into(),
+            mode: PredictiveMode::ForecastOnly,
+            season: "86400".into(),
+            model: ModelChoice::Auto,
+            lead: String::new(),
+            max_mape: "50".into(),
+        }
+    }
+}
+
 /// One profile as typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileDraft {
@@ -226,6 +267,7 @@ pub struct ProfileDraft {
     pub default: String,
     pub rules: Vec<RuleDraft>,
     pub tracking: Option<TrackingDraft>,
+    pub predictive: Option<PredictiveDraft>,
     pub schedule: ScheduleDraft,
 }
 
@@ -253,6 +295,7 @@ impl ProfileDraft {
             default: p.capacity.default.to_string(),
             rules: p.rules.iter().map(RuleDraft::of).collect(),
             tracking: p.target_tracking.as_ref().map(TrackingDraft::of),
+            predictive: p.predictive.as_ref().map(PredictiveDraft::of),
             schedule,
         }
     }
@@ -508,6 +551,19 @@ impl ProfileDraft {
                 size_from_load: t.size_from_load,
             }
         });
+        let predictive = self.predictive.as_ref().map(|p| {
+            let at = |field: &str| format!("{path}.predictive.{field}");
+            Predictive {
+                metric: p.metric.clone(),
+                target: parse.number(&at("target"), &p.target),
+                mode: p.mode,
+                season_seconds: parse.whole(&at("season_seconds"), &p.season),
+                model: p.model,
+                lead_seconds: (!p.lead.trim().is_empty())
+                    .then(|| parse.whole(&at("lead_seconds"), &p.lead)),
+                max_mape_percent: parse.number(&at("max_mape_percent"), &p.max_mape),
+            }
+        });
         let s = &self.schedule;
         let time_zone = s.time_zone.trim().to_string();
         let recurrence = (s.kind == ScheduleKind::Recurring).then(|| Recurrence {
@@ -532,6 +588,7 @@ impl ProfileDraft {
             capacity,
             rules,
             target_tracking,
+            predictive,
             recurrence,
             fixed_date,
         }

@@ -112,6 +112,7 @@ pub fn default_profile(bounds: Bounds) -> Profile {
         capacity: bounds,
         rules: vec![],
         target_tracking: None,
+        predictive: None,
         recurrence: None,
         fixed_date: None,
     }
@@ -144,6 +145,7 @@ pub fn business_hours(base: &Profile, time_zone: &str) -> Profile {
         },
         rules: base.rules.clone(),
         target_tracking: base.target_tracking.clone(),
+        predictive: base.predictive.clone(),
         recurrence: Some(Recurrence {
             time_zone: time_zone.into(),
             days: vec![

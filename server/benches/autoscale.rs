@@ -167,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
             points: &points,
             history: &[],
             explain: true,
+            forecasts: &[],
         }));
     }
     println!(

@@ -11,7 +11,12 @@
 //!   instance, at the rate one instance serves at 60 % CPU);
 //! - **Flotilla: CPU+load**: HPA-style target tracking on CPU at 60 % with `size_from_load`:
 //!   while CPU is saturated, the scale-out is sized from the load, so it does not climb in
-//!   steps.
+//!   steps;
+//! - **Flotilla best (predictive + reactive)**: "Flotilla: load" with predictive autoscale
+//!   on the same load (`forecast_and_scale`, models chosen by their own MAPE, the lead from
+//!   the boot times), its season the trace's period (a day; an hour for the spikes). It
+//!   forecasts nothing before a season of history, so on the 6-hour traces without an
+//!   hourly period it is "Flotilla: load".
 //!
 //! Every run: 2 vCPU instances (100 requests per second per 100 CPU points, 2 % idle), boot
 //! times of 40–90 s, metrics every 10 s, evaluations every 30 s, SLO: CPU at most 80 %.
@@ -74,10 +79,26 @@ fn flotilla() -> AutoscaleSetting {
     .expect("valid")
 }
 
-/// A trace: its name and the load every [`STEP`] seconds.
+/// Flotilla's best: [`flotilla`]'s reactive target tracking on the load, with predictive
+/// autoscale on the same load over `season` seconds raising the floor ahead of each peak.
+fn flotilla_best(season: u32) -> AutoscaleSetting {
+    let mut setting = flotilla();
+    setting.profiles[0].predictive = Some(
+        serde_json::from_value(json!({
+            "metric": "demand_requests_per_second", "target": 58,
+            "mode": "forecast_and_scale", "season_seconds": season,
+        }))
+        .expect("valid"),
+    );
+    setting
+}
+
+/// A trace: its name, the load every [`STEP`] seconds, and the period predictive autoscale
+/// looks for in it (a day where the trace has none: it never has a season of history).
 struct Trace {
     name: &'static str,
     load: Vec<f64>,
+    season: u32,
 }
 
 fn traces() -> Vec<Trace> {
@@ -138,22 +159,27 @@ fn traces() -> Vec<Trace> {
         Trace {
             name: "step",
             load: step,
+            season: 86400,
         },
         Trace {
             name: "ramp",
             load: ramp,
+            season: 86400,
         },
         Trace {
             name: "periodic (3 days)",
             load: periodic,
+            season: 86400,
         },
         Trace {
             name: "spikes",
             load: spikes,
+            season: 3600,
         },
         Trace {
             name: "flights (3 days, real)",
             load: flights,
+            season: 86400,
         },
     ]
 }
@@ -204,12 +230,18 @@ fn main() {
             recorded: None,
             live: &[],
             evaluations: &evaluations,
+            metrics_interval_seconds: STEP as u32,
             capacity: 2,
             fleet: &fleet,
             slo: &slo,
             keep: Keep::Actions,
         };
-        for (name, setting) in &settings {
+        let best = flotilla_best(trace.season);
+        let compared = settings
+            .iter()
+            .map(|(n, s)| (*n, s))
+            .chain([("Flotilla best (pred.)", &best)]);
+        for (name, setting) in compared {
             let s = backtest::run(&replay, setting).scores;
             println!(
                 "{:<24} {:<20} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.0} {:>9.1} {:>7}",
@@ -249,13 +281,19 @@ fn main() {
         recorded: None,
         live: &[],
         evaluations: &times,
+        metrics_interval_seconds: 60,
         capacity: 2,
         fleet: &fleet,
         slo: &slo,
         keep: Keep::Actions,
     };
     println!("\na year of 1-minute history (525,600 evaluations) per setting:");
-    for (name, setting) in &settings {
+    let best = flotilla_best(86_400);
+    let compared = settings
+        .iter()
+        .map(|(n, s)| (*n, s))
+        .chain([("Flotilla best (pred.)", &best)]);
+    for (name, setting) in compared {
         let started = Instant::now();
         let out = backtest::run(&replay, setting);
         println!(

@@ -41,6 +41,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, Inputs, Operation, decide_setting};
+use super::forecast::{self, Forecaster};
 use super::setting::AutoscaleSetting;
 use crate::demand::Demand;
 use crate::metrics::{Metric, Point};
@@ -197,6 +198,8 @@ pub struct Replay<'a> {
     pub live: &'a [Decision],
     /// When to evaluate, ascending.
     pub evaluations: &'a [DateTime<Utc>],
+    /// How often the metrics were sampled (the finest slot a load forecast is cut into).
+    pub metrics_interval_seconds: u32,
     /// The capacity at the start.
     pub capacity: u32,
     pub fleet: &'a FleetModel,
@@ -513,6 +516,10 @@ struct Run<'a> {
     /// The instances counted at the last instant (what `counted` is live).
     counted: u32,
     actions: u32,
+    /// The predictive profiles' load forecasters, and how many points of their metric each
+    /// has been fed.
+    forecasters: Vec<Forecaster>,
+    fed: Vec<usize>,
 }
 
 impl Run<'_> {
@@ -540,6 +547,17 @@ impl Run<'_> {
                     self.keep(d);
                 }
             }
+            let running = self
+                .made
+                .get(&Metric::InstancesRunning)
+                .map_or(&[][..], |m| &m.0[..]);
+            for (f, fed) in self.forecasters.iter_mut().zip(&mut self.fed) {
+                let made = self.made.get(&f.key().metric).map_or(&[][..], |m| &m.0[..]);
+                for p in &made[*fed..] {
+                    f.observe(p.at, forecast::load_of(p, running));
+                }
+                *fed = made.len();
+            }
             // Every point made so far is older than `now`; the windows only move forward.
             let from = now - chrono::Duration::seconds(self.longest);
             let mut points: BTreeMap<Metric, &[Point]> = BTreeMap::new();
@@ -562,6 +580,7 @@ impl Run<'_> {
                 points: &points,
                 history,
                 explain: replay.keep == Keep::All,
+                forecasts: &self.forecasters,
             };
             let mut decision = decide_setting(&inputs);
             if decision.operation != Operation::None && !inputs.explain {
@@ -646,10 +665,21 @@ pub fn run(replay: &Replay<'_>, setting: &AutoscaleSetting) -> Outcome {
     let initialization = f64::from(setting.initialization_seconds);
     let windows = setting.metric_windows();
     let slo_metric = Metric::parse(&replay.slo.metric).unwrap_or(Metric::CpuPercent);
+    let forecasters: Vec<Forecaster> = forecast::keys(setting, &model.boot_seconds)
+        .into_iter()
+        .map(|k| Forecaster::new(k, replay.metrics_interval_seconds))
+        .collect();
     let made = windows
         .keys()
         .copied()
         .chain([slo_metric])
+        .chain(forecasters.iter().map(|f| f.key().metric))
+        // A forecast reads the ticks each point spans from the instances running.
+        .chain(
+            (!forecasters.is_empty())
+                .then_some(Metric::InstancesRunning)
+                .into_iter(),
+        )
         .map(|m| (m, (Vec::new(), 0)))
         .collect();
     let mut run = Run {
@@ -672,6 +702,8 @@ pub fn run(replay: &Replay<'_>, setting: &AutoscaleSetting) -> Outcome {
         truncated: false,
         counted: replay.capacity,
         actions: 0,
+        fed: vec![0; forecasters.len()],
+        forecasters,
     };
     // History mode: the live fleet, rebuilt from the live decisions.
     let mut live = Fleet::steady(replay.capacity);
@@ -1075,6 +1107,92 @@ mod tests {
     }
 
     #[test]
+    fn a_forecast_scales_out_before_each_peak_by_the_boot_time() {
+        const TRACKING: &str = r#"{"metric":"cpu_percent","target":60,"window_seconds":60,
+            "scale_up":{"stabilization_window_seconds":0,"policies":[{"type":"percent","value":100,"period_seconds":15}]},
+            "scale_down":{"stabilization_window_seconds":300,"policies":[{"type":"percent","value":100,"period_seconds":15}]}}"#;
+        let reactive = setting(&format!(
+            r#"{{"enabled":true,"initialization_seconds":0,"profiles":[{{"name":"default",
+            "capacity":{{"minimum":1,"maximum":20,"default":2}},"target_tracking":{TRACKING}}}]}}"#
+        ));
+        let predictive = setting(&format!(
+            r#"{{"enabled":true,"initialization_seconds":0,"profiles":[{{"name":"default",
+            "capacity":{{"minimum":1,"maximum":20,"default":2}},"target_tracking":{TRACKING},
+            "predictive":{{"metric":"requests_per_second","target":60,"mode":"forecast_and_scale","season_seconds":1200}}}}]}}"#
+        ));
+        assert!(predictive.validate().is_empty());
+        // A peak of 700 rps from 10 to 15 minutes into each 20 minutes, 100 otherwise.
+        let peak = |t: i64| (600..900).contains(&t.rem_euclid(1200));
+        let (times, load, evaluations) =
+            timeline(4 * 1200, |t| if peak(t) { 700.0 } else { 100.0 });
+        let m = model(&[90.0]);
+        let slo = Slo::default();
+        let replay = Replay {
+            scale_set: "web",
+            start: times[0],
+            times: &times,
+            load: &load,
+            end: at(4 * 1200),
+            recorded: None,
+            live: &[],
+            evaluations: &evaluations,
+            metrics_interval_seconds: 10,
+            capacity: 2,
+            fleet: &m,
+            slo: &slo,
+            keep: Keep::All,
+        };
+        let before = run(&replay, &reactive);
+        let ahead = run(&replay, &predictive);
+        // The first season has no history: nothing is forecast, both act alike.
+        let first = &ahead.decisions[0];
+        let f = first.forecast.as_ref().unwrap();
+        assert!(
+            f.capacity.is_none() && f.note.contains("needs a season"),
+            "{f:?}"
+        );
+        assert_eq!(f.lead_seconds, 90, "the boot time's 90th percentile");
+        // Then each peak is met by a scale-out about the lead (90 s) before it.
+        for season in 1..4 {
+            let start = at(season * 1200 + 600);
+            let out = ahead
+                .decisions
+                .iter()
+                .find(|d| {
+                    d.operation == Operation::ScaleOut
+                        && d.at > start - chrono::Duration::seconds(300)
+                })
+                .unwrap();
+            let early = (start - out.at).num_seconds();
+            assert!(
+                (60..=130).contains(&early),
+                "season {season}: {early} s early: {}",
+                out.reason
+            );
+            assert!(out.reason.contains("forecast"), "{}", out.reason);
+            let trace = out.forecast.as_ref().unwrap();
+            assert!(trace.capacity.unwrap() >= 12, "⌈700 / 60⌉: {trace:?}");
+            assert!(trace.mape.is_some() || season == 1, "{trace:?}");
+        }
+        // Fewer seconds over the SLO than reacting, after the first season.
+        let over = |o: &Outcome| o.scores.slo_violation_seconds;
+        assert!(
+            over(&ahead) + 400.0 < over(&before),
+            "{} vs {}",
+            over(&ahead),
+            over(&before)
+        );
+        // It never scales in on the forecast: every scale-in is target tracking's.
+        assert!(
+            ahead
+                .decisions
+                .iter()
+                .filter(|d| d.operation == Operation::ScaleIn)
+                .all(|d| d.reason.starts_with("target tracking"))
+        );
+    }
+
+    #[test]
     fn boot_times_are_drawn_over_the_whole_distribution() {
         let m = model(&[10.0, 20.0, 30.0, 40.0]);
         let draws: Vec<f64> = (0..4).map(|k| m.boot(k)).collect();
@@ -1109,6 +1227,7 @@ mod tests {
             recorded: None,
             live: &[],
             evaluations: &evaluations,
+            metrics_interval_seconds: 10,
             capacity: 2,
             fleet: &m,
             slo: &slo,
@@ -1170,6 +1289,7 @@ mod tests {
             recorded: None,
             live: &[],
             evaluations: &times[1..],
+            metrics_interval_seconds: 1,
             capacity: 2,
             fleet: &m,
             slo: &slo,
@@ -1217,6 +1337,7 @@ mod tests {
             recorded: None,
             live: &[],
             evaluations: &evaluations,
+            metrics_interval_seconds: 10,
             capacity: 2,
             fleet: &m,
             slo: &slo,

@@ -12,13 +12,21 @@
 //! metrics never scale in: a rule window with data in fewer than half its grains does not
 //! fire a scale-in. A scale-out's cooldown holds every change back; a scale-in's only
 //! further scale-ins.
+//!
+//! Predictive autoscale (`forecast_and_scale`) raises the profile's minimum to the capacity
+//! the forecast peak within the lead needs — at once, cooldown or not, as a schedule raises
+//! it — and scale-ins stop there; it never scales in itself. `forecast_only` only records
+//! the forecast.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::setting::{AutoscaleSetting, Behavior, RateKind, SelectPolicy, TargetTracking};
+use super::forecast::{self, Forecaster, LeadSource, Model};
+use super::setting::{
+    AutoscaleSetting, Behavior, Predictive, PredictiveMode, RateKind, SelectPolicy, TargetTracking,
+};
 use super::{
     Bounds, Direction, Operator, Projection, Statistic, TimeAggregation, decide, evaluate,
     stabilize, target_tracking,
@@ -98,6 +106,35 @@ pub struct TrackingTrace {
     pub load_per_point: Option<f64>,
 }
 
+/// What predictive autoscale forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForecastTrace {
+    /// The metric whose total over the set is the load.
+    pub metric: String,
+    pub target: f64,
+    pub mode: PredictiveMode,
+    pub season_seconds: u32,
+    /// How far ahead it looks, and where that comes from.
+    pub lead_seconds: u32,
+    pub lead_source: LeadSource,
+    /// The history the forecast stands on, in seconds.
+    pub history_seconds: f64,
+    /// The model that forecast (`null`: nothing forecast).
+    pub model: Option<Model>,
+    /// The peak load forecast from now to the lead, and when.
+    pub load: Option<f64>,
+    pub at: Option<DateTime<Utc>>,
+    /// ⌈load / target⌉: the instances that carry it.
+    pub capacity: Option<u32>,
+    /// The model's mean absolute percentage error over the last season.
+    pub mape: Option<f64>,
+    /// The MAPE is within the setting's `max_mape_percent` (or not scored yet): with
+    /// `forecast_and_scale`, the capacity is the floor.
+    pub trusted: bool,
+    pub note: String,
+}
+
 /// The record of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -124,6 +161,8 @@ pub struct Decision {
     /// The flapping guard's table when the rules considered a scale-in.
     pub projections: Vec<Projection>,
     pub tracking: Option<TrackingTrace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastTrace>,
     /// The end of a cooldown that held this evaluation back.
     pub cooldown_until: Option<DateTime<Utc>>,
     /// The cooldown this decision's action starts.
@@ -196,6 +235,8 @@ pub struct Inputs<'a> {
     /// Whether to write target tracking's arithmetic out in its note. The numbers are the
     /// same either way; a backtest writes it only for the decisions it keeps.
     pub explain: bool,
+    /// The load forecasters of the setting's predictive profiles, fed up to `now`.
+    pub forecasts: &'a [Forecaster],
 }
 
 /// Evaluates the setting (which is assumed valid) once.
@@ -222,6 +263,7 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         rules_reason: None,
         projections: vec![],
         tracking: None,
+        forecast: None,
         cooldown_until: None,
         cooldown_seconds: 0,
         shadow: false,
@@ -270,6 +312,21 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         .target_tracking
         .as_ref()
         .map(|t| track(t, inputs, points_of(&t.metric)));
+    decision.forecast = profile
+        .predictive
+        .as_ref()
+        .map(|p| forecast_trace(p, inputs, bounds));
+    // The forecast's floor.
+    let floor = decision
+        .forecast
+        .as_ref()
+        .filter(|f| f.mode == PredictiveMode::ForecastAndScale && f.trusted)
+        .and_then(|f| f.capacity)
+        .map(|c| c.clamp(bounds.minimum, bounds.maximum));
+    let raised = Bounds {
+        minimum: floor.unwrap_or(bounds.minimum),
+        ..bounds
+    };
 
     let set = |d: &mut Decision, to: u32, reason: String| {
         d.new_capacity = to;
@@ -290,6 +347,20 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
                 "{current} is outside the profile's bounds {}–{}: {current} → {clamped}",
                 bounds.minimum, bounds.maximum
             ),
+        );
+        return decision;
+    }
+    if let Some(floor) = floor.filter(|f| *f > current) {
+        set(
+            &mut decision,
+            floor,
+            format!("the forecast raises the floor to {floor}: {current} → {floor}"),
+        );
+        return decision;
+    }
+    if profile.rules.is_empty() && profile.target_tracking.is_none() && floor.is_some() {
+        decision.reason = format!(
+            "only the forecast scales this profile, and it never scales in: stay at {current}"
         );
         return decision;
     }
@@ -347,7 +418,7 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
     let mut stays: Vec<String> = Vec::new();
     if !profile.rules.is_empty() {
         voters += 1;
-        let ruled = decide(&profile.rules, &evaluations, current, bounds);
+        let ruled = decide(&profile.rules, &evaluations, current, raised);
         decision.rules_target = ruled.target;
         decision.rules_reason = Some(ruled.reason.clone());
         decision.projections = ruled.projections;
@@ -396,8 +467,13 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
             .into_iter()
             .max_by_key(|(t, ..)| *t)
             .expect("voters > 0");
-        decision.cooldown_seconds = cooldown;
-        set(&mut decision, to.max(bounds.minimum), reason);
+        let to = to.max(raised.minimum);
+        if to < current {
+            decision.cooldown_seconds = cooldown;
+            set(&mut decision, to, reason);
+        } else {
+            decision.reason = format!("{reason}; the forecast holds the floor at {to}");
+        }
     } else {
         decision.reason = if stays.is_empty() {
             "no mode asks for a change".into()
@@ -406,6 +482,92 @@ pub fn decide_setting(inputs: &Inputs<'_>) -> Decision {
         };
     }
     decision
+}
+
+/// What the forecast of the profile's predictive setting says now.
+fn forecast_trace(p: &Predictive, inputs: &Inputs<'_>, bounds: Bounds) -> ForecastTrace {
+    let forecaster = forecast::find(p, inputs.forecasts);
+    let (lead_seconds, lead_source) = forecaster.map_or_else(
+        || forecast::lead(p.lead_seconds, &[]),
+        |f| (f.key().lead_seconds, f.key().lead_source),
+    );
+    let mut trace = ForecastTrace {
+        metric: p.metric.clone(),
+        target: p.target,
+        mode: p.mode,
+        season_seconds: p.season_seconds,
+        lead_seconds,
+        lead_source,
+        history_seconds: forecaster.map_or(0.0, Forecaster::history_seconds),
+        model: None,
+        load: None,
+        at: None,
+        capacity: None,
+        mape: None,
+        trusted: false,
+        note: String::new(),
+    };
+    let Some(f) = forecaster.filter(|f| f.ready()) else {
+        trace.note = format!(
+            "needs a season ({}) of {} history, has {}: nothing forecast yet",
+            span(f64::from(p.season_seconds)),
+            p.metric,
+            span(trace.history_seconds)
+        );
+        return trace;
+    };
+    let now = inputs.now;
+    let Some(peak) = f.peak(
+        p.model,
+        now,
+        now + chrono::Duration::seconds(i64::from(lead_seconds)),
+    ) else {
+        trace.note = "nothing forecast for the lead".into();
+        return trace;
+    };
+    let needed = (peak.load / p.target - 1e-9)
+        .ceil()
+        .clamp(0.0, f64::from(u32::MAX)) as u32;
+    trace.model = Some(peak.model);
+    trace.load = Some(peak.load);
+    trace.at = Some(peak.at);
+    trace.capacity = Some(needed);
+    trace.mape = f.mape(peak.model);
+    trace.trusted = trace.mape.is_none_or(|m| m <= p.max_mape_percent);
+    trace.note = format!(
+        "{} forecasts {:.1} at {} within the {lead_seconds} s lead: ⌈{:.1} / {}⌉ = {needed}{}{}",
+        peak.model.as_str().replace('_', " "),
+        peak.load,
+        peak.at.format("%H:%M:%S"),
+        peak.load,
+        p.target,
+        trace
+            .mape
+            .map(|m| format!(" (MAPE {m:.1} % over the last season)"))
+            .unwrap_or_default(),
+        if needed > bounds.maximum {
+            format!(", capped at the maximum {}", bounds.maximum)
+        } else {
+            String::new()
+        }
+    );
+    if !trace.trusted {
+        trace.note = format!(
+            "{}; not acted on: the MAPE is above {} %",
+            trace.note, p.max_mape_percent
+        );
+    }
+    trace
+}
+
+/// Seconds as a person reads them: `45 s`, `12 min`, `3.5 h`, `2.0 days`.
+fn span(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7_200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3_600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
 }
 
 /// The decisions of `history` (oldest first) at or after `from`.
@@ -687,7 +849,105 @@ mod tests {
             points: &slices(points),
             history,
             explain: true,
+            forecasts: &[],
         })
+    }
+
+    #[test]
+    fn the_forecast_is_a_floor_and_forecast_only_records() {
+        use crate::autoscale::forecast::{Key, ModelChoice};
+        let mut s = tracking(50.0);
+        s.profiles[0].predictive = Some(Predictive {
+            metric: "requests_per_second".into(),
+            target: 100.0,
+            mode: PredictiveMode::ForecastOnly,
+            season_seconds: 600,
+            model: ModelChoice::SeasonalNaive,
+            lead_seconds: Some(120),
+            max_mape_percent: 50.0,
+        });
+        let now = at(1200);
+        let key = Key {
+            metric: Metric::RequestsPerSecond,
+            season_seconds: 600,
+            lead_seconds: 120,
+            lead_source: LeadSource::Given,
+        };
+        let mut f = Forecaster::new(key, 60);
+        // 200 rps, and 800 from the 1st to the 3rd minute of each ten.
+        for t in (0..1200).step_by(60) {
+            let load = if (60..180).contains(&(t % 600)) {
+                800.0
+            } else {
+                200.0
+            };
+            f.observe(at(t), load);
+        }
+        let forecasts = [f];
+        let decide = |s: &AutoscaleSetting, current: u32, cpu_value: f64| {
+            decide_setting(&Inputs {
+                scale_set: "web",
+                now,
+                setting: s,
+                current,
+                counted: current,
+                points: &slices(&cpu(cpu_value, now)),
+                history: &[],
+                explain: true,
+                forecasts: &forecasts,
+            })
+        };
+        // Forecast only: recorded, the capacity left to target tracking (CPU 50 %: stay).
+        let d = decide(&s, 3, 50.0);
+        let trace = d.forecast.clone().unwrap();
+        assert_eq!(
+            (trace.load, trace.capacity, trace.model),
+            (Some(800.0), Some(8), Some(Model::SeasonalNaive)),
+            "{trace:?}"
+        );
+        assert_eq!(trace.at, Some(at(1260)));
+        assert_eq!(d.operation, Operation::None, "{}", d.reason);
+        // Forecast and scale: up to the forecast at once…
+        s.profiles[0].predictive.as_mut().unwrap().mode = PredictiveMode::ForecastAndScale;
+        let d = decide(&s, 3, 50.0);
+        assert_eq!(
+            (d.operation, d.new_capacity),
+            (Operation::ScaleOut, 8),
+            "{}",
+            d.reason
+        );
+        // …and target tracking's scale-in (CPU 10 %) stops at it.
+        let d = decide(&s, 10, 10.0);
+        assert_eq!(
+            (d.operation, d.new_capacity),
+            (Operation::ScaleIn, 8),
+            "{}",
+            d.reason
+        );
+        let d = decide(&s, 8, 10.0);
+        assert_eq!(d.operation, Operation::None);
+        assert!(
+            d.reason.contains("the forecast holds the floor at 8"),
+            "{}",
+            d.reason
+        );
+        // Without a season of history, nothing is forecast, and it says so.
+        let d = decide_setting(&Inputs {
+            forecasts: &[Forecaster::new(key, 60)],
+            ..Inputs {
+                scale_set: "web",
+                now,
+                setting: &s,
+                current: 3,
+                counted: 3,
+                points: &slices(&cpu(50.0, now)),
+                history: &[],
+                explain: true,
+                forecasts: &[],
+            }
+        });
+        let note = d.forecast.unwrap().note;
+        assert!(note.starts_with("needs a season (10 min)"), "{note}");
     }
 
     #[test]
@@ -947,6 +1207,7 @@ mod tests {
             points: &slices(&cpu(30.0, now)),
             history: &[],
             explain: true,
+            forecasts: &[],
         });
         assert_eq!(d.tracking.unwrap().recommendation, 6);
     }
@@ -980,6 +1241,7 @@ mod tests {
             },
             rules: vec![],
             target_tracking: None,
+            predictive: None,
             recurrence: Some(Recurrence {
                 time_zone: "UTC".into(),
                 days: vec![

@@ -27,6 +27,7 @@ use crate::metrics::Point;
 
 pub mod backtest;
 pub mod decision;
+pub mod forecast;
 pub mod setting;
 
 pub use decision::{Decision, Operation, decide_setting};

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::forecast::ModelChoice;
 use super::{ActionType, Bounds, Direction, Operator, ScaleRule, Statistic, project};
 use crate::metrics::Metric;
 use crate::scale_set::MAX_CAPACITY;
@@ -58,6 +59,9 @@ pub struct Profile {
     pub rules: Vec<ScaleRule>,
     #[serde(default)]
     pub target_tracking: Option<TargetTracking>,
+    /// Scale out ahead of the load its history forecasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<Predictive>,
     #[serde(default)]
     pub recurrence: Option<Recurrence>,
     #[serde(default)]
@@ -105,6 +109,128 @@ pub struct TargetTracking {
 
 fn tolerance() -> f64 {
     0.1
+}
+
+/// Predictive autoscale (AWS's predictive scaling, with the models of [`super::forecast`]):
+/// the set's load — `metric`'s total over the set — is forecast from its own history, and
+/// the capacity that carries the peak forecast within the lead at `target` per instance
+/// (⌈forecast / target⌉) becomes the profile's floor. It never scales in: the forecast only
+/// keeps rules and target tracking from going below it, and scale-in is theirs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Predictive {
+    /// A per-instance metric (its total over the instances reporting it) or a set total.
+    pub metric: String,
+    /// The metric's value per instance to plan for (`cpu_percent` 60: each instance at
+    /// 60 %).
+    pub target: f64,
+    pub mode: PredictiveMode,
+    /// The load's period (default a day); at least one is needed before anything is forecast.
+    #[serde(default = "a_day")]
+    pub season_seconds: u32,
+    #[serde(default)]
+    pub model: ModelChoice,
+    /// How far ahead of the forecast the capacity is raised; left out: the 90th percentile
+    /// of the set's measured boot times (creation → healthy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_seconds: Option<u32>,
+    /// The forecast is acted on only while its model's MAPE over the last season is at
+    /// most this (percent; not scored yet counts as within): a load that stopped repeating
+    /// stops raising the floor.
+    #[serde(default = "fifty")]
+    pub max_mape_percent: f64,
+}
+
+fn a_day() -> u32 {
+    86_400
+}
+
+fn fifty() -> f64 {
+    50.0
+}
+
+/// AWS's predictive scaling modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PredictiveMode {
+    /// Forecasts are recorded in each decision and charted; nothing is acted on.
+    ForecastOnly,
+    /// The forecast capacity is the profile's floor.
+    ForecastAndScale,
+}
+
+/// The shortest season a predictive setting may have.
+pub const MIN_SEASON_SECONDS: u32 = 60;
+/// The longest (a week).
+pub const MAX_SEASON_SECONDS: u32 = 604_800;
+/// The longest lead.
+pub const MAX_LEAD_SECONDS: u32 = 3_600;
+
+impl Predictive {
+    /// The metric read (`None` when it is not one a load can be made of: latencies and the
+    /// set's own counts are not).
+    pub fn load_metric(&self) -> Option<Metric> {
+        Metric::parse(&self.metric).filter(|m| {
+            Metric::PER_INSTANCE.contains(m)
+                || matches!(
+                    m,
+                    Metric::RequestsPerSecond
+                        | Metric::ErrorsPerSecond
+                        | Metric::ActiveConnections
+                        | Metric::DemandRequestsPerSecond
+                )
+        })
+    }
+
+    fn validate(&self) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        if self.load_metric().is_none() {
+            errors.push(
+                "metric",
+                format!(
+                    "{:?} cannot be forecast as a load: use a per-instance metric (cpu_percent, memory_percent, network or disk bytes) or a set total (requests_per_second, errors_per_second, active_connections, demand_requests_per_second)",
+                    self.metric
+                ),
+            );
+        }
+        let percent = matches!(
+            Metric::parse(&self.metric),
+            Some(Metric::CpuPercent | Metric::MemoryPercent)
+        );
+        if !(self.target.is_finite() && self.target > 0.0) || (percent && self.target > 100.0) {
+            errors.push(
+                "target",
+                if percent {
+                    "must be a percentage above 0 and at most 100"
+                } else {
+                    "must be a number above 0"
+                },
+            );
+        }
+        if !(self.max_mape_percent.is_finite() && self.max_mape_percent > 0.0) {
+            errors.push("max_mape_percent", "must be a number above 0");
+        }
+        errors.range(
+            "season_seconds",
+            self.season_seconds,
+            MIN_SEASON_SECONDS,
+            MAX_SEASON_SECONDS,
+        );
+        if let Some(lead) = self.lead_seconds {
+            errors.range("lead_seconds", lead, 0, MAX_LEAD_SECONDS);
+            if lead >= self.season_seconds {
+                errors.push(
+                    "lead_seconds",
+                    format!(
+                        "must be shorter than the season ({} s)",
+                        self.season_seconds
+                    ),
+                );
+            }
+        }
+        errors
+    }
 }
 
 /// HPA's `behavior.scaleUp` / `scaleDown`.
@@ -430,6 +556,9 @@ impl Profile {
         if let Some(t) = &self.target_tracking {
             errors.nest("target_tracking", t.validate());
         }
+        if let Some(p) = &self.predictive {
+            errors.nest("predictive", p.validate());
+        }
         if self.recurrence.is_some() && self.fixed_date.is_some() {
             errors.push(
                 "fixed_date",
@@ -524,6 +653,19 @@ impl Profile {
             .rules
             .iter()
             .any(|r| r.direction == Direction::Decrease);
+        if let Some(p) = &self.predictive
+            && p.mode == PredictiveMode::ForecastAndScale
+            && !decreases
+            && self
+                .target_tracking
+                .as_ref()
+                .is_none_or(|t| t.disable_scale_in)
+        {
+            out.push(Warning {
+                field: format!("{field}.predictive"),
+                message: "nothing scales this profile in: the forecast only ever raises the capacity; add a scale-in rule or target tracking".into(),
+            });
+        }
         if increases && !decreases && self.target_tracking.is_none() {
             out.push(Warning {
                 field: format!("{field}.rules"),

@@ -10,13 +10,13 @@ use axum::extract::{Query, State};
 use flotilla_control::AutoscaleAnswer;
 use flotilla_control::Caller;
 use flotilla_domain::autoscale::decision::DecisionFilter;
-use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, backtest};
+use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, backtest, forecast};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiResult, Problem};
 use super::json::{ApiJson, ApiPath};
 use super::query::Params;
-use super::{ApiState, actor};
+use super::{ApiState, Items, actor};
 
 /// A PUT's only query parameter: `dry_run=true` checks without saving.
 fn dry_run(params: &HashMap<String, String>) -> ApiResult<bool> {
@@ -88,6 +88,19 @@ pub async fn get_shadow(
     Ok(Json(
         s.fleet.get_scale_set(&name).await?.spec.autoscale_shadow,
     ))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/autoscale/forecast", tag = "autoscale",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Items<forecast::Item>, description = "the load forecast of each predictive profile of the live and shadow settings: the last season as it happened with what was forecast for it, the next season, each model's MAPE, the lead and the history it stands on (a season is needed before anything is forecast)"),
+        (status = 404, body = Problem)))]
+pub async fn forecast(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Items<forecast::Item>>> {
+    Ok(Json(Items {
+        items: s.fleet.forecast(&name).await?,
+    }))
 }
 
 #[utoipa::path(put, path = "/scale-sets/{name}/autoscale/shadow", tag = "autoscale",

@@ -316,6 +316,12 @@ pub fn routes() -> Vec<Route> {
             get(autoscale::get_shadow),
         ),
         route(
+            M::GET,
+            "/scale-sets/{name}/autoscale/forecast",
+            Set(Reader),
+            get(autoscale::forecast),
+        ),
+        route(
             M::PUT,
             "/scale-sets/{name}/autoscale/shadow",
             Set(Contributor),

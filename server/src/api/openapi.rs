@@ -47,7 +47,7 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         repairs::repairs, repairs::resume_repairs, load_balancer::load_balancer, load_balancer::all_frontends,
         load_balancer::set_instance_switch,
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,
-        autoscale::decisions, autoscale::backtest, autoscale::get_shadow,
+        autoscale::decisions, autoscale::backtest, autoscale::forecast, autoscale::get_shadow,
         autoscale::put_shadow, autoscale::delete_shadow, autoscale::promote_shadow,
         metrics::metrics,
         demand::get_demand, demand::put_demand, demand::delete_demand,

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use flotilla_domain::autoscale::Decision;
 use flotilla_domain::autoscale::backtest::Answer;
+use flotilla_domain::autoscale::forecast;
 use flotilla_domain::metrics::MetricsAnswer;
 use flotilla_domain::url::percent_encode;
 use reqwest::Method;
@@ -70,6 +71,11 @@ pub enum AutoscaleCommand {
         /// Boot time in seconds (default: measured on the set's instances).
         #[arg(long)]
         boot_seconds: Option<f64>,
+    },
+    /// The load forecast of each predictive profile: model, accuracy (MAPE), lead, the
+    /// history it stands on, and the next season's peak.
+    Forecast {
+        scale_set: String,
     },
     /// A candidate setting evaluated beside the live one, never acting.
     #[command(subcommand)]
@@ -201,6 +207,11 @@ pub(super) async fn autoscale(client: &Client, cmd: &AutoscaleCommand) -> Result
                 .await?
         }
         AutoscaleCommand::Shadow(cmd) => shadow(client, cmd).await?,
+        AutoscaleCommand::Forecast { scale_set } => {
+            client
+                .get(&set_path(scale_set, "/autoscale/forecast"))
+                .await?
+        }
         AutoscaleCommand::Decisions {
             scale_set,
             changed,
@@ -421,6 +432,67 @@ pub(super) async fn demand(client: &Client, cmd: &DemandCommand) -> Result<Value
     })
 }
 
+/// One row per predictive profile.
+fn forecast_text(scale_set: &str, value: &Value) -> String {
+    let items: Vec<forecast::Item> =
+        serde_json::from_value(value["items"].clone()).unwrap_or_default();
+    if items.is_empty() {
+        return format!("{scale_set} has no predictive profile\n");
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            let f = &i.forecast;
+            let mape = |m: forecast::Model| {
+                f.mape
+                    .iter()
+                    .find(|e| e.model == m)
+                    .map_or("-".into(), |e| format!("{:.1} %", e.mape))
+            };
+            let peak = f
+                .points
+                .iter()
+                .filter(|p| p.load.is_none())
+                .filter_map(|p| p.forecast.map(|v| (p.at, v)))
+                .reduce(|a, b| if b.1 > a.1 { b } else { a });
+            vec![
+                format!("{}{}", i.profile, if i.shadow { " (shadow)" } else { "" }),
+                format!("{} at {}", f.metric, i.target),
+                f.model.as_str().into(),
+                mape(f.model),
+                format!("{} s", f.lead_seconds),
+                if f.ready {
+                    format!("{:.0} s", f.history_seconds)
+                } else {
+                    format!(
+                        "{:.0} s of {} s needed",
+                        f.history_seconds, f.season_seconds
+                    )
+                },
+                peak.map_or("-".into(), |(at, v)| {
+                    format!(
+                        "{v:.1} at {} → {} instances",
+                        at.format("%Y-%m-%d %H:%M"),
+                        (v / i.target).ceil()
+                    )
+                }),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PROFILE",
+            "LOAD",
+            "MODEL",
+            "MAPE",
+            "LEAD",
+            "HISTORY",
+            "NEXT PEAK",
+        ],
+        &rows,
+    )
+}
+
 fn decision_row(d: &Decision) -> Vec<String> {
     vec![
         d.id.to_string(),
@@ -489,6 +561,7 @@ pub(super) fn render_autoscale(cmd: &AutoscaleCommand, value: &Value) -> String 
             }
         }
         AutoscaleCommand::Backtest { .. } => backtest_text(value),
+        AutoscaleCommand::Forecast { scale_set } => forecast_text(scale_set, value),
         AutoscaleCommand::Decisions { .. } => {
             let decisions: Vec<Decision> =
                 serde_json::from_value(value["items"].clone()).unwrap_or_default();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-async fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+pub(super) async fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(binary())
         .args(args)
         .args(["--server", &server.url])

@@ -17,6 +17,7 @@ mod libvirt;
 mod mock_hypervisor;
 mod oidc;
 mod postgres;
+mod predictive;
 #[cfg(feature = "libvirt")]
 mod real_vm;
 mod replicas;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::decision::DecisionFilter;
+use flotilla_domain::autoscale::forecast;
 use flotilla_domain::autoscale::setting::{Facts, Warning};
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation};
 use flotilla_domain::demand::Demand;
@@ -184,6 +185,36 @@ impl Fleet {
             metrics_interval_seconds: facts.metrics_interval_seconds,
             saved: true,
         })
+    }
+
+    /// The load forecasts of the predictive profiles of the set's live and shadow settings
+    /// (`GET /scale-sets/{name}/autoscale/forecast`), fed up to now.
+    pub async fn forecast(&self, name: &str) -> Result<Vec<forecast::Item>> {
+        let set = self.ctx.read_set(name).await?;
+        let slots = [
+            (false, set.spec.autoscale.as_ref()),
+            (true, set.spec.autoscale_shadow.as_ref()),
+        ];
+        let forecasters = self
+            .autoscaler
+            .forecasters(&set, slots.iter().filter_map(|(_, s)| *s), self.now())
+            .await?;
+        Ok(slots
+            .iter()
+            .filter_map(|(shadow, s)| s.map(|s| (*shadow, s)))
+            .flat_map(|(shadow, s)| s.profiles.iter().map(move |p| (shadow, p)))
+            .filter_map(|(shadow, profile)| {
+                let p = profile.predictive.as_ref()?;
+                let f = forecast::find(p, &forecasters)?;
+                Some(forecast::Item {
+                    profile: profile.name.clone(),
+                    shadow,
+                    mode: p.mode,
+                    target: p.target,
+                    forecast: f.view(p.model),
+                })
+            })
+            .collect())
     }
 
     /// Makes the shadow setting the live one (its webhooks and secrets with it); the set

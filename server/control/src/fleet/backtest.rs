@@ -49,6 +49,8 @@ struct Prepared {
     recorded: Option<BTreeMap<Metric, Vec<Point>>>,
     live: Vec<Decision>,
     evaluations: Vec<DateTime<Utc>>,
+    /// How often the load was sampled.
+    sample_seconds: u32,
     capacity: u32,
 }
 
@@ -115,6 +117,7 @@ impl Fleet {
                 recorded: prepared.recorded.as_ref(),
                 live: &prepared.live,
                 evaluations: &prepared.evaluations,
+                metrics_interval_seconds: prepared.sample_seconds,
                 capacity: prepared.capacity,
                 fleet: &fleet,
                 slo: &slo,
@@ -187,6 +190,7 @@ impl Fleet {
             recorded: None,
             live: vec![],
             evaluations,
+            sample_seconds: step,
             capacity: capacity.unwrap_or(set.spec.capacity),
         }
     }
@@ -284,6 +288,7 @@ impl Fleet {
             recorded: Some(recorded),
             live,
             evaluations,
+            sample_seconds: self.ctx.config.metrics.interval.as_secs().max(1) as u32,
             capacity,
         })
     }

@@ -5,6 +5,11 @@
 //! announced to the setting's webhooks. A set's shadow setting is evaluated after it and
 //! its decision stored apart, never applied.
 //!
+//! A setting with predictive profiles reads load forecasters
+//! ([`flotilla_domain::autoscale::forecast`]) kept per set, built from the set's stored
+//! metrics the first time (the last five seasons: roll-ups, and ticks where kept) and fed
+//! the new points at each evaluation; the lead is measured from the set's boot times.
+//!
 //! The history an evaluation needs (the last action for the cooldown, earlier
 //! recommendations for stabilization, recent changes for rate policies) is the stored
 //! decisions themselves, read back after a restart: a crash between storing a decision and
@@ -18,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::backtest::{self, State};
 use flotilla_domain::autoscale::decision::{DecisionFilter, Inputs};
+use flotilla_domain::autoscale::forecast::{self, Forecaster};
 use flotilla_domain::autoscale::{AutoscaleSetting, Decision, Operation, decide_setting};
 use flotilla_domain::metrics::{Metric, Point};
 use flotilla_domain::{ScaleSet, ScaleSetState};
@@ -72,13 +78,41 @@ impl History {
     }
 }
 
-/// The `autoscaler` task; it owns each set's recent decisions.
+/// Each set's load forecasters, fed up to its last evaluation.
+#[derive(Default)]
+struct Forecasts {
+    by_set: Mutex<HashMap<String, Vec<Forecaster>>>,
+}
+
+impl Forecasts {
+    fn get(&self, set: &str) -> Vec<Forecaster> {
+        let map = self.by_set.lock().expect("forecasts poisoned");
+        map.get(set).cloned().unwrap_or_default()
+    }
+
+    fn put(&self, set: &str, forecasters: Vec<Forecaster>) {
+        let mut map = self.by_set.lock().expect("forecasts poisoned");
+        map.insert(set.to_string(), forecasters);
+    }
+
+    fn clear(&self) {
+        self.by_set.lock().expect("forecasts poisoned").clear();
+    }
+
+    fn forget_others(&self, live: &[&str]) {
+        let mut map = self.by_set.lock().expect("forecasts poisoned");
+        map.retain(|k, _| live.contains(&k.as_str()));
+    }
+}
+
+/// The `autoscaler` task; it owns each set's recent decisions and load forecasters.
 pub(crate) struct Autoscaler {
     ctx: Context,
     metrics: Arc<Metrics>,
     history: History,
     /// The shadow settings' decisions, kept apart.
     shadow_history: History,
+    forecasts: Forecasts,
     wake: SetWaker,
     webhooks: Arc<Webhooks>,
 }
@@ -95,6 +129,7 @@ impl Autoscaler {
             metrics,
             history: History::default(),
             shadow_history: History::default(),
+            forecasts: Forecasts::default(),
             wake,
             webhooks,
         }
@@ -110,14 +145,86 @@ impl Autoscaler {
         }
         // To the microsecond, as the decision is stored: a backtest evaluates at that instant.
         let now = chrono::SubsecRound::trunc_subsecs(self.ctx.clock.now(), 6);
-        let live = match set.spec.autoscale.as_ref().filter(|a| a.enabled) {
-            Some(setting) => Some(self.evaluate_live(set, setting, others, now).await?),
+        let setting = set.spec.autoscale.as_ref().filter(|a| a.enabled);
+        let shadow = set.spec.autoscale_shadow.as_ref().filter(|a| a.enabled);
+        let forecasts = self
+            .forecasters(set, setting.into_iter().chain(shadow), now)
+            .await?;
+        let live = match setting {
+            Some(setting) => Some(
+                self.evaluate_live(set, setting, others, now, &forecasts)
+                    .await?,
+            ),
             None => None,
         };
-        if let Some(shadow) = set.spec.autoscale_shadow.as_ref().filter(|a| a.enabled) {
-            self.evaluate_shadow(set, shadow, now).await?;
+        if let Some(shadow) = shadow {
+            self.evaluate_shadow(set, shadow, now, &forecasts).await?;
         }
         Ok(live)
+    }
+
+    /// The load forecasters the predictive profiles of `settings` need for `set`, fed up to
+    /// `now`: those kept from the last evaluation, else built from the set's stored
+    /// metrics. Leads are measured from the set's boot times.
+    pub(crate) async fn forecasters(
+        &self,
+        set: &ScaleSet,
+        settings: impl Iterator<Item = &AutoscaleSetting>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Forecaster>> {
+        let settings: Vec<&AutoscaleSetting> = settings
+            .filter(|s| s.profiles.iter().any(|p| p.predictive.is_some()))
+            .collect();
+        if settings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let instances = self.ctx.read_instances(set.name()).await?;
+        let boots: Vec<f64> = flotilla_domain::instance::boot_times(&instances)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let mut keys: Vec<forecast::Key> = settings
+            .iter()
+            .flat_map(|s| forecast::keys(s, &boots))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let kept = self.forecasts.get(set.name());
+        let interval =
+            u32::try_from(self.ctx.config.metrics.interval.as_secs()).unwrap_or(u32::MAX);
+        let mut fed = Vec::with_capacity(keys.len());
+        for key in keys {
+            let mut f = kept
+                .iter()
+                .find(|f| f.key() == key)
+                .cloned()
+                .unwrap_or_else(|| Forecaster::new(key, interval));
+            let kept_seasons = i64::from(key.season_seconds) * (forecast::SEASONS as i64 + 1);
+            let from = f
+                .last_observed()
+                .unwrap_or(now - chrono::Duration::seconds(kept_seasons));
+            let series = self
+                .metrics
+                .raw_series(
+                    self.ctx.store.as_ref(),
+                    set.name(),
+                    &[key.metric, Metric::InstancesRunning],
+                    (from, now),
+                    Ticks::Stored {
+                        horizon: STORED_TICKS_HORIZON,
+                    },
+                )
+                .await?;
+            let running = series
+                .get(&Metric::InstancesRunning)
+                .map_or(&[][..], Vec::as_slice);
+            for p in series.get(&key.metric).into_iter().flatten() {
+                f.observe(p.at, forecast::load_of(p, running));
+            }
+            fed.push(f);
+        }
+        self.forecasts.put(set.name(), fed.clone());
+        Ok(fed)
     }
 
     async fn evaluate_live(
@@ -126,6 +233,7 @@ impl Autoscaler {
         setting: &AutoscaleSetting,
         others: u64,
         now: DateTime<Utc>,
+        forecasts: &[Forecaster],
     ) -> Result<Decision> {
         let ctx = &self.ctx;
         let points = self.points(set, setting, now).await?;
@@ -142,6 +250,7 @@ impl Autoscaler {
                 .collect(),
             history: &history,
             explain: true,
+            forecasts,
         });
         let limit = ctx.config.max_instances;
         let room = u64::from(limit).saturating_sub(others);
@@ -168,6 +277,7 @@ impl Autoscaler {
         set: &ScaleSet,
         setting: &AutoscaleSetting,
         now: DateTime<Utc>,
+        forecasts: &[Forecaster],
     ) -> Result<Decision> {
         let points = self.points(set, setting, now).await?;
         let history = self.history_of(set.name(), now, true).await?;
@@ -210,6 +320,7 @@ impl Autoscaler {
                 .collect(),
             history: &history,
             explain: true,
+            forecasts,
         });
         decision.shadow = true;
         let decision = self
@@ -369,6 +480,7 @@ impl Autoscaler {
         let names: Vec<&str> = sets.iter().map(ScaleSet::name).collect();
         self.history.forget_others(&names);
         self.shadow_history.forget_others(&names);
+        self.forecasts.forget_others(&names);
         let mut total = fleet_capacity(&sets);
         let (mut evaluated, mut scaled, mut failed) = (0, 0, None);
         for set in &sets {
@@ -411,6 +523,7 @@ impl Task for Autoscaler {
             // decided meanwhile (its cooldowns hold here too).
             self.history.clear();
             self.shadow_history.clear();
+            self.forecasts.clear();
             let interval = self.ctx.config.autoscale_interval;
             let mut delay = std::time::Duration::ZERO;
             while control.next(delay).await {

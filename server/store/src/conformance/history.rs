@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use flotilla_domain::autoscale::decision::{
-    Decision, DecisionFilter, Operation, RuleTrace, TrackingTrace,
+    Decision, DecisionFilter, ForecastTrace, Operation, RuleTrace, TrackingTrace,
 };
+use flotilla_domain::autoscale::forecast::{LeadSource, Model};
+use flotilla_domain::autoscale::setting::PredictiveMode;
 use flotilla_domain::autoscale::{
     Bounds, Direction, Operator, Projection, Statistic, TimeAggregation,
 };
@@ -91,6 +93,22 @@ pub fn decision(scale_set: &str, secs: i64, current: u32, new_capacity: u32) -> 
             desired: 4,
             note: "⌈3 × 81.25 / 65⌉ = 4".into(),
             load_per_point: Some(0.75),
+        }),
+        forecast: Some(ForecastTrace {
+            metric: "requests_per_second".into(),
+            target: 50.0,
+            mode: PredictiveMode::ForecastAndScale,
+            season_seconds: 86_400,
+            lead_seconds: 90,
+            lead_source: LeadSource::Measured,
+            history_seconds: 172_800.0,
+            model: Some(Model::SeasonalMedian),
+            load: Some(212.5),
+            at: Some(at(secs + 60)),
+            capacity: Some(5),
+            mape: Some(7.25),
+            trusted: true,
+            note: "seasonal median forecasts 212.5".into(),
         }),
         cooldown_until: Some(at(secs + 300)),
         cooldown_seconds: 300,
