@@ -243,9 +243,11 @@ impl PredictiveDraft {
             max_mape: p.max_mape_percent.to_string(),
         }
     }
+}
 
+impl Default for PredictiveDraft {
     /// What the editor adds: CPU at 60 % per instance, forecast only, daily.
-    pub fn new() -> Self {
+    fn default() -> Self {
         Self {
             metric: "cpu_percent".into(),
             target: "60".into(),
@@ -462,6 +464,12 @@ impl SettingDraft {
                     60.0,
                 ))
             });
+        }
+    }
+
+    pub fn set_predictive(&mut self, index: usize, on: bool) {
+        if let Some(p) = self.profiles.get_mut(index) {
+            p.predictive = on.then(PredictiveDraft::default);
         }
     }
 

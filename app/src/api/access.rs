@@ -62,6 +62,7 @@ pub const TABLE: &[Entry] = &[
     set("save-autoscale", Contributor),
     set("autoscale-json", Contributor),
     set("decisions", Reader),
+    set("forecast", Reader),
     set("evaluate-autoscale", Operator),
     set("set-demand", Operator),
     set("remove-demand", Operator),

@@ -6,6 +6,7 @@
 //! the setting it built with [`save_autoscale`].
 
 use flotilla_domain::autoscale::Decision;
+use flotilla_domain::autoscale::forecast;
 use flotilla_domain::autoscale::setting::{AutoscaleSetting, Warning};
 use flotilla_domain::demand::Demand;
 use leptos::prelude::*;
@@ -228,6 +229,13 @@ pub async fn list_decisions(
         fleet.decisions(&filter).await
     }
     .map_err(server_error)
+}
+
+/// The load forecast of each predictive profile of the set's live and shadow settings.
+#[server(prefix = "/_fn", endpoint = "forecast", client = crate::api::CsrfClient)]
+pub async fn read_forecast(name: String) -> Result<Vec<forecast::Item>, ServerFnError> {
+    use super::{fleet, server_error};
+    fleet().forecast(&name).await.map_err(server_error)
 }
 
 /// Evaluates the set's autoscale setting now (a change of capacity is applied): the

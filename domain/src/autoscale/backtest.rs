@@ -675,11 +675,7 @@ pub fn run(replay: &Replay<'_>, setting: &AutoscaleSetting) -> Outcome {
         .chain([slo_metric])
         .chain(forecasters.iter().map(|f| f.key().metric))
         // A forecast reads the ticks each point spans from the instances running.
-        .chain(
-            (!forecasters.is_empty())
-                .then_some(Metric::InstancesRunning)
-                .into_iter(),
-        )
+        .chain((!forecasters.is_empty()).then_some(Metric::InstancesRunning))
         .map(|m| (m, (Vec::new(), 0)))
         .collect();
     let mut run = Run {

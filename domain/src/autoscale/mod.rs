@@ -17,8 +17,8 @@
 //!   stabilization window, a scale-up the lowest of its own.
 //!
 //! [`setting`] holds the setting and its validation, [`decision`] one evaluation as the live
-//! autoscaler makes it, and [`backtest`] the same evaluations replayed over a load on a
-//! simulated fleet, scored.
+//! autoscaler makes it, [`forecast`] the load forecasts of predictive autoscale, and
+//! [`backtest`] the same evaluations replayed over a load on a simulated fleet, scored.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

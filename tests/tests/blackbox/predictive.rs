@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use flotilla_tests::TestServer;
+use flotilla_tests::{PortalSession, TestServer};
 use serde_json::{Value, json};
 
 const FAST: [&str; 4] = ["--autoscale-interval", "1s", "--metrics-interval", "1s"];
@@ -171,6 +171,20 @@ async fn predictive_autoscale_scales_out_before_each_peak_by_about_the_boot_time
         .filter_map(|p| p["forecast"].as_f64())
         .fold(0.0, f64::max);
     assert!((250.0..=320.0).contains(&top), "{top}");
+
+    // And on the Monitoring and Scaling tabs, drawn by the server.
+    let portal = PortalSession::sign_in(&server.url, "viewer", "viewer-password-123").await;
+    for tab in ["monitoring", "scaling"] {
+        let page = portal
+            .get(&format!("/scale-sets/ahead/{tab}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Load forecast"), "{tab}");
+        assert!(page.contains("data-lead=\""), "{tab}: the lead");
+        assert!(page.contains("data-chart=\"forecast\""), "{tab}: the chart");
+    }
 
     // And in the CLI.
     let (ok, out, err) = super::cli::cli(&server, &["autoscale", "forecast", "ahead"]).await;

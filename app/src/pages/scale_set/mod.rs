@@ -16,6 +16,7 @@
 
 mod activity;
 mod charts;
+mod forecast;
 mod health;
 mod instances;
 mod load_balancer;

@@ -15,6 +15,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::charts::LiveCharts;
+use super::forecast::Forecasts;
 use super::{Live, Tab};
 use crate::api::autoscale::read_charts;
 use crate::components::error_panel::ErrorPanel;
@@ -82,6 +83,7 @@ pub(super) fn MonitoringTab(live: Live) -> impl IntoView {
                 }}
             </Transition>
         </section>
+        <Forecasts name=live.detail.with_untracked(|d| d.scale_set.spec.name.clone()) />
         <Show when=move || instance().is_some()>
             <InstanceCharts live query />
         </Show>

@@ -18,6 +18,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::charts::LiveCharts;
+use super::forecast::Forecasts;
 use super::{Live, use_every_visible};
 use crate::api::autoscale::{list_decisions, read_charts, read_scaling};
 use crate::api::scale_sets::SetCapacity;
@@ -151,6 +152,7 @@ pub(super) fn ScalingTab(live: Live) -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <Forecasts name=name.clone() />
         <Suspense>
             {move || Suspend::new(async move {
                 (scaling.await.ok().map(|read| read.backend).as_deref() == Some("mock"))

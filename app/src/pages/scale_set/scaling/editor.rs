@@ -14,7 +14,8 @@ use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
 use crate::viewer::may;
 use flotilla_domain::FieldError;
-use flotilla_domain::autoscale::setting::{AutoscaleSetting, Facts};
+use flotilla_domain::autoscale::forecast::ModelChoice;
+use flotilla_domain::autoscale::setting::{AutoscaleSetting, Facts, PredictiveMode};
 use flotilla_domain::metrics::Metric;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -23,9 +24,9 @@ use super::super::Live;
 use super::schedule_grid::WeekGrid;
 use crate::api::autoscale::{Checked, SaveAutoscale, SaveAutoscaleJson};
 use crate::autoscale_draft::{
-    ACTIONS, AGGREGATIONS, DIRECTIONS, OPERATORS, ProfileDraft, RuleDraft, STATISTICS,
-    ScheduleKind, SettingDraft, TrackingDraft, WEEKDAYS, WebhookDraft, concerns, describe_rule,
-    from_wire, wire,
+    ACTIONS, AGGREGATIONS, DIRECTIONS, OPERATORS, PredictiveDraft, ProfileDraft, RuleDraft,
+    STATISTICS, ScheduleKind, SettingDraft, TrackingDraft, WEEKDAYS, WebhookDraft, concerns,
+    describe_rule, from_wire, wire,
 };
 use crate::autoscale_templates::Template;
 use crate::time_zone;
@@ -913,6 +914,7 @@ fn ProfileEditor(index: usize) -> impl IntoView {
             </div>
             <RulesEditor index=i />
             <TrackingEditor index=i />
+            <PredictiveEditor index=i />
             <ScheduleEditor index=i />
             <Show when=removable>
                 <button
@@ -1265,6 +1267,151 @@ fn TrackingEditor(index: usize) -> impl IntoView {
             </div>
             <p class="hint">
                 "Rate policies (how fast it may scale) keep their values; edit them in the JSON."
+            </p>
+        </Show>
+    }
+    .into_any()
+}
+
+/// A predictive string field, read and written by profile index.
+fn predictive_text(
+    i: usize,
+    field: fn(&mut PredictiveDraft) -> &mut String,
+) -> (
+    impl Fn(&SettingDraft) -> Option<String> + Clone + Send + Sync + 'static,
+    impl Fn(&mut SettingDraft, String) + Clone + Send + Sync + 'static,
+) {
+    (
+        move |d: &SettingDraft| {
+            let mut p = d.profiles.get(i)?.predictive.clone()?;
+            Some(field(&mut p).clone())
+        },
+        move |d: &mut SettingDraft, v: String| {
+            if let Some(p) = d.profiles.get_mut(i).and_then(|p| p.predictive.as_mut()) {
+                *field(p) = v;
+            }
+        },
+    )
+}
+
+/// A predictive wire enum field, read and written by profile index.
+fn predictive_enum<
+    T: serde::Serialize + serde::de::DeserializeOwned + Copy + Send + Sync + 'static,
+>(
+    i: usize,
+    field: fn(&mut PredictiveDraft) -> &mut T,
+) -> (
+    impl Fn(&SettingDraft) -> Option<String> + Clone + Send + Sync + 'static,
+    impl Fn(&mut SettingDraft, String) + Clone + Send + Sync + 'static,
+) {
+    (
+        move |d: &SettingDraft| {
+            let mut p = d.profiles.get(i)?.predictive.clone()?;
+            Some(wire(*field(&mut p)))
+        },
+        move |d: &mut SettingDraft, v: String| {
+            if let (Some(p), Some(value)) = (
+                d.profiles.get_mut(i).and_then(|p| p.predictive.as_mut()),
+                from_wire::<T>(&v),
+            ) {
+                *field(p) = value;
+            }
+        },
+    )
+}
+
+/// A profile's predictive autoscale.
+#[component]
+fn PredictiveEditor(index: usize) -> impl IntoView {
+    let editor = expect_context::<Editor>();
+    let i = index;
+    let path = format!("profiles[{i}].predictive");
+    let on = move || {
+        editor
+            .draft
+            .with(|d| d.profiles.get(i).is_some_and(|p| p.predictive.is_some()))
+    };
+    let (metric_get, metric_set) = predictive_text(i, |p| &mut p.metric);
+    let (target_get, target_set) = predictive_text(i, |p| &mut p.target);
+    let (season_get, season_set) = predictive_text(i, |p| &mut p.season);
+    let (lead_get, lead_set) = predictive_text(i, |p| &mut p.lead);
+    let (mape_get, mape_set) = predictive_text(i, |p| &mut p.max_mape);
+    let (mode_get, mode_set) = predictive_enum(i, |p| &mut p.mode);
+    let (model_get, model_set) = predictive_enum(i, |p| &mut p.model);
+    let path2 = path.clone();
+    view! {
+        <h4>"Predictive"</h4>
+        <CheckInput
+            label="Forecast the load from its history and raise the capacity ahead of it".into()
+            path=path.clone()
+            get=move |d| d.profiles.get(i).map(|p| p.predictive.is_some())
+            set=move |d, on| d.set_predictive(i, on)
+        />
+        <Show when=on>
+            <div class="field-row">
+                <SelectInput
+                    label="Load metric".into()
+                    path=format!("{path2}.metric")
+                    choices=metric_choices()
+                    get=metric_get.clone()
+                    set=metric_set.clone()
+                />
+                <TextInput
+                    label="Target per instance".into()
+                    path=format!("{path2}.target")
+                    size=8
+                    get=target_get.clone()
+                    set=target_set.clone()
+                />
+                <SelectInput
+                    label="Mode".into()
+                    path=format!("{path2}.mode")
+                    choices=enum_choices(
+                        &[PredictiveMode::ForecastOnly, PredictiveMode::ForecastAndScale],
+                    )
+                    get=mode_get.clone()
+                    set=mode_set.clone()
+                />
+                <SelectInput
+                    label="Model".into()
+                    path=format!("{path2}.model")
+                    choices=enum_choices(
+                        &[
+                            ModelChoice::Auto,
+                            ModelChoice::SeasonalNaive,
+                            ModelChoice::SeasonalMedian,
+                            ModelChoice::HoltWinters,
+                        ],
+                    )
+                    get=model_get.clone()
+                    set=model_set.clone()
+                />
+                <TextInput
+                    label="Season (s)".into()
+                    path=format!("{path2}.season_seconds")
+                    numeric=true
+                    size=8
+                    get=season_get.clone()
+                    set=season_set.clone()
+                />
+                <TextInput
+                    label="Lead (s; empty: the measured boot time)".into()
+                    path=format!("{path2}.lead_seconds")
+                    numeric=true
+                    size=6
+                    get=lead_get.clone()
+                    set=lead_set.clone()
+                />
+                <TextInput
+                    label="Act while MAPE ≤ (%)".into()
+                    path=format!("{path2}.max_mape_percent")
+                    size=6
+                    get=mape_get.clone()
+                    set=mape_set.clone()
+                />
+            </div>
+            <p class="hint">
+                "Nothing is forecast before a whole season of history. The forecast only raises the floor: scale-in stays with the rules or target tracking."
             </p>
         </Show>
     }
