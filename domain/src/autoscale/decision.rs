@@ -615,7 +615,8 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
         trace.note = "no data: never scale in on missing metrics".into();
         return trace;
     };
-    let (value, saturated) = sized_from_load(t, inputs, measured, &mut trace);
+    let peak = window.iter().map(|p| p.maximum).fold(f64::MIN, f64::max);
+    let (value, saturated) = sized_from_load(t, inputs, (measured, peak), &mut trace);
     trace.ratio = Some(value / t.target);
     let ratio = value / t.target;
     let counted = inputs.counted.min(current);
@@ -685,13 +686,16 @@ fn track(t: &TargetTracking, inputs: &Inputs<'_>, points: &[Point]) -> TrackingT
 /// CPU or memory at or above this is saturated: it no longer grows with the load.
 const SATURATED_PERCENT: f64 = 95.0;
 
-/// With `size_from_load` on a percentage: unsaturated, records the load per instance per
-/// point; saturated, the value the load reads as at the last such figure (when higher than
-/// measured), with the explanation. Answers the value to track and that explanation.
+/// With `size_from_load` on a percentage: with no sample of the window saturated, records
+/// the load per instance per point (a window that saturates part way — a step in the load —
+/// would give too much load per point); saturated on average, the value the load reads as at
+/// the last such figure (when higher than measured), with the explanation. Answers the
+/// value to track and that explanation. `measured` is the window's average, `peak` its
+/// highest sample.
 fn sized_from_load(
     t: &TargetTracking,
     inputs: &Inputs<'_>,
-    measured: f64,
+    (measured, peak): (f64, f64),
     trace: &mut TrackingTrace,
 ) -> (f64, Option<String>) {
     let percent = matches!(
@@ -721,7 +725,8 @@ fn sized_from_load(
     };
     let per_instance = load / f64::from(inputs.counted);
     if measured < SATURATED_PERCENT {
-        trace.load_per_point = (measured > 0.0).then(|| per_instance / measured);
+        trace.load_per_point =
+            (measured > 0.0 && peak < SATURATED_PERCENT).then(|| per_instance / measured);
         return (measured, None);
     }
     let last = inputs
@@ -1172,6 +1177,21 @@ mod tests {
         let calm = run(&t, 2, &points, &[], now);
         let per_point = calm.tracking.as_ref().unwrap().load_per_point.unwrap();
         assert!((per_point - 1.0).abs() < 1e-9, "{per_point}");
+        // A window that saturates part way (a step) records none: 60 % on average, but
+        // the load it carried is not what CPU shows.
+        let mut step = points.clone();
+        for p in step
+            .get_mut(&Metric::CpuPercent)
+            .unwrap()
+            .iter_mut()
+            .rev()
+            .take(2)
+        {
+            *p = Point::single(p.at, 100.0);
+        }
+        let d = run(&t, 2, &step, &[], now);
+        let trace = d.tracking.unwrap();
+        assert_eq!((trace.value, trace.load_per_point), (Some(60.0), None));
         // Then 500 req/s: CPU reads 100 % (⌈2 × 100 / 50⌉ = 4 by the HPA), the load says
         // 250 % per instance: ⌈2 × 250 / 50⌉ = 10.
         let later = at(60);

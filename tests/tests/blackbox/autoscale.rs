@@ -326,6 +326,112 @@ async fn a_demand_step_scales_out_then_back_in_without_oscillating() {
     server.stop().await;
 }
 
+/// Target tracking on CPU at 60 % scaling up to 20, fast (1000 % per 15 s), with or
+/// without `size_from_load`.
+fn tracking(size_from_load: bool) -> Value {
+    json!({
+        "enabled": true,
+        "initialization_seconds": 2,
+        "profiles": [{
+            "name": "default",
+            "capacity": {"minimum": 2, "maximum": 20, "default": 2},
+            "target_tracking": {"metric": "cpu_percent", "target": 60, "window_seconds": 3,
+                "size_from_load": size_from_load,
+                "scale_up": {"stabilization_window_seconds": 0,
+                             "policies": [{"type": "percent", "value": 1000, "period_seconds": 15}]},
+                "scale_down": {"stabilization_window_seconds": 300,
+                               "policies": [{"type": "percent", "value": 100, "period_seconds": 15}]}},
+        }],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_cpu_sizes_the_scale_out_from_the_load_on_the_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), &FAST).await;
+    let api = server.api();
+    api.create_set(
+        "sized",
+        2,
+        json!({"demand": {"pattern": "constant", "rps": 40, "noise_percent": 0}}),
+    )
+    .await;
+    api.wait_healthy("sized", 2).await;
+    let operator = server.api_as("sizer", "Contributor", Some("sized")).await;
+    // Live: sized from the load; shadow: the HPA's arithmetic, on the same metrics.
+    let (status, body) = operator
+        .put("/scale-sets/sized/autoscale", tracking(true))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = operator
+        .put("/scale-sets/sized/autoscale/shadow", tracking(false))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Unsaturated at 40 rps (about 22 %): the load one instance carries per point is noted.
+    wait_until(
+        "the load per point is measured",
+        Duration::from_secs(20),
+        || async {
+            let (_, page) = operator
+                .get("/scale-sets/sized/autoscale/decisions?limit=1")
+                .await;
+            page["items"][0]["tracking"]["load_per_point"].is_number()
+        },
+    )
+    .await;
+    // 1,000 rps saturates 2 instances of 100 rps each at 100 %.
+    let (status, body) = operator
+        .put(
+            "/scale-sets/sized/demand",
+            json!({"pattern": "constant", "rps": 1000, "noise_percent": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("the set reaches 14", Duration::from_secs(30), || async {
+        capacity(&api, "sized").await >= 14
+    })
+    .await;
+    // Oldest first.
+    let scale_outs = |page: Value| {
+        let mut items = page["items"].as_array().unwrap().clone();
+        items.reverse();
+        items
+    };
+    let (_, page) = operator
+        .get("/scale-sets/sized/autoscale/decisions?changed=true&limit=100")
+        .await;
+    let live = scale_outs(page);
+    // Once a window is saturated, at once to what 1,000 rps needs at 60 % (about 17), not
+    // ⌈2 × 100 / 60⌉ = 4: within the first two scale-outs (the first may see a window the
+    // step only half filled).
+    let sized = live
+        .iter()
+        .take(2)
+        .find(|d| {
+            d["tracking"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("saturated"))
+        })
+        .unwrap_or_else(|| panic!("{live:?}"));
+    assert!(
+        (14..=20).contains(&sized["new_capacity"].as_u64().unwrap()),
+        "{sized}"
+    );
+    // The HPA's arithmetic on the same metrics climbs: each step at most ×100/60.
+    let (_, page) = operator
+        .get("/scale-sets/sized/autoscale/decisions?changed=true&shadow=true&limit=100")
+        .await;
+    let shadow = scale_outs(page);
+    assert!(shadow.len() >= 2, "{shadow:?}");
+    for d in &shadow[..2] {
+        let (from, to) = (
+            d["current"].as_u64().unwrap(),
+            d["new_capacity"].as_u64().unwrap(),
+        );
+        assert!(to <= (from * 100).div_ceil(60), "{d}");
+    }
+}
+
 #[tokio::test]
 async fn manual_capacity_is_refused_while_autoscale_is_on() {
     let dir = tempfile::tempdir().unwrap();
