@@ -256,11 +256,11 @@ impl Forecaster {
             slots -= 1;
         }
         let step_ms = season_ms / slots;
-        Forecaster {
+        let mut f = Forecaster {
             key,
             slots,
             step_ms,
-            horizon: ((i64::from(key.lead_seconds) * 1000 + step_ms - 1) / step_ms).max(1),
+            horizon: 1,
             values: VecDeque::new(),
             base: 0,
             first: 0,
@@ -270,11 +270,21 @@ impl Forecaster {
             pending: VecDeque::new(),
             errors: Default::default(),
             checked: VecDeque::new(),
-        }
+        };
+        f.relead(key);
+        f
     }
 
     pub fn key(&self) -> Key {
         self.key
+    }
+
+    /// The same history judged at another lead (`key` differing only in its lead): a
+    /// measured boot time that moves does not cost the history.
+    pub fn relead(&mut self, key: Key) {
+        self.key = key;
+        self.horizon =
+            ((i64::from(key.lead_seconds) * 1000 + self.step_ms - 1) / self.step_ms).max(1);
     }
 
     /// The length of a slot, in seconds.

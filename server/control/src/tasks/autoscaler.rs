@@ -194,10 +194,20 @@ impl Autoscaler {
             u32::try_from(self.ctx.config.metrics.interval.as_secs()).unwrap_or(u32::MAX);
         let mut fed = Vec::with_capacity(keys.len());
         for key in keys {
+            // Kept at another lead (the measured boot time moved): the same history.
             let mut f = kept
                 .iter()
                 .find(|f| f.key() == key)
+                .or_else(|| {
+                    kept.iter().find(|f| {
+                        (f.key().metric, f.key().season_seconds) == (key.metric, key.season_seconds)
+                    })
+                })
                 .cloned()
+                .map(|mut f| {
+                    f.relead(key);
+                    f
+                })
                 .unwrap_or_else(|| Forecaster::new(key, interval));
             let kept_seasons = i64::from(key.season_seconds) * (forecast::SEASONS as i64 + 1);
             let from = f
