@@ -11,6 +11,7 @@ mod decisions;
 mod demand;
 mod editor;
 mod schedule_grid;
+mod setting_summary;
 
 use std::time::Duration;
 

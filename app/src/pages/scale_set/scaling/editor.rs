@@ -22,11 +22,12 @@ use leptos::prelude::*;
 
 use super::super::Live;
 use super::schedule_grid::WeekGrid;
+use super::setting_summary::SettingSummary;
 use crate::api::autoscale::{Checked, SaveAutoscale, SaveAutoscaleJson};
 use crate::autoscale_draft::{
     ACTIONS, AGGREGATIONS, DIRECTIONS, OPERATORS, PredictiveDraft, ProfileDraft, RuleDraft,
     STATISTICS, ScheduleKind, SettingDraft, TrackingDraft, WEEKDAYS, WebhookDraft, concerns,
-    describe_rule, from_wire, wire,
+    from_wire, wire,
 };
 use crate::autoscale_templates::Template;
 use crate::time_zone;
@@ -203,54 +204,7 @@ fn StoredSummary(live: Live) -> impl IntoView {
                     "Autoscale is off (the setting is kept)."
                 }} " The editor needs JavaScript; the JSON below works without it."
             </p>
-            <ul class="profiles-summary">
-                {setting
-                    .profiles
-                    .iter()
-                    .map(|p| {
-                        let when = match (&p.recurrence, &p.fixed_date) {
-                            (Some(r), _) => r.describe(),
-                            (None, Some(f)) => {
-                                format!(
-                                    "{} – {} ({})",
-                                    f.start.format("%Y-%m-%d %H:%M"),
-                                    f.end.format("%Y-%m-%d %H:%M"),
-                                    f.time_zone,
-                                )
-                            }
-                            (None, None) => "the default profile".to_string(),
-                        };
-                        view! {
-                            <li data-profile=p.name.clone()>
-                                <strong>{p.name.clone()}</strong>
-                                {format!(
-                                    " — {}–{} instances, default {}; {when}",
-                                    p.capacity.minimum,
-                                    p.capacity.maximum,
-                                    p.capacity.default,
-                                )}
-                                <ul>
-                                    {p
-                                        .rules
-                                        .iter()
-                                        .map(|r| view! { <li>{describe_rule(r)}</li> })
-                                        .collect_view()}
-                                    {p
-                                        .target_tracking
-                                        .as_ref()
-                                        .map(|t| {
-                                            view! {
-                                                <li>
-                                                    {format!("target tracking: {} at {}", t.metric, t.target)}
-                                                </li>
-                                            }
-                                        })}
-                                </ul>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ul>
+            <SettingSummary setting />
             <Warnings warnings=Signal::stored(warnings) />
         </div>
     }
