@@ -6,9 +6,9 @@
 //! would flap, cooldowns shorter than the boot time, overlapping schedules) above the
 //! buttons; the server's answer (a refusal by field, the boot time) joins them.
 //!
-//! Always, and without JavaScript too: the setting as JSON in a plain form with Check and
-//! Save (with JavaScript it follows the editor), and before the page hydrates a summary of
-//! the stored setting with its warnings.
+//! Always, and without JavaScript too: the setting as JSON in a plain form with Check,
+//! Save and Save as shadow (with JavaScript it follows the editor), and before the page
+//! hydrates a summary of the stored setting with its warnings.
 
 use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
@@ -65,8 +65,12 @@ impl Editor {
             .then(|| self.checked.with_untracked(|(s, _)| s.clone()))
     }
 
-    /// Takes in an answer; a saved setting becomes the draft.
+    /// Takes in an answer; a saved setting becomes the draft. An answer about the shadow
+    /// setting is not the editor's.
     fn take(self, checked: Checked) {
+        if checked.shadow {
+            return;
+        }
         if checked.saved {
             self.load(checked.autoscale.as_ref());
         }
@@ -1656,6 +1660,7 @@ fn JsonEditor(live: Live) -> impl IntoView {
             .get()
             .and_then(Result::ok)
             .map(|a| match (a.saved, a.warnings.len()) {
+                (true, _) if a.shadow => "Saved as the shadow setting.".to_string(),
                 (true, _) => "Saved.".to_string(),
                 (false, 0) => "Checked: no errors, no warnings.".to_string(),
                 (false, n) => format!("Checked: no errors, {n} warning(s) — see above."),
@@ -1692,8 +1697,11 @@ fn JsonEditor(live: Live) -> impl IntoView {
                     >
                         "Check JSON"
                     </button>
-                    <button type="submit" class="primary" disabled=denied title=locked>
+                    <button type="submit" class="primary" disabled=denied title=locked.clone()>
                         "Save JSON"
+                    </button>
+                    <button type="submit" name="shadow" value="true" disabled=denied title=locked>
+                        "Save as shadow"
                     </button>
                 </div>
                 <div id="autoscale-json-message" role="alert" data-error="json">
