@@ -1,8 +1,8 @@
 //! The Scaling tab: how the capacity is set (the capacity form while autoscale is off, or
 //! which profile sets it), the autoscale editor ([`editor`], with the weekly
-//! [`schedule_grid`]), why the set did or did not scale ([`decisions`], beside CPU and
-//! requests charts with the thresholds and the scale actions), and on the mock the
-//! synthetic demand ([`demand`]).
+//! [`schedule_grid`] and the draft's what-if and Save as shadow, [`lab`]), why the set did
+//! or did not scale ([`decisions`], beside CPU and requests charts with the thresholds and
+//! the scale actions), and on the mock the synthetic demand ([`demand`]).
 //!
 //! The set is read again every [`REFRESH`] while the tab is visible, so the capacity, the
 //! profile that applies and the demand's rate stay current between events.
@@ -10,7 +10,9 @@
 mod decisions;
 mod demand;
 mod editor;
+mod lab;
 mod schedule_grid;
+mod scores;
 mod setting_summary;
 
 use std::time::Duration;

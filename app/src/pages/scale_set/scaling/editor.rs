@@ -4,7 +4,8 @@
 //! (a dry run) and Save. Every problem is shown next to its input as the person types —
 //! the same validation the server runs, compiled to wasm — and the warnings (rules that
 //! would flap, cooldowns shorter than the boot time, overlapping schedules) above the
-//! buttons; the server's answer (a refusal by field, the boot time) joins them.
+//! buttons; the server's answer (a refusal by field, the boot time) joins them. Below them,
+//! the draft's what-if and Save as shadow ([`super::lab`]).
 //!
 //! Always, and without JavaScript too: the setting as JSON in a plain form with Check,
 //! Save and Save as shadow (with JavaScript it follows the editor), and before the page
@@ -21,6 +22,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::super::Live;
+use super::lab::DraftLab;
 use super::schedule_grid::WeekGrid;
 use super::setting_summary::SettingSummary;
 use crate::api::autoscale::{Checked, SaveAutoscale, SaveAutoscaleJson};
@@ -168,10 +170,12 @@ pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoV
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     let permit = may("save-autoscale", Some(&name));
+    let draft = Signal::derive(move || present.get().then(|| checked.get()));
     view! {
         <PermissionNote what="Changing autoscale" permit />
         <Show when=move || mounted.get() fallback=move || view! { <StoredSummary live /> }>
             <RichEditor />
+            <DraftLab live draft />
         </Show>
         <JsonEditor live />
     }
