@@ -26,6 +26,7 @@ use super::lab::DraftLab;
 use super::schedule_grid::WeekGrid;
 use super::setting_summary::SettingSummary;
 use crate::api::autoscale::{Checked, SaveAutoscale, SaveAutoscaleJson};
+use crate::api::lab::ChangeShadow;
 use crate::autoscale_draft::{
     ACTIONS, AGGREGATIONS, DIRECTIONS, OPERATORS, PredictiveDraft, ProfileDraft, RuleDraft,
     STATISTICS, ScheduleKind, SettingDraft, TrackingDraft, WEEKDAYS, WebhookDraft, concerns,
@@ -106,7 +107,12 @@ impl Editor {
 }
 
 #[component]
-pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoView {
+pub(super) fn AutoscaleEditor(
+    live: Live,
+    stored: Option<Checked>,
+    /// The shadow panel's action: a promoted shadow becomes the draft.
+    shadow_action: ServerAction<ChangeShadow>,
+) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
@@ -163,6 +169,15 @@ pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoV
                 if saved {
                     live.refresh();
                 }
+            }
+        },
+        false,
+    );
+    Effect::watch(
+        move || shadow_action.version().get(),
+        move |_, _, _| {
+            if let Some(Ok(checked)) = shadow_action.value().get_untracked() {
+                editor.take(checked);
             }
         },
         false,
