@@ -73,18 +73,27 @@ impl Load {
         }
     }
 
-    /// The backtest of `settings` over this load as of `now`: the set's `demand` is what a
-    /// demand run replays (refused, naming the `load` field, when the set has none).
+    /// The backtest of `settings` over this load as of `now`: a history from no earlier
+    /// than `created` (the set's creation: nothing is recorded before it), or the set's
+    /// `demand` (refused, naming the `load` field, when the set has none).
     pub fn request(
         self,
         now: DateTime<Utc>,
+        created: DateTime<Utc>,
         demand: Option<&Demand>,
         settings: Vec<AutoscaleSetting>,
     ) -> Result<Request, FieldError> {
         let (demand, history, duration_seconds) = match self {
             Load::History(span) => {
                 let from = now - chrono::Duration::seconds(i64::from(span.seconds()));
-                (None, Some(Range { from, to: now }), None)
+                (
+                    None,
+                    Some(Range {
+                        from: from.max(created),
+                        to: now,
+                    }),
+                    None,
+                )
             }
             Load::Demand(span) => {
                 let demand = demand.cloned().ok_or_else(|| FieldError {
@@ -522,7 +531,7 @@ mod tests {
             default: 2,
         });
         let history = DEFAULT_LOAD
-            .request(at(86_400), None, vec![setting.clone()])
+            .request(at(86_400), at(-5), None, vec![setting.clone()])
             .unwrap();
         assert_eq!(
             history.history,
@@ -534,17 +543,22 @@ mod tests {
         assert!(history.validate(at(86_400)).0.is_empty());
         assert_eq!((history.demand, history.duration_seconds), (None, None));
         assert_eq!(history.settings.as_deref(), Some(&[setting.clone()][..]));
+        // A set younger than the span: from its creation on.
+        let young = DEFAULT_LOAD
+            .request(at(86_400), at(86_000), None, vec![setting.clone()])
+            .unwrap();
+        assert_eq!(young.history.unwrap().from, at(86_000));
 
         let demand: Demand = serde_json::from_str(r#"{"pattern":"constant","rps":100}"#).unwrap();
         let run = Load::Demand(Preset::Hour1)
-            .request(at(0), Some(&demand), vec![setting.clone()])
+            .request(at(0), at(-5), Some(&demand), vec![setting.clone()])
             .unwrap();
         assert_eq!(
             (run.demand, run.history, run.duration_seconds),
             (Some(demand), None, Some(3600))
         );
         let refused = Load::Demand(Preset::Hour1)
-            .request(at(0), None, vec![setting])
+            .request(at(0), at(-5), None, vec![setting])
             .unwrap_err();
         assert_eq!(refused.field, "load");
     }

@@ -34,7 +34,12 @@ pub async fn what_if(
     };
     let draft_at = settings.len() - 1;
     let request = load
-        .request(fleet.now(), set.spec.demand.as_ref(), settings)
+        .request(
+            fleet.now(),
+            set.created_at,
+            set.spec.demand.as_ref(),
+            settings,
+        )
         .map_err(|e| {
             refuse(
                 PortalError {
@@ -57,8 +62,8 @@ pub async fn what_if(
     Ok(Comparison::of(answer, &labels))
 }
 
-/// The shadow setting beside the live one over the last hour (see [`ShadowRead`]); `None`
-/// when the set has no shadow setting.
+/// The shadow setting beside the live one over the last hour, or since the set was made
+/// (see [`ShadowRead`]); `None` when the set has no shadow setting.
 #[server(prefix = "/_fn", endpoint = "autoscale-shadow", client = crate::api::CsrfClient)]
 pub async fn read_shadow(name: String) -> Result<Option<ShadowRead>, ServerFnError> {
     use super::{fleet, server_error};
@@ -73,7 +78,8 @@ pub async fn read_shadow(name: String) -> Result<Option<ShadowRead>, ServerFnErr
         return Ok(None);
     };
     let to = fleet.now();
-    let from = to - chrono::Duration::seconds(SHADOW_WINDOW_SECONDS);
+    // Nothing is recorded before the set was made.
+    let from = (to - chrono::Duration::seconds(SHADOW_WINDOW_SECONDS)).max(set.created_at);
     let mut decisions = fleet
         .decisions(&DecisionFilter {
             scale_set: name.clone(),

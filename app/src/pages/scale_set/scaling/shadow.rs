@@ -1,10 +1,10 @@
 //! The shadow setting, when the set has one: a setting saved beside the live one, evaluated
 //! on the same metrics at every autoscale evaluation, its decisions recorded and never
 //! acted on. The panel shows it in words; its capacity beside the live capacity over the
-//! last hour (the set's capacity metric against what each of the shadow's decisions asked
-//! for); both settings' scores over that hour (both replayed over the recorded load); and,
-//! as plain forms that work without JavaScript, Promote (behind a confirmation) and Remove
-//! shadow.
+//! last hour, or since the set was made (the set's capacity metric against what each of the
+//! shadow's decisions asked for); both settings' scores over that time (both replayed over
+//! the recorded load); and, as plain forms that work without JavaScript, Promote (behind a
+//! confirmation) and Remove shadow.
 
 use std::time::Duration;
 
@@ -135,14 +135,15 @@ fn ShadowComparison(read: ShadowRead) -> impl IntoView {
     let chart = read.chart();
     view! {
         <Chart
-            title="Capacity: live and shadow, last hour"
+            title="Capacity: live and shadow"
             unit=Unit::Instances
             data=Signal::stored(chart)
             name="shadow-capacity"
         />
         <p class="hint">
             {format!(
-                "live: the scale set's capacity; shadow: the capacity each of the shadow's decisions asked for ({}).",
+                "Since {}: live is the scale set's capacity, shadow the capacity each of the shadow's decisions asked for ({}).",
+                crate::format::timestamp(&read.from),
                 crate::format::plural(decisions as u32, "decision", "decisions"),
             )}
         </p>
