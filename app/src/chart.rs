@@ -115,7 +115,7 @@ fn trim(value: f64) -> String {
 }
 
 /// A measured value: one decimal below 100, none above: `4.2`, `150`.
-fn plain(value: f64) -> String {
+pub fn plain(value: f64) -> String {
     if value.abs() >= 100.0 || value.fract() == 0.0 {
         format!("{value:.0}")
     } else {

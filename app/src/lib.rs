@@ -18,7 +18,7 @@
 //! - [`summary`], [`format`], [`wizard`], [`activity_query`], [`scale_set_query`],
 //!   [`instance_query`], [`table_sort`], [`placement_grid`], [`chart`], [`metrics_view`],
 //!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`], [`upgrade_form`],
-//!   [`rollout_view`] — plain view logic with plain tests;
+//!   [`rollout_view`], [`lab_view`] — plain view logic with plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
 //! - [`status`] — the HTTP status of a server-rendered page;
 //! - [`time_zone`] — the browser's time zone, for schedules.
@@ -39,6 +39,7 @@ pub mod components;
 pub mod demand_form;
 pub mod format;
 pub mod instance_query;
+pub mod lab_view;
 pub mod live;
 pub mod metrics_view;
 pub mod pages;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::{ChartData, Line, Marker, Threshold, ThresholdKind, Unit, change_label};
 
 /// The ranges the range picker offers, ending now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     Minutes15,
     Hour1,

@@ -64,6 +64,12 @@ pub const TABLE: &[Entry] = &[
     set("decisions", Reader),
     set("forecast", Reader),
     set("evaluate-autoscale", Operator),
+    // A what-if changes nothing and shows nothing a Reader cannot read (as the REST API's
+    // backtest).
+    set("what-if", Reader),
+    set("autoscale-shadow", Reader),
+    set("save-autoscale-shadow", Contributor),
+    set("shadow-action", Contributor),
     set("set-demand", Operator),
     set("remove-demand", Operator),
     set("console", Operator),

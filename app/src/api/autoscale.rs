@@ -35,6 +35,8 @@ pub struct Checked {
     pub metrics_interval_seconds: u32,
     /// Whether it was saved (`false` for a check).
     pub saved: bool,
+    /// Whether it is the shadow setting (evaluated beside the live one, never acting).
+    pub shadow: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -46,6 +48,18 @@ impl From<flotilla_control::AutoscaleAnswer> for Checked {
             boot_seconds: a.boot_seconds,
             metrics_interval_seconds: a.metrics_interval_seconds,
             saved: a.saved,
+            shadow: false,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl Checked {
+    /// The answer about the shadow setting.
+    pub fn shadow(a: flotilla_control::AutoscaleAnswer) -> Self {
+        Self {
+            shadow: true,
+            ..a.into()
         }
     }
 }
@@ -152,12 +166,14 @@ pub async fn save_autoscale(
 
 /// Checks (`dry_run` is `true`: the Check button) or saves the setting written as JSON —
 /// the editor's plain form, with or without JavaScript. `null` (or nothing) removes
-/// autoscale.
+/// autoscale. With `shadow` (`true`: the Save as shadow button) it is the shadow setting
+/// that is saved (or removed).
 #[server(prefix = "/_fn", endpoint = "autoscale-json", client = crate::api::CsrfClient)]
 pub async fn save_autoscale_json(
     name: String,
     json: String,
     dry_run: Option<String>,
+    shadow: Option<String>,
 ) -> Result<Checked, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&format!(
@@ -174,11 +190,20 @@ pub async fn save_autoscale_json(
         )
     })?;
     let dry_run = dry_run.as_deref() == Some("true");
-    super::fleet()
-        .set_autoscale(&name, setting, dry_run, &super::actor())
-        .await
-        .map(Checked::from)
-        .map_err(|e| refused(e).with_input(echo))
+    let fleet = super::fleet();
+    let actor = super::actor();
+    if shadow.as_deref() == Some("true") {
+        fleet
+            .set_autoscale_shadow(&name, setting, dry_run, &actor)
+            .await
+            .map(Checked::shadow)
+    } else {
+        fleet
+            .set_autoscale(&name, setting, dry_run, &actor)
+            .await
+            .map(Checked::from)
+    }
+    .map_err(|e| refused(e).with_input(echo))
 }
 
 /// `json` with its secrets redacted as reads redact them (as typed when it holds none);

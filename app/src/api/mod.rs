@@ -20,6 +20,7 @@ pub mod client;
 pub mod error;
 pub mod health;
 pub mod instances;
+pub mod lab;
 pub mod scale_sets;
 pub mod theme;
 pub mod upgrades;

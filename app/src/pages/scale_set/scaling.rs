@@ -1,8 +1,9 @@
 //! The Scaling tab: how the capacity is set (the capacity form while autoscale is off, or
 //! which profile sets it), the autoscale editor ([`editor`], with the weekly
-//! [`schedule_grid`]), why the set did or did not scale ([`decisions`], beside CPU and
-//! requests charts with the thresholds and the scale actions), and on the mock the
-//! synthetic demand ([`demand`]).
+//! [`schedule_grid`] and the draft's what-if and Save as shadow, [`lab`]), the shadow
+//! setting beside the live one ([`shadow`]), why the set did or did not scale
+//! ([`decisions`], beside CPU and requests charts with the thresholds and the scale
+//! actions), and on the mock the synthetic demand ([`demand`]).
 //!
 //! The set is read again every [`REFRESH`] while the tab is visible, so the capacity, the
 //! profile that applies and the demand's rate stay current between events.
@@ -10,7 +11,11 @@
 mod decisions;
 mod demand;
 mod editor;
+mod lab;
 mod schedule_grid;
+mod scores;
+mod setting_summary;
+mod shadow;
 
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use super::charts::LiveCharts;
 use super::forecast::Forecasts;
 use super::{Live, use_every_visible};
 use crate::api::autoscale::{list_decisions, read_charts, read_scaling};
+use crate::api::lab::ChangeShadow;
 use crate::api::scale_sets::SetCapacity;
 use crate::components::error_panel::ErrorPanel;
 use crate::components::loading::Loading;
@@ -73,6 +79,7 @@ pub(super) fn ScalingTab(live: Live) -> impl IntoView {
         read_charts,
     );
     let set_capacity = ServerAction::<SetCapacity>::new();
+    let shadow_action = ServerAction::<ChangeShadow>::new();
     Effect::watch(
         move || set_capacity.version().get(),
         move |_, _, _| live.refresh(),
@@ -97,13 +104,17 @@ pub(super) fn ScalingTab(live: Live) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match scaling.await {
                         Ok(read) => {
-                            view! { <editor::AutoscaleEditor live stored=read.stored /> }.into_any()
+                            view! {
+                                <editor::AutoscaleEditor live stored=read.stored shadow_action />
+                            }
+                                .into_any()
                         }
                         Err(error) => view! { <ErrorPanel error /> }.into_any(),
                     }
                 })}
             </Suspense>
         </section>
+        <shadow::ShadowPanel live action=shadow_action />
         <section aria-labelledby="decisions-heading" class="panel">
             <h2 id="decisions-heading">"Why it scaled"</h2>
             <Suspense fallback=Loading>

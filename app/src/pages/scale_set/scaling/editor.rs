@@ -4,11 +4,12 @@
 //! (a dry run) and Save. Every problem is shown next to its input as the person types —
 //! the same validation the server runs, compiled to wasm — and the warnings (rules that
 //! would flap, cooldowns shorter than the boot time, overlapping schedules) above the
-//! buttons; the server's answer (a refusal by field, the boot time) joins them.
+//! buttons; the server's answer (a refusal by field, the boot time) joins them. Below them,
+//! the draft's what-if and Save as shadow ([`super::lab`]).
 //!
-//! Always, and without JavaScript too: the setting as JSON in a plain form with Check and
-//! Save (with JavaScript it follows the editor), and before the page hydrates a summary of
-//! the stored setting with its warnings.
+//! Always, and without JavaScript too: the setting as JSON in a plain form with Check,
+//! Save and Save as shadow (with JavaScript it follows the editor), and before the page
+//! hydrates a summary of the stored setting with its warnings.
 
 use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
@@ -21,12 +22,15 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::super::Live;
+use super::lab::DraftLab;
 use super::schedule_grid::WeekGrid;
+use super::setting_summary::SettingSummary;
 use crate::api::autoscale::{Checked, SaveAutoscale, SaveAutoscaleJson};
+use crate::api::lab::ChangeShadow;
 use crate::autoscale_draft::{
     ACTIONS, AGGREGATIONS, DIRECTIONS, OPERATORS, PredictiveDraft, ProfileDraft, RuleDraft,
     STATISTICS, ScheduleKind, SettingDraft, TrackingDraft, WEEKDAYS, WebhookDraft, concerns,
-    describe_rule, from_wire, wire,
+    from_wire, wire,
 };
 use crate::autoscale_templates::Template;
 use crate::time_zone;
@@ -64,8 +68,12 @@ impl Editor {
             .then(|| self.checked.with_untracked(|(s, _)| s.clone()))
     }
 
-    /// Takes in an answer; a saved setting becomes the draft.
+    /// Takes in an answer; a saved setting becomes the draft. An answer about the shadow
+    /// setting is not the editor's.
     fn take(self, checked: Checked) {
+        if checked.shadow {
+            return;
+        }
         if checked.saved {
             self.load(checked.autoscale.as_ref());
         }
@@ -99,7 +107,12 @@ impl Editor {
 }
 
 #[component]
-pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoView {
+pub(super) fn AutoscaleEditor(
+    live: Live,
+    stored: Option<Checked>,
+    /// The shadow panel's action: a promoted shadow becomes the draft.
+    shadow_action: ServerAction<ChangeShadow>,
+) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
@@ -160,13 +173,24 @@ pub(super) fn AutoscaleEditor(live: Live, stored: Option<Checked>) -> impl IntoV
         },
         false,
     );
+    Effect::watch(
+        move || shadow_action.version().get(),
+        move |_, _, _| {
+            if let Some(Ok(checked)) = shadow_action.value().get_untracked() {
+                editor.take(checked);
+            }
+        },
+        false,
+    );
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     let permit = may("save-autoscale", Some(&name));
+    let draft = Signal::derive(move || present.get().then(|| checked.get()));
     view! {
         <PermissionNote what="Changing autoscale" permit />
         <Show when=move || mounted.get() fallback=move || view! { <StoredSummary live /> }>
             <RichEditor />
+            <DraftLab live draft />
         </Show>
         <JsonEditor live />
     }
@@ -203,54 +227,7 @@ fn StoredSummary(live: Live) -> impl IntoView {
                     "Autoscale is off (the setting is kept)."
                 }} " The editor needs JavaScript; the JSON below works without it."
             </p>
-            <ul class="profiles-summary">
-                {setting
-                    .profiles
-                    .iter()
-                    .map(|p| {
-                        let when = match (&p.recurrence, &p.fixed_date) {
-                            (Some(r), _) => r.describe(),
-                            (None, Some(f)) => {
-                                format!(
-                                    "{} – {} ({})",
-                                    f.start.format("%Y-%m-%d %H:%M"),
-                                    f.end.format("%Y-%m-%d %H:%M"),
-                                    f.time_zone,
-                                )
-                            }
-                            (None, None) => "the default profile".to_string(),
-                        };
-                        view! {
-                            <li data-profile=p.name.clone()>
-                                <strong>{p.name.clone()}</strong>
-                                {format!(
-                                    " — {}–{} instances, default {}; {when}",
-                                    p.capacity.minimum,
-                                    p.capacity.maximum,
-                                    p.capacity.default,
-                                )}
-                                <ul>
-                                    {p
-                                        .rules
-                                        .iter()
-                                        .map(|r| view! { <li>{describe_rule(r)}</li> })
-                                        .collect_view()}
-                                    {p
-                                        .target_tracking
-                                        .as_ref()
-                                        .map(|t| {
-                                            view! {
-                                                <li>
-                                                    {format!("target tracking: {} at {}", t.metric, t.target)}
-                                                </li>
-                                            }
-                                        })}
-                                </ul>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ul>
+            <SettingSummary setting />
             <Warnings warnings=Signal::stored(warnings) />
         </div>
     }
@@ -1702,6 +1679,7 @@ fn JsonEditor(live: Live) -> impl IntoView {
             .get()
             .and_then(Result::ok)
             .map(|a| match (a.saved, a.warnings.len()) {
+                (true, _) if a.shadow => "Saved as the shadow setting.".to_string(),
                 (true, _) => "Saved.".to_string(),
                 (false, 0) => "Checked: no errors, no warnings.".to_string(),
                 (false, n) => format!("Checked: no errors, {n} warning(s) — see above."),
@@ -1738,8 +1716,11 @@ fn JsonEditor(live: Live) -> impl IntoView {
                     >
                         "Check JSON"
                     </button>
-                    <button type="submit" class="primary" disabled=denied title=locked>
+                    <button type="submit" class="primary" disabled=denied title=locked.clone()>
                         "Save JSON"
+                    </button>
+                    <button type="submit" name="shadow" value="true" disabled=denied title=locked>
+                        "Save as shadow"
                     </button>
                 </div>
                 <div id="autoscale-json-message" role="alert" data-error="json">
