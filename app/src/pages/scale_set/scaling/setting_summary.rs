@@ -2,10 +2,11 @@
 //! and its target: the stored setting before the Scaling tab hydrates (and without
 //! JavaScript), and the shadow setting always.
 
-use flotilla_domain::autoscale::setting::AutoscaleSetting;
+use flotilla_domain::autoscale::setting::{AutoscaleSetting, PredictiveMode};
 use leptos::prelude::*;
 
 use crate::autoscale_draft::describe_rule;
+use crate::format;
 
 #[component]
 pub(super) fn SettingSummary(setting: AutoscaleSetting) -> impl IntoView {
@@ -49,6 +50,25 @@ pub(super) fn SettingSummary(setting: AutoscaleSetting) -> impl IntoView {
                                         view! {
                                             <li>
                                                 {format!("target tracking: {} at {}", t.metric, t.target)}
+                                            </li>
+                                        }
+                                    })}
+                                {p
+                                    .predictive
+                                    .as_ref()
+                                    .map(|f| {
+                                        view! {
+                                            <li data-predictive="">
+                                                {format!(
+                                                    "predictive: {} at {} per instance, {} (season {})",
+                                                    f.metric,
+                                                    f.target,
+                                                    match f.mode {
+                                                        PredictiveMode::ForecastOnly => "forecast only",
+                                                        PredictiveMode::ForecastAndScale => "forecast and scale",
+                                                    },
+                                                    format::seconds(f.season_seconds),
+                                                )}
                                             </li>
                                         }
                                     })}
