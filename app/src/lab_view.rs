@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::FieldError;
 use flotilla_domain::autoscale::AutoscaleSetting;
 use flotilla_domain::autoscale::backtest::{
-    Answer, Calibration, Keep, Range, Request, Scores, SeriesPoint, Slo, Source,
+    Answer, Calibration, Range, Request, Scores, SeriesPoint, Slo, Source,
 };
 use flotilla_domain::demand::Demand;
 use serde::{Deserialize, Serialize};
@@ -110,12 +110,7 @@ impl Load {
             history,
             duration_seconds,
             settings: Some(settings),
-            slo: None,
-            instance_capacity_rps: None,
-            boot_seconds: None,
-            capacity: None,
-            interval_seconds: None,
-            decisions: Keep::Actions,
+            ..Request::default()
         })
     }
 }

@@ -67,7 +67,7 @@ pub async fn what_if(
 #[server(prefix = "/_fn", endpoint = "autoscale-shadow", client = crate::api::CsrfClient)]
 pub async fn read_shadow(name: String) -> Result<Option<ShadowRead>, ServerFnError> {
     use super::{fleet, server_error};
-    use flotilla_domain::autoscale::backtest::{Keep, Range, Request};
+    use flotilla_domain::autoscale::backtest::{Range, Request};
     use flotilla_domain::autoscale::decision::DecisionFilter;
     use flotilla_domain::metrics::Metric;
     /// The most shadow decisions drawn: an hour's at an interval of 4 s.
@@ -122,16 +122,9 @@ pub async fn read_shadow(name: String) -> Result<Option<ShadowRead>, ServerFnErr
         .backtest(
             &name,
             Request {
-                demand: None,
                 history: Some(Range { from, to }),
-                duration_seconds: None,
                 settings: Some(settings),
-                slo: None,
-                instance_capacity_rps: None,
-                boot_seconds: None,
-                capacity: None,
-                interval_seconds: None,
-                decisions: Keep::Actions,
+                ..Request::default()
             },
         )
         .await

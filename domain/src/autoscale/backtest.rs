@@ -811,7 +811,7 @@ pub const MAX_SETTINGS: usize = 10;
 pub const MAX_BOOT_SAMPLES: usize = 10_000;
 
 /// `POST /scale-sets/{name}/autoscale/backtest`: what to replay, through which settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Request {
     /// A demand pattern as in `PUT …/demand` (`csv` included), replayed for
