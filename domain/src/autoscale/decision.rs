@@ -232,8 +232,9 @@ pub struct Inputs<'a> {
     /// Earlier decisions of this scale set, oldest first (cooldown, stabilization and
     /// rate-policy history); those older than an hour may be left out.
     pub history: &'a [Decision],
-    /// Whether to write target tracking's arithmetic out in its note. The numbers are the
-    /// same either way; a backtest writes it only for the decisions it keeps.
+    /// Whether to write target tracking's and the forecast's arithmetic out in their notes.
+    /// The numbers are the same either way; a backtest writes them only for the decisions
+    /// it keeps.
     pub explain: bool,
     /// The load forecasters of the setting's predictive profiles, fed up to `now`.
     pub forecasts: &'a [Forecaster],
@@ -534,6 +535,9 @@ fn forecast_trace(p: &Predictive, inputs: &Inputs<'_>, bounds: Bounds) -> Foreca
     trace.capacity = Some(needed);
     trace.mape = f.mape(peak.model);
     trace.trusted = trace.mape.is_none_or(|m| m <= p.max_mape_percent);
+    if !inputs.explain {
+        return trace;
+    }
     trace.note = format!(
         "{} forecasts {:.1} at {} within the {lead_seconds} s lead: ⌈{:.1} / {}⌉ = {needed}{}{}",
         peak.model.as_str().replace('_', " "),
