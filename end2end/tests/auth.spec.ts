@@ -1,5 +1,5 @@
 import { test, expect, type APIRequestContext, type Browser, type Page } from '@playwright/test';
-import { createSet, newApi, removeSet, smallSet, waitForHydration, watchErrors } from './support';
+import { createSet, ensureReader, newApi, removeSet, smallSet, waitForHydration, watchErrors } from './support';
 
 // Accounts in the portal: signing in and out through the login form (with and without
 // JavaScript), the session's CSRF token on every change, a Reader who is offered nothing
@@ -33,10 +33,7 @@ test.beforeAll(async () => {
   api = await newApi();
   await createSet(api, smallSet(SET, 1));
   // The Reader, made through the REST API as an Owner would.
-  const made = await api.post('/api/v1/users', { data: { name: READER, password: READER_PASSWORD } });
-  expect([201, 409], await made.text()).toContain(made.status());
-  const role = await api.put('/api/v1/role-assignments', { data: { user: READER, role: 'Reader' } });
-  expect(role.ok(), await role.text()).toBe(true);
+  await ensureReader(api, READER, READER_PASSWORD);
 });
 
 test.afterAll(async () => {

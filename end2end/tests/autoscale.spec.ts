@@ -1,5 +1,5 @@
 import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
-import { createSet, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors, newApi } from './support';
+import { cpuSetting, createSet, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors, newApi } from './support';
 
 // Metrics, live charts and autoscale in the portal: the Monitoring tab (charts with data,
 // the range picker, an instance's charts, live updates), the Scaling tab (the autoscale
@@ -20,33 +20,6 @@ async function storedSetting(api: APIRequestContext, set: string): Promise<Setti
   const res = await api.get(`/api/v1/scale-sets/${set}/autoscale`);
   expect(res.status(), await res.text()).toBe(200);
   return res.json();
-}
-
-/** A CPU setting as JSON, with `minimum` and `maximum`. */
-function cpuSetting(minimum: number, maximum: number) {
-  const rule = (operator: string, threshold: number, direction: string, window: number) => ({
-    metric: 'cpu_percent',
-    statistic: 'average',
-    time_grain_seconds: 60,
-    time_window_seconds: window,
-    time_aggregation: 'average',
-    operator,
-    threshold,
-    direction,
-    type: 'change_count',
-    value: 1,
-    cooldown_seconds: 300,
-  });
-  return {
-    enabled: true,
-    profiles: [
-      {
-        name: 'default',
-        capacity: { minimum, maximum, default: minimum },
-        rules: [rule('greater_than', 75, 'increase', 300), rule('less_than', 20, 'decrease', 600)],
-      },
-    ],
-  };
 }
 
 const setCharts = (page: Page) => page.locator('[data-charts="scale-set"]');

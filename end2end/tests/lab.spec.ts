@@ -1,5 +1,5 @@
 import { test, expect, type APIRequestContext, type Locator, type Page } from '@playwright/test';
-import { createSet, newApi, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors } from './support';
+import { cpuSetting, createSet, ensureReader, newApi, removeSet, smallSet, waitForHydration, waitForPoints, watchErrors } from './support';
 
 // The autoscale lab on the Scaling tab: What if… compares the editor's draft with the saved
 // setting over the set's synthetic demand (one chart, one score table); Save as shadow puts
@@ -10,33 +10,6 @@ import { createSet, newApi, removeSet, smallSet, waitForHydration, waitForPoints
 const SET = 'e2e-lab';
 const READER = 'e2e-lab-reader';
 const READER_PASSWORD = 'lab-reader-password-e2e';
-
-/** Scale out above 75 % CPU, in below 20 %, one instance at a time. */
-function cpuSetting(minimum: number, maximum: number) {
-  const rule = (operator: string, threshold: number, direction: string, window: number) => ({
-    metric: 'cpu_percent',
-    statistic: 'average',
-    time_grain_seconds: 60,
-    time_window_seconds: window,
-    time_aggregation: 'average',
-    operator,
-    threshold,
-    direction,
-    type: 'change_count',
-    value: 1,
-    cooldown_seconds: 300,
-  });
-  return {
-    enabled: true,
-    profiles: [
-      {
-        name: 'default',
-        capacity: { minimum, maximum, default: minimum },
-        rules: [rule('greater_than', 75, 'increase', 300), rule('less_than', 20, 'decrease', 600)],
-      },
-    ],
-  };
-}
 
 async function read(api: APIRequestContext, path: string) {
   const res = await api.get(`/api/v1/scale-sets/${SET}${path}`);
@@ -74,10 +47,7 @@ test.beforeAll(async () => {
   const saved = await api.put(`/api/v1/scale-sets/${SET}/autoscale`, { data: cpuSetting(1, 4) });
   expect(saved.status(), await saved.text()).toBe(200);
   await waitForPoints(api, SET, 'demand_requests_per_second');
-  const made = await api.post('/api/v1/users', { data: { name: READER, password: READER_PASSWORD } });
-  expect([201, 409], await made.text()).toContain(made.status());
-  const role = await api.put('/api/v1/role-assignments', { data: { user: READER, role: 'Reader' } });
-  expect(role.ok(), await role.text()).toBe(true);
+  await ensureReader(api, READER, READER_PASSWORD);
 });
 
 test.afterAll(async () => {

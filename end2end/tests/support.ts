@@ -121,3 +121,40 @@ export async function waitForPoints(api: APIRequestContext, set: string, metric:
     .toBeGreaterThan(0);
   return count;
 }
+
+/** A CPU setting as JSON within `minimum` and `maximum`: out above 75 % CPU, in below 20 %,
+ * one instance at a time. */
+export function cpuSetting(minimum: number, maximum: number) {
+  const rule = (operator: string, threshold: number, direction: string, window: number) => ({
+    metric: 'cpu_percent',
+    statistic: 'average',
+    time_grain_seconds: 60,
+    time_window_seconds: window,
+    time_aggregation: 'average',
+    operator,
+    threshold,
+    direction,
+    type: 'change_count',
+    value: 1,
+    cooldown_seconds: 300,
+  });
+  return {
+    enabled: true,
+    profiles: [
+      {
+        name: 'default',
+        capacity: { minimum, maximum, default: minimum },
+        rules: [rule('greater_than', 75, 'increase', 300), rule('less_than', 20, 'decrease', 600)],
+      },
+    ],
+  };
+}
+
+/** A fleet-wide Reader `name` (made through the REST API as an Owner would; kept if it is
+ * there). */
+export async function ensureReader(api: APIRequestContext, name: string, password: string) {
+  const made = await api.post('/api/v1/users', { data: { name, password } });
+  expect([201, 409], await made.text()).toContain(made.status());
+  const role = await api.put('/api/v1/role-assignments', { data: { user: name, role: 'Reader' } });
+  expect(role.ok(), await role.text()).toBe(true);
+}
