@@ -590,6 +590,18 @@ pub struct View {
     pub points: Vec<ViewPoint>,
 }
 
+impl View {
+    /// The highest load forecast for the season ahead, and the start of its slot (the
+    /// first, when several are as high).
+    pub fn next_peak(&self) -> Option<(DateTime<Utc>, f64)> {
+        self.points
+            .iter()
+            .filter(|p| p.load.is_none())
+            .filter_map(|p| p.forecast.map(|v| (p.at, v)))
+            .reduce(|a, b| if b.1 > a.1 { b } else { a })
+    }
+}
+
 /// One predictive profile's forecast (`GET /scale-sets/{name}/autoscale/forecast` →
 /// `{"items": [...]}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

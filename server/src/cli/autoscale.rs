@@ -449,12 +449,7 @@ fn forecast_text(scale_set: &str, value: &Value) -> String {
                     .find(|e| e.model == m)
                     .map_or("-".into(), |e| format!("{:.1} %", e.mape))
             };
-            let peak = f
-                .points
-                .iter()
-                .filter(|p| p.load.is_none())
-                .filter_map(|p| p.forecast.map(|v| (p.at, v)))
-                .reduce(|a, b| if b.1 > a.1 { b } else { a });
+            let peak = f.next_peak();
             vec![
                 format!("{}{}", i.profile, if i.shadow { " (shadow)" } else { "" }),
                 format!("{} at {}", f.metric, i.target),

@@ -94,12 +94,7 @@ fn ForecastView(item: Item) -> impl IntoView {
         thresholds: vec![],
         markers: vec![],
     };
-    let peak = f
-        .points
-        .iter()
-        .filter(|p| p.load.is_none())
-        .filter_map(|p| p.forecast.map(|v| (p.at, v)))
-        .reduce(|a, b| if b.1 > a.1 { b } else { a });
+    let peak = f.next_peak();
     let history = if f.ready {
         format!(
             "{} of history (a season is {})",
