@@ -910,6 +910,69 @@ mod tests {
     }
 
     #[test]
+    fn bad_predictive_settings_name_each_field_and_a_lone_forecast_warns() {
+        let predictive = |json: &str| -> Predictive { serde_json::from_str(json).unwrap() };
+        let mut s = setting(CPU_RULES);
+        s.profiles[0].predictive = Some(predictive(
+            r#"{"metric":"latency_p50_ms","target":0,"mode":"forecast_and_scale",
+                "season_seconds":30,"lead_seconds":40,"max_mape_percent":-1}"#,
+        ));
+        assert_eq!(
+            fields(&s.validate()),
+            [
+                "profiles[0].predictive.metric",
+                "profiles[0].predictive.target",
+                "profiles[0].predictive.max_mape_percent",
+                "profiles[0].predictive.season_seconds",
+                "profiles[0].predictive.lead_seconds",
+            ]
+        );
+        // A percentage above 100, a lead past its limit.
+        s.profiles[0].predictive = Some(predictive(
+            r#"{"metric":"cpu_percent","target":120,"mode":"forecast_only","lead_seconds":7200}"#,
+        ));
+        assert_eq!(
+            fields(&s.validate()),
+            [
+                "profiles[0].predictive.target",
+                "profiles[0].predictive.lead_seconds"
+            ]
+        );
+        // Valid, with defaults: a day's season, auto, 50 %.
+        let p = predictive(
+            r#"{"metric":"requests_per_second","target":50,"mode":"forecast_and_scale"}"#,
+        );
+        assert_eq!(
+            (
+                p.season_seconds,
+                p.model,
+                p.max_mape_percent,
+                p.lead_seconds
+            ),
+            (86_400, ModelChoice::Auto, 50.0, None)
+        );
+        s.profiles[0].predictive = Some(p);
+        assert!(s.validate().is_empty());
+        let facts = Facts {
+            boot_seconds: None,
+            metrics_interval_seconds: 10,
+        };
+        // With a scale-in rule: no warning; alone, it only ever grows.
+        assert!(
+            s.warnings(facts)
+                .iter()
+                .all(|w| !w.field.ends_with("predictive"))
+        );
+        s.profiles[0].rules.clear();
+        let warnings = s.warnings(facts);
+        assert!(
+            warnings.iter().any(|w| w.field == "profiles[0].predictive"
+                && w.message.contains("nothing scales this profile in")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
     fn exactly_one_default_profile() {
         let mut s = setting(CPU_RULES);
         let mut second = s.profiles[0].clone();
