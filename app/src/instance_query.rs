@@ -217,6 +217,44 @@ pub fn protection(instance: &Instance) -> &'static str {
     }
 }
 
+/// An instance's lifecycle tag and its tooltip, if it has one: the hook it waits on (with
+/// when the timeout applies), or that it is busy (until when).
+pub fn lifecycle(
+    instance: &Instance,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(String, String)> {
+    let l = &instance.lifecycle;
+    if let Some(state) = l.lifecycle_state {
+        let hook = l.lifecycle_hook.clone().unwrap_or_default();
+        let text = if hook.is_empty() {
+            state.to_string()
+        } else {
+            format!("{state}: {hook}")
+        };
+        let title = match l.lifecycle_deadline {
+            Some(at) => format!(
+                "waiting on lifecycle hook {hook:?}; its timeout applies at {}",
+                crate::format::timestamp(&at)
+            ),
+            None if l.waiting() => format!("lifecycle hook {hook:?}: waits once the VM runs"),
+            None => "its lifecycle hooks are done: the removal goes on".to_string(),
+        };
+        return Some((text, title));
+    }
+    instance
+        .busy_until
+        .filter(|until| *until > now)
+        .map(|until| {
+            (
+                "busy".to_string(),
+                format!(
+                    "asked not to be removed by scale-in until {}",
+                    crate::format::timestamp(&until)
+                ),
+            )
+        })
+}
+
 /// Whether an instance is done with what was last asked of it: no operation in progress
 /// and its power where it was asked to be. A failed operation is done too.
 pub fn is_settled(instance: &Instance) -> bool {

@@ -352,6 +352,7 @@ impl Draft {
             autoscale,
             autoscale_shadow: None,
             demand: None,
+            lifecycle_hooks: Vec::new(),
         };
         let ctx = ValidationContext {
             known_zones: known_zones.to_vec(),

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::Activity;
 use crate::instance::Instance;
+use crate::lifecycle::Notice;
 use crate::rollout::RolloutView;
 use crate::scale_set::ScaleSet;
 
@@ -11,12 +12,29 @@ use crate::scale_set::ScaleSet;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    ScaleSetChanged { scale_set: Box<ScaleSet> },
-    ScaleSetRemoved { name: String },
-    InstanceChanged { instance: Box<Instance> },
-    InstanceRemoved { scale_set: String, id: String },
-    Activity { activity: Box<Activity> },
-    RolloutChanged { rollout: Box<RolloutView> },
+    ScaleSetChanged {
+        scale_set: Box<ScaleSet>,
+    },
+    ScaleSetRemoved {
+        name: String,
+    },
+    InstanceChanged {
+        instance: Box<Instance>,
+    },
+    InstanceRemoved {
+        scale_set: String,
+        id: String,
+    },
+    Activity {
+        activity: Box<Activity>,
+    },
+    RolloutChanged {
+        rollout: Box<RolloutView>,
+    },
+    /// An instance began waiting on a lifecycle hook, or a wait ended or was extended.
+    Lifecycle {
+        notice: Box<Notice>,
+    },
 }
 
 impl Event {
@@ -29,6 +47,7 @@ impl Event {
             Event::InstanceRemoved { .. } => "instance_removed",
             Event::Activity { .. } => "activity",
             Event::RolloutChanged { .. } => "rollout_changed",
+            Event::Lifecycle { .. } => "lifecycle",
         }
     }
 
@@ -41,6 +60,7 @@ impl Event {
             Event::InstanceRemoved { scale_set, .. } => Some(scale_set),
             Event::Activity { activity } => activity.scale_set.as_deref(),
             Event::RolloutChanged { rollout } => Some(&rollout.rollout.scale_set),
+            Event::Lifecycle { notice } => Some(&notice.scale_set),
         }
     }
 }

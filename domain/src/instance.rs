@@ -114,6 +114,33 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where an instance is in its lifecycle hooks (AWS's `Pending:Wait`,
+    /// `Terminating:Wait`, `Terminating:Proceed`); `None` is in service.
+    LifecycleState {
+        LaunchingWait => "launching_wait",
+        TerminatingWait => "terminating_wait",
+        TerminatingProceed => "terminating_proceed",
+    }
+);
+
+string_enum!(
+    /// The transition a lifecycle hook holds.
+    LifecycleTransition {
+        Launching => "launching",
+        Terminating => "terminating",
+    }
+);
+
+string_enum!(
+    /// How a lifecycle wait ends: `continue` goes on, `abandon` stops (a launch is
+    /// removed, a termination skips the hooks left).
+    LifecycleResult {
+        Continue => "continue",
+        Abandon => "abandon",
+    }
+);
+
 impl ProvisioningState {
     /// The state after the operation in progress succeeds; `None` means the record is gone
     /// (a finished delete).
@@ -216,6 +243,13 @@ pub struct Instance {
     /// The last operation's error, cleared by the next success.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Where the instance is in its set's lifecycle hooks.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// Until when the instance (or its application) asked not to be removed by scale-in,
+    /// rebalancing or host maintenance (`PUT …/instances/{id}/busy`).
+    #[serde(default)]
+    pub busy_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; guards updates against stale writers.
@@ -224,6 +258,38 @@ pub struct Instance {
 
 fn enabled() -> bool {
     true
+}
+
+/// An instance's place in its lifecycle hooks: all `None` while in service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lifecycle {
+    /// `launching_wait` (held out of the load balancer until its launching hooks complete),
+    /// `terminating_wait` (drained, its VM kept until its terminating hooks complete),
+    /// `terminating_proceed` (the hooks are done: the removal or reimage goes on).
+    #[serde(default)]
+    pub lifecycle_state: Option<LifecycleState>,
+    /// The hook it waits on.
+    #[serde(default)]
+    pub lifecycle_hook: Option<String>,
+    /// When the hook's timeout applies its default result (a heartbeat moves it); `null`
+    /// while a launching instance has not started yet (the clock starts once it runs).
+    #[serde(default)]
+    pub lifecycle_deadline: Option<DateTime<Utc>>,
+    /// The latest the wait may last, heartbeats or not: min(48 h, 100 × the heartbeat
+    /// timeout) after it began.
+    #[serde(default)]
+    pub lifecycle_limit: Option<DateTime<Utc>>,
+}
+
+impl Lifecycle {
+    /// Whether a hook holds the instance now.
+    pub fn waiting(&self) -> bool {
+        matches!(
+            self.lifecycle_state,
+            Some(LifecycleState::LaunchingWait | LifecycleState::TerminatingWait)
+        )
+    }
 }
 
 /// Per-instance protection flags (`PUT …/instances/{id}/protection`).
@@ -286,14 +352,22 @@ impl Instance {
             && self.provisioning_state == ProvisioningState::Succeeded
             && self.pending.is_none()
             && self.desired_power == DesiredPower::Running
+            && self.lifecycle.lifecycle_state.is_none()
+    }
+
+    /// Whether it asked not to be removed (a busy lease) and the lease still holds at
+    /// `now`.
+    pub fn is_busy(&self, now: DateTime<Utc>) -> bool {
+        self.busy_until.is_some_and(|until| until > now)
     }
 
     /// Whether an operation keeps it out of service for now: being created, updated or
-    /// deleted, a restart or reimage waiting, or running but not yet found healthy. Repairs
-    /// (and later rollouts) count these against their limit.
+    /// deleted, a restart or reimage waiting, held by a lifecycle hook, or running but not
+    /// yet found healthy. Repairs and rollouts count these against their limit.
     pub fn in_transition(&self) -> bool {
         self.provisioning_state.is_transitional()
             || self.pending.is_some()
+            || self.lifecycle.lifecycle_state.is_some()
             || (self.power_state == PowerState::Running
                 && self.health_state == HealthState::Initializing)
     }
@@ -415,6 +489,8 @@ pub mod fixtures {
             retiring: false,
             address: Some(format!("127.0.0.1:{}", 20_000 + ordinal)),
             last_error: None,
+            lifecycle: Lifecycle::default(),
+            busy_until: None,
             created_at: DateTime::UNIX_EPOCH + chrono::Duration::seconds(ordinal as i64),
             updated_at: DateTime::UNIX_EPOCH,
             generation: 1,

@@ -7,6 +7,8 @@
 //!
 //! - [`scale_set`] — the spec (model and policies), stored view, partial updates;
 //! - [`instance`] — instances, their state enums and which actions each state accepts;
+//! - [`lifecycle`] — lifecycle hooks: launching and terminating waits, their timeouts,
+//!   heartbeats and completions;
 //! - [`placement`] — zone and fault-domain placement of new instances;
 //! - [`scale_in`] — scale-in victim choice (Azure's Default, NewestVM, OldestVM);
 //! - [`health`] — probe results and the health state machine;
@@ -40,6 +42,7 @@ pub mod event;
 pub mod fault;
 pub mod health;
 pub mod instance;
+pub mod lifecycle;
 pub mod load_balancer;
 pub mod metrics;
 pub mod orphan;
@@ -60,8 +63,8 @@ pub use event::Event;
 pub use fault::Fault;
 pub use health::{HealthCounter, ProbeResult};
 pub use instance::{
-    ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, PendingAction, PowerState,
-    Protection, ProvisioningState,
+    ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, Lifecycle, LifecycleResult,
+    LifecycleState, LifecycleTransition, PendingAction, PowerState, Protection, ProvisioningState,
 };
 pub use placement::{BackendInfo, ConsoleOutput, HostStatus, ZoneStatus};
 pub use reconcile::{BackendVm, ObservedVm};

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::instance::{
-    DesiredPower, HealthState, Instance, PendingAction, PowerState, ProvisioningState,
+    DesiredPower, HealthState, Instance, LifecycleState, PendingAction, PowerState,
+    ProvisioningState,
 };
 use crate::placement::{PlacementPolicy, ZoneStatus, place};
 use crate::scale_in::choose_victims;
@@ -228,6 +229,7 @@ pub struct PlanInput<'a> {
     pub vms: &'a [ObservedVm],
     pub zones: &'a [ZoneStatus],
     pub next_ordinal: u64,
+    pub now: DateTime<Utc>,
 }
 
 /// Share of extra instances created on scale-out when overprovisioning.
@@ -241,6 +243,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         vms,
         zones,
         next_ordinal,
+        now,
     } = input;
     let mut plan = Plan {
         next_ordinal,
@@ -265,7 +268,11 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     let mut active: Vec<&Instance> = Vec::new();
     for i in instances {
         let has_vm = vm_ids.contains(i.id.as_str());
+        let held = i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait);
         match i.provisioning_state {
+            // A terminating hook holds it: drained, its VM kept until the hook completes.
+            ProvisioningState::Deleting if held => {}
+            _ if deleting_set && held => {}
             ProvisioningState::Deleting => {
                 plan.actions.push(if has_vm {
                     Action::Delete {
@@ -375,7 +382,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             ));
         } else {
             let owned: Vec<Instance> = active.iter().map(|i| (*i).clone()).collect();
-            let choice = choose_victims(&owned, excess, set.spec.scale_in_policy.rule());
+            let choice = choose_victims(&owned, excess, set.spec.scale_in_policy.rule(), now);
             plan.notes.push(format!(
                 "scale in: {} active, {} desired; deleting {}",
                 active.len(),
@@ -384,7 +391,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             ));
             if choice.protected_shortfall > 0 {
                 plan.notes.push(format!(
-                    "{} instances could not be removed: the rest are protected from scale-in",
+                    "{} instances could not be removed: the rest are protected from scale-in or busy",
                     choice.protected_shortfall
                 ));
             }
@@ -419,6 +426,10 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             continue;
         }
         let id = i.id.clone();
+        if i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait) {
+            // A reimage waits for the terminating hooks.
+            continue;
+        }
         if let Some(pending) = i.pending {
             plan.actions.push(match pending {
                 PendingAction::Restart => Action::Restart { id },
@@ -498,6 +509,7 @@ mod tests {
             vms,
             zones: &zones(),
             next_ordinal: next,
+            now: DateTime::UNIX_EPOCH,
         })
     }
 

@@ -184,6 +184,7 @@ pub fn plan_repairs(
     for i in instances {
         if !i.is_active()
             || i.retiring
+            || i.lifecycle.lifecycle_state.is_some()
             || i.provisioning_state == ProvisioningState::Creating
             || i.desired_power != DesiredPower::Running
         {
@@ -295,13 +296,15 @@ pub enum Rebalance {
     Abandon,
 }
 
-/// Plans the next step of rebalancing the set's zones.
+/// Plans the next step of rebalancing the set's zones (an instance busy at `now` is not
+/// removed: the rebalance waits for its lease).
 pub fn plan_rebalance(
     spec: &ScaleSetSpec,
     status: &RepairStatus,
     instances: &[Instance],
     zones: &[ZoneStatus],
     capacity_now: u32,
+    now: DateTime<Utc>,
 ) -> Rebalance {
     let all_up = spec
         .zones
@@ -323,7 +326,7 @@ pub fn plan_rebalance(
         }
         let counts = zone_counts(spec, instances);
         let fullest = counts.iter().max_by_key(|(_, n)| **n).map(|(z, _)| *z);
-        return instances
+        let candidates: Vec<&Instance> = instances
             .iter()
             .filter(|i| {
                 i.is_active()
@@ -331,10 +334,19 @@ pub fn plan_rebalance(
                     && !i.protect_from_scale_set_actions
                     && Some(i.zone.as_str()) == fullest
             })
+            .collect();
+        // A busy instance is not removed: wait for its lease to end.
+        return match candidates
+            .iter()
+            .filter(|i| !i.is_busy(now))
             .max_by_key(|i| i.ordinal)
-            .map_or(Rebalance::Abandon, |v| Rebalance::Finish {
+        {
+            Some(v) => Rebalance::Finish {
                 victim: v.id.clone(),
-            });
+            },
+            None if candidates.is_empty() => Rebalance::Abandon,
+            None => Rebalance::None,
+        };
     }
     if spec.zones.len() < 2 || !all_up || instances.iter().any(Instance::in_transition) {
         return Rebalance::None;
@@ -538,12 +550,12 @@ mod tests {
             instance("web", 2, "3", 0),
         ];
         assert_eq!(
-            plan_rebalance(&s, &status, &all, &zones(&["2"]), 3),
+            plan_rebalance(&s, &status, &all, &zones(&["2"]), 3, DateTime::UNIX_EPOCH),
             Rebalance::None,
             "not while the zone is down"
         );
         assert_eq!(
-            plan_rebalance(&s, &status, &all, &zones(&[]), 3),
+            plan_rebalance(&s, &status, &all, &zones(&[]), 3, DateTime::UNIX_EPOCH),
             Rebalance::Surge
         );
         // The extra instance (web_4 in zone 2) is booting: wait.
@@ -553,13 +565,13 @@ mod tests {
         };
         all.push(instance("web", 4, "2", 0).health(HealthState::Initializing, 0));
         assert_eq!(
-            plan_rebalance(&s, &surging, &all, &zones(&[]), 3),
+            plan_rebalance(&s, &surging, &all, &zones(&[]), 3, DateTime::UNIX_EPOCH),
             Rebalance::None
         );
         // It serves: the newest of the fullest zone goes.
         all[3].health_state = HealthState::Healthy;
         assert_eq!(
-            plan_rebalance(&s, &surging, &all, &zones(&[]), 3),
+            plan_rebalance(&s, &surging, &all, &zones(&[]), 3, DateTime::UNIX_EPOCH),
             Rebalance::Finish {
                 victim: "web_3".into()
             }
@@ -567,13 +579,13 @@ mod tests {
         // It failed: forget it.
         all[3].health_state = HealthState::Unhealthy;
         assert_eq!(
-            plan_rebalance(&s, &surging, &all, &zones(&[]), 3),
+            plan_rebalance(&s, &surging, &all, &zones(&[]), 3, DateTime::UNIX_EPOCH),
             Rebalance::Abandon
         );
         // Balanced sets and sets in transition are left alone.
         let balanced = set(3);
         assert_eq!(
-            plan_rebalance(&s, &status, &balanced, &zones(&[]), 3),
+            plan_rebalance(&s, &status, &balanced, &zones(&[]), 3, DateTime::UNIX_EPOCH),
             Rebalance::None
         );
     }

@@ -4,11 +4,13 @@
 //! then the rest. Within each class: remove from the zone with the most active instances;
 //! under the Default rule then from that zone's fault domain with the most instances, then
 //! the highest instance id; under NewestVM the most recently created; under OldestVM the
-//! oldest. Instances protected from scale-in or from scale-set actions are never chosen:
-//! when too few are unprotected, fewer are removed.
+//! oldest. Instances protected from scale-in or from scale-set actions, and those whose
+//! busy lease holds, are never chosen: when too few are left, fewer are removed.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use crate::instance::{HealthState, Instance, ProvisioningState};
 use crate::scale_set::ScaleInRule;
@@ -38,8 +40,14 @@ fn class(i: &Instance) -> (u8, &'static str) {
     }
 }
 
-/// Chooses `count` instances to remove from `active` (instances not being deleted).
-pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> ScaleIn {
+/// Chooses `count` instances to remove from `active` (instances not being deleted); an
+/// instance busy at `now` (its busy lease holds) is passed over as a protected one is.
+pub fn choose_victims(
+    active: &[Instance],
+    count: usize,
+    rule: ScaleInRule,
+    now: DateTime<Utc>,
+) -> ScaleIn {
     let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
     let mut per_fd: BTreeMap<(&str, u32), usize> = BTreeMap::new();
     for i in active {
@@ -50,10 +58,9 @@ pub fn choose_victims(active: &[Instance], count: usize, rule: ScaleInRule) -> S
     // victim is last (popped first).
     type Lists<'a> = BTreeMap<u8, BTreeMap<&'a str, BTreeMap<u32, Vec<&'a Instance>>>>;
     let mut lists: Lists = BTreeMap::new();
-    for i in active
-        .iter()
-        .filter(|i| !i.protect_from_scale_in && !i.protect_from_scale_set_actions)
-    {
+    for i in active.iter().filter(|i| {
+        !i.protect_from_scale_in && !i.protect_from_scale_set_actions && !i.is_busy(now)
+    }) {
         let fd_key = if rule == ScaleInRule::Default {
             i.fault_domain
         } else {
@@ -190,7 +197,7 @@ mod tests {
 
     #[test]
     fn default_balances_zones_then_highest_id() {
-        let s = choose_victims(&five(), 3, ScaleInRule::Default);
+        let s = choose_victims(&five(), 3, ScaleInRule::Default, DateTime::UNIX_EPOCH);
         // Zones 1 and 2 have two each: the highest id among them (4, zone 2) goes first,
         // then zone 1's highest (3), then all zones have one: the highest id (2).
         assert_eq!(ids(&s), ["web_4", "web_3", "web_2"]);
@@ -200,15 +207,15 @@ mod tests {
     fn newest_vm_uses_creation_time() {
         let mut set = five();
         set[0] = set[0].clone().created_at_secs(100); // web_0 recreated most recently
-        let s = choose_victims(&set, 1, ScaleInRule::NewestVm);
+        let s = choose_victims(&set, 1, ScaleInRule::NewestVm, DateTime::UNIX_EPOCH);
         assert_eq!(ids(&s), ["web_0"]);
-        let s = choose_victims(&five(), 3, ScaleInRule::NewestVm);
+        let s = choose_victims(&five(), 3, ScaleInRule::NewestVm, DateTime::UNIX_EPOCH);
         assert_eq!(ids(&s), ["web_4", "web_3", "web_2"]);
     }
 
     #[test]
     fn oldest_vm() {
-        let s = choose_victims(&five(), 2, ScaleInRule::OldestVm);
+        let s = choose_victims(&five(), 2, ScaleInRule::OldestVm, DateTime::UNIX_EPOCH);
         // zones 1 and 2 tie at two; the oldest among their candidates is web_0 (zone 1).
         assert_eq!(ids(&s), ["web_0", "web_1"]);
     }
@@ -218,11 +225,16 @@ mod tests {
         let mut set = five();
         set[4] = set[4].clone().protected();
         set[3].protect_from_scale_set_actions = true;
-        let s = choose_victims(&set, 3, ScaleInRule::NewestVm);
+        let s = choose_victims(&set, 3, ScaleInRule::NewestVm, DateTime::UNIX_EPOCH);
         assert!(!ids(&s).contains(&"web_4") && !ids(&s).contains(&"web_3"));
         assert_eq!(s.victims.len(), 3);
         let all_protected: Vec<Instance> = five().into_iter().map(|i| i.protected()).collect();
-        let s = choose_victims(&all_protected, 2, ScaleInRule::Default);
+        let s = choose_victims(
+            &all_protected,
+            2,
+            ScaleInRule::Default,
+            DateTime::UNIX_EPOCH,
+        );
         assert!(s.victims.is_empty());
         assert_eq!(s.protected_shortfall, 2);
     }
@@ -232,7 +244,7 @@ mod tests {
         let mut set = five();
         set[0] = set[0].clone().unhealthy();
         set[2] = set[2].clone().in_state(ProvisioningState::Creating);
-        let s = choose_victims(&set, 3, ScaleInRule::Default);
+        let s = choose_victims(&set, 3, ScaleInRule::Default, DateTime::UNIX_EPOCH);
         assert_eq!(ids(&s)[..2], ["web_0", "web_2"]);
         assert!(s.victims[0].reason.starts_with("unhealthy"));
     }
@@ -246,7 +258,7 @@ mod tests {
             instance("web", 2, "1", 0),
             instance("web", 9, "1", 1),
         ];
-        let s = choose_victims(&set, 1, ScaleInRule::Default);
+        let s = choose_victims(&set, 1, ScaleInRule::Default, DateTime::UNIX_EPOCH);
         assert_eq!(ids(&s), ["web_2"]);
     }
 
@@ -260,7 +272,7 @@ mod tests {
                 let i = instance("web", n as u64, &z.to_string(), 0);
                 if *p { i.protected() } else { i }
             }).collect();
-            let s = choose_victims(&set, remove, ScaleInRule::Default);
+            let s = choose_victims(&set, remove, ScaleInRule::Default, DateTime::UNIX_EPOCH);
             let unprotected = set.iter().filter(|i| !i.protect_from_scale_in).count();
             prop_assert_eq!(s.victims.len(), remove.min(unprotected));
             prop_assert_eq!(s.protected_shortfall, remove - remove.min(unprotected));
@@ -286,5 +298,30 @@ mod tests {
                 prop_assert!(spread(&per_zone) <= spread(&before).max(1));
             }
         }
+    }
+
+    #[test]
+    fn a_busy_instance_is_passed_over_until_its_lease_ends() {
+        let mut set = five();
+        set[4].busy_until = Some(DateTime::UNIX_EPOCH + chrono::Duration::seconds(100));
+        let at = |secs| DateTime::UNIX_EPOCH + chrono::Duration::seconds(secs);
+        assert_eq!(
+            ids(&choose_victims(&set, 1, ScaleInRule::Default, at(99))),
+            ["web_3"]
+        );
+        assert_eq!(
+            ids(&choose_victims(&set, 1, ScaleInRule::Default, at(100))),
+            ["web_4"]
+        );
+        let all_busy: Vec<Instance> = five()
+            .into_iter()
+            .map(|mut i| {
+                i.busy_until = Some(at(100));
+                i
+            })
+            .collect();
+        let s = choose_victims(&all_busy, 2, ScaleInRule::Default, at(0));
+        assert!(s.victims.is_empty());
+        assert_eq!(s.protected_shortfall, 2);
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::autoscale::AutoscaleSetting;
 use crate::demand::Demand;
+use crate::lifecycle::{self, LifecycleHook};
 use crate::repair::RepairStatus;
 use crate::secret::UserDataDigest;
 use crate::validation::{ValidationErrors, check_name};
@@ -833,6 +834,9 @@ pub struct ScaleSetSpec {
     /// The mock's synthetic demand (`PUT /scale-sets/{name}/demand`).
     #[serde(default)]
     pub demand: Option<Demand>,
+    /// Waits on the instances' launch and removal ([`crate::lifecycle`]).
+    #[serde(default)]
+    pub lifecycle_hooks: Vec<LifecycleHook>,
 }
 
 /// What validation needs to know about the world (the backend's zones).
@@ -875,6 +879,7 @@ impl ScaleSetSpec {
             autoscale: None,
             autoscale_shadow: None,
             demand: None,
+            lifecycle_hooks: Vec::new(),
         }
     }
 
@@ -886,6 +891,7 @@ impl ScaleSetSpec {
         self.load_balancer = self.load_balancer.map(LoadBalancer::redacted);
         self.autoscale = self.autoscale.map(AutoscaleSetting::redacted);
         self.autoscale_shadow = self.autoscale_shadow.map(AutoscaleSetting::redacted);
+        self.lifecycle_hooks = lifecycle::redacted(self.lifecycle_hooks);
         self
     }
 
@@ -1025,6 +1031,9 @@ impl ScaleSetSpec {
         if let Some(demand) = &self.demand {
             errors.nest("demand", demand.validate());
         }
+        errors
+            .0
+            .extend(lifecycle::validate(&self.lifecycle_hooks).0);
     }
 
     /// Applies `patch` to a copy of `self`, checking the rules that depend on the old value
@@ -1087,6 +1096,10 @@ impl ScaleSetSpec {
                 setting.keep_secrets(self.autoscale.as_ref());
             }
         }
+        if let Some(v) = &patch.lifecycle_hooks {
+            next.lifecycle_hooks = v.clone();
+            lifecycle::keep_secrets(&mut next.lifecycle_hooks, &self.lifecycle_hooks);
+        }
         if patch.capacity.is_some_and(|c| c != self.capacity)
             && next.autoscale.as_ref().is_some_and(|a| a.enabled)
         {
@@ -1135,6 +1148,10 @@ pub struct ScaleSetPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<AutoscaleSetting>))]
     pub autoscale: Option<Option<AutoscaleSetting>>,
+    /// Replaces the hooks; webhooks sent as reads show them keep their stored URL and
+    /// secret (matched by hook name).
+    #[serde(default)]
+    pub lifecycle_hooks: Option<Vec<LifecycleHook>>,
 }
 
 impl ScaleSetPatch {
@@ -1146,6 +1163,7 @@ impl ScaleSetPatch {
         if let Some(Some(autoscale)) = self.autoscale {
             self.autoscale = Some(Some(autoscale.redacted()));
         }
+        self.lifecycle_hooks = self.lifecycle_hooks.map(lifecycle::redacted);
         self
     }
 }

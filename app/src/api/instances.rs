@@ -1,27 +1,46 @@
 //! A person's actions on the instances selected in a scale set's instances table,
 //! upgrading them to the latest model among them.
 
-use flotilla_domain::{Instance, InstanceAction, Protection};
+use flotilla_domain::{Instance, InstanceAction, LifecycleResult, Protection};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::PortalError;
 
 /// What the selection toolbar asks for: one of the instance actions, a protection to set
-/// (`protect`, with the two flags as checkboxes), or an upgrade to the latest model
-/// (`upgrade`: a manual rollout of the selected instances).
+/// (`protect`, with the two flags as checkboxes), an upgrade to the latest model
+/// (`upgrade`: a manual rollout of the selected instances), the end of each one's wait on
+/// its lifecycle hook (`lifecycle-continue`, `lifecycle-abandon`), or a busy lease
+/// (`busy`, with its seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkAction {
     Act(InstanceAction),
     Protect(Protection),
     Upgrade,
+    Complete(LifecycleResult),
+    Busy(u32),
 }
 
 impl BulkAction {
     /// Reads the toolbar's fields: `action` names the button pressed; for `protect`,
     /// `scale_in` and `scale_set_actions` are the checkboxes (present when ticked).
-    pub fn parse(action: &str, scale_in: bool, scale_set_actions: bool) -> Result<Self, String> {
+    pub fn parse(
+        action: &str,
+        scale_in: bool,
+        scale_set_actions: bool,
+        busy_seconds: Option<&str>,
+    ) -> Result<Self, String> {
         match action {
+            "lifecycle-continue" => return Ok(Self::Complete(LifecycleResult::Continue)),
+            "lifecycle-abandon" => return Ok(Self::Complete(LifecycleResult::Abandon)),
+            "busy" => {
+                return busy_seconds
+                    .unwrap_or_default()
+                    .trim()
+                    .parse()
+                    .map(Self::Busy)
+                    .map_err(|_| "busy_seconds: a whole number of seconds, 0 to 3600".into());
+            }
             "protect" => {
                 return Ok(Self::Protect(Protection {
                     protect_from_scale_in: scale_in,
@@ -37,7 +56,8 @@ impl BulkAction {
             .map_err(|_| {
                 format!(
                     "unknown action {action:?}; expected one of: start, stop, deallocate, \
-                     restart, reimage, delete, protect, upgrade"
+                     restart, reimage, delete, protect, upgrade, lifecycle-continue, \
+                     lifecycle-abandon, busy"
                 )
             })
     }
@@ -48,6 +68,9 @@ impl BulkAction {
             Self::Act(action) => format!("{action} requested"),
             Self::Protect(_) => "protection set".to_string(),
             Self::Upgrade => "upgrade requested".to_string(),
+            Self::Complete(result) => format!("lifecycle wait ended ({result})"),
+            Self::Busy(0) => "busy lease ended".to_string(),
+            Self::Busy(seconds) => format!("busy for {seconds} s"),
         }
     }
 }
@@ -76,14 +99,27 @@ pub async fn act_on_instances(
     action: String,
     scale_in: Option<String>,
     scale_set_actions: Option<String>,
+    busy_seconds: Option<String>,
 ) -> Result<BulkOutcome, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&format!(
         "/scale-sets/{}/instances",
         flotilla_domain::url::percent_encode(&name)
     ));
-    let action = BulkAction::parse(&action, scale_in.is_some(), scale_set_actions.is_some())
-        .map_err(|message| refuse(PortalError::field("action", message), 422))?;
+    let action = BulkAction::parse(
+        &action,
+        scale_in.is_some(),
+        scale_set_actions.is_some(),
+        busy_seconds.as_deref(),
+    )
+    .map_err(|message| {
+        let field = if message.starts_with("busy_seconds") {
+            "busy_seconds"
+        } else {
+            "action"
+        };
+        refuse(PortalError::field(field, message), 422)
+    })?;
     let ids = ids.unwrap_or_default();
     if ids.is_empty() {
         return Err(refuse(
@@ -140,6 +176,28 @@ pub async fn act_on_instances(
                     .set_protection(&name, &id, protection, &super::actor())
                     .await
             }
+            BulkAction::Complete(result) => {
+                // Each instance's own hook: the one it waits on.
+                match known
+                    .iter()
+                    .find(|i| i.id == id)
+                    .filter(|i| i.lifecycle.waiting())
+                    .and_then(|i| i.lifecycle.lifecycle_hook.clone())
+                {
+                    Some(hook) => {
+                        fleet
+                            .complete_lifecycle(&name, &id, &hook, result, &super::actor())
+                            .await
+                    }
+                    None => {
+                        outcome
+                            .refused
+                            .push((id, "not waiting on a lifecycle hook".into()));
+                        continue;
+                    }
+                }
+            }
+            BulkAction::Busy(seconds) => fleet.set_busy(&name, &id, seconds, &super::actor()).await,
             BulkAction::Upgrade => unreachable!("handled above"),
         };
         match result {
@@ -157,18 +215,18 @@ mod tests {
     #[test]
     fn reads_the_toolbar() {
         assert_eq!(
-            BulkAction::parse("reimage", false, false),
+            BulkAction::parse("reimage", false, false, None),
             Ok(BulkAction::Act(InstanceAction::Reimage))
         );
         assert_eq!(
-            BulkAction::parse("protect", true, false),
+            BulkAction::parse("protect", true, false, None),
             Ok(BulkAction::Protect(Protection {
                 protect_from_scale_in: true,
                 protect_from_scale_set_actions: false
             }))
         );
         assert!(
-            BulkAction::parse("explode", false, false)
+            BulkAction::parse("explode", false, false, None)
                 .unwrap_err()
                 .contains("unknown action \"explode\"")
         );
@@ -177,8 +235,21 @@ mod tests {
             "restart requested"
         );
         assert_eq!(
-            BulkAction::parse("upgrade", false, false),
+            BulkAction::parse("upgrade", false, false, None),
             Ok(BulkAction::Upgrade)
+        );
+        assert_eq!(
+            BulkAction::parse("lifecycle-abandon", false, false, None),
+            Ok(BulkAction::Complete(LifecycleResult::Abandon))
+        );
+        assert_eq!(
+            BulkAction::parse("busy", false, false, Some(" 600 ")),
+            Ok(BulkAction::Busy(600))
+        );
+        assert!(
+            BulkAction::parse("busy", false, false, Some("soon"))
+                .unwrap_err()
+                .starts_with("busy_seconds")
         );
     }
 }

@@ -328,6 +328,65 @@ pub struct Webhook {
     pub secret: Option<String>,
 }
 
+/// The problems of a list of webhooks, each under `field` (`field[i].url`, …).
+pub fn validate_webhooks(hooks: &[Webhook], field: &str) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    if hooks.len() > MAX_WEBHOOKS {
+        errors.push(field, format!("at most {MAX_WEBHOOKS} webhooks"));
+    }
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(message) = check_url(&hook.url) {
+            errors.push(format!("{field}[{i}].url"), message);
+        }
+        if hook.secret.as_deref().is_some_and(str::is_empty) {
+            errors.push(
+                format!("{field}[{i}].secret"),
+                "must not be empty when given",
+            );
+        }
+    }
+    errors
+}
+
+/// The webhooks as reads show them: secrets replaced by [`REDACTED`], URLs by their shown
+/// form (scheme and host).
+pub fn redact_webhooks(hooks: &mut [Webhook]) {
+    for hook in hooks {
+        hook.url = shown_url(&hook.url);
+        if hook.secret.is_some() {
+            hook.secret = Some(REDACTED.into());
+        }
+    }
+}
+
+/// Puts back what `stored` holds where `hooks` send what reads show: a URL in its shown
+/// form becomes the stored URL it shows (the webhook at the same position first, else the
+/// first that shows so), and a [`REDACTED`] secret that webhook's secret — so webhooks
+/// read, edited and saved keep their URLs and secrets.
+pub fn keep_webhook_secrets(hooks: &mut [Webhook], stored: &[Webhook]) {
+    for (i, hook) in hooks.iter_mut().enumerate() {
+        let shows = |h: &&Webhook| {
+            if is_shown_url(&hook.url) {
+                shown_url(&h.url) == hook.url
+            } else {
+                h.url == hook.url
+            }
+        };
+        let kept = stored
+            .get(i)
+            .filter(shows)
+            .or_else(|| stored.iter().find(shows));
+        if is_shown_url(&hook.url)
+            && let Some(kept) = kept
+        {
+            hook.url = kept.url.clone();
+        }
+        if hook.secret.as_deref() == Some(REDACTED) {
+            hook.secret = kept.and_then(|h| h.secret.clone());
+        }
+    }
+}
+
 /// What the warnings are measured against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
@@ -402,24 +461,10 @@ impl AutoscaleSetting {
             0,
             3600,
         );
-        let hooks = &self.notifications.webhooks;
-        if hooks.len() > MAX_WEBHOOKS {
-            errors.push(
-                "notifications.webhooks",
-                format!("at most {MAX_WEBHOOKS} webhooks"),
-            );
-        }
-        for (i, hook) in hooks.iter().enumerate() {
-            if let Err(message) = check_url(&hook.url) {
-                errors.push(format!("notifications.webhooks[{i}].url"), message);
-            }
-            if hook.secret.as_deref().is_some_and(str::is_empty) {
-                errors.push(
-                    format!("notifications.webhooks[{i}].secret"),
-                    "must not be empty when given",
-                );
-            }
-        }
+        errors.nest(
+            "notifications",
+            validate_webhooks(&self.notifications.webhooks, "webhooks"),
+        );
         errors
     }
 
@@ -457,42 +502,15 @@ impl AutoscaleSetting {
     /// The setting as reads show it: webhook secrets replaced by [`REDACTED`], webhook URLs
     /// by their shown form (scheme and host).
     pub fn redacted(mut self) -> Self {
-        for hook in &mut self.notifications.webhooks {
-            hook.url = shown_url(&hook.url);
-            if hook.secret.is_some() {
-                hook.secret = Some(REDACTED.into());
-            }
-        }
+        redact_webhooks(&mut self.notifications.webhooks);
         self
     }
 
-    /// Puts back what `previous` stores where this setting sends what reads show: a URL in
-    /// its shown form becomes the stored URL it shows (the webhook at the same position
-    /// first, else the first that shows so), and a [`REDACTED`] secret that webhook's
-    /// secret — so a setting read, edited and saved keeps its webhooks.
+    /// Puts back the URLs and secrets of `previous`'s webhooks where this setting sends
+    /// what reads show ([`keep_webhook_secrets`]).
     pub fn keep_secrets(&mut self, previous: Option<&AutoscaleSetting>) {
         let stored = previous.map_or(&[][..], |p| &p.notifications.webhooks[..]);
-        for (i, hook) in self.notifications.webhooks.iter_mut().enumerate() {
-            let shows = |h: &&Webhook| {
-                if is_shown_url(&hook.url) {
-                    shown_url(&h.url) == hook.url
-                } else {
-                    h.url == hook.url
-                }
-            };
-            let kept = stored
-                .get(i)
-                .filter(shows)
-                .or_else(|| stored.iter().find(shows));
-            if is_shown_url(&hook.url)
-                && let Some(kept) = kept
-            {
-                hook.url = kept.url.clone();
-            }
-            if hook.secret.as_deref() == Some(REDACTED) {
-                hook.secret = kept.and_then(|h| h.secret.clone());
-            }
-        }
+        keep_webhook_secrets(&mut self.notifications.webhooks, stored);
     }
 
     /// What the editor warns about: rules that would flap, cooldowns shorter than the

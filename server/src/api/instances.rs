@@ -1,5 +1,5 @@
-//! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection, read
-//! its console log.
+//! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection and
+//! busy lease, complete or extend its lifecycle hook's wait, read its console log.
 
 use axum::Extension;
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use flotilla_control::Caller;
 use flotilla_control::ConsoleOutput;
-use flotilla_domain::{Instance, InstanceAction, Protection};
+use flotilla_domain::{Instance, InstanceAction, LifecycleResult, Protection};
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::json::{ApiJson, ApiPath};
@@ -81,6 +81,77 @@ pub async fn set_protection(
     Ok(Json(
         s.fleet
             .set_protection(&name, &id, protection, actor(&caller))
+            .await?,
+    ))
+}
+
+/// `POST …/instances/{id}/lifecycle/{hook}/complete`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Completion {
+    /// `continue` goes on (to the next hook, into service, or on with the removal);
+    /// `abandon` removes a launching instance or skips a removal's hooks left.
+    pub result: LifecycleResult,
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/instances/{id}/lifecycle/{hook}/complete", tag = "instances",
+    request_body = Completion,
+    params(("name" = String, Path), ("id" = String, Path), ("hook" = String, Path, description = "the lifecycle hook it waits on")),
+    responses((status = 200, body = Instance, description = "the wait ended; the instance as it goes on"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "it does not wait on that hook"),
+        (status = 422, body = Problem)))]
+pub async fn complete_lifecycle(
+    State(s): State<ApiState>,
+    ApiPath((name, id, hook)): ApiPath<(String, String, String)>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(completion): ApiJson<Completion>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(
+        s.fleet
+            .complete_lifecycle(&name, &id, &hook, completion.result, actor(&caller))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/scale-sets/{name}/instances/{id}/lifecycle/{hook}/heartbeat", tag = "instances",
+    params(("name" = String, Path), ("id" = String, Path), ("hook" = String, Path, description = "the lifecycle hook it waits on")),
+    responses((status = 200, body = Instance, description = "the wait lasts a whole heartbeat timeout again (never past its global limit)"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "it does not wait on that hook")))]
+pub async fn lifecycle_heartbeat(
+    State(s): State<ApiState>,
+    ApiPath((name, id, hook)): ApiPath<(String, String, String)>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(
+        s.fleet
+            .lifecycle_heartbeat(&name, &id, &hook, actor(&caller))
+            .await?,
+    ))
+}
+
+/// `PUT …/instances/{id}/busy`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Busy {
+    /// How long from now scale-in, zone rebalancing and host maintenance leave the instance
+    /// alone: 0 (ends the lease) to 3600; renew it to keep it.
+    pub seconds: u32,
+}
+
+#[utoipa::path(put, path = "/scale-sets/{name}/instances/{id}/busy", tag = "instances",
+    request_body = Busy, params(("name" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Instance, description = "`busy_until` is set"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "being deleted"),
+        (status = 422, body = Problem)))]
+pub async fn set_busy(
+    State(s): State<ApiState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(busy): ApiJson<Busy>,
+) -> ApiResult<Json<Instance>> {
+    Ok(Json(
+        s.fleet
+            .set_busy(&name, &id, busy.seconds, actor(&caller))
             .await?,
     ))
 }

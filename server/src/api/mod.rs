@@ -256,6 +256,24 @@ pub fn routes() -> Vec<Route> {
             put(load_balancer::set_instance_switch),
         ),
         route(
+            M::PUT,
+            "/scale-sets/{name}/instances/{id}/busy",
+            Set(Operator),
+            put(instances::set_busy),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/instances/{id}/lifecycle/{hook}/complete",
+            Set(Operator),
+            post(instances::complete_lifecycle),
+        ),
+        route(
+            M::POST,
+            "/scale-sets/{name}/instances/{id}/lifecycle/{hook}/heartbeat",
+            Set(Operator),
+            post(instances::lifecycle_heartbeat),
+        ),
+        route(
             M::POST,
             "/scale-sets/{name}/instances/{id}/{action}",
             Set(Operator),

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::{BackendInfo, Instance, InstanceAction, ScaleSet};
+use flotilla_domain::{BackendInfo, Instance, InstanceAction, LifecycleResult, ScaleSet};
 use serde_json::{Value, json};
 
 use crate::config::{MockHypervisorArgs, ServeArgs};
@@ -242,6 +242,29 @@ pub enum InstanceCommand {
         /// Protect from every scale-set action (true/false).
         #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
         scale_set_actions: bool,
+    },
+    /// Ask scale-in, zone rebalancing and host maintenance to leave the instance alone for
+    /// SECONDS (at most 3600; 0 ends the lease; renew it to keep it).
+    Busy {
+        scale_set: String,
+        id: String,
+        seconds: u32,
+    },
+    /// End the instance's wait on a lifecycle hook.
+    Complete {
+        scale_set: String,
+        id: String,
+        hook: String,
+        /// `continue` (go on) or `abandon` (remove a launching instance; skip a removal's
+        /// hooks left).
+        #[arg(long, default_value = "continue")]
+        result: LifecycleResult,
+    },
+    /// Extend the instance's wait on a lifecycle hook by a whole heartbeat timeout.
+    Heartbeat {
+        scale_set: String,
+        id: String,
+        hook: String,
     },
 }
 
@@ -531,6 +554,60 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 )
                 .await?
         }
+        Command::Instance(InstanceCommand::Busy {
+            scale_set,
+            id,
+            seconds,
+        }) => {
+            client
+                .call(
+                    Method::PUT,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/busy",
+                        percent_encode(scale_set),
+                        percent_encode(id)
+                    ),
+                    Some(json!({ "seconds": seconds })),
+                )
+                .await?
+        }
+        Command::Instance(InstanceCommand::Complete {
+            scale_set,
+            id,
+            hook,
+            result,
+        }) => {
+            client
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/lifecycle/{}/complete",
+                        percent_encode(scale_set),
+                        percent_encode(id),
+                        percent_encode(hook)
+                    ),
+                    Some(json!({ "result": result })),
+                )
+                .await?
+        }
+        Command::Instance(InstanceCommand::Heartbeat {
+            scale_set,
+            id,
+            hook,
+        }) => {
+            client
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/scale-sets/{}/instances/{}/lifecycle/{}/heartbeat",
+                        percent_encode(scale_set),
+                        percent_encode(id),
+                        percent_encode(hook)
+                    ),
+                    None,
+                )
+                .await?
+        }
         Command::ScaleSet(ScaleSetCommand::Update { name, file }) => {
             let patch = read_json(file)?;
             client
@@ -637,6 +714,9 @@ fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
         InstanceCommand::List { .. }
         | InstanceCommand::Console { .. }
         | InstanceCommand::Protect { .. }
+        | InstanceCommand::Busy { .. }
+        | InstanceCommand::Complete { .. }
+        | InstanceCommand::Heartbeat { .. }
         | InstanceCommand::Drain { .. }
         | InstanceCommand::Enable { .. } => {
             unreachable!("handled by the caller")
@@ -1007,6 +1087,12 @@ fn instances_table(instances: &[Instance]) -> String {
                 (true, false) => "scale-in",
                 _ => "",
             };
+            let lifecycle = match (&i.lifecycle.lifecycle_state, &i.lifecycle.lifecycle_hook) {
+                (Some(state), Some(hook)) => format!("{state} ({hook})"),
+                (Some(state), None) => state.to_string(),
+                _ if i.busy_until.is_some_and(|b| b > chrono::Utc::now()) => "busy".into(),
+                _ => String::new(),
+            };
             vec![
                 i.id.clone(),
                 i.zone.clone(),
@@ -1020,6 +1106,7 @@ fn instances_table(instances: &[Instance]) -> String {
                 i.power_state.to_string(),
                 i.health_state.to_string(),
                 protection.to_string(),
+                lifecycle,
                 i.address.clone().unwrap_or_default(),
             ]
         })
@@ -1039,6 +1126,7 @@ fn instances_table(instances: &[Instance]) -> String {
             "POWER",
             "HEALTH",
             "PROTECTED",
+            "LIFECYCLE",
             "ADDRESS",
         ],
         &rows,

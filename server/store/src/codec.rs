@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
-use flotilla_domain::instance::StateCount;
+use flotilla_domain::instance::{Lifecycle, StateCount};
 use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
@@ -246,6 +246,8 @@ pub struct InstanceRow {
     load_balancer_enabled: bool,
     repair_attempts: i64,
     retiring: bool,
+    lifecycle: Option<String>,
+    busy_until: Option<DateTime<Utc>>,
     generation: i64,
     latest_model: bool,
 }
@@ -268,6 +270,12 @@ impl IntoDomain for InstanceRow {
             load_balancer_enabled: self.load_balancer_enabled,
             repair_attempts: to_u32("instance repair attempts", self.repair_attempts)?,
             retiring: self.retiring,
+            lifecycle: self
+                .lifecycle
+                .map(|l| from_json("instance lifecycle", &l))
+                .transpose()?
+                .unwrap_or_default(),
+            busy_until: self.busy_until,
             desired_power: parse_enum("instance desired power", &self.desired_power)?,
             pending: self
                 .pending
@@ -694,6 +702,9 @@ pub(crate) struct InstanceValues<'a> {
     pub load_balancer_enabled: bool,
     pub repair_attempts: i64,
     pub retiring: bool,
+    /// `None` while in service.
+    pub lifecycle: Option<String>,
+    pub busy_until: Option<DateTime<Utc>>,
     pub generation: i64,
 }
 
@@ -721,6 +732,8 @@ impl<'a> InstanceValues<'a> {
             load_balancer_enabled: i.load_balancer_enabled,
             repair_attempts: i64::from(i.repair_attempts),
             retiring: i.retiring,
+            lifecycle: (i.lifecycle != Lifecycle::default()).then(|| to_json(&i.lifecycle)),
+            busy_until: i.busy_until,
             generation: i.generation,
         }
     }

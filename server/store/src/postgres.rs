@@ -126,6 +126,8 @@ struct Columns<'a> {
     load_balancer_enabled: Vec<bool>,
     repair_attempts: Vec<i64>,
     retiring: Vec<bool>,
+    lifecycle: Vec<Option<String>>,
+    busy_until: Vec<Option<DateTime<Utc>>>,
     generation: Vec<i64>,
 }
 
@@ -160,6 +162,8 @@ impl<'a> Columns<'a> {
             c.load_balancer_enabled.push(i.load_balancer_enabled);
             c.repair_attempts.push(i.repair_attempts);
             c.retiring.push(i.retiring);
+            c.lifecycle.push(i.lifecycle);
+            c.busy_until.push(i.busy_until);
             c.generation.push(i.generation);
         }
         c
@@ -188,6 +192,8 @@ impl<'a> Columns<'a> {
         args.add(self.load_balancer_enabled)?;
         args.add(self.repair_attempts)?;
         args.add(self.retiring)?;
+        args.add(self.lifecycle)?;
+        args.add(self.busy_until)?;
         args.add(self.generation)?;
         Ok(())
     }

@@ -231,7 +231,7 @@ macro_rules! instance_columns {
          i.provisioning_state, i.power_state, i.health_state, i.desired_power, i.pending, \
          i.protect_from_scale_in, i.protect_from_scale_set_actions, i.address, i.last_error, \
          i.created_at, i.updated_at, i.health_changed_at, i.load_balancer_enabled, \
-         i.repair_attempts, i.retiring, i.generation, \
+         i.repair_attempts, i.retiring, i.lifecycle, i.busy_until, i.generation, \
          (i.model_version = s.model_version) AS latest_model"
     };
 }
@@ -249,7 +249,8 @@ macro_rules! batch_columns {
         "id, scale_set, ordinal, zone, fault_domain, model_version, provisioning_state, \
          power_state, health_state, desired_power, pending, protect_from_scale_in, \
          protect_from_scale_set_actions, address, last_error, created_at, updated_at, \
-         health_changed_at, load_balancer_enabled, repair_attempts, retiring"
+         health_changed_at, load_balancer_enabled, repair_attempts, retiring, lifecycle, \
+         busy_until"
     };
 }
 
@@ -278,6 +279,8 @@ pub const INSTANCE_ROWS: RowSource = RowSource {
         "bool",
         "int8",
         "bool",
+        "text",
+        "timestamptz",
         "int8",
     ],
 };
@@ -399,7 +402,8 @@ const UPDATE_BATCH: &str = "UPDATE instances SET zone = u.zone, fault_domain = u
      protect_from_scale_set_actions = u.protect_from_scale_set_actions, \
      address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
      health_changed_at = u.health_changed_at, load_balancer_enabled = u.load_balancer_enabled, \
-     repair_attempts = u.repair_attempts, retiring = u.retiring, generation = instances.generation + 1 \
+     repair_attempts = u.repair_attempts, retiring = u.retiring, lifecycle = u.lifecycle, \
+     busy_until = u.busy_until, generation = instances.generation + 1 \
      FROM u WHERE instances.id = u.id AND instances.generation = u.generation \
      RETURNING instances.id";
 

@@ -138,6 +138,8 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.load_balancer_enabled)?;
                     args.add(v.repair_attempts)?;
                     args.add(v.retiring)?;
+                    args.add(v.lifecycle)?;
+                    args.add(v.busy_until.map(ts))?;
                     args.add(v.generation)?;
                 }
             }

@@ -95,7 +95,7 @@ pub(super) async fn receiver(statuses: Vec<u16>) -> Receiver {
     Receiver { url, requests }
 }
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
+pub(super) fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     ring::hmac::sign(&key, body)
         .as_ref()

@@ -14,6 +14,7 @@ mod health;
 mod installations;
 #[cfg(feature = "libvirt")]
 mod libvirt;
+mod lifecycle;
 mod mock_hypervisor;
 mod oidc;
 mod postgres;

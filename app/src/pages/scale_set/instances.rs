@@ -237,6 +237,51 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                         </button>
                     </div>
                 </details>
+                <details class="confirm" data-confirm="lifecycle">
+                    <summary>"Lifecycle…"</summary>
+                    <div class="confirm-body">
+                        <p class="muted">
+                            "End each selected instance's wait on its lifecycle hook."
+                        </p>
+                        <button
+                            type="submit"
+                            name="action"
+                            value="lifecycle-continue"
+                            disabled=nothing_selected
+                            title=refusal.clone()
+                        >
+                            "Continue"
+                        </button>
+                        <button
+                            type="submit"
+                            name="action"
+                            value="lifecycle-abandon"
+                            disabled=nothing_selected
+                            title=refusal.clone()
+                        >
+                            "Abandon"
+                        </button>
+                        <label>
+                            "Busy for (s) "
+                            <input
+                                type="number"
+                                name="busy_seconds"
+                                min="0"
+                                max="3600"
+                                value="600"
+                            />
+                        </label>
+                        <button
+                            type="submit"
+                            name="action"
+                            value="busy"
+                            disabled=nothing_selected
+                            title=refusal.clone()
+                        >
+                            "Set busy"
+                        </button>
+                    </div>
+                </details>
                 <button
                     type="submit"
                     name="action"
@@ -506,6 +551,15 @@ fn InstanceRow(
             </td>
             <th scope="row" class="mono">
                 {id.clone()}
+                {instance_query::lifecycle(&instance, read_at.get_untracked())
+                    .map(|(text, title)| {
+                        let tag = text.clone();
+                        view! {
+                            <span class="tag" data-lifecycle=tag title=title>
+                                {text}
+                            </span>
+                        }
+                    })}
                 {instance
                     .last_error
                     .clone()

@@ -1,11 +1,13 @@
 //! Instances: list and read (with their last probe result), a person's actions, protection,
 //! the load balancer switch; health and the repair service.
 
+use chrono::{DateTime, Utc};
 use flotilla_domain::instance::{ActionEffect, StateCount};
+use flotilla_domain::lifecycle::{self, Notice, Refused};
 use flotilla_domain::repair::RepairOverview;
 use flotilla_domain::{
-    Activity, ActivityFilter, Event, Instance, InstanceAction, Protection, ProvisioningState,
-    RepairStatus, ScaleSet, ScaleSetState,
+    Activity, ActivityFilter, Event, Instance, InstanceAction, LifecycleResult, Protection,
+    ProvisioningState, RepairStatus, ScaleSet, ScaleSetState, ValidationErrors,
 };
 use flotilla_store::StoreError;
 use serde_json::json;
@@ -14,6 +16,9 @@ use super::Fleet;
 use crate::context::RETRIES;
 use crate::error::{Error, Result, chain};
 use crate::tasks::prober::{ProberStats, merge_from};
+
+/// The longest busy lease one request sets (renew it to keep it).
+pub const MAX_BUSY_SECONDS: u32 = 3600;
 
 impl Fleet {
     /// The set's instances, each with its last probe result.
@@ -273,6 +278,112 @@ impl Fleet {
             .record_success(operation, actor, Some(name), id, started, details)
             .await;
         Ok(written)
+    }
+
+    /// Ends instance `id`'s wait on lifecycle hook `hook` with `result`
+    /// (`POST …/instances/{id}/lifecycle/{hook}/complete`); 409 unless it waits on it.
+    pub async fn complete_lifecycle(
+        &self,
+        name: &str,
+        id: &str,
+        hook: &str,
+        result: LifecycleResult,
+        actor: &str,
+    ) -> Result<Instance> {
+        self.lifecycle_change(
+            name,
+            id,
+            actor,
+            "instance.lifecycle.complete",
+            |set, i, now| lifecycle::complete(set, i, hook, result, now),
+        )
+        .await
+    }
+
+    /// Records a heartbeat of instance `id`'s wait on `hook`: the wait lasts a whole
+    /// heartbeat timeout again (`POST …/lifecycle/{hook}/heartbeat`); 409 unless it waits
+    /// on it.
+    pub async fn lifecycle_heartbeat(
+        &self,
+        name: &str,
+        id: &str,
+        hook: &str,
+        actor: &str,
+    ) -> Result<Instance> {
+        self.lifecycle_change(
+            name,
+            id,
+            actor,
+            "instance.lifecycle.heartbeat",
+            |set, i, now| lifecycle::heartbeat(set, i, hook, now),
+        )
+        .await
+    }
+
+    /// Applies a completion or heartbeat to a fresh read of the record (retried when a loop
+    /// wrote it meanwhile), then publishes, logs and wakes the set's loop.
+    async fn lifecycle_change(
+        &self,
+        name: &str,
+        id: &str,
+        actor: &str,
+        operation: &str,
+        change: impl Fn(&ScaleSet, &Instance, DateTime<Utc>) -> Result<(Instance, Notice), Refused>,
+    ) -> Result<Instance> {
+        let started = self.now();
+        let mut attempt = 0;
+        let (written, notice) = loop {
+            let set = self.ctx.read_set(name).await?;
+            let instance = self.get_instance(name, id).await?;
+            let (next, notice) = change(&set, &instance, started)
+                .map_err(|refused| Error::InvalidState { message: refused.0 })?;
+            match self.write_instance(next).await {
+                Err(Error::Conflict { .. }) if attempt < RETRIES => attempt += 1,
+                other => break (other?, notice),
+            }
+        };
+        self.ctx.events.publish(Event::InstanceChanged {
+            instance: Box::new(written.clone()),
+        });
+        self.ctx.events.publish(Event::Lifecycle {
+            notice: Box::new(notice.clone()),
+        });
+        self.ctx
+            .record_success(operation, actor, Some(name), id, started, json!(notice))
+            .await;
+        self.wake(name);
+        Ok(written)
+    }
+
+    /// Sets instance `id`'s busy lease: scale-in, zone rebalancing and host maintenance
+    /// leave it alone for `seconds` from now (at most [`MAX_BUSY_SECONDS`]; 0 ends the
+    /// lease). A person's delete, repairs and rollouts do not wait for it.
+    pub async fn set_busy(
+        &self,
+        name: &str,
+        id: &str,
+        seconds: u32,
+        actor: &str,
+    ) -> Result<Instance> {
+        if seconds > MAX_BUSY_SECONDS {
+            return Err(Error::Invalid(ValidationErrors::single(
+                "seconds",
+                format!(
+                    "must be 0 to {MAX_BUSY_SECONDS} (0 ends the lease; renew it before it ends)"
+                ),
+            )));
+        }
+        let until =
+            (seconds > 0).then(|| self.now() + chrono::Duration::seconds(i64::from(seconds)));
+        self.change_instance(
+            name,
+            id,
+            actor,
+            "instance.busy",
+            json!({"seconds": seconds, "busy_until": until}),
+            |i| i.busy_until = until,
+        )
+        .await
     }
 
     /// The set's repair service: its status, limit and what it would repair now.

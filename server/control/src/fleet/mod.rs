@@ -123,7 +123,8 @@ impl Fleet {
             fence: Some(fence.clone()),
             ..replica_ctx.clone()
         };
-        let reconciler = Arc::new(Reconciler::new(ctx.clone()));
+        let webhooks = Arc::new(Webhooks::new(ctx.clone()));
+        let reconciler = Arc::new(Reconciler::new(ctx.clone(), webhooks.clone()));
         let driver = Arc::new(Driver::new(
             reconciler.clone(),
             ctx.config.max_concurrent_activations,
@@ -133,7 +134,6 @@ impl Fleet {
         let prober = Arc::new(ProberCounters::default());
         let metrics = Arc::new(Metrics::default());
         let collector = Arc::new(Collector::new(ctx.clone(), metrics.clone()));
-        let webhooks = Arc::new(Webhooks::new(ctx.clone()));
         let autoscaler = Arc::new(Autoscaler::new(
             ctx.clone(),
             metrics.clone(),
@@ -362,7 +362,30 @@ impl Fleet {
         &self,
         setting: &flotilla_domain::autoscale::AutoscaleSetting,
     ) -> ValidationErrors {
-        crate::tasks::webhooks::check_targets(setting, &self.ctx.config.webhook_allow)
+        crate::tasks::webhooks::check_targets(
+            &setting.notifications.webhooks,
+            "notifications.webhooks",
+            &self.ctx.config.webhook_allow,
+        )
+    }
+
+    /// The same of every lifecycle hook's notification webhooks (`lifecycle_hooks[i]…`).
+    pub(crate) fn check_hook_webhooks(
+        &self,
+        hooks: &[flotilla_domain::lifecycle::LifecycleHook],
+    ) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        for (i, hook) in hooks.iter().enumerate() {
+            errors.nest(
+                &format!("lifecycle_hooks[{i}]"),
+                crate::tasks::webhooks::check_targets(
+                    &hook.notification_webhooks,
+                    "notification_webhooks",
+                    &self.ctx.config.webhook_allow,
+                ),
+            );
+        }
+        errors
     }
 
     /// Announces and records a change of the set, and reconciles it.

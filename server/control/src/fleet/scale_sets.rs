@@ -85,6 +85,9 @@ impl Fleet {
         if let Some(autoscale) = &spec.autoscale {
             errors.nest("autoscale", self.check_webhooks(autoscale));
         }
+        errors
+            .0
+            .extend(self.check_hook_webhooks(&spec.lifecycle_hooks).0);
         let sets = self.ctx.read_sets().await?;
         let limit = self.ctx.config.max_scale_sets;
         if sets.len() >= limit as usize {
@@ -234,11 +237,16 @@ impl Fleet {
             .ctx
             .modify_set(name, actor, |current| {
                 let spec = current.spec.patched(&patch, &ctx).map_err(Error::Invalid)?;
+                let mut errors = ValidationErrors::default();
                 if let (Some(_), Some(autoscale)) = (&patch.autoscale, &spec.autoscale) {
-                    let mut errors = ValidationErrors::default();
                     errors.nest("autoscale", self.check_webhooks(autoscale));
-                    errors.into_result().map_err(Error::Invalid)?;
                 }
+                if patch.lifecycle_hooks.is_some() {
+                    errors
+                        .0
+                        .extend(self.check_hook_webhooks(&spec.lifecycle_hooks).0);
+                }
+                errors.into_result().map_err(Error::Invalid)?;
                 Ok(ScaleSet {
                     spec,
                     ..current.clone()

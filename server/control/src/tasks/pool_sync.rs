@@ -92,7 +92,11 @@ impl Task for PoolSync {
                             }
                         }
                         Ok(Event::ScaleSetRemoved { name }) => ctx.balancer.remove_set(&name).await,
-                        Ok(Event::Activity { .. } | Event::RolloutChanged { .. }) => {}
+                        Ok(
+                            Event::Activity { .. }
+                            | Event::RolloutChanged { .. }
+                            | Event::Lifecycle { .. },
+                        ) => {}
                         Err(RecvError::Lagged(_)) => all = true,
                         Err(RecvError::Closed) => return,
                     },

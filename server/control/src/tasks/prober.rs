@@ -309,7 +309,7 @@ impl Prober {
                     .collect();
                 self.forget(&ids);
             }
-            Event::Activity { .. } | Event::RolloutChanged { .. } => {}
+            Event::Activity { .. } | Event::RolloutChanged { .. } | Event::Lifecycle { .. } => {}
         }
     }
 

@@ -271,6 +271,8 @@ fn notice(event: &Event) -> String {
             format!("i\t{}\t{}", instance.scale_set, instance.id)
         }
         Event::InstanceRemoved { scale_set, id } => format!("i\t{scale_set}\t{id}"),
+        // Other replicas re-read the instance (its lifecycle fields tell the same).
+        Event::Lifecycle { notice } => format!("i\t{}\t{}", notice.scale_set, notice.instance),
         Event::Activity { activity } => format!("a\t{}", activity.id),
         Event::RolloutChanged { rollout } => {
             format!("r\t{}\t{}", rollout.rollout.scale_set, rollout.rollout.id)

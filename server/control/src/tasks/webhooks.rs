@@ -22,12 +22,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use flotilla_domain::autoscale::AutoscaleSetting;
 use flotilla_domain::autoscale::Decision;
 use flotilla_domain::autoscale::decision::DecisionFilter;
 use flotilla_domain::autoscale::setting::Webhook;
+use flotilla_domain::lifecycle::{Notice, NoticeEvent};
 use flotilla_domain::secret::{WebhookUrl, shown_url};
-use flotilla_domain::{ActivityFilter, ActivityResult, NewActivity, ValidationErrors};
+use flotilla_domain::{ActivityFilter, ActivityResult, NewActivity, ScaleSet, ValidationErrors};
 use futures::future::BoxFuture;
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -40,6 +40,8 @@ use crate::tasks::{Control, Task};
 
 /// The activity entry of one delivery.
 const OPERATION: &str = "autoscale.webhook";
+/// The activity entry of one delivery of a lifecycle hook's notice.
+const LIFECYCLE_OPERATION: &str = "lifecycle.webhook";
 const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,21 +130,22 @@ pub(crate) fn reachable(ip: IpAddr, allow: &[ipnet::IpNet]) -> Result<(), String
     }
 }
 
-/// The problems of `setting`'s webhooks that can be known without sending: URLs that do
+/// The problems of webhooks (`field[i]`) that can be known without sending: URLs that do
 /// not parse alike, and addresses given as IPs that webhooks may not reach. (Names are
 /// resolved, and checked again, on every delivery.)
 pub(crate) fn check_targets(
-    setting: &AutoscaleSetting,
+    hooks: &[Webhook],
+    field: &str,
     allow: &[ipnet::IpNet],
 ) -> ValidationErrors {
     let mut errors = ValidationErrors::default();
-    for (i, hook) in setting.notifications.webhooks.iter().enumerate() {
+    for (i, hook) in hooks.iter().enumerate() {
         let problem = parse(&hook.url).and_then(|target| match target.host.parse::<IpAddr>() {
             Ok(ip) => reachable(ip, allow),
             Err(_) => Ok(()),
         });
         if let Err(message) = problem {
-            errors.push(format!("notifications.webhooks[{i}].url"), message);
+            errors.push(format!("{field}[{i}].url"), message);
         }
     }
     errors
@@ -172,12 +175,52 @@ fn payload(decision: &Decision, activity: Option<i64>) -> Vec<u8> {
     serde_json::to_vec(&payload).expect("a JSON value serializes")
 }
 
+/// What a delivery tells of: an autoscale decision, or a lifecycle hook's notice.
+#[derive(Clone)]
+enum Subject {
+    Decision(i64),
+    Lifecycle {
+        instance: String,
+        hook: String,
+        event: NoticeEvent,
+    },
+}
+
+impl Subject {
+    /// The headers that name it (`X-Flotilla-Event` and its reference).
+    fn headers(&self) -> String {
+        match self {
+            Subject::Decision(id) => {
+                format!("X-Flotilla-Event: autoscale.scale\r\nX-Flotilla-Decision: {id}\r\n")
+            }
+            Subject::Lifecycle {
+                instance, event, ..
+            } => format!(
+                "X-Flotilla-Event: lifecycle.{}\r\nX-Flotilla-Instance: {instance}\r\n",
+                event.as_str()
+            ),
+        }
+    }
+
+    /// What its activity entries hold about it.
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Subject::Decision(id) => json!({"decision_id": id}),
+            Subject::Lifecycle {
+                instance,
+                hook,
+                event,
+            } => json!({"instance": instance, "hook": hook, "event": event}),
+        }
+    }
+}
+
 /// One delivery: a webhook, the payload, and its activity entry (recorded in progress
 /// before it is queued, so a delivery a stopped control plane did not finish is sent again
 /// when the task starts).
 struct Delivery {
     entry: Option<i64>,
-    decision_id: i64,
+    subject: Subject,
     hook: Webhook,
     body: Arc<Vec<u8>>,
 }
@@ -232,43 +275,130 @@ impl Webhooks {
             // resumed when it starts.
             let _ = self.queue.send(Delivery {
                 entry: entry.map(|e| e.id),
-                decision_id: decision.id,
+                subject: Subject::Decision(decision.id),
                 hook,
                 body: body.clone(),
             });
         }
     }
 
+    /// Tells each webhook of the notice's hook (in `set`) that an instance waits on it or
+    /// that its wait timed out: records each delivery in progress and queues it. The
+    /// payload is kept in the entry (it holds no secret), so a restart sends it again.
+    pub(crate) async fn announce_lifecycle(&self, set: &ScaleSet, notice: &Notice) {
+        let Some(hook) = set
+            .spec
+            .lifecycle_hooks
+            .iter()
+            .find(|h| h.name == notice.hook)
+        else {
+            return;
+        };
+        let payload =
+            json!({"operation": format!("lifecycle.{}", notice.event.as_str()), "notice": notice});
+        let body = Arc::new(serde_json::to_vec(&payload).expect("a JSON value serializes"));
+        let subject = Subject::Lifecycle {
+            instance: notice.instance.clone(),
+            hook: notice.hook.clone(),
+            event: notice.event,
+        };
+        for (index, webhook) in hook.notification_webhooks.iter().enumerate() {
+            let mut details = subject.details();
+            details["url"] = json!(shown_url(&webhook.url));
+            details["webhook"] = json!(index);
+            details["payload"] = payload.clone();
+            let entry = self
+                .ctx
+                .record(NewActivity {
+                    operation: LIFECYCLE_OPERATION.into(),
+                    actor: "system:lifecycle".into(),
+                    scale_set: Some(notice.scale_set.clone()),
+                    target: shown_url(&webhook.url),
+                    started_at: self.ctx.now(),
+                    ended_at: None,
+                    result: ActivityResult::InProgress,
+                    error: None,
+                    details,
+                })
+                .await;
+            let _ = self.queue.send(Delivery {
+                entry: entry.map(|e| e.id),
+                subject: subject.clone(),
+                hook: webhook.clone(),
+                body: body.clone(),
+            });
+        }
+    }
+
     /// The deliveries a stopped control plane left in progress: each is sent again with
-    /// the same payload (rebuilt from its stored decision) under the same activity entry.
+    /// the same payload (a decision's rebuilt from the stored decision, a lifecycle
+    /// notice's kept in its entry) under the same activity entry.
     async fn resume(&self) -> crate::Result<Vec<Delivery>> {
         let ctx = &self.ctx;
-        let pending = ctx
-            .store
-            .list_activity(&ActivityFilter {
-                operation: Some(OPERATION.into()),
-                result: Some(ActivityResult::InProgress),
-                limit: 1000,
-                ..ActivityFilter::default()
-            })
-            .await
-            .map_err(crate::Error::store("list webhook deliveries"))?;
         let mut resumed = Vec::new();
-        for entry in pending {
-            let details = &entry.details;
-            // The entry holds the webhook's position and shown URL, never the URL itself.
-            let (Some(set), Some(decision_id), Some(shown)) = (
-                entry.scale_set.clone(),
-                details["decision_id"].as_i64(),
-                details["url"].as_str().map(str::to_string),
-            ) else {
-                continue;
-            };
-            let index = details["webhook"].as_u64().unwrap_or(0) as usize;
+        for operation in [OPERATION, LIFECYCLE_OPERATION] {
+            let pending = ctx
+                .store
+                .list_activity(&ActivityFilter {
+                    operation: Some(operation.into()),
+                    result: Some(ActivityResult::InProgress),
+                    limit: 1000,
+                    ..ActivityFilter::default()
+                })
+                .await
+                .map_err(crate::Error::store("list webhook deliveries"))?;
+            for entry in pending {
+                // The entry holds the webhook's position and shown URL, never the URL.
+                let (Some(set), Some(shown)) = (
+                    entry.scale_set.clone(),
+                    entry.details["url"].as_str().map(str::to_string),
+                ) else {
+                    continue;
+                };
+                match self.rebuild(&set, &entry.details, &shown).await? {
+                    Ok(delivery) => resumed.push(Delivery {
+                        entry: Some(entry.id),
+                        ..delivery
+                    }),
+                    Err(subject) => {
+                        let why = "not resumed after a restart: its subject or the webhook is gone";
+                        self.finish(entry.id, Err(why.into()), 0, &shown, &subject)
+                            .await
+                    }
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// The delivery an entry of `set` describes, or (when what it tells of or its webhook
+    /// is gone) its subject.
+    async fn rebuild(
+        &self,
+        set: &str,
+        details: &serde_json::Value,
+        shown: &str,
+    ) -> crate::Result<Result<Delivery, Subject>> {
+        let ctx = &self.ctx;
+        let index = details["webhook"].as_u64().unwrap_or(0) as usize;
+        // Entries written before URLs were redacted hold the URL itself.
+        let pick = |hooks: Vec<Webhook>| {
+            let shows = |h: &Webhook| shown_url(&h.url) == shown || h.url == shown;
+            let at = hooks.get(index).filter(|h| shows(h)).cloned();
+            at.or_else(|| hooks.into_iter().find(|h| shows(h)))
+        };
+        let spec = ctx
+            .store
+            .get_scale_set(set)
+            .await
+            .map_err(crate::Error::store("read a scale set"))?
+            .map(|s| s.spec);
+        if let Some(decision_id) = details["decision_id"].as_i64() {
+            let subject = Subject::Decision(decision_id);
             let decision = ctx
                 .store
                 .list_decisions(&DecisionFilter {
-                    scale_set: set.clone(),
+                    scale_set: set.into(),
                     operation: None,
                     since: None,
                     until: None,
@@ -280,45 +410,46 @@ impl Webhooks {
                 .map_err(crate::Error::store("read a decision"))?
                 .into_iter()
                 .find(|d| d.id == decision_id);
-            let hook = ctx
-                .store
-                .get_scale_set(&set)
-                .await
-                .map_err(crate::Error::store("read a scale set"))?
-                .and_then(|s| s.spec.autoscale)
-                .and_then(|a| {
-                    let hooks = a.notifications.webhooks;
-                    // Entries written before URLs were redacted hold the URL itself.
-                    let shows = |h: &Webhook| shown_url(&h.url) == shown || h.url == shown;
-                    let at = hooks.get(index).filter(|h| shows(h)).cloned();
-                    at.or_else(|| hooks.into_iter().find(|h| shows(h)))
-                });
-            let (Some(decision), Some(hook)) = (decision, hook) else {
-                self.finish(
-                    entry.id,
-                    Err("not resumed after a restart: the decision or the webhook is gone".into()),
-                    0,
-                    &shown,
-                    decision_id,
-                )
-                .await;
-                continue;
-            };
-            resumed.push(Delivery {
-                entry: Some(entry.id),
-                decision_id,
-                hook,
-                body: Arc::new(payload(&decision, details["activity_id"].as_i64())),
+            let hook = spec
+                .and_then(|s| s.autoscale)
+                .and_then(|a| pick(a.notifications.webhooks));
+            return Ok(match (decision, hook) {
+                (Some(decision), Some(hook)) => Ok(Delivery {
+                    entry: None,
+                    subject,
+                    hook,
+                    body: Arc::new(payload(&decision, details["activity_id"].as_i64())),
+                }),
+                _ => Err(subject),
             });
         }
-        Ok(resumed)
+        let subject = Subject::Lifecycle {
+            instance: details["instance"].as_str().unwrap_or_default().into(),
+            hook: details["hook"].as_str().unwrap_or_default().into(),
+            event: serde_json::from_value(details["event"].clone()).unwrap_or(NoticeEvent::Wait),
+        };
+        let Subject::Lifecycle { hook: name, .. } = &subject else {
+            unreachable!("built above");
+        };
+        let hook = spec
+            .and_then(|s| s.lifecycle_hooks.into_iter().find(|h| &h.name == name))
+            .and_then(|h| pick(h.notification_webhooks));
+        Ok(match (hook, details.get("payload")) {
+            (Some(hook), Some(payload)) => Ok(Delivery {
+                entry: None,
+                subject,
+                hook,
+                body: Arc::new(serde_json::to_vec(payload).expect("a JSON value serializes")),
+            }),
+            _ => Err(subject),
+        })
     }
 
     /// Sends one delivery with retries and closes its activity entry.
     async fn deliver(&self, delivery: Delivery) -> Result<String, Failed> {
         let Delivery {
             entry,
-            decision_id,
+            subject,
             hook,
             body,
         } = delivery;
@@ -337,7 +468,7 @@ impl Webhooks {
             attempts = attempt;
             let attempt_once = post(
                 &hook,
-                (decision_id, entry),
+                (&subject, entry),
                 &body,
                 &self.ctx.config.webhook_allow,
             );
@@ -358,7 +489,7 @@ impl Webhooks {
         }
         let shown = shown_url(&hook.url);
         if let Some(entry) = entry {
-            self.finish(entry, outcome.clone(), attempts, &shown, decision_id)
+            self.finish(entry, outcome.clone(), attempts, &shown, &subject)
                 .await;
         }
         match outcome {
@@ -374,18 +505,16 @@ impl Webhooks {
         outcome: Result<u16, String>,
         attempts: u32,
         shown: &str,
-        decision_id: i64,
+        subject: &Subject,
     ) {
         let (result, error, status) = match &outcome {
             Ok(code) => (ActivityResult::Succeeded, None, Some(*code)),
             Err(e) => (ActivityResult::Failed, Some(e.as_str()), None),
         };
-        let details = json!({
-            "url": shown,
-            "decision_id": decision_id,
-            "attempts": attempts,
-            "status": status,
-        });
+        let mut details = subject.details();
+        details["url"] = json!(shown);
+        details["attempts"] = json!(attempts);
+        details["status"] = json!(status);
         match self
             .ctx
             .store
@@ -450,7 +579,7 @@ impl Task for Webhooks {
 /// what the other side said).
 async fn post(
     hook: &Webhook,
-    (decision_id, delivery): (i64, Option<i64>),
+    (subject, delivery): (&Subject, Option<i64>),
     body: &[u8],
     allow: &[ipnet::IpNet],
 ) -> Result<u16, String> {
@@ -488,10 +617,11 @@ async fn post(
     }
     let stream = stream.map_err(|e| format!("could not connect ({})", e.kind()))?;
     let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: flotilla-webhook\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Flotilla-Event: autoscale.scale\r\nX-Flotilla-Decision: {decision_id}\r\nConnection: close\r\n",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: flotilla-webhook\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}Connection: close\r\n",
         target.path,
         target.authority(),
-        body.len()
+        body.len(),
+        subject.headers(),
     );
     if let Some(delivery) = delivery {
         head.push_str(&format!("X-Flotilla-Delivery: {delivery}\r\n"));

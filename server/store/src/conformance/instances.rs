@@ -2,7 +2,8 @@
 //! under each record's generation, deleted.
 
 use flotilla_domain::{
-    DesiredPower, HealthState, Instance, PendingAction, PowerState, ProvisioningState,
+    DesiredPower, HealthState, Instance, Lifecycle, LifecycleState, PendingAction, PowerState,
+    ProvisioningState,
 };
 
 use super::{
@@ -27,6 +28,8 @@ pub async fn insert_instances_stores_them_and_advances_next_ordinal(store: &dyn 
     batch[2].protect_from_scale_set_actions = true;
     batch[2].address = None;
     batch[2].last_error = Some("disk full".into());
+    batch[2].lifecycle.lifecycle_state = Some(LifecycleState::LaunchingWait);
+    batch[2].lifecycle.lifecycle_hook = Some("register".into());
     let inserted = store.insert_instances("web", &batch, 3).await.unwrap();
     assert_eq!(ids(&inserted), ["web_0", "web_1", "web_2"]);
     assert!(inserted.iter().all(|i| i.generation == 1));
@@ -250,6 +253,13 @@ pub async fn update_instances_writes_fresh_and_reports_stale(store: &dyn Store) 
     a.health_changed_at = Some(at(69));
     a.load_balancer_enabled = false;
     a.repair_attempts = 2;
+    a.lifecycle = Lifecycle {
+        lifecycle_state: Some(LifecycleState::TerminatingWait),
+        lifecycle_hook: Some("drain".into()),
+        lifecycle_deadline: Some(at(130)),
+        lifecycle_limit: Some(at(6070)),
+    };
+    a.busy_until = Some(at(600));
     let mut b = stored[1].clone();
     b.generation = 5;
     b.power_state = PowerState::Deallocated;

@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flotilla_backend::{BackendError, VmSpec};
+use flotilla_domain::lifecycle;
 use flotilla_domain::reconcile::{Action, NewInstance, PlanInput, observe, plan};
 use flotilla_domain::repair::{Rebalance, plan_rebalance, plan_repairs};
 use flotilla_domain::scale_set::RepairAction;
 use flotilla_domain::{
-    ActivityResult, DesiredPower, Event, HealthState, Instance, Model, NewActivity, ObservedVm,
-    PendingAction, PowerState, ProvisioningState, RepairStatus, ScaleSet, ScaleSetState,
-    ZoneStatus,
+    ActivityResult, DesiredPower, Event, HealthState, Instance, LifecycleState,
+    LifecycleTransition, Model, NewActivity, ObservedVm, PendingAction, PowerState,
+    ProvisioningState, RepairStatus, ScaleSet, ScaleSetState, ZoneStatus,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -29,6 +30,7 @@ use serde_json::json;
 use crate::balancer::drain_timeout;
 use crate::context::Context;
 use crate::error::{Error, Result, chain};
+use crate::tasks::webhooks::Webhooks;
 
 pub(crate) mod driver;
 
@@ -67,6 +69,8 @@ pub(crate) struct Reconciler {
     /// Each set's records as last read, by the instances version and model version they
     /// were read at: a steady set's activation does not read its records again.
     held: Held,
+    /// Where lifecycle hooks' notices go to their webhooks.
+    webhooks: Arc<Webhooks>,
 }
 
 /// Records held between activations (see [`flotilla_store::Store::instances_version`]).
@@ -108,11 +112,12 @@ impl Held {
 }
 
 impl Reconciler {
-    pub(crate) fn new(ctx: Context) -> Self {
+    pub(crate) fn new(ctx: Context, webhooks: Arc<Webhooks>) -> Self {
         Self {
             ctx,
             locks: Default::default(),
             held: Held::default(),
+            webhooks,
         }
     }
 
@@ -130,7 +135,7 @@ impl Reconciler {
         let lock = self.lock(name);
         let outcome = {
             let _one_at_a_time = lock.lock().await;
-            activate(&self.ctx, &self.held, name).await
+            activate(&self.ctx, &self.held, &self.webhooks, name).await
         };
         if let Ok(Outcome::Gone) = outcome {
             // What memory holds for a removed set goes with it (the prober, the metrics
@@ -154,7 +159,7 @@ impl Reconciler {
     }
 }
 
-async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
+async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -> Result<Outcome> {
     let store = &ctx.store;
     let backend = &ctx.backend;
     let Some(set) = store
@@ -214,7 +219,11 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
     // 2. Automatic repairs (mark what to restart, reimage or replace) and zone rebalancing.
     let repaired = repair(ctx, &set, &mut records, &zones, started).await?;
 
-    // 3. Plan.
+    // 3. Lifecycle hooks: waits begin (for what the repairs just marked too), time out and
+    //    move from hook to hook.
+    advance_hooks(ctx, webhooks, &set, &mut records, &vms, started).await?;
+
+    // 4. Plan.
     // A rebalance runs one instance above capacity until the extra one serves.
     let surged;
     let plan_set = if repaired.surge {
@@ -231,9 +240,18 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
         vms: &vms,
         zones: &zones,
         next_ordinal,
+        now: started,
     });
+    // Look again soon while instances move, or a lifecycle wait ends within a period; an
+    // instance a terminating hook holds is not moving.
+    let soon = started
+        + chrono::Duration::from_std(ctx.config.reconcile_interval)
+            .unwrap_or(chrono::Duration::MAX);
     let settling = records.iter().any(|i| {
-        i.provisioning_state.is_transitional() || i.power_state.settled() != i.power_state
+        let held = i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait);
+        let moving =
+            i.provisioning_state.is_transitional() || i.power_state.settled() != i.power_state;
+        (moving && !held) || i.lifecycle.lifecycle_deadline.is_some_and(|d| d <= soon)
     });
     if the_plan.is_empty() {
         if set.state == ScaleSetState::Deleting && records.is_empty() && vms.is_empty() {
@@ -264,19 +282,14 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
         });
     }
 
-    // 4. Write intent. Replacements made by repairs carry the attempts of what they replace.
+    // 5. Write intent. Replacements made by repairs carry the attempts of what they replace.
     let now = ctx.clock.now();
     let mut inherited = repaired.inherited.into_iter();
     let new_records: Vec<Instance> = the_plan
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::Create(n) => Some(new_record(
-                &set.spec.name,
-                n,
-                now,
-                inherited.next().unwrap_or(0),
-            )),
+            Action::Create(n) => Some(new_record(&set, n, now, inherited.next().unwrap_or(0))),
             _ => None,
         })
         .collect();
@@ -373,7 +386,7 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
         replace(&mut records, &written.written);
     }
 
-    // 5. Act.
+    // 6. Act.
     let mut models: BTreeMap<u32, Model> = BTreeMap::new();
     for a in &the_plan.actions {
         let version = match a {
@@ -399,9 +412,21 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
     let records_by_id: HashMap<String, Instance> =
         records.iter().map(|i| (i.id.clone(), i.clone())).collect();
     let drain = drain_timeout(set.spec.load_balancer.as_ref());
+    // A victim chosen now waits for the terminating hooks, from the next activation on.
+    let hooked = set
+        .spec
+        .lifecycle_hooks
+        .iter()
+        .any(|h| h.transition == LifecycleTransition::Terminating);
     let mut tasks = Vec::with_capacity(the_plan.actions.len());
     for action in &the_plan.actions {
         if stale.contains(action.instance_id()) {
+            continue;
+        }
+        if hooked
+            && matches!(action, Action::Delete { .. })
+            && victims.iter().any(|v| v == action.instance_id())
+        {
             continue;
         }
         let record = records_by_id.get(action.instance_id()).cloned();
@@ -422,7 +447,7 @@ async fn activate(ctx: &Context, held: &Held, name: &str) -> Result<Outcome> {
         .collect()
         .await;
 
-    // 6. Record results.
+    // 7. Record results.
     let now = ctx.clock.now();
     let mut updates = Vec::new();
     let mut removed = Vec::new();
@@ -531,15 +556,17 @@ fn replace(records: &mut [Instance], written: &[Instance]) {
     }
 }
 
+/// The record of an instance the plan creates: `creating`, waiting on the set's first
+/// launching hook if it has one.
 fn new_record(
-    scale_set: &str,
+    set: &ScaleSet,
     n: &NewInstance,
     now: DateTime<Utc>,
     repair_attempts: u32,
 ) -> Instance {
     Instance {
         id: n.id.clone(),
-        scale_set: scale_set.into(),
+        scale_set: set.spec.name.clone(),
         ordinal: n.ordinal,
         zone: n.zone.clone(),
         fault_domain: n.fault_domain,
@@ -559,10 +586,66 @@ fn new_record(
         retiring: false,
         address: None,
         last_error: None,
+        lifecycle: lifecycle::on_create(set),
+        busy_until: None,
         created_at: now,
         updated_at: now,
         generation: 0,
     }
+}
+
+/// Takes one step of every record's lifecycle hooks ([`lifecycle::advance`]), writes the
+/// records it changed, and tells of the waits that began or timed out: an activity entry,
+/// an event, and each hook's notification webhooks. A record someone wrote meanwhile is
+/// left to the next activation.
+async fn advance_hooks(
+    ctx: &Context,
+    webhooks: &Webhooks,
+    set: &ScaleSet,
+    records: &mut [Instance],
+    vms: &[ObservedVm],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let vm_ids: HashSet<&str> = vms.iter().map(|v| v.id.as_str()).collect();
+    let advanced = lifecycle::advance(set, records, &|id| vm_ids.contains(id), now);
+    if advanced.changed.is_empty() {
+        return Ok(());
+    }
+    let written = ctx
+        .store
+        .update_instances(&advanced.changed)
+        .await
+        .map_err(Error::store("record lifecycle hooks"))?;
+    replace(records, &written.written);
+    let done: HashSet<&str> = written.written.iter().map(|i| i.id.as_str()).collect();
+    for notice in advanced
+        .notices
+        .iter()
+        .filter(|n| done.contains(n.instance.as_str()))
+    {
+        ctx.record(NewActivity {
+            operation: format!("lifecycle.{}", notice.event.as_str()),
+            actor: "system:lifecycle".into(),
+            scale_set: Some(set.name().into()),
+            target: notice.instance.clone(),
+            started_at: now,
+            ended_at: Some(now),
+            result: ActivityResult::Succeeded,
+            error: None,
+            details: json!(notice),
+        })
+        .await;
+        ctx.events.publish(Event::Lifecycle {
+            notice: Box::new(notice.clone()),
+        });
+        webhooks.announce_lifecycle(set, notice).await;
+    }
+    for i in written.written {
+        ctx.events.publish(Event::InstanceChanged {
+            instance: Box::new(i),
+        });
+    }
+    Ok(())
 }
 
 /// Folds a VM returned by an operation into its record. A VM that was just created,
@@ -639,6 +722,7 @@ async fn repair(
             records,
             zones,
             set.spec.capacity,
+            now,
         ) {
             Rebalance::None => {}
             Rebalance::Surge => repaired.start_rebalance = Some(the_plan.status.clone()),
