@@ -490,3 +490,92 @@ async fn a_wait_survives_a_kill_with_what_remains_of_its_timeout() {
     gone(&api, "web", "web_0").await;
     kill(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_rebalance_and_a_surge_rollout_wait_for_the_terminating_hook_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    let (status, body) = api
+        .post("/backend/faults", json!({"kind": "zone_down", "zone": "2"}))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    api.create_set(
+        "web",
+        3,
+        json!({"lifecycle_hooks": [hook("drain", "terminating", 3600, "continue")]}),
+    )
+    .await;
+    let placed = api.wait_running("web", 3).await;
+    assert!(placed.iter().all(|i| i["zone"] != "2"), "{placed:?}");
+    let (status, _) = api
+        .post("/backend/faults", json!({"kind": "zone_up", "zone": "2"}))
+        .await;
+    assert_eq!(status, 204);
+    // The rebalance adds one in zone 2, then removes one from the fullest zone: that one
+    // waits on the hook with its VM kept, the new one serving meanwhile.
+    let victim = held_by(&api, "web", "drain").await;
+    let zones = flotilla_tests::count_by(&placed, "zone");
+    assert_eq!(zones[victim["zone"].as_str().unwrap()], 2, "{victim}");
+    let items = api.instances("web").await;
+    assert!(items.iter().any(|i| i["zone"] == "2"), "{items:?}");
+    let id = victim["id"].as_str().unwrap();
+    let (status, body) = complete(&api, "web", id, "drain", "continue").await;
+    assert_eq!(status, 200, "{body}");
+    gone(&api, "web", id).await;
+    let items = api.wait_healthy("web", 3).await;
+    assert_eq!(flotilla_tests::count_by(&items, "zone").len(), 3);
+
+    // A rolling upgrade with surge: each replaced instance waits on the hook once its
+    // replacement serves.
+    let (status, body) = api
+        .patch(
+            "/scale-sets/web",
+            json!({"health_probe": fast_probe("/health", 1),
+                   "upgrade_policy": {"mode": "rolling", "rolling": {
+                       "max_batch_instance_percent": 50, "max_unhealthy_instance_percent": 50,
+                       "max_unhealthy_upgraded_instance_percent": 50, "max_surge": true}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .put(
+            "/scale-sets/web/model",
+            json!({"image": "ubuntu-24.04", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10,
+                   "user_data": null, "app_port": 80}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let old: BTreeSet<String> = items
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut completed = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let items = api.instances("web").await;
+        for i in &items {
+            let id = i["id"].as_str().unwrap();
+            if i["lifecycle_state"] == "terminating_wait" && i["lifecycle_deadline"].is_string() {
+                assert!(old.contains(id), "only the old instances leave: {i}");
+                assert!(vm_ids(&api).await.contains(id));
+                let (status, body) = complete(&api, "web", id, "drain", "continue").await;
+                assert_eq!(status, 200, "{body}");
+                completed.insert(id.to_string());
+            }
+        }
+        let (_, rollouts) = api.get("/scale-sets/web/rollouts").await;
+        if rollouts["items"][0]["state"] == "completed" && completed.len() == old.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rollout did not complete: {rollouts}; completed {completed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(completed, old, "every replaced instance waited on the hook");
+    let items = api.wait_healthy("web", 3).await;
+    assert!(items.iter().all(|i| i["model_version"] == 2), "{items:?}");
+    server.stop().await;
+}
