@@ -281,21 +281,14 @@ fn notice(
     }
 }
 
-/// One step of a record's hooks at `now`: waits begin when the instance starts leaving,
-/// a reimaged instance launches again, timeouts apply the default result, a wait on a
-/// hook the set no longer has moves on, and the clock of a wait starts (for a launch,
-/// once the VM runs).
-fn step(
-    set: &ScaleSet,
-    i: &Instance,
-    has_vm: bool,
-    now: DateTime<Utc>,
-    notices: &mut Vec<Notice>,
-) -> Instance {
-    let mut n = i.clone();
+/// Holds a record the control plane is removing (or reimaging) for the terminating hooks:
+/// its wait begins (the clock is started by [`step`]), or it proceeds when there is nothing
+/// to wait for (no VM, no terminating hook). A reimaged record whose hooks were done
+/// launches again as a new instance does.
+fn hold_if_leaving(set: &ScaleSet, n: &mut Instance, has_vm: bool) {
     let terminating = hooks_of(set, LifecycleTransition::Terminating);
-    let state = i.lifecycle.lifecycle_state;
-    if leaving(set, i) {
+    let state = n.lifecycle.lifecycle_state;
+    if leaving(set, n) {
         match state {
             Some(LifecycleState::TerminatingProceed) => {}
             // Nothing to wait for: no VM, or no terminating hook (left).
@@ -312,6 +305,21 @@ fn step(
         // The reimage it was held for is done: it launches again as a new instance does.
         n.lifecycle = on_create(set);
     }
+}
+
+/// One step of a record's hooks at `now`: waits begin when the instance starts leaving,
+/// a reimaged instance launches again, timeouts apply the default result, a wait on a
+/// hook the set no longer has moves on, and the clock of a wait starts (for a launch,
+/// once the VM runs).
+fn step(
+    set: &ScaleSet,
+    i: &Instance,
+    has_vm: bool,
+    now: DateTime<Utc>,
+    notices: &mut Vec<Notice>,
+) -> Instance {
+    let mut n = i.clone();
+    hold_if_leaving(set, &mut n, has_vm);
     if n.lifecycle.waiting() {
         let hook = hooks_of(set, transition_of(&n.lifecycle))
             .into_iter()
@@ -335,6 +343,8 @@ fn step(
             Some(_) => {}
         }
     }
+    // A launch abandoned by its timeout is removed through the terminating hooks.
+    hold_if_leaving(set, &mut n, has_vm);
     // The clock of a wait starts: at once for a termination, once running for a launch.
     let ready = match n.lifecycle.lifecycle_state {
         Some(LifecycleState::TerminatingWait) => true,
@@ -552,6 +562,26 @@ mod tests {
         assert!(gone.last_error.unwrap().contains("abandoned"));
         assert_eq!(notices[0].event, NoticeEvent::TimedOut);
         assert_eq!(notices[0].result, Some(Abandon));
+        // With a terminating hook, the abandoned launch waits on it before it goes.
+        let both = set(vec![
+            hook("register", Launching, Abandon),
+            hook("leave", Terminating, Continue),
+        ]);
+        let (held, notices) = step(&both, &waiting, 60);
+        assert_eq!(held.provisioning_state, ProvisioningState::Deleting);
+        assert_eq!(
+            held.lifecycle.lifecycle_state,
+            Some(LifecycleState::TerminatingWait)
+        );
+        assert_eq!(held.lifecycle.lifecycle_deadline, Some(at(120)));
+        let events: Vec<_> = notices.iter().map(|n| (n.hook.as_str(), n.event)).collect();
+        assert_eq!(
+            events,
+            [
+                ("register", NoticeEvent::TimedOut),
+                ("leave", NoticeEvent::Wait)
+            ]
+        );
     }
 
     fn zones() -> Vec<ZoneStatus> {
