@@ -116,6 +116,45 @@ test.describe('lifecycle hooks in the instances tab', () => {
     expect(errors).toEqual([]);
   });
 
+  test('the settings tab adds and removes a hook, its webhook secret never shown', async ({ page }, testInfo) => {
+    const errors = watchErrors(page);
+    await page.goto(`/scale-sets/${SET}/settings`);
+    await waitForHydration(page);
+    const table = page.getByRole('table', { name: 'Lifecycle hooks' });
+    await expect(table.locator('tbody tr')).toHaveCount(2);
+    const form = page.locator('form[data-form="add-hook"]');
+    // A bad name is refused at its field, and nothing is added.
+    await form.getByLabel('Name').fill('Bad Name');
+    await form.getByRole('button', { name: 'Add hook' }).click();
+    await expect(page.locator('[data-error="hook"]')).toContainText('lowercase letter');
+    await expect(table.locator('tbody tr')).toHaveCount(2);
+    await form.getByLabel('Name').fill('audit');
+    await form.getByLabel('Transition').selectOption('terminating');
+    await form.getByLabel('Timeout (s)').fill('120');
+    await form.getByLabel('Default result').selectOption('continue');
+    await form.getByLabel('Webhook URL (optional)').fill('https://hooks.example.com/t/s3cret-path');
+    await form.getByLabel('Webhook secret (optional)').fill('k3y-value');
+    await form.getByRole('button', { name: 'Add hook' }).click();
+    const audit = table.locator('tr[data-hook="audit"]');
+    await expect(audit).toContainText('terminating');
+    await expect(audit).toContainText('https://hooks.example.com');
+    // The form starts empty again: the secret is not left in the page.
+    await expect(form.getByLabel('Name')).toHaveValue('');
+    await expect(form.getByLabel('Webhook secret (optional)')).toHaveValue('');
+    await page.screenshot({ path: testInfo.outputPath('hooks.png'), fullPage: true });
+    await page.reload();
+    const text = await page.content();
+    expect(text).not.toContain('s3cret-path');
+    expect(text).not.toContain('k3y-value');
+    const stored = await (await api.get(`/api/v1/scale-sets/${SET}`)).json();
+    expect(stored.lifecycle_hooks.map((h: { name: string }) => h.name)).toEqual(['register', 'drain', 'audit']);
+    await waitForHydration(page);
+    await page.getByRole('button', { name: 'Remove hook audit' }).click();
+    await expect(table.locator('tr[data-hook="audit"]')).toHaveCount(0);
+    await expect(table.locator('tbody tr')).toHaveCount(2);
+    expect(errors).toEqual([]);
+  });
+
   test.describe('without JavaScript', () => {
     test.use({ javaScriptEnabled: false });
 

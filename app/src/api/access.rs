@@ -84,6 +84,7 @@ pub const TABLE: &[Entry] = &[
     set("preview-rollout", Reader),
     set("set-model", Contributor),
     set("upgrade-policy", Contributor),
+    set("lifecycle-hooks", Contributor),
     // Resuming a rollout held for an approval is a Contributor's: the function checks.
     set("control-rollout", Operator),
     set("rollback-rollout", Contributor),

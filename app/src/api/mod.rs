@@ -21,6 +21,7 @@ pub mod error;
 pub mod health;
 pub mod instances;
 pub mod lab;
+pub mod lifecycle;
 pub mod scale_sets;
 pub mod theme;
 pub mod upgrades;

@@ -28,7 +28,7 @@ use flotilla_domain::access::{Access, Role};
     responses((status = 503, description = "too many event streams are open", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "an unknown query parameter", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 200, content_type = "text/event-stream",
-        description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
+        description = "events `scale_set_changed`, `scale_set_removed`, `instance_changed`, `instance_removed`, `activity`, `rollout_changed`, `lifecycle` (data: the JSON of flotilla_domain::Event) and `lagged`")))]
 pub async fn stream(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,

@@ -116,6 +116,17 @@ async fn a_launch_hook_holds_an_instance_out_of_the_load_balancer_until_complete
     let hooks = receiver(vec![]).await;
     let url = format!("{}/t0ken-in-the-path", hooks.url);
     let port = free_port();
+    // The event stream tells of the wait too.
+    let mut events = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/api/v1/events?scale_set=web", server.url))
+        .bearer_auth(server.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
     let mut register = hook("register", "launching", 600, "abandon");
     register["notification_webhooks"] = json!([{"url": url, "secret": "s3cret"}]);
     api.create_set(
@@ -127,6 +138,19 @@ async fn a_launch_hook_holds_an_instance_out_of_the_load_balancer_until_complete
     let web0 = waiting(&api, "web", "web_0", "launching_wait", "register").await;
     assert_eq!(web0["provisioning_state"], "succeeded");
     assert_eq!(web0["power_state"], "running");
+    let sse = tokio::time::timeout(Duration::from_secs(20), async move {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = events.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: lifecycle") && text.contains("\"event\":\"wait\"") {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .expect("a lifecycle event within 20 s");
+    assert!(sse.contains("\"hook\":\"register\""), "{sse}");
     // Held out of the load balancer: nobody serves.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let answer = http

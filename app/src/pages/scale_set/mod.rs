@@ -18,6 +18,7 @@ mod activity;
 mod charts;
 mod forecast;
 mod health;
+mod hooks;
 mod instances;
 mod load_balancer;
 mod monitoring;

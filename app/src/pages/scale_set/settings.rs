@@ -1,11 +1,12 @@
 //! The Settings tab: the scale set's definition as JSON (what `POST /api/v1/scale-sets`
-//! takes, so it can be exported and used to make a copy elsewhere), and deleting the set
-//! after typing its name.
+//! takes, so it can be exported and used to make a copy elsewhere), its lifecycle hooks,
+//! and deleting the set after typing its name.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::Live;
+use super::hooks::LifecycleHooks;
 use crate::api::scale_sets::DeleteScaleSet;
 use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
@@ -45,6 +46,7 @@ pub(super) fn SettingsTab(live: Live) -> impl IntoView {
                 {move || json.get()}
             </pre>
         </section>
+        <LifecycleHooks live />
         <DeleteSection name />
     }
 }
