@@ -45,6 +45,16 @@ async fn waiting(api: &Api, set: &str, id: &str, state: &str, hook: &str) -> Val
     instance(api, set, id).await.unwrap()
 }
 
+/// Waits until instance `id` of `web` waits on no hook.
+async fn in_service(api: &Api, id: &str, what: &str, timeout: Duration) {
+    wait_until(what, timeout, || async {
+        instance(api, "web", id)
+            .await
+            .is_some_and(|i| i["lifecycle_state"].is_null())
+    })
+    .await;
+}
+
 async fn complete(api: &Api, set: &str, id: &str, hook: &str, result: &str) -> (u16, Value) {
     api.post(
         &format!("/scale-sets/{set}/instances/{id}/lifecycle/{hook}/complete"),
@@ -376,14 +386,11 @@ async fn heartbeats_extend_a_wait_and_the_timeout_applies_the_default() {
         .await;
     assert_eq!(status, 409);
     // web_1 times out first (continue: it serves), web_0 about five seconds later.
-    wait_until(
+    in_service(
+        &api,
+        "web_1",
         "web_1 times out into service",
         Duration::from_secs(45),
-        || async {
-            instance(&api, "web", "web_1")
-                .await
-                .is_some_and(|i| i["lifecycle_state"].is_null())
-        },
     )
     .await;
     let web0 = instance(&api, "web", "web_0").await.unwrap();
@@ -391,11 +398,12 @@ async fn heartbeats_extend_a_wait_and_the_timeout_applies_the_default() {
         web0["lifecycle_state"], "launching_wait",
         "extended: {web0}"
     );
-    wait_until("web_0 times out too", Duration::from_secs(20), || async {
-        instance(&api, "web", "web_0")
-            .await
-            .is_some_and(|i| i["lifecycle_state"].is_null())
-    })
+    in_service(
+        &api,
+        "web_0",
+        "web_0 times out too",
+        Duration::from_secs(20),
+    )
     .await;
     let (_, log) = api
         .get("/activity?scale_set=web&operation=lifecycle.timed_out")
@@ -485,14 +493,11 @@ async fn a_wait_survives_a_kill_with_what_remains_of_its_timeout() {
     assert_eq!(after["lifecycle_state"], "launching_wait");
     assert_eq!(after["lifecycle_deadline"], before["lifecycle_deadline"]);
     // The timeout applies at the deadline set before the kill, not a whole timeout later.
-    wait_until(
+    in_service(
+        &api,
+        "web_0",
         "the launch wait times out",
         Duration::from_secs(45),
-        || async {
-            instance(&api, "web", "web_0")
-                .await
-                .is_some_and(|i| i["lifecycle_state"].is_null())
-        },
     )
     .await;
     let late = (chrono::Utc::now() - deadline.with_timezone(&chrono::Utc)).num_seconds();
