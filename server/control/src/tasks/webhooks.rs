@@ -1,9 +1,11 @@
-//! Scale-action notifications (the `webhooks` task): every webhook of a set's autoscale setting gets a JSON
-//! `POST` per scale action — operation, old and new capacity, reason, decision id —
+//! Notifications (the `webhooks` task): every webhook of a set's autoscale setting gets a JSON
+//! `POST` per scale action — operation, old and new capacity, reason, decision id — and
+//! every webhook of a lifecycle hook a `POST` per wait that begins or times out on it (the
+//! notice, `X-Flotilla-Event: lifecycle.wait|timed_out`, `X-Flotilla-Instance`), each
 //! signed with HMAC-SHA256 of the body under the webhook's secret
 //! (`X-Flotilla-Signature: sha256=<hex>`), retried with exponential backoff (1, 2, 4, 8 s;
 //! five attempts, 10 s each) until a 2xx answer. Each delivery is an activity entry
-//! (`autoscale.webhook`) that ends succeeded or failed with its attempts; deliveries a
+//! (`autoscale.webhook`, `lifecycle.webhook`) that ends succeeded or failed with its attempts; deliveries a
 //! stopped control plane (or a leader that lost its lease) left in progress are sent again
 //! when the task starts, with the same `X-Flotilla-Delivery` id (the entry's) for the
 //! receiver to drop repeats: delivery is at least once. Each attempt first checks the
