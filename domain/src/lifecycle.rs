@@ -185,6 +185,13 @@ fn hooks_of(set: &ScaleSet, transition: LifecycleTransition) -> Vec<&LifecycleHo
         .collect()
 }
 
+/// The set's hook a wait is on (`None`: the set no longer has it).
+fn hook_waited_on<'a>(set: &'a ScaleSet, l: &Lifecycle) -> Option<&'a LifecycleHook> {
+    hooks_of(set, transition_of(l))
+        .into_iter()
+        .find(|h| Some(h.name.as_str()) == l.lifecycle_hook.as_deref())
+}
+
 /// The lifecycle of a record the reconciler creates: waiting on the set's first launching
 /// hook (its clock starts once the VM runs), or none.
 pub fn on_create(set: &ScaleSet) -> Lifecycle {
@@ -321,9 +328,7 @@ fn step(
     let mut n = i.clone();
     hold_if_leaving(set, &mut n, has_vm);
     if n.lifecycle.waiting() {
-        let hook = hooks_of(set, transition_of(&n.lifecycle))
-            .into_iter()
-            .find(|h| Some(h.name.as_str()) == n.lifecycle.lifecycle_hook.as_deref());
+        let hook = hook_waited_on(set, &n.lifecycle);
         let due = [n.lifecycle.lifecycle_deadline, n.lifecycle.lifecycle_limit]
             .into_iter()
             .flatten()
@@ -355,9 +360,7 @@ fn step(
         _ => false,
     };
     if ready && n.lifecycle.lifecycle_deadline.is_none() {
-        let hook = hooks_of(set, transition_of(&n.lifecycle))
-            .into_iter()
-            .find(|h| Some(h.name.as_str()) == n.lifecycle.lifecycle_hook.as_deref());
+        let hook = hook_waited_on(set, &n.lifecycle);
         if let Some(hook) = hook {
             let timeout = Duration::seconds(i64::from(hook.heartbeat_timeout_seconds));
             n.lifecycle.lifecycle_deadline = Some(now + timeout);

@@ -45,6 +45,18 @@ async fn waiting(api: &Api, set: &str, id: &str, state: &str, hook: &str) -> Val
     instance(api, set, id).await.unwrap()
 }
 
+/// Makes model version 2 of `web` (another image).
+async fn new_model(api: &Api) {
+    let (status, body) = api
+        .put(
+            "/scale-sets/web/model",
+            json!({"image": "ubuntu-24.04", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10,
+                   "user_data": null, "app_port": 80}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Waits until instance `id` of `web` waits on no hook.
 async fn in_service(api: &Api, id: &str, what: &str, timeout: Duration) {
     wait_until(what, timeout, || async {
@@ -301,14 +313,7 @@ async fn every_removal_path_drains_then_waits_for_the_terminating_hook() {
 
     // 4. A rollout's reimage (a manual upgrade of one instance to the new model): the
     //    reimage waits for the hook, then runs.
-    let (status, body) = api
-        .put(
-            "/scale-sets/web/model",
-            json!({"image": "ubuntu-24.04", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10,
-                   "user_data": null, "app_port": 80}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    new_model(&api).await;
     let target = api.instances("web").await[0]["id"]
         .as_str()
         .unwrap()
@@ -417,6 +422,36 @@ async fn a_busy_instance_is_skipped_by_scale_in_but_not_by_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
     let api = server.api();
+    // Hooks are checked by field, their webhooks as autoscale's are: a hook cannot be
+    // made into a request to the host's network or a cloud's metadata service.
+    let bad = json!({"name": "bad", "model": {"image": "debian-12", "vcpus": 2,
+        "memory_mib": 2048, "disk_gib": 10, "user_data": null, "app_port": 80},
+        "capacity": 1, "zones": ["1"],
+        "lifecycle_hooks": [
+            {"name": "x", "transition": "launching", "heartbeat_timeout_seconds": 10},
+            {"name": "y", "transition": "terminating", "notification_webhooks":
+                [{"url": "http://169.254.169.254/latest/meta-data/", "secret": "s"}]}]});
+    let (status, body) = api.post("/scale-sets", bad).await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "lifecycle_hooks[0].heartbeat_timeout_seconds",
+            "lifecycle_hooks[1].notification_webhooks[0].url"
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        api.get_status("/scale-sets/bad").await,
+        404,
+        "nothing was made"
+    );
     api.create_set("web", 3, json!({})).await;
     api.wait_healthy("web", 3).await;
     // The default rule would take web_2 (zone 3, highest id) first.
@@ -567,14 +602,7 @@ async fn a_zone_rebalance_and_a_surge_rollout_wait_for_the_terminating_hook_too(
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = api
-        .put(
-            "/scale-sets/web/model",
-            json!({"image": "ubuntu-24.04", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10,
-                   "user_data": null, "app_port": 80}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    new_model(&api).await;
     let old: BTreeSet<String> = items
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
