@@ -353,6 +353,7 @@ impl Draft {
             autoscale_shadow: None,
             demand: None,
             lifecycle_hooks: Vec::new(),
+            warm_pool: None,
         };
         let ctx = ValidationContext {
             known_zones: known_zones.to_vec(),

@@ -72,8 +72,35 @@ string_enum!(
         Stopped => "stopped",
         Deallocating => "deallocating",
         Deallocated => "deallocated",
+        Paused => "paused",
+        Saved => "saved",
     }
 );
+
+string_enum!(
+    /// How a warm pool keeps its prepared instances (DESIGN.md §4 `warm_pool.pool_state`),
+    /// from the fastest to bring into service to the cheapest to keep: `running` (booted
+    /// and idle), `paused` (RAM kept, no CPU), `saved` (memory written to disk, the host's
+    /// RAM released, as hibernation), `stopped` (shut off).
+    WarmPoolState {
+        Running => "running",
+        Paused => "paused",
+        Saved => "saved",
+        Stopped => "stopped",
+    }
+);
+
+impl WarmPoolState {
+    /// The power state a VM parked this way settles in.
+    pub fn power_state(self) -> PowerState {
+        match self {
+            Self::Running => PowerState::Running,
+            Self::Paused => PowerState::Paused,
+            Self::Saved => PowerState::Saved,
+            Self::Stopped => PowerState::Stopped,
+        }
+    }
+}
 
 string_enum!(
     /// Application health as the probes see it (Azure's rich health states).
@@ -182,6 +209,8 @@ impl PowerState {
             Self::Starting | Self::Running => Self::Running,
             Self::Stopping | Self::Stopped => Self::Stopped,
             Self::Deallocating | Self::Deallocated => Self::Deallocated,
+            Self::Paused => Self::Paused,
+            Self::Saved => Self::Saved,
         }
     }
 
@@ -250,6 +279,9 @@ pub struct Instance {
     /// rebalancing or host maintenance (`PUT …/instances/{id}/busy`).
     #[serde(default)]
     pub busy_until: Option<DateTime<Utc>>,
+    /// Whether (and how) the instance waits in its set's warm pool.
+    #[serde(flatten)]
+    pub warm: Warm,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; guards updates against stale writers.
@@ -290,6 +322,25 @@ impl Lifecycle {
             Some(LifecycleState::LaunchingWait | LifecycleState::TerminatingWait)
         )
     }
+}
+
+/// An instance's place in its set's warm pool (`GET /scale-sets/{name}/warm-pool`): all
+/// `None` for an instance in service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Warm {
+    /// The state it is parked in (or will be, once prepared); `null`: not in the pool.
+    #[serde(default)]
+    pub warm_pool_state: Option<WarmPoolState>,
+    /// When it was found healthy once and parked: from then on scale-out may take it.
+    /// `null` while it is being prepared (created, booted, probed). Kept once it entered
+    /// service (whose moment becomes its `created_at`).
+    #[serde(default)]
+    pub warm_prepared_at: Option<DateTime<Utc>>,
+    /// Scaled in with `reuse_on_scale_in`: it returns to the pool once drained and its
+    /// terminating hooks are done (it is `deleting` until then).
+    #[serde(default)]
+    pub warm_return: bool,
 }
 
 /// Per-instance protection flags (`PUT …/instances/{id}/protection`).
@@ -334,9 +385,17 @@ impl Instance {
         self.power_state == PowerState::Running
     }
 
-    /// Whether the instance counts toward capacity (everything not being deleted).
+    /// Whether the instance counts toward capacity: everything not being deleted and not
+    /// waiting in the warm pool.
     pub fn is_active(&self) -> bool {
-        self.provisioning_state != ProvisioningState::Deleting
+        self.provisioning_state != ProvisioningState::Deleting && !self.in_warm_pool()
+    }
+
+    /// Whether it waits in its set's warm pool (being prepared or parked): not in service,
+    /// not counted, not balanced to. One returning to the pool after a scale-in is not in
+    /// it yet: it is being removed from service (`deleting`, its terminating hooks run).
+    pub fn in_warm_pool(&self) -> bool {
+        self.warm.warm_pool_state.is_some() && !self.warm.warm_return
     }
 
     /// Whether the load balancer may send it new requests: in its pool and enabled.
@@ -353,6 +412,7 @@ impl Instance {
             && self.pending.is_none()
             && self.desired_power == DesiredPower::Running
             && self.lifecycle.lifecycle_state.is_none()
+            && !self.in_warm_pool()
     }
 
     /// Whether it asked not to be removed (a busy lease) and the lease still holds at
@@ -363,8 +423,13 @@ impl Instance {
 
     /// Whether an operation keeps it out of service for now: being created, updated or
     /// deleted, a restart or reimage waiting, held by a lifecycle hook, or running but not
-    /// yet found healthy. Repairs and rollouts count these against their limit.
+    /// yet found healthy. Repairs and rollouts count these against their limit; warm pool
+    /// members are not in service and never count.
     pub fn in_transition(&self) -> bool {
+        !self.in_warm_pool() && self.in_service_transition()
+    }
+
+    fn in_service_transition(&self) -> bool {
         self.provisioning_state.is_transitional()
             || self.pending.is_some()
             || self.lifecycle.lifecycle_state.is_some()
@@ -387,6 +452,11 @@ impl Instance {
         }
         if action == InstanceAction::Delete {
             return Ok(ActionEffect::Delete);
+        }
+        if self.in_warm_pool() {
+            return Err(refuse(
+                "it waits in the warm pool; scale out to bring it into service".into(),
+            ));
         }
         if self.provisioning_state == ProvisioningState::Creating {
             return Err(refuse("it is still being created".into()));
@@ -491,6 +561,7 @@ pub mod fixtures {
             last_error: None,
             lifecycle: Lifecycle::default(),
             busy_until: None,
+            warm: Warm::default(),
             created_at: DateTime::UNIX_EPOCH + chrono::Duration::seconds(ordinal as i64),
             updated_at: DateTime::UNIX_EPOCH,
             generation: 1,
@@ -527,6 +598,23 @@ pub mod fixtures {
         pub fn powered(mut self, desired: DesiredPower, observed: PowerState) -> Self {
             self.desired_power = desired;
             self.power_state = observed;
+            self
+        }
+        /// A warm pool member parked in `state` (prepared at `prepared`, or still being
+        /// prepared).
+        pub fn warm(mut self, state: WarmPoolState, prepared: bool) -> Self {
+            self.warm = Warm {
+                warm_pool_state: Some(state),
+                warm_prepared_at: prepared.then_some(DateTime::UNIX_EPOCH),
+                warm_return: false,
+            };
+            if prepared {
+                self.power_state = state.power_state();
+                if state != WarmPoolState::Running {
+                    self.health_state = HealthState::Unknown;
+                    self.address = None;
+                }
+            }
             self
         }
     }
@@ -570,6 +658,8 @@ mod tests {
             (Stopped, Stopped),
             (Deallocating, Deallocated),
             (Deallocated, Deallocated),
+            (Paused, Paused),
+            (Saved, Saved),
         ];
         assert_eq!(table.len(), PowerState::ALL.len());
         for (state, settled) in table {

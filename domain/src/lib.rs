@@ -57,6 +57,7 @@ pub mod schedule;
 pub mod secret;
 pub mod url;
 pub mod validation;
+pub mod warm_pool;
 
 pub use activity::{Activity, ActivityFilter, ActivityResult, NewActivity};
 pub use event::Event;
@@ -65,6 +66,7 @@ pub use health::{HealthCounter, ProbeResult};
 pub use instance::{
     ActionEffect, DesiredPower, HealthState, Instance, InstanceAction, Lifecycle, LifecycleResult,
     LifecycleState, LifecycleTransition, PendingAction, PowerState, Protection, ProvisioningState,
+    Warm, WarmPoolState,
 };
 pub use placement::{BackendInfo, ConsoleOutput, HostStatus, ZoneStatus};
 pub use reconcile::{BackendVm, ObservedVm};

@@ -384,8 +384,9 @@ pub fn advance(
 ) -> Advance {
     let mut out = Advance::default();
     for i in records {
-        // In service and staying: nothing to do (the common case, kept cheap).
-        if i.lifecycle.lifecycle_state.is_none() && !leaving(set, i) {
+        // In service and staying: nothing to do (the common case, kept cheap). A warm
+        // pool member never served: it waits on no hook, not even to leave.
+        if (i.lifecycle.lifecycle_state.is_none() && !leaving(set, i)) || i.in_warm_pool() {
             continue;
         }
         let n = step(set, i, has_vm(&i.id), now, &mut out.notices);

@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::instance::{
     DesiredPower, HealthState, Instance, LifecycleState, PendingAction, PowerState,
-    ProvisioningState,
+    ProvisioningState, WarmPoolState,
 };
 use crate::placement::{PlacementPolicy, ZoneStatus, place};
 use crate::scale_in::choose_victims;
 use crate::scale_set::{ScaleSet, ScaleSetState};
+use crate::warm_pool::{self, MemberStep};
 
 /// A VM as the backend reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +144,8 @@ pub struct NewInstance {
     pub fault_domain: u32,
     pub model_version: u32,
     pub protect_from_scale_in: bool,
+    /// A warm pool member, to be parked in this state once prepared (`None`: in service).
+    pub warm: Option<WarmPoolState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +186,23 @@ pub enum Action {
     Reimage {
         id: String,
     },
+    /// Take a prepared warm pool member into service: out of the pool, its launching hooks
+    /// begin, then its VM is started (resumed, restored or booted).
+    Unpark {
+        id: String,
+    },
+    /// Park a warm pool member found healthy (or one returned to the pool) in `state`.
+    Park {
+        id: String,
+        state: WarmPoolState,
+    },
+    /// A scale-in victim that returns to the warm pool instead of being deleted: marked
+    /// leaving (drained, its terminating hooks run), then parked.
+    Return {
+        id: String,
+        state: WarmPoolState,
+        reason: String,
+    },
 }
 
 impl Action {
@@ -197,7 +217,10 @@ impl Action {
             | Action::Stop { id, .. }
             | Action::Deallocate { id }
             | Action::Restart { id }
-            | Action::Reimage { id } => id,
+            | Action::Reimage { id }
+            | Action::Unpark { id }
+            | Action::Park { id, .. }
+            | Action::Return { id, .. } => id,
         }
     }
 }
@@ -265,10 +288,29 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     }
 
     let deleting_set = set.state == ScaleSetState::Deleting;
+    let pool_state = set.spec.warm_pool.as_ref().map(|p| p.pool_state);
     let mut active: Vec<&Instance> = Vec::new();
+    let mut pool: Vec<&Instance> = Vec::new();
+    // Instances on their way back to the pool (scaled in for reuse).
+    let mut returning = 0usize;
     for i in instances {
         let has_vm = vm_ids.contains(i.id.as_str());
         let held = i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait);
+        if i.warm.warm_return && i.provisioning_state == ProvisioningState::Deleting {
+            returning += 1;
+            // Drained and its terminating hooks done: parked back in the pool.
+            if let Some(state) = pool_state
+                && has_vm
+                && !held
+                && !deleting_set
+            {
+                plan.actions.push(Action::Park {
+                    id: i.id.clone(),
+                    state,
+                });
+                continue;
+            }
+        }
         match i.provisioning_state {
             // A terminating hook holds it: drained, its VM kept until the hook completes.
             ProvisioningState::Deleting if held => {}
@@ -303,10 +345,15 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 if up(&i.zone) {
                     plan.actions.push(Action::ResumeCreate { id: i.id.clone() });
                 }
-                active.push(i);
+                if i.in_warm_pool() {
+                    pool.push(i);
+                } else {
+                    active.push(i);
+                }
             }
             // Being replaced by a rollout with surge: serving, not counted, left alone.
             _ if i.retiring => {}
+            _ if i.in_warm_pool() => pool.push(i),
             _ => active.push(i),
         }
     }
@@ -325,8 +372,30 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         .iter()
         .filter(|i| i.provisioning_state == ProvisioningState::Succeeded && i.is_running())
         .count();
-    if active.len() < desired {
-        let missing = desired - active.len();
+    // Scale-out takes prepared warm pool members first.
+    let taken = take_from_pool(set, &active, &pool, desired, &up);
+    for i in &taken {
+        plan.actions.push(Action::Unpark { id: i.id.clone() });
+    }
+    if !taken.is_empty() {
+        plan.notes.push(format!(
+            "scale out: {} active, {} desired; taking {} from the warm pool ({})",
+            active.len(),
+            desired,
+            taken.len(),
+            taken
+                .iter()
+                .map(|i| format!(
+                    "{} {}",
+                    i.id,
+                    i.warm.warm_pool_state.map_or("", |s| s.as_str())
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if active.len() + taken.len() < desired {
+        let missing = desired - active.len() - taken.len();
         let extra = if set.spec.overprovision {
             (missing * OVERPROVISION_PERCENT).div_ceil(100)
         } else {
@@ -336,7 +405,10 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             missing + extra,
             &set.spec.zones,
             zones,
-            active.iter().map(|i| (i.zone.clone(), i.fault_domain)),
+            active
+                .iter()
+                .chain(&taken)
+                .map(|i| (i.zone.clone(), i.fault_domain)),
             PlacementPolicy {
                 fault_domain_count: set.spec.platform_fault_domain_count,
                 strict: set.spec.zone_balance,
@@ -352,11 +424,12 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 fault_domain: slot.fault_domain,
                 model_version: set.model_version,
                 protect_from_scale_in: set.spec.new_instances_protected_from_scale_in,
+                warm: None,
             }));
         }
         plan.notes.push(format!(
             "scale out: {} active, {} desired; creating {}{}",
-            active.len(),
+            active.len() + taken.len(),
             desired,
             placement.slots.len(),
             if extra > 0 {
@@ -395,13 +468,35 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                     choice.protected_shortfall
                 ));
             }
+            // With reuse, victims on the current model go back to the pool while it has
+            // room.
+            let mut room = match &set.spec.warm_pool {
+                Some(p) if p.reuse_on_scale_in => pool_size(set).saturating_sub(
+                    returning + pool.iter().filter(|m| fresh_member(set, m)).count(),
+                ),
+                _ => 0,
+            };
             for victim in choice.victims {
                 plan.notes.push(format!("{}: {}", victim.id, victim.reason));
-                plan.actions.push(Action::Delete {
-                    id: victim.id,
-                    force: set.spec.scale_in_policy.force_deletion,
-                    reason: victim.reason,
-                });
+                let current = active
+                    .iter()
+                    .any(|i| i.id == victim.id && i.model_version == set.model_version);
+                match pool_state {
+                    Some(state) if room > 0 && current => {
+                        room -= 1;
+                        returning += 1;
+                        plan.actions.push(Action::Return {
+                            id: victim.id,
+                            state,
+                            reason: format!("{}; it returns to the warm pool", victim.reason),
+                        });
+                    }
+                    _ => plan.actions.push(Action::Delete {
+                        id: victim.id,
+                        force: set.spec.scale_in_policy.force_deletion,
+                        reason: victim.reason,
+                    }),
+                }
             }
         }
     }
@@ -409,10 +504,22 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::Delete { id, .. } => Some(id.clone()),
+            Action::Delete { id, .. } | Action::Return { id, .. } => Some(id.clone()),
             _ => None,
         })
         .collect();
+    let serving: Vec<&Instance> = active
+        .iter()
+        .chain(&taken)
+        .copied()
+        .filter(|i| !removed.contains(i.id.as_str()))
+        .collect();
+    let taken: BTreeSet<&str> = taken.iter().map(|i| i.id.as_str()).collect();
+    let staying: Vec<&Instance> = pool
+        .into_iter()
+        .filter(|m| !taken.contains(m.id.as_str()))
+        .collect();
+    refill_pool(&mut plan, set, &serving, &staying, returning, zones, &up);
 
     // Power and one-shot actions on the instances that stay.
     for i in active.iter().filter(|i| !removed.contains(i.id.as_str())) {
@@ -450,6 +557,175 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         });
     }
     plan
+}
+
+/// The pool's size now (0 without a warm pool).
+fn pool_size(set: &ScaleSet) -> usize {
+    warm_pool::sizing(&set.spec).map_or(0, |s| s.size as usize)
+}
+
+/// A member that stays in the pool: not failed, on the set's model.
+fn fresh_member(set: &ScaleSet, m: &Instance) -> bool {
+    m.provisioning_state != ProvisioningState::Failed && m.model_version == set.model_version
+}
+
+/// The prepared members scale-out takes for what `active` lacks of `desired`: first those
+/// that keep the zones balanced (within one of each other), then the fastest pool state,
+/// then the zone with the fewest instances, then the oldest.
+fn take_from_pool<'a>(
+    set: &ScaleSet,
+    active: &[&Instance],
+    pool: &[&'a Instance],
+    desired: usize,
+    up: &dyn Fn(&str) -> bool,
+) -> Vec<&'a Instance> {
+    let mut missing = desired.saturating_sub(active.len());
+    let mut ready: Vec<&Instance> = pool
+        .iter()
+        .copied()
+        .filter(|m| warm_pool::ready(m, set.model_version) && up(&m.zone))
+        .collect();
+    let mut per_zone: BTreeMap<&str, usize> =
+        set.spec.zones.iter().map(|z| (z.as_str(), 0)).collect();
+    for i in active {
+        *per_zone.entry(i.zone.as_str()).or_default() += 1;
+    }
+    let mut taken = Vec::new();
+    while missing > 0 {
+        let fewest = per_zone.values().min().copied().unwrap_or(0);
+        let best = ready
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, m)| {
+                let here = per_zone.get(m.zone.as_str()).copied().unwrap_or(0);
+                (
+                    here > fewest,
+                    m.warm
+                        .warm_pool_state
+                        .map_or(u8::MAX, warm_pool::resume_rank),
+                    here,
+                    m.ordinal,
+                )
+            })
+            .map(|(k, _)| k);
+        let Some(k) = best else { break };
+        let m = ready.swap_remove(k);
+        *per_zone.entry(m.zone.as_str()).or_default() += 1;
+        taken.push(m);
+        missing -= 1;
+    }
+    taken
+}
+
+/// Keeps the warm pool at its size: members that failed or are on an old model are
+/// replaced, the surplus is deleted (members still being prepared first, then the slowest
+/// to resume, the newest first), missing members are created where the set has the fewest
+/// instances in service and in the pool together (so that taking them keeps the zones
+/// balanced), and members are started, parked once found healthy, or parked again in the
+/// state the set now wants.
+fn refill_pool(
+    plan: &mut Plan,
+    set: &ScaleSet,
+    serving: &[&Instance],
+    pool: &[&Instance],
+    returning: usize,
+    zones: &[ZoneStatus],
+    up: &dyn Fn(&str) -> bool,
+) {
+    let want = set.spec.warm_pool.as_ref().map(|p| p.pool_state);
+    let target = pool_size(set);
+    let mut keep: Vec<&Instance> = Vec::new();
+    for m in pool {
+        if m.provisioning_state == ProvisioningState::Creating {
+            keep.push(m);
+        } else if m.provisioning_state == ProvisioningState::Failed {
+            let reason = format!(
+                "warm pool member failed ({}): replacing it",
+                m.last_error.as_deref().unwrap_or("no details")
+            );
+            plan.notes.push(format!("{}: {reason}", m.id));
+            plan.actions.push(Action::Delete {
+                id: m.id.clone(),
+                force: true,
+                reason,
+            });
+        } else if m.model_version != set.model_version {
+            let reason = format!(
+                "warm pool member on model version {}, the set's is {}: replacing it",
+                m.model_version, set.model_version
+            );
+            plan.notes.push(format!("{}: {reason}", m.id));
+            plan.actions.push(Action::Delete {
+                id: m.id.clone(),
+                force: true,
+                reason,
+            });
+        } else {
+            keep.push(m);
+        }
+    }
+    let have = keep.len() + returning;
+    if have < target
+        && let Some(state) = want
+    {
+        let placement = place(
+            target - have,
+            &set.spec.zones,
+            zones,
+            serving
+                .iter()
+                .chain(&keep)
+                .map(|i| (i.zone.clone(), i.fault_domain)),
+            PlacementPolicy {
+                fault_domain_count: set.spec.platform_fault_domain_count,
+                strict: false,
+            },
+        );
+        for slot in &placement.slots {
+            let ordinal = plan.next_ordinal;
+            plan.next_ordinal += 1;
+            plan.actions.push(Action::Create(NewInstance {
+                id: Instance::make_id(&set.spec.name, ordinal),
+                ordinal,
+                zone: slot.zone.clone(),
+                fault_domain: slot.fault_domain,
+                model_version: set.model_version,
+                protect_from_scale_in: set.spec.new_instances_protected_from_scale_in,
+                warm: Some(state),
+            }));
+        }
+        plan.notes.push(format!(
+            "warm pool: {have} of {target}; preparing {} ({state})",
+            placement.slots.len()
+        ));
+    } else if have > target && !keep.is_empty() {
+        let surplus = (have - target).min(keep.len());
+        keep.sort_by_key(|m| {
+            (
+                m.warm.warm_prepared_at.is_some(),
+                std::cmp::Reverse(m.warm.warm_pool_state.map_or(0, warm_pool::resume_rank)),
+                std::cmp::Reverse(m.ordinal),
+            )
+        });
+        plan.notes
+            .push(format!("warm pool: {have} of {target}; deleting {surplus}"));
+        for m in keep.drain(..surplus) {
+            plan.actions.push(Action::Delete {
+                id: m.id.clone(),
+                force: true,
+                reason: format!("warm pool surplus: {target} wanted"),
+            });
+        }
+    }
+    let Some(want) = want else { return };
+    for m in keep.into_iter().filter(|m| up(&m.zone)) {
+        let id = m.id.clone();
+        match warm_pool::member_step(m, want) {
+            MemberStep::Park => plan.actions.push(Action::Park { id, state: want }),
+            MemberStep::Start => plan.actions.push(Action::Start { id }),
+            MemberStep::Nothing => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -693,6 +969,126 @@ mod tests {
             })
             .collect();
         assert!(observe(&folded, &vms, now).is_empty());
+    }
+
+    fn warm_set(capacity: u32, max_prepared: u32, reuse: bool) -> ScaleSet {
+        let mut s = set(capacity);
+        s.spec.warm_pool = Some(crate::warm_pool::WarmPool {
+            min_size: 0,
+            max_prepared_capacity: Some(max_prepared),
+            pool_state: WarmPoolState::Paused,
+            reuse_on_scale_in: reuse,
+        });
+        s
+    }
+
+    fn warm_creates(p: &Plan) -> Vec<WarmPoolState> {
+        p.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create(n) => n.warm,
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_warm_pool_fills_to_its_size_and_members_are_parked_once_healthy() {
+        // Capacity 2, at most 5 prepared: a pool of 3, created apart from the capacity.
+        let mut instances = steady(2);
+        let vms: Vec<_> = instances.iter().map(vm_of).collect();
+        let p = run(&warm_set(2, 5, false), &instances, &vms, 2);
+        assert_eq!(warm_creates(&p), [WarmPoolState::Paused; 3]);
+        assert_eq!(creates(&p), 3, "{p:?}");
+        // Prepared members are not counted: nothing else is created; the healthy one is
+        // parked, the one still initializing waits, the stopped one is started.
+        let mut healthy = instance("web", 2, "1", 0).warm(WarmPoolState::Paused, false);
+        healthy.health_state = HealthState::Healthy;
+        let mut booting = instance("web", 3, "2", 0).warm(WarmPoolState::Paused, false);
+        booting.health_state = HealthState::Initializing;
+        let stopped = instance("web", 4, "3", 0)
+            .warm(WarmPoolState::Paused, false)
+            .powered(DesiredPower::Running, PowerState::Stopped);
+        instances.extend([healthy, booting, stopped]);
+        let vms: Vec<_> = instances.iter().map(vm_of).collect();
+        let p = run(&warm_set(2, 5, false), &instances, &vms, 5);
+        assert_eq!(
+            p.actions,
+            [
+                Action::Park {
+                    id: "web_2".into(),
+                    state: WarmPoolState::Paused
+                },
+                Action::Start { id: "web_4".into() },
+            ]
+        );
+        // Without the pool, its members go.
+        let p = run(&set(2), &instances, &vms, 5);
+        assert_eq!(deletes(&p), 3);
+    }
+
+    #[test]
+    fn scale_out_takes_the_fastest_prepared_members_first_then_refills() {
+        let mut instances = steady(2);
+        instances.push(instance("web", 2, "1", 0).warm(WarmPoolState::Stopped, true));
+        instances.push(instance("web", 3, "2", 0).warm(WarmPoolState::Paused, true));
+        instances.push(instance("web", 4, "3", 0).warm(WarmPoolState::Paused, false));
+        let mut old = instance("web", 5, "3", 0).warm(WarmPoolState::Paused, true);
+        old.model_version = 0;
+        instances.push(old);
+        let vms: Vec<_> = instances.iter().map(vm_of).collect();
+        // 2 → 5 with at most 6 prepared: the paused one, then the stopped one (the one being
+        // prepared and the one on an old model are not taken); one cold create; the pool (1
+        // wanted) keeps the one being prepared and replaces the old one.
+        let p = run(&warm_set(5, 6, false), &instances, &vms, 6);
+        let unparked: Vec<&str> = p
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Unpark { .. }))
+            .map(Action::instance_id)
+            .collect();
+        assert_eq!(unparked, ["web_3", "web_2"]);
+        assert_eq!(creates(&p) - warm_creates(&p).len(), 1);
+        assert!(
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Action::Delete { id, .. } if id == "web_5"))
+        );
+        assert!(warm_creates(&p).is_empty(), "{p:?}");
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("taking 2 from the warm pool"))
+        );
+    }
+
+    #[test]
+    fn scale_in_returns_victims_to_the_pool_while_it_has_room() {
+        let instances = steady(4);
+        let vms: Vec<_> = instances.iter().map(vm_of).collect();
+        // 4 → 2 with at most 3 prepared: the pool wants 1, so one victim returns and one is
+        // deleted.
+        let p = run(&warm_set(2, 3, true), &instances, &vms, 4);
+        let returns = p.count(|a| matches!(a, Action::Return { .. }));
+        assert_eq!((returns, deletes(&p), creates(&p)), (1, 1, 0), "{p:?}");
+        // A returning record, drained and not held, is parked; held, it waits.
+        let mut back = instances[3].clone().in_state(ProvisioningState::Deleting);
+        back.warm.warm_return = true;
+        back.warm.warm_pool_state = Some(WarmPoolState::Paused);
+        let mut records = instances[..2].to_vec();
+        records.push(back.clone());
+        let vms: Vec<_> = records.iter().map(vm_of).collect();
+        let p = run(&warm_set(2, 3, true), &records, &vms, 4);
+        assert_eq!(
+            p.actions,
+            [Action::Park {
+                id: "web_3".into(),
+                state: WarmPoolState::Paused
+            }]
+        );
+        back.lifecycle.lifecycle_state = Some(LifecycleState::TerminatingWait);
+        records[2] = back;
+        assert!(run(&warm_set(2, 3, true), &records, &vms, 4).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::lifecycle::{self, LifecycleHook};
 use crate::repair::RepairStatus;
 use crate::secret::UserDataDigest;
 use crate::validation::{ValidationErrors, check_name};
+use crate::warm_pool::WarmPool;
 
 /// Largest capacity a scale set may ask for.
 pub const MAX_CAPACITY: u32 = 10_000;
@@ -837,6 +838,9 @@ pub struct ScaleSetSpec {
     /// Waits on the instances' launch and removal ([`crate::lifecycle`]).
     #[serde(default)]
     pub lifecycle_hooks: Vec<LifecycleHook>,
+    /// Instances prepared ahead of scale-out ([`crate::warm_pool`]); `null`: none.
+    #[serde(default)]
+    pub warm_pool: Option<WarmPool>,
 }
 
 /// What validation needs to know about the world (the backend's zones).
@@ -880,6 +884,7 @@ impl ScaleSetSpec {
             autoscale_shadow: None,
             demand: None,
             lifecycle_hooks: Vec::new(),
+            warm_pool: None,
         }
     }
 
@@ -1034,6 +1039,9 @@ impl ScaleSetSpec {
         errors
             .0
             .extend(lifecycle::validate(&self.lifecycle_hooks).0);
+        if let Some(pool) = &self.warm_pool {
+            errors.0.extend(pool.validate().0);
+        }
     }
 
     /// Applies `patch` to a copy of `self`, checking the rules that depend on the old value
@@ -1100,6 +1108,9 @@ impl ScaleSetSpec {
             next.lifecycle_hooks = v.clone();
             lifecycle::keep_secrets(&mut next.lifecycle_hooks, &self.lifecycle_hooks);
         }
+        if let Some(v) = &patch.warm_pool {
+            next.warm_pool = v.clone();
+        }
         if patch.capacity.is_some_and(|c| c != self.capacity)
             && next.autoscale.as_ref().is_some_and(|a| a.enabled)
         {
@@ -1116,7 +1127,8 @@ impl ScaleSetSpec {
 }
 
 /// A partial update (`PATCH /scale-sets/{name}`): absent fields are left as they are;
-/// `null` clears the optional settings (`health_probe`, `load_balancer`, `autoscale`). The model changes
+/// `null` clears the optional settings (`health_probe`, `load_balancer`, `autoscale`,
+/// `warm_pool`). The model changes
 /// through `PUT /scale-sets/{name}/model`, which makes a new model version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1152,6 +1164,10 @@ pub struct ScaleSetPatch {
     /// secret (matched by hook name).
     #[serde(default)]
     pub lifecycle_hooks: Option<Vec<LifecycleHook>>,
+    /// `null` removes the pool (its members are deleted).
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<WarmPool>))]
+    pub warm_pool: Option<Option<WarmPool>>,
 }
 
 impl ScaleSetPatch {

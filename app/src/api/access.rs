@@ -85,6 +85,8 @@ pub const TABLE: &[Entry] = &[
     set("set-model", Contributor),
     set("upgrade-policy", Contributor),
     set("lifecycle-hooks", Contributor),
+    set("warm-pool", Reader),
+    set("save-warm-pool", Contributor),
     // Resuming a rollout held for an approval is a Contributor's: the function checks.
     set("control-rollout", Operator),
     set("rollback-rollout", Contributor),

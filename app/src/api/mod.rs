@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod scale_sets;
 pub mod theme;
 pub mod upgrades;
+pub mod warm_pool;
 pub mod wizard;
 
 pub use client::CsrfClient;

@@ -25,7 +25,7 @@
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, ZoneStatus};
+use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, WarmPoolState, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "conformance")]
@@ -117,7 +117,7 @@ fn owner(installation: Option<&str>) -> String {
 ///   answers `None`), which may take a while; the VM stops serving when the delete begins.
 /// - `adopt` puts this installation's id on a VM that carries none (one made before
 ///   installations had ids); idempotent; `Foreign` for another installation's VM.
-/// - `start`, `stop` and `deallocate` are idempotent for a VM already in (or moving to)
+/// - `start`, `stop`, `deallocate` and `park` are idempotent for a VM already in (or moving to)
 ///   the target state; `restart` needs a running VM; `reimage` works in any state and leaves
 ///   the VM running on `model_version`.
 /// - The other operations return once the change is *accepted*: the VM may still be
@@ -164,6 +164,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn deallocate(&self, id: &str) -> Result<ObservedVm>;
 
     async fn restart(&self, id: &str) -> Result<ObservedVm>;
+
+    /// Parks a running VM for a warm pool: `running` leaves it running (idle), `paused`
+    /// stops its vCPUs with its memory kept, `saved` writes its memory to disk and frees
+    /// it on the host (libvirt's managed save), `stopped` shuts it down gracefully.
+    /// `start` brings a parked VM back: it resumes, restores or boots it. Idempotent for a
+    /// VM already parked that way; `InvalidState` for a VM otherwise not running.
+    async fn park(&self, id: &str, state: WarmPoolState) -> Result<ObservedVm>;
 
     /// Replaces the OS disk with a fresh one from `model` and starts the VM.
     async fn reimage(&self, id: &str, model: &Model, model_version: u32) -> Result<ObservedVm>;

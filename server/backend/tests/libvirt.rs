@@ -1,7 +1,8 @@
 //! The libvirt backend against libvirt's test driver (in-process, no daemon, no QEMU): the
 //! conformance suite on three simulated hosts, one per zone, then what only libvirt does —
 //! host capacity, fault domains as hosts, the view rebuilt from libvirt's metadata by a new
-//! backend, and an unreachable host named.
+//! backend, parked (paused, saved) VMs read back from libvirt, and an unreachable host
+//! named.
 //!
 //! Each `Libvirt::open` of a `test:///<file>` URI gets its own fresh copy of that host, so
 //! every case starts from empty hosts (and the test driver's own `test` domain, which is
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use flotilla_backend::conformance::Subject;
 use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig, simulated_host};
 use flotilla_backend::{Backend, BackendError, VmSpec};
-use flotilla_domain::{Model, PowerState};
+use flotilla_domain::{Model, PowerState, WarmPoolState};
 
 /// The installation the backends under test act for.
 const INSTALLATION: &str = "test";
@@ -234,6 +235,7 @@ mod raw {
         fn virDomainLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virDomainDestroy(dom: *mut c_void) -> i32;
         fn virDomainUndefine(dom: *mut c_void) -> i32;
+        fn virDomainHasManagedSaveImage(dom: *mut c_void, flags: c_uint) -> i32;
         fn virStorageVolLookupByName(pool: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
         fn virGetLastErrorMessage() -> *const c_char;
@@ -295,6 +297,14 @@ mod raw {
             virDomainDestroy(dom);
             assert_eq!(virDomainUndefine(dom), 0, "undefine it");
         }
+    }
+
+    /// Whether domain `name` has a managed save image (a saved state).
+    pub fn has_saved_state(name: &str) -> bool {
+        // SAFETY: a valid domain reference.
+        let answer = unsafe { virDomainHasManagedSaveImage(domain(name), 0) };
+        assert!(answer >= 0, "ask for the managed save image");
+        answer == 1
     }
 
     /// Whether `default-pool` holds volume `name`.
@@ -576,4 +586,117 @@ async fn two_installations_on_the_same_host_never_touch_each_other() {
     b.delete("api_0", true).await.unwrap();
     assert!(a.list(None).await.unwrap().is_empty());
     assert!(!raw::has_volume("web_0.overlay") && !raw::has_volume("api_0.overlay"));
+}
+
+/// Warm pool parking: a paused VM is announced, reads `paused` without an address and has
+/// no metrics; a saved one holds its reservation and no saved state is left behind by
+/// anything; a restarted control plane reads both back from libvirt (`list` and `get`
+/// alike) and brings them back on their own ports; stop, deallocate and delete work from
+/// either state.
+#[tokio::test]
+async fn parked_vms_read_back_from_libvirt_and_leave_no_saved_state_behind() {
+    let _one_at_a_time = DEFAULT_HOST.lock().await;
+    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = Libvirt::open(default_host(dir.path()), INSTALLATION)
+        .await
+        .unwrap();
+    let paused_vm = first
+        .create(&spec("park_0", "1", 0, model(1, 256)))
+        .await
+        .unwrap();
+    let saved_vm = first
+        .create(&spec("park_1", "1", 0, model(1, 256)))
+        .await
+        .unwrap();
+    let mut changes = first.state_changes().expect("libvirt announces changes");
+    let paused = first.park("park_0", WarmPoolState::Paused).await.unwrap();
+    assert_eq!(
+        (paused.power_state, paused.address),
+        (PowerState::Paused, None)
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while changes.recv().await.unwrap() != "park_0" {}
+    })
+    .await
+    .expect("the suspension announced within 5 s");
+    let saved = first.park("park_1", WarmPoolState::Saved).await.unwrap();
+    assert_eq!(
+        (saved.power_state, saved.address),
+        (PowerState::Saved, None)
+    );
+    assert!(raw::has_saved_state("park_1"));
+    assert!(
+        first.metrics(None).await.unwrap().is_empty(),
+        "neither runs"
+    );
+    let host = &first.hosts().await.unwrap()[0];
+    assert_eq!(
+        (host.vms, host.running, host.used_memory_mib),
+        (2, 0, 512),
+        "both keep their reservation"
+    );
+
+    // A restarted control plane reads them from libvirt.
+    let second = Libvirt::open(default_host(dir.path()), INSTALLATION)
+        .await
+        .unwrap();
+    let listed = second.list(None).await.unwrap();
+    let seen: Vec<(&str, PowerState)> = listed
+        .iter()
+        .map(|v| (v.id.as_str(), v.power_state))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("park_0", PowerState::Paused),
+            ("park_1", PowerState::Saved)
+        ]
+    );
+    assert_eq!(
+        second.get("park_1").await.unwrap().unwrap().power_state,
+        PowerState::Saved
+    );
+    // Resumed and restored, each on its own port; the saved state is used up.
+    let resumed = second.start("park_0").await.unwrap();
+    assert_eq!(
+        (resumed.power_state, resumed.address),
+        (PowerState::Running, paused_vm.address)
+    );
+    let restored = second.start("park_1").await.unwrap();
+    assert_eq!(
+        (restored.power_state, restored.address),
+        (PowerState::Running, saved_vm.address)
+    );
+    assert!(!raw::has_saved_state("park_1"));
+
+    // Stop from either state: stopped, no saved state left for the next start to restore.
+    second.park("park_0", WarmPoolState::Paused).await.unwrap();
+    second.park("park_1", WarmPoolState::Saved).await.unwrap();
+    for id in ["park_0", "park_1"] {
+        assert_eq!(
+            second.stop(id, false).await.unwrap().power_state,
+            PowerState::Stopped,
+            "{id}"
+        );
+    }
+    assert!(!raw::has_saved_state("park_1"));
+    // Deallocate from saved lets the saved memory go too.
+    second.start("park_1").await.unwrap();
+    second.park("park_1", WarmPoolState::Saved).await.unwrap();
+    assert_eq!(
+        second.deallocate("park_1").await.unwrap().power_state,
+        PowerState::Deallocated
+    );
+    assert!(!raw::has_saved_state("park_1"));
+    // Delete from either state removes the domain, saved state included.
+    second.start("park_0").await.unwrap();
+    second.park("park_0", WarmPoolState::Paused).await.unwrap();
+    second.start("park_1").await.unwrap();
+    second.park("park_1", WarmPoolState::Saved).await.unwrap();
+    for id in ["park_0", "park_1"] {
+        second.delete(id, false).await.unwrap();
+        assert!(second.get(id).await.unwrap().is_none(), "{id} is gone");
+    }
+    assert!(first.list(None).await.unwrap().is_empty());
 }

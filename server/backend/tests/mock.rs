@@ -12,7 +12,7 @@ use std::time::Duration;
 use flotilla_backend::conformance::Subject;
 use flotilla_backend::mock::{JOURNAL_FILE, Mock, MockConfig, Mode};
 use flotilla_backend::{Backend, BackendError, VmSpec};
-use flotilla_domain::{Fault, Model, ObservedVm, PowerState};
+use flotilla_domain::{Fault, Model, ObservedVm, PowerState, WarmPoolState};
 use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -367,6 +367,18 @@ async fn vm_in(state: PowerState) -> Mock {
             mock.advance(second).await;
             mock.deallocate("web_0").await.expect("deallocate");
         }
+        PowerState::Paused => {
+            mock.advance(second).await;
+            mock.park("web_0", WarmPoolState::Paused)
+                .await
+                .expect("pause");
+        }
+        PowerState::Saved => {
+            mock.advance(second).await;
+            mock.park("web_0", WarmPoolState::Saved)
+                .await
+                .expect("save");
+        }
     }
     if state.settled() == state && state != PowerState::Running {
         mock.advance(second).await;
@@ -380,7 +392,7 @@ async fn power_operations_by_state() {
     use PowerState::*;
     // From each state: what start, stop, deallocate, restart and reimage answer at once
     // (`None`: InvalidState); each then settles where its answer settles.
-    let table: [(PowerState, [Option<PowerState>; 5]); 6] = [
+    let table: [(PowerState, [Option<PowerState>; 5]); 8] = [
         (
             Starting,
             [
@@ -437,6 +449,27 @@ async fn power_operations_by_state() {
                 Some(Starting),
                 None,
                 Some(Deallocated),
+                None,
+                Some(Starting),
+            ],
+        ),
+        // Parked for a warm pool: a stop discards the memory at once.
+        (
+            Paused,
+            [
+                Some(Starting),
+                Some(Stopped),
+                Some(Deallocating),
+                None,
+                Some(Starting),
+            ],
+        ),
+        (
+            Saved,
+            [
+                Some(Starting),
+                Some(Stopped),
+                Some(Deallocating),
                 None,
                 Some(Starting),
             ],

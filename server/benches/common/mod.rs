@@ -1,5 +1,5 @@
 //! What the fleet and prober benchmarks share: a started fleet on SQLite (a file in a
-//! temporary directory) over a zero-latency mock, with the open-file limit raised for
+//! temporary directory) over a zero-latency mock (or one configured otherwise), with the open-file limit raised for
 //! thousands of mock VMs serving HTTP.
 
 use std::sync::Arc;
@@ -14,15 +14,20 @@ pub struct Bench {
 }
 
 impl Bench {
+    #[allow(dead_code)] // The warm pool benchmark starts on a mock of its own.
     pub async fn start(config: FleetConfig) -> anyhow::Result<Self> {
+        Self::start_on(config, MockConfig::instant()).await
+    }
+
+    /// As [`Bench::start`], over a mock configured as `mock` (its state kept in the
+    /// temporary directory).
+    pub async fn start_on(config: FleetConfig, mock: MockConfig) -> anyhow::Result<Self> {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let dir = tempfile::tempdir()?;
         let store =
             flotilla_store::connect(&format!("sqlite:{}", dir.path().join("bench.db").display()))
                 .await?;
-        let mock = Arc::new(
-            Mock::open(MockConfig::instant().with_state_dir(dir.path().join("mock"))).await?,
-        );
+        let mock = Arc::new(Mock::open(mock.with_state_dir(dir.path().join("mock"))).await?);
         let fleet = Fleet::new(store, mock.clone(), Arc::new(SystemClock), config);
         fleet.start().await?;
         Ok(Self {

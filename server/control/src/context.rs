@@ -117,8 +117,16 @@ impl Context {
             })
     }
 
-    /// The set's instance records as stored (no last probe result merged).
+    /// The set's instances in service (or leaving it) as stored, no last probe result
+    /// merged: every record but the warm pool's members.
     pub(crate) async fn read_instances(&self, name: &str) -> Result<Vec<Instance>> {
+        let mut all = self.read_records(name).await?;
+        all.retain(|i| !i.in_warm_pool());
+        Ok(all)
+    }
+
+    /// Every record of the set, the warm pool's members too.
+    pub(crate) async fn read_records(&self, name: &str) -> Result<Vec<Instance>> {
         self.store
             .list_instances(name)
             .await

@@ -11,7 +11,7 @@ use flotilla_backend::{Backend, FaultInjection, Result as BackendResult, VmMetri
 use flotilla_control::{Fleet, FleetConfig, ManualClock};
 use flotilla_domain::{
     Fault, InstanceAction, Model, ObservedVm, PowerState, ProvisioningState, ScaleSetSpec,
-    ZoneStatus,
+    WarmPoolState, ZoneStatus,
 };
 
 /// Wraps a backend and records every mutating call as `op id`.
@@ -76,6 +76,10 @@ impl Backend for Recording {
     async fn reimage(&self, id: &str, model: &Model, version: u32) -> BackendResult<ObservedVm> {
         self.record("reimage", id);
         self.inner.reimage(id, model, version).await
+    }
+    async fn park(&self, id: &str, state: WarmPoolState) -> BackendResult<ObservedVm> {
+        self.record("park", id);
+        self.inner.park(id, state).await
     }
     async fn list(&self, scale_set: Option<&str>) -> BackendResult<Vec<ObservedVm>> {
         self.inner.list(scale_set).await

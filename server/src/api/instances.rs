@@ -1,5 +1,6 @@
 //! `/scale-sets/{name}/instances`: list, show, act on one instance, set its protection and
-//! busy lease, complete or extend its lifecycle hook's wait, read its console log.
+//! busy lease, complete or extend its lifecycle hook's wait, read its console log; and
+//! `/scale-sets/{name}/warm-pool`, the members kept apart from them.
 
 use axum::Extension;
 use axum::Json;
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use flotilla_control::Caller;
 use flotilla_control::ConsoleOutput;
+use flotilla_domain::warm_pool::WarmPoolView;
 use flotilla_domain::{Instance, InstanceAction, LifecycleResult, Protection};
 
 use super::error::{ApiError, ApiResult, Problem};
@@ -23,6 +25,17 @@ pub async fn list(
     Ok(Json(Items {
         items: s.fleet.list_instances(&name).await?,
     }))
+}
+
+#[utoipa::path(get, path = "/scale-sets/{name}/warm-pool", tag = "instances",
+    params(("name" = String, Path)),
+    responses((status = 200, body = WarmPoolView, description = "the warm pool's members (not in `…/instances`), each with its pool state, and the pool's size with its arithmetic"),
+        (status = 404, body = Problem)))]
+pub async fn warm_pool(
+    State(s): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<WarmPoolView>> {
+    Ok(Json(s.fleet.warm_pool(&name).await?))
 }
 
 #[utoipa::path(get, path = "/scale-sets/{name}/instances/{id}", tag = "instances",

@@ -236,6 +236,12 @@ pub fn routes() -> Vec<Route> {
             Set(Reader),
             get(instances::get),
         ),
+        route(
+            M::GET,
+            "/scale-sets/{name}/warm-pool",
+            Set(Reader),
+            get(instances::warm_pool),
+        ),
         // A serial console may print what cloud-init was given: not a Reader's.
         route(
             M::GET,

@@ -44,7 +44,7 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         scale_sets::model_versions, scale_sets::delete,
         instances::list, instances::get, instances::act, instances::set_protection,
         instances::console, instances::set_busy, instances::complete_lifecycle,
-        instances::lifecycle_heartbeat,
+        instances::lifecycle_heartbeat, instances::warm_pool,
         repairs::repairs, repairs::resume_repairs, load_balancer::load_balancer, load_balancer::all_frontends,
         load_balancer::set_instance_switch,
         autoscale::get, autoscale::put, autoscale::delete, autoscale::evaluate,

@@ -188,6 +188,11 @@ pub enum InstanceCommand {
     List {
         scale_set: String,
     },
+    /// The scale set's warm pool: its size with the arithmetic, and its members (set it
+    /// with `scale-set update NAME` and `{"warm_pool": {…}}`).
+    WarmPool {
+        scale_set: String,
+    },
     Start {
         scale_set: String,
         id: String,
@@ -523,6 +528,14 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 ))
                 .await?
         }
+        Command::Instance(InstanceCommand::WarmPool { scale_set }) => {
+            client
+                .get(&format!(
+                    "/scale-sets/{}/warm-pool",
+                    percent_encode(scale_set)
+                ))
+                .await?
+        }
         Command::Instance(InstanceCommand::Console { scale_set, id }) => {
             client
                 .get(&format!(
@@ -712,6 +725,7 @@ fn instance_action(cmd: &InstanceCommand) -> (&str, &str, InstanceAction) {
         InstanceCommand::Reimage { scale_set, id } => (scale_set, id, InstanceAction::Reimage),
         InstanceCommand::Delete { scale_set, id } => (scale_set, id, InstanceAction::Delete),
         InstanceCommand::List { .. }
+        | InstanceCommand::WarmPool { .. }
         | InstanceCommand::Console { .. }
         | InstanceCommand::Protect { .. }
         | InstanceCommand::Busy { .. }
@@ -821,6 +835,7 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Instance(InstanceCommand::Console { .. }) => {
             value["output"].as_str().unwrap_or_default().to_owned()
         }
+        Command::Instance(InstanceCommand::WarmPool { .. }) => warm_pool_text(value),
         Command::Hosts => serde_json::from_value::<BackendInfo>(value.clone())
             .map(|b| hosts_text(&b))
             .unwrap_or_default(),
@@ -1075,6 +1090,39 @@ fn sets_table(sets: &[ScaleSet]) -> String {
             "NAME", "CAPACITY", "MODEL", "IMAGE", "ZONES", "STATE", "CREATED",
         ],
         &rows,
+    )
+}
+
+/// The pool's arithmetic, then one row per member.
+fn warm_pool_text(value: &Value) -> String {
+    let members =
+        serde_json::from_value::<Vec<Instance>>(value["items"].clone()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                i.zone.clone(),
+                i.warm
+                    .warm_pool_state
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                i.power_state.to_string(),
+                match i.warm.warm_prepared_at {
+                    Some(at) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    None => "being prepared".into(),
+                },
+                format!("v{}", i.model_version),
+            ]
+        })
+        .collect();
+    format!(
+        "{}\n{}",
+        value["explanation"].as_str().unwrap_or_default(),
+        table(
+            &["ID", "ZONE", "POOL STATE", "POWER", "PREPARED", "MODEL"],
+            &rows
+        )
     )
 }
 

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
-use flotilla_domain::instance::{Lifecycle, StateCount};
+use flotilla_domain::instance::{Lifecycle, StateCount, Warm};
 use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
@@ -248,6 +248,7 @@ pub struct InstanceRow {
     retiring: bool,
     lifecycle: Option<String>,
     busy_until: Option<DateTime<Utc>>,
+    warm: Option<String>,
     generation: i64,
     latest_model: bool,
 }
@@ -276,6 +277,11 @@ impl IntoDomain for InstanceRow {
                 .transpose()?
                 .unwrap_or_default(),
             busy_until: self.busy_until,
+            warm: self
+                .warm
+                .map(|w| from_json("instance warm pool", &w))
+                .transpose()?
+                .unwrap_or_default(),
             desired_power: parse_enum("instance desired power", &self.desired_power)?,
             pending: self
                 .pending
@@ -705,6 +711,8 @@ pub(crate) struct InstanceValues<'a> {
     /// `None` while in service.
     pub lifecycle: Option<String>,
     pub busy_until: Option<DateTime<Utc>>,
+    /// `None` unless in (or returning to) the warm pool.
+    pub warm: Option<String>,
     pub generation: i64,
 }
 
@@ -734,6 +742,7 @@ impl<'a> InstanceValues<'a> {
             retiring: i.retiring,
             lifecycle: (i.lifecycle != Lifecycle::default()).then(|| to_json(&i.lifecycle)),
             busy_until: i.busy_until,
+            warm: (i.warm != Warm::default()).then(|| to_json(&i.warm)),
             generation: i.generation,
         }
     }

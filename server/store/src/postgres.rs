@@ -128,6 +128,7 @@ struct Columns<'a> {
     retiring: Vec<bool>,
     lifecycle: Vec<Option<String>>,
     busy_until: Vec<Option<DateTime<Utc>>>,
+    warm: Vec<Option<String>>,
     generation: Vec<i64>,
 }
 
@@ -164,6 +165,7 @@ impl<'a> Columns<'a> {
             c.retiring.push(i.retiring);
             c.lifecycle.push(i.lifecycle);
             c.busy_until.push(i.busy_until);
+            c.warm.push(i.warm);
             c.generation.push(i.generation);
         }
         c
@@ -194,6 +196,7 @@ impl<'a> Columns<'a> {
         args.add(self.retiring)?;
         args.add(self.lifecycle)?;
         args.add(self.busy_until)?;
+        args.add(self.warm)?;
         args.add(self.generation)?;
         Ok(())
     }

@@ -231,7 +231,7 @@ macro_rules! instance_columns {
          i.provisioning_state, i.power_state, i.health_state, i.desired_power, i.pending, \
          i.protect_from_scale_in, i.protect_from_scale_set_actions, i.address, i.last_error, \
          i.created_at, i.updated_at, i.health_changed_at, i.load_balancer_enabled, \
-         i.repair_attempts, i.retiring, i.lifecycle, i.busy_until, i.generation, \
+         i.repair_attempts, i.retiring, i.lifecycle, i.busy_until, i.warm, i.generation, \
          (i.model_version = s.model_version) AS latest_model"
     };
 }
@@ -250,7 +250,7 @@ macro_rules! batch_columns {
          power_state, health_state, desired_power, pending, protect_from_scale_in, \
          protect_from_scale_set_actions, address, last_error, created_at, updated_at, \
          health_changed_at, load_balancer_enabled, repair_attempts, retiring, lifecycle, \
-         busy_until"
+         busy_until, warm"
     };
 }
 
@@ -281,6 +281,7 @@ pub const INSTANCE_ROWS: RowSource = RowSource {
         "bool",
         "text",
         "timestamptz",
+        "text",
         "int8",
     ],
 };
@@ -403,7 +404,7 @@ const UPDATE_BATCH: &str = "UPDATE instances SET zone = u.zone, fault_domain = u
      address = u.address, last_error = u.last_error, updated_at = u.updated_at, \
      health_changed_at = u.health_changed_at, load_balancer_enabled = u.load_balancer_enabled, \
      repair_attempts = u.repair_attempts, retiring = u.retiring, lifecycle = u.lifecycle, \
-     busy_until = u.busy_until, generation = instances.generation + 1 \
+     busy_until = u.busy_until, warm = u.warm, generation = instances.generation + 1 \
      FROM u WHERE instances.id = u.id AND instances.generation = u.generation \
      RETURNING instances.id";
 
@@ -644,7 +645,7 @@ fn count_instances() -> Stmt<'static> {
     stmt!(
         "counting instances",
         "SELECT scale_set, power_state, health_state, provisioning_state, COUNT(*) AS count \
-         FROM instances GROUP BY scale_set, power_state, health_state, provisioning_state \
+         FROM instances WHERE warm IS NULL GROUP BY scale_set, power_state, health_state, provisioning_state \
          ORDER BY scale_set, power_state, health_state, provisioning_state"
     )
 }

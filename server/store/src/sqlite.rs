@@ -140,6 +140,7 @@ fn bind<'q>(stmt: &'q Stmt<'_>) -> Result<SqliteArguments<'q>, BoxDynError> {
                     args.add(v.retiring)?;
                     args.add(v.lifecycle)?;
                     args.add(v.busy_until.map(ts))?;
+                    args.add(v.warm)?;
                     args.add(v.generation)?;
                 }
             }

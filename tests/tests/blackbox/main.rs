@@ -25,3 +25,4 @@ mod replicas;
 mod rollouts;
 mod scale_sets;
 mod secrets;
+mod warm_pool;

@@ -5,7 +5,8 @@
 //! followed on the Upgrades tab). The toolbar and the checkboxes are one plain form posting
 //! to the `instances-action` server function, so it works without JavaScript too; with
 //! JavaScript the answer shows the instances' pending state at once, a progress bar follows
-//! them until they settle, and "select all" ticks every row shown.
+//! them until they settle, and "select all" ticks every row shown. Below the table, the
+//! warm pool's members, which are not the set's instances ([`super::warm_pool`]).
 
 use std::collections::BTreeSet;
 
@@ -14,6 +15,7 @@ use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
+use super::warm_pool::WarmPoolPanel;
 use super::{Live, Tab};
 use crate::api::instances::ActOnInstances;
 use crate::components::confirm_action::ConfirmAction;
@@ -388,6 +390,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                 </p>
             </Show>
         </ActionForm>
+        <WarmPoolPanel live />
     }
 }
 

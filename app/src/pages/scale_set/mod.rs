@@ -1,13 +1,14 @@
 //! `/scale-sets/:name[/<tab>]`: one scale set, in tabs — Overview (facts, capacity, counts,
 //! a live CPU and requests chart, the zones × fault domains grid), Instances (sortable,
-//! filterable, selectable table with actions, upgrading the selected instances), Scaling
+//! filterable, selectable table with actions, upgrading the selected instances; the warm
+//! pool's members apart), Scaling
 //! (manual capacity or the autoscale notice, the autoscale editor with its schedule grid,
 //! the decisions, the mock's demand), Upgrades (the live rollout with its controls, the
 //! model and its versions with a preview of the rollout a change makes, the upgrade
 //! policy, past rollouts), Health & repairs (probe, repair policy and service, per-instance
 //! health, repair history), Load balancer (frontends, live statistics, pool members,
 //! drain/enable), Monitoring (live charts of every metric, per instance too), Activity and
-//! Settings (JSON, export, delete).
+//! Settings (JSON, export, lifecycle hooks, warm pool, delete).
 //!
 //! The page reads the set once (server-rendered, sent to the browser once), keeps the read
 //! in a signal, and in the browser replaces it with newer reads on the server's events and
@@ -26,6 +27,8 @@ mod overview;
 mod scaling;
 mod settings;
 mod upgrades;
+mod warm_pool;
+mod warm_pool_settings;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,12 +1,13 @@
 //! The Settings tab: the scale set's definition as JSON (what `POST /api/v1/scale-sets`
 //! takes, so it can be exported and used to make a copy elsewhere), its lifecycle hooks,
-//! and deleting the set after typing its name.
+//! its warm pool, and deleting the set after typing its name.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::Live;
 use super::hooks::LifecycleHooks;
+use super::warm_pool_settings::WarmPoolSettings;
 use crate::api::scale_sets::DeleteScaleSet;
 use crate::components::csrf_field::CsrfField;
 use crate::components::permission_note::PermissionNote;
@@ -47,6 +48,7 @@ pub(super) fn SettingsTab(live: Live) -> impl IntoView {
             </pre>
         </section>
         <LifecycleHooks live />
+        <WarmPoolSettings live />
         <DeleteSection name />
     }
 }

@@ -136,6 +136,7 @@ macro_rules! backend_conformance {
             power: [
                 stop_then_start,
                 deallocate_then_start,
+                park_in_each_state_then_start,
                 restart_needs_a_running_vm_and_returns_to_running,
                 reimage_runs_the_new_model_version_from_any_state,
                 address_is_set_exactly_while_running,

@@ -1,7 +1,7 @@
-//! Operations on an existing VM — stop, deallocate, start, restart, reimage — the address
+//! Operations on an existing VM — stop, deallocate, start, restart, reimage, park — the address
 //! that follows its power state, and the last operation winning over one still in flight.
 
-use flotilla_domain::PowerState;
+use flotilla_domain::{PowerState, WarmPoolState};
 
 use super::{
     Subject, assert_power, check_address, clean, model, must, running, settle, settle_timed, spec,
@@ -38,6 +38,46 @@ pub async fn stop_then_start(subject: &Subject) {
         PowerState::Running,
         "start is idempotent"
     );
+    clean(subject, set).await;
+}
+
+/// `park` puts a running VM in each warm pool state (idempotently), and `start` brings it
+/// back to `running`, serving again; parking a VM that is not running is `InvalidState`.
+pub async fn park_in_each_state_then_start(subject: &Subject) {
+    let set = "conf-park";
+    clean(subject, set).await;
+    let vm = running(subject, set, 0).await;
+    let b = &subject.backend;
+    for state in WarmPoolState::ALL {
+        let accepted = must(b.park(&vm.id, *state).await, "park");
+        check_address(&accepted);
+        let parked = settle(subject, &vm.id, state.power_state()).await;
+        assert_eq!(
+            parked.address.is_some(),
+            *state == WarmPoolState::Running,
+            "{state}"
+        );
+        let again = must(b.park(&vm.id, *state).await, "park again");
+        assert_eq!(
+            again.power_state,
+            state.power_state(),
+            "park {state} is idempotent"
+        );
+        if *state != WarmPoolState::Running {
+            let other = if *state == WarmPoolState::Paused {
+                WarmPoolState::Saved
+            } else {
+                WarmPoolState::Paused
+            };
+            match b.park(&vm.id, other).await {
+                Err(BackendError::InvalidState { .. }) => {}
+                other_result => panic!("park {other} while {state}: {other_result:?}"),
+            }
+        }
+        must(b.start(&vm.id).await, "start");
+        let back = settle(subject, &vm.id, PowerState::Running).await;
+        assert!(back.address.is_some(), "serves again after {state}");
+    }
     clean(subject, set).await;
 }
 

@@ -117,6 +117,11 @@ unsafe extern "C" {
     fn virDomainShutdown(dom: *mut VirDomain) -> c_int;
     fn virDomainReboot(dom: *mut VirDomain, flags: c_uint) -> c_int;
     fn virDomainReset(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainSuspend(dom: *mut VirDomain) -> c_int;
+    fn virDomainResume(dom: *mut VirDomain) -> c_int;
+    fn virDomainManagedSave(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainHasManagedSaveImage(dom: *mut VirDomain, flags: c_uint) -> c_int;
+    fn virDomainManagedSaveRemove(dom: *mut VirDomain, flags: c_uint) -> c_int;
     fn virDomainUndefineFlags(dom: *mut VirDomain, flags: c_uint) -> c_int;
     fn virDomainFree(dom: *mut VirDomain) -> c_int;
     fn virDomainGetName(dom: *mut VirDomain) -> *const c_char;
@@ -212,8 +217,11 @@ const EVENT_ID_LIFECYCLE: c_int = 0;
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition, not the running one.
 const XML_INACTIVE: c_uint = 2;
 /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA`: undefine what the domain
-/// carries (Flotilla's domains have no NVRAM; the test driver refuses that flag).
+/// carries — a saved (managed save) state is removed with it, which libvirt otherwise
+/// refuses (Flotilla's domains have no NVRAM; the test driver refuses that flag).
 const UNDEFINE_ALL: c_uint = 1 | 2;
+/// `VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE`: only the domains with a managed save image.
+const LIST_MANAGED_SAVE: c_uint = 1 << 8;
 /// `VIR_UUID_STRING_BUFLEN`.
 const UUID_STRING_LEN: usize = 37;
 
@@ -392,7 +400,8 @@ impl Conn {
     }
 
     /// Calls `sink` with the name of every domain of this host that starts, stops, crashes,
-    /// is defined or undefined — whoever caused it — from libvirt's event thread.
+    /// is suspended or resumed (paused, unpaused), saved or restored, is defined or
+    /// undefined — every lifecycle event, whoever caused it — from libvirt's event thread.
     pub fn on_lifecycle(&self, sink: impl Fn(String) + Send + Sync + 'static) -> VirtResult<()> {
         let opaque = Box::into_raw(Box::new(Box::new(sink) as Sink));
         // SAFETY: the connection is open; libvirt keeps `opaque` until it calls `drop_sink`
@@ -439,11 +448,26 @@ impl Conn {
 
     /// Every domain of the host, active or not.
     pub fn domains(&self) -> VirtResult<Vec<Dom>> {
+        self.list_domains(0)
+    }
+
+    /// The names of the host's domains that have a managed save image (saved, shut off):
+    /// one call for the whole host, however many domains it holds.
+    pub fn saved_domains(&self) -> VirtResult<std::collections::HashSet<String>> {
+        Ok(self
+            .list_domains(LIST_MANAGED_SAVE)?
+            .iter()
+            .map(Dom::name)
+            .collect())
+    }
+
+    /// The host's domains that pass `flags` (`VIR_CONNECT_LIST_DOMAINS_*`; 0: all).
+    fn list_domains(&self, flags: c_uint) -> VirtResult<Vec<Dom>> {
         let mut list: *mut *mut VirDomain = ptr::null_mut();
         // SAFETY: libvirt fills `list` with `n` domain references (and a null) that this
         // function takes over, then frees the array itself.
         unsafe {
-            let n = virConnectListAllDomains(self.raw.as_ptr(), &mut list, 0);
+            let n = virConnectListAllDomains(self.raw.as_ptr(), &mut list, flags);
             if n < 0 {
                 return Err(last_error());
             }
@@ -674,6 +698,42 @@ impl Dom {
         check(unsafe { virDomainReset(self.raw(), 0) })
     }
 
+    /// Pauses the domain: its vCPUs stop, its memory stays allocated on the host.
+    pub fn suspend(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainSuspend(self.raw()) })
+    }
+
+    /// Unpauses a paused domain.
+    pub fn resume(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainResume(self.raw()) })
+    }
+
+    /// Writes the running domain's memory to the host's managed save image and stops it
+    /// (its memory is freed); its next [`Dom::start`] restores it from the image. Blocks
+    /// while the memory is written.
+    pub fn managed_save(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainManagedSave(self.raw(), 0) })
+    }
+
+    /// Whether the domain has a managed save image (it is saved: its start restores it).
+    pub fn has_managed_save(&self) -> VirtResult<bool> {
+        // SAFETY: a valid domain reference.
+        let status = unsafe { virDomainHasManagedSaveImage(self.raw(), 0) };
+        check(status)?;
+        Ok(status > 0)
+    }
+
+    /// Discards the domain's managed save image: its next start boots. (Some drivers fail
+    /// when there is none: ask [`Dom::has_managed_save`] first.)
+    pub fn remove_managed_save(&self) -> VirtResult<()> {
+        // SAFETY: a valid domain reference.
+        check(unsafe { virDomainManagedSaveRemove(self.raw(), 0) })
+    }
+
+    /// Undefines the domain, with its managed save image and snapshot metadata.
     pub fn undefine(&self) -> VirtResult<()> {
         // SAFETY: a valid domain reference.
         check(unsafe { virDomainUndefineFlags(self.raw(), UNDEFINE_ALL) })

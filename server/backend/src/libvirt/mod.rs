@@ -17,13 +17,26 @@
 //!   directory. Creating makes the overlay, the seed, the definition, then starts; a failure
 //!   at any step removes what the earlier steps made. Deleting undefines and removes the
 //!   storage even when the domain is gone already, so nothing is orphaned by a crash.
-//! - `stop` asks the guest to shut down and powers it off after
+//! - `stop` asks the guest to shut down (`virDomainShutdown`; a paused guest is resumed
+//!   first, as it could not hear the request) and powers it off after
 //!   [`LibvirtConfig::shutdown_timeout_seconds`] unless a later operation came first;
 //!   `restart` asks it to reboot and resets it when no lifecycle event of its domain came
 //!   within that time;
 //!   `force` powers off at once. `deallocate` powers off and releases the reservation.
 //!   `reimage` powers off, replaces the overlay and the seed, redefines the domain on the
-//!   new model and starts it.
+//!   new model and starts it. `stop`, `deallocate` and `reimage` discard a saved VM's
+//!   saved memory (its next start boots).
+//! - Warm pools: `park` leaves a running VM `running`; `paused` suspends it
+//!   (`virDomainSuspend`: its vCPUs stop, its memory stays on the host); `saved` is
+//!   libvirt's managed save (`virDomainManagedSave`: its memory is written to an image on
+//!   the host — which blocks while it is written — and the domain shuts off, freeing it);
+//!   `stopped` is `stop`'s graceful shutdown, deadline included. Parked VMs keep their
+//!   reservation. `start` resumes a paused VM (`virDomainResume`) and restores a saved one
+//!   (`virDomainCreate` restores from the managed save image by itself). A domain reads
+//!   `paused` in libvirt's `PAUSED` state and `saved` when shut off with a managed save
+//!   image: `list` asks each host once for the domains that have one, `get` asks only a
+//!   shut-off domain. Deleting removes the image with the domain (`virDomainUndefineFlags`
+//!   with `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE`).
 //! - Network: QEMU user networking, restricted (`restrict=on`): the guest reaches neither
 //!   the host — whose loopback, where the control plane and its database listen, slirp
 //!   would otherwise expose as 10.0.2.2 — nor anything beyond; only the application port is
@@ -31,12 +44,13 @@
 //!   up, unique on its host (and free on this machine for local hosts). That is the VM's
 //!   address.
 //! - Lifecycle events: libvirt's event loop runs on a thread of its own; every domain that
-//!   starts, stops or crashes on any host — a guest powering itself off included — is
-//!   announced by [`Backend::state_changes`], so the control plane reacts at once instead
-//!   of at its next periodic pass.
+//!   starts, stops, crashes, is suspended, resumed, saved or restored on any host — a guest
+//!   powering itself off included — is announced by [`Backend::state_changes`], so the
+//!   control plane reacts at once instead of at its next periodic pass.
 //! - Metrics: CPU % from CPU time, memory % from the resident memory of the guest's process
-//!   against its memory, disk bytes from `vda`'s block statistics. Network bytes are not
-//!   visible to libvirt with user networking and read 0.
+//!   against its memory, disk bytes from `vda`'s block statistics, of running domains
+//!   (paused ones are left out). Network bytes are not visible to libvirt with user
+//!   networking and read 0.
 //!
 //! Remote hosts (`qemu+ssh://…`) need the state directory at the same path on the host
 //! (shared storage): the seed and console log are written and read here.
@@ -46,13 +60,13 @@ mod iso;
 mod storage;
 mod xml;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use flotilla_domain::{HostStatus, Model, ObservedVm, PowerState, ZoneStatus};
+use flotilla_domain::{HostStatus, Model, ObservedVm, PowerState, WarmPoolState, ZoneStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::{Backend, BackendError, Result, VmMetrics, VmSpec, VmUsage};
@@ -461,6 +475,19 @@ pub fn share_test_host(images: &[&str]) -> Result<()> {
 }
 
 impl Libvirt {
+    /// Powers VM `id` off once [`LibvirtConfig::shutdown_timeout_seconds`] have passed,
+    /// unless another operation on it came since operation `op`: the deadline of a guest
+    /// asked to shut down (a real guest's domain reads running until it acts, so the
+    /// deadline is set whatever its state right after the request).
+    fn power_off_later(&self, id: &str, op: u64) {
+        let timeout = Duration::from_secs(self.inner.config.shutdown_timeout_seconds);
+        let due = async move {
+            tokio::time::sleep(timeout).await;
+            true
+        };
+        self.unless_superseded(id, op, due, Inner::power_off);
+    }
+
     /// Once `due` completes with `true`, applies `act` to VM `id` unless another operation
     /// on it came since operation `op` (the deadline of a `stop` or a `restart`).
     fn unless_superseded(
@@ -510,10 +537,14 @@ fn virt(operation: &'static str) -> impl FnOnce(VirtError) -> BackendError {
     }
 }
 
-fn power_state(info_state: u8, meta: &Meta) -> PowerState {
+/// A domain's power state from its libvirt state; `saved`: it has a managed save image
+/// (read only for shut-off domains).
+fn power_state(info_state: u8, saved: bool, meta: &Meta) -> PowerState {
     match info_state {
-        state::RUNNING | state::BLOCKED | state::PAUSED | state::PMSUSPENDED => PowerState::Running,
+        state::RUNNING | state::BLOCKED | state::PMSUSPENDED => PowerState::Running,
+        state::PAUSED => PowerState::Paused,
         state::SHUTDOWN => PowerState::Stopping,
+        state::SHUTOFF if saved => PowerState::Saved,
         _ if meta.deallocated => PowerState::Deallocated,
         _ => PowerState::Stopped,
     }
@@ -595,9 +626,20 @@ impl Inner {
 
     fn observe(&self, id: &str, found: &Found) -> Result<ObservedVm> {
         let info = found.dom.info().map_err(virt("read domain state"))?;
-        let power_state = power_state(info.state, &found.meta);
+        // Only a shut-off domain may have a saved state: the others cost no extra call.
+        let saved = info.state == state::SHUTOFF
+            && found
+                .dom
+                .has_managed_save()
+                .map_err(virt("look for a saved state"))?;
+        Ok(self.observed(id, found, info.state, saved))
+    }
+
+    /// `found` in libvirt state `info_state`, `saved` when it has a managed save image.
+    fn observed(&self, id: &str, found: &Found, info_state: u8, saved: bool) -> ObservedVm {
+        let power_state = power_state(info_state, saved, &found.meta);
         let host = &self.hosts[found.host];
-        Ok(ObservedVm {
+        ObservedVm {
             id: id.to_owned(),
             scale_set: found.meta.scale_set.clone(),
             zone: found.meta.zone.clone(),
@@ -608,7 +650,23 @@ impl Inner {
                 .then(|| format!("{}:{}", host.config.address, found.meta.port)),
             installation_id: found.meta.installation.clone(),
             lease_generation: found.meta.lease_generation,
-        })
+        }
+    }
+
+    /// Discards `found`'s saved state (managed save image), if it has one: its next start
+    /// boots afresh.
+    fn discard_saved(found: &Found) -> Result<()> {
+        if found
+            .dom
+            .has_managed_save()
+            .map_err(virt("look for a saved state"))?
+        {
+            found
+                .dom
+                .remove_managed_save()
+                .map_err(virt("discard a saved state"))?;
+        }
+        Ok(())
     }
 
     fn get(&self, id: &str) -> Result<ObservedVm> {
@@ -953,6 +1011,10 @@ impl Inner {
         if info.state == state::SHUTDOWN {
             // Shutting down: the start wins, from a powered-off domain.
             Self::power_off(&found)?;
+        } else if info.state == state::PAUSED {
+            // Paused (parked): its vCPUs go on where they stopped.
+            found.dom.resume().map_err(virt("resume a domain"))?;
+            return self.booted(id);
         } else if is_active(info.state) {
             return self.observe(id, &found);
         }
@@ -965,8 +1027,101 @@ impl Inner {
             };
             self.redefine(id, &found, &meta)?;
         }
+        // A saved domain (managed save image) is restored rather than booted: libvirt's
+        // start does it by itself, and removes the image.
         found.dom.start().map_err(virt("start a domain"))?;
         self.booted(id)
+    }
+
+    /// Stops VM `id`: `force` powers it off at once; otherwise the guest is asked to shut
+    /// down — a paused guest is resumed first, as it could not hear the request — and the
+    /// operation's count is answered for the deadline. A saved VM's saved state is
+    /// discarded (it was shut off already).
+    fn stop(&self, id: &str, force: bool) -> Result<(ObservedVm, Option<u64>)> {
+        let found = self.found(id)?;
+        let op = self.operation(id);
+        let info = found.dom.info().map_err(virt("read domain state"))?;
+        let asked = if !is_active(info.state) {
+            Self::discard_saved(&found)?;
+            false
+        } else if force {
+            Self::power_off(&found)?;
+            false
+        } else {
+            self.shut_down(&found, info.state)?;
+            true
+        };
+        Ok((self.get(id)?, asked.then_some(op)))
+    }
+
+    /// Asks `found`, active in libvirt state `info_state`, to shut down (resumed first when
+    /// paused).
+    fn shut_down(&self, found: &Found, info_state: u8) -> Result<()> {
+        if info_state == state::PAUSED {
+            found.dom.resume().map_err(virt("resume a domain"))?;
+        }
+        found.dom.shutdown().map_err(virt("shut a domain down"))
+    }
+
+    /// Parks VM `id` for a warm pool (see [`Backend::park`]); answers it and, when its
+    /// guest was asked to shut down, the operation's count for the deadline.
+    fn park(&self, id: &str, target: WarmPoolState) -> Result<(ObservedVm, Option<u64>)> {
+        let found = self.found(id)?;
+        let vm = self.observe(id, &found)?;
+        let already = vm.power_state == target.power_state()
+            || (target == WarmPoolState::Stopped && vm.power_state == PowerState::Stopping);
+        if already {
+            return Ok((vm, None));
+        }
+        if vm.power_state != PowerState::Running {
+            return Err(BackendError::InvalidState {
+                id: id.to_owned(),
+                operation: "park",
+                state: vm.power_state.to_string(),
+            });
+        }
+        let op = self.operation(id);
+        let asked = match target {
+            // Running already: answered above.
+            WarmPoolState::Running => false,
+            WarmPoolState::Paused => {
+                found
+                    .dom
+                    .suspend()
+                    .map_err(|e| self.park_failed(id, "suspend a domain", e))?;
+                false
+            }
+            WarmPoolState::Saved => {
+                // Blocks while the memory is written (this runs on a blocking thread).
+                found
+                    .dom
+                    .managed_save()
+                    .map_err(|e| self.park_failed(id, "save a domain", e))?;
+                false
+            }
+            WarmPoolState::Stopped => {
+                let info = found.dom.info().map_err(virt("read domain state"))?;
+                self.shut_down(&found, info.state)?;
+                true
+            }
+        };
+        Ok((self.get(id)?, asked.then_some(op)))
+    }
+
+    /// What a refused park call fails with: `InvalidState` when the domain stopped running
+    /// since it was read (libvirt's "operation invalid"), the libvirt error otherwise.
+    fn park_failed(&self, id: &str, operation: &'static str, error: VirtError) -> BackendError {
+        if error.code == ffi::ERR_OPERATION_INVALID
+            && let Ok(vm) = self.get(id)
+            && vm.power_state != PowerState::Running
+        {
+            return BackendError::InvalidState {
+                id: id.to_owned(),
+                operation: "park",
+                state: vm.power_state.to_string(),
+            };
+        }
+        virt(operation)(error)
     }
 
     /// Asks the guest to reboot; answers the VM and the operation's count.
@@ -989,6 +1144,9 @@ impl Inner {
         let found = self.found(id)?;
         self.operation(id);
         Self::power_off(&found)?;
+        // A saved VM's memory would be restored at its next start: it is let go, as a
+        // running VM's is.
+        Self::discard_saved(&found)?;
         if !found.meta.deallocated {
             let meta = Meta {
                 deallocated: true,
@@ -1003,6 +1161,8 @@ impl Inner {
         let found = self.found(id)?;
         self.operation(id);
         Self::power_off(&found)?;
+        // A saved state belongs to the old disk: restoring it onto the new one would not do.
+        Self::discard_saved(&found)?;
         {
             let _placing = self.placing.lock().expect("placing lock");
             let memory_mib = u64::from(model.memory_mib);
@@ -1032,11 +1192,25 @@ impl Inner {
     fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>> {
         let mut out = Vec::new();
         for host in 0..self.hosts.len() {
+            // The host's domains with a saved state, read in one call once a shut-off
+            // domain needs it (thousands of domains must not cost a call apiece).
+            let mut saved: Option<HashSet<String>> = None;
             for (name, dom, meta) in self.domains(host)? {
                 if scale_set.is_some_and(|s| s != meta.scale_set) {
                     continue;
                 }
-                out.push(self.observe(&name, &Found { host, dom, meta })?);
+                let info = dom.info().map_err(virt("read domain state"))?;
+                if info.state == state::SHUTOFF && saved.is_none() {
+                    saved = Some(
+                        self.hosts[host]
+                            .conn
+                            .saved_domains()
+                            .map_err(virt("list saved domains"))?,
+                    );
+                }
+                let is_saved = info.state == state::SHUTOFF
+                    && saved.as_ref().is_some_and(|names| names.contains(&name));
+                out.push(self.observed(&name, &Found { host, dom, meta }, info.state, is_saved));
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -1052,7 +1226,8 @@ impl Inner {
                     continue;
                 }
                 let info = dom.info().map_err(virt("read domain statistics"))?;
-                if !is_active(info.state) {
+                // Paused domains do not run: like stopped ones, they have no usage.
+                if !is_active(info.state) || info.state == state::PAUSED {
                     continue;
                 }
                 // A domain without the disk (say, mid-redefinition) reads no disk traffic.
@@ -1139,7 +1314,10 @@ impl Inner {
                 status.vms = domains.len() as u32;
                 status.running = domains
                     .iter()
-                    .filter(|(_, dom, _)| dom.info().is_ok_and(|i| is_active(i.state)))
+                    .filter(|(_, dom, _)| {
+                        dom.info()
+                            .is_ok_and(|i| is_active(i.state) && i.state != state::PAUSED)
+                    })
                     .count() as u32;
                 status.images = images;
             }
@@ -1262,30 +1440,18 @@ impl Backend for Libvirt {
 
     async fn stop(&self, id: &str, force: bool) -> Result<ObservedVm> {
         let id = id.to_owned();
-        let timeout = Duration::from_secs(self.inner.config.shutdown_timeout_seconds);
-        let (vm, op) = self
-            .run(move |inner| {
-                let found = inner.found(&id)?;
-                let op = inner.operation(&id);
-                let info = found.dom.info().map_err(virt("read domain state"))?;
-                if is_active(info.state) {
-                    if force {
-                        Inner::power_off(&found)?;
-                    } else {
-                        found.dom.shutdown().map_err(virt("shut a domain down"))?;
-                    }
-                }
-                Ok((inner.get(&id)?, op))
-            })
-            .await?;
-        if vm.power_state == PowerState::Stopping {
-            // A guest that does not shut down in time is powered off, unless another
-            // operation came since.
-            let due = async move {
-                tokio::time::sleep(timeout).await;
-                true
-            };
-            self.unless_superseded(&vm.id, op, due, Inner::power_off);
+        let (vm, asked) = self.run(move |inner| inner.stop(&id, force)).await?;
+        if let Some(op) = asked {
+            self.power_off_later(&vm.id, op);
+        }
+        Ok(vm)
+    }
+
+    async fn park(&self, id: &str, state: WarmPoolState) -> Result<ObservedVm> {
+        let id = id.to_owned();
+        let (vm, asked) = self.run(move |inner| inner.park(&id, state)).await?;
+        if let Some(op) = asked {
+            self.power_off_later(&vm.id, op);
         }
         Ok(vm)
     }

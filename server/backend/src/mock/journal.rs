@@ -16,7 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use flotilla_domain::PowerState;
+use flotilla_domain::{PowerState, WarmPoolState};
 use serde::{Deserialize, Serialize};
 
 use super::OpenError;
@@ -58,6 +58,10 @@ pub(super) struct VmRecord {
     /// (the process stopped meanwhile) finishes the delete, so the VM never comes back.
     #[serde(default)]
     pub deleting: bool,
+    /// Parked for a warm pool: idle when `running` (no share of the demand), and its next
+    /// start resumes rather than boots (see `State::start`).
+    #[serde(default)]
+    pub parked: Option<WarmPoolState>,
 }
 
 /// The lasting faults that are not per instance.
@@ -213,6 +217,7 @@ mod tests {
             installation_id: Some("mock".into()),
             lease_generation: Some(3),
             deleting: false,
+            parked: Some(WarmPoolState::Paused),
         }
     }
 

@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, Model, ObservedVm, ZoneStatus};
+use flotilla_domain::{Fault, Model, ObservedVm, WarmPoolState, ZoneStatus};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
@@ -586,6 +586,10 @@ impl Backend for Mock {
 
     async fn deallocate(&self, id: &str) -> Result<ObservedVm> {
         self.run_vm("deallocate", id, |s| s.deallocate(id)).await
+    }
+
+    async fn park(&self, id: &str, state: WarmPoolState) -> Result<ObservedVm> {
+        self.run_vm("park", id, |s| s.park(id, state)).await
     }
 
     async fn restart(&self, id: &str) -> Result<ObservedVm> {

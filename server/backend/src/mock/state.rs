@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use flotilla_domain::{Fault, Model, ObservedVm, PowerState, ZoneStatus};
+use flotilla_domain::{Fault, Model, ObservedVm, PowerState, WarmPoolState, ZoneStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Notify, broadcast};
@@ -236,7 +236,11 @@ fn is_transitional(state: PowerState) -> bool {
 fn deleting_power(state: PowerState) -> PowerState {
     match state {
         PowerState::Running | PowerState::Starting | PowerState::Stopping => PowerState::Stopping,
-        PowerState::Stopped | PowerState::Deallocating | PowerState::Deallocated => state.settled(),
+        PowerState::Stopped
+        | PowerState::Deallocating
+        | PowerState::Deallocated
+        | PowerState::Paused
+        | PowerState::Saved => state.settled(),
     }
 }
 
@@ -445,7 +449,7 @@ impl State {
             Some(set) => Box::new(self.by_scale_set.get(set).into_iter().flatten()),
         };
         ids.filter_map(|id| self.vms.get(id))
-            .filter(|vm| vm.record.power_state == PowerState::Running)
+            .filter(|vm| vm.record.power_state == PowerState::Running && vm.record.parked.is_none())
             .map(|vm| {
                 (
                     vm.record.scale_set.clone(),
@@ -540,6 +544,7 @@ impl State {
             installation_id: Some(self.config.installation_id.clone()),
             lease_generation: spec.lease_generation,
             deleting: false,
+            parked: None,
         };
         let mut vm = Vm::new(record);
         // The VM enters the map only once it is bound (when due at once) and journaled, so
@@ -636,15 +641,86 @@ impl State {
         Ok(step)
     }
 
+    /// A VM parked for a warm pool comes back faster than it boots: a paused one in 5 %
+    /// of the latency (its vCPUs resume), a saved one in 25 % (its memory is read back),
+    /// a stopped one in 60 % (a boot without the first boot's initialisation); a running
+    /// one at once.
     pub fn start(&mut self, id: &str) -> Result<Step> {
-        let vm = self.mine(id)?;
+        let vm = self.mine_mut(id)?;
         vm.check_not_deleting("start")?;
-        self.check_zone(&vm.record.zone)?;
-        match vm.record.power_state {
-            PowerState::Running | PowerState::Starting => Ok(Step::done(vm.observed())),
+        let parked = vm.record.parked.take();
+        let state = vm.record.power_state;
+        let zone = vm.record.zone.clone();
+        if let Err(e) = self.check_zone(&zone) {
+            self.vms.get_mut(id).expect("checked above").record.parked = parked;
+            return Err(e);
+        }
+        match state {
+            PowerState::Running | PowerState::Starting => {
+                if parked.is_some() {
+                    self.persist(id)?;
+                }
+                Ok(Step::done(self.vms[id].observed()))
+            }
             _ => {
-                let delay = self.delay(true);
+                let delay = match parked {
+                    Some(WarmPoolState::Paused) => self.delay(false).mul_f64(0.05),
+                    Some(WarmPoolState::Saved) => self.delay(false).mul_f64(0.25),
+                    Some(WarmPoolState::Stopped) => self.delay(true).mul_f64(0.6),
+                    Some(WarmPoolState::Running) | None => self.delay(true),
+                };
                 self.begin(id, PowerState::Starting, delay)
+            }
+        }
+    }
+
+    /// Parks a VM for a warm pool: `running` leaves it serving but idle, `paused` stops
+    /// it at once (no CPU, its port kept), `saved` writes it out in 30 % of the latency,
+    /// `stopped` shuts it down as `stop` does. A VM not running is `InvalidState` (start
+    /// it first), except one already parked that way.
+    pub fn park(&mut self, id: &str, state: WarmPoolState) -> Result<Step> {
+        let vm = self.mine_mut(id)?;
+        vm.check_not_deleting("park")?;
+        let power = vm.record.power_state;
+        if power == state.power_state()
+            || (power == PowerState::Stopping && state == WarmPoolState::Stopped)
+        {
+            if vm.record.parked != Some(state) {
+                vm.record.parked = Some(state);
+                self.persist(id)?;
+            }
+            return Ok(Step::done(self.vms[id].observed()));
+        }
+        if power != PowerState::Running {
+            return Err(BackendError::InvalidState {
+                id: id.to_owned(),
+                operation: "park",
+                state: power.to_string(),
+            });
+        }
+        vm.record.parked = Some(state);
+        match state {
+            WarmPoolState::Running => unreachable!("handled above"),
+            WarmPoolState::Paused => {
+                let step = Step {
+                    closing: vm.take_server().into_iter().collect(),
+                    ..Step::default()
+                };
+                vm.record.power_state = PowerState::Paused;
+                vm.due = None;
+                self.persist(id)?;
+                Ok(Step {
+                    vm: self.get(id),
+                    ..step
+                })
+            }
+            WarmPoolState::Saved => {
+                let delay = self.delay(false).mul_f64(0.3);
+                self.begin(id, PowerState::Stopping, delay)
+            }
+            WarmPoolState::Stopped => {
+                let delay = self.delay(false);
+                self.begin(id, PowerState::Stopping, delay)
             }
         }
     }
@@ -655,6 +731,14 @@ impl State {
         let state = vm.record.power_state;
         let resumed = std::mem::take(&mut vm.record.resume_on_zone_up);
         match state {
+            // A paused or saved VM is shut off at once (its memory discarded).
+            PowerState::Paused | PowerState::Saved => {
+                let vm = self.vms.get_mut(id).expect("checked above");
+                vm.record.parked = None;
+                vm.record.power_state = PowerState::Stopped;
+                self.persist(id)?;
+                Ok(Step::done(self.vms[id].observed()))
+            }
             PowerState::Deallocated | PowerState::Deallocating => {
                 vm.record.resume_on_zone_up = resumed;
                 Err(BackendError::InvalidState {
@@ -727,6 +811,7 @@ impl State {
         let delay = self.delay(true);
         let vm = self.vms.get_mut(id).expect("checked above");
         vm.record.model_version = model_version;
+        vm.record.parked = None;
         vm.record.image = model.image.clone();
         vm.record.vcpus = model.vcpus;
         self.set_unhealthy(id, serves_unhealthy(model))?;
@@ -843,7 +928,10 @@ impl State {
                 }
                 PowerState::Stopping => PowerState::Stopped,
                 PowerState::Deallocating => PowerState::Deallocated,
-                PowerState::Stopped | PowerState::Deallocated => continue,
+                PowerState::Stopped
+                | PowerState::Deallocated
+                | PowerState::Paused
+                | PowerState::Saved => continue,
             };
             step.closing.extend(vm.take_server());
             vm.record.power_state = next;
@@ -1000,14 +1088,22 @@ impl State {
         let result = match vm.record.power_state {
             PowerState::Starting => boot(vm, &self.config, &self.spawner, now),
             PowerState::Stopping => {
-                vm.record.power_state = PowerState::Stopped;
+                vm.record.power_state = if vm.record.parked == Some(WarmPoolState::Saved) {
+                    PowerState::Saved
+                } else {
+                    PowerState::Stopped
+                };
                 Ok(())
             }
             PowerState::Deallocating => {
                 vm.record.power_state = PowerState::Deallocated;
                 Ok(())
             }
-            PowerState::Running | PowerState::Stopped | PowerState::Deallocated => Ok(()),
+            PowerState::Running
+            | PowerState::Stopped
+            | PowerState::Deallocated
+            | PowerState::Paused
+            | PowerState::Saved => Ok(()),
         };
         if result.is_err() {
             vm.record.power_state = PowerState::Stopped;

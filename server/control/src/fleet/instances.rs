@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use flotilla_domain::instance::{ActionEffect, StateCount};
 use flotilla_domain::lifecycle::{self, Notice, Refused};
 use flotilla_domain::repair::RepairOverview;
+use flotilla_domain::warm_pool::{self, WarmPoolView};
 use flotilla_domain::{
     Activity, ActivityFilter, Event, Instance, InstanceAction, LifecycleResult, Protection,
     ProvisioningState, RepairStatus, ScaleSet, ScaleSetState, ValidationErrors,
@@ -29,7 +30,8 @@ impl Fleet {
         Ok(all)
     }
 
-    /// Every instance of the fleet, by scale set then ordinal, in one read.
+    /// Every instance of the fleet (warm pools' members left out), by scale set then
+    /// ordinal, in one read.
     pub async fn list_all_instances(&self) -> Result<Vec<Instance>> {
         let mut all = self
             .ctx
@@ -37,8 +39,27 @@ impl Fleet {
             .list_all_instances()
             .await
             .map_err(Error::store("list instances"))?;
+        all.retain(|i| !i.in_warm_pool());
         self.merge_probes(&mut all, None).await;
         Ok(all)
+    }
+
+    /// `GET /scale-sets/{name}/warm-pool`: the set's warm pool members and its size.
+    pub async fn warm_pool(&self, name: &str) -> Result<WarmPoolView> {
+        let set = self.get_scale_set(name).await?;
+        let mut items = self.ctx.read_records(name).await?;
+        items.retain(Instance::in_warm_pool);
+        self.merge_probes(&mut items, Some(name)).await;
+        let sizing = warm_pool::sizing(&set.spec);
+        let explanation = match &sizing {
+            Some(s) => s.explain(),
+            None => "no warm pool: scale-out creates every instance".into(),
+        };
+        Ok(WarmPoolView {
+            items,
+            sizing,
+            explanation,
+        })
     }
 
     /// Sets each instance's last probe result: from this process's prober while it leads,

@@ -919,11 +919,13 @@ impl Collector {
             .await
             .map_err(crate::Error::backend("read VM metrics"))?;
         let sets = ctx.read_sets().await?;
-        let instances = ctx
+        let mut instances = ctx
             .store
             .list_all_instances()
             .await
             .map_err(crate::Error::store("list instances"))?;
+        // A warm pool's members serve nothing: their use is no load of the set's.
+        instances.retain(|i| !i.in_warm_pool());
         // This replica's frontends now, the others' as they last recorded them.
         let own = &ctx.config.replica.id;
         let others = ctx

@@ -332,8 +332,11 @@ impl Prober {
         let Some(set) = self.sets.get(&record.scale_set).cloned() else {
             return;
         };
+        // In service, or a warm pool member being prepared (found healthy once, it is
+        // parked).
+        let preparing = record.in_warm_pool() && record.warm.warm_prepared_at.is_none();
         let probed = record.power_state == PowerState::Running
-            && record.is_active()
+            && (record.is_active() || preparing)
             && record.address.is_some();
         if !probed {
             self.targets.remove(&record.id);

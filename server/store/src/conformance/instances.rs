@@ -3,7 +3,7 @@
 
 use flotilla_domain::{
     DesiredPower, HealthState, Instance, Lifecycle, LifecycleState, PendingAction, PowerState,
-    ProvisioningState,
+    ProvisioningState, Warm, WarmPoolState,
 };
 
 use super::{
@@ -269,6 +269,12 @@ pub async fn update_instances_writes_fresh_and_reports_stale(store: &dyn Store) 
     d.fault_domain = 4;
     d.model_version = 3;
     d.updated_at = at(71);
+    d.power_state = PowerState::Saved;
+    d.warm = Warm {
+        warm_pool_state: Some(WarmPoolState::Saved),
+        warm_prepared_at: Some(at(65)),
+        warm_return: true,
+    };
     let result = store
         .update_instances(&[a.clone(), b.clone(), c.clone(), d.clone()])
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, ZoneStatus};
+use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, WarmPoolState, ZoneStatus};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
@@ -377,6 +377,11 @@ impl Backend for RemoteMock {
 
     async fn restart(&self, id: &str) -> Result<ObservedVm> {
         self.call(Request::Restart { id: id.to_owned() }).await
+    }
+
+    async fn park(&self, id: &str, state: WarmPoolState) -> Result<ObservedVm> {
+        let id = id.to_owned();
+        self.call(Request::Park { id, state }).await
     }
 
     async fn reimage(&self, id: &str, model: &Model, model_version: u32) -> Result<ObservedVm> {

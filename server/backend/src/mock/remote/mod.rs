@@ -42,7 +42,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, Model, ValidationErrors};
+use flotilla_domain::{Fault, Model, ValidationErrors, WarmPoolState};
 use serde::{Deserialize, Serialize};
 
 pub use self::client::{CALL_TIMEOUT, MockUrl, RemoteMock};
@@ -100,6 +100,10 @@ pub enum Request {
         model: Model,
         model_version: u32,
     },
+    Park {
+        id: String,
+        state: WarmPoolState,
+    },
     List {
         scale_set: Option<String>,
     },
@@ -139,6 +143,7 @@ impl Request {
             Request::Start { .. } => "start",
             Request::Stop { .. } => "stop",
             Request::Deallocate { .. } => "deallocate",
+            Request::Park { .. } => "park",
             Request::Restart { .. } => "restart",
             Request::Reimage { .. } => "reimage",
             Request::List { .. } => "list",

@@ -259,6 +259,7 @@ async fn dispatch(mock: &Mock, request: Request) -> Result<Value, BackendError> 
         Request::Start { id } => json(mock.start(&id).await?),
         Request::Stop { id, force } => json(mock.stop(&id, force).await?),
         Request::Deallocate { id } => json(mock.deallocate(&id).await?),
+        Request::Park { id, state } => json(mock.park(&id, state).await?),
         Request::Restart { id } => json(mock.restart(&id).await?),
         Request::Reimage {
             id,

@@ -15,15 +15,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flotilla_backend::{BackendError, VmSpec};
-use flotilla_domain::lifecycle;
 use flotilla_domain::reconcile::{Action, NewInstance, PlanInput, observe, plan};
 use flotilla_domain::repair::{Rebalance, plan_rebalance, plan_repairs};
 use flotilla_domain::scale_set::RepairAction;
 use flotilla_domain::{
     ActivityResult, DesiredPower, Event, HealthState, Instance, LifecycleState,
     LifecycleTransition, Model, NewActivity, ObservedVm, PendingAction, PowerState,
-    ProvisioningState, RepairStatus, ScaleSet, ScaleSetState, ZoneStatus,
+    ProvisioningState, RepairStatus, ScaleSet, ScaleSetState, Warm, WarmPoolState, ZoneStatus,
 };
+use flotilla_domain::{lifecycle, warm_pool};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -52,6 +52,8 @@ pub enum Outcome {
 /// The result of one backend call, applied to the records afterwards.
 enum Applied {
     Vm(String, ObservedVm),
+    /// Parked for the warm pool (a member prepared, or an instance returned to it).
+    Parked(String, WarmPoolState, ObservedVm),
     Removed(String),
     OrphanRemoved,
     Failed {
@@ -303,7 +305,10 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
                 instance: Box::new(i.clone()),
             });
         }
-        if let (Some(status), Some(extra)) = (&repaired.start_rebalance, inserted.first()) {
+        if let (Some(status), Some(extra)) = (
+            &repaired.start_rebalance,
+            inserted.iter().find(|i| !i.in_warm_pool()),
+        ) {
             let status = RepairStatus {
                 rebalancing: Some(extra.id.clone()),
                 ..status.clone()
@@ -343,6 +348,42 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
         .collect();
     let mut updates: Vec<Instance> = Vec::new();
     for action in &the_plan.actions {
+        match action {
+            // Out of the pool and into service: its launching hooks begin.
+            Action::Unpark { id } => {
+                if let Some(i) = by_id.get(id.as_str()) {
+                    // It enters service now: scale-in's newest/oldest rules, boot times
+                    // and rollouts' replacements see it as new from here (when it was
+                    // prepared stays in `warm_prepared_at`).
+                    let mut next = (*i).clone();
+                    next.warm.warm_pool_state = None;
+                    next.created_at = now;
+                    next.lifecycle = lifecycle::on_create(&set);
+                    next.provisioning_state = ProvisioningState::Updating;
+                    next.desired_power = DesiredPower::Running;
+                    next.updated_at = now;
+                    updates.push(next);
+                }
+                continue;
+            }
+            // Leaves service as a removal does (drained, its terminating hooks run), then
+            // returns to the pool.
+            Action::Return { id, state, .. } => {
+                if let Some(i) = by_id.get(id.as_str()) {
+                    let mut next = (*i).clone();
+                    next.provisioning_state = ProvisioningState::Deleting;
+                    next.warm = Warm {
+                        warm_pool_state: Some(*state),
+                        warm_prepared_at: None,
+                        warm_return: true,
+                    };
+                    next.updated_at = now;
+                    updates.push(next);
+                }
+                continue;
+            }
+            _ => {}
+        }
         if let Action::Start { id }
         | Action::Stop { id, .. }
         | Action::Deallocate { id }
@@ -424,8 +465,9 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
             continue;
         }
         if hooked
-            && matches!(action, Action::Delete { .. })
-            && victims.iter().any(|v| v == action.instance_id())
+            && (matches!(action, Action::Return { .. })
+                || (matches!(action, Action::Delete { .. })
+                    && victims.iter().any(|v| v == action.instance_id())))
         {
             continue;
         }
@@ -462,6 +504,33 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
                         created += 1;
                     }
                     apply_vm(&mut next, &vm, now);
+                    // A member kept running in the pool serves at once: found healthy
+                    // already, it is not probed from scratch.
+                    if i.is_running()
+                        && i.health_state == HealthState::Healthy
+                        && vm.power_state == PowerState::Running
+                        && i.pending.is_none()
+                    {
+                        next.health_state = HealthState::Healthy;
+                        next.health_changed_at = i.health_changed_at;
+                    }
+                    updates.push(next);
+                }
+            }
+            Applied::Parked(id, state, vm) => {
+                if let Some(i) = records_by_id.get(&id) {
+                    let mut next = warm_pool::parked(i, state, now);
+                    let health = next.health_state;
+                    next.power_state = vm.power_state;
+                    next.address = (vm.power_state == PowerState::Running)
+                        .then(|| vm.address.clone())
+                        .flatten();
+                    if vm.power_state != PowerState::Running {
+                        next.health_state = HealthState::Unknown;
+                    }
+                    if next.health_state != health {
+                        next.health_changed_at = Some(now);
+                    }
                     updates.push(next);
                 }
             }
@@ -586,8 +655,17 @@ fn new_record(
         retiring: false,
         address: None,
         last_error: None,
-        lifecycle: lifecycle::on_create(set),
+        // A warm pool member's launching hooks run when it enters service.
+        lifecycle: if n.warm.is_some() {
+            Default::default()
+        } else {
+            lifecycle::on_create(set)
+        },
         busy_until: None,
+        warm: Warm {
+            warm_pool_state: n.warm,
+            ..Warm::default()
+        },
         created_at: now,
         updated_at: now,
         generation: 0,
@@ -879,6 +957,8 @@ fn execute(
                 | Action::Deallocate { .. }
                 | Action::Restart { .. }
                 | Action::Reimage { .. }
+                | Action::Park { .. }
+                | Action::Return { .. }
         );
         let drained = disruptive && record.as_ref().is_some_and(Instance::is_running);
         if drained && !ctx.balancer.lb.drain(&id, drain).await {
@@ -918,7 +998,21 @@ fn execute(
                     },
                 };
             }
-            Action::Start { id } => backend.start(id).await.map(Some),
+            Action::Start { id } | Action::Unpark { id } => backend.start(id).await.map(Some),
+            Action::Park { id, state } | Action::Return { id, state, .. } => {
+                let parked = backend.park(id, *state).await;
+                if drained {
+                    ctx.balancer.lb.undrain(id);
+                }
+                return match parked {
+                    Ok(vm) => Applied::Parked(id.clone(), *state, vm),
+                    Err(e) => Applied::Failed {
+                        id: id.clone(),
+                        error: chain(&e),
+                        creating,
+                    },
+                };
+            }
             Action::Stop { id, force } => backend.stop(id, *force).await.map(Some),
             Action::Deallocate { id } => backend.deallocate(id).await.map(Some),
             Action::Restart { id } => backend.restart(id).await.map(Some),
