@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::autoscale::{hmac_hex, receiver};
 use super::health::{fast_probe, fault};
 
-fn frontend(port: u16) -> Value {
+pub(super) fn frontend(port: u16) -> Value {
     json!({"frontends": [{"name": "web", "protocol": "http", "port": port, "backend_port": 80}]})
 }
 
@@ -87,7 +87,7 @@ async fn vm_ids(api: &Api) -> BTreeSet<String> {
 }
 
 /// The instances that answered `n` requests through the frontend.
-async fn served(port: u16, n: usize) -> BTreeSet<String> {
+pub(super) async fn served(port: u16, n: usize) -> BTreeSet<String> {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut ids = BTreeSet::new();
     for _ in 0..n {

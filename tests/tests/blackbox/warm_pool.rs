@@ -10,11 +10,8 @@ use std::time::Duration;
 use flotilla_tests::{Api, TestServer, free_port, wait_until};
 
 use super::cli::cli;
+use super::lifecycle::{frontend, served};
 use serde_json::{Value, json};
-
-fn frontend(port: u16) -> Value {
-    json!({"frontends": [{"name": "web", "protocol": "http", "port": port, "backend_port": 80}]})
-}
 
 async fn pool(api: &Api, set: &str) -> Value {
     let (status, body) = api.get(&format!("/scale-sets/{set}/warm-pool")).await;
@@ -55,23 +52,6 @@ async fn vm_count(api: &Api) -> usize {
     let (status, vms) = api.get("/backend/vms").await;
     assert_eq!(status, 200, "{vms}");
     vms["items"].as_array().unwrap().len()
-}
-
-/// The instances that answered `n` requests through the frontend.
-async fn served(port: u16, n: usize) -> BTreeSet<String> {
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut seen = BTreeSet::new();
-    for _ in 0..n {
-        let response = http
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .expect("the frontend answers");
-        assert!(response.status().is_success(), "{}", response.status());
-        let body: Value = response.json().await.unwrap();
-        seen.insert(body["instance_id"].as_str().unwrap().to_string());
-    }
-    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
