@@ -24,7 +24,7 @@ pub enum Role {
     /// Creates, changes and deletes scale sets; autoscale, models, rollouts (start, approve,
     /// cancel, roll back).
     Contributor,
-    /// Users, role assignments, everyone's tokens, the backend's faults.
+    /// Users, role assignments, everyone's tokens, the backend's faults, host maintenance.
     Owner,
 }
 

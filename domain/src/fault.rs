@@ -18,6 +18,11 @@ pub enum Fault {
     ZoneDown { zone: String },
     /// The zone returns; its VMs that were running start again.
     ZoneUp { zone: String },
+    /// The host (a fault domain of its zone: the mock names them `{zone}-fd{n}`) becomes
+    /// unreachable: every VM on it stops and nothing can be created there until `host_up`.
+    HostDown { host: String },
+    /// The host returns; its VMs that were running start again (unless their zone is down).
+    HostUp { host: String },
     /// This share of creates (0–1) fails.
     CreateFailureRate { rate: f64 },
     /// Boots take this many extra seconds (0 clears).
@@ -47,6 +52,11 @@ impl Fault {
                     errors.push("zone", "must not be empty");
                 }
             }
+            Fault::HostDown { host } | Fault::HostUp { host } => {
+                if host.is_empty() {
+                    errors.push("host", "must not be empty");
+                }
+            }
         }
         errors.into_result()
     }
@@ -70,6 +80,18 @@ mod tests {
                 Fault::ZoneDown { zone: "2".into() },
             ),
             (
+                r#"{"kind":"host_down","host":"1-fd0"}"#,
+                Fault::HostDown {
+                    host: "1-fd0".into(),
+                },
+            ),
+            (
+                r#"{"kind":"host_up","host":"1-fd0"}"#,
+                Fault::HostUp {
+                    host: "1-fd0".into(),
+                },
+            ),
+            (
                 r#"{"kind":"create_failure_rate","rate":0.2}"#,
                 Fault::CreateFailureRate { rate: 0.2 },
             ),
@@ -80,6 +102,7 @@ mod tests {
         ];
         for (json, fault) in cases {
             assert_eq!(serde_json::from_str::<Fault>(json).unwrap(), fault);
+            assert_eq!(serde_json::to_string(&fault).unwrap(), json);
         }
     }
 
@@ -97,5 +120,11 @@ mod tests {
             .validate()
             .is_err()
         );
+        let e = Fault::HostDown {
+            host: String::new(),
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "host");
     }
 }

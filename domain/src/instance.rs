@@ -350,8 +350,8 @@ pub struct Protection {
     /// Scale-in never removes the instance.
     #[serde(default)]
     pub protect_from_scale_in: bool,
-    /// Scale-set actions (scale-in, repairs, upgrades) leave the instance alone; a person's
-    /// own actions on it still apply.
+    /// Scale-set actions (scale-in, repairs, upgrades, host maintenance) leave the instance
+    /// alone; a person's own actions on it still apply.
     #[serde(default)]
     pub protect_from_scale_set_actions: bool,
 }

@@ -44,6 +44,7 @@ pub mod health;
 pub mod instance;
 pub mod lifecycle;
 pub mod load_balancer;
+pub mod maintenance;
 pub mod metrics;
 pub mod orphan;
 pub mod placement;

@@ -595,6 +595,7 @@ mod tests {
                 name: z.to_string(),
                 fault_domains: 1,
                 available: true,
+                closed_fault_domains: Vec::new(),
             })
             .collect()
     }

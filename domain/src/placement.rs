@@ -3,7 +3,9 @@
 //! Zones are filled smallest first, so they stay within ±1 of each other when all are
 //! available (Azure's "balanced"); inside a zone, fault domains are filled smallest first.
 //! With strict zone balance an instance is not placed where it would leave an unavailable
-//! zone more than one behind; best-effort balance places it in the available zones.
+//! zone more than one behind; best-effort balance places it in the available zones. Closed
+//! fault domains (hosts under maintenance or unreachable) take nothing new; a zone whose
+//! fault domains are all closed counts as unavailable here.
 
 use std::collections::BTreeMap;
 
@@ -18,19 +20,36 @@ pub struct ZoneStatus {
     pub fault_domains: u32,
     /// False while the zone is down: nothing can be created there.
     pub available: bool,
+    /// Fault domains (hosts) closed to new instances: under maintenance or unreachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed_fault_domains: Vec<u32>,
 }
 
-/// A hypervisor host as the backend reports it (libvirt: one per configured host, each a
-/// fault domain of its zone; the mock has none).
+impl ZoneStatus {
+    /// Whether a new instance can go there: the zone is up and one of its fault domains is
+    /// open.
+    pub fn accepts(&self) -> bool {
+        self.available
+            && (0..self.fault_domains.max(1)).any(|fd| !self.closed_fault_domains.contains(&fd))
+    }
+}
+
+/// A hypervisor host as the backend reports it: a fault domain of its zone (libvirt: one
+/// per configured host; the mock: one simulated host per zone and fault domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostStatus {
-    /// Its libvirt URI.
+    /// Its name: libvirt config `hosts[].name`, default `{zone}-fd{n}`; the mock's
+    /// `{zone}-fd{n}`.
     pub name: String,
+    /// Its libvirt URI (`None` on the mock).
+    #[serde(default)]
+    pub uri: Option<String>,
     pub zone: String,
     pub fault_domain: u32,
-    /// What the VMs on it may take in all.
+    /// The vCPUs the VMs on it may take in all; 0 on the mock: unlimited.
     pub vcpus: u32,
+    /// The memory the VMs on it may take in all; 0 on the mock: unlimited.
     pub memory_mib: u64,
     /// What its VMs hold (deallocated VMs hold nothing).
     pub used_vcpus: u32,
@@ -54,10 +73,15 @@ pub struct BackendInfo {
     pub zones: Vec<ZoneStatus>,
     /// The images models may use (libvirt: those every host's pool offers).
     pub images: Vec<String>,
-    /// The hypervisor hosts with their capacity and use (libvirt; none on the mock).
+    /// The hypervisor hosts with their capacity and use (the mock's are simulated: one per
+    /// zone and fault domain).
     pub hosts: Vec<HostStatus>,
     /// Whether faults can be injected (the mock).
     pub fault_injection: bool,
+    /// The closed hosts (under maintenance or unreachable), each with its progress: what
+    /// `GET /backend/maintenance` lists.
+    #[serde(default)]
+    pub maintenance: Vec<crate::maintenance::MaintenanceStatus>,
 }
 
 /// The end of an instance's serial console output.
@@ -79,13 +103,21 @@ pub struct PlacementPolicy {
 }
 
 impl PlacementPolicy {
-    fn fault_domains_in(&self, zone: &ZoneStatus) -> u32 {
+    /// The least-filled open fault domain of `zone` among those the set spreads over; when
+    /// they are all closed, the least-filled open one of the zone.
+    fn fault_domain_in(&self, zone: &ZoneStatus, filled: impl Fn(u32) -> u64) -> u32 {
         let offered = zone.fault_domains.max(1);
-        if self.fault_domain_count <= 1 {
+        let spread = if self.fault_domain_count <= 1 {
             offered
         } else {
             self.fault_domain_count.min(offered)
-        }
+        };
+        let open = |fd: &u32| !zone.closed_fault_domains.contains(fd);
+        (0..spread)
+            .filter(open)
+            .min_by_key(|fd| filled(*fd))
+            .or_else(|| (spread..offered).filter(open).min_by_key(|fd| filled(*fd)))
+            .unwrap_or(0)
     }
 }
 
@@ -120,7 +152,7 @@ pub fn place(
     }
     let mut placement = Placement::default();
     for _ in 0..count {
-        let available = |z: &String| status.get(z.as_str()).is_some_and(|s| s.available);
+        let available = |z: &String| status.get(z.as_str()).is_some_and(|s| s.accepts());
         let Some(zone) = set_zones
             .iter()
             .filter(|z| available(z))
@@ -145,10 +177,9 @@ pub fn place(
                 break;
             }
         }
-        let fds = policy.fault_domains_in(status[zone.as_str()]);
-        let fault_domain = (0..fds)
-            .min_by_key(|fd| per_fd.get(&(zone.clone(), *fd)).copied().unwrap_or(0))
-            .unwrap_or(0);
+        let fault_domain = policy.fault_domain_in(status[zone.as_str()], |fd| {
+            per_fd.get(&(zone.clone(), fd)).copied().unwrap_or(0)
+        });
         *per_zone.get_mut(&zone).expect("zone counted") += 1;
         *per_fd.entry((zone.clone(), fault_domain)).or_default() += 1;
         placement.slots.push(Slot { zone, fault_domain });
@@ -167,6 +198,7 @@ mod tests {
                 name: i.to_string(),
                 fault_domains: fds,
                 available: true,
+                closed_fault_domains: Vec::new(),
             })
             .collect()
     }
@@ -249,6 +281,36 @@ mod tests {
             "zones 1 and 3 get one each, then zone 2 is behind"
         );
         assert!(p.shortfall.unwrap().contains("zone 2"));
+    }
+
+    #[test]
+    fn closed_fault_domains_take_nothing_new() {
+        let mut z = zones(2, 3);
+        z[0].closed_fault_domains = vec![0];
+        let p = place(6, &names(&z), &z, [], SPREAD);
+        assert_eq!(p.slots.len(), 6);
+        assert!(!p.slots.iter().any(|s| s.zone == "1" && s.fault_domain == 0));
+        assert_eq!(
+            counts(&p.slots, &[])["1"],
+            3,
+            "zone 1 still takes its share"
+        );
+
+        // A set spread over fault domain 0 only moves to another open one.
+        let one = PlacementPolicy {
+            fault_domain_count: 1,
+            strict: false,
+        };
+        let mut single = zones(1, 3);
+        single[0].closed_fault_domains = vec![0, 1];
+        let p = place(2, &names(&single), &single, [], one);
+        assert!(p.slots.iter().all(|s| s.fault_domain == 2));
+
+        // Every host of zone 1 closed: zone 1 takes nothing, as if it were down.
+        z[0].closed_fault_domains = vec![0, 1, 2];
+        assert!(!z[0].accepts());
+        let p = place(2, &names(&z), &z, [], SPREAD);
+        assert!(p.slots.iter().all(|s| s.zone == "2"));
     }
 
     #[test]

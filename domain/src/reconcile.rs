@@ -753,6 +753,7 @@ mod tests {
                 name: z.to_string(),
                 fault_domains: 3,
                 available: true,
+                closed_fault_domains: Vec::new(),
             })
             .collect()
     }

@@ -402,6 +402,7 @@ mod tests {
                 name: z.to_string(),
                 fault_domains: 1,
                 available: !down.contains(z),
+                closed_fault_domains: Vec::new(),
             })
             .collect()
     }

@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// kept before it is removed.
     #[arg(long, env = "FLOTILLA_ORPHAN_GRACE", default_value = "1h", value_parser = parse_duration)]
     pub orphan_grace: Duration,
+    /// How long a host may stay unreachable before it is closed and its instances are
+    /// replaced on the zone's other hosts.
+    #[arg(long, env = "FLOTILLA_HOST_UNREACHABLE_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub host_unreachable_after: Duration,
     /// The most scale sets the fleet may hold.
     #[arg(long, env = "FLOTILLA_MAX_SCALE_SETS", default_value_t = 500)]
     pub max_scale_sets: u32,

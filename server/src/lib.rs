@@ -129,6 +129,7 @@ pub async fn run(
                 per_instance: config.metrics_per_instance,
             },
             orphan_grace: config.orphan_grace,
+            host_unreachable_after: config.host_unreachable_after,
             max_scale_sets: config.max_scale_sets,
             max_instances: config.max_instances,
             activity_retention: config.activity_retention,

@@ -4,7 +4,7 @@
 //! checks that every `#[server]` endpoint of this crate has its entry.
 
 use flotilla_domain::access::Access;
-use flotilla_domain::access::Role::{Contributor, Operator, Reader};
+use flotilla_domain::access::Role::{Contributor, Operator, Owner, Reader};
 
 /// One server function: its endpoint (under `/_fn`), what it needs, and where its
 /// arguments name the scale set (a dotted path into them: `name`, `request.name`), if
@@ -47,6 +47,9 @@ pub const TABLE: &[Entry] = &[
     fleet("revoke-token", Access::SignedIn),
     fleet("backend", Access::Fleet(Reader)),
     fleet("replicas", Access::Fleet(Reader)),
+    // A host's maintenance moves every scale set's instances: an Owner's, as in the REST API.
+    fleet("start-maintenance", Access::Fleet(Owner)),
+    fleet("end-maintenance", Access::Fleet(Owner)),
     fleet("create-scale-set", Access::Fleet(Contributor)),
     // Each name is checked again by the fleet-wide role: a bulk delete is a fleet
     // Contributor's.

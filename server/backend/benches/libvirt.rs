@@ -62,6 +62,7 @@ async fn main() {
             model_version: 1,
             model: model.clone(),
             lease_generation: None,
+            closed_fault_domains: Vec::new(),
         };
         backend.create(&spec).await.expect("create");
     }

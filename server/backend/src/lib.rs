@@ -48,6 +48,11 @@ pub struct VmSpec {
     /// fencing token), recorded in the VM's metadata: which leader made it.
     #[serde(default)]
     pub lease_generation: Option<i64>,
+    /// Fault domains (hosts) of the VM's zone that must not take it: under maintenance or
+    /// unreachable. A backend that may place the VM elsewhere than `fault_domain` (libvirt,
+    /// when that host is full) never chooses one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed_fault_domains: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,11 @@ pub enum BackendError {
     ZoneUnavailable { zone: String },
     #[error("unknown zone {zone:?}")]
     UnknownZone { zone: String },
+    /// The VM's host is down (the mock's `host_down` fault).
+    #[error("host {host:?} is unavailable")]
+    HostUnavailable { host: String },
+    #[error("unknown host {host:?}")]
+    UnknownHost { host: String },
     #[error("cannot {operation} VM {id:?} while it is {state}")]
     InvalidState {
         id: String,
@@ -129,7 +139,8 @@ fn owner(installation: Option<&str>) -> String {
 ///
 /// # Errors
 /// `NotFound` for operations other than create/delete on an absent VM; `ZoneUnavailable`
-/// when the VM's zone is down; `InvalidState` when the operation cannot apply.
+/// when the VM's zone is down, `HostUnavailable` when its host is; `InvalidState` when the
+/// operation cannot apply.
 ///
 /// # Cancellation
 /// Dropping an operation's future leaves the VM either untouched or with the operation
@@ -191,7 +202,11 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
-    /// The hypervisor hosts with their capacity and use (none on the mock).
+    /// The hypervisor hosts with their capacity and use, each a fault domain of its zone
+    /// (libvirt: the configured hosts, in configuration order; the mock: one simulated host
+    /// per zone and fault domain, `{zone}-fd{n}`, in zone then fault domain order). A host
+    /// that cannot be reached or read is listed `available: false` with its `error`, not
+    /// failed. None for a backend without hosts (the default).
     async fn hosts(&self) -> Result<Vec<HostStatus>> {
         Ok(Vec::new())
     }
@@ -270,9 +285,10 @@ pub trait Simulation: Send + Sync {
 ///
 /// # Contract
 /// `inject` validates the fault (`InvalidFault`, `NotFound` for an unknown instance,
-/// `UnknownZone`) and applies it at once; `active` lists the lasting faults in force
-/// (unhealthy instances, zones down, create failure rate, slow boot — not crashes, which
-/// are events); `clear` lifts every lasting fault as if each had been reversed.
+/// `UnknownZone`, `UnknownHost`) and applies it at once; `active` lists the lasting faults
+/// in force (zones down, hosts down, unhealthy instances, create failure rate, slow boot —
+/// not crashes, which are events); `clear` lifts every lasting fault as if each had been
+/// reversed.
 #[async_trait]
 pub trait FaultInjection: Send + Sync {
     async fn inject(&self, fault: Fault) -> Result<()>;

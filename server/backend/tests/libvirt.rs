@@ -32,6 +32,7 @@ fn config(dir: &Path, hosts: &[(&str, &str, u32, u64)]) -> LibvirtConfig {
                 )
                 .expect("write the host file"),
                 zone: (*zone).into(),
+                name: None,
                 vcpus: Some(*vcpus),
                 memory_mib: Some(*memory_mib),
                 address: "127.0.0.1".into(),
@@ -91,6 +92,7 @@ fn spec(id: &str, zone: &str, fault_domain: u32, model: Model) -> VmSpec {
         model_version: 1,
         model,
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 
@@ -131,11 +133,12 @@ async fn hosts_are_fault_domains_and_placement_honours_their_capacity() {
             assert_eq!(id, "web_2");
             assert!(reason.contains("zone 1 is out of capacity"), "{reason}");
             assert!(
-                reason.contains("b.xml has 0 vCPUs and 1024 MiB free"),
+                reason.contains("host 1-fd1 (test://")
+                    && reason.contains("b.xml) has 0 vCPUs and 1024 MiB free"),
                 "{reason}"
             );
             assert!(
-                reason.contains("a.xml has 0 vCPUs and 3072 MiB free"),
+                reason.contains("a.xml) has 0 vCPUs and 3072 MiB free"),
                 "{reason}"
             );
         }
@@ -174,6 +177,160 @@ async fn hosts_are_fault_domains_and_placement_honours_their_capacity() {
         .await
         .unwrap();
     assert_ne!(other.address, second.address);
+}
+
+#[tokio::test]
+async fn placement_never_chooses_a_closed_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = [
+        ("a", "1", 2, 2048),
+        ("b", "1", 8, 8192),
+        ("c", "1", 4, 4096),
+    ];
+    let mut config = config(dir.path(), &hosts);
+    config.hosts[1].name = Some("big".into());
+    let backend = Libvirt::open(config, INSTALLATION).await.unwrap();
+    let listed = backend.hosts().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["1-fd0", "big", "1-fd2"]);
+    assert!(
+        listed[1]
+            .uri
+            .as_deref()
+            .is_some_and(|u| u.ends_with("/b.xml")),
+        "{listed:?}"
+    );
+    let closed = |id: &str, fault_domain: u32, model: Model, shut: &[u32]| {
+        let mut spec = spec(id, "1", fault_domain, model);
+        spec.closed_fault_domains = shut.to_vec();
+        spec
+    };
+
+    // Its own host closed, the VM goes to the roomiest open one…
+    let vm = backend
+        .create(&closed("web_0", 0, model(1, 512), &[0]))
+        .await
+        .unwrap();
+    assert_eq!(vm.fault_domain, 1, "{vm:?}");
+    // … never to a closed one, however roomy…
+    let vm = backend
+        .create(&closed("web_1", 0, model(1, 512), &[0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(vm.fault_domain, 2, "{vm:?}");
+    // … and not to its own host either when that is closed, though it has room.
+    let vm = backend
+        .create(&closed("web_2", 1, model(1, 512), &[1]))
+        .await
+        .unwrap();
+    assert_eq!(vm.fault_domain, 2, "{vm:?}");
+
+    // Room only on a closed host: refused as a full zone is, naming the closed host.
+    let big = || model(4, 2048);
+    match backend.create(&closed("web_3", 0, big(), &[1])).await {
+        Err(BackendError::CreateFailed { id, reason }) => {
+            assert_eq!(id, "web_3");
+            assert!(reason.contains("zone 1 is out of capacity"), "{reason}");
+            assert!(
+                reason.contains("host big (") && reason.contains("b.xml) is closed"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("a.xml) has 2 vCPUs and 2048 MiB free"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("c.xml) has 2 vCPUs and 3072 MiB free"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected the zone to be full, got {other:?}"),
+    }
+    assert!(backend.get("web_3").await.unwrap().is_none());
+    // Every host closed: the same.
+    assert!(matches!(
+        backend
+            .create(&closed("web_3", 0, model(1, 256), &[0, 1, 2]))
+            .await,
+        Err(BackendError::CreateFailed { .. })
+    ));
+    // Open again, the roomy host takes it.
+    let vm = backend
+        .create(&closed("web_3", 0, big(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(vm.fault_domain, 1, "{vm:?}");
+}
+
+#[tokio::test]
+async fn host_names_default_to_zone_and_fault_domain_and_are_checked() {
+    let mut config =
+        LibvirtConfig::from_hosts("1=test:///a.xml, 1=test:///b.xml, 2=test:///c.xml").unwrap();
+    assert_eq!(config.host_names(), ["1-fd0", "1-fd1", "2-fd0"]);
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    config.hosts[1].name = Some("rack-b".into());
+    assert_eq!(config.host_names(), ["1-fd0", "rack-b", "2-fd0"]);
+    for good in ["0", "b-2", &"r".repeat(63)] {
+        config.hosts[1].name = Some(good.into());
+        assert!(
+            config.problems().is_empty(),
+            "{good:?}: {:?}",
+            config.problems()
+        );
+    }
+    let too_long = "r".repeat(64);
+    for bad in ["", "Rack-b", "-rack", "rack_b", "rack b", too_long.as_str()] {
+        config.hosts[1].name = Some(bad.into());
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1, "{bad:?}: {problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("hosts[1].name: {bad:?} ")),
+            "{problems:?}"
+        );
+    }
+    // Names are unique, default names included.
+    config.hosts[1].name = Some("2-fd0".into());
+    assert_eq!(
+        config.problems(),
+        [
+            "hosts[2].name: \"2-fd0\" (its default) is also the name of hosts[1]; host names \
+          must be unique"
+        ]
+    );
+    config.hosts[1].name = Some("1-fd0".into());
+    assert_eq!(
+        config.problems(),
+        ["hosts[1].name: \"1-fd0\" is also the name of hosts[0]; host names must be unique"]
+    );
+
+    // The configuration file's form: `name` is optional.
+    let parsed: LibvirtConfig = serde_json::from_str(
+        r#"{"hosts": [{"uri": "qemu:///system", "zone": "1", "name": "kvm-1"},
+                      {"uri": "qemu+ssh://b/system", "zone": "1"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(parsed.hosts[0].name.as_deref(), Some("kvm-1"));
+    assert_eq!(parsed.host_names(), ["kvm-1", "1-fd1"]);
+
+    // Refused at open, before any host is reached, naming the field.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = self::config(dir.path(), &[("a", "1", 2, 2048), ("b", "1", 2, 2048)]);
+    config.hosts[1].name = Some("1-fd0".into());
+    let text = Libvirt::open(config.clone(), INSTALLATION)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("hosts[1].name"), "{text}");
+    // Errors name a host by its name and URI.
+    config.hosts[1].name = Some("rack-b".into());
+    config.hosts[1].pool = "images".into();
+    let text = Libvirt::open(config, INSTALLATION)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("host rack-b (test://"), "{text}");
 }
 
 #[tokio::test]
@@ -329,6 +486,7 @@ fn default_host(dir: &Path) -> LibvirtConfig {
         hosts: vec![HostConfig {
             uri: "test:///default".into(),
             zone: "1".into(),
+            name: None,
             vcpus: Some(8),
             memory_mib: Some(8192),
             address: "127.0.0.1".into(),
@@ -433,7 +591,10 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
     match Libvirt::open(config.clone(), INSTALLATION).await {
         Err(e) => {
             let text = e.to_string();
-            assert!(text.contains("test:///nonexistent/host.xml"), "{text}");
+            assert!(
+                text.contains("host 1-fd0 (test:///nonexistent/host.xml)"),
+                "{text}"
+            );
         }
         Ok(_) => panic!("a host that cannot be reached must fail the open"),
     }
@@ -447,7 +608,9 @@ async fn an_unreachable_host_and_a_bad_configuration_are_named() {
         .unwrap()
         .to_string();
     assert!(
-        text.contains(&format!("host {uri} has no storage pool \"images\"")),
+        text.contains(&format!(
+            "host 1-fd0 ({uri}) has no storage pool \"images\""
+        )),
         "{text}"
     );
     // Without limits a host offers its whole size.

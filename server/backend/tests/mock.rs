@@ -59,6 +59,7 @@ fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {
         model_version: 1,
         model: model(),
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 
@@ -520,7 +521,10 @@ async fn create_checks_its_spec_and_leaves_nothing_on_error() {
     bad_domain.fault_domain = 3;
     let mut bad_image = spec("web", 1, "1");
     bad_image.model.image = "windows-95".into();
-    for bad in [bad_domain, bad_image] {
+    // Asked for a closed fault domain, the mock refuses rather than places elsewhere.
+    let mut closed = spec("web", 2, "1");
+    closed.closed_fault_domains = vec![0, closed.fault_domain];
+    for bad in [bad_domain, bad_image, closed] {
         match mock.create(&bad).await {
             Err(BackendError::CreateFailed { id, .. }) => assert_eq!(id, bad.id),
             other => panic!("expected CreateFailed, got {other:?}"),
@@ -576,6 +580,31 @@ async fn fault_injection_validates_its_input() {
         ),
         (Fault::ZoneDown { zone: "9".into() }, "unknown zone"),
         (Fault::ZoneUp { zone: "9".into() }, "unknown zone"),
+        (
+            Fault::HostDown {
+                host: String::new(),
+            },
+            "invalid",
+        ),
+        (
+            Fault::HostDown {
+                host: "9-fd0".into(),
+            },
+            "unknown host",
+        ),
+        (
+            Fault::HostDown {
+                host: "1-fd3".into(),
+            },
+            "unknown host",
+        ),
+        (
+            Fault::HostUp {
+                host: "1-fd01".into(),
+            },
+            "unknown host",
+        ),
+        (Fault::HostUp { host: "1".into() }, "unknown host"),
     ];
     for (fault, expected) in cases {
         let outcome = faults.inject(fault.clone()).await;
@@ -583,6 +612,10 @@ async fn fault_injection_validates_its_input() {
             (Err(BackendError::InvalidFault(_)), "invalid") => true,
             (Err(BackendError::NotFound { id }), "not found") => id == "web_9",
             (Err(BackendError::UnknownZone { zone }), "unknown zone") => zone == "9",
+            (Err(BackendError::UnknownHost { host }), "unknown host") => match &fault {
+                Fault::HostDown { host: asked } | Fault::HostUp { host: asked } => host == asked,
+                _ => false,
+            },
             _ => false,
         };
         assert!(matched, "{fault:?}: expected {expected}, got {outcome:?}");
@@ -709,6 +742,291 @@ async fn clear_lifts_every_lasting_fault() {
         create(&mock, "web", 2, "1").await.power_state,
         PowerState::Running
     );
+}
+
+/// A VM in `zone` on fault domain `fault_domain` with `vcpus` and `memory_mib`.
+fn spec_on(id: &str, zone: &str, fault_domain: u32, vcpus: u32, memory_mib: u32) -> VmSpec {
+    let mut spec = spec("web", 0, zone);
+    spec.id = id.into();
+    spec.fault_domain = fault_domain;
+    spec.model.vcpus = vcpus;
+    spec.model.memory_mib = memory_mib;
+    spec
+}
+
+#[tokio::test]
+async fn hosts_are_the_fault_domains_of_each_zone_with_their_vms() {
+    let config = MockConfig::instant()
+        .with_zones(["1", "2"])
+        .with_fault_domains(2);
+    let mock = Mock::open(config.clone()).await.expect("open");
+    for (id, zone, fd, vcpus, memory) in [
+        ("web_0", "1", 0, 1, 512),
+        ("web_1", "1", 0, 2, 1024),
+        ("web_2", "1", 1, 4, 4096),
+        ("web_3", "2", 1, 1, 256),
+    ] {
+        mock.create(&spec_on(id, zone, fd, vcpus, memory))
+            .await
+            .expect("create");
+    }
+    mock.stop("web_1", true).await.expect("stop");
+    mock.deallocate("web_2").await.expect("deallocate");
+
+    let hosts = mock.hosts().await.expect("hosts");
+    let seen: Vec<(&str, &str, u32, u32, u32, u32, u64)> = hosts
+        .iter()
+        .map(|h| {
+            (
+                h.name.as_str(),
+                h.zone.as_str(),
+                h.fault_domain,
+                h.vms,
+                h.running,
+                h.used_vcpus,
+                h.used_memory_mib,
+            )
+        })
+        .collect();
+    // A stopped VM keeps its reservation, a deallocated one holds nothing.
+    assert_eq!(
+        seen,
+        [
+            ("1-fd0", "1", 0, 2, 1, 3, 1536),
+            ("1-fd1", "1", 1, 1, 0, 0, 0),
+            ("2-fd0", "2", 0, 0, 0, 0, 0),
+            ("2-fd1", "2", 1, 1, 1, 1, 256),
+        ]
+    );
+    for host in &hosts {
+        assert_eq!((host.vcpus, host.memory_mib), (0, 0), "unlimited: {host:?}");
+        assert_eq!(host.uri, None);
+        assert_eq!(host.images, config.images);
+        assert!(host.available && host.error.is_none(), "{host:?}");
+    }
+
+    // A zone down takes its hosts with it.
+    let faults = mock.faults().expect("faults");
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("zone down");
+    let hosts = mock.hosts().await.expect("hosts");
+    let down: Vec<(&str, bool)> = hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.available))
+        .collect();
+    assert_eq!(
+        down,
+        [
+            ("1-fd0", true),
+            ("1-fd1", true),
+            ("2-fd0", false),
+            ("2-fd1", false)
+        ]
+    );
+    let error = hosts[3].error.as_deref().expect("an error");
+    assert!(error.contains("zone 2 is down"), "{error}");
+    assert_eq!((hosts[3].vms, hosts[3].running), (1, 0));
+}
+
+#[tokio::test]
+async fn host_down_stops_its_vms_and_host_up_starts_them_again() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    let on_host = mock
+        .create(&spec_on("web_0", "1", 0, 1, 512))
+        .await
+        .expect("create")
+        .address
+        .expect("address");
+    mock.create(&spec_on("web_1", "1", 1, 1, 512))
+        .await
+        .expect("create");
+    mock.create(&spec_on("web_2", "1", 0, 1, 512))
+        .await
+        .expect("create");
+    mock.stop("web_2", false).await.expect("stop");
+
+    faults
+        .inject(Fault::HostDown {
+            host: "1-fd0".into(),
+        })
+        .await
+        .expect("host down");
+    let down = vm(&mock, "web_0").await;
+    assert_eq!(
+        (down.power_state, down.address),
+        (PowerState::Stopped, None)
+    );
+    assert_refused(&on_host).await;
+    assert_eq!(
+        vm(&mock, "web_1").await.power_state,
+        PowerState::Running,
+        "the zone's other hosts are unaffected"
+    );
+    assert_eq!(
+        faults.active().await,
+        [Fault::HostDown {
+            host: "1-fd0".into()
+        }]
+    );
+    let zone = &mock.zones().await.expect("zones")[0];
+    assert_eq!(
+        (zone.available, zone.closed_fault_domains.as_slice()),
+        (true, &[0][..]),
+        "the zone is up, its host is closed"
+    );
+    let host = &mock.hosts().await.expect("hosts")[0];
+    assert_eq!((host.name.as_str(), host.available), ("1-fd0", false));
+    assert!(
+        host.error
+            .as_deref()
+            .is_some_and(|e| e.contains("host 1-fd0 is down")),
+        "{host:?}"
+    );
+
+    // Nothing is created or started there; elsewhere in the zone, creates go on.
+    match mock.create(&spec_on("web_3", "1", 0, 1, 512)).await {
+        Err(BackendError::HostUnavailable { host }) => assert_eq!(host, "1-fd0"),
+        other => panic!("expected HostUnavailable, got {other:?}"),
+    }
+    assert_eq!(mock.get("web_3").await.expect("get"), None);
+    for outcome in [
+        mock.start("web_2").await,
+        mock.reimage("web_0", &model(), 2).await,
+    ] {
+        assert!(
+            matches!(outcome, Err(BackendError::HostUnavailable { .. })),
+            "{outcome:?}"
+        );
+    }
+    mock.create(&spec_on("web_4", "1", 1, 1, 512))
+        .await
+        .expect("create on another host");
+    // Down already: stays down, once.
+    faults
+        .inject(Fault::HostDown {
+            host: "1-fd0".into(),
+        })
+        .await
+        .expect("host down again");
+    assert_eq!(faults.active().await.len(), 1);
+
+    faults
+        .inject(Fault::HostUp {
+            host: "1-fd0".into(),
+        })
+        .await
+        .expect("host up");
+    let back = vm(&mock, "web_0").await;
+    assert_eq!(
+        back.power_state,
+        PowerState::Running,
+        "running before the outage"
+    );
+    assert_eq!(http_get(&back.address.expect("address"), "/").await.0, 200);
+    assert_eq!(
+        vm(&mock, "web_2").await.power_state,
+        PowerState::Stopped,
+        "stopped before the outage: stays stopped"
+    );
+    assert!(faults.active().await.is_empty());
+    assert!(
+        mock.zones().await.expect("zones")[0]
+            .closed_fault_domains
+            .is_empty()
+    );
+    mock.create(&spec_on("web_3", "1", 0, 1, 512))
+        .await
+        .expect("create once the host is up");
+}
+
+/// A VM out with both its host and its zone starts again only once both are back, in
+/// either order; `clear` lifts a host down.
+#[tokio::test]
+async fn a_vm_returns_when_both_its_host_and_its_zone_are_up() {
+    let mock = instant().await;
+    let faults = mock.faults().expect("faults");
+    for (id, fd) in [("web_0", 0), ("web_1", 1)] {
+        mock.create(&spec_on(id, "2", fd, 1, 512))
+            .await
+            .expect("create");
+    }
+    let host_down = Fault::HostDown {
+        host: "2-fd0".into(),
+    };
+    faults.inject(host_down.clone()).await.expect("host down");
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("zone down");
+    faults
+        .inject(Fault::ZoneUp { zone: "2".into() })
+        .await
+        .expect("zone up");
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Stopped);
+    assert_eq!(vm(&mock, "web_1").await.power_state, PowerState::Running);
+    faults
+        .inject(Fault::ZoneDown { zone: "2".into() })
+        .await
+        .expect("zone down");
+    faults
+        .inject(Fault::HostUp {
+            host: "2-fd0".into(),
+        })
+        .await
+        .expect("host up");
+    assert_eq!(
+        vm(&mock, "web_0").await.power_state,
+        PowerState::Stopped,
+        "its zone is still down"
+    );
+    faults.inject(host_down).await.expect("host down");
+    faults.clear().await.expect("clear");
+    assert!(faults.active().await.is_empty());
+    for id in ["web_0", "web_1"] {
+        assert_eq!(vm(&mock, id).await.power_state, PowerState::Running, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_host_down_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = MockConfig::instant().with_state_dir(dir.path());
+    let mock = Mock::open(config.clone()).await.expect("open");
+    mock.create(&spec_on("web_0", "3", 2, 1, 512))
+        .await
+        .expect("create");
+    let down = Fault::HostDown {
+        host: "3-fd2".into(),
+    };
+    mock.faults()
+        .expect("faults")
+        .inject(down.clone())
+        .await
+        .expect("host down");
+    mock.close().await;
+    drop(mock);
+
+    let mock = Mock::open(config).await.expect("reopen");
+    let faults = mock.faults().expect("faults");
+    assert_eq!(faults.active().await, [down]);
+    assert_eq!(vm(&mock, "web_0").await.power_state, PowerState::Stopped);
+    assert!(matches!(
+        mock.create(&spec_on("web_1", "3", 2, 1, 512)).await,
+        Err(BackendError::HostUnavailable { .. })
+    ));
+    assert_eq!(
+        mock.hosts().await.expect("hosts")[8].used_memory_mib,
+        512,
+        "the VM's memory was journaled"
+    );
+    // The outage was remembered: its VM that ran starts again.
+    faults.clear().await.expect("clear");
+    let web_0 = vm(&mock, "web_0").await;
+    assert_eq!(web_0.power_state, PowerState::Running);
+    assert_eq!(http_get(&web_0.address.expect("address"), "/").await.0, 200);
 }
 
 /// Creates `web_0..count` with a 30 % failure rate; answers the ids that failed.

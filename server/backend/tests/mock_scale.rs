@@ -35,6 +35,7 @@ fn spec(ordinal: u64) -> VmSpec {
             app_port: 80,
         },
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 

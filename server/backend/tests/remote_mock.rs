@@ -109,6 +109,7 @@ fn spec(set: &str, ordinal: u64, zone: &str) -> VmSpec {
         model_version: 1,
         model: model(),
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 
@@ -249,6 +250,77 @@ async fn errors_come_back_as_the_same_variant() {
     );
     faults.clear().await.expect("clear");
     assert!(faults.active().await.is_empty());
+    served.stop().await;
+}
+
+/// The hosts come over the wire as the mock lists them, and host faults travel both ways:
+/// `host_down` in, `HostUnavailable` and `UnknownHost` back, a closed create refused.
+#[tokio::test]
+async fn hosts_and_host_faults_travel() {
+    let config = MockConfig::instant().with_zones(["1", "2"]);
+    let served = Served::start(config.clone()).await;
+    let remote = served.client("ours").await;
+    remote.create(&spec("web", 0, "2")).await.expect("create");
+    let hosts = remote.hosts().await.expect("hosts");
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["1-fd0", "1-fd1", "1-fd2", "2-fd0", "2-fd1", "2-fd2"]
+    );
+    assert_eq!(
+        (hosts[3].vms, hosts[3].running, hosts[3].used_vcpus),
+        (1, 1, 1)
+    );
+    assert!(hosts.iter().all(|h| h.uri.is_none() && h.available));
+    assert_eq!(hosts[0].images, config.images);
+
+    let faults = remote.faults().expect("faults");
+    let down = Fault::HostDown {
+        host: "2-fd0".into(),
+    };
+    faults.inject(down.clone()).await.expect("host down");
+    assert_eq!(faults.active().await, [down]);
+    assert_eq!(
+        remote
+            .get("web_0")
+            .await
+            .expect("get")
+            .expect("VM")
+            .power_state,
+        PowerState::Stopped
+    );
+    assert!(!remote.hosts().await.expect("hosts")[3].available);
+    match remote.create(&spec("web", 1, "2")).await {
+        Err(BackendError::HostUnavailable { host }) => assert_eq!(host, "2-fd0"),
+        other => panic!("expected HostUnavailable, got {other:?}"),
+    }
+    match faults
+        .inject(Fault::HostUp {
+            host: "3-fd0".into(),
+        })
+        .await
+    {
+        Err(BackendError::UnknownHost { host }) => assert_eq!(host, "3-fd0"),
+        other => panic!("expected UnknownHost, got {other:?}"),
+    }
+    let mut closed = spec("web", 2, "1");
+    closed.closed_fault_domains = vec![0];
+    match remote.create(&closed).await {
+        Err(BackendError::CreateFailed { reason, .. }) => {
+            assert!(reason.contains("closed"), "{reason}");
+        }
+        other => panic!("expected CreateFailed, got {other:?}"),
+    }
+    faults.clear().await.expect("clear");
+    assert_eq!(
+        remote
+            .get("web_0")
+            .await
+            .expect("get")
+            .expect("VM")
+            .power_state,
+        PowerState::Running
+    );
     served.stop().await;
 }
 

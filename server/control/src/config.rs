@@ -24,6 +24,9 @@ pub struct FleetConfig {
     /// How long a VM of this installation whose scale set the database does not know is
     /// kept before it is removed (a wrong database URL must not cost the fleet).
     pub orphan_grace: Duration,
+    /// How long a host may stay unreachable before it is closed and its instances are
+    /// replaced on the zone's other hosts.
+    pub host_unreachable_after: Duration,
     /// The most scale sets the fleet may hold.
     pub max_scale_sets: u32,
     /// The most instances all scale sets together may ask for (their capacities' sum).
@@ -54,6 +57,7 @@ impl Default for FleetConfig {
             autoscale_interval: Duration::from_secs(30),
             metrics: MetricsConfig::default(),
             orphan_grace: Duration::from_secs(3600),
+            host_unreachable_after: Duration::from_secs(60),
             max_scale_sets: 500,
             max_instances: 10_000,
             activity_retention: Duration::from_secs(90 * 24 * 3600),

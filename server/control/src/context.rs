@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use flotilla_backend::Backend;
+use flotilla_domain::maintenance::HostMaintenance;
+use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityResult, Event, Instance, NewActivity, ScaleSet, ScaleSetState,
 };
@@ -123,6 +125,22 @@ impl Context {
         let mut all = self.read_records(name).await?;
         all.retain(|i| !i.in_warm_pool());
         Ok(all)
+    }
+
+    /// Every closed host (under maintenance or unreachable).
+    pub(crate) async fn closed_hosts(&self) -> Result<Vec<HostMaintenance>> {
+        self.store
+            .list_host_maintenance()
+            .await
+            .map_err(Error::store("list closed hosts"))
+    }
+
+    /// Every active rollout of the fleet, oldest first.
+    pub(crate) async fn active_rollouts(&self) -> Result<Vec<Rollout>> {
+        self.store
+            .active_rollouts()
+            .await
+            .map_err(Error::store("list active rollouts"))
     }
 
     /// Every record of the set, the warm pool's members too.

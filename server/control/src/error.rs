@@ -119,6 +119,9 @@ impl Error {
             BackendError::UnknownZone { zone } => {
                 Error::invalid("zone", format!("unknown zone {zone:?}"))
             }
+            BackendError::UnknownHost { host } => {
+                Error::invalid("host", format!("unknown host {host:?}"))
+            }
             source => Error::Backend { operation, source },
         }
     }

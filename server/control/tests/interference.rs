@@ -329,6 +329,20 @@ impl Store for Interfering {
     ) -> Result<Vec<(String, flotilla_domain::ProbeResult)>> {
         self.inner.list_probe_results(scale_set).await
     }
+    async fn put_host_maintenance(
+        &self,
+        record: &flotilla_domain::maintenance::HostMaintenance,
+    ) -> Result<flotilla_domain::maintenance::HostMaintenance> {
+        self.inner.put_host_maintenance(record).await
+    }
+    async fn list_host_maintenance(
+        &self,
+    ) -> Result<Vec<flotilla_domain::maintenance::HostMaintenance>> {
+        self.inner.list_host_maintenance().await
+    }
+    async fn delete_host_maintenance(&self, host: &str) -> Result<bool> {
+        self.inner.delete_host_maintenance(host).await
+    }
     async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         self.inner.notify(channel, payload).await
     }

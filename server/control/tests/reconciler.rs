@@ -389,6 +389,7 @@ fn vm_spec(id: &str, set: &str) -> VmSpec {
         model_version: 1,
         model: ScaleSetSpec::example(set, 1).model,
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 

@@ -1,12 +1,14 @@
-//! `/backend`: zones, images, hosts, VMs and (on the mock) fault injection.
+//! `/backend`: zones, images, hosts and their maintenance, VMs and (on the mock) fault
+//! injection.
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use flotilla_control::BackendInfo;
 use flotilla_control::Caller;
+use flotilla_domain::maintenance::{HostMaintenance, MaintenanceStatus};
 use flotilla_domain::{BackendVm, Fault};
 
 use super::error::{ApiResult, Problem};
@@ -59,4 +61,40 @@ pub async fn clear(
 ) -> ApiResult<impl IntoResponse> {
     s.fleet.clear_faults(actor(&caller)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/backend/maintenance", tag = "backend",
+    responses((status = 200, body = Items<MaintenanceStatus>, description = "every closed host (under maintenance or unreachable) with its progress: instances moved, and each one still on it with its step and why it waits")))]
+pub async fn maintenance(State(s): State<ApiState>) -> ApiResult<Json<Items<MaintenanceStatus>>> {
+    Ok(Json(Items {
+        items: s.fleet.maintenance().await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/backend/hosts/{name}/maintenance", tag = "backend",
+    params(("name" = String, Path, description = "the host's name (`GET /backend`, `hosts[].name`)")),
+    responses((status = 200, body = MaintenanceStatus, description = "the host is closed: nothing new is placed on it, and each scale set moves its instances off by surge (replacement serving first, then drained and removed through the terminating hooks); asking again changes nothing"),
+        (status = 404, body = Problem, description = "no such host"),
+        (status = 502, body = Problem, description = "the backend failed listing its hosts")))]
+pub async fn start_maintenance(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<MaintenanceStatus>> {
+    Ok(Json(
+        s.fleet.start_maintenance(&name, actor(&caller)).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/backend/hosts/{name}/maintenance/end", tag = "backend",
+    params(("name" = String, Path, description = "the host's name")),
+    responses((status = 200, body = HostMaintenance, description = "the host takes new instances again; moves not finished stop (the record that ended)"),
+        (status = 404, body = Problem, description = "no such host"),
+        (status = 409, body = Problem, description = "the host is not under maintenance")))]
+pub async fn end_maintenance(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<HostMaintenance>> {
+    Ok(Json(s.fleet.end_maintenance(&name, actor(&caller)).await?))
 }

@@ -413,6 +413,25 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/backend/vms", Fleet(Reader), get(backend::vms)),
         route(
             M::GET,
+            "/backend/maintenance",
+            Fleet(Reader),
+            get(backend::maintenance),
+        ),
+        // Closing a host moves every set's instances: fleet-wide, as the faults.
+        route(
+            M::POST,
+            "/backend/hosts/{name}/maintenance",
+            Fleet(Owner),
+            post(backend::start_maintenance),
+        ),
+        route(
+            M::POST,
+            "/backend/hosts/{name}/maintenance/end",
+            Fleet(Owner),
+            post(backend::end_maintenance),
+        ),
+        route(
+            M::GET,
             "/backend/faults",
             Fleet(Reader),
             get(backend::faults),

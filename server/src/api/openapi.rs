@@ -57,6 +57,7 @@ use crate::guard::{BODY_LIMIT, REQUEST_HEADER};
         activity::list, activity::list_for_set,
         events::stream,
         backend::info, backend::vms, backend::faults, backend::inject, backend::clear,
+        backend::maintenance, backend::start_maintenance, backend::end_maintenance,
         control::tasks, control::loops, control::replicas,
         accounts::login, accounts::me, accounts::list_tokens, accounts::create_token,
         accounts::revoke_token, accounts::list_users, accounts::create_user,

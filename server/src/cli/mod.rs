@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flotilla_domain::load_balancer::FrontendStats;
+use flotilla_domain::maintenance::MaintenanceStatus;
 use flotilla_domain::{BackendInfo, Instance, InstanceAction, LifecycleResult, ScaleSet};
 use serde_json::{Value, json};
 
@@ -115,6 +116,21 @@ pub enum Command {
     Activity(ActivityArgs),
     /// The backend's zones and hosts (capacity and use) and the images it offers.
     Hosts,
+    /// Host maintenance: close a host (its instances move off by surge), follow it, return
+    /// it.
+    #[command(subcommand)]
+    Host(HostCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Put a host under maintenance: nothing new goes there and every scale set moves its
+    /// instances off it (replacement serving first, then drained and removed).
+    Maintenance { name: String },
+    /// Return a host from maintenance: it takes new instances again.
+    EndMaintenance { name: String },
+    /// Every closed host with its progress and the instances still on it, with why.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -546,6 +562,25 @@ async fn execute(client: &Client, output: Output, command: Command) -> Result<St
                 .await?
         }
         Command::Hosts => client.get("/backend").await?,
+        Command::Host(HostCommand::Maintenance { name }) => {
+            client
+                .call(
+                    Method::POST,
+                    &format!("/backend/hosts/{}/maintenance", percent_encode(name)),
+                    None,
+                )
+                .await?
+        }
+        Command::Host(HostCommand::EndMaintenance { name }) => {
+            client
+                .call(
+                    Method::POST,
+                    &format!("/backend/hosts/{}/maintenance/end", percent_encode(name)),
+                    None,
+                )
+                .await?
+        }
+        Command::Host(HostCommand::Status) => client.get("/backend/maintenance").await?,
         Command::Instance(InstanceCommand::Protect {
             scale_set,
             id,
@@ -839,6 +874,19 @@ fn render(command: &Command, value: &Value) -> String {
         Command::Hosts => serde_json::from_value::<BackendInfo>(value.clone())
             .map(|b| hosts_text(&b))
             .unwrap_or_default(),
+        Command::Host(HostCommand::Maintenance { .. }) => {
+            serde_json::from_value::<MaintenanceStatus>(value.clone())
+                .map(|m| maintenance_text(&[m]))
+                .unwrap_or_default()
+        }
+        Command::Host(HostCommand::EndMaintenance { name }) => {
+            format!("host {name} takes new instances again\n")
+        }
+        Command::Host(HostCommand::Status) => {
+            serde_json::from_value::<Vec<MaintenanceStatus>>(value["items"].clone())
+                .map(|m| maintenance_text(&m))
+                .unwrap_or_default()
+        }
         Command::Instance(_) => serde_json::from_value::<Instance>(value.clone())
             .map(|i| instances_table(&[i]))
             .unwrap_or_default(),
@@ -995,6 +1043,45 @@ fn hosts_text(backend: &BackendInfo) -> String {
             ],
             &rows,
         ));
+    }
+    out
+}
+
+/// Each closed host: a line with its progress, then its instances still waiting and why.
+fn maintenance_text(hosts: &[MaintenanceStatus]) -> String {
+    if hosts.is_empty() {
+        return "no host is under maintenance\n".into();
+    }
+    let mut out = String::new();
+    for m in hosts {
+        let r = &m.record;
+        out.push_str(&format!(
+            "host {} (zone {}, fault domain {}): {} since {} by {}; {} of {} moved{}\n",
+            r.host,
+            r.zone,
+            r.fault_domain,
+            r.reason.as_str(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.started_by,
+            m.moved,
+            r.instances_at_start,
+            if m.empty { ", empty" } else { "" }
+        ));
+        if !m.waiting.is_empty() {
+            let rows: Vec<Vec<String>> = m
+                .waiting
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.instance.clone(),
+                        w.scale_set.clone(),
+                        w.step.clone(),
+                        w.reason.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(&["INSTANCE", "SCALE SET", "STEP", "WHY"], &rows));
+        }
     }
     out
 }

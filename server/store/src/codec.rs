@@ -12,6 +12,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use flotilla_domain::access::{ApiToken, Role, RoleAssignment, User, UserSource};
 use flotilla_domain::autoscale::decision::Decision;
 use flotilla_domain::instance::{Lifecycle, StateCount, Warm};
+use flotilla_domain::maintenance::{HostMaintenance, MaintenanceReason};
 use flotilla_domain::metrics::{Metric, MinuteTicks, Point, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::{Rollout, RolloutState};
@@ -613,6 +614,39 @@ impl<'a> ProbeValues<'a> {
             latency_us: i64::try_from(r.latency_us).unwrap_or(i64::MAX),
             detail: &r.detail,
         }
+    }
+}
+
+/// A row of `host_maintenance`.
+#[derive(sqlx::FromRow)]
+pub struct HostMaintenanceRow {
+    host: String,
+    zone: String,
+    fault_domain: i64,
+    reason: String,
+    started_at: DateTime<Utc>,
+    started_by: String,
+    instances_at_start: i64,
+}
+
+impl IntoDomain for HostMaintenanceRow {
+    type Domain = HostMaintenance;
+    fn into_domain(self) -> Result<HostMaintenance> {
+        let reason = MaintenanceReason::parse(&self.reason).ok_or_else(|| {
+            corrupt(
+                "host maintenance reason",
+                format!("unknown reason {:?}", self.reason),
+            )
+        })?;
+        Ok(HostMaintenance {
+            fault_domain: to_u32("host maintenance fault domain", self.fault_domain)?,
+            instances_at_start: to_u32("host maintenance instance count", self.instances_at_start)?,
+            reason,
+            host: self.host,
+            zone: self.zone,
+            started_at: self.started_at,
+            started_by: self.started_by,
+        })
     }
 }
 

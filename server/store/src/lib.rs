@@ -5,12 +5,12 @@
 //! [`postgres::PostgresStore`] (several replicas on one database). Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` at the workspace root, are embedded in the
 //! binary and applied by [`connect`]. Besides the fleet (scale sets, instances, model
-//! versions, rollouts, activity and autoscale history) it keeps the accounts: users, role
-//! assignments, API tokens and portal sessions — secrets only as the caller hashed them —
-//! and what lets several replicas share one database: leases timed by the database's clock
-//! with a fencing generation, replica heartbeats, change notifications (PostgreSQL
-//! `NOTIFY`), and store handles that name their replica and check a [`Fence`] in every
-//! write transaction ([`Store::with_writer`], `fence.rs`).
+//! versions, rollouts, activity and autoscale history, hosts under maintenance) it keeps the
+//! accounts: users, role assignments, API tokens and portal sessions — secrets only as the
+//! caller hashed them — and what lets several replicas share one database: leases timed by
+//! the database's clock with a fencing generation, replica heartbeats, change notifications
+//! (PostgreSQL `NOTIFY`), and store handles that name their replica and check a [`Fence`] in
+//! every write transaction ([`Store::with_writer`], `fence.rs`).
 //! The `conformance` module is the one test suite both
 //! pass; it is test support behind the cargo feature `conformance` (off in the production
 //! library; this crate's tests and benchmark turn it on through a dev-dependency on the crate
@@ -32,6 +32,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::load_balancer::FrontendStats;
+use flotilla_domain::maintenance::HostMaintenance;
 use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::{FrontendCounters, Lease, Replica};
 use flotilla_domain::rollout::Rollout;
@@ -495,6 +496,20 @@ pub trait Store: Send + Sync + 'static {
         &self,
         scale_set: Option<&str>,
     ) -> Result<Vec<(String, ProbeResult)>>;
+
+    /// Records that `record.host` is closed (under maintenance or unreachable), unless it
+    /// already is: then the stored record is left unchanged — the first record wins, so
+    /// closing a host again (a retried request, another replica) keeps when, why and by whom
+    /// it was first closed. Returns the record as stored (`started_at` to the microsecond).
+    /// Fenced where the handle is, like any write.
+    async fn put_host_maintenance(&self, record: &HostMaintenance) -> Result<HostMaintenance>;
+
+    /// Every closed host's record, by host name.
+    async fn list_host_maintenance(&self) -> Result<Vec<HostMaintenance>>;
+
+    /// Removes `host`'s record (it returned); answers whether there was one. Fenced where the
+    /// handle is, like any write.
+    async fn delete_host_maintenance(&self, host: &str) -> Result<bool>;
 
     /// Sends `payload` (at most [`MAX_NOTICE`] bytes) to every replica listening on
     /// `channel`: PostgreSQL's `NOTIFY`; nothing where the database has no notifications

@@ -19,6 +19,7 @@ use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::load_balancer::FrontendStats;
+use flotilla_domain::maintenance::HostMaintenance;
 use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::FrontendCounters;
 use flotilla_domain::replica::{Lease, Replica};
@@ -30,10 +31,10 @@ use flotilla_domain::{
 use sqlx::FromRow;
 
 use crate::codec::{
-    self, ActivityRow, DecisionRow, FrontendCountersRow, InstanceRow, IntoDomain, LeaseRow,
-    ModelVersionRow, ProbeRow, ReplicaRow, RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow,
-    StateCountRow, TicksRow, TokenRow, UserRow, db, not_found, scope_column, state_str, to_i64,
-    to_json,
+    self, ActivityRow, DecisionRow, FrontendCountersRow, HostMaintenanceRow, InstanceRow,
+    IntoDomain, LeaseRow, ModelVersionRow, ProbeRow, ReplicaRow, RoleAssignmentRow, RolloutRow,
+    RollupRow, ScaleSetRow, StateCountRow, TicksRow, TokenRow, UserRow, db, not_found,
+    scope_column, state_str, to_i64, to_json,
 };
 use crate::fence::{Fence, Refusal, Writer};
 use crate::{Kind, ModelVersion, Notices, Result, Store, Written};
@@ -1353,6 +1354,58 @@ fn prune_sessions(now: DateTime<Utc>) -> Stmt<'static> {
     )
 }
 
+// ---------------------------------------------------------------------------------------
+// Host maintenance
+
+macro_rules! host_maintenance_columns {
+    () => {
+        "host, zone, fault_domain, reason, started_at, started_by, instances_at_start"
+    };
+}
+
+/// Stores the record unless its host has one, and answers the host's record as stored: in
+/// one statement, so that it is atomic whatever runs beside it. On a conflict the update
+/// writes the stored values back (no change), only so that `RETURNING` answers that row.
+fn put_host_maintenance(record: &HostMaintenance) -> Stmt<'_> {
+    stmt!(
+        "recording a host under maintenance",
+        concat!(
+            "INSERT INTO host_maintenance (",
+            host_maintenance_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (host) DO UPDATE SET host = host_maintenance.host \
+             RETURNING ",
+            host_maintenance_columns!()
+        ),
+        record.host.as_str(),
+        record.zone.as_str(),
+        record.fault_domain,
+        record.reason.as_str(),
+        record.started_at,
+        record.started_by.as_str(),
+        record.instances_at_start,
+    )
+}
+
+fn list_host_maintenance() -> Stmt<'static> {
+    stmt!(
+        "listing hosts under maintenance",
+        concat!(
+            "SELECT ",
+            host_maintenance_columns!(),
+            " FROM host_maintenance ORDER BY host"
+        )
+    )
+}
+
+fn delete_host_maintenance(host: &str) -> Stmt<'_> {
+    stmt!(
+        "ending a host's maintenance",
+        "DELETE FROM host_maintenance WHERE host = $1",
+        host
+    )
+}
+
 /// The fence check: the lease still has `generation` and `holder`, its row share-locked
 /// until commit where the dialect can.
 fn check_fence<D: Dialect>(fence: &Fence, generation: i64) -> Stmt<'_> {
@@ -1655,6 +1708,7 @@ where
     ReplicaRow: for<'r> FromRow<'r, RowOf<D>>,
     FrontendCountersRow: for<'r> FromRow<'r, RowOf<D>>,
     ProbeRow: for<'r> FromRow<'r, RowOf<D>>,
+    HostMaintenanceRow: for<'r> FromRow<'r, RowOf<D>>,
     (i64,): for<'r> FromRow<'r, RowOf<D>>,
     (String,): for<'r> FromRow<'r, RowOf<D>>,
 {
@@ -2295,5 +2349,23 @@ where
         scale_set: Option<&str>,
     ) -> Result<Vec<(String, ProbeResult)>> {
         read::<D, ProbeRow>(self, None, list_probe_results(scale_set)).await
+    }
+
+    async fn put_host_maintenance(&self, record: &HostMaintenance) -> Result<HostMaintenance> {
+        const OPERATION: &str = "recording a host under maintenance";
+        let put = put_host_maintenance(record);
+        // INSERT … ON CONFLICT DO UPDATE … RETURNING answers exactly one row.
+        write_returning::<D, HostMaintenanceRow>(self, put)
+            .await?
+            .ok_or_else(|| db(OPERATION)(sqlx::Error::RowNotFound))
+    }
+
+    async fn list_host_maintenance(&self) -> Result<Vec<HostMaintenance>> {
+        read::<D, HostMaintenanceRow>(self, None, list_host_maintenance()).await
+    }
+
+    async fn delete_host_maintenance(&self, host: &str) -> Result<bool> {
+        let deleted = write_once(self, delete_host_maintenance(host)).await?;
+        Ok(deleted > 0)
     }
 }

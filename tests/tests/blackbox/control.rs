@@ -6,7 +6,7 @@ use std::time::Duration;
 use flotilla_tests::TestServer;
 use serde_json::{Value, json};
 
-const TASKS: [&str; 11] = [
+const TASKS: [&str; 12] = [
     "reconciler",
     "prober",
     "pool_sync",
@@ -17,6 +17,7 @@ const TASKS: [&str; 11] = [
     "orphan_sweep",
     "retention",
     "backend_events",
+    "host_watch",
     "relay",
 ];
 

@@ -2,8 +2,9 @@
 //! feature; `make test` builds with it): three simulated hosts, one per zone, carry a scale
 //! set through the REST API — spread over the zones, scaled in, deleted, nothing left —, a
 //! VM larger than any host fails with the hosts' numbers, the hosts and the console are
-//! shown, and a bad configuration stops the server with a message naming it. The real-VM
-//! test is `real_vm.rs`.
+//! shown, a host put under maintenance is emptied onto its zone's other host, and a bad
+//! configuration stops the server with a message naming it. The real-VM test is
+//! `real_vm.rs`.
 
 use flotilla_backend::libvirt::simulated_host;
 use flotilla_tests::{TestServer, count_by, wait_until};
@@ -302,4 +303,69 @@ async fn installations_sharing_hosts_never_touch_each_other() {
     for server in [a, b, c] {
         server.stop().await;
     }
+}
+
+#[tokio::test]
+async fn host_maintenance_moves_instances_to_the_zones_other_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: Vec<Value> = ["rack-a", "rack-b"]
+        .iter()
+        .map(|name| {
+            let uri = simulated_host(
+                &dir.path().join(format!("{name}.xml")),
+                8,
+                16_384,
+                &["debian-12"],
+            )
+            .unwrap();
+            json!({"name": name, "uri": uri, "zone": "1"})
+        })
+        .collect();
+    let file = dir.path().join("libvirt.json");
+    std::fs::write(&file, json!({"hosts": hosts}).to_string()).unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        &[
+            "--backend",
+            "libvirt",
+            "--libvirt-config",
+            &file.display().to_string(),
+        ],
+    )
+    .await;
+    let api = server.api();
+    let (_, backend) = api.get("/backend").await;
+    let names: Vec<&str> = backend["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rack-a", "rack-b"], "{backend}");
+    api.create_set("web", 2, json!({"zones": ["1"]})).await;
+    let items = api.wait_running("web", 2).await;
+    assert_eq!(
+        count_by(&items, "fault_domain").len(),
+        2,
+        "one per host: {items:?}"
+    );
+
+    let (status, body) = api.post_empty("/backend/hosts/rack-a/maintenance").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["instances_at_start"], 1, "{body}");
+    wait_until("rack-a is empty", Duration::from_secs(60), || async {
+        let (_, m) = api.get("/backend/maintenance").await;
+        m["items"][0]["empty"] == true
+    })
+    .await;
+    let items = api.wait_running("web", 2).await;
+    assert!(items.iter().all(|i| i["fault_domain"] == 1), "{items:?}");
+    let (_, backend) = api.get("/backend").await;
+    assert_eq!(backend["hosts"][0]["vms"], 0, "{backend}");
+    assert_eq!(backend["zones"][0]["closed_fault_domains"], json!([0]));
+    let (status, body) = api
+        .post_empty("/backend/hosts/rack-a/maintenance/end")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
 }

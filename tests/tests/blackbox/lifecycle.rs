@@ -19,7 +19,7 @@ pub(super) fn frontend(port: u16) -> Value {
     json!({"frontends": [{"name": "web", "protocol": "http", "port": port, "backend_port": 80}]})
 }
 
-fn hook(name: &str, transition: &str, timeout: u32, default: &str) -> Value {
+pub(super) fn hook(name: &str, transition: &str, timeout: u32, default: &str) -> Value {
     json!({"name": name, "transition": transition, "heartbeat_timeout_seconds": timeout,
            "default_result": default})
 }
@@ -67,7 +67,13 @@ async fn in_service(api: &Api, id: &str, what: &str, timeout: Duration) {
     .await;
 }
 
-async fn complete(api: &Api, set: &str, id: &str, hook: &str, result: &str) -> (u16, Value) {
+pub(super) async fn complete(
+    api: &Api,
+    set: &str,
+    id: &str,
+    hook: &str,
+    result: &str,
+) -> (u16, Value) {
     api.post(
         &format!("/scale-sets/{set}/instances/{id}/lifecycle/{hook}/complete"),
         json!({ "result": result }),
@@ -121,7 +127,7 @@ async fn held_by(api: &Api, set: &str, hook: &str) -> Value {
     find().await.unwrap()
 }
 
-async fn gone(api: &Api, set: &str, id: &str) {
+pub(super) async fn gone(api: &Api, set: &str, id: &str) {
     wait_until(
         &format!("{id} is removed"),
         Duration::from_secs(30),

@@ -15,6 +15,7 @@ mod installations;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod lifecycle;
+mod maintenance;
 mod mock_hypervisor;
 mod oidc;
 mod postgres;

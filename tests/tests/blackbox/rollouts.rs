@@ -63,7 +63,7 @@ fn versions(items: &[Value]) -> Vec<u64> {
 }
 
 /// Members of the set's frontends the load balancer sends new requests to.
-async fn serving(api: &Api, set: &str) -> usize {
+pub(super) async fn serving(api: &Api, set: &str) -> usize {
     let (_, lb) = api.get(&format!("/scale-sets/{set}/load-balancer")).await;
     let ids: BTreeSet<String> = lb["stats"]
         .as_array()
@@ -77,7 +77,7 @@ async fn serving(api: &Api, set: &str) -> usize {
 }
 
 /// Traffic through a frontend and a sampler of its pool, until stopped.
-struct Watch {
+pub(super) struct Watch {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
@@ -86,7 +86,7 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(api: &Api, set: &str, port: u16) -> Self {
+    pub(super) fn start(api: &Api, set: &str, port: u16) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
@@ -132,7 +132,7 @@ impl Watch {
     }
 
     /// Stops; answers (requests answered, requests failed, fewest members serving).
-    async fn finish(self) -> (u64, u64, u64) {
+    pub(super) async fn finish(self) -> (u64, u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             t.await.unwrap();

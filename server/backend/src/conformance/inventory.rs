@@ -1,5 +1,5 @@
-//! What a backend shows: its kind, zones and images; `list` and `get` of its VMs; a VM's
-//! console.
+//! What a backend shows: its kind, zones and images; its hosts; `list` and `get` of its
+//! VMs; a VM's console.
 
 use flotilla_domain::PowerState;
 
@@ -22,6 +22,61 @@ pub async fn kind_zones_and_images_are_listed(subject: &Subject) {
     let images = must(subject.backend.images().await, "images");
     assert!(!images.is_empty(), "a backend offers at least one image");
     assert!(images.iter().all(|i| !i.is_empty()), "{images:?}");
+}
+
+/// `hosts` (when the backend has any) are the fault domains of its zones, each once and
+/// named uniquely, and count the VMs on them: a new VM is counted on the host of its zone
+/// and fault domain.
+pub async fn hosts_are_the_fault_domains_and_count_their_vms(subject: &Subject) {
+    let set = "conf-hosts";
+    clean(subject, set).await;
+    let b = &subject.backend;
+    let before = must(b.hosts().await, "hosts");
+    if before.is_empty() {
+        return; // a backend without hosts
+    }
+    let zones = must(b.zones().await, "zones");
+    let mut expected: Vec<(String, u32)> = zones
+        .iter()
+        .flat_map(|z| (0..z.fault_domains).map(|fd| (z.name.clone(), fd)))
+        .collect();
+    let mut offered: Vec<(String, u32)> = before
+        .iter()
+        .map(|h| (h.zone.clone(), h.fault_domain))
+        .collect();
+    expected.sort();
+    offered.sort();
+    assert_eq!(offered, expected, "one host per fault domain: {before:?}");
+    let mut names: Vec<&str> = before.iter().map(|h| h.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        before.len(),
+        "host names are unique: {before:?}"
+    );
+    assert!(names.iter().all(|n| !n.is_empty()), "{before:?}");
+    for host in &before {
+        assert!(host.running <= host.vms, "{host:?}");
+        assert_eq!(host.available, host.error.is_none(), "{host:?}");
+    }
+
+    let vm = running(subject, set, 0).await;
+    let on = |hosts: &[flotilla_domain::HostStatus]| {
+        hosts
+            .iter()
+            .find(|h| h.zone == vm.zone && h.fault_domain == vm.fault_domain)
+            .map(|h| (h.vms, h.running))
+            .unwrap_or_else(|| panic!("no host for {vm:?}: {hosts:?}"))
+    };
+    let after = must(b.hosts().await, "hosts");
+    let (vms_before, running_before) = on(&before);
+    assert_eq!(
+        on(&after),
+        (vms_before + 1, running_before + 1),
+        "{vm:?} is counted on its host: {after:?}"
+    );
+    clean(subject, set).await;
 }
 
 /// `list` of a scale set holds exactly its VMs, ordered by id; `list(None)` holds every VM,

@@ -144,6 +144,7 @@ macro_rules! backend_conformance {
             ],
             inventory: [
                 kind_zones_and_images_are_listed,
+                hosts_are_the_fault_domains_and_count_their_vms,
                 list_is_filtered_by_scale_set_and_ordered_by_id,
                 get_agrees_with_list,
                 console_of_a_vm,
@@ -261,6 +262,7 @@ pub async fn spec(subject: &Subject, set: &str, ordinal: u64) -> VmSpec {
         model_version: 1,
         model: model(subject).await,
         lease_generation: None,
+        closed_fault_domains: Vec::new(),
     }
 }
 

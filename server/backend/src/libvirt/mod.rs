@@ -9,9 +9,14 @@
 //!   whole view from libvirt alone after a restart; domains without it (say, the test
 //!   driver's `test`) are not Flotilla's and are left alone, and so are the domains (and
 //!   their storage) of another installation sharing the hosts.
+//! - Hosts: each configured host is a fault domain of its zone (numbered in configuration
+//!   order) and has a name (`hosts[].name`, default `{zone}-fd{n}`) that errors and
+//!   [`Backend::hosts`] give with its URI.
 //! - Placement: the `fault_domain`-th host of the VM's zone when it has the VM's vCPUs and
 //!   memory free (deallocated VMs hold no reservation), else the zone's host with the most
-//!   room; a zone without room fails naming each host's free capacity.
+//!   room; never a host among the spec's `closed_fault_domains` (under maintenance or
+//!   unreachable). A zone without room fails naming each host's free capacity, and the
+//!   closed ones.
 //! - Storage ([`storage`]): the OS disk is a qcow2 overlay on the image's base volume in the
 //!   host's storage pool; the cloud-init seed and the serial console log sit in the state
 //!   directory. Creating makes the overlay, the seed, the definition, then starts; a failure
@@ -79,8 +84,13 @@ use xml::Meta;
 pub struct HostConfig {
     /// Its libvirt URI (`qemu:///system`, `qemu+ssh://host/system`, `test:///path.xml`).
     pub uri: String,
-    /// The zone it belongs to; each host is one fault domain of its zone.
+    /// The zone it belongs to; each host is one fault domain of its zone, numbered from 0
+    /// in configuration order.
     pub zone: String,
+    /// Its name, unique among the hosts: 1 to 63 of `a-z`, `0-9` and `-`, starting with a
+    /// letter or digit. Default `{zone}-fd{fault domain}` ([`LibvirtConfig::host_names`]).
+    #[serde(default)]
+    pub name: Option<String>,
     /// vCPUs and memory the VMs on it may take in all (default: the host's CPUs and memory).
     #[serde(default)]
     pub vcpus: Option<u32>,
@@ -100,6 +110,23 @@ pub struct HostConfig {
 
 fn loopback() -> String {
     "127.0.0.1".into()
+}
+
+/// Why `name` cannot name a host, if it cannot (the rules of a DNS label, lower case).
+fn check_host_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("may hold only lower-case letters a-z, digits and '-'");
+    }
+    if name.starts_with('-') {
+        return Err("must start with a letter or a digit");
+    }
+    Ok(())
 }
 
 fn default_pool() -> String {
@@ -151,6 +178,7 @@ impl LibvirtConfig {
                 Ok(HostConfig {
                     uri: uri.trim().to_owned(),
                     zone: zone.trim().to_owned(),
+                    name: None,
                     vcpus: None,
                     memory_mib: None,
                     address: loopback(),
@@ -168,12 +196,38 @@ impl LibvirtConfig {
         })
     }
 
+    /// Each host's fault domain: its position among its zone's hosts.
+    pub fn fault_domains(&self) -> Vec<u32> {
+        let mut per_zone: HashMap<&str, u32> = HashMap::new();
+        self.hosts
+            .iter()
+            .map(|host| {
+                let slot = per_zone.entry(host.zone.as_str()).or_default();
+                *slot += 1;
+                *slot - 1
+            })
+            .collect()
+    }
+
+    /// Each host's name: its `name`, or `{zone}-fd{fault domain}`.
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .zip(self.fault_domains())
+            .map(|(host, fault_domain)| match &host.name {
+                Some(name) => name.clone(),
+                None => format!("{}-fd{fault_domain}", host.zone),
+            })
+            .collect()
+    }
+
     /// Every problem of the configuration, each naming its field.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.hosts.is_empty() {
             problems.push("hosts: no hosts are configured".to_owned());
         }
+        let names = self.host_names();
         for (i, host) in self.hosts.iter().enumerate() {
             let at = |field: &str| format!("hosts[{i}].{field}");
             if host.uri.trim().is_empty() {
@@ -181,6 +235,24 @@ impl LibvirtConfig {
             }
             if host.zone.trim().is_empty() {
                 problems.push(format!("{}: must not be empty", at("zone")));
+            }
+            if let Some(name) = &host.name
+                && let Err(problem) = check_host_name(name)
+            {
+                problems.push(format!("{}: {name:?} {problem}", at("name")));
+            }
+            if let Some(first) = names[..i].iter().position(|n| *n == names[i]) {
+                let whose = if host.name.is_some() {
+                    ""
+                } else {
+                    " (its default)"
+                };
+                problems.push(format!(
+                    "{}: {:?}{whose} is also the name of hosts[{first}]; host names must be \
+                     unique",
+                    at("name"),
+                    names[i]
+                ));
             }
             if host.vcpus == Some(0) {
                 problems.push(format!("{}: must be at least 1", at("vcpus")));
@@ -217,6 +289,8 @@ const CONSOLE_BYTES: u64 = 64 * 1024;
 
 struct Host {
     config: HostConfig,
+    /// Its name (configured, or `{zone}-fd{n}`).
+    name: String,
     conn: Conn,
     /// Its fault domain: its position among its zone's hosts.
     fault_domain: u32,
@@ -238,11 +312,15 @@ impl Host {
             .map_err(virt("find the storage pool"))?
             .ok_or_else(|| BackendError::Libvirt {
                 operation: "find the storage pool",
-                message: format!(
-                    "host {} has no storage pool {:?}",
-                    self.config.uri, self.config.pool
-                ),
+                message: format!("host {self} has no storage pool {:?}", self.config.pool),
             })
+    }
+}
+
+/// `name (uri)`, as errors name a host.
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.config.uri)
     }
 }
 
@@ -324,21 +402,21 @@ impl Libvirt {
                 message,
             })?;
             let mut hosts = Vec::new();
-            let mut per_zone: HashMap<String, u32> = HashMap::new();
-            for host in &config.hosts {
+            let places = config.fault_domains().into_iter().zip(config.host_names());
+            for (host, (fault_domain, name)) in config.hosts.iter().zip(places) {
                 let at_host = |operation: &'static str| {
-                    let uri = host.uri.clone();
+                    let named = format!("{name} ({})", host.uri);
                     move |e: VirtError| BackendError::Libvirt {
                         operation,
-                        message: format!("host {uri}: {e}"),
+                        message: format!("host {named}: {e}"),
                     }
                 };
                 let conn = Conn::open(&host.uri).map_err(at_host("connect"))?;
                 let sink = changes.clone();
-                if let Err(e) = conn.on_lifecycle(move |name| {
-                    let _ = sink.send(name);
+                if let Err(e) = conn.on_lifecycle(move |domain| {
+                    let _ = sink.send(domain);
                 }) {
-                    tracing::warn!(host = %host.uri, error = %e, "no lifecycle events from this host: its VMs' changes are seen when listed");
+                    tracing::warn!(host = %name, uri = %host.uri, error = %e, "no lifecycle events from this host: its VMs' changes are seen when listed");
                 }
                 let node = conn.node().map_err(at_host("read the host's size"))?;
                 let accelerated = host.accelerate
@@ -346,11 +424,11 @@ impl Libvirt {
                         .capabilities()
                         .map_err(at_host("read the host's capabilities"))?
                         .contains("<domain type='kvm'");
-                let slot = per_zone.entry(host.zone.clone()).or_default();
                 let host = Host {
                     config: host.clone(),
+                    name,
                     conn,
-                    fault_domain: *slot,
+                    fault_domain,
                     vcpus: host.vcpus.unwrap_or(node.cpus),
                     memory_mib: host.memory_mib.unwrap_or(node.memory_kib / 1024),
                     accelerated,
@@ -359,7 +437,6 @@ impl Libvirt {
                 };
                 host.pool()?;
                 hosts.push(host);
-                *slot += 1;
             }
             Ok(Inner {
                 config,
@@ -723,7 +800,7 @@ impl Inner {
                 reason: format!(
                     "host {} is out of capacity: {cpu_free} vCPUs and {mem_free} MiB free, \
                      the VM needs {vcpus} vCPUs and {memory_mib} MiB",
-                    self.hosts[host].config.uri
+                    self.hosts[host]
                 ),
             });
         }
@@ -731,7 +808,10 @@ impl Inner {
     }
 
     /// The host for `spec`: its fault domain's host when that has room, else the zone's
-    /// host with the most free memory that has room. Answers the host and its domains.
+    /// host with the most free memory that has room — never one of the spec's
+    /// `closed_fault_domains`, which are not even read (an unreachable host would fail the
+    /// placement). Answers the host and its domains; a zone without an open host with room
+    /// fails naming each host's free capacity, or that it is closed.
     fn place(&self, spec: &VmSpec) -> Result<(usize, Domains)> {
         let zone_hosts: Vec<usize> = (0..self.hosts.len())
             .filter(|&i| self.hosts[i].config.zone == spec.zone)
@@ -749,14 +829,24 @@ impl Inner {
             u64::from(spec.model.memory_mib),
         );
         let mut best: Option<(u64, usize, Domains)> = None;
-        let mut full = Vec::new();
+        let mut refusals = Vec::new();
         for host in order {
+            if spec
+                .closed_fault_domains
+                .contains(&self.hosts[host].fault_domain)
+            {
+                refusals.push(format!(
+                    "host {} is closed (under maintenance or unreachable)",
+                    self.hosts[host]
+                ));
+                continue;
+            }
             let domains = self.domains(host)?;
             let (cpu_free, mem_free) = self.free(&domains, host, &spec.id);
             if vcpus > cpu_free || memory_mib > mem_free {
-                full.push(format!(
+                refusals.push(format!(
                     "host {} has {cpu_free} vCPUs and {mem_free} MiB free",
-                    self.hosts[host].config.uri
+                    self.hosts[host]
                 ));
                 continue;
             }
@@ -773,7 +863,7 @@ impl Inner {
                 reason: format!(
                     "zone {} is out of capacity for {vcpus} vCPUs and {memory_mib} MiB: {}",
                     spec.zone,
-                    full.join(", ")
+                    refusals.join(", ")
                 ),
             })
     }
@@ -813,7 +903,7 @@ impl Inner {
                     "the base image {} is missing from storage pool {:?} on host {}",
                     storage::base_volume(&model.image),
                     h.config.pool,
-                    h.config.uri
+                    h
                 ))
             })?;
         Self::remove_overlay(&pool, id)?;
@@ -1290,7 +1380,8 @@ impl Inner {
     fn host_status(&self, host: usize) -> HostStatus {
         let h = &self.hosts[host];
         let mut status = HostStatus {
-            name: h.config.uri.clone(),
+            name: h.name.clone(),
+            uri: Some(h.config.uri.clone()),
             zone: h.config.zone.clone(),
             fault_domain: h.fault_domain,
             vcpus: h.vcpus,
@@ -1385,6 +1476,7 @@ impl Backend for Libvirt {
                     name: host.zone.clone(),
                     fault_domains: 1,
                     available: true,
+                    closed_fault_domains: Vec::new(),
                 }),
             }
         }

@@ -2,11 +2,12 @@
 //! outlive the control plane's process like real ones.
 //!
 //! Every change appends one line — a VM's whole record (a delete in progress included), a
-//! VM's deletion or the lasting zone-wide faults — with one `write` call, synchronously,
-//! before the operation returns (no fsync: the journal survives a process crash, not a
-//! power cut). Opening replays the journal (last record of a VM wins), then compacts it: a
-//! fresh snapshot is written to a temporary file and renamed over the journal, so the file
-//! stays proportional to the number of VMs rather than to their history.
+//! VM's deletion or the lasting faults that are not per VM (zones and hosts down, …) —
+//! with one `write` call, synchronously, before the operation returns (no fsync: the
+//! journal survives a process crash, not a power cut). Opening replays the journal (last
+//! record of a VM wins), then compacts it: a fresh snapshot is written to a temporary file
+//! and renamed over the journal, so the file stays proportional to the number of VMs rather
+//! than to their history.
 //!
 //! A torn last line (the process died mid-write) is ignored; a corrupt line elsewhere is an
 //! error, because skipping it could resurrect a deleted VM or lose one.
@@ -36,6 +37,9 @@ pub(super) struct VmRecord {
     /// The model's vCPUs (the load model's capacity).
     #[serde(default = "two")]
     pub vcpus: u32,
+    /// The model's memory, for the hosts' use (0 in records from before it was kept).
+    #[serde(default)]
+    pub memory_mib: u64,
     pub power_state: PowerState,
     /// The port the VM last served on; tried first when it serves again.
     #[serde(default)]
@@ -43,7 +47,8 @@ pub(super) struct VmRecord {
     /// An `unhealthy` fault is on the instance.
     #[serde(default)]
     pub unhealthy: bool,
-    /// The VM was running when its zone went down and starts again when the zone comes up.
+    /// The VM was running when its zone or its host went down and starts again once both
+    /// are up.
     #[serde(default)]
     pub resume_on_zone_up: bool,
     /// The installation that created or adopted it (`None`: made before installations had
@@ -69,6 +74,9 @@ pub(super) struct VmRecord {
 pub(super) struct ZoneFaults {
     #[serde(default)]
     pub zones_down: Vec<String>,
+    /// Hosts down, by name (`{zone}-fd{n}`).
+    #[serde(default)]
+    pub hosts_down: Vec<String>,
     #[serde(default)]
     pub create_failure_rate: f64,
     #[serde(default)]
@@ -210,6 +218,7 @@ mod tests {
             model_version: 1,
             image: "debian-12".into(),
             vcpus: 2,
+            memory_mib: 512,
             power_state: PowerState::Running,
             port: Some(4000),
             unhealthy: false,
@@ -233,6 +242,7 @@ mod tests {
             Entry::Delete { id: "web_0".into() },
             Entry::Faults(ZoneFaults {
                 zones_down: vec!["2".into()],
+                hosts_down: vec!["1-fd2".into()],
                 create_failure_rate: 0.5,
                 slow_boot_seconds: 3,
             }),
@@ -245,6 +255,7 @@ mod tests {
         assert_eq!(replayed.vms.len(), 1);
         assert_eq!(replayed.vms["web_1"], stopped);
         assert_eq!(replayed.faults.zones_down, vec!["2".to_string()]);
+        assert_eq!(replayed.faults.hosts_down, vec!["1-fd2".to_string()]);
         assert_eq!(replayed.faults.slow_boot_seconds, 3);
     }
 

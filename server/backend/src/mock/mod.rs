@@ -2,6 +2,9 @@
 //! for tests.
 //!
 //! - **Zones and fault domains** as configured; zones can be taken down and brought back.
+//! - **Hosts**: each fault domain of a zone is a simulated host `{zone}-fd{n}`
+//!   (`Backend::hosts`: its VMs and what they hold; no limits), which can be taken down
+//!   and brought back too.
 //! - **Power model** with latency and jitter: `create`/`start`/`restart`/`reimage` go
 //!   through `starting` to `running` after the latency (plus the slow-boot fault's seconds),
 //!   `stop` through `stopping` to `stopped`, `deallocate` through `deallocating` to
@@ -15,7 +18,7 @@
 //!   127.0.0.1 (`http`); stopping, crashing or deleting it closes the port and drops its
 //!   connections before the operation returns.
 //! - **Fault injection** ([`FaultInjection`]): crash, unhealthy/healthy, zone down/up,
-//!   create failure rate, slow boot; and bad releases: a model whose user data has the line
+//!   host down/up, create failure rate, slow boot; and bad releases: a model whose user data has the line
 //!   [`UNHEALTHY_MARKER`] boots VMs whose `/health` answers 503 (for trying rollouts).
 //! - **Load** ([`Simulation`], [`load`]): each set's synthetic demand plus the real requests
 //!   its VMs answer become CPU, memory, network and disk figures (`Backend::metrics`).
@@ -44,7 +47,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flotilla_domain::demand::Demand;
-use flotilla_domain::{Fault, Model, ObservedVm, WarmPoolState, ZoneStatus};
+use flotilla_domain::{Fault, HostStatus, Model, ObservedVm, WarmPoolState, ZoneStatus};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
@@ -558,6 +561,20 @@ impl Backend for Mock {
         Ok(self.shared.config.images.clone())
     }
 
+    /// One simulated host per zone and fault domain, `{zone}-fd{n}`, in zone then fault
+    /// domain order: its VMs (any state) and what those not deallocated hold, no limits
+    /// (`vcpus` and `memory_mib` 0: unlimited), the mock's images, and unavailable while
+    /// it or its zone is down.
+    async fn hosts(&self) -> Result<Vec<HostStatus>> {
+        let state = self.shared.lock();
+        state.ensure_open("list hosts")?;
+        Ok(state.hosts())
+    }
+
+    /// The VM goes exactly to `spec.fault_domain`: `ZoneUnavailable` or `HostUnavailable`
+    /// while its zone or host is down, and `CreateFailed` when that fault domain is among
+    /// `spec.closed_fault_domains` (the control plane never asks for that; the mock refuses
+    /// rather than places elsewhere).
     async fn create(&self, spec: &VmSpec) -> Result<ObservedVm> {
         self.run_vm("create", &spec.id, |s| s.create(spec)).await
     }
@@ -716,6 +733,8 @@ impl FaultInjection for Mock {
             Fault::Healthy { instance } => s.set_unhealthy(instance, false),
             Fault::ZoneDown { zone } => s.zone_down(zone),
             Fault::ZoneUp { zone } => s.zone_up(zone),
+            Fault::HostDown { host } => s.host_down(host),
+            Fault::HostUp { host } => s.host_up(host),
             Fault::CreateFailureRate { rate } => s.set_create_failure_rate(*rate),
             Fault::SlowBoot { seconds } => s.set_slow_boot(*seconds),
         })

@@ -15,8 +15,11 @@
 //!   the delete began), reports `stopping` (or the settled state it was not running in),
 //!   and its `due` is its removal; it refuses every operation but another delete, which
 //!   waits for the same removal. With zero latency a delete removes the VM inside the call;
-//!   a zone going down, like a reopen, removes it at once, as both settle every other
-//!   transition at once;
+//!   a zone or host going down, like a reopen, removes it at once, as they settle every
+//!   other transition at once;
+//! - a host is a fault domain of its zone, named `{zone}-fd{n}` ([`host_name`]); a VM is
+//!   on the host of its zone and fault domain, and is out of service (stopped, nothing new
+//!   there) while its zone or its host is down;
 //! - every change to a VM or to the lasting faults is appended to the journal before the
 //!   lock is released; per-VM work is O(log n), so 10,000 VMs cost no more per operation
 //!   than ten;
@@ -29,7 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use flotilla_domain::{Fault, Model, ObservedVm, PowerState, WarmPoolState, ZoneStatus};
+use flotilla_domain::{
+    Fault, HostStatus, Model, ObservedVm, PowerState, WarmPoolState, ZoneStatus,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Notify, broadcast};
@@ -169,6 +174,8 @@ pub(super) struct State {
     by_scale_set: HashMap<String, BTreeSet<String>>,
     unhealthy: BTreeSet<String>,
     zones_down: BTreeSet<String>,
+    /// By name (`{zone}-fd{n}`).
+    hosts_down: BTreeSet<String>,
     create_failure_rate: f64,
     slow_boot_seconds: u32,
     rng: StdRng,
@@ -183,6 +190,12 @@ pub(super) struct State {
 
 fn not_found(id: &str) -> BackendError {
     BackendError::NotFound { id: id.to_owned() }
+}
+
+/// The name of the simulated host that is fault domain `fault_domain` of `zone`. Unique:
+/// the fault domain is what follows the name's last `-fd`, which no number contains.
+pub(super) fn host_name(zone: &str, fault_domain: u32) -> String {
+    format!("{zone}-fd{fault_domain}")
 }
 
 fn foreign(vm: &Vm) -> BackendError {
@@ -262,6 +275,7 @@ impl State {
             by_scale_set: HashMap::new(),
             unhealthy: BTreeSet::new(),
             zones_down: BTreeSet::new(),
+            hosts_down: BTreeSet::new(),
             create_failure_rate: 0.0,
             slow_boot_seconds: 0,
             rng,
@@ -330,6 +344,12 @@ impl State {
             .into_iter()
             .filter(known)
             .collect();
+        self.hosts_down = replayed
+            .faults
+            .hosts_down
+            .into_iter()
+            .filter(|host| self.host_of(host).is_some())
+            .collect();
         self.create_failure_rate = replayed.faults.create_failure_rate;
         self.slow_boot_seconds = replayed.faults.slow_boot_seconds;
         let now = self.now();
@@ -338,12 +358,12 @@ impl State {
                 continue;
             }
             record.power_state = record.power_state.settled();
-            let zone_down = self.zones_down.contains(&record.zone);
-            if record.resume_on_zone_up && !zone_down {
+            let down = self.is_down(&record.zone, record.fault_domain);
+            if record.resume_on_zone_up && !down {
                 record.resume_on_zone_up = false;
                 record.power_state = PowerState::Running;
             }
-            if zone_down && record.power_state == PowerState::Running {
+            if down && record.power_state == PowerState::Running {
                 record.resume_on_zone_up = true;
                 record.power_state = PowerState::Stopped;
             }
@@ -363,7 +383,8 @@ impl State {
         }
     }
 
-    /// The journal's content as it should be now: one line per VM and the zone faults.
+    /// The journal's content as it should be now: one line per VM and the faults that are
+    /// not per VM.
     pub fn snapshot(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = self
             .vms
@@ -384,8 +405,64 @@ impl State {
                 name: name.clone(),
                 fault_domains: self.config.fault_domains,
                 available: !self.zones_down.contains(name),
+                // A host down is unreachable: closed to new VMs.
+                closed_fault_domains: (0..self.config.fault_domains)
+                    .filter(|fd| self.hosts_down.contains(&host_name(name, *fd)))
+                    .collect(),
             })
             .collect()
+    }
+
+    /// One simulated host per zone and fault domain, in zone then fault domain order, with
+    /// the VMs on it (any state, any installation's) and what the non-deallocated ones
+    /// hold; no limits (0: unlimited).
+    pub fn hosts(&self) -> Vec<HostStatus> {
+        let mut hosts: Vec<HostStatus> = Vec::new();
+        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
+        for zone in &self.config.zones {
+            for fault_domain in 0..self.config.fault_domains {
+                let name = host_name(zone, fault_domain);
+                let error = if self.zones_down.contains(zone) {
+                    Some(format!("zone {zone} is down (simulated)"))
+                } else if self.hosts_down.contains(&name) {
+                    Some(format!("host {name} is down (simulated)"))
+                } else {
+                    None
+                };
+                index.insert((zone.as_str(), fault_domain), hosts.len());
+                hosts.push(HostStatus {
+                    name,
+                    uri: None,
+                    zone: zone.clone(),
+                    fault_domain,
+                    vcpus: 0,
+                    memory_mib: 0,
+                    used_vcpus: 0,
+                    used_memory_mib: 0,
+                    vms: 0,
+                    running: 0,
+                    images: self.config.images.clone(),
+                    available: error.is_none(),
+                    error,
+                });
+            }
+        }
+        for vm in self.vms.values() {
+            let r = &vm.record;
+            let Some(&at) = index.get(&(r.zone.as_str(), r.fault_domain)) else {
+                continue; // a zone no longer configured (a journal from another setup)
+            };
+            let host = &mut hosts[at];
+            host.vms += 1;
+            if r.power_state == PowerState::Running {
+                host.running += 1;
+            }
+            if r.power_state.settled() != PowerState::Deallocated {
+                host.used_vcpus += r.vcpus;
+                host.used_memory_mib += r.memory_mib;
+            }
+        }
+        hosts
     }
 
     pub fn list(&self, scale_set: Option<&str>) -> Vec<ObservedVm> {
@@ -472,6 +549,11 @@ impl State {
             .iter()
             .map(|zone| Fault::ZoneDown { zone: zone.clone() })
             .collect();
+        faults.extend(
+            self.hosts_down
+                .iter()
+                .map(|host| Fault::HostDown { host: host.clone() }),
+        );
         faults.extend(self.unhealthy.iter().map(|id| Fault::Unhealthy {
             instance: id.clone(),
         }));
@@ -515,6 +597,16 @@ impl State {
                 spec.fault_domain
             )));
         }
+        self.check_host(&spec.zone, spec.fault_domain)?;
+        if spec.closed_fault_domains.contains(&spec.fault_domain) {
+            // The mock places a VM only where asked: asked for a closed host, it refuses.
+            return Err(failed(format!(
+                "fault domain {} of zone {} (host {}) is closed to new VMs",
+                spec.fault_domain,
+                spec.zone,
+                host_name(&spec.zone, spec.fault_domain)
+            )));
+        }
         if !self.config.images.contains(&spec.model.image) {
             return Err(failed(format!(
                 "image {:?} is not offered (offered: {})",
@@ -537,6 +629,7 @@ impl State {
             model_version: spec.model_version,
             image: spec.model.image.clone(),
             vcpus: spec.model.vcpus,
+            memory_mib: u64::from(spec.model.memory_mib),
             power_state: PowerState::Starting,
             port: None,
             unhealthy: serves_unhealthy(&spec.model),
@@ -650,8 +743,8 @@ impl State {
         vm.check_not_deleting("start")?;
         let parked = vm.record.parked.take();
         let state = vm.record.power_state;
-        let zone = vm.record.zone.clone();
-        if let Err(e) = self.check_zone(&zone) {
+        let (zone, fault_domain) = (vm.record.zone.clone(), vm.record.fault_domain);
+        if let Err(e) = self.check_up(&zone, fault_domain) {
             self.vms.get_mut(id).expect("checked above").record.parked = parked;
             return Err(e);
         }
@@ -790,7 +883,7 @@ impl State {
     pub fn restart(&mut self, id: &str) -> Result<Step> {
         let vm = self.mine(id)?;
         vm.check_not_deleting("restart")?;
-        self.check_zone(&vm.record.zone)?;
+        self.check_up(&vm.record.zone, vm.record.fault_domain)?;
         if vm.record.power_state != PowerState::Running {
             return Err(BackendError::InvalidState {
                 id: id.to_owned(),
@@ -807,13 +900,14 @@ impl State {
     pub fn reimage(&mut self, id: &str, model: &Model, model_version: u32) -> Result<Step> {
         let vm = self.mine(id)?;
         vm.check_not_deleting("reimage")?;
-        self.check_zone(&vm.record.zone)?;
+        self.check_up(&vm.record.zone, vm.record.fault_domain)?;
         let delay = self.delay(true);
         let vm = self.vms.get_mut(id).expect("checked above");
         vm.record.model_version = model_version;
         vm.record.parked = None;
         vm.record.image = model.image.clone();
         vm.record.vcpus = model.vcpus;
+        vm.record.memory_mib = u64::from(model.memory_mib);
         self.set_unhealthy(id, serves_unhealthy(model))?;
         // `begin` stops the server of the old image; the new one serves once booted.
         self.begin(id, PowerState::Starting, delay)
@@ -909,13 +1003,52 @@ impl State {
 
     pub fn zone_down(&mut self, zone: &str) -> Result<Step> {
         self.check_known_zone(zone)?;
-        let mut step = Step::default();
         if !self.zones_down.insert(zone.to_owned()) {
-            return Ok(step);
+            return Ok(Step::default());
         }
+        let step = self.outage(|r| r.zone == zone)?;
+        self.persist_faults()?;
+        Ok(step)
+    }
+
+    pub fn zone_up(&mut self, zone: &str) -> Result<Step> {
+        self.check_known_zone(zone)?;
+        if !self.zones_down.remove(zone) {
+            return Ok(Step::default());
+        }
+        self.persist_faults()?;
+        self.recover(|r| r.zone == zone);
+        Ok(Step::default())
+    }
+
+    /// Host `host` (`{zone}-fd{n}`) goes down as a zone does, for its VMs alone.
+    pub fn host_down(&mut self, host: &str) -> Result<Step> {
+        let (zone, fault_domain) = self.known_host(host)?;
+        if !self.hosts_down.insert(host.to_owned()) {
+            return Ok(Step::default());
+        }
+        let step = self.outage(|r| r.zone == zone && r.fault_domain == fault_domain)?;
+        self.persist_faults()?;
+        Ok(step)
+    }
+
+    pub fn host_up(&mut self, host: &str) -> Result<Step> {
+        let (zone, fault_domain) = self.known_host(host)?;
+        if !self.hosts_down.remove(host) {
+            return Ok(Step::default());
+        }
+        self.persist_faults()?;
+        self.recover(|r| r.zone == zone && r.fault_domain == fault_domain);
+        Ok(Step::default())
+    }
+
+    /// The VMs `on` an outage stop at once: running ones are marked to start again once
+    /// the outage is over, every transition in flight settles (deletes complete).
+    fn outage(&mut self, on: impl Fn(&VmRecord) -> bool) -> Result<Step> {
+        let mut step = Step::default();
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
-        for vm in self.vms.values_mut().filter(|vm| vm.record.zone == zone) {
+        for vm in self.vms.values_mut().filter(|vm| on(&vm.record)) {
             if vm.record.deleting {
                 // Settled at once, as every other transition in flight.
                 deleted.push(vm.record.id.clone());
@@ -944,20 +1077,17 @@ impl State {
         for id in &deleted {
             step.closing.extend(self.remove(id)?.closing);
         }
-        self.persist_faults()?;
         Ok(step)
     }
 
-    pub fn zone_up(&mut self, zone: &str) -> Result<Step> {
-        self.check_known_zone(zone)?;
-        if !self.zones_down.remove(zone) {
-            return Ok(Step::default());
-        }
-        self.persist_faults()?;
+    /// An outage of the VMs `on` is over: those that ran start again, unless their zone or
+    /// host is still down (they start when that comes up).
+    fn recover(&mut self, on: impl Fn(&VmRecord) -> bool) {
         let resuming: Vec<String> = self
             .vms
             .values()
-            .filter(|vm| vm.record.zone == zone && vm.record.resume_on_zone_up)
+            .filter(|vm| on(&vm.record) && vm.record.resume_on_zone_up)
+            .filter(|vm| !self.is_down(&vm.record.zone, vm.record.fault_domain))
             .map(|vm| vm.record.id.clone())
             .collect();
         for id in resuming {
@@ -966,10 +1096,9 @@ impl State {
             }
             let delay = self.delay(true);
             if let Err(error) = self.begin(&id, PowerState::Starting, delay) {
-                tracing::warn!(%id, %error, "a mock VM did not start again when its zone came up");
+                tracing::warn!(%id, %error, "a mock VM did not start again after its outage");
             }
         }
-        Ok(Step::default())
     }
 
     pub fn set_create_failure_rate(&mut self, rate: f64) -> Result<Step> {
@@ -996,6 +1125,10 @@ impl State {
         let zones: Vec<String> = self.zones_down.iter().cloned().collect();
         for zone in zones {
             step.closing.extend(self.zone_up(&zone)?.closing);
+        }
+        let hosts: Vec<String> = self.hosts_down.iter().cloned().collect();
+        for host in hosts {
+            step.closing.extend(self.host_up(&host)?.closing);
         }
         let unhealthy: Vec<String> = self.unhealthy.iter().cloned().collect();
         for id in unhealthy {
@@ -1161,6 +1294,45 @@ impl State {
         Ok(())
     }
 
+    /// The host of fault domain `fault_domain` of `zone` is not down.
+    fn check_host(&self, zone: &str, fault_domain: u32) -> Result<()> {
+        let host = host_name(zone, fault_domain);
+        if self.hosts_down.contains(&host) {
+            return Err(BackendError::HostUnavailable { host });
+        }
+        Ok(())
+    }
+
+    /// The zone exists and is up, and so is the host of its fault domain `fault_domain`.
+    fn check_up(&self, zone: &str, fault_domain: u32) -> Result<()> {
+        self.check_zone(zone)?;
+        self.check_host(zone, fault_domain)
+    }
+
+    /// Whether fault domain `fault_domain` of `zone` is out of service: the zone or the
+    /// host is down.
+    fn is_down(&self, zone: &str, fault_domain: u32) -> bool {
+        self.zones_down.contains(zone)
+            || (!self.hosts_down.is_empty()
+                && self.hosts_down.contains(&host_name(zone, fault_domain)))
+    }
+
+    /// The zone and fault domain of host `host`, if the mock has it.
+    fn host_of(&self, host: &str) -> Option<(String, u32)> {
+        let (zone, fault_domain) = host.rsplit_once("-fd")?;
+        let fault_domain: u32 = fault_domain.parse().ok()?;
+        (self.config.zones.iter().any(|z| z == zone)
+            && fault_domain < self.config.fault_domains
+            && host_name(zone, fault_domain) == host)
+            .then(|| (zone.to_owned(), fault_domain))
+    }
+
+    fn known_host(&self, host: &str) -> Result<(String, u32)> {
+        self.host_of(host).ok_or_else(|| BackendError::UnknownHost {
+            host: host.to_owned(),
+        })
+    }
+
     fn index(&mut self, record: &VmRecord) {
         self.by_scale_set
             .entry(record.scale_set.clone())
@@ -1173,6 +1345,7 @@ impl State {
     fn zone_faults(&self) -> ZoneFaults {
         ZoneFaults {
             zones_down: self.zones_down.iter().cloned().collect(),
+            hosts_down: self.hosts_down.iter().cloned().collect(),
             create_failure_rate: self.create_failure_rate,
             slow_boot_seconds: self.slow_boot_seconds,
         }

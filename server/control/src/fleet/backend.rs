@@ -24,6 +24,7 @@ impl Fleet {
                 .await
                 .map_err(Error::backend("list hosts"))?,
             fault_injection: backend.faults().is_some(),
+            maintenance: self.maintenance().await?,
         })
     }
 
@@ -91,6 +92,7 @@ impl Fleet {
                 (owner, instance.clone())
             }
             Fault::ZoneDown { zone } | Fault::ZoneUp { zone } => (None, format!("zone {zone}")),
+            Fault::HostDown { host } | Fault::HostUp { host } => (None, format!("host {host}")),
             Fault::CreateFailureRate { .. } | Fault::SlowBoot { .. } => (None, "backend".into()),
         };
         self.fault_injection()?

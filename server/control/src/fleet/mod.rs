@@ -29,6 +29,7 @@ use crate::events::EventBus;
 use crate::leadership::{Leadership, LeadershipStats};
 use crate::tasks::autoscaler::Autoscaler;
 use crate::tasks::backend_events::BackendEvents;
+use crate::tasks::host_watch::HostWatch;
 use crate::tasks::metrics::{Collector, Metrics};
 use crate::tasks::orphans::OrphanSweep;
 use crate::tasks::pool_sync::PoolSync;
@@ -44,6 +45,7 @@ use crate::tasks::{Registry, Scope, Task, TaskStatus};
 mod autoscale;
 mod backend;
 mod backtest;
+mod hosts;
 mod instances;
 mod rollouts;
 mod scale_sets;
@@ -158,6 +160,7 @@ impl Fleet {
             orphans.clone(),
             Arc::new(Retention::new(ctx.clone())),
             Arc::new(BackendEvents::new(ctx.clone(), wake.clone())),
+            Arc::new(HostWatch::new(ctx.clone(), wake.clone())),
             Arc::new(Relay::new(
                 replica_ctx.clone(),
                 wake,
@@ -347,13 +350,16 @@ impl Fleet {
         self.ctx.backend.kind()
     }
 
-    /// The backend's zones.
+    /// The backend's zones, the fault domains of closed hosts marked.
     pub(crate) async fn zones(&self) -> Result<Vec<ZoneStatus>> {
-        self.ctx
+        let zones = self
+            .ctx
             .backend
             .zones()
             .await
-            .map_err(Error::backend("list zones"))
+            .map_err(Error::backend("list zones"))?;
+        let closed = self.ctx.closed_hosts().await?;
+        Ok(crate::tasks::reconciler::hosts::close(zones, &closed))
     }
 
     /// What can be known of a setting's webhooks before sending: see

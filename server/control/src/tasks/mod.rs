@@ -14,7 +14,7 @@
 //! | task | runs | writes |
 //! |---|---|---|
 //! | (`leadership`, not a registry task) | every replica, every 4 s (1 s while standing by) | its replica's heartbeat with its load balancer frontends' counters, the leader lease; starts and stops the leader's tasks |
-//! | `reconciler` | a loop per scale set (`driver`), every reconcile interval and when woken | instance records (intent, then results), repair status, VMs through the backend, the removal of a deleted set; the only task that creates or deletes VMs of known sets |
+//! | `reconciler` | a loop per scale set (`driver`), every reconcile interval and when woken | instance records (intent, then results; `retiring` and `deleting` of instances moving off closed hosts), repair status, VMs through the backend, the removal of a deleted set; the only task that creates or deletes VMs of known sets |
 //! | `prober` | every 100 ms | instances' health state (changes only); last probe results in memory, and in the store every 2 s |
 //! | `relay` | every replica: on each event it causes, on each notification | nothing stored: tells the other replicas what changed (ids), re-reads and publishes what they changed, wakes the set's loop |
 //! | `pool_sync` | every replica: every 50 ms, on instance events | this replica's load balancer pools (memory) |
@@ -25,6 +25,7 @@
 //! | `orphan_sweep` | every minute | deletes this installation's VMs of unknown sets after the grace period |
 //! | `retention` | every 10 minutes | prunes the activity log and unneeded model versions |
 //! | `backend_events` | on each VM change the backend announces | nothing: wakes the VM's set |
+//! | `host_watch` | every 2 s | host maintenance records of unreachable hosts (closed after `host_unreachable_after`, opened when they answer) |
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ use crate::error::chain;
 
 pub(crate) mod autoscaler;
 pub(crate) mod backend_events;
+pub(crate) mod host_watch;
 pub(crate) mod metrics;
 pub(crate) mod orphans;
 pub(crate) mod pool_sync;

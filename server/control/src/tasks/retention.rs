@@ -77,10 +77,7 @@ pub(crate) async fn once(ctx: &Context) -> Result<(u64, u64)> {
         None => 0,
     };
     let mut versions = 0;
-    let active = store
-        .active_rollouts()
-        .await
-        .map_err(Error::store("list active rollouts"))?;
+    let active = ctx.active_rollouts().await?;
     for set in store
         .list_scale_sets()
         .await

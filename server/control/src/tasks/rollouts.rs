@@ -449,12 +449,7 @@ impl RolloutEngine {
         if catch_up && let Err(e) = self.catch_up().await {
             tracing::warn!(error = %chain(&e), "rollouts: catch-up failed");
         }
-        let active = self
-            .ctx
-            .store
-            .active_rollouts()
-            .await
-            .map_err(Error::store("list active rollouts"))?;
+        let active = self.ctx.active_rollouts().await?;
         let count = active.len();
         control.doing(format!("{count} active rollout(s)"));
         for r in active {

@@ -7,9 +7,9 @@
 //! module of its subject: [`scale_sets`], [`model_versions`], [`instances`],
 //! [`mark_deleting`], [`activity`], [`history`] (autoscale decisions and metric roll-ups),
 //! [`rollouts`], [`accounts`] (users, role assignments, API tokens and portal sessions),
-//! [`leases`] (leases with their fence, replicas) and
-//! [`database`] (what holds across records). This module holds the harnesses, the macro and
-//! the fixtures the cases share.
+//! [`leases`] (leases with their fence, replicas), [`maintenance`] (hosts under
+//! maintenance) and [`database`] (what holds across records). This module holds the
+//! harnesses, the macro and the fixtures the cases share.
 //!
 //! [`store_conformance_tests!`](crate::store_conformance_tests) turns the whole list into
 //! one `#[tokio::test]` per case for a given [`Harness`] constructor (the calling crate needs
@@ -60,6 +60,7 @@ pub mod database;
 pub mod history;
 pub mod instances;
 pub mod leases;
+pub mod maintenance;
 pub mod mark_deleting;
 pub mod model_versions;
 pub mod rollouts;
@@ -334,6 +335,13 @@ macro_rules! store_conformance_tests {
                 frontend_counters_are_kept_per_replica_and_forgotten_with_it,
                 probe_results_are_kept_per_instance_and_go_with_it,
                 notifications_reach_listeners,
+            ],
+            maintenance: [
+                host_maintenance_round_trips,
+                host_maintenance_first_record_wins,
+                host_maintenance_delete_answers_whether_it_removed,
+                host_maintenance_lists_by_host,
+                host_maintenance_writes_are_fenced,
             ],
             database: [
                 concurrent_writers_one_wins,

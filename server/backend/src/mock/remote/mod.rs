@@ -183,6 +183,12 @@ pub enum WireError {
     UnknownZone {
         zone: String,
     },
+    HostUnavailable {
+        host: String,
+    },
+    UnknownHost {
+        host: String,
+    },
     InvalidState {
         id: String,
         operation: String,
@@ -224,6 +230,10 @@ impl From<&BackendError> for WireError {
                 WireError::ZoneUnavailable { zone: zone.clone() }
             }
             BackendError::UnknownZone { zone } => WireError::UnknownZone { zone: zone.clone() },
+            BackendError::HostUnavailable { host } => {
+                WireError::HostUnavailable { host: host.clone() }
+            }
+            BackendError::UnknownHost { host } => WireError::UnknownHost { host: host.clone() },
             BackendError::InvalidState {
                 id,
                 operation,
@@ -267,6 +277,8 @@ impl From<WireError> for BackendError {
             WireError::NotFound { id } => BackendError::NotFound { id },
             WireError::ZoneUnavailable { zone } => BackendError::ZoneUnavailable { zone },
             WireError::UnknownZone { zone } => BackendError::UnknownZone { zone },
+            WireError::HostUnavailable { host } => BackendError::HostUnavailable { host },
+            WireError::UnknownHost { host } => BackendError::UnknownHost { host },
             WireError::InvalidState {
                 id,
                 operation,
@@ -394,6 +406,12 @@ mod tests {
             BackendError::NotFound { id: "web_1".into() },
             BackendError::ZoneUnavailable { zone: "2".into() },
             BackendError::UnknownZone { zone: "9".into() },
+            BackendError::HostUnavailable {
+                host: "2-fd1".into(),
+            },
+            BackendError::UnknownHost {
+                host: "9-fd0".into(),
+            },
             BackendError::InvalidState {
                 id: "web_1".into(),
                 operation: "restart",

@@ -360,8 +360,11 @@ impl From<BackendError> for Failure {
             BackendError::Foreign { .. } | BackendError::InvalidState { .. } => {
                 StatusCode::CONFLICT
             }
-            BackendError::ZoneUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            BackendError::ZoneUnavailable { .. } | BackendError::HostUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             BackendError::UnknownZone { .. }
+            | BackendError::UnknownHost { .. }
             | BackendError::CreateFailed { .. }
             | BackendError::InvalidFault(_) => StatusCode::UNPROCESSABLE_ENTITY,
             BackendError::NotSupported { .. } => StatusCode::NOT_IMPLEMENTED,

@@ -33,6 +33,7 @@ use crate::error::{Error, Result, chain};
 use crate::tasks::webhooks::Webhooks;
 
 pub(crate) mod driver;
+pub(crate) mod hosts;
 
 /// What one activation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,8 +182,9 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
     let current = held.get(name, version, set.model_version);
     let fresh = current.is_none();
     // What the backend holds and what the records say, read at once.
-    let (zones, vms, records, next_ordinal) = tokio::join!(
+    let (zones, closed, vms, records, next_ordinal) = tokio::join!(
         backend.zones(),
+        store.list_host_maintenance(),
         backend.list(Some(name)),
         async {
             match current {
@@ -192,7 +194,8 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
         },
         store.next_ordinal(name),
     );
-    let zones = zones.map_err(Error::backend("list zones"))?;
+    let closed = closed.map_err(Error::store("list closed hosts"))?;
+    let zones = hosts::close(zones.map_err(Error::backend("list zones"))?, &closed);
     // Only this installation's VMs: another installation's (or one from before
     // installations had ids) are neither adopted nor deleted, even with this set's name.
     let mut vms = vms.map_err(Error::backend("list VMs"))?;
@@ -220,6 +223,8 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
 
     // 2. Automatic repairs (mark what to restart, reimage or replace) and zone rebalancing.
     let repaired = repair(ctx, &set, &mut records, &zones, started).await?;
+    //    Instances on closed hosts move by surge (retired, then leave once replaced).
+    hosts::move_off(ctx, &set, &mut records, &closed, started).await?;
 
     // 3. Lifecycle hooks: waits begin (for what the repairs just marked too), time out and
     //    move from hook to hook.
@@ -473,7 +478,20 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
         }
         let record = records_by_id.get(action.instance_id()).cloned();
         if record.is_some() || matches!(action, Action::DeleteOrphan { .. }) {
-            tasks.push(execute(ctx.clone(), action.clone(), record, &models, drain));
+            // A VM being made must not land on a closed host of its zone.
+            let closed_here = record
+                .as_ref()
+                .and_then(|r| zones.iter().find(|z| z.name == r.zone))
+                .map(|z| z.closed_fault_domains.clone())
+                .unwrap_or_default();
+            tasks.push(execute(
+                ctx.clone(),
+                action.clone(),
+                record,
+                &models,
+                drain,
+                closed_here,
+            ));
         }
     }
     // Acting on the hypervisor is no write the fence sees: ask it first (a replica that
@@ -932,6 +950,7 @@ fn execute(
     record: Option<Instance>,
     models: &BTreeMap<u32, Model>,
     drain: Duration,
+    closed_fault_domains: Vec<u32>,
 ) -> impl std::future::Future<Output = Applied> + use<> {
     let model = record
         .as_ref()
@@ -982,6 +1001,7 @@ fn execute(
                         model_version: r.model_version,
                         model,
                         lease_generation: ctx.lease_generation(),
+                        closed_fault_domains,
                     })
                     .await
                     .map(Some)
