@@ -10,7 +10,9 @@
 //! (no periodic pass), the guests' statistics in the metrics, the user data reaching the
 //! guest through its cloud-init seed, a restart (the
 //! boot counter on the instance's disk goes to 2), a reimage (a fresh overlay: back to 1),
-//! the console log, and the set deleted — no domain, disk, seed or daemon left behind.
+//! the console log, a scale-out from a warm pool parked paused against a cold boot (both
+//! timed until the new guest answers HTTP; the paused one must be faster), and the set
+//! deleted — no domain, disk, seed or daemon left behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -386,6 +388,55 @@ async fn a_scale_set_of_real_guests() {
         )
         .await;
     }
+
+    // A warm pool parked paused: its member serves sooner than a cold create boots one.
+    let (status, body) = api
+        .patch(
+            "/scale-sets/tiny",
+            json!({"warm_pool": {"min_size": 1, "pool_state": "paused"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "the pool's guest is prepared and paused",
+        Duration::from_secs(90),
+        || async {
+            let (_, pool) = api.get("/scale-sets/tiny/warm-pool").await;
+            pool["items"].as_array().is_some_and(|items| {
+                items.len() == 1
+                    && items[0]["warm_prepared_at"].is_string()
+                    && items[0]["power_state"] == "paused"
+            })
+        },
+    )
+    .await;
+    let warm = Instant::now();
+    let (status, body) = api
+        .put("/scale-sets/tiny/capacity", json!({"capacity": 3}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_answering(&api, "tiny", 3, Duration::from_secs(60)).await;
+    let warm = warm.elapsed().as_secs_f64();
+    let (status, body) = api
+        .patch("/scale-sets/tiny", json!({"warm_pool": null}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("the pool is emptied", Duration::from_secs(60), || async {
+        let (_, pool) = api.get("/scale-sets/tiny/warm-pool").await;
+        pool["items"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+    let cold = Instant::now();
+    let (status, body) = api
+        .put("/scale-sets/tiny/capacity", json!({"capacity": 4}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_answering(&api, "tiny", 4, Duration::from_secs(90)).await;
+    let cold = cold.elapsed().as_secs_f64();
+    println!(
+        "real guests: scale-out by one until it answers HTTP: {warm:.1} s from a paused warm pool, {cold:.1} s cold"
+    );
+    assert!(warm < cold, "paused {warm:.1} s, cold {cold:.1} s");
 
     // Delete: nothing of the set is left on the host.
     let (status, body) = api.delete("/scale-sets/tiny").await;
