@@ -261,9 +261,9 @@ pub struct Instance {
     pub pending: Option<PendingAction>,
     pub protect_from_scale_in: bool,
     pub protect_from_scale_set_actions: bool,
-    /// Being replaced by a rolling upgrade with surge: it keeps serving but no longer
-    /// counts toward capacity (so its replacement is created), and leaves once the
-    /// replacement serves.
+    /// Being replaced by a rolling upgrade with surge, or moved off a closed host: it keeps
+    /// serving but no longer counts toward capacity (so its replacement is created), and
+    /// leaves once the replacement serves.
     #[serde(default)]
     pub retiring: bool,
     /// `host:port` the instance serves its application on, while running.

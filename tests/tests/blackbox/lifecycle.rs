@@ -81,7 +81,7 @@ pub(super) async fn complete(
     .await
 }
 
-async fn vm_ids(api: &Api) -> BTreeSet<String> {
+pub(super) async fn vm_ids(api: &Api) -> BTreeSet<String> {
     let (status, vms) = api.get("/backend/vms").await;
     assert_eq!(status, 200, "{vms}");
     vms["items"]
@@ -496,9 +496,14 @@ async fn a_busy_instance_is_skipped_by_scale_in_but_not_by_a_person() {
     server.stop().await;
 }
 
-/// Starts `flotilla serve` on `dir` and `port` and signs in.
-async fn serve(dir: &std::path::Path, port: u16) -> (std::process::Child, Api) {
-    let child = spawn_serve(dir, port, "0");
+/// Starts `flotilla serve` on `dir` and `port` (mock operations taking `mock_latency`) and
+/// signs in.
+pub(super) async fn serve(
+    dir: &std::path::Path,
+    port: u16,
+    mock_latency: &str,
+) -> (std::process::Child, Api) {
+    let child = spawn_serve(dir, port, mock_latency);
     let url = format!("http://127.0.0.1:{port}");
     wait_until("the server is up", Duration::from_secs(30), || async {
         Api::new(&url).get_status("/readyz").await == 200
@@ -507,7 +512,7 @@ async fn serve(dir: &std::path::Path, port: u16) -> (std::process::Child, Api) {
     (child, Api::signed_in(&url, ADMIN, ADMIN_PASSWORD).await)
 }
 
-fn kill(mut child: std::process::Child) {
+pub(super) fn kill(mut child: std::process::Child) {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 }
@@ -516,7 +521,7 @@ fn kill(mut child: std::process::Child) {
 async fn a_wait_survives_a_kill_with_what_remains_of_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (child, api) = serve(dir.path(), port).await;
+    let (child, api) = serve(dir.path(), port, "0").await;
     api.create_set(
         "web",
         1,
@@ -529,7 +534,7 @@ async fn a_wait_survives_a_kill_with_what_remains_of_its_timeout() {
         chrono::DateTime::parse_from_rfc3339(before["lifecycle_deadline"].as_str().unwrap())
             .unwrap();
     kill(child);
-    let (child, api) = serve(dir.path(), port).await;
+    let (child, api) = serve(dir.path(), port, "0").await;
     let after = instance(&api, "web", "web_0").await.unwrap();
     assert_eq!(after["lifecycle_state"], "launching_wait");
     assert_eq!(after["lifecycle_deadline"], before["lifecycle_deadline"]);
@@ -549,7 +554,7 @@ async fn a_wait_survives_a_kill_with_what_remains_of_its_timeout() {
         .await;
     let held = waiting(&api, "web", "web_0", "terminating_wait", "drain").await;
     kill(child);
-    let (child, api) = serve(dir.path(), port).await;
+    let (child, api) = serve(dir.path(), port, "0").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = instance(&api, "web", "web_0").await.expect("still waiting");
     assert_eq!(after["lifecycle_state"], "terminating_wait");

@@ -2,7 +2,9 @@
 //! host of a 9-instance set is emptied by surge under traffic through the load balancer
 //! without a failed request, and takes new instances again once returned; a moved instance
 //! is drained and waits for the terminating hook; busy and protected instances wait, with
-//! the reason shown; bad requests and roles are refused, changing nothing.
+//! the reason shown; an unreachable host is closed and its instances replaced; a control
+//! plane killed mid-move finishes it without a duplicate or an orphan; bad requests and
+//! roles are refused, changing nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::cli::cli;
 use super::health::fast_probe;
-use super::lifecycle::{complete, frontend, gone, hook};
+use super::lifecycle::{complete, frontend, gone, hook, kill, serve, vm_ids};
 use super::rollouts::{Watch, serving};
 
 /// Instances of `set` per fault domain of zone 1.
@@ -328,4 +330,43 @@ async fn an_unreachable_host_is_closed_its_instances_replaced_and_it_opens_when_
     )
     .await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_killed_mid_move_finishes_it_without_duplicates_or_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (child, api) = serve(dir.path(), port, "1s").await;
+    api.create_set("web", 6, json!({"zones": ["1"]})).await;
+    api.wait_healthy("web", 6).await;
+    let (status, body) = api.post_empty("/backend/hosts/1-fd0/maintenance").await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("a move has begun", Duration::from_secs(30), || async {
+        api.instances("web")
+            .await
+            .iter()
+            .any(|i| i["retiring"] == true)
+    })
+    .await;
+    kill(child);
+    let (child, api) = serve(dir.path(), port, "1s").await;
+    wait_until("the host is empty", Duration::from_secs(90), || async {
+        status_of(&api, "1-fd0")
+            .await
+            .is_some_and(|m| m["empty"] == true)
+    })
+    .await;
+    let items = api.wait_healthy("web", 6).await;
+    assert!(items.iter().all(|i| i["fault_domain"] != 0), "{items:?}");
+    let records: std::collections::BTreeSet<String> = items
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    wait_until(
+        "every VM has its record",
+        Duration::from_secs(30),
+        || async { vm_ids(&api).await == records },
+    )
+    .await;
+    kill(child);
 }
