@@ -13,7 +13,10 @@
 //!    load balancer's pool, or healthy without one), the retiring instances are marked
 //!    `deleting` — drained first, then held by the terminating lifecycle hooks, then removed;
 //! 3. warm pool members on the host are deleted at once (they serve nothing); the pool
-//!    refills on open hosts.
+//!    refills on open hosts;
+//! 4. when the host opens again (a person ends the maintenance, an unreachable host
+//!    answers), moves not finished stop: `retiring` is cleared, and the replacements are
+//!    surplus that scale-in removes.
 //!
 //! A move starts only while the set is active, has no rollout running (a rollout's surge
 //! uses `retiring` too), its instance is not protected from scale-set actions and holds no
@@ -133,13 +136,16 @@ pub struct MovePlan {
     /// Mark deleting (drained, hooks, removed): retiring instances whose replacements
     /// serve, and warm pool members on closed hosts.
     pub delete: Vec<String>,
+    /// Clear `retiring`: instances whose host opened again before their move finished
+    /// (their replacements are surplus that scale-in removes).
+    pub release: Vec<String>,
     /// Every instance of the set still on a closed host (after this plan).
     pub waiting: Vec<Waiting>,
 }
 
 impl MovePlan {
     pub fn is_empty(&self) -> bool {
-        self.retire.is_empty() && self.delete.is_empty()
+        self.retire.is_empty() && self.delete.is_empty() && self.release.is_empty()
     }
 }
 
@@ -156,7 +162,16 @@ pub fn plan_moves(input: MoveInput<'_>) -> MovePlan {
     } = input;
     let mut plan = MovePlan::default();
     let on_closed = |i: &Instance| closed.iter().any(|h| h.holds(i));
-    if closed.is_empty() || !instances.iter().any(on_closed) {
+    // Moves whose host opened again before they finished stop: their instances count again
+    // (a running rollout's retiring instances are the rollout's).
+    if !rollout_active {
+        plan.release = instances
+            .iter()
+            .filter(|i| i.retiring && i.is_active() && !on_closed(i))
+            .map(|i| i.id.clone())
+            .collect();
+    }
+    if !instances.iter().any(on_closed) {
         return plan;
     }
     let name = set.name();
@@ -430,6 +445,30 @@ mod tests {
             ["web_0", "web_3", "web_6"],
             "no budget, lease or gate"
         );
+    }
+
+    #[test]
+    fn moves_stop_when_the_host_opens_again_but_not_a_rollouts() {
+        let s = set(9);
+        let mut all = nine();
+        all[0].retiring = true;
+        let open = |all: &[Instance], rollout_active| {
+            plan_moves(MoveInput {
+                set: &s,
+                instances: all,
+                closed: &[],
+                serving: &|_: &Instance| true,
+                rollout_active,
+                now: now(),
+            })
+        };
+        assert_eq!(open(&all, false).release, ["web_0"]);
+        assert!(
+            open(&all, true).is_empty(),
+            "a rollout's surge is left alone"
+        );
+        all[0].provisioning_state = ProvisioningState::Deleting;
+        assert!(open(&all, false).is_empty(), "leaving already");
     }
 
     #[test]

@@ -370,3 +370,84 @@ async fn a_control_plane_killed_mid_move_finishes_it_without_duplicates_or_orpha
     .await;
     kill(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_maintenance_mid_move_stops_the_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let api = server.api();
+    // A launching hook holds every new instance out of service until completed: the move's
+    // replacement never serves until the test says so.
+    api.create_set(
+        "web",
+        3,
+        json!({"zones": ["1"], "lifecycle_hooks": [hook("warm", "launching", 3600, "continue")]}),
+    )
+    .await;
+    let waiting_on_warm = || async {
+        api.instances("web")
+            .await
+            .into_iter()
+            .filter(|i| {
+                i["lifecycle_state"] == "launching_wait" && i["lifecycle_deadline"].is_string()
+            })
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    wait_until("three wait to launch", Duration::from_secs(30), || async {
+        waiting_on_warm().await.len() == 3
+    })
+    .await;
+    for id in waiting_on_warm().await {
+        let (status, body) = complete(&api, "web", &id, "warm", "continue").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    api.wait_healthy("web", 3).await;
+
+    let (status, body) = api.post_empty("/backend/hosts/1-fd0/maintenance").await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "the move's replacement waits to launch",
+        Duration::from_secs(30),
+        || async { waiting_on_warm().await.len() == 1 },
+    )
+    .await;
+    let moving: Vec<Value> = api
+        .instances("web")
+        .await
+        .into_iter()
+        .filter(|i| i["retiring"] == true)
+        .collect();
+    assert_eq!(moving.len(), 1, "{moving:?}");
+    assert_eq!(moving[0]["fault_domain"], 0);
+
+    let (status, body) = api.post_empty("/backend/hosts/1-fd0/maintenance/end").await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("the move stops", Duration::from_secs(30), || async {
+        api.instances("web")
+            .await
+            .iter()
+            .all(|i| i["retiring"] == false)
+    })
+    .await;
+    let (_, log) = api.get("/activity?operation=host.move&scale_set=web").await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["details"]["step"] == "stay"),
+        "{log}"
+    );
+    // The replacement is surplus: scale-in brings the set back to three (launching any
+    // instance still waiting).
+    wait_until("three again", Duration::from_secs(30), || async {
+        for id in waiting_on_warm().await {
+            complete(&api, "web", &id, "warm", "continue").await;
+        }
+        api.instances("web").await.len() == 3
+    })
+    .await;
+    api.wait_healthy("web", 3).await;
+    server.stop().await;
+}

@@ -144,8 +144,8 @@ impl Fleet {
     }
 
     /// Returns host `name` to service: new instances may go there again, and instances that
-    /// had not left it yet stay (their surge replacements, if any, are removed by scale-in
-    /// as any surplus is).
+    /// had not left it yet stay (each set's reconcile loop stops their moves; their surge
+    /// replacements, if any, are removed by scale-in as any surplus is).
     pub async fn end_maintenance(&self, name: &str, actor: &str) -> Result<HostMaintenance> {
         let closed = self.ctx.closed_hosts().await?;
         let Some(record) = closed.into_iter().find(|h| h.host == name) else {
@@ -162,27 +162,6 @@ impl Fleet {
             .delete_host_maintenance(name)
             .await
             .map_err(Error::store("return the host"))?;
-        let rollouts = self.ctx.active_rollouts().await?;
-        // Moves not finished stop: retired instances still serving count again (a rollout's
-        // retiring instances are the rollout's).
-        let mut released = 0;
-        for (set, records) in self.every_record().await? {
-            if rollouts.iter().any(|r| r.scale_set == set) {
-                continue;
-            }
-            let back: Vec<Instance> = records
-                .into_iter()
-                .filter(|i| i.retiring && i.is_active() && record.holds(i))
-                .map(|i| Instance {
-                    retiring: false,
-                    updated_at: started,
-                    ..i
-                })
-                .collect();
-            released += back.len();
-            // Ids changed meanwhile are left: the next end or the scale-in sorts them out.
-            self.ctx.write_instances(back).await?;
-        }
         self.ctx
             .record_success(
                 "host.maintenance_end",
@@ -190,8 +169,7 @@ impl Fleet {
                 None,
                 name,
                 started,
-                json!({"released": released,
-                    "message": format!("host {name} takes new instances again")}),
+                json!({"message": format!("host {name} takes new instances again")}),
             )
             .await;
         self.wake_all();

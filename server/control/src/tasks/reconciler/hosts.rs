@@ -1,7 +1,8 @@
 //! The reconcile step that empties closed hosts (under maintenance or unreachable) by
 //! surge: [`maintenance::plan_moves`] decides, this writes — retiring instances first (the
 //! plan that follows creates their replacements on open hosts), then marks deleting those
-//! whose replacements serve (the plan drains them, the terminating hooks hold them).
+//! whose replacements serve (the plan drains them, the terminating hooks hold them); moves
+//! whose host opened again are released.
 
 use std::collections::HashMap;
 
@@ -63,7 +64,12 @@ pub(super) async fn move_off(
     closed: &[HostMaintenance],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if !records.iter().any(|i| closed.iter().any(|h| h.holds(i))) {
+    // Nothing on a closed host and nothing retiring: nothing to decide (the common case
+    // costs no read).
+    if !records
+        .iter()
+        .any(|i| i.retiring || closed.iter().any(|h| h.holds(i)))
+    {
         return Ok(());
     }
     let rollout_active = rollout_active(ctx, set.name()).await?;
@@ -89,6 +95,7 @@ pub(super) async fn move_off(
         })
         .collect();
     let mut entries: Vec<NewActivity> = Vec::new();
+    let mut released: Vec<String> = Vec::new();
     let mut entry = |id: &str, step: &str| {
         let (host, reason) = about.get(id).cloned().unwrap_or_default();
         entries.push(NewActivity {
@@ -104,24 +111,38 @@ pub(super) async fn move_off(
                 "message": format!("{id} on closed host {host}: {reason}")}),
         });
     };
-    let retire: Vec<Instance> = records
+    // Retired and released alike: `retiring` flips; a record changed meanwhile is left to
+    // the next activation, which decides again.
+    let flips: Vec<Instance> = records
         .iter()
-        .filter(|i| plan.retire.contains(&i.id))
-        .map(|i| Instance {
-            retiring: true,
-            updated_at: now,
-            ..i.clone()
+        .filter_map(|i| {
+            let retiring = if plan.retire.contains(&i.id) {
+                true
+            } else if plan.release.contains(&i.id) {
+                false
+            } else {
+                return None;
+            };
+            Some(Instance {
+                retiring,
+                updated_at: now,
+                ..i.clone()
+            })
         })
         .collect();
-    if !retire.is_empty() {
+    if !flips.is_empty() {
         let written = ctx
             .store
-            .update_instances(&retire)
+            .update_instances(&flips)
             .await
-            .map_err(Error::store("mark instances on closed hosts retiring"))?;
+            .map_err(Error::store("mark instances moving off closed hosts"))?;
         replace(records, &written.written);
         for i in &written.written {
-            entry(&i.id, "retire");
+            if i.retiring {
+                entry(&i.id, "retire");
+            } else {
+                released.push(i.id.clone());
+            }
         }
         ctx.publish_instances(written.written);
     }
@@ -139,6 +160,21 @@ pub(super) async fn move_off(
     }
     for e in entries {
         ctx.record(e).await;
+    }
+    for id in released {
+        ctx.record(NewActivity {
+            operation: "host.move".into(),
+            actor: "system:hosts".into(),
+            scale_set: Some(set.name().into()),
+            target: id.clone(),
+            started_at: now,
+            ended_at: Some(now),
+            result: ActivityResult::Succeeded,
+            error: None,
+            details: json!({"step": "stay",
+                "message": format!("{id}: its host opened again before it moved; it stays")}),
+        })
+        .await;
     }
     Ok(())
 }
