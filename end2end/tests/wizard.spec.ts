@@ -34,6 +34,56 @@ test.describe('the create wizard', () => {
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Create scale set');
   });
 
+  test('marks only "Create scale set" as the current page', async ({ page }) => {
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await page.goto('/scale-sets/new');
+    await waitForHydration(page);
+    await expect(nav.locator('[aria-current="page"]')).toHaveCount(1);
+    await expect(nav.getByRole('link', { name: 'Create scale set' })).toHaveAttribute('aria-current', 'page');
+    await expect(nav.getByRole('link', { name: 'Scale sets' })).not.toHaveAttribute('aria-current');
+    // Client-side navigation moves the mark: "Scale sets" on the list.
+    await nav.getByRole('link', { name: 'Scale sets' }).click();
+    await expect(page).toHaveURL(/\/scale-sets$/);
+    await expect(nav.locator('[aria-current="page"]')).toHaveCount(1);
+    await expect(nav.getByRole('link', { name: 'Scale sets' })).toHaveAttribute('aria-current', 'page');
+  });
+
+  test('shows a field\'s error only once it was touched or its step checked', async ({ page }) => {
+    const errors = watchErrors(page);
+    await page.goto('/scale-sets/new');
+    await waitForHydration(page);
+    await expect(page.locator('[data-wizard="ready"]')).toBeVisible();
+    const name = page.getByLabel('Name', { exact: true });
+    const message = page.locator('[data-error="name"]');
+
+    // First load: the empty name is not yet an error anywhere.
+    await expect(message).toBeEmpty();
+    for (const m of await page.locator('.wizard .field-error').all()) await expect(m).toBeEmpty();
+    await expect(name).not.toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByText('must not be empty')).toHaveCount(0);
+    await expect(stepper(page).locator('.step-problems')).toHaveCount(0);
+
+    // Typed, then cleared: now it is.
+    await name.fill('web');
+    await name.fill('');
+    await expect(message).toHaveText('must not be empty');
+    await expect(name).toHaveAttribute('aria-invalid', 'true');
+
+    // A fresh wizard: Next with the name untouched checks Basics.
+    await page.reload();
+    await waitForHydration(page);
+    await expect(page.locator('[data-wizard="ready"]')).toBeVisible();
+    await expect(page.locator('[data-error="name"]')).toBeEmpty();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(stepButton(page, 'Instance')).toHaveAttribute('aria-current', 'step');
+    await expect(stepButton(page, 'Basics')).toContainText('1 to fix');
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await expect(stepButton(page, 'Basics')).toHaveAttribute('aria-current', 'step');
+    await expect(page.locator('[data-error="name"]')).toHaveText('must not be empty');
+    await expect(page.getByLabel('Name', { exact: true })).toHaveAttribute('aria-invalid', 'true');
+    expect(errors).toEqual([]);
+  });
+
   test('validates, keeps the draft, previews the JSON and creates', async ({ page }, testInfo) => {
     test.setTimeout(180_000);
     const errors = watchErrors(page);
@@ -126,6 +176,11 @@ test.describe('the create wizard', () => {
       const response = await page.goto('/scale-sets/new');
       expect(response?.status()).toBe(200);
       await expect(page.locator('[data-wizard="needs-js"]')).toBeVisible();
+      // The server's page marks one navigation item and shows no field errors.
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      await expect(nav.locator('[aria-current="page"]')).toHaveCount(1);
+      await expect(nav.getByRole('link', { name: 'Create scale set' })).toHaveAttribute('aria-current', 'page');
+      await expect(page.getByText('must not be empty')).toHaveCount(0);
     });
   });
 });

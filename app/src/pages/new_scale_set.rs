@@ -82,6 +82,48 @@ struct WizardState {
     create: ServerAction<CreateScaleSet>,
     /// The spec last sent, so a refusal is shown only while the draft still says the same.
     sent: RwSignal<Option<ScaleSetSpec>>,
+    /// The fields changed or left (blurred) so far: their problems show.
+    touched: RwSignal<Vec<&'static str>>,
+    /// The steps left with Next, every step once Review + create was opened: the problems
+    /// of their fields show, touched or not.
+    attempted: RwSignal<Vec<Step>>,
+}
+
+impl WizardState {
+    /// Whether the problem about `error_field` is shown yet: its field was touched, or its
+    /// step was left with Next, or Review + create was opened (as Azure does). Until then a
+    /// new draft says nothing about fields nobody has filled in yet.
+    fn shows(&self, error_field: &str) -> bool {
+        self.touched
+            .with(|t| t.iter().any(|f| concerns(error_field, f)))
+            || self
+                .attempted
+                .with(|a| a.contains(&Step::of_field(error_field)))
+    }
+
+    /// Marks `field` as touched (changed or blurred).
+    fn touch(&self, field: &'static str) {
+        if !self.touched.with_untracked(|t| t.contains(&field)) {
+            self.touched.update(|t| t.push(field));
+        }
+    }
+
+    /// Marks `step` as attempted.
+    fn attempt(&self, step: Step) {
+        if !self.attempted.with_untracked(|a| a.contains(&step)) {
+            self.attempted.update(|a| a.push(step));
+        }
+    }
+
+    /// Opens `step`; opening Review + create checks every step.
+    fn go(&self, step: Step) {
+        if step == Step::Review {
+            for s in Step::ALL {
+                self.attempt(s);
+            }
+        }
+        self.step.set(step);
+    }
 }
 
 #[component]
@@ -109,6 +151,8 @@ fn Wizard(options: WizardOptions) -> impl IntoView {
         options: StoredValue::new(options),
         create,
         sent,
+        touched: RwSignal::new(Vec::new()),
+        attempted: RwSignal::new(Vec::new()),
     };
     provide_context(state);
     provide_context(checked);
@@ -150,7 +194,7 @@ fn Wizard(options: WizardOptions) -> impl IntoView {
                         type="button"
                         on:click=move |_| {
                             if let Some(previous) = step.get().previous() {
-                                step.set(previous);
+                                state.go(previous);
                             }
                         }
                     >
@@ -162,8 +206,10 @@ fn Wizard(options: WizardOptions) -> impl IntoView {
                         type="button"
                         class="primary"
                         on:click=move |_| {
-                            if let Some(next) = step.get().next() {
-                                step.set(next);
+                            let current = step.get();
+                            if let Some(next) = current.next() {
+                                state.attempt(current);
+                                state.go(next);
                             }
                         }
                     >
@@ -189,7 +235,12 @@ fn Stepper() -> impl IntoView {
                             state
                                 .problems
                                 .with(|errors| {
-                                    errors.iter().filter(|e| Step::of_field(&e.field) == s).count()
+                                    errors
+                                        .iter()
+                                        .filter(|e| {
+                                            Step::of_field(&e.field) == s && state.shows(&e.field)
+                                        })
+                                        .count()
                                 })
                         };
                         view! {
@@ -198,7 +249,7 @@ fn Stepper() -> impl IntoView {
                                     type="button"
                                     data-step=s.index()
                                     aria-current=move || (state.step.get() == s).then_some("step")
-                                    on:click=move |_| state.step.set(s)
+                                    on:click=move |_| state.go(s)
                                 >
                                     {format!("{}. {}", s.index() + 1, s.title())}
                                     <Show when=move || { s != Step::Review && problems() > 0 }>
@@ -216,7 +267,8 @@ fn Stepper() -> impl IntoView {
     }
 }
 
-/// The problems about `field`, shown under its input.
+/// The problems about `field`, shown under its input once it was touched or its step
+/// checked ([`WizardState::shows`]).
 #[component]
 fn FieldMessage(field: &'static str) -> impl IntoView {
     let state = expect_context::<WizardState>();
@@ -224,7 +276,7 @@ fn FieldMessage(field: &'static str) -> impl IntoView {
         state.problems.with(|errors| {
             errors
                 .iter()
-                .filter(|e| concerns(&e.field, field))
+                .filter(|e| concerns(&e.field, field) && state.shows(&e.field))
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -258,7 +310,11 @@ fn TextField(
     let invalid = move || {
         state
             .problems
-            .with(|errors| errors.iter().any(|e| concerns(&e.field, field)))
+            .with(|errors| {
+                errors
+                    .iter()
+                    .any(|e| concerns(&e.field, field) && state.shows(&e.field))
+            })
             .then_some("true")
     };
     view! {
@@ -273,7 +329,9 @@ fn TextField(
                 on:input=move |ev| {
                     let value = event_target_value(&ev);
                     state.draft.update(|d| set(d, value));
+                    state.touch(field);
                 }
+                on:blur=move |_| state.touch(field)
                 aria-invalid=invalid
                 aria-describedby=message_id(field)
             />
@@ -300,7 +358,9 @@ fn SelectField(
                 on:change=move |ev| {
                     let value = event_target_value(&ev);
                     state.draft.update(|d| set(d, value));
+                    state.touch(field);
                 }
+                on:blur=move |_| state.touch(field)
                 aria-describedby=message_id(field)
             >
                 {choices
@@ -338,6 +398,7 @@ fn CheckField(
                 on:change=move |ev| {
                     let on = event_target_checked(&ev);
                     state.draft.update(|d| set(d, on));
+                    state.touch(field);
                 }
             />
             <label for=input_id(field)>{label}</label>
@@ -383,6 +444,7 @@ fn BasicsStep() -> impl IntoView {
                                                 d.zones.sort();
                                             }
                                         });
+                                    state.touch("zones");
                                 }
                             />
                             {format!("Zone {zone}")}
@@ -454,7 +516,9 @@ fn InstanceStep() -> impl IntoView {
                 on:input=move |ev| {
                     let value = event_target_value(&ev);
                     state.draft.update(|d| d.user_data = value);
+                    state.touch("model.user_data");
                 }
+                on:blur=move |_| state.touch("model.user_data")
                 aria-describedby=message_id("model.user_data")
             ></textarea>
             <FieldMessage field="model.user_data" />
@@ -748,11 +812,7 @@ fn ReviewStep() -> impl IntoView {
                             <dd data-summary=s
                                 .index()>
                                 {text} " "
-                                <button
-                                    type="button"
-                                    class="link"
-                                    on:click=move |_| state.step.set(s)
-                                >
+                                <button type="button" class="link" on:click=move |_| state.go(s)>
                                     {format!("Edit {}", s.title())}
                                 </button>
                             </dd>
@@ -778,7 +838,7 @@ fn ReviewStep() -> impl IntoView {
                                     <button
                                         type="button"
                                         class="link"
-                                        on:click=move |_| state.step.set(s)
+                                        on:click=move |_| state.go(s)
                                     >
                                         {format!("Go to {}", s.title())}
                                     </button>
