@@ -18,15 +18,17 @@
 //!    answers), moves not finished stop: `retiring` is cleared, and the replacements are
 //!    surplus that scale-in removes.
 //!
-//! A move starts only while the set is active, has no rollout running (a rollout's surge
-//! uses `retiring` too), its instance is not protected from scale-set actions and holds no
-//! busy lease, the set passes its upgrade policy's unhealthy limit
-//! (`max_unhealthy_instance_percent`, as before a rollout batch), and the set's
-//! out-of-service budget ([`crate::repair::repair_limit`], shared with repairs and rollouts)
-//! has room. On an **unreachable** host the instances are lost already: they are replaced at
-//! once, without waiting for a lease, the unhealthy limit or the budget (protection and a
-//! running rollout still hold them). Everything is read from the instance records, so a control plane killed at any
-//! point decides the same on restart; nothing but the host's record is stored.
+//! A move starts, or finishes, only while the set is active and has no rollout running (a
+//! rollout's surge uses `retiring` too: a move it overtook waits for its end). It starts
+//! only while its instance is not protected from scale-set actions and holds no busy lease,
+//! the set passes its upgrade policy's unhealthy limit (`max_unhealthy_instance_percent`, as
+//! before a rollout batch), and the set's out-of-service budget
+//! ([`crate::repair::repair_limit`], shared with repairs and rollouts) has room. On an
+//! **unreachable** host the instances are lost already: they are replaced at once, without
+//! waiting for a lease, the unhealthy limit or the budget (protection and a running rollout
+//! still hold them). Everything is read from the instance records, so a control plane
+//! killed at any point decides the same on restart; nothing but the host's record is
+//! stored.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -232,6 +234,10 @@ pub fn plan_moves(input: MoveInput<'_>) -> MovePlan {
                 "leaving",
                 "warm pool member: deleted, the pool refills on an open host".into(),
             );
+        } else if rollout_active {
+            // A retiring instance is the rollout's surge then, or a move the rollout
+            // overtook: either waits for the rollout to end.
+            wait(i, "waiting", "a rollout of the set is running".into());
         } else if i.retiring {
             if serving_count >= capacity {
                 delete.push(i.id.clone());
@@ -253,8 +259,6 @@ pub fn plan_moves(input: MoveInput<'_>) -> MovePlan {
             }
         } else if i.protect_from_scale_set_actions {
             wait(i, "waiting", "protected from scale-set actions".into());
-        } else if rollout_active {
-            wait(i, "waiting", "a rollout of the set is running".into());
         } else if lost {
             busy += 1;
             retire.push(i.id.clone());
@@ -394,6 +398,12 @@ mod tests {
         let plan = moves(&s, &nine(), true);
         assert!(plan.retire.is_empty());
         assert!(plan.waiting.iter().all(|w| w.reason.contains("rollout")));
+        // A retiring instance waits for the rollout too, even with its replacement up.
+        let mut surged = nine();
+        surged[0].retiring = true;
+        surged.push(instance(9, 1));
+        let plan = moves(&s, &surged, true);
+        assert!(plan.is_empty(), "{plan:?}");
 
         // Five of nine unhealthy is above the default 20 %.
         let mut sick = nine();
