@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use flotilla_domain::load_balancer::FrontendStats;
-use flotilla_domain::maintenance::MaintenanceStatus;
+use flotilla_domain::maintenance::{MaintenanceReason, MaintenanceStatus};
 use flotilla_domain::{BackendInfo, Instance, InstanceAction, LifecycleResult, ScaleSet};
 use serde_json::{Value, json};
 
@@ -1019,14 +1019,32 @@ fn hosts_text(backend: &BackendInfo) -> String {
             .hosts
             .iter()
             .map(|h| {
+                // A limit of 0 (the mock's hosts) is no limit.
+                let limit = |n: u64| {
+                    if n == 0 {
+                        "unlimited".to_string()
+                    } else {
+                        n.to_string()
+                    }
+                };
+                let closed = backend
+                    .maintenance
+                    .iter()
+                    .find(|m| m.record.host == h.name)
+                    .map(|m| match m.record.reason {
+                        MaintenanceReason::Maintenance => "under maintenance".to_string(),
+                        MaintenanceReason::Unreachable => "unreachable".to_string(),
+                    });
                 vec![
                     h.name.clone(),
                     h.zone.clone(),
                     h.fault_domain.to_string(),
-                    format!("{}/{}", h.used_vcpus, h.vcpus),
-                    format!("{}/{} MiB", h.used_memory_mib, h.memory_mib),
+                    format!("{}/{}", h.used_vcpus, limit(u64::from(h.vcpus))),
+                    format!("{}/{} MiB", h.used_memory_mib, limit(h.memory_mib)),
                     format!("{}/{}", h.running, h.vms),
-                    h.error.clone().unwrap_or_else(|| "available".into()),
+                    closed
+                        .or_else(|| h.error.clone())
+                        .unwrap_or_else(|| "available".into()),
                 ]
             })
             .collect();

@@ -155,6 +155,17 @@ async fn a_host_of_a_nine_instance_set_is_emptied_without_a_failed_request() {
     assert!(ok, "{err}");
     assert!(out.contains("host 1-fd0 (zone 1, fault domain 0)"), "{out}");
     assert!(out.contains("3 of 3 moved, empty"), "{out}");
+    let (ok, out, err) = cli(&server, &["hosts"]).await;
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("1-fd0 "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.ends_with("under maintenance"), "{row}");
+    assert!(
+        row.contains("/unlimited"),
+        "the mock's hosts have no limit: {row}"
+    );
 
     // Returned, it takes new instances again: the emptiest fault domain gets them.
     let (ok, out, err) = cli(&server, &["host", "end-maintenance", "1-fd0"]).await;
@@ -286,6 +297,19 @@ async fn an_unreachable_host_is_closed_its_instances_replaced_and_it_opens_when_
         per_fault_domain(&api, "web").await,
         BTreeMap::from([(0, 1), (1, 1), (2, 1)])
     );
+    // A host fault names a host the mock has, by field; nothing changes otherwise.
+    for host in ["", "nowhere"] {
+        let (status, body) = api
+            .post(
+                "/backend/faults",
+                json!({"kind": "host_down", "host": host}),
+            )
+            .await;
+        assert_eq!(status, 422, "{host:?}: {body}");
+        assert_eq!(body["errors"][0]["field"], "host", "{body}");
+    }
+    let (_, faults) = api.get("/backend/faults").await;
+    assert_eq!(faults["items"], json!([]), "{faults}");
     let (status, body) = api
         .post(
             "/backend/faults",

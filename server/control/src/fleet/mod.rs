@@ -1,7 +1,7 @@
 //! The Fleet facade: every public operation of the control plane, by resource —
 //! `scale_sets.rs`, `instances.rs` (with health and repairs), `autoscale.rs` (with shadow
 //! settings, demand and metrics), `backtest.rs` (what-ifs), `rollouts.rs`, `backend.rs`
-//! (with faults, the load balancer and the activity log).
+//! (with faults, the load balancer and the activity log), `hosts.rs` (host maintenance).
 //!
 //! Each operation validates its input (a message per field), writes the desired state with a
 //! generation guard, records an activity entry, publishes an event and wakes the scale set's
