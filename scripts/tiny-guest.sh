@@ -11,6 +11,8 @@
 #     /user-data   the user data of its cloud-init NoCloud seed (the `cidata` disk)
 #     /reach       for each line "# flotilla-reach HOST PORT" of the user data, whether the
 #                  guest could open a TCP connection there ("HOST:PORT open|closed")
+#     /cgi-bin/busy?SECONDS  asks Flotilla's metadata endpoint (http://10.0.2.100/) for a
+#                  busy lease of SECONDS, as an application would, and shows its answer
 #   - powers off on the ACPI power button, and prints "FLOTILLA-READY" on the serial console.
 # Idempotent: does nothing when the three files exist and were built by this very script.
 set -euo pipefail
@@ -103,7 +105,15 @@ httpd -p 80 -h /www
 echo "FLOTILLA-READY $id boot $n"
 while true; do sleep 3600; done
 EOF
-chmod +x root/init root/etc/udhcpc.script
+mkdir -p root/www/cgi-bin
+cat >root/www/cgi-bin/busy <<'EOF'
+#!/bin/sh
+s=$(printf '%s' "$QUERY_STRING" | tr -cd '0-9')
+body="{\"seconds\":${s:-0}}"
+printf 'Content-Type: text/plain\r\n\r\n'
+printf 'PUT /busy HTTP/1.0\r\nContent-Length: %s\r\n\r\n%s' "${#body}" "$body" | timeout 2 nc 10.0.2.100 80
+EOF
+chmod +x root/init root/etc/udhcpc.script root/www/cgi-bin/busy
 
 log "packing the initramfs"
 (cd root && find . | "$bb" cpio -o -H newc 2>/dev/null) | gzip -9 >"$DIR/tiny.initrd"

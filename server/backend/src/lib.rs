@@ -229,6 +229,46 @@ pub trait Backend: Send + Sync + 'static {
     fn simulation(&self) -> Option<&dyn Simulation> {
         None
     }
+
+    /// Answers what the guests ask through a per-VM metadata endpoint inside them with
+    /// `handler` (libvirt: `http://10.0.2.100/` in the guests of local hosts). Backends
+    /// without such an endpoint (the default) ignore it.
+    fn serve_guests(&self, handler: std::sync::Arc<dyn GuestHandler>) {
+        let _ = handler;
+    }
+}
+
+/// What a guest may read of itself, and its busy lease, through its metadata endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestView {
+    /// The instance id (the VM's).
+    pub id: String,
+    pub scale_set: String,
+    /// Until when scale-in, zone rebalancing and host maintenance leave it alone.
+    pub busy_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a guest's request was refused: an HTTP status and a sentence (naming the field at
+/// fault, when one is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestRefusal {
+    pub status: u16,
+    pub detail: String,
+}
+
+/// The control plane's side of the metadata endpoint: the VM asking is known by the
+/// endpoint it reached (its identity cannot be forged from inside the guest).
+#[async_trait]
+pub trait GuestHandler: Send + Sync {
+    /// VM `id` of `scale_set`, as the control plane records it.
+    async fn view(&self, scale_set: &str, id: &str) -> Result<GuestView, GuestRefusal>;
+    /// VM `id` asks to be left alone for `seconds` from now (0 ends its lease).
+    async fn set_busy(
+        &self,
+        scale_set: &str,
+        id: &str,
+        seconds: u32,
+    ) -> Result<GuestView, GuestRefusal>;
 }
 
 /// One running VM's resource use.

@@ -2,7 +2,8 @@
 //! conformance suite on three simulated hosts, one per zone, then what only libvirt does —
 //! host capacity, fault domains as hosts, the view rebuilt from libvirt's metadata by a new
 //! backend, parked (paused, saved) VMs read back from libvirt, and an unreachable host
-//! named.
+//! named and worked around. With `FLOTILLA_TEST_REAL_VMS=1` (`make test-vm`), a host served
+//! by a libvirtd of the test's own is cut off, crashes and comes back.
 //!
 //! Each `Libvirt::open` of a `test:///<file>` URI gets its own fresh copy of that host, so
 //! every case starts from empty hosts (and the test driver's own `test` domain, which is
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use flotilla_backend::conformance::Subject;
 use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig, simulated_host};
-use flotilla_backend::{Backend, BackendError, VmSpec};
+use flotilla_backend::{Backend, BackendError, GuestHandler, GuestRefusal, GuestView, VmSpec};
 use flotilla_domain::{Model, PowerState, WarmPoolState};
 
 /// The installation the backends under test act for.
@@ -477,6 +478,368 @@ mod raw {
     }
 }
 
+/// The calls the outage test makes on a daemon's host itself.
+mod remote {
+    use std::ffi::{CString, c_char, c_uint, c_void};
+
+    #[link(name = "virt")]
+    unsafe extern "C" {
+        fn virConnectOpen(name: *const c_char) -> *mut c_void;
+        fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
+        fn virStorageVolCreateXML(
+            pool: *mut c_void,
+            xml: *const c_char,
+            flags: c_uint,
+        ) -> *mut c_void;
+        fn virGetLastErrorMessage() -> *const c_char;
+    }
+
+    /// Opens `uri` and keeps the connection (a daemon's `test:///default` keeps its state
+    /// while a connection to it is open), adding image `image`'s base volume to its pool
+    /// `default-pool`.
+    pub fn hold_with_image(uri: &str, image: &str) {
+        let uri = CString::new(uri).unwrap();
+        let pool = CString::new("default-pool").unwrap();
+        let xml = CString::new(format!(
+            "<volume><name>{image}.qcow2</name><capacity unit='MiB'>16</capacity>\
+             <target><format type='qcow2'/></target></volume>"
+        ))
+        .unwrap();
+        // SAFETY: valid C strings; the connection is leaked on purpose (held), the volume
+        // reference too (the test's process ends soon).
+        unsafe {
+            let conn = virConnectOpen(uri.as_ptr());
+            let why = || std::ffi::CStr::from_ptr(virGetLastErrorMessage()).to_owned();
+            assert!(!conn.is_null(), "open {uri:?}: {:?}", why());
+            let pool = virStoragePoolLookupByName(conn, pool.as_ptr());
+            assert!(!pool.is_null(), "find default-pool: {:?}", why());
+            let vol = virStorageVolCreateXML(pool, xml.as_ptr(), 0);
+            assert!(!vol.is_null(), "create the base volume: {:?}", why());
+        }
+    }
+}
+
+/// A libvirtd of the test's own — unprivileged (as `nobody` when the test runs as root), its
+/// runtime directory, socket and settings under `dir` — serving libvirt's test driver on its
+/// unix socket: a host that can crash and come back.
+struct Daemon {
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        for sub in ["run", "home"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            if root {
+                std::os::unix::fs::chown(dir.join(sub), Some(65534), Some(65534)).unwrap();
+            }
+        }
+        let mut daemon = Daemon {
+            dir: dir.to_owned(),
+            child: None,
+        };
+        daemon.run();
+        daemon
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.join("run/libvirt/libvirt-sock")
+    }
+
+    /// Starts it and waits until it listens.
+    fn run(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        let mut command = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "libvirtd",
+            ]);
+            c
+        } else {
+            std::process::Command::new("libvirtd")
+        };
+        let home = self.dir.join("home");
+        let log = std::fs::File::create(self.dir.join("libvirtd.log")).unwrap();
+        let child = command
+            .current_dir("/")
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("run libvirtd");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none() && std::time::Instant::now() < deadline,
+                "libvirtd does not listen ({exited:?}): {}",
+                std::fs::read_to_string(self.dir.join("libvirtd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Kills it at once, as a crash would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A unix socket in front of another, as a network is between Flotilla and a host: it can
+/// be cut (open connections are shut, new ones closed at once) and mended.
+struct Cable {
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl Cable {
+    fn lay(path: &Path, to: &Path) -> Cable {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let cable = Cable {
+            cut: Arc::default(),
+            open: Arc::default(),
+        };
+        let (cut, open, to) = (cable.cut.clone(), cable.open.clone(), to.to_owned());
+        std::thread::spawn(move || {
+            for near in listener.incoming().flatten() {
+                if cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(far) = std::os::unix::net::UnixStream::connect(&to) else {
+                    continue;
+                };
+                let mut open = open.lock().unwrap();
+                open.push(near.try_clone().unwrap());
+                open.push(far.try_clone().unwrap());
+                for (mut from, mut into) in [
+                    (near.try_clone().unwrap(), far.try_clone().unwrap()),
+                    (far, near),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        cable
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Waits up to 30 s for `backend`'s host `host` to be available again (`hosts` is what
+/// reconnects a host left alone, as the control plane's host watch asks every 2 s).
+async fn until_available(backend: &Libvirt, host: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let hosts = backend.hosts().await.unwrap();
+        if hosts[host].available {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "host {} did not come back: {:?}",
+            hosts[host].name,
+            hosts[host].error
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// A host whose libvirtd is cut off, then crashes, then comes back: the other host goes on;
+/// the lost host's VMs are listed as last seen, operations on them fail `HostUnavailable`,
+/// a delete gives one up; the backend connects again by itself. Needs `libvirtd`: runs when
+/// `FLOTILLA_TEST_REAL_VMS=1` (`make test-vm`); otherwise it says it is skipped and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_goes_away_and_comes_back() {
+    if std::env::var("FLOTILLA_TEST_REAL_VMS").as_deref() != Ok("1") {
+        eprintln!(
+            "a_host_that_goes_away_and_comes_back: skipped — set FLOTILLA_TEST_REAL_VMS=1 (make \
+             test-vm) to run a libvirt daemon"
+        );
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The daemon (another user, when root) reaches its directory through it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = Daemon::start(&dir.path().join("daemon"));
+    let direct = format!("test+unix:///default?socket={}", daemon.socket().display());
+    remote::hold_with_image(&direct, "tiny-http");
+    let cable_path = dir.path().join("cable.sock");
+    let cable = Cable::lay(&cable_path, &daemon.socket());
+    let mut config = config(dir.path(), &[("a", "1", 8, 8192), ("b", "1", 8, 8192)]);
+    config.hosts[1].uri = format!("test+unix:///default?socket={}", cable_path.display());
+    config.hosts[1].pool = "default-pool".into();
+    let backend = Libvirt::open(config, INSTALLATION).await.unwrap();
+    assert_eq!(backend.images().await.unwrap(), ["tiny-http"]);
+    let web_0 = backend
+        .create(&spec("web_0", "1", 0, model(1, 512)))
+        .await
+        .unwrap();
+    let mut on_b = Vec::new();
+    for id in ["web_1", "web_2"] {
+        let vm = backend
+            .create(&spec(id, "1", 1, model(1, 512)))
+            .await
+            .unwrap();
+        assert_eq!(vm.fault_domain, 1, "{vm:?}");
+        on_b.push(vm);
+    }
+    let before = backend.list(None).await.unwrap();
+    assert_eq!(before.len(), 3);
+
+    // Cut off: host b's VMs are listed as last seen, and the other host goes on.
+    cable.cut();
+    assert_eq!(backend.list(None).await.unwrap(), before);
+    assert_eq!(backend.list(Some("web")).await.unwrap(), before);
+    let hosts = backend.hosts().await.unwrap();
+    assert!(hosts[0].available, "{hosts:?}");
+    assert!(!hosts[1].available, "{hosts:?}");
+    assert_eq!((hosts[1].vms, hosts[1].running), (2, 2), "as last seen");
+    assert!(
+        hosts[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("host 1-fd1 (test+unix:///default")),
+        "{hosts:?}"
+    );
+    assert_eq!(backend.zones().await.unwrap()[0].closed_fault_domains, [1]);
+    for result in [
+        backend.get("web_1").await.map(drop),
+        backend.start("web_1").await.map(drop),
+        backend.stop("web_1", true).await.map(drop),
+    ] {
+        match result {
+            Err(BackendError::HostUnavailable { host }) => assert_eq!(host, "1-fd1"),
+            other => panic!("expected HostUnavailable, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        backend.stop("web_0", true).await.unwrap().power_state,
+        PowerState::Stopped
+    );
+    assert_eq!(backend.start("web_0").await.unwrap().address, web_0.address);
+    // New VMs go to the host that answers, even when asked for the lost one.
+    let web_3 = backend
+        .create(&spec("web_3", "1", 1, model(1, 512)))
+        .await
+        .unwrap();
+    assert_eq!(web_3.fault_domain, 0, "{web_3:?}");
+    assert_eq!(
+        backend.images().await.unwrap(),
+        ["debian-12", "tiny-http"],
+        "host a's alone"
+    );
+    let ids: Vec<String> = backend
+        .metrics(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), 2, "host a's running VMs: {ids:?}");
+    // A VM on the lost host is given up at once: no longer listed, nor found.
+    backend.delete("web_1", false).await.unwrap();
+    let ids: Vec<String> = backend
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["web_0", "web_2", "web_3"]);
+    assert!(matches!(
+        backend.get("web_2").await,
+        Err(BackendError::HostUnavailable { .. })
+    ));
+
+    // Mended: the host is connected again by itself and read afresh — the VM given up is
+    // there again (the control plane deletes it: it has no instance record any more).
+    cable.mend();
+    until_available(&backend, 1).await;
+    let ids: Vec<String> = backend
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["web_0", "web_1", "web_2", "web_3"]);
+    assert_eq!(backend.get("web_2").await.unwrap().unwrap(), on_b[1]);
+    backend.delete("web_1", true).await.unwrap();
+    assert!(backend.get("web_1").await.unwrap().is_none());
+
+    // The daemon crashes: the same, and once it runs again (its test host empty: the test
+    // driver keeps nothing) the host is connected again, events included.
+    daemon.kill();
+    let listed = backend.list(None).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, ["web_0", "web_2", "web_3"]);
+    assert!(!backend.hosts().await.unwrap()[1].available);
+    assert!(matches!(
+        backend.start("web_2").await,
+        Err(BackendError::HostUnavailable { .. })
+    ));
+    daemon.run();
+    remote::hold_with_image(&direct, "tiny-http");
+    until_available(&backend, 1).await;
+    let ids: Vec<String> = backend
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["web_0", "web_3"], "host b is read afresh");
+    let mut changes = backend.state_changes().unwrap();
+    let web_4 = backend
+        .create(&spec("web_4", "1", 1, model(1, 512)))
+        .await
+        .unwrap();
+    assert_eq!(web_4.fault_domain, 1, "{web_4:?}");
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while changes.recv().await.unwrap() != "web_4" {}
+    })
+    .await
+    .expect("host b's events come through the new connection");
+    for id in ["web_0", "web_3", "web_4"] {
+        backend.delete(id, true).await.unwrap();
+    }
+    assert!(backend.list(None).await.unwrap().is_empty());
+}
+
 /// The tests on `test:///default` (shared by the whole process) run one at a time.
 static DEFAULT_HOST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -586,18 +949,81 @@ async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
 #[tokio::test]
 async fn an_unreachable_host_and_a_bad_configuration_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = LibvirtConfig::from_hosts("1=test:///nonexistent/host.xml").unwrap();
+    // No host answers: nothing could work, the open fails naming each.
+    let mut config = LibvirtConfig::from_hosts(
+        "1=test:///nonexistent/host.xml, 1=test:///nonexistent/other.xml",
+    )
+    .unwrap();
     config.state_dir = Some(dir.path().to_owned());
     match Libvirt::open(config.clone(), INSTALLATION).await {
         Err(e) => {
             let text = e.to_string();
             assert!(
-                text.contains("host 1-fd0 (test:///nonexistent/host.xml)"),
+                text.contains("host 1-fd0 (test:///nonexistent/host.xml)")
+                    && text.contains("host 1-fd1 (test:///nonexistent/other.xml)"),
                 "{text}"
             );
         }
-        Ok(_) => panic!("a host that cannot be reached must fail the open"),
+        Ok(_) => panic!("with no host answering the open must fail"),
     }
+    // One answers: the open succeeds; the other is listed unavailable, naming it, with its
+    // configured size, closed to placement, and left out of images.
+    let good = simulated_host(&dir.path().join("good.xml"), 4, 4096, &["tiny-http"]).unwrap();
+    config.hosts[0].uri = good.clone();
+    config.hosts[1].vcpus = Some(6);
+    let backend = Libvirt::open(config.clone(), INSTALLATION).await.unwrap();
+    let hosts = backend.hosts().await.unwrap();
+    assert_eq!((hosts[0].available, hosts[0].vcpus), (true, 4), "{hosts:?}");
+    assert_eq!(
+        (hosts[1].available, hosts[1].vcpus, hosts[1].memory_mib),
+        (false, 6, 0),
+        "its size is what the configuration says, else unknown: {hosts:?}"
+    );
+    let error = hosts[1].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("host 1-fd1 (test:///nonexistent/other.xml)"),
+        "{error}"
+    );
+    let zones = backend.zones().await.unwrap();
+    assert_eq!(
+        (
+            zones[0].fault_domains,
+            zones[0].closed_fault_domains.clone()
+        ),
+        (2, vec![1])
+    );
+    assert_eq!(backend.images().await.unwrap(), ["tiny-http"]);
+    // A VM asked for on the unreachable host goes to the one that answers; one too big for
+    // it is refused naming both.
+    let vm = backend
+        .create(&spec("web_0", "1", 1, model(1, 512)))
+        .await
+        .unwrap();
+    assert_eq!(vm.fault_domain, 0, "{vm:?}");
+    match backend.create(&spec("web_1", "1", 1, model(8, 512))).await {
+        Err(BackendError::CreateFailed { reason, .. }) => {
+            assert!(
+                reason.contains("host 1-fd1 (test:///nonexistent/other.xml) cannot be read"),
+                "{reason}"
+            );
+            assert!(reason.contains("has 3 vCPUs and 3584 MiB free"), "{reason}");
+        }
+        other => panic!("expected the zone to be full, got {other:?}"),
+    }
+    let listed = backend.list(None).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // Nothing was ever seen on the unreachable host: a VM absent elsewhere is absent.
+    assert!(backend.get("web_9").await.unwrap().is_none());
+    assert!(matches!(
+        backend.start("web_9").await,
+        Err(BackendError::NotFound { .. })
+    ));
+    backend.delete("web_9", true).await.unwrap();
+    backend.delete("web_0", true).await.unwrap();
+    assert!(backend.list(None).await.unwrap().is_empty());
+    config.hosts.truncate(1);
+    config.hosts[0].uri = "test:///nonexistent/host.xml".into();
+    config.hosts[0].vcpus = None;
     // A host without the storage pool is named with the pool.
     let uri = simulated_host(&dir.path().join("a.xml"), 2, 2048, &[]).unwrap();
     config.hosts[0].uri = uri.clone();
@@ -862,4 +1288,114 @@ async fn parked_vms_read_back_from_libvirt_and_leave_no_saved_state_behind() {
         assert!(second.get(id).await.unwrap().is_none(), "{id} is gone");
     }
     assert!(first.list(None).await.unwrap().is_empty());
+}
+
+/// A control plane that records what guests ask.
+#[derive(Default)]
+struct Guests {
+    asked: std::sync::Mutex<Vec<(String, String, u32)>>,
+}
+
+#[async_trait::async_trait]
+impl GuestHandler for Guests {
+    async fn view(&self, scale_set: &str, id: &str) -> Result<GuestView, GuestRefusal> {
+        Ok(GuestView {
+            id: id.into(),
+            scale_set: scale_set.into(),
+            busy_until: None,
+        })
+    }
+
+    async fn set_busy(
+        &self,
+        scale_set: &str,
+        id: &str,
+        seconds: u32,
+    ) -> Result<GuestView, GuestRefusal> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((scale_set.into(), id.into(), seconds));
+        self.view(scale_set, id).await
+    }
+}
+
+/// Asks for a lease through VM `id`'s metadata socket, as QEMU forwards a guest's request,
+/// and answers the status line.
+async fn ask_busy(state: &Path, id: &str, seconds: u32) -> std::io::Result<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let socket = state.join("metadata").join(format!("{id}.sock"));
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    let body = format!("{{\"seconds\":{seconds}}}");
+    stream
+        .write_all(
+            format!(
+                "PUT /busy HTTP/1.0\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut status = String::new();
+    tokio::io::BufReader::new(stream)
+        .read_line(&mut status)
+        .await?;
+    Ok(status.trim_end().to_owned())
+}
+
+#[tokio::test]
+async fn each_vm_has_a_metadata_socket_that_speaks_for_it_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let _one_at_a_time = DEFAULT_HOST.lock().await;
+    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = Libvirt::open(default_host(dir.path()), INSTALLATION)
+        .await
+        .unwrap();
+    let before = Arc::new(Guests::default());
+    first.serve_guests(before.clone());
+    for id in ["web_0", "web_1"] {
+        first
+            .create(&spec(id, "1", 0, model(1, 512)))
+            .await
+            .unwrap();
+    }
+    let socket = dir.path().join("metadata/web_1.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o007, 0, "nobody else connects: {mode:o}");
+    // The socket is the VM's identity: what comes through it acts on that VM alone.
+    assert_eq!(
+        ask_busy(dir.path(), "web_1", 60).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        *before.asked.lock().unwrap(),
+        [("web".to_owned(), "web_1".to_owned(), 60)]
+    );
+
+    // A restarted control plane takes the sockets of the VMs it lists.
+    let second = Libvirt::open(default_host(dir.path()), INSTALLATION)
+        .await
+        .unwrap();
+    let after = Arc::new(Guests::default());
+    second.serve_guests(after.clone());
+    second.list(None).await.unwrap();
+    assert_eq!(
+        ask_busy(dir.path(), "web_0", 0).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        *after.asked.lock().unwrap(),
+        [("web".to_owned(), "web_0".to_owned(), 0)]
+    );
+    assert_eq!(before.asked.lock().unwrap().len(), 1);
+
+    // A deleted VM's socket goes with it; one deleted elsewhere at the next full list.
+    second.delete("web_0", true).await.unwrap();
+    assert!(!dir.path().join("metadata/web_0.sock").exists());
+    assert!(ask_busy(dir.path(), "web_0", 60).await.is_err());
+    raw::forget("web_1");
+    second.list(None).await.unwrap();
+    assert!(!socket.exists());
+    first.delete("web_1", true).await.unwrap();
 }

@@ -369,3 +369,113 @@ async fn host_maintenance_moves_instances_to_the_zones_other_host() {
     assert_eq!(status, 200, "{body}");
     server.stop().await;
 }
+
+/// Sends `body` as `PUT /busy` through VM `id`'s metadata socket, as QEMU forwards a
+/// guest's request, and answers the status and the answer's body.
+async fn guest_asks(data_dir: &std::path::Path, id: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = data_dir.join(format!("libvirt/metadata/{id}.sock"));
+    let mut stream = tokio::net::UnixStream::connect(&socket)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    let request = format!(
+        "PUT /busy HTTP/1.0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The endpoint keeps the stream open: the answer ends at its Content-Length.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            if body.len() >= length {
+                let status = head[9..12].parse().unwrap();
+                return (status, serde_json::from_str(body).unwrap());
+            }
+        }
+        assert!(n > 0, "the stream ended: {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_guest_sets_its_own_busy_lease_and_scale_in_spares_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config_file(dir.path());
+    let server = TestServer::start_with(
+        dir.path(),
+        &["--backend", "libvirt", "--libvirt-config", &file],
+    )
+    .await;
+    let api = server.api();
+    api.create_set("web", 2, json!({"zones": ["1"]})).await;
+    let items = api.wait_running("web", 2).await;
+    // The newest instance: the one scale-in would remove.
+    let id = items[1]["id"].as_str().unwrap().to_owned();
+    let instance = |id: String| {
+        let api = api.clone();
+        async move { api.get(&format!("/scale-sets/web/instances/{id}")).await.1 }
+    };
+
+    // Through its own socket a guest reaches its own instance only.
+    let (status, answer) = guest_asks(dir.path(), &id, r#"{"seconds":600}"#).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["id"].as_str(), answer["scale_set"].as_str()),
+        (Some(id.as_str()), Some("web"))
+    );
+    let until = instance(id.clone()).await["busy_until"].clone();
+    // (The record keeps microseconds.)
+    let second = |t: &Value| t.as_str().map(|t| t[..19].to_owned());
+    assert!(
+        until.is_string() && second(&answer["busy_until"]) == second(&until),
+        "{answer} {until}"
+    );
+    assert!(instance(items[0]["id"].as_str().unwrap().to_owned()).await["busy_until"].is_null());
+    let (_, activity) = api.get("/activity?operation=instance.busy").await;
+    assert_eq!(
+        activity["items"][0]["actor"],
+        format!("guest:{id}"),
+        "{activity}"
+    );
+
+    // Beyond the maximum, or not the lease's body: refused by field, nothing changes.
+    for (body, field) in [
+        (r#"{"seconds":99999}"#, "seconds"),
+        (r#"{"seconds":1,"id":"web_0"}"#, "body"),
+    ] {
+        let (status, answer) = guest_asks(dir.path(), &id, body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+        assert_eq!(instance(id.clone()).await["busy_until"], until);
+    }
+
+    // Scale-in leaves the busy instance and takes the other.
+    let (status, body) = api
+        .put("/scale-sets/web/capacity", json!({"capacity": 1}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let left = api.wait_running("web", 1).await;
+    assert_eq!(left[0]["id"], id.as_str(), "{left:?}");
+    let (status, answer) = guest_asks(dir.path(), &id, r#"{"seconds":0}"#).await;
+    assert_eq!(
+        (status, answer["busy_until"].is_null()),
+        (200, true),
+        "{answer}"
+    );
+    server.stop().await;
+}

@@ -356,6 +356,30 @@ async fn a_scale_set_of_real_guests() {
         "a guest must not reach the control plane"
     );
     let id = &ids[0];
+
+    // The application inside asks for a busy lease through its metadata endpoint, the one
+    // address its network reaches (10.0.2.100): the lease is its own instance's, set as
+    // the guest; then it ends it the same way.
+    for (seconds, leased) in [(600, true), (0, false)] {
+        let answer = get_text(&format!("http://{address}/cgi-bin/busy?{seconds}"))
+            .await
+            .unwrap_or_default();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+        assert!(answer.contains(&format!("\"id\":\"{id}\"")), "{answer}");
+        let (_, instance) = api.get(&format!("/scale-sets/tiny/instances/{id}")).await;
+        assert_eq!(instance["busy_until"].is_string(), leased, "{instance}");
+    }
+    let (_, activity) = api
+        .get("/activity?operation=instance.busy&scale_set=tiny")
+        .await;
+    let actors: Vec<&str> = activity["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["actor"].as_str())
+        .collect();
+    let guest = format!("guest:{id}");
+    assert_eq!(actors, [guest.as_str(); 2], "{activity}");
     let (status, console) = api
         .get(&format!("/scale-sets/tiny/instances/{id}/console"))
         .await;
@@ -458,7 +482,13 @@ async fn a_scale_set_of_real_guests() {
     let left: Vec<_> = std::fs::read_dir(&state)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(left.is_empty(), "seeds or logs left: {left:?}");
+    assert_eq!(left, ["metadata"], "seeds or logs left: {left:?}");
+    let sockets: Vec<_> = std::fs::read_dir(state.join("metadata"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(sockets.is_empty(), "metadata sockets left: {sockets:?}");
     virsh(&["pool-destroy", POOL]).expect("remove the storage pool");
     let pids = daemons.pids();
     drop(daemons);

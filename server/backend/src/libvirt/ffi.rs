@@ -105,6 +105,8 @@ type FreeCallback = extern "C" fn(*mut c_void);
 unsafe extern "C" {
     fn virConnectOpen(name: *const c_char) -> *mut VirConnect;
     fn virConnectClose(conn: *mut VirConnect) -> c_int;
+    fn virConnectIsAlive(conn: *mut VirConnect) -> c_int;
+    fn virConnectSetKeepAlive(conn: *mut VirConnect, interval: c_int, count: c_uint) -> c_int;
     fn virConnectListAllDomains(
         conn: *mut VirConnect,
         domains: *mut *mut *mut VirDomain,
@@ -149,6 +151,7 @@ unsafe extern "C" {
         size: usize,
     ) -> c_int;
     fn virConnectGetCapabilities(conn: *mut VirConnect) -> *mut c_char;
+    fn virConnectGetVersion(conn: *mut VirConnect, version: *mut c_ulong) -> c_int;
     fn virDomainMemoryStats(
         dom: *mut VirDomain,
         stats: *mut VirMemoryStat,
@@ -203,6 +206,9 @@ pub const ERR_NO_DOMAIN: i32 = 42;
 pub const ERR_NO_DOMAIN_METADATA: i32 = 80;
 /// `VIR_ERR_OPERATION_INVALID`: the domain is not in a state the call needs.
 pub const ERR_OPERATION_INVALID: i32 = 55;
+/// `VIR_ERR_NO_CONNECT`, `VIR_ERR_INVALID_CONN` and `VIR_ERR_RPC`: what a call fails with
+/// when its connection is gone or broken (rather than the call refused).
+pub const CONNECTION_ERRORS: [i32; 3] = [5, 6, 39];
 /// `VIR_ERR_NO_STORAGE_POOL` and `VIR_ERR_NO_STORAGE_VOL`: what a lookup of an absent
 /// pool or volume fails with.
 pub const ERR_NO_STORAGE_POOL: i32 = 49;
@@ -363,6 +369,22 @@ impl Conn {
             .ok_or_else(last_error)
     }
 
+    /// Whether the connection still works: `false` once libvirt saw it break (a remote
+    /// daemon gone, its socket closed, keepalive unanswered). Asks nothing of the host.
+    pub fn is_alive(&self) -> bool {
+        // SAFETY: the connection is open.
+        unsafe { virConnectIsAlive(self.raw.as_ptr()) == 1 }
+    }
+
+    /// Has libvirt probe a remote host every `interval_seconds` and close the connection
+    /// after `count` probes unanswered, so that calls to a host gone silent (a network
+    /// partition keeps a TCP connection open) fail instead of hanging. Local drivers (the
+    /// test driver) have no keepalive: they refuse, which changes nothing.
+    pub fn keep_alive(&self, interval_seconds: i32, count: u32) -> VirtResult<()> {
+        // SAFETY: the connection is open.
+        check(unsafe { virConnectSetKeepAlive(self.raw.as_ptr(), interval_seconds, count) })
+    }
+
     /// Defines (or redefines) a persistent domain from its XML.
     pub fn define(&self, xml: &str) -> VirtResult<Dom> {
         let xml = text(xml)?;
@@ -430,6 +452,17 @@ impl Conn {
     pub fn capabilities(&self) -> VirtResult<String> {
         // SAFETY: libvirt answers a string the caller frees, or null on error.
         unsafe { taken(virConnectGetCapabilities(self.raw.as_ptr())) }.ok_or_else(last_error)
+    }
+
+    /// The hypervisor's version, as `major * 1_000_000 + minor * 1_000 + release` (QEMU's,
+    /// on a QEMU host).
+    // `c_ulong` is 64 bits here but 32 on other targets: the conversion is not useless there.
+    #[allow(clippy::useless_conversion)]
+    pub fn version(&self) -> VirtResult<u64> {
+        let mut version: c_ulong = 0;
+        // SAFETY: the connection is open and `version` a valid place for libvirt to fill.
+        check(unsafe { virConnectGetVersion(self.raw.as_ptr(), &mut version) })?;
+        Ok(u64::from(version))
     }
 
     /// The storage pool called `name`, or `None`.

@@ -12,6 +12,16 @@
 //! - Hosts: each configured host is a fault domain of its zone (numbered in configuration
 //!   order) and has a name (`hosts[].name`, default `{zone}-fd{n}`) that errors and
 //!   [`Backend::hosts`] give with its URI.
+//! - A host that cannot be reached does not stop the others. Its connection is made again
+//!   at its next use once libvirt says it broke (`virConnectIsAlive`; remote hosts are
+//!   probed by keepalive), at most every few seconds; `open` starts without it (only when
+//!   no host answers does it fail). Meanwhile [`Backend::hosts`] lists it unavailable with
+//!   why, [`Backend::zones`] counts it closed, placement, images and metrics leave it out,
+//!   and `list` reports its VMs as they were last read — a blip changes none of the control
+//!   plane's records; one that lasts closes the host there and its VMs are replaced. An
+//!   operation on such a VM fails with `HostUnavailable`; deleting one gives it up at once
+//!   (it is no longer listed; if the host answers again, its domain has no instance record
+//!   and the control plane deletes it). Its events are registered again on reconnection.
 //! - Placement: the `fault_domain`-th host of the VM's zone when it has the VM's vCPUs and
 //!   memory free (deallocated VMs hold no reservation), else the zone's host with the most
 //!   room; never a host among the spec's `closed_fault_domains` (under maintenance or
@@ -47,7 +57,8 @@
 //!   would otherwise expose as 10.0.2.2 — nor anything beyond; only the application port is
 //!   forwarded in, from `<host address>:<port>`, a port from [`LibvirtConfig::port_base`]
 //!   up, unique on its host (and free on this machine for local hosts). That is the VM's
-//!   address.
+//!   address. The one way out is the VM's metadata endpoint ([`metadata`]: local hosts
+//!   only), forwarded to a unix socket of its own that this process listens on.
 //! - Lifecycle events: libvirt's event loop runs on a thread of its own; every domain that
 //!   starts, stops, crashes, is suspended, resumed, saved or restored on any host — a guest
 //!   powering itself off included — is announced by [`Backend::state_changes`], so the
@@ -62,6 +73,7 @@
 
 mod ffi;
 mod iso;
+mod metadata;
 mod storage;
 mod xml;
 
@@ -287,33 +299,258 @@ const POOL_RESCAN: Duration = Duration::from_secs(10);
 /// How much of a console log `console` answers: its end.
 const CONSOLE_BYTES: u64 = 64 * 1024;
 
+/// How often a host that cannot be connected is tried again, at most: every use of a host
+/// without a connection may try, so a host down is not hammered by every list and lookup.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// Keepalive of remote hosts: a probe every 5 s, the connection closed after 3 unanswered
+/// (a host gone silent fails calls within ~20 s instead of hanging them).
+const KEEPALIVE_SECONDS: i32 = 5;
+const KEEPALIVE_COUNT: u32 = 3;
+
 struct Host {
     config: HostConfig,
     /// Its name (configured, or `{zone}-fd{n}`).
     name: String,
-    conn: Conn,
     /// Its fault domain: its position among its zone's hosts.
     fault_domain: u32,
+    /// Whether it is this machine (its forwarded ports can be checked here, and its VMs
+    /// get a metadata endpoint).
+    local: bool,
+    /// Its connection and what it tells of the host; made again when it breaks.
+    link: Mutex<Link>,
+    /// Where its domains' lifecycle events go (registered again with each connection).
+    changes: tokio::sync::broadcast::Sender<String>,
+    /// When its pool was last rescanned.
+    rescanned: Mutex<Option<Instant>>,
+    /// Its VMs as last read, by id: what `list` reports of it while it cannot be read, and
+    /// what tells that a VM not found elsewhere is on it. Replaced by each full read of the
+    /// host, a set's part by each read of that set; a VM read or changed alone is put in.
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+/// A host's connection, and why it cannot be read when it cannot.
+#[derive(Default)]
+struct Link {
+    /// Shared by the calls in flight; `None` while the host is not connected.
+    conn: Option<Arc<Conn>>,
+    /// What the host told at its last connection (its size: until the first, only what
+    /// the configuration says, else 0).
+    facts: Facts,
+    /// When a connection was last tried.
+    tried: Option<Instant>,
+    /// Why the host cannot be read (set when a connection or a read fails, cleared when a
+    /// connection is made or a read succeeds): a warning is logged when it is set, not
+    /// at every failure while it stays.
+    error: Option<String>,
+}
+
+/// What a host tells of itself when connected.
+#[derive(Debug, Clone, Copy, Default)]
+struct Facts {
     /// What its VMs may take in all.
     vcpus: u32,
     memory_mib: u64,
     /// Whether its domains use hardware acceleration (configured and offered).
     accelerated: bool,
-    /// Whether it is this machine (its forwarded ports can be checked here).
-    local: bool,
-    /// When its pool was last rescanned.
-    rescanned: Mutex<Option<Instant>>,
+    /// Whether its QEMU takes `reconnect-ms` for a socket (9.2 on).
+    reconnect_ms: bool,
+}
+
+/// A VM as last read: what `list` reports, and what it holds of its host.
+#[derive(Debug, Clone)]
+struct Seen {
+    vm: ObservedVm,
+    vcpus: u32,
+    memory_mib: u64,
+    /// Not deallocated: it holds its vCPUs and memory.
+    reserved: bool,
+    /// When it was read.
+    at: Instant,
 }
 
 impl Host {
+    fn new(
+        config: &HostConfig,
+        name: String,
+        fault_domain: u32,
+        changes: tokio::sync::broadcast::Sender<String>,
+    ) -> Host {
+        Host {
+            config: config.clone(),
+            name,
+            fault_domain,
+            local: is_local(&config.uri),
+            link: Mutex::new(Link {
+                facts: Facts {
+                    vcpus: config.vcpus.unwrap_or(0),
+                    memory_mib: config.memory_mib.unwrap_or(0),
+                    // The newest QEMU until one says otherwise.
+                    reconnect_ms: true,
+                    accelerated: false,
+                },
+                ..Link::default()
+            }),
+            changes,
+            rescanned: Mutex::new(None),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn facts(&self) -> Facts {
+        self.link.lock().expect("link lock").facts
+    }
+
+    /// Why the host cannot be read, when it could not be last time it was tried.
+    fn trouble(&self) -> Option<String> {
+        self.link.lock().expect("link lock").error.clone()
+    }
+
+    /// The host's connection: the open one while libvirt says it works, else a new one —
+    /// tried at most every [`RECONNECT_EVERY`]; in between, the last failure. Fails naming
+    /// the host.
+    fn conn(&self) -> Result<Arc<Conn>> {
+        {
+            let mut link = self.link.lock().expect("link lock");
+            if let Some(conn) = &link.conn {
+                if conn.is_alive() {
+                    return Ok(conn.clone());
+                }
+                link.conn = None;
+                self.note_trouble(&mut link, "the connection was lost".into());
+            }
+            if link.tried.is_some_and(|at| at.elapsed() < RECONNECT_EVERY) {
+                let why = link.error.clone().unwrap_or_else(|| "not connected".into());
+                return Err(self.unreachable(why));
+            }
+            // Tried from here: other callers meanwhile fail at once rather than wait.
+            link.tried = Some(Instant::now());
+        }
+        let made = self.connect();
+        let mut link = self.link.lock().expect("link lock");
+        match made {
+            Ok((conn, facts)) => {
+                let conn = Arc::new(conn);
+                link.conn = Some(conn.clone());
+                link.facts = facts;
+                if let Some(was) = link.error.take() {
+                    tracing::info!(host = %self.name, uri = %self.config.uri, was = %was, "the host answers again");
+                }
+                Ok(conn)
+            }
+            Err(why) => {
+                self.note_trouble(&mut link, why.clone());
+                Err(self.unreachable(why))
+            }
+        }
+    }
+
+    /// Opens a connection to the host, has libvirt watch it (keepalive) and announce its
+    /// domains' lifecycle events, and reads the host's size and abilities.
+    fn connect(&self) -> Result<(Conn, Facts), String> {
+        let conn = Conn::open(&self.config.uri).map_err(|e| e.to_string())?;
+        let _ = conn.keep_alive(KEEPALIVE_SECONDS, KEEPALIVE_COUNT);
+        let sink = self.changes.clone();
+        if let Err(e) = conn.on_lifecycle(move |domain| {
+            let _ = sink.send(domain);
+        }) {
+            tracing::warn!(host = %self.name, uri = %self.config.uri, error = %e, "no lifecycle events from this host: its VMs' changes are seen when listed");
+        }
+        let node = conn
+            .node()
+            .map_err(|e| format!("reading the host's size: {e}"))?;
+        let accelerated = self.config.accelerate
+            && conn
+                .capabilities()
+                .map_err(|e| format!("reading the host's capabilities: {e}"))?
+                .contains("<domain type='kvm'");
+        // QEMU 9.2 (`reconnect-ms`) on; a version that cannot be read: the newest.
+        let reconnect_ms = conn.version().map_or(true, |v| v >= 9_002_000);
+        let facts = Facts {
+            vcpus: self.config.vcpus.unwrap_or(node.cpus),
+            memory_mib: self.config.memory_mib.unwrap_or(node.memory_kib / 1024),
+            accelerated,
+            reconnect_ms,
+        };
+        Ok((conn, facts))
+    }
+
+    /// Notes why the host cannot be read; warns when it could be read until now.
+    fn note_trouble(&self, link: &mut Link, why: String) {
+        if link.error.is_none() {
+            tracing::warn!(host = %self.name, uri = %self.config.uri, error = %why, "the host cannot be read: its VMs are reported as last seen, nothing new is placed on it, and it is connected again when it answers");
+        }
+        link.error = Some(why);
+    }
+
+    /// Call `operation` on `conn`, this host's, failed with `error`: when the connection is
+    /// broken (libvirt says so, or the error is the connection's), it is let go, to be made
+    /// again at the next use. Answers the error, naming the host.
+    fn failed(&self, conn: &Arc<Conn>, operation: &'static str, error: VirtError) -> BackendError {
+        if !conn.is_alive() || ffi::CONNECTION_ERRORS.contains(&error.code) {
+            let mut link = self.link.lock().expect("link lock");
+            if link.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                link.conn = None;
+            }
+            self.note_trouble(&mut link, error.to_string());
+        }
+        BackendError::Libvirt {
+            operation,
+            message: format!("host {self}: {error}"),
+        }
+    }
+
+    /// A read of the host failed with `error`: it is unreadable until one succeeds. (A
+    /// cause noted already, say the connection's, is kept: it is the first and closest.)
+    fn unreadable(&self, error: &BackendError) {
+        let mut link = self.link.lock().expect("link lock");
+        if link.error.is_none() {
+            self.note_trouble(&mut link, error.to_string());
+        }
+    }
+
+    /// A read of the host succeeded.
+    fn readable(&self) {
+        let mut link = self.link.lock().expect("link lock");
+        if let Some(was) = link.error.take() {
+            tracing::info!(host = %self.name, uri = %self.config.uri, was = %was, "the host can be read again");
+        }
+    }
+
+    fn unreachable(&self, why: String) -> BackendError {
+        BackendError::Libvirt {
+            operation: "connect",
+            message: format!("host {self}: {why}"),
+        }
+    }
+
     fn pool(&self) -> Result<Pool> {
-        self.conn
-            .pool(&self.config.pool)
-            .map_err(virt("find the storage pool"))?
+        let conn = self.conn()?;
+        conn.pool(&self.config.pool)
+            .map_err(|e| self.failed(&conn, "find the storage pool", e))?
             .ok_or_else(|| BackendError::Libvirt {
                 operation: "find the storage pool",
                 message: format!("host {self} has no storage pool {:?}", self.config.pool),
             })
+    }
+
+    /// Puts `seen` among the host's VMs as last read.
+    fn saw(&self, seen: Seen) {
+        self.seen
+            .lock()
+            .expect("seen lock")
+            .insert(seen.vm.id.clone(), seen);
+    }
+
+    /// The host's VMs as last read (of `scale_set` only, when given).
+    fn last_seen(&self, scale_set: Option<&str>) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .expect("seen lock")
+            .values()
+            .filter(|s| scale_set.is_none_or(|set| s.vm.scale_set == set))
+            .cloned()
+            .collect()
     }
 }
 
@@ -352,6 +589,8 @@ struct Inner {
     seed_group: Option<u32>,
     state_dir: PathBuf,
     hosts: Vec<Host>,
+    /// The metadata endpoints of the local hosts' VMs.
+    relay: metadata::Relay,
     /// The names of domains whose lifecycle changed (libvirt's events, from every host).
     changes: tokio::sync::broadcast::Sender<String>,
     /// Creations pick ports and check capacity one at a time.
@@ -371,9 +610,11 @@ pub struct Libvirt {
 
 impl Libvirt {
     /// Checks the configuration and connects to every host, reading each host's size where
-    /// its limits are not given; fails naming the field or host at fault. The backend acts
-    /// for installation `installation_id`: it marks the domains it creates with it and
-    /// changes no other.
+    /// its limits are not given; fails naming the field at fault, a host that answers
+    /// without its storage pool, or — when none answers — every host. A host that does not
+    /// answer is logged and left unavailable until it does (its size, where not configured,
+    /// reads 0 until then). The backend acts for installation `installation_id`: it marks
+    /// the domains it creates with it and changes no other.
     pub async fn open(config: LibvirtConfig, installation_id: &str) -> Result<Libvirt> {
         let installation_id = installation_id.to_owned();
         let problems = config.problems();
@@ -391,6 +632,7 @@ impl Libvirt {
                 message: "state_dir: not set".into(),
             })?;
         let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let runtime = tokio::runtime::Handle::current();
         let inner = tokio::task::spawn_blocking(move || -> Result<Inner> {
             std::fs::create_dir_all(&state_dir).map_err(|source| BackendError::Io {
                 operation: "create the libvirt state directory",
@@ -401,49 +643,55 @@ impl Libvirt {
                 operation: "make the state directory private",
                 message,
             })?;
-            let mut hosts = Vec::new();
             let places = config.fault_domains().into_iter().zip(config.host_names());
-            for (host, (fault_domain, name)) in config.hosts.iter().zip(places) {
-                let at_host = |operation: &'static str| {
-                    let named = format!("{name} ({})", host.uri);
-                    move |e: VirtError| BackendError::Libvirt {
-                        operation,
-                        message: format!("host {named}: {e}"),
+            let hosts: Vec<Host> = config
+                .hosts
+                .iter()
+                .zip(places)
+                .map(|(host, (fault_domain, name))| {
+                    Host::new(host, name, fault_domain, changes.clone())
+                })
+                .collect();
+            // A host that does not answer now is left for later (a control plane restarted
+            // during a host's outage must start); one that answers without its storage pool
+            // is misconfigured. With no host answering nothing could work.
+            let mut unreachable = Vec::new();
+            for host in &hosts {
+                match host.conn() {
+                    Ok(_) => {
+                        host.pool()?;
                     }
-                };
-                let conn = Conn::open(&host.uri).map_err(at_host("connect"))?;
-                let sink = changes.clone();
-                if let Err(e) = conn.on_lifecycle(move |domain| {
-                    let _ = sink.send(domain);
-                }) {
-                    tracing::warn!(host = %name, uri = %host.uri, error = %e, "no lifecycle events from this host: its VMs' changes are seen when listed");
+                    Err(e) => unreachable.push(e),
                 }
-                let node = conn.node().map_err(at_host("read the host's size"))?;
-                let accelerated = host.accelerate
-                    && conn
-                        .capabilities()
-                        .map_err(at_host("read the host's capabilities"))?
-                        .contains("<domain type='kvm'");
-                let host = Host {
-                    config: host.clone(),
-                    name,
-                    conn,
-                    fault_domain,
-                    vcpus: host.vcpus.unwrap_or(node.cpus),
-                    memory_mib: host.memory_mib.unwrap_or(node.memory_kib / 1024),
-                    accelerated,
-                    local: is_local(&host.uri),
-                    rescanned: Mutex::new(None),
-                };
-                host.pool()?;
-                hosts.push(host);
             }
+            if unreachable.len() == hosts.len() {
+                return Err(BackendError::Libvirt {
+                    operation: "connect",
+                    message: unreachable
+                        .iter()
+                        .map(|e| match e {
+                            BackendError::Libvirt { message, .. } => message.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
+            let seed_group = storage::qemu_group();
+            let relay =
+                metadata::Relay::new(&state_dir, seed_group, runtime).map_err(|message| {
+                    BackendError::Libvirt {
+                        operation: "make the metadata endpoints' directory",
+                        message,
+                    }
+                })?;
             Ok(Inner {
                 config,
                 installation_id,
-                seed_group: storage::qemu_group(),
+                seed_group,
                 state_dir,
                 hosts,
+                relay,
                 changes,
                 placing: Mutex::new(()),
                 ops: Mutex::new(HashMap::new()),
@@ -641,22 +889,48 @@ fn rate(now: u64, before: u64, seconds: f64) -> f64 {
 }
 
 impl Inner {
-    fn meta_of(dom: &Dom) -> Result<Option<Meta>> {
-        Ok(dom
-            .metadata(xml::NAMESPACE)
-            .map_err(virt("read metadata"))?
-            .and_then(|m| Meta::parse(&m)))
-    }
-
+    /// Domain `id` (Flotilla's), looked for on every host that can be read. When no host
+    /// that could be read holds it but one that could not held it when last read, it fails
+    /// with `HostUnavailable` naming that host; absent anywhere else, `None`.
     fn find(&self, id: &str) -> Result<Option<Found>> {
+        let mut unreadable = Vec::new();
         for (host, h) in self.hosts.iter().enumerate() {
-            if let Some(dom) = h.conn.lookup(id).map_err(virt("look up a domain"))?
-                && let Some(meta) = Self::meta_of(&dom)?
-            {
-                return Ok(Some(Found { host, dom, meta }));
+            let looked = h.conn().and_then(|conn| {
+                let Some(dom) = conn
+                    .lookup(id)
+                    .map_err(|e| h.failed(&conn, "look up a domain", e))?
+                else {
+                    return Ok(None);
+                };
+                let meta = match dom.metadata(xml::NAMESPACE) {
+                    Ok(meta) => meta.and_then(|m| Meta::parse(&m)),
+                    // Undefined since it was looked up.
+                    Err(e) if e.code == ffi::ERR_NO_DOMAIN => None,
+                    Err(e) => return Err(h.failed(&conn, "read metadata", e)),
+                };
+                Ok(meta.map(|meta| (dom, meta)))
+            });
+            match looked {
+                Ok(Some((dom, meta))) => return Ok(Some(Found { host, dom, meta })),
+                Ok(None) => {}
+                Err(e) => {
+                    h.unreadable(&e);
+                    unreadable.push(host);
+                }
             }
         }
-        Ok(None)
+        match unreadable.into_iter().find(|&host| {
+            self.hosts[host]
+                .seen
+                .lock()
+                .expect("seen lock")
+                .contains_key(id)
+        }) {
+            Some(host) => Err(BackendError::HostUnavailable {
+                host: self.hosts[host].name.clone(),
+            }),
+            None => Ok(None),
+        }
     }
 
     fn is_ours(&self, found: &Found) -> bool {
@@ -712,11 +986,12 @@ impl Inner {
         Ok(self.observed(id, found, info.state, saved))
     }
 
-    /// `found` in libvirt state `info_state`, `saved` when it has a managed save image.
+    /// `found` in libvirt state `info_state`, `saved` when it has a managed save image;
+    /// noted as its host's VM as last read.
     fn observed(&self, id: &str, found: &Found, info_state: u8, saved: bool) -> ObservedVm {
         let power_state = power_state(info_state, saved, &found.meta);
         let host = &self.hosts[found.host];
-        ObservedVm {
+        let vm = ObservedVm {
             id: id.to_owned(),
             scale_set: found.meta.scale_set.clone(),
             zone: found.meta.zone.clone(),
@@ -727,7 +1002,15 @@ impl Inner {
                 .then(|| format!("{}:{}", host.config.address, found.meta.port)),
             installation_id: found.meta.installation.clone(),
             lease_generation: found.meta.lease_generation,
-        }
+        };
+        host.saw(Seen {
+            vm: vm.clone(),
+            vcpus: found.meta.vcpus,
+            memory_mib: found.meta.memory_mib,
+            reserved: !found.meta.deallocated,
+            at: Instant::now(),
+        });
+        vm
     }
 
     /// Discards `found`'s saved state (managed save image), if it has one: its next start
@@ -751,19 +1034,36 @@ impl Inner {
         self.observe(id, &found)
     }
 
-    /// Flotilla's domains on host `host`.
+    /// Flotilla's domains on host `host`. Whether it succeeds tells whether the host can be
+    /// read (see [`Host::readable`]).
     fn domains(&self, host: usize) -> Result<Domains> {
-        let mut out = Vec::new();
-        for dom in self.hosts[host]
-            .conn
-            .domains()
-            .map_err(virt("list domains"))?
-        {
-            if let Some(meta) = Self::meta_of(&dom)? {
-                out.push((dom.name(), dom, meta));
+        let h = &self.hosts[host];
+        let read = || -> Result<Domains> {
+            let conn = h.conn()?;
+            let mut out = Vec::new();
+            for dom in conn
+                .domains()
+                .map_err(|e| h.failed(&conn, "list domains", e))?
+            {
+                match dom.metadata(xml::NAMESPACE) {
+                    Ok(meta) => {
+                        if let Some(meta) = meta.and_then(|m| Meta::parse(&m)) {
+                            out.push((dom.name(), dom, meta));
+                        }
+                    }
+                    // Undefined since it was listed.
+                    Err(e) if e.code == ffi::ERR_NO_DOMAIN => {}
+                    Err(e) => return Err(h.failed(&conn, "read metadata", e)),
+                }
             }
+            Ok(out)
+        };
+        let read = read();
+        match &read {
+            Ok(_) => h.readable(),
+            Err(e) => h.unreadable(e),
         }
-        Ok(out)
+        read
     }
 
     /// Counts an operation on `id`; a delayed power-off checks the count is unchanged.
@@ -783,10 +1083,10 @@ impl Inner {
                 used_mem += meta.memory_mib;
             }
         }
-        let h = &self.hosts[host];
+        let facts = self.hosts[host].facts();
         (
-            u64::from(h.vcpus).saturating_sub(used_cpu),
-            h.memory_mib.saturating_sub(used_mem),
+            u64::from(facts.vcpus).saturating_sub(used_cpu),
+            facts.memory_mib.saturating_sub(used_mem),
         )
     }
 
@@ -809,9 +1109,10 @@ impl Inner {
 
     /// The host for `spec`: its fault domain's host when that has room, else the zone's
     /// host with the most free memory that has room — never one of the spec's
-    /// `closed_fault_domains`, which are not even read (an unreachable host would fail the
-    /// placement). Answers the host and its domains; a zone without an open host with room
-    /// fails naming each host's free capacity, or that it is closed.
+    /// `closed_fault_domains`, which are not even read, nor a host that cannot be read.
+    /// Answers the host and its domains; a zone without an open, readable host with room
+    /// fails naming each host's free capacity, or that it is closed, or why it cannot be
+    /// read.
     fn place(&self, spec: &VmSpec) -> Result<(usize, Domains)> {
         let zone_hosts: Vec<usize> = (0..self.hosts.len())
             .filter(|&i| self.hosts[i].config.zone == spec.zone)
@@ -841,7 +1142,13 @@ impl Inner {
                 ));
                 continue;
             }
-            let domains = self.domains(host)?;
+            let domains = match self.domains(host) {
+                Ok(domains) => domains,
+                Err(e) => {
+                    refusals.push(format!("host {} cannot be read ({e})", self.hosts[host]));
+                    continue;
+                }
+            };
             let (cpu_free, mem_free) = self.free(&domains, host, &spec.id);
             if vcpus > cpu_free || memory_mib > mem_free {
                 refusals.push(format!(
@@ -895,6 +1202,7 @@ impl Inner {
             reason,
         };
         let h = &self.hosts[host];
+        let facts = h.facts();
         let pool = h.pool()?;
         let boot = storage::boot_of(&pool, &model.image)
             .map_err(|e| failed(e.to_string()))?
@@ -921,6 +1229,14 @@ impl Inner {
             (Ok(()), Ok(disk)) => {
                 let seed = files.seed().display().to_string();
                 let console = files.console().display().to_string();
+                let socket = h
+                    .local
+                    .then(|| self.relay.socket(id))
+                    .flatten()
+                    .map(|socket| socket.display().to_string());
+                if socket.is_some() {
+                    self.relay.ensure(id, &meta.scale_set);
+                }
                 let kernel = boot.kernel.as_ref().map(|(kernel, initrd)| {
                     (
                         kernel.as_str(),
@@ -939,7 +1255,8 @@ impl Inner {
                         kernel,
                         address: &h.config.address,
                         app_port: model.app_port,
-                        accelerated: h.accelerated,
+                        accelerated: facts.accelerated,
+                        metadata: socket.as_deref().map(|s| (s, facts.reconnect_ms)),
                     },
                 ))
             }
@@ -966,12 +1283,18 @@ impl Inner {
         Ok(())
     }
 
-    /// Removes VM `id`'s storage: its overlay on host `host` (every host when unknown),
-    /// its seed and console log.
+    /// Removes VM `id`'s storage: its overlay on host `host` (every host that can be read
+    /// when unknown), its seed and console log.
     fn remove_storage(&self, host: Option<usize>, id: &str) -> Result<()> {
-        for (i, h) in self.hosts.iter().enumerate() {
-            if host.is_none_or(|host| host == i) {
-                Self::remove_overlay(&h.pool()?, id)?;
+        match host {
+            Some(host) => Self::remove_overlay(&self.hosts[host].pool()?, id)?,
+            None => {
+                // A host that cannot be read keeps what it may hold.
+                for h in &self.hosts {
+                    if let Ok(pool) = h.pool() {
+                        Self::remove_overlay(&pool, id)?;
+                    }
+                }
             }
         }
         InstanceFiles::new(&self.state_dir, id)
@@ -1013,9 +1336,8 @@ impl Inner {
             reason: e.to_string(),
         };
         let started = self.hosts[host]
-            .conn
-            .define(&definition)
-            .map_err(failed)
+            .conn()
+            .and_then(|conn| conn.define(&definition).map_err(failed))
             .and_then(|dom| match dom.start() {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -1068,16 +1390,23 @@ impl Inner {
                 message: format!("domain {id}'s definition has no Flotilla metadata"),
             })?;
         self.hosts[found.host]
-            .conn
+            .conn()?
             .define(&definition)
             .map(drop)
             .map_err(virt("redefine a domain"))
     }
 
     /// Another installation's domain is absent for this one: deleting it succeeds and
-    /// touches neither it nor its storage.
+    /// touches neither it nor its storage. A VM on a host that cannot be read is given up
+    /// (see [`Inner::give_up`]).
     fn delete(&self, id: &str) -> Result<()> {
-        let found = self.find(id)?;
+        let found = match self.find(id) {
+            Err(BackendError::HostUnavailable { host }) => {
+                self.give_up(id, &host);
+                return Ok(());
+            }
+            found => found?,
+        };
         if found.as_ref().is_some_and(|f| !self.is_ours(f)) {
             return Ok(());
         }
@@ -1089,9 +1418,41 @@ impl Inner {
         // Also when the domain is gone: a crash between the steps of a create or a delete
         // may have left the storage behind.
         self.remove_storage(found.map(|f| f.host), id)?;
+        for h in &self.hosts {
+            h.seen.lock().expect("seen lock").remove(id);
+        }
+        self.relay.forget(id);
         self.samples.lock().expect("samples lock").remove(id);
         self.started.lock().expect("started lock").remove(id);
         Ok(())
+    }
+
+    /// Gives up this installation's VM `id`, last seen on host `host`, which cannot be read:
+    /// it is no longer reported, and this process forgets it (its metadata endpoint, seed
+    /// and console log go). Its domain and disk stay on the host; should the host answer
+    /// again, the domain is listed with no instance record, and the control plane deletes
+    /// it as a VM without one. Another installation's VM is left as it is.
+    fn give_up(&self, id: &str, host: &str) {
+        let Some(h) = self.hosts.iter().find(|h| h.name == host) else {
+            return;
+        };
+        {
+            let mut seen = h.seen.lock().expect("seen lock");
+            if seen.get(id).is_none_or(|s| {
+                s.vm.installation_id.as_deref() != Some(self.installation_id.as_str())
+            }) {
+                return;
+            }
+            seen.remove(id);
+        }
+        tracing::warn!(vm = %id, host = %h.name, "deleting a VM whose host cannot be read: given up; its domain is deleted when the host answers again");
+        self.operation(id);
+        self.relay.forget(id);
+        if let Err(e) = InstanceFiles::new(&self.state_dir, id).remove() {
+            tracing::warn!(vm = %id, error = %e, "could not remove a given-up VM's seed and console log");
+        }
+        self.samples.lock().expect("samples lock").remove(id);
+        self.started.lock().expect("started lock").remove(id);
     }
 
     fn start(&self, id: &str) -> Result<ObservedVm> {
@@ -1271,7 +1632,7 @@ impl Inner {
             let uuid = found.dom.uuid().map_err(virt("read a domain's UUID"))?;
             let definition = self.provision(found.host, id, Some(&uuid), model, &meta)?;
             self.hosts[found.host]
-                .conn
+                .conn()?
                 .define(&definition)
                 .map_err(virt("redefine a domain"))?;
         }
@@ -1279,29 +1640,91 @@ impl Inner {
         self.booted(id)
     }
 
-    fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>> {
-        let mut out = Vec::new();
-        for host in 0..self.hosts.len() {
+    /// Flotilla's domains on host `host` (of `scale_set` only, when given), each with its
+    /// libvirt state and whether it has a saved state — all read, or the host could not be.
+    fn read_host(&self, host: usize, scale_set: Option<&str>) -> Result<Vec<(Found, u8, bool)>> {
+        let h = &self.hosts[host];
+        let read = || -> Result<Vec<(Found, u8, bool)>> {
+            let conn = h.conn()?;
             // The host's domains with a saved state, read in one call once a shut-off
             // domain needs it (thousands of domains must not cost a call apiece).
             let mut saved: Option<HashSet<String>> = None;
+            let mut out = Vec::new();
             for (name, dom, meta) in self.domains(host)? {
                 if scale_set.is_some_and(|s| s != meta.scale_set) {
                     continue;
                 }
-                let info = dom.info().map_err(virt("read domain state"))?;
+                let info = match dom.info() {
+                    Ok(info) => info,
+                    // Undefined since it was listed.
+                    Err(e) if e.code == ffi::ERR_NO_DOMAIN => continue,
+                    Err(e) => return Err(h.failed(&conn, "read domain state", e)),
+                };
                 if info.state == state::SHUTOFF && saved.is_none() {
                     saved = Some(
-                        self.hosts[host]
-                            .conn
-                            .saved_domains()
-                            .map_err(virt("list saved domains"))?,
+                        conn.saved_domains()
+                            .map_err(|e| h.failed(&conn, "list saved domains", e))?,
                     );
                 }
                 let is_saved = info.state == state::SHUTOFF
                     && saved.as_ref().is_some_and(|names| names.contains(&name));
-                out.push(self.observed(&name, &Found { host, dom, meta }, info.state, is_saved));
+                out.push((Found { host, dom, meta }, info.state, is_saved));
             }
+            Ok(out)
+        };
+        let read = read();
+        if let Err(e) = &read {
+            h.unreadable(e);
+        }
+        read
+    }
+
+    /// Also listens on the metadata socket of each local VM listed (a restarted process
+    /// takes its VMs' endpoints back), and, listing them all, stops listening for VMs gone.
+    /// A host that cannot be read is reported as it was last read — its VMs as they were,
+    /// so that a blip changes nothing in the control plane's records (a host that stays
+    /// unreachable is closed and its VMs replaced by the control plane) — and its VMs keep
+    /// their endpoints.
+    fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>> {
+        let mut out = Vec::new();
+        let mut local = HashSet::new();
+        for host in 0..self.hosts.len() {
+            let h = &self.hosts[host];
+            let began = Instant::now();
+            let read = match self.read_host(host, scale_set) {
+                Ok(read) => read,
+                Err(_) => {
+                    for seen in h.last_seen(scale_set) {
+                        if h.local {
+                            local.insert(seen.vm.id.clone());
+                        }
+                        out.push(seen.vm);
+                    }
+                    continue;
+                }
+            };
+            let mut listed = HashSet::new();
+            for (found, info_state, is_saved) in read {
+                let name = found.dom.name();
+                let meta = &found.meta;
+                if self.hosts[host].local {
+                    self.relay.ensure(&name, &meta.scale_set);
+                    local.insert(name.clone());
+                }
+                out.push(self.observed(&name, &found, info_state, is_saved));
+                listed.insert(name);
+            }
+            // What is not there any more is forgotten (of the set listed, when one is; not
+            // what an operation read meanwhile, say a VM just created).
+            h.seen.lock().expect("seen lock").retain(|id, seen| {
+                listed.contains(id)
+                    || seen.at >= began
+                    || scale_set.is_some_and(|set| seen.vm.scale_set != set)
+            });
+        }
+        if scale_set.is_none() {
+            self.relay
+                .retain(&local.iter().map(String::as_str).collect());
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
@@ -1310,12 +1733,19 @@ impl Inner {
     fn metrics(&self, scale_set: Option<&str>) -> Result<Vec<VmMetrics>> {
         let now = Instant::now();
         let mut out = Vec::new();
+        // A host that cannot be read has no metrics.
         for host in 0..self.hosts.len() {
-            for (name, dom, meta) in self.domains(host)? {
+            let Ok(domains) = self.domains(host) else {
+                continue;
+            };
+            for (name, dom, meta) in domains {
                 if scale_set.is_some_and(|s| s != meta.scale_set) {
                     continue;
                 }
-                let info = dom.info().map_err(virt("read domain statistics"))?;
+                let Ok(info) = dom.info() else {
+                    // Undefined since it was listed, or its host just went.
+                    continue;
+                };
                 // Paused domains do not run: like stopped ones, they have no usage.
                 if !is_active(info.state) || info.state == state::PAUSED {
                     continue;
@@ -1376,16 +1806,23 @@ impl Inner {
         Ok(out)
     }
 
-    /// Host `host` with its use; an unreadable host is reported, not an error.
+    /// Host `host` with its use; an unreadable host is reported, not an error: unavailable,
+    /// with why, and its VMs as last read.
     fn host_status(&self, host: usize) -> HostStatus {
         let h = &self.hosts[host];
+        let read = || -> Result<(Domains, Vec<String>)> {
+            Ok((self.domains(host)?, self.images_on(host)?))
+        };
+        let read = read();
+        // Read after the host, whose connection (made again) may have told its size.
+        let facts = h.facts();
         let mut status = HostStatus {
             name: h.name.clone(),
             uri: Some(h.config.uri.clone()),
             zone: h.config.zone.clone(),
             fault_domain: h.fault_domain,
-            vcpus: h.vcpus,
-            memory_mib: h.memory_mib,
+            vcpus: facts.vcpus,
+            memory_mib: facts.memory_mib,
             used_vcpus: 0,
             used_memory_mib: 0,
             vms: 0,
@@ -1394,14 +1831,12 @@ impl Inner {
             available: true,
             error: None,
         };
-        let read = || -> Result<(Domains, Vec<String>)> {
-            Ok((self.domains(host)?, self.images_on(host)?))
-        };
-        match read() {
+        match read {
             Ok((domains, images)) => {
                 let (cpu_free, mem_free) = self.free(&domains, host, "");
-                status.used_vcpus = (u64::from(h.vcpus) - cpu_free) as u32;
-                status.used_memory_mib = h.memory_mib - mem_free;
+                // (A reconnection in between may have changed the size: never below 0.)
+                status.used_vcpus = u64::from(facts.vcpus).saturating_sub(cpu_free) as u32;
+                status.used_memory_mib = facts.memory_mib.saturating_sub(mem_free);
                 status.vms = domains.len() as u32;
                 status.running = domains
                     .iter()
@@ -1415,6 +1850,16 @@ impl Inner {
             Err(e) => {
                 status.available = false;
                 status.error = Some(e.to_string());
+                let seen = h.last_seen(None);
+                status.vms = seen.len() as u32;
+                status.running = seen
+                    .iter()
+                    .filter(|s| s.vm.power_state == PowerState::Running)
+                    .count() as u32;
+                for s in seen.iter().filter(|s| s.reserved) {
+                    status.used_vcpus += s.vcpus;
+                    status.used_memory_mib += s.memory_mib;
+                }
             }
         }
         status
@@ -1438,17 +1883,28 @@ impl Inner {
         ))
     }
 
-    /// The images every host offers: a set of any of them can be placed anywhere.
+    /// The images every host that can be read offers: a set of any of them can be placed
+    /// on any host that answers. Fails naming every host when none can be read.
     fn images(&self) -> Result<Vec<String>> {
         let mut common: Option<Vec<String>> = None;
+        let mut unreadable = Vec::new();
         for host in 0..self.hosts.len() {
-            let here = self.images_on(host)?;
+            let here = match self.images_on(host) {
+                Ok(here) => here,
+                Err(e) => {
+                    unreadable.push(e.to_string());
+                    continue;
+                }
+            };
             common = Some(match common {
                 None => here,
                 Some(so_far) => so_far.into_iter().filter(|i| here.contains(i)).collect(),
             });
         }
-        Ok(common.unwrap_or_default())
+        common.ok_or_else(|| BackendError::Libvirt {
+            operation: "list images",
+            message: format!("no host can be read: {}", unreadable.join("; ")),
+        })
     }
 }
 
@@ -1467,17 +1923,27 @@ impl Backend for Libvirt {
         self.run(move |inner| inner.adopt(&id)).await
     }
 
+    /// From the configuration, and what is known of the hosts (no call is made): a host
+    /// that could not be read when last tried is a closed fault domain, as it takes
+    /// nothing new (a zone whose hosts are all closed takes nothing).
     async fn zones(&self) -> Result<Vec<ZoneStatus>> {
         let mut zones: Vec<ZoneStatus> = Vec::new();
-        for host in &self.inner.config.hosts {
-            match zones.iter_mut().find(|z| z.name == host.zone) {
-                Some(zone) => zone.fault_domains += 1,
-                None => zones.push(ZoneStatus {
-                    name: host.zone.clone(),
-                    fault_domains: 1,
-                    available: true,
-                    closed_fault_domains: Vec::new(),
-                }),
+        for host in &self.inner.hosts {
+            let zone = match zones.iter_mut().position(|z| z.name == host.config.zone) {
+                Some(at) => &mut zones[at],
+                None => {
+                    zones.push(ZoneStatus {
+                        name: host.config.zone.clone(),
+                        fault_domains: 0,
+                        available: true,
+                        closed_fault_domains: Vec::new(),
+                    });
+                    zones.last_mut().expect("just pushed")
+                }
+            };
+            zone.fault_domains += 1;
+            if host.trouble().is_some() {
+                zone.closed_fault_domains.push(host.fault_domain);
             }
         }
         zones.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1594,6 +2060,10 @@ impl Backend for Libvirt {
         let (id, model) = (id.to_owned(), model.clone());
         self.run(move |inner| inner.reimage(&id, &model, model_version))
             .await
+    }
+
+    fn serve_guests(&self, handler: Arc<dyn crate::GuestHandler>) {
+        self.inner.relay.serve(handler);
     }
 
     async fn list(&self, scale_set: Option<&str>) -> Result<Vec<ObservedVm>> {

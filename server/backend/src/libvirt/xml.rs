@@ -131,6 +131,10 @@ pub struct Devices<'a> {
     pub app_port: u16,
     /// `kvm` only when configured and verified; `qemu` (software emulation) otherwise.
     pub accelerated: bool,
+    /// The unix socket of the VM's metadata endpoint, forwarded into the guest as
+    /// `10.0.2.100:80` (local hosts only), and whether QEMU takes `reconnect-ms` (9.2 on;
+    /// older ones take `reconnect`, in seconds).
+    pub metadata: Option<(&'a str, bool)>,
 }
 
 /// The QEMU namespace of `<qemu:commandline>`.
@@ -159,11 +163,25 @@ pub fn domain(name: &str, uuid: Option<&str>, meta: &Meta, devices: &Devices) ->
     };
     // `restrict=on` isolates the guest: it reaches neither the host (10.0.2.2 would be the
     // host's loopback: the control plane, the database) nor anything beyond; only the
-    // forwards set here pass (a per-VM metadata endpoint would be one more `guestfwd`).
-    let netdev = format!(
+    // forwards set here pass: the application port in, the metadata endpoint out (QEMU
+    // connects to its socket, and reconnects every second while it is missing; `,,` is a
+    // comma inside the option's value).
+    let mut netdev = format!(
         "user,id=net0,restrict=on,hostfwd=tcp:{}:{}-:{}",
         devices.address, meta.port, devices.app_port
     );
+    if let Some((socket, reconnect_ms)) = devices.metadata {
+        let reconnect = if reconnect_ms {
+            "reconnect-ms=1000"
+        } else {
+            "reconnect=1"
+        };
+        netdev.push_str(&format!(
+            ",guestfwd=tcp:{}:80-unix:{},,{reconnect}",
+            super::metadata::ADDRESS,
+            socket.replace(',', ",,,,")
+        ));
+    }
     format!(
         "<domain type='{kind}' xmlns:qemu='{QEMU_NAMESPACE}'>\
            <name>{name}</name>{uuid}\
@@ -314,6 +332,7 @@ mod tests {
             address: "127.0.0.1",
             app_port: 80,
             accelerated: false,
+            metadata: None,
         }
     }
 
@@ -337,6 +356,7 @@ mod tests {
             xml.contains("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:20001-:80"),
             "{xml}"
         );
+        assert!(!xml.contains("guestfwd"), "no endpoint asked: {xml}");
         assert!(
             xml.contains("<name>web_0</name><uuid>5a3b767a-1b51-40d6-8366-47845bc94580</uuid>")
         );
@@ -388,5 +408,28 @@ mod tests {
         );
         assert!(accelerated.starts_with("<domain type='kvm'"));
         assert!(!accelerated.contains("tb-cache"));
+    }
+
+    #[test]
+    fn the_metadata_endpoint_is_forwarded_out_to_its_socket() {
+        let with = |reconnect_ms| {
+            domain(
+                "web_0",
+                None,
+                &meta(),
+                &Devices {
+                    metadata: Some(("/state/meta,data/web_0.sock", reconnect_ms)),
+                    ..devices(false)
+                },
+            )
+        };
+        assert!(
+            with(true).contains(
+                "restrict=on,hostfwd=tcp:127.0.0.1:20001-:80,guestfwd=tcp:10.0.2.100:80-unix:/state/meta,,,,data/web_0.sock,,reconnect-ms=1000'"
+            ),
+            "{}",
+            with(true)
+        );
+        assert!(with(false).contains("web_0.sock,,reconnect=1'"));
     }
 }

@@ -2,6 +2,7 @@
 //! the load balancer switch; health and the repair service.
 
 use chrono::{DateTime, Utc};
+use flotilla_backend::{GuestHandler, GuestRefusal, GuestView};
 use flotilla_domain::instance::{ActionEffect, StateCount};
 use flotilla_domain::lifecycle::{self, Notice, Refused};
 use flotilla_domain::repair::RepairOverview;
@@ -13,13 +14,73 @@ use flotilla_domain::{
 use flotilla_store::StoreError;
 use serde_json::json;
 
-use super::Fleet;
+use super::{Fleet, Parts};
 use crate::context::RETRIES;
 use crate::error::{Error, Result, chain};
 use crate::tasks::prober::{ProberStats, merge_from};
 
 /// The longest busy lease one request sets (renew it to keep it).
 pub const MAX_BUSY_SECONDS: u32 = 3600;
+
+/// What a guest asks through its metadata endpoint (the libvirt backend's): it reads and
+/// sets its own instance's busy lease, recorded as actor `guest:{id}`. It holds the facade
+/// weakly (the backend it is given to belongs to the facade).
+pub(super) struct Guests(pub(super) std::sync::Weak<Parts>);
+
+impl Guests {
+    fn fleet(&self) -> std::result::Result<Fleet, GuestRefusal> {
+        self.0.upgrade().map(Fleet).ok_or_else(|| GuestRefusal {
+            status: 503,
+            detail: "the control plane is stopping".into(),
+        })
+    }
+}
+
+fn guest_view(instance: &Instance) -> GuestView {
+    GuestView {
+        id: instance.id.clone(),
+        scale_set: instance.scale_set.clone(),
+        busy_until: instance.busy_until,
+    }
+}
+
+fn guest_refusal(error: Error) -> GuestRefusal {
+    let status = match &error {
+        Error::Invalid(_) => 422,
+        Error::NotFound { .. } => 404,
+        Error::InvalidState { .. } | Error::Conflict { .. } => 409,
+        _ => 503,
+    };
+    GuestRefusal {
+        status,
+        detail: error.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl GuestHandler for Guests {
+    async fn view(
+        &self,
+        scale_set: &str,
+        id: &str,
+    ) -> std::result::Result<GuestView, GuestRefusal> {
+        let instance = self.fleet()?.get_instance(scale_set, id).await;
+        instance.map(|i| guest_view(&i)).map_err(guest_refusal)
+    }
+
+    async fn set_busy(
+        &self,
+        scale_set: &str,
+        id: &str,
+        seconds: u32,
+    ) -> std::result::Result<GuestView, GuestRefusal> {
+        let fleet = self.fleet()?;
+        let instance = fleet
+            .set_busy(scale_set, id, seconds, &format!("guest:{id}"))
+            .await;
+        instance.map(|i| guest_view(&i)).map_err(guest_refusal)
+    }
+}
 
 impl Fleet {
     /// The set's instances, each with its last probe result.

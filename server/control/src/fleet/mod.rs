@@ -231,6 +231,9 @@ impl Fleet {
                     .await;
             }
         }
+        self.ctx
+            .backend
+            .serve_guests(Arc::new(instances::Guests(Arc::downgrade(&self.0))));
         self.registry.start(Scope::Replica);
         self.leadership.start(false).await?;
         for set in &sets {
