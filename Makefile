@@ -68,13 +68,16 @@ api-fuzz:
 ## Real QEMU guests (software emulation) through `flotilla serve --backend libvirt`: builds
 ## the tiny guest from Debian packages, starts libvirt's daemons if they are not running
 ## (and stops them after), scales a set of real VMs. Under 3 minutes. Then a libvirt host
-## of the test's own libvirtd (unprivileged) cut off, crashed and back.
+## of the test's own libvirtd (unprivileged) cut off, crashed and back: to the backend, then
+## through the server (its instances replaced, what it kept deleted when back).
 test-vm: libvirt-deps
 	bash scripts/tiny-guest.sh
 	FLOTILLA_TEST_REAL_VMS=1 cargo test --workspace --features flotilla-tests/libvirt \
 		--test blackbox real_vm:: -- --nocapture
 	FLOTILLA_TEST_REAL_VMS=1 cargo test -p flotilla-backend --features libvirt \
 		--test libvirt a_host_that_goes_away_and_comes_back -- --nocapture
+	FLOTILLA_TEST_REAL_VMS=1 cargo test --workspace --features flotilla-tests/libvirt \
+		--test blackbox libvirt::a_lost_host -- --nocapture
 
 e2e: site
 	bash scripts/e2e.sh

@@ -7,7 +7,9 @@
 //! implementation passes (test support behind the cargo feature `conformance`, off in the
 //! production library; this crate's tests turn it on through a dev-dependency on the crate
 //! itself). With the cargo feature `libvirt`, [`libvirt`] runs VMs as libvirt domains (it
-//! links `libvirt.so`; its `ffi` module is the crate's only unsafe code).
+//! links `libvirt.so`; its `ffi` module is the crate's only unsafe code); with both,
+//! `libvirt::testing` gives tests a libvirt daemon of their own and a cable to it that can be
+//! cut.
 //!
 //! A backend acts for one installation: it marks the VMs it creates with the installation's
 //! id and changes no VM carrying another (or none), so installations sharing hosts — or a

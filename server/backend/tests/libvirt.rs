@@ -13,8 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flotilla_backend::conformance::Subject;
+use flotilla_backend::libvirt::testing::{Cable, Daemon, RecordingGuests};
 use flotilla_backend::libvirt::{HostConfig, Libvirt, LibvirtConfig, simulated_host};
-use flotilla_backend::{Backend, BackendError, GuestHandler, GuestRefusal, GuestView, VmSpec};
+use flotilla_backend::{Backend, BackendError, VmSpec};
 use flotilla_domain::{Model, PowerState, WarmPoolState};
 
 /// The installation the backends under test act for.
@@ -478,186 +479,6 @@ mod raw {
     }
 }
 
-/// The calls the outage test makes on a daemon's host itself.
-mod remote {
-    use std::ffi::{CString, c_char, c_uint, c_void};
-
-    #[link(name = "virt")]
-    unsafe extern "C" {
-        fn virConnectOpen(name: *const c_char) -> *mut c_void;
-        fn virStoragePoolLookupByName(conn: *mut c_void, name: *const c_char) -> *mut c_void;
-        fn virStorageVolCreateXML(
-            pool: *mut c_void,
-            xml: *const c_char,
-            flags: c_uint,
-        ) -> *mut c_void;
-        fn virGetLastErrorMessage() -> *const c_char;
-    }
-
-    /// Opens `uri` and keeps the connection (a daemon's `test:///default` keeps its state
-    /// while a connection to it is open), adding image `image`'s base volume to its pool
-    /// `default-pool`.
-    pub fn hold_with_image(uri: &str, image: &str) {
-        let uri = CString::new(uri).unwrap();
-        let pool = CString::new("default-pool").unwrap();
-        let xml = CString::new(format!(
-            "<volume><name>{image}.qcow2</name><capacity unit='MiB'>16</capacity>\
-             <target><format type='qcow2'/></target></volume>"
-        ))
-        .unwrap();
-        // SAFETY: valid C strings; the connection is leaked on purpose (held), the volume
-        // reference too (the test's process ends soon).
-        unsafe {
-            let conn = virConnectOpen(uri.as_ptr());
-            let why = || std::ffi::CStr::from_ptr(virGetLastErrorMessage()).to_owned();
-            assert!(!conn.is_null(), "open {uri:?}: {:?}", why());
-            let pool = virStoragePoolLookupByName(conn, pool.as_ptr());
-            assert!(!pool.is_null(), "find default-pool: {:?}", why());
-            let vol = virStorageVolCreateXML(pool, xml.as_ptr(), 0);
-            assert!(!vol.is_null(), "create the base volume: {:?}", why());
-        }
-    }
-}
-
-/// A libvirtd of the test's own — unprivileged (as `nobody` when the test runs as root), its
-/// runtime directory, socket and settings under `dir` — serving libvirt's test driver on its
-/// unix socket: a host that can crash and come back.
-struct Daemon {
-    dir: std::path::PathBuf,
-    child: Option<std::process::Child>,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        use std::os::unix::fs::MetadataExt;
-        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
-        for sub in ["run", "home"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-            if root {
-                std::os::unix::fs::chown(dir.join(sub), Some(65534), Some(65534)).unwrap();
-            }
-        }
-        let mut daemon = Daemon {
-            dir: dir.to_owned(),
-            child: None,
-        };
-        daemon.run();
-        daemon
-    }
-
-    fn socket(&self) -> std::path::PathBuf {
-        self.dir.join("run/libvirt/libvirt-sock")
-    }
-
-    /// Starts it and waits until it listens.
-    fn run(&mut self) {
-        use std::os::unix::fs::MetadataExt;
-        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
-        let mut command = if root {
-            let mut c = std::process::Command::new("setpriv");
-            c.args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "libvirtd",
-            ]);
-            c
-        } else {
-            std::process::Command::new("libvirtd")
-        };
-        let home = self.dir.join("home");
-        let log = std::fs::File::create(self.dir.join("libvirtd.log")).unwrap();
-        let child = command
-            .current_dir("/")
-            .env("HOME", &home)
-            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("run libvirtd");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
-            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
-            assert!(
-                exited.is_none() && std::time::Instant::now() < deadline,
-                "libvirtd does not listen ({exited:?}): {}",
-                std::fs::read_to_string(self.dir.join("libvirtd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-
-    /// Kills it at once, as a crash would.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A unix socket in front of another, as a network is between Flotilla and a host: it can
-/// be cut (open connections are shut, new ones closed at once) and mended.
-struct Cable {
-    cut: Arc<std::sync::atomic::AtomicBool>,
-    open: Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
-}
-
-impl Cable {
-    fn lay(path: &Path, to: &Path) -> Cable {
-        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
-        let cable = Cable {
-            cut: Arc::default(),
-            open: Arc::default(),
-        };
-        let (cut, open, to) = (cable.cut.clone(), cable.open.clone(), to.to_owned());
-        std::thread::spawn(move || {
-            for near in listener.incoming().flatten() {
-                if cut.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue;
-                }
-                let Ok(far) = std::os::unix::net::UnixStream::connect(&to) else {
-                    continue;
-                };
-                let mut open = open.lock().unwrap();
-                open.push(near.try_clone().unwrap());
-                open.push(far.try_clone().unwrap());
-                for (mut from, mut into) in [
-                    (near.try_clone().unwrap(), far.try_clone().unwrap()),
-                    (far, near),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut into);
-                        let _ = into.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-            }
-        });
-        cable
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        for stream in self.open.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn mend(&self) {
-        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// Waits up to 30 s for `backend`'s host `host` to be available again (`hosts` is what
 /// reconnects a host left alone, as the control plane's host watch asks every 2 s).
 async fn until_available(backend: &Libvirt, host: usize) {
@@ -690,17 +511,12 @@ async fn a_host_that_goes_away_and_comes_back() {
         );
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    // The daemon (another user, when root) reaches its directory through it.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut daemon = Daemon::start(&dir.path().join("daemon"));
-    let direct = format!("test+unix:///default?socket={}", daemon.socket().display());
-    remote::hold_with_image(&direct, "tiny-http");
-    let cable_path = dir.path().join("cable.sock");
-    let cable = Cable::lay(&cable_path, &daemon.socket());
+    let mut daemon = Daemon::start(dir.path()).await;
+    let held = daemon.hold(&["tiny-http"]).await;
+    let cable = Cable::lay(&dir.path().join("cable.sock"), &daemon.socket());
     let mut config = config(dir.path(), &[("a", "1", 8, 8192), ("b", "1", 8, 8192)]);
-    config.hosts[1].uri = format!("test+unix:///default?socket={}", cable_path.display());
+    config.hosts[1].uri = cable.uri();
     config.hosts[1].pool = "default-pool".into();
     let backend = Libvirt::open(config, INSTALLATION).await.unwrap();
     assert_eq!(backend.images().await.unwrap(), ["tiny-http"]);
@@ -772,13 +588,7 @@ async fn a_host_that_goes_away_and_comes_back() {
     assert_eq!(ids.len(), 2, "host a's running VMs: {ids:?}");
     // A VM on the lost host is given up at once: no longer listed, nor found.
     backend.delete("web_1", false).await.unwrap();
-    let ids: Vec<String> = backend
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.id)
-        .collect();
+    let ids = listed_ids(&backend).await;
     assert_eq!(ids, ["web_0", "web_2", "web_3"]);
     assert!(matches!(
         backend.get("web_2").await,
@@ -789,17 +599,16 @@ async fn a_host_that_goes_away_and_comes_back() {
     // there again (the control plane deletes it: it has no instance record any more).
     cable.mend();
     until_available(&backend, 1).await;
-    let ids: Vec<String> = backend
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.id)
-        .collect();
+    let ids = listed_ids(&backend).await;
     assert_eq!(ids, ["web_0", "web_1", "web_2", "web_3"]);
     assert_eq!(backend.get("web_2").await.unwrap().unwrap(), on_b[1]);
     backend.delete("web_1", true).await.unwrap();
     assert!(backend.get("web_1").await.unwrap().is_none());
+    assert_eq!(
+        held.domains().await,
+        ["test", "web_2"],
+        "deleted on the host itself"
+    );
 
     // The daemon crashes: the same, and once it runs again (its test host empty: the test
     // driver keeps nothing) the host is connected again, events included.
@@ -812,16 +621,10 @@ async fn a_host_that_goes_away_and_comes_back() {
         backend.start("web_2").await,
         Err(BackendError::HostUnavailable { .. })
     ));
-    daemon.run();
-    remote::hold_with_image(&direct, "tiny-http");
+    daemon.run().await;
+    let _held = daemon.hold(&["tiny-http"]).await;
     until_available(&backend, 1).await;
-    let ids: Vec<String> = backend
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.id)
-        .collect();
+    let ids = listed_ids(&backend).await;
     assert_eq!(ids, ["web_0", "web_3"], "host b is read afresh");
     let mut changes = backend.state_changes().unwrap();
     let web_4 = backend
@@ -840,8 +643,30 @@ async fn a_host_that_goes_away_and_comes_back() {
     assert!(backend.list(None).await.unwrap().is_empty());
 }
 
+/// The ids of the VMs `backend` lists, in order.
+async fn listed_ids(backend: &Libvirt) -> Vec<String> {
+    let listed = backend.list(None).await.unwrap();
+    listed.into_iter().map(|v| v.id).collect()
+}
+
 /// The tests on `test:///default` (shared by the whole process) run one at a time.
 static DEFAULT_HOST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `test:///default` held for one test (with image `tiny-http`), a state directory, and a
+/// backend open on both.
+async fn on_the_shared_host() -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Libvirt,
+) {
+    let held = DEFAULT_HOST.lock().await;
+    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Libvirt::open(default_host(dir.path()), INSTALLATION)
+        .await
+        .unwrap();
+    (held, dir, backend)
+}
 
 /// One host on `test:///default`, its state in `dir`.
 fn default_host(dir: &Path) -> LibvirtConfig {
@@ -867,11 +692,8 @@ fn default_host(dir: &Path) -> LibvirtConfig {
 async fn a_new_backend_rebuilds_the_view_from_libvirt_alone() {
     // `test:///default` is shared by every connection of the process while one is open:
     // the second backend is a restarted control plane looking at the same host.
-    let _one_at_a_time = DEFAULT_HOST.lock().await;
-    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_one_at_a_time, dir, first) = on_the_shared_host().await;
     let default = default_host(dir.path());
-    let first = Libvirt::open(default.clone(), INSTALLATION).await.unwrap();
     let created = first
         .create(&spec("web_0", "1", 0, model(1, 512)))
         .await
@@ -1184,12 +1006,7 @@ async fn two_installations_on_the_same_host_never_touch_each_other() {
 /// either state.
 #[tokio::test]
 async fn parked_vms_read_back_from_libvirt_and_leave_no_saved_state_behind() {
-    let _one_at_a_time = DEFAULT_HOST.lock().await;
-    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let first = Libvirt::open(default_host(dir.path()), INSTALLATION)
-        .await
-        .unwrap();
+    let (_one_at_a_time, dir, first) = on_the_shared_host().await;
     let paused_vm = first
         .create(&spec("park_0", "1", 0, model(1, 256)))
         .await
@@ -1290,36 +1107,6 @@ async fn parked_vms_read_back_from_libvirt_and_leave_no_saved_state_behind() {
     assert!(first.list(None).await.unwrap().is_empty());
 }
 
-/// A control plane that records what guests ask.
-#[derive(Default)]
-struct Guests {
-    asked: std::sync::Mutex<Vec<(String, String, u32)>>,
-}
-
-#[async_trait::async_trait]
-impl GuestHandler for Guests {
-    async fn view(&self, scale_set: &str, id: &str) -> Result<GuestView, GuestRefusal> {
-        Ok(GuestView {
-            id: id.into(),
-            scale_set: scale_set.into(),
-            busy_until: None,
-        })
-    }
-
-    async fn set_busy(
-        &self,
-        scale_set: &str,
-        id: &str,
-        seconds: u32,
-    ) -> Result<GuestView, GuestRefusal> {
-        self.asked
-            .lock()
-            .unwrap()
-            .push((scale_set.into(), id.into(), seconds));
-        self.view(scale_set, id).await
-    }
-}
-
 /// Asks for a lease through VM `id`'s metadata socket, as QEMU forwards a guest's request,
 /// and answers the status line.
 async fn ask_busy(state: &Path, id: &str, seconds: u32) -> std::io::Result<String> {
@@ -1346,13 +1133,8 @@ async fn ask_busy(state: &Path, id: &str, seconds: u32) -> std::io::Result<Strin
 #[tokio::test]
 async fn each_vm_has_a_metadata_socket_that_speaks_for_it_alone() {
     use std::os::unix::fs::PermissionsExt;
-    let _one_at_a_time = DEFAULT_HOST.lock().await;
-    flotilla_backend::libvirt::share_test_host(&["tiny-http"]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let first = Libvirt::open(default_host(dir.path()), INSTALLATION)
-        .await
-        .unwrap();
-    let before = Arc::new(Guests::default());
+    let (_one_at_a_time, dir, first) = on_the_shared_host().await;
+    let before = Arc::new(RecordingGuests::default());
     first.serve_guests(before.clone());
     for id in ["web_0", "web_1"] {
         first
@@ -1377,7 +1159,7 @@ async fn each_vm_has_a_metadata_socket_that_speaks_for_it_alone() {
     let second = Libvirt::open(default_host(dir.path()), INSTALLATION)
         .await
         .unwrap();
-    let after = Arc::new(Guests::default());
+    let after = Arc::new(RecordingGuests::default());
     second.serve_guests(after.clone());
     second.list(None).await.unwrap();
     assert_eq!(

@@ -3,13 +3,20 @@
 //! set through the REST API — spread over the zones, scaled in, deleted, nothing left —, a
 //! VM larger than any host fails with the hosts' numbers, the hosts and the console are
 //! shown, a host put under maintenance is emptied onto its zone's other host, and a bad
-//! configuration stops the server with a message naming it. The real-VM test is
-//! `real_vm.rs`.
+//! configuration stops the server with a message naming it. With
+//! `FLOTILLA_TEST_REAL_VMS=1` (`make test-vm`), a host served by a libvirtd of the test's
+//! own is cut off, then crashes, and comes back each time: its instances are replaced and
+//! what it kept is deleted. The real-VM test is `real_vm.rs`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use flotilla_backend::libvirt::simulated_host;
-use flotilla_tests::{TestServer, count_by, wait_until};
+use flotilla_backend::libvirt::testing::{Cable, Daemon};
+use flotilla_tests::{Api, TestServer, count_by, wait_until};
 use serde_json::{Value, json};
-use std::time::Duration;
+
+use super::lifecycle::vm_ids;
 
 /// A configuration file with three simulated hosts (zones 1–3, 8 vCPUs and 16 GiB each,
 /// images `debian-12` and `ubuntu-24.04`).
@@ -32,8 +39,8 @@ fn config_file(dir: &std::path::Path) -> String {
     file.display().to_string()
 }
 
-#[tokio::test]
-async fn a_scale_set_runs_on_libvirt_hosts() {
+/// A server on three simulated hosts (see [`config_file`]) and its data directory.
+async fn on_three_hosts() -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let file = config_file(dir.path());
     let server = TestServer::start_with(
@@ -41,6 +48,12 @@ async fn a_scale_set_runs_on_libvirt_hosts() {
         &["--backend", "libvirt", "--libvirt-config", &file],
     )
     .await;
+    (dir, server)
+}
+
+#[tokio::test]
+async fn a_scale_set_runs_on_libvirt_hosts() {
+    let (_dir, server) = on_three_hosts().await;
     let api = server.api();
     // The hosts, their zones, sizes and images are visible; the images come from them.
     let (_, backend) = api.get("/backend").await;
@@ -411,13 +424,7 @@ async fn guest_asks(data_dir: &std::path::Path, id: &str, body: &str) -> (u16, V
 
 #[tokio::test]
 async fn a_guest_sets_its_own_busy_lease_and_scale_in_spares_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = config_file(dir.path());
-    let server = TestServer::start_with(
-        dir.path(),
-        &["--backend", "libvirt", "--libvirt-config", &file],
-    )
-    .await;
+    let (dir, server) = on_three_hosts().await;
     let api = server.api();
     api.create_set("web", 2, json!({"zones": ["1"]})).await;
     let items = api.wait_running("web", 2).await;
@@ -478,4 +485,203 @@ async fn a_guest_sets_its_own_busy_lease_and_scale_in_spares_it() {
         "{answer}"
     );
     server.stop().await;
+}
+
+/// Waits until host `host` is closed as unreachable by the control plane.
+async fn until_closed_as_unreachable(api: &Api, host: &str) {
+    wait_until(
+        &format!("{host} is closed as unreachable"),
+        Duration::from_secs(20),
+        || async {
+            let (_, m) = api.get("/backend/maintenance").await;
+            m["items"].as_array().unwrap().iter().any(|m| {
+                m["host"] == host
+                    && m["reason"] == "unreachable"
+                    && m["started_by"] == "system:hosts"
+            })
+        },
+    )
+    .await;
+}
+
+/// Waits until no host is closed, and answers the targets of the `host.reachable` entries.
+async fn until_all_open(api: &Api) -> Vec<String> {
+    wait_until("every host is open", Duration::from_secs(30), || async {
+        let (_, m) = api.get("/backend/maintenance").await;
+        m["items"] == json!([])
+    })
+    .await;
+    let (_, log) = api.get("/activity?operation=host.reachable").await;
+    log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["target"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until set `web` has `n` instances, all running on fault domain 0 (`rack-a`), and
+/// answers their ids.
+async fn until_all_on_rack_a(api: &Api, n: usize) -> BTreeSet<String> {
+    wait_until(
+        &format!("{n} instances run on rack-a"),
+        Duration::from_secs(60),
+        || async {
+            let items = api.instances("web").await;
+            items.len() == n
+                && items.iter().all(|i| {
+                    i["fault_domain"] == 0
+                        && i["power_state"] == "running"
+                        && i["provisioning_state"] == "succeeded"
+                })
+        },
+    )
+    .await;
+    api.instances("web")
+        .await
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A host lost through the real server: zone 1 is `rack-a` (a simulated host) and `rack-b`
+/// (the test driver served by a libvirtd of the test's own, reached through a [`Cable`]).
+/// The cable is cut — the daemon lives on, and so does the domain on it —: the host is
+/// closed as unreachable, its instance replaced on `rack-a` and its record removed (the
+/// backend gives the VM up). Mended, the host opens by itself, the domain that appears
+/// again, which no record holds, is deleted on the host itself (disk included) — no VM
+/// without a record —, and the host takes new instances. Then the daemon crashes: the same
+/// replacement, and once it runs again (fresh: the test driver keeps nothing) the host
+/// opens again. Needs `libvirtd`: runs when `FLOTILLA_TEST_REAL_VMS=1` (`make test-vm`);
+/// otherwise it says it is skipped and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_host_is_closed_replaced_and_cleaned_up_when_back() {
+    if std::env::var("FLOTILLA_TEST_REAL_VMS").as_deref() != Ok("1") {
+        eprintln!(
+            "libvirt::a_lost_host_is_closed_replaced_and_cleaned_up_when_back: \
+             skipped — set FLOTILLA_TEST_REAL_VMS=1 (make test-vm) to run a libvirt daemon"
+        );
+        return;
+    }
+    let began = std::time::Instant::now();
+    let (host_dir, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut daemon = Daemon::start(host_dir.path()).await;
+    let held = daemon.hold(&["debian-12"]).await;
+    let cable = Cable::lay(&host_dir.path().join("cable.sock"), &daemon.socket());
+    let rack_a =
+        simulated_host(&data.path().join("rack-a.xml"), 8, 16_384, &["debian-12"]).unwrap();
+    let file = data.path().join("libvirt.json");
+    std::fs::write(
+        &file,
+        json!({"hosts": [
+                  {"name": "rack-a", "uri": rack_a, "zone": "1"},
+                  {"name": "rack-b", "uri": cable.uri(), "zone": "1", "vcpus": 8,
+                   "memory_mib": 16_384, "pool": "default-pool"}],
+               "port_base": 24_000})
+        .to_string(),
+    )
+    .unwrap();
+    let server = TestServer::start_with(
+        data.path(),
+        &[
+            "--backend",
+            "libvirt",
+            "--libvirt-config",
+            &file.display().to_string(),
+            "--host-unreachable-after",
+            "1s",
+        ],
+    )
+    .await;
+    let api = server.api();
+    let small = json!({"zones": ["1"], "model": {"image": "debian-12", "vcpus": 1,
+        "memory_mib": 256, "disk_gib": 1, "user_data": null, "app_port": 80}});
+    api.create_set("web", 2, small).await;
+    let items = api.wait_running("web", 2).await;
+    let on = |fault_domain: u64| {
+        items
+            .iter()
+            .find(|i| i["fault_domain"] == fault_domain)
+            .and_then(|i| i["id"].as_str())
+            .unwrap_or_else(|| panic!("one instance per host: {items:?}"))
+            .to_owned()
+    };
+    let (kept, lost) = (on(0), on(1));
+    assert!(held.domains().await.contains(&lost), "{lost} is on rack-b");
+
+    // Cut off: closed as unreachable, its instance replaced on rack-a and given up.
+    cable.cut();
+    until_closed_as_unreachable(&api, "rack-b").await;
+    let records = until_all_on_rack_a(&api, 2).await;
+    assert!(
+        records.contains(&kept) && !records.contains(&lost),
+        "{records:?}"
+    );
+    let (status, body) = api.get(&format!("/scale-sets/web/instances/{lost}")).await;
+    assert_eq!(status, 404, "the lost instance's record is gone: {body}");
+    let (_, log) = api.get("/activity?operation=host.unreachable").await;
+    assert_eq!(log["items"][0]["target"], "rack-b", "{log}");
+    let (_, backend) = api.get("/backend").await;
+    assert_eq!(backend["hosts"][1]["available"], false, "{backend}");
+    assert_eq!(vm_ids(&api).await, records, "the lost VM is given up");
+    assert!(
+        held.domains().await.contains(&lost),
+        "its domain lives on behind the cut"
+    );
+
+    // Mended: the host opens by itself, and the domain no record holds is deleted there.
+    cable.mend();
+    assert_eq!(until_all_open(&api).await, ["rack-b"]);
+    wait_until(
+        "the lost VM is deleted on rack-b",
+        Duration::from_secs(30),
+        || async { held.domains().await == ["test"] },
+    )
+    .await;
+    let volumes = held.volumes().await;
+    assert!(
+        !volumes.iter().any(|v| v.starts_with(&lost)),
+        "its disk too: {volumes:?}"
+    );
+    let (_, log) = api
+        .get("/activity?operation=reconcile&scale_set=web&limit=1000")
+        .await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["details"]["orphans_deleted"] == 1),
+        "the set's reconciler deleted it: {log}"
+    );
+    assert_eq!(vm_ids(&api).await, records, "no VM without a record");
+    // Open, it takes new instances.
+    let (status, body) = api
+        .put("/scale-sets/web/capacity", json!({"capacity": 4}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let items = api.wait_running("web", 4).await;
+    let placed: Vec<(String, usize)> = count_by(&items, "fault_domain").into_iter().collect();
+    assert_eq!(
+        placed,
+        [("0".into(), 2), ("1".into(), 2)],
+        "the new ones on rack-b: {items:?}"
+    );
+    assert_eq!(held.domains().await.len(), 3, "two of them on rack-b");
+
+    // The daemon crashes: the host is closed and its instances replaced again; once it
+    // runs again — its test host fresh, nothing left on it — the host opens by itself.
+    daemon.kill();
+    until_closed_as_unreachable(&api, "rack-b").await;
+    let records = until_all_on_rack_a(&api, 4).await;
+    daemon.run().await;
+    let held = daemon.hold(&["debian-12"]).await;
+    assert_eq!(until_all_open(&api).await, ["rack-b", "rack-b"]);
+    assert_eq!(held.domains().await, ["test"]);
+    assert_eq!(vm_ids(&api).await, records, "no VM without a record");
+    server.stop().await;
+    eprintln!(
+        "libvirt: a host cut off and back, then crashed and back, end to end in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
 }

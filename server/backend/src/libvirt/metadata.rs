@@ -486,43 +486,7 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A control plane that records the lease asked for.
-    #[derive(Default)]
-    struct Recorder {
-        seconds: AtomicU32,
-        asked: AtomicU32,
-    }
-
-    #[async_trait]
-    impl GuestHandler for Recorder {
-        async fn view(&self, scale_set: &str, id: &str) -> Result<GuestView, GuestRefusal> {
-            Ok(GuestView {
-                id: id.into(),
-                scale_set: scale_set.into(),
-                busy_until: None,
-            })
-        }
-
-        async fn set_busy(
-            &self,
-            scale_set: &str,
-            id: &str,
-            seconds: u32,
-        ) -> Result<GuestView, GuestRefusal> {
-            self.asked.fetch_add(1, Ordering::SeqCst);
-            if seconds > 3600 {
-                return Err(GuestRefusal {
-                    status: 422,
-                    detail: "seconds: must be 0 to 3600".into(),
-                });
-            }
-            self.seconds.store(seconds, Ordering::SeqCst);
-            self.view(scale_set, id).await
-        }
-    }
+    use crate::libvirt::testing::RecordingGuests;
 
     fn put(seconds: &str) -> String {
         format!(
@@ -605,7 +569,11 @@ mod tests {
     async fn a_socket_serves_the_guest_in_order_and_drops_a_broken_stream() {
         let state = tempfile::tempdir().unwrap();
         let relay = Relay::new(state.path(), None, tokio::runtime::Handle::current()).unwrap();
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(RecordingGuests::default());
+        let leases = || -> Vec<u32> {
+            let asked = recorder.asked.lock().unwrap();
+            asked.iter().map(|(_, _, seconds)| *seconds).collect()
+        };
         relay.serve(recorder.clone());
         relay.ensure("web-1", "web");
         let socket = relay.socket("web-1").unwrap();
@@ -630,10 +598,9 @@ mod tests {
         );
         assert_eq!(answers[2].0, 200);
         assert_eq!((answers[3].0, answers[4].0), (405, 404));
-        assert_eq!(recorder.seconds.load(Ordering::SeqCst), 30);
+        assert_eq!(leases(), [30]);
 
         // A body that is not the lease's: refused by field, nothing asked.
-        let asked = recorder.asked.load(Ordering::SeqCst);
         let bad = "PUT /busy HTTP/1.0\r\nContent-Length: 17\r\n\r\n{\"seconds\":\"all\"}";
         qemu.write_all(bad.as_bytes()).await.unwrap();
         let answers = read_answers(&mut qemu, 1).await;
@@ -642,7 +609,7 @@ mod tests {
             "{:?}",
             answers[0]
         );
-        assert_eq!(recorder.asked.load(Ordering::SeqCst), asked);
+        assert_eq!(leases(), [30]);
 
         // Garbage: answered 400, and the stream ends.
         qemu.write_all(b"\x16\x03\x01 hello\r\n\r\n").await.unwrap();
@@ -654,7 +621,7 @@ mod tests {
         let mut qemu = UnixStream::connect(&socket).await.unwrap();
         qemu.write_all(put("0").as_bytes()).await.unwrap();
         assert_eq!(read_answers(&mut qemu, 1).await[0].0, 200);
-        assert_eq!(recorder.seconds.load(Ordering::SeqCst), 0);
+        assert_eq!(leases(), [30, 0]);
 
         // Forgetting the VM closes its socket.
         relay.forget("web-1");

@@ -75,6 +75,8 @@ mod ffi;
 mod iso;
 mod metadata;
 mod storage;
+#[cfg(feature = "conformance")]
+pub mod testing;
 mod xml;
 
 use std::collections::{HashMap, HashSet};
@@ -774,12 +776,18 @@ pub fn share_test_host(images: &[&str]) -> Result<()> {
             HELD.get_or_init(|| conn)
         }
     };
+    add_base_volumes(conn, images)
+}
+
+/// Adds a base volume for each of `images` missing from the pool `default-pool` of the test
+/// driver's host on `conn` (the daemon-less [`SHARED_TEST_HOST`], or a daemon's).
+fn add_base_volumes(conn: &Conn, images: &[&str]) -> Result<()> {
     let pool = conn
         .pool("default-pool")
         .map_err(virt("find default-pool"))?
         .ok_or_else(|| BackendError::Libvirt {
             operation: "find default-pool",
-            message: "the shared test host has no pool default-pool".into(),
+            message: "the test host has no pool default-pool".into(),
         })?;
     for image in images {
         let name = storage::base_volume(image);
