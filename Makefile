@@ -46,8 +46,9 @@ libvirt-deps:
 site:
 	cargo leptos build
 
+# Skips the front end (wasm-bindgen, wasm-opt) when none of its inputs changed.
 site-release:
-	cargo leptos build --release
+	@bash scripts/site-release.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -41,15 +41,30 @@ install_pinned() {
   rm -rf "$work"
 }
 
+# The three build at once (each has long single-threaded stretches — linking, the last
+# crates — that the others fill), each logging as it goes.
+pids=()
 if ! cargo leptos --version 2>/dev/null | grep -q "$LEPTOS_VERSION"; then
-  install_pinned cargo-leptos "$LEPTOS_VERSION" cargo-util-schemas 0.14.1
+  log "cargo-leptos is missing: building it (about 11-20 min on 2 cores, alongside the others)"
+  install_pinned cargo-leptos "$LEPTOS_VERSION" cargo-util-schemas 0.14.1 &
+  pids+=($!)
 fi
-
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
-  install_pinned wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
+  log "wasm-bindgen-cli is missing: building it (about 2-4 min alone)"
+  install_pinned wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10 &
+  pids+=($!)
 fi
 if ! command -v leptosfmt >/dev/null; then
-  log "installing leptosfmt"
-  cargo install --locked leptosfmt@0.1.33
+  log "leptosfmt is missing: building it (about 3 min alone)"
+  cargo install --locked leptosfmt@0.1.33 &
+  pids+=($!)
+fi
+failed=0
+for pid in "${pids[@]}"; do
+  wait "$pid" || failed=1
+done
+if [ "$failed" = 1 ]; then
+  log "a tool failed to build (see above)"
+  exit 1
 fi
 log "tools ready: $(cargo leptos --version), $(wasm-bindgen --version), $(leptosfmt --version)"
