@@ -28,9 +28,11 @@ test: tools node-tools chromium libvirt-deps lint unit api-fuzz test-vm e2e
 tools:
 	@bash scripts/install-tools.sh
 
-# Playwright (no browser download) and wasm-opt (binaryen) for release builds.
+# Playwright (no browser download), axe-core for the accessibility scan, and wasm-opt
+# (binaryen) for release builds. An older node_modules missing any of them is refreshed.
 node-tools:
-	@if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ]; then \
+	@if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ] \
+		|| [ ! -d end2end/node_modules/@axe-core/playwright ]; then \
 		cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; \
 	fi
 
