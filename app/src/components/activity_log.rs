@@ -332,7 +332,7 @@ fn ActivityResults(
 #[component]
 fn ActivityTable(entries: Vec<Activity>, show_scale_set: bool) -> impl IntoView {
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Activity" tabindex="0">
             <table class="data activity" aria-label="Activity">
                 <thead>
                     <tr>

@@ -29,7 +29,12 @@ pub fn PlacementGrid(
         })
     };
     view! {
-        <div class="table-wrap">
+        <div
+            class="table-wrap"
+            role="region"
+            aria-label="Instances by zone and fault domain"
+            tabindex="0"
+        >
             <table class="placement" aria-label="Instances by zone and fault domain">
                 <thead>
                     <tr>

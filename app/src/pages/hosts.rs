@@ -205,7 +205,7 @@ fn HostsBody(info: BackendInfo, actions: Actions) -> impl IntoView {
                             "A host under maintenance takes no new instance, and every scale set moves its instances off it by surge: each replacement comes up before the instance leaves."
                         </p>
                         <PermissionNote what="Starting or ending a host's maintenance" permit />
-                        <div class="table-wrap">
+                        <div class="table-wrap" role="region" aria-label="Hosts" tabindex="0">
                             <table class="data hosts" aria-label="Hosts">
                                 <thead>
                                     <tr>
@@ -403,6 +403,7 @@ fn MaintenancePanel(status: MaintenanceStatus) -> impl IntoView {
     let label = format!("Instances still on {host}");
     let waiting = status.waiting.clone();
     let has_waiting = !waiting.is_empty();
+    let region = label.clone();
     let state = if status.empty { "empty" } else { "moving" };
     view! {
         <section
@@ -419,7 +420,7 @@ fn MaintenancePanel(status: MaintenanceStatus) -> impl IntoView {
             {has_waiting
                 .then(|| {
                     view! {
-                        <div class="table-wrap">
+                        <div class="table-wrap" role="region" aria-label=region tabindex="0">
                             <table class="data" aria-label=label>
                                 <thead>
                                     <tr>

@@ -823,34 +823,38 @@ fn ReviewStep() -> impl IntoView {
         </dl>
         <Show when=move || !state.problems.with(Vec::is_empty)>
             <h3>"Problems to fix"</h3>
-            <ul class="wizard-problems" role="alert">
-                {move || {
-                    state
-                        .problems
-                        .get()
-                        .into_iter()
-                        .map(|e| {
-                            let s = Step::of_field(&e.field);
-                            view! {
-                                <li data-problem=e.field.clone()>
-                                    <code>{e.field.clone()}</code>
-                                    {format!(": {} ", e.message)}
-                                    <button
-                                        type="button"
-                                        class="link"
-                                        on:click=move |_| state.go(s)
-                                    >
-                                        {format!("Go to {}", s.title())}
-                                    </button>
-                                </li>
-                            }
-                        })
-                        .collect_view()
-                }}
-            </ul>
+            // The alert wraps the list: a list with a role is no longer a list.
+            <div role="alert">
+                <ul class="wizard-problems">
+                    {move || {
+                        state
+                            .problems
+                            .get()
+                            .into_iter()
+                            .map(|e| {
+                                let s = Step::of_field(&e.field);
+                                view! {
+                                    <li data-problem=e.field.clone()>
+                                        <code>{e.field.clone()}</code>
+                                        {format!(": {} ", e.message)}
+                                        <button
+                                            type="button"
+                                            class="link"
+                                            on:click=move |_| state.go(s)
+                                        >
+                                            {format!("Go to {}", s.title())}
+                                        </button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </ul>
+            </div>
         </Show>
         <h3>"Request"</h3>
-        <pre class="wizard-json" aria-label="JSON request">
+        // Focusable, so that it scrolls from the keyboard too.
+        <pre class="wizard-json" tabindex="0" aria-label="JSON request">
             {json}
         </pre>
         <p class="field-error" role="alert" data-error="create">

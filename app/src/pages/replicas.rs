@@ -50,7 +50,7 @@ fn ReplicaTable(replicas: Replicas) -> impl IntoView {
                 _ => format!("{} replica(s), one leading.", items.len()),
             }}
         </p>
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Replicas" tabindex="0">
             <table class="data" aria-label="Replicas">
                 <thead>
                     <tr>

@@ -222,7 +222,7 @@ fn ScaleSetTable(
         }
     };
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Scale sets" tabindex="0">
             <table class="data" aria-label="Scale sets">
                 <thead>
                     <tr>

@@ -116,7 +116,7 @@ fn TokenTable(
         }
     };
     view! {
-        <div class="table-wrap tokens-wrap">
+        <div class="table-wrap tokens-wrap" role="region" aria-label="API tokens" tabindex="0">
             <table class="data tokens" aria-label="API tokens">
                 <thead>
                     <tr>

@@ -374,7 +374,7 @@ fn InstanceHealth(live: Live) -> impl IntoView {
             <Show when=empty>
                 <p class="muted">"This scale set has no instances."</p>
             </Show>
-            <div class="table-wrap">
+            <div class="table-wrap" role="region" aria-label="Instance health" tabindex="0">
                 <table class="data health" aria-label="Instance health">
                     <thead>
                         <tr>
@@ -515,7 +515,7 @@ fn RepairHistory(live: Live, first: Vec<Activity>) -> impl IntoView {
 #[component]
 fn HistoryTable(entries: Vec<Activity>, name: String) -> impl IntoView {
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Repair history" tabindex="0">
             <table class="data activity" aria-label="Repair history">
                 <thead>
                     <tr>

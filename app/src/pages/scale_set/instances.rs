@@ -316,7 +316,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
             <p class="field-error" role="alert" data-error="instances-action">
                 {outcome_message}
             </p>
-            <div class="table-wrap">
+            <div class="table-wrap" role="region" aria-label="Instances" tabindex="0">
                 <table class="data instances" aria-label="Instances">
                     <thead>
                         <tr>

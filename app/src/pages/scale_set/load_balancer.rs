@@ -298,7 +298,7 @@ fn FrontendPanel(
                 </p>
             </Show>
             <Show when=move || !no_members()>
-                <div class="table-wrap">
+                <div class="table-wrap" role="region" aria-label=members_label.clone() tabindex="0">
                     <table class="data members" aria-label=members_label.clone()>
                         <thead>
                             <tr>
@@ -447,7 +447,12 @@ fn OutOfPool(
                     }
                 }
             >
-                <div class="table-wrap">
+                <div
+                    class="table-wrap"
+                    role="region"
+                    aria-label="Instances in no pool"
+                    tabindex="0"
+                >
                     <table class="data outside" aria-label="Instances in no pool">
                         <thead>
                             <tr>

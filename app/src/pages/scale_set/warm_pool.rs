@@ -75,7 +75,7 @@ fn Members(live: Live, first: WarmPoolView) -> impl IntoView {
                 <p role="status" data-warm-pool="members">
                     {members}
                 </p>
-                <div class="table-wrap">
+                <div class="table-wrap" role="region" aria-label="Warm pool members" tabindex="0">
                     <table class="data" aria-label="Warm pool members">
                         <thead>
                             <tr>

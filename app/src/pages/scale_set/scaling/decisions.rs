@@ -248,7 +248,7 @@ fn value(metric: &str, v: Option<f64>) -> String {
 #[component]
 fn RuleTable(rules: Vec<RuleTrace>) -> impl IntoView {
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Rules as evaluated" tabindex="0">
             <table class="data rule-trace" aria-label="Rules as evaluated">
                 <thead>
                     <tr>
@@ -367,7 +367,7 @@ fn ProjectionTable(projections: Vec<Projection>, increase_rules: Vec<RuleTrace>)
         })
         .collect_view();
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Flapping check" tabindex="0">
             <table class="data projections" aria-label="Flapping check">
                 <thead>
                     <tr>

@@ -938,7 +938,12 @@ fn RulesEditor(index: usize) -> impl IntoView {
                 }
             }
         >
-            <div class="table-wrap">
+            <div
+                class="table-wrap"
+                role="region"
+                aria-label=format!("Rules of profile {}", i + 1)
+                tabindex="0"
+            >
                 <table class="data rules-table" aria-label=format!("Rules of profile {}", i + 1)>
                     <thead>
                         <tr>

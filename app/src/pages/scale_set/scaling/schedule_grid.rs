@@ -67,7 +67,12 @@ pub(super) fn WeekGrid(
     };
     view! {
         <p class="hint">{format!("This week, hour by hour, in {time_zone}.")}</p>
-        <div class="table-wrap">
+        <div
+            class="table-wrap"
+            role="region"
+            aria-label="Which profile applies, each hour of this week"
+            tabindex="0"
+        >
             <table class="week-grid" aria-label="Which profile applies, each hour of this week">
                 <thead>
                     <tr>

@@ -72,7 +72,7 @@ pub(super) fn Scores(
         })
         .collect_view();
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Scores" tabindex="0">
             <table class="data scores" data-scores=name>
                 <caption>{caption}</caption>
                 <thead>

@@ -25,7 +25,7 @@ pub(super) fn History(up: Upgrades) -> impl IntoView {
                 when=move || ids.with(|r| !r.is_empty())
                 fallback=|| view! { <p class="muted">"No rollout yet."</p> }
             >
-                <div class="table-wrap">
+                <div class="table-wrap" role="region" aria-label="Rollouts" tabindex="0">
                     <table class="data rollouts" aria-label="Rollouts">
                         <thead>
                             <tr>

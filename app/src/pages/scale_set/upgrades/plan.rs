@@ -148,7 +148,7 @@ pub(super) fn PlanView(plan: RolloutPlan) -> impl IntoView {
                 </div>
             </dl>
             {changes}
-            <div class="table-wrap">
+            <div class="table-wrap" role="region" aria-label="Planned instances" tabindex="0">
                 <table class="data plan-table" aria-label="Planned instances">
                     <thead>
                         <tr>

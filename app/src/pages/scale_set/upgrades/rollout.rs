@@ -233,7 +233,7 @@ fn instances(r: &Rollout) -> impl IntoView + use<> {
     let mut rows: Vec<InstanceProgress> = r.instances.values().cloned().collect();
     rows.sort_by(|a, b| (a.batch, &a.id).cmp(&(b.batch, &b.id)));
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Instances of the rollout" tabindex="0">
             <table class="data" aria-label="Instances of the rollout">
                 <thead>
                     <tr>

@@ -82,7 +82,7 @@ pub(super) fn Versions(up: Upgrades) -> impl IntoView {
     view! {
         <section aria-labelledby="versions-heading" class="panel" data-section="versions">
             <h2 id="versions-heading">"Model versions"</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" role="region" aria-label="Model versions" tabindex="0">
                 <table class="data" aria-label="Model versions">
                     <thead>
                         <tr>
