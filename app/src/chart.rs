@@ -7,6 +7,8 @@
 //! and the browser's agree when the page hydrates. The chart draws in a fixed coordinate
 //! space ([`WIDTH`] × [`HEIGHT`]) that the SVG's `viewBox` scales to the page.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use flotilla_domain::metrics::Metric;
 
@@ -237,6 +239,72 @@ impl ChartData {
             format!("{title}, latest: {}", latest.join(", "))
         }
     }
+
+    /// Each line's figures over the range, for the chart's table.
+    pub fn figures(&self) -> Vec<LineFigures> {
+        self.lines
+            .iter()
+            .map(|l| {
+                let values = || l.points.iter().map(|p| p.1).filter(|v| v.is_finite());
+                let count = values().count();
+                LineFigures {
+                    label: l.label.clone(),
+                    latest: l.points.last().map(|p| p.1),
+                    lowest: values().reduce(f64::min),
+                    mean: (count > 0).then(|| values().sum::<f64>() / count as f64),
+                    highest: values().reduce(f64::max),
+                }
+            })
+            .collect()
+    }
+
+    /// Every point as a table: a row per time any line has a point, oldest first, and a cell
+    /// per line — its value written in `unit`, with the band's range where it has one, or
+    /// `—` where the line has no point at that time.
+    pub fn point_rows(&self, unit: Unit) -> Vec<PointRow> {
+        let mut rows: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+        let width = self.lines.len();
+        for (i, line) in self.lines.iter().enumerate() {
+            let bands: HashMap<DateTime<Utc>, (f64, f64)> = line
+                .band
+                .iter()
+                .map(|(at, low, high)| (*at, (*low, *high)))
+                .collect();
+            for (at, value) in &line.points {
+                let cell = match bands.get(at) {
+                    Some((low, high)) => format!(
+                        "{} ({} to {})",
+                        unit.format(*value),
+                        unit.format(*low),
+                        unit.format(*high)
+                    ),
+                    None => unit.format(*value),
+                };
+                rows.entry(*at).or_insert_with(|| vec!["—".into(); width])[i] = cell;
+            }
+        }
+        rows.into_iter()
+            .map(|(at, cells)| PointRow { at, cells })
+            .collect()
+    }
+}
+
+/// One line's figures over a chart's range: the newest, lowest, mean and highest value
+/// (`None` without points).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineFigures {
+    pub label: String,
+    pub latest: Option<f64>,
+    pub lowest: Option<f64>,
+    pub mean: Option<f64>,
+    pub highest: Option<f64>,
+}
+
+/// A row of a chart's table of points: a time and each line's value then, written out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointRow {
+    pub at: DateTime<Utc>,
+    pub cells: Vec<String>,
 }
 
 /// The chart's scales: times from `from_ms` to `to_ms` across the plot, values from 0 to
@@ -571,6 +639,60 @@ mod tests {
             data.summary("CPU", Unit::Percent),
             "CPU, latest: average 3 %"
         );
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_time_and_a_cell_per_line() {
+        let data = ChartData {
+            from: at(0),
+            to: at(30),
+            lines: vec![
+                Line {
+                    label: "average".into(),
+                    points: vec![(at(0), 10.0), (at(10), 30.0), (at(20), 20.0)],
+                    band: vec![(at(0), 5.0, 15.0), (at(10), 25.0, 35.0)],
+                },
+                Line {
+                    label: "draft".into(),
+                    points: vec![(at(10), 4.0), (at(30), 6.0)],
+                    band: vec![],
+                },
+                Line {
+                    label: "empty".into(),
+                    points: vec![],
+                    band: vec![],
+                },
+            ],
+            thresholds: vec![],
+            markers: vec![],
+        };
+        let rows = data.point_rows(Unit::Percent);
+        let cells: Vec<(DateTime<Utc>, Vec<&str>)> = rows
+            .iter()
+            .map(|r| (r.at, r.cells.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            cells,
+            vec![
+                (at(0), vec!["10 % (5 % to 15 %)", "—", "—"]),
+                (at(10), vec!["30 % (25 % to 35 %)", "4 %", "—"]),
+                (at(20), vec!["20 %", "—", "—"]),
+                (at(30), vec!["—", "6 %", "—"]),
+            ]
+        );
+        let figures = data.figures();
+        assert_eq!(
+            figures[0],
+            LineFigures {
+                label: "average".into(),
+                latest: Some(20.0),
+                lowest: Some(10.0),
+                mean: Some(20.0),
+                highest: Some(30.0),
+            }
+        );
+        assert_eq!(figures[1].mean, Some(5.0));
+        assert_eq!((figures[2].latest, figures[2].mean), (None, None));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A line chart drawn as SVG: lines with an optional min–max band, labelled threshold lines,
 //! markers on the time axis, value and time ticks, a legend with each line's newest value,
-//! and — in the browser — a tooltip with the values under the pointer.
+//! and — in the browser — a tooltip with the values under the pointer. Its text
+//! alternatives: the SVG's name says each line's newest value, and the table under it
+//! ([`ChartTable`]) gives the figures over the range and every point.
 //!
 //! The chart renders completely on the server, so it reads without JavaScript. A new value
 //! of its data changes attributes only (the paths' `d`, the ticks' positions): the chart's
@@ -13,6 +15,7 @@ use crate::chart::{
     self, BOTTOM, ChartData, Frame, HEIGHT, LEFT, RIGHT, TOP, Unit, WIDTH, band_path, gap_ms,
     line_path, time_ticks,
 };
+use crate::components::chart_table::ChartTable;
 use crate::format;
 
 /// How many colours the lines cycle through (`.series-0` … in the stylesheet).
@@ -78,6 +81,7 @@ pub fn Chart(
                 .unwrap_or_default()
         })
     };
+    let table_title = title.clone();
     let summary = {
         let title = title.clone();
         move || data.with(|d| d.summary(&title, unit))
@@ -296,6 +300,7 @@ pub fn Chart(
                         })
                 }}
             </div>
+            <ChartTable title=table_title unit data />
         </figure>
     }
     .into_any()

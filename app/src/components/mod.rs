@@ -4,6 +4,7 @@ pub mod activity_log;
 pub mod breadcrumbs;
 pub mod capacity_form;
 pub mod chart;
+pub mod chart_table;
 pub mod confirm_action;
 pub mod csrf_field;
 pub mod error_panel;
