@@ -1,7 +1,11 @@
 //! The instances table's view as it lives in the URL query
-//! (`/scale-sets/web/instances?q=10.0&state=running&zone=2&sort=health&dir=desc`): filters
-//! (text in the id or address, one state of any kind, a zone, latest or outdated model)
-//! and the column to sort by. Plain Rust, so the server and the browser agree.
+//! (`/scale-sets/web/instances?q=10.0&state=running&zone=2&sort=health&dir=desc&page=2`):
+//! filters (text in the id or address, one state of any kind, a zone, latest or outdated
+//! model), the column to sort by, and the page (`page`, from 1, of `limit` rows). The
+//! selection may ride along (`selected=web_1,web_7`: ticked on other pages, without
+//! JavaScript). Plain Rust, so the server and the browser agree.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use flotilla_domain::Instance;
@@ -76,8 +80,13 @@ impl ModelFilter {
     }
 }
 
-/// The table's filters and order; values that cannot be read are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Rows per page when the address names no `limit`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The most rows one page shows.
+pub const MAX_LIMIT: usize = 500;
+
+/// The table's filters, order and page; values that cannot be read are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceQuery {
     /// Only instances whose id or address contains this (case-insensitive).
     pub text: String,
@@ -87,11 +96,30 @@ pub struct InstanceQuery {
     pub zone: String,
     pub model: ModelFilter,
     pub sort: Sort<InstanceColumn>,
+    /// The page shown, from 1 (past the last one: the last one).
+    pub page: usize,
+    /// Rows per page, 1 to [`MAX_LIMIT`].
+    pub limit: usize,
+}
+
+impl Default for InstanceQuery {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            state: String::new(),
+            zone: String::new(),
+            model: ModelFilter::Any,
+            sort: Sort::default(),
+            page: 1,
+            limit: DEFAULT_LIMIT,
+        }
+    }
 }
 
 impl InstanceQuery {
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
         let read = |key: &str| get(key).map(|v| v.trim().to_string()).unwrap_or_default();
+        let number = |key: &str| read(key).parse::<usize>().ok();
         Self {
             text: read("q"),
             state: read("state").to_lowercase(),
@@ -102,7 +130,48 @@ impl InstanceQuery {
                 _ => ModelFilter::Any,
             },
             sort: Sort::from_params(&get),
+            page: number("page").filter(|&p| p >= 1).unwrap_or(1),
+            limit: number("limit")
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .unwrap_or(DEFAULT_LIMIT),
         }
+    }
+
+    /// The query as `(key, value)` pairs, defaults left out: what the browser sends the
+    /// server for a page of rows, read back by [`Self::from_params`].
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("q", self.text.as_str()),
+            ("state", self.state.as_str()),
+            ("zone", self.zone.as_str()),
+            ("model", self.model.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+        for pair in self.sort.pairs() {
+            if let Some((key, value)) = pair.split_once('=') {
+                params.push((key.to_string(), value.to_string()));
+            }
+        }
+        if self.page > 1 {
+            params.push(("page".into(), self.page.to_string()));
+        }
+        if self.limit != DEFAULT_LIMIT {
+            params.push(("limit".into(), self.limit.to_string()));
+        }
+        params
+    }
+
+    /// Reads the pairs [`Self::params`] wrote (or any others: unknown keys are ignored).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Self::from_params(|key| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
     }
 
     /// Whether any filter is set.
@@ -170,31 +239,72 @@ impl InstanceQuery {
         rows
     }
 
-    /// The link of a column header: sorts by `key`, or reverses; keeps the filters.
+    /// One page of `rows` (the filtered, ordered instances): the rows of page
+    /// [`Self::page`] (the last page if it is past the end), and that page's number.
+    pub fn page_of<T>(&self, rows: Vec<T>) -> (Vec<T>, usize) {
+        let page = self.page.clamp(1, pages(rows.len(), self.limit));
+        let rows = rows
+            .into_iter()
+            .skip((page - 1) * self.limit)
+            .take(self.limit)
+            .collect();
+        (rows, page)
+    }
+
+    /// The link of a column header: sorts by `key`, or reverses; keeps the filters and
+    /// goes back to the first page.
     pub fn sort_href(&self, path: &str, key: InstanceColumn) -> String {
-        self.href_with(path, self.sort.toggled(key))
+        Self {
+            sort: self.sort.toggled(key),
+            page: 1,
+            ..self.clone()
+        }
+        .href(path)
+    }
+
+    /// The link to page `page` of this view, with the selection `selected` if any.
+    pub fn page_href(&self, path: &str, page: usize, selected: &BTreeSet<String>) -> String {
+        let mut href = Self {
+            page,
+            ..self.clone()
+        }
+        .href(path);
+        if !selected.is_empty() {
+            href.push(if href.contains('?') { '&' } else { '?' });
+            href.push_str("selected=");
+            let ids: Vec<&str> = selected.iter().map(String::as_str).collect();
+            href.push_str(&percent_encode(&ids.join(",")));
+        }
+        href
     }
 
     /// This view's address under `path` (the instances tab of a scale set).
     pub fn href(&self, path: &str) -> String {
-        self.href_with(path, self.sort)
-    }
-
-    fn href_with(&self, path: &str, sort: Sort<InstanceColumn>) -> String {
-        let mut pairs = Vec::new();
-        for (key, value) in [
-            ("q", self.text.as_str()),
-            ("state", self.state.as_str()),
-            ("zone", self.zone.as_str()),
-            ("model", self.model.as_str()),
-        ] {
-            if !value.is_empty() {
-                pairs.push(format!("{key}={}", percent_encode(value)));
-            }
-        }
-        pairs.extend(sort.pairs());
+        let pairs: Vec<String> = self
+            .params()
+            .iter()
+            .map(|(key, value)| format!("{key}={}", percent_encode(value)))
+            .collect();
         table_sort::href(path, &pairs)
     }
+}
+
+/// How many pages `rows` rows make at `limit` a page: at least one, empty as it may be.
+pub fn pages(rows: usize, limit: usize) -> usize {
+    rows.div_ceil(limit.max(1)).max(1)
+}
+
+/// The selection carried by the address (`selected=web_1,web_7`), at most
+/// [`flotilla_domain::scale_set::MAX_CAPACITY`] ids.
+pub fn selection(get: impl Fn(&str) -> Option<String>) -> BTreeSet<String> {
+    get("selected")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .take(flotilla_domain::scale_set::MAX_CAPACITY as usize)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Whether `instance` runs the scale set's latest model.
@@ -380,6 +490,61 @@ mod tests {
             q.sort_href(path, InstanceColumn::Id),
             "/scale-sets/web/instances?q=a%20b&state=running"
         );
+    }
+
+    #[test]
+    fn pages_of_rows_clamped_to_the_last() {
+        let q = query(&[("page", "2"), ("limit", "3")]);
+        assert_eq!((q.page, q.limit), (2, 3));
+        assert_eq!(q.page_of((1..=7).collect()), (vec![4, 5, 6], 2));
+        let past = query(&[("page", "9"), ("limit", "3")]);
+        assert_eq!(past.page_of((1..=7).collect()), (vec![7], 3));
+        assert_eq!(past.page_of(Vec::<u8>::new()), (vec![], 1));
+        assert_eq!(pages(0, 50), 1);
+        assert_eq!(pages(50, 50), 1);
+        assert_eq!(pages(51, 50), 2);
+        // Unreadable or out of range: the defaults.
+        for (page, limit) in [("0", "0"), ("-1", "501"), ("x", "1e3"), ("", "")] {
+            let q = query(&[("page", page), ("limit", limit)]);
+            assert_eq!((q.page, q.limit), (1, DEFAULT_LIMIT), "{page:?} {limit:?}");
+        }
+    }
+
+    #[test]
+    fn params_round_trip_and_links_carry_the_page_and_selection() {
+        let q = query(&[
+            ("q", "a b"),
+            ("zone", "2"),
+            ("sort", "zone"),
+            ("dir", "desc"),
+            ("page", "3"),
+            ("limit", "25"),
+        ]);
+        assert_eq!(InstanceQuery::from_pairs(&q.params()), q);
+        assert!(InstanceQuery::default().params().is_empty());
+        let path = "/scale-sets/web/instances";
+        assert_eq!(
+            q.href(path),
+            "/scale-sets/web/instances?q=a%20b&zone=2&sort=zone&dir=desc&page=3&limit=25"
+        );
+        // Sorting goes back to the first page.
+        assert_eq!(
+            q.sort_href(path, InstanceColumn::Age),
+            "/scale-sets/web/instances?q=a%20b&zone=2&sort=age&limit=25"
+        );
+        let selected: BTreeSet<String> = ["web_7", "web_1"].map(String::from).into();
+        assert_eq!(
+            InstanceQuery::default().page_href(path, 2, &selected),
+            "/scale-sets/web/instances?page=2&selected=web_1%2Cweb_7"
+        );
+        assert_eq!(
+            InstanceQuery::default().page_href(path, 1, &BTreeSet::new()),
+            path
+        );
+        let read = selection(|k| (k == "selected").then(|| " web_1,,web_7,web_1 ".to_string()));
+        assert_eq!(read, selected);
+        let many = vec!["x"; 20_000].join(",");
+        assert_eq!(selection(|_| Some(many.clone())).len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use flotilla_domain::instance::StateCount;
 use flotilla_domain::{
     ActivityFilter, ActivityResult, HealthState, Instance, PowerState, ScaleSet,
 };
@@ -25,14 +26,27 @@ pub struct InstanceCounts {
 
 impl InstanceCounts {
     pub fn of(instances: &[Instance]) -> Self {
-        let count = |pred: &dyn Fn(&Instance) -> bool| -> u32 {
-            instances.iter().filter(|i| pred(i)).count() as u32
+        let one = |i: &Instance| StateCount {
+            scale_set: String::new(),
+            power_state: i.power_state,
+            health_state: i.health_state,
+            provisioning_state: i.provisioning_state,
+            latest_model: i.latest_model,
+            count: 1,
+        };
+        Self::of_counts(&instances.iter().map(one).collect::<Vec<_>>())
+    }
+
+    /// The counts of one set from the store's counts by state (no record read).
+    pub fn of_counts(counts: &[StateCount]) -> Self {
+        let count = |pred: &dyn Fn(&StateCount) -> bool| -> u32 {
+            counts.iter().filter(|c| pred(c)).map(|c| c.count as u32).sum()
         };
         Self {
-            total: instances.len() as u32,
-            by_power: non_zero(PowerState::ALL, |s| count(&|i| i.power_state == s)),
-            by_health: non_zero(HealthState::ALL, |s| count(&|i| i.health_state == s)),
-            latest_model: count(&|i| i.latest_model),
+            total: count(&|_| true),
+            by_power: non_zero(PowerState::ALL, |s| count(&|c| c.power_state == s)),
+            by_health: non_zero(HealthState::ALL, |s| count(&|c| c.health_state == s)),
+            latest_model: count(&|c| c.latest_model),
         }
     }
 
@@ -122,27 +136,20 @@ pub struct ScaleSetSummary {
 }
 
 impl ScaleSetSummary {
-    pub fn new(scale_set: ScaleSet, instances: &[Instance]) -> Self {
-        Self {
-            scale_set,
-            instances: InstanceCounts::of(instances),
-        }
-    }
-
-    /// One summary per set of `sets`, in their order, counting `instances` (the whole
-    /// fleet's, in any order) by the set they belong to.
-    pub fn of_fleet(sets: Vec<ScaleSet>, instances: Vec<Instance>) -> Vec<Self> {
-        let mut by_set: HashMap<String, Vec<Instance>> = HashMap::new();
-        for instance in instances {
-            by_set
-                .entry(instance.scale_set.clone())
-                .or_default()
-                .push(instance);
+    /// One summary per set of `sets`, in their order, from the store's counts by state of
+    /// the whole fleet (in any order).
+    pub fn of_fleet(sets: Vec<ScaleSet>, counts: Vec<StateCount>) -> Vec<Self> {
+        let mut by_set: HashMap<String, Vec<StateCount>> = HashMap::new();
+        for count in counts {
+            by_set.entry(count.scale_set.clone()).or_default().push(count);
         }
         sets.into_iter()
             .map(|set| {
                 let own = by_set.remove(set.name()).unwrap_or_default();
-                Self::new(set, &own)
+                Self {
+                    scale_set: set,
+                    instances: InstanceCounts::of_counts(&own),
+                }
             })
             .collect()
     }
@@ -152,17 +159,21 @@ impl ScaleSetSummary {
     }
 }
 
-/// A scale set's page: the set and its instances in ordinal order, as read at `read_at`
-/// (the instants ages are counted to, the same on the server and in the browser).
+/// A scale set's page: the set, its counts by state and — for the tabs that show every
+/// instance — its instances in ordinal order, as read at `read_at` (the instant ages are
+/// counted to, the same on the server and in the browser). The Instances tab reads its
+/// rows a page at a time instead ([`crate::api::instances::instance_rows`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSetDetail {
     pub scale_set: ScaleSet,
+    /// Empty unless read with the instances.
     pub instances: Vec<Instance>,
     pub counts: InstanceCounts,
     pub read_at: DateTime<Utc>,
 }
 
 impl ScaleSetDetail {
+    /// With every instance, counted.
     pub fn new(scale_set: ScaleSet, mut instances: Vec<Instance>, read_at: DateTime<Utc>) -> Self {
         instances.sort_by_key(|i| i.ordinal);
         let counts = InstanceCounts::of(&instances);
@@ -170,6 +181,16 @@ impl ScaleSetDetail {
             scale_set,
             instances,
             counts,
+            read_at,
+        }
+    }
+
+    /// Without the instances: their counts only.
+    pub fn counted(scale_set: ScaleSet, counts: &[StateCount], read_at: DateTime<Utc>) -> Self {
+        Self {
+            scale_set,
+            instances: Vec::new(),
+            counts: InstanceCounts::of_counts(counts),
             read_at,
         }
     }
@@ -340,30 +361,48 @@ mod tests {
         api.spec.name = "api".into();
         let mut idle = set(0);
         idle.spec.name = "idle".into();
-        let mut api_0 = instance(0, PowerState::Running, HealthState::Healthy, true);
-        api_0.scale_set = "api".into();
+        let count = |set: &str, power, health, latest, count| StateCount {
+            scale_set: set.into(),
+            power_state: power,
+            health_state: health,
+            provisioning_state: flotilla_domain::ProvisioningState::Succeeded,
+            latest_model: latest,
+            count,
+        };
         let fleet = vec![
-            instance(1, PowerState::Stopped, HealthState::Unknown, true),
-            api_0,
-            instance(0, PowerState::Running, HealthState::Healthy, true),
+            count("web", PowerState::Stopped, HealthState::Unknown, true, 1),
+            count("api", PowerState::Running, HealthState::Healthy, true, 1),
+            count("web", PowerState::Running, HealthState::Healthy, true, 1),
+            count("web", PowerState::Running, HealthState::Healthy, false, 4),
         ];
         let summaries = ScaleSetSummary::of_fleet(vec![web, api, idle], fleet);
         let names: Vec<&str> = summaries.iter().map(|s| s.name()).collect();
         assert_eq!(names, ["web", "api", "idle"]);
-        let totals: Vec<(u32, u32)> = summaries
+        let totals: Vec<(u32, u32, u32)> = summaries
             .iter()
-            .map(|s| (s.instances.total, s.instances.running()))
+            .map(|s| {
+                let c = &s.instances;
+                (c.total, c.running(), c.latest_model)
+            })
             .collect();
-        assert_eq!(totals, [(2, 1), (1, 1), (0, 0)]);
+        assert_eq!(totals, [(6, 5, 2), (1, 1, 1), (0, 0, 0)]);
+        assert_eq!(
+            summaries[0].instances.by_health,
+            [(HealthState::Healthy, 5), (HealthState::Unknown, 1)]
+        );
     }
 
     #[test]
     fn totals_add_up_over_sets() {
-        let a = ScaleSetSummary::new(
+        let summary = |scale_set, instances: &[Instance]| ScaleSetSummary {
+            scale_set,
+            instances: InstanceCounts::of(instances),
+        };
+        let a = summary(
             set(3),
             &[instance(0, PowerState::Running, HealthState::Healthy, true)],
         );
-        let b = ScaleSetSummary::new(
+        let b = summary(
             set(2),
             &[
                 instance(0, PowerState::Running, HealthState::Unhealthy, true),

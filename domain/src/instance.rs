@@ -496,14 +496,16 @@ impl Instance {
     }
 }
 
-/// Instances for tests, here and in the crates above (feature `fixtures`).
-/// How many of a set's instances are in one combination of states (`/metrics`).
+/// How many of a set's instances are in one combination of states and on its latest model
+/// or not (`/metrics`, the portal's overview and list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateCount {
     pub scale_set: String,
     pub power_state: PowerState,
     pub health_state: HealthState,
     pub provisioning_state: ProvisioningState,
+    /// Whether these instances run the set's latest model version.
+    pub latest_model: bool,
     pub count: u64,
 }
 
@@ -531,6 +533,7 @@ pub fn boot_seconds(instances: &[Instance]) -> Option<u32> {
     times.get(times.len() / 2).copied()
 }
 
+/// Instances for tests, here and in the crates above (feature `fixtures`).
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures {
     use super::*;

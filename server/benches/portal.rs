@@ -1,10 +1,12 @@
 //! Portal benchmark: prints figures, asserts nothing.
 //!
-//! Starts a real server (zero-latency mock, SQLite in a temporary directory) holding 100
-//! scale sets of one instance and one set of 1,000 instances, then times server-side
-//! rendering over HTTP on 127.0.0.1: the scale set list (`/scale-sets`) and the overview and
-//! instances tabs of the 1,000-instance set (`/scale-sets/big`, `/scale-sets/big/instances`),
-//! median and p90 of repeated requests.
+//! Starts a real server (zero-latency mock, SQLite in a temporary directory) holding a
+//! 10,000-instance fleet — 100 scale sets of 90 instances and one, `big`, of 1,000 — then
+//! times the server-side rendering of every portal page over HTTP on 127.0.0.1, signed in
+//! as a browser is (session cookie): the overview, the list, the wizard, each tab of the big
+//! set (the Instances tab at its first page, at a later page and filtered), an instance's
+//! console, the activity log, hosts, replicas and tokens. Median and p90 of repeated
+//! requests, and the size of the HTML.
 //!
 //! Run: `cargo bench -p flotilla --bench portal`.
 
@@ -14,6 +16,9 @@ use serde_json::json;
 
 mod server;
 use server::{PASSWORD, Server};
+
+/// Requests timed per page, after three to warm up.
+const SAMPLES: usize = 30;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -53,40 +58,73 @@ async fn main() -> anyhow::Result<()> {
         .default_headers(headers)
         .build()?;
 
+    let started = Instant::now();
+    server::create_sets(&http, &base, 100, 90).await?;
     let model = json!({"image": "debian-12", "vcpus": 2, "memory_mib": 2048, "disk_gib": 10});
-    server::create_sets(&http, &base, 100, 1).await?;
     let body = json!({"name": "big", "model": model, "capacity": 1000});
     http.post(format!("{base}/api/v1/scale-sets"))
         .json(&body)
         .send()
         .await?
         .error_for_status()?;
-    wait(
-        &http,
-        &format!("{base}/api/v1/scale-sets/big/instances"),
-        |v| {
-            v["items"].as_array().is_some_and(|items| {
-                items.len() == 1000 && items.iter().all(|i| i["power_state"] == "running")
-            })
-        },
-    )
-    .await?;
+    let all_running = |v: &serde_json::Value, n: usize| {
+        v["items"].as_array().is_some_and(|items| {
+            items.len() == n && items.iter().all(|i| i["power_state"] == "running")
+        })
+    };
+    let big = format!("{base}/api/v1/scale-sets/big/instances");
+    wait(&http, &big, |v| all_running(v, 1000)).await?;
+    for i in 0..100 {
+        let url = format!("{base}/api/v1/scale-sets/set-{i:03}/instances");
+        wait(&http, &url, |v| all_running(v, 90)).await?;
+    }
+    let instances: serde_json::Value = http.get(&big).send().await?.json().await?;
+    let first = instances["items"][0]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no instance in {instances}"))?
+        .to_string();
+    println!(
+        "fleet of 10,000 instances running after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
-    for (what, path) in [
-        ("scale set list, 100 sets", "/scale-sets"),
-        ("overview tab, 1,000 instances", "/scale-sets/big"),
+    let console = format!("/scale-sets/big/instances/{first}/console");
+    let paths: Vec<(&str, &str)> = vec![
+        ("overview", "/"),
+        ("scale set list", "/scale-sets"),
+        ("create wizard", "/scale-sets/new"),
+        ("big: overview tab", "/scale-sets/big"),
+        ("big: instances, first page", "/scale-sets/big/instances"),
+        ("big: instances, page 8", "/scale-sets/big/instances?page=8"),
         (
-            "instances tab, 1,000 instances",
-            "/scale-sets/big/instances",
+            "big: instances, filtered",
+            "/scale-sets/big/instances?zone=2&sort=name&dir=desc",
         ),
-    ] {
+        ("big: scaling tab", "/scale-sets/big/scaling"),
+        ("big: upgrades tab", "/scale-sets/big/upgrades"),
+        ("big: health tab", "/scale-sets/big/health"),
+        ("big: load balancer tab", "/scale-sets/big/load-balancer"),
+        ("big: monitoring tab", "/scale-sets/big/monitoring"),
+        ("big: activity tab", "/scale-sets/big/activity"),
+        ("big: settings tab", "/scale-sets/big/settings"),
+        ("instance console", &console),
+        ("activity log", "/activity"),
+        ("hosts", "/hosts"),
+        ("replicas", "/replicas"),
+        ("tokens", "/tokens"),
+    ];
+    println!(
+        "{:<34} {:>9} {:>9} {:>9}",
+        "page (server render)", "median", "p90", "HTML"
+    );
+    for (what, path) in paths {
         let url = format!("{base}{path}");
         for _ in 0..3 {
             pages.get(&url).send().await?.bytes().await?;
         }
-        let mut times = Vec::new();
+        let mut times = Vec::with_capacity(SAMPLES);
         let mut size = 0;
-        for _ in 0..30 {
+        for _ in 0..SAMPLES {
             let started = Instant::now();
             let resp = pages.get(&url).send().await?.error_for_status()?;
             size = resp.bytes().await?.len();
@@ -94,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         }
         times.sort();
         println!(
-            "{what:<34} median {:>7.1} ms  p90 {:>7.1} ms  ({} KiB of HTML)",
+            "{what:<34} {:>6.1} ms {:>6.1} ms {:>6} KiB",
             ms(times[times.len() / 2]),
             ms(times[times.len() * 9 / 10]),
             size / 1024
@@ -108,7 +146,7 @@ async fn wait(
     url: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Ok(resp) = http.get(url).send().await
             && resp.status().is_success()

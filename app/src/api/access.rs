@@ -55,6 +55,9 @@ pub const TABLE: &[Entry] = &[
     // Contributor's.
     fleet("delete-scale-sets", Access::Fleet(Contributor)),
     set("scale-set", Reader),
+    set("instance-rows", Reader),
+    // The instances table's pager without JavaScript: changes nothing.
+    set("instances-go", Reader),
     set("set-capacity", Operator),
     set("delete-scale-set", Contributor),
     Entry {

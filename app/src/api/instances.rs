@@ -1,11 +1,74 @@
-//! A person's actions on the instances selected in a scale set's instances table,
-//! upgrading them to the latest model among them.
+//! A scale set's instances table a page at a time, and a person's actions on the
+//! instances selected in it, upgrading them to the latest model among them.
 
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
 use flotilla_domain::{Instance, InstanceAction, LifecycleResult, Protection};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::PortalError;
+
+/// One page of a scale set's instances table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstancePage {
+    /// The page's rows, filtered and ordered over the whole set.
+    pub rows: Vec<Instance>,
+    /// How many instances pass the filters, on every page.
+    pub matched: usize,
+    /// How many instances the set has.
+    pub total: usize,
+    /// The page shown: the one asked for, or the last one if that is past the end.
+    pub page: usize,
+    /// The ids asked after (the ones a request on the selection is following)…
+    pub watching: BTreeSet<String>,
+    /// …and their records, wherever they are; an id that is gone is left out.
+    pub watched: Vec<Instance>,
+    /// When the records were read (ages are counted to it).
+    pub read_at: DateTime<Utc>,
+}
+
+/// Page `params` (the table's query: filters, order, `page`, `limit`, as
+/// [`crate::instance_query::InstanceQuery::params`] writes them) of scale set `name`'s
+/// instances, and the records of the ids `watch` names; `None` when there is no such set.
+#[server(prefix = "/_fn", endpoint = "instance-rows", input = leptos::server_fn::codec::Json, client = crate::api::CsrfClient)]
+pub async fn instance_rows(
+    name: String,
+    params: Vec<(String, String)>,
+    watch: BTreeSet<String>,
+) -> Result<Option<InstancePage>, ServerFnError> {
+    use super::{fleet, server_error};
+    use crate::instance_query::InstanceQuery;
+    use flotilla_control::Error::NotFound;
+    let fleet = fleet();
+    let (set, instances) = match fleet.get_scale_set(&name).await {
+        Ok(set) => match fleet.list_instances(&name).await {
+            Ok(instances) => (set, instances),
+            Err(NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(server_error(e)),
+        },
+        Err(NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(server_error(e)),
+    };
+    let query = InstanceQuery::from_pairs(&params);
+    let matched = query.apply(&instances, set.model_version);
+    let count = matched.len();
+    let (rows, page) = query.page_of(matched);
+    Ok(Some(InstancePage {
+        rows: rows.into_iter().cloned().collect(),
+        matched: count,
+        total: instances.len(),
+        page,
+        watched: instances
+            .iter()
+            .filter(|i| watch.contains(&i.id))
+            .cloned()
+            .collect(),
+        watching: watch,
+        read_at: fleet.now(),
+    }))
+}
 
 /// What the selection toolbar asks for: one of the instance actions, a protection to set
 /// (`protect`, with the two flags as checkboxes), an upgrade to the latest model
@@ -86,6 +149,33 @@ pub struct BulkOutcome {
     pub refused: Vec<(String, String)>,
     /// The rollout an upgrade started.
     pub rollout: Option<i64>,
+}
+
+/// The instances table's pager without JavaScript: its buttons post the table's form here
+/// (`go`, the page to show; `view`, the table's query — filters, order, page size — as
+/// hidden fields; the ticked `ids`). Nothing is changed: the browser is sent to that page
+/// with the ticked instances as its selection, so a selection spans pages.
+#[server(prefix = "/_fn", endpoint = "instances-go", client = crate::api::CsrfClient)]
+pub async fn go_to_page(
+    name: String,
+    go: String,
+    ids: Option<Vec<String>>,
+    view: Option<HashMap<String, String>>,
+) -> Result<(), PortalError> {
+    let tab = format!(
+        "/scale-sets/{}/instances",
+        flotilla_domain::url::percent_encode(&name)
+    );
+    super::return_to(&tab);
+    let page = go.trim().parse::<usize>().map_err(|_| {
+        let message = format!("must be a page number, got {go:?}");
+        super::refuse(PortalError::field("go", message), 422)
+    })?;
+    let view = view.unwrap_or_default();
+    let query = crate::instance_query::InstanceQuery::from_params(|k| view.get(k).cloned());
+    let selected: BTreeSet<String> = ids.unwrap_or_default().into_iter().collect();
+    super::go_to(&query.page_href(&tab, page, &selected));
+    Ok(())
 }
 
 /// Applies `action` to each instance in `ids` of scale set `name`. Every id must name an

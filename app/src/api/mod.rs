@@ -169,6 +169,15 @@ pub(crate) fn return_to(page: &str) {
     }
 }
 
+/// After a plain form post, sends the browser to `page` rather than back where it came
+/// from (the instances table's pager: the next page, with the selection).
+#[cfg(feature = "ssr")]
+pub(crate) fn go_to(page: &str) {
+    if is_form_post() {
+        leptos_axum::redirect(&header_safe(page));
+    }
+}
+
 /// `page` with every byte that may not stand in a header (controls, spaces, non-ASCII)
 /// percent-encoded: a name typed with a control character becomes a page that is not
 /// found, not a panic.

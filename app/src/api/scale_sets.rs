@@ -5,16 +5,17 @@ use leptos::prelude::*;
 use crate::api::error::PortalError;
 use crate::summary::{ScaleSetDetail, ScaleSetSummary};
 
-/// Every scale set with its instance counts: two reads, whatever the size of the fleet.
+/// Every scale set with its instance counts: two reads (the sets, and the store's counts
+/// by state), whatever the size of the fleet.
 #[server(prefix = "/_fn", endpoint = "scale-sets", client = crate::api::CsrfClient)]
 pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     use super::{fleet, server_error};
     let fleet = fleet();
     let mut sets = fleet.list_scale_sets().await.map_err(server_error)?;
     sets.retain(|s| super::sees(Some(s.name())));
-    let mut instances = fleet.list_all_instances().await.map_err(server_error)?;
-    instances.retain(|i| super::sees(Some(&i.scale_set)));
-    Ok(ScaleSetSummary::of_fleet(sets, instances))
+    let mut counts = fleet.instance_counts().await.map_err(server_error)?;
+    counts.retain(|c| super::sees(Some(&c.scale_set)));
+    Ok(ScaleSetSummary::of_fleet(sets, counts))
 }
 
 /// The names of every scale set, for pickers (the activity log's filter).
@@ -79,19 +80,29 @@ pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), 
     Ok(())
 }
 
-/// One scale set with its instances; `None` when there is no such set.
+/// One scale set with its counts by state and, if `instances`, every instance (the tabs
+/// that show them all); `None` when there is no such set.
 #[server(prefix = "/_fn", endpoint = "scale-set", client = crate::api::CsrfClient)]
-pub async fn get_scale_set(name: String) -> Result<Option<ScaleSetDetail>, ServerFnError> {
+pub async fn get_scale_set(
+    name: String,
+    instances: bool,
+) -> Result<Option<ScaleSetDetail>, ServerFnError> {
     use super::{fleet, server_error};
+    use flotilla_control::Error::NotFound;
     let fleet = fleet();
     let set = match fleet.get_scale_set(&name).await {
         Ok(set) => set,
-        Err(flotilla_control::Error::NotFound { .. }) => return Ok(None),
+        Err(NotFound { .. }) => return Ok(None),
         Err(e) => return Err(server_error(e)),
     };
+    if !instances {
+        let mut counts = fleet.instance_counts().await.map_err(server_error)?;
+        counts.retain(|c| c.scale_set == name);
+        return Ok(Some(ScaleSetDetail::counted(set, &counts, fleet.now())));
+    }
     match fleet.list_instances(&name).await {
         Ok(instances) => Ok(Some(ScaleSetDetail::new(set, instances, fleet.now()))),
-        Err(flotilla_control::Error::NotFound { .. }) => Ok(None),
+        Err(NotFound { .. }) => Ok(None),
         Err(e) => Err(server_error(e)),
     }
 }

@@ -204,6 +204,7 @@ pub struct StateCountRow {
     power_state: String,
     health_state: String,
     provisioning_state: String,
+    latest_model: bool,
     count: i64,
 }
 
@@ -217,6 +218,7 @@ impl IntoDomain for StateCountRow {
                 "instance provisioning state",
                 &self.provisioning_state,
             )?,
+            latest_model: self.latest_model,
             count: to_u64("instance count", self.count)?,
             scale_set: self.scale_set,
         })

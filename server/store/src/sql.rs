@@ -645,9 +645,11 @@ fn list_instances(scale_set: &str) -> Stmt<'_> {
 fn count_instances() -> Stmt<'static> {
     stmt!(
         "counting instances",
-        "SELECT scale_set, power_state, health_state, provisioning_state, COUNT(*) AS count \
-         FROM instances WHERE warm IS NULL GROUP BY scale_set, power_state, health_state, provisioning_state \
-         ORDER BY scale_set, power_state, health_state, provisioning_state"
+        "SELECT i.scale_set, i.power_state, i.health_state, i.provisioning_state, \
+         (i.model_version = s.model_version) AS latest_model, COUNT(*) AS count \
+         FROM instances i JOIN scale_sets s ON s.name = i.scale_set WHERE i.warm IS NULL \
+         GROUP BY i.scale_set, i.power_state, i.health_state, i.provisioning_state, latest_model \
+         ORDER BY i.scale_set, i.power_state, i.health_state, i.provisioning_state, latest_model"
     )
 }
 

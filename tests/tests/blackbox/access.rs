@@ -623,3 +623,74 @@ async fn a_role_on_one_scale_set_shows_that_set_only() {
     assert_eq!(web.get_status("/events?scale_set=db").await, 403);
     server.stop().await;
 }
+
+/// The instances table's pager without JavaScript is a Reader's too (it changes nothing):
+/// it sends the browser to the page asked for with the ticked rows as the selection, which
+/// that page renders ticked or as hidden fields; a page number that is not one is refused
+/// by name, and a hostile id cannot break out of the address or the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_pages_the_instances_table_without_javascript_keeping_the_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    server.api().create_set("web", 3, json!({})).await;
+    server.api_as("reader", "Reader", None).await;
+    let reader = PortalSession::sign_in(&server.url, "reader", "reader-password-123").await;
+    let field = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let hostile = "x\r\nSet-Cookie: a=b\"><script>alert(1)</script>";
+    let go = reader
+        .form(
+            "instances-go",
+            &[
+                field("name", "web"),
+                field("go", "2"),
+                field("ids[]", "web_0"),
+                field("ids[]", "web_2"),
+                field("ids[]", hostile),
+                field("view[limit]", "1"),
+                field("view[sort]", "id"),
+                field("view[dir]", "desc"),
+                field("view[bogus]", "ignored"),
+            ],
+        )
+        .await;
+    assert!(go.status().is_redirection(), "{go:?}");
+    assert!(go.headers().get("set-cookie").is_none(), "{go:?}");
+    let location = go.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(
+            "/scale-sets/web/instances?sort=id&dir=desc&page=2&limit=1&selected=web_0%2Cweb_2%2Cx%0D%0ASet-Cookie"
+        ),
+        "{location}"
+    );
+    // Page 2 of three rows one to a page, by id descending: web_1, the others selected.
+    let page = reader.get(&location).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"data-instance="web_1""#), "{html}");
+    assert!(!html.contains(r#"data-instance="web_0""#));
+    for id in ["web_0", "web_2"] {
+        assert!(
+            html.contains(&format!(r#"<input type="hidden" name="ids[]" value="{id}""#)),
+            "{id} is not carried: {html}"
+        );
+    }
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(html.contains("Page 2 of 3"), "{html}");
+
+    // Not a page number: refused, naming the field.
+    let refused = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_fn/instances-go", server.url))
+        .header("cookie", &reader.cookie)
+        .header("origin", &server.url)
+        .form(&[("name", "web"), ("go", "next"), ("csrf", &reader.csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("go") && body.contains("page number"), "{body}");
+    server.stop().await;
+}

@@ -1,25 +1,30 @@
-//! The Instances tab: the set's instances in a table that sorts and filters by the URL
-//! query (a GET form and header links: works without JavaScript), and a selection toolbar
-//! acting on the ticked rows — start, stop, restart, and behind a confirmation deallocate,
-//! reimage, delete; protection; and upgrading them to the latest model (a manual rollout,
-//! followed on the Upgrades tab). The toolbar and the checkboxes are one plain form posting
-//! to the `instances-action` server function, so it works without JavaScript too; with
-//! JavaScript the answer shows the instances' pending state at once, a progress bar follows
-//! them until they settle, and "select all" ticks every row shown. Below the table, the
-//! warm pool's members, which are not the set's instances ([`super::warm_pool`]).
+//! The Instances tab: the set's instances in a table that sorts, filters and pages by the
+//! URL query (a GET form and header links: works without JavaScript) — the server sorts
+//! and filters the whole set and sends one page (`instance-rows`) — and a selection
+//! toolbar acting on the ticked rows — start, stop, restart, and behind a confirmation
+//! deallocate, reimage, delete; protection; and upgrading them to the latest model (a
+//! manual rollout, followed on the Upgrades tab). The toolbar, the checkboxes and the pager
+//! are one plain form posting to the `instances-action` server function (the pager to
+//! `instances-go`, which carries the ticked rows to the next page's address), so it works
+//! without JavaScript too, across pages; with JavaScript the selection lives in the
+//! browser across pages, a progress bar follows the request until its instances settle,
+//! and "select all" ticks every row shown. Below the table, the warm pool's members, which
+//! are not the set's instances ([`super::warm_pool`]).
 
 use std::collections::BTreeSet;
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::warm_pool::WarmPoolPanel;
 use super::{Live, Tab};
-use crate::api::instances::ActOnInstances;
+use crate::api::instances::{ActOnInstances, InstancePage, instance_rows};
 use crate::components::confirm_action::ConfirmAction;
 use crate::components::csrf_field::CsrfField;
+use crate::components::error_panel::ErrorPanel;
+use crate::components::loading::Loading;
 use crate::components::permission_note::PermissionNote;
 use crate::components::state_chip::StateChip;
 use crate::format;
@@ -34,6 +39,10 @@ struct Request {
     done: String,
     ids: Vec<String>,
 }
+
+/// The page sizes the filter form offers (any other `limit` up to
+/// [`instance_query::MAX_LIMIT`] works in the address).
+const PAGE_SIZES: [usize; 5] = [25, instance_query::DEFAULT_LIMIT, 100, 250, instance_query::MAX_LIMIT];
 
 /// The toolbar's actions that need no confirmation: `(action, label)`.
 const PLAIN_ACTIONS: [(&str, &str); 3] =
@@ -66,30 +75,46 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     let path = Tab::Instances.href(&name);
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| InstanceQuery::from_params(|k| p.get(k))));
-    let rows = Memo::new(move |_| {
-        live.detail.with(|d| {
-            query.with(|q| {
-                q.apply(&d.instances, d.scale_set.model_version)
-                    .into_iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
+    // Ticked instances, on any page: first the ones the address carries (ticked on other
+    // pages without JavaScript).
+    let selected = RwSignal::new(params.with_untracked(|p| instance_query::selection(|k| p.get(k))));
+    let request = RwSignal::new(None::<Request>);
+    let watch = Memo::new(move |_| {
+        request.with(|r| {
+            r.as_ref()
+                .map(|r| r.ids.iter().cloned().collect::<BTreeSet<_>>())
+                .unwrap_or_default()
         })
     });
-    let selected = RwSignal::new(BTreeSet::<String>::new());
+    // A page of rows, read anew with every read of the set (on the server's events and
+    // after the person's changes) and with every change of the query.
+    let page = {
+        let name = name.clone();
+        Resource::new(
+            move || {
+                (
+                    query.with(InstanceQuery::params),
+                    watch.get(),
+                    live.detail.with(|d| d.read_at),
+                )
+            },
+            move |(params, watch, _)| instance_rows(name.clone(), params, watch),
+        )
+    };
+    let shown = move || page.get().and_then(Result::ok).flatten();
     // Instances that went away leave the selection.
     Effect::new(move |_| {
-        live.detail.with(|d| {
-            let gone: Vec<String> = selected.with_untracked(|s| {
-                s.iter()
-                    .filter(|id| !d.instances.iter().any(|i| &i.id == *id))
-                    .cloned()
-                    .collect()
-            });
-            if !gone.is_empty() {
+        if let Some(p) = shown() {
+            let gone: Vec<String> = p
+                .watching
+                .iter()
+                .filter(|id| !p.watched.iter().any(|i| &i.id == *id))
+                .cloned()
+                .collect();
+            if selected.with_untracked(|s| gone.iter().any(|id| s.contains(id))) {
                 selected.update(|s| s.retain(|id| !gone.contains(id)));
             }
-        })
+        }
     });
     // Who may not act on instances sees every action disabled, and why.
     let permit = may("instances-action", Some(&name));
@@ -100,27 +125,27 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
     let nothing_selected =
         Signal::derive(move || denied || (hydrated.get() && selected.with(|s| s.is_empty())));
-    // Upgrading means something only for selected instances not on the latest model.
+    // Upgrading means something only for selected instances not on the latest model; one
+    // on another page may be outdated.
     let nothing_outdated = Signal::derive(move || {
         denied
             || hydrated.get()
-                && live.detail.with(|d| {
-                    selected.with(|s| {
-                        !d.instances.iter().any(|i| {
-                            s.contains(&i.id)
-                                && !instance_query::is_latest(i, d.scale_set.model_version)
-                        })
+                && selected.with(|s| {
+                    let latest = live.detail.with(|d| d.scale_set.model_version);
+                    let rows = shown().map(|p| p.rows).unwrap_or_default();
+                    s.iter().all(|id| {
+                        rows.iter()
+                            .find(|i| &i.id == id)
+                            .is_some_and(|i| instance_query::is_latest(i, latest))
                     })
                 })
     });
 
     let action = ServerAction::<ActOnInstances>::new();
-    let request = RwSignal::new(None::<Request>);
     Effect::watch(
         move || action.version().get(),
         move |_, _, _| {
             if let Some(Ok(outcome)) = action.value().get_untracked() {
-                live.merge(&outcome.updated);
                 request.set(Some(Request {
                     done: outcome.done.clone(),
                     ids: outcome.updated.iter().map(|i| i.id.clone()).collect(),
@@ -157,19 +182,11 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
             ),
         })
     };
-    let shown_ids = move || rows.with(|r| r.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
-    let all_shown_selected = move || {
-        let shown = shown_ids();
-        !shown.is_empty() && selected.with(|s| shown.iter().all(|id| s.contains(id)))
-    };
-    let read_at = Memo::new(move |_| live.detail.with(|d| d.read_at));
     let latest_version = Memo::new(move |_| live.detail.with(|d| d.scale_set.model_version));
-    let empty = move || live.detail.with(|d| d.instances.is_empty());
     // Reading a console is an Operator's (it may show secrets typed at boot).
     let console = may("console", Some(&name)).reason();
     view! {
         <InstanceFilters query path=path.clone() live />
-        {move || empty().then(|| view! { <p class="muted">"This scale set has no instances."</p> })}
         <PermissionNote what="Acting on instances" permit />
         <ActionForm
             action
@@ -312,85 +329,245 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
                         }
                     })
             }}
-            <RequestProgress request live />
+            <RequestProgress request page />
             <p class="field-error" role="alert" data-error="instances-action">
                 {outcome_message}
             </p>
-            <div class="table-wrap" role="region" aria-label="Instances" tabindex="0">
-                <table class="data instances" aria-label="Instances">
-                    <thead>
-                        <tr>
-                            <th scope="col" class="select">
-                                <input
-                                    type="checkbox"
-                                    aria-label="Select every instance shown"
-                                    prop:checked=all_shown_selected
-                                    on:change=move |_| {
-                                        let shown = shown_ids();
-                                        let all = all_shown_selected();
-                                        selected
-                                            .update(|s| {
-                                                for id in shown {
-                                                    if all {
-                                                        s.remove(&id);
-                                                    } else {
-                                                        s.insert(id);
-                                                    }
-                                                }
-                                            });
-                                    }
-                                />
-                            </th>
-                            {InstanceColumn::ALL
-                                .iter()
-                                .map(|&column| {
-                                    let href = {
-                                        let path = path.clone();
-                                        move || query.with(|q| q.sort_href(&path, column))
-                                    };
-                                    view! {
-                                        <th
-                                            scope="col"
-                                            aria-sort=move || query.with(|q| q.sort.aria(column))
-                                        >
-                                            <a href=href data-sort=column.as_str()>
-                                                {column_label(column)}
-                                            </a>
-                                        </th>
-                                    }
-                                })
-                                .collect_view()}
-                            <th scope="col">
-                                <span class="visually-hidden">"Console"</span>
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For
-                            each=move || rows.get()
-                            key=|i| (i.id.clone(), i.generation)
-                            children=move |instance| {
-                                view! {
-                                    <InstanceRow
-                                        instance
-                                        selected
-                                        read_at
-                                        latest_version
-                                        console=console.clone()
-                                    />
-                                }
-                            }
-                        />
-                    </tbody>
-                </table>
-            </div>
-            <Show when=move || rows.with(Vec::is_empty)>
-                <p class="muted" data-state="no-match">
-                    "No instance matches the filters."
-                </p>
-            </Show>
+            <Transition fallback=Loading>
+                <InstanceTable
+                    page
+                    query
+                    path=path.clone()
+                    selected
+                    latest_version
+                    console=console.clone()
+                />
+            </Transition>
         </ActionForm>
         <WarmPoolPanel live />
+    }
+}
+
+/// One page of the table, the selection's ticked instances on other pages (as hidden
+/// fields, so the form acts on them too), and the pager. Rows are kept by id and
+/// generation across reads: only the ones that changed are drawn anew.
+#[component]
+fn InstanceTable(
+    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    query: Memo<InstanceQuery>,
+    path: String,
+    selected: RwSignal<BTreeSet<String>>,
+    latest_version: Memo<u32>,
+    /// Why the console may not be read, when it may not.
+    console: Option<String>,
+) -> impl IntoView {
+    // Read under the transition: the server waits for the page before it answers.
+    let current = Memo::new(move |_| page.get().and_then(Result::ok).flatten());
+    let shown = move || {
+        current.with(|p| {
+            p.as_ref()
+                .map(|p| p.rows.iter().map(|i| i.id.clone()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    };
+    let read_at = Memo::new(move |_| {
+        current
+            .with(|p| p.as_ref().map(|p| p.read_at))
+            .unwrap_or_default()
+    });
+    let counts = move || {
+        current
+            .with(|p| p.as_ref().map(|p| (p.page, p.matched, p.total)))
+            .unwrap_or((1, 0, 0))
+    };
+    let elsewhere = move || {
+        let shown = shown();
+        selected.with(|s| {
+            s.iter()
+                .filter(|id| !shown.contains(id))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let all_shown_selected = move || {
+        let shown = shown();
+        !shown.is_empty() && selected.with(|s| shown.iter().all(|id| s.contains(id)))
+    };
+    let select_all = move |_| {
+        let all = all_shown_selected();
+        let shown = shown();
+        selected.update(|s| {
+            for id in shown {
+                if all {
+                    s.remove(&id);
+                } else {
+                    s.insert(id);
+                }
+            }
+        });
+    };
+    let failure = move || {
+        page.with(|read| match read {
+            Some(Err(error)) => Some(view! { <ErrorPanel error=error.clone() /> }.into_any()),
+            Some(Ok(None)) => {
+                Some(view! { <p class="muted">"This scale set no longer exists."</p> }.into_any())
+            }
+            _ => None,
+        })
+    };
+    view! {
+        {failure}
+        {move || {
+            elsewhere()
+                .into_iter()
+                .map(|id| view! { <input type="hidden" name="ids[]" value=id /> })
+                .collect_view()
+        }}
+        {move || {
+            (counts().2 == 0 && current.with(Option::is_some))
+                .then(|| view! { <p class="muted">"This scale set has no instances."</p> })
+        }}
+        <div class="table-wrap" role="region" aria-label="Instances" tabindex="0">
+            <table class="data instances" aria-label="Instances">
+                <thead>
+                    <tr>
+                        <th scope="col" class="select">
+                            <input
+                                type="checkbox"
+                                aria-label="Select every instance shown"
+                                prop:checked=all_shown_selected
+                                on:change=select_all
+                            />
+                        </th>
+                        {InstanceColumn::ALL
+                            .iter()
+                            .map(|&column| {
+                                let href = {
+                                    let path = path.clone();
+                                    move || query.with(|q| q.sort_href(&path, column))
+                                };
+                                view! {
+                                    <th
+                                        scope="col"
+                                        aria-sort=move || query.with(|q| q.sort.aria(column))
+                                    >
+                                        <a href=href data-sort=column.as_str()>
+                                            {column_label(column)}
+                                        </a>
+                                    </th>
+                                }
+                            })
+                            .collect_view()}
+                        <th scope="col">
+                            <span class="visually-hidden">"Console"</span>
+                        </th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || {
+                            current.with(|p| p.as_ref().map(|p| p.rows.clone()).unwrap_or_default())
+                        }
+                        key=|i| (i.id.clone(), i.generation)
+                        children=move |instance| {
+                            view! {
+                                <InstanceRow
+                                    instance
+                                    selected
+                                    read_at
+                                    latest_version
+                                    console=console.clone()
+                                />
+                            }
+                        }
+                    />
+                </tbody>
+            </table>
+        </div>
+        {move || {
+            let (_, matched, total) = counts();
+            (total > 0 && matched == 0)
+                .then(|| {
+                    view! {
+                        <p class="muted" data-state="no-match">
+                            "No instance matches the filters."
+                        </p>
+                    }
+                })
+        }}
+        <Pager counts=Signal::derive(counts) query path />
+    }
+}
+
+/// Previous and next page: buttons of the table's form, so that without JavaScript they
+/// post the ticked instances along (`instances-go` answers with the page and the
+/// selection in its address); with JavaScript they move to the page in the browser and
+/// the selection stays as it is.
+#[component]
+fn Pager(
+    /// The page shown, the instances that match, and all of them.
+    counts: Signal<(usize, usize, usize)>,
+    query: Memo<InstanceQuery>,
+    path: String,
+) -> impl IntoView {
+    let pages = move || {
+        let (_, matched, _) = counts.get();
+        instance_query::pages(matched, query.with(|q| q.limit))
+    };
+    let number = move || counts.get().0;
+    let navigate = use_navigate();
+    let button = move |step: isize, label: &'static str, rel: &'static str| {
+        let to = move || number().saturating_add_signed(step);
+        let off = move || to() < 1 || to() > pages() || to() == number();
+        let navigate = navigate.clone();
+        let path = path.clone();
+        view! {
+            <button
+                type="submit"
+                formaction="/_fn/instances-go"
+                formnovalidate=true
+                name="go"
+                value=move || to().to_string()
+                disabled=off
+                data-page=rel
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    let href = query.with_untracked(|q| q.page_href(&path, to(), &BTreeSet::new()));
+                    navigate(&href, Default::default());
+                }
+            >
+                {label}
+            </button>
+        }
+    };
+    let position = move || {
+        let (number, matched, total) = counts.get();
+        let of = if matched == total {
+            format::plural(total as u32, "instance", "instances")
+        } else {
+            format!("{matched} of {total} instances match")
+        };
+        format!("Page {number} of {} · {of}", pages())
+    };
+    // The table's query but the page: what `instances-go` reads back.
+    let view_fields = move || {
+        query.with(|q| {
+            q.params()
+                .into_iter()
+                .filter(|(key, _)| key != "page")
+                .map(|(key, value)| {
+                    view! { <input type="hidden" name=format!("view[{key}]") value=value /> }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <nav class="pager" aria-label="Pages of instances" data-page=number data-pages=pages>
+            {view_fields}
+            {button(-1, "Previous", "previous")}
+            <span class="pager-position">{position}</span>
+            {button(1, "Next", "next")}
+        </nav>
     }
 }
 
@@ -469,6 +646,18 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
                     {option("outdated", "Outdated", q.model.as_str())}
                 </select>
             </label>
+            <label class="filter">
+                "Rows"
+                <select name="limit">
+                    {PAGE_SIZES
+                        .iter()
+                        .map(|n| {
+                            let n = n.to_string();
+                            option(&n, &n, &q.limit.to_string())
+                        })
+                        .collect_view()}
+                </select>
+            </label>
             <input type="hidden" name="sort" value=q.sort.key.as_str() />
             <input type="hidden" name="dir" value=q.sort.dir() />
             <div class="filter filter-actions">
@@ -479,16 +668,22 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
     }
 }
 
-/// How far the last request on the selection has come.
+/// How far the last request on the selection has come, once a page read follows it.
 #[component]
-fn RequestProgress(request: RwSignal<Option<Request>>, live: Live) -> impl IntoView {
+fn RequestProgress(
+    request: RwSignal<Option<Request>>,
+    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+) -> impl IntoView {
     let progress = move || {
-        request.get().map(|r| {
-            let settled = live
-                .detail
-                .with(|d| instance_query::settled_count(&r.ids, &d.instances));
-            (r, settled)
-        })
+        let r = request.get()?;
+        let ids: BTreeSet<String> = r.ids.iter().cloned().collect();
+        let settled = page.with(|read| match read {
+            Some(Ok(Some(p))) if p.watching == ids => {
+                Some(instance_query::settled_count(&r.ids, &p.watched))
+            }
+            _ => None,
+        });
+        Some((r, settled.unwrap_or_default()))
     };
     move || {
         progress()
@@ -548,6 +743,7 @@ fn InstanceRow(
                     name="ids[]"
                     value=id.clone()
                     aria-label=format!("Select {id}")
+                    checked=checked.get_untracked()
                     prop:checked=checked
                     on:change=toggle
                 />

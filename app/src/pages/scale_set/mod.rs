@@ -101,6 +101,16 @@ impl Tab {
         }
     }
 
+    /// Whether the tab shows every instance one by one (the placement grid, health,
+    /// pool members, per-instance charts), so the page reads them all. The Instances tab
+    /// reads its rows a page at a time; the others need the counts only.
+    pub fn shows_every_instance(self) -> bool {
+        matches!(
+            self,
+            Tab::Overview | Tab::Health | Tab::LoadBalancer | Tab::Monitoring
+        )
+    }
+
     /// The tab's address for scale set `name`.
     pub fn href(self, name: &str) -> String {
         let base = format!("/scale-sets/{}", percent_encode(name));
@@ -119,7 +129,8 @@ pub fn ScaleSetPage(
 ) -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
-    let first = Resource::new(name, get_scale_set);
+    let instances = tab.shows_every_instance();
+    let first = Resource::new(name, move |name| get_scale_set(name, instances));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -154,13 +165,16 @@ pub struct Live {
     pub detail: RwSignal<ScaleSetDetail>,
     /// Whether the set was found gone since the page was rendered.
     pub gone: RwSignal<bool>,
+    /// Whether the reads carry every instance ([`Tab::shows_every_instance`]).
+    instances: bool,
 }
 
 impl Live {
-    fn new(first: ScaleSetDetail) -> Self {
+    fn new(first: ScaleSetDetail, tab: Tab) -> Self {
         Self {
             detail: RwSignal::new(first),
             gone: RwSignal::new(false),
+            instances: tab.shows_every_instance(),
         }
     }
 
@@ -176,7 +190,7 @@ impl Live {
             else {
                 return;
             };
-            match get_scale_set(name).await {
+            match get_scale_set(name, self.instances).await {
                 Ok(Some(read)) => {
                     if self
                         .detail
@@ -193,6 +207,8 @@ impl Live {
                 Err(_) => {}
             }
         });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = self.instances;
     }
 
     /// Takes in instances as a change answered them (newer generations only), so the
@@ -334,7 +350,7 @@ pub fn use_every_visible(
 #[component]
 fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
     let name = first.scale_set.spec.name.clone();
-    let live = Live::new(first);
+    let live = Live::new(first, tab);
     {
         let name = name.clone();
         use_live_updates(

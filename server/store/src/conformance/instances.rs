@@ -199,10 +199,10 @@ pub async fn count_instances_by_state(store: &dyn Store) {
         .insert_instances("api", &[instance("api", 0)], 1)
         .await
         .unwrap();
-    let counts: Vec<(String, PowerState, HealthState, ProvisioningState, u64)> = store
-        .count_instances()
-        .await
-        .unwrap()
+    let counts = store.count_instances().await.unwrap();
+    // Every record is on its set's latest model.
+    assert!(counts.iter().all(|c| c.latest_model), "{counts:?}");
+    let counts: Vec<(String, PowerState, HealthState, ProvisioningState, u64)> = counts
         .into_iter()
         .map(|c| {
             (
