@@ -75,4 +75,4 @@ pub use repair::RepairStatus;
 pub use scale_set::{
     Model, ScaleSet, ScaleSetPatch, ScaleSetSpec, ScaleSetState, ValidationContext,
 };
-pub use validation::{FieldError, ValidationErrors};
+pub use validation::{FieldError, TypedInput, ValidationErrors};

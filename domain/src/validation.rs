@@ -1,6 +1,12 @@
-//! Field-level validation errors shared by every input of Flotilla.
+//! Field-level validation errors shared by every input of Flotilla: the error of one field
+//! under its path ([`FieldError`]), which input a path is about ([`concerns`]), and reading
+//! typed text into values ([`typed`]).
 
 use serde::{Deserialize, Serialize};
+
+pub mod typed;
+
+pub use typed::{TypedInput, parse, parse_optional};
 
 /// One problem with one input field. `field` is a dotted path into the request
 /// (`model.vcpus`, `zones[1]`, `health_probe.timeout_seconds`).
@@ -69,6 +75,16 @@ impl ValidationErrors {
     }
 }
 
+/// Whether a problem about `error_field` is about the input for `field`: the same path, or
+/// a path inside it (`zones` covers `zones[1]`, `profiles[0].recurrence.end` covers
+/// `profiles[0].recurrence.end.hour`), but not a path that merely starts with the same
+/// letters (`zones` does not cover `zones2`).
+pub fn concerns(error_field: &str, field: &str) -> bool {
+    error_field
+        .strip_prefix(field)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
 /// Names that collide with portal routes under `/scale-sets/`.
 pub const RESERVED_NAMES: &[&str] = &["new"];
 
@@ -118,6 +134,36 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_concern_themselves_and_what_lies_inside() {
+        for (error, field) in [
+            ("name", "name"),
+            ("zones[2]", "zones"),
+            (
+                "profiles[0].recurrence.end.hour",
+                "profiles[0].recurrence.end",
+            ),
+            ("profiles[0].rules[1]", "profiles[0].rules"),
+            ("profiles[0].rules[1].threshold", "profiles[0]"),
+            (
+                "upgrade_policy.rolling.checkpoints[0].percent",
+                "upgrade_policy",
+            ),
+        ] {
+            assert!(concerns(error, field), "{error} is about {field}");
+        }
+        for (error, field) in [
+            ("zones2", "zones"),
+            ("name_x", "name"),
+            ("profiles[10].name", "profiles[1]"),
+            ("profiles[0].recurrence", "profiles[0].recurrence.end"),
+            ("model", "model.vcpus"),
+            ("capacity", "autoscale.profiles[0].capacity"),
+        ] {
+            assert!(!concerns(error, field), "{error} is not about {field}");
         }
     }
 
