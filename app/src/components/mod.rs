@@ -8,6 +8,7 @@ pub mod chart_table;
 pub mod confirm_action;
 pub mod csrf_field;
 pub mod error_panel;
+pub mod field;
 pub mod header;
 pub mod loading;
 pub mod permission_note;
