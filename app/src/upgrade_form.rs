@@ -8,12 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_domain::FieldError;
 use flotilla_domain::scale_set::{Checkpoint, Model, RollingPolicy, UpgradeMode, UpgradePolicy};
+use flotilla_domain::{FieldError, TypedInput};
 use serde::{Deserialize, Serialize};
 
 use crate::autoscale_draft::{from_wire, wire};
-use crate::wizard::number;
 
 /// The upgrade modes with their labels.
 pub const MODES: [(UpgradeMode, &str); 3] = [
@@ -65,17 +64,17 @@ impl ModelInput {
     /// The model typed over `base` (whose data disks and app port the form does not show,
     /// and keeps), and every problem with it.
     pub fn check(&self, base: &Model) -> (Model, Vec<FieldError>) {
-        let mut parse = Vec::new();
+        let mut parse = TypedInput::new();
         let mut tags = BTreeMap::new();
         for line in self.tags.lines().map(str::trim).filter(|l| !l.is_empty()) {
             match line.split_once('=') {
                 Some((k, v)) => {
                     tags.insert(k.trim().to_string(), v.trim().to_string());
                 }
-                None => parse.push(FieldError {
-                    field: "model.tags".into(),
-                    message: format!("write each tag as key=value, got {line:?}"),
-                }),
+                None => parse.push(
+                    "model.tags",
+                    format!("write each tag as key=value, got {line:?}"),
+                ),
             }
         }
         let user_data = self.user_data.replace("\r\n", "\n");
@@ -87,9 +86,9 @@ impl ModelInput {
         };
         let model = Model {
             image: self.image.trim().to_string(),
-            vcpus: number(&mut parse, "model.vcpus", &self.vcpus),
-            memory_mib: number(&mut parse, "model.memory_mib", &self.memory_mib),
-            disk_gib: number(&mut parse, "model.disk_gib", &self.disk_gib),
+            vcpus: parse.value("model.vcpus", &self.vcpus),
+            memory_mib: parse.value("model.memory_mib", &self.memory_mib),
+            disk_gib: parse.value("model.disk_gib", &self.disk_gib),
             data_disks: base.data_disks.clone(),
             user_data,
             user_data_length: None,
@@ -99,7 +98,7 @@ impl ModelInput {
         };
         let mut invalid = flotilla_domain::ValidationErrors::default();
         invalid.nest("model", model.validate());
-        (model, merged(parse, invalid.0))
+        (model, parse.finish(invalid.0))
     }
 }
 
@@ -196,20 +195,16 @@ impl PolicyInput {
     /// The policy as typed and every problem with it, under `upgrade_policy.`. Blank
     /// checkpoint rows (the one a plain form offers to fill) are left out.
     pub fn check(&self) -> (UpgradePolicy, Vec<FieldError>) {
-        let mut parse = Vec::new();
+        let mut parse = TypedInput::new();
         let mode = from_wire::<UpgradeMode>(&self.mode).unwrap_or_else(|| {
-            parse.push(FieldError {
-                field: "upgrade_policy.mode".into(),
-                message: format!("must be manual, automatic or rolling, got {:?}", self.mode),
-            });
+            parse.push(
+                "upgrade_policy.mode",
+                format!("must be manual, automatic or rolling, got {:?}", self.mode),
+            );
             UpgradeMode::Manual
         });
         let mut num = |field: &str, typed: &str| {
-            number(
-                &mut parse,
-                &format!("upgrade_policy.rolling.{field}"),
-                typed,
-            )
+            parse.value(&format!("upgrade_policy.rolling.{field}"), typed)
         };
         let rolling = RollingPolicy {
             max_batch_instance_percent: num(
@@ -255,20 +250,8 @@ impl PolicyInput {
         let policy = UpgradePolicy { mode, rolling };
         let mut invalid = flotilla_domain::ValidationErrors::default();
         invalid.nest("upgrade_policy", policy.validate());
-        (policy, merged(parse, invalid.0))
+        (policy, parse.finish(invalid.0))
     }
-}
-
-/// What did not parse, then what validation refuses of the fields that did (a value that
-/// did not parse is reported once, as typed).
-fn merged(mut parse: Vec<FieldError>, invalid: Vec<FieldError>) -> Vec<FieldError> {
-    let unparsed = parse.len();
-    for e in invalid {
-        if !parse[..unparsed].iter().any(|p| p.field == e.field) {
-            parse.push(e);
-        }
-    }
-    parse
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_domain::FieldError;
 use flotilla_domain::autoscale::Bounds;
 use flotilla_domain::scale_set::{
     AutomaticRepairs, Frontend, FrontendProtocol, HealthProbe, LoadBalancer, Model, ProbeProtocol,
     RepairAction, ScaleInPolicy, ScaleInRule, ScaleSetSpec, UpgradeMode, UpgradePolicy,
     ValidationContext,
 };
+use flotilla_domain::{FieldError, TypedInput};
 use serde::{Deserialize, Serialize};
 
 use crate::autoscale_templates;
@@ -248,8 +248,8 @@ impl Draft {
 
     /// The spec to send and every problem with it, the unparsable numbers first.
     pub fn check(&self, known_zones: &[String]) -> (ScaleSetSpec, Vec<FieldError>) {
-        let mut parse = Vec::new();
-        let mut num = |field: &str, typed: &str| number(&mut parse, field, typed);
+        let mut parse = TypedInput::new();
+        let mut num = |field: &str, typed: &str| parse.value::<u32>(field, typed);
         let model = Model {
             image: self.image.clone(),
             vcpus: num("model.vcpus", &self.vcpus),
@@ -360,41 +360,14 @@ impl Draft {
             // The server checks the scale sets rules route to.
             known_scale_sets: None,
         };
-        let mut errors = parse;
-        if let Err(invalid) = spec.validate(&ctx) {
-            // A number that did not parse is reported once, as typed.
-            for e in invalid.0 {
-                if !errors.iter().any(|p| p.field == e.field) {
-                    errors.push(e);
-                }
-            }
-        }
-        (spec, errors)
+        let invalid = spec.validate(&ctx).err().unwrap_or_default();
+        (spec, parse.finish(invalid.0))
     }
-}
-
-/// A number as typed; what does not parse is recorded as a problem and read as 0.
-pub(crate) fn number(problems: &mut Vec<FieldError>, field: &str, typed: &str) -> u32 {
-    typed.trim().parse::<u32>().unwrap_or_else(|_| {
-        problems.push(FieldError {
-            field: field.into(),
-            message: format!("must be a whole number, got {:?}", typed.trim()),
-        });
-        0
-    })
 }
 
 /// A port out of range reads as 0, which validation refuses with the range.
 fn to_port(n: u32) -> u16 {
     u16::try_from(n).unwrap_or(0)
-}
-
-/// Whether a problem's field path is about the input for `field` (`zones` covers `zones[1]`).
-pub fn concerns(error_field: &str, field: &str) -> bool {
-    error_field == field
-        || error_field
-            .strip_prefix(field)
-            .is_some_and(|rest| rest.starts_with('['))
 }
 
 /// The spec as the JSON the server receives, pretty-printed.
@@ -480,9 +453,6 @@ mod tests {
         ] {
             assert_eq!(Step::of_field(field), step, "{field}");
         }
-        assert!(concerns("zones[2]", "zones"));
-        assert!(concerns("name", "name"));
-        assert!(!concerns("name_x", "name"));
     }
 
     #[test]

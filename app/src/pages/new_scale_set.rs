@@ -6,12 +6,16 @@ use leptos_router::hooks::use_navigate;
 use crate::api::wizard::{CreateScaleSet, get_wizard_options};
 use crate::components::breadcrumbs::Breadcrumbs;
 use crate::components::error_panel::ErrorPanel;
+use crate::components::field::{
+    self, CheckField, FieldMessage, NumberField, SelectField, TextField,
+};
 use crate::components::permission_note::PermissionNote;
 use crate::viewer::may;
 use crate::wizard::{
     AUTOSCALE_DEFAULT, AUTOSCALE_MAXIMUM, AUTOSCALE_MINIMUM, CUSTOM_SIZE, Draft, SCALING_AUTOSCALE,
-    SCALING_MANUAL, SIZE_PRESETS, Step, WizardOptions, concerns, pretty_json,
+    SCALING_MANUAL, SIZE_PRESETS, Step, WizardOptions, pretty_json,
 };
+use flotilla_domain::validation::concerns;
 
 /// `/scale-sets/new`: the quick-create wizard. It runs in the browser (it validates with
 /// the domain's own code as the person types), so without JavaScript the page says so.
@@ -87,20 +91,11 @@ struct WizardState {
     /// The steps left with Next, every step once Review + create was opened: the problems
     /// of their fields show, touched or not.
     attempted: RwSignal<Vec<Step>>,
+    /// The problems shown yet ([`shows`]): what the fields are given.
+    shown: Signal<Vec<FieldError>>,
 }
 
 impl WizardState {
-    /// Whether the problem about `error_field` is shown yet: its field was touched, or its
-    /// step was left with Next, or Review + create was opened (as Azure does). Until then a
-    /// new draft says nothing about fields nobody has filled in yet.
-    fn shows(&self, error_field: &str) -> bool {
-        self.touched
-            .with(|t| t.iter().any(|f| concerns(error_field, f)))
-            || self
-                .attempted
-                .with(|a| a.contains(&Step::of_field(error_field)))
-    }
-
     /// Marks `field` as touched (changed or blurred).
     fn touch(&self, field: &'static str) {
         if !self.touched.with_untracked(|t| t.contains(&field)) {
@@ -126,6 +121,18 @@ impl WizardState {
     }
 }
 
+/// Whether the problem about `error_field` is shown yet: its field was touched, or its
+/// step was left with Next, or Review + create was opened (as Azure does). Until then a
+/// new draft says nothing about fields nobody has filled in yet.
+fn shows(
+    touched: RwSignal<Vec<&'static str>>,
+    attempted: RwSignal<Vec<Step>>,
+    error_field: &str,
+) -> bool {
+    touched.with(|t| t.iter().any(|f| concerns(error_field, f)))
+        || attempted.with(|a| a.contains(&Step::of_field(error_field)))
+}
+
 #[component]
 fn Wizard(options: WizardOptions) -> impl IntoView {
     let draft = RwSignal::new(Draft::new(&options));
@@ -143,6 +150,16 @@ fn Wizard(options: WizardOptions) -> impl IntoView {
         }
         all
     });
+    let touched = RwSignal::new(Vec::new());
+    let attempted = RwSignal::new(Vec::new());
+    let shown = Memo::new(move |_| {
+        problems.with(|all| {
+            all.iter()
+                .filter(|e| shows(touched, attempted, &e.field))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
     let state = WizardState {
         draft,
         step,
@@ -151,8 +168,9 @@ fn Wizard(options: WizardOptions) -> impl IntoView {
         options: StoredValue::new(options),
         create,
         sent,
-        touched: RwSignal::new(Vec::new()),
-        attempted: RwSignal::new(Vec::new()),
+        touched,
+        attempted,
+        shown: shown.into(),
     };
     provide_context(state);
     provide_context(checked);
@@ -233,14 +251,9 @@ fn Stepper() -> impl IntoView {
                     .map(|s| {
                         let problems = move || {
                             state
-                                .problems
+                                .shown
                                 .with(|errors| {
-                                    errors
-                                        .iter()
-                                        .filter(|e| {
-                                            Step::of_field(&e.field) == s && state.shows(&e.field)
-                                        })
-                                        .count()
+                                    errors.iter().filter(|e| Step::of_field(&e.field) == s).count()
                                 })
                         };
                         view! {
@@ -267,143 +280,107 @@ fn Stepper() -> impl IntoView {
     }
 }
 
-/// The problems about `field`, shown under its input once it was touched or its step
-/// checked ([`WizardState::shows`]).
-#[component]
-fn FieldMessage(field: &'static str) -> impl IntoView {
-    let state = expect_context::<WizardState>();
-    let message = move || {
-        state.problems.with(|errors| {
-            errors
-                .iter()
-                .filter(|e| concerns(&e.field, field) && state.shows(&e.field))
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    };
-    view! {
-        <p id=message_id(field) class="field-error" data-error=field>
-            {message}
-        </p>
-    }
-}
-
 fn input_id(field: &str) -> String {
-    format!("wz-{}", field.replace(['.', '[', ']'], "-"))
+    field::input_id("wz", field)
 }
 
-fn message_id(field: &str) -> String {
-    format!("{}-message", input_id(field))
-}
-
-/// A text input bound to one draft field.
-#[component]
-fn TextField(
-    label: &'static str,
-    field: &'static str,
-    get: fn(&Draft) -> String,
-    set: fn(&mut Draft, String),
-    #[prop(optional)] numeric: bool,
-) -> impl IntoView {
-    let state = expect_context::<WizardState>();
-    let invalid = move || {
-        state
-            .problems
-            .with(|errors| {
-                errors
-                    .iter()
-                    .any(|e| concerns(&e.field, field) && state.shows(&e.field))
-            })
-            .then_some("true")
-    };
-    view! {
-        <div class="field">
-            <label for=input_id(field)>{label}</label>
-            <input
-                id=input_id(field)
-                type="text"
-                inputmode=numeric.then_some("numeric")
-                autocomplete="off"
-                prop:value=move || state.draft.with(get)
-                on:input=move |ev| {
-                    let value = event_target_value(&ev);
-                    state.draft.update(|d| set(d, value));
-                    state.touch(field);
-                }
-                on:blur=move |_| state.touch(field)
-                aria-invalid=invalid
-                aria-describedby=message_id(field)
-            />
-            <FieldMessage field />
-        </div>
+/// The wizard's fields: the shared field components bound to one field of the draft.
+/// Each shows its problems once it was touched or its step checked.
+impl WizardState {
+    fn value<T: Send + Sync + 'static>(self, get: fn(&Draft) -> T) -> Signal<T> {
+        Signal::derive(move || self.draft.with(get))
     }
-}
 
-/// A select bound to one draft field.
-#[component]
-fn SelectField(
-    label: &'static str,
-    field: &'static str,
-    choices: Vec<(String, String)>,
-    get: fn(&Draft) -> String,
-    set: fn(&mut Draft, String),
-) -> impl IntoView {
-    let state = expect_context::<WizardState>();
-    view! {
-        <div class="field">
-            <label for=input_id(field)>{label}</label>
-            <select
-                id=input_id(field)
-                on:change=move |ev| {
-                    let value = event_target_value(&ev);
-                    state.draft.update(|d| set(d, value));
-                    state.touch(field);
-                }
-                on:blur=move |_| state.touch(field)
-                aria-describedby=message_id(field)
-            >
-                {choices
-                    .into_iter()
-                    .map(|(value, text)| {
-                        let v = value.clone();
-                        view! {
-                            <option value=value selected=move || state.draft.with(get) == v>
-                                {text}
-                            </option>
-                        }
-                    })
-                    .collect_view()}
-            </select>
-            <FieldMessage field />
-        </div>
+    fn setter<T: 'static>(self, field: &'static str, set: fn(&mut Draft, T)) -> Callback<T> {
+        Callback::new(move |value| {
+            self.draft.update(|d| set(d, value));
+            self.touch(field);
+        })
     }
-}
 
-/// A checkbox bound to one draft flag.
-#[component]
-fn CheckField(
-    label: &'static str,
-    field: &'static str,
-    get: fn(&Draft) -> bool,
-    set: fn(&mut Draft, bool),
-) -> impl IntoView {
-    let state = expect_context::<WizardState>();
-    view! {
-        <div class="field field-check">
-            <input
+    fn toucher(self, field: &'static str) -> Callback<()> {
+        Callback::new(move |()| self.touch(field))
+    }
+
+    fn text(
+        self,
+        label: &'static str,
+        field: &'static str,
+        get: fn(&Draft) -> String,
+        set: fn(&mut Draft, String),
+    ) -> impl IntoView {
+        view! {
+            <TextField
                 id=input_id(field)
-                type="checkbox"
-                prop:checked=move || state.draft.with(get)
-                on:change=move |ev| {
-                    let on = event_target_checked(&ev);
-                    state.draft.update(|d| set(d, on));
-                    state.touch(field);
-                }
+                label
+                path=field
+                value=self.value(get)
+                on_input=self.setter(field, set)
+                on_touch=self.toucher(field)
+                problems=self.shown
             />
-            <label for=input_id(field)>{label}</label>
-            <FieldMessage field />
-        </div>
+        }
+    }
+
+    fn number(
+        self,
+        label: &'static str,
+        field: &'static str,
+        get: fn(&Draft) -> String,
+        set: fn(&mut Draft, String),
+    ) -> impl IntoView {
+        view! {
+            <NumberField
+                id=input_id(field)
+                label
+                path=field
+                value=self.value(get)
+                on_input=self.setter(field, set)
+                on_touch=self.toucher(field)
+                problems=self.shown
+            />
+        }
+    }
+
+    fn select(
+        self,
+        label: &'static str,
+        field: &'static str,
+        choices: Vec<(String, String)>,
+        get: fn(&Draft) -> String,
+        set: fn(&mut Draft, String),
+    ) -> impl IntoView {
+        view! {
+            <SelectField
+                id=input_id(field)
+                label
+                path=field
+                choices
+                value=self.value(get)
+                on_change=self.setter(field, set)
+                on_touch=self.toucher(field)
+                problems=self.shown
+            />
+        }
+    }
+
+    fn check(
+        self,
+        label: &'static str,
+        field: &'static str,
+        get: fn(&Draft) -> bool,
+        set: fn(&mut Draft, bool),
+    ) -> impl IntoView {
+        view! {
+            <CheckField
+                id=input_id(field)
+                label
+                path=field
+                checked=self.value(get)
+                on_change=self.setter(field, set)
+                problems=self.shown
+            />
+        }
     }
 }
 
@@ -419,8 +396,8 @@ fn BasicsStep() -> impl IntoView {
     let state = expect_context::<WizardState>();
     let zones = state.options.with_value(|o| o.zones.clone());
     view! {
-        <TextField label="Name" field="name" get=|d| d.name.clone() set=|d, v| d.name = v />
-        <fieldset class="field" aria-describedby=message_id("zones")>
+        {state.text("Name", "name", |d| d.name.clone(), |d, v| d.name = v)}
+        <fieldset class="field" aria-describedby=field::message_id(&input_id("zones"))>
             <legend>"Zones"</legend>
             {zones
                 .into_iter()
@@ -452,7 +429,11 @@ fn BasicsStep() -> impl IntoView {
                     }
                 })
                 .collect_view()}
-            <FieldMessage field="zones" />
+            <FieldMessage
+                path="zones"
+                problems=state.shown
+                id=field::message_id(&input_id("zones"))
+            />
         </fieldset>
     }
 }
@@ -470,59 +451,30 @@ fn InstanceStep() -> impl IntoView {
     sizes.push((CUSTOM_SIZE.to_string(), "Custom".to_string()));
     let custom = move || state.draft.with(|d| d.size == CUSTOM_SIZE);
     view! {
-        <SelectField
-            label="Image"
-            field="model.image"
-            choices=images
-            get=|d| d.image.clone()
-            set=|d, v| d.image = v
-        />
-        <SelectField
-            label="Size"
-            field="size"
-            choices=sizes
-            get=|d| d.size.clone()
-            set=|d, v| d.set_size(v)
-        />
+        {state.select("Image", "model.image", images, |d| d.image.clone(), |d, v| d.image = v)}
+        {state.select("Size", "size", sizes, |d| d.size.clone(), |d, v| d.set_size(v))}
         <Show when=custom>
-            <TextField
-                label="vCPUs"
-                field="model.vcpus"
-                numeric=true
-                get=|d| d.vcpus.clone()
-                set=|d, v| d.vcpus = v
-            />
-            <TextField
-                label="Memory (MiB)"
-                field="model.memory_mib"
-                numeric=true
-                get=|d| d.memory_mib.clone()
-                set=|d, v| d.memory_mib = v
-            />
+            {state.number("vCPUs", "model.vcpus", |d| d.vcpus.clone(), |d, v| d.vcpus = v)}
+            {state
+                .number(
+                    "Memory (MiB)",
+                    "model.memory_mib",
+                    |d| d.memory_mib.clone(),
+                    |d, v| d.memory_mib = v,
+                )}
         </Show>
+        {state
+            .number("Disk (GiB)", "model.disk_gib", |d| d.disk_gib.clone(), |d, v| d.disk_gib = v)}
         <TextField
-            label="Disk (GiB)"
-            field="model.disk_gib"
-            numeric=true
-            get=|d| d.disk_gib.clone()
-            set=|d, v| d.disk_gib = v
+            id=input_id("model.user_data")
+            label="User data (cloud-init)"
+            path="model.user_data"
+            rows=6
+            value=state.value(|d| d.user_data.clone())
+            on_input=state.setter("model.user_data", |d, v| d.user_data = v)
+            on_touch=state.toucher("model.user_data")
+            problems=state.shown
         />
-        <div class="field">
-            <label for="wz-model-user_data">"User data (cloud-init)"</label>
-            <textarea
-                id="wz-model-user_data"
-                rows="6"
-                prop:value=move || state.draft.with(|d| d.user_data.clone())
-                on:input=move |ev| {
-                    let value = event_target_value(&ev);
-                    state.draft.update(|d| d.user_data = value);
-                    state.touch("model.user_data");
-                }
-                on:blur=move |_| state.touch("model.user_data")
-                aria-describedby=message_id("model.user_data")
-            ></textarea>
-            <FieldMessage field="model.user_data" />
-        </div>
     }
 }
 
@@ -531,82 +483,86 @@ fn ScalingStep() -> impl IntoView {
     let state = expect_context::<WizardState>();
     let autoscale = move || state.draft.with(|d| d.scaling == SCALING_AUTOSCALE);
     view! {
-        <SelectField
-            label="How the capacity is set"
-            field="scaling"
-            choices=choices(
-                &[
-                    (SCALING_MANUAL, "Manual: a count you set"),
-                    (SCALING_AUTOSCALE, "Autoscale on CPU"),
-                ],
-            )
-            get=|d| d.scaling.clone()
-            set=|d, v| d.scaling = v
-        />
+        {state
+            .select(
+                "How the capacity is set",
+                "scaling",
+                choices(
+                    &[
+                        (SCALING_MANUAL, "Manual: a count you set"),
+                        (SCALING_AUTOSCALE, "Autoscale on CPU"),
+                    ],
+                ),
+                |d| d.scaling.clone(),
+                |d, v| d.scaling = v,
+            )}
         <Show
             when=autoscale
-            fallback=|| {
+            fallback=move || {
                 view! {
-                    <TextField
-                        label="Initial capacity"
-                        field="capacity"
-                        numeric=true
-                        get=|d| d.capacity.clone()
-                        set=|d, v| d.capacity = v
-                    />
+                    {state
+                        .number(
+                            "Initial capacity",
+                            "capacity",
+                            |d| d.capacity.clone(),
+                            |d, v| d.capacity = v,
+                        )}
                 }
             }
         >
             <p class="hint" data-wizard="autoscale">
                 "CPU above 70 % for 5 minutes adds an instance; below 30 % for 10 minutes removes one (5-minute cooldowns). The set starts at the default count. Change the rules later on the Scaling tab."
             </p>
-            <TextField
-                label="Minimum instances"
-                field=AUTOSCALE_MINIMUM
-                numeric=true
-                get=|d| d.autoscale_minimum.clone()
-                set=|d, v| d.autoscale_minimum = v
-            />
-            <TextField
-                label="Maximum instances"
-                field=AUTOSCALE_MAXIMUM
-                numeric=true
-                get=|d| d.autoscale_maximum.clone()
-                set=|d, v| d.autoscale_maximum = v
-            />
-            <TextField
-                label="Default instances"
-                field=AUTOSCALE_DEFAULT
-                numeric=true
-                get=|d| d.autoscale_default.clone()
-                set=|d, v| d.autoscale_default = v
-            />
+            {state
+                .number(
+                    "Minimum instances",
+                    AUTOSCALE_MINIMUM,
+                    |d| d.autoscale_minimum.clone(),
+                    |d, v| d.autoscale_minimum = v,
+                )}
+            {state
+                .number(
+                    "Maximum instances",
+                    AUTOSCALE_MAXIMUM,
+                    |d| d.autoscale_maximum.clone(),
+                    |d, v| d.autoscale_maximum = v,
+                )}
+            {state
+                .number(
+                    "Default instances",
+                    AUTOSCALE_DEFAULT,
+                    |d| d.autoscale_default.clone(),
+                    |d, v| d.autoscale_default = v,
+                )}
         </Show>
-        <SelectField
-            label="Scale-in policy"
-            field="scale_in_policy.rules"
-            choices=choices(
-                &[
-                    ("default", "Default (balance zones, then fault domains)"),
-                    ("newest_vm", "Newest VM first"),
-                    ("oldest_vm", "Oldest VM first"),
-                ],
-            )
-            get=|d| d.scale_in_rule.clone()
-            set=|d, v| d.scale_in_rule = v
-        />
-        <CheckField
-            label="Overprovision (create 20 % extra, then delete the surplus)"
-            field="overprovision"
-            get=|d| d.overprovision
-            set=|d, v| d.overprovision = v
-        />
-        <CheckField
-            label="Protect new instances from scale-in"
-            field="new_instances_protected_from_scale_in"
-            get=|d| d.protect_new
-            set=|d, v| d.protect_new = v
-        />
+        {state
+            .select(
+                "Scale-in policy",
+                "scale_in_policy.rules",
+                choices(
+                    &[
+                        ("default", "Default (balance zones, then fault domains)"),
+                        ("newest_vm", "Newest VM first"),
+                        ("oldest_vm", "Oldest VM first"),
+                    ],
+                ),
+                |d| d.scale_in_rule.clone(),
+                |d, v| d.scale_in_rule = v,
+            )}
+        {state
+            .check(
+                "Overprovision (create 20 % extra, then delete the surplus)",
+                "overprovision",
+                |d| d.overprovision,
+                |d, v| d.overprovision = v,
+            )}
+        {state
+            .check(
+                "Protect new instances from scale-in",
+                "new_instances_protected_from_scale_in",
+                |d| d.protect_new,
+                |d, v| d.protect_new = v,
+            )}
     }
 }
 
@@ -614,34 +570,38 @@ fn ScalingStep() -> impl IntoView {
 fn NetworkingStep() -> impl IntoView {
     let state = expect_context::<WizardState>();
     view! {
-        <CheckField
-            label="Add a load balancer frontend"
-            field="load_balancer"
-            get=|d| d.lb_enabled
-            set=|d, v| d.lb_enabled = v
-        />
-        <Show when=move || state.draft.with(|d| d.lb_enabled)>
-            <SelectField
-                label="Protocol"
-                field="load_balancer.frontends[0].protocol"
-                choices=choices(&[("http", "HTTP"), ("tcp", "TCP")])
-                get=|d| d.lb_protocol.clone()
-                set=|d, v| d.lb_protocol = v
-            />
-            <TextField
-                label="Frontend port"
-                field="load_balancer.frontends[0].port"
-                numeric=true
-                get=|d| d.lb_port.clone()
-                set=|d, v| d.lb_port = v
-            />
-            <TextField
-                label="Backend port (empty: the app port)"
-                field="load_balancer.frontends[0].backend_port"
-                numeric=true
-                get=|d| d.lb_backend_port.clone()
-                set=|d, v| d.lb_backend_port = v
-            />
+        {state
+            .check(
+                "Add a load balancer frontend",
+                "load_balancer",
+                |d| d.lb_enabled,
+                |d, v| d.lb_enabled = v,
+            )}
+        <Show when=move || {
+            state.draft.with(|d| d.lb_enabled)
+        }>
+            {state
+                .select(
+                    "Protocol",
+                    "load_balancer.frontends[0].protocol",
+                    choices(&[("http", "HTTP"), ("tcp", "TCP")]),
+                    |d| d.lb_protocol.clone(),
+                    |d, v| d.lb_protocol = v,
+                )}
+            {state
+                .number(
+                    "Frontend port",
+                    "load_balancer.frontends[0].port",
+                    |d| d.lb_port.clone(),
+                    |d, v| d.lb_port = v,
+                )}
+            {state
+                .number(
+                    "Backend port (empty: the app port)",
+                    "load_balancer.frontends[0].backend_port",
+                    |d| d.lb_backend_port.clone(),
+                    |d, v| d.lb_backend_port = v,
+                )}
         </Show>
     }
 }
@@ -650,95 +610,100 @@ fn NetworkingStep() -> impl IntoView {
 fn HealthStep() -> impl IntoView {
     let state = expect_context::<WizardState>();
     view! {
-        <CheckField
-            label="Health probe"
-            field="health_probe"
-            get=|d| d.probe_enabled
-            set=|d, v| d.probe_enabled = v
-        />
-        <Show when=move || state.draft.with(|d| d.probe_enabled)>
-            <SelectField
-                label="Probe protocol"
-                field="health_probe.protocol"
-                choices=choices(&[("http", "HTTP"), ("https", "HTTPS"), ("tcp", "TCP")])
-                get=|d| d.probe_protocol.clone()
-                set=|d, v| d.probe_protocol = v
-            />
-            <TextField
-                label="Probe port"
-                field="health_probe.port"
-                numeric=true
-                get=|d| d.probe_port.clone()
-                set=|d, v| d.probe_port = v
-            />
-            <TextField
-                label="Probe path"
-                field="health_probe.path"
-                get=|d| d.probe_path.clone()
-                set=|d, v| d.probe_path = v
-            />
-            <TextField
-                label="Interval (seconds)"
-                field="health_probe.interval_seconds"
-                numeric=true
-                get=|d| d.probe_interval.clone()
-                set=|d, v| d.probe_interval = v
-            />
-            <TextField
-                label="Timeout (seconds)"
-                field="health_probe.timeout_seconds"
-                numeric=true
-                get=|d| d.probe_timeout.clone()
-                set=|d, v| d.probe_timeout = v
-            />
-            <TextField
-                label="Healthy threshold"
-                field="health_probe.healthy_threshold"
-                numeric=true
-                get=|d| d.probe_healthy.clone()
-                set=|d, v| d.probe_healthy = v
-            />
-            <TextField
-                label="Unhealthy threshold"
-                field="health_probe.unhealthy_threshold"
-                numeric=true
-                get=|d| d.probe_unhealthy.clone()
-                set=|d, v| d.probe_unhealthy = v
-            />
+        {state
+            .check("Health probe", "health_probe", |d| d.probe_enabled, |d, v| d.probe_enabled = v)}
+        <Show when=move || {
+            state.draft.with(|d| d.probe_enabled)
+        }>
+            {state
+                .select(
+                    "Probe protocol",
+                    "health_probe.protocol",
+                    choices(&[("http", "HTTP"), ("https", "HTTPS"), ("tcp", "TCP")]),
+                    |d| d.probe_protocol.clone(),
+                    |d, v| d.probe_protocol = v,
+                )}
+            {state
+                .number(
+                    "Probe port",
+                    "health_probe.port",
+                    |d| d.probe_port.clone(),
+                    |d, v| d.probe_port = v,
+                )}
+            {state
+                .text(
+                    "Probe path",
+                    "health_probe.path",
+                    |d| d.probe_path.clone(),
+                    |d, v| d.probe_path = v,
+                )}
+            {state
+                .number(
+                    "Interval (seconds)",
+                    "health_probe.interval_seconds",
+                    |d| d.probe_interval.clone(),
+                    |d, v| d.probe_interval = v,
+                )}
+            {state
+                .number(
+                    "Timeout (seconds)",
+                    "health_probe.timeout_seconds",
+                    |d| d.probe_timeout.clone(),
+                    |d, v| d.probe_timeout = v,
+                )}
+            {state
+                .number(
+                    "Healthy threshold",
+                    "health_probe.healthy_threshold",
+                    |d| d.probe_healthy.clone(),
+                    |d, v| d.probe_healthy = v,
+                )}
+            {state
+                .number(
+                    "Unhealthy threshold",
+                    "health_probe.unhealthy_threshold",
+                    |d| d.probe_unhealthy.clone(),
+                    |d, v| d.probe_unhealthy = v,
+                )}
         </Show>
-        <CheckField
-            label="Automatic repairs"
-            field="automatic_repairs.enabled"
-            get=|d| d.repairs_enabled
-            set=|d, v| d.repairs_enabled = v
-        />
-        <Show when=move || state.draft.with(|d| d.repairs_enabled)>
-            <TextField
-                label="Repair grace period (seconds)"
-                field="automatic_repairs.grace_period_seconds"
-                numeric=true
-                get=|d| d.repairs_grace.clone()
-                set=|d, v| d.repairs_grace = v
-            />
-            <SelectField
-                label="Repair action"
-                field="automatic_repairs.repair_action"
-                choices=choices(
-                    &[("replace", "Replace"), ("restart", "Restart"), ("reimage", "Reimage")],
-                )
-                get=|d| d.repairs_action.clone()
-                set=|d, v| d.repairs_action = v
-            />
+        {state
+            .check(
+                "Automatic repairs",
+                "automatic_repairs.enabled",
+                |d| d.repairs_enabled,
+                |d, v| d.repairs_enabled = v,
+            )}
+        <Show when=move || {
+            state.draft.with(|d| d.repairs_enabled)
+        }>
+            {state
+                .number(
+                    "Repair grace period (seconds)",
+                    "automatic_repairs.grace_period_seconds",
+                    |d| d.repairs_grace.clone(),
+                    |d, v| d.repairs_grace = v,
+                )}
+            {state
+                .select(
+                    "Repair action",
+                    "automatic_repairs.repair_action",
+                    choices(
+                        &[("replace", "Replace"), ("restart", "Restart"), ("reimage", "Reimage")],
+                    ),
+                    |d| d.repairs_action.clone(),
+                    |d, v| d.repairs_action = v,
+                )}
         </Show>
-        <SelectField
-            label="Upgrade policy"
-            field="upgrade_policy.mode"
-            choices=choices(
-                &[("manual", "Manual"), ("automatic", "Automatic"), ("rolling", "Rolling")],
-            )
-            get=|d| d.upgrade_mode.clone()
-            set=|d, v| d.upgrade_mode = v
-        />
+        {state
+            .select(
+                "Upgrade policy",
+                "upgrade_policy.mode",
+                choices(
+                    &[("manual", "Manual"), ("automatic", "Automatic"), ("rolling", "Rolling")],
+                ),
+                |d| d.upgrade_mode.clone(),
+                |d, v| d.upgrade_mode = v,
+            )}
     }
 }
 

@@ -11,8 +11,8 @@ use leptos::prelude::*;
 use super::Upgrades;
 use super::plan::PlanView;
 use crate::api::upgrades::{PreviewRollout, SetModel};
-use crate::autoscale_draft::concerns;
 use crate::components::csrf_field::CsrfField;
+use crate::components::field::{FieldMessage, NumberField, SelectField};
 use crate::components::permission_note::PermissionNote;
 use crate::format;
 use crate::upgrade_form::ModelInput;
@@ -69,18 +69,6 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
         }
         all
     });
-    let message = move |field: &'static str| {
-        move || {
-            problems.with(|p| {
-                let own: Vec<&str> = p
-                    .iter()
-                    .filter(|e| concerns(&e.field, field))
-                    .map(|e| e.message.as_str())
-                    .collect();
-                own.join("; ")
-            })
-        }
-    };
     let general = move || {
         apply
             .value()
@@ -171,24 +159,17 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                      value: String,
                      set: fn(&mut ModelInput, String)| {
         let id = field.trim_start_matches("model.");
-        let input_id = format!("model-{id}");
         view! {
-            <div class="field">
-                <label for=input_id.clone()>{label}</label>
-                <input
-                    id=input_id
-                    name=format!("input[{id}]")
-                    type="text"
-                    inputmode="numeric"
-                    autocomplete="off"
-                    size="8"
-                    value=value
-                    on:input=move |ev| input.update(|i| set(i, event_target_value(&ev)))
-                />
-                <p class="field-error" data-error=field>
-                    {message(field)}
-                </p>
-            </div>
+            <NumberField
+                id=format!("model-{id}")
+                name=format!("input[{id}]")
+                label
+                path=field
+                size=8
+                value=Signal::stored(value)
+                on_input=move |typed| input.update(|i| set(i, typed))
+                problems
+            />
         }
     };
     let permit = may("set-model", Some(&name));
@@ -205,29 +186,16 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                 <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
                 <div class="field-row">
-                    <div class="field">
-                        <label for="model-image">"Image"</label>
-                        <select
-                            id="model-image"
-                            name="input[image]"
-                            on:change=move |ev| input.update(|i| i.image = event_target_value(&ev))
-                        >
-                            {choices
-                                .into_iter()
-                                .map(|image| {
-                                    let selected = image == initial.image;
-                                    view! {
-                                        <option value=image.clone() selected=selected>
-                                            {image.clone()}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()}
-                        </select>
-                        <p class="field-error" data-error="model.image">
-                            {message("model.image")}
-                        </p>
-                    </div>
+                    <SelectField
+                        id="model-image"
+                        name="input[image]"
+                        label="Image"
+                        path="model.image"
+                        choices=choices.into_iter().map(|image| (image.clone(), image)).collect()
+                        value=Signal::derive(move || input.with(|i| i.image.clone()))
+                        on_change=move |image| input.update(|i| i.image = image)
+                        problems
+                    />
                     {text("model.vcpus", "vCPUs", initial.vcpus.clone(), |i, v| i.vcpus = v)}
                     {text(
                         "model.memory_mib",
@@ -280,9 +248,7 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                             />
                             " Remove the user data"
                         </label>
-                        <p class="field-error" data-error="model.user_data">
-                            {message("model.user_data")}
-                        </p>
+                        <FieldMessage path="model.user_data" problems />
                     </div>
                     <div class="field">
                         <label for="model-tags">"Tags (key=value per line)"</label>
@@ -296,9 +262,7 @@ pub(super) fn ModelSection(up: Upgrades, images: Vec<String>) -> impl IntoView {
                         >
                             {initial.tags.clone()}
                         </textarea>
-                        <p class="field-error" data-error="model.tags">
-                            {message("model.tags")}
-                        </p>
+                        <FieldMessage path="model.tags" problems />
                     </div>
                 </div>
                 <p class="field-error" role="alert" data-error="model">

@@ -14,8 +14,9 @@ use leptos::prelude::*;
 use super::Upgrades;
 use super::plan::PlanView;
 use crate::api::upgrades::{PreviewRollout, SaveUpgradePolicy};
-use crate::autoscale_draft::{concerns, wire};
+use crate::autoscale_draft::wire;
 use crate::components::csrf_field::CsrfField;
+use crate::components::field::{CheckField, FieldMessage, NumberField, SelectField};
 use crate::components::permission_note::PermissionNote;
 use crate::upgrade_form::{CheckpointInput, MODES, PolicyInput};
 use crate::viewer::may;
@@ -76,16 +77,6 @@ const SWITCHES: [(&str, &str); 4] = [
     ("enable_cross_zone_upgrade", "Batches may span zones"),
 ];
 
-/// The messages about the input for `field` (and what lies inside it).
-fn messages(problems: &[FieldError], field: &str) -> String {
-    problems
-        .iter()
-        .filter(|e| concerns(&e.field, field))
-        .map(|e| e.message.as_str())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The value of setting `field` as typed.
 fn value_of(input: &PolicyInput, field: &str) -> String {
     input.clone().field_mut(field).cloned().unwrap_or_default()
@@ -107,7 +98,7 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
         live.detail
             .with_untracked(|d| PolicyInput::of(&d.scale_set.spec.upgrade_policy))
     });
-    let input = RwSignal::new(initial.clone());
+    let input = RwSignal::new(initial);
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let checked = Memo::new(move |_| input.with(PolicyInput::check));
@@ -192,30 +183,26 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
             />
         }
     };
-    let switch = move |field: &'static str, label: &'static str, on: bool| {
-        let id = format!("policy-{field}");
+    let switch = move |field: &'static str, label: &'static str| {
         view! {
-            <div class="field field-check">
-                <input
-                    id=id.clone()
-                    name=format!("input[{field}]")
-                    type="checkbox"
-                    checked=on
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        input
-                            .update(|i| {
-                                if let Some(slot) = i.field_mut(field) {
-                                    *slot = if on { "on".into() } else { String::new() };
-                                }
-                            });
-                    }
-                />
-                <label for=id>{label}</label>
-            </div>
+            <CheckField
+                id=format!("policy-{field}")
+                name=format!("input[{field}]")
+                label
+                path=format!("upgrade_policy.rolling.{field}")
+                checked=Signal::derive(move || input.with(|i| !value_of(i, field).is_empty()))
+                on_change=move |on: bool| {
+                    input
+                        .update(|i| {
+                            if let Some(slot) = i.field_mut(field) {
+                                *slot = if on { "on".into() } else { String::new() };
+                            }
+                        })
+                }
+                problems
+            />
         }
     };
-    let mode = initial.mode.clone();
     let permit = may("upgrade-policy", Some(&name));
     view! {
         <section aria-labelledby="policy-heading" class="panel" data-section="policy">
@@ -224,29 +211,19 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
             <ActionForm action=save attr:class="upgrade-form" attr:data-form="policy">
                 <CsrfField />
                 <input type="hidden" name="name" value=name.clone() />
-                <div class="field">
-                    <label for="policy-mode">"Mode"</label>
-                    <select
-                        id="policy-mode"
-                        name="input[mode]"
-                        on:change=move |ev| input.update(|i| i.mode = event_target_value(&ev))
-                    >
-                        {MODES
-                            .into_iter()
-                            .map(|(m, label)| {
-                                let value = wire(m);
-                                view! {
-                                    <option value=value.clone() selected=value == mode>
-                                        {label}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                    <p class="field-error" data-error="upgrade_policy.mode">
-                        {move || problems.with(|p| messages(p, "upgrade_policy.mode"))}
-                    </p>
-                </div>
+                <SelectField
+                    id="policy-mode"
+                    name="input[mode]"
+                    label="Mode"
+                    path="upgrade_policy.mode"
+                    choices=MODES
+                        .into_iter()
+                        .map(|(m, label)| (wire(m), label.to_string()))
+                        .collect()
+                    value=Signal::derive(move || input.with(|i| i.mode.clone()))
+                    on_change=move |mode| input.update(|i| i.mode = mode)
+                    problems
+                />
                 <fieldset class="profile">
                     <legend>"Rolling upgrades"</legend>
                     <div class="field-row">
@@ -255,13 +232,7 @@ pub(super) fn PolicyEditor(up: Upgrades) -> impl IntoView {
                             .map(|(field, label, hint)| number(field, label, hint))
                             .collect_view()}
                     </div>
-                    {SWITCHES
-                        .into_iter()
-                        .map(|(field, label)| {
-                            let on = !value_of(&initial, field).is_empty();
-                            switch(field, label, on)
-                        })
-                        .collect_view()}
+                    {SWITCHES.into_iter().map(|(field, label)| switch(field, label)).collect_view()}
                     <Checkpoints input problems hydrated />
                 </fieldset>
                 <p class="field-error" role="alert" data-error="policy">
@@ -339,18 +310,7 @@ fn Checkpoints(
                     "Add checkpoint"
                 </button>
             </Show>
-            <p class="field-error" data-error=list_field>
-                {move || {
-                    problems
-                        .with(|p| {
-                            p.iter()
-                                .filter(|e| e.field == list_field)
-                                .map(|e| e.message.clone())
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        })
-                }}
-            </p>
+            <FieldMessage path=list_field problems exact=true />
         </div>
     }
 }
@@ -423,47 +383,6 @@ fn CheckpointRow(
                     "Remove"
                 </button>
             </Show>
-        </div>
-    }
-}
-
-/// A numeric text input with its label, an optional hint and the problems about `path`
-/// (the field path the domain's validation and the server's refusal name).
-#[component]
-fn NumberField(
-    id: String,
-    /// The form field's name.
-    name: String,
-    label: &'static str,
-    #[prop(optional)] hint: Option<&'static str>,
-    size: u32,
-    /// The value as typed; the input follows it when it changes elsewhere (a save).
-    value: Signal<String>,
-    /// What the person types.
-    #[prop(into)]
-    on_input: Callback<String>,
-    path: String,
-    problems: Memo<Vec<FieldError>>,
-) -> impl IntoView {
-    let error_path = path.clone();
-    view! {
-        <div class="field">
-            <label for=id.clone()>{label}</label>
-            <input
-                id=id
-                name=name
-                type="text"
-                inputmode="numeric"
-                autocomplete="off"
-                size=size
-                value=move || value.get()
-                prop:value=move || value.get()
-                on:input=move |ev| on_input.run(event_target_value(&ev))
-            />
-            {hint.map(|hint| view! { <span class="hint">{hint}</span> })}
-            <p class="field-error" data-error=error_path>
-                {move || problems.with(|p| messages(p, &path))}
-            </p>
         </div>
     }
 }
