@@ -6,8 +6,7 @@
 //! (`profiles[0].rules[1].threshold`), so the browser's and the server's messages land next
 //! to the same inputs.
 
-use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
-use flotilla_domain::FieldError;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use flotilla_domain::autoscale::forecast::ModelChoice;
 use flotilla_domain::autoscale::setting::{
     AutoscaleSetting, Behavior, Notifications, Predictive, PredictiveMode, Profile, TargetTracking,
@@ -16,7 +15,8 @@ use flotilla_domain::autoscale::setting::{
 use flotilla_domain::autoscale::{
     ActionType, Bounds, Direction, Operator, ScaleRule, Statistic, TimeAggregation,
 };
-use flotilla_domain::schedule::{FixedDate, Recurrence, TimeOfDay, Weekday};
+use flotilla_domain::schedule::{FixedDate, Recurrence, Weekday};
+use flotilla_domain::{FieldError, TypedInput};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -475,7 +475,7 @@ impl SettingDraft {
 
     /// The setting to send and every problem with it, the unparsable inputs first.
     pub fn check(&self) -> (AutoscaleSetting, Vec<FieldError>) {
-        let mut parse = Problems::default();
+        let mut parse = TypedInput::new();
         let profiles = self
             .profiles
             .iter()
@@ -485,7 +485,7 @@ impl SettingDraft {
         let setting = AutoscaleSetting {
             enabled: self.enabled,
             profiles,
-            initialization_seconds: parse.whole("initialization_seconds", &self.initialization),
+            initialization_seconds: parse.value("initialization_seconds", &self.initialization),
             notifications: Notifications {
                 webhooks: self
                     .webhooks
@@ -497,23 +497,17 @@ impl SettingDraft {
                     .collect(),
             },
         };
-        let mut errors = parse.0;
-        for e in setting.validate().0 {
-            // A value that did not parse is reported once, as typed.
-            if !errors.iter().any(|p| p.field == e.field) {
-                errors.push(e);
-            }
-        }
-        (setting, errors)
+        let invalid = setting.validate();
+        (setting, parse.finish(invalid.0))
     }
 }
 
 impl ProfileDraft {
-    fn build(&self, path: &str, parse: &mut Problems) -> Profile {
+    fn build(&self, path: &str, parse: &mut TypedInput) -> Profile {
         let capacity = Bounds {
-            minimum: parse.whole(&format!("{path}.capacity.minimum"), &self.minimum),
-            maximum: parse.whole(&format!("{path}.capacity.maximum"), &self.maximum),
-            default: parse.whole(&format!("{path}.capacity.default"), &self.default),
+            minimum: parse.value(&format!("{path}.capacity.minimum"), &self.minimum),
+            maximum: parse.value(&format!("{path}.capacity.maximum"), &self.maximum),
+            default: parse.value(&format!("{path}.capacity.default"), &self.default),
         };
         let rules = self
             .rules
@@ -524,35 +518,35 @@ impl ProfileDraft {
                 ScaleRule {
                     metric: r.metric.clone(),
                     statistic: r.statistic,
-                    time_grain_seconds: parse.whole(&at("time_grain_seconds"), &r.grain),
-                    time_window_seconds: parse.whole(&at("time_window_seconds"), &r.window),
+                    time_grain_seconds: parse.value(&at("time_grain_seconds"), &r.grain),
+                    time_window_seconds: parse.value(&at("time_window_seconds"), &r.window),
                     time_aggregation: r.aggregation,
                     operator: r.operator,
-                    threshold: parse.number(&at("threshold"), &r.threshold),
+                    threshold: parse.value(&at("threshold"), &r.threshold),
                     direction: r.direction,
                     action: r.action,
-                    value: parse.whole(&at("value"), &r.value),
-                    cooldown_seconds: parse.whole(&at("cooldown_seconds"), &r.cooldown),
+                    value: parse.value(&at("value"), &r.value),
+                    cooldown_seconds: parse.value(&at("cooldown_seconds"), &r.cooldown),
                 }
             })
             .collect();
         let target_tracking = self.tracking.as_ref().map(|t| {
             let at = |field: &str| format!("{path}.target_tracking.{field}");
             let mut scale_up = t.scale_up.clone();
-            scale_up.stabilization_window_seconds = parse.whole(
+            scale_up.stabilization_window_seconds = parse.value(
                 &at("scale_up.stabilization_window_seconds"),
                 &t.scale_up_window,
             );
             let mut scale_down = t.scale_down.clone();
-            scale_down.stabilization_window_seconds = parse.whole(
+            scale_down.stabilization_window_seconds = parse.value(
                 &at("scale_down.stabilization_window_seconds"),
                 &t.scale_down_window,
             );
             TargetTracking {
                 metric: t.metric.clone(),
-                target: parse.number(&at("target"), &t.target),
-                tolerance: parse.number(&at("tolerance"), &t.tolerance),
-                window_seconds: parse.whole(&at("window_seconds"), &t.window),
+                target: parse.value(&at("target"), &t.target),
+                tolerance: parse.value(&at("tolerance"), &t.tolerance),
+                window_seconds: parse.value(&at("window_seconds"), &t.window),
                 scale_up,
                 scale_down,
                 disable_scale_in: t.disable_scale_in,
@@ -563,13 +557,12 @@ impl ProfileDraft {
             let at = |field: &str| format!("{path}.predictive.{field}");
             Predictive {
                 metric: p.metric.clone(),
-                target: parse.number(&at("target"), &p.target),
+                target: parse.value(&at("target"), &p.target),
                 mode: p.mode,
-                season_seconds: parse.whole(&at("season_seconds"), &p.season),
+                season_seconds: parse.value(&at("season_seconds"), &p.season),
                 model: p.model,
-                lead_seconds: (!p.lead.trim().is_empty())
-                    .then(|| parse.whole(&at("lead_seconds"), &p.lead)),
-                max_mape_percent: parse.number(&at("max_mape_percent"), &p.max_mape),
+                lead_seconds: parse.optional(&at("lead_seconds"), &p.lead),
+                max_mape_percent: parse.value(&at("max_mape_percent"), &p.max_mape),
             }
         });
         let s = &self.schedule;
@@ -588,8 +581,8 @@ impl ProfileDraft {
         });
         let fixed_date = (s.kind == ScheduleKind::FixedDate).then(|| FixedDate {
             time_zone,
-            start: parse.local(&format!("{path}.fixed_date.start"), &s.start_date),
-            end: parse.local(&format!("{path}.fixed_date.end"), &s.end_date),
+            start: parse.date_time(&format!("{path}.fixed_date.start"), &s.start_date),
+            end: parse.date_time(&format!("{path}.fixed_date.end"), &s.end_date),
         });
         Profile {
             name: self.name.trim().to_string(),
@@ -600,92 +593,6 @@ impl ProfileDraft {
             recurrence,
             fixed_date,
         }
-    }
-}
-
-/// What did not parse, by field; each unparsable value reads as 0 (or the epoch).
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn push(&mut self, field: &str, message: String) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message,
-        });
-    }
-
-    fn whole(&mut self, field: &str, typed: &str) -> u32 {
-        typed.trim().parse::<u32>().unwrap_or_else(|_| {
-            self.push(
-                field,
-                format!("must be a whole number, got {:?}", typed.trim()),
-            );
-            0
-        })
-    }
-
-    fn number(&mut self, field: &str, typed: &str) -> f64 {
-        match typed.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => n,
-            _ => {
-                self.push(field, format!("must be a number, got {:?}", typed.trim()));
-                0.0
-            }
-        }
-    }
-
-    /// `8, 13` → `[8, 13]`.
-    fn list(&mut self, field: &str, typed: &str) -> Vec<u32> {
-        let mut values = Vec::new();
-        for part in typed.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part.parse::<u32>() {
-                Ok(n) => values.push(n),
-                Err(_) => {
-                    self.push(
-                        field,
-                        format!("must be whole numbers separated by commas, got {part:?}"),
-                    );
-                    return vec![];
-                }
-            }
-        }
-        values
-    }
-
-    /// `18:00`, or nothing for an empty input.
-    fn time_of_day(&mut self, field: &str, typed: &str) -> Option<TimeOfDay> {
-        let typed = typed.trim();
-        if typed.is_empty() {
-            return None;
-        }
-        let parsed = typed.split_once(':').and_then(|(h, m)| {
-            Some(TimeOfDay {
-                hour: h.trim().parse().ok()?,
-                minute: m.trim().parse().ok()?,
-            })
-        });
-        if parsed.is_none() {
-            self.push(
-                field,
-                format!("must be a time such as 18:00, got {typed:?}"),
-            );
-        }
-        parsed
-    }
-
-    /// `2026-12-24T18:00` (seconds optional).
-    fn local(&mut self, field: &str, typed: &str) -> NaiveDateTime {
-        let typed = typed.trim();
-        NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M")
-            .or_else(|_| NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M:%S"))
-            .unwrap_or_else(|_| {
-                self.push(
-                    field,
-                    format!("must be a date and time such as 2026-12-24T18:00, got {typed:?}"),
-                );
-                NaiveDateTime::default()
-            })
     }
 }
 
@@ -733,15 +640,6 @@ pub fn describe_rule(rule: &ScaleRule) -> String {
         crate::metrics_view::operator_symbol(rule.operator),
         format::seconds(rule.cooldown_seconds),
     )
-}
-
-/// Whether a problem's field path is about the input for `field`: the same path, or one
-/// inside it (`profiles[0].recurrence.end` covers `….end.hour`).
-pub fn concerns(error_field: &str, field: &str) -> bool {
-    error_field == field
-        || error_field
-            .strip_prefix(field)
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
 #[cfg(test)]
@@ -810,12 +708,6 @@ mod tests {
             "{}",
             errors[2].message
         );
-        assert!(concerns(
-            "profiles[0].recurrence.end.hour",
-            "profiles[0].recurrence.end"
-        ));
-        assert!(concerns("profiles[0].rules[1]", "profiles[0].rules"));
-        assert!(!concerns("profiles[10].name", "profiles[1]"));
     }
 
     #[test]

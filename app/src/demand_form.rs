@@ -3,8 +3,8 @@
 //! its fields, so it works without JavaScript; the server function reads the same
 //! [`DemandInput`], and the domain validates the demand.
 
-use flotilla_domain::FieldError;
 use flotilla_domain::demand::{Demand, Pattern};
+use flotilla_domain::{FieldError, TypedInput};
 use serde::{Deserialize, Serialize};
 
 /// The patterns, each with its label.
@@ -143,97 +143,51 @@ impl DemandInput {
     /// The demand of the picked pattern, or what does not parse (by field: `rps`, …).
     /// The domain's validation comes after (on the server, with the same field names).
     pub fn demand(&self) -> Result<Demand, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut rate = |field: &str, typed: &str| -> f64 {
-            typed.trim().parse::<f64>().unwrap_or_else(|_| {
-                errors.push(problem(field, "a number of requests per second", typed));
-                0.0
-            })
-        };
+        const RATE: &str = "a number of requests per second";
+        const SECONDS: &str = "a whole number of seconds";
+        let mut parse = TypedInput::new();
         let pattern = match self.pattern.as_str() {
             "constant" => Pattern::Constant {
-                rps: rate("rps", &self.rps),
+                rps: parse.value_as("rps", &self.rps, RATE),
             },
             "step" => Pattern::Step {
-                rps: rate("rps", &self.rps),
-                step_rps: rate("step_rps", &self.step_rps),
-                after_seconds: 0,
-                duration_seconds: None,
+                rps: parse.value_as("rps", &self.rps, RATE),
+                step_rps: parse.value_as("step_rps", &self.step_rps, RATE),
+                after_seconds: parse.value_as("after_seconds", &self.after_seconds, SECONDS),
+                duration_seconds: (!self.duration_seconds.trim().is_empty())
+                    .then(|| parse.value_as("duration_seconds", &self.duration_seconds, SECONDS)),
             },
             "sine" => Pattern::Sine {
-                min_rps: rate("min_rps", &self.min_rps),
-                max_rps: rate("max_rps", &self.max_rps),
-                period_seconds: 0,
-                peak_offset_seconds: 0,
+                min_rps: parse.value_as("min_rps", &self.min_rps, RATE),
+                max_rps: parse.value_as("max_rps", &self.max_rps, RATE),
+                period_seconds: parse.value_as("period_seconds", &self.period_seconds, SECONDS),
+                peak_offset_seconds: parse.value_as(
+                    "peak_offset_seconds",
+                    &self.peak_offset_seconds,
+                    SECONDS,
+                ),
             },
             "spikes" => Pattern::Spikes {
-                rps: rate("rps", &self.rps),
-                spike_rps: rate("spike_rps", &self.spike_rps),
-                every_seconds: 0,
-                spike_seconds: 0,
+                rps: parse.value_as("rps", &self.rps, RATE),
+                spike_rps: parse.value_as("spike_rps", &self.spike_rps, RATE),
+                every_seconds: parse.value_as("every_seconds", &self.every_seconds, SECONDS),
+                spike_seconds: parse.value_as("spike_seconds", &self.spike_seconds, SECONDS),
             },
             "csv" => Pattern::Csv {
                 csv: self.csv.clone(),
                 repeat: !self.repeat.is_empty(),
             },
             other => {
-                errors.push(FieldError {
-                    field: "pattern".into(),
-                    message: format!(
-                        "unknown pattern {other:?}; pick constant, step, sine, spikes or csv"
-                    ),
-                });
+                parse.push(
+                    "pattern",
+                    format!("unknown pattern {other:?}; pick constant, step, sine, spikes or csv"),
+                );
                 Pattern::Constant { rps: 0.0 }
             }
         };
-        // The whole seconds, read after the rates so problems come in the form's order.
-        let mut seconds = |field: &str, typed: &str| -> u32 {
-            typed.trim().parse::<u32>().unwrap_or_else(|_| {
-                errors.push(problem(field, "a whole number of seconds", typed));
-                0
-            })
-        };
-        let pattern = match pattern {
-            Pattern::Step { rps, step_rps, .. } => Pattern::Step {
-                rps,
-                step_rps,
-                after_seconds: seconds("after_seconds", &self.after_seconds),
-                duration_seconds: (!self.duration_seconds.trim().is_empty())
-                    .then(|| seconds("duration_seconds", &self.duration_seconds)),
-            },
-            Pattern::Sine {
-                min_rps, max_rps, ..
-            } => Pattern::Sine {
-                min_rps,
-                max_rps,
-                period_seconds: seconds("period_seconds", &self.period_seconds),
-                peak_offset_seconds: seconds("peak_offset_seconds", &self.peak_offset_seconds),
-            },
-            Pattern::Spikes { rps, spike_rps, .. } => Pattern::Spikes {
-                rps,
-                spike_rps,
-                every_seconds: seconds("every_seconds", &self.every_seconds),
-                spike_seconds: seconds("spike_seconds", &self.spike_seconds),
-            },
-            other => other,
-        };
-        let noise_percent = self
-            .noise_percent
-            .trim()
-            .parse::<f64>()
-            .unwrap_or_else(|_| {
-                errors.push(problem(
-                    "noise_percent",
-                    "a percentage",
-                    &self.noise_percent,
-                ));
-                0.0
-            });
-        let seed = self.seed.trim().parse::<u64>().unwrap_or_else(|_| {
-            errors.push(problem("seed", "a whole number", &self.seed));
-            0
-        });
-        if errors.is_empty() {
+        let noise_percent = parse.value_as("noise_percent", &self.noise_percent, "a percentage");
+        let seed = parse.value("seed", &self.seed);
+        if parse.is_empty() {
             Ok(Demand {
                 pattern,
                 noise_percent,
@@ -241,15 +195,8 @@ impl DemandInput {
                 started_at: None,
             })
         } else {
-            Err(errors)
+            Err(parse.into_problems())
         }
-    }
-}
-
-fn problem(field: &str, what: &str, typed: &str) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: format!("must be {what}, got {:?}", typed.trim()),
     }
 }
 

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use super::super::Live;
 use crate::api::autoscale::{RemoveDemand, SetDemand};
 use crate::components::csrf_field::CsrfField;
+use crate::components::field::{CheckField, NumberField, SelectField, TextField};
 use crate::components::permission_note::PermissionNote;
 use crate::demand_form::{DemandInput, PATTERNS};
 use crate::viewer::may;
@@ -49,19 +50,7 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     let error = move || set.value().get().and_then(Result::err);
-    let message = move |field: &'static str| {
-        move || {
-            error().and_then(|e| {
-                let own: Vec<String> = e
-                    .fields
-                    .iter()
-                    .filter(|f| f.field == field)
-                    .map(|f| f.message.clone())
-                    .collect();
-                (!own.is_empty()).then(|| own.join("; "))
-            })
-        }
-    };
+    let problems = Signal::derive(move || error().map(|e| e.fields).unwrap_or_default());
     let general = move || error().and_then(|e| e.fields.is_empty().then_some(e.message));
     // A field is hidden in the browser when the picked pattern does not read it.
     let hidden = move |field: &'static str| {
@@ -77,25 +66,18 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
         })
     };
     let field = move |id: &'static str, label: &'static str, value: String| {
-        let input_id = format!("demand-{id}");
-        let message_id = format!("{input_id}-message");
         view! {
-            <div class="field" hidden=hidden(id)>
-                <label for=input_id.clone()>{label}</label>
-                <input
-                    id=input_id
-                    name=format!("input[{id}]")
-                    type="text"
-                    inputmode="decimal"
-                    autocomplete="off"
-                    size="10"
-                    value=value
-                    aria-describedby=message_id.clone()
-                />
-                <p id=message_id class="field-error" data-error=id>
-                    {message(id)}
-                </p>
-            </div>
+            <NumberField
+                id=format!("demand-{id}")
+                name=format!("input[{id}]")
+                label
+                path=id
+                decimal=true
+                size=10
+                value=Signal::stored(value)
+                problems
+                hidden=Signal::derive(hidden(id))
+            />
         }
     };
     view! {
@@ -133,28 +115,19 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
             <CsrfField />
             <input type="hidden" name="name" value=name.clone() />
             <div class="field-row">
-                <div class="field">
-                    <label for="demand-pattern">"Pattern"</label>
-                    <select
-                        id="demand-pattern"
-                        name="input[pattern]"
-                        on:change=move |ev| pattern.set(event_target_value(&ev))
-                    >
-                        {PATTERNS
-                            .into_iter()
-                            .map(|(value, label)| {
-                                view! {
-                                    <option value=value selected=input.pattern == value>
-                                        {label}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                    <p class="field-error" data-error="pattern">
-                        {message("pattern")}
-                    </p>
-                </div>
+                <SelectField
+                    id="demand-pattern"
+                    name="input[pattern]"
+                    label="Pattern"
+                    path="pattern"
+                    choices=PATTERNS
+                        .into_iter()
+                        .map(|(value, label)| (value.to_string(), label.to_string()))
+                        .collect()
+                    value=pattern
+                    on_change=move |picked| pattern.set(picked)
+                    problems
+                />
                 {field("rps", "Requests/s", input.rps.clone())}
                 {field("step_rps", "Step to (req/s)", input.step_rps.clone())}
                 {field("after_seconds", "After (s)", input.after_seconds.clone())}
@@ -175,24 +148,25 @@ pub(super) fn DemandSection(live: Live) -> impl IntoView {
                 {field("every_seconds", "Every (s)", input.every_seconds.clone())}
                 {field("spike_seconds", "Spike length (s)", input.spike_seconds.clone())}
             </div>
-            <div class="field" hidden=hidden("csv")>
-                <label for="demand-csv">"Trace (seconds,rps per line, from 0)"</label>
-                <textarea id="demand-csv" name="input[csv]" rows="5" spellcheck="false">
-                    {input.csv.clone()}
-                </textarea>
-                <p class="field-error" data-error="csv">
-                    {message("csv")}
-                </p>
-            </div>
-            <div class="field field-check" hidden=hidden("repeat")>
-                <input
-                    id="demand-repeat"
-                    name="input[repeat]"
-                    type="checkbox"
-                    checked=!input.repeat.is_empty()
-                />
-                <label for="demand-repeat">"Repeat the trace"</label>
-            </div>
+            <TextField
+                id="demand-csv"
+                name="input[csv]"
+                label="Trace (seconds,rps per line, from 0)"
+                path="csv"
+                rows=5
+                value=Signal::stored(input.csv.clone())
+                problems
+                hidden=Signal::derive(hidden("csv"))
+            />
+            <CheckField
+                id="demand-repeat"
+                name="input[repeat]"
+                label="Repeat the trace"
+                path="repeat"
+                checked=Signal::stored(!input.repeat.is_empty())
+                problems
+                hidden=Signal::derive(hidden("repeat"))
+            />
             <div class="field-row">
                 {field("noise_percent", "Noise (± %)", input.noise_percent.clone())}
                 {field("seed", "Seed", input.seed.clone())}
