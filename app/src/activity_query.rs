@@ -4,8 +4,10 @@
 //! [`ActivityScope`] says which log a page shows: the fleet's, or one scale set's on that
 //! set's page. Plain Rust, so the same rules hold on the server and in the browser.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use flotilla_domain::url::percent_encode;
+use flotilla_domain::validation::parse_optional;
+use flotilla_domain::validation::typed::local_date_time;
 use flotilla_domain::{ActivityFilter, ActivityResult, FieldError};
 
 /// How many entries a page shows unless the query says otherwise (`limit`).
@@ -79,25 +81,24 @@ impl ActivityQuery {
         {
             error("until", "must not be before “since”".into());
         }
-        let before_id = match self.before.as_str() {
-            "" => None,
-            s => match s.parse::<i64>() {
-                Ok(id) if id > 0 => Some(id),
-                _ => {
-                    error("before", format!("{s:?} is not an entry id"));
-                    None
-                }
-            },
+        let before_id = match parse_optional::<i64>("before", &self.before) {
+            Ok(None) => None,
+            Ok(Some(id)) if id > 0 => Some(id),
+            _ => {
+                error("before", format!("{:?} is not an entry id", self.before));
+                None
+            }
         };
-        let limit = match self.limit.as_str() {
-            "" => PAGE_SIZE,
-            s => match s.parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    error("limit", format!("{s:?} is not a number from 1 to 1000"));
-                    PAGE_SIZE
-                }
-            },
+        let limit = match parse_optional::<u32>("limit", &self.limit) {
+            Ok(None) => PAGE_SIZE,
+            Ok(Some(n)) if (1..=1000).contains(&n) => n,
+            _ => {
+                error(
+                    "limit",
+                    format!("{:?} is not a number from 1 to 1000", self.limit),
+                );
+                PAGE_SIZE
+            }
         };
         if !errors.is_empty() {
             return Err(errors);
@@ -210,15 +211,9 @@ fn parse_time(s: &str) -> Result<Option<DateTime<Utc>>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(Some(t.with_timezone(&Utc)));
     }
-    [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S%.f",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| Some(t.and_utc()))
-    .ok_or_else(|| format!("{s:?} is not a time like 2026-01-31T13:45 (UTC)"))
+    local_date_time(s)
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| format!("{s:?} is not a time like 2026-01-31T13:45 (UTC)"))
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use flotilla_domain::autoscale::setting::AutoscaleSetting;
 use flotilla_domain::autoscale::{Direction, Operator};
 use flotilla_domain::metrics::{Metric, MetricsAnswer};
 use flotilla_domain::schedule;
+use flotilla_domain::validation::typed::local_date_time;
 use flotilla_domain::{Activity, FieldError};
 use serde::{Deserialize, Serialize};
 
@@ -224,11 +225,9 @@ fn local_time(typed: &str, name: &str, errors: &mut Vec<FieldError>) -> Option<D
         errors.push(field(name, "give a date and time"));
         return None;
     }
-    let parsed = NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M:%S"));
-    match parsed {
-        Ok(t) => Some(t.and_utc()),
-        Err(_) => {
+    match local_date_time(typed) {
+        Some(t) => Some(t.and_utc()),
+        None => {
             errors.push(field(
                 name,
                 &format!("{typed:?} is not a date and time such as 2026-01-31T14:05"),

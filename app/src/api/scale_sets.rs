@@ -157,9 +157,7 @@ pub fn parse_capacity(typed: &str) -> Result<i64, String> {
     if typed.is_empty() {
         return Err("enter a number".into());
     }
-    typed
-        .parse::<i64>()
-        .map_err(|_| format!("must be a whole number, got {typed:?}"))
+    flotilla_domain::validation::parse("capacity", typed).map_err(|e| e.message)
 }
 
 /// A requested capacity that fits the API's type; the Fleet checks the real bounds.

@@ -2,6 +2,7 @@
 //! which the Settings tab saves or removes with or without JavaScript.
 
 use flotilla_domain::FieldError;
+use flotilla_domain::validation::{parse, parse_optional};
 use flotilla_domain::warm_pool::{WarmPool, WarmPoolView};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,20 +36,12 @@ impl WarmPoolInput {
     /// The setting the fields describe, or what does not read, named as the domain's
     /// validation names the field (`warm_pool.min_size`); the bounds are the validation's.
     pub fn parse(&self) -> Result<WarmPool, FieldError> {
-        let number = |field: &str, typed: &str| {
-            typed.trim().parse::<u32>().map_err(|_| FieldError {
-                field: format!("warm_pool.{field}"),
-                message: format!("must be a whole number, got {typed:?}"),
-            })
-        };
-        let max = self.max_prepared_capacity.trim();
         Ok(WarmPool {
-            min_size: number("min_size", &self.min_size)?,
-            max_prepared_capacity: if max.is_empty() {
-                None
-            } else {
-                Some(number("max_prepared_capacity", max)?)
-            },
+            min_size: parse("warm_pool.min_size", &self.min_size)?,
+            max_prepared_capacity: parse_optional(
+                "warm_pool.max_prepared_capacity",
+                &self.max_prepared_capacity,
+            )?,
             pool_state: self.pool_state.parse().map_err(|message| FieldError {
                 field: "warm_pool.pool_state".into(),
                 message,
