@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# What each portal route makes the browser download: wasm, JS and CSS, raw and gzip (level 9,
+# about what the server's on-the-fly gzip sends), from the site in target/site (or $1) as the
+# last build left it — run `make site-release` first for the figures that ship.
+#
+# A split build (`__wasm_split_manifest.json` present) counts for a route the main module plus
+# the chunks the manifest lists for its lazy view (`app/src/routes.rs`: `<route>_chunk_<hash>`);
+# an unsplit build counts the one module for every route. The budget (issue 20): the first page
+# at most 350 KB gzip, no route above 500 KB. Exits 1 when a route is over its budget and
+# FLOTILLA_WEIGHT_STRICT=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec python3 - "${1:-target/site}" <<'EOF'
+import gzip, json, os, sys
+
+pkg = os.path.join(sys.argv[1], "pkg")
+FIRST, ROUTE = 350_000, 500_000
+# route path -> the lazy view's function in app/src/routes.rs
+ROUTES = {
+    "/login": "login", "/": "overview", "/scale-sets": "scale_sets",
+    "/scale-sets/new": "new_scale_set", "/scale-sets/:name": "scale_set_overview",
+    "/scale-sets/:name/instances": "scale_set_instances",
+    "/scale-sets/:name/scaling": "scale_set_scaling",
+    "/scale-sets/:name/upgrades": "scale_set_upgrades",
+    "/scale-sets/:name/health": "scale_set_health",
+    "/scale-sets/:name/load-balancer": "scale_set_load_balancer",
+    "/scale-sets/:name/monitoring": "scale_set_monitoring",
+    "/scale-sets/:name/activity": "scale_set_activity",
+    "/scale-sets/:name/settings": "scale_set_settings",
+    "/scale-sets/:name/instances/:id/console": "console", "/activity": "activity",
+    "/hosts": "hosts", "/replicas": "replicas", "/tokens": "tokens",
+}
+
+
+def size(name):
+    data = open(os.path.join(pkg, name), "rb").read()
+    return len(data), len(gzip.compress(data, 9))
+
+
+def total(names):
+    sizes = [size(n) for n in names]
+    return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
+
+
+files = os.listdir(pkg)
+js = ["flotilla.js"] + [f for f in files if f.startswith("__wasm_split") and f.endswith(".js")]
+css = [f for f in files if f.endswith(".css")]
+manifest = os.path.join(pkg, "__wasm_split_manifest.json")
+chunks = json.load(open(manifest)) if os.path.exists(manifest) else None
+print(f"{pkg}: {'split' if chunks else 'one module'}; gzip -9; KB = 1000 bytes")
+print(f"{'route':42} {'wasm raw':>9} {'gz':>7} {'JS raw':>7} {'gz':>6} {'CSS raw':>7} {'gz':>6} {'total gz':>9}")
+js_size, css_size = total(js), total(css)
+over = False
+for route, view in ROUTES.items():
+    wasm = ["flotilla.wasm"]
+    if chunks:
+        key = next((k for k in chunks if k.rsplit("_", 1)[0] == f"{view}_chunk"), None)
+        if key is None:
+            sys.exit(f"no chunk for {route} ({view}_chunk_*) in {manifest}")
+        wasm += [c + ".wasm" for c in chunks[key]]
+    w = total(wasm)
+    gz = w[1] + js_size[1] + css_size[1]
+    budget = FIRST if route in ("/", "/login") else ROUTE
+    flag = "  over" if gz > budget else ""
+    over |= gz > budget
+    print(f"{route:42} {w[0]/1e3:9.0f} {w[1]/1e3:7.0f} {js_size[0]/1e3:7.0f} {js_size[1]/1e3:6.0f}"
+          f" {css_size[0]/1e3:7.0f} {css_size[1]/1e3:6.0f} {gz/1e3:9.0f}{flag}")
+if over and os.environ.get("FLOTILLA_WEIGHT_STRICT") == "1":
+    sys.exit(1)
+EOF
