@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use flotilla_domain::Instance;
 use flotilla_domain::url::percent_encode;
+use flotilla_domain::validation::parse_optional;
 
 use crate::table_sort::{self, Column, Sort};
 
@@ -119,7 +120,8 @@ impl Default for InstanceQuery {
 impl InstanceQuery {
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
         let read = |key: &str| get(key).map(|v| v.trim().to_string()).unwrap_or_default();
-        let number = |key: &str| read(key).parse::<usize>().ok();
+        // An unreadable number is ignored, as any value here is.
+        let number = |key: &str| parse_optional::<usize>(key, &read(key)).ok().flatten();
         Self {
             text: read("q"),
             state: read("state").to_lowercase(),
@@ -166,12 +168,7 @@ impl InstanceQuery {
 
     /// Reads the pairs [`Self::params`] wrote (or any others: unknown keys are ignored).
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
-        Self::from_params(|key| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        })
+        Self::from_params(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     }
 
     /// Whether any filter is set.

@@ -40,7 +40,11 @@ impl InstanceCounts {
     /// The counts of one set from the store's counts by state (no record read).
     pub fn of_counts(counts: &[StateCount]) -> Self {
         let count = |pred: &dyn Fn(&StateCount) -> bool| -> u32 {
-            counts.iter().filter(|c| pred(c)).map(|c| c.count as u32).sum()
+            counts
+                .iter()
+                .filter(|c| pred(c))
+                .map(|c| c.count as u32)
+                .sum()
         };
         Self {
             total: count(&|_| true),
@@ -141,7 +145,10 @@ impl ScaleSetSummary {
     pub fn of_fleet(sets: Vec<ScaleSet>, counts: Vec<StateCount>) -> Vec<Self> {
         let mut by_set: HashMap<String, Vec<StateCount>> = HashMap::new();
         for count in counts {
-            by_set.entry(count.scale_set.clone()).or_default().push(count);
+            by_set
+                .entry(count.scale_set.clone())
+                .or_default()
+                .push(count);
         }
         sets.into_iter()
             .map(|set| {
@@ -166,20 +173,44 @@ impl ScaleSetSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSetDetail {
     pub scale_set: ScaleSet,
-    /// Empty unless read with the instances.
+    /// Empty unless read with the instances ([`Detail::Instances`]).
     pub instances: Vec<Instance>,
+    /// The instances' ids by ordinal, when read with them ([`Detail::Ids`] and
+    /// [`Detail::Instances`]).
+    pub ids: Vec<String>,
     pub counts: InstanceCounts,
     pub read_at: DateTime<Utc>,
 }
 
+/// How much of its instances a read of a scale set carries: what the tab shown needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Detail {
+    /// Their counts by state only.
+    Counts,
+    /// Their ids too (the monitoring tab's per-instance charts).
+    Ids,
+    /// Every record (the placement grid, health, the load balancer's pool).
+    Instances,
+}
+
 impl ScaleSetDetail {
-    /// With every instance, counted.
-    pub fn new(scale_set: ScaleSet, mut instances: Vec<Instance>, read_at: DateTime<Utc>) -> Self {
+    /// With every instance (or, for [`Detail::Ids`], their ids), counted.
+    pub fn new(
+        scale_set: ScaleSet,
+        mut instances: Vec<Instance>,
+        detail: Detail,
+        read_at: DateTime<Utc>,
+    ) -> Self {
         instances.sort_by_key(|i| i.ordinal);
         let counts = InstanceCounts::of(&instances);
+        let ids = instances.iter().map(|i| i.id.clone()).collect();
+        if detail != Detail::Instances {
+            instances.clear();
+        }
         Self {
             scale_set,
             instances,
+            ids,
             counts,
             read_at,
         }
@@ -190,6 +221,7 @@ impl ScaleSetDetail {
         Self {
             scale_set,
             instances: Vec::new(),
+            ids: Vec::new(),
             counts: InstanceCounts::of_counts(counts),
             read_at,
         }
@@ -346,11 +378,21 @@ mod tests {
                 instance(7, PowerState::Running, HealthState::Healthy, true),
                 instance(3, PowerState::Starting, HealthState::Initializing, true),
             ],
+            Detail::Instances,
             DateTime::UNIX_EPOCH,
         );
         let ids: Vec<_> = detail.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["web_3", "web_7"]);
+        assert_eq!(detail.ids, ["web_3", "web_7"]);
         assert_eq!(detail.counts.total, 2);
+        let named = ScaleSetDetail::new(
+            set(2),
+            vec![instance(7, PowerState::Running, HealthState::Healthy, true)],
+            Detail::Ids,
+            DateTime::UNIX_EPOCH,
+        );
+        assert!(named.instances.is_empty());
+        assert_eq!((named.ids.len(), named.counts.total), (1, 1));
     }
 
     #[test]

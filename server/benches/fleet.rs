@@ -111,7 +111,7 @@ async fn scrape(fleet: &Fleet, what: &str) -> anyhow::Result<()> {
 async fn wait_all_running(fleet: &Fleet, n: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let counts = fleet.instance_counts().await?;
+        let counts = fleet.instance_counts(None).await?;
         let of_bench = counts.iter().filter(|c| c.scale_set == "bench");
         let total: u64 = of_bench.clone().map(|c| c.count).sum();
         let ready: u64 = of_bench

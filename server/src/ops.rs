@@ -95,7 +95,7 @@ pub async fn render(fleet: &Fleet) -> Result<String, flotilla_control::Error> {
     let mut health: BTreeMap<(String, HealthState), u64> = BTreeMap::new();
     let mut provisioning: BTreeMap<(String, ProvisioningState), u64> = BTreeMap::new();
     // Counted by the store: a scrape of a big fleet decodes no instance record.
-    for c in fleet.instance_counts().await? {
+    for c in fleet.instance_counts(None).await? {
         *power
             .entry((c.scale_set.clone(), c.power_state))
             .or_default() += c.count;

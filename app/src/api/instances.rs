@@ -167,10 +167,8 @@ pub async fn go_to_page(
         flotilla_domain::url::percent_encode(&name)
     );
     super::return_to(&tab);
-    let page = go.trim().parse::<usize>().map_err(|_| {
-        let message = format!("must be a page number, got {go:?}");
-        super::refuse(PortalError::field("go", message), 422)
-    })?;
+    let page = flotilla_domain::validation::parse::<usize>("go", &go)
+        .map_err(|problem| super::refuse(PortalError::field("go", problem.message), 422))?;
     let view = view.unwrap_or_default();
     let query = crate::instance_query::InstanceQuery::from_params(|k| view.get(k).cloned());
     let selected: BTreeSet<String> = ids.unwrap_or_default().into_iter().collect();

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::error::PortalError;
-use crate::summary::{ScaleSetDetail, ScaleSetSummary};
+use crate::summary::{Detail, ScaleSetDetail, ScaleSetSummary};
 
 /// Every scale set with its instance counts: two reads (the sets, and the store's counts
 /// by state), whatever the size of the fleet.
@@ -13,7 +13,7 @@ pub async fn list_scale_sets() -> Result<Vec<ScaleSetSummary>, ServerFnError> {
     let fleet = fleet();
     let mut sets = fleet.list_scale_sets().await.map_err(server_error)?;
     sets.retain(|s| super::sees(Some(s.name())));
-    let mut counts = fleet.instance_counts().await.map_err(server_error)?;
+    let mut counts = fleet.instance_counts(None).await.map_err(server_error)?;
     counts.retain(|c| super::sees(Some(&c.scale_set)));
     Ok(ScaleSetSummary::of_fleet(sets, counts))
 }
@@ -80,12 +80,12 @@ pub async fn delete_scale_set(name: String, confirmation: String) -> Result<(), 
     Ok(())
 }
 
-/// One scale set with its counts by state and, if `instances`, every instance (the tabs
-/// that show them all); `None` when there is no such set.
+/// One scale set with its counts by state and as much of its instances as `detail` says
+/// (what the tab shown needs); `None` when there is no such set.
 #[server(prefix = "/_fn", endpoint = "scale-set", client = crate::api::CsrfClient)]
 pub async fn get_scale_set(
     name: String,
-    instances: bool,
+    detail: Detail,
 ) -> Result<Option<ScaleSetDetail>, ServerFnError> {
     use super::{fleet, server_error};
     use flotilla_control::Error::NotFound;
@@ -95,13 +95,20 @@ pub async fn get_scale_set(
         Err(NotFound { .. }) => return Ok(None),
         Err(e) => return Err(server_error(e)),
     };
-    if !instances {
-        let mut counts = fleet.instance_counts().await.map_err(server_error)?;
-        counts.retain(|c| c.scale_set == name);
+    if detail == Detail::Counts {
+        let counts = fleet
+            .instance_counts(Some(&name))
+            .await
+            .map_err(server_error)?;
         return Ok(Some(ScaleSetDetail::counted(set, &counts, fleet.now())));
     }
     match fleet.list_instances(&name).await {
-        Ok(instances) => Ok(Some(ScaleSetDetail::new(set, instances, fleet.now()))),
+        Ok(instances) => Ok(Some(ScaleSetDetail::new(
+            set,
+            instances,
+            detail,
+            fleet.now(),
+        ))),
         Err(NotFound { .. }) => Ok(None),
         Err(e) => Err(server_error(e)),
     }

@@ -122,8 +122,11 @@ impl Store for Interfering {
     async fn instances_version(&self, set: &str) -> Result<u64> {
         self.inner.instances_version(set).await
     }
-    async fn count_instances(&self) -> Result<Vec<flotilla_domain::instance::StateCount>> {
-        self.inner.count_instances().await
+    async fn count_instances(
+        &self,
+        scale_set: Option<&str>,
+    ) -> Result<Vec<flotilla_domain::instance::StateCount>> {
+        self.inner.count_instances(scale_set).await
     }
     async fn insert_instances(
         &self,

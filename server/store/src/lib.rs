@@ -232,10 +232,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>>;
 
-    /// How many instances each set has in each combination of power, health and
-    /// provisioning state, by set then state: counted by the database, so a scrape of a big
-    /// fleet decodes no record.
-    async fn count_instances(&self) -> Result<Vec<StateCount>>;
+    /// How many instances each set (or only `scale_set`) has in each combination of power,
+    /// health and provisioning state and of being on its latest model, by set then state:
+    /// counted by the database, so a scrape of a big fleet decodes no record.
+    async fn count_instances(&self, scale_set: Option<&str>) -> Result<Vec<StateCount>>;
 
     /// Inserts new instance records (stored with generation 1) and sets the scale set's
     /// next ordinal to `next_ordinal`, in one transaction. `NotFound` if the set is absent,

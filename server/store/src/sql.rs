@@ -642,15 +642,29 @@ fn list_instances(scale_set: &str) -> Stmt<'_> {
     )
 }
 
-fn count_instances() -> Stmt<'static> {
-    stmt!(
-        "counting instances",
-        "SELECT i.scale_set, i.power_state, i.health_state, i.provisioning_state, \
-         (i.model_version = s.model_version) AS latest_model, COUNT(*) AS count \
-         FROM instances i JOIN scale_sets s ON s.name = i.scale_set WHERE i.warm IS NULL \
-         GROUP BY i.scale_set, i.power_state, i.health_state, i.provisioning_state, latest_model \
-         ORDER BY i.scale_set, i.power_state, i.health_state, i.provisioning_state, latest_model"
-    )
+macro_rules! count_instances {
+    ($where:literal) => {
+        concat!(
+            "SELECT i.scale_set, i.power_state, i.health_state, i.provisioning_state, \
+             (i.model_version = s.model_version) AS latest_model, COUNT(*) AS count \
+             FROM instances i JOIN scale_sets s ON s.name = i.scale_set WHERE i.warm IS NULL ",
+            $where,
+            " GROUP BY i.scale_set, i.power_state, i.health_state, i.provisioning_state, \
+             latest_model ORDER BY i.scale_set, i.power_state, i.health_state, \
+             i.provisioning_state, latest_model"
+        )
+    };
+}
+
+fn count_instances(scale_set: Option<&str>) -> Stmt<'_> {
+    match scale_set {
+        None => stmt!("counting instances", count_instances!("")),
+        Some(name) => stmt!(
+            "counting instances",
+            count_instances!("AND i.scale_set = $1"),
+            name
+        ),
+    }
 }
 
 fn get_instance(id: &str) -> Stmt<'_> {
@@ -1811,8 +1825,8 @@ where
         read_one::<D, InstanceRow>(self, None, get_instance(id)).await
     }
 
-    async fn count_instances(&self) -> Result<Vec<StateCount>> {
-        read::<D, StateCountRow>(self, None, count_instances()).await
+    async fn count_instances(&self, scale_set: Option<&str>) -> Result<Vec<StateCount>> {
+        read::<D, StateCountRow>(self, None, count_instances(scale_set)).await
     }
 
     async fn insert_instances(

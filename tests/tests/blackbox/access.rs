@@ -670,7 +670,9 @@ async fn a_reader_pages_the_instances_table_without_javascript_keeping_the_selec
     assert!(!html.contains(r#"data-instance="web_0""#));
     for id in ["web_0", "web_2"] {
         assert!(
-            html.contains(&format!(r#"<input type="hidden" name="ids[]" value="{id}""#)),
+            html.contains(&format!(
+                r#"<input type="hidden" name="ids[]" value="{id}""#
+            )),
             "{id} is not carried: {html}"
         );
     }
@@ -691,6 +693,9 @@ async fn a_reader_pages_the_instances_table_without_javascript_keeping_the_selec
         .unwrap();
     assert_eq!(refused.status(), 422);
     let body = refused.text().await.unwrap();
-    assert!(body.contains("go") && body.contains("page number"), "{body}");
+    assert!(
+        body.contains("go") && body.contains("must be a whole number"),
+        "{body}"
+    );
     server.stop().await;
 }

@@ -42,7 +42,13 @@ struct Request {
 
 /// The page sizes the filter form offers (any other `limit` up to
 /// [`instance_query::MAX_LIMIT`] works in the address).
-const PAGE_SIZES: [usize; 5] = [25, instance_query::DEFAULT_LIMIT, 100, 250, instance_query::MAX_LIMIT];
+const PAGE_SIZES: [usize; 5] = [
+    25,
+    instance_query::DEFAULT_LIMIT,
+    100,
+    250,
+    instance_query::MAX_LIMIT,
+];
 
 /// The toolbar's actions that need no confirmation: `(action, label)`.
 const PLAIN_ACTIONS: [(&str, &str); 3] =
@@ -77,7 +83,8 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     let query = Memo::new(move |_| params.with(|p| InstanceQuery::from_params(|k| p.get(k))));
     // Ticked instances, on any page: first the ones the address carries (ticked on other
     // pages without JavaScript).
-    let selected = RwSignal::new(params.with_untracked(|p| instance_query::selection(|k| p.get(k))));
+    let selected =
+        RwSignal::new(params.with_untracked(|p| instance_query::selection(|k| p.get(k))));
     let request = RwSignal::new(None::<Request>);
     let watch = Memo::new(move |_| {
         request.with(|r| {

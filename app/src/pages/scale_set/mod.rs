@@ -41,7 +41,7 @@ use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
 use crate::live::{self, use_live_updates};
 use crate::status::set_status;
-use crate::summary::ScaleSetDetail;
+use crate::summary::{Detail, ScaleSetDetail};
 use flotilla_domain::ScaleSetState;
 use flotilla_domain::url::percent_encode;
 
@@ -101,14 +101,16 @@ impl Tab {
         }
     }
 
-    /// Whether the tab shows every instance one by one (the placement grid, health,
-    /// pool members, per-instance charts), so the page reads them all. The Instances tab
-    /// reads its rows a page at a time; the others need the counts only.
-    pub fn shows_every_instance(self) -> bool {
-        matches!(
-            self,
-            Tab::Overview | Tab::Health | Tab::LoadBalancer | Tab::Monitoring
-        )
+    /// How much of the instances the tab reads with the set: every record for the tabs
+    /// that show each one (the placement grid, health, pool members), the ids for the
+    /// per-instance charts, the counts for the others — the Instances tab reads its rows a
+    /// page at a time.
+    pub fn detail(self) -> Detail {
+        match self {
+            Tab::Overview | Tab::Health | Tab::LoadBalancer => Detail::Instances,
+            Tab::Monitoring => Detail::Ids,
+            _ => Detail::Counts,
+        }
     }
 
     /// The tab's address for scale set `name`.
@@ -129,8 +131,8 @@ pub fn ScaleSetPage(
 ) -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
-    let instances = tab.shows_every_instance();
-    let first = Resource::new(name, move |name| get_scale_set(name, instances));
+    let detail = tab.detail();
+    let first = Resource::new(name, move |name| get_scale_set(name, detail));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -165,8 +167,8 @@ pub struct Live {
     pub detail: RwSignal<ScaleSetDetail>,
     /// Whether the set was found gone since the page was rendered.
     pub gone: RwSignal<bool>,
-    /// Whether the reads carry every instance ([`Tab::shows_every_instance`]).
-    instances: bool,
+    /// How much of the instances the reads carry ([`Tab::detail`]).
+    read: Detail,
 }
 
 impl Live {
@@ -174,7 +176,7 @@ impl Live {
         Self {
             detail: RwSignal::new(first),
             gone: RwSignal::new(false),
-            instances: tab.shows_every_instance(),
+            read: tab.detail(),
         }
     }
 
@@ -190,7 +192,7 @@ impl Live {
             else {
                 return;
             };
-            match get_scale_set(name, self.instances).await {
+            match get_scale_set(name, self.read).await {
                 Ok(Some(read)) => {
                     if self
                         .detail
@@ -208,7 +210,7 @@ impl Live {
             }
         });
         #[cfg(not(feature = "hydrate"))]
-        let _ = self.instances;
+        let _ = self.read;
     }
 
     /// Takes in instances as a change answered them (newer generations only), so the

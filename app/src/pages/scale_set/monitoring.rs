@@ -197,10 +197,7 @@ fn Controls(
             None => "A fixed range: not read again. Times in UTC.".to_string(),
         })
     };
-    let instances = Memo::new(move |_| {
-        live.detail
-            .with(|d| d.instances.iter().map(|i| i.id.clone()).collect::<Vec<_>>())
-    });
+    let instances = Memo::new(move |_| live.detail.with(|d| d.ids.clone()));
     let navigate = use_navigate();
     let pick = {
         let base = base.clone();

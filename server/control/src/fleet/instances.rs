@@ -137,12 +137,12 @@ impl Fleet {
         }
     }
 
-    /// How many instances each set has in each combination of states, counted by the
-    /// store (no record is read).
-    pub async fn instance_counts(&self) -> Result<Vec<StateCount>> {
+    /// How many instances each set (or only `scale_set`) has in each combination of
+    /// states, counted by the store (no record is read).
+    pub async fn instance_counts(&self, scale_set: Option<&str>) -> Result<Vec<StateCount>> {
         self.ctx
             .store
-            .count_instances()
+            .count_instances(scale_set)
             .await
             .map_err(Error::store("count instances"))
     }

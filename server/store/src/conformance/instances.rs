@@ -6,6 +6,8 @@ use flotilla_domain::{
     ProvisioningState, Warm, WarmPoolState,
 };
 
+use flotilla_domain::instance::StateCount;
+
 use super::{
     assert_already_exists, assert_not_found, at, ids, instance, list, scale_set,
     set_with_instances, strings,
@@ -179,7 +181,7 @@ pub async fn every_write_of_records_changes_the_instances_version(store: &dyn St
 
 /// The counts by state are the database's own count of the records, by set then state.
 pub async fn count_instances_by_state(store: &dyn Store) {
-    assert!(store.count_instances().await.unwrap().is_empty());
+    assert!(store.count_instances(None).await.unwrap().is_empty());
     store
         .create_scale_set(&scale_set("web", 4), "tester")
         .await
@@ -199,7 +201,21 @@ pub async fn count_instances_by_state(store: &dyn Store) {
         .insert_instances("api", &[instance("api", 0)], 1)
         .await
         .unwrap();
-    let counts = store.count_instances().await.unwrap();
+    let counts = store.count_instances(None).await.unwrap();
+    // One set's counts are its share of the fleet's.
+    let api: Vec<StateCount> = counts
+        .iter()
+        .filter(|c| c.scale_set == "api")
+        .cloned()
+        .collect();
+    assert_eq!(store.count_instances(Some("api")).await.unwrap(), api);
+    assert!(
+        store
+            .count_instances(Some("nope"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Every record is on its set's latest model.
     assert!(counts.iter().all(|c| c.latest_model), "{counts:?}");
     let counts: Vec<(String, PowerState, HealthState, ProvisioningState, u64)> = counts

@@ -77,14 +77,17 @@ pub async fn latest_model_is_derived_from_the_set(store: &dyn Store) {
     assert_eq!(latest, [true, false]);
     // The counts by state split on it too.
     let counts: Vec<(bool, u64)> = store
-        .count_instances()
+        .count_instances(Some("web"))
         .await
         .unwrap()
         .iter()
         .map(|c| (c.latest_model, c.count))
         .collect();
     assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), 2, "{counts:?}");
-    assert!(counts.contains(&(true, 1)) && counts.contains(&(false, 1)), "{counts:?}");
+    assert!(
+        counts.contains(&(true, 1)) && counts.contains(&(false, 1)),
+        "{counts:?}"
+    );
     assert!(
         store
             .get_instance("web_0")
