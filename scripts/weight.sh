@@ -3,9 +3,10 @@
 # about what the server's on-the-fly gzip sends), from the site in target/site (or $1) as the
 # last build left it — run `make site-release` first for the figures that ship.
 #
-# A split build (`__wasm_split_manifest.json` present) counts for a route the main module plus
-# the chunks the manifest lists for its lazy view (`app/src/routes.rs`: `<route>_chunk_<hash>`);
-# an unsplit build counts the one module for every route. The budget (issue 20): the first page
+# A build split by route (`cargo leptos build --split`, `__wasm_split_manifest.json` present)
+# counts for a route the main module plus the chunks the manifest lists for its lazy view
+# (`<route>_chunk_<hash>`, the view functions named below); an unsplit build — today's — counts
+# the one module for every route. The budget (issue 20): the first page
 # at most 350 KB gzip, no route above 500 KB. Exits 1 when a route is over its budget and
 # FLOTILLA_WEIGHT_STRICT=1.
 set -euo pipefail
