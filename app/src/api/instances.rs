@@ -171,7 +171,12 @@ pub async fn go_to_page(
         .map_err(|problem| super::refuse(PortalError::field("go", problem.message), 422))?;
     let view = view.unwrap_or_default();
     let query = crate::instance_query::InstanceQuery::from_params(|k| view.get(k).cloned());
-    let selected: BTreeSet<String> = ids.unwrap_or_default().into_iter().collect();
+    // At most as many ids as a set may have instances, as the address is read back.
+    let selected: BTreeSet<String> = ids
+        .unwrap_or_default()
+        .into_iter()
+        .take(flotilla_domain::scale_set::MAX_CAPACITY as usize)
+        .collect();
     super::go_to(&query.page_href(&tab, page, &selected));
     Ok(())
 }
