@@ -291,6 +291,17 @@ pub fn pages(rows: usize, limit: usize) -> usize {
     rows.div_ceil(limit.max(1)).max(1)
 }
 
+/// Where a pager stands: `Page 2 of 20 · 1000 instances`, or with filters
+/// `Page 1 of 1 · 3 of 1000 instances match`.
+pub fn position(page: usize, matched: usize, total: usize, limit: usize) -> String {
+    let of = if matched == total {
+        crate::format::plural(total as u32, "instance", "instances")
+    } else {
+        format!("{matched} of {total} instances match")
+    };
+    format!("Page {page} of {} · {of}", pages(matched, limit))
+}
+
 /// The selection carried by the address (`selected=web_1,web_7`), at most
 /// [`flotilla_domain::scale_set::MAX_CAPACITY`] ids.
 pub fn selection(get: impl Fn(&str) -> Option<String>) -> BTreeSet<String> {

@@ -2,17 +2,19 @@
 //! the one state that best says how it is doing. Plain Rust with plain tests.
 
 use flotilla_domain::{HealthState, Instance, PowerState, ProvisioningState};
+use serde::{Deserialize, Serialize};
 
 /// One instance in a cell: its id and its [`display_state`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placed {
     pub id: String,
-    pub state: &'static str,
+    pub state: String,
 }
 
 /// Rows are zones, columns fault domains; `cells[row][column]` holds the instances there,
-/// in ordinal order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// in ordinal order. Built on the server and sent as it is: a set's whole records would
+/// weigh thirty times as much.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grid {
     pub zones: Vec<String>,
     pub fault_domains: Vec<u32>,
@@ -59,7 +61,7 @@ impl Grid {
             if let (Some(r), Some(c)) = (r, c) {
                 cells[r][c].push(Placed {
                     id: instance.id.clone(),
-                    state: display_state(instance),
+                    state: display_state(instance).to_string(),
                 });
             }
         }

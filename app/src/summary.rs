@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use flotilla_domain::instance::StateCount;
 use flotilla_domain::{
-    ActivityFilter, ActivityResult, HealthState, Instance, PowerState, ScaleSet,
+    ActivityFilter, ActivityResult, HealthState, Instance, PowerState, ScaleSet, ScaleSetState,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::placement_grid::Grid;
 
 use crate::activity_query::{self, ActivityQuery};
 
@@ -132,14 +134,35 @@ fn count_in<S: PartialEq>(counts: &[(S, u32)], state: S) -> u32 {
         .map_or(0, |&(_, n)| n)
 }
 
-/// One row of the scale-set list and one card of the overview.
+/// One row of the scale-set list and one card of the overview: what they show of the set
+/// (not its whole model — a hundred sets' would be most of the page's weight) and its
+/// instances' counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSetSummary {
-    pub scale_set: ScaleSet,
+    pub name: String,
+    pub state: ScaleSetState,
+    /// The desired number of instances.
+    pub capacity: u32,
+    pub zones: Vec<String>,
+    pub model_version: u32,
+    pub created_at: DateTime<Utc>,
     pub instances: InstanceCounts,
 }
 
 impl ScaleSetSummary {
+    /// The summary of `set`, whose instances are counted `instances`.
+    pub fn new(set: ScaleSet, instances: InstanceCounts) -> Self {
+        Self {
+            name: set.spec.name,
+            state: set.state,
+            capacity: set.spec.capacity,
+            zones: set.spec.zones,
+            model_version: set.model_version,
+            created_at: set.created_at,
+            instances,
+        }
+    }
+
     /// One summary per set of `sets`, in their order, from the store's counts by state of
     /// the whole fleet (in any order).
     pub fn of_fleet(sets: Vec<ScaleSet>, counts: Vec<StateCount>) -> Vec<Self> {
@@ -153,31 +176,30 @@ impl ScaleSetSummary {
         sets.into_iter()
             .map(|set| {
                 let own = by_set.remove(set.name()).unwrap_or_default();
-                Self {
-                    scale_set: set,
-                    instances: InstanceCounts::of_counts(&own),
-                }
+                Self::new(set, InstanceCounts::of_counts(&own))
             })
             .collect()
     }
 
     pub fn name(&self) -> &str {
-        self.scale_set.name()
+        &self.name
     }
 }
 
-/// A scale set's page: the set, its counts by state and — for the tabs that show every
-/// instance — its instances in ordinal order, as read at `read_at` (the instant ages are
-/// counted to, the same on the server and in the browser). The Instances tab reads its
-/// rows a page at a time instead ([`crate::api::instances::instance_rows`]).
+/// A scale set's page: the set, its counts by state and what the tab shown needs of its
+/// instances — their ids, their places in the zones × fault domains grid, or every record
+/// in ordinal order — as read at `read_at` (the instant ages are counted to, the same on
+/// the server and in the browser). The Instances and Health tabs read their rows a page at
+/// a time instead ([`crate::api::instances::instance_rows`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleSetDetail {
     pub scale_set: ScaleSet,
     /// Empty unless read with the instances ([`Detail::Instances`]).
     pub instances: Vec<Instance>,
-    /// The instances' ids by ordinal, when read with them ([`Detail::Ids`] and
-    /// [`Detail::Instances`]).
+    /// The instances' ids by ordinal, when read with them ([`Detail::Ids`]).
     pub ids: Vec<String>,
+    /// Where the instances sit, when read with it ([`Detail::Grid`]).
+    pub grid: Option<Grid>,
     pub counts: InstanceCounts,
     pub read_at: DateTime<Utc>,
 }
@@ -189,12 +211,14 @@ pub enum Detail {
     Counts,
     /// Their ids too (the monitoring tab's per-instance charts).
     Ids,
-    /// Every record (the placement grid, health, the load balancer's pool).
+    /// The zones × fault domains grid (the overview).
+    Grid,
+    /// Every record (the load balancer's pool).
     Instances,
 }
 
 impl ScaleSetDetail {
-    /// With every instance (or, for [`Detail::Ids`], their ids), counted.
+    /// With what `detail` asks of the instances, counted.
     pub fn new(
         scale_set: ScaleSet,
         mut instances: Vec<Instance>,
@@ -203,7 +227,17 @@ impl ScaleSetDetail {
     ) -> Self {
         instances.sort_by_key(|i| i.ordinal);
         let counts = InstanceCounts::of(&instances);
-        let ids = instances.iter().map(|i| i.id.clone()).collect();
+        let ids = match detail {
+            Detail::Ids => instances.iter().map(|i| i.id.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let grid = (detail == Detail::Grid).then(|| {
+            Grid::of(
+                &scale_set.spec.zones,
+                scale_set.spec.platform_fault_domain_count,
+                &instances,
+            )
+        });
         if detail != Detail::Instances {
             instances.clear();
         }
@@ -211,6 +245,7 @@ impl ScaleSetDetail {
             scale_set,
             instances,
             ids,
+            grid,
             counts,
             read_at,
         }
@@ -222,6 +257,7 @@ impl ScaleSetDetail {
             scale_set,
             instances: Vec::new(),
             ids: Vec::new(),
+            grid: None,
             counts: InstanceCounts::of_counts(counts),
             read_at,
         }
@@ -242,7 +278,7 @@ impl FleetTotals {
     pub fn of(summaries: &[ScaleSetSummary]) -> Self {
         Self {
             scale_sets: summaries.len() as u32,
-            desired: summaries.iter().map(|s| s.scale_set.spec.capacity).sum(),
+            desired: summaries.iter().map(|s| s.capacity).sum(),
             instances: InstanceCounts::sum(summaries.iter().map(|s| &s.instances)),
         }
     }
@@ -383,16 +419,36 @@ mod tests {
         );
         let ids: Vec<_> = detail.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["web_3", "web_7"]);
-        assert_eq!(detail.ids, ["web_3", "web_7"]);
+        assert!(detail.ids.is_empty() && detail.grid.is_none());
         assert_eq!(detail.counts.total, 2);
         let named = ScaleSetDetail::new(
             set(2),
-            vec![instance(7, PowerState::Running, HealthState::Healthy, true)],
+            vec![
+                instance(7, PowerState::Running, HealthState::Healthy, true),
+                instance(3, PowerState::Starting, HealthState::Initializing, true),
+            ],
             Detail::Ids,
             DateTime::UNIX_EPOCH,
         );
-        assert!(named.instances.is_empty());
-        assert_eq!((named.ids.len(), named.counts.total), (1, 1));
+        assert!(named.instances.is_empty() && named.grid.is_none());
+        assert_eq!(
+            (named.ids, named.counts.total),
+            (vec!["web_3".into(), "web_7".into()], 2)
+        );
+        let placed = ScaleSetDetail::new(
+            set(2),
+            vec![instance(7, PowerState::Running, HealthState::Healthy, true)],
+            Detail::Grid,
+            DateTime::UNIX_EPOCH,
+        );
+        assert!(placed.instances.is_empty() && placed.ids.is_empty());
+        let grid = placed.grid.expect("read with the grid");
+        let squares: Vec<_> = grid.cells.iter().flatten().flatten().collect();
+        assert_eq!(squares.len(), 1);
+        assert_eq!(
+            (squares[0].id.as_str(), squares[0].state.as_str()),
+            ("web_7", "healthy")
+        );
     }
 
     #[test]
@@ -436,9 +492,8 @@ mod tests {
 
     #[test]
     fn totals_add_up_over_sets() {
-        let summary = |scale_set, instances: &[Instance]| ScaleSetSummary {
-            scale_set,
-            instances: InstanceCounts::of(instances),
+        let summary = |scale_set, instances: &[Instance]| {
+            ScaleSetSummary::new(scale_set, InstanceCounts::of(instances))
         };
         let a = summary(
             set(3),

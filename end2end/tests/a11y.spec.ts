@@ -158,6 +158,9 @@ async function visit(page: Page, path: string) {
   await page.waitForURL((url) => url.pathname + url.search === target.pathname + target.search);
   if (moved) await expect(page.locator('main h1:not([data-left])')).toBeVisible();
   await expect(page.getByText('Loading…', { exact: true })).toHaveCount(0);
+  // The router sets the new page's title a moment after its heading: once scanned between
+  // the two (document-title, once in a run).
+  await expect(page).toHaveTitle(/\S/);
 }
 
 async function scan(page: Page, check: Check, theme: Theme) {

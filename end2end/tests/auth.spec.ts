@@ -102,7 +102,7 @@ test('a wrong password shows the error', async ({ browser }, testInfo) => {
 });
 
 test('a Reader is offered nothing it may not do', async ({ browser }, testInfo) => {
-  // Seven pages, each loaded and hydrated (about 10 s each with a debug build).
+  // Nine pages, each loaded and hydrated (about a second each with a debug build).
   test.setTimeout(180_000);
   const context = await anonymous(browser);
   const page = await context.newPage();

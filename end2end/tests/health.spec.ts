@@ -148,6 +148,21 @@ test.describe('health and load balancer tabs', () => {
     await injectFault(api, { kind: 'healthy', instance: ids[0] });
     await expect(sick).toHaveAttribute('data-health', 'healthy', { timeout: 20_000 });
     expect(await stillSamePage()).toBe(true);
+
+    // The table pages as the Instances tab's does: one row a page here, Next is a link.
+    await page.goto(`/scale-sets/${SET}/health?limit=1`);
+    await waitForHydration(page);
+    const pager = page.getByRole('navigation', { name: 'Pages of instance health' });
+    await expect(pager).toHaveAttribute('data-pages', '2');
+    await expect(pager).toContainText('Page 1 of 2 · 2 instances');
+    await expect(healthRows(page)).toHaveCount(1);
+    await expect(healthRows(page).first()).toHaveAttribute('data-instance', ids[0]);
+    await pager.getByRole('link', { name: 'Next' }).click();
+    await expect(page).toHaveURL(/[?&]page=2(&|$)/);
+    await expect(pager).toHaveAttribute('data-page', '2');
+    await expect(healthRows(page)).toHaveCount(1);
+    await expect(healthRows(page).first()).toHaveAttribute('data-instance', ids[1]);
+    await expect(pager.getByRole('link', { name: 'Next' })).toHaveCount(0);
     expect(errors).toEqual([]);
   });
 

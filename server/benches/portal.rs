@@ -5,8 +5,9 @@
 //! times the server-side rendering of every portal page over HTTP on 127.0.0.1, signed in
 //! as a browser is (session cookie): the overview, the list, the wizard, each tab of the big
 //! set (the Instances tab at its first page, at a later page and filtered), an instance's
-//! console, the activity log, hosts, replicas and tokens. Median and p90 of repeated
-//! requests, and the size of the HTML.
+//! console, the activity log, hosts, replicas and tokens — then the portal functions that
+//! read the Instances tab's data, alone (the set's counts, a page of rows, the warm pool).
+//! Median and p90 of repeated requests, and the size of the answer.
 //!
 //! Run: `cargo bench -p flotilla --bench portal`.
 
@@ -119,26 +120,74 @@ async fn main() -> anyhow::Result<()> {
     );
     for (what, path) in paths {
         let url = format!("{base}{path}");
-        for _ in 0..3 {
-            pages.get(&url).send().await?.bytes().await?;
-        }
-        let mut times = Vec::with_capacity(SAMPLES);
-        let mut size = 0;
-        for _ in 0..SAMPLES {
-            let started = Instant::now();
-            let resp = pages.get(&url).send().await?.error_for_status()?;
-            size = resp.bytes().await?.len();
-            times.push(started.elapsed());
-        }
-        times.sort();
-        println!(
-            "{what:<34} {:>6.1} ms {:>6.1} ms {:>6} KiB",
-            ms(times[times.len() / 2]),
-            ms(times[times.len() * 9 / 10]),
-            size / 1024
-        );
+        time(what, || pages.get(&url)).await?;
+    }
+
+    // The portal functions behind the Overview and Instances tabs, posted as the page's
+    // script does (session cookie and its CSRF token).
+    let html = pages.get(format!("{base}/")).send().await?.text().await?;
+    let csrf = html
+        .split(r#"<meta name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow::anyhow!("no CSRF token in the overview"))?
+        .to_string();
+    let post = |function: &str| {
+        pages
+            .post(format!("{base}/_fn/{function}"))
+            .header("x-csrf-token", &csrf)
+    };
+    let functions: Vec<(&str, Request)> = vec![
+        (
+            "fn scale-set (big, counts)",
+            Box::new(|| post("scale-set").form(&[("name", "big"), ("detail", "Counts")])),
+        ),
+        (
+            "fn scale-set (big, grid)",
+            Box::new(|| post("scale-set").form(&[("name", "big"), ("detail", "Grid")])),
+        ),
+        (
+            "fn instance-rows (big, page 1)",
+            Box::new(|| {
+                post("instance-rows").json(&json!({"name": "big", "params": [], "watch": []}))
+            }),
+        ),
+        (
+            "fn warm-pool (big)",
+            Box::new(|| post("warm-pool").form(&[("name", "big")])),
+        ),
+    ];
+    for (what, request) in functions {
+        time(what, request).await?;
     }
     server.stop().await
+}
+
+/// A request to send again and again.
+type Request<'a> = Box<dyn Fn() -> reqwest::RequestBuilder + 'a>;
+
+/// Sends `request` three times to warm up, then [`SAMPLES`] times timed; prints the median,
+/// the p90 and the answer's size.
+async fn time(what: &str, request: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<()> {
+    for _ in 0..3 {
+        request().send().await?.error_for_status()?.bytes().await?;
+    }
+    let mut times = Vec::with_capacity(SAMPLES);
+    let mut size = 0;
+    for _ in 0..SAMPLES {
+        let started = Instant::now();
+        let resp = request().send().await?.error_for_status()?;
+        size = resp.bytes().await?.len();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "{what:<34} {:>6.1} ms {:>6.1} ms {:>6} KiB",
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 9 / 10]),
+        size / 1024
+    );
+    Ok(())
 }
 
 async fn wait(

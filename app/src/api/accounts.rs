@@ -100,13 +100,8 @@ pub async fn create_token(
             .ok()
     });
     let expires_in_days = given(expires_in_days).and_then(|d| {
-        d.parse::<u32>()
-            .map_err(|_| {
-                fields.push(FieldError {
-                    field: "expires_in_days".into(),
-                    message: format!("{d:?} is not a whole number of days"),
-                })
-            })
+        flotilla_domain::validation::parse::<u32>("expires_in_days", &d)
+            .map_err(|problem| fields.push(problem))
             .ok()
     });
     if !fields.is_empty() {

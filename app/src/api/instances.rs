@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use flotilla_domain::validation::{FieldError, parse};
 use flotilla_domain::{Instance, InstanceAction, LifecycleResult, Protection};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -86,23 +87,19 @@ pub enum BulkAction {
 
 impl BulkAction {
     /// Reads the toolbar's fields: `action` names the button pressed; for `protect`,
-    /// `scale_in` and `scale_set_actions` are the checkboxes (present when ticked).
+    /// `scale_in` and `scale_set_actions` are the checkboxes (present when ticked); for
+    /// `busy`, `busy_seconds`. A problem names its field (`action` or `busy_seconds`).
     pub fn parse(
         action: &str,
         scale_in: bool,
         scale_set_actions: bool,
         busy_seconds: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, FieldError> {
         match action {
             "lifecycle-continue" => return Ok(Self::Complete(LifecycleResult::Continue)),
             "lifecycle-abandon" => return Ok(Self::Complete(LifecycleResult::Abandon)),
             "busy" => {
-                return busy_seconds
-                    .unwrap_or_default()
-                    .trim()
-                    .parse()
-                    .map(Self::Busy)
-                    .map_err(|_| "busy_seconds: a whole number of seconds, 0 to 3600".into());
+                return parse("busy_seconds", busy_seconds.unwrap_or_default()).map(Self::Busy);
             }
             "protect" => {
                 return Ok(Self::Protect(Protection {
@@ -116,12 +113,13 @@ impl BulkAction {
         action
             .parse::<InstanceAction>()
             .map(Self::Act)
-            .map_err(|_| {
-                format!(
+            .map_err(|_| FieldError {
+                field: "action".into(),
+                message: format!(
                     "unknown action {action:?}; expected one of: start, stop, deallocate, \
                      restart, reimage, delete, protect, upgrade, lifecycle-continue, \
                      lifecycle-abandon, busy"
-                )
+                ),
             })
     }
 
@@ -205,14 +203,7 @@ pub async fn act_on_instances(
         scale_set_actions.is_some(),
         busy_seconds.as_deref(),
     )
-    .map_err(|message| {
-        let field = if message.starts_with("busy_seconds") {
-            "busy_seconds"
-        } else {
-            "action"
-        };
-        refuse(PortalError::field(field, message), 422)
-    })?;
+    .map_err(|problem| refuse(PortalError::field(&problem.field, problem.message), 422))?;
     let ids = ids.unwrap_or_default();
     if ids.is_empty() {
         return Err(refuse(
@@ -318,11 +309,9 @@ mod tests {
                 protect_from_scale_set_actions: false
             }))
         );
-        assert!(
-            BulkAction::parse("explode", false, false, None)
-                .unwrap_err()
-                .contains("unknown action \"explode\"")
-        );
+        let unknown = BulkAction::parse("explode", false, false, None).unwrap_err();
+        assert_eq!(unknown.field, "action");
+        assert!(unknown.message.contains("unknown action \"explode\""));
         assert_eq!(
             BulkAction::Act(InstanceAction::Restart).done(),
             "restart requested"
@@ -339,10 +328,12 @@ mod tests {
             BulkAction::parse("busy", false, false, Some(" 600 ")),
             Ok(BulkAction::Busy(600))
         );
-        assert!(
-            BulkAction::parse("busy", false, false, Some("soon"))
-                .unwrap_err()
-                .starts_with("busy_seconds")
+        assert_eq!(
+            BulkAction::parse("busy", false, false, Some("soon")).unwrap_err(),
+            FieldError {
+                field: "busy_seconds".into(),
+                message: "must be a whole number, got \"soon\"".into()
+            }
         );
     }
 }

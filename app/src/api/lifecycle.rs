@@ -60,16 +60,11 @@ pub async fn save_lifecycle_hooks(
                 .unwrap_or_default()
                 .parse()
                 .map_err(|e: String| field("default_result", e))?;
-            let heartbeat_timeout_seconds = heartbeat_timeout_seconds
-                .unwrap_or_default()
-                .trim()
-                .parse()
-                .map_err(|_| {
-                    field(
-                        "heartbeat_timeout_seconds",
-                        "a whole number of seconds, 30 to 7200".into(),
-                    )
-                })?;
+            let heartbeat_timeout_seconds = flotilla_domain::validation::parse(
+                "heartbeat_timeout_seconds",
+                &heartbeat_timeout_seconds.unwrap_or_default(),
+            )
+            .map_err(|problem| field(&problem.field, problem.message))?;
             let url = webhook_url.unwrap_or_default().trim().to_string();
             let secret = webhook_secret.filter(|s| !s.is_empty());
             hooks.push(LifecycleHook {

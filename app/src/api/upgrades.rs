@@ -186,18 +186,11 @@ pub async fn rollback_rollout(
 ) -> Result<Rollout, PortalError> {
     use super::{refuse, refused, return_to};
     return_to(&upgrades_page(&name));
-    let version = match version.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => None,
-        Some(typed) => Some(typed.parse::<u32>().map_err(|_| {
-            refuse(
-                PortalError::field(
-                    "version",
-                    format!("must be a version number, got {typed:?}"),
-                ),
-                422,
-            )
-        })?),
-    };
+    let version = flotilla_domain::validation::parse_optional::<u32>(
+        "version",
+        version.as_deref().unwrap_or_default(),
+    )
+    .map_err(|problem| refuse(PortalError::field("version", problem.message), 422))?;
     super::fleet()
         .rollback_rollout(
             &name,

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
 
 use crate::placement_grid::Grid;
@@ -17,14 +19,10 @@ pub fn PlacementGrid(
     let instances_href = format!("/scale-sets/{}/instances", percent_encode(&scale_set));
     let legend = move || {
         grid.with(|g| {
-            let mut counts: Vec<(&'static str, u32)> = Vec::new();
+            let mut counts: BTreeMap<String, u32> = BTreeMap::new();
             for placed in g.cells.iter().flatten().flatten() {
-                match counts.iter_mut().find(|(s, _)| *s == placed.state) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((placed.state, 1)),
-                }
+                *counts.entry(placed.state.clone()).or_default() += 1;
             }
-            counts.sort_unstable();
             counts
         })
     };
@@ -76,7 +74,7 @@ pub fn PlacementGrid(
                                                                 class=format!("square chip-{}", p.state)
                                                                 title=title.clone()
                                                                 data-instance=p.id.clone()
-                                                                data-state=p.state
+                                                                data-state=p.state.clone()
                                                             >
                                                                 <span class="visually-hidden">{title.clone()}</span>
                                                             </a>

@@ -16,8 +16,8 @@ pub fn ScaleSetCard(
     let name = summary.name().to_string();
     let href = format!("/scale-sets/{name}");
     let heading_id = format!("card-{name}");
-    let capacity = summary.scale_set.spec.capacity;
-    let deleting = summary.scale_set.state == ScaleSetState::Deleting;
+    let capacity = summary.capacity;
+    let deleting = summary.state == ScaleSetState::Deleting;
     let counts = summary.instances;
     view! {
         <article class="card" aria-labelledby=heading_id.clone() data-scale-set=name.clone()>

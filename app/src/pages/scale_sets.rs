@@ -88,10 +88,10 @@ fn sort_keys(s: &ScaleSetSummary) -> SortKeys {
     SortKeys {
         name: s.name().to_string(),
         running: s.instances.running(),
-        desired: s.scale_set.spec.capacity,
-        zones: format::zones(&s.scale_set.spec.zones),
-        model_version: s.scale_set.model_version,
-        created_at: s.scale_set.created_at,
+        desired: s.capacity,
+        zones: format::zones(&s.zones),
+        model_version: s.model_version,
+        created_at: s.created_at,
     }
 }
 
@@ -242,7 +242,6 @@ fn ScaleSetTable(
                         .into_iter()
                         .map(|s| {
                             let name = s.name().to_string();
-                            let set = s.scale_set;
                             let (checked_name, toggled_name) = (name.clone(), name.clone());
                             let checked = move || selected.with(|s| s.contains(&checked_name));
                             let toggle = move |ev| {
@@ -267,18 +266,14 @@ fn ScaleSetTable(
                                     </td>
                                     <th scope="row">
                                         <a href=format!("/scale-sets/{name}")>{name.clone()}</a>
-                                        {(set.state == ScaleSetState::Deleting)
+                                        {(s.state == ScaleSetState::Deleting)
                                             .then(|| view! { <StateChip state="deleting" /> })}
                                     </th>
                                     <td class="num" data-cell="instances">
-                                        {format!(
-                                            "{} / {}",
-                                            s.instances.running(),
-                                            set.spec.capacity,
-                                        )}
+                                        {format!("{} / {}", s.instances.running(), s.capacity)}
                                     </td>
-                                    <td>{format::zones(&set.spec.zones)}</td>
-                                    <td class="num">{set.model_version}</td>
+                                    <td>{format::zones(&s.zones)}</td>
+                                    <td class="num">{s.model_version}</td>
                                     <td data-cell="health">
                                         <PowerSummary
                                             counts=s.instances.clone()
@@ -287,7 +282,7 @@ fn ScaleSetTable(
                                         />
                                     </td>
                                     <td>
-                                        <Timestamp at=set.created_at />
+                                        <Timestamp at=s.created_at />
                                     </td>
                                 </tr>
                             }

@@ -10,7 +10,9 @@
 //!   called by the relay): frontends as the spec asks, whoever changed it.
 //! - Pools follow the records: the `pool_sync` task hands the load balancer each set's
 //!   serving instances (running, healthy, not on their way out, see [`members`]) with their
-//!   enable switch. Members that leave a pool finish their requests (the load balancer
+//!   enable switch. The reconciler refreshes a set's pool itself before a terminating hook
+//!   begins to wait, so the hook's receiver is told only once no new work reaches the
+//!   instance here. Members that leave a pool finish their requests (the load balancer
 //!   drains them); the reconciler additionally waits for that drain before it stops,
 //!   restarts, reimages or deletes an instance.
 
@@ -33,6 +35,9 @@ pub(crate) struct Balancer {
     serve: bool,
     /// One frontend change at a time, so a rollback restores what the change found.
     changes: tokio::sync::Mutex<()>,
+    /// One pool refresh at a time ([`Context::refresh_pool`](crate::context::Context::refresh_pool)):
+    /// each reads after the last one was applied, so a pool never goes back to an older read.
+    pub(crate) refreshes: tokio::sync::Mutex<()>,
 }
 
 impl Balancer {
@@ -42,6 +47,7 @@ impl Balancer {
             address,
             serve,
             changes: tokio::sync::Mutex::new(()),
+            refreshes: tokio::sync::Mutex::new(()),
         }
     }
 

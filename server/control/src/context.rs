@@ -3,7 +3,8 @@
 //! the few writes they all make the same way (an activity entry, a guarded change of a
 //! scale set).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use flotilla_backend::Backend;
 use flotilla_domain::maintenance::HostMaintenance;
@@ -11,7 +12,7 @@ use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityResult, Event, Instance, NewActivity, ScaleSet, ScaleSetState,
 };
-use flotilla_store::{Fence, Store, StoreError};
+use flotilla_store::{Fence, InstancesVersion, Store, StoreError};
 
 use crate::balancer::Balancer;
 use crate::clock::Clock;
@@ -34,6 +35,38 @@ pub(crate) struct Context {
     /// The lease the store's writes are fenced by (the leader's tasks'; `None` for the
     /// facade's context).
     pub(crate) fence: Option<Arc<Fence>>,
+    /// Each set's records as last read, shared by the tasks and the facade.
+    pub(crate) held: Arc<Held>,
+}
+
+/// Each scale set's records as last read, with the [`InstancesVersion`] read before them:
+/// a read of a set whose records no write changed since costs one row (the version), not
+/// the decoding of every record — the reconciler's activations of a steady set, and the
+/// portal's pages of a big one.
+#[derive(Default)]
+pub(crate) struct Held(Mutex<HashMap<String, (InstancesVersion, Vec<Instance>)>>);
+
+impl Held {
+    /// The set's records, if those held were read at `version`.
+    pub(crate) fn get(&self, name: &str, version: InstancesVersion) -> Option<Vec<Instance>> {
+        let held = self.0.lock().expect("held records poisoned");
+        held.get(name)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, records)| records.clone())
+    }
+
+    /// Holds `records`, read after `version` was.
+    pub(crate) fn put(&self, name: &str, version: InstancesVersion, records: Vec<Instance>) {
+        self.0
+            .lock()
+            .expect("held records poisoned")
+            .insert(name.to_string(), (version, records));
+    }
+
+    /// Drops what is held for a removed set.
+    pub(crate) fn forget(&self, name: &str) {
+        self.0.lock().expect("held records poisoned").remove(name);
+    }
 }
 
 impl Context {
@@ -143,12 +176,34 @@ impl Context {
             .map_err(Error::store("list active rollouts"))
     }
 
-    /// Every record of the set, the warm pool's members too.
+    /// Every record of the set, the warm pool's members too: those [`Held`] when no write
+    /// changed them since (none for a set that does not exist).
     pub(crate) async fn read_records(&self, name: &str) -> Result<Vec<Instance>> {
-        self.store
+        // The version first: records read after it are at least as new as it says.
+        let version = match self.store.instances_version(name).await {
+            Ok(version) => version,
+            Err(StoreError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(Error::store("read the instances version")(e)),
+        };
+        if let Some(records) = self.held.get(name, version) {
+            return Ok(records);
+        }
+        let records = self
+            .store
             .list_instances(name)
             .await
-            .map_err(Error::store("list instances"))
+            .map_err(Error::store("list instances"))?;
+        self.held.put(name, version, records.clone());
+        Ok(records)
+    }
+
+    /// Hands the load balancer the set's serving instances as the store has them now.
+    /// Refreshes run one at a time, each reading after the last was applied.
+    pub(crate) async fn refresh_pool(&self, name: &str) -> Result<()> {
+        let _one = self.balancer.refreshes.lock().await;
+        let records = self.read_records(name).await?;
+        self.balancer.set_pool(name, &records);
+        Ok(())
     }
 
     /// Applies `change` to a fresh copy of the set and stores it, re-reading and re-applying

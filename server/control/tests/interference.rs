@@ -119,7 +119,7 @@ impl Store for Interfering {
     async fn get_instance(&self, id: &str) -> Result<Option<Instance>> {
         self.inner.get_instance(id).await
     }
-    async fn instances_version(&self, set: &str) -> Result<u64> {
+    async fn instances_version(&self, set: &str) -> Result<flotilla_store::InstancesVersion> {
         self.inner.instances_version(set).await
     }
     async fn count_instances(

@@ -197,6 +197,25 @@ impl IntoDomain for ModelVersionRow {
     }
 }
 
+/// A set's instances version and model version.
+#[derive(sqlx::FromRow)]
+pub struct InstancesVersionRow {
+    instances_version: i64,
+    model_version: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl IntoDomain for InstancesVersionRow {
+    type Domain = crate::InstancesVersion;
+    fn into_domain(self) -> Result<crate::InstancesVersion> {
+        Ok(crate::InstancesVersion {
+            instances: to_u64("scale set instances version", self.instances_version)?,
+            model: to_u32("scale set model version", self.model_version)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
 /// A row of the instance counts by state.
 #[derive(sqlx::FromRow)]
 pub struct StateCountRow {

@@ -142,6 +142,19 @@ pub struct ModelVersion {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a scale set's instance records were read at ([`Store::instances_version`]): records
+/// held from a read at the same version are current, and their `latest_model` too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct InstancesVersion {
+    /// Changes with every write of the set's records.
+    pub instances: u64,
+    /// The set's model version (`latest_model` is derived from it).
+    pub model: u32,
+    /// When the set was created: a set deleted and created again under its name counts
+    /// its versions anew, and this tells the two apart.
+    pub created_at: DateTime<Utc>,
+}
+
 /// The result of a batch of generation-guarded instance writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
@@ -211,9 +224,10 @@ pub trait Store: Send + Sync + 'static {
     async fn next_ordinal(&self, scale_set: &str) -> Result<u64>;
 
     /// A number that changes, in the same transaction, with every write of the set's
-    /// instance records (insert, update, mark deleting, delete): records read after a
-    /// version was read are current as long as it is. `NotFound` if the set is absent.
-    async fn instances_version(&self, scale_set: &str) -> Result<u64>;
+    /// instance records (insert, update, mark deleting, delete), and the set's model
+    /// version: records read after a version was read are current as long as it is.
+    /// `NotFound` if the set is absent.
+    async fn instances_version(&self, scale_set: &str) -> Result<InstancesVersion>;
 
     async fn get_model_version(
         &self,

@@ -32,12 +32,12 @@ use sqlx::FromRow;
 
 use crate::codec::{
     self, ActivityRow, DecisionRow, FrontendCountersRow, HostMaintenanceRow, InstanceRow,
-    IntoDomain, LeaseRow, ModelVersionRow, ProbeRow, ReplicaRow, RoleAssignmentRow, RolloutRow,
-    RollupRow, ScaleSetRow, StateCountRow, TicksRow, TokenRow, UserRow, db, not_found,
-    scope_column, state_str, to_i64, to_json,
+    InstancesVersionRow, IntoDomain, LeaseRow, ModelVersionRow, ProbeRow, ReplicaRow,
+    RoleAssignmentRow, RolloutRow, RollupRow, ScaleSetRow, StateCountRow, TicksRow, TokenRow,
+    UserRow, db, not_found, scope_column, state_str, to_i64, to_json,
 };
 use crate::fence::{Fence, Refusal, Writer};
-use crate::{Kind, ModelVersion, Notices, Result, Store, Written};
+use crate::{InstancesVersion, Kind, ModelVersion, Notices, Result, Store, Written};
 
 /// What a database supplies to the shared [`Store`] logic.
 #[async_trait]
@@ -557,7 +557,7 @@ fn bump_instances_version(name: &str) -> Stmt<'_> {
 fn instances_version(name: &str) -> Stmt<'_> {
     stmt!(
         "reading a scale set's instances version",
-        "SELECT instances_version FROM scale_sets WHERE name = $1",
+        "SELECT instances_version, model_version, created_at FROM scale_sets WHERE name = $1",
         name
     )
 }
@@ -1712,6 +1712,7 @@ where
     ModelVersionRow: for<'r> FromRow<'r, RowOf<D>>,
     InstanceRow: for<'r> FromRow<'r, RowOf<D>>,
     StateCountRow: for<'r> FromRow<'r, RowOf<D>>,
+    InstancesVersionRow: for<'r> FromRow<'r, RowOf<D>>,
     ActivityRow: for<'r> FromRow<'r, RowOf<D>>,
     DecisionRow: for<'r> FromRow<'r, RowOf<D>>,
     RollupRow: for<'r> FromRow<'r, RowOf<D>>,
@@ -1901,11 +1902,10 @@ where
         commit::<D>(tx, OPERATION).await
     }
 
-    async fn instances_version(&self, scale_set: &str) -> Result<u64> {
-        let v = read_one::<D, (i64,)>(self, None, instances_version(scale_set))
+    async fn instances_version(&self, scale_set: &str) -> Result<InstancesVersion> {
+        read_one::<D, InstancesVersionRow>(self, None, instances_version(scale_set))
             .await?
-            .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))?;
-        codec::to_u64("scale set instances version", v)
+            .ok_or_else(|| not_found(Kind::ScaleSet, scale_set))
     }
 
     async fn mark_deleting(

@@ -94,6 +94,12 @@ pub(super) async fn vm_ids(api: &Api) -> BTreeSet<String> {
 
 /// The instances that answered `n` requests through the frontend.
 pub(super) async fn served(port: u16, n: usize) -> BTreeSet<String> {
+    answered(port, n).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The instances that answered `n` requests through the frontend, or the first refusal
+/// (a pool the load balancer has not filled yet answers 503).
+pub(super) async fn answered(port: u16, n: usize) -> Result<BTreeSet<String>, String> {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut ids = BTreeSet::new();
     for _ in 0..n {
@@ -102,11 +108,13 @@ pub(super) async fn served(port: u16, n: usize) -> BTreeSet<String> {
             .send()
             .await
             .expect("the frontend answers");
-        assert!(response.status().is_success(), "{}", response.status());
+        if !response.status().is_success() {
+            return Err(format!("the frontend answered {}", response.status()));
+        }
         let body: Value = response.json().await.unwrap();
         ids.insert(body["instance_id"].as_str().unwrap().to_string());
     }
-    ids
+    Ok(ids)
 }
 
 /// Which instance is `deleting` and held by `hook`, once one is.

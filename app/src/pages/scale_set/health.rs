@@ -1,13 +1,15 @@
 //! The Health & repairs tab: the set's health probe and repair policy, the repair service
 //! (suspended or not — with a Resume button that is a plain form, so it works without
 //! JavaScript — its limit, and what it would repair now or holds back, with the reasons),
-//! each instance's health with its last probe, and the history of repairs.
+//! each instance's health with its last probe (a page at a time, as the Instances tab's
+//! rows: `instance-rows`), and the history of repairs.
 //!
-//! The instances come from the page's [`Live`] read, which follows the set's events; the
-//! last probe of an instance changes without an event (only health *changes* are written),
-//! so the tab also re-reads every [`REFRESH`]. The repair service and the history are read
-//! again whenever the set's read changes.
+//! The page's [`Live`] read follows the set's events; the last probe of an instance changes
+//! without an event (only health *changes* are written), so the tab also re-reads every
+//! [`REFRESH`]. The instances' page, the repair service and the history are read again
+//! whenever the set's read changes.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,9 +19,12 @@ use flotilla_domain::url::percent_encode;
 use flotilla_domain::{Activity, Instance};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
+use super::instances::ShownPage;
 use super::{Live, Polled, Tab, use_every};
 use crate::api::health::{ResumeRepairs, get_repairs, repair_history};
+use crate::api::instances::{InstancePage, instance_rows};
 use crate::components::activity_log::ResultCell;
 use crate::components::csrf_field::CsrfField;
 use crate::components::error_panel::ErrorPanel;
@@ -27,7 +32,7 @@ use crate::components::loading::Loading;
 use crate::components::state_chip::StateChip;
 use crate::components::timestamp::Timestamp;
 use crate::format::{self, seconds};
-use crate::instance_query;
+use crate::instance_query::{self, InstanceQuery};
 use crate::viewer::may;
 
 /// How often the tab re-reads the set for the instances' latest probes.
@@ -360,52 +365,137 @@ fn PlannedList(
     }
 }
 
-/// Every instance's health and last probe.
+/// Every instance's health and last probe, a page at a time (`?page=&limit=`, the
+/// Instances tab's query: the server orders and pages the whole set), read anew with every
+/// read of the set.
 #[component]
 fn InstanceHealth(live: Live) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
-    let read_at = Memo::new(move |_| live.detail.with(|d| d.read_at));
-    let empty = move || live.detail.with(|d| d.instances.is_empty());
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| InstanceQuery::from_params(|k| p.get(k))));
+    let page = {
+        let name = name.clone();
+        Resource::new(
+            move || {
+                (
+                    query.with(InstanceQuery::params),
+                    live.detail.with(|d| d.read_at),
+                )
+            },
+            move |(params, _)| instance_rows(name.clone(), params, BTreeSet::new()),
+        )
+    };
     view! {
         <section aria-labelledby="instance-health-heading" class="panel">
             <h2 id="instance-health-heading">"Instances"</h2>
-            <Show when=empty>
-                <p class="muted">"This scale set has no instances."</p>
-            </Show>
-            <div class="table-wrap" role="region" aria-label="Instance health" tabindex="0">
-                <table class="data health" aria-label="Instance health">
-                    <thead>
-                        <tr>
-                            <th scope="col">"ID"</th>
-                            <th scope="col">"Zone"</th>
-                            <th scope="col">"Health"</th>
-                            <th scope="col">"Since"</th>
-                            <th scope="col">"Last probe"</th>
-                            <th scope="col" class="num">
-                                "Latency"
-                            </th>
-                            <th scope="col">"Result"</th>
-                            <th scope="col" class="num">
-                                "Repairs"
-                            </th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For
-                            each=move || live.detail.with(|d| d.instances.clone())
-                            key=|i| {
-                                (i.id.clone(), i.generation, i.last_probe.as_ref().map(|p| p.at))
-                            }
-                            children=move |instance| {
-                                view! { <HealthRow instance name=name.clone() read_at /> }
-                            }
-                        />
-                    </tbody>
-                </table>
-            </div>
+            <Transition fallback=Loading>
+                <HealthTable page query name=name.clone() />
+            </Transition>
         </section>
+    }
+}
+
+/// One page of the health table and its pager. Rows are kept by id, generation and last
+/// probe across reads: only the ones that changed are drawn anew.
+#[component]
+fn HealthTable(
+    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    query: Memo<InstanceQuery>,
+    /// The scale set.
+    name: String,
+) -> impl IntoView {
+    let path = Tab::Health.href(&name);
+    let rows = ShownPage::new(page);
+    let ShownPage {
+        read_at, counts, ..
+    } = rows;
+    view! {
+        {rows.notices()}
+        <div class="table-wrap" role="region" aria-label="Instance health" tabindex="0">
+            <table class="data health" aria-label="Instance health">
+                <thead>
+                    <tr>
+                        <th scope="col">"ID"</th>
+                        <th scope="col">"Zone"</th>
+                        <th scope="col">"Health"</th>
+                        <th scope="col">"Since"</th>
+                        <th scope="col">"Last probe"</th>
+                        <th scope="col" class="num">
+                            "Latency"
+                        </th>
+                        <th scope="col">"Result"</th>
+                        <th scope="col" class="num">
+                            "Repairs"
+                        </th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || rows.rows()
+                        key=|i| {
+                            (i.id.clone(), i.generation, i.last_probe.as_ref().map(|p| p.at))
+                        }
+                        children=move |instance| {
+                            view! { <HealthRow instance name=name.clone() read_at /> }
+                        }
+                    />
+                </tbody>
+            </table>
+        </div>
+        <HealthPager counts query path />
+    }
+}
+
+/// Previous and next page of the health table: links (the router follows them in the
+/// browser; without JavaScript they are plain links), or the words alone at either end.
+#[component]
+fn HealthPager(
+    /// The page shown, the instances that match, and all of them.
+    counts: Signal<(usize, usize, usize)>,
+    query: Memo<InstanceQuery>,
+    path: String,
+) -> impl IntoView {
+    let pages = move || instance_query::pages(counts.get().1, query.with(|q| q.limit));
+    let link = move |step: isize, label: &'static str, rel: &'static str| {
+        let path = path.clone();
+        move || {
+            let number = counts.get().0;
+            let to = number.saturating_add_signed(step);
+            if to < 1 || to > pages() || to == number {
+                view! {
+                    <span class="muted" data-page=rel aria-disabled="true">
+                        {label}
+                    </span>
+                }
+                .into_any()
+            } else {
+                let href = query.with(|q| q.page_href(&path, to, &BTreeSet::new()));
+                view! {
+                    <a href=href rel=rel data-page=rel>
+                        {label}
+                    </a>
+                }
+                .into_any()
+            }
+        }
+    };
+    let position = move || {
+        let (number, matched, total) = counts.get();
+        instance_query::position(number, matched, total, query.with(|q| q.limit))
+    };
+    view! {
+        <nav
+            class="pager"
+            aria-label="Pages of instance health"
+            data-page=move || counts.get().0
+            data-pages=pages
+        >
+            {link(-1, "Previous", "prev")}
+            <span class="pager-position">{position}</span>
+            {link(1, "Next", "next")}
+        </nav>
     }
 }
 

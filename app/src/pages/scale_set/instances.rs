@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::Form;
@@ -368,24 +369,19 @@ fn InstanceTable(
     /// Why the console may not be read, when it may not.
     console: Option<String>,
 ) -> impl IntoView {
-    // Read under the transition: the server waits for the page before it answers.
-    let current = Memo::new(move |_| page.get().and_then(Result::ok).flatten());
+    let rows = ShownPage::new(page);
+    let ShownPage {
+        current,
+        read_at,
+        counts,
+        ..
+    } = rows;
     let shown = move || {
         current.with(|p| {
             p.as_ref()
                 .map(|p| p.rows.iter().map(|i| i.id.clone()).collect::<Vec<_>>())
                 .unwrap_or_default()
         })
-    };
-    let read_at = Memo::new(move |_| {
-        current
-            .with(|p| p.as_ref().map(|p| p.read_at))
-            .unwrap_or_default()
-    });
-    let counts = move || {
-        current
-            .with(|p| p.as_ref().map(|p| (p.page, p.matched, p.total)))
-            .unwrap_or((1, 0, 0))
     };
     let elsewhere = move || {
         let shown = shown();
@@ -413,26 +409,13 @@ fn InstanceTable(
             }
         });
     };
-    let failure = move || {
-        page.with(|read| match read {
-            Some(Err(error)) => Some(view! { <ErrorPanel error=error.clone() /> }.into_any()),
-            Some(Ok(None)) => {
-                Some(view! { <p class="muted">"This scale set no longer exists."</p> }.into_any())
-            }
-            _ => None,
-        })
-    };
     view! {
-        {failure}
+        {rows.notices()}
         {move || {
             elsewhere()
                 .into_iter()
                 .map(|id| view! { <input type="hidden" name="ids[]" value=id /> })
                 .collect_view()
-        }}
-        {move || {
-            (counts().2 == 0 && current.with(Option::is_some))
-                .then(|| view! { <p class="muted">"This scale set has no instances."</p> })
         }}
         <div class="table-wrap" role="region" aria-label="Instances" tabindex="0">
             <table class="data instances" aria-label="Instances">
@@ -472,9 +455,7 @@ fn InstanceTable(
                 </thead>
                 <tbody>
                     <For
-                        each=move || {
-                            current.with(|p| p.as_ref().map(|p| p.rows.clone()).unwrap_or_default())
-                        }
+                        each=move || rows.rows()
                         key=|i| (i.id.clone(), i.generation)
                         children=move |instance| {
                             view! {
@@ -492,7 +473,7 @@ fn InstanceTable(
             </table>
         </div>
         {move || {
-            let (_, matched, total) = counts();
+            let (_, matched, total) = counts.get();
             (total > 0 && matched == 0)
                 .then(|| {
                     view! {
@@ -502,7 +483,71 @@ fn InstanceTable(
                     }
                 })
         }}
-        <Pager counts=Signal::derive(counts) query path />
+        <Pager counts query path />
+    }
+}
+
+/// A page of rows read under a transition (the server waits for it before it answers),
+/// as a table draws it.
+#[derive(Clone, Copy)]
+pub(super) struct ShownPage {
+    /// The read.
+    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    /// The last page read (none before the first, nor after a failed read).
+    pub current: Memo<Option<InstancePage>>,
+    /// When it was read: the instant the rows' ages are counted to.
+    pub read_at: Memo<DateTime<Utc>>,
+    /// The page shown, the instances that match, and all of them.
+    pub counts: Signal<(usize, usize, usize)>,
+}
+
+impl ShownPage {
+    pub fn new(page: Resource<Result<Option<InstancePage>, ServerFnError>>) -> Self {
+        let current = Memo::new(move |_| page.get().and_then(Result::ok).flatten());
+        Self {
+            page,
+            current,
+            read_at: Memo::new(move |_| {
+                current
+                    .with(|p| p.as_ref().map(|p| p.read_at))
+                    .unwrap_or_default()
+            }),
+            counts: Signal::derive(move || {
+                current
+                    .with(|p| p.as_ref().map(|p| (p.page, p.matched, p.total)))
+                    .unwrap_or((1, 0, 0))
+            }),
+        }
+    }
+
+    /// What stands above the table: the read's failure, the set gone, or no instances.
+    pub fn notices(self) -> impl IntoView {
+        let Self {
+            page,
+            current,
+            counts,
+            ..
+        } = self;
+        move || {
+            page.with(|read| match read {
+                Some(Err(error)) => Some(view! { <ErrorPanel error=error.clone() /> }.into_any()),
+                Some(Ok(None)) => Some(
+                    view! { <p class="muted">"This scale set no longer exists."</p> }.into_any(),
+                ),
+                _ => None,
+            })
+            .or_else(|| {
+                (counts.get().2 == 0 && current.with(Option::is_some)).then(|| {
+                    view! { <p class="muted">"This scale set has no instances."</p> }.into_any()
+                })
+            })
+        }
+    }
+
+    /// The page's rows (none before the first read).
+    pub fn rows(self) -> Vec<Instance> {
+        self.current
+            .with(|p| p.as_ref().map(|p| p.rows.clone()).unwrap_or_default())
     }
 }
 
@@ -549,12 +594,7 @@ fn Pager(
     };
     let position = move || {
         let (number, matched, total) = counts.get();
-        let of = if matched == total {
-            format::plural(total as u32, "instance", "instances")
-        } else {
-            format!("{matched} of {total} instances match")
-        };
-        format!("Page {number} of {} · {of}", pages())
+        instance_query::position(number, matched, total, query.with(|q| q.limit))
     };
     // The table's query but the page: what `instances-go` reads back.
     let view_fields = move || {

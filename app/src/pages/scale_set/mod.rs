@@ -101,13 +101,14 @@ impl Tab {
         }
     }
 
-    /// How much of the instances the tab reads with the set: every record for the tabs
-    /// that show each one (the placement grid, health, pool members), the ids for the
-    /// per-instance charts, the counts for the others — the Instances tab reads its rows a
-    /// page at a time.
+    /// How much of the instances the tab reads with the set: the placement grid for the
+    /// overview, every record for the load balancer's pool members, the ids for the
+    /// per-instance charts, the counts for the others — the Instances and Health tabs read
+    /// their rows a page at a time.
     pub fn detail(self) -> Detail {
         match self {
-            Tab::Overview | Tab::Health | Tab::LoadBalancer => Detail::Instances,
+            Tab::Overview => Detail::Grid,
+            Tab::LoadBalancer => Detail::Instances,
             Tab::Monitoring => Detail::Ids,
             _ => Detail::Counts,
         }

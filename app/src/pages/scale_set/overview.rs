@@ -18,7 +18,6 @@ use crate::components::scale_control::ScaleControl;
 use crate::components::timestamp::Timestamp;
 use crate::format;
 use crate::metrics_view::{ChartsRequest, Preset, SCALING_CHARTS, Window, metrics_of};
-use crate::placement_grid::Grid;
 use crate::summary::{Breakdown, ScaleSetDetail};
 
 /// The small charts' range, and how often they are read again.
@@ -36,15 +35,7 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
         move |_, _, _| live.refresh(),
         false,
     );
-    let grid = Memo::new(move |_| {
-        live.detail.with(|d| {
-            Grid::of(
-                &d.scale_set.spec.zones,
-                d.scale_set.spec.platform_fault_domain_count,
-                &d.instances,
-            )
-        })
-    });
+    let grid = Memo::new(move |_| live.detail.with(|d| d.grid.clone().unwrap_or_default()));
     let request = ChartsRequest {
         name: name.clone(),
         metrics: metrics_of(&SCALING_CHARTS),

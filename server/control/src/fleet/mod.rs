@@ -117,6 +117,7 @@ impl Fleet {
             )),
             config: Arc::new(config),
             fence: None,
+            held: Default::default(),
         };
         let replica_ctx = ctx.clone();
         // Every task but the pool sync writes for the fleet: under the lease.

@@ -43,11 +43,8 @@ impl PoolSync {
         let mut synced = 0;
         let mut failed = None;
         for set in std::mem::take(dirty) {
-            match ctx.store.list_instances(&set).await {
-                Ok(instances) => {
-                    ctx.balancer.set_pool(&set, &instances);
-                    synced += 1;
-                }
+            match ctx.refresh_pool(&set).await {
+                Ok(()) => synced += 1,
                 Err(e) => {
                     dirty.insert(set);
                     failed = Some(e);
@@ -55,7 +52,7 @@ impl PoolSync {
             }
         }
         match failed {
-            Some(e) => Err(crate::Error::store("read a pool's instances")(e)),
+            Some(e) => Err(e),
             None => Ok(format!("{synced} pool(s) synced")),
         }
     }

@@ -34,6 +34,8 @@ pub struct Upstream {
     pub hits: Arc<AtomicUsize>,
     /// TCP connections accepted.
     pub conns: Arc<AtomicUsize>,
+    /// The most requests it was answering at once.
+    most: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -43,19 +45,22 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let conns = Arc::new(AtomicUsize::new(0));
-        let (n, h, c) = (name.to_owned(), hits.clone(), conns.clone());
+        let most = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (n, h, c, m) = (name.to_owned(), hits.clone(), conns.clone(), most.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (n, h) = (n.clone(), h.clone());
+                let (n, h, m, f) = (n.clone(), h.clone(), m.clone(), in_flight.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (n, h) = (n.clone(), h.clone());
+                        let (n, h, m, f) = (n.clone(), h.clone(), m.clone(), f.clone());
                         async move {
                             h.fetch_add(1, Ordering::SeqCst);
+                            m.fetch_max(f.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
                             let path = req.uri().path().to_owned();
                             if let Some(ms) = path.strip_prefix("/slow/") {
                                 tokio::time::sleep(Duration::from_millis(ms.parse().unwrap()))
@@ -75,6 +80,7 @@ impl Upstream {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             text.push_str(&format!("body-bytes: {}\n", body.len()));
+                            f.fetch_sub(1, Ordering::SeqCst);
                             Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(text))))
                         }
                     });
@@ -89,6 +95,7 @@ impl Upstream {
             addr,
             hits,
             conns,
+            most,
             task,
         }
     }
@@ -99,6 +106,11 @@ impl Upstream {
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at once so far.
+    pub fn most_at_once(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
     }
 
     /// Stops listening (open connections live on in their own tasks).

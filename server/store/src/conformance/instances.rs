@@ -172,6 +172,24 @@ pub async fn every_write_of_records_changes_the_instances_version(store: &dyn St
         .unwrap();
     assert_eq!(version("web").await, before);
     assert_ne!(version("api").await, api);
+    // A set deleted and created again under its name, written as often as the first one
+    // was, is not read as the first one.
+    let first = version("api").await;
+    store
+        .delete_instances(&["api_0".to_string()])
+        .await
+        .unwrap();
+    store.delete_scale_set("api").await.unwrap();
+    let mut again = scale_set("api", 1);
+    again.created_at = at(60);
+    store.create_scale_set(&again, "tester").await.unwrap();
+    store
+        .insert_instances("api", &[instance("api", 0)], 1)
+        .await
+        .unwrap();
+    let second = version("api").await;
+    assert_eq!(second.created_at, at(60));
+    assert_ne!(second, first);
     assert_not_found(
         store.instances_version("nope").await.unwrap_err(),
         Kind::ScaleSet,

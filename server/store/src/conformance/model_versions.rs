@@ -60,10 +60,14 @@ pub async fn rising_model_version_keeps_every_version(store: &dyn Store) {
 pub async fn latest_model_is_derived_from_the_set(store: &dyn Store) {
     let (set, stored) = set_with_instances(store, "web", 2).await;
     assert!(stored.iter().all(|i| i.latest_model));
+    let before = store.instances_version("web").await.unwrap();
     let mut next = set.clone();
     next.model_version = 2;
     store.update_scale_set(&next, "tester").await.unwrap();
     assert!(list(store, "web").await.iter().all(|i| !i.latest_model));
+    // Records held from before are not current: the version says the model moved on.
+    let after = store.instances_version("web").await.unwrap();
+    assert_eq!((after.instances, after.model), (before.instances, 2));
     let mut upgraded = stored[0].clone();
     upgraded.model_version = 2;
     upgraded.latest_model = false; // ignored: derived

@@ -69,49 +69,8 @@ pub(crate) struct Reconciler {
     pub(crate) ctx: Context,
     /// One lock per scale set: activations of one set never overlap, whoever starts them.
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Each set's records as last read, by the instances version and model version they
-    /// were read at: a steady set's activation does not read its records again.
-    held: Held,
     /// Where lifecycle hooks' notices go to their webhooks.
     webhooks: Arc<Webhooks>,
-}
-
-/// Records held between activations (see [`flotilla_store::Store::instances_version`]).
-#[derive(Default)]
-struct Held(std::sync::Mutex<HashMap<String, HeldRecords>>);
-
-struct HeldRecords {
-    instances_version: u64,
-    model_version: u32,
-    records: Vec<Instance>,
-}
-
-impl Held {
-    /// The set's records, if those held are current: read at this instances version, with
-    /// `latest_model` derived from this model version.
-    fn get(&self, name: &str, instances_version: u64, model_version: u32) -> Option<Vec<Instance>> {
-        let held = self.0.lock().expect("held records poisoned");
-        held.get(name)
-            .filter(|h| {
-                h.instances_version == instances_version && h.model_version == model_version
-            })
-            .map(|h| h.records.clone())
-    }
-
-    fn put(&self, name: &str, instances_version: u64, model_version: u32, records: Vec<Instance>) {
-        self.0.lock().expect("held records poisoned").insert(
-            name.to_string(),
-            HeldRecords {
-                instances_version,
-                model_version,
-                records,
-            },
-        );
-    }
-
-    fn forget(&self, name: &str) {
-        self.0.lock().expect("held records poisoned").remove(name);
-    }
 }
 
 impl Reconciler {
@@ -119,7 +78,6 @@ impl Reconciler {
         Self {
             ctx,
             locks: Default::default(),
-            held: Held::default(),
             webhooks,
         }
     }
@@ -138,7 +96,7 @@ impl Reconciler {
         let lock = self.lock(name);
         let outcome = {
             let _one_at_a_time = lock.lock().await;
-            activate(&self.ctx, &self.held, &self.webhooks, name).await
+            activate(&self.ctx, &self.webhooks, name).await
         };
         if let Ok(Outcome::Gone) = outcome {
             // What memory holds for a removed set goes with it (the prober, the metrics
@@ -147,7 +105,7 @@ impl Reconciler {
                 .lock()
                 .expect("activation locks poisoned")
                 .remove(name);
-            self.held.forget(name);
+            self.ctx.held.forget(name);
             if let Some(sim) = self.ctx.backend.simulation()
                 && let Err(error) = sim.set_demand(name, None).await
             {
@@ -162,7 +120,7 @@ impl Reconciler {
     }
 }
 
-async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -> Result<Outcome> {
+async fn activate(ctx: &Context, webhooks: &Webhooks, name: &str) -> Result<Outcome> {
     let store = &ctx.store;
     let backend = &ctx.backend;
     let Some(set) = store
@@ -173,25 +131,13 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
         return Ok(Outcome::Gone);
     };
     let started = ctx.clock.now();
-    // The records are read again only when a write changed them since they were held: the
-    // version first, so records read after it are at least as new as it says.
-    let version = store
-        .instances_version(name)
-        .await
-        .map_err(Error::store("read the instances version"))?;
-    let current = held.get(name, version, set.model_version);
-    let fresh = current.is_none();
-    // What the backend holds and what the records say, read at once.
+    // What the backend holds and what the records say, read at once; the records are
+    // read again only when a write changed them since they were held.
     let (zones, closed, vms, records, next_ordinal) = tokio::join!(
         backend.zones(),
         store.list_host_maintenance(),
         backend.list(Some(name)),
-        async {
-            match current {
-                Some(records) => Ok(records),
-                None => store.list_instances(name).await,
-            }
-        },
+        ctx.read_records(name),
         store.next_ordinal(name),
     );
     let closed = closed.map_err(Error::store("list closed hosts"))?;
@@ -200,10 +146,7 @@ async fn activate(ctx: &Context, held: &Held, webhooks: &Webhooks, name: &str) -
     // installations had ids) are neither adopted nor deleted, even with this set's name.
     let mut vms = vms.map_err(Error::backend("list VMs"))?;
     vms.retain(|vm| vm.installation_id.as_deref() == Some(backend.installation_id()));
-    let mut records: Vec<Instance> = records.map_err(Error::store("list instances"))?;
-    if fresh {
-        held.put(name, version, set.model_version, records.clone());
-    }
+    let mut records: Vec<Instance> = records?;
     let next_ordinal = next_ordinal.map_err(Error::store("read next ordinal"))?;
 
     // 1. Fold observations into the records.
@@ -706,6 +649,15 @@ async fn advance_hooks(
     let advanced = lifecycle::advance(set, records, &|id| vm_ids.contains(id), now);
     if advanced.changed.is_empty() {
         return Ok(());
+    }
+    // Drain, then wait: the instance a terminating hook is about to hold gets no new work
+    // here before anyone sees the wait (its receiver may take the instance down at once).
+    if advanced
+        .changed
+        .iter()
+        .any(|i| i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait))
+    {
+        ctx.refresh_pool(set.name()).await?;
     }
     let written = ctx
         .store
