@@ -22,7 +22,12 @@ export default defineConfig({
   workers: 1,
   forbidOnly: !!process.env.CI,
   retries: 0,
-  reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+  // The JSON report feeds `failures.mjs`, which `scripts/e2e.sh` runs after a failed run.
+  reporter: [
+    ['list'],
+    ['html', { open: 'never', outputFolder: 'playwright-report' }],
+    ['json', { outputFile: 'test-results/results.json' }],
+  ],
   // Screenshots and traces land here (git-ignored; CI keeps them as artifacts).
   outputDir: 'test-results',
   use: {

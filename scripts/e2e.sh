@@ -19,5 +19,9 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 cd end2end
+status=0
 FLOTILLA_E2E_URL="http://127.0.0.1:$port" FLOTILLA_E2E_USER=admin \
-  FLOTILLA_E2E_PASSWORD="$FLOTILLA_ADMIN_PASSWORD" npx playwright test "$@"
+  FLOTILLA_E2E_PASSWORD="$FLOTILLA_ADMIN_PASSWORD" npx playwright test "$@" || status=$?
+# The errors, last: the list reporter prints them before every attachment.
+if [ "$status" -ne 0 ] && [ -f test-results/results.json ]; then node failures.mjs || true; fi
+exit "$status"
