@@ -57,10 +57,13 @@ lint:
 	leptosfmt --check app/src
 	cargo clippy --workspace --all-targets --features flotilla-tests/libvirt -- -D warnings
 	cargo clippy -p flotilla-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p flotilla-domain --target wasm32-unknown-unknown --lib --test browser_time_zone -- -D warnings
 
 unit:
 	cargo build -p flotilla --features libvirt
 	cargo test --workspace --features flotilla-tests/libvirt
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+		cargo test -p flotilla-domain --target wasm32-unknown-unknown --test browser_time_zone
 
 ## Schemathesis against a debug server: generated requests to every operation of
 ## /api/v1/openapi.json, all checks, a fixed seed and number of cases. About a minute.

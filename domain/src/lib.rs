@@ -31,6 +31,7 @@
 //! - [`fault`] — faults the mock hypervisor simulates on request;
 //! - [`secret`] — what reads show instead of secrets (keys, webhook URLs and secrets,
 //!   user data), and the scrub of activity details;
+//! - [`time_zone`] — IANA time zones: chrono-tz natively, the browser's `Intl` in wasm;
 //! - [`validation`] — field errors; [`url`] — percent-encoding for links.
 #![forbid(unsafe_code)]
 
@@ -56,6 +57,7 @@ pub mod scale_in;
 pub mod scale_set;
 pub mod schedule;
 pub mod secret;
+pub mod time_zone;
 pub mod url;
 pub mod validation;
 pub mod warm_pool;

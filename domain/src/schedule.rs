@@ -38,9 +38,9 @@
 
 use std::fmt;
 
+use crate::time_zone::Zone;
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono::{LocalResult, TimeDelta};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::validation::ValidationErrors;
@@ -163,8 +163,8 @@ pub struct Resolved {
 }
 
 /// Parses an IANA time zone name (`"Europe/Paris"`, `"UTC"`), with a message for people.
-pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| {
+pub fn parse_time_zone(name: &str) -> Result<Zone, String> {
+    name.parse::<Zone>().map_err(|_| {
         format!("unknown time zone {name:?}: use an IANA name such as \"Europe/Paris\" or \"UTC\"")
     })
 }
@@ -172,7 +172,7 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
 /// The instant a local date-time of `tz` designates: the earlier instant when it is
 /// ambiguous, the first instant after the gap when it does not exist. `None` only for
 /// date-times at the edge of chrono's range.
-fn to_utc(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+fn to_utc(tz: Zone, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
         LocalResult::None => after_gap(tz, local),
@@ -182,7 +182,7 @@ fn to_utc(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
 /// The first instant whose local time in `tz` is at or after `local`, for a `local` that
 /// falls in a gap: that is the instant the clocks jumped. Found by bisection over the
 /// seconds around `local` (every UTC offset is within ±26 h).
-fn after_gap(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+fn after_gap(tz: Zone, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     let at = |seconds: i64| DateTime::from_timestamp(seconds, 0);
     let reached = |seconds: i64| {
         at(seconds).is_some_and(|t| tz.from_utc_datetime(&t.naive_utc()).naive_local() >= local)
@@ -209,7 +209,7 @@ type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// A valid recurrence, ready for searching: its zone, days and sorted start times.
 struct Compiled {
-    tz: Tz,
+    tz: Zone,
     days: [bool; 7],
     /// Start times of a day, ascending, without duplicates; never empty.
     times: Vec<NaiveTime>,
@@ -512,7 +512,7 @@ enum Pick<'a> {
     Recurring {
         index: usize,
         recurrence: &'a Recurrence,
-        tz: Tz,
+        tz: Zone,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
     },
