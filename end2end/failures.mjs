@@ -27,7 +27,8 @@ for (const suite of report.suites ?? []) {
           const message = plain(error.message ?? String(error.value ?? ''))
             .split('\n')
             .filter((l) => l.trim() && !/^\s*(>\s*)?\d*\s*\|/.test(l));
-          lines.push(`  ${at}`, ...message.slice(0, LINES).map((l) => `    ${l}`));
+          if (at) lines.push(`  ${at}`);
+          lines.push(...message.slice(0, LINES).map((l) => `    ${l}`));
           if (message.length > LINES) lines.push(`    … ${message.length - LINES} more lines`);
         }
       }

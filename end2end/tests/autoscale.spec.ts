@@ -279,6 +279,41 @@ test.describe('scaling', () => {
     await expect(page.locator('fieldset.profile[data-index="1"]').getByLabel('Minimum')).toHaveValue('3');
   });
 
+  test.describe("drawn in the browser's time zone", () => {
+    // The grid is drawn in the browser's zone; a schedule's zone is its own. The wasm reads
+    // both from the browser's Intl, as the server reads them from chrono-tz.
+    test.use({ timezoneId: 'UTC' });
+
+    test('a schedule in Tokyo shows nine hours earlier, and an unknown zone is refused', async ({ page }) => {
+      const errors = watchErrors(page);
+      await page.goto(`/scale-sets/${SCALED}/scaling`);
+      await waitForHydration(page);
+      const grid = page.getByRole('table', { name: 'Which profile applies, each hour of this week' });
+      await page.locator('[data-template="business-hours"]').click();
+      const profile = page.locator('fieldset.profile[data-index="1"]');
+      const zone = profile.getByLabel('Time zone (IANA)');
+      await expect(zone).toHaveValue('UTC');
+      await zone.fill('Asia/Tokyo');
+      const cell = (day: number, hour: number) => grid.locator(`tr[data-day="${day}"] td[data-hour="${hour}"]`);
+      // Tokyo is UTC+9 all year: Monday 08:00 there is Sunday 23:00 here, 18:00 is 09:00.
+      await expect(cell(6, 23)).toHaveAttribute('data-profile', 'business-hours');
+      await expect(cell(0, 0)).toHaveAttribute('data-profile', 'business-hours');
+      await expect(cell(0, 8)).toHaveAttribute('data-profile', 'business-hours');
+      await expect(cell(0, 9)).toHaveAttribute('data-profile', 'default');
+      await expect(cell(4, 23)).toHaveAttribute('data-profile', 'default');
+      await expect(grid.locator('td[data-profile="business-hours"]')).toHaveCount(50);
+      // A name the database does not have (or not in its case) is refused where it is typed.
+      const message = page.locator('[data-error="profiles[1].recurrence.time_zone"]');
+      for (const refused of ['Mars/Olympus', 'asia/tokyo']) {
+        await zone.fill(refused);
+        await expect(message).toContainText(`unknown time zone "${refused}"`);
+      }
+      await zone.fill('Asia/Tokyo');
+      await expect(message).toHaveText(/^\s*$/);
+      expect(errors).toEqual([]);
+    });
+  });
+
   test('Evaluate now records a decision that explains each rule', async ({ page }) => {
     test.setTimeout(120_000);
     const errors = watchErrors(page);
