@@ -24,15 +24,7 @@ use crate::autoscale_templates;
 use crate::format;
 
 /// The days of the week in order, as the schedule's checkboxes list them.
-pub const WEEKDAYS: [Weekday; 7] = [
-    Weekday::Monday,
-    Weekday::Tuesday,
-    Weekday::Wednesday,
-    Weekday::Thursday,
-    Weekday::Friday,
-    Weekday::Saturday,
-    Weekday::Sunday,
-];
+pub const WEEKDAYS: [Weekday; 7] = Weekday::ALL;
 
 pub const STATISTICS: [Statistic; 5] = [
     Statistic::Average,

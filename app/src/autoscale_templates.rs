@@ -148,13 +148,7 @@ pub fn business_hours(base: &Profile, time_zone: &str) -> Profile {
         predictive: base.predictive.clone(),
         recurrence: Some(Recurrence {
             time_zone: time_zone.into(),
-            days: vec![
-                Weekday::Monday,
-                Weekday::Tuesday,
-                Weekday::Wednesday,
-                Weekday::Thursday,
-                Weekday::Friday,
-            ],
+            days: Weekday::WORKDAYS.to_vec(),
             hours: vec![8],
             minutes: vec![0],
             end: Some(TimeOfDay {

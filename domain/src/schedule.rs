@@ -64,6 +64,25 @@ pub enum Weekday {
 }
 
 impl Weekday {
+    /// Every day, Monday first.
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+    /// Monday to Friday.
+    pub const WORKDAYS: [Weekday; 5] = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+    ];
+
     /// 0 for Monday … 6 for Sunday (chrono's `num_days_from_monday`).
     fn index(self) -> usize {
         self as usize
@@ -767,10 +786,8 @@ mod tests {
     use super::*;
     use Weekday::*;
 
-    const WEEKDAYS: [Weekday; 5] = [Monday, Tuesday, Wednesday, Thursday, Friday];
-    const ALL_DAYS: [Weekday; 7] = [
-        Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday,
-    ];
+    const WEEKDAYS: [Weekday; 5] = Weekday::WORKDAYS;
+    const ALL_DAYS: [Weekday; 7] = Weekday::ALL;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()

@@ -105,13 +105,7 @@ fn a_schedule_resolves_in_the_browser_as_on_the_server() {
     // 2026-03-30 is the Monday after Paris moved to summer time (UTC+2).
     let mornings = Recurrence {
         time_zone: "Europe/Paris".into(),
-        days: vec![
-            Weekday::Monday,
-            Weekday::Tuesday,
-            Weekday::Wednesday,
-            Weekday::Thursday,
-            Weekday::Friday,
-        ],
+        days: Weekday::WORKDAYS.to_vec(),
         hours: vec![8],
         minutes: vec![0],
         end: None,

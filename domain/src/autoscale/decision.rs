@@ -1268,15 +1268,7 @@ mod tests {
             predictive: None,
             recurrence: Some(Recurrence {
                 time_zone: "UTC".into(),
-                days: vec![
-                    Weekday::Monday,
-                    Weekday::Tuesday,
-                    Weekday::Wednesday,
-                    Weekday::Thursday,
-                    Weekday::Friday,
-                    Weekday::Saturday,
-                    Weekday::Sunday,
-                ],
+                days: Weekday::ALL.to_vec(),
                 hours: vec![8],
                 minutes: vec![0],
                 end: Some(crate::schedule::TimeOfDay {

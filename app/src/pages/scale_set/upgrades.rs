@@ -47,6 +47,11 @@ pub(super) fn UpgradesTab(live: Live) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
+    // Every resource of the tab is made here, none below the Suspend: on the server a
+    // Suspense runs its children once more whenever their reads were done before it first
+    // looked, which a resource made inside them would follow with an id the browser does not
+    // give it (the comparison read a version list and hydration failed, now and then).
+    let comparison = versions::Comparison::new(name.clone());
     let first = Resource::new(move || name.clone(), read_upgrades);
     let options = Resource::new(|| (), |()| get_wizard_options());
     view! {
@@ -54,7 +59,8 @@ pub(super) fn UpgradesTab(live: Live) -> impl IntoView {
             {move || Suspend::new(async move {
                 match (first.await, options.await) {
                     (Ok(first), Ok(options)) => {
-                        view! { <UpgradesView live first images=options.images /> }.into_any()
+                        view! { <UpgradesView live first images=options.images comparison /> }
+                            .into_any()
                     }
                     (Err(error), _) | (_, Err(error)) => view! { <ErrorPanel error /> }.into_any(),
                 }
@@ -64,7 +70,12 @@ pub(super) fn UpgradesTab(live: Live) -> impl IntoView {
 }
 
 #[component]
-fn UpgradesView(live: Live, first: UpgradesRead, images: Vec<String>) -> impl IntoView {
+fn UpgradesView(
+    live: Live,
+    first: UpgradesRead,
+    images: Vec<String>,
+    comparison: versions::Comparison,
+) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
@@ -105,7 +116,7 @@ fn UpgradesView(live: Live, first: UpgradesRead, images: Vec<String>) -> impl In
             }}
         </section>
         <model::ModelSection up images />
-        <versions::Versions up />
+        <versions::Versions up comparison />
         <policy::PolicyEditor up />
         <history::History up />
     }

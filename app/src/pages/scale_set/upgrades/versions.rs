@@ -2,37 +2,57 @@
 //! of them, field by field. The comparison is a GET form (`?from=&to=`), so it works
 //! without JavaScript and its address can be shared.
 
+use flotilla_domain::rollout::FieldChange;
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::Upgrades;
 use super::plan::ChangesTable;
+use crate::api::error::PortalError;
 use crate::api::upgrades::compare_versions;
 use crate::components::loading::Loading;
 use crate::components::timestamp::Timestamp;
 use crate::pages::scale_set::Tab;
 
+/// The two versions the address asks to compare (`?from=&to=`), and their comparison.
+#[derive(Clone, Copy)]
+pub(super) struct Comparison {
+    asked: Memo<Option<(u32, u32)>>,
+    changes: Resource<Result<Option<Vec<FieldChange>>, PortalError>>,
+}
+
+impl Comparison {
+    /// Made by the tab itself, outside its Suspense (see `UpgradesTab`).
+    pub(super) fn new(name: String) -> Self {
+        let params = use_query_map();
+        let asked = Memo::new(move |_| {
+            params.with(|p| {
+                let get = |k: &str| p.get(k).and_then(|v| v.parse::<u32>().ok());
+                get("from").zip(get("to"))
+            })
+        });
+        let changes = Resource::new(
+            move || asked.get().map(|(from, to)| (name.clone(), from, to)),
+            |asked| async move {
+                match asked {
+                    Some((name, from, to)) => compare_versions(name, from, to).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+        );
+        Self { asked, changes }
+    }
+}
+
 #[component]
-pub(super) fn Versions(up: Upgrades) -> impl IntoView {
+pub(super) fn Versions(up: Upgrades, comparison: Comparison) -> impl IntoView {
     let name = up.name.get_value();
     let path = Tab::Upgrades.href(&name);
-    let params = use_query_map();
-    let asked = Memo::new(move |_| {
-        params.with(|p| {
-            let get = |k: &str| p.get(k).and_then(|v| v.parse::<u32>().ok());
-            get("from").zip(get("to"))
-        })
-    });
-    let comparison = Resource::new(
-        move || asked.get().map(|(from, to)| (name.clone(), from, to)),
-        |asked| async move {
-            match asked {
-                Some((name, from, to)) => compare_versions(name, from, to).await.map(Some),
-                None => Ok(None),
-            }
-        },
-    );
+    let Comparison {
+        asked,
+        changes: comparison,
+    } = comparison;
     let versions = Memo::new(move |_| {
         up.read.value.with(|r| {
             let mut v = r.versions.clone();
