@@ -182,6 +182,10 @@ async function scan(page: Page, check: Check, theme: Theme) {
     const points = Number(await chart.getAttribute('data-points'));
     if (points > 0) await expect.soft(tables.nth(1).locator('tbody tr').first(), `${name}'s points`).toBeVisible();
   }
+  // The title again, last: around a move the router clears it and sets the new page's a
+  // moment later, and a check's `prepare` may fall in between (document-title, now and
+  // then). A page without a title still fails here.
+  await expect(page, `${check.name}'s title`).toHaveTitle(/\S/);
   // A chart's table of points repeats one row's markup hundreds of times (a what-if
   // replays an hour): its first rows stand for the rest, which would take axe a minute.
   const result = await new AxeBuilder({ page }).withTags(TAGS).exclude('.chart-points tbody tr:nth-child(n+6)').analyze();
