@@ -144,10 +144,12 @@ async function visit(page: Page, path: string) {
     return;
   }
   const target = new URL(path, baseURL);
-  // A new page has a new heading; another query of the same page keeps it (its check's
-  // `prepare` waits for what the query shows).
+  // A new page has a new title; another query of the same page keeps it (its check's
+  // `prepare` waits for what the query shows). The title, not the heading, tells a move
+  // apart: the router may patch the old page's nodes into the new one in place. Around a
+  // move it clears the title and sets the new page's a moment later, as the page renders.
   const moved = new URL(page.url()).pathname !== target.pathname;
-  if (moved) await page.locator('main h1').evaluateAll((all) => all.forEach((h) => h.setAttribute('data-left', '')));
+  const left = await page.title();
   await page.evaluate((href) => {
     const link = document.createElement('a');
     link.href = href;
@@ -156,11 +158,9 @@ async function visit(page: Page, path: string) {
     link.remove();
   }, path);
   await page.waitForURL((url) => url.pathname + url.search === target.pathname + target.search);
-  if (moved) await expect(page.locator('main h1:not([data-left])')).toBeVisible();
+  if (moved) await page.waitForFunction((old) => /\S/.test(document.title) && document.title !== old, left);
+  await expect(page.locator('main h1')).toBeVisible();
   await expect(page.getByText('Loading…', { exact: true })).toHaveCount(0);
-  // The router sets the new page's title a moment after its heading: once scanned between
-  // the two (document-title, once in a run).
-  await expect(page).toHaveTitle(/\S/);
 }
 
 async function scan(page: Page, check: Check, theme: Theme) {
