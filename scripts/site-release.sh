@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the release portal (wasm, JS, CSS under target/site) and server for `make run`.
 # The front end is built again only when one of its inputs changed since its last build —
-# the app and domain crates, the style, the assets, the manifests and lock file, the tools'
-# versions — since `cargo leptos build --release` otherwise reruns wasm-bindgen and
-# `wasm-opt -Oz` on an unchanged wasm every time (about a minute and a half on 2 cores).
+# the app and domain crates, the style, the assets, the manifests, the lock file, the cargo
+# configuration (its flags erase the views), the tools' versions — since `cargo leptos
+# build --release` otherwise reruns wasm-bindgen and `wasm-opt -Oz` on an unchanged wasm
+# every time (about a minute and a half on 2 cores).
 # The server is always handed to cargo, which does nothing when it is up to date. The stamp
 # holds the inputs' digest and the built files' own.
 set -euo pipefail
@@ -20,7 +21,7 @@ inputs() {
     cargo leptos --version
     wasm-bindgen --version
     wasm-opt --version 2>/dev/null || true
-    find app domain style public Cargo.toml Cargo.lock -type f -not -path '*/target/*' -print0 |
+    find app domain style public Cargo.toml Cargo.lock .cargo/config.toml -type f -not -path '*/target/*' -print0 |
       sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
 }

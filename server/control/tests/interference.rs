@@ -13,12 +13,14 @@ use flotilla_backend::{Backend, FaultInjection};
 use flotilla_control::{Fleet, FleetConfig, ManualClock};
 use flotilla_domain::access::{ApiToken, RoleAssignment, User};
 use flotilla_domain::autoscale::decision::{Decision, DecisionFilter};
+use flotilla_domain::lifecycle::LifecycleHook;
 use flotilla_domain::metrics::{Metric, MinuteTicks, Rollup};
 use flotilla_domain::replica::{Lease, Replica};
 use flotilla_domain::rollout::Rollout;
 use flotilla_domain::{
     Activity, ActivityFilter, ActivityResult, DesiredPower, Fault, Instance, InstanceAction,
-    NewActivity, PowerState, ProvisioningState, RepairStatus, ScaleSet, ScaleSetSpec,
+    LifecycleResult, LifecycleState, LifecycleTransition, NewActivity, PowerState,
+    ProvisioningState, RepairStatus, ScaleSet, ScaleSetSpec,
 };
 use flotilla_store::{ModelVersion, Notices, Result, Store, Writer, Written};
 
@@ -32,6 +34,9 @@ enum Cue {
     StopBeforeUpdating(String),
     /// Before the next `mark_deleting`, someone else writes the set (a new generation).
     TouchSetBeforeMarking,
+    /// Before the next `update_instances` batch that makes instance `id` wait on a
+    /// terminating hook, someone else writes it (a new generation, nothing else changed).
+    TouchBeforeHolding(String),
 }
 
 struct Interfering {
@@ -53,13 +58,22 @@ impl Store for Interfering {
             Cue::StopBeforeUpdating(id) => instances
                 .iter()
                 .find(|i| &i.id == id && i.provisioning_state == ProvisioningState::Updating)
-                .map(|i| i.id.clone()),
+                .map(|i| (i.id.clone(), Some(DesiredPower::Stopped))),
+            Cue::TouchBeforeHolding(id) => instances
+                .iter()
+                .find(|i| {
+                    &i.id == id
+                        && i.lifecycle.lifecycle_state == Some(LifecycleState::TerminatingWait)
+                })
+                .map(|i| (i.id.clone(), None)),
             _ => None,
         };
-        if let Some(id) = hit {
+        if let Some((id, power)) = hit {
             self.cue(Cue::None);
             let mut current = self.inner.get_instance(&id).await?.unwrap();
-            current.desired_power = DesiredPower::Stopped;
+            if let Some(power) = power {
+                current.desired_power = power;
+            }
             self.inner.update_instances(&[current]).await?;
         }
         self.inner.update_instances(instances).await
@@ -461,6 +475,43 @@ async fn an_instance_delete_re_reads_a_set_changed_meanwhile() {
     converge(&s.fleet, "web").await;
     assert_eq!(s.fleet.get_scale_set("web").await.unwrap().spec.capacity, 1);
     assert!(s.mock.get("web_1").await.unwrap().is_none());
+}
+
+/// A person deletes an instance of a set with a terminating hook, and another writer gets
+/// to its record between the reconciler's read and its write of the wait. The VM must stay
+/// (it used to be deleted from the record read before, which did not wait on the hook),
+/// and the next activation holds it for the hook.
+#[tokio::test]
+async fn a_terminating_hook_holds_an_instance_written_meanwhile() {
+    let s = setup(FleetConfig::default()).await;
+    let mut spec = ScaleSetSpec::example("web", 2);
+    spec.lifecycle_hooks = vec![LifecycleHook {
+        name: "drain".into(),
+        transition: LifecycleTransition::Terminating,
+        heartbeat_timeout_seconds: 600,
+        default_result: LifecycleResult::Continue,
+        notification_webhooks: Vec::new(),
+    }];
+    s.fleet.create_scale_set(spec, "test").await.unwrap();
+    converge(&s.fleet, "web").await;
+    s.fleet
+        .instance_action("web", "web_1", InstanceAction::Delete, "alice")
+        .await
+        .unwrap();
+    s.store.cue(Cue::TouchBeforeHolding("web_1".into()));
+    s.fleet.reconcile_now("web").await.unwrap();
+    assert!(
+        s.mock.get("web_1").await.unwrap().is_some(),
+        "the VM was deleted without waiting on the hook"
+    );
+    s.fleet.reconcile_now("web").await.unwrap();
+    let record = s.fleet.get_instance("web", "web_1").await.unwrap();
+    assert_eq!(
+        record.lifecycle.lifecycle_state,
+        Some(LifecycleState::TerminatingWait)
+    );
+    assert_eq!(record.lifecycle.lifecycle_hook.as_deref(), Some("drain"));
+    assert!(s.mock.get("web_1").await.unwrap().is_some());
 }
 
 /// Retention: ended activity entries older than the retention go (those in progress stay);

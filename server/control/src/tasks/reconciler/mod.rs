@@ -170,8 +170,10 @@ async fn activate(ctx: &Context, webhooks: &Webhooks, name: &str) -> Result<Outc
     hosts::move_off(ctx, &set, &mut records, &closed, started).await?;
 
     // 3. Lifecycle hooks: waits begin (for what the repairs just marked too), time out and
-    //    move from hook to hook.
-    advance_hooks(ctx, webhooks, &set, &mut records, &vms, started).await?;
+    //    move from hook to hook. A record whose step was not written (someone wrote it
+    //    meanwhile) is not acted on below: the copy read before may lack the wait that holds
+    //    its VM.
+    let unheld = advance_hooks(ctx, webhooks, &set, &mut records, &vms, started).await?;
 
     // 4. Plan.
     // A rebalance runs one instance above capacity until the extra one serves.
@@ -362,7 +364,7 @@ async fn activate(ctx: &Context, webhooks: &Webhooks, name: &str) -> Result<Outc
     // Acted on below only when this intent was written: a record someone else wrote in
     // between (a person's action, the prober) is left to the next activation, which plans
     // from it afresh.
-    let mut stale: HashSet<String> = HashSet::new();
+    let mut stale: HashSet<String> = unheld;
     if !updates.is_empty() {
         let written = store
             .update_instances(&updates)
@@ -636,7 +638,7 @@ fn new_record(
 /// Takes one step of every record's lifecycle hooks ([`lifecycle::advance`]), writes the
 /// records it changed, and tells of the waits that began or timed out: an activity entry,
 /// an event, and each hook's notification webhooks. A record someone wrote meanwhile is
-/// left to the next activation.
+/// left to the next activation: its id is answered, and nothing is done to it until then.
 async fn advance_hooks(
     ctx: &Context,
     webhooks: &Webhooks,
@@ -644,11 +646,11 @@ async fn advance_hooks(
     records: &mut [Instance],
     vms: &[ObservedVm],
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<HashSet<String>> {
     let vm_ids: HashSet<&str> = vms.iter().map(|v| v.id.as_str()).collect();
     let advanced = lifecycle::advance(set, records, &|id| vm_ids.contains(id), now);
     if advanced.changed.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     // Drain, then wait: the instance a terminating hook is about to hold gets no new work
     // here before anyone sees the wait (its receiver may take the instance down at once).
@@ -693,7 +695,7 @@ async fn advance_hooks(
             instance: Box::new(i),
         });
     }
-    Ok(())
+    Ok(written.stale.into_iter().collect())
 }
 
 /// Folds a VM returned by an operation into its record. A VM that was just created,
