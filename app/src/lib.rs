@@ -20,6 +20,7 @@
 //!   [`autoscale_draft`], [`autoscale_templates`], [`demand_form`], [`upgrade_form`],
 //!   [`rollout_view`], [`lab_view`] — plain view logic with plain tests;
 //! - [`live`] — in the browser, pages refetch their data on the server's events (SSE);
+//! - [`resource`] — every page's resources, hydrated with one JSON reader;
 //! - [`status`] — the HTTP status of a server-rendered page;
 //! - [`time_zone`] — the browser's time zone, for schedules.
 //!
@@ -44,6 +45,7 @@ pub mod live;
 pub mod metrics_view;
 pub mod pages;
 pub mod placement_grid;
+pub mod resource;
 pub mod rollout_view;
 pub mod scale_set_query;
 mod shell;

@@ -37,7 +37,7 @@ pub fn ActivityLog(
     });
     let query = Memo::new(move |_| scope.with(|scope| params.with(|p| scope.query(|k| p.get(k)))));
     let filter = Memo::new(move |_| scope.with(|scope| query.with(|q| scope.filter(q))));
-    let entries = Resource::new(
+    let entries = crate::resource::new(
         move || filter.get(),
         |filter| async move {
             match filter {
@@ -234,7 +234,7 @@ fn ActivityFilters(
 /// The scale set picker of the fleet's log.
 #[component]
 fn ScaleSetFilter(query: Memo<ActivityQuery>) -> impl IntoView {
-    let names = Resource::new(|| (), |_| scale_set_names());
+    let names = crate::resource::new(|| (), |_| scale_set_names());
     view! {
         <div class="filter">
             <label for="filter-scale-set">"Scale set"</label>

@@ -15,7 +15,7 @@ pub fn ConsolePage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let console = Resource::new(move || (name(), id()), |(name, id)| get_console(name, id));
+    let console = crate::resource::new(move || (name(), id()), |(name, id)| get_console(name, id));
     use_live_updates(move || events_url(Some(&name())), move || console.refetch());
     view! {
         <Title text=move || format!("Console of {}", id()) />

@@ -40,7 +40,7 @@ enum Last {
 
 #[component]
 pub fn HostsPage() -> impl IntoView {
-    let backend = Resource::new(|| (), |_| get_backend());
+    let backend = crate::resource::new(|| (), |_| get_backend());
     // Activity too: a host closed or returned by someone else changes no instance at first.
     use_live_events(
         || crate::live::events_url(None),

@@ -15,8 +15,8 @@ use crate::summary::{Breakdown, FleetTotals, RecentFailures, ScaleSetSummary};
 /// in the browser, on state changes and on new activity entries.
 #[component]
 pub fn Overview() -> impl IntoView {
-    let sets = Resource::new(|| (), |_| list_scale_sets());
-    let failures = Resource::new(|| (), |_| failures_last_hour());
+    let sets = crate::resource::new(|| (), |_| list_scale_sets());
+    let failures = crate::resource::new(|| (), |_| failures_last_hour());
     use_live_events(
         || live::events_url(None),
         live::EVENTS_WITH_ACTIVITY,

@@ -14,7 +14,7 @@ use crate::pages::scale_set::use_every_visible;
 /// was alive, and which one answered; refreshed every 2 s in the browser.
 #[component]
 pub fn ReplicasPage() -> impl IntoView {
-    let replicas = Resource::new(|| (), |_| get_replicas());
+    let replicas = crate::resource::new(|| (), |_| get_replicas());
     use_every_visible(std::time::Duration::from_secs(2), move || {
         replicas.refetch()
     });

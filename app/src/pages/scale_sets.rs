@@ -25,7 +25,7 @@ use flotilla_domain::ScaleSetState;
 pub fn ScaleSetList() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| ListQuery::from_params(|k| p.get(k))));
-    let sets = Resource::new(|| (), |_| list_scale_sets());
+    let sets = crate::resource::new(|| (), |_| list_scale_sets());
     use_live_updates(|| live::events_url(None), move || sets.refetch());
     let selected = RwSignal::new(Vec::<String>::new());
     let delete = ServerAction::<DeleteScaleSets>::new();

@@ -20,7 +20,7 @@ use crate::viewer::use_me;
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let list = Resource::new(
+    let list = crate::resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
     );
@@ -224,7 +224,7 @@ fn optional_time(at: Option<DateTime<Utc>>, otherwise: &'static str) -> AnyView 
 /// one scale set or any, and its lifetime in days.
 #[component]
 fn CreateTokenForm(action: ServerAction<CreateToken>) -> impl IntoView {
-    let names = Resource::new(|| (), |_| scale_set_names());
+    let names = crate::resource::new(|| (), |_| scale_set_names());
     let highest = use_me().highest_role();
     let error = move || action.value().get().and_then(Result::err);
     // After a refused post without JavaScript the page is rendered anew: the error carries

@@ -24,7 +24,7 @@ const REFRESH: Duration = Duration::from_secs(15);
 pub(super) fn Forecasts(name: String) -> impl IntoView {
     let tick = RwSignal::new(0u32);
     use_every_visible(REFRESH, move || tick.update(|t| *t += 1));
-    let forecasts = Resource::new(
+    let forecasts = crate::resource::new(
         move || (name.clone(), tick.get()),
         |(name, _)| read_forecast(name),
     );

@@ -44,14 +44,14 @@ pub(super) fn HealthTab(live: Live) -> impl IntoView {
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
     use_every(REFRESH, move || live.refresh());
-    let first_repairs = Resource::new(
+    let first_repairs = crate::resource::new(
         {
             let name = name.clone();
             move || name.clone()
         },
         get_repairs,
     );
-    let first_history = Resource::new(
+    let first_history = crate::resource::new(
         {
             let name = name.clone();
             move || name.clone()
@@ -377,7 +377,7 @@ fn InstanceHealth(live: Live) -> impl IntoView {
     let query = Memo::new(move |_| params.with(|p| InstanceQuery::from_params(|k| p.get(k))));
     let page = {
         let name = name.clone();
-        Resource::new(
+        crate::resource::new(
             move || {
                 (
                     query.with(InstanceQuery::params),
@@ -401,7 +401,7 @@ fn InstanceHealth(live: Live) -> impl IntoView {
 /// probe across reads: only the ones that changed are drawn anew.
 #[component]
 fn HealthTable(
-    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    page: crate::resource::Loaded<Result<Option<InstancePage>, ServerFnError>>,
     query: Memo<InstanceQuery>,
     /// The scale set.
     name: String,

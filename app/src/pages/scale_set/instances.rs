@@ -98,7 +98,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
     // after the person's changes) and with every change of the query.
     let page = {
         let name = name.clone();
-        Resource::new(
+        crate::resource::new(
             move || {
                 (
                     query.with(InstanceQuery::params),
@@ -361,7 +361,7 @@ pub(super) fn InstancesTab(live: Live) -> impl IntoView {
 /// generation across reads: only the ones that changed are drawn anew.
 #[component]
 fn InstanceTable(
-    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    page: crate::resource::Loaded<Result<Option<InstancePage>, ServerFnError>>,
     query: Memo<InstanceQuery>,
     path: String,
     selected: RwSignal<BTreeSet<String>>,
@@ -492,7 +492,7 @@ fn InstanceTable(
 #[derive(Clone, Copy)]
 pub(super) struct ShownPage {
     /// The read.
-    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    page: crate::resource::Loaded<Result<Option<InstancePage>, ServerFnError>>,
     /// The last page read (none before the first, nor after a failed read).
     pub current: Memo<Option<InstancePage>>,
     /// When it was read: the instant the rows' ages are counted to.
@@ -502,7 +502,7 @@ pub(super) struct ShownPage {
 }
 
 impl ShownPage {
-    pub fn new(page: Resource<Result<Option<InstancePage>, ServerFnError>>) -> Self {
+    pub fn new(page: crate::resource::Loaded<Result<Option<InstancePage>, ServerFnError>>) -> Self {
         let current = Memo::new(move |_| page.get().and_then(Result::ok).flatten());
         Self {
             page,
@@ -719,7 +719,7 @@ fn filter_form(q: InstanceQuery, path: String, live: Live) -> impl IntoView {
 #[component]
 fn RequestProgress(
     request: RwSignal<Option<Request>>,
-    page: Resource<Result<Option<InstancePage>, ServerFnError>>,
+    page: crate::resource::Loaded<Result<Option<InstancePage>, ServerFnError>>,
 ) -> impl IntoView {
     let progress = move || {
         let r = request.get()?;

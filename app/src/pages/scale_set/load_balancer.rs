@@ -35,7 +35,7 @@ pub(super) fn LoadBalancerTab(live: Live) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
-    let first = Resource::new(move || name.clone(), load_balancer_stats);
+    let first = crate::resource::new(move || name.clone(), load_balancer_stats);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {

@@ -133,7 +133,7 @@ pub fn ScaleSetPage(
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
     let detail = tab.detail();
-    let first = Resource::new(name, move |name| get_scale_set(name, detail));
+    let first = crate::resource::new(name, move |name| get_scale_set(name, detail));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {

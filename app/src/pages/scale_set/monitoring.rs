@@ -44,7 +44,7 @@ pub(super) fn MonitoringTab(live: Live) -> impl IntoView {
             instance: None,
         }
     };
-    let set_first = Resource::new(
+    let set_first = crate::resource::new(
         {
             let set_request = set_request.clone();
             move || query.with(|q| set_request(q))
@@ -106,7 +106,7 @@ fn InstanceCharts(live: Live, query: Memo<MonitoringQuery>) -> impl IntoView {
             instance: Some(instance),
         })
     };
-    let first = Resource::new(
+    let first = crate::resource::new(
         {
             let request = request.clone();
             move || query.with(|q| request(q))

@@ -45,7 +45,7 @@ pub(super) fn OverviewTab(live: Live) -> impl IntoView {
         step: None,
         instance: None,
     };
-    let charts = Resource::new(
+    let charts = crate::resource::new(
         {
             let request = request.clone();
             move || request.clone()

@@ -48,14 +48,14 @@ pub(super) fn ScalingTab(live: Live) -> impl IntoView {
     let params = use_query_map();
     let actions_only =
         Memo::new(move |_| params.with(|p| p.get("decisions").as_deref() == Some("actions")));
-    let scaling = Resource::new(
+    let scaling = crate::resource::new(
         {
             let name = name.clone();
             move || name.clone()
         },
         read_scaling,
     );
-    let decisions = Resource::new(
+    let decisions = crate::resource::new(
         {
             let name = name.clone();
             move || (name.clone(), actions_only.get())
@@ -71,7 +71,7 @@ pub(super) fn ScalingTab(live: Live) -> impl IntoView {
         step: None,
         instance: None,
     };
-    let charts = Resource::new(
+    let charts = crate::resource::new(
         {
             let request = request.clone();
             move || request.clone()

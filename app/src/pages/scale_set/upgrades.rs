@@ -52,8 +52,8 @@ pub(super) fn UpgradesTab(live: Live) -> impl IntoView {
     // looked, which a resource made inside them would follow with an id the browser does not
     // give it (the comparison read a version list and hydration failed, now and then).
     let comparison = versions::Comparison::new(name.clone());
-    let first = Resource::new(move || name.clone(), read_upgrades);
-    let options = Resource::new(|| (), |()| get_wizard_options());
+    let first = crate::resource::new(move || name.clone(), read_upgrades);
+    let options = crate::resource::new(|| (), |()| get_wizard_options());
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {

@@ -21,7 +21,7 @@ pub(super) fn WarmPoolPanel(live: Live) -> impl IntoView {
     let name = live
         .detail
         .with_untracked(|d| d.scale_set.spec.name.clone());
-    let first = Resource::new(move || name.clone(), get_warm_pool);
+    let first = crate::resource::new(move || name.clone(), get_warm_pool);
     // No placeholder: most sets have no pool, and the panel would only flash.
     view! {
         <Suspense>

@@ -63,7 +63,7 @@ fn Shadow(
         .with_untracked(|d| d.scale_set.spec.name.clone());
     // Read again when the live setting changes: the scores compare the two.
     let live_setting = Memo::new(move |_| live.detail.with(|d| d.scale_set.spec.autoscale.clone()));
-    let read = Resource::new(
+    let read = crate::resource::new(
         {
             let name = name.clone();
             move || (name.clone(), live_setting.get())

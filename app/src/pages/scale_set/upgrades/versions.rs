@@ -19,7 +19,7 @@ use crate::pages::scale_set::Tab;
 #[derive(Clone, Copy)]
 pub(super) struct Comparison {
     asked: Memo<Option<(u32, u32)>>,
-    changes: Resource<Result<Option<Vec<FieldChange>>, PortalError>>,
+    changes: crate::resource::Loaded<Result<Option<Vec<FieldChange>>, PortalError>>,
 }
 
 impl Comparison {
@@ -32,7 +32,7 @@ impl Comparison {
                 get("from").zip(get("to"))
             })
         });
-        let changes = Resource::new(
+        let changes = crate::resource::new(
             move || asked.get().map(|(from, to)| (name.clone(), from, to)),
             |asked| async move {
                 match asked {
