@@ -68,7 +68,10 @@ mod tests {
             next: None,
         };
         let written = <Json as Encoder<Page>>::encode(&page).unwrap();
-        assert_eq!(written, r#"{"name":"web \"1\" ✓","rows":[1,2,3],"next":null}"#);
+        assert_eq!(
+            written,
+            r#"{"name":"web \"1\" ✓","rows":[1,2,3],"next":null}"#
+        );
         let read: Page = <Json as Decoder<Page>>::decode(&written).unwrap();
         assert_eq!(read, page);
     }
