@@ -25,9 +25,12 @@
 //! - [`time_zone`] — the browser's time zone, for schedules.
 //!
 //! The `hydrate` build depends on no server crate: server-only code sits behind
-//! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies.
+//! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies. Views are type-erased in every
+//! build (`--cfg erase_components`, set in `.cargo/config.toml` for both sides, whose HTML
+//! must match): a third of the release wasm was typed views' generic code.
 #![forbid(unsafe_code)]
-// Leptos views are deeply nested types; the scale set page's tabs exceed the default.
+// Typed views (a build without `erase_components`) are deeply nested types; the scale set
+// page's tabs exceed the default.
 #![recursion_limit = "256"]
 
 pub mod activity_query;
