@@ -1,7 +1,8 @@
 // Prints what failed in the last run, from the JSON report (`test-results/results.json`):
-// each failed test's title, where it failed and the first lines of each error. `scripts/e2e.sh`
-// calls it after a failed run so that a log's last screen says why, not only the list
-// reporter's attachments (screenshots, traces) that come after the errors.
+// each failed attempt's test, where it failed and the first lines of each error — a test that
+// passed on its retry too, marked so. `scripts/e2e.sh` calls it after every run so that a log's
+// last screen says why, not only the list reporter's attachments (screenshots, traces) that
+// come after the errors, and so that a flaky test is seen even when the run passes.
 import { readFileSync } from 'node:fs';
 
 const LINES = 12;
@@ -20,7 +21,8 @@ for (const suite of report.suites ?? []) {
     for (const test of spec.tests) {
       for (const result of test.results) {
         if (result.status === 'passed' || result.status === 'skipped') continue;
-        lines.push(`✘ ${path.join(' › ')} (${result.status}, ${(result.duration / 1000).toFixed(1)} s)`);
+        const retried = test.status === 'flaky' ? ', passed on its retry' : '';
+        lines.push(`✘ ${path.join(' › ')} (${result.status}, ${(result.duration / 1000).toFixed(1)} s${retried})`);
         for (const error of result.errors ?? []) {
           const at = error.location ? `${error.location.file.split('/').pop()}:${error.location.line}` : '';
           // Without the code frame (`> 4 |   expect(…)`): its place is printed above it.
@@ -35,4 +37,4 @@ for (const suite of report.suites ?? []) {
     }
   }
 }
-console.log(lines.length ? `\nWhat failed:\n${lines.join('\n')}` : '\nNo failed test in the JSON report.');
+if (lines.length) console.log(`\nWhat failed:\n${lines.join('\n')}`);

@@ -22,6 +22,7 @@ cd end2end
 status=0
 FLOTILLA_E2E_URL="http://127.0.0.1:$port" FLOTILLA_E2E_USER=admin \
   FLOTILLA_E2E_PASSWORD="$FLOTILLA_ADMIN_PASSWORD" npx playwright test "$@" || status=$?
-# The errors, last: the list reporter prints them before every attachment.
-if [ "$status" -ne 0 ] && [ -f test-results/results.json ]; then node failures.mjs || true; fi
+# The errors, last (the list reporter prints them before every attachment), also those of a
+# test that passed on its retry.
+if [ -f test-results/results.json ]; then node failures.mjs || true; fi
 exit "$status"
