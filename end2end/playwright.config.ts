@@ -26,7 +26,7 @@ export default defineConfig({
   // passes only on its retry is reported as flaky, its first error printed by `failures.mjs`
   // at the end of the log; one that fails twice fails the run.
   retries: 1,
-  // The JSON report feeds `failures.mjs`, which `scripts/e2e.sh` runs after a failed run.
+  // The JSON report feeds `failures.mjs`, which `scripts/e2e.sh` runs after every run.
   reporter: [
     ['list'],
     ['html', { open: 'never', outputFolder: 'playwright-report' }],

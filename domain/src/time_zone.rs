@@ -4,8 +4,8 @@
 //! Natively a zone is chrono-tz's, from its compiled tables. In the browser (wasm32) it is the
 //! browser's own: the offsets come from `Intl.DateTimeFormat`, which carries the same IANA
 //! database, so the portal's wasm does not carry chrono-tz's tables (861 KB raw, 142 KB
-//! gzip of the release wasm). The server stays the authority: a name the browser accepts and chrono-tz
-//! does not is refused when saved, with its field named.
+//! gzip of the release wasm). The server stays the authority: a name the browser accepts
+//! and chrono-tz does not is refused when saved, with its field named.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use chrono_tz::Tz as Zone;
