@@ -46,7 +46,7 @@ libvirt-deps:
 	@bash scripts/libvirt-deps.sh
 
 site:
-	cargo leptos build
+	cargo leptos build --split
 
 # Skips the front end (wasm-bindgen, wasm-opt) when none of its inputs changed.
 site-release:

@@ -5,8 +5,8 @@
 #
 # A build split by route (`cargo leptos build --split`, `__wasm_split_manifest.json` present)
 # counts for a route the main module plus the chunks the manifest lists for its lazy view
-# (`<route>_chunk_<hash>`, the view functions named below); an unsplit build — today's — counts
-# the one module for every route. The budget (issue 20): the first page
+# (`__<route>_view_<hash>`, the route types named below), and every split loader's JS; an
+# unsplit build counts the one module for every route. The budget (issue 20): the first page
 # at most 350 KB gzip, no route above 500 KB. Exits 1 when a route is over its budget and
 # FLOTILLA_WEIGHT_STRICT=1.
 set -euo pipefail
@@ -16,20 +16,22 @@ import gzip, json, os, sys
 
 pkg = os.path.join(sys.argv[1], "pkg")
 FIRST, ROUTE = 350_000, 500_000
-# route path -> the lazy view's function in app/src/routes.rs
+# route path -> its route type in app/src/routes.rs, snake-cased as the lazy view's split
+# is named (`__<route>_view_<hash>`)
 ROUTES = {
-    "/login": "login", "/": "overview", "/scale-sets": "scale_sets",
-    "/scale-sets/new": "new_scale_set", "/scale-sets/:name": "scale_set_overview",
-    "/scale-sets/:name/instances": "scale_set_instances",
-    "/scale-sets/:name/scaling": "scale_set_scaling",
-    "/scale-sets/:name/upgrades": "scale_set_upgrades",
-    "/scale-sets/:name/health": "scale_set_health",
-    "/scale-sets/:name/load-balancer": "scale_set_load_balancer",
-    "/scale-sets/:name/monitoring": "scale_set_monitoring",
-    "/scale-sets/:name/activity": "scale_set_activity",
-    "/scale-sets/:name/settings": "scale_set_settings",
-    "/scale-sets/:name/instances/:id/console": "console", "/activity": "activity",
-    "/hosts": "hosts", "/replicas": "replicas", "/tokens": "tokens",
+    "/login": "login_route", "/": "overview_route", "/scale-sets": "scale_sets_route",
+    "/scale-sets/new": "new_scale_set_route",
+    "/scale-sets/:name": "scale_set_overview_route",
+    "/scale-sets/:name/instances": "scale_set_instances_route",
+    "/scale-sets/:name/scaling": "scale_set_scaling_route",
+    "/scale-sets/:name/upgrades": "scale_set_upgrades_route",
+    "/scale-sets/:name/health": "scale_set_health_route",
+    "/scale-sets/:name/load-balancer": "scale_set_load_balancer_route",
+    "/scale-sets/:name/monitoring": "scale_set_monitoring_route",
+    "/scale-sets/:name/activity": "scale_set_activity_route",
+    "/scale-sets/:name/settings": "scale_set_settings_route",
+    "/scale-sets/:name/instances/:id/console": "console_route", "/activity": "activity_route",
+    "/hosts": "hosts_route", "/replicas": "replicas_route", "/tokens": "tokens_route",
 }
 
 
@@ -55,9 +57,9 @@ over = False
 for route, view in ROUTES.items():
     wasm = ["flotilla.wasm"]
     if chunks:
-        key = next((k for k in chunks if k.rsplit("_", 1)[0] == f"{view}_chunk"), None)
+        key = next((k for k in chunks if k.rsplit("_", 1)[0] == f"__{view}_view"), None)
         if key is None:
-            sys.exit(f"no chunk for {route} ({view}_chunk_*) in {manifest}")
+            sys.exit(f"no split for {route} (__{view}_view_*) in {manifest}")
         wasm += [c + ".wasm" for c in chunks[key]]
     w = total(wasm)
     gz = w[1] + js_size[1] + css_size[1]

@@ -6,17 +6,8 @@ use leptos_router::{SsrMode, path};
 
 use crate::components::header::Header;
 use crate::components::side_nav::SideNav;
-use crate::pages::activity::ActivityPage;
-use crate::pages::console::ConsolePage;
-use crate::pages::hosts::HostsPage;
-use crate::pages::login::LoginPage;
-use crate::pages::new_scale_set::NewScaleSet;
 use crate::pages::not_found::NotFound;
-use crate::pages::overview::Overview;
-use crate::pages::replicas::ReplicasPage;
-use crate::pages::scale_set::{ScaleSetPage, Tab};
-use crate::pages::scale_sets::ScaleSetList;
-use crate::pages::tokens::TokensPage;
+use crate::routes::*;
 use crate::viewer::Viewer;
 
 /// The portal: header, side navigation and the routed page (the login page alone, without
@@ -36,13 +27,6 @@ pub fn App() -> impl IntoView {
     provide_context(viewer);
     provide_meta_context();
 
-    // Effects run only in the browser, after hydration: tests wait for this marker.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Title formatter=|text: String| {
             if text.is_empty() { "Flotilla".to_string() } else { format!("{text} · Flotilla") }
@@ -55,69 +39,106 @@ pub fn App() -> impl IntoView {
             <Chrome>
                 <main id="main" class="content" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound /> }>
-                        <Route path=path!("/login") view=LoginPage />
-                        <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
-                        <Route path=path!("/") view=Overview ssr=SsrMode::Async />
-                        <Route path=path!("/scale-sets") view=ScaleSetList ssr=SsrMode::Async />
-                        <Route path=path!("/scale-sets/new") view=NewScaleSet />
+                        <Route path=path!("/login") view=LoginRoute::lazy() />
+                        <Route path=path!("/tokens") view=TokensRoute::lazy() ssr=SsrMode::Async />
+                        <Route path=path!("/") view=OverviewRoute::lazy() ssr=SsrMode::Async />
+                        <Route
+                            path=path!("/scale-sets")
+                            view=ScaleSetsRoute::lazy()
+                            ssr=SsrMode::Async
+                        />
+                        <Route path=path!("/scale-sets/new") view=NewScaleSetRoute::lazy() />
                         <Route
                             path=path!("/scale-sets/:name")
-                            view=|| view! { <ScaleSetPage tab=Tab::Overview /> }
+                            view=ScaleSetOverviewRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/instances")
-                            view=|| view! { <ScaleSetPage tab=Tab::Instances /> }
+                            view=ScaleSetInstancesRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/scaling")
-                            view=|| view! { <ScaleSetPage tab=Tab::Scaling /> }
+                            view=ScaleSetScalingRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/upgrades")
-                            view=|| view! { <ScaleSetPage tab=Tab::Upgrades /> }
+                            view=ScaleSetUpgradesRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/health")
-                            view=|| view! { <ScaleSetPage tab=Tab::Health /> }
+                            view=ScaleSetHealthRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/load-balancer")
-                            view=|| view! { <ScaleSetPage tab=Tab::LoadBalancer /> }
+                            view=ScaleSetLoadBalancerRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/monitoring")
-                            view=|| view! { <ScaleSetPage tab=Tab::Monitoring /> }
+                            view=ScaleSetMonitoringRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/activity")
-                            view=|| view! { <ScaleSetPage tab=Tab::Activity /> }
+                            view=ScaleSetActivityRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/settings")
-                            view=|| view! { <ScaleSetPage tab=Tab::Settings /> }
+                            view=ScaleSetSettingsRoute::lazy()
                             ssr=SsrMode::Async
                         />
                         <Route
                             path=path!("/scale-sets/:name/instances/:id/console")
-                            view=ConsolePage
+                            view=ConsoleRoute::lazy()
                             ssr=SsrMode::Async
                         />
-                        <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
-                        <Route path=path!("/hosts") view=HostsPage ssr=SsrMode::Async />
-                        <Route path=path!("/replicas") view=ReplicasPage ssr=SsrMode::Async />
+                        <Route
+                            path=path!("/activity")
+                            view=ActivityRoute::lazy()
+                            ssr=SsrMode::Async
+                        />
+                        <Route path=path!("/hosts") view=HostsRoute::lazy() ssr=SsrMode::Async />
+                        <Route
+                            path=path!("/replicas")
+                            view=ReplicasRoute::lazy()
+                            ssr=SsrMode::Async
+                        />
                     </Routes>
                 </main>
             </Chrome>
         </Router>
     }
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// Whether the whole document is hydrated, the routed page included.
+    static HYDRATED: ArcRwSignal<bool> = ArcRwSignal::new(false);
+}
+
+/// Marks the document hydrated, the routed page included: `<body data-hydrated="true">`,
+/// which the browser tests wait for, and [`hydrated`]. The page hydrates last and in steps
+/// (its chunks arrive, then each `Suspense` in it), between which other tasks run.
+#[cfg(feature = "hydrate")]
+pub(crate) fn hydration_complete() {
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+    HYDRATED.with(|hydrated| hydrated.set(true));
+}
+
+/// Whether the document is hydrated (tracked): what changes a page's data in the browser —
+/// live updates, periodic reads — starts only then, so that no part of the page renders
+/// anew before it is hydrated (it would no longer match the server's HTML).
+#[cfg(feature = "hydrate")]
+pub(crate) fn hydrated() -> bool {
+    HYDRATED.with(|hydrated| hydrated.get())
 }
 
 /// The header and the side navigation around the page, except on the login page.

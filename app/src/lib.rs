@@ -8,7 +8,8 @@
 //! - [`shell`] — the HTML document around the app (with the session's CSRF token in
 //!   `<meta name="csrf-token">`); [`App`] — header, navigation, routes, and who is looking
 //!   ([`viewer::Viewer`]) as context for every component;
-//! - [`pages`] — one routed page per file (the login page `/login` and the API tokens page
+//! - [`routes`] — every page as a lazy route, so the browser's wasm is split by route;
+//!   [`pages`] — one routed page per file (the login page `/login` and the API tokens page
 //!   `/tokens` among them); [`components`] — one component per file;
 //! - [`api`] — server functions, thin adapters over `flotilla_control::Fleet`, served under
 //!   [`api::SERVER_FN_PREFIX`] (not `/api`, which belongs to the REST API), each in the
@@ -28,7 +29,9 @@
 //! `#[cfg(feature = "ssr")]` or inside `#[server]` bodies. Views are type-erased in every
 //! build (`--cfg erase_components`, set in `.cargo/config.toml` for both sides, whose HTML
 //! must match): a third of the release wasm was typed views' generic code.
-#![forbid(unsafe_code)]
+// Denied everywhere but in `routes`, whose lazy-route macros declare the split chunks'
+// imports.
+#![deny(unsafe_code)]
 // Typed views (a build without `erase_components`) are deeply nested types; the scale set
 // page's tabs exceed the default.
 #![recursion_limit = "256"]
@@ -50,6 +53,7 @@ pub mod pages;
 pub mod placement_grid;
 pub mod resource;
 pub mod rollout_view;
+pub mod routes;
 pub mod scale_set_query;
 mod shell;
 pub mod status;
@@ -64,10 +68,18 @@ pub mod wizard;
 pub use app::App;
 pub use shell::shell;
 
-/// The browser entry point: hydrates the server-rendered document.
+/// The browser entry point: hydrates the server-rendered document, as
+/// `leptos::mount::hydrate_lazy` does (the routed page waits for its chunks), and then says
+/// so ([`app::hydration_complete`]).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = leptos::prelude::document().body() else {
+            return;
+        };
+        leptos::mount::hydrate_from_async(body, App).await.forget();
+        app::hydration_complete();
+    });
 }

@@ -70,7 +70,11 @@ pub fn use_live_events(
     refetch: impl Fn() + Clone + Send + Sync + 'static,
 ) {
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| browser::subscribe(url(), kinds, refetch.clone()));
+    Effect::new(move |_| {
+        if crate::app::hydrated() {
+            browser::subscribe(url(), kinds, refetch.clone());
+        }
+    });
     #[cfg(not(feature = "hydrate"))]
     let _ = (url, kinds, refetch);
 }

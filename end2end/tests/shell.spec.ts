@@ -39,6 +39,42 @@ test('the overview loads and hydrates', async ({ page }, testInfo) => {
   expect(errors).toEqual([]);
 });
 
+test('the wasm is split by route: a page fetches its own chunks, the next page its own', async ({ page }) => {
+  const errors = watchErrors(page);
+  const wasm: string[] = [];
+  page.on('response', (r) => {
+    const file = new URL(r.url()).pathname.split('/').pop() ?? '';
+    if (file.endsWith('.wasm')) wasm.push(file);
+  });
+  const fetched = (split: string) => wasm.some((f) => f.startsWith(`split___${split}_route_view_`));
+  await page.goto('/');
+  await waitForHydration(page);
+  // The page names the overview's own split (and the chunks it shares) in preload links, so
+  // the browser fetches them beside the main module instead of after it. (Leptos may name
+  // them in the head too, but not on every render: see `app/src/routes.rs`.)
+  await expect(page.locator('main link[rel="preload"][href*="split___overview_route_view_"]')).toHaveCount(1);
+  expect(wasm).toContain('flotilla.wasm');
+  expect(fetched('overview')).toBe(true);
+  expect(fetched('activity')).toBe(false);
+
+  // Navigation stays in the page (the marker survives): the Activity page is rendered by
+  // the browser, from the chunk it fetched on the way.
+  await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Activity' })).toBeVisible();
+  await expect(page).toHaveTitle(/^Activity · Flotilla/);
+  expect(fetched('activity')).toBe(true);
+  // The page is live: its filter form is applied in the page too.
+  await page.getByLabel('Result').selectOption('failed');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page).toHaveURL(/[?&]result=failed(&|$)/);
+  expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
+  // A page never visited is never downloaded, and no file twice.
+  expect(fetched('scale_set_scaling')).toBe(false);
+  expect(new Set(wasm).size).toBe(wasm.length);
+  expect(errors).toEqual([]);
+});
+
 test('an unknown page answers 404 with a readable page', async ({ page }) => {
   const res = await page.goto('/no-such-page');
   expect(res?.status()).toBe(404);

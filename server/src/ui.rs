@@ -10,6 +10,7 @@
 //! without one (`/api/v1` keeps its own fallback because it is nested).
 
 use axum::Router;
+use flotilla_app::routes::SplitManifest;
 use flotilla_app::{App, shell};
 use flotilla_control::Fleet;
 use leptos::config::LeptosOptions;
@@ -18,7 +19,14 @@ use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_ro
 
 /// The portal for `fleet`, serving the site built into `options.site_root`.
 pub fn router(fleet: Fleet, options: LeptosOptions) -> Router {
-    let context = move || provide_context(fleet.clone());
+    let split = SplitManifest::read(
+        &std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
+        &format!("/{}", options.site_pkg_dir),
+    );
+    let context = move || {
+        provide_context(fleet.clone());
+        provide_context(split.clone());
+    };
     let routes = generate_route_list(App);
     let app = {
         let options = options.clone();

@@ -124,11 +124,14 @@ impl Tab {
     }
 }
 
-/// A scale set's page, showing `tab`.
+/// A scale set's page, showing `tab` with `body` (one of the `*_tab` functions below, each
+/// named by its own route so that the route's lazy chunk carries that tab's code alone).
 #[component]
 pub fn ScaleSetPage(
     /// The tab to show.
     tab: Tab,
+    /// The tab's content.
+    body: fn(Live) -> AnyView,
 ) -> impl IntoView {
     let params = use_params_map();
     let name = move || params.read().get("name").unwrap_or_default();
@@ -138,7 +141,7 @@ pub fn ScaleSetPage(
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match first.await {
-                    Ok(Some(first)) => view! { <ScaleSetView first tab /> }.into_any(),
+                    Ok(Some(first)) => view! { <ScaleSetView first tab body /> }.into_any(),
                     Ok(None) => {
                         set_status(404);
                         view! {
@@ -291,10 +294,14 @@ impl<T: Send + Sync + 'static> Polled<T> {
 }
 
 /// Calls `tick` every `period` in the browser for as long as the calling component lives
-/// (the timer is cleared when it is unmounted). Nothing on the server.
+/// (the timer is cleared when it is unmounted), once the document is hydrated. Nothing on
+/// the server.
 pub fn use_every(period: std::time::Duration, tick: impl Fn() + Clone + Send + Sync + 'static) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
+        if !crate::app::hydrated() {
+            return;
+        }
         let tick = tick.clone();
         match set_interval_with_handle(tick, period) {
             Ok(handle) => on_cleanup(move || handle.clear()),
@@ -351,7 +358,7 @@ pub fn use_every_visible(
 }
 
 #[component]
-fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
+fn ScaleSetView(first: ScaleSetDetail, tab: Tab, body: fn(Live) -> AnyView) -> impl IntoView {
     let name = first.scale_set.spec.name.clone();
     let live = Live::new(first, tab);
     {
@@ -401,18 +408,56 @@ fn ScaleSetView(first: ScaleSetDetail, tab: Tab) -> impl IntoView {
                 })
                 .collect_view()}
         </nav>
-        {match tab {
-            Tab::Overview => view! { <overview::OverviewTab live /> }.into_any(),
-            Tab::Instances => view! { <instances::InstancesTab live /> }.into_any(),
-            Tab::Scaling => view! { <scaling::ScalingTab live /> }.into_any(),
-            Tab::Upgrades => view! { <upgrades::UpgradesTab live /> }.into_any(),
-            Tab::Health => view! { <health::HealthTab live /> }.into_any(),
-            Tab::LoadBalancer => view! { <load_balancer::LoadBalancerTab live /> }.into_any(),
-            Tab::Monitoring => view! { <monitoring::MonitoringTab live /> }.into_any(),
-            Tab::Activity => view! { <activity::ActivityTab name=name.clone() /> }.into_any(),
-            Tab::Settings => view! { <settings::SettingsTab live /> }.into_any(),
-        }}
+        {body(live)}
     }
+}
+
+/// The Overview tab's content.
+pub fn overview_tab(live: Live) -> AnyView {
+    view! { <overview::OverviewTab live /> }.into_any()
+}
+
+/// The Instances tab's content.
+pub fn instances_tab(live: Live) -> AnyView {
+    view! { <instances::InstancesTab live /> }.into_any()
+}
+
+/// The Scaling tab's content.
+pub fn scaling_tab(live: Live) -> AnyView {
+    view! { <scaling::ScalingTab live /> }.into_any()
+}
+
+/// The Upgrades tab's content.
+pub fn upgrades_tab(live: Live) -> AnyView {
+    view! { <upgrades::UpgradesTab live /> }.into_any()
+}
+
+/// The Health & repairs tab's content.
+pub fn health_tab(live: Live) -> AnyView {
+    view! { <health::HealthTab live /> }.into_any()
+}
+
+/// The Load balancer tab's content.
+pub fn load_balancer_tab(live: Live) -> AnyView {
+    view! { <load_balancer::LoadBalancerTab live /> }.into_any()
+}
+
+/// The Monitoring tab's content.
+pub fn monitoring_tab(live: Live) -> AnyView {
+    view! { <monitoring::MonitoringTab live /> }.into_any()
+}
+
+/// The Activity tab's content.
+pub fn activity_tab(live: Live) -> AnyView {
+    let name = live
+        .detail
+        .with_untracked(|d| d.scale_set.spec.name.clone());
+    view! { <activity::ActivityTab name /> }.into_any()
+}
+
+/// The Settings tab's content.
+pub fn settings_tab(live: Live) -> AnyView {
+    view! { <settings::SettingsTab live /> }.into_any()
 }
 
 #[cfg(test)]
