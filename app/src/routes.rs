@@ -166,10 +166,11 @@ fn snake_case(name: &str) -> String {
 
 /// `<link rel="preload">`s for the chunks of `route` (and the split loader's module) at the
 /// top of the page, so that on a first visit the browser fetches them with the main module
-/// rather than after it — at a low priority, behind the stylesheet and the main module,
-/// as the page is already painted from the server's HTML and its chunks only make it live. The server reads the list from its [`SplitManifest`] and carries it
-/// to the browser in the hydration data, which renders the same links; on a later
-/// navigation in the browser the list is empty, as the router loads the chunks itself.
+/// rather than after it — at a low priority, behind the stylesheet and the main module, as
+/// the page is already painted from the server's HTML and its chunks only make it live.
+/// The server reads the list from its [`SplitManifest`] and carries it to the browser in
+/// the hydration data, which renders the same links; on a later navigation in the browser
+/// the list is empty, as the router loads the chunks itself.
 ///
 /// Leptos 0.8 adds such links to the head by itself, but only when the thread rendering
 /// the response happens to have an owner left over from an earlier render (it reads the
