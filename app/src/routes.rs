@@ -6,8 +6,9 @@
 //! A route has no data of its own to start ahead of its view: each page makes its resources
 //! in its component body, as before. On a first visit the server renders the page with its
 //! data and names the page's chunks in `<link rel="preload">`s ([`SplitPreloads`]), so the
-//! browser fetches them beside the main module and hydrates (`hydrate_lazy`) once they are
-//! in; on a later navigation the page's chunks come before its reads.
+//! browser fetches them beside the main module and hydrates (`crate::hydrate`, as Leptos's
+//! `hydrate_lazy`) once they are in; on a later navigation the page's chunks come before its
+//! reads.
 //!
 //! The split of route `FooRoute` is named `__foo_route_view_<hash>` in the split manifest
 //! (after the lazy view function its macro makes); [`SplitManifest`] and

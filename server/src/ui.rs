@@ -4,7 +4,9 @@
 //! `options.site_root`), and a rendered 404 page for every other path.
 //!
 //! The [`Fleet`] reaches the pages and the server functions as Leptos context, provided the
-//! same way to the page renderer, the server-function handler and the 404 renderer.
+//! same way to the page renderer, the server-function handler and the 404 renderer; so does
+//! the site's split manifest ([`SplitManifest`], read once here), from which each page names
+//! its wasm chunks for the browser to preload.
 //!
 //! This router has a fallback (files, then the 404 page): merge it last, after routers
 //! without one (`/api/v1` keeps its own fallback because it is nested).
