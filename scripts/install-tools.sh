@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the build tools Flotilla needs that a fresh machine lacks: the wasm32 target,
+# Installs the build tools Flotilla needs that a fresh machine lacks: the wasm32 target, the
+# standard library's source (the release wasm rebuilds it for size, see site-release.sh),
 # cargo-leptos and wasm-bindgen-cli (built from source with the dependency pins that let them
 # build with this toolchain and registry mirror). Idempotent: does nothing when present.
 set -euo pipefail
@@ -16,6 +17,10 @@ log() { printf '[install-tools] %s\n' "$*" >&2; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  log "adding the rust-src component"
+  rustup component add rust-src
 fi
 
 # Builds crate $1@$2 from its published source after pinning dependency $3 to version $4.

@@ -73,6 +73,17 @@ test.describe('lifecycle hooks in the instances tab', () => {
     await page.goto(`/scale-sets/${SET}/instances`);
     await waitForHydration(page);
     await expect(rows(page)).toHaveCount(2);
+    // The tab stays on screen across the reads each action causes. Put back to its
+    // "Loading…" placeholder while they were pending (as it was, a dozen times in this
+    // test), the table was gone for a moment: a tick made then was lost, and the next
+    // action went to the rows ticked before.
+    await page.evaluate(() => {
+      const seen = window as unknown as { placeholders: number };
+      seen.placeholders = 0;
+      new MutationObserver(() => {
+        if (document.querySelector('main > .loading')) seen.placeholders += 1;
+      }).observe(document.querySelector('main')!, { childList: true, subtree: true });
+    });
     const ids = await Promise.all([0, 1].map(async (n) => (await rows(page).nth(n).getAttribute('data-instance'))!));
     for (const id of ids) {
       await expect(row(page, id).locator('[data-lifecycle]')).toHaveText('launching_wait: register');
@@ -113,6 +124,10 @@ test.describe('lifecycle hooks in the instances tab', () => {
     await openLifecycle(page);
     await toolbar.getByRole('button', { name: 'Continue', exact: true }).click();
     await expect(page.locator('[data-error="instances-action"]')).toContainText('not waiting on a lifecycle hook');
+    expect(
+      await page.evaluate(() => (window as unknown as { placeholders: number }).placeholders),
+      'the tab went back to its "Loading…" placeholder after an action',
+    ).toBe(0);
     expect(errors).toEqual([]);
   });
 

@@ -137,8 +137,14 @@ pub fn ScaleSetPage(
     let name = move || params.read().get("name").unwrap_or_default();
     let detail = tab.detail();
     let first = crate::resource::new(name, move |name| get_scale_set(name, detail));
+    // A transition, not a suspense: a tab's own reads that are not under a boundary of
+    // their own (the Instances tab's page of rows, read again after each action) count
+    // towards this one, and a suspense put the whole tab back to "Loading…" while each
+    // was pending — the table gone for a moment, a tick made then lost, the next action
+    // sent for the rows ticked before. The transition shows the placeholder until the
+    // first read only, then keeps the tab while later reads are pending.
     view! {
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match first.await {
                     Ok(Some(first)) => view! { <ScaleSetView first tab body /> }.into_any(),
@@ -160,7 +166,7 @@ pub fn ScaleSetPage(
                     }
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
