@@ -1,5 +1,14 @@
 import { test, expect, type APIRequestContext, type Page } from '@playwright/test';
-import { createSet, newApi, removeSet, smallSet, waitForHydration, watchErrors } from './support';
+import {
+  countPlaceholders,
+  createSet,
+  newApi,
+  placeholdersShown,
+  removeSet,
+  smallSet,
+  waitForHydration,
+  watchErrors,
+} from './support';
 
 // Lifecycle hooks and busy leases in the Instances tab: the tags say which hook an instance
 // waits on, the toolbar's Lifecycle… ends the waits (continue, abandon) and sets a busy
@@ -77,13 +86,7 @@ test.describe('lifecycle hooks in the instances tab', () => {
     // "Loading…" placeholder while they were pending (as it was, a dozen times in this
     // test), the table was gone for a moment: a tick made then was lost, and the next
     // action went to the rows ticked before.
-    await page.evaluate(() => {
-      const seen = window as unknown as { placeholders: number };
-      seen.placeholders = 0;
-      new MutationObserver(() => {
-        if (document.querySelector('main > .loading')) seen.placeholders += 1;
-      }).observe(document.querySelector('main')!, { childList: true, subtree: true });
-    });
+    await countPlaceholders(page);
     const ids = await Promise.all([0, 1].map(async (n) => (await rows(page).nth(n).getAttribute('data-instance'))!));
     for (const id of ids) {
       await expect(row(page, id).locator('[data-lifecycle]')).toHaveText('launching_wait: register');
@@ -124,10 +127,7 @@ test.describe('lifecycle hooks in the instances tab', () => {
     await openLifecycle(page);
     await toolbar.getByRole('button', { name: 'Continue', exact: true }).click();
     await expect(page.locator('[data-error="instances-action"]')).toContainText('not waiting on a lifecycle hook');
-    expect(
-      await page.evaluate(() => (window as unknown as { placeholders: number }).placeholders),
-      'the tab went back to its "Loading…" placeholder after an action',
-    ).toBe(0);
+    expect(await placeholdersShown(page), 'the tab went back to its "Loading…" placeholder after an action').toBe(0);
     expect(errors).toEqual([]);
   });
 

@@ -39,6 +39,24 @@ export async function waitForHydration(page: Page) {
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
 }
 
+/** Counts, from now on, how often the page's content goes back to a "Loading…" placeholder
+ * (any `.loading` in `<main>`); read the count with `placeholdersShown`. A page read anew
+ * in the background (live updates, a form's answer) keeps what it shows meanwhile. */
+export async function countPlaceholders(page: Page) {
+  await page.evaluate(() => {
+    const seen = window as unknown as { placeholders: number };
+    seen.placeholders = 0;
+    new MutationObserver(() => {
+      if (document.querySelector('main .loading')) seen.placeholders += 1;
+    }).observe(document.querySelector('main')!, { childList: true, subtree: true });
+  });
+}
+
+/** How often a placeholder appeared since `countPlaceholders`. */
+export async function placeholdersShown(page: Page): Promise<number> {
+  return page.evaluate(() => (window as unknown as { placeholders: number }).placeholders);
+}
+
 /** How many instances of `set` are running, or -1 if the set cannot be read. */
 export async function runningInstances(api: APIRequestContext, set: string): Promise<number> {
   const res = await api.get(`/api/v1/scale-sets/${set}/instances`);

@@ -1,0 +1,44 @@
+import { test, expect } from '@playwright/test';
+import {
+  countPlaceholders,
+  createSet,
+  newApi,
+  placeholdersShown,
+  removeSet,
+  runningInstances,
+  smallSet,
+  waitForHydration,
+  watchErrors,
+} from './support';
+
+// Every tab of a scale set stays on screen while the set changes under it: the reads its
+// live updates cause replace the data in place, they never put the tab (or a section of it)
+// back to its "Loading…" placeholder. The scale set's page used a suspense for a while,
+// and every read of the Instances tab's rows blanked the whole tab.
+
+const SET = 'e2e-placeholders';
+const TABS = ['', 'instances', 'scaling', 'upgrades', 'health', 'load-balancer', 'monitoring', 'activity', 'settings'];
+
+test('no tab goes back to its placeholder while the set scales', async ({ page }) => {
+  test.setTimeout(240_000);
+  const api = await newApi();
+  await createSet(api, smallSet(SET, 1));
+  const errors = watchErrors(page);
+  let capacity = 1;
+  for (const tab of TABS) {
+    await page.goto(`/scale-sets/${SET}${tab ? `/${tab}` : ''}`);
+    await waitForHydration(page);
+    await countPlaceholders(page);
+    // A change the tab hears of: instances created or removed, the set's capacity, activity.
+    capacity = capacity === 1 ? 2 : 1;
+    const scaled = await api.put(`/api/v1/scale-sets/${SET}/capacity`, { data: { capacity } });
+    expect(scaled.status(), await scaled.text()).toBe(200);
+    await expect.poll(() => runningInstances(api, SET), { timeout: 60_000 }).toBe(capacity);
+    // The events' reads (debounced) have come and gone.
+    await page.waitForTimeout(1_500);
+    expect(await placeholdersShown(page), `the ${tab || 'overview'} tab showed "Loading…" again`).toBe(0);
+  }
+  expect(errors).toEqual([]);
+  await removeSet(api, SET);
+  await api.dispose();
+});
