@@ -3,10 +3,9 @@
 # The front end is built again only when one of its inputs changed since its last build —
 # the app and domain crates, the style, the assets, the manifests, the lock file, the cargo
 # configuration (its flags erase the views), this script (the wasm's flags below), the tools'
-# versions — since `cargo leptos
-# build --release --split` otherwise reruns the split, wasm-bindgen and `wasm-opt -Oz` (once
-# per split module, about 530 of them) on an unchanged wasm every time (about 8 minutes on 2
-# cores).
+# versions — since `cargo leptos build --release --split` otherwise reruns the split,
+# wasm-bindgen and `wasm-opt -Oz` (once per split module, about 530 of them) on an unchanged
+# wasm every time (about 10 minutes on 2 cores).
 # The server is always handed to cargo, which does nothing when it is up to date. The stamp
 # holds the inputs' digest and the built files' own.
 set -euo pipefail
@@ -25,8 +24,8 @@ log() { printf '[run] %s\n' "$*" >&2; }
 #   formatting and unwinding code goes; a panic in the browser shows as "unreachable" in the
 #   console instead of its message;
 # - panic locations carry no file, line and column (`-Zlocation-detail=none`).
-# Together they take 9 % off the main module (338 KB gzip instead of 371 before wasm-opt) and
-# 7 % off the first page. The server, and the debug wasm the browser tests run against, keep
+# Together they take 10 % off the main module (318 KB gzip instead of 354) and 7 % off the
+# first page (457 KB instead of 493). The server, and the debug wasm the browser tests run against, keep
 # the stable defaults and their panic messages. `--cfg erase_components` is repeated from
 # .cargo/config.toml, which these flags replace for the wasm.
 WASM_RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
@@ -57,15 +56,16 @@ if [ -s "$SITE/pkg/flotilla.wasm" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$now $
 fi
 
 if [ -x target/release/flotilla ]; then
-  log "building the portal's front end: the wasm (about 3 min on 2 cores when the app changed), its split by route, wasm-bindgen and wasm-opt -Oz on each of the ~530 modules (about 8 min); the server is rebuilt only where it changed"
+  log "building the portal's front end: the wasm (about 4 min on 2 cores when the app changed), its split by route, wasm-bindgen and wasm-opt -Oz on each of the ~530 modules (about 10 min); the server is rebuilt only where it changed"
 else
-  log "first build: the portal's wasm (about 3 min on 2 cores), its split by route, wasm-bindgen and wasm-opt -Oz on each of the ~530 modules (about 8 min), then the server (about 13 min) — later runs take seconds"
+  log "first build: the portal's wasm with its standard library (about 8 min on 2 cores), its split by route, wasm-bindgen and wasm-opt -Oz on each of the ~530 modules (about 10 min), and the server beside them (about 13 min): about 22 min in all — later runs take seconds"
 fi
 started=$SECONDS
 rm -f "$STAMP"
 # The front end and the server build at once, as `cargo leptos build` would build them, but in
-# two processes: only the wasm's takes the size options, and their environment must not reach
-# the server's build (cargo would build the server's dependencies again for it).
+# two processes: only the wasm's takes the size options, whose environment must not reach the
+# server's build (`build-std` wants a `--target`; under RUSTC_BOOTSTRAP some build scripts
+# answer otherwise, and cargo would build the server's dependencies a second time).
 cargo leptos build --release --server-only &
 server=$!
 front_ok=0
