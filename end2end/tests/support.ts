@@ -39,9 +39,9 @@ export async function waitForHydration(page: Page) {
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
 }
 
-/** Counts, from now on, how often the page's content goes back to a "Loading…" placeholder
- * (any `.loading` in `<main>`); read the count with `placeholdersShown`. A page read anew
- * in the background (live updates, a form's answer) keeps what it shows meanwhile. */
+/** Counts, from now on, the changes to `<main>` after which a "Loading…" placeholder (any
+ * `.loading`) shows in it; read the count with `placeholdersShown`. A page read anew in the
+ * background (live updates, a form's answer) keeps what it shows meanwhile: none. */
 export async function countPlaceholders(page: Page) {
   await page.evaluate(() => {
     const seen = window as unknown as { placeholders: number };
@@ -52,7 +52,7 @@ export async function countPlaceholders(page: Page) {
   });
 }
 
-/** How often a placeholder appeared since `countPlaceholders`. */
+/** How many changes left a placeholder showing since `countPlaceholders`. */
 export async function placeholdersShown(page: Page): Promise<number> {
   return page.evaluate(() => (window as unknown as { placeholders: number }).placeholders);
 }
