@@ -25,9 +25,10 @@ log() { printf '[run] %s\n' "$*" >&2; }
 #   console instead of its message;
 # - panic locations carry no file, line and column (`-Zlocation-detail=none`).
 # Together they take 10 % off the main module (318 KB gzip instead of 354) and 7 % off the
-# first page (457 KB instead of 493). The server, and the debug wasm the browser tests run against, keep
-# the stable defaults and their panic messages. `--cfg erase_components` is repeated from
-# .cargo/config.toml, which these flags replace for the wasm.
+# first page (456 KB instead of 493). The server, and the debug wasm the browser tests run
+# against, keep the stable defaults and their panic messages. `--cfg erase_components` is
+# repeated from .cargo/config.toml, which these flags replace for the wasm. Edit this file
+# only between builds: bash reads a script as it runs it.
 WASM_RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
 
 inputs() {
