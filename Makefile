@@ -47,6 +47,7 @@ libvirt-deps:
 
 site:
 	cargo leptos build --split
+	@bash scripts/weight.sh --split-check
 
 # Skips the front end (wasm-bindgen, wasm-opt) when none of its inputs changed.
 site-release:

@@ -9,12 +9,22 @@
 # unsplit build counts the one module for every route. The budget (issue 20): the first page
 # at most 350 KB gzip, no route above 500 KB. Exits 1 when a route is over its budget and
 # FLOTILLA_WEIGHT_STRICT=1.
+#
+# It always checks that the split moved each page's read-only data (strings, templates) out
+# of the main module with the page's code, and exits 1 if it did not (see `SPLIT_ROOM` in
+# app/src/lib.rs); `--split-check` does only that (`make site` runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python3 - "${1:-target/site}" <<'EOF'
+check_only=0
+if [ "${1:-}" = --split-check ]; then
+  check_only=1
+  shift
+fi
+exec python3 - "${1:-target/site}" "$check_only" <<'EOF'
 import gzip, json, os, sys
 
 pkg = os.path.join(sys.argv[1], "pkg")
+check_only = sys.argv[2] == "1"
 FIRST, ROUTE = 350_000, 500_000
 # route path -> its route type in app/src/routes.rs, snake-cased as the lazy view's split
 # is named (`__<route>_view_<hash>`)
@@ -45,10 +55,44 @@ def total(names):
     return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
 
 
+def leb(b, i):
+    value = shift = 0
+    while True:
+        byte = b[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def data_bytes(name):
+    """The size of a module's data section (its read-only data and statics)."""
+    b, i = open(os.path.join(pkg, name), "rb").read(), 8
+    while i < len(b):
+        length, start = leb(b, i + 1)
+        if b[i] == 11:
+            return length
+        i = start + length
+    return 0
+
+
 files = os.listdir(pkg)
+manifest = os.path.join(pkg, "__wasm_split_manifest.json")
+if os.path.exists(manifest):
+    # The split lays the data out by module only when it fits where the linker put it;
+    # otherwise all of it stays in the main module. A page's chunks then hold its code but
+    # not its strings and templates.
+    main = data_bytes("flotilla.wasm")
+    every = sum(data_bytes(f) for f in files if f.endswith(".wasm"))
+    print(f"read-only data: {main/1e3:.0f} KB of {every/1e3:.0f} KB in the main module")
+    if main > every / 2:
+        sys.exit("the split left the pages' read-only data in the main module: "
+                 "make SPLIT_ROOM in app/src/lib.rs larger")
+if check_only:
+    sys.exit(0)
 js = ["flotilla.js"] + [f for f in files if f.startswith("__wasm_split") and f.endswith(".js")]
 css = [f for f in files if f.endswith(".css")]
-manifest = os.path.join(pkg, "__wasm_split_manifest.json")
 chunks = json.load(open(manifest)) if os.path.exists(manifest) else None
 print(f"{pkg}: {'split' if chunks else 'one module'}; gzip -9; KB = 1000 bytes")
 print(f"{'route':42} {'wasm raw':>9} {'gz':>7} {'JS raw':>7} {'gz':>6} {'CSS raw':>7} {'gz':>6} {'total gz':>9}")

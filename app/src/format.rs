@@ -1,11 +1,20 @@
 //! Formatting for display. Everything here is deterministic — no "3 minutes ago" — so the
 //! server and the browser render the same text and hydration matches.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
-/// `2025-01-31 14:05:09 UTC`.
+/// `2025-01-31 14:05:09 UTC`. Written out rather than with a `strftime` pattern, whose parser
+/// and formatter would be in every page's wasm for this one use.
 pub fn timestamp(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// The machine-readable form for `<time datetime=…>`.
@@ -70,6 +79,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(timestamp(&at), "2025-01-31 14:05:09 UTC");
+        assert_eq!(timestamp(&DateTime::UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
         assert_eq!(datetime_attr(&at), "2025-01-31T14:05:09Z");
     }
 

@@ -41,6 +41,7 @@ pub mod autoscale;
 pub mod demand;
 pub mod event;
 pub mod fault;
+mod flatten;
 pub mod health;
 pub mod instance;
 pub mod lifecycle;

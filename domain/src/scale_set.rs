@@ -1203,7 +1203,7 @@ pub enum ScaleSetState {
 }
 
 /// A stored scale set: the spec plus what the control plane keeps about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScaleSet {
     #[serde(flatten)]
@@ -1218,6 +1218,33 @@ pub struct ScaleSet {
     pub repairs: RepairStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Read with the spec streamed ([`crate::flatten`]), not buffered as serde's flatten would.
+impl<'de> Deserialize<'de> for ScaleSet {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        /// [`ScaleSet`]'s own fields.
+        #[derive(Deserialize)]
+        struct Own {
+            model_version: u32,
+            generation: i64,
+            state: ScaleSetState,
+            #[serde(default)]
+            repairs: RepairStatus,
+            created_at: DateTime<Utc>,
+            updated_at: DateTime<Utc>,
+        }
+        let (spec, own) = crate::flatten::split::<_, _, Own>(de)?;
+        Ok(ScaleSet {
+            spec,
+            model_version: own.model_version,
+            generation: own.generation,
+            state: own.state,
+            repairs: own.repairs,
+            created_at: own.created_at,
+            updated_at: own.updated_at,
+        })
+    }
 }
 
 impl ScaleSet {
@@ -1492,7 +1519,20 @@ mod tests {
         assert_eq!(json["name"], "web");
         assert_eq!(json["capacity"], 3);
         assert_eq!(json["model"]["vcpus"], 2);
-        let back: ScaleSet = serde_json::from_value(json).unwrap();
+        let back: ScaleSet = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, set);
+        let back: ScaleSet = serde_json::from_str(&json.to_string()).unwrap();
+        assert_eq!(back, set);
+        // The set's own fields and the spec's are each named when missing.
+        for field in ["generation", "capacity"] {
+            let mut missing = json.clone();
+            missing.as_object_mut().unwrap().remove(field);
+            let err = serde_json::from_str::<ScaleSet>(&missing.to_string()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("missing field `{field}`")),
+                "{err}"
+            );
+        }
     }
 }
