@@ -21,7 +21,7 @@ if [ "${1:-}" = --split-check ]; then
   shift
 fi
 exec python3 - "${1:-target/site}" "$check_only" <<'EOF'
-import gzip, json, os, sys
+import gzip, importlib.util, json, os, sys
 
 pkg = os.path.join(sys.argv[1], "pkg")
 check_only = sys.argv[2] == "1"
@@ -55,26 +55,16 @@ def total(names):
     return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
 
 
-def leb(b, i):
-    value = shift = 0
-    while True:
-        byte = b[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
+# The section reader of scripts/wasm-weight.py (a file name Python cannot import by name).
+spec = importlib.util.spec_from_file_location("wasm_weight", "scripts/wasm-weight.py")
+wasm_weight = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(wasm_weight)
 
 
 def data_bytes(name):
     """The size of a module's data section (its read-only data and statics)."""
-    b, i = open(os.path.join(pkg, name), "rb").read(), 8
-    while i < len(b):
-        length, start = leb(b, i + 1)
-        if b[i] == 11:
-            return length
-        i = start + length
-    return 0
+    data = open(os.path.join(pkg, name), "rb").read()
+    return sum(size for kind, _, _, size in wasm_weight.sections(data) if kind == 11)
 
 
 files = os.listdir(pkg)

@@ -197,28 +197,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let missing_own = read(r#"{"name":"web"}"#).unwrap_err().to_string();
-        assert!(
-            missing_own.contains("missing field `version`"),
-            "{missing_own}"
-        );
-        let missing_inner = read(r#"{"version":1}"#).unwrap_err().to_string();
-        assert!(
-            missing_inner.contains("missing field `name`"),
-            "{missing_inner}"
-        );
-        let wrong_own = read(r#"{"name":"web","version":"one"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            wrong_own.contains("invalid type: string \"one\""),
-            "{wrong_own}"
-        );
-        let twice = read(r#"{"name":"web","version":1,"version":2}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(twice.contains("duplicate field `version`"), "{twice}");
-        let not_a_map = read("[1]").unwrap_err().to_string();
-        assert!(not_a_map.contains("expected a map"), "{not_a_map}");
+        let cases = [
+            (r#"{"name":"web"}"#, "missing field `version`"),
+            (r#"{"version":1}"#, "missing field `name`"),
+            (
+                r#"{"name":"web","version":"one"}"#,
+                "invalid type: string \"one\"",
+            ),
+            (
+                r#"{"name":"web","version":1,"version":2}"#,
+                "duplicate field `version`",
+            ),
+            ("[1]", "expected a map"),
+        ];
+        for (json, want) in cases {
+            let err = read(json).unwrap_err().to_string();
+            assert!(err.contains(want), "{json}: {err}");
+        }
     }
 }
